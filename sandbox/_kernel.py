@@ -1,0 +1,56 @@
+"""The Jupyter kernel class that runs model code through the runtime (inside the kernel).
+
+A wrapper kernel on ipykernel's `Kernel` base, not IPython: code is never parsed by IPython,
+so `!cmd` and `%magic` mean nothing. Results travel in the execute_reply (key `rlm`), so the
+host needs only the shell channel. Internal operations (load a context, list variables) are
+execute requests whose metadata carries `rlm_op`.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+
+from sandbox._runtime import Runtime
+
+
+class SandboxKernel(Kernel):
+    implementation = "rlm-sandbox"
+    implementation_version = "1"
+    language_info = {"name": "python", "mimetype": "text/x-python", "file_extension": ".py"}
+    banner = "rlm sandbox kernel"
+    runtime: Runtime | None = None
+
+    async def do_execute(  # type: ignore[override]
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: Any = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: Any = None,
+        cell_id: Any = None,
+    ) -> dict[str, Any]:
+        reply: dict[str, Any] = {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": [],
+            "user_expressions": {},
+        }
+        assert self.runtime is not None
+        op = (cell_meta or {}).get("rlm_op")
+        if op:
+            try:
+                reply["rlm"] = {"ok": True, "result": self.runtime.internal(op, json.loads(code))}
+            except BaseException as exc:  # report every failure of an internal op to the host
+                reply["rlm"] = {
+                    "ok": False,
+                    "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+                }
+            return reply
+        reply["rlm"] = self.runtime.run_cell(code)
+        return reply

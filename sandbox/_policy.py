@@ -1,0 +1,364 @@
+"""The policy layer: what model code may do in restricted mode (runs inside the kernel).
+
+Model code is compiled with RestrictedPython and runs with the guards defined here:
+attribute access that refuses private names and object-graph pivots, guarded builtins,
+and an import allow-list whose modules are handed out as read-only proxies (so that
+`json.codecs` or `random._os` lead nowhere). This is a *policy*, not the security
+boundary: the OS layers applied by the launcher are. See ../shared/design/SANDBOX.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import operator
+import string
+import types
+from typing import Any, Callable
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+)
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+ALLOWED_MODULES = frozenset(
+    {
+        "re", "json", "math", "collections", "collections.abc", "itertools", "functools",
+        "statistics", "datetime", "string", "textwrap", "difflib", "heapq", "bisect",
+        "random", "hashlib", "base64", "unicodedata", "csv", "operator", "typing",
+        "dataclasses", "fnmatch",
+    }
+)
+
+# Names inside allowed modules that evaluate strings or walk attributes unguarded.
+_MODULE_DENIED = {
+    "typing": {"get_type_hints", "ForwardRef", "get_overloads", "TYPE_CHECKING"},
+    "dataclasses": {"make_dataclass"},
+    "string": set(),
+    "operator": set(),
+}
+
+# Attributes that lead from ordinary objects to frames, code or globals.
+DENIED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await",
+    "ag_frame", "ag_code", "ag_await", "tb_frame", "tb_next", "f_back", "f_globals",
+    "f_builtins", "f_locals", "f_code", "func_globals", "func_code", "mro",
+}
+
+_FRAME_TYPES = (types.FrameType, types.TracebackType, types.CodeType)
+
+
+class PolicyError(Exception):
+    """Model code asked for something the restricted policy does not allow."""
+
+
+def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
+    """getattr for model code: no private names, no pivots to frames, globals or modules."""
+    if type(name) is not str:
+        raise TypeError("attribute name must be a string")
+    if name.startswith("_"):
+        raise AttributeError(f'"{name}" is not allowed: names starting with "_" are private')
+    if name in DENIED_ATTRIBUTES or isinstance(obj, _FRAME_TYPES):
+        raise AttributeError(f'"{name}" is not allowed in this sandbox')
+    if name == "obj" and isinstance(obj, BaseException):
+        raise AttributeError('"obj" of an exception is not allowed in this sandbox')
+    if isinstance(obj, types.ModuleType):
+        raise AttributeError("direct module access is not allowed in this sandbox")
+    if name in ("format", "format_map") and isinstance(obj, str):
+        return _bound_safe_format(obj, name)
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        if default:
+            return default[0]
+        raise
+    if isinstance(value, types.ModuleType):
+        return _proxy_for(value)
+    return value
+
+
+def guarded_hasattr(obj: Any, name: str) -> bool:
+    try:
+        guarded_getattr(obj, name)
+    except (AttributeError, PolicyError):
+        return False
+    return True
+
+
+class SafeFormatter(string.Formatter):
+    """str.format semantics with attribute lookups routed through the guard."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        first, rest = _formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        for is_attr, key in rest:
+            obj = guarded_getattr(obj, key) if is_attr else obj[key]
+        return obj, first
+
+
+def _formatter_field_name_split(field_name: str) -> Any:
+    return field_name._formatter_field_name_split()  # type: ignore[attr-defined]
+
+
+_SAFE_FORMATTER = SafeFormatter()
+
+
+def _bound_safe_format(text: str, name: str) -> Callable[..., str]:
+    if name == "format":
+        return lambda *args, **kwargs: _SAFE_FORMATTER.vformat(text, args, kwargs)
+    return lambda mapping: _SAFE_FORMATTER.vformat(text, (), mapping)
+
+
+def _guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
+    def resolve(obj: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            obj = guarded_getattr(obj, part)
+        return obj
+
+    if len(names) == 1:
+        return lambda obj: resolve(obj, names[0])
+    return lambda obj: tuple(resolve(obj, n) for n in names)
+
+
+def _guarded_methodcaller(name: str, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+    return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
+
+
+_MODULE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "string": {"Formatter": SafeFormatter},
+    "operator": {"attrgetter": _guarded_attrgetter, "methodcaller": _guarded_methodcaller},
+}
+
+
+class ModuleProxy:
+    """A read-only view of an allowed module: public names only, no module pivots."""
+
+    __slots__ = ("_rlm_module", "_rlm_name")
+
+    def __init__(self, module: types.ModuleType) -> None:
+        object.__setattr__(self, "_rlm_module", module)
+        object.__setattr__(self, "_rlm_name", module.__name__)
+
+    def __getattr__(self, name: str) -> Any:
+        mod_name = object.__getattribute__(self, "_rlm_name")
+        if name.startswith("_") or name in _MODULE_DENIED.get(mod_name, ()):
+            raise AttributeError(f"{mod_name}.{name} is not allowed in this sandbox")
+        overrides = _MODULE_OVERRIDES.get(mod_name, {})
+        if name in overrides:
+            return overrides[name]
+        value = getattr(object.__getattribute__(self, "_rlm_module"), name)
+        if isinstance(value, types.ModuleType):
+            return _proxy_for(value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("modules are read-only in this sandbox")
+
+    def __dir__(self) -> list[str]:
+        mod_name = object.__getattribute__(self, "_rlm_name")
+        module = object.__getattribute__(self, "_rlm_module")
+        return sorted(
+            n for n in dir(module)
+            if not n.startswith("_") and n not in _MODULE_DENIED.get(mod_name, ())
+        )
+
+    def __repr__(self) -> str:
+        return f"<module '{object.__getattribute__(self, '_rlm_name')}' (sandboxed)>"
+
+
+_PROXIES: dict[str, ModuleProxy] = {}
+
+
+def _proxy_for(module: types.ModuleType) -> ModuleProxy:
+    name = module.__name__
+    if name not in ALLOWED_MODULES:
+        raise AttributeError(f"module '{name}' is not allowed in this sandbox")
+    if name not in _PROXIES:
+        _PROXIES[name] = ModuleProxy(module)
+    return _PROXIES[name]
+
+
+def guarded_import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> ModuleProxy:
+    if level != 0:
+        raise ImportError("relative imports are not allowed in this sandbox")
+    top = name.split(".")[0]
+    if name not in ALLOWED_MODULES or top not in ALLOWED_MODULES:
+        allowed = ", ".join(sorted(m for m in ALLOWED_MODULES if "." not in m))
+        raise ImportError(
+            f"import of '{name}' is not allowed in this sandbox; allowed modules: {allowed}"
+        )
+    module = __import__(name, fromlist=["_"] if "." in name else ())
+    if "." in name and not fromlist:
+        module = __import__(top)
+    return _proxy_for(module)
+
+
+def guarded_write(obj: Any) -> Any:
+    """Allow attribute/item writes on containers and on instances of model-defined classes."""
+    if type(obj) in (dict, list, set, bytearray) or getattr(type(obj), "_rlm_user_class", False):
+        return obj
+    if isinstance(obj, type) and getattr(obj, "_rlm_user_class", False):
+        return obj
+    raise PolicyError(f"cannot modify objects of type {type(obj).__name__} in this sandbox")
+
+
+def guarded_setattr(obj: Any, name: str, value: Any) -> None:
+    if type(name) is not str or name.startswith("_"):
+        raise AttributeError(f'"{name}" is not allowed: names starting with "_" are private')
+    setattr(guarded_write(obj), name, value)
+
+
+def guarded_delattr(obj: Any, name: str) -> None:
+    if type(name) is not str or name.startswith("_"):
+        raise AttributeError(f'"{name}" is not allowed: names starting with "_" are private')
+    delattr(guarded_write(obj), name)
+
+
+def user_metaclass(name: str, bases: tuple, namespace: dict, **kwargs: Any) -> type:
+    """Metaclass for classes defined by model code; marks them so their instances are writable."""
+    for base in bases:
+        if isinstance(base, type) and base.__module__ == "builtins" and base not in _SUBCLASSABLE:
+            raise PolicyError(f"subclassing {base.__name__} is not allowed in this sandbox")
+    meta = type(bases[0]) if bases else type
+    if meta is not type and not getattr(meta, "_rlm_user_class", False):
+        meta = type
+    namespace["_rlm_user_class"] = True
+    return meta(name, bases, namespace, **kwargs)
+
+
+_SUBCLASSABLE = frozenset(
+    {object, dict, list, set, tuple, str, int, float, Exception, ValueError, KeyError,
+     RuntimeError, TypeError, LookupError, frozenset}
+)
+
+
+def _inplacevar(op: str, x: Any, y: Any) -> Any:
+    fn = _INPLACE_OPS.get(op)
+    if fn is None:
+        raise PolicyError(f"operator {op} is not allowed in this sandbox")
+    return fn(x, y)
+
+
+_INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+    "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,
+    "&=": operator.iand, "^=": operator.ixor, "@=": operator.imatmul,
+}
+
+
+def _iter_args(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*iterables: Any, **kwargs: Any) -> Any:
+        return fn(*(iter(it) for it in iterables), **kwargs)
+
+    guarded.__name__ = fn.__name__
+    guarded.__doc__ = fn.__doc__
+    return guarded
+
+
+def _guarded_map(func: Callable[..., Any], *iterables: Any) -> Any:
+    return map(func, *(iter(it) for it in iterables))
+
+
+def _guarded_filter(func: Any, iterable: Any) -> Any:
+    return filter(func, iter(iterable))
+
+
+def _guarded_minmax(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1:
+            return fn(iter(args[0]), **kwargs)
+        return fn(*args, **kwargs)
+
+    guarded.__name__ = fn.__name__
+    guarded.__doc__ = fn.__doc__
+    return guarded
+
+
+def _guarded_type(obj: Any) -> type:
+    return type(obj)
+
+
+def _guarded_dir(obj: Any = None) -> list[str]:
+    if obj is None:
+        raise PolicyError("dir() without an argument is not available; use SHOW_VARS()")
+    return sorted(n for n in dir(obj) if not n.startswith("_") and n not in DENIED_ATTRIBUTES)
+
+
+def build_builtins(print_factory: Any) -> dict[str, Any]:
+    """The builtins model code sees in restricted mode."""
+    b: dict[str, Any] = dict(safe_builtins)
+    b.pop("_getattr_", None)
+    for name in (
+        "list", "dict", "set", "frozenset", "bytes", "bytearray", "object", "property",
+        "staticmethod", "classmethod", "super", "format", "iter", "next", "reversed",
+        "NotImplemented", "Ellipsis", "StopAsyncIteration", "ascii", "bin",
+    ):
+        b[name] = getattr(builtins, name)
+    for name in ("zip", "any", "all"):
+        b[name] = _iter_args(getattr(builtins, name))
+    b["sorted"] = lambda iterable, /, **kw: sorted(iter(iterable), **kw)
+    b["tuple"] = lambda iterable=(), /: tuple(iter(iterable))
+    b["enumerate"] = lambda iterable, start=0: enumerate(iter(iterable), start)
+    b["sum"] = lambda iterable, /, start=0: sum(iter(iterable), start)
+    b["map"] = _guarded_map
+    b["filter"] = _guarded_filter
+    b["min"] = _guarded_minmax(min)
+    b["max"] = _guarded_minmax(max)
+    b["type"] = _guarded_type
+    b["dir"] = _guarded_dir
+    b["getattr"] = guarded_getattr
+    b["hasattr"] = guarded_hasattr
+    b["setattr"] = guarded_setattr
+    b["delattr"] = guarded_delattr
+    b["__import__"] = guarded_import
+    return b
+
+
+def restricted_globals(print_factory: Any) -> dict[str, Any]:
+    """The hook names RestrictedPython's compiled code expects in its globals."""
+    return {
+        "__builtins__": build_builtins(print_factory),
+        "__metaclass__": user_metaclass,
+        "__name__": "__rlm__",
+        "_getattr_": guarded_getattr,
+        "_getitem_": lambda obj, key: obj[key],
+        "_getiter_": iter,
+        "_write_": guarded_write,
+        "_print_": print_factory,
+        "_apply_": lambda fn, *args, **kwargs: fn(*args, **kwargs),
+        "_inplacevar_": _inplacevar,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    }
+
+
+def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any]:
+    """Compile a cell into (body code, last-expression code or None).
+
+    The last statement, when it is an expression, is compiled apart so that the
+    runtime can echo its value like a REPL does.
+    """
+    tree = ast.parse(source, filename, "exec")
+    last_expr = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last_expr = ast.Expression(tree.body.pop().value)
+    if not restricted:
+        body = compile(tree, filename, "exec")
+        tail = compile(last_expr, filename, "eval") if last_expr is not None else None
+        return body, tail
+    result = compile_restricted_exec(tree, filename)
+    errors = list(result.errors)
+    tail = None
+    if last_expr is not None:
+        tail_result = compile_restricted_eval(last_expr, filename)
+        errors.extend(tail_result.errors)
+        tail = tail_result.code
+    if errors:
+        raise PolicyError("\n".join(errors))
+    return result.code, tail

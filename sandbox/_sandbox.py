@@ -1,0 +1,513 @@
+"""The Sandbox: one isolated kernel, driven with jupyter_client, holding contexts as variables.
+
+Owns the kernel's life cycle (launch through the isolating launcher, restart, kill of every
+process of the sandbox's uid), the execute loop (shell reply with a deadline, liveness checks,
+interrupt then kill on timeout), context loading and reloading, and the host bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import resource
+import secrets
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import KernelManager
+
+from sandbox.bridge import BridgeServer
+from sandbox.config import GiB, SandboxConfig
+from sandbox.context import ContextSpec, prepare
+from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
+from sandbox.results import ContextInfo, ExecResult, HostRequest, IsolationLayer, IsolationReport, VariableInfo
+
+log = logging.getLogger("rlm.sandbox")
+
+HostCallback = Callable[[HostRequest], Any]
+
+_SYSTEM_READ_PATHS = (
+    "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/etc/ld.so.cache",
+    "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+    "/etc/mime.types", "/sys/devices/system/cpu",
+)
+_BASE_MEMORY = 1 * GiB
+_warned: set[str] = set()
+
+
+def _python_read_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(site.getsitepackages())
+    paths.add(str(Path(__file__).resolve().parent.parent))  # the source tree of this package
+    for mod in ("ipykernel", "jupyter_client", "RestrictedPython", "zmq", "traitlets", "tornado"):
+        module = sys.modules.get(mod) or __import__(mod)
+        paths.add(str(Path(module.__file__).resolve().parent.parent))  # type: ignore[arg-type]
+    return sorted(p for p in paths if os.path.exists(p))
+
+
+class Sandbox:
+    """An isolated Python kernel holding large contexts as variables.
+
+    Use as a context manager (or call `start()` / `close()`):
+
+        with Sandbox() as sb:
+            sb.load_context(Path("corpus.txt"))
+            print(sb.execute("print(len(context))").stdout)
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self._lock = threading.RLock()
+        self._host: HostCallback | None = None
+        self._specs: list[ContextSpec] = []
+        self._tokens: dict[str, ContextSpec] = {}
+        self._km: KernelManager | None = None
+        self._kc: Any = None
+        self._bridge: BridgeServer | None = None
+        self._started = False
+        self._closed = False
+        self._report: list[dict[str, Any]] = []
+        self._uid: int | None = None
+        self._gid: int | None = None
+        self._memory_limit = 0
+        self.work_dir = Path()
+        self._host_dir = Path()
+
+    # ----- life cycle ------------------------------------------------------------
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def start(self) -> "Sandbox":
+        """Create the work directory, start the bridge and launch the isolated kernel."""
+        if self._closed:
+            raise SandboxClosed("this sandbox was closed; create a new one")
+        if self._started:
+            return self
+        root = str(self.config.work_root) if self.config.work_root else None
+        self._host_dir = Path(tempfile.mkdtemp(prefix="rlm-host-", dir=root))
+        self.work_dir = Path(tempfile.mkdtemp(prefix="rlm-sandbox-", dir=root))
+        (self._host_dir / "contexts").mkdir()
+        if os.getuid() == 0:
+            self._uid = 0x40000000 + secrets.randbelow(0x3FFF0000)
+            self._gid = self._uid
+        for sub in ("tmp", ".kernel"):
+            (self.work_dir / sub).mkdir()
+        for p in (self.work_dir, self.work_dir / "tmp", self.work_dir / ".kernel"):
+            os.chmod(p, 0o700)
+            if self._uid is not None:
+                os.chown(p, self._uid, self._gid)  # type: ignore[arg-type]
+        self._bridge = BridgeServer(self.work_dir / "bridge.sock", self._handle_bridge, self._uid)
+        self._memory_limit = self.config.memory_limit_bytes or self.config.min_memory_bytes
+        self._started = True
+        try:
+            self._launch()
+        except BaseException:
+            self.close()
+            raise
+        self._warn_isolation()
+        return self
+
+    def close(self) -> None:
+        """Stop the kernel and every process it started, and remove the work directory."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._shutdown_kernel()
+            if self._bridge is not None:
+                self._bridge.close()
+            for d in (self.work_dir, self._host_dir):
+                if d != Path() and d.exists():
+                    shutil.rmtree(d, ignore_errors=True)
+
+    def __del__(self) -> None:
+        if getattr(self, "_started", False) and not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:  # never raise from a finaliser
+                pass
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxClosed("this sandbox was closed; create a new one")
+        if not self._started:
+            self.start()
+
+    # ----- launching ---------------------------------------------------------------
+    def _kernel_env(self) -> dict[str, str]:
+        kdir = self.work_dir / ".kernel"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.work_dir),
+            "USER": "sandbox",
+            "LOGNAME": "sandbox",
+            "TMPDIR": str(self.work_dir / "tmp"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "IPYTHONDIR": str(kdir / "ipython"),
+            "JUPYTER_RUNTIME_DIR": str(kdir / "jupyter"),
+            "JUPYTER_DATA_DIR": str(kdir / "jupyter"),
+            "JUPYTER_CONFIG_DIR": str(kdir / "jupyter"),
+            "MPLCONFIGDIR": str(kdir / "mpl"),
+            "JPY_PARENT_PID": str(os.getpid()),
+        }
+        return env
+
+    def _launch(self) -> None:
+        cfg = self.config
+        kdir = self.work_dir / ".kernel"
+        options = {
+            "work_dir": str(self.work_dir),
+            "bridge_path": str(self.work_dir / "bridge.sock"),
+            "policy": cfg.policy,
+            "output_limit": cfg.output_limit_chars,
+            "keep_limit": cfg.keep_output_chars,
+            "max_source_chars": cfg.max_source_chars,
+            "memory_limit": self._memory_limit,
+        }
+        options_path = kdir / "options.json"
+        options_path.write_text(json.dumps(options))
+        if self._uid is not None:
+            os.chown(options_path, self._uid, self._gid)  # type: ignore[arg-type]
+        conn_file = self._host_dir / "connection.json"
+        conn_copy = kdir / "connection.json"
+        env = self._kernel_env()
+        launch = {
+            "conn_file": str(conn_file),
+            "conn_copy": str(conn_copy),
+            "report": str(self._host_dir / "isolation.json"),
+            "work_dir": str(self.work_dir),
+            "uid": self._uid,
+            "gid": self._gid,
+            "limits": {
+                "cpu_seconds": cfg.cpu_seconds,
+                "memory_bytes": self._memory_limit,
+                "file_bytes": cfg.file_size_bytes,
+                "open_files": cfg.open_files,
+                "processes": cfg.processes,
+            },
+            "read_paths": [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths(),
+            "rw_paths": [str(self.work_dir)],
+            "hide": [str(Path.home())] if os.getuid() == 0 else [],
+            "network": cfg.network_isolation,
+            "landlock": cfg.landlock,
+            "seccomp": cfg.seccomp,
+            "env": env,
+            "exec": [sys.executable, "-s", "-m", "sandbox._kernel_boot", str(conn_copy), str(options_path)],
+        }
+        launch_path = self._host_dir / "launch.json"
+        launch_path.write_text(json.dumps(launch))
+        for stale in (conn_file, self._host_dir / "isolation.json"):
+            stale.unlink(missing_ok=True)
+        km = KernelManager(transport="ipc", ip=str(self.work_dir / "kernel"), connection_file=str(conn_file))
+        km._kernel_spec = KernelSpec(  # a fixed spec: the launcher in front of our kernel
+            argv=[sys.executable, "-s", "-m", "sandbox._launcher", str(launch_path)],
+            display_name="rlm sandbox",
+            language="python",
+            interrupt_mode="signal",
+            env={},
+        )
+        log_path = self._host_dir / "kernel.log"
+        with open(log_path, "ab") as log_file:
+            launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
+            launcher_env["PYTHONPATH"] = env["PYTHONPATH"]
+            km.start_kernel(env=launcher_env, cwd=str(self.work_dir), stdout=subprocess.DEVNULL, stderr=log_file)
+        self._km = km
+        kc = km.blocking_client()
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self._kc = kc
+        try:
+            reply = self._internal("ping", {}, timeout=self.config.startup_timeout_s)
+        except SandboxError as exc:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+            self._shutdown_kernel()
+            raise KernelStartError(f"the sandbox kernel did not start: {exc}\n{tail}".rstrip()) from None
+        report_path = self._host_dir / "isolation.json"
+        self._report = json.loads(report_path.read_text()) if report_path.exists() else []
+        log.debug("sandbox kernel up: pid %s uid %s", reply.get("pid"), reply.get("uid"))
+        for spec in self._specs:
+            self._load_spec(spec)
+
+    def _warn_isolation(self) -> None:
+        report = self.isolation()
+        missing = report.inactive()
+        if missing and self.config.require_isolation:
+            self.close()
+            raise SandboxError("isolation layers unavailable: " + "; ".join(f"{m.layer}: {m.detail}" for m in missing))
+        for layer in missing:
+            key = f"{layer.layer}: {layer.detail}"
+            if key not in _warned:
+                _warned.add(key)
+                warnings.warn(f"sandbox isolation layer unavailable — {key}", IsolationWarning, stacklevel=3)
+
+    def _kernel_pid(self) -> int | None:
+        prov = getattr(self._km, "provisioner", None)
+        proc = getattr(prov, "process", None)
+        return getattr(proc, "pid", None)
+
+    def _exit_description(self) -> str:
+        prov = getattr(self._km, "provisioner", None)
+        proc = getattr(prov, "process", None)
+        code = proc.poll() if proc is not None else None
+        if code is None:
+            return "the kernel stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = {
+                "SIGSEGV": " (a segmentation fault)",
+                "SIGKILL": " (killed: out of memory, or a limit was hit)",
+                "SIGXCPU": " (the CPU-time limit was reached)",
+                "SIGXFSZ": " (the file-size limit was reached)",
+            }.get(name, "")
+            return f"the kernel died with {name}{hint}"
+        return f"the kernel exited with status {code}"
+
+    def _kill_sandbox_processes(self) -> None:
+        """Kill every process of the sandbox's uid (setsid cannot escape this)."""
+        if self._uid is None:
+            return
+        for _ in range(20):
+            found = False
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/status") as f:
+                        uid_line = next(line for line in f if line.startswith("Uid:"))
+                except (OSError, StopIteration):
+                    continue
+                if int(uid_line.split()[1]) == self._uid:
+                    found = True
+                    try:
+                        os.kill(int(entry), signal.SIGKILL)
+                    except OSError:
+                        pass
+            if not found:
+                return
+            time.sleep(0.01)
+
+    def _shutdown_kernel(self) -> None:
+        if self._kc is not None:
+            try:
+                self._kc.stop_channels()
+            except Exception as exc:  # a dead kernel may fail to close cleanly
+                log.debug("stop_channels: %s", exc)
+            self._kc = None
+        if self._km is not None:
+            try:
+                self._km.shutdown_kernel(now=True)
+            except Exception as exc:  # the process may already be gone
+                log.debug("shutdown_kernel: %s", exc)
+            self._km = None
+        self._kill_sandbox_processes()
+
+    def _restart(self) -> None:
+        self._shutdown_kernel()
+        self._launch()
+
+    # ----- kernel round trips -------------------------------------------------------
+    def _send(self, code: str, metadata: dict[str, Any] | None) -> str:
+        content = {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": False,
+        }
+        msg = self._kc.session.msg("execute_request", content, metadata=metadata or {})
+        self._kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def _wait(self, msg_id: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, "timeout"
+            try:
+                reply = self._kc.get_shell_msg(timeout=min(0.5, remaining))
+            except queue.Empty:
+                if not self._km.is_alive():
+                    return None, "dead"
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply, "ok"
+
+    def _internal(self, op: str, args: dict[str, Any], timeout: float = 600.0) -> Any:
+        msg_id = self._send(json.dumps(args), {"rlm_op": op})
+        reply, status = self._wait(msg_id, timeout)
+        if reply is None:
+            raise SandboxError(f"internal operation {op!r} failed: {self._exit_description() if status == 'dead' else 'timed out'}")
+        payload = reply["content"].get("rlm", {})
+        if not payload.get("ok"):
+            raise SandboxError(payload.get("error", f"internal operation {op!r} failed"))
+        return payload.get("result")
+
+    # ----- public API ----------------------------------------------------------------
+    def execute(self, code: str, timeout: float | None = None) -> ExecResult:
+        """Run model code in the kernel. Faults come back in the result, never as exceptions."""
+        if not isinstance(code, str):
+            raise TypeError("code must be a string")
+        with self._lock:
+            self._check_open()
+            timeout = self.config.cell_timeout_s if timeout is None else timeout
+            started = time.monotonic()
+            msg_id = self._send(code, None)
+            reply, status = self._wait(msg_id, timeout)
+            result = ExecResult()
+            if status == "timeout":
+                result.timed_out = True
+                self._km.interrupt_kernel()
+                reply, status = self._wait(msg_id, self.config.interrupt_grace_s)
+                if reply is None:
+                    self._restart()
+                    result.restarted = True
+                    result.error = (
+                        f"TimeoutError: the cell ran past its {timeout:g} s limit and did not stop "
+                        "when interrupted; the kernel was restarted and the context reloaded "
+                        "(other variables were lost)"
+                    )
+            if status == "dead":
+                why = self._exit_description()
+                self._restart()
+                result.restarted = True
+                result.error = (
+                    f"KernelDied: {why}; the kernel was restarted and the context reloaded "
+                    "(other variables were lost)"
+                )
+            if reply is not None:
+                payload = reply["content"].get("rlm", {})
+                result.stdout = payload.get("stdout", "")
+                result.error = payload.get("error")
+                result.truncated = bool(payload.get("truncated"))
+                result.final = payload.get("final")
+                result.cell = int(payload.get("cell", 0))
+                result.restored = list(payload.get("restored", []))
+                if result.timed_out:
+                    result.error = f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n{result.error or ''}".rstrip()
+            if len(result.stdout) > self.config.output_limit_chars * 2:  # the host's own cap
+                from sandbox._runtime import cap_text
+
+                result.stdout, _ = cap_text(result.stdout, self.config.output_limit_chars)
+                result.truncated = True
+            result.duration_s = time.monotonic() - started
+            return result
+
+    def load_context(self, value: Any, name: str = "context", *, errors: str = "strict") -> ContextInfo:
+        """Load a context into the kernel as variable `name` (and `docs` for several files).
+
+        `value` may be a str (text, never a path), bytes, a list or dict (JSON-serialisable),
+        a pathlib.Path to a file or a directory, or a list of paths. Text above
+        `config.max_str_bytes` becomes a memory-mapped Corpus. `errors` is the UTF-8 decoding
+        policy ("strict" raises ContextError on invalid bytes; "replace" substitutes them).
+        """
+        with self._lock:
+            self._check_open()
+            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes)
+            if errors not in ("strict", "replace"):
+                raise ValueError("errors must be 'strict' or 'replace'")
+            spec.errors = errors
+            self._ensure_memory(spec)
+            info = self._load_spec(spec)
+            self._specs = [s for s in self._specs if s.name != name] + [spec]
+            return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
+
+    def _ensure_memory(self, spec: ContextSpec) -> None:
+        if self.config.memory_limit_bytes is not None:
+            return
+        needed = _BASE_MEMORY + sum(s.memory_estimate() for s in self._specs if s.name != spec.name)
+        needed += spec.memory_estimate() * 2  # decoding holds the file mapping and the str
+        if needed <= self._memory_limit:
+            return
+        self._memory_limit = needed
+        pid = self._kernel_pid()
+        try:
+            if pid is None:
+                raise PermissionError("no kernel pid")
+            resource.prlimit(pid, resource.RLIMIT_DATA, (needed, needed))
+        except (PermissionError, OSError, ValueError):
+            self._restart()
+
+    def _load_spec(self, spec: ContextSpec) -> dict[str, Any]:
+        token = secrets.token_hex(16)
+        self._tokens[token] = spec
+        args = {
+            "token": token, "name": spec.name, "mode": spec.mode, "label": spec.label,
+            "errors": spec.errors, "docs_name": spec.docs_name,
+        }
+        try:
+            return self._internal("load_context", args)
+        except SandboxError as exc:
+            if self._km is not None and not self._km.is_alive():
+                why = self._exit_description()
+                self._restart()
+                raise ContextError(f"loading {spec.label} crashed the kernel ({why}); the limit is "
+                                   f"{self._memory_limit / GiB:.1f} GiB") from None
+            raise ContextError(str(exc).replace("ValueError: ", "")) from None
+        finally:
+            self._tokens.pop(token, None)
+
+    def set_host(self, callback: HostCallback | None) -> None:
+        """Serve `llm_query`/`rlm_query` from the kernel with `callback(HostRequest)`, which
+        returns one answer string per prompt (a list). It runs on a bridge thread."""
+        self._host = callback
+
+    def variables(self) -> list[VariableInfo]:
+        """Name, type and size of each user variable (contexts included) in the kernel."""
+        with self._lock:
+            self._check_open()
+            return [VariableInfo(**v) for v in self._internal("variables", {}, timeout=30)]
+
+    def isolation(self) -> IsolationReport:
+        """Which OS isolation layers are active in this sandbox, and why any is not."""
+        self._check_open()
+        return IsolationReport(self.config.policy, [IsolationLayer(**layer) for layer in self._report])
+
+    @property
+    def contexts(self) -> list[ContextSpec]:
+        return list(self._specs)
+
+    # ----- bridge -------------------------------------------------------------------
+    def _handle_bridge(self, request: dict[str, Any]) -> tuple[Any, list[int]]:
+        op = request["op"]
+        args = request.get("args") or {}
+        if op == "context_fds":
+            spec = self._tokens.pop(str(args.get("token")), None)
+            if spec is None:
+                raise PermissionError("unknown or used context token")
+            fds = [os.open(spec.data_path, os.O_RDONLY | os.O_CLOEXEC)]
+            if spec.index_path is not None:
+                fds.append(os.open(spec.index_path, os.O_RDONLY | os.O_CLOEXEC))
+            return {"count": len(fds)}, fds
+        if op not in ("llm_query", "rlm_query"):
+            raise ValueError(f"unknown request {op!r}")
+        if self._host is None:
+            raise RuntimeError(f"{op} is unavailable: no model is connected to this sandbox")
+        prompts = args.get("prompts")
+        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+            raise TypeError("prompts must be a list of strings")
+        answers = self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0))))
+        if isinstance(answers, str):
+            answers = [answers]
+        answers = [str(a) for a in answers]
+        if len(answers) != len(prompts):
+            raise RuntimeError(f"the host returned {len(answers)} answers for {len(prompts)} prompts")
+        return answers, []

@@ -1,0 +1,61 @@
+"""Settings of a sandbox, grouped in one dataclass with safe defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+GiB = 2**30
+MiB = 2**20
+
+
+@dataclass
+class SandboxConfig:
+    """How a sandbox runs model code.
+
+    policy: "restricted" compiles model code with RestrictedPython (guarded builtins and an
+        import allow-list); "trusted" runs plain Python. Both run under the OS isolation.
+    work_root: where work directories are created (default: the system temp directory).
+    cell_timeout_s: default time limit of one `execute` call.
+    interrupt_grace_s: how long an interrupted cell may take to stop before the kernel
+        is killed and restarted.
+    output_limit_chars: cap on the stdout returned by one cell (head and tail are kept).
+    keep_output_chars: cap on what the kernel keeps of each cell's output in `Out[n]`.
+    max_str_bytes: contexts up to this size become a `str`; larger ones a memory-mapped Corpus.
+    memory_limit_bytes: the kernel's data-segment limit; None sizes it from the contexts.
+    cpu_seconds, file_size_bytes, open_files, processes: kernel resource limits.
+    network_isolation, landlock, seccomp: turn an OS layer off (for diagnosis only).
+    require_isolation: raise instead of warning when an OS layer is unavailable.
+    """
+
+    policy: Literal["restricted", "trusted"] = "restricted"
+    work_root: Path | None = None
+    cell_timeout_s: float = 300.0
+    interrupt_grace_s: float = 3.0
+    startup_timeout_s: float = 60.0
+    output_limit_chars: int = 20_000
+    keep_output_chars: int = 1_000_000
+    max_source_chars: int = 1_000_000
+    max_str_bytes: int = 2 * GiB
+    memory_limit_bytes: int | None = None
+    min_memory_bytes: int = 2 * GiB
+    cpu_seconds: int = 6 * 3600
+    file_size_bytes: int = 1 * GiB
+    open_files: int = 256
+    processes: int = 64
+    network_isolation: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+    require_isolation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("restricted", "trusted"):
+            raise ValueError(f"policy must be 'restricted' or 'trusted', not {self.policy!r}")
+        for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("output_limit_chars", "keep_output_chars", "max_str_bytes", "processes",
+                     "open_files", "file_size_bytes", "cpu_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")

@@ -1,0 +1,186 @@
+"""Host-side preparation of contexts: turn a Python value or paths into a file the kernel opens.
+
+The host never reads a file context into memory: a single file is handed to the kernel as
+an open descriptor; several files are concatenated into one file with `copy_file_range`
+(in the OS, not through Python) plus a small JSON index of where each document sits.
+Values (str, bytes, list, dict) are written to a file once. Nothing travels in code strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from sandbox.errors import ContextError
+
+SNIFF_BYTES = 8192
+TEXT_MODES = ("text", "corpus")
+
+
+@dataclass
+class ContextSpec:
+    """Everything needed to (re)load one context into a kernel."""
+
+    name: str
+    mode: str  # "text" | "corpus" | "bytes" | "json"
+    data_path: Path
+    index_path: Path | None
+    label: str
+    nbytes: int
+    description: str
+    docs_name: str = "docs"
+    ascii_hint: bool = True
+    errors: str = "strict"
+
+    def memory_estimate(self) -> int:
+        """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
+        if self.mode == "corpus":
+            return 0
+        if self.mode == "json":
+            return self.nbytes * 10
+        if self.mode == "bytes":
+            return self.nbytes
+        return self.nbytes * (1 if self.ascii_hint else 4)
+
+
+def _is_binary(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return b"\0" in f.read(SNIFF_BYTES)
+
+
+def _looks_ascii(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(1 << 20).isascii()
+
+
+def _text_mode(nbytes: int, max_str_bytes: int) -> str:
+    return "corpus" if nbytes > max_str_bytes else "text"
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def prepare(value: Any, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+    """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed."""
+    if not name.isidentifier() or name.startswith("_"):
+        raise ContextError(f"context name {name!r} must be a public Python identifier")
+    if isinstance(value, Path):
+        return _prepare_path(value, name, store, max_str_bytes)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
+        return _prepare_files(list(value), name, store, max_str_bytes)
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        path = store / f"{name}.txt"
+        path.write_bytes(data)
+        mode = _text_mode(len(data), max_str_bytes)
+        desc = f"str of {len(value):,} characters" if mode == "text" else (
+            f"Corpus (memory-mapped) of {_human(len(data))}")
+        return ContextSpec(name, mode, path, None, "the context", len(data), desc,
+                           ascii_hint=value.isascii())
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        path = store / f"{name}.bin"
+        path.write_bytes(data)
+        mode = "corpus" if len(data) > max_str_bytes else "bytes"
+        return ContextSpec(name, mode, path, None, "the context", len(data),
+                           f"bytes of length {len(data):,}")
+    if isinstance(value, (list, tuple, dict)):
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ContextError(f"a {type(value).__name__} context must be JSON-serialisable: {exc}") from exc
+        data = text.encode("utf-8", "surrogatepass")
+        path = store / f"{name}.json"
+        path.write_bytes(data)
+        kind = "dict" if isinstance(value, dict) else "list"
+        return ContextSpec(name, "json", path, None, "the context", len(data),
+                           f"{kind} of {len(value):,} items ({_human(len(data))} as JSON)")
+    raise ContextError(
+        f"cannot load a {type(value).__name__} as a context; give a str, bytes, list, dict, "
+        "pathlib.Path, a list of paths, or a directory path"
+    )
+
+
+def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+    if not path.exists():
+        raise ContextError(f"no such file or directory: {path}")
+    if path.is_dir():
+        files, skipped = walk_directory(path)
+        if not files:
+            raise ContextError(f"directory {path} holds no readable text files")
+        spec = _prepare_files(files, name, store, max_str_bytes, root=path)
+        if skipped:
+            spec.description += f"; {skipped} binary or hidden files skipped"
+        return spec
+    if not os.access(path, os.R_OK):
+        raise ContextError(f"cannot read {path}: permission denied")
+    if _is_binary(path):
+        raise ContextError(f"{path} looks like a binary file (it contains NUL bytes); give a text file")
+    size = path.stat().st_size
+    mode = _text_mode(size, max_str_bytes)
+    kind = "str" if mode == "text" else "Corpus (memory-mapped)"
+    return ContextSpec(name, mode, path.resolve(), None, str(path), size,
+                       f"{kind} from {path} ({_human(size)})", ascii_hint=_looks_ascii(path))
+
+
+def walk_directory(root: Path) -> tuple[list[Path], int]:
+    """Text files under root in a stable order, skipping hidden entries and binary files."""
+    files: list[Path] = []
+    skipped = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        kept = sorted(d for d in dirnames if not d.startswith("."))
+        skipped += len(dirnames) - len(kept)
+        dirnames[:] = kept
+        for fname in sorted(filenames):
+            p = Path(dirpath) / fname
+            if fname.startswith(".") or not p.is_file() or _is_binary(p):
+                skipped += 1
+                continue
+            files.append(p)
+    return files, skipped
+
+
+def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes: int,
+                   root: Path | None = None) -> ContextSpec:
+    data_path = store / f"{name}.concat.txt"
+    index = []
+    ascii_hint = True
+    with open(data_path, "wb") as out:
+        for p in files:
+            if not p.is_file():
+                raise ContextError(f"no such file: {p}")
+            if _is_binary(p):
+                raise ContextError(f"{p} looks like a binary file (it contains NUL bytes)")
+            label = str(p.relative_to(root)) if root is not None else str(p)
+            header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
+            out.write(header)
+            out.flush()
+            offset = out.tell()
+            size = p.stat().st_size
+            with open(p, "rb") as src:
+                copied = 0
+                while copied < size:
+                    n = os.copy_file_range(src.fileno(), out.fileno(), size - copied)
+                    if n == 0:
+                        break
+                    copied += n
+            out.seek(0, os.SEEK_END)
+            index.append({"path": label, "offset": offset, "length": copied})
+            out.write(b"\n\n")
+            ascii_hint = ascii_hint and _looks_ascii(p)
+    index_path = store / f"{name}.index.json"
+    index_path.write_text(json.dumps(index), encoding="utf-8")
+    nbytes = data_path.stat().st_size
+    mode = _text_mode(nbytes, max_str_bytes)
+    kind = "str" if mode == "text" else "Corpus (memory-mapped)"
+    where = f"directory {root}" if root is not None else f"{len(index)} files"
+    desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
+    return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint)

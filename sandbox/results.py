@@ -1,0 +1,106 @@
+"""Result types the sandbox returns: ExecResult, VariableInfo, ContextInfo, IsolationReport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ExecResult:
+    """What one `execute` call did.
+
+    stdout: the cell's output (prints and the last expression's value), capped.
+    error: traceback text of the model's exception, or a description of a timeout or
+        kernel crash; None when the cell ran cleanly.
+    timed_out: the cell ran past its time limit and was interrupted.
+    restarted: the kernel was killed and restarted (contexts reloaded, other variables lost).
+    truncated: stdout was cut (head and tail kept, with a marker saying how much was cut).
+    duration_s: wall time of the call on the host.
+    final: the final answer, when model code set `answer["ready"]` or called FINAL_VAR.
+    cell: the cell's number in the kernel (its full output is kept in `Out[cell]`).
+    restored: reserved names that the cell overwrote and that were put back.
+    """
+
+    stdout: str = ""
+    error: str | None = None
+    timed_out: bool = False
+    restarted: bool = False
+    truncated: bool = False
+    duration_s: float = 0.0
+    final: str | None = None
+    cell: int = 0
+    restored: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class VariableInfo:
+    """A user variable in the kernel: its name, type name and size (len, or bytes)."""
+
+    name: str
+    type: str
+    size: int
+
+
+@dataclass
+class ContextInfo:
+    """A context loaded into the kernel, described for the controller's prompt."""
+
+    name: str
+    type: str
+    size: int
+    description: str
+    docs: int = 0
+
+
+@dataclass
+class IsolationLayer:
+    """One OS isolation layer: whether it is active, and the details or the reason it is not."""
+
+    layer: str
+    active: bool
+    detail: str
+
+
+@dataclass
+class IsolationReport:
+    """Every isolation layer of a running sandbox, plus the policy in force."""
+
+    policy: str
+    layers: list[IsolationLayer]
+
+    @property
+    def complete(self) -> bool:
+        return all(layer.active for layer in self.layers)
+
+    def inactive(self) -> list[IsolationLayer]:
+        return [layer for layer in self.layers if not layer.active]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "complete": self.complete,
+            "layers": [vars(layer) for layer in self.layers],
+        }
+
+    def __str__(self) -> str:
+        lines = [f"policy: {self.policy}"]
+        for layer in self.layers:
+            mark = "active     " if layer.active else "UNAVAILABLE"
+            lines.append(f"{mark}  {layer.layer}: {layer.detail}")
+        return "\n".join(lines)
+
+
+@dataclass
+class HostRequest:
+    """A request from model code to the host: `op` is "llm_query" or "rlm_query"; `args` holds
+    `prompts` (always a list), `model`, `batched`, and for rlm_query `contexts`; `cell` is the
+    kernel cell that made it."""
+
+    op: str
+    args: dict[str, Any]
+    cell: int
