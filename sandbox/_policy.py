@@ -222,6 +222,8 @@ def guarded_delattr(obj: Any, name: str) -> None:
 def user_metaclass(name: str, bases: tuple, namespace: dict, **kwargs: Any) -> type:
     """Metaclass for classes defined by model code; marks them so their instances are writable."""
     for base in bases:
+        if not isinstance(base, type):
+            raise PolicyError(f"cannot subclass {base!r}: not a class")
         if isinstance(base, type) and base.__module__ == "builtins" and base not in _SUBCLASSABLE:
             raise PolicyError(f"subclassing {base.__name__} is not allowed in this sandbox")
     meta = type(bases[0]) if bases else type

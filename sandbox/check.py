@@ -1,0 +1,47 @@
+"""`rlm sandbox check`: the isolation report of a fresh sandbox plus a short smoke test."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox._sandbox import Sandbox
+from sandbox.config import SandboxConfig
+from sandbox.errors import IsolationWarning
+from sandbox.results import IsolationReport
+
+SMOKE_CELLS: list[tuple[str, str, Any]] = [
+    ("runs code", "print(6 * 7)", "42"),
+    ("holds the context", "print(len(context), context.count('needle'))", "33 2"),
+    ("regex over the context", "import re\nprint(re.findall(r'needle (\\d+)', context))", "['1', '2']"),
+    ("refuses forbidden imports", "import os", "ImportError"),
+    ("refuses private attributes", "().__class__", "PolicyError"),
+]
+
+
+@dataclass
+class CheckResult:
+    report: IsolationReport
+    smoke: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def smoke_ok(self) -> bool:
+        return all(item["ok"] for item in self.smoke)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"isolation": self.report.as_dict(), "smoke": self.smoke, "smoke_ok": self.smoke_ok}
+
+
+def run_check(config: SandboxConfig | None = None) -> CheckResult:
+    """Start a sandbox, read its isolation report, and run the smoke cells."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IsolationWarning)
+        with Sandbox(config) as sb:
+            sb.load_context("a needle 1 in a haystack needle 2")
+            result = CheckResult(sb.isolation())
+            for name, code, expected in SMOKE_CELLS:
+                r = sb.execute(code, timeout=30)
+                seen = (r.stdout + (r.error or "")).strip()
+                result.smoke.append({"check": name, "ok": expected in seen, "output": seen[-300:]})
+    return result

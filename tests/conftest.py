@@ -1,0 +1,102 @@
+"""Shared fixtures: real sandboxes (one kernel per policy per module) and host-side probes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox, SandboxConfig
+
+PLANTED_KEY = "sk-planted-test-key-DO-NOT-LEAK-1234567890"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def planted_api_key():
+    """An API key in the host's environment that must never reach a kernel."""
+    old = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = PLANTED_KEY
+    os.environ["RLM_TEST_SECRET_ENV"] = PLANTED_KEY
+    yield PLANTED_KEY
+    if old is None:
+        os.environ.pop("OPENAI_API_KEY", None)
+    else:
+        os.environ["OPENAI_API_KEY"] = old
+
+
+@pytest.fixture(scope="session")
+def host_secret(tmp_path_factory) -> Path:
+    """A world-readable file outside any work directory (only Landlock stands in the way)."""
+    d = tmp_path_factory.mktemp("host-secret")
+    os.chmod(d, 0o755)
+    f = d / "secret.txt"
+    f.write_text(f"top secret {PLANTED_KEY}\n")
+    os.chmod(f, 0o644)
+    return f
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that records whether anything connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+def _make(policy: str, **kw) -> Sandbox:
+    return Sandbox(SandboxConfig(policy=policy, cell_timeout_s=20, interrupt_grace_s=2, **kw)).start()
+
+
+@pytest.fixture(scope="module")
+def restricted_sb():
+    sb = _make("restricted")
+    sb.load_context("the quick brown fox jumps over the lazy dog")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture(scope="module")
+def trusted_sb():
+    sb = _make("trusted")
+    sb.load_context("the quick brown fox jumps over the lazy dog")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture()
+def fresh_sb():
+    sb = _make("trusted")
+    sb.load_context("the quick brown fox jumps over the lazy dog")
+    yield sb
+    sb.close()

@@ -1,0 +1,228 @@
+"""Attack suite: hostile model code must fail harmlessly, the host must stay intact, and the
+sandbox must stay usable. Policy-level cases run in restricted mode; OS-level cases run in
+trusted mode too, so the OS layers are shown to hold on their own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import PLANTED_KEY
+
+# (id, code, any of these must appear in error+stdout)
+POLICY_CASES = [
+    ("subclasses-walk", "().__class__.__bases__[0].__subclasses__()", ["PolicyError"]),
+    ("getattr-dunder", "getattr((), '__class__')", ["AttributeError"]),
+    ("mro-walk", "type(()).mro()", ["AttributeError"]),
+    ("comprehension-walk", "[c for c in ().__class__.__base__.__subclasses__()]", ["PolicyError"]),
+    ("generator-frame", "g = (i for i in [1])\ng.gi_frame.f_back.f_builtins", ["PolicyError", "AttributeError"]),
+    ("generator-frame-getattr", "def f():\n    yield 1\ng = f()\ngetattr(g, 'gi_frame')", ["AttributeError"]),
+    ("coroutine-frame", "async def f():\n    pass\nc = f()\ngetattr(c, 'cr_frame')", ["AttributeError", "PolicyError"]),
+    ("traceback-attr", "try:\n    1/0\nexcept Exception as e:\n    t = e.__traceback__", ["PolicyError"]),
+    ("traceback-getattr", "try:\n    1/0\nexcept Exception as e:\n    t = getattr(e, '__traceback__')", ["AttributeError"]),
+    ("globals-of-helper", "llm_query.__globals__", ["PolicyError"]),
+    ("getattr-globals-of-helper", "getattr(llm_query, '__self__')", ["AttributeError"]),
+    ("format-leak", "'{0.__class__.__base__}'.format(1)", ["AttributeError"]),
+    ("format-map-leak", "'{x.__class__}'.format_map({'x': 1})", ["AttributeError"]),
+    ("formatter-leak", "import string\nstring.Formatter().format('{0.__globals__}', llm_query)", ["AttributeError"]),
+    ("fstring-dunder", "f'{().__class__}'", ["PolicyError"]),
+    ("random-os-pivot", "import random\nrandom._os", ["PolicyError"]),
+    ("random-os-getattr", "import random\ngetattr(random, '_os')", ["AttributeError"]),
+    ("json-codecs-pivot", "import json\njson.codecs.open('/etc/passwd').read()", ["AttributeError"]),
+    ("re-copyreg-pivot", "import re\nre.copyreg", ["AttributeError"]),
+    ("dataclasses-sys-pivot", "import dataclasses\ndataclasses.sys.modules", ["AttributeError"]),
+    ("warnings-sys", "import warnings\nwarnings.sys", ["ImportError"]),
+    ("import-os", "import os", ["ImportError"]),
+    ("import-subprocess", "import subprocess", ["ImportError"]),
+    ("import-socket", "import socket", ["ImportError"]),
+    ("import-ctypes", "import ctypes", ["ImportError"]),
+    ("import-importlib", "import importlib", ["ImportError"]),
+    ("import-sys", "import sys", ["ImportError"]),
+    ("import-builtins", "import builtins", ["ImportError", "PolicyError"]),
+    ("import-mmap", "import mmap", ["ImportError"]),
+    ("import-multiprocessing", "import multiprocessing", ["ImportError"]),
+    ("from-os-import", "from os import path", ["ImportError"]),
+    ("dunder-import", "__import__('os')", ["PolicyError"]),
+    ("open-file", "open('/etc/passwd').read()", ["NameError"]),
+    ("eval", "eval('1+1')", ["NameError", "PolicyError"]),
+    ("exec", "exec('x = 1')", ["NameError", "PolicyError"]),
+    ("compile", "compile('1', 'x', 'eval')", ["NameError"]),
+    ("globals-call", "globals()", ["NameError"]),
+    ("vars-call", "vars()", ["NameError"]),
+    ("attrgetter-bypass", "import operator\noperator.attrgetter('__class__')(1)", ["AttributeError"]),
+    ("methodcaller-bypass", "import operator\noperator.methodcaller('__reduce_ex__', 2)(1)", ["AttributeError"]),
+    ("type-hints-eval", "import typing\ntyping.get_type_hints", ["AttributeError"]),
+    ("exception-obj", "try:\n    (1).nonexistent\nexcept AttributeError as e:\n    e.obj", ["AttributeError"]),
+    ("make-dataclass", "import dataclasses\ndataclasses.make_dataclass('X', ['__class__'])", ["AttributeError"]),
+    ("metaclass-type", "class M(type):\n    pass", ["PolicyError"]),
+    ("except-star", "try:\n    pass\nexcept* Exception:\n    pass", ["PolicyError", "SyntaxError"]),
+    ("posonly-getattr-shadow", "def f(_getattr_, /):\n    return 1", ["PolicyError"]),
+    ("module-write", "import math\nmath.pi = 3", ["PolicyError", "AttributeError"]),
+    ("setattr-helper", "setattr(llm_query, 'x', 1)", ["PolicyError"]),
+    ("ipython-shell-escape", "!cat /etc/passwd", ["SyntaxError"]),
+    ("ipython-magic", "%env", ["SyntaxError"]),
+    ("type-three-args", "type('X', (), {})", ["TypeError"]),
+    ("dir-no-args", "dir()", ["PolicyError"]),
+    ("recursion-bomb", "def f():\n    return f()\nf()", ["RecursionError"]),
+    ("memory-bomb", "x = 'a' * (10**11)", ["MemoryError"]),
+    ("memory-bomb-gradual", "def grow():\n    l = []\n    while True:\n        l.append(' ' * 10**8)\ngrow()", ["MemoryError"]),
+    ("hostile-compile-nesting", "'-' * 400000 + '1'", None),  # built at run time below
+]
+
+
+def _host_intact(sb, host_secret: Path, listener) -> None:
+    assert host_secret.read_text().startswith("top secret"), "the host file changed"
+    assert listener.connections == 0, "something reached the host's listener"
+    r = sb.execute("print(len(context))", timeout=20)
+    assert r.error is None and r.stdout.strip() == "43", f"sandbox unusable: {r}"
+
+
+@pytest.mark.parametrize("case_id,code,expect", POLICY_CASES, ids=[c[0] for c in POLICY_CASES])
+def test_policy_attack(restricted_sb, host_secret, listener, case_id, code, expect):
+    if case_id == "hostile-compile-nesting":
+        code = "-" * 400_000 + "1"
+        expect = ["RecursionError", "MemoryError", "SyntaxError"]
+    r = restricted_sb.execute(code, timeout=20)
+    seen = (r.stdout or "") + (r.error or "")
+    assert r.error is not None, f"attack ran without error: {seen[:500]}"
+    assert any(e in seen for e in expect), f"unexpected outcome: {seen[:800]}"
+    assert PLANTED_KEY not in seen
+    _host_intact(restricted_sb, host_secret, listener)
+
+
+def test_reserved_names_restored(restricted_sb):
+    r = restricted_sb.execute("llm_query = 5\ncontext = 'gone'\nanswer = 3")
+    assert set(r.restored) >= {"llm_query", "context", "answer"}
+    r = restricted_sb.execute("print(callable(llm_query), len(context), answer['ready'])")
+    assert r.stdout.strip() == "True 43 False"
+
+
+def test_infinite_loop_is_interrupted(restricted_sb):
+    r = restricted_sb.execute("while True:\n    pass", timeout=1.5)
+    assert r.timed_out and not r.restarted
+    assert "TimeoutError" in r.error
+    assert restricted_sb.execute("print(1)").stdout == "1\n"
+
+
+def test_output_flood_is_capped(restricted_sb):
+    r = restricted_sb.execute("for i in range(10**6):\n    print(i)", timeout=60)
+    assert r.truncated and r.error is None
+    assert len(r.stdout) < restricted_sb.config.output_limit_chars + 500
+    assert "characters cut" in r.stdout and r.stdout.rstrip().endswith("999999")
+
+
+def test_huge_last_expression_is_capped(restricted_sb):
+    r = restricted_sb.execute("'x' * 10**8", timeout=60)
+    assert len(r.stdout) < restricted_sb.config.output_limit_chars + 500
+    assert "cut" in r.stdout
+
+
+def test_huge_source_is_refused(restricted_sb):
+    r = restricted_sb.execute("x = 1\n" * 300_000)
+    assert "SourceTooLarge" in r.error
+
+
+# ---------------------------------------------------------------- OS layers (trusted mode)
+
+OS_CASES = [
+    ("read-etc-shadow", "print(open('/etc/shadow').read())", ["PermissionError"]),
+    ("read-connection-file", "print(open(CONN).read())", ["PermissionError", "FileNotFoundError"]),
+    ("read-host-secret", "print(open(SECRET).read())", ["PermissionError"]),
+    ("list-host-home", "import os\nprint(os.listdir(HOME))\nopen(HOME + '/.bash_history').read()",
+     ["PermissionError", "FileNotFoundError"]),
+    ("proc-self-environ", "env = open('/proc/self/environ').read()\nassert 'OPENAI' not in env\nraise SystemExit('clean')", ["clean"]),
+    ("os-environ", "import os\nassert not any('OPENAI' in k or 'RLM_TEST' in k for k in os.environ)\nraise SystemExit('clean')", ["clean"]),
+    ("proc-1-environ", "print(open('/proc/1/environ').read())", ["PermissionError"]),
+    ("proc-parent-environ", "import os\nprint(open(f'/proc/{os.getppid()}/environ').read())", ["PermissionError"]),
+    ("write-tmp", "open('/tmp/rlm-attack-escape', 'w').write('x')", ["PermissionError"]),
+    ("write-secret-dir", "open(SECRET + '.pwn', 'w').write('x')", ["PermissionError"]),
+    ("overwrite-secret", "open(SECRET, 'w').write('pwned')", ["PermissionError"]),
+    ("write-dev-shm", "open('/dev/shm/rlm-attack', 'w').write('x')", ["PermissionError", "FileNotFoundError"]),
+    ("network-tcp", "import socket\ns = socket.create_connection(('127.0.0.1', PORT), timeout=2)", ["OSError", "unreachable"]),
+    ("network-udp", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('127.0.0.1', PORT))", ["OSError", "unreachable"]),
+    ("network-dns", "import socket\nsocket.getaddrinfo('pypi.org', 443)", ["gaierror", "OSError"]),
+    ("kill-host", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", ["PermissionError"]),
+    ("setuid-root", "import os\nos.setuid(0)", ["PermissionError"]),
+    ("unshare-netns", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nassert libc.unshare(0x40000000) != 0\nraise OSError(ctypes.get_errno(), 'unshare refused')", ["unshare refused"]),
+    ("ptrace-host", "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nassert libc.ptrace(16, os.getppid(), 0, 0) != 0\nraise OSError('ptrace refused')", ["ptrace refused"]),
+    ("mount-tmpfs", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nassert libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) != 0\nraise OSError('mount refused')", ["mount refused"]),
+    ("file-10gb", "f = open('big.bin', 'wb')\nf.seek(10 * 2**30)\nf.write(b'x')\nf.close()", ["File too large", "EFBIG", "OSError"]),
+    ("file-stream-2gb", "f = open('big2.bin', 'wb')\nblock = b'x' * 2**26\nfor i in range(32):\n    f.write(block)\nf.flush()", ["File too large", "OSError"]),
+    ("memory-bomb-os", "x = bytearray(20 * 2**30)", ["MemoryError"]),
+    ("process-limit", "import os\npids = []\ntry:\n    for i in range(500):\n        pid = os.fork()\n        if pid == 0:\n            import time\n            time.sleep(30)\n            os._exit(0)\n        pids.append(pid)\nexcept OSError as e:\n    raise OSError(f'stopped after {len(pids)} forks: {e}')", ["stopped after"]),
+    ("sleep-forever", "import time\ntime.sleep(1e9)", ["TimeoutError"]),
+    ("bridge-garbage", "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('bridge.sock')\ns.sendall(b'\\xff' * 64)\ns.close()\nraise SystemExit('sent')", ["sent"]),
+    ("bridge-unknown-op", "import socket, json, struct\ns = socket.socket(socket.AF_UNIX)\ns.connect('bridge.sock')\nb = json.dumps({'op': 'shell', 'args': {'cmd': 'id'}}).encode()\ns.sendall(struct.pack('>I', len(b)) + b)\nprint(s.recv(1000))\nraise SystemExit('done')", ["unknown request"]),
+]
+
+
+@pytest.mark.parametrize("case_id,code,expect", OS_CASES, ids=[c[0] for c in OS_CASES])
+def test_os_layer_attack(trusted_sb, host_secret, listener, case_id, code, expect):
+    code = (code.replace("CONN", repr(str(trusted_sb._host_dir / "connection.json")))
+            .replace("SECRET", repr(str(host_secret)))
+            .replace("HOME", repr(str(Path.home())))
+            .replace("PORT", str(listener.port)))
+    timeout = 3 if case_id == "sleep-forever" else 30
+    r = trusted_sb.execute(code, timeout=timeout)
+    seen = (r.stdout or "") + (r.error or "")
+    assert r.error is not None, f"attack ran without error: {seen[:500]}"
+    assert any(e in seen for e in expect), f"unexpected outcome: {seen[:800]}"
+    assert PLANTED_KEY not in seen
+    assert not Path("/tmp/rlm-attack-escape").exists()
+    assert not Path(str(host_secret) + ".pwn").exists()
+    _host_intact(trusted_sb, host_secret, listener)
+
+
+def test_sigint_ignored_kills_and_restarts(fresh_sb):
+    fresh_sb.execute("keep = 1")
+    r = fresh_sb.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", timeout=1)
+    assert r.timed_out and r.restarted
+    assert "restarted" in r.error
+    r = fresh_sb.execute("print(len(context))\nprint('keep' in globals())")
+    assert r.stdout.split() == ["43", "False"]
+
+
+def test_segfault_gives_clear_error(fresh_sb):
+    r = fresh_sb.execute("import ctypes\nctypes.string_at(0)", timeout=20)
+    assert r.restarted and "SIGSEGV" in r.error
+    assert fresh_sb.execute("print(context[:3])").stdout == "the\n"
+
+
+def test_fork_bomb_is_contained(fresh_sb):
+    r = fresh_sb.execute("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", timeout=3)
+    assert r.timed_out
+    assert fresh_sb.execute("print(1)").stdout == "1\n"
+
+
+def test_setsid_children_do_not_survive_close(trusted_sb):
+    from sandbox import Sandbox, SandboxConfig
+
+    sb = Sandbox(SandboxConfig(policy="trusted")).start()
+    uid = sb._uid
+    r = sb.execute("import subprocess\np = subprocess.Popen(['setsid', 'sleep', '300'])\nprint(p.pid)")
+    assert r.error is None, r.error
+    sb.close()
+    if uid is None:
+        pytest.skip("not root: no per-sandbox uid")
+    survivors = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            if f"Uid:\t{uid}\t" in status and "State:\tZ" not in status:
+                survivors.append(entry)
+    assert survivors == []
+
+
+def test_sandboxes_cannot_read_each_other(trusted_sb):
+    from sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(policy="trusted")) as other:
+        other.execute("open('mine.txt', 'w').write('private')")
+        target = other.work_dir / "mine.txt"
+        r = trusted_sb.execute(f"print(open({str(target)!r}).read())")
+        assert r.error is not None and "private" not in r.stdout
