@@ -22,7 +22,7 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safe_builtins,
 )
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
 ALLOWED_MODULES = frozenset(
     {
@@ -100,7 +100,9 @@ class SafeFormatter(string.Formatter):
 
 
 def _formatter_field_name_split(field_name: str) -> Any:
-    return field_name._formatter_field_name_split()  # type: ignore[attr-defined]
+    import _string
+
+    return _string.formatter_field_name_split(field_name)
 
 
 _SAFE_FORMATTER = SafeFormatter()
@@ -340,6 +342,14 @@ def restricted_globals(print_factory: Any) -> dict[str, Any]:
     }
 
 
+class ModelCodePolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy plus annotated assignments (`x: int = 1`, dataclass fields),
+    which models write constantly; the annotation and value are still checked node by node."""
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        return self.node_contents_visit(node)
+
+
 def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any]:
     """Compile a cell into (body code, last-expression code or None).
 
@@ -354,11 +364,11 @@ def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any
         body = compile(tree, filename, "exec")
         tail = compile(last_expr, filename, "eval") if last_expr is not None else None
         return body, tail
-    result = compile_restricted_exec(tree, filename)
+    result = compile_restricted_exec(tree, filename, policy=ModelCodePolicy)
     errors = list(result.errors)
     tail = None
     if last_expr is not None:
-        tail_result = compile_restricted_eval(last_expr, filename)
+        tail_result = compile_restricted_eval(last_expr, filename, policy=ModelCodePolicy)
         errors.extend(tail_result.errors)
         tail = tail_result.code
     if errors:

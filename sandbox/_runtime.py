@@ -21,6 +21,7 @@ import socket
 import sys
 import time
 import traceback
+import types
 from typing import Any
 
 from sandbox import _wire
@@ -187,6 +188,8 @@ class Runtime:
     # ----- namespace -------------------------------------------------------------
     def _build_namespace(self) -> None:
         if self.restricted:
+            # classes made by model code live in module "__rlm__"; dataclasses looks it up
+            sys.modules.setdefault("__rlm__", types.ModuleType("__rlm__"))
             hooks = restricted_globals(Printer)
             hooks["_print"] = Printer()
             self.ns.update(hooks)

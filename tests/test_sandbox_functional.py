@@ -1,0 +1,307 @@
+"""Functional tests of the sandbox: every context type, the corpus, the host bridge,
+final answers, variables, truncation, restarts and bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sandbox import ContextError, HostRequest, Sandbox, SandboxClosed, SandboxConfig
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(SandboxConfig(cell_timeout_s=30)) as s:
+        yield s
+
+
+def run(sb, code):
+    r = sb.execute(code)
+    assert r.error is None, r.error
+    return r.stdout
+
+
+# ----------------------------------------------------------------- contexts
+
+def test_str_context_is_text_never_a_path(sb, tmp_path):
+    p = tmp_path / "f.txt"
+    p.write_text("file body")
+    info = sb.load_context(str(p))
+    assert info.type == "str"
+    assert run(sb, "print(context)").strip() == str(p)
+
+
+def test_bytes_context(sb):
+    info = sb.load_context(b"\x00\x01raw")
+    assert info.type == "bytes" and info.size == 5
+    assert run(sb, "print(context[2:], isinstance(context, bytes))") == "b'raw' True\n"
+
+
+def test_list_and_dict_contexts(sb):
+    sb.load_context([{"id": 1, "text": "ä"}, {"id": 2, "text": "b"}])
+    assert run(sb, "print(len(context), context[0]['text'])") == "2 ä\n"
+    sb.load_context({"a": [1, 2, 3]}, name="extra")
+    assert run(sb, "print(sum(extra['a']))") == "6\n"
+
+
+def test_path_context_and_utf8(sb, tmp_path):
+    p = tmp_path / "doc.txt"
+    p.write_text("héllo wörld\nline two\n", encoding="utf-8")
+    info = sb.load_context(p)
+    assert info.type == "str" and info.size == len("héllo wörld\nline two\n")
+    assert run(sb, "print(context.splitlines()[0])") == "héllo wörld\n"
+
+
+def test_directory_context_builds_docs(sb, tmp_path):
+    d = tmp_path / "corpus"
+    (d / "sub").mkdir(parents=True)
+    files = {"a.txt": "alpha ünïcode\n", "sub/b.md": "beta\n", "sub/c.txt": "gamma"}
+    for rel, text in files.items():
+        (d / rel).write_text(text, encoding="utf-8")
+    (d / ".hidden").write_text("secret")
+    (d / "image.bin").write_bytes(b"\x89PNG\0\0data")
+    info = sb.load_context(d)
+    assert info.docs == 3
+    assert "skipped" in info.description
+    out = run(sb, "import json\nprint(json.dumps([[x.path, x.text, x['text'] == context[x.offset:x.offset + x.length]] for x in docs]))")
+    got = json.loads(out)
+    assert got == [[rel, text, True] for rel, text in sorted(files.items())]
+
+
+def test_list_of_paths(sb, tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"p{i}.txt"
+        p.write_text(f"document {i} ✓")
+        paths.append(p)
+    sb.load_context(paths)
+    assert run(sb, "print([d.text for d in docs])") == "['document 0 ✓', 'document 1 ✓', 'document 2 ✓']\n"
+
+
+def test_bad_inputs_give_clear_errors(sb, tmp_path):
+    with pytest.raises(ContextError, match="no such file"):
+        sb.load_context(tmp_path / "missing.txt")
+    binary = tmp_path / "b.bin"
+    binary.write_bytes(b"abc\0def")
+    with pytest.raises(ContextError, match="binary"):
+        sb.load_context(binary)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good start \xff\xfe bad")
+    with pytest.raises(ContextError, match="not valid UTF-8"):
+        sb.load_context(bad)
+    with pytest.raises(ContextError, match="JSON"):
+        sb.load_context({"x": object()})
+    with pytest.raises(ContextError, match="identifier"):
+        sb.load_context("x", name="not a name")
+    with pytest.raises(ContextError, match="cannot load"):
+        sb.load_context(3.5)
+    # the sandbox is still fine, and "replace" decoding is available on request
+    sb.load_context(bad, errors="replace")
+    assert run(sb, "print(context.startswith('good start'), '\\ufffd' in context)") == "True True\n"
+
+
+def test_corpus_for_large_contexts(tmp_path):
+    text = "".join(f"line {i} key=value{i}\n" for i in range(5000)) + "café end\n"
+    p = tmp_path / "big.txt"
+    p.write_text(text, encoding="utf-8")
+    with Sandbox(SandboxConfig(max_str_bytes=10_000)) as sb:
+        info = sb.load_context(p)
+        assert info.type == "Corpus" and info.size == len(text.encode())
+        out = run(sb, "\n".join([
+            "print(len(context), context[0:6], context.find('line 42 '), context.count('key='))",
+            "m = context.search(r'key=value(\\d+)', 100)",
+            "print(m.group(1), m.start() > 100)",
+            "print(context.findall(r'line (49\\d\\d) ', limit=3))",
+            "print(sum(1 for _ in context.finditer(r'value\\d+')))",
+            "lines = list(context.lines())",
+            "print(len(lines), lines[-1])",
+            "ch = list(context.chunks(1000, overlap=100))",
+            "print(ch[0][0], all(len(c[1].encode()) <= 1000 for c in ch), ''.join(c[1] for c in context.chunks(1000))[:10])",
+            "print('café' in context, context.help_text().splitlines()[0][:6])",
+        ]))
+        lines = out.splitlines()
+        assert lines[0] == f"{len(text.encode())} line 0 {text.find('line 42 ')} 5000"
+        assert lines[1].split()[1] == "True"
+        assert lines[2] == "['4900', '4901', '4902']"
+        assert lines[3] == "5000"
+        assert lines[4] == "5001 café end"
+        assert lines[5] == "0 True line 0 key"
+        assert lines[6] == "True Corpus"
+
+
+# ----------------------------------------------------------------- the host bridge
+
+def test_llm_query_without_host_is_a_clear_error(sb):
+    sb.set_host(None)
+    r = sb.execute("llm_query('hi')")
+    assert "no model is connected" in r.error
+
+
+def test_llm_query_roundtrip_and_cell_tag(sb):
+    seen: list[HostRequest] = []
+
+    def host(req: HostRequest):
+        seen.append(req)
+        return [f"answer to {p} via {req.args.get('model')}" for p in req.args["prompts"]]
+
+    sb.set_host(host)
+    r = sb.execute("print(llm_query('q1', model='small'))")
+    assert r.stdout == "answer to q1 via small\n"
+    assert seen[0].op == "llm_query" and seen[0].cell == r.cell and seen[0].args["batched"] is False
+
+
+def test_batch_of_200_arrives_as_one_and_is_answered_concurrently(sb):
+    calls: list[int] = []
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def one(prompt: str) -> str:
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        time.sleep(0.05)
+        with lock:
+            active["now"] -= 1
+        return prompt.upper()
+
+    def host(req: HostRequest):
+        calls.append(len(req.args["prompts"]))
+        with ThreadPoolExecutor(64) as pool:
+            return list(pool.map(one, req.args["prompts"]))
+
+    sb.set_host(host)
+    started = time.monotonic()
+    r = sb.execute("out = llm_query_batched([f'p{i}' for i in range(200)])\nprint(len(out), out[0], out[199])")
+    elapsed = time.monotonic() - started
+    assert r.stdout == "200 P0 P199\n"
+    assert calls == [200]
+    assert active["max"] > 1
+    assert elapsed < 200 * 0.05  # not sequential
+
+
+def test_host_errors_surface_in_the_cell(sb):
+    def host(req):
+        raise RuntimeError("endpoint unreachable")
+
+    sb.set_host(host)
+    r = sb.execute("llm_query('x')")
+    assert "endpoint unreachable" in r.error
+    sb.set_host(lambda req: ["wrong count"] * (len(req.args["prompts"]) + 1))
+    r = sb.execute("llm_query_batched(['a', 'b'])")
+    assert "3 answers for 2 prompts" in r.error
+
+
+def test_rlm_query_passes_contexts(sb):
+    got = []
+    sb.set_host(lambda req: got.append(req) or [f"{req.op}:{c}" for c in req.args["contexts"]])
+    assert run(sb, "print(rlm_query('q', context='sub'))") == "rlm_query:sub\n"
+    assert run(sb, "print(rlm_query_batched(['a', 'b'], ['x', 'y']))") == "['rlm_query:x', 'rlm_query:y']\n"
+
+
+# ----------------------------------------------------------------- answers, variables, output
+
+def test_final_answer_forms(sb):
+    r = sb.execute("result = 'forty two'\nFINAL_VAR('result')")
+    assert r.final == "forty two"
+    sb.execute("answer['ready'] = False")
+    r = sb.execute("FINAL_VAR(6 * 7)")
+    assert r.final == "42"
+    sb.execute("answer['ready'] = False")
+    r = sb.execute("answer['content'] = 'via dict'\nanswer['ready'] = True")
+    assert r.final == "via dict"
+    sb.execute("answer['ready'] = False")
+    r = sb.execute("answer = {'content': 'new dict', 'ready': True}")
+    assert r.final == "new dict"
+    sb.execute("answer['ready'] = False")
+    assert sb.execute("x = 1").final is None
+
+
+def test_variables_and_show_vars(sb):
+    sb.load_context("abc")
+    sb.execute("numbers = [1, 2, 3]\nlabel = 'hello'")
+    names = {v.name: v for v in sb.variables()}
+    assert names["numbers"].type == "list" and names["numbers"].size == 3
+    assert names["label"].size == 5 and names["context"].type == "str"
+    assert "llm_query" not in names
+    out = run(sb, "SHOW_VARS()")
+    assert "numbers: list (size 3)" in out
+
+
+def test_truncation_keeps_head_tail_and_full_output_in_out(sb):
+    r = sb.execute("for i in range(20000):\n    print('row', i)")
+    assert r.truncated and "characters cut" in r.stdout
+    assert r.stdout.startswith("row 0\n") and r.stdout.rstrip().endswith("row 19999")
+    out = run(sb, f"print(len(Out[{r.cell}]) > 100000, Out[{r.cell}].count('row'))")
+    assert out == "True 20000\n"
+
+
+def test_errors_show_model_frames_only(sb):
+    r = sb.execute("def f(x):\n    return 1 / x\nf(0)")
+    assert "ZeroDivisionError" in r.error and "<cell" in r.error and "_runtime.py" not in r.error
+
+
+def test_restricted_allows_ordinary_model_code(sb):
+    code = "\n".join([
+        "import re, json, collections, itertools, functools, math, statistics, string, textwrap",
+        "from dataclasses import dataclass",
+        "@dataclass",
+        "class Item:",
+        "    name: str",
+        "    n: int = 0",
+        "class Box:",
+        "    def __init__(self):",
+        "        self.items = []",
+        "b = Box()",
+        "b.items.append(Item('a', 2))",
+        "c = collections.Counter('abracadabra')",
+        "pairs = sorted(zip(['b', 'a'], (2, 1)))",
+        "print(pairs, c.most_common(1), '{} + {x}'.format(1, x=2), f'{math.pi:.2f}')",
+        "print(max([3, 1, 2]), min(4, 5), sum(x for x in range(4)), list(map(str, enumerate('ab'))))",
+        "print(any(x > 1 for x in [1, 2]), all([]), tuple(filter(None, [0, 1])), b.items[0].n)",
+        "print(json.dumps({'k': re.findall(r'\\d', 'a1b2')}), isinstance(b, Box), string.ascii_lowercase[:3])",
+    ])
+    out = run(sb, code)
+    assert out.splitlines() == [
+        "[('a', 1), ('b', 2)] [('a', 5)] 1 + 2 3.14",
+        "3 4 6 [\"(0, 'a')\", \"(1, 'b')\"]",
+        "True True (1,) 2",
+        '{"k": ["1", "2"]} True abc',
+    ]
+
+
+def test_closed_sandbox_refuses_work():
+    sb = Sandbox().start()
+    sb.close()
+    with pytest.raises(SandboxClosed):
+        sb.execute("1")
+    assert not sb.work_dir.exists()
+
+
+def test_memory_limit_grows_with_the_context(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("x" * (300 * 2**20))
+    cfg = SandboxConfig(min_memory_bytes=1 * 2**30)
+    with Sandbox(cfg) as sb:
+        sb.load_context(big)
+        assert sb._memory_limit > 1 * 2**30
+        assert run(sb, "print(len(context), context.count('x') == len(context))") == f"{300 * 2**20} True\n"
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        SandboxConfig(policy="yolo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        SandboxConfig(cell_timeout_s=0)
+
+
+def test_isolation_report_lists_every_layer(sb):
+    report = sb.isolation()
+    names = [layer.layer for layer in report.layers]
+    for expected in ("resource limits", "network namespace", "landlock", "seccomp", "unprivileged user"):
+        assert expected in names
+    assert json.loads(json.dumps(report.as_dict()))["policy"] == "restricted"
