@@ -93,11 +93,21 @@ class Sandbox:
         self.close()
 
     def start(self) -> "Sandbox":
-        """Create the work directory, start the bridge and launch the isolated kernel."""
+        """Create the work directory, start the bridge and launch the isolated kernel.
+
+        Calling `load_context` on a sandbox that is not started yet starts it too, with the
+        kernel's memory limit already sized for that context (no restart needed).
+        """
+        self._setup()
+        if self._km is None:
+            self._launch_checked()
+        return self
+
+    def _setup(self) -> None:
         if self._closed:
             raise SandboxClosed("this sandbox was closed; create a new one")
         if self._started:
-            return self
+            return
         root = str(self.config.work_root) if self.config.work_root else None
         self._host_dir = Path(tempfile.mkdtemp(prefix="rlm-host-", dir=root))
         self.work_dir = Path(tempfile.mkdtemp(prefix="rlm-sandbox-", dir=root))
@@ -114,13 +124,14 @@ class Sandbox:
         self._bridge = BridgeServer(self.work_dir / "bridge.sock", self._handle_bridge, self._uid)
         self._memory_limit = self.config.memory_limit_bytes or self.config.min_memory_bytes
         self._started = True
+
+    def _launch_checked(self) -> None:
         try:
             self._launch()
         except BaseException:
             self.close()
             raise
         self._warn_isolation()
-        return self
 
     def close(self) -> None:
         """Stop the kernel and every process it started, and remove the work directory."""
@@ -145,7 +156,7 @@ class Sandbox:
     def _check_open(self) -> None:
         if self._closed:
             raise SandboxClosed("this sandbox was closed; create a new one")
-        if not self._started:
+        if not self._started or self._km is None:
             self.start()
 
     # ----- launching ---------------------------------------------------------------
@@ -420,12 +431,14 @@ class Sandbox:
         policy ("strict" raises ContextError on invalid bytes; "replace" substitutes them).
         """
         with self._lock:
-            self._check_open()
+            self._setup()
             spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes)
             if errors not in ("strict", "replace"):
                 raise ValueError("errors must be 'strict' or 'replace'")
             spec.errors = errors
             self._ensure_memory(spec)
+            if self._km is None:
+                self._launch_checked()
             info = self._load_spec(spec)
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
@@ -438,6 +451,8 @@ class Sandbox:
         if needed <= self._memory_limit:
             return
         self._memory_limit = needed
+        if self._km is None:
+            return  # not launched yet: the launch applies the new limit
         pid = self._kernel_pid()
         try:
             if pid is None:

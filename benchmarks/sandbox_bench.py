@@ -1,0 +1,115 @@
+"""Sandbox benchmarks; prints one JSON object. Not a test: nothing here is asserted.
+
+    python benchmarks/sandbox_bench.py [--gib 1.0] [--cells 300]
+
+Measures: time to make a text file available as `context`; host memory growth while it is
+loaded; kernel memory relative to the text; median round trip of a trivial cell; a regex
+scan over the context in the kernel against `grep -c` on the same file; kernel start time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox import Sandbox, SandboxConfig
+
+
+def rss_kib(pid: int | str = "self", field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def make_file(path: Path, size: int) -> None:
+    line = "The quick brown fox jumps over the lazy dog; nothing to see on this line at all.\n"
+    block = (line * 12_000)
+    needle_every = 97
+    with open(path, "w") as f:
+        written, n = 0, 0
+        while written < size:
+            chunk = block if n % needle_every else block[: -len(line)] + f"needle{n:010d} is the magic value here, find me please!!!!!!!!!\n"
+            f.write(chunk)
+            written += len(chunk)
+            n += 1
+
+
+def _lazy_start_and_load(path: Path) -> float:
+    """A fresh sandbox started by load_context, its memory limit sized from the file."""
+    t = time.perf_counter()
+    lazy = Sandbox(SandboxConfig(cell_timeout_s=600))
+    lazy.load_context(path)
+    elapsed = time.perf_counter() - t
+    lazy.close()
+    return round(elapsed, 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gib", type=float, default=1.0, help="size of the text file in GiB")
+    ap.add_argument("--cells", type=int, default=300, help="trivial cells to time")
+    args = ap.parse_args()
+    size = int(args.gib * 2**30)
+    out: dict = {"file_bytes": size}
+    with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
+        path = Path(d) / "corpus.txt"
+        make_file(path, size)
+        size = path.stat().st_size
+        out["file_bytes"] = size
+        t = time.perf_counter()
+        sb = Sandbox(SandboxConfig(cell_timeout_s=600, memory_limit_bytes=4 * 2**30)).start()
+        out["kernel_start_s"] = round(time.perf_counter() - t, 3)
+        with sb:
+            sb.execute("x = 1")
+            host_before = rss_kib()
+            kpid = sb._kernel_pid()
+            kernel_before = rss_kib(kpid)
+            t = time.perf_counter()
+            sb.load_context(path)
+            out["load_context_first_s"] = round(time.perf_counter() - t, 3)  # fresh pages, cold
+            sb.execute("context = None")
+            kernel_before = rss_kib(kpid)
+            t = time.perf_counter()
+            info = sb.load_context(path)
+            out["load_context_s"] = round(time.perf_counter() - t, 3)
+            assert sb._kernel_pid() == kpid, "the kernel restarted during the load"
+            out["context_type"] = info.type
+            out["host_rss_growth_mib"] = round((rss_kib() - host_before) / 1024, 1)
+            kernel_after = rss_kib(kpid)
+            anon = rss_kib(kpid, "RssAnon")
+            out["kernel_rss_mib"] = round(kernel_after / 1024, 1)
+            out["kernel_rss_growth_over_text"] = round((kernel_after - kernel_before) * 1024 / size, 3)
+            out["kernel_rss_over_text"] = round(kernel_after * 1024 / size, 3)
+            out["kernel_anon_over_text"] = round(anon * 1024 / size, 3)
+
+            times = []
+            for _ in range(args.cells):
+                t = time.perf_counter()
+                sb.execute("1")
+                times.append(time.perf_counter() - t)
+            out["trivial_cell_median_ms"] = round(statistics.median(times) * 1000, 3)
+            out["trivial_cell_p95_ms"] = round(sorted(times)[int(0.95 * len(times))] * 1000, 3)
+
+            r = sb.execute("import re\nprint(len(re.findall(r'needle\\d+', context)))")
+            kernel_count = int(r.stdout.strip())
+            t = time.perf_counter()
+            sb.execute("n = len(re.findall(r'needle\\d+', context))")
+            out["regex_scan_s"] = round(time.perf_counter() - t, 3)
+            t = time.perf_counter()
+            grep = subprocess.run(["grep", "-c", "needle", str(path)], capture_output=True, text=True)
+            out["grep_c_s"] = round(time.perf_counter() - t, 3)
+            out["regex_over_grep"] = round(out["regex_scan_s"] / max(out["grep_c_s"], 1e-9), 2)
+            out["matches"] = {"kernel": kernel_count, "grep": int(grep.stdout.strip() or 0)}
+        out["start_plus_load_s"] = _lazy_start_and_load(path)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
