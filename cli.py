@@ -27,9 +27,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    if os.environ.get("RLM_DEBUG"):
-        raise
+def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> None:
+    """Exit with one clear line; with RLM_DEBUG=1 set, re-raise the cause with its traceback."""
+    if exc is not None and os.environ.get("RLM_DEBUG"):
+        raise exc
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -52,7 +53,7 @@ def sandbox_check(
     try:
         result = run_check(SandboxConfig(policy=policy))  # type: ignore[arg-type]
     except (SandboxError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc)
         return
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes).
 Positions are byte offsets (equal to character positions for ASCII text).

@@ -14,7 +14,8 @@ import builtins
 import operator
 import string
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.Guards import (

@@ -120,7 +120,7 @@ class Printer:
 class Doc:
     """One document of a multi-file context: its path and where its text sits in `context`."""
 
-    __slots__ = ("path", "offset", "length", "_source")
+    __slots__ = ("_source", "length", "offset", "path")
 
     def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
         self.path = path

@@ -22,8 +22,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
@@ -32,7 +33,14 @@ from sandbox.bridge import BridgeServer
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
-from sandbox.results import ContextInfo, ExecResult, HostRequest, IsolationLayer, IsolationReport, VariableInfo
+from sandbox.results import (
+    ContextInfo,
+    ExecResult,
+    HostRequest,
+    IsolationLayer,
+    IsolationReport,
+    VariableInfo,
+)
 
 log = logging.getLogger("rlm.sandbox")
 
@@ -86,13 +94,13 @@ class Sandbox:
         self._host_dir = Path()
 
     # ----- life cycle ------------------------------------------------------------
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         """Create the work directory, start the bridge and launch the isolated kernel.
 
         Calling `load_context` on a sandbox that is not started yet starts it too, with the

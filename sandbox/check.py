@@ -11,13 +11,22 @@ from sandbox.config import SandboxConfig
 from sandbox.errors import IsolationWarning
 from sandbox.results import IsolationReport
 
-SMOKE_CELLS: list[tuple[str, str, Any]] = [
+COMMON_CELLS: list[tuple[str, str, Any]] = [
     ("runs code", "print(6 * 7)", "42"),
     ("holds the context", "print(len(context), context.count('needle'))", "33 2"),
     ("regex over the context", "import re\nprint(re.findall(r'needle (\\d+)', context))", "['1', '2']"),
-    ("refuses forbidden imports", "import os", "ImportError"),
-    ("refuses private attributes", "().__class__", "PolicyError"),
 ]
+POLICY_CELLS = {
+    "restricted": [
+        ("refuses forbidden imports", "import os", "ImportError"),
+        ("refuses private attributes", "().__class__", "PolicyError"),
+    ],
+    "trusted": [
+        ("no network", "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)", "OSError"),
+        ("no writes outside the work directory", "open('/tmp/rlm-check-probe', 'w')", "PermissionError"),
+        ("no host environment", "import os\nprint(sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k))", "[]"),
+    ],
+}
 
 
 @dataclass
@@ -40,7 +49,7 @@ def run_check(config: SandboxConfig | None = None) -> CheckResult:
         with Sandbox(config) as sb:
             sb.load_context("a needle 1 in a haystack needle 2")
             result = CheckResult(sb.isolation())
-            for name, code, expected in SMOKE_CELLS:
+            for name, code, expected in COMMON_CELLS + POLICY_CELLS[sb.config.policy]:
                 r = sb.execute(code, timeout=30)
                 seen = (r.stdout + (r.error or "")).strip()
                 result.smoke.append({"check": name, "ok": expected in seen, "output": seen[-300:]})

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import PLANTED_KEY
 
 # (id, code, any of these must appear in error+stdout)
