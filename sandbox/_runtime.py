@@ -384,6 +384,12 @@ class Runtime:
         raise ValueError(f"unknown internal op {op!r}")
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
+        # free a context being replaced first, so that peak memory is one context, not two
+        for old in (args["name"], args.get("docs_name", "docs")):
+            if old in self.reserved:
+                self.reserved.pop(old)
+                self.ns.pop(old, None)
+        gc.collect()
         _, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
         try:
             value, docs = self._read_context(args, fds)

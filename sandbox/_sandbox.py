@@ -447,7 +447,13 @@ class Sandbox:
             self._ensure_memory(spec)
             if self._km is None:
                 self._launch_checked()
-            info = self._load_spec(spec)
+            previous = [s for s in self._specs if s.name == name]
+            try:
+                info = self._load_spec(spec)
+            except ContextError:
+                for old in previous:  # the kernel dropped the old context before reading the new
+                    self._load_spec(old)
+                raise
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
 

@@ -304,3 +304,12 @@ def test_isolation_report_lists_every_layer(sb):
     for expected in ("resource limits", "network namespace", "landlock", "seccomp", "unprivileged user"):
         assert expected in names
     assert json.loads(json.dumps(report.as_dict()))["policy"] == "restricted"
+
+
+def test_failed_replacement_keeps_the_previous_context(sb, tmp_path):
+    sb.load_context("previous context")
+    bad = tmp_path / "bad2.txt"
+    bad.write_bytes(b"\xff\xfe")
+    with pytest.raises(ContextError):
+        sb.load_context(bad)
+    assert run(sb, "print(context)") == "previous context\n"
