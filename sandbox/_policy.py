@@ -38,6 +38,8 @@ ALLOWED_MODULES = frozenset(
 _MODULE_DENIED = {
     "typing": {"get_type_hints", "ForwardRef", "get_overloads", "TYPE_CHECKING"},
     "dataclasses": {"make_dataclass"},
+    # register() evaluates string annotations with eval(), outside the policy
+    "functools": {"singledispatch", "singledispatchmethod"},
     "string": set(),
     "operator": set(),
 }

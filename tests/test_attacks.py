@@ -54,6 +54,10 @@ POLICY_CASES = [
     ("methodcaller-bypass", "import operator\noperator.methodcaller('__reduce_ex__', 2)(1)", ["AttributeError"]),
     ("type-hints-eval", "import typing\ntyping.get_type_hints", ["AttributeError"]),
     ("exception-obj", "try:\n    (1).nonexistent\nexcept AttributeError as e:\n    e.obj", ["AttributeError"]),
+    ("singledispatch-annotation-eval",
+     "import functools\n@functools.singledispatch\ndef f(x):\n    return 0\n"
+     "def g(x: \"[c for c in ().__class__.__base__.__subclasses__()]\"):\n    return 1\nf.register(g)",
+     ["AttributeError"]),
     ("make-dataclass", "import dataclasses\ndataclasses.make_dataclass('X', ['__class__'])", ["AttributeError"]),
     ("metaclass-type", "class M(type):\n    pass", ["PolicyError"]),
     ("except-star", "try:\n    pass\nexcept* Exception:\n    pass", ["PolicyError", "SyntaxError"]),
