@@ -297,7 +297,7 @@ def _guarded_dir(obj: Any = None) -> list[str]:
     return sorted(n for n in dir(obj) if not n.startswith("_") and n not in DENIED_ATTRIBUTES)
 
 
-def build_builtins(print_factory: Any) -> dict[str, Any]:
+def build_builtins() -> dict[str, Any]:
     """The builtins model code sees in restricted mode."""
     b: dict[str, Any] = dict(safe_builtins)
     b.pop("_getattr_", None)
@@ -330,7 +330,7 @@ def build_builtins(print_factory: Any) -> dict[str, Any]:
 def restricted_globals(print_factory: Any) -> dict[str, Any]:
     """The hook names RestrictedPython's compiled code expects in its globals."""
     return {
-        "__builtins__": build_builtins(print_factory),
+        "__builtins__": build_builtins(),
         "__metaclass__": user_metaclass,
         "__name__": "__rlm__",
         "_getattr_": guarded_getattr,

@@ -247,7 +247,6 @@ class Sandbox:
         log_path = self._host_dir / "kernel.log"
         with open(log_path, "ab") as log_file:
             launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
-            launcher_env["PYTHONPATH"] = env["PYTHONPATH"]
             km.start_kernel(env=launcher_env, cwd=str(self.work_dir), stdout=subprocess.DEVNULL, stderr=log_file)
         self._km = km
         kc = km.blocking_client()

@@ -74,29 +74,24 @@ def listener():
     lst.close()
 
 
-def _make(policy: str, **kw) -> Sandbox:
-    return Sandbox(SandboxConfig(policy=policy, cell_timeout_s=20, interrupt_grace_s=2, **kw)).start()
+def _loaded(policy: str):
+    """A started sandbox with the 43-character test sentence as its context."""
+    sb = Sandbox(SandboxConfig(policy=policy, cell_timeout_s=20, interrupt_grace_s=2)).start()
+    sb.load_context("the quick brown fox jumps over the lazy dog")
+    yield sb
+    sb.close()
 
 
 @pytest.fixture(scope="module")
 def restricted_sb():
-    sb = _make("restricted")
-    sb.load_context("the quick brown fox jumps over the lazy dog")
-    yield sb
-    sb.close()
+    yield from _loaded("restricted")
 
 
 @pytest.fixture(scope="module")
 def trusted_sb():
-    sb = _make("trusted")
-    sb.load_context("the quick brown fox jumps over the lazy dog")
-    yield sb
-    sb.close()
+    yield from _loaded("trusted")
 
 
 @pytest.fixture()
 def fresh_sb():
-    sb = _make("trusted")
-    sb.load_context("the quick brown fox jumps over the lazy dog")
-    yield sb
-    sb.close()
+    yield from _loaded("trusted")
