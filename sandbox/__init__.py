@@ -8,6 +8,7 @@
 See ../shared/design/SANDBOX.md for the isolation layers and `Sandbox.isolation()`.
 """
 
+from sandbox._runtime import cap_text
 from sandbox._sandbox import HostCallback, Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
@@ -43,4 +44,5 @@ __all__ = [
     "SandboxConfig",
     "SandboxError",
     "VariableInfo",
+    "cap_text",
 ]

@@ -30,6 +30,7 @@ from sandbox._policy import PolicyError, compile_cell, restricted_globals
 
 RESERVED_FUNCTIONS = (
     "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched", "SHOW_VARS", "FINAL_VAR",
+    "FINAL",
 )
 
 
@@ -97,6 +98,8 @@ class CappedText:
 
 
 def cap_text(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut to about `limit` characters (head and tail kept, with a marker saying how
+    much was cut), and whether it was cut."""
     sink = CappedText(limit)
     sink.write(text)
     return sink.getvalue(), sink.truncated
@@ -203,6 +206,7 @@ class Runtime:
             "rlm_query_batched": self.rlm_query_batched,
             "SHOW_VARS": self.show_vars,
             "FINAL_VAR": self.final_var,
+            "FINAL": self.final,
         }
         for name, fn in api.items():
             self.reserved[name] = fn
@@ -299,6 +303,12 @@ class Runtime:
         self.answer["ready"] = True
         return value
 
+    def final(self, value: Any) -> Any:
+        """Give `value` (converted to text) as the final answer."""
+        self.answer["content"] = value if isinstance(value, str) else str(value)
+        self.answer["ready"] = True
+        return value
+
     # ----- cells -----------------------------------------------------------------
     def run_cell(self, code: str) -> dict[str, Any]:
         self.cell += 1
@@ -381,6 +391,15 @@ class Runtime:
             self.answer["content"] = None
             self.answer["ready"] = False
             return True
+        if op == "read_variable":
+            name = args["name"]
+            if name.startswith("_") or name not in self.ns or name in self._hook_names:
+                raise KeyError(name)
+            value = self.ns[name]
+            return value if isinstance(value, str) else str(value)
+        if op == "answer":
+            content = self.answer.get("content") if isinstance(self.answer, dict) else None
+            return None if content is None else (content if isinstance(content, str) else str(content))
         raise ValueError(f"unknown internal op {op!r}")
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -504,6 +504,28 @@ class Sandbox:
             self._check_open()
             return [VariableInfo(**v) for v in self._internal("variables", {}, timeout=30)]
 
+    def read_variable(self, name: str) -> str | None:
+        """The text of variable `name` in the kernel (str() of non-strings), or None if there
+        is no such user variable."""
+        with self._lock:
+            self._check_open()
+            try:
+                return self._internal("read_variable", {"name": name}, timeout=60)
+            except SandboxError:
+                return None
+
+    def answer_draft(self) -> str | None:
+        """`answer["content"]` as model code left it, ready or not (a partial answer)."""
+        with self._lock:
+            self._check_open()
+            return self._internal("answer", {}, timeout=30)
+
+    def reset_answer(self) -> None:
+        """Clear `answer` (content None, ready False), e.g. after refusing a premature answer."""
+        with self._lock:
+            self._check_open()
+            self._internal("set_answer_reset", {}, timeout=30)
+
     def isolation(self) -> IsolationReport:
         """Which OS isolation layers are active in this sandbox, and why any is not."""
         self._check_open()

@@ -1,0 +1,35 @@
+"""The RLM controller: a model explores a huge context with code in a sandboxed kernel.
+
+    from rlm import RLM
+    result = RLM(model="gpt-5-mini").completion(Path("corpus/"), "question")
+    result.answer, result.status, result.usage, result.cost_usd, result.trajectory_path
+
+See ../shared/design/ARCHITECTURE.md for the loop, the reply protocol and the budgets.
+"""
+
+from rlm._rlm import RLM
+from rlm.config import RLMConfig, user_dir
+from rlm.errors import BudgetExceeded, ConfigError, ContextError, ModelError, RLMError, SandboxError
+from rlm.pricing import Price, PriceTable
+from rlm.results import RunResult, RunStatus
+from rlm.trajectory import read_trajectory
+from rlm.usage import TokenCounts, Usage
+
+__all__ = [
+    "RLM",
+    "BudgetExceeded",
+    "ConfigError",
+    "ContextError",
+    "ModelError",
+    "Price",
+    "PriceTable",
+    "RLMConfig",
+    "RLMError",
+    "RunResult",
+    "RunStatus",
+    "SandboxError",
+    "TokenCounts",
+    "Usage",
+    "read_trajectory",
+    "user_dir",
+]

@@ -1,0 +1,419 @@
+"""One run of the loop: a sandbox, a bounded conversation with the root model, sub-calls.
+
+`Tree` holds what a root run shares with its children (budget, broker, clients, limits);
+`Run` drives one model through turns until a final answer, a budget, or a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rlm import prompts
+from rlm.broker import AdaptiveLimiter, Broker
+from rlm.client import Completion, ModelClient
+from rlm.config import RLMConfig
+from rlm.errors import ModelError
+from rlm.history import History, Observation
+from rlm.protocol import Reply, parse_reply
+from rlm.results import RunResult, RunStatus
+from rlm.trajectory import Trajectory, message_digest, new_run_id
+from rlm.usage import Budget, Usage
+from sandbox import ContextInfo, ExecResult, HostRequest, RLMError, Sandbox, SandboxError
+
+log = logging.getLogger("rlm")
+
+EventCallback = Callable[[dict[str, Any], RunStatus], None]
+
+# A child run's question when rlm_query got no context: the prompt is the context, and the
+# question says so once it is too long to repeat.
+_INLINE_QUERY_CHARS = 2000
+
+
+@dataclass
+class Tree:
+    """What a root run and all its children share."""
+
+    config: RLMConfig
+    root_client: ModelClient
+    sub_client: ModelClient
+    budget: Budget
+    broker: Broker
+    loop: asyncio.AbstractEventLoop
+    on_event: EventCallback | None = None
+    status: RunStatus = field(default_factory=RunStatus)
+    child_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,
+               on_event: EventCallback | None) -> Tree:
+        budget = Budget(config.price_table(), max_tokens=config.max_tokens,
+                        max_cost_usd=config.max_cost_usd, max_wall_s=config.max_wall_s,
+                        max_sub_calls=config.max_sub_calls)
+        limiter = AdaptiveLimiter(config.max_concurrency)
+        broker = Broker(sub_client, config.effective_sub_model, budget, limiter)
+        return cls(config, root_client, sub_client, budget, broker, asyncio.get_running_loop(),
+                   on_event, RunStatus(max_turns=config.max_iterations))
+
+    def slots_for(self, depth: int) -> asyncio.Semaphore:
+        # one semaphore per depth: a parent waiting on its children never holds their slots
+        if depth not in self.child_slots:
+            self.child_slots[depth] = asyncio.Semaphore(self.config.max_children)
+        return self.child_slots[depth]
+
+    def refresh_status(self) -> RunStatus:
+        s, u = self.status, self.budget.usage.total
+        s.sub_calls_done = self.broker.done
+        s.sub_calls_in_flight = self.budget.sub_calls_in_flight
+        s.prompt_tokens, s.completion_tokens, s.cost_usd = u.prompt_tokens, u.completion_tokens, u.cost_usd
+        s.elapsed_s = self.budget.elapsed()
+        return s
+
+
+class Run:
+    """One RLM run at some depth (0 = the root)."""
+
+    def __init__(self, tree: Tree, context: Any, query: str, *, depth: int = 0,
+                 parent_id: str | None = None) -> None:
+        self.tree = tree
+        self.config = tree.config
+        self.context = context
+        self.query = query
+        self.depth = depth
+        self.parent_id = parent_id
+        self.model = self.config.model if depth == 0 else self.config.effective_sub_model
+        self.client = tree.root_client if depth == 0 else tree.sub_client
+        self.run_id = new_run_id()
+        self.usage = Usage()
+        self.children: list[str] = []
+        self.iterations = 0
+        self.sub_calls = 0
+        self.started = time.monotonic()
+        path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
+        self.trajectory = Trajectory(path, self.run_id)
+        self.sandbox: Sandbox | None = None
+        # the sandbox is blocking; one thread per run keeps runs from starving each other
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-d{depth}")
+
+    # ----- helpers -----------------------------------------------------------------
+    def emit(self, event: dict[str, Any]) -> None:
+        event.setdefault("depth", self.depth)
+        self.trajectory.write(event)
+        if self.tree.on_event is not None:
+            try:
+                self.tree.on_event({**event, "run_id": self.run_id}, self.tree.refresh_status())
+            except Exception:  # a broken progress display must not break the run
+                log.exception("on_event callback failed")
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self.tree.loop.run_in_executor(self._executor, fn, *args)
+
+    def _phase(self, phase: str) -> None:
+        if self.depth == 0:
+            self.tree.status.phase = phase
+
+    # ----- the run -----------------------------------------------------------------
+    async def execute(self) -> RunResult:
+        status, answer, error = "ok", None, None
+        self.emit({
+            "event": "run_start", "query": self.query, "parent_run_id": self.parent_id,
+            "model": self.model, "config": self.config.public_dict(),
+            "context": _describe_input(self.context),
+        })
+        try:
+            info = await self._start_sandbox()
+            status, answer, error = await self._loop(info)
+        except asyncio.CancelledError:
+            status, error = "cancelled", "the run was cancelled"
+            answer = await self._draft_quietly()
+            raise
+        except SandboxError as exc:
+            status, error = "sandbox_error", str(exc)
+            if self.depth == 0 and self.iterations == 0:
+                raise  # bad input or no kernel: the caller gets the error itself
+        finally:
+            result = self._finish(status, answer, error)
+            await self._close()
+        return result
+
+    async def _start_sandbox(self) -> ContextInfo:
+        self._phase("starting sandbox")
+
+        def start() -> ContextInfo:
+            self.sandbox = Sandbox(self.config.sandbox)
+            # load before start: the kernel is launched with a memory limit sized for the context
+            info = self.sandbox.load_context(self.context)
+            self.sandbox.set_host(self._host)
+            return info
+
+        info = await self._blocking(start)
+        self.emit({"event": "context_loaded", "name": info.name, "type": info.type,
+                   "size": info.size, "description": info.description, "docs": info.docs})
+        return info
+
+    async def _loop(self, info: ContextInfo) -> tuple[str, str | None, str | None]:
+        can_recurse = self.depth + 1 < self.config.max_depth
+        system = prompts.system_prompt(
+            info, output_limit=self.config.sandbox.output_limit_chars,
+            cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
+        )
+        history = History(system, prompts.first_user_message(self.query, info),
+                          mode=self.config.history, observation_chars=self.config.observation_chars)
+        max_turns = self.config.max_iterations
+        stop: str | None = None
+        for turn in range(1, max_turns + 1):
+            stop = self.tree.budget.exceeded()
+            if stop:
+                break
+            self.iterations = turn
+            if self.depth == 0:
+                self.tree.status.turn = turn
+            variables = await self._blocking(self.sandbox.variables)
+            now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables)
+            try:
+                completion = await self._model_call(history.messages(now), turn)
+            except ModelError as exc:
+                stop = self.tree.budget.exceeded()
+                if stop is None:
+                    return "model_error", await self._draft_quietly(), str(exc)
+                break
+            reply = parse_reply(completion.text)
+            observation, final = await self._act(reply, turn)
+            history.add_turn(completion.text, observation)
+            if final is not None:
+                return "ok", final, None
+        else:
+            stop = "max_iterations"
+        return await self._last_call(history, stop or "max_iterations")
+
+    async def _model_call(self, messages: list[dict[str, str]], turn: int) -> Completion:
+        self._phase("waiting for the model")
+        wall = self.tree.budget.wall_left()
+        try:
+            completion = await self.client.chat(self.model, messages, timeout_s=wall)
+        except ModelError as exc:
+            self.emit({"event": "model_call", "turn": turn, "model": self.model,
+                       "messages": message_digest(messages), "error": str(exc)})
+            raise
+        cost = self.tree.budget.record(self.model, self.depth, completion.prompt_tokens,
+                                       completion.completion_tokens, completion.cached_tokens)
+        self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
+                       completion.cached_tokens, cost)
+        self.emit({
+            "event": "model_call", "turn": turn, "model": self.model,
+            "messages": message_digest(messages),
+            "prompt_chars": sum(len(m["content"]) for m in messages),
+            "reply": completion.text, "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
+            "usage_estimated": completion.usage_estimated, "cost_usd": round(cost, 8),
+            "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
+        })
+        return completion
+
+    async def _act(self, reply: Reply, turn: int) -> tuple[Observation, str | None]:
+        """Run the reply's code, then decide whether a final answer stands."""
+        obs = Observation()
+        if not reply.code and not reply.has_final:
+            obs.notes.append(prompts.NUDGE)
+            return obs, None
+        code_final = None
+        failed = False
+        for index, code in enumerate(reply.code):
+            result = await self._run_cell(code, turn, index)
+            obs.cells.append(result)
+            failed = failed or result.error is not None
+            if result.final is not None and result.error is None:
+                code_final = result.final
+        if code_final is not None:
+            return obs, code_final
+        if not reply.has_final:
+            if failed:
+                await self._blocking(self.sandbox.reset_answer)
+            return obs, None
+        if failed:
+            await self._blocking(self.sandbox.reset_answer)
+            obs.notes.append(prompts.PREMATURE_FINAL)
+            return obs, None
+        if reply.final_kind == "var":
+            value = await self._blocking(self.sandbox.read_variable, reply.final)
+            if value is None:
+                obs.notes.append(prompts.missing_final_var(reply.final or ""))
+                return obs, None
+            return obs, value
+        return obs, reply.final
+
+    async def _run_cell(self, code: str, turn: int, index: int) -> ExecResult:
+        self._phase("running code")
+        timeout = self.config.sandbox.cell_timeout_s
+        wall = self.tree.budget.wall_left()
+        if wall is not None:
+            timeout = max(1.0, min(timeout, wall))
+        result: ExecResult = await self._blocking(self.sandbox.execute, code, timeout)
+        self.emit({
+            "event": "cell", "turn": turn, "block": index, "cell": result.cell, "code": code,
+            "stdout": result.stdout, "error": result.error, "truncated": result.truncated,
+            "timed_out": result.timed_out, "restarted": result.restarted,
+            "final": result.final, "duration_s": round(result.duration_s, 4),
+        })
+        return result
+
+    async def _last_call(self, history: History, reason: str) -> tuple[str, str | None, str | None]:
+        """A budget ran out: ask once for the best answer, run no code."""
+        self._phase("asking for a final answer")
+        self.emit({"event": "budget_stop", "budget": reason})
+        draft = await self._draft_quietly()
+        messages = history.messages(extra_user=prompts.last_call(_REASONS.get(reason, reason)))
+        try:
+            completion = await self.client.chat(self.model, messages,
+                                                timeout_s=min(self.config.request_timeout_s, 120.0))
+        except ModelError as exc:
+            self.emit({"event": "model_call", "turn": "last", "model": self.model,
+                       "messages": message_digest(messages), "error": str(exc)})
+            return reason, draft, None
+        cost = self.tree.budget.record(self.model, self.depth, completion.prompt_tokens,
+                                       completion.completion_tokens, completion.cached_tokens)
+        self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
+                       completion.cached_tokens, cost)
+        self.emit({"event": "model_call", "turn": "last", "model": self.model,
+                   "messages": message_digest(messages), "reply": completion.text,
+                   "prompt_tokens": completion.prompt_tokens,
+                   "completion_tokens": completion.completion_tokens, "cost_usd": round(cost, 8),
+                   "latency_s": round(completion.latency_s, 4)})
+        reply = parse_reply(completion.text)
+        answer = draft
+        if reply.final_kind == "text":
+            answer = reply.final
+        elif reply.final_kind == "var":
+            answer = await self._blocking(self.sandbox.read_variable, reply.final) or draft
+        return reason, answer, None
+
+    async def _draft_quietly(self) -> str | None:
+        if self.sandbox is None:
+            return None
+        try:
+            return await asyncio.shield(self._blocking(self.sandbox.answer_draft))
+        except (RLMError, RuntimeError, asyncio.CancelledError):
+            return None
+
+    def _finish(self, status: str, answer: str | None, error: str | None) -> RunResult:
+        wall = time.monotonic() - self.started
+        result = RunResult(
+            answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
+            run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
+            wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
+        )
+        self.emit({"event": "final", "status": status, "answer": answer, "error": error})
+        self.emit({"event": "totals", "usage": self.usage.as_dict(), "cost_usd": round(self.usage.cost_usd, 6),
+                   "iterations": self.iterations, "sub_calls": self.sub_calls,
+                   "children": self.children, "wall_s": round(wall, 3)})
+        return result
+
+    async def _close(self) -> None:
+        try:
+            if self.sandbox is not None:
+                await asyncio.shield(self._blocking(self.sandbox.close))
+        except (RLMError, OSError, asyncio.CancelledError) as exc:
+            log.warning("closing the sandbox of run %s failed: %s", self.run_id, exc)
+        finally:
+            self.trajectory.close()
+            self._executor.shutdown(wait=False)
+
+    # ----- requests from the kernel (on a bridge thread) -----------------------------
+    def _host(self, request: HostRequest) -> list[str]:
+        future = asyncio.run_coroutine_threadsafe(self._serve(request), self.tree.loop)
+        return future.result()
+
+    async def _serve(self, request: HostRequest) -> list[str]:
+        prompts_ = list(request.args.get("prompts") or [])
+        if request.op == "llm_query":
+            return await self._llm(prompts_, request.args.get("model"), request.cell)
+        contexts = list(request.args.get("contexts") or [None] * len(prompts_))
+        if self.depth + 1 >= self.config.max_depth:
+            merged = [p if c is None else f"{p}\n\n{_as_text(c)}" for p, c in zip(prompts_, contexts)]
+            return await self._llm(merged, None, request.cell)
+        return list(await asyncio.gather(
+            *(self._child(p, c, request.cell) for p, c in zip(prompts_, contexts))
+        ))
+
+    async def _llm(self, prompts_: list[str], model: Any, cell: int) -> list[str]:
+        self.sub_calls += len(prompts_)
+        return await self.tree.broker.query(
+            prompts_, model=model if isinstance(model, str) else None, depth=self.depth + 1,
+            cell=cell, emit=self._emit_sub_call,
+        )
+
+    def _emit_sub_call(self, event: dict[str, Any]) -> None:
+        if "prompt_tokens" in event:
+            self.usage.add(event["model"], event["depth"], event["prompt_tokens"],
+                           event["completion_tokens"], event.get("cached_tokens", 0), event["cost_usd"])
+        self.emit(event)
+
+    async def _child(self, prompt: str, context: Any, cell: int) -> str:
+        budget = self.tree.budget
+        spent = budget.exceeded(sub_calls=False)
+        if spent is None and not budget.take_sub_call():
+            spent = "max_sub_calls"
+        if spent is not None:
+            return f"[rlm_query error: the {spent} budget is spent; no sub-run was started]"
+        self.sub_calls += 1
+        if context is None or (isinstance(context, (str, list, dict)) and not context):
+            query = prompt if len(prompt) <= _INLINE_QUERY_CHARS else (
+                f"The task is written in the variable `context` ({len(prompt):,} characters): read it first.")
+            context = prompt
+        else:
+            query = prompt
+        async with self.tree.slots_for(self.depth + 1):
+            self.tree.status.child_runs += 1
+            child = Run(self.tree, context, query, depth=self.depth + 1, parent_id=self.run_id)
+            self.children.append(child.run_id)
+            self.emit({"event": "child_run", "cell": cell, "child_run_id": child.run_id,
+                       "trajectory": str(child.trajectory.path) if child.trajectory.path else None,
+                       "prompt_chars": len(prompt)})
+            try:
+                result = await child.execute()
+            except RLMError as exc:
+                return f"[rlm_query error: the sub-run could not start: {exc}]"
+            finally:
+                self.tree.status.child_runs -= 1
+        self.usage.merge(result.usage)
+        self.emit({"event": "child_done", "child_run_id": child.run_id, "status": result.status,
+                   "answer_chars": len(result.answer or ""), "cost_usd": round(result.cost_usd, 6)})
+        if result.answer is None:
+            return f"[rlm_query error: the sub-run ended with status {result.status} and no answer]"
+        return result.answer
+
+
+_REASONS = {
+    "max_iterations": "the turn limit is reached",
+    "max_tokens": "the token budget is spent",
+    "max_cost": "the cost budget is spent",
+    "max_wall_time": "the time budget is spent",
+    "max_sub_calls": "the sub-call budget is spent",
+}
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _describe_input(context: Any) -> dict[str, Any]:
+    if isinstance(context, Path):
+        return {"kind": "path", "path": str(context)}
+    if isinstance(context, (list, tuple)) and context and all(isinstance(p, Path) for p in context):
+        return {"kind": "paths", "count": len(context), "first": str(context[0])}
+    if isinstance(context, (str, bytes)):
+        return {"kind": type(context).__name__, "chars": len(context)}
+    if isinstance(context, (list, tuple, dict)):
+        return {"kind": type(context).__name__, "items": len(context)}
+    return {"kind": type(context).__name__}

@@ -1,0 +1,146 @@
+"""The sub-call broker: `llm_query*` prompts from every sandbox of a run tree go through here.
+
+One broker per root run: a concurrency limit shared by the whole tree (default 64) that halves
+after repeated 429s and creeps back up on success, budgets checked before each call, and one
+error string per failed prompt so that a batch never fails as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rlm.client import ModelClient
+from rlm.errors import ModelError
+from rlm.usage import Budget
+
+log = logging.getLogger("rlm")
+
+
+class AdaptiveLimiter:
+    """A semaphore whose limit drops by half after `trigger` 429s within `window_s` seconds
+    (never below `floor`), and rises by one after `limit` successes in a row."""
+
+    def __init__(self, limit: int, *, floor: int = 1, trigger: int = 3, window_s: float = 10.0) -> None:
+        self.max_limit = limit
+        self.limit = limit
+        self.floor = max(1, min(floor, limit))
+        self.trigger = trigger
+        self.window_s = window_s
+        self.in_use = 0
+        self._recent_429: list[float] = []
+        self._successes = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        while self.in_use >= self.limit:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+                self._wake()
+                raise
+        self.in_use += 1
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.limit - self.in_use
+        while free > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                free -= 1
+
+    def on_rate_limited(self) -> None:
+        now = time.monotonic()
+        self._recent_429 = [t for t in self._recent_429 if now - t < self.window_s] + [now]
+        self._successes = 0
+        if len(self._recent_429) >= self.trigger and self.limit > self.floor:
+            self.limit = max(self.floor, self.limit // 2)
+            self._recent_429.clear()
+            log.warning("rate limited repeatedly: sub-call concurrency lowered to %d", self.limit)
+
+    def on_success(self) -> None:
+        if self.limit >= self.max_limit:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self.limit += 1
+            self._successes = 0
+            self._wake()
+
+
+@dataclass
+class SubCallResult:
+    """What one sub-call returned, for the trajectory."""
+
+    prompt_chars: int
+    reply: str
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    latency_s: float
+    attempts: int
+
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class Broker:
+    """Runs sub-model prompts concurrently under the shared limiter and budget."""
+
+    def __init__(self, client: ModelClient, model: str, budget: Budget, limiter: AdaptiveLimiter) -> None:
+        self.client = client
+        self.model = model
+        self.budget = budget
+        self.limiter = limiter
+        self.done = 0
+
+    async def query(self, prompts: list[str], *, model: str | None, depth: int, cell: int,
+                    emit: EventSink) -> list[str]:
+        """One answer per prompt, in order; a failed prompt's answer is an error string."""
+        results = await asyncio.gather(
+            *(self._one(p, model or self.model, depth, cell, emit) for p in prompts)
+        )
+        return list(results)
+
+    async def _one(self, prompt: str, model: str, depth: int, cell: int, emit: EventSink) -> str:
+        spent = self.budget.exceeded(sub_calls=False)
+        if spent is None and not self.budget.take_sub_call():
+            spent = "max_sub_calls"
+        if spent is not None:
+            return f"[llm_query error: the {spent} budget is spent; no call was made]"
+        self.budget.sub_calls_in_flight += 1
+        started = time.monotonic()
+        try:
+            wall = self.budget.wall_left()
+            completion = await self.client.chat(
+                model, [{"role": "user", "content": prompt}], slots=self.limiter, timeout_s=wall,
+            )
+        except ModelError as exc:
+            emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
+                  "prompt_chars": len(prompt), "error": str(exc),
+                  "latency_s": round(time.monotonic() - started, 4)})
+            return f"[llm_query error: {exc}]"
+        finally:
+            self.budget.sub_calls_in_flight -= 1
+            self.done += 1
+        cost = self.budget.record(model, depth, completion.prompt_tokens, completion.completion_tokens,
+                                  completion.cached_tokens)
+        emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
+              "prompt_chars": len(prompt), "reply": completion.text,
+              "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+              "cached_tokens": completion.cached_tokens, "cost_usd": round(cost, 8),
+              "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts})
+        return completion.text

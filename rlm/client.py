@@ -1,0 +1,199 @@
+"""The LM client: `openai.AsyncOpenAI` against any OpenAI-compatible endpoint, with retries.
+
+Retries are ours (the openai client's are off) so that each attempt can take and give back
+a concurrency slot and report 429s to the adaptive limiter: exponential backoff with full
+jitter, honouring `Retry-After` / `retry-after-ms`, on 429, 408, 409, 5xx, timeouts,
+connection errors and malformed replies. Other HTTP errors (400, 401, 403, 404) fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+
+from rlm.errors import ModelError
+
+log = logging.getLogger("rlm")
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class Slots(Protocol):
+    async def acquire(self) -> None: ...
+    def release(self) -> None: ...
+    def on_rate_limited(self) -> None: ...
+    def on_success(self) -> None: ...
+
+
+@dataclass
+class Completion:
+    """One model reply: its text, token counts (estimated from characters when the server
+    reports none), latency of the successful attempt and how many attempts it took."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    latency_s: float
+    attempts: int
+    usage_estimated: bool = False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _describe(exc: BaseException) -> tuple[str, int | None, bool]:
+    """(message, HTTP status, retryable) for an error of one attempt."""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = str(getattr(exc, "message", "") or exc)[:300]
+        return f"HTTP {status}: {detail}", status, status in RETRYABLE_STATUS or status >= 500
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out", None, True
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return f"connection failed ({type(cause).__name__}: {cause})", None, True
+    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
+                        AttributeError, TypeError, IndexError)):
+        return f"malformed reply ({type(exc).__name__}: {str(exc)[:200]})", None, True
+    return f"{type(exc).__name__}: {exc}", None, False
+
+
+def _estimate_tokens(chars: int) -> int:
+    return max(1, chars // 4)
+
+
+class ModelClient:
+    """Chat completions against one endpoint (base_url None = OpenAI)."""
+
+    def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float = 120.0,
+                 max_retries: int = 6, retry_base_s: float = 0.5, retry_max_s: float = 30.0,
+                 model_kwargs: dict[str, Any] | None = None) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.model_kwargs = dict(model_kwargs or {})
+        # the openai client's own pool (1,000 connections) is ample for the broker's limit
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "no-key-needed", base_url=base_url, max_retries=0, timeout=timeout_s,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def preflight(self, timeout_s: float = 15.0) -> None:
+        """Fail fast, with a clear message, when the endpoint is unreachable or refuses the key.
+        Servers that do not implement GET /models (404/405) count as reachable."""
+        try:
+            await self._client.models.list(timeout=timeout_s)
+        except openai.AuthenticationError as exc:
+            raise ModelError(f"{self.endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY",
+                             status_code=401) from exc
+        except openai.PermissionDeniedError as exc:
+            raise ModelError(f"{self.endpoint} denied access (HTTP 403): {exc.message}",
+                             status_code=403) from exc
+        except (openai.NotFoundError, openai.UnprocessableEntityError):
+            return
+        except openai.APIStatusError as exc:
+            if exc.status_code in (405, 501) or exc.status_code in RETRYABLE_STATUS:
+                return  # reachable; the run's own retries deal with a busy server
+            raise ModelError(f"{self.endpoint} answered HTTP {exc.status_code}: {exc.message}",
+                             status_code=exc.status_code) from exc
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise ModelError(
+                f"cannot reach the model endpoint {self.endpoint}: {_describe(exc)[0]}; "
+                "check --base-url / OPENAI_BASE_URL and that the server is running"
+            ) from exc
+        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
+            return  # something answered; /models is just not the standard shape
+
+    async def chat(self, model: str, messages: list[dict[str, str]], *, slots: Slots | None = None,
+                   timeout_s: float | None = None, extra: dict[str, Any] | None = None) -> Completion:
+        """One chat completion, retried; raises ModelError when it cannot be had."""
+        kwargs = {**self.model_kwargs, **(extra or {})}
+        timeout = self.timeout_s if timeout_s is None else max(0.1, min(timeout_s, self.timeout_s))
+        attempt = 0
+        while True:
+            attempt += 1
+            if slots is not None:
+                await slots.acquire()
+            started = time.monotonic()
+            try:
+                resp = await self._client.chat.completions.create(
+                    model=model, messages=messages, timeout=timeout, **kwargs  # type: ignore[arg-type]
+                )
+                text = resp.choices[0].message.content
+                if text is None and getattr(resp.choices[0].message, "refusal", None):
+                    text = f"[refused: {resp.choices[0].message.refusal}]"
+                text = text or ""
+                latency = time.monotonic() - started
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                message, status, retryable = _describe(exc)
+                if slots is not None:
+                    if status == 429:
+                        slots.on_rate_limited()
+                    slots.release()
+                if not retryable or attempt > self.max_retries:
+                    tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise ModelError(f"{model}: {message}{tries}", status_code=status,
+                                     retryable=retryable) from exc
+                delay = _retry_after(exc)
+                if delay is None:
+                    delay = random.uniform(0, min(self.retry_max_s, self.retry_base_s * 2 ** (attempt - 1)))
+                else:
+                    delay = min(delay, max(self.retry_max_s, 60.0))
+                log.info("%s: %s; retry %d in %.2f s", model, message, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            if slots is not None:
+                slots.on_success()
+                slots.release()
+            return self._completion(resp, model, text, messages, latency, attempt)
+
+    @staticmethod
+    def _completion(resp: Any, model: str, text: str, messages: list[dict[str, str]],
+                    latency: float, attempts: int) -> Completion:
+        usage = getattr(resp, "usage", None)
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if prompt is None or completion is None:
+            chars = sum(len(m.get("content") or "") for m in messages)
+            return Completion(text, model, _estimate_tokens(chars), _estimate_tokens(len(text)), 0,
+                              latency, attempts, usage_estimated=True)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) or 0
+        return Completion(text, model, int(prompt), int(completion), int(cached), latency, attempts)

@@ -1,0 +1,198 @@
+"""Settings of the controller: one dataclass, resolved from arguments, then the environment
+(`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RLM_MODEL`, `RLM_SUB_MODEL`, `RLM_SUB_BASE_URL`,
+`RLM_SUB_API_KEY`, `RLM_HOME`), then an optional `rlm.toml` (the working directory's, else
+the one in the user directory), then defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from rlm.errors import ConfigError
+from rlm.pricing import PriceTable
+from sandbox import SandboxConfig
+
+ENV = {
+    "api_key": "OPENAI_API_KEY",
+    "base_url": "OPENAI_BASE_URL",
+    "model": "RLM_MODEL",
+    "sub_model": "RLM_SUB_MODEL",
+    "sub_base_url": "RLM_SUB_BASE_URL",
+    "sub_api_key": "RLM_SUB_API_KEY",
+}
+SECRET_FIELDS = ("api_key", "sub_api_key")
+
+
+def user_dir() -> Path:
+    """Where runs and the user's rlm.toml live: $RLM_HOME, else ~/.rlm."""
+    env = os.environ.get("RLM_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".rlm"
+
+
+@dataclass
+class RLMConfig:
+    """Everything a run needs besides the context and the question.
+
+    model / base_url / api_key: the root model and its endpoint (None base_url = OpenAI).
+    sub_model / sub_base_url / sub_api_key: where `llm_query*` and child RLMs go (default:
+        the root's).
+    max_iterations: model turns per run (each child run has its own count).
+    max_depth: levels of RLMs; 1 means only the root is an RLM and `rlm_query` falls back
+        to `llm_query`; 2 lets the root start child RLMs, and so on.
+    max_cost_usd, max_tokens, max_wall_s, max_sub_calls: budgets shared by a run and its
+        children; None means no limit.
+    max_concurrency: sub-calls in flight at once (lowered automatically after repeated 429s).
+    max_children: child RLMs running at once per depth level.
+    request_timeout_s, max_retries, retry_base_s, retry_max_s: per request; retries use
+        exponential backoff with full jitter and honour Retry-After.
+    history: "folded" keeps old observations as stubs naming `Out[n]`; "full" keeps them all.
+    observation_chars: cap on the latest observation shown to the root model.
+    runs_dir: where trajectories go (default <user_dir>/runs); trajectory=False writes none.
+    prices: per-model price overrides (USD per million tokens).
+    model_kwargs: extra arguments for every chat completion (e.g. {"temperature": 0}).
+    preflight: check the endpoint and key before starting the sandbox.
+    """
+
+    model: str | None = None
+    sub_model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    sub_base_url: str | None = None
+    sub_api_key: str | None = None
+    max_iterations: int = 30
+    max_depth: int = 1
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+    max_wall_s: float | None = None
+    max_sub_calls: int | None = None
+    max_concurrency: int = 64
+    max_children: int = 4
+    request_timeout_s: float = 120.0
+    max_retries: int = 6
+    retry_base_s: float = 0.5
+    retry_max_s: float = 30.0
+    history: Literal["folded", "full"] = "folded"
+    observation_chars: int = 20_000
+    runs_dir: Path | None = None
+    trajectory: bool = True
+    prices: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    preflight: bool = True
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ConfigError(
+                "no model given: pass model=..., --model, or set RLM_MODEL (or `model` in rlm.toml)"
+            )
+        if self.max_iterations < 1:
+            raise ConfigError("max_iterations must be at least 1")
+        if self.max_depth < 1:
+            raise ConfigError("max_depth must be at least 1 (1 = no recursive child runs)")
+        for name in ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive (or None for no limit)")
+        for name in ("max_concurrency", "max_children", "observation_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.request_timeout_s <= 0 or self.max_retries < 0 or self.retry_base_s < 0:
+            raise ConfigError("request_timeout_s must be positive; max_retries and retry_base_s not negative")
+        if self.history not in ("folded", "full"):
+            raise ConfigError(f"history must be 'folded' or 'full', not {self.history!r}")
+        if self.api_key is None and self.base_url is None:
+            raise ConfigError(
+                "no API key: set OPENAI_API_KEY (or pass api_key=... / put it in rlm.toml); "
+                "for a local server that needs none, give its --base-url"
+            )
+        table = self.price_table()
+        if self.max_cost_usd is not None:
+            for m in {self.model, self.sub_model or self.model}:
+                if table.get(m) is None:
+                    raise ConfigError(
+                        f"max_cost_usd is set but model {m!r} has no price; add one with "
+                        f'prices={{"{m}": {{"input": ..., "output": ...}}}} or [prices."{m}"] in rlm.toml'
+                    )
+
+    def price_table(self) -> PriceTable:
+        return PriceTable(self.prices)
+
+    @property
+    def effective_sub_model(self) -> str:
+        return self.sub_model or self.model or ""
+
+    @property
+    def effective_runs_dir(self) -> Path:
+        return Path(self.runs_dir) if self.runs_dir is not None else user_dir() / "runs"
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings without secrets, for trajectories and --json output."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = "set" if value else None
+            elif f.name == "sandbox":
+                value = {k: str(v) if isinstance(v, Path) else v for k, v in vars(value).items()}
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+
+def _find_toml(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    for candidate in (Path.cwd() / "rlm.toml", user_dir() / "rlm.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    known = {f.name for f in dataclasses.fields(RLMConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known - {'sandbox'})}")
+    if "sandbox" in data:
+        try:
+            data["sandbox"] = SandboxConfig(**data["sandbox"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: [sandbox] {exc}") from None
+    return data
+
+
+def resolve(args: Mapping[str, Any], config_file: Path | None = None,
+            environ: Mapping[str, str] | None = None) -> RLMConfig:
+    """Build an RLMConfig: arguments that are not None win, then environment, then rlm.toml."""
+    env = os.environ if environ is None else environ
+    toml_path = _find_toml(config_file)
+    values: dict[str, Any] = read_toml(toml_path) if toml_path else {}
+    for name, var in ENV.items():
+        if env.get(var):
+            values[name] = env[var]
+    known = {f.name for f in dataclasses.fields(RLMConfig)}
+    for name, value in args.items():
+        if name not in known:
+            raise TypeError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    if values.get("runs_dir") is not None:
+        values["runs_dir"] = Path(values["runs_dir"]).expanduser()
+    try:
+        config = RLMConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+    config.price_table()  # validates price overrides early
+    return config

@@ -1,0 +1,93 @@
+"""Prices per model (USD per million tokens) and the cost of a model call.
+
+The table holds list prices of common hosted models as of late 2025; override or extend it
+with `RLM(prices={...})` or a `[prices."model"]` table in rlm.toml. Models not in the table
+(local vLLM, llama.cpp, Ollama) cost nothing unless priced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from rlm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens: prompt (`input`), prompt served from cache, and completion."""
+
+    input: float
+    cached_input: float
+    output: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        cached = min(cached_tokens, prompt_tokens)
+        return (
+            (prompt_tokens - cached) * self.input
+            + cached * self.cached_input
+            + completion_tokens * self.output
+        ) / 1_000_000
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-5": Price(1.25, 0.125, 10.0),
+    "gpt-5-mini": Price(0.25, 0.025, 2.0),
+    "gpt-5-nano": Price(0.05, 0.005, 0.40),
+    "gpt-4.1": Price(2.0, 0.50, 8.0),
+    "gpt-4.1-mini": Price(0.40, 0.10, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.025, 0.40),
+    "gpt-4o": Price(2.50, 1.25, 10.0),
+    "gpt-4o-mini": Price(0.15, 0.075, 0.60),
+    "o3": Price(2.0, 0.50, 8.0),
+    "o4-mini": Price(1.10, 0.275, 4.40),
+}
+
+
+def parse_price(model: str, value: Any) -> Price:
+    """A Price from a Price, a mapping with input/output (and optional cached_input), or a
+    2- or 3-tuple (input, output) / (input, cached_input, output)."""
+    if isinstance(value, Price):
+        return value
+    try:
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"input", "cached_input", "output"}
+            if unknown:
+                raise ConfigError(f"price of {model!r}: unknown keys {sorted(unknown)}")
+            inp, out = float(value["input"]), float(value["output"])
+            cached = float(value.get("cached_input", inp))
+        elif isinstance(value, (list, tuple)) and len(value) in (2, 3):
+            nums = [float(v) for v in value]
+            inp, out = nums[0], nums[-1]
+            cached = nums[1] if len(nums) == 3 else inp
+        else:
+            raise ConfigError(
+                f"price of {model!r} must be {{input, output[, cached_input]}} in USD per million tokens"
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"price of {model!r} is malformed: {exc}") from None
+    if min(inp, cached, out) < 0:
+        raise ConfigError(f"price of {model!r} must not be negative")
+    return Price(inp, cached, out)
+
+
+class PriceTable:
+    """Looks up a model's price: exact name, then without a provider prefix ("openai/..."),
+    then the longest known prefix (dated snapshots such as "gpt-4o-2024-08-06")."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
+        self.prices = dict(DEFAULT_PRICES)
+        for model, value in (overrides or {}).items():
+            self.prices[model] = parse_price(model, value)
+
+    def get(self, model: str) -> Price | None:
+        for name in (model, model.rsplit("/", 1)[-1]):
+            if name in self.prices:
+                return self.prices[name]
+        base = model.rsplit("/", 1)[-1]
+        best = max((k for k in self.prices if base.startswith(k + "-")), key=len, default=None)
+        return self.prices[best] if best else None
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        price = self.get(model)
+        return price.cost(prompt_tokens, completion_tokens, cached_tokens) if price else 0.0

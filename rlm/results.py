@@ -1,0 +1,76 @@
+"""What a run returns, and the live status a progress display reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlm.usage import Usage
+
+
+@dataclass
+class RunResult:
+    """The outcome of `RLM.completion`.
+
+    answer: the final answer; after a budget stop, the best partial answer (or None).
+    status: "ok", or what ended the run: "max_iterations", "max_tokens", "max_cost",
+        "max_wall_time", "max_sub_calls", "model_error", "sandbox_error", "cancelled".
+    usage: tokens of this run and everything it started (sub-calls, child runs), per model
+        and per depth.
+    cost_usd: the same usage priced with the price table.
+    run_id / trajectory_path: where the run's events are (None when trajectories are off).
+    iterations: model turns taken by this run (not counting its children).
+    error: the failure's message when status is model_error or sandbox_error.
+    """
+
+    answer: str | None
+    status: str
+    usage: Usage
+    cost_usd: float
+    run_id: str
+    trajectory_path: Path | None
+    iterations: int = 0
+    wall_s: float = 0.0
+    sub_calls: int = 0
+    error: str | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "status": self.status,
+            "usage": self.usage.as_dict(),
+            "cost_usd": round(self.cost_usd, 6),
+            "run_id": self.run_id,
+            "trajectory_path": str(self.trajectory_path) if self.trajectory_path else None,
+            "iterations": self.iterations,
+            "wall_s": round(self.wall_s, 3),
+            "sub_calls": self.sub_calls,
+            "error": self.error,
+            "children": self.children,
+        }
+
+
+@dataclass
+class RunStatus:
+    """A live view of a run tree for progress displays; read it from any thread."""
+
+    turn: int = 0
+    max_turns: int = 0
+    sub_calls_done: int = 0
+    sub_calls_in_flight: int = 0
+    child_runs: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    elapsed_s: float = 0.0
+    phase: str = "starting"
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -1,0 +1,89 @@
+"""Trajectories: one JSONL file per run, one event per line, appended and flushed as it
+happens so that a crash keeps everything that ran before it.
+
+Events: run_start (settings without secrets, context description, query), model_call
+(messages as role + size + hash, reply, tokens, latency), cell (code, output, duration),
+sub_call (prompt size, reply, tokens, latency, depth), child_run (its run id and file),
+final (answer, status) and totals. Every event carries `t` (seconds since the run started)
+and `ts` (UTC time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+
+
+def message_digest(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Messages as sizes and hashes: enough to tell what changed, without copying the text."""
+    out = []
+    for m in messages:
+        content = m.get("content") or ""
+        out.append({
+            "role": m.get("role"),
+            "chars": len(content),
+            "sha256": hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16],
+        })
+    return out
+
+
+class Trajectory:
+    """An append-only JSONL file (or nothing, when `path` is None)."""
+
+    def __init__(self, path: Path | None, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: a run never appends to another run's file
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, event: dict[str, Any]) -> None:
+        record = {
+            "event": event.get("event"),
+            "run_id": self.run_id,
+            "t": round(time.monotonic() - self.started, 4),
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            **{k: v for k, v in event.items() if k != "event"},
+        }
+        if self._file is None:
+            return
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def read_trajectory(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a trajectory file; a torn last line (a crash mid-write) is skipped."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

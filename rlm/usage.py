@@ -1,0 +1,147 @@
+"""Token and cost accounting, and the budgets a run and its children share."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlm.pricing import PriceTable
+
+
+@dataclass
+class TokenCounts:
+    """Tokens of some model calls: prompt (cached included), completion, cached prompt, calls."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, prompt: int, completion: int, cached: int, cost: float) -> None:
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.cached_tokens += cached
+        self.calls += 1
+        self.cost_usd += cost
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens, "total_tokens": self.total_tokens,
+            "calls": self.calls, "cost_usd": round(self.cost_usd, 6),
+        }
+
+
+@dataclass
+class Usage:
+    """Usage of a run including its children: totals, per model and per depth (0 = root)."""
+
+    total: TokenCounts = field(default_factory=TokenCounts)
+    by_model: dict[str, TokenCounts] = field(default_factory=dict)
+    by_depth: dict[int, TokenCounts] = field(default_factory=dict)
+
+    def add(self, model: str, depth: int, prompt: int, completion: int, cached: int, cost: float) -> None:
+        self.total.add(prompt, completion, cached, cost)
+        self.by_model.setdefault(model, TokenCounts()).add(prompt, completion, cached, cost)
+        self.by_depth.setdefault(depth, TokenCounts()).add(prompt, completion, cached, cost)
+
+    @property
+    def cost_usd(self) -> float:
+        return self.total.cost_usd
+
+    def merge(self, other: Usage) -> None:
+        """Add another run's usage (a child's) to this one."""
+        for mine, theirs in [(self.total, other.total)] + [
+            (self.by_model.setdefault(m, TokenCounts()), c) for m, c in other.by_model.items()
+        ] + [(self.by_depth.setdefault(d, TokenCounts()), c) for d, c in other.by_depth.items()]:
+            mine.prompt_tokens += theirs.prompt_tokens
+            mine.completion_tokens += theirs.completion_tokens
+            mine.cached_tokens += theirs.cached_tokens
+            mine.calls += theirs.calls
+            mine.cost_usd += theirs.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total.as_dict(),
+            "by_model": {m: c.as_dict() for m, c in self.by_model.items()},
+            "by_depth": {str(d): c.as_dict() for d, c in sorted(self.by_depth.items())},
+        }
+
+
+BUDGET_NAMES = ("max_iterations", "max_tokens", "max_cost", "max_wall_time", "max_sub_calls")
+
+
+class Budget:
+    """Limits shared by a root run and all its children, plus the usage they add up to.
+
+    `exceeded()` names the first budget that ran out ("max_tokens", "max_cost",
+    "max_wall_time", "max_sub_calls") or returns None. Updated from the event loop and read
+    from bridge threads, so changes go through a lock.
+    """
+
+    def __init__(self, prices: PriceTable, *, max_tokens: int | None = None,
+                 max_cost_usd: float | None = None, max_wall_s: float | None = None,
+                 max_sub_calls: int | None = None) -> None:
+        self.prices = prices
+        self.max_tokens = max_tokens
+        self.max_cost_usd = max_cost_usd
+        self.max_wall_s = max_wall_s
+        self.max_sub_calls = max_sub_calls
+        self.started = time.monotonic()
+        self.usage = Usage()
+        self.sub_calls = 0
+        self.sub_calls_in_flight = 0
+        self._lock = threading.Lock()
+
+    def record(self, model: str, depth: int, prompt: int, completion: int, cached: int) -> float:
+        cost = self.prices.cost(model, prompt, completion, cached)
+        with self._lock:
+            self.usage.add(model, depth, prompt, completion, cached, cost)
+        return cost
+
+    def take_sub_call(self) -> bool:
+        """Count one sub-call; False when the sub-call budget is already spent."""
+        with self._lock:
+            if self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
+                return False
+            self.sub_calls += 1
+            return True
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def wall_left(self) -> float | None:
+        return None if self.max_wall_s is None else self.max_wall_s - self.elapsed()
+
+    def exceeded(self, *, sub_calls: bool = True) -> str | None:
+        u = self.usage.total
+        if self.max_tokens is not None and u.total_tokens >= self.max_tokens:
+            return "max_tokens"
+        if self.max_cost_usd is not None and u.cost_usd >= self.max_cost_usd:
+            return "max_cost"
+        if self.max_wall_s is not None and self.elapsed() >= self.max_wall_s:
+            return "max_wall_time"
+        if sub_calls and self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
+            return "max_sub_calls"
+        return None
+
+    def describe_left(self) -> str:
+        """One line of what is left of each set budget, for the model's "now" block."""
+        parts = []
+        u = self.usage.total
+        if self.max_tokens is not None:
+            parts.append(f"tokens {max(0, self.max_tokens - u.total_tokens):,} of {self.max_tokens:,}")
+        if self.max_cost_usd is not None:
+            parts.append(f"cost ${max(0.0, self.max_cost_usd - u.cost_usd):.4f} of ${self.max_cost_usd:g}")
+        if self.max_wall_s is not None:
+            parts.append(f"time {max(0.0, self.max_wall_s - self.elapsed()):.0f} s of {self.max_wall_s:g} s")
+        if self.max_sub_calls is not None:
+            parts.append(f"sub-calls {max(0, self.max_sub_calls - self.sub_calls):,} of {self.max_sub_calls:,}")
+        return "; ".join(parts) if parts else "no token, cost or time limit"
