@@ -48,7 +48,7 @@ def render_full(obs: Observation, limit: int) -> str:
 def render_folded(obs: Observation, turn: int) -> str:
     items = []
     for r in obs.cells:
-        item = f"cell {r.cell} printed {len(r.stdout):,} chars (Out[{r.cell}])"
+        item = f"cell {r.cell} printed {r.output_chars or len(r.stdout):,} chars (Out[{r.cell}])"
         if r.error:
             item += f" and failed: {_error_summary(r.error)}"
         items.append(item)

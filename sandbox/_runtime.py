@@ -340,6 +340,7 @@ class Runtime:
             "truncated": truncated,
             "restored": restored,
             "final": final,
+            "output_chars": sink.total,
             "kernel_s": time.perf_counter() - started,
         }
 

@@ -7,6 +7,7 @@ interrupt then kill on timeout), context loading and reloading, and the host bri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -63,6 +64,22 @@ def _python_read_paths() -> list[str]:
         module = sys.modules.get(mod) or __import__(mod)
         paths.add(str(Path(module.__file__).resolve().parent.parent))  # type: ignore[arg-type]
     return sorted(p for p in paths if os.path.exists(p))
+
+
+def _close_thread_loop() -> None:
+    """jupyter_client runs its coroutines on an event loop it makes for each thread and never
+    closes; in a worker thread (the controller's), close it so that it does not leak."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 class Sandbox:
@@ -153,6 +170,7 @@ class Sandbox:
             for d in (self.work_dir, self._host_dir):
                 if d != Path() and d.exists():
                     shutil.rmtree(d, ignore_errors=True)
+            _close_thread_loop()
 
     def __del__(self) -> None:
         if getattr(self, "_started", False) and not getattr(self, "_closed", True):
@@ -419,6 +437,7 @@ class Sandbox:
                 result.final = payload.get("final")
                 result.cell = int(payload.get("cell", 0))
                 result.restored = list(payload.get("restored", []))
+                result.output_chars = int(payload.get("output_chars", len(result.stdout)))
                 if result.timed_out:
                     result.error = f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n{result.error or ''}".rstrip()
             if len(result.stdout) > self.config.output_limit_chars * 2:  # the host's own cap

@@ -20,6 +20,7 @@ class ExecResult:
     final: the final answer, when model code set `answer["ready"]` or called FINAL_VAR.
     cell: the cell's number in the kernel (its full output is kept in `Out[cell]`).
     restored: reserved names that the cell overwrote and that were put back.
+    output_chars: how many characters the cell printed in all, before any cut.
     """
 
     stdout: str = ""
@@ -31,6 +32,7 @@ class ExecResult:
     final: str | None = None
     cell: int = 0
     restored: list[str] = field(default_factory=list)
+    output_chars: int = 0
 
     @property
     def ok(self) -> bool:

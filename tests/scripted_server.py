@@ -135,7 +135,7 @@ class ScriptedServer:
                     self._send(404, {"error": {"message": "not found"}})
                     return
                 body = json.loads(raw)
-                status, payload, headers, ctype = server._respond(body, dict(self.headers))
+                status, payload, headers, ctype = server._respond(body, {k.lower(): v for k, v in self.headers.items()})
                 self._send(status, payload, headers, ctype)
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
