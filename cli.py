@@ -1,7 +1,8 @@
-"""The `rlm` command: thin wrappers over the sandbox (and, later, the controller and evals).
+"""The `rlm` command: thin wrappers over the controller (rlm/) and the sandbox.
 
-User errors exit 1 with one clear line; usage errors exit 2 (typer). Set RLM_DEBUG=1 to
-see tracebacks.
+Exit codes: 0 answered; 1 an error (one clear line on stderr); 2 a usage error (typer);
+3 a budget ended the run (the partial answer, if any, is still printed); 130 interrupted.
+Set RLM_DEBUG=1 to see tracebacks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from rich.table import Table
 
 app = typer.Typer(
     help="Recursive language models over huge contexts, in an isolated Python kernel.\n\n"
-    "Example:\n\n  rlm sandbox check",
+    "Examples:\n\n"
+    "  rlm query logs/ -q \"Which service failed first, and why?\" --model gpt-5-mini\n\n"
+    "  rlm sandbox check",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -73,6 +76,89 @@ def sandbox_check(
         _fail("the smoke test failed")
     if strict and not result.report.complete:
         _fail("some isolation layers are unavailable")
+
+
+EXIT_BUDGET = 3
+EXIT_INTERRUPTED = 130
+
+
+@app.command("query")
+def query(
+    paths: list[str] = typer.Argument(..., metavar="PATH...", show_default=False,
+                                      help="Files, directories or globs ('**' recurses) to ask about; - reads stdin."),
+    question: str = typer.Option(..., "--question", "-q", show_default=False, help="The question to answer."),
+    model: str = typer.Option(None, "--model", "-m", help="Root model (default: $RLM_MODEL, then rlm.toml)."),
+    sub_model: str = typer.Option(None, "--sub-model",
+                                  help="Model for llm_query and sub-runs (default: $RLM_SUB_MODEL, else the root model)."),
+    base_url: str = typer.Option(None, "--base-url",
+                                 help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI). "
+                                      "The key comes from $OPENAI_API_KEY."),
+    sub_base_url: str = typer.Option(None, "--sub-base-url",
+                                     help="Endpoint for sub-calls, e.g. a local vLLM (default: $RLM_SUB_BASE_URL, "
+                                          "else --base-url)."),
+    max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
+    max_depth: int = typer.Option(None, "--max-depth", min=1,
+                                  help="Levels of recursive runs; 1 = rlm_query is a plain sub-call (default 1)."),
+    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for the whole run."),
+    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens for the whole run."),
+    max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds of wall time."),
+    runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
+    config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
+    as_json: bool = typer.Option(False, "--json", help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
+) -> None:
+    """Answer a question about files far larger than the model's window.
+
+    The model explores the files with code in a sandboxed Python kernel and asks sub-models about the parts that matter. The answer goes to stdout; progress to stderr.
+
+    Examples:
+
+      rlm query report.txt -q "List every date mentioned, in order." --model gpt-5-mini
+
+      rlm query 'src/**/*.py' -q "Where is the retry logic?" --json
+
+      cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
+    """
+    from pathlib import Path
+
+    from rlm import RLM, RLMError
+    from rlm.display import RunDisplay, summary_line
+    from rlm.inputs import expand_paths
+
+    try:
+        context = expand_paths(paths)
+        rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
+                  max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
+                  max_tokens=max_tokens, max_wall_s=max_wall, runs_dir=runs_dir,
+                  config_file=Path(config_file) if config_file else None)
+    except (RLMError, ValueError) as exc:
+        _fail(str(exc), exc)
+        return
+    display = RunDisplay(err_console, verbose=verbose)
+    try:
+        with display:
+            result = rlm.completion(context, question, on_event=display.on_event)
+    except KeyboardInterrupt:
+        where = ""
+        if display.root_run_id and rlm.config.trajectory:
+            where = f"; trajectory {rlm.config.effective_runs_dir / (display.root_run_id + '.jsonl')}"
+        _fail(f"interrupted{where}", code=EXIT_INTERRUPTED)
+        return
+    except (RLMError, ValueError) as exc:
+        _fail(str(exc), exc)
+        return
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    elif result.answer is not None:
+        print(result.answer)
+    err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
+    if result.status in ("model_error", "sandbox_error"):
+        _fail(f"{result.status}: {result.error}")
+    if result.status == "cancelled":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.status != "ok":
+        partial = "partial answer above" if result.answer is not None else "no answer"
+        _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
 
 
 def main() -> None:

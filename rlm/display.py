@@ -1,0 +1,97 @@
+"""Terminal rendering of a run (rich): the live status line and the --verbose transcript.
+
+The only place that draws on a terminal; the controller itself only emits events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+
+from rlm.results import RunResult, RunStatus
+
+_VERBOSE_OUTPUT_CHARS = 3000
+
+
+def status_line(s: RunStatus) -> Text:
+    turn = f"turn {s.turn}/{s.max_turns}" if s.turn else "starting"
+    parts = [turn, f"sub-calls {s.sub_calls_done:,} done, {s.sub_calls_in_flight:,} in flight"]
+    if s.child_runs:
+        parts.append(f"{s.child_runs} sub-runs")
+    parts += [f"{s.tokens:,} tokens", f"${s.cost_usd:.4f}", f"{s.elapsed_s:.1f} s", s.phase]
+    return Text(" · ".join(parts), style="cyan")
+
+
+def summary_line(result: RunResult) -> str:
+    u = result.usage.total
+    parts = [result.status, f"{result.iterations} turns", f"{result.sub_calls:,} sub-calls",
+             f"{u.total_tokens:,} tokens", f"${result.cost_usd:.4f}", f"{result.wall_s:.1f} s"]
+    if result.trajectory_path:
+        parts.append(f"trajectory {result.trajectory_path}")
+    return " · ".join(parts)
+
+
+class RunDisplay:
+    """Receives a run's events (pass `on_event` to `RLM.completion`) and keeps a status line
+    on `console` (a live one on a terminal); with `verbose`, prints each turn's code and output."""
+
+    def __init__(self, console: Console, *, verbose: bool = False, live: bool | None = None) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.status = RunStatus()
+        self.root_run_id: str | None = None
+        self.trajectory: str | None = None
+        use_live = console.is_terminal if live is None else live
+        self._live = Live(console=console, refresh_per_second=4, transient=True,
+                          get_renderable=self._render) if use_live else None
+
+    def _render(self) -> Text:
+        return status_line(self.status)
+
+    def __enter__(self) -> RunDisplay:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def on_event(self, event: dict[str, Any], status: RunStatus) -> None:
+        self.status = status
+        if event.get("event") == "run_start" and event.get("depth") == 0 and self.root_run_id is None:
+            self.root_run_id = event.get("run_id")
+        if self.verbose:
+            self._print_event(event)
+
+    def _print_event(self, event: dict[str, Any]) -> None:
+        kind, depth = event.get("event"), event.get("depth", 0)
+        where = f"depth {depth} " if depth else ""
+        if kind == "model_call" and "reply" in event:
+            prose = event["reply"].split("```", 1)[0].strip()
+            title = f"{where}turn {event.get('turn')} · {event.get('model')} · {event.get('latency_s', 0):.2f} s"
+            if prose:
+                self.console.print(Panel(Text(prose[:_VERBOSE_OUTPUT_CHARS]), title=title, border_style="blue"))
+            else:
+                self.console.rule(title, style="blue")
+        elif kind == "cell":
+            out = (event.get("stdout") or "").rstrip()
+            if len(out) > _VERBOSE_OUTPUT_CHARS:
+                out = out[:_VERBOSE_OUTPUT_CHARS] + f"\n... ({len(out) - _VERBOSE_OUTPUT_CHARS:,} more characters)"
+            parts: list[Any] = [Syntax(event.get("code", ""), "python", theme="ansi_dark", word_wrap=True)]
+            if out:
+                parts.append(Text(out, style="dim"))
+            if event.get("error"):
+                parts.append(Text(event["error"][-_VERBOSE_OUTPUT_CHARS:], style="red"))
+            self.console.print(Panel(Group(*parts), title=f"{where}cell {event.get('cell')} · "
+                                     f"{event.get('duration_s', 0):.2f} s", border_style="green"))
+        elif kind == "child_run":
+            self.console.print(Text(f"{where}cell {event.get('cell')} started sub-run {event.get('child_run_id')}",
+                                    style="magenta"))
+        elif kind == "budget_stop":
+            self.console.print(Text(f"{where}budget spent: {event.get('budget')}", style="yellow"))

@@ -1,0 +1,122 @@
+"""`rlm query` end to end, as a user runs it: a real process, a real scripted server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripted_server import Call, ScriptedServer, script
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rlm(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
+    full_env.update({"OPENAI_API_KEY": "test-key", "RLM_HOME": str(cwd / "home"),
+                     "PYTHONPATH": str(REPO), "COLUMNS": "200"})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, input=stdin, capture_output=True,
+                          timeout=180, env=full_env)
+
+
+COUNT_DOCS = "```repl\nprint(len(docs), sorted(d.path for d in docs))\nn = str(len(docs))\n```\nFINAL_VAR(n)"
+
+
+@pytest.fixture
+def server():
+    def root(call: Call) -> str:
+        if "Stop:" in call.prompt:
+            return "FINAL(partial)"
+        if "budget" in call.messages[1]["content"]:
+            return "```repl\nprint(1)\n```"
+        if "docs" in call.system:
+            return COUNT_DOCS
+        return ["```repl\nsize = str(len(context))\nprint(size)\n```", "FINAL_VAR(size)"][min(call.turn, 1)]
+
+    with ScriptedServer({"root": root}) as s:
+        yield s
+
+
+def test_query_json_end_to_end(server, tmp_path):
+    (tmp_path / "a.txt").write_text("hello world\n")
+    r = rlm("query", "a.txt", "-q", "how long?", "--model", "root", "--base-url", server.url, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["answer"] == "12" and data["status"] == "ok" and data["iterations"] == 2
+    assert data["usage"]["by_model"]["root"]["calls"] == 2 and data["cost_usd"] == 0.0
+    path = Path(data["trajectory_path"])
+    assert path.parent == tmp_path / "home" / "runs" and data["run_id"] in path.name
+    assert json.loads(path.read_text().splitlines()[-1])["event"] == "totals"
+
+
+def test_query_reads_stdin_and_prints_the_answer(server, tmp_path):
+    r = rlm("query", "-", "-q", "how long?", "-m", "root", "--base-url", server.url, cwd=tmp_path,
+            stdin="äbc\n".encode())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == "4\n"
+    assert "ok · 2 turns" in r.stderr.decode()
+
+
+def test_query_expands_globs_into_documents(server, tmp_path):
+    for name in ("x.md", "y.md", "z.txt"):
+        (tmp_path / name).write_text(f"file {name}\n")
+    r = rlm("query", "*.md", "-q", "how many docs?", "-m", "root", "--base-url", server.url, "-v", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == "2"
+    assert "sorted(d.path for d in docs)" in r.stderr.decode()  # --verbose shows the code
+
+
+def test_budget_stop_exits_3_with_the_partial_answer(server, tmp_path):
+    (tmp_path / "a.txt").write_text("abc\n")
+    r = rlm("query", "a.txt", "-q", "budget test", "-m", "root", "--base-url", server.url,
+            "--max-iterations", "2", cwd=tmp_path)
+    assert r.returncode == 3
+    assert r.stdout.decode() == "partial\n"
+    assert "stopped by the max_iterations budget (partial answer above)" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["missing.txt"], "no such file or directory: missing.txt"),
+    (lambda p: (p / "b.bin").write_bytes(b"\x00\x01abc"), ["b.bin"], "looks like a binary file"),
+    (lambda p: (p / "l.txt").write_bytes(b"caf\xe9"), ["l.txt"], "not valid UTF-8"),
+    (lambda p: (p / "e.txt").write_text(""), ["e.txt"], "is empty"),
+    (None, ["*.nothing"], "no files match"),
+])
+def test_bad_input_exits_1_with_one_line(server, tmp_path, setup, args, message):
+    if setup:
+        setup(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    r = rlm("query", *args, "-q", "q?", "-m", "root", "--base-url", server.url, cwd=tmp_path)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and message in err and len(err.strip().splitlines()) == 1, err
+    assert server.calls_to("root") == []
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_missing_model_and_unreachable_endpoint(tmp_path):
+    (tmp_path / "a.txt").write_text("abc\n")
+    r = rlm("query", "a.txt", "-q", "q?", "--base-url", "http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert r.returncode == 1 and "no model given" in r.stderr.decode()
+    r = rlm("query", "a.txt", "-q", "q?", "-m", "x", "--base-url", "http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert r.returncode == 1 and "cannot reach the model endpoint" in r.stderr.decode()
+
+
+def test_settings_from_environment_and_rlm_toml(server, tmp_path):
+    (tmp_path / "a.txt").write_text("abc\n")
+    (tmp_path / "rlm.toml").write_text(f'model = "root"\nbase_url = "{server.url}"\nmax_iterations = 5\n')
+    r = rlm("query", "a.txt", "-q", "q?", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "rlm.toml").write_text('model = "nope"\nunknown_setting = 1\n')
+    r = rlm("query", "a.txt", "-q", "q?", cwd=tmp_path, env={"RLM_MODEL": "root", "OPENAI_BASE_URL": server.url})
+    assert r.returncode == 1 and "unknown settings ['unknown_setting']" in r.stderr.decode()
+
+
+def test_help_explains_itself_with_examples(tmp_path):
+    top = rlm("--help", cwd=tmp_path).stdout.decode()
+    sub = rlm("query", "--help", cwd=tmp_path).stdout.decode()
+    assert "rlm query logs/" in top and "Examples" in sub and "--max-cost" in sub and "OPENAI_API_KEY" in sub
