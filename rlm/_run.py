@@ -11,9 +11,10 @@ import concurrent.futures
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rlm import prompts
 from rlm.broker import AdaptiveLimiter, Broker
@@ -131,6 +132,8 @@ class Run:
             status, answer, error = await self._loop(info)
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
+            if self.sandbox is not None:
+                self.sandbox.interrupt()  # so that closing does not wait for a long cell
             answer = await self._draft_quietly()
             raise
         except SandboxError as exc:

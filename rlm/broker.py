@@ -11,8 +11,9 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rlm.client import ModelClient
 from rlm.errors import ModelError

@@ -7,8 +7,9 @@ with `RLM(prices={...})` or a `[prices."model"]` table in rlm.toml. Models not i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from rlm.errors import ConfigError
 

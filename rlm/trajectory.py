@@ -16,13 +16,14 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
 def message_digest(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -58,7 +59,7 @@ class Trajectory:
             "event": event.get("event"),
             "run_id": self.run_id,
             "t": round(time.monotonic() - self.started, 4),
-            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             **{k: v for k, v in event.items() if k != "event"},
         }
         if self._file is None:

@@ -97,6 +97,7 @@ class Budget:
         self.started = time.monotonic()
         self.usage = Usage()
         self.sub_calls = 0
+        self.sub_calls_refused = 0
         self.sub_calls_in_flight = 0
         self._lock = threading.Lock()
 
@@ -110,6 +111,7 @@ class Budget:
         """Count one sub-call; False when the sub-call budget is already spent."""
         with self._lock:
             if self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
+                self.sub_calls_refused += 1
                 return False
             self.sub_calls += 1
             return True
@@ -128,8 +130,8 @@ class Budget:
             return "max_cost"
         if self.max_wall_s is not None and self.elapsed() >= self.max_wall_s:
             return "max_wall_time"
-        if sub_calls and self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
-            return "max_sub_calls"
+        if sub_calls and self.sub_calls_refused:
+            return "max_sub_calls"  # spent, and something was refused for it
         return None
 
     def describe_left(self) -> str:

@@ -523,6 +523,16 @@ class Sandbox:
             self._check_open()
             return [VariableInfo(**v) for v in self._internal("variables", {}, timeout=30)]
 
+    def interrupt(self) -> None:
+        """Interrupt the running cell (as its time limit would), from any thread, without
+        waiting for it; the cell ends with a KeyboardInterrupt error."""
+        km = self._km
+        if km is not None and not self._closed:
+            try:
+                km.interrupt_kernel()
+            except (RuntimeError, OSError) as exc:
+                log.debug("interrupt failed: %s", exc)
+
     def read_variable(self, name: str) -> str | None:
         """The text of variable `name` in the kernel (str() of non-strings), or None if there
         is no such user variable."""

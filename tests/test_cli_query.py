@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from scripted_server import Call, ScriptedServer, script
+from scripted_server import Call, ScriptedServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,7 +19,7 @@ def rlm(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = No
     full_env.update({"OPENAI_API_KEY": "test-key", "RLM_HOME": str(cwd / "home"),
                      "PYTHONPATH": str(REPO), "COLUMNS": "200"})
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, input=stdin, capture_output=True, check=False,
                           timeout=180, env=full_env)
 
 

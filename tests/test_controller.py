@@ -8,9 +8,9 @@ import json
 import re
 
 import pytest
+from scripted_server import MALFORMED, RATE_LIMITED, SERVER_ERROR, Call, Fault, ScriptedServer, script
 
 from rlm import RLM, ConfigError, ContextError, ModelError, read_trajectory
-from scripted_server import MALFORMED, RATE_LIMITED, SERVER_ERROR, Call, Fault, ScriptedServer, script
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def events(result, kind=None):
 
 def count_sub(call: Call) -> str:
     """A sub-model that counts the letter after 'count ' in the text after ':'."""
-    m = re.match(r"count (\w) in: (.*)", call.prompt, re.S)
+    m = re.match(r"count (\w) in: (.*)", call.prompt, re.DOTALL)
     return str(m.group(2).count(m.group(1))) if m else "?"
 
 
@@ -404,3 +404,37 @@ def test_progress_callback_sees_turns_and_sub_calls(make_rlm):
                                                                                             s.sub_calls_done)))
     assert ("model_call", 1, 0) in seen and max(s[2] for s in seen) == 3
     assert json.dumps(seen)
+
+
+def test_using_exactly_the_sub_call_budget_does_not_stop_the_run(make_rlm):
+    reply = "```repl\nr = llm_query_batched(['count a in: aaa'] * 3)\n```"
+    with ScriptedServer({"root": script(reply, "```repl\nprint(r)\n```", "FINAL_VAR(r)"), "sub": count_sub}) as server:
+        result = make_rlm(server, max_sub_calls=3).completion("x", "q?")
+    assert result.status == "ok" and result.answer == "['3', '3', '3']"
+
+
+def test_cancelling_a_run_interrupts_its_cell_and_records_the_end(make_rlm):
+    import time
+
+    from sandbox import SandboxConfig
+
+    forever = "```repl\nanswer['content'] = 'draft'\nwhile True:\n    pass\n```"
+    with ScriptedServer({"root": script(forever)}) as server:
+        rlm = make_rlm(server, sandbox=SandboxConfig(cell_timeout_s=200))
+        seen = []
+
+        async def go():
+            task = asyncio.create_task(rlm.acompletion("x", "q?", on_event=lambda e, s: seen.append(e)))
+            while not any(e["event"] == "model_call" for e in seen):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the cell is spinning now
+            started = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return time.monotonic() - started
+
+        took = asyncio.run(go())
+    assert took < 60  # the cell's own limit is 200 s: the interrupt ended it
+    final = next(e for e in seen if e["event"] == "final")
+    assert final["status"] == "cancelled" and final["answer"] == "draft"
