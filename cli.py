@@ -14,6 +14,7 @@ import sys
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(
     help="Recursive language models over huge contexts, in an isolated Python kernel.\n\n"
@@ -34,7 +35,8 @@ def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> None
     """Exit with one clear line; with RLM_DEBUG=1 set, re-raise the cause with its traceback."""
     if exc is not None and os.environ.get("RLM_DEBUG"):
         raise exc
-    err_console.print(f"[red]error:[/red] {message}")
+    # one line whatever the width, and the message's own brackets are not rich markup
+    err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 

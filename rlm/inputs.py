@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.errors import ContextError
+from sandbox.context import walk_directory
 
 
 def check_context(context: Any) -> None:
@@ -72,7 +73,9 @@ def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
     unique = list(dict.fromkeys(paths))
     if len(unique) == 1:
         return unique[0]
-    dirs = [p for p in unique if p.is_dir()]
-    if dirs:
-        raise ContextError(f"give one directory, or files (several paths may not include a directory: {dirs[0]})")
-    return unique
+    files: list[Path] = []
+    for p in unique:  # several paths: directories contribute their text files
+        files.extend(walk_directory(p)[0] if p.is_dir() else [p])
+    if not files:
+        raise ContextError("the directories given hold no readable text files")
+    return list(dict.fromkeys(files))

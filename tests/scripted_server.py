@@ -142,13 +142,16 @@ class ScriptedServer:
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
                       ctype: str = "application/json") -> None:
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a timeout under test)
 
         self._httpd = _Server(("127.0.0.1", 0), RequestHandler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

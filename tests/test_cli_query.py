@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripted_server import Call, ScriptedServer
+from scripted_server import Call, ScriptedServer, script
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -119,3 +119,50 @@ def test_help_explains_itself_with_examples(tmp_path):
     top = rlm("--help", cwd=tmp_path).stdout.decode()
     sub = rlm("query", "--help", cwd=tmp_path).stdout.decode()
     assert "rlm query logs/" in top and "Examples" in sub and "--max-cost" in sub and "OPENAI_API_KEY" in sub
+
+
+def test_files_and_directories_together(server, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "one.txt").write_text("1\n")
+    (tmp_path / "d" / "two.txt").write_text("2\n")
+    (tmp_path / "top.txt").write_text("3\n")
+    r = rlm("query", "d", "top.txt", "-q", "how many docs?", "-m", "root", "--base-url", server.url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == "3"
+
+
+def test_ctrl_c_stops_the_run_and_names_the_trajectory(tmp_path):
+    import signal
+    import time
+
+    from rlm import read_trajectory
+
+    forever = "```repl\nwhile True:\n    pass\n```"
+    (tmp_path / "a.txt").write_text("abc\n")
+    with ScriptedServer({"root": script(forever)}) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
+        env.update({"OPENAI_API_KEY": "k", "RLM_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)})
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "a.txt", "-q", "q?", "-m", "root",
+                                 "--base-url", server.url], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not server.calls_to("root"):
+            time.sleep(0.1)
+        time.sleep(1.5)  # the cell is spinning
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    line = err.decode().strip().splitlines()[-1]
+    assert "interrupted; trajectory" in line
+    path = Path(line.rsplit(" ", 1)[1])
+    final = next(e for e in read_trajectory(path) if e["event"] == "final")
+    assert final["status"] == "cancelled"
+
+
+def test_error_messages_keep_their_brackets_on_one_line(tmp_path):
+    (tmp_path / "a.txt").write_text("abc\n")
+    r = rlm("query", "a.txt", "-q", "q?", "-m", "my-local-model", "--base-url", "http://127.0.0.1:9/v1",
+            "--max-cost", "1", cwd=tmp_path)
+    err = r.stderr.decode().strip()
+    assert r.returncode == 1 and len(err.splitlines()) == 1
+    assert '[prices."my-local-model"] in rlm.toml' in err

@@ -438,3 +438,79 @@ def test_cancelling_a_run_interrupts_its_cell_and_records_the_end(make_rlm):
     assert took < 60  # the cell's own limit is 200 s: the interrupt ended it
     final = next(e for e in seen if e["event"] == "final")
     assert final["status"] == "cancelled" and final["answer"] == "draft"
+
+
+# ----- the broker's limits ---------------------------------------------------------------
+def test_adaptive_limiter_halves_after_repeated_429s_and_recovers():
+    from rlm.broker import AdaptiveLimiter
+
+    async def scenario():
+        limiter = AdaptiveLimiter(8, trigger=3, window_s=10)
+        for _ in range(3):
+            await limiter.acquire()
+        limiter.on_rate_limited()
+        limiter.on_rate_limited()
+        assert limiter.limit == 8
+        limiter.on_rate_limited()
+        assert limiter.limit == 4
+        for _ in range(3):
+            limiter.release()
+        # at most 4 in flight now
+        for _ in range(4):
+            await limiter.acquire()
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        limiter.release()
+        await asyncio.wait_for(waiter, 1)
+        for _ in range(4):
+            limiter.on_success()
+        assert limiter.limit == 5
+        return limiter.in_use
+
+    assert asyncio.run(scenario()) == 4
+
+
+def test_repeated_429s_lower_the_concurrency_and_every_prompt_still_answers(make_rlm, caplog):
+    reply = ("```repl\nr = llm_query_batched(['count a in: ' + 'a' * i for i in range(40)])\n"
+             "print(r == [str(i) for i in range(40)])\n```")
+    state = {"n": 0}
+
+    def sub(call: Call):
+        state["n"] += 1
+        return RATE_LIMITED if state["n"] <= 12 else count_sub(call)
+
+    with caplog.at_level("WARNING", logger="rlm"), \
+            ScriptedServer({"root": script(reply, "FINAL(x)"), "sub": sub}) as server:
+        result = make_rlm(server, max_concurrency=16).completion("x", "q?")
+    assert events(result, "cell")[0]["stdout"] == "True\n"
+    lowered = [r.getMessage() for r in caplog.records if "concurrency lowered" in r.getMessage()]
+    assert lowered and lowered[0].endswith("lowered to 8")
+
+
+def test_retry_after_is_honoured(make_rlm):
+    state = {"n": 0}
+
+    def sub(call: Call):
+        state["n"] += 1
+        return Fault(429, '{"error": {"message": "slow down"}}', {"Retry-After": "1.5"}) if state["n"] == 1 else "ok"
+
+    with ScriptedServer({"root": script("```repl\nr = llm_query('hi')\n```", "FINAL_VAR(r)"), "sub": sub}) as server:
+        result = make_rlm(server).completion("x", "q?")
+    assert result.answer == "ok"
+    assert events(result, "cell")[0]["duration_s"] >= 1.5
+    assert events(result, "sub_call")[0]["attempts"] == 2
+
+
+def test_per_request_timeout_gives_an_error_string(make_rlm):
+    import time
+
+    def sub(call: Call) -> str:
+        time.sleep(2.0)
+        return "late"
+
+    with ScriptedServer({"root": script("```repl\nr = llm_query('hi')\nprint(r)\n```", "FINAL(x)"),
+                         "sub": sub}) as server:
+        result = make_rlm(server, request_timeout_s=0.5, max_retries=1).completion("x", "q?")
+    out = events(result, "cell")[0]["stdout"]
+    assert "[llm_query error: sub: the request timed out after 2 attempts]" in out
