@@ -117,6 +117,9 @@ class Broker:
         return list(results)
 
     async def _one(self, prompt: str, model: str, depth: int, cell: int, emit: EventSink) -> str:
+        if self.budget.max_cost_usd is not None and self.budget.prices.get(model) is None:
+            # an unpriced model would spend money the cost budget cannot see
+            return f"[llm_query error: model {model!r} has no price and a cost budget is set; no call was made]"
         spent = self.budget.exceeded(sub_calls=False)
         if spent is None and not self.budget.take_sub_call():
             spent = "max_sub_calls"

@@ -514,3 +514,13 @@ def test_per_request_timeout_gives_an_error_string(make_rlm):
         result = make_rlm(server, request_timeout_s=0.5, max_retries=1).completion("x", "q?")
     out = events(result, "cell")[0]["stdout"]
     assert "[llm_query error: sub: the request timed out after 2 attempts]" in out
+
+
+def test_model_code_cannot_dodge_the_cost_budget_with_an_unpriced_model(make_rlm):
+    reply = "```repl\nr = [llm_query('hi', model='free-lunch'), llm_query('hi')]\nprint(r)\n```"
+    prices = {"root": (0.0, 0.0), "sub": (1.0, 1.0)}
+    with ScriptedServer({"root": script(reply, "FINAL(x)"), "*": lambda c: "answer"}) as server:
+        result = make_rlm(server, max_cost_usd=5.0, prices=prices).completion("x", "q?")
+        assert [c.model for c in server.calls if not c.is_root] == ["sub"]
+    out = events(result, "cell")[0]["stdout"]
+    assert "model 'free-lunch' has no price" in out and out.rstrip().endswith("'answer']")
