@@ -88,7 +88,7 @@ class Run:
         self.query = query
         self.depth = depth
         self.parent_id = parent_id
-        self.model = self.config.model if depth == 0 else self.config.effective_sub_model
+        self.model: str = (self.config.model or "") if depth == 0 else self.config.effective_sub_model
         self.client = tree.root_client if depth == 0 else tree.sub_client
         self.run_id = new_run_id()
         self.usage = Usage()
@@ -98,7 +98,7 @@ class Run:
         self.started = time.monotonic()
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
         self.trajectory = Trajectory(path, self.run_id)
-        self.sandbox: Sandbox | None = None
+        self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
         # the sandbox is blocking; one thread per run keeps runs from starving each other
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-d{depth}")
 
@@ -114,6 +114,12 @@ class Run:
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self.tree.loop.run_in_executor(self._executor, fn, *args)
+
+    @property
+    def sb(self) -> Sandbox:
+        if self.sandbox is None:
+            raise RuntimeError("the run's sandbox has not started")
+        return self.sandbox
 
     def _phase(self, phase: str) -> None:
         if self.depth == 0:
@@ -177,7 +183,7 @@ class Run:
             self.iterations = turn
             if self.depth == 0:
                 self.tree.status.turn = turn
-            variables = await self._blocking(self.sandbox.variables)
+            variables = await self._blocking(self.sb.variables)
             now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables)
             try:
                 completion = await self._model_call(history.messages(now), turn)
@@ -237,14 +243,14 @@ class Run:
             return obs, code_final
         if not reply.has_final:
             if failed:
-                await self._blocking(self.sandbox.reset_answer)
+                await self._blocking(self.sb.reset_answer)
             return obs, None
         if failed:
-            await self._blocking(self.sandbox.reset_answer)
+            await self._blocking(self.sb.reset_answer)
             obs.notes.append(prompts.PREMATURE_FINAL)
             return obs, None
         if reply.final_kind == "var":
-            value = await self._blocking(self.sandbox.read_variable, reply.final)
+            value = await self._blocking(self.sb.read_variable, reply.final)
             if value is None:
                 obs.notes.append(prompts.missing_final_var(reply.final or ""))
                 return obs, None
@@ -257,7 +263,7 @@ class Run:
         wall = self.tree.budget.wall_left()
         if wall is not None:
             timeout = max(1.0, min(timeout, wall))
-        result: ExecResult = await self._blocking(self.sandbox.execute, code, timeout)
+        result: ExecResult = await self._blocking(self.sb.execute, code, timeout)
         self.emit({
             "event": "cell", "turn": turn, "block": index, "cell": result.cell, "code": code,
             "stdout": result.stdout, "error": result.error, "truncated": result.truncated,
@@ -293,14 +299,14 @@ class Run:
         if reply.final_kind == "text":
             answer = reply.final
         elif reply.final_kind == "var":
-            answer = await self._blocking(self.sandbox.read_variable, reply.final) or draft
+            answer = await self._blocking(self.sb.read_variable, reply.final) or draft
         return reason, answer, None
 
     async def _draft_quietly(self) -> str | None:
         if self.sandbox is None:
             return None
         try:
-            return await asyncio.shield(self._blocking(self.sandbox.answer_draft))
+            return await asyncio.shield(self._blocking(self.sb.answer_draft))
         except (RLMError, RuntimeError, asyncio.CancelledError):
             return None
 

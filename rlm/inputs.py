@@ -61,10 +61,10 @@ def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
     for arg in args:
         if glob.has_magic(arg):
             matches = sorted(glob.glob(arg, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            if not files:
+            matched = [Path(m) for m in matches if Path(m).is_file()]
+            if not matched:
                 raise ContextError(f"no files match {arg}")
-            paths.extend(files)
+            paths.extend(matched)
         else:
             p = Path(arg).expanduser()
             if not p.exists():

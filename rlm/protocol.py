@@ -65,11 +65,11 @@ def parse_reply(text: str) -> Reply:
                 reply.code.append(code.rstrip() + "\n")
     prose_parts.append(text[pos:])
     for prose in prose_parts:
-        m = _FINAL.search(prose)
-        if m is None:
+        marker = _FINAL.search(prose)
+        if marker is None:
             continue
-        argument = _final_argument(prose, m.end())
-        if m.group(1) == "FINAL_VAR":
+        argument = _final_argument(prose, marker.end())
+        if marker.group(1) == "FINAL_VAR":
             reply.final_kind, reply.final = "var", _strip_quotes(argument).strip()
         else:
             reply.final_kind, reply.final = "text", _strip_quotes(argument)
