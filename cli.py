@@ -106,6 +106,11 @@ def query(
     max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds of wall time."),
     runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
+    notes: str = typer.Option(None, "--notes", help="Notes store directory (default: .rlm/ beside the files, "
+                                                   "inside a directory, or here for stdin)."),
+    no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes; leave no trace."),
+    no_notes_turn: bool = typer.Option(False, "--no-notes-turn",
+                                       help="Read notes, but skip the extra turn that writes new ones."),
     as_json: bool = typer.Option(False, "--json", help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
 ) -> None:
@@ -126,12 +131,17 @@ def query(
     from rlm import RLM, RLMError
     from rlm.display import RunDisplay, summary_line
     from rlm.inputs import expand_paths
+    from rlm.notes import notes_dir_for
 
+    if notes and no_notes:
+        _fail("give --notes DIR or --no-notes, not both", code=2)
     try:
         context = expand_paths(paths)
+        notes_setting = False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
-                  max_tokens=max_tokens, max_wall_s=max_wall, runs_dir=runs_dir,
+                  max_tokens=max_tokens, max_wall_s=max_wall, runs_dir=runs_dir, notes=notes_setting,
+                  notes_turn=False if no_notes_turn else None,
                   config_file=Path(config_file) if config_file else None)
     except (RLMError, ValueError) as exc:
         _fail(str(exc), exc)
@@ -161,6 +171,228 @@ def query(
     if result.status != "ok":
         partial = "partial answer above" if result.answer is not None else "no answer"
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
+
+
+notes_app = typer.Typer(
+    help="Read and edit the notes that runs leave for later runs (memories and documents).\n\n"
+    "Example:\n\n  rlm notes list --notes logs/.rlm",
+    no_args_is_help=True,
+)
+app.add_typer(notes_app, name="notes")
+
+NotesDirOption = typer.Option(None, "--notes", help="The store's directory (default: ./.rlm).")
+
+
+def _store(directory: str | None, *, must_exist: bool = True):  # noqa: ANN202 - NotesStore, imported lazily
+    from pathlib import Path
+
+    from rlm.notes import DEFAULT_DIR_NAME, NotesError, NotesStore
+
+    path = Path(directory).expanduser() if directory else Path.cwd() / DEFAULT_DIR_NAME
+    if must_exist and not (path / "notes.db").exists():
+        _fail(f"no notes store at {path} (runs create one; or give --notes DIR)")
+    try:
+        return NotesStore(path)
+    except NotesError as exc:
+        _fail(str(exc), exc)
+
+
+def _entry_row(e) -> dict:  # noqa: ANN001 - an rlm.notes.Entry
+    return {"id": e.id, "kind": e.kind, "status": e.status, "title": e.title, "text": e.text,
+            "created": e.created, "updated": e.updated, "source_run": e.source_run,
+            "source_query": e.source_query, "supersedes": e.supersedes, "superseded_by": e.superseded_by,
+            "provenance": e.provenance}
+
+
+def _print_entries(entries: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([_entry_row(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        err_console.print("(no notes)")
+        return
+    table = Table(show_lines=False)
+    for col in ("id", "kind", "status", "created", "text"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        text = (e.title + ": " if e.title else "") + " ".join(e.text.split())
+        table.add_row(str(e.id), e.kind, e.status, e.created[:16], Text(text[:300]))
+    console.print(table)
+
+
+def _notes_call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    from rlm.notes import NotesError
+
+    try:
+        return fn(*args, **kwargs)
+    except NotesError as exc:
+        _fail(str(exc), exc)
+
+
+@notes_app.command("list")
+def notes_list(
+    notes: str = NotesDirOption,
+    kind: str = typer.Option(None, "--kind", help="memory or doc."),
+    all_: bool = typer.Option(False, "--all", help="Include superseded and forgotten notes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List live notes (memories and documents).
+
+    Example:
+
+      rlm notes list --kind memory
+    """
+    if kind not in (None, "memory", "doc"):
+        _fail("--kind is memory or doc", code=2)
+    with _store(notes) as store:
+        _print_entries(store.entries(kind, include_dead=all_), as_json)
+
+
+@notes_app.command("show")
+def notes_show(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = NotesDirOption,
+               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one note in full.
+
+    Example:
+
+      rlm notes show 12
+    """
+    with _store(notes) as store:
+        e = _notes_call(store.get, entry_id)
+        if as_json:
+            print(json.dumps(_entry_row(e), indent=2, ensure_ascii=False))
+            return
+        console.print(Text(f"#{e.id} {e.kind} ({e.status}) created {e.created}, updated {e.updated}", style="bold"))
+        console.print(Text(f"source: run {e.source_run}, question {e.source_query!r}; provenance {e.provenance}"))
+        if e.supersedes or e.superseded_by:
+            console.print(Text(f"supersedes {e.supersedes}; superseded by {e.superseded_by}"))
+        if e.title:
+            console.print(Text(e.title, style="bold"))
+        console.print(Text(e.text))
+
+
+@notes_app.command("search")
+def notes_search(query_text: str = typer.Argument(..., metavar="QUERY"), notes: str = NotesDirOption,
+                 k: int = typer.Option(10, "-k", min=1, help="How many results."),
+                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Full-text search (BM25) over live notes.
+
+    Example:
+
+      rlm notes search "date format"
+    """
+    with _store(notes) as store:
+        _print_entries([e for e, _ in store.search(query_text, k)], as_json)
+
+
+@notes_app.command("edit")
+def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = NotesDirOption,
+               text: str = typer.Option(None, "--text", help="The new text (default: open $EDITOR)."),
+               reason: str = typer.Option("edited by the user", "--reason", help="Why (kept in the history).")) -> None:
+    """Replace a note's text (the old version is kept and can be restored).
+
+    Example:
+
+      rlm notes edit 12 --text "Dates are day-first (DD/MM/YYYY)."
+    """
+    with _store(notes) as store:
+        old = _notes_call(store.get, entry_id)
+        if text is None:
+            text = typer.edit(old.text)
+            if text is None:
+                _fail("no change made")
+        new = _notes_call(store.edit, entry_id, text, reason)
+        err_console.print(f"note {entry_id} replaced by {new.id}")
+
+
+@notes_app.command("rm")
+def notes_rm(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = NotesDirOption,
+             reason: str = typer.Option("removed by the user", "--reason", help="Why (kept in the history).")) -> None:
+    """Forget a note (kept in the history; `rlm notes undo` restores it).
+
+    Example:
+
+      rlm notes rm 12 --reason "no longer true"
+    """
+    with _store(notes) as store:
+        _notes_call(store.forget, entry_id, reason, run_id="user")
+        err_console.print(f"note {entry_id} forgotten")
+
+
+@notes_app.command("history")
+def notes_history(entry_id: int = typer.Argument(None, metavar="[ID]"), notes: str = NotesDirOption,
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every change to a note (and the notes it replaced), or to the whole store.
+
+    Example:
+
+      rlm notes history 12
+    """
+    with _store(notes) as store:
+        changes = _notes_call(store.history, entry_id)
+        if as_json:
+            print(json.dumps([vars(c) for c in changes], indent=2, ensure_ascii=False))
+            return
+        table = Table()
+        for col in ("change", "note", "action", "at", "run", "reason"):
+            table.add_column(col, overflow="fold")
+        for c in changes:
+            table.add_row(str(c.id), str(c.entry_id), c.action, c.at, c.run_id or "", Text(c.reason or ""))
+        console.print(table)
+
+
+@notes_app.command("undo")
+def notes_undo(change_id: int = typer.Argument(..., metavar="CHANGE"), notes: str = NotesDirOption) -> None:
+    """Reverse one change listed by `rlm notes history` (an add, a forget or a replacement).
+
+    Example:
+
+      rlm notes undo 31
+    """
+    with _store(notes) as store:
+        _notes_call(store.undo, change_id, run_id="user")
+        err_console.print(f"change {change_id} undone")
+
+
+@notes_app.command("export")
+def notes_export(notes: str = NotesDirOption,
+                 output: str = typer.Option(None, "-o", "--output", help="Write to this file (default: stdout).")) -> None:
+    """Export every note and the history as JSON.
+
+    Example:
+
+      rlm notes export -o notes.json
+    """
+    from pathlib import Path
+
+    with _store(notes) as store:
+        data = json.dumps(store.export(), indent=2, ensure_ascii=False)
+    if output:
+        Path(output).write_text(data + "\n", encoding="utf-8")
+    else:
+        print(data)
+
+
+@notes_app.command("import")
+def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An export (- for stdin)."),
+                 notes: str = NotesDirOption) -> None:
+    """Add the live notes of an export to this store (duplicates are skipped).
+
+    Example:
+
+      rlm notes import notes.json --notes other-project/.rlm
+    """
+    from pathlib import Path
+
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        data = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {source}: {exc}", exc)
+        return
+    with _store(notes, must_exist=False) as store:
+        added, skipped = _notes_call(store.import_, data)
+    err_console.print(f"imported {added} notes; skipped {skipped} (duplicates or over budget)")
 
 
 def main() -> None:

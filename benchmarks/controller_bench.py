@@ -46,7 +46,7 @@ def fan_out(prompts: int, latency: float, runs_dir: Path) -> dict:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         root_url, sub_url = proc.stdout.readline().split()
-        rlm = RLM(model="root", sub_model="sub", base_url=root_url, sub_base_url=sub_url, api_key="k",
+        rlm = RLM(model="root", sub_model="sub", base_url=root_url, sub_base_url=sub_url, api_key="k", notes=False,
                   runs_dir=runs_dir)
         started = time.perf_counter()
         result = rlm.completion("x", "fan out")
@@ -66,7 +66,7 @@ def fan_out(prompts: int, latency: float, runs_dir: Path) -> dict:
 def prompt_growth(turns: int, runs_dir: Path, history: str) -> dict:
     replies = [f"```repl\nprint('{chr(97 + i % 26)}' * 20000)\n```" for i in range(turns)]
     with ScriptedServer({"root": script(*replies, "FINAL(done)")}) as server:
-        RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs_dir, max_iterations=turns + 1,
+        RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs_dir, notes=False, max_iterations=turns + 1,
             history=history).completion("some context", "print a lot")
         sizes = [c.chars for c in server.calls_to("root")]
     return {
@@ -84,7 +84,7 @@ def overhead(turns: int, runs_dir: Path) -> dict:
         return "```repl\nx = 1\n```" if call.turn < turns else "FINAL(done)"
 
     with ScriptedServer({"root": root}) as server:
-        result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs_dir,
+        result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs_dir, notes=False,
                      max_iterations=turns + 1).completion("ctx", "overhead")
     calls = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "model_call"]
     cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]

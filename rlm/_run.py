@@ -22,11 +22,15 @@ from rlm.client import Completion, ModelClient
 from rlm.config import RLMConfig
 from rlm.errors import ModelError
 from rlm.history import History, Observation
+from rlm.notes import NotesSession, NotesSettings
+from rlm.notes.render import HELPERS as NOTES_HELPERS
 from rlm.protocol import Reply, parse_reply
 from rlm.results import RunResult, RunStatus
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.usage import Budget, Usage
 from sandbox import ContextInfo, ExecResult, HostRequest, RLMError, Sandbox, SandboxError
+
+NOTE_OPS = ("remember", "revise", "forget", "document", "archive_search")
 
 log = logging.getLogger("rlm")
 
@@ -50,6 +54,7 @@ class Tree:
     on_event: EventCallback | None = None
     status: RunStatus = field(default_factory=RunStatus)
     child_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    notes: NotesSettings | None = None
 
     @classmethod
     def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,
@@ -59,8 +64,13 @@ class Tree:
                         max_sub_calls=config.max_sub_calls)
         limiter = AdaptiveLimiter(config.max_concurrency)
         broker = Broker(sub_client, config.effective_sub_model, budget, limiter)
+        notes = None
+        if config.notes_dir is not None:
+            notes = NotesSettings(config.notes_dir, memory_chars=config.memory_chars,
+                                  memory_tokens=config.memory_tokens, doc_chars=config.doc_chars,
+                                  end_turn=config.notes_turn)
         return cls(config, root_client, sub_client, budget, broker, asyncio.get_running_loop(),
-                   on_event, RunStatus(max_turns=config.max_iterations))
+                   on_event, RunStatus(max_turns=config.max_iterations), notes=notes)
 
     def slots_for(self, depth: int) -> asyncio.Semaphore:
         # one semaphore per depth: a parent waiting on its children never holds their slots
@@ -99,6 +109,9 @@ class Run:
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
         self.trajectory = Trajectory(path, self.run_id)
         self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
+        self.history: History | None = None
+        # only the root run reads and writes notes; children are sub-tasks of its question
+        self.notes = NotesSession(tree.notes, self.run_id, query) if tree.notes and depth == 0 else None
         # the sandbox is blocking; one thread per run keeps runs from starving each other
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-d{depth}")
 
@@ -135,7 +148,9 @@ class Run:
         })
         try:
             info = await self._start_sandbox()
+            await self._open_notes()  # after the context loaded: bad input leaves no store behind
             status, answer, error = await self._loop(info)
+            await self._notes_turn(status)
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
             if self.sandbox is not None:
@@ -150,6 +165,18 @@ class Run:
             result = self._finish(status, answer, error)
             await self._close()
         return result
+
+    async def _open_notes(self) -> None:
+        if self.notes is None:
+            return
+        seconds = await asyncio.to_thread(self.notes.open)
+        archive = self.notes.archive_documents()
+        if archive:
+            await self._blocking(self.sb.load_archive, archive)
+        self.emit({"event": "notes_loaded", "directory": str(self.notes.settings.directory),
+                   "memories": len(self.notes.memories), "memory_tokens": self.notes.memory_tokens_used,
+                   "memory_ids": [m.id for m in self.notes.memories], "docs": len(self.notes.docs),
+                   "prompt_chars": len(self.notes.prompt_block()), "store_ms": round(seconds * 1000, 2)})
 
     async def _start_sandbox(self) -> ContextInfo:
         self._phase("starting sandbox")
@@ -166,14 +193,36 @@ class Run:
                    "size": info.size, "description": info.description, "docs": info.docs})
         return info
 
+    async def _notes_turn(self, status: str) -> None:
+        """One more model turn: the model writes memories and docs for future runs."""
+        if self.notes is None or not self.notes.settings.end_turn or self.history is None:
+            return
+        self._phase("writing notes")
+        messages = self.history.messages(extra_user=self.notes.end_prompt(status))
+        try:
+            completion = await self.client.chat(self.model, messages,
+                                                timeout_s=min(self.config.request_timeout_s, 120.0))
+        except ModelError as exc:
+            self.emit({"event": "model_call", "turn": "notes", "model": self.model,
+                       "messages": message_digest(messages), "error": str(exc)})
+            return
+        self._account(completion, messages, "notes")
+        before = len(self.notes.writes)
+        for index, code in enumerate(parse_reply(completion.text).code):
+            await self._run_cell(code, "notes", index)
+        self.emit({"event": "notes_written", "writes": self.notes.writes[before:]})
+
     async def _loop(self, info: ContextInfo) -> tuple[str, str | None, str | None]:
         can_recurse = self.depth + 1 < self.config.max_depth
         system = prompts.system_prompt(
             info, output_limit=self.config.sandbox.output_limit_chars,
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
+            notes_block=self.notes.prompt_block() if self.notes else None,
+            notes_helpers=NOTES_HELPERS if self.notes else "",
         )
         history = History(system, prompts.first_user_message(self.query, info),
                           mode=self.config.history, observation_chars=self.config.observation_chars)
+        self.history = history
         max_turns = self.config.max_iterations
         stop: str | None = None
         for turn in range(1, max_turns + 1):
@@ -210,6 +259,11 @@ class Run:
             self.emit({"event": "model_call", "turn": turn, "model": self.model,
                        "messages": message_digest(messages), "error": str(exc)})
             raise
+        self._account(completion, messages, turn)
+        return completion
+
+    def _account(self, completion: Completion, messages: list[dict[str, str]], turn: int | str) -> None:
+        """Count a root-model call in the shared budget and this run's usage, and log it."""
         cost = self.tree.budget.record(self.model, self.depth, completion.prompt_tokens,
                                        completion.completion_tokens, completion.cached_tokens)
         self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
@@ -223,7 +277,6 @@ class Run:
             "usage_estimated": completion.usage_estimated, "cost_usd": round(cost, 8),
             "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
         })
-        return completion
 
     async def _act(self, reply: Reply, turn: int) -> tuple[Observation, str | None]:
         """Run the reply's code, then decide whether a final answer stands."""
@@ -257,7 +310,7 @@ class Run:
             return obs, value
         return obs, reply.final
 
-    async def _run_cell(self, code: str, turn: int, index: int) -> ExecResult:
+    async def _run_cell(self, code: str, turn: int | str, index: int) -> ExecResult:
         self._phase("running code")
         timeout = self.config.sandbox.cell_timeout_s
         wall = self.tree.budget.wall_left()
@@ -285,15 +338,7 @@ class Run:
             self.emit({"event": "model_call", "turn": "last", "model": self.model,
                        "messages": message_digest(messages), "error": str(exc)})
             return reason, draft, None
-        cost = self.tree.budget.record(self.model, self.depth, completion.prompt_tokens,
-                                       completion.completion_tokens, completion.cached_tokens)
-        self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
-                       completion.cached_tokens, cost)
-        self.emit({"event": "model_call", "turn": "last", "model": self.model,
-                   "messages": message_digest(messages), "reply": completion.text,
-                   "prompt_tokens": completion.prompt_tokens,
-                   "completion_tokens": completion.completion_tokens, "cost_usd": round(cost, 8),
-                   "latency_s": round(completion.latency_s, 4)})
+        self._account(completion, messages, "last")
         reply = parse_reply(completion.text)
         answer = draft
         if reply.final_kind == "text":
@@ -330,15 +375,30 @@ class Run:
         except (RLMError, OSError, asyncio.CancelledError) as exc:
             log.warning("closing the sandbox of run %s failed: %s", self.run_id, exc)
         finally:
+            if self.notes is not None:
+                self.notes.close()
             self.trajectory.close()
             self._executor.shutdown(wait=False)
 
     # ----- requests from the kernel (on a bridge thread) -----------------------------
-    def _host(self, request: HostRequest) -> list[str]:
+    async def _note(self, request: HostRequest) -> Any:
+        if self.notes is None:
+            if request.op == "archive_search":
+                return []
+            why = "notes are off for this run" if self.depth == 0 else "only the root run keeps notes"
+            return {"id": None, "message": f"refused: {why}"}
+        result = await asyncio.to_thread(self.notes.handle, request.op, dict(request.args))
+        if request.op != "archive_search":
+            self.emit({"event": "note", "cell": request.cell, "op": request.op, **result})
+        return result
+
+    def _host(self, request: HostRequest) -> Any:
         future = asyncio.run_coroutine_threadsafe(self._serve(request), self.tree.loop)
         return future.result()
 
-    async def _serve(self, request: HostRequest) -> list[str]:
+    async def _serve(self, request: HostRequest) -> Any:
+        if request.op in NOTE_OPS:
+            return await self._note(request)
         prompts_ = list(request.args.get("prompts") or [])
         if request.op == "llm_query":
             return await self._llm(prompts_, request.args.get("model"), request.cell)

@@ -56,6 +56,12 @@ class RLMConfig:
     prices: per-model price overrides (USD per million tokens).
     model_kwargs: extra arguments for every chat completion (e.g. {"temperature": 0}).
     preflight: check the endpoint and key before starting the sandbox.
+    notes: the notes store's directory; None means `.rlm/` in the working directory, False
+        turns notes off (no store, no memories, no archive, no notes turn).
+    notes_turn: after each run, one more model turn asks for memories and docs (its cost is
+        counted in the run's usage).
+    memory_chars, memory_tokens, doc_chars: the notes budgets (per memory, all live memories
+        together, per document).
     """
 
     model: str | None = None
@@ -83,6 +89,11 @@ class RLMConfig:
     prices: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     preflight: bool = True
+    notes: Path | bool | None = None
+    notes_turn: bool = True
+    memory_chars: int = 500
+    memory_tokens: int = 2000
+    doc_chars: int = 50_000
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def validate(self) -> None:
@@ -98,7 +109,8 @@ class RLMConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit)")
-        for name in ("max_concurrency", "max_children", "observation_chars"):
+        for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
+                     "memory_tokens", "doc_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_timeout_s <= 0 or self.max_retries < 0 or self.retry_base_s < 0:
@@ -125,6 +137,15 @@ class RLMConfig:
     @property
     def effective_sub_model(self) -> str:
         return self.sub_model or self.model or ""
+
+    @property
+    def notes_dir(self) -> Path | None:
+        """The notes store's directory, or None when notes are off."""
+        if self.notes is False:
+            return None
+        if self.notes is None or self.notes is True:
+            return Path.cwd() / ".rlm"
+        return Path(self.notes).expanduser()
 
     @property
     def effective_runs_dir(self) -> Path:
@@ -189,8 +210,9 @@ def resolve(args: Mapping[str, Any], config_file: Path | None = None,
             raise TypeError(f"unknown setting {name!r}")
         if value is not None:
             values[name] = value
-    if values.get("runs_dir") is not None:
-        values["runs_dir"] = Path(values["runs_dir"]).expanduser()
+    for name in ("runs_dir", "notes"):
+        if isinstance(values.get(name), str):
+            values[name] = Path(values[name]).expanduser()
     try:
         config = RLMConfig(**values)
     except TypeError as exc:

@@ -18,7 +18,8 @@ def _template(name: str) -> Template:
 
 
 def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: float,
-                  can_recurse: bool, sub_window_chars: int = 100_000) -> str:
+                  can_recurse: bool, sub_window_chars: int = 100_000, notes_block: str | None = None,
+                  notes_helpers: str = "") -> str:
     docs_line = ""
     if context.docs:
         docs_line = (f"- `docs`: a list of {context.docs:,} documents; each has `.path`, `.offset`, "
@@ -38,6 +39,8 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
         output_limit=f"{output_limit:,}",
         modules=_MODULES,
         cell_timeout=f"{cell_timeout_s:g}",
+        notes_helpers=notes_helpers,
+        notes_block=f"\n{notes_block}\n" if notes_block else "",
     )
 
 

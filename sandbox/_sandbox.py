@@ -66,6 +66,10 @@ def _python_read_paths() -> list[str]:
     return sorted(p for p in paths if os.path.exists(p))
 
 
+QUERY_OPS = ("llm_query", "rlm_query")
+NOTE_OPS = ("remember", "revise", "forget", "document", "archive_search")
+
+
 def _close_thread_loop() -> None:
     """jupyter_client runs its coroutines on an event loop it makes for each thread and never
     closes; in a worker thread (the controller's), close it so that it does not leak."""
@@ -475,6 +479,25 @@ class Sandbox:
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
 
+    def load_archive(self, documents: list[dict[str, Any]]) -> int:
+        """Load a documentation archive as the kernel's `archive` variable (list(), search(),
+        read(), grep()). Each document is a dict with at least `id`, `title` and `text`;
+        `archive.search` is answered by the host callback (op "archive_search").
+        Returns the number of documents loaded."""
+        for d in documents:
+            if not isinstance(d, dict) or not {"id", "title", "text"} <= set(d):
+                raise ContextError("each archive document needs id, title and text")
+        with self._lock:
+            self._setup()
+            spec = prepare(list(documents), "archive", self._host_dir / "contexts", self.config.max_str_bytes)
+            spec.op = "load_archive"
+            self._ensure_memory(spec)
+            if self._km is None:
+                self._launch_checked()
+            info = self._load_spec(spec)
+            self._specs = [s for s in self._specs if s.name != "archive"] + [spec]
+            return int(info.get("size", 0))
+
     def _ensure_memory(self, spec: ContextSpec) -> None:
         if self.config.memory_limit_bytes is not None:
             return
@@ -501,7 +524,7 @@ class Sandbox:
             "errors": spec.errors, "docs_name": spec.docs_name,
         }
         try:
-            return self._internal("load_context", args)
+            return self._internal(spec.op, args)
         except SandboxError as exc:
             if self._km is not None and not self._km.is_alive():
                 why = self._exit_description()
@@ -576,10 +599,12 @@ class Sandbox:
             if spec.index_path is not None:
                 fds.append(os.open(spec.index_path, os.O_RDONLY | os.O_CLOEXEC))
             return {"count": len(fds)}, fds
-        if op not in ("llm_query", "rlm_query"):
+        if op not in QUERY_OPS and op not in NOTE_OPS:
             raise ValueError(f"unknown request {op!r}")
         if self._host is None:
             raise RuntimeError(f"{op} is unavailable: no model is connected to this sandbox")
+        if op in NOTE_OPS:  # the host answers with any JSON value
+            return self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)))), []
         prompts = args.get("prompts")
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be a list of strings")

@@ -35,6 +35,7 @@ class ContextSpec:
     docs_name: str = "docs"
     ascii_hint: bool = True
     errors: str = "strict"
+    op: str = "load_context"  # the kernel operation that loads it ("load_archive" for an archive)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""

@@ -99,9 +99,16 @@ class IsolationReport:
 
 @dataclass
 class HostRequest:
-    """A request from model code to the host: `op` is "llm_query" or "rlm_query"; `args` holds
-    `prompts` (always a list), `model`, `batched`, and for rlm_query `contexts`; `cell` is the
-    kernel cell that made it."""
+    """A request from model code to the host, and the kernel cell that made it.
+
+    "llm_query" / "rlm_query": `args` holds `prompts` (always a list), `model`, `batched`, and
+    for rlm_query `contexts`; the host returns one answer string per prompt.
+    "remember" (text, reason, quoted), "revise" (id, text, reason, quoted), "forget" (id,
+    reason), "document" (title, text, reason, quoted): notes; the host returns a dict with
+    `id` (None when refused) and `message`. "archive_search" (query, k): the host returns a
+    list of {id, title, score, snippet}. `quoted` lists passages of the text found verbatim
+    in a loaded context (provenance).
+    """
 
     op: str
     args: dict[str, Any]

@@ -47,10 +47,14 @@ def test_query_json_end_to_end(server, tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["answer"] == "12" and data["status"] == "ok" and data["iterations"] == 2
-    assert data["usage"]["by_model"]["root"]["calls"] == 2 and data["cost_usd"] == 0.0
+    # two turns plus the notes turn at the end, whose cost counts in the run's usage
+    assert data["usage"]["by_model"]["root"]["calls"] == 3 and data["cost_usd"] == 0.0
     path = Path(data["trajectory_path"])
     assert path.parent == tmp_path / "home" / "runs" and data["run_id"] in path.name
-    assert json.loads(path.read_text().splitlines()[-1])["event"] == "totals"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert events[-1]["event"] == "totals"
+    assert [e["turn"] for e in events if e["event"] == "model_call"] == [1, 2, "notes"]
+    assert (tmp_path / ".rlm" / "notes.db").exists()
 
 
 def test_query_reads_stdin_and_prints_the_answer(server, tmp_path):

@@ -19,6 +19,7 @@ def make_rlm(tmp_path):
         settings.setdefault("model", "root")
         settings.setdefault("sub_model", "sub")
         settings.setdefault("retry_base_s", 0.01)
+        settings.setdefault("notes", False)
         return RLM(base_url=server.url, api_key="test-key", runs_dir=tmp_path / "runs", **settings)
 
     return make
@@ -277,10 +278,10 @@ def test_root_model_failure_ends_the_run_with_a_status(make_rlm):
 
 def test_wrong_key_and_unreachable_endpoint_fail_before_the_sandbox(tmp_path):
     with ScriptedServer({"root": script("FINAL(x)")}, models_status=401) as server:
-        rlm = RLM(model="root", base_url=server.url, api_key="bad", runs_dir=tmp_path)
+        rlm = RLM(model="root", base_url=server.url, api_key="bad", runs_dir=tmp_path, notes=False)
         with pytest.raises(ModelError, match="refused the API key"):
             rlm.completion("x", "q?")
-    rlm = RLM(model="root", base_url="http://127.0.0.1:9/v1", api_key="k", runs_dir=tmp_path)
+    rlm = RLM(model="root", base_url="http://127.0.0.1:9/v1", api_key="k", runs_dir=tmp_path, notes=False)
     with pytest.raises(ModelError, match="cannot reach the model endpoint"):
         rlm.completion("x", "q?")
     assert not list(tmp_path.iterdir())  # no run was opened
@@ -315,7 +316,7 @@ def test_a_crash_mid_run_leaves_a_readable_trajectory(tmp_path):
         "        time.sleep(60)\n"
         "    return '```repl\\nprint(len(context))\\n```'\n"
         "with ScriptedServer({'root': root}) as s:\n"
-        f"    RLM(model='root', base_url=s.url, api_key='k', runs_dir={str(tmp_path / 'runs')!r}).completion('abc', 'q?')\n"
+        f"    RLM(model='root', base_url=s.url, api_key='k', runs_dir={str(tmp_path / 'runs')!r}, notes=False).completion('abc', 'q?')\n"
     )
     proc = subprocess.Popen([sys.executable, str(runner)])
     deadline = time.monotonic() + 60
@@ -363,7 +364,7 @@ def test_trajectory_records_every_step_without_secrets(tmp_path):
     from conftest import PLANTED_KEY
 
     with ScriptedServer({"root": script(CHUNKED, "FINAL_VAR(total)"), "sub": count_sub}) as server:
-        result = RLM(model="root", sub_model="sub", base_url=server.url, runs_dir=tmp_path).completion(
+        result = RLM(model="root", sub_model="sub", base_url=server.url, runs_dir=tmp_path, notes=False).completion(
             "a" * 600, "q?")
         assert server.calls[0].headers["authorization"] == f"Bearer {PLANTED_KEY}"  # from the environment
     text = result.trajectory_path.read_text()

@@ -1,0 +1,113 @@
+"""A run's use of the notes store: what goes into its prompt and kernel at the start, the
+kernel's note helpers during the run, and the notes turn at the end."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlm.notes import render
+from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore
+
+
+@dataclass
+class NotesSettings:
+    """Where the store is and its budgets; `end_turn` asks the model for notes after each run."""
+
+    directory: Path
+    memory_chars: int = 500
+    memory_tokens: int = 2000
+    doc_chars: int = 50_000
+    end_turn: bool = True
+
+
+class NotesSession:
+    """One root run's view of the store (opened at the start, closed at the end)."""
+
+    def __init__(self, settings: NotesSettings, run_id: str, query: str) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.query = query
+        self.store: NotesStore | None = None
+        self.memories: list[Entry] = []
+        self.docs: list[Entry] = []
+        self.writes: list[dict[str, Any]] = []
+
+    def open(self) -> float:
+        """Open the store and read memories and docs; returns the seconds it took."""
+        started = time.perf_counter()
+        s = self.settings
+        self.store = NotesStore(s.directory, memory_chars=s.memory_chars, memory_tokens=s.memory_tokens,
+                                doc_chars=s.doc_chars)
+        self.memories = self.store.memories()
+        self.docs = self.store.entries("doc")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    @property
+    def memory_tokens_used(self) -> int:
+        return sum(m.tokens for m in self.memories)
+
+    def prompt_block(self) -> str:
+        s = self.settings
+        return render.memory_block(self.memories, memory_chars=s.memory_chars, memory_tokens=s.memory_tokens,
+                                   docs=len(self.docs))
+
+    def archive_documents(self) -> list[dict[str, Any]]:
+        return [{"id": d.id, "title": d.title, "text": d.text, "created": d.created,
+                 "source_run": d.source_run, "provenance": "context" if d.quoted else d.provenance}
+                for d in self.docs]
+
+    def end_prompt(self, status: str) -> str:
+        s = self.settings
+        used = self.store.memory_tokens_used() if self.store else self.memory_tokens_used
+        return render.notes_turn(status, used_tokens=used, memory_tokens=s.memory_tokens,
+                                 memory_chars=s.memory_chars)
+
+    # ----- the kernel's helpers (called on a worker thread) --------------------------------
+    def handle(self, op: str, args: dict[str, Any]) -> Any:
+        if self.store is None:
+            raise NotesError("the notes store is closed")
+        if op == "archive_search":
+            hits = self.store.search(str(args.get("query", "")), int(args.get("k", 5)), kind="doc")
+            return [{"id": e.id, "title": e.title, "score": round(score, 3),
+                     "snippet": " ".join(e.text.split())[:300]} for e, score in hits]
+        quoted = [str(q) for q in args.get("quoted") or []][:50]
+        provenance = "context" if quoted else "model"
+        reason = str(args.get("reason") or "") or None
+        run_id = self.run_id
+        try:
+            if op == "remember":
+                entry, created = self.store.remember(str(args.get("text", "")), reason, query=self.query,
+                                                     provenance=provenance, quoted=quoted, run_id=run_id)
+                message = (f"saved memory {entry.id}" if created
+                           else f"memory {entry.id} already says this; nothing added")
+            elif op == "document":
+                entry, created = self.store.document(str(args.get("title", "")), str(args.get("text", "")),
+                                                     reason, query=self.query, provenance=provenance,
+                                                     quoted=quoted, run_id=run_id)
+                message = (f"archived document {entry.id} ({len(entry.text):,} characters)" if created
+                           else f"document {entry.id} already says this; nothing added")
+            elif op == "revise":
+                entry = self.store.revise(int(args["id"]), str(args.get("text", "")), reason, query=self.query,
+                                          provenance=provenance, quoted=quoted, run_id=run_id)
+                message = f"note {args['id']} replaced by {entry.id}"
+            elif op == "forget":
+                entry = self.store.forget(int(args["id"]), reason, run_id=run_id)
+                message = f"note {entry.id} forgotten (it can be restored)"
+            else:
+                raise NotesError(f"unknown notes operation {op!r}")
+        except NotesRefused as exc:
+            self.writes.append({"op": op, "ok": False, "message": str(exc)})
+            return {"id": None, "message": str(exc)}
+        except NotesError as exc:
+            self.writes.append({"op": op, "ok": False, "message": str(exc)})
+            return {"id": None, "message": f"refused: {exc}"}
+        self.writes.append({"op": op, "ok": True, "id": entry.id, "message": message})
+        return {"id": entry.id, "message": message}
