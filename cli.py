@@ -183,7 +183,7 @@ app.add_typer(notes_app, name="notes")
 NotesDirOption = typer.Option(None, "--notes", help="The store's directory (default: ./.rlm).")
 
 
-def _store(directory: str | None, *, must_exist: bool = True):  # noqa: ANN202 - NotesStore, imported lazily
+def _store(directory: str | None, *, must_exist: bool = True):
     from pathlib import Path
 
     from rlm.notes import DEFAULT_DIR_NAME, NotesError, NotesStore
@@ -197,7 +197,7 @@ def _store(directory: str | None, *, must_exist: bool = True):  # noqa: ANN202 -
         _fail(str(exc), exc)
 
 
-def _entry_row(e) -> dict:  # noqa: ANN001 - an rlm.notes.Entry
+def _entry_row(e) -> dict:
     return {"id": e.id, "kind": e.kind, "status": e.status, "title": e.title, "text": e.text,
             "created": e.created, "updated": e.updated, "source_run": e.source_run,
             "source_query": e.source_query, "supersedes": e.supersedes, "superseded_by": e.superseded_by,
@@ -220,7 +220,7 @@ def _print_entries(entries: list, as_json: bool) -> None:
     console.print(table)
 
 
-def _notes_call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _notes_call(fn, *args, **kwargs):
     from rlm.notes import NotesError
 
     try:

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripted_server import Call, ScriptedServer, script
 
 from rlm import RLM, read_trajectory
 from rlm.notes import NotesStore
-from scripted_server import Call, ScriptedServer, script
 
 REPO = Path(__file__).resolve().parent.parent
 CONTEXT = ("Ledger of the Harbour Office.\nEntry 1: 12/03/2024 cargo of salt.\n"
@@ -57,7 +57,7 @@ def test_run_2_sees_run_1s_memory_and_finds_its_doc(rlm_for, tmp_path):
         notes_prompt = server.calls_to("root")[-1].prompt
     assert first.answer == "salt, tin" and first.usage.by_model["root"].calls == 3
     assert "leave notes for future runs" in notes_prompt and "2,000 memory tokens are left" in notes_prompt
-    written = [e for e in read_trajectory(first.trajectory_path) if e["event"] == "notes_written"][0]["writes"]
+    written = next(e for e in read_trajectory(first.trajectory_path) if e["event"] == "notes_written")["writes"]
     assert [w["ok"] for w in written] == [True, True, True]
 
     with ScriptedServer({"root": run2_root}) as server:

@@ -115,7 +115,7 @@ def test_documents_have_their_own_budget_and_dedupe(tmp_path):
 
 def test_export_and_import_round_trip_without_duplicates(tmp_path):
     with NotesStore(tmp_path / "a") as a:
-        m, _ = a.remember("memory one", run_id="r1", query="q1")
+        a.remember("memory one", run_id="r1", query="q1")
         a.document("Doc", "text of the doc", run_id="r1")
         gone, _ = a.remember("gone")
         a.forget(gone.id)
