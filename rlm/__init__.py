@@ -8,18 +8,22 @@ See ../shared/design/ARCHITECTURE.md for the loop, the reply protocol and the bu
 """
 
 from rlm._rlm import RLM
+from rlm.client import Completion, ModelClient
 from rlm.config import RLMConfig, user_dir
 from rlm.errors import BudgetExceeded, ConfigError, ContextError, ModelError, RLMError, SandboxError
 from rlm.pricing import Price, PriceTable
 from rlm.results import RunResult, RunStatus
 from rlm.trajectory import read_trajectory
 from rlm.usage import TokenCounts, Usage
+from sandbox import SandboxConfig
 
 __all__ = [
     "RLM",
     "BudgetExceeded",
+    "Completion",
     "ConfigError",
     "ContextError",
+    "ModelClient",
     "ModelError",
     "Price",
     "PriceTable",
@@ -27,6 +31,7 @@ __all__ = [
     "RLMError",
     "RunResult",
     "RunStatus",
+    "SandboxConfig",
     "SandboxError",
     "TokenCounts",
     "Usage",

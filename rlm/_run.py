@@ -217,7 +217,7 @@ class Run:
         system = prompts.system_prompt(
             info, output_limit=self.config.sandbox.output_limit_chars,
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
-            notes_block=self.notes.prompt_block() if self.notes else None,
+            sub_calls=self.config.sub_calls, notes_block=self.notes.prompt_block() if self.notes else None,
             notes_helpers=NOTES_HELPERS if self.notes else "",
         )
         history = History(system, prompts.first_user_message(self.query, info),
@@ -400,6 +400,8 @@ class Run:
         if request.op in NOTE_OPS:
             return await self._note(request)
         prompts_ = list(request.args.get("prompts") or [])
+        if not self.config.sub_calls:
+            return [f"[{request.op} error: sub-calls are disabled in this run]"] * len(prompts_)
         if request.op == "llm_query":
             return await self._llm(prompts_, request.args.get("model"), request.cell)
         contexts = list(request.args.get("contexts") or [None] * len(prompts_))

@@ -56,6 +56,8 @@ class RLMConfig:
     prices: per-model price overrides (USD per million tokens).
     model_kwargs: extra arguments for every chat completion (e.g. {"temperature": 0}).
     preflight: check the endpoint and key before starting the sandbox.
+    sub_calls: False disables `llm_query*` and `rlm_query*` in the kernel (the paper's
+        "RLM without sub-calls" ablation); they answer with an error string.
     notes: the notes store's directory; None means `.rlm/` in the working directory, False
         turns notes off (no store, no memories, no archive, no notes turn).
     notes_turn: after each run, one more model turn asks for memories and docs (its cost is
@@ -89,6 +91,7 @@ class RLMConfig:
     prices: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     preflight: bool = True
+    sub_calls: bool = True
     notes: Path | bool | None = None
     notes_turn: bool = True
     memory_chars: int = 500

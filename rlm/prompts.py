@@ -19,7 +19,7 @@ def _template(name: str) -> Template:
 
 def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: float,
                   can_recurse: bool, sub_window_chars: int = 100_000, notes_block: str | None = None,
-                  notes_helpers: str = "") -> str:
+                  notes_helpers: str = "", sub_calls: bool = True) -> str:
     docs_line = ""
     if context.docs:
         docs_line = (f"- `docs`: a list of {context.docs:,} documents; each has `.path`, `.offset`, "
@@ -31,7 +31,7 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
     else:
         rlm_line = ("at this depth it is the same as `llm_query` on the prompt followed by the "
                     "context you pass.")
-    return _template("system.md").substitute(
+    text = _template("system.md").substitute(
         context_description=context.description,
         docs_line=docs_line,
         sub_window=f"{sub_window_chars:,}",
@@ -42,6 +42,10 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
         notes_helpers=notes_helpers,
         notes_block=f"\n{notes_block}\n" if notes_block else "",
     )
+    if not sub_calls:
+        text += ("\nIn this run `llm_query`, `llm_query_batched`, `rlm_query` and `rlm_query_batched` are "
+                 "disabled: solve the task with code alone.\n")
+    return text
 
 
 def first_user_message(query: str, context: ContextInfo) -> str:

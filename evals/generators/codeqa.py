@@ -1,0 +1,149 @@
+"""codeqa: LongBench-v2 CodeQA-shaped multiple-choice questions over a real code tree (the
+running interpreter's standard library), with the truth computed from the AST: which module
+defines a function, a parameter's default, how many classes subclass a class, which function
+calls another. The context is a directory holding the selected source files."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import random
+import shutil
+from pathlib import Path
+
+from evals.generators.common import rng_for, target_chars
+from evals.tasks import Task, format_length
+from evals.textsource import stdlib_dir, stdlib_files
+
+LETTERS = "ABCD"
+KINDS = ("defines", "default", "subclasses", "calls")
+
+
+def _select(rng: random.Random, budget: int) -> list[Path]:
+    files = list(stdlib_files())
+    rng.shuffle(files)
+    chosen, size = [], 0
+    for f in files:
+        n = f.stat().st_size
+        # many modest files rather than one giant one: questions need several modules
+        if (size + n > budget or n > budget / 4) and chosen:
+            continue
+        chosen.append(f)
+        size += n
+        if size >= budget * 0.97:
+            break
+    return sorted(chosen)
+
+
+def _facts(files: list[Path]) -> dict:
+    root = stdlib_dir()
+    defs: dict[str, list[str]] = collections.defaultdict(list)  # function name -> modules
+    defaults: list[tuple[str, str, str, str]] = []  # module, func, param, default source
+    bases: dict[str, list[str]] = collections.defaultdict(list)  # base name -> subclasses
+    calls: dict[str, set[str]] = collections.defaultdict(set)  # callee -> "module.func" callers
+    funcs: list[str] = []
+    for f in files:
+        module = str(f.relative_to(root))
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                defs[node.name].append(module)
+                funcs.append(f"{module}:{node.name}")
+                args = node.args.args[len(node.args.args) - len(node.args.defaults):]
+                for a, d in zip(args, node.args.defaults):
+                    try:
+                        src = ast.unparse(d)
+                    except Exception:  # noqa: BLE001 - any node ast cannot unparse is skipped
+                        continue
+                    if len(src) <= 30:
+                        defaults.append((module, node.name, a.arg, src))
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Call):
+                        fn = sub.func
+                        name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
+                        if name and not name.startswith("_"):
+                            calls[name].add(f"{module}:{node.name}")
+            if isinstance(node, ast.ClassDef):
+                for b in node.bases:
+                    name = b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else None
+                    if name:
+                        bases[name].append(f"{module}:{node.name}")
+    return {"defs": defs, "defaults": defaults, "bases": bases, "calls": calls, "funcs": funcs,
+            "modules": sorted({str(f.relative_to(root)) for f in files})}
+
+
+def _choices(rng: random.Random, right: str, wrong: list[str]) -> tuple[list[str], str]:
+    options = [right, *rng.sample(sorted(set(wrong) - {right}), 3)]
+    rng.shuffle(options)
+    return options, LETTERS[options.index(right)]
+
+
+def _question(rng: random.Random, facts: dict, kind: str) -> tuple[str, list[str], str] | None:
+    if kind == "defines":
+        unique = sorted(n for n, mods in facts["defs"].items() if len(mods) == 1)
+        if not unique or len(facts["modules"]) < 4:
+            return None
+        name = rng.choice(unique)
+        opts, gold = _choices(rng, facts["defs"][name][0], facts["modules"])
+        return f"Which file defines the top-level function `{name}`?", opts, gold
+    if kind == "default":
+        if not facts["defaults"]:
+            return None
+        module, func, param, src = rng.choice(facts["defaults"])
+        others = sorted({d[3] for d in facts["defaults"]} | {"None", "True", "False", "0", "''", "1", "-1"})
+        opts, gold = _choices(rng, src, others)
+        return f"In `{module}`, what is the default value of parameter `{param}` of function `{func}`?", opts, gold
+    if kind == "subclasses":
+        candidates = sorted(b for b, subs in facts["bases"].items() if 1 <= len(subs) <= 40 and b != "object")
+        if not candidates:
+            return None
+        base = rng.choice(candidates)
+        n = len(facts["bases"][base])
+        wrong = [str(x) for x in (n - 2, n - 1, n + 1, n + 2, n + 3) if x >= 0]
+        opts, gold = _choices(rng, str(n), wrong)
+        return (f"How many classes defined at the top level of these files list `{base}` among their direct "
+                "base classes?"), opts, gold
+    candidates = sorted(c for c, who in facts["calls"].items() if 1 <= len(who) <= 5 and len(c) > 3)
+    if not candidates or len(facts["funcs"]) < 4:
+        return None
+    callee = rng.choice(candidates)
+    caller = rng.choice(sorted(facts["calls"][callee]))
+    others = [f for f in facts["funcs"] if f not in facts["calls"][callee]]
+    if len(others) < 3:
+        return None
+    opts, gold = _choices(rng, caller, others)
+    return f"Which of these top-level functions (file:function) calls `{callee}`?", opts, gold
+
+
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+    if variant not in ("mixed", *KINDS):
+        raise ValueError(f"unknown codeqa variant {variant!r}; known: mixed, {', '.join(KINDS)}")
+    rng = rng_for(f"codeqa/{variant}", seed, index, length)
+    files = _select(rng, target_chars(length))
+    facts = _facts(files)
+    kinds = [variant] if variant != "mixed" else list(KINDS)
+    rng.shuffle(kinds)
+    made = None
+    for kind in kinds * 3:
+        made = _question(rng, facts, kind)
+        if made:
+            break
+    if made is None:
+        raise ValueError(f"codeqa: {length} tokens of source hold no {variant} question; ask for more")
+    question, options, gold = made
+    task_id = f"codeqa-{variant}-{format_length(length)}-s{seed}-{index:04d}"
+    rel = Path("contexts") / task_id
+    root = stdlib_dir()
+    chars = 0
+    for f in files:
+        dest = out_dir / rel / f.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+        chars += len(f.read_text(encoding="utf-8", errors="replace"))
+    text = question + "\n" + "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
+    text += "\nAnswer with the letter of the right option: 'Answer: <letter>'."
+    return Task(id=task_id, suite="codeqa", variant=variant, length=length, chars=chars, question=text,
+                gold=gold, context_path=str(rel), meta={"kind": kind, "options": options, "files": len(files)})

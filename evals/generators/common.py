@@ -1,0 +1,73 @@
+"""Shared parts of the generators: words for keys, deterministic ids, where contexts go."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+
+from evals.tasks import CHARS_PER_TOKEN, INLINE_LIMIT_CHARS, Task
+
+ADJECTIVES = (
+    "abundant adorable aggressive agreeable ancient angry anxious arrogant ashamed awful bashful "
+    "beautiful bewildered bitter blushing brave breezy bright broad bumpy calm careful cheerful "
+    "chilly clever clumsy cold colossal combative comfortable crooked cruel curious damp dazzling "
+    "defiant delightful dizzy drab eager elegant embarrassed enchanting energetic envious evil "
+    "fancy fierce filthy flat fluffy foolish fragile frantic friendly gentle gifted gigantic "
+    "glamorous gleaming glorious grumpy handsome happy harsh helpful hollow homely hungry icy "
+    "immense jealous jolly juicy kind lazy lively lonely loud lucky magnificent melodic misty "
+    "modern mysterious narrow nervous nutty obedient odd old panicky plain polite proud quaint "
+    "quiet rapid rich roasted round rustic scary shallow shiny silly sleepy slimy smooth sparkling "
+    "spicy steep stormy strange sturdy tender thankful thirsty tiny tough ugly uneven upset vast "
+    "victorious vivacious wandering weary wicked witty wooden worried zany zealous"
+).split()
+NOUNS = (
+    "anchor apple arch badge bakery balloon banjo barn basket beacon bicycle blanket boat bottle "
+    "bridge bucket cabin camera candle canyon carpet castle cellar chair cherry chimney circus "
+    "cliff clock cloud compass cottage crayon crown cup curtain desert diamond dolphin door dragon "
+    "drum eagle engine falcon feather fence ferry fiddle flag forest fountain garden garlic giraffe "
+    "glacier glove guitar hammer harbor helmet hill honey horizon island jacket jungle kettle kite "
+    "ladder lagoon lantern lemon library lighthouse lizard magnet maple marble meadow mirror "
+    "monastery mountain museum needle oasis orchard otter oven paddle palace parrot pebble pepper "
+    "piano pillow pine planet pond puzzle quarry rabbit raft river rocket saddle sailboat scarf "
+    "shadow shovel spoon squirrel stable statue stove sunflower swamp teapot temple tiger tower "
+    "trumpet tunnel umbrella valley violin volcano wagon walrus whistle window yacht"
+).split()
+
+
+def rng_for(suite: str, seed: int, index: int, length: int) -> random.Random:
+    """A generator's random source: the same (suite, seed, index, length) gives the same task."""
+    return random.Random(f"{suite}:{seed}:{index}:{length}")
+
+
+def make_key(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        key = f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}"
+        if key not in taken:
+            taken.add(key)
+            return key
+
+
+def make_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def make_number(rng: random.Random) -> str:
+    return str(rng.randint(1_000_000, 9_999_999))
+
+
+def target_chars(length_tokens: int) -> int:
+    return length_tokens * CHARS_PER_TOKEN
+
+
+def place_context(task: Task, text: str, out_dir: Path) -> Task:
+    """Keep a small context inline; write a large one to out_dir/contexts/<id>.txt."""
+    task.chars = len(text)
+    if len(text) <= INLINE_LIMIT_CHARS:
+        task.context = text
+        return task
+    rel = Path("contexts") / f"{task.id}.txt"
+    (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / rel).write_text(text, encoding="utf-8")
+    task.context_path = str(rel)
+    return task

@@ -1,0 +1,161 @@
+"""multidoc: BrowseComp-Plus-shaped multi-hop questions over many generated documents.
+
+People, companies and cities, one document each (plus filler documents about other things).
+The answer needs a chain of 2 or 3 documents ("the founder of the company headquartered in
+the city where X was born graduated in which year?"), with near-miss distractors: people with
+similar names born elsewhere, and companies whose *former* headquarters (marked as outdated)
+was the city in question. The context is a directory of text files.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from evals.generators.common import rng_for, target_chars
+from evals.tasks import Task, format_length
+
+FIRST = ("Amara Bruno Celia Dmitri Elena Farid Greta Hugo Ines Jonas Keiko Lars Mira Nadia Oskar Priya "
+         "Quentin Rosa Soren Talia Umar Vera Wendel Xenia Yusuf Zora").split()
+LAST = ("Abernathy Bellweather Castellano Draxler Eisenberg Fairbanks Galloway Hollister Ivanova "
+        "Jankowski Kettering Lindqvist Marchetti Nakamura Okonkwo Pemberton Quiroga Rasmussen "
+        "Sandoval Thorncastle Umbridge Valdivia Whitlock Yamamoto Zielinski").split()
+CITY_A = "North South East West New Old Port Fort Lake Glen Mount Saint".split()
+CITY_B = ("haven ford bridge field ridge wood stone brook dale gate crest moor shire vale water "
+          "burgh mouth ton ville wick").split()
+INDUSTRY = "shipping software textile mining biotech aerospace publishing robotics brewing solar".split()
+UNIS = ["Halvorsen Institute", "University of Corrin", "Maribel College", "Eastgate Polytechnic",
+        "Royal Academy of Tessaly", "Duvall University", "Kestrel Technical School"]
+PROFESSIONS = "architect violinist botanist journalist surgeon engineer novelist chemist pilot".split()
+SUFFIX = "Industries Holdings Labs Works Systems Group Partners Dynamics".split()
+
+
+def _name(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        n = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        if n not in taken:
+            taken.add(n)
+            return n
+
+
+def _city(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        c = f"{rng.choice(CITY_A)} {rng.choice(CITY_B).capitalize()}" if rng.random() < 0.5 else (
+            rng.choice(CITY_A) + rng.choice(CITY_B))
+        if c not in taken:
+            taken.add(c)
+            return c
+
+
+def _company(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        c = f"{rng.choice(LAST)} {rng.choice(SUFFIX)}"
+        if c not in taken:
+            taken.add(c)
+            return c
+
+
+def _similar(name: str, taken: set[str]) -> str:
+    first, last = name.split(" ", 1)
+    for variant in (f"{first} {last}e", f"{first}a {last}", f"{first} {last[:-1]}", f"{first[:-1]} {last}"):
+        if variant not in taken:
+            taken.add(variant)
+            return variant
+    return name + " Jr."
+
+
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+    if variant not in ("hops2", "hops3"):
+        raise ValueError("multidoc variants: hops2, hops3")
+    rng = rng_for(f"multidoc/{variant}", seed, index, length)
+    budget = target_chars(length)
+    names: set[str] = set()
+    cities: set[str] = set()
+    companies: set[str] = set()
+    docs: list[tuple[str, str]] = []  # (title, text)
+
+    def person_doc(name: str, city: str, year: int, extra: str = "") -> tuple[str, str]:
+        prof = rng.choice(PROFESSIONS)
+        return (f"person: {name}", f"{name} is a {prof}. {name} was born in {city} in {year}. {extra}".strip())
+
+    # the chain
+    target_city = _city(rng, cities)
+    person = _name(rng, names)
+    founder = _name(rng, names)
+    company = _company(rng, companies)
+    grad_year = rng.randint(1955, 2005)
+    docs.append(person_doc(person, target_city, rng.randint(1950, 2000)))
+    docs.append((f"company: {company}", f"{company} is a {rng.choice(INDUSTRY)} company headquartered in "
+                 f"{target_city}. It was founded in {rng.randint(1970, 2015)} by {founder}."))
+    docs.append((f"person: {founder}", f"{founder} founded {company}. {founder} graduated from "
+                 f"{rng.choice(UNIS)} in {grad_year}."))
+    # near misses
+    twin = _similar(person, names)
+    other_city = _city(rng, cities)
+    docs.append(person_doc(twin, other_city, rng.randint(1950, 2000)))
+    moved = _company(rng, companies)
+    moved_founder = _name(rng, names)
+    docs.append((f"company: {moved}", f"{moved} is a {rng.choice(INDUSTRY)} company headquartered in "
+                 f"{other_city}. It was formerly headquartered in {target_city} (outdated: it moved in "
+                 f"{rng.randint(2008, 2020)}). It was founded by {moved_founder}."))
+    docs.append((f"person: {moved_founder}", f"{moved_founder} founded {moved}. {moved_founder} graduated "
+                 f"from {rng.choice(UNIS)} in {rng.randint(1955, 2005)}."))
+    docs.append(person_doc(_similar(founder, names), _city(rng, cities), rng.randint(1950, 2000),
+                           f"They graduated from {rng.choice(UNIS)} in {rng.randint(1955, 2005)}."))
+    # fill with unrelated people, companies and cities until the budget is used; names and
+    # cities repeat once the pools run out, but never those of the chain
+    reserved = {person, founder, twin, moved_founder}
+    pool = sorted(cities - {target_city})
+
+    def any_name() -> str:
+        while True:
+            n = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+            if n not in reserved:
+                return n
+
+    def any_city() -> str:
+        if len(cities) < 400:
+            c = _city(rng, cities)
+            pool.append(c)
+            return c
+        return rng.choice(pool)
+
+    size = sum(len(t) + len(x) + 3 for t, x in docs)
+    while size < budget:
+        r = rng.random()
+        if r < 0.4:
+            d = person_doc(any_name(), any_city(), rng.randint(1940, 2005))
+        elif r < 0.7:
+            c = _company(rng, companies) if len(companies) < 190 else f"{rng.choice(LAST)} {rng.choice(SUFFIX)}"
+            if c in (company, moved):
+                continue
+            d = (f"company: {c}", f"{c} is a {rng.choice(INDUSTRY)} company headquartered in {any_city()}. "
+                 f"It was founded in {rng.randint(1950, 2020)} by {any_name()}.")
+        else:
+            city = any_city()
+            d = (f"city: {city}", f"{city} is a city of {rng.randint(5, 900) * 1000:,} people on the "
+                 f"{rng.choice(['river', 'coast', 'plateau', 'lake'])}. Its main industry is "
+                 f"{rng.choice(INDUSTRY)}; its oldest building dates from {rng.randint(1200, 1900)}.")
+        docs.append(d)
+        size += len(d[0]) + len(d[1]) + 3
+    order = list(range(len(docs)))
+    rng.shuffle(order)
+    task_id = f"multidoc-{variant}-{format_length(length)}-s{seed}-{index:04d}"
+    rel = Path("contexts") / task_id
+    folder = out_dir / rel
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = 0
+    for n, i in enumerate(order):
+        title, text = docs[i]
+        body = f"{title}\n\n{text}\n"
+        (folder / f"doc_{n:06d}.txt").write_text(body, encoding="utf-8")
+        chars += len(body)
+    if variant == "hops3":
+        q = (f"In which year did the founder of the company headquartered in the city where {person} was born "
+             "graduate? Answer with the year only.")
+    else:
+        q = f"In which year did the founder of the company headquartered in {target_city} graduate? Answer with the year only."
+    return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=chars, question=q,
+                gold=str(grad_year), context_path=str(rel),
+                meta={"documents": len(docs), "chain": [person, target_city, company, founder],
+                      "distractors": [twin, moved]})

@@ -1,0 +1,216 @@
+"""oolong: OOLONG-synth (trec_coarse) aggregation tasks, regenerated.
+
+Each line reads `Date: <Mon DD, YYYY> || User: <id> || Instance: <text>`. Every instance is a
+question whose answer type is its latent label, one of trec_coarse's six; the label is never
+written in the context, only in the labelled copy kept for checking. 80% of the lines belong
+to the top 20% of user ids. Questions ask for counts, most / least frequent labels,
+comparisons, per-user comparisons, labels seen exactly N times, counts before / after a date.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import random
+from pathlib import Path
+
+from evals.generators.common import place_context, rng_for, target_chars
+from evals.tasks import Task, format_length
+
+LABELS = ("numeric value", "entity", "location", "description and abstract concept", "abbreviation",
+          "human being")
+
+_PEOPLE = ["Ada Lovelace", "Alan Turing", "Marie Curie", "Isaac Newton", "Grace Hopper", "Nikola Tesla",
+           "Jane Austen", "Leo Tolstoy", "Frida Kahlo", "Claude Monet", "Louis Armstrong", "Amelia Earhart"]
+_PLACES = ["Peru", "Norway", "Kenya", "Japan", "Chile", "Egypt", "Canada", "Portugal", "Nepal", "Iceland",
+           "Mongolia", "Ghana", "Vietnam", "Austria", "Morocco", "Fiji"]
+_THINGS = ["telescope", "bicycle", "printing press", "steam engine", "telephone", "microwave oven",
+           "compass", "parachute", "radio", "zipper", "light bulb", "pendulum clock"]
+_ANIMALS = ["axolotl", "okapi", "narwhal", "pangolin", "capybara", "quokka", "tapir", "kakapo"]
+_WORDS = ["serendipity", "ephemeral", "ubiquitous", "melancholy", "paradox", "entropy", "irony", "nostalgia"]
+_ACRONYMS = ["NASA", "UNESCO", "RADAR", "LASER", "SCUBA", "NATO", "OPEC", "FIFA", "HTML", "DNA"]
+_LANDMARKS = ["the Eiffel Tower", "Machu Picchu", "the Taj Mahal", "Angkor Wat", "the Alhambra",
+              "Petra", "the Parthenon", "Uluru"]
+_BOOKS = ["War and Peace", "Pride and Prejudice", "Moby-Dick", "Don Quixote", "The Odyssey", "Hamlet"]
+
+TEMPLATES: dict[str, list[str]] = {
+    "numeric value": [
+        "How many bones does an adult {animal} have?", "What year was the {thing} invented?",
+        "How far is {place} from {place2} in kilometres?", "How much did the first {thing} cost?",
+        "What is the population of {place}?", "How tall is {landmark} in metres?",
+        "How many moons orbit the planet Neptune?", "At what temperature does tin melt?",
+    ],
+    "entity": [
+        "What kind of animal is an {animal}?", "What instrument did {person} play as a child?",
+        "What colour is the flag of {place}?", "Which language is spoken in {place}?",
+        "What food does the {animal} eat?", "What sport is most popular in {place}?",
+        "What was the name of the ship that carried {person}?", "What currency is used in {place}?",
+    ],
+    "location": [
+        "Where is {landmark} located?", "In which country was {person} born?",
+        "What city is the capital of {place}?", "Where did the {thing} first appear?",
+        "Which river flows through the capital of {place}?", "Where does the {animal} live in the wild?",
+        "On which continent is {place}?", "Where was {book} first published?",
+    ],
+    "description and abstract concept": [
+        "What does the word {word} mean?", "Why do people feel {word}?", "How does a {thing} work?",
+        "What is the definition of {word}?", "Why is the {animal} endangered?",
+        "What is the difference between weather and climate?", "How is {book} usually interpreted?",
+        "What causes the seasons on Earth?",
+    ],
+    "abbreviation": [
+        "What does {acronym} stand for?", "What is the abbreviation for the {thing} standard?",
+        "What does the acronym {acronym} mean in full?", "What is {acronym} short for?",
+        "What do the letters {acronym} represent?", "What is the short form of Mount Everest's survey name?",
+    ],
+    "human being": [
+        "Who invented the {thing}?", "Who wrote {book}?", "Who was the first president of {place}?",
+        "Who painted the most famous portrait of {person}?", "Who discovered the {animal}?",
+        "Who taught {person} mathematics?", "Who founded the city that is the capital of {place}?",
+        "Which scientist first described the {animal}?",
+    ],
+}
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+START = dt.date(2021, 1, 1)
+DAYS = 1095
+
+
+def format_date(d: dt.date) -> str:
+    return f"{_MONTHS[d.month - 1]} {d.day:02d}, {d.year}"
+
+
+def parse_date(text: str) -> dt.date:
+    mon, rest = text.split(" ", 1)
+    day, year = rest.split(", ")
+    return dt.date(int(year), _MONTHS.index(mon) + 1, int(day))
+
+
+def instance(rng: random.Random, label: str) -> str:
+    template = rng.choice(TEMPLATES[label])
+    places = rng.sample(_PLACES, 2)
+    return template.format(person=rng.choice(_PEOPLE), place=places[0], place2=places[1],
+                           thing=rng.choice(_THINGS), animal=rng.choice(_ANIMALS), word=rng.choice(_WORDS),
+                           acronym=rng.choice(_ACRONYMS), landmark=rng.choice(_LANDMARKS),
+                           book=rng.choice(_BOOKS))
+
+
+def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 25) -> list[dict]:
+    """Records (date, user, text, label) whose lines fill at most `total_chars` characters."""
+    records, size = [], 0
+    est_lines = max(8, total_chars // 90)
+    n_users = max(6, est_lines // users_per_line)
+    users = sorted(rng.sample(range(10_000, 99_999), n_users))
+    heavy = users[: max(1, n_users // 5)]
+    label_weights = [rng.uniform(0.5, 2.0) for _ in LABELS]
+    while True:
+        user = rng.choice(heavy) if rng.random() < 0.8 else rng.choice(users)
+        label = rng.choices(LABELS, label_weights)[0]
+        date = START + dt.timedelta(days=rng.randrange(DAYS))
+        rec = {"date": date, "user": user, "text": instance(rng, label), "label": label}
+        add = len(line(rec)) + 1
+        if size + add > total_chars and records:
+            return records
+        records.append(rec)
+        size += add
+
+
+def line(rec: dict, labelled: bool = False) -> str:
+    s = f"Date: {format_date(rec['date'])} || User: {rec['user']} || Instance: {rec['text']}"
+    return s + f" || Label: {rec['label']}" if labelled else s
+
+
+def render(records: list[dict], labelled: bool = False) -> str:
+    return "\n".join(line(r, labelled) for r in records) + "\n"
+
+
+def read_labelled(text: str) -> list[dict]:
+    """Records from a labelled copy (used by tests and checks to re-derive gold answers)."""
+    out = []
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        date, user, inst, label = [p.split(": ", 1)[1] for p in ln.split(" || ")]
+        out.append({"date": parse_date(date), "user": int(user), "text": inst, "label": label})
+    return out
+
+
+PREAMBLE = (
+    "The context lists instances, one per line, as `Date: ... || User: ... || Instance: ...`. Each "
+    "instance is a question that can be classified by the type of its answer into exactly one of these "
+    "labels: " + ", ".join(LABELS) + ". The labels are not written in the context: you must infer "
+    "them from the instances. "
+)
+
+
+def _counts(records: list[dict]) -> collections.Counter:
+    return collections.Counter(r["label"] for r in records)
+
+
+def make_question(rng: random.Random, records: list[dict], kind: str | None = None) -> tuple[str, str, object]:
+    """(kind, question, gold) for one of the OOLONG question types."""
+    counts = _counts(records)
+    ranked = sorted(LABELS, key=lambda lab: (-counts[lab], lab))
+    kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
+    kind = kind or rng.choice(kinds)
+    if kind == "count":
+        lab = rng.choice(LABELS)
+        return kind, f"How many instances should be labelled '{lab}'? Give a number.", counts[lab]
+    if kind in ("most", "least", "second"):
+        if kind == "most" and counts[ranked[0]] != counts[ranked[1]]:
+            return kind, "Which label is the most common? Give the label.", ranked[0]
+        if kind == "least" and counts[ranked[-1]] != counts[ranked[-2]]:
+            return kind, "Which label is the least common? Give the label.", ranked[-1]
+        if kind == "second" and len({counts[ranked[0]], counts[ranked[1]], counts[ranked[2]]}) == 3:
+            return kind, "Which label is the second most common? Give the label.", ranked[1]
+        return make_question(rng, records, "count")
+    if kind == "compare":
+        a, b = rng.sample(LABELS, 2)
+        rel = ("more common than" if counts[a] > counts[b] else "less common than" if counts[a] < counts[b]
+               else "same frequency as")
+        q = (f"Is the label '{a}' more common than, less common than, or the same frequency as the label "
+             f"'{b}'? Answer with one of: more common than, less common than, same frequency as.")
+        return kind, q, rel
+    if kind == "user_compare":
+        lab = rng.choice(LABELS)
+        per_user = collections.Counter(r["user"] for r in records if r["label"] == lab)
+        users = sorted({r["user"] for r in records})
+        for _ in range(50):
+            ua, ub = sorted(rng.sample(users, 2))
+            if per_user[ua] != per_user[ub]:
+                winner = ua if per_user[ua] > per_user[ub] else ub
+                return kind, (f"Which of the users {ua} and {ub} has more instances that should be labelled "
+                              f"'{lab}'? Give the user id."), winner
+        return make_question(rng, records, "count")
+    if kind == "exactly":
+        n = counts[rng.choice(LABELS)]
+        return kind, f"How many labels occur exactly {n} times? Give a number.", sum(1 for lab in LABELS if counts[lab] == n)
+    when = START + dt.timedelta(days=rng.randrange(60, DAYS - 60))
+    lab = rng.choice(LABELS)
+    if kind == "before":
+        gold = sum(1 for r in records if r["label"] == lab and r["date"] < when)
+        return kind, f"How many instances dated before {format_date(when)} should be labelled '{lab}'? Give a number.", gold
+    gold = sum(1 for r in records if r["label"] == lab and r["date"] > when)
+    return kind, f"How many instances dated after {format_date(when)} should be labelled '{lab}'? Give a number.", gold
+
+
+def write_labelled(task: Task, records: list[dict], out_dir: Path) -> None:
+    rel = Path("contexts") / f"{task.id}.labelled.txt"
+    (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / rel).write_text(render(records, labelled=True), encoding="utf-8")
+    task.labelled_path = str(rel)
+
+
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+    kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
+    if variant not in ("mixed", *kinds):
+        raise ValueError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(kinds)}")
+    rng = rng_for(f"oolong/{variant}", seed, index, length)
+    records = make_records(rng, target_chars(length))
+    kind, q, gold = make_question(rng, records, None if variant == "mixed" else variant)
+    task = Task(id=f"oolong-{variant}-{format_length(length)}-s{seed}-{index:04d}", suite="oolong",
+                variant=variant, length=length, chars=0,
+                question=PREAMBLE + q + " End your answer with a line 'Answer: <value>'.",
+                gold=gold, meta={"kind": kind, "lines": len(records), "users": len({r['user'] for r in records})})
+    write_labelled(task, records, out_dir)
+    return place_context(task, render(records), out_dir)

@@ -1,0 +1,206 @@
+"""The methods compared (the paper's baselines), all through the public API of `rlm`.
+
+rlm        the root model with its REPL and sub-calls (`RLM.completion`).
+rlm-nosub  the same without `llm_query` / `rlm_query` (the paper's ablation).
+direct     the whole context in one call, cut to the model's window (the cut is recorded).
+summary    an iterative summarisation agent: read window-sized chunks, keep running notes,
+           answer from the notes.
+retrieval  BM25 (bm25s) over chunks of the context, top-k chunks in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.tasks import CHARS_PER_TOKEN, Task
+from rlm import RLM, ModelClient, ModelError, PriceTable, RLMError, SandboxConfig
+
+METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
+
+
+@dataclass
+class MethodSettings:
+    """What every method needs to reach a model, plus the baselines' knobs.
+
+    window_tokens: the context window assumed for `direct`, `summary` and `retrieval`.
+    top_k / chunk_chars: retrieval's chunks. notes: a notes directory for `rlm` (None: off).
+    """
+
+    model: str
+    sub_model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    sub_base_url: str | None = None
+    max_iterations: int = 30
+    max_depth: int = 1
+    max_cost_usd: float | None = None
+    window_tokens: int = 128_000
+    top_k: int = 8
+    chunk_chars: int = 4000
+    runs_dir: str | None = None
+    notes: str | None = None
+    prices: dict[str, Any] = field(default_factory=dict)
+    request_timeout_s: float = 300.0
+    cell_timeout_s: float = 300.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["api_key"] = "set" if self.api_key else None
+        return d
+
+
+@dataclass
+class Outcome:
+    """One task solved by one method."""
+
+    answer: str | None
+    status: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+    run_id: str | None = None
+    trajectory_path: str | None = None
+    error: str | None = None
+    truncated: bool = False
+    memory_tokens: int = 0
+
+
+def run_method(method: str, task: Task, base: Path, settings: MethodSettings) -> Outcome:
+    """Solve `task` with `method`; model and sandbox failures come back as a status, not raised."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    started = time.monotonic()
+    try:
+        if method in ("rlm", "rlm-nosub"):
+            out = _rlm(task, base, settings, sub_calls=method == "rlm")
+        else:
+            out = asyncio.run(_BASELINES[method](task, base, settings))
+    except (RLMError, OSError, ValueError) as exc:
+        out = Outcome(None, "error", error=f"{type(exc).__name__}: {exc}")
+    out.wall_s = time.monotonic() - started
+    return out
+
+
+def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outcome:
+    rlm = RLM(model=s.model, sub_model=s.sub_model, base_url=s.base_url, api_key=s.api_key,
+              sub_base_url=s.sub_base_url, max_iterations=s.max_iterations, max_depth=s.max_depth,
+              max_cost_usd=s.max_cost_usd, runs_dir=s.runs_dir, notes=Path(s.notes) if s.notes else False,
+              sub_calls=sub_calls, prices=s.prices or None, request_timeout_s=s.request_timeout_s,
+              sandbox=SandboxConfig(cell_timeout_s=s.cell_timeout_s))
+    result = rlm.completion(task.load_context(base), task.question)
+    memory_tokens = 0
+    if result.trajectory_path and s.notes:
+        from rlm import read_trajectory
+
+        for event in read_trajectory(result.trajectory_path):
+            if event["event"] == "notes_loaded":
+                memory_tokens = int(event.get("memory_tokens", 0))
+                break
+    u = result.usage.total
+    return Outcome(result.answer, result.status, u.prompt_tokens, u.completion_tokens, result.cost_usd,
+                   run_id=result.run_id, trajectory_path=str(result.trajectory_path or "") or None,
+                   error=result.error, memory_tokens=memory_tokens)
+
+
+class _Caller:
+    """One endpoint and a running total of tokens and cost, for the single-call baselines."""
+
+    def __init__(self, s: MethodSettings) -> None:
+        self.s = s
+        self.client = ModelClient(base_url=s.base_url, api_key=s.api_key, timeout_s=s.request_timeout_s)
+        self.prices = PriceTable(s.prices)
+        self.out = Outcome(None, "ok")
+
+    async def ask(self, prompt: str) -> str:
+        c = await self.client.chat(self.s.model, [{"role": "user", "content": prompt}])
+        self.out.prompt_tokens += c.prompt_tokens
+        self.out.completion_tokens += c.completion_tokens
+        self.out.cost_usd += self.prices.cost(self.s.model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
+        return c.text
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _window_chars(s: MethodSettings, reserve: int) -> int:
+    return max(1000, s.window_tokens * CHARS_PER_TOKEN - reserve)
+
+
+async def _direct(task: Task, base: Path, s: MethodSettings) -> Outcome:
+    caller = _Caller(s)
+    try:
+        text = task.context_text(base)
+        room = _window_chars(s, len(task.question) + 2000)
+        caller.out.truncated = len(text) > room
+        prompt = f"{text[:room]}\n\n{'[the context was cut here to fit the window]' if caller.out.truncated else ''}\n\nQuestion: {task.question}"
+        caller.out.answer = await caller.ask(prompt)
+    except ModelError as exc:
+        caller.out.status, caller.out.error = "model_error", str(exc)
+    finally:
+        await caller.close()
+    return caller.out
+
+
+async def _summary(task: Task, base: Path, s: MethodSettings) -> Outcome:
+    caller = _Caller(s)
+    try:
+        text = task.context_text(base)
+        size = _window_chars(s, len(task.question) + 12_000)
+        notes = ""
+        for start in range(0, len(text), size):
+            chunk = text[start:start + size]
+            notes = await caller.ask(
+                f"You are reading a long text in parts to answer a question later.\nQuestion: {task.question}\n\n"
+                f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({start:,} to {start + len(chunk):,} of "
+                f"{len(text):,} characters):\n{chunk}\n\nRewrite your notes: keep every fact that may help "
+                "answer the question, and counts so far; at most 1,500 words.")
+        caller.out.answer = await caller.ask(f"Your notes on a long text:\n{notes}\n\nQuestion: {task.question}")
+    except ModelError as exc:
+        caller.out.status, caller.out.error = "model_error", str(exc)
+    finally:
+        await caller.close()
+    return caller.out
+
+
+def chunk_text(text: str, size: int) -> list[str]:
+    """Chunks of about `size` characters, cut at line ends where possible."""
+    chunks, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind("\n", start + size // 2, end)
+            end = cut + 1 if cut > 0 else end
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+async def _retrieval(task: Task, base: Path, s: MethodSettings) -> Outcome:
+    import bm25s
+
+    caller = _Caller(s)
+    try:
+        chunks = chunk_text(task.context_text(base), s.chunk_chars)
+        k = min(s.top_k, len(chunks), max(1, _window_chars(s, len(task.question) + 2000) // s.chunk_chars))
+        retriever = bm25s.BM25()
+        retriever.index(bm25s.tokenize(chunks, stopwords="en", show_progress=False), show_progress=False)
+        ids, _ = retriever.retrieve(bm25s.tokenize([task.question], stopwords="en", show_progress=False),
+                                    k=k, show_progress=False)
+        picked = sorted(int(i) for i in ids[0])  # keep the context's order
+        passages = "\n\n".join(f"[passage {n + 1}]\n{chunks[i]}" for n, i in enumerate(picked))
+        caller.out.truncated = len(chunks) > k
+        caller.out.answer = await caller.ask(
+            f"Passages retrieved from a long text:\n\n{passages}\n\nQuestion: {task.question}")
+    except ModelError as exc:
+        caller.out.status, caller.out.error = "model_error", str(exc)
+    finally:
+        await caller.close()
+    return caller.out
+
+
+_BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval}

@@ -1,0 +1,120 @@
+"""Reports from a results JSONL: a Markdown table (method x suite x length: mean score with a
+95% interval, mean and median cost, tokens, wall time, failures) and PNG plots of score and
+cost against length per method, one panel per suite (the paper's Figure 1 shape)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from evals.tasks import format_length
+
+# two-sided 95% critical values of Student's t for 1..30 degrees of freedom
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042]
+
+
+def ci95(values: list[float]) -> tuple[float, float]:
+    """(mean, half-width of the 95% interval); the half-width is 0 for one value."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, 0.0
+    t = _T95[len(values) - 2] if len(values) - 1 <= 30 else 1.96
+    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["method"], r["suite"], int(r["length"]))].append(r)
+    out = []
+    for (method, suite, length), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        mean, half = ci95([float(r["score"]) for r in rs])
+        costs = [float(r.get("cost_usd") or 0.0) for r in rs]
+        out.append({
+            "method": method, "suite": suite, "length": length, "n": len(rs),
+            "score": mean, "ci95": half,
+            "cost_mean": statistics.fmean(costs), "cost_median": statistics.median(costs),
+            "tokens_mean": statistics.fmean(float(r.get("tokens") or 0) for r in rs),
+            "wall_mean": statistics.fmean(float(r.get("wall_s") or 0) for r in rs),
+            "failures": sum(1 for r in rs if r.get("status") != "ok"),
+            "truncated": sum(1 for r in rs if r.get("truncated")),
+        })
+    return out
+
+
+def markdown(stats: list[dict[str, Any]], title: str = "Eval results") -> str:
+    lines = [f"# {title}", "",
+             "Scores are 0-100 (suite scorers in evals/scorers.py), mean ± 95% interval over n tasks.", "",
+             "| suite | length | method | n | score | mean cost | median cost | mean tokens | mean wall s | failures | truncated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in stats:
+        lines.append(
+            f"| {s['suite']} | {format_length(s['length'])} | {s['method']} | {s['n']} | "
+            f"{s['score']:.1f} ± {s['ci95']:.1f} | ${s['cost_mean']:.4f} | ${s['cost_median']:.4f} | "
+            f"{s['tokens_mean']:,.0f} | {s['wall_mean']:.1f} | {s['failures']} | {s['truncated']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = sorted({s["suite"] for s in stats})
+    methods = sorted({s["method"] for s in stats})
+    paths = []
+    for metric, label, fname in (("score", "score (0-100)", "score_vs_length.png"),
+                                 ("cost_mean", "mean cost (USD)", "cost_vs_length.png")):
+        fig, axes = plt.subplots(1, len(suites), figsize=(4.5 * len(suites), 3.6), squeeze=False)
+        for ax, suite in zip(axes[0], suites):
+            for method in methods:
+                pts = sorted((s["length"], s[metric], s["ci95"] if metric == "score" else 0.0)
+                             for s in stats if s["suite"] == suite and s["method"] == method)
+                if not pts:
+                    continue
+                xs, ys, es = zip(*pts)
+                ax.errorbar(xs, ys, yerr=es if metric == "score" else None, marker="o", capsize=3, label=method)
+            ax.set_xscale("log", base=2)
+            ax.set_title(suite)
+            ax.set_xlabel("context length (tokens)")
+            ax.set_ylabel(label)
+            if metric == "score":
+                ax.set_ylim(-5, 105)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize="small")
+        fig.tight_layout()
+        path = out_dir / fname
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def make_report(results_path: Path, out_dir: Path) -> tuple[Path, list[Path]]:
+    rows = read_results(results_path)
+    if not rows:
+        raise ValueError(f"{results_path} holds no results")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = aggregate(rows)
+    md = out_dir / "report.md"
+    md.write_text(markdown(stats, f"Eval results: {results_path.name}"), encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    return md, plots(stats, out_dir)

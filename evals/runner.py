@@ -1,0 +1,127 @@
+"""The eval runner: tasks x methods in parallel, one results line per pair, resumable.
+
+Locally the pairs run in worker processes (each run starts its own kernels); with a Ray
+address they run as Ray tasks on that cluster (`pip install 'rlm-sandbox[ray]'`). A results
+line is appended and flushed as each pair finishes, so a re-run skips what is done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from evals.methods import METHODS, MethodSettings, run_method
+from evals.scorers import score
+from evals.tasks import Task, read_tasks
+
+
+def _solve(task_json: str, method: str, base: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """One (task, method) pair, in a worker: returns the results line."""
+    task = Task(**json.loads(task_json))
+    s = MethodSettings(**settings)
+    out = run_method(method, task, Path(base), s)
+    return {
+        "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
+        "chars": task.chars, "method": method, "model": s.model,
+        "score": round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0,
+        "answer": out.answer, "gold": task.gold, "status": out.status,
+        "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
+        "tokens": out.prompt_tokens + out.completion_tokens, "cost_usd": round(out.cost_usd, 6),
+        "wall_s": round(out.wall_s, 3), "run_id": out.run_id, "trajectory_path": out.trajectory_path,
+        "truncated": out.truncated, "memory_tokens": out.memory_tokens, "error": out.error,
+    }
+
+
+def done_pairs(results_path: Path) -> set[tuple[str, str]]:
+    """(task id, method) pairs already in a results file (a torn last line is ignored)."""
+    done: set[tuple[str, str]] = set()
+    if not results_path.exists():
+        return done
+    with open(results_path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done.add((row["task_id"], row["method"]))
+    return done
+
+
+def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings, results_path: Path, *,
+             workers: int = 2, ray_address: str | None = None, limit: int | None = None,
+             on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every (task, method) pair not yet in `results_path`; returns the new lines."""
+    methods = list(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+    tasks = read_tasks(tasks_path)
+    if limit is not None:
+        tasks = tasks[:limit]
+    base = tasks_path if tasks_path.is_dir() else tasks_path.parent
+    done = done_pairs(results_path)
+    todo = [(t, m) for t in tasks for m in methods if (t.id, m) not in done]
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = asdict(settings)
+    new: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        with open(results_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        new.append(row)
+        if on_result:
+            on_result(row)
+
+    if not todo:
+        return new
+    if ray_address:
+        _run_ray(todo, str(base), cfg, ray_address, record)
+        return new
+    if workers <= 1:
+        for t, m in todo:
+            record(_solve(t.to_json(), m, str(base), cfg))
+        return new
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_solve, t.to_json(), m, str(base), cfg): (t, m) for t, m in todo}
+        for fut in concurrent.futures.as_completed(futures):
+            t, m = futures[fut]
+            try:
+                row = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
+                row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
+                       "chars": t.chars, "method": m, "model": settings.model, "score": 0.0, "answer": None,
+                       "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
+                       "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}
+            record(row)
+    return new
+
+
+def _run_ray(todo: list[tuple[Task, str]], base: str, cfg: dict[str, Any], address: str,
+             record: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--ray needs Ray: pip install 'rlm-sandbox[ray]'") from None
+    ray.init(address=address, ignore_reinit_error=True)
+    remote = ray.remote(_solve)
+    pending = [remote.remote(t.to_json(), m, base, cfg) for t, m in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        record(ray.get(ready[0]))
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Running totals for a progress display."""
+    if not rows:
+        return {"n": 0, "mean_score": 0.0, "cost_usd": 0.0, "failures": 0, "elapsed": time.monotonic()}
+    return {"n": len(rows), "mean_score": sum(r["score"] for r in rows) / len(rows),
+            "cost_usd": sum(r.get("cost_usd", 0.0) for r in rows),
+            "failures": sum(1 for r in rows if r.get("status") != "ok")}

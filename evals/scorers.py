@@ -1,0 +1,106 @@
+"""Scorers, as the paper's sources define them; every score is on a 0-100 scale.
+
+sniah     RULER string_match_all: the share of reference strings found in the prediction
+          (case-insensitive substring), x 100.
+oolong    numeric gold: 0.75 ** |gold - prediction|; otherwise exact match; the prediction is
+          the text after the last ':' (OOLONG's parsing), x 100.
+pairs     F1 over unordered pairs, x 100 (both empty: 100).
+multidoc  exact match after normalisation (case, punctuation, articles, spacing), x 100.
+codeqa    accuracy of the chosen letter (A-D), x 100.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+
+def string_match_all(prediction: str, references: list[str]) -> float:
+    if not references:
+        return 0.0
+    pred = prediction.lower()
+    return 100.0 * sum(1 for r in references if r.lower() in pred) / len(references)
+
+
+def after_last_colon(prediction: str) -> str:
+    return prediction.rsplit(":", 1)[-1].strip() if ":" in prediction else prediction.strip()
+
+
+def _clean_label(text: str) -> str:
+    text = text.strip().lower().strip("'\"`*[](){}.,;! \n")
+    return " ".join(text.split())
+
+
+def oolong_score(prediction: str, gold: Any) -> float:
+    answer = after_last_colon(prediction)
+    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+        m = re.search(r"-?\d+(?:\.\d+)?", answer.replace(",", ""))
+        if not m:
+            return 0.0
+        return 100.0 * 0.75 ** abs(float(gold) - float(m.group()))
+    return 100.0 if _clean_label(answer) == _clean_label(str(gold)) else 0.0
+
+
+_PAIR = re.compile(r"\(\s*(?:user\s*)?(\d+)\s*,\s*(?:user\s*)?(\d+)\s*\)", re.IGNORECASE)
+
+
+def parse_pairs(prediction: str) -> set[tuple[int, int]]:
+    text = prediction.split("Answer:")[-1] if "Answer:" in prediction else prediction
+    return {tuple(sorted((int(a), int(b)))) for a, b in _PAIR.findall(text) if a != b}  # type: ignore[misc]
+
+
+def pairs_f1(prediction: str, gold: list[list[int]]) -> float:
+    truth = {tuple(sorted(p)) for p in gold}
+    guess = parse_pairs(prediction)
+    if not truth and not guess:
+        return 100.0
+    if not truth or not guess:
+        return 0.0
+    hit = len(truth & guess)
+    if hit == 0:
+        return 0.0
+    precision, recall = hit / len(guess), hit / len(truth)
+    return 100.0 * 2 * precision * recall / (precision + recall)
+
+
+def normalise_answer(text: str) -> str:
+    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, gold: Any) -> float:
+    answer = prediction.split("Answer:")[-1] if "Answer:" in prediction else prediction
+    return 100.0 if normalise_answer(answer) == normalise_answer(str(gold)) else 0.0
+
+
+def choice_letter(prediction: str) -> str | None:
+    tail = prediction.split("Answer:")[-1] if "Answer:" in prediction else prediction
+    m = re.search(r"\b([A-D])\b", tail) if "Answer:" in prediction else None
+    if m:
+        return m.group(1)
+    found = re.findall(r"(?:^|[\s(\[])([A-D])(?:[)\].:,\s]|$)", tail)
+    return found[-1] if found else None
+
+
+def choice_accuracy(prediction: str, gold: str) -> float:
+    return 100.0 if choice_letter(prediction) == gold else 0.0
+
+
+SCORERS = {
+    "sniah": string_match_all,
+    "oolong": oolong_score,
+    "pairs": pairs_f1,
+    "multidoc": exact_match,
+    "codeqa": choice_accuracy,
+}
+
+
+def score(suite: str, prediction: str | None, gold: Any) -> float:
+    """The suite's score of a prediction (None, a failed run, scores 0)."""
+    if prediction is None:
+        return 0.0
+    return float(SCORERS[suite](prediction, gold))

@@ -1,0 +1,57 @@
+"""The suites: their generators, variants and how `rlm eval generate` writes them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.generators import codeqa, multidoc, oolong, pairs, sniah
+from evals.tasks import Task, format_length, write_tasks
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    shape: str
+    variants: tuple[str, ...]
+    default: tuple[str, ...]  # variants cycled through when none is asked for
+    generate: Callable[[str, int, int, int, Path], Task]
+
+
+SUITES: dict[str, Suite] = {
+    "sniah": Suite("sniah", "RULER single needle in a haystack (8 variants)", tuple(sniah.VARIANTS),
+                   tuple(sniah.VARIANTS), sniah.generate),
+    "oolong": Suite("oolong", "OOLONG-synth trec_coarse: aggregate latent labels over every line",
+                    ("mixed", "count", "most", "least", "second", "compare", "user_compare", "exactly",
+                     "before", "after"), ("mixed",), oolong.generate),
+    "pairs": Suite("pairs", "OOLONG-Pairs: every pair of users meeting a condition (quadratic)",
+                   ("mixed", *pairs.KINDS), ("mixed",), pairs.generate),
+    "multidoc": Suite("multidoc", "BrowseComp-Plus: multi-hop question over many documents",
+                      ("hops3", "hops2"), ("hops3",), multidoc.generate),
+    "codeqa": Suite("codeqa", "LongBench-v2 CodeQA: multiple choice over the standard library's code",
+                    ("mixed", *codeqa.KINDS), ("mixed",), codeqa.generate),
+}
+
+
+def generate(suite: str, length: int, n: int, seed: int, out_dir: Path, variant: str | None = None,
+             progress: Callable[[int], None] | None = None) -> Path:
+    """Write n tasks to out_dir/tasks-<suite>-<length>-s<seed>.jsonl (contexts beside it)."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    s = SUITES[suite]
+    if variant is not None and variant not in s.variants:
+        raise ValueError(f"unknown {suite} variant {variant!r}; known: {', '.join(s.variants)}")
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    variants = itertools.cycle([variant] if variant else s.default)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for i in range(n):
+        tasks.append(s.generate(next(variants), length, i, seed, out_dir))
+        if progress:
+            progress(i + 1)
+    path = out_dir / f"tasks-{suite}-{format_length(length)}-s{seed}.jsonl"
+    write_tasks(tasks, path)
+    return path

@@ -1,0 +1,241 @@
+"""Generators and scorers: sizes, needle positions, determinism, gold answers re-derived
+independently from the labelled copies, and golden scores."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import datetime as dt
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from evals import SUITES, generate, parse_length, read_tasks
+from evals.generators import codeqa, multidoc, oolong, pairs, sniah
+from evals.scorers import choice_accuracy, exact_match, oolong_score, pairs_f1, score, string_match_all
+from evals.tasks import format_length
+
+
+# ----- lengths --------------------------------------------------------------------------
+@pytest.mark.parametrize("text, tokens", [("4096", 4096), ("32k", 32_000), ("1m", 1_000_000), ("16M", 16_000_000),
+                                          ("128ki", 131_072), ("1.5k", 1500)])
+def test_parse_length(text, tokens):
+    assert parse_length(text) == tokens
+
+
+@pytest.mark.parametrize("bad", ["", "k", "12q", "-3", "0"])
+def test_parse_length_rejects_nonsense(bad):
+    with pytest.raises(ValueError):
+        parse_length(bad)
+
+
+# ----- sniah ----------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", list(sniah.VARIANTS))
+def test_sniah_exact_size_needles_where_recorded_and_gold(tmp_path, variant):
+    task = sniah.generate(variant, 4000, 3, 7, tmp_path)
+    text = task.load_context(tmp_path)
+    text = text if isinstance(text, str) else text.read_text()
+    assert len(text) == task.chars == 4000 * 4
+    for needle, pos, depth in zip(task.meta["needles"], task.meta["positions"], task.meta["depths"]):
+        assert text[pos:pos + len(needle)] == needle
+        assert depth in sniah.DEPTHS
+        assert abs(pos / len(text) * 100 - depth) < 5  # at the drawn depth, snapped to a sentence start
+    # gold re-derived from the context: the values of the asked keys' needles
+    keys = re.search(r"for (.+) mentioned", task.question).group(1)
+    asked = re.split(r", | and ", keys)
+    found = [m.group(2) for m in re.finditer(r"special magic \w+ for (\S+) is: (\S+)\.", text) if m.group(1) in asked]
+    assert sorted(found) == sorted(task.gold)
+    n = len(task.gold)
+    assert ("What are all" in task.question) == (n > 1)
+
+
+def test_sniah_is_deterministic_and_seeds_differ(tmp_path):
+    a = sniah.generate("single_2", 2000, 0, 1, tmp_path / "a")
+    b = sniah.generate("single_2", 2000, 0, 1, tmp_path / "b")
+    c = sniah.generate("single_2", 2000, 0, 2, tmp_path / "c")
+    assert a.context == b.context and a.gold == b.gold
+    assert a.context != c.context
+
+
+def test_sniah_essay_haystack_is_real_standard_library_prose(tmp_path):
+    task = sniah.generate("single_2", 3000, 0, 0, tmp_path)
+    sentences = [s for s in task.context.split(". ") if len(s) > 60][:5]
+    from evals.textsource import essay_text
+
+    assert all(s.split("\n")[-1] in essay_text() for s in sentences)
+
+
+def test_large_contexts_go_to_files(tmp_path):
+    path = generate("sniah", 20_000, 2, 0, tmp_path, variant="single_1")
+    tasks = read_tasks(path)
+    assert all(t.context is None and (tmp_path / t.context_path).stat().st_size == 80_000 for t in tasks)
+    assert path.name == "tasks-sniah-20k-s0.jsonl" and format_length(20_000) == "20k"
+
+
+# ----- oolong and pairs: gold from the labelled copy, recomputed here ----------------------
+def _labelled(task, base: Path) -> list[dict]:
+    rows = []
+    for line in (base / task.labelled_path).read_text().splitlines():
+        fields = dict(part.split(": ", 1) for part in line.split(" || "))
+        rows.append({"date": dt.datetime.strptime(fields["Date"], "%b %d, %Y").date(), "user": int(fields["User"]),
+                     "text": fields["Instance"], "label": fields["Label"]})
+    return rows
+
+
+@pytest.mark.parametrize("variant", ["count", "most", "least", "second", "compare", "user_compare", "exactly",
+                                     "before", "after"])
+def test_oolong_gold_rederived_from_the_labelled_copy(tmp_path, variant):
+    task = oolong.generate(variant, 3000, 1, 0, tmp_path)
+    rows = _labelled(task, tmp_path)
+    context = task.load_context(tmp_path)
+    plain = context if isinstance(context, str) else context.read_text()
+    assert [ln for ln in plain.splitlines()] == [ln.rsplit(" || Label: ", 1)[0]
+                                                  for ln in (tmp_path / task.labelled_path).read_text().splitlines()]
+    assert "Label" not in plain and len(plain) == task.chars and task.chars <= 12_000
+    counts = collections.Counter(r["label"] for r in rows)
+    q = task.question
+    kind = task.meta["kind"]
+    if kind == "count":
+        lab = re.search(r"labelled '([^']+)'\?", q).group(1)
+        assert task.gold == counts[lab]
+    elif kind == "most":
+        assert task.gold == max(counts, key=counts.get)
+    elif kind == "least":
+        assert task.gold == min(oolong.LABELS, key=lambda lab: counts[lab])
+    elif kind == "second":
+        assert task.gold == sorted(oolong.LABELS, key=lambda lab: -counts[lab])[1]
+    elif kind == "compare":
+        a, b = re.findall(r"label '([^']+)'", q)[:2]
+        expected = ("more common than" if counts[a] > counts[b] else "less common than" if counts[a] < counts[b]
+                    else "same frequency as")
+        assert task.gold == expected
+    elif kind == "user_compare":
+        ua, ub = map(int, re.search(r"users (\d+) and (\d+)", q).groups())
+        lab = re.search(r"labelled '([^']+)'", q).group(1)
+        per = collections.Counter(r["user"] for r in rows if r["label"] == lab)
+        assert task.gold == (ua if per[ua] > per[ub] else ub)
+    elif kind == "exactly":
+        n = int(re.search(r"exactly (\d+) times", q).group(1))
+        assert task.gold == sum(1 for lab in oolong.LABELS if counts[lab] == n)
+    else:
+        when = dt.datetime.strptime(re.search(r"dated (?:before|after) (\w+ \d+, \d+)", q).group(1), "%b %d, %Y").date()
+        lab = re.search(r"labelled '([^']+)'", q).group(1)
+        if kind == "before":
+            assert task.gold == sum(1 for r in rows if r["label"] == lab and r["date"] < when)
+        else:
+            assert task.gold == sum(1 for r in rows if r["label"] == lab and r["date"] > when)
+
+
+def test_oolong_user_skew(tmp_path):
+    task = oolong.generate("count", 20_000, 0, 0, tmp_path)
+    rows = _labelled(task, tmp_path)
+    per_user = collections.Counter(r["user"] for r in rows)
+    users = sorted(per_user, key=per_user.get, reverse=True)
+    top = users[: max(1, len(users) // 5)]
+    assert sum(per_user[u] for u in top) / len(rows) > 0.7
+
+
+@pytest.mark.parametrize("variant", list(pairs.KINDS))
+def test_pairs_gold_rederived_from_the_labelled_copy(tmp_path, variant):
+    task = pairs.generate(variant, 3000, 2, 0, tmp_path)
+    rows = _labelled(task, tmp_path)
+    by_user = collections.defaultdict(list)
+    for r in rows:
+        by_user[r["user"]].append(r)
+    labels = task.meta["labels"]
+    if variant == "both_any":
+        ok = {u for u, rs in by_user.items() if any(r["label"] in labels for r in rs)}
+        expected = [[a, b] for a, b in itertools.combinations(sorted(ok), 2)]
+    elif variant == "both_before":
+        when = dt.date.fromisoformat(task.meta["date"])
+        ok = {u for u, rs in by_user.items()
+              if any(r["label"] == labels[0] for r in rs) and all(r["date"] < when for r in rs if r["label"] == labels[0])}
+        expected = [[a, b] for a, b in itertools.combinations(sorted(ok), 2)]
+    else:
+        a_lab, b_lab = labels
+        p = {u for u, rs in by_user.items() if sum(r["label"] == a_lab for r in rs) >= 2}
+        q = {u for u, rs in by_user.items() if any(r["label"] == b_lab for r in rs)}
+        expected = sorted([list(t) for t in {tuple(sorted((x, y))) for x in p for y in q if x != y}])
+    assert task.gold == expected
+
+
+# ----- multidoc and codeqa ----------------------------------------------------------------
+def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path):
+    task = multidoc.generate("hops3", 5000, 0, 0, tmp_path)
+    folder = tmp_path / task.context_path
+    texts = [p.read_text() for p in sorted(folder.iterdir())]
+    person, city, company, founder = task.meta["chain"]
+    born = [t for t in texts if t.startswith(f"person: {person}\n")]
+    assert len(born) == 1 and f"was born in {city} in" in born[0]
+    hq = [t for t in texts if f"headquartered in {city}." in t]
+    assert len(hq) == 1 and hq[0].startswith(f"company: {company}") and f"by {founder}." in hq[0]
+    grad = [t for t in texts if t.startswith(f"person: {founder}\n")]
+    assert len(grad) == 1 and re.search(r"graduated from .* in (\d{4})", grad[0]).group(1) == task.gold
+    assert any("(outdated" in t and f"formerly headquartered in {city}" in t for t in texts)
+    assert abs(task.chars - 20_000) < 400 and len(texts) == task.meta["documents"]
+
+
+@pytest.mark.parametrize("kind", list(codeqa.KINDS))
+def test_codeqa_truth_recomputed_from_the_copied_sources(tmp_path, kind):
+    task = codeqa.generate(kind, 8000, 1, 0, tmp_path)
+    root = tmp_path / task.context_path
+    files = sorted(root.rglob("*.py"))
+    options = task.meta["options"]
+    right = options["ABCD".index(task.gold)]
+    trees = {str(f.relative_to(root)): ast.parse(f.read_text()) for f in files}
+    if kind == "defines":
+        name = re.search(r"function `(\w+)`", task.question).group(1)
+        definers = [m for m, t in trees.items()
+                    if any(isinstance(n, ast.FunctionDef) and n.name == name for n in t.body)]
+        assert definers == [right]
+    elif kind == "default":
+        module, param, func = re.search(r"In `([^`]+)`, .* parameter `(\w+)` of function `(\w+)`", task.question).groups()
+        fn = next(n for n in trees[module].body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == func)
+        args = fn.args.args[len(fn.args.args) - len(fn.args.defaults):]
+        assert ast.unparse(dict(zip([a.arg for a in args], fn.args.defaults))[param]) == right
+    elif kind == "subclasses":
+        base = re.search(r"list `(\w+)`", task.question).group(1)
+        n = sum(1 for t in trees.values() for c in t.body if isinstance(c, ast.ClassDef)
+                for b in c.bases if (getattr(b, "id", None) or getattr(b, "attr", None)) == base)
+        assert str(n) == right
+    else:
+        callee = re.search(r"calls `(\w+)`", task.question).group(1)
+        module, func = right.split(":")
+        fn = next(n for n in trees[module].body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == func)
+        called = {getattr(c.func, "id", None) or getattr(c.func, "attr", None) for c in ast.walk(fn) if isinstance(c, ast.Call)}
+        assert callee in called
+    assert len(set(options)) == 4
+
+
+def test_every_suite_generates_through_the_registry(tmp_path):
+    for name, suite in SUITES.items():
+        path = generate(name, 6000, 2, 0, tmp_path / name)
+        tasks = read_tasks(path)
+        assert len(tasks) == 2 and all(t.suite == name for t in tasks)
+        assert all(t.variant in suite.variants for t in tasks)
+    with pytest.raises(ValueError, match="unknown suite"):
+        generate("nope", 1000, 1, 0, tmp_path)
+    with pytest.raises(ValueError, match="unknown sniah variant"):
+        generate("sniah", 1000, 1, 0, tmp_path, variant="nope")
+
+
+# ----- scorers: golden values ------------------------------------------------------------
+def test_golden_scores():
+    assert string_match_all("The numbers are 1234567 and 7654321.", ["1234567", "7654321"]) == 100.0
+    assert string_match_all("only ABC-def", ["abc-DEF", "xyz"]) == 50.0
+    assert oolong_score("I counted.\nAnswer: 7", 10) == pytest.approx(100 * 0.75 ** 3)
+    assert oolong_score("Answer: 10", 10) == 100.0
+    assert oolong_score("Answer: none", 10) == 0.0
+    assert oolong_score("Label: Location.", "location") == 100.0
+    assert oolong_score("Answer: more common than", "less common than") == 0.0
+    assert pairs_f1("Answer: (1, 2), (4, 3)", [[1, 2], [3, 4]]) == 100.0
+    assert pairs_f1("Answer: (1, 2), (5, 6)", [[1, 2], [3, 4]]) == pytest.approx(50.0)
+    assert pairs_f1("Answer: (1, 2)", [[1, 2], [3, 4], [5, 6]]) == pytest.approx(100 * 2 * 1 * (1 / 3) / (1 + 1 / 3))
+    assert pairs_f1("Answer: none", []) == 100.0 and pairs_f1("Answer: (1, 2)", []) == 0.0
+    assert exact_match("Answer: The Eiffel tower!", "eiffel tower") == 100.0
+    assert exact_match("1974 or 1975", "1974") == 0.0
+    assert choice_accuracy("Reasoning... Answer: C", "C") == 100.0
+    assert choice_accuracy("I pick (B).", "B") == 100.0 and choice_accuracy("Answer: D", "A") == 0.0
+    assert score("sniah", None, ["1"]) == 0.0
