@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -393,6 +394,160 @@ def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An expo
     with _store(notes, must_exist=False) as store:
         added, skipped = _notes_call(store.import_, data)
     err_console.print(f"imported {added} notes; skipped {skipped} (duplicates or over budget)")
+
+
+eval_app = typer.Typer(
+    help="Long-context eval suites: generate tasks, run methods on them, report.\n\n"
+    "Example:\n\n  rlm eval generate sniah --length 32k --n 50 -o tasks/ && "
+    "rlm eval run tasks/ --method rlm,direct --model gpt-5-mini && rlm eval report tasks/results.jsonl -o report/",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("list")
+def eval_list() -> None:
+    """List the suites, their variants and the methods.
+
+    Example:
+
+      rlm eval list
+    """
+    from evals import METHODS, SUITES
+
+    table = Table(title="suites")
+    for col in ("suite", "shape", "variants"):
+        table.add_column(col, overflow="fold")
+    for s in SUITES.values():
+        table.add_row(s.name, s.shape, ", ".join(s.variants))
+    console.print(table)
+    console.print(f"methods: {', '.join(METHODS)}")
+
+
+@eval_app.command("generate")
+def eval_generate(
+    suite: str = typer.Argument(..., help="sniah, oolong, pairs, multidoc or codeqa."),
+    length: str = typer.Option("32k", "--length", "-l", help="Target length in tokens (characters / 4): 4096, 32k, 1m..."),
+    n: int = typer.Option(10, "--n", "-n", min=1, help="How many tasks."),
+    seed: int = typer.Option(0, "--seed", help="The same seed gives the same tasks."),
+    variant: str = typer.Option(None, "--variant", help="One variant (default: the suite's mix; see rlm eval list)."),
+    out: str = typer.Option(..., "-o", "--out", help="Directory for the tasks JSONL and its context files."),
+) -> None:
+    """Generate tasks deterministically from a seed.
+
+    Example:
+
+      rlm eval generate oolong --length 128k --n 20 --seed 1 -o tasks/
+    """
+    from pathlib import Path
+
+    from evals import generate, parse_length
+
+    try:
+        tokens = parse_length(length)
+        with Progress(console=err_console, transient=True) as bar:
+            job = bar.add_task(f"{suite} {length}", total=n)
+            path = generate(suite, tokens, n, seed, Path(out), variant,
+                            progress=lambda done: bar.update(job, completed=done))
+    except ValueError as exc:
+        _fail(str(exc), exc)
+        return
+    err_console.print(f"wrote {n} tasks to {path}")
+
+
+@eval_app.command("run")
+def eval_run(
+    tasks: str = typer.Argument(..., help="A tasks JSONL, or a directory of them."),
+    method: str = typer.Option("rlm", "--method", help="Comma-separated: rlm, rlm-nosub, direct, summary, retrieval."),
+    model: str = typer.Option(None, "--model", "-m", help="The model (default: $RLM_MODEL)."),
+    sub_model: str = typer.Option(None, "--sub-model", help="Sub-call model for rlm (default: --model)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
+    sub_base_url: str = typer.Option(None, "--sub-base-url", help="Endpoint for sub-calls."),
+    window: str = typer.Option("128k", "--window", help="Context window assumed by direct / summary / retrieval."),
+    max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
+    max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run at once (local processes)."),
+    ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead (pip install 'rlm-sandbox[ray]')."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+    out: str = typer.Option(None, "-o", "--out", help="Results JSONL (default: results.jsonl beside the tasks); re-runs skip finished pairs."),
+) -> None:
+    """Run methods on tasks; one results line per task x method, resumable.
+
+    Example:
+
+      rlm eval run tasks/ --method rlm,direct,retrieval --model gpt-5-mini --sub-model gpt-5-nano -w 4
+    """
+    from pathlib import Path
+
+    from evals import MethodSettings, parse_length, read_tasks, run_eval
+    from rlm import RLMError, RLMConfig
+    from rlm.config import resolve
+
+    path = Path(tasks)
+    if not path.exists():
+        _fail(f"no such file or directory: {tasks}")
+    try:
+        cfg: RLMConfig = resolve({"model": model, "sub_model": sub_model, "base_url": base_url,
+                                  "sub_base_url": sub_base_url})
+        cfg.validate()
+        methods = [m.strip() for m in method.split(",") if m.strip()]
+        total = len(read_tasks(path)[:limit] if limit else read_tasks(path)) * len(methods)
+        settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
+                                  api_key=cfg.api_key, sub_base_url=cfg.sub_base_url,
+                                  max_iterations=max_iterations, max_cost_usd=max_cost,
+                                  window_tokens=parse_length(window), prices=cfg.prices,
+                                  runs_dir=str(cfg.effective_runs_dir))
+    except (RLMError, ValueError) as exc:
+        _fail(str(exc), exc)
+        return
+    results = Path(out) if out else (path if path.is_dir() else path.parent) / "results.jsonl"
+    seen: list[dict] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[stats]}"), console=err_console) as bar:
+        job = bar.add_task("eval", total=total, stats="")
+
+        def on_result(row: dict) -> None:
+            seen.append(row)
+            mean = sum(r["score"] for r in seen) / len(seen)
+            cost = sum(r.get("cost_usd") or 0 for r in seen)
+            fails = sum(1 for r in seen if r.get("status") != "ok")
+            bar.update(job, advance=1, stats=f"score {mean:.1f} · ${cost:.4f} · {fails} failed")
+
+        from evals.runner import done_pairs
+
+        bar.update(job, completed=len(done_pairs(results)))
+        try:
+            run_eval(path, methods, settings, results, workers=workers, ray_address=ray, limit=limit,
+                     on_result=on_result)
+        except (RuntimeError, ValueError) as exc:
+            _fail(str(exc), exc)
+    err_console.print(f"{len(seen)} new results in {results}")
+
+
+@eval_app.command("report")
+def eval_report(
+    results: str = typer.Argument(..., help="A results JSONL from rlm eval run."),
+    out: str = typer.Option(..., "-o", "--out", help="Directory for report.md, summary.json and the PNG plots."),
+) -> None:
+    """Markdown table (score ± 95% interval, cost, tokens, failures) and score / cost plots.
+
+    Example:
+
+      rlm eval report tasks/results.jsonl -o report/
+    """
+    from pathlib import Path
+
+    from evals import make_report
+
+    if not Path(results).exists():
+        _fail(f"no such file: {results}")
+    try:
+        md, pngs = make_report(Path(results), Path(out))
+    except ValueError as exc:
+        _fail(str(exc), exc)
+        return
+    print(md.read_text())
+    err_console.print(f"wrote {md} and {', '.join(str(p) for p in pngs)}")
 
 
 def main() -> None:
