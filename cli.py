@@ -480,7 +480,7 @@ def eval_run(
     from pathlib import Path
 
     from evals import MethodSettings, parse_length, read_tasks, run_eval
-    from rlm import RLMError, RLMConfig
+    from rlm import RLMConfig, RLMError
     from rlm.config import resolve
 
     path = Path(tasks)
@@ -522,6 +522,47 @@ def eval_run(
         except (RuntimeError, ValueError) as exc:
             _fail(str(exc), exc)
     err_console.print(f"{len(seen)} new results in {results}")
+
+
+@eval_app.command("stream")
+def eval_stream(
+    tasks: str = typer.Argument(..., help="Tasks (a JSONL or a directory; several suites for dissimilar steps)."),
+    n: int = typer.Option(20, "--n", "-n", min=2, help="Steps in the stream."),
+    seed: int = typer.Option(0, "--seed", help="The same seed gives the same stream."),
+    model: str = typer.Option(None, "--model", "-m", help="The model (default: $RLM_MODEL)."),
+    sub_model: str = typer.Option(None, "--sub-model", help="Sub-call model (default: --model)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
+    out: str = typer.Option("stream.jsonl", "-o", "--out", help="Per-step results JSONL (the notes store goes beside it)."),
+) -> None:
+    """Continual learning: run a stream of similar / dissimilar / repeated tasks with notes
+    persisted between them and without; print the gain per step and the memory tokens carried.
+
+    Example:
+
+      rlm eval stream tasks/ --n 50 --model gpt-5-mini -o stream.jsonl
+    """
+    from pathlib import Path
+
+    from evals import MethodSettings
+    from evals.stream import run_stream, stream_report
+    from rlm import RLMError
+    from rlm.config import resolve
+
+    if not Path(tasks).exists():
+        _fail(f"no such file or directory: {tasks}")
+    try:
+        cfg = resolve({"model": model, "sub_model": sub_model, "base_url": base_url})
+        cfg.validate()
+        settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
+                                  api_key=cfg.api_key, prices=cfg.prices, runs_dir=str(cfg.effective_runs_dir))
+        with Progress(console=err_console, transient=True) as bar:
+            job = bar.add_task("stream (notes, then without)", total=2 * n)
+            rows = run_stream(Path(tasks), n, settings, Path(out), seed=seed,
+                              on_step=lambda row: bar.update(job, advance=1))
+    except (RLMError, ValueError) as exc:
+        _fail(str(exc), exc)
+        return
+    print(stream_report(rows))
 
 
 @eval_app.command("report")

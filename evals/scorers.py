@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from typing import Any
 
 
@@ -90,7 +91,7 @@ def choice_accuracy(prediction: str, gold: str) -> float:
     return 100.0 if choice_letter(prediction) == gold else 0.0
 
 
-SCORERS = {
+SCORERS: dict[str, Callable[[str, Any], float]] = {
     "sniah": string_match_all,
     "oolong": oolong_score,
     "pairs": pairs_f1,

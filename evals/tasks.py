@@ -83,8 +83,7 @@ class Task:
 def write_tasks(tasks: list[Task], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for t in tasks:
-            f.write(t.to_json() + "\n")
+        f.writelines(t.to_json() + "\n" for t in tasks)
 
 
 def read_tasks(path: Path) -> list[Task]:

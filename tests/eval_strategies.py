@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-from evals.generators.oolong import TEMPLATES
 from scripted_server import Call
+
+from evals.generators.oolong import TEMPLATES
 
 _TEMPLATE_RX = []
 for _label, _templates in TEMPLATES.items():

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from eval_strategies import reader, root
+from scripted_server import ScriptedServer
+
 from evals import MethodSettings, generate, make_report, read_tasks, run_eval
 from evals.runner import done_pairs
-from scripted_server import ScriptedServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,3 +114,31 @@ def test_eval_cli_end_to_end(server, tmp_path):
     assert bad.returncode == 1 and "unknown suite" in bad.stderr
     bad_len = cli("generate", "sniah", "--length", "lots", "-o", "x")
     assert bad_len.returncode == 1 and "not a length" in bad_len.stderr
+
+
+def test_continual_learning_stream_with_and_without_notes(tmp_path):
+    from evals.stream import build_stream, run_stream, stream_report
+
+    d = tmp_path / "tasks"
+    generate("sniah", 1500, 4, 0, d, variant="single_1")
+    generate("oolong", 1500, 3, 0, d, variant="count")
+    stream = build_stream(read_tasks(d), 40, seed=3)
+    relations = [rel for _, rel in stream]
+    assert relations[0] == "first" and relations.count("similar") > relations.count("dissimilar") > 0
+    assert all(b.suite == a.suite for (a, _), (b, rel) in zip(stream, stream[1:]) if rel == "similar")
+    assert all(b.suite != a.suite for (a, _), (b, rel) in zip(stream, stream[1:]) if rel == "dissimilar")
+
+    def learner(call):
+        if "leave notes for future runs" in call.prompt:
+            return "```repl\nremember('Needles read: special magic number for KEY is: VALUE.', 'it worked')\n```"
+        return root(call)
+
+    with ScriptedServer({"root": learner, "reader": reader}) as server:
+        rows = run_stream(d, 4, settings(server, tmp_path), tmp_path / "stream.jsonl", seed=3)
+    assert len(rows) == 8 and {r["mode"] for r in rows} == {"notes", "no-notes"}
+    with_notes = [r for r in rows if r["mode"] == "notes"]
+    assert with_notes[0]["memory_tokens"] == 0 and all(r["memory_tokens"] > 0 for r in with_notes[1:])
+    assert all(r["memory_tokens"] == 0 for r in rows if r["mode"] == "no-notes")
+    assert all(r["score"] == 100.0 for r in rows)
+    report = stream_report(rows)
+    assert "| 2 |" in report and "Mean gain +0.00 points over 4 steps" in report

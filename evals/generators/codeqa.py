@@ -22,7 +22,8 @@ KINDS = ("defines", "default", "subclasses", "calls")
 def _select(rng: random.Random, budget: int) -> list[Path]:
     files = list(stdlib_files())
     rng.shuffle(files)
-    chosen, size = [], 0
+    chosen: list[Path] = []
+    size = 0
     for f in files:
         n = f.stat().st_size
         # many modest files rather than one giant one: questions need several modules

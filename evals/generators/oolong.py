@@ -97,7 +97,8 @@ def instance(rng: random.Random, label: str) -> str:
 
 def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 25) -> list[dict]:
     """Records (date, user, text, label) whose lines fill at most `total_chars` characters."""
-    records, size = [], 0
+    records: list[dict] = []
+    size = 0
     est_lines = max(8, total_chars // 90)
     n_users = max(6, est_lines // users_per_line)
     users = sorted(rng.sample(range(10_000, 99_999), n_users))

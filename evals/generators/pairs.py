@@ -46,10 +46,10 @@ def make_question(rng: random.Random, records: list[dict], kind: str) -> tuple[s
     count = collections.Counter((r["user"], r["label"]) for r in records)
     p = {u for u in ids if count[(u, a)] >= 2}
     q_ = {u for u in ids if count[(u, b)] >= 1}
-    pairs = sorted({tuple(sorted((x, y))) for x in p for y in q_ if x != y})
+    found: set[tuple[int, int]] = {(min(x, y), max(x, y)) for x in p for y in q_ if x != y}
     q = (f"one of the two users has at least two instances that should be labelled '{a}' and the other "
          f"has at least one instance that should be labelled '{b}'")
-    return q, [list(t) for t in pairs], {"labels": [a, b]}
+    return q, [list(t) for t in sorted(found)], {"labels": [a, b]}
 
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
