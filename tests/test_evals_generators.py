@@ -162,8 +162,9 @@ def test_pairs_gold_rederived_from_the_labelled_copy(tmp_path, variant):
 
 
 # ----- multidoc and codeqa ----------------------------------------------------------------
-def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path):
-    task = multidoc.generate("hops3", 5000, 0, 0, tmp_path)
+@pytest.mark.parametrize("length", [5000, 60_000])
+def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path, length):
+    task = multidoc.generate("hops3", length, 0, 0, tmp_path)
     folder = tmp_path / task.context_path
     texts = [p.read_text() for p in sorted(folder.iterdir())]
     person, city, company, founder = task.meta["chain"]
@@ -174,7 +175,9 @@ def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path)
     grad = [t for t in texts if t.startswith(f"person: {founder}\n")]
     assert len(grad) == 1 and re.search(r"graduated from .* in (\d{4})", grad[0]).group(1) == task.gold
     assert any("(outdated" in t and f"formerly headquartered in {city}" in t for t in texts)
-    assert abs(task.chars - 20_000) < 400 and len(texts) == task.meta["documents"]
+    assert abs(task.chars - length * 4) < 400 and len(texts) == task.meta["documents"]
+    if length == 60_000:  # past ~1,000 documents they grow longer, not more numerous
+        assert task.meta["documents"] == 1000 and task.chars == 240_000
 
 
 @pytest.mark.parametrize("kind", list(codeqa.KINDS))

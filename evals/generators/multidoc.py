@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evals.generators.common import rng_for, target_chars
 from evals.tasks import Task, format_length
+from evals.textsource import essay_text
 
 FIRST = ["Amara", "Bruno", "Celia", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Soren", "Talia", "Umar", "Vera", "Wendel", "Xenia", "Yusuf", "Zora"]
 LAST = ["Abernathy", "Bellweather", "Castellano", "Draxler", "Eisenberg", "Fairbanks", "Galloway", "Hollister", "Ivanova", "Jankowski", "Kettering", "Lindqvist", "Marchetti", "Nakamura", "Okonkwo", "Pemberton", "Quiroga", "Rasmussen", "Sandoval", "Thorncastle", "Umbridge", "Valdivia", "Whitlock", "Yamamoto", "Zielinski"]
@@ -58,6 +59,26 @@ def _similar(name: str, taken: set[str]) -> str:
             taken.add(variant)
             return variant
     return name + " Jr."
+
+
+MAX_DOCS = 1000
+
+
+def _pad(docs: list[tuple[str, str]], extra: int, rng: random.Random) -> list[tuple[str, str]]:
+    """Lengthen every document with background prose (standard-library docstrings) so that
+    together they add `extra` characters; the facts stay in each document's first lines."""
+    prose = essay_text()
+    per_doc, rest = divmod(extra, len(docs))
+    out = []
+    for i, (title, text) in enumerate(docs):
+        want = per_doc + (1 if i < rest else 0)
+        if want <= 20:
+            out.append((title, text + " " * want))
+            continue
+        start = rng.randrange(len(prose))
+        chunk = (prose[start:] + "\n" + prose)[: want - 14]
+        out.append((title, f"{text}\n\nBackground:\n{chunk}"))
+    return out
 
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
@@ -116,8 +137,10 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
             return c
         return rng.choice(pool)
 
+    # about 1,000 documents (BrowseComp-Plus's shape); past that, documents grow longer with
+    # real prose instead of growing in number
     size = sum(len(t) + len(x) + 3 for t, x in docs)
-    while size < budget:
+    while size < budget and len(docs) < MAX_DOCS:
         r = rng.random()
         if r < 0.4:
             d = person_doc(any_name(), any_city(), rng.randint(1940, 2005))
@@ -134,6 +157,8 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
                  f"{rng.choice(INDUSTRY)}; its oldest building dates from {rng.randint(1200, 1900)}.")
         docs.append(d)
         size += len(d[0]) + len(d[1]) + 3
+    if size < budget:
+        docs = _pad(docs, budget - size, rng)
     order = list(range(len(docs)))
     rng.shuffle(order)
     task_id = f"multidoc-{variant}-{format_length(length)}-s{seed}-{index:04d}"
