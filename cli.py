@@ -491,7 +491,8 @@ def eval_run(
                                   "sub_base_url": sub_base_url})
         cfg.validate()
         methods = [m.strip() for m in method.split(",") if m.strip()]
-        total = len(read_tasks(path)[:limit] if limit else read_tasks(path)) * len(methods)
+        all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
+        total = len(all_tasks) * len(methods)
         settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
                                   api_key=cfg.api_key, sub_base_url=cfg.sub_base_url,
                                   max_iterations=max_iterations, max_cost_usd=max_cost,
@@ -515,7 +516,8 @@ def eval_run(
 
         from evals.runner import done_pairs
 
-        bar.update(job, completed=len(done_pairs(results)))
+        finished = done_pairs(results)
+        bar.update(job, completed=sum(1 for t in all_tasks for m in methods if (t.id, m) in finished))
         try:
             run_eval(path, methods, settings, results, workers=workers, ray_address=ray, limit=limit,
                      on_result=on_result)

@@ -88,8 +88,11 @@ def write_tasks(tasks: list[Task], path: Path) -> None:
 
 def read_tasks(path: Path) -> list[Task]:
     """Tasks from a JSONL file, or from every tasks*.jsonl in a directory."""
-    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-    files = [f for f in files if not f.name.startswith("results")]
+    if not path.exists():
+        raise ValueError(f"no such file or directory: {path}")
+    files = sorted(path.glob("tasks*.jsonl")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path} holds no tasks*.jsonl (rlm eval generate writes them)")
     tasks = []
     for f in files:
         with open(f, encoding="utf-8") as fh:

@@ -242,3 +242,15 @@ def test_golden_scores():
     assert choice_accuracy("Reasoning... Answer: C", "C") == 100.0
     assert choice_accuracy("I pick (B).", "B") == 100.0 and choice_accuracy("Answer: D", "A") == 0.0
     assert score("sniah", None, ["1"]) == 0.0
+
+
+def test_reading_tasks_from_a_directory_ignores_other_jsonl(tmp_path):
+    generate("sniah", 1000, 2, 0, tmp_path, variant="single_1")
+    (tmp_path / "results.jsonl").write_text('{"task_id": "x"}\n')
+    (tmp_path / "stream.jsonl").write_text('{"step": 1}\n')
+    assert len(read_tasks(tmp_path)) == 2
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no tasks"):
+        read_tasks(tmp_path / "empty")
+    with pytest.raises(ValueError, match="no such file"):
+        read_tasks(tmp_path / "missing")
