@@ -1,7 +1,8 @@
 """The eval runner: tasks x methods in parallel, one results line per pair, resumable.
 
 Locally the pairs run in worker processes (each run starts its own kernels); with a Ray
-address they run as Ray tasks on that cluster (`pip install 'rlm-sandbox[ray]'`). A results
+address they run as Ray tasks on that cluster (`pip install 'rlm-sandbox[ray]'`; the address
+"local" starts a one-machine cluster for the run). A results
 line is appended and flushed as each pair finishes, so a re-run skips what is done.
 """
 
@@ -110,12 +111,17 @@ def _run_ray(todo: list[tuple[Task, str]], base: str, cfg: dict[str, Any], addre
         import ray
     except ImportError:
         raise RuntimeError("--ray needs Ray: pip install 'rlm-sandbox[ray]'") from None
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(_solve)
-    pending = [remote.remote(t.to_json(), m, base, cfg) for t, m in todo]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        record(ray.get(ready[0]))
+    started_here = not ray.is_initialized()
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        remote = ray.remote(_solve)
+        pending = [remote.remote(t.to_json(), m, base, cfg) for t, m in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            record(ray.get(ready[0]))
+    finally:
+        if started_here:
+            ray.shutdown()
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -142,3 +142,12 @@ def test_continual_learning_stream_with_and_without_notes(tmp_path):
     assert all(r["score"] == 100.0 for r in rows)
     report = stream_report(rows)
     assert "| 2 |" in report and "Mean gain +0.00 points over 4 steps" in report
+
+
+def test_runner_on_a_local_ray_cluster(server, tasks, tmp_path):
+    pytest.importorskip("ray", reason="the test extra installs ray; without it this path cannot run")
+    results = tmp_path / "results.jsonl"
+    rows = run_eval(tasks, ["rlm", "direct"], settings(server, tmp_path), results, ray_address="local")
+    assert len(rows) == 10 and all(r["status"] == "ok" for r in rows)
+    assert all(r["score"] == 100.0 for r in rows if r["method"] == "rlm")
+    assert len(done_pairs(results)) == 10
