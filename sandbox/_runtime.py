@@ -35,6 +35,15 @@ RESERVED_FUNCTIONS = (
 )
 # a passage of a note counts as quoted from the context from this many characters on
 QUOTE_MIN_CHARS = 24
+# a final answer is text for a person or a program; past this it is cut (with a marker) so that
+# FINAL_VAR(context) on a huge context cannot flood the host
+FINAL_MAX_CHARS = 10_000_000
+
+
+def cap_final(text: str) -> str:
+    if len(text) <= FINAL_MAX_CHARS:
+        return text
+    return text[:FINAL_MAX_CHARS] + f"\n... [answer cut at {FINAL_MAX_CHARS:,} of {len(text):,} characters]"
 
 
 class HostError(RuntimeError):
@@ -444,7 +453,7 @@ class Runtime:
         final = None
         if isinstance(self.answer, dict) and self.answer.get("ready"):
             content = self.answer.get("content")
-            final = content if isinstance(content, str) else str(content)
+            final = cap_final(content if isinstance(content, str) else str(content))
         return {
             "cell": self.cell,
             "stdout": stdout,
@@ -511,7 +520,7 @@ class Runtime:
             if name.startswith("_") or name not in self.ns or name in self._hook_names:
                 raise KeyError(name)
             value = self.ns[name]
-            return value if isinstance(value, str) else str(value)
+            return cap_final(value if isinstance(value, str) else str(value))
         if op == "answer":
             content = self.answer.get("content") if isinstance(self.answer, dict) else None
             return None if content is None else (content if isinstance(content, str) else str(content))

@@ -313,3 +313,12 @@ def test_failed_replacement_keeps_the_previous_context(sb, tmp_path):
     with pytest.raises(ContextError):
         sb.load_context(bad)
     assert run(sb, "print(context)") == "previous context\n"
+
+
+def test_a_huge_final_answer_is_cut_with_a_marker(fresh_sb):
+    from sandbox._runtime import FINAL_MAX_CHARS
+
+    r = fresh_sb.execute(f"big = 'y' * {FINAL_MAX_CHARS + 5}\nFINAL_VAR('big')")
+    assert r.final.endswith(f"[answer cut at {FINAL_MAX_CHARS:,} of {FINAL_MAX_CHARS + 5:,} characters]")
+    text = fresh_sb.read_variable("big")
+    assert len(text) < FINAL_MAX_CHARS + 100 and text.startswith("yyy")
