@@ -35,6 +35,7 @@ RESERVED_FUNCTIONS = (
 )
 # a passage of a note counts as quoted from the context from this many characters on
 QUOTE_MIN_CHARS = 24
+QUOTE_SCAN_CHARS = 100_000_000
 # a final answer is text for a person or a program; past this it is cut (with a marker) so that
 # FINAL_VAR(context) on a huge context cannot flood the host
 FINAL_MAX_CHARS = 10_000_000
@@ -349,12 +350,20 @@ class Runtime:
         return self._query("rlm_query", prompts, None, {"contexts": ctxs, "batched": True})
 
     # ----- notes -----------------------------------------------------------------
-    def quoted_passages(self, text: str, limit: int = 50) -> list[str]:
-        """Passages of `text` that appear verbatim in a loaded context (provenance)."""
+    def quoted_passages(self, text: str, limit: int = 60) -> list[str]:
+        """Passages of `text` that appear verbatim in a loaded context (provenance): the whole
+        text (from 12 characters), its sentences (from 24), and runs of 4 words (contexts up
+        to 100 M characters; beyond, scanning for each run would cost seconds). It errs towards
+        marking: a marked note is shown as data to check, which is the safe side."""
+        whole = text.strip()
         pieces = [p.strip() for p in re.split(r"(?<=[.!?;:\n])\s+|\n", text)]
-        candidates = [p for p in pieces if len(p) >= QUOTE_MIN_CHARS][:limit]
-        if len(text.strip()) >= QUOTE_MIN_CHARS and text.strip() not in candidates:
-            candidates.insert(0, text.strip())
+        candidates = [whole] if len(whole) >= QUOTE_MIN_CHARS // 2 else []
+        candidates += [p for p in pieces if len(p) >= QUOTE_MIN_CHARS and p != whole]
+        sizes = [len(v) for n in self.context_names if isinstance(v := self.ns.get(n), (str, Corpus))]
+        if sum(sizes) <= QUOTE_SCAN_CHARS:
+            words = whole.split()
+            candidates += [" ".join(words[i:i + 4]) for i in range(0, max(0, len(words) - 3))]
+        candidates = list(dict.fromkeys(c for c in candidates if c))[:limit]
         found = []
         for piece in candidates:
             for name in self.context_names:
