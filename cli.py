@@ -174,6 +174,85 @@ def query(
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
 
 
+runs_app = typer.Typer(
+    help="Look at earlier runs through their trajectories (~/.rlm/runs by default).\n\n"
+    "Example:\n\n  rlm runs list && rlm runs show 20261122T021000-ab12cd34",
+    no_args_is_help=True,
+)
+app.add_typer(runs_app, name="runs")
+RunsDirOption = typer.Option(None, "--runs-dir", help="Where trajectories are (default: ~/.rlm/runs or $RLM_HOME/runs).")
+
+
+def _runs_dir(runs_dir: str | None):  # noqa: ANN202 - a Path
+    from pathlib import Path
+
+    from rlm import user_dir
+
+    return Path(runs_dir).expanduser() if runs_dir else user_dir() / "runs"
+
+
+@runs_app.command("list")
+def runs_list(runs_dir: str = RunsDirOption,
+              n: int = typer.Option(20, "-n", min=1, help="How many runs, newest first."),
+              children: bool = typer.Option(False, "--children", help="Include child runs of rlm_query."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List recent runs: id, status, turns, tokens, cost and question.
+
+    Example:
+
+      rlm runs list -n 5
+    """
+    from rlm.trajectory import list_runs
+
+    runs = list_runs(_runs_dir(runs_dir), n, include_children=children)
+    if as_json:
+        print(json.dumps(runs, indent=2, ensure_ascii=False))
+        return
+    if not runs:
+        err_console.print(f"no runs in {_runs_dir(runs_dir)}")
+        return
+    table = Table()
+    table.add_column("run id", no_wrap=True)
+    for col in ("status", "turns", "tokens", "cost", "question"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), f"{r['tokens']:,}",
+                      f"${r['cost_usd']:.4f}", Text(str(r.get("query") or "")[:80]))
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID"), runs_dir: str = RunsDirOption,
+              as_json: bool = typer.Option(False, "--json", help="Print the raw events as JSON lines.")) -> None:
+    """Replay a run: each model reply, cell and sub-run, then the answer and totals.
+
+    Example:
+
+      rlm runs show 20261122T021000-ab12cd34
+    """
+    from rlm import read_trajectory
+    from rlm.display import RunDisplay
+    from rlm.trajectory import summarise_run
+
+    import re
+
+    path = _runs_dir(runs_dir) / f"{run_id}.jsonl"
+    if not re.fullmatch(r"[\w.-]+", run_id) or not path.exists():
+        _fail(f"no run {run_id} in {path.parent} (rlm runs list shows them)")
+    if as_json:
+        for event in read_trajectory(path):
+            print(json.dumps(event, ensure_ascii=False))
+        return
+    replay = RunDisplay(console, verbose=True, live=False)
+    for event in read_trajectory(path):
+        replay.on_event(event, replay.status)
+    info = summarise_run(path)
+    console.print(Text(f"status {info['status']} · {info['iterations']} turns · {info['tokens']:,} tokens · "
+                       f"${info['cost_usd']:.4f}", style="bold"))
+    if info.get("answer") is not None:
+        console.print(Text(str(info["answer"])))
+
+
 notes_app = typer.Typer(
     help="Read and edit the notes that runs leave for later runs (memories and documents).\n\n"
     "Example:\n\n  rlm notes list --notes logs/.rlm",

@@ -77,6 +77,39 @@ class Trajectory:
                 self._file = None
 
 
+def summarise_run(path: Path) -> dict[str, Any]:
+    """One line about a run from its trajectory: id, start, depth, parent, model, query,
+    status (or "running / crashed" when the file has no final event), answer, tokens, cost."""
+    out: dict[str, Any] = {"run_id": path.stem, "path": str(path), "status": "running or crashed",
+                           "answer": None, "tokens": 0, "cost_usd": 0.0, "iterations": 0}
+    for e in read_trajectory(path):
+        kind = e.get("event")
+        if kind == "run_start":
+            out.update(started=e.get("ts"), depth=e.get("depth", 0), parent=e.get("parent_run_id"),
+                       model=e.get("model"), query=e.get("query"))
+        elif kind == "final":
+            out.update(status=e.get("status"), answer=e.get("answer"))
+        elif kind == "totals":
+            out.update(tokens=e.get("usage", {}).get("total", {}).get("total_tokens", 0),
+                       cost_usd=e.get("cost_usd", 0.0), iterations=e.get("iterations", 0),
+                       wall_s=e.get("wall_s"))
+    return out
+
+
+def list_runs(runs_dir: Path, limit: int | None = 20, include_children: bool = False) -> list[dict[str, Any]]:
+    """The newest runs first (run ids start with their UTC start time)."""
+    if not runs_dir.is_dir():
+        return []
+    runs = []
+    for path in sorted(runs_dir.glob("*.jsonl"), reverse=True):
+        info = summarise_run(path)
+        if include_children or not info.get("parent"):
+            runs.append(info)
+        if limit is not None and len(runs) >= limit:
+            break
+    return runs
+
+
 def read_trajectory(path: Path) -> Iterator[dict[str, Any]]:
     """The events of a trajectory file; a torn last line (a crash mid-write) is skipped."""
     with open(path, encoding="utf-8") as f:

@@ -170,3 +170,18 @@ def test_error_messages_keep_their_brackets_on_one_line(tmp_path):
     err = r.stderr.decode().strip()
     assert r.returncode == 1 and len(err.splitlines()) == 1
     assert '[prices."my-local-model"] in rlm.toml' in err
+
+
+def test_runs_list_and_show(server, tmp_path):
+    (tmp_path / "a.txt").write_text("hello world\n")
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--json",
+            "--no-notes", cwd=tmp_path)
+    run_id = json.loads(r.stdout)["run_id"]
+    listed = json.loads(rlm("runs", "list", "--json", cwd=tmp_path).stdout)
+    assert [(x["run_id"], x["status"], x["iterations"], x["query"], x["answer"]) for x in listed] == [
+        (run_id, "ok", 2, "how long?", "12")]
+    shown = rlm("runs", "show", run_id, cwd=tmp_path)
+    out = shown.stdout.decode()
+    assert shown.returncode == 0 and "size = str(len(context))" in out and "status ok · 2 turns" in out
+    missing = rlm("runs", "show", "../../etc/passwd", cwd=tmp_path)
+    assert missing.returncode == 1 and "no run" in missing.stderr.decode()
