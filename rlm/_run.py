@@ -150,7 +150,11 @@ class Run:
             info = await self._start_sandbox()
             await self._open_notes()  # after the context loaded: bad input leaves no store behind
             status, answer, error = await self._loop(info)
-            await self._notes_turn(status)
+            try:
+                await self._notes_turn(status)
+            except RLMError as exc:  # the answer stands even if writing notes failed
+                log.warning("the notes turn of run %s failed: %s", self.run_id, exc)
+                self.emit({"event": "notes_error", "error": str(exc)})
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
             if self.sandbox is not None:
@@ -161,6 +165,9 @@ class Run:
             status, error = "sandbox_error", str(exc)
             if self.depth == 0 and self.iterations == 0:
                 raise  # bad input or no kernel: the caller gets the error itself
+        except BaseException as exc:  # anything else (a notes store that cannot open...): record, re-raise
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             result = self._finish(status, answer, error)
             await self._close()

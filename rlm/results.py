@@ -15,7 +15,8 @@ class RunResult:
 
     answer: the final answer; after a budget stop, the best partial answer (or None).
     status: "ok", or what ended the run: "max_iterations", "max_tokens", "max_cost",
-        "max_wall_time", "max_sub_calls", "model_error", "sandbox_error", "cancelled".
+        "max_wall_time", "max_sub_calls", "model_error", "sandbox_error", "cancelled" (and
+        "error" in a trajectory whose run raised, e.g. a notes store that could not open).
     usage: tokens of this run and everything it started (sub-calls, child runs), per model
         and per depth.
     cost_usd: the same usage priced with the price table.

@@ -184,3 +184,18 @@ def test_cli_keeps_notes_beside_the_corpus_and_the_notes_commands_work(tmp_path)
     assert missing.returncode == 1 and "no note with id 99" in missing.stderr
     nostore = cli("notes", "list", "--notes", str(tmp_path / "nowhere"))
     assert nostore.returncode == 1 and "no notes store" in nostore.stderr
+
+
+def test_an_unusable_notes_directory_fails_clearly_and_the_trajectory_says_so(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with ScriptedServer({"root": script("FINAL(x)")}) as server:
+        rlm = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=blocker / ".rlm")
+        from rlm.notes import NotesError
+
+        with pytest.raises(NotesError, match="cannot open the notes store"):
+            rlm.completion("abc", "q?")
+        assert server.calls_to("root") == []
+    (path,) = (tmp_path / "runs").glob("*.jsonl")
+    final = next(e for e in read_trajectory(path) if e["event"] == "final")
+    assert final["status"] == "error" and "cannot open the notes store" in final["error"]
