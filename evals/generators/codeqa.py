@@ -147,4 +147,7 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
     text = question + "\n" + "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
     text += "\nAnswer with the letter of the right option: 'Answer: <letter>'."
     return Task(id=task_id, suite="codeqa", variant=variant, length=length, chars=chars, question=text,
-                gold=gold, context_path=str(rel), meta={"kind": kind, "options": options, "files": len(files)})
+                gold=gold, context_path=str(rel),
+                meta={"kind": kind, "options": options, "files": len(files),
+                      # the tree is finite: past about 2.5M tokens every file is in and the task is smaller
+                      "capped": chars < target_chars(length) * 0.9})
