@@ -105,6 +105,7 @@ def query(
     max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for the whole run."),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens for the whole run."),
     max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds of wall time."),
+    max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1, help="Budget of sub-calls (llm_query prompts and sub-runs)."),
     runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
     notes: str = typer.Option(None, "--notes", help="Notes store directory (default: .rlm/ beside the files, "
@@ -141,7 +142,8 @@ def query(
         notes_setting = False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
-                  max_tokens=max_tokens, max_wall_s=max_wall, runs_dir=runs_dir, notes=notes_setting,
+                  max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
+                  runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None,
                   config_file=Path(config_file) if config_file else None)
     except (RLMError, ValueError) as exc:

@@ -7,9 +7,9 @@ RLMError                      (sandbox.errors)
  +-- BudgetExceeded           a budget ran out; carries the partial answer
 
 A run that ends early because of a budget or a model failure does not raise from
-`RLM.completion`: it returns a RunResult whose `status` names the reason. These classes are
-raised before a run starts (ConfigError, ModelError from the preflight check) and inside the
-controller to unwind a run.
+`RLM.completion`: it returns a RunResult whose `status` names the reason (call
+`result.raise_for_status()` to turn that into BudgetExceeded / ModelError / SandboxError).
+ConfigError and ModelError are also raised before a run starts (settings, preflight check).
 """
 
 from __future__ import annotations

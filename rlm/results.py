@@ -41,6 +41,23 @@ class RunResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def raise_for_status(self) -> RunResult:
+        """Return self when the run answered; raise BudgetExceeded (carrying the partial
+        answer) after a budget stop, ModelError / SandboxError / RLMError after a failure."""
+        from rlm.errors import BudgetExceeded, ModelError, RLMError, SandboxError
+
+        if self.status == "ok":
+            return self
+        if self.status.startswith("max_"):
+            raise BudgetExceeded(self.status, f"the {self.status} budget ended run {self.run_id}",
+                                 partial_answer=self.answer)
+        message = f"run {self.run_id} ended with {self.status}: {self.error}"
+        if self.status == "model_error":
+            raise ModelError(message)
+        if self.status == "sandbox_error":
+            raise SandboxError(message)
+        raise RLMError(message)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,

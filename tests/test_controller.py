@@ -201,10 +201,15 @@ def test_max_iterations_asks_once_for_a_best_answer(make_rlm):
 
 
 def test_partial_answer_comes_from_the_answer_draft(make_rlm):
+    from rlm import BudgetExceeded
+
     root = script('```repl\nanswer["content"] = "half done"\n```')
     with ScriptedServer({"root": root}) as server:
         result = make_rlm(server, max_iterations=2).completion("x", "q?")
     assert (result.status, result.answer) == ("max_iterations", "half done")
+    with pytest.raises(BudgetExceeded) as exc:
+        result.raise_for_status()
+    assert exc.value.budget == "max_iterations" and exc.value.partial_answer == "half done"
 
 
 def test_token_budget_stops_the_run(make_rlm):
@@ -274,6 +279,8 @@ def test_root_model_failure_ends_the_run_with_a_status(make_rlm):
     with ScriptedServer({"root": root}) as server:
         result = make_rlm(server).completion("x", "q?")
     assert result.status == "model_error" and "context too long" in result.error
+    with pytest.raises(ModelError, match="context too long"):
+        result.raise_for_status()
 
 
 def test_wrong_key_and_unreachable_endpoint_fail_before_the_sandbox(tmp_path):
