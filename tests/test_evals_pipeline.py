@@ -110,6 +110,10 @@ def test_eval_cli_end_to_end(server, tmp_path):
     rep = cli("report", "results.jsonl", "-o", "report")
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "score_vs_length.png").exists()
+    stream = cli("stream", "tasks", "--n", "2", "--model", "root", "--sub-model", "reader", "--base-url", server.url,
+                 "-o", "stream.jsonl")
+    assert stream.returncode == 0, stream.stderr
+    assert "# Continual-learning stream" in stream.stdout and len((tmp_path / "stream.jsonl").read_text().splitlines()) == 4
     bad = cli("generate", "nosuch", "--length", "2k", "-o", "x")
     assert bad.returncode == 1 and "unknown suite" in bad.stderr
     bad_len = cli("generate", "sniah", "--length", "lots", "-o", "x")
