@@ -199,3 +199,16 @@ def test_a_writer_killed_mid_write_leaves_the_store_consistent(tmp_path):
         assert len(s.history()) == len(entries)  # every entry has the change that added it, and no more
         s.remember("written after the crash")
         assert s.memories()[-1].text == "written after the crash"
+
+
+def test_one_run_cannot_make_unbounded_note_changes(tmp_path):
+    from rlm.notes import NotesSession, NotesSettings
+
+    session = NotesSession(NotesSettings(tmp_path, max_writes=5, memory_tokens=10_000), "run-1", "q")
+    session.open()
+    replies = [session.handle("document", {"title": f"t{i}", "text": f"body {i}"}) for i in range(7)]
+    session.close()
+    assert [r["id"] is not None for r in replies] == [True] * 5 + [False] * 2
+    assert "already made 5 note changes; the limit is 5" in replies[-1]["message"]
+    with NotesStore(tmp_path) as store:
+        assert len(store.entries("doc")) == 5

@@ -14,13 +14,16 @@ from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore
 
 @dataclass
 class NotesSettings:
-    """Where the store is and its budgets; `end_turn` asks the model for notes after each run."""
+    """Where the store is and its budgets; `end_turn` asks the model for notes after each run;
+    `max_writes` caps the note changes one run may make (model code in a loop cannot fill the
+    host's disk)."""
 
     directory: Path
     memory_chars: int = 500
     memory_tokens: int = 2000
     doc_chars: int = 50_000
     end_turn: bool = True
+    max_writes: int = 100
 
 
 class NotesSession:
@@ -78,6 +81,10 @@ class NotesSession:
             hits = self.store.search(str(args.get("query", "")), int(args.get("k", 5)), kind="doc")
             return [{"id": e.id, "title": e.title, "score": round(score, 3),
                      "snippet": " ".join(e.text.split())[:300]} for e, score in hits]
+        if len(self.writes) >= self.settings.max_writes:
+            message = (f"refused: this run has already made {len(self.writes)} note changes; the limit is "
+                       f"{self.settings.max_writes}. Keep only what a future run needs.")
+            return {"id": None, "message": message}
         quoted = [str(q) for q in args.get("quoted") or []][:50]
         provenance = "context" if quoted else "model"
         reason = str(args.get("reason") or "") or None
