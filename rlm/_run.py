@@ -412,12 +412,13 @@ class Run:
         if request.op == "llm_query":
             return await self._llm(prompts_, request.args.get("model"), request.cell)
         contexts = list(request.args.get("contexts") or [None] * len(prompts_))
+        if len(contexts) != len(prompts_):
+            raise ValueError("rlm_query: contexts must pair one to one with prompts")
+        pairs = list(zip(prompts_, contexts, strict=True))
         if self.depth + 1 >= self.config.max_depth:
-            merged = [p if c is None else f"{p}\n\n{_as_text(c)}" for p, c in zip(prompts_, contexts)]
+            merged = [p if c is None else f"{p}\n\n{_as_text(c)}" for p, c in pairs]
             return await self._llm(merged, None, request.cell)
-        return list(await asyncio.gather(
-            *(self._child(p, c, request.cell) for p, c in zip(prompts_, contexts))
-        ))
+        return list(await asyncio.gather(*(self._child(p, c, request.cell) for p, c in pairs)))
 
     async def _llm(self, prompts_: list[str], model: Any, cell: int) -> list[str]:
         self.sub_calls += len(prompts_)
