@@ -36,6 +36,7 @@ RESERVED_FUNCTIONS = (
 # a passage of a note counts as quoted from the context from this many characters on
 QUOTE_MIN_CHARS = 24
 QUOTE_SCAN_CHARS = 100_000_000
+QUOTE_SCAN_BUDGET = 2_000_000_000  # characters scanned per note, at most (~1 s)
 # a final answer is text for a person or a program; past this it is cut (with a marker) so that
 # FINAL_VAR(context) on a huge context cannot flood the host
 FINAL_MAX_CHARS = 10_000_000
@@ -359,10 +360,12 @@ class Runtime:
         pieces = [p.strip() for p in re.split(r"(?<=[.!?;:\n])\s+|\n", text)]
         candidates = [whole] if len(whole) >= QUOTE_MIN_CHARS // 2 else []
         candidates += [p for p in pieces if len(p) >= QUOTE_MIN_CHARS and p != whole]
-        sizes = [len(v) for n in self.context_names if isinstance(v := self.ns.get(n), (str, Corpus))]
-        if sum(sizes) <= QUOTE_SCAN_CHARS:
+        total = sum(len(v) for n in self.context_names if isinstance(v := self.ns.get(n), (str, Corpus)))
+        if total <= QUOTE_SCAN_CHARS:
             words = whole.split()
             candidates += [" ".join(words[i:i + 4]) for i in range(0, max(0, len(words) - 3))]
+        # each candidate is a scan of every context: bound the work on huge contexts
+        limit = min(limit, max(2, QUOTE_SCAN_BUDGET // max(1, total)))
         candidates = list(dict.fromkeys(c for c in candidates if c))[:limit]
         found = []
         for piece in candidates:
