@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Recursive language models over huge contexts, in an isolated Python kernel.\n\n"
     "Examples:\n\n"
     "  rlm query logs/ -q \"Which service failed first, and why?\" --model gpt-5-mini\n\n"
+    "  rlm eval generate sniah --length 32k --n 20 -o tasks/\n\n"
     "  rlm sandbox check",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -548,7 +549,8 @@ def eval_run(
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
     max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run at once (local processes)."),
-    ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead (pip install 'rlm-sandbox[ray]')."),
+    ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead; 'local' starts one here "
+                                         "(pip install 'rlm-sandbox\\[ray]')."),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
     out: str = typer.Option(None, "-o", "--out", help="Results JSONL (default: results.jsonl beside the tasks); re-runs skip finished pairs."),
 ) -> None:
