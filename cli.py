@@ -548,6 +548,7 @@ def eval_run(
     window: str = typer.Option("128k", "--window", help="Context window assumed by direct / summary / retrieval."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
     max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
+    max_wall: float = typer.Option(None, "--max-wall", min=1.0, help="Seconds per rlm run (then it stops and answers)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run at once (local processes)."),
     ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead; 'local' starts one here "
                                          "(pip install 'rlm-sandbox\\[ray]')."),
@@ -578,7 +579,7 @@ def eval_run(
         total = len(all_tasks) * len(methods)
         settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
                                   api_key=cfg.api_key, sub_base_url=cfg.sub_base_url,
-                                  max_iterations=max_iterations, max_cost_usd=max_cost,
+                                  max_iterations=max_iterations, max_cost_usd=max_cost, max_wall_s=max_wall,
                                   window_tokens=parse_length(window), prices=cfg.prices,
                                   runs_dir=str(cfg.effective_runs_dir))
     except (RLMError, ValueError) as exc:
