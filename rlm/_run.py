@@ -10,6 +10,10 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import os
+import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +35,8 @@ from rlm.usage import Budget, Usage
 from sandbox import ContextInfo, ExecResult, HostRequest, RLMError, Sandbox, SandboxError
 
 NOTE_OPS = ("remember", "revise", "forget", "document", "archive_search")
+SUBCONTEXT_KEY = "__rlm_fd__"  # how the kernel marks a sub-context sent as a file (sandbox runtime)
+MAX_SUBCONTEXT_BYTES = 8 * 2**30
 
 log = logging.getLogger("rlm")
 
@@ -414,11 +420,26 @@ class Run:
         contexts = list(request.args.get("contexts") or [None] * len(prompts_))
         if len(contexts) != len(prompts_):
             raise ValueError("rlm_query: contexts must pair one to one with prompts")
-        pairs = list(zip(prompts_, contexts, strict=True))
-        if self.depth + 1 >= self.config.max_depth:
-            merged = [p if c is None else f"{p}\n\n{_as_text(c)}" for p, c in pairs]
-            return await self._llm(merged, None, request.cell)
-        return list(await asyncio.gather(*(self._child(p, c, request.cell) for p, c in pairs)))
+        scratch = Path(tempfile.mkdtemp(prefix="rlm-subctx-", dir=self.config.sandbox.work_root))
+        try:
+            contexts = [await self._received(c, request.fds, scratch) for c in contexts]
+            pairs = list(zip(prompts_, contexts, strict=True))
+            if self.depth + 1 >= self.config.max_depth:
+                merged = [p if c is None else f"{p}\n\n{await asyncio.to_thread(_as_text, c)}" for p, c in pairs]
+                return await self._llm(merged, None, request.cell)
+            return list(await asyncio.gather(*(self._child(p, c, request.cell) for p, c in pairs)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    @staticmethod
+    async def _received(context: Any, fds: list[int], scratch: Path) -> Any:
+        """A sub-context that came as an open file becomes a host-private copy (a Path)."""
+        if not (isinstance(context, dict) and set(context) == {SUBCONTEXT_KEY}):
+            return context
+        index = context[SUBCONTEXT_KEY]
+        if not isinstance(index, int) or not 0 <= index < len(fds):
+            raise ValueError("rlm_query: a sub-context file is missing")
+        return await asyncio.to_thread(_copy_received_file, fds[index], scratch)
 
     async def _llm(self, prompts_: list[str], model: Any, cell: int) -> list[str]:
         self.sub_calls += len(prompts_)
@@ -477,7 +498,31 @@ _REASONS = {
 }
 
 
+def _copy_received_file(fd: int, scratch: Path) -> Path:
+    """Copy a file the kernel sent into `scratch`, reading by offset through the descriptor
+    (never reopening a path the kernel could have swapped for a link)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("rlm_query: a sub-context must be a regular file")
+    if info.st_size > MAX_SUBCONTEXT_BYTES:
+        raise ValueError(f"rlm_query: a sub-context of {info.st_size:,} bytes is over the "
+                         f"{MAX_SUBCONTEXT_BYTES:,}-byte limit")
+    out_fd, name = tempfile.mkstemp(suffix=".txt", dir=scratch)
+    try:
+        copied = 0
+        while copied < info.st_size:
+            n = os.copy_file_range(fd, out_fd, info.st_size - copied, copied)
+            if n == 0:
+                break
+            copied += n
+    finally:
+        os.close(out_fd)
+    return Path(name)
+
+
 def _as_text(value: Any) -> str:
+    if isinstance(value, Path):
+        return value.read_text(encoding="utf-8", errors="replace")
     if isinstance(value, str):
         return value
     try:

@@ -37,6 +37,9 @@ RESERVED_FUNCTIONS = (
 QUOTE_MIN_CHARS = 24
 QUOTE_SCAN_CHARS = 100_000_000
 QUOTE_SCAN_BUDGET = 2_000_000_000  # characters scanned per note, at most (~1 s)
+# rlm_query sub-contexts above this go to the host as an open file, not inside a JSON frame
+SUBCONTEXT_INLINE_CHARS = 4_000_000
+SUBCONTEXT_KEY = "__rlm_fd__"
 # a final answer is text for a person or a program; past this it is cut (with a marker) so that
 # FINAL_VAR(context) on a huge context cannot flood the host
 FINAL_MAX_CHARS = 10_000_000
@@ -305,13 +308,14 @@ class Runtime:
         return restored
 
     # ----- host calls ------------------------------------------------------------
-    def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0) -> tuple[Any, list[int]]:
+    def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
+                  send_fds: list[int] | None = None) -> tuple[Any, list[int]]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             try:
                 sock.connect(self.bridge_path)
             except OSError as exc:
                 raise HostError(f"the host bridge is not reachable: {exc}") from None
-            _wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell})
+            _wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell}, send_fds)
             reply, fds = _wire.recv_frame(sock, max_fds)
         if not reply.get("ok"):
             for fd in fds:
@@ -340,7 +344,48 @@ class Runtime:
 
     def rlm_query(self, prompt: str, context: Any = None) -> str:
         """Start a recursive sub-run on `context` (default: none) and return its answer."""
-        return self._query("rlm_query", [prompt], None, {"contexts": [context], "batched": False})[0]
+        return self._rlm([prompt], [context], batched=False)[0]
+
+    def _rlm(self, prompts: list[Any], contexts: list[Any], *, batched: bool) -> list[str]:
+        """Large text sub-contexts go to the host as open files (SCM_RIGHTS), not inside JSON."""
+        files: list[int] = []
+        sent: list[Any] = []
+        try:
+            for ctx in contexts:
+                if isinstance(ctx, (str, bytes)) and len(ctx) > SUBCONTEXT_INLINE_CHARS:
+                    files.append(self._spill(ctx))
+                    sent.append({SUBCONTEXT_KEY: len(files) - 1})
+                else:
+                    sent.append(ctx)
+            clean = [p if isinstance(p, str) else str(p) for p in prompts]
+            result, _ = self.host_call("rlm_query", {"prompts": clean, "model": None, "contexts": sent,
+                                                     "batched": batched}, send_fds=files or None)
+        finally:
+            for fd in files:
+                os.close(fd)
+        if not isinstance(result, list) or len(result) != len(prompts):
+            raise HostError("the host returned a malformed answer")
+        return [str(r) for r in result]
+
+    def _spill(self, ctx: str | bytes) -> int:
+        """Write a sub-context to an unlinked file in the work directory; return a read fd."""
+        data = ctx.encode("utf-8", "surrogatepass") if isinstance(ctx, str) else ctx
+        try:
+            fd = os.open(self.work_dir, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except OSError:  # no O_TMPFILE on this file system: a named file, unlinked at once
+            path = os.path.join(self.work_dir, f".subctx-{os.getpid()}-{time.monotonic_ns()}")
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            os.unlink(path)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.lseek(fd, 0, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def rlm_query_batched(self, prompts: list[str], contexts: list[Any] | None = None) -> list[str]:
         """Start several recursive sub-runs at once; `contexts` pairs with `prompts`."""
@@ -348,7 +393,9 @@ class Runtime:
         ctxs = list(contexts) if contexts is not None else [None] * len(prompts)
         if len(ctxs) != len(prompts):
             raise ValueError("contexts must have one entry per prompt")
-        return self._query("rlm_query", prompts, None, {"contexts": ctxs, "batched": True})
+        if not all(isinstance(p, str) for p in prompts):
+            raise TypeError("prompts must be a list of strings")
+        return self._rlm(prompts, ctxs, batched=True)
 
     # ----- notes -----------------------------------------------------------------
     def quoted_passages(self, text: str, limit: int = 60) -> list[str]:

@@ -608,7 +608,8 @@ class Sandbox:
         prompts = args.get("prompts")
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be a list of strings")
-        answers = self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0))))
+        answers = self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)),
+                                         fds=list(request.get("fds") or [])))
         if isinstance(answers, str):
             answers = [answers]
         answers = [str(a) for a in answers]

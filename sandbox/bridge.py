@@ -7,6 +7,7 @@ on its own thread, so a batch can wait on the model while other requests go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import _wire
+
+MAX_REQUEST_FDS = 64  # files a kernel may hand over with one request (rlm_query sub-contexts)
 
 log = logging.getLogger("rlm.sandbox")
 
@@ -49,7 +52,7 @@ class BridgeServer:
     def _handle(self, conn: socket.socket) -> None:
         with conn:
             try:
-                request, _ = _wire.recv_frame(conn)
+                request, received = _wire.recv_frame(conn, MAX_REQUEST_FDS)
             except (OSError, _wire.WireError) as exc:
                 log.debug("bridge: bad request: %s", exc)
                 return
@@ -57,6 +60,7 @@ class BridgeServer:
             try:
                 if not isinstance(request, dict) or not isinstance(request.get("op"), str):
                     raise ValueError("a request needs an 'op'")
+                request["fds"] = received
                 result, fds = self._handler(request)
                 reply = {"ok": True, "result": result}
             except Exception as exc:  # every failure goes back to the kernel as an error reply
@@ -66,8 +70,9 @@ class BridgeServer:
             except (OSError, _wire.WireError) as exc:
                 log.debug("bridge: could not reply: %s", exc)
             finally:
-                for fd in fds:
-                    os.close(fd)
+                for fd in fds + received:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     def close(self) -> None:
         self._closed = True

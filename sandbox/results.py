@@ -108,8 +108,12 @@ class HostRequest:
     `id` (None when refused) and `message`. "archive_search" (query, k): the host returns a
     list of {id, title, score, snippet}. `quoted` lists passages of the text found verbatim
     in a loaded context (provenance).
+    A large text sub-context of rlm_query arrives as an open file: its entry in `contexts` is
+    `{"__rlm_fd__": i}` and the file is `fds[i]` (a regular file; read it by offset, do not
+    keep the descriptor: it is closed when the callback returns).
     """
 
     op: str
     args: dict[str, Any]
     cell: int
+    fds: list[int] = field(default_factory=list)  # files sent with the request, open until it returns

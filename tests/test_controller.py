@@ -532,3 +532,40 @@ def test_model_code_cannot_dodge_the_cost_budget_with_an_unpriced_model(make_rlm
         assert [c.model for c in server.calls if not c.is_root] == ["sub"]
     out = events(result, "cell")[0]["stdout"]
     assert "model 'free-lunch' has no price" in out and out.rstrip().endswith("'answer']")
+
+
+def test_a_large_sub_context_travels_as_a_file_not_inside_json(make_rlm):
+    big = "x" * 5_000_000 + "NEEDLE"
+    root = script(f"```repl\nbig = 'x' * 5_000_000 + 'NEEDLE'\nr = rlm_query('what ends it?', context=big)\n```",
+                  "FINAL_VAR(r)")
+
+    def sub(call: Call) -> str:
+        if call.is_root:  # the child run: its context is the 5 MB text
+            return script("```repl\ntail = str(len(context)) + ':' + context[-6:]\n```", "FINAL_VAR(tail)")(call)
+        return f"fallback saw {len(call.prompt):,} chars ending {call.prompt[-6:]}"
+
+    with ScriptedServer({"root": root, "sub": sub}) as server:
+        child_run = make_rlm(server, max_depth=2).completion("x", "q?")
+        fallback = make_rlm(server, max_depth=1).completion("x", "q?")
+    assert child_run.answer == f"{len(big)}:NEEDLE"
+    (child,) = events(child_run, "child_run")
+    loaded = next(e for e in read_trajectory(child_run.trajectory_path.parent / f"{child['child_run_id']}.jsonl")
+                  if e["event"] == "context_loaded")
+    assert loaded["size"] == len(big) and "rlm-subctx-" in loaded["description"]
+    assert fallback.answer == f"fallback saw {len(big) + len('what ends it?') + 2:,} chars ending NEEDLE"
+
+
+def test_a_sub_context_file_must_be_a_regular_file(make_rlm):
+    from sandbox import SandboxConfig
+
+    code = ("```repl\nimport os\nrt = llm_query.__self__\nr, w = os.pipe()\n"
+            "try:\n    rt.host_call('rlm_query', {'prompts': ['p'], 'model': None, 'contexts': [{'__rlm_fd__': 0}],"
+            " 'batched': False}, send_fds=[r])\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
+            "try:\n    rt.host_call('rlm_query', {'prompts': ['p'], 'model': None, 'contexts': [{'__rlm_fd__': 3}],"
+            " 'batched': False})\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n```")
+    with ScriptedServer({"root": script(code, "FINAL(done)"), "sub": lambda c: "never"}) as server:
+        result = make_rlm(server, max_depth=2, sandbox=SandboxConfig(policy="trusted")).completion("x", "q?")
+        assert server.calls_to("sub") == []
+    out = events(result, "cell")[0]["stdout"]
+    assert "HostError ValueError: rlm_query: a sub-context must be a regular file" in out
+    assert "HostError ValueError: rlm_query: a sub-context file is missing" in out
