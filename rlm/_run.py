@@ -213,7 +213,8 @@ class Run:
         self._phase("writing notes")
         messages = self.history.messages(extra_user=self.notes.end_prompt(status))
         try:
-            completion = await self.client.chat(self.model, messages,
+            # an optional turn after the answer: one retry, not a long back-off
+            completion = await self.client.chat(self.model, messages, retries=1,
                                                 timeout_s=min(self.config.request_timeout_s, 120.0))
         except ModelError as exc:
             self.emit({"event": "model_call", "turn": "notes", "model": self.model,

@@ -140,8 +140,11 @@ class ModelClient:
             return  # something answered; /models is just not the standard shape
 
     async def chat(self, model: str, messages: list[dict[str, str]], *, slots: Slots | None = None,
-                   timeout_s: float | None = None, extra: dict[str, Any] | None = None) -> Completion:
-        """One chat completion, retried; raises ModelError when it cannot be had."""
+                   timeout_s: float | None = None, extra: dict[str, Any] | None = None,
+                   retries: int | None = None) -> Completion:
+        """One chat completion, retried (`retries`, default the client's); raises ModelError
+        when it cannot be had."""
+        max_retries = self.max_retries if retries is None else retries
         kwargs = {**self.model_kwargs, **(extra or {})}
         timeout = self.timeout_s if timeout_s is None else max(0.1, min(timeout_s, self.timeout_s))
         attempt = 0
@@ -167,7 +170,7 @@ class ModelClient:
                     if status == 429:
                         slots.on_rate_limited()
                     slots.release()
-                if not retryable or attempt > self.max_retries:
+                if not retryable or attempt > max_retries:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
                     raise ModelError(f"{model}: {message}{tries}", status_code=status,
                                      retryable=retryable) from exc

@@ -199,3 +199,25 @@ def test_an_unusable_notes_directory_fails_clearly_and_the_trajectory_says_so(tm
     (path,) = (tmp_path / "runs").glob("*.jsonl")
     final = next(e for e in read_trajectory(path) if e["event"] == "final")
     assert final["status"] == "error" and "cannot open the notes store" in final["error"]
+
+
+def test_a_failing_notes_turn_keeps_the_answer_and_does_not_retry_long(rlm_for, tmp_path):
+    import time
+
+    def root(call: Call):
+        from scripted_server import SERVER_ERROR
+
+        if "leave notes for future runs" in call.prompt:
+            return SERVER_ERROR
+        return script("FINAL(42)")(call)
+
+    with ScriptedServer({"root": root}) as server:
+        started = time.monotonic()
+        result = rlm_for(server, retry_base_s=2.0).completion("ctx", "q?")
+        took = time.monotonic() - started
+        notes_calls = [c for c in server.calls_to("root") if "leave notes" in c.prompt]
+    assert result.status == "ok" and result.answer == "42"
+    assert len(notes_calls) == 2  # the call and one retry
+    assert took < 15
+    call = next(e for e in read_trajectory(result.trajectory_path) if e.get("turn") == "notes")
+    assert "HTTP 500" in call["error"]
