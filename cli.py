@@ -284,7 +284,7 @@ def _entry_row(e) -> dict:
     return {"id": e.id, "kind": e.kind, "status": e.status, "title": e.title, "text": e.text,
             "created": e.created, "updated": e.updated, "source_run": e.source_run,
             "source_query": e.source_query, "supersedes": e.supersedes, "superseded_by": e.superseded_by,
-            "provenance": e.provenance}
+            "provenance": e.provenance, "tags": e.tags}
 
 
 def _print_entries(entries: list, as_json: bool) -> None:

@@ -218,6 +218,14 @@ class Archive:
         return hits
 
 
+def _tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    return [str(t)[:50] for t in list(tags)[:10]]
+
+
 def _short_repr(value: Any, limit: int) -> str:
     if isinstance(value, (str, bytes)) and len(value) > limit:
         half = limit // 2
@@ -439,9 +447,9 @@ class Runtime:
         print(f"[notes] {result.get('message')}")
         return result.get("id")
 
-    def remember(self, text: str, reason: str = "") -> int | None:
+    def remember(self, text: str, reason: str = "", tags: list[str] | None = None) -> int | None:
         """Keep a short memory for future runs; prints the outcome, returns its id (None if refused)."""
-        return self._note("remember", {"text": str(text), "reason": str(reason)}, str(text))
+        return self._note("remember", {"text": str(text), "reason": str(reason), "tags": _tags(tags)}, str(text))
 
     def revise(self, id: int, text: str, reason: str = "") -> int | None:  # noqa: A002
         """Replace memory (or doc) `id` with a new text; returns the new id (None if refused)."""
@@ -451,10 +459,10 @@ class Runtime:
         """Take memory (or doc) `id` out of use (it can be restored); returns its id."""
         return self._note("forget", {"id": int(id), "reason": str(reason)}, None)
 
-    def document(self, title: str, text: str, reason: str = "") -> int | None:
+    def document(self, title: str, text: str, reason: str = "", tags: list[str] | None = None) -> int | None:
         """Archive a longer document for future runs (searchable via `archive`); returns its id."""
-        return self._note("document", {"title": str(title), "text": str(text), "reason": str(reason)},
-                          str(title) + "\n" + str(text))
+        return self._note("document", {"title": str(title), "text": str(text), "reason": str(reason),
+                                       "tags": _tags(tags)}, str(title) + "\n" + str(text))
 
     # ----- user helpers ----------------------------------------------------------
     def user_variables(self) -> list[dict[str, Any]]:

@@ -66,7 +66,8 @@ HELPERS = (
     "- `archive`: documentation earlier runs wrote: `archive.list()`, `archive.search(query, k=5)`, "
     "`archive.read(id)`, `archive.grep(pattern)`.\n"
     "- `remember(text, reason)`, `revise(id, text, reason)`, `forget(id, reason)`, "
-    "`document(title, text)`: keep notes for future runs (each prints whether it was saved).\n"
+    "`document(title, text)`: keep notes for future runs (each prints whether it was saved; "
+    "`remember` and `document` also take `tags=[...]`).\n"
 )
 
 

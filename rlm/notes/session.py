@@ -88,17 +88,19 @@ class NotesSession:
         quoted = [str(q) for q in args.get("quoted") or []][:50]
         provenance = "context" if quoted else "model"
         reason = str(args.get("reason") or "") or None
+        tags = [str(t)[:50] for t in (args.get("tags") or [])][:10]
         run_id = self.run_id
         try:
             if op == "remember":
                 entry, created = self.store.remember(str(args.get("text", "")), reason, query=self.query,
-                                                     provenance=provenance, quoted=quoted, run_id=run_id)
+                                                     provenance=provenance, quoted=quoted, run_id=run_id,
+                                                     tags=tags)
                 message = (f"saved memory {entry.id}" if created
                            else f"memory {entry.id} already says this; nothing added")
             elif op == "document":
                 entry, created = self.store.document(str(args.get("title", "")), str(args.get("text", "")),
                                                      reason, query=self.query, provenance=provenance,
-                                                     quoted=quoted, run_id=run_id)
+                                                     quoted=quoted, run_id=run_id, tags=tags)
                 message = (f"archived document {entry.id} ({len(entry.text):,} characters)" if created
                            else f"document {entry.id} already says this; nothing added")
             elif op == "revise":
