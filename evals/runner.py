@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -122,12 +121,3 @@ def _run_ray(todo: list[tuple[Task, str]], base: str, cfg: dict[str, Any], addre
     finally:
         if started_here:
             ray.shutdown()
-
-
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Running totals for a progress display."""
-    if not rows:
-        return {"n": 0, "mean_score": 0.0, "cost_usd": 0.0, "failures": 0, "elapsed": time.monotonic()}
-    return {"n": len(rows), "mean_score": sum(r["score"] for r in rows) / len(rows),
-            "cost_usd": sum(r.get("cost_usd", 0.0) for r in rows),
-            "failures": sum(1 for r in rows if r.get("status") != "ok")}

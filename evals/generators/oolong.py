@@ -80,12 +80,6 @@ def format_date(d: dt.date) -> str:
     return f"{_MONTHS[d.month - 1]} {d.day:02d}, {d.year}"
 
 
-def parse_date(text: str) -> dt.date:
-    mon, rest = text.split(" ", 1)
-    day, year = rest.split(", ")
-    return dt.date(int(year), _MONTHS.index(mon) + 1, int(day))
-
-
 def instance(rng: random.Random, label: str) -> str:
     template = rng.choice(TEMPLATES[label])
     places = rng.sample(_PLACES, 2)
@@ -123,17 +117,6 @@ def line(rec: dict, labelled: bool = False) -> str:
 
 def render(records: list[dict], labelled: bool = False) -> str:
     return "\n".join(line(r, labelled) for r in records) + "\n"
-
-
-def read_labelled(text: str) -> list[dict]:
-    """Records from a labelled copy (used by tests and checks to re-derive gold answers)."""
-    out = []
-    for ln in text.splitlines():
-        if not ln.strip():
-            continue
-        date, user, inst, label = [p.split(": ", 1)[1] for p in ln.split(" || ")]
-        out.append({"date": parse_date(date), "user": int(user), "text": inst, "label": label})
-    return out
 
 
 PREAMBLE = (
