@@ -214,13 +214,10 @@ class Run:
         messages = self.history.messages(extra_user=self.notes.end_prompt(status))
         try:
             # an optional turn after the answer: one retry, not a long back-off
-            completion = await self.client.chat(self.model, messages, retries=1,
+            completion = await self._model_call(messages, "notes", retries=1,
                                                 timeout_s=min(self.config.request_timeout_s, 120.0))
-        except ModelError as exc:
-            self.emit({"event": "model_call", "turn": "notes", "model": self.model,
-                       "messages": message_digest(messages), "error": str(exc)})
+        except ModelError:
             return
-        self._account(completion, messages, "notes")
         before = len(self.notes.writes)
         for index, code in enumerate(parse_reply(completion.text).code):
             await self._run_cell(code, "notes", index)
@@ -248,6 +245,7 @@ class Run:
                 self.tree.status.turn = turn
             variables = await self._blocking(self.sb.variables)
             now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables)
+            self._phase("waiting for the model")
             try:
                 completion = await self._model_call(history.messages(now), turn)
             except ModelError as exc:
@@ -264,11 +262,13 @@ class Run:
             stop = "max_iterations"
         return await self._last_call(history, stop or "max_iterations")
 
-    async def _model_call(self, messages: list[dict[str, str]], turn: int) -> Completion:
-        self._phase("waiting for the model")
-        wall = self.tree.budget.wall_left()
+    async def _model_call(self, messages: list[dict[str, str]], turn: int | str, *,
+                          timeout_s: float | None = None, retries: int | None = None) -> Completion:
+        """One root-model call, logged and counted (or logged as failed, then re-raised).
+        The timeout defaults to the wall-time budget left."""
+        timeout = self.tree.budget.wall_left() if timeout_s is None else timeout_s
         try:
-            completion = await self.client.chat(self.model, messages, timeout_s=wall)
+            completion = await self.client.chat(self.model, messages, timeout_s=timeout, retries=retries)
         except ModelError as exc:
             self.emit({"event": "model_call", "turn": turn, "model": self.model,
                        "messages": message_digest(messages), "error": str(exc)})
@@ -346,13 +346,10 @@ class Run:
         draft = await self._draft_quietly()
         messages = history.messages(extra_user=prompts.last_call(_REASONS.get(reason, reason)))
         try:
-            completion = await self.client.chat(self.model, messages,
+            completion = await self._model_call(messages, "last",
                                                 timeout_s=min(self.config.request_timeout_s, 120.0))
-        except ModelError as exc:
-            self.emit({"event": "model_call", "turn": "last", "model": self.model,
-                       "messages": message_digest(messages), "error": str(exc)})
+        except ModelError:
             return reason, draft, None
-        self._account(completion, messages, "last")
         reply = parse_reply(completion.text)
         answer = draft
         if reply.final_kind == "text":
