@@ -453,10 +453,7 @@ class Run:
         self.emit(event)
 
     async def _child(self, prompt: str, context: Any, cell: int) -> str:
-        budget = self.tree.budget
-        spent = budget.exceeded(sub_calls=False)
-        if spent is None and not budget.take_sub_call():
-            spent = "max_sub_calls"
+        spent = self.tree.budget.claim_sub_call()
         if spent is not None:
             return f"[rlm_query error: the {spent} budget is spent; no sub-run was started]"
         self.sub_calls += 1

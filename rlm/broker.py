@@ -120,9 +120,7 @@ class Broker:
         if self.budget.max_cost_usd is not None and self.budget.prices.get(model) is None:
             # an unpriced model would spend money the cost budget cannot see
             return f"[llm_query error: model {model!r} has no price and a cost budget is set; no call was made]"
-        spent = self.budget.exceeded(sub_calls=False)
-        if spent is None and not self.budget.take_sub_call():
-            spent = "max_sub_calls"
+        spent = self.budget.claim_sub_call()
         if spent is not None:
             return f"[llm_query error: the {spent} budget is spent; no call was made]"
         self.budget.sub_calls_in_flight += 1

@@ -107,14 +107,18 @@ class Budget:
             self.usage.add(model, depth, prompt, completion, cached, cost)
         return cost
 
-    def take_sub_call(self) -> bool:
-        """Count one sub-call; False when the sub-call budget is already spent."""
+    def claim_sub_call(self) -> str | None:
+        """Count one sub-call about to be made, or name the budget that forbids it (a token,
+        cost or time budget already spent, else "max_sub_calls" when none is left)."""
+        spent = self.exceeded(sub_calls=False)
+        if spent is not None:
+            return spent
         with self._lock:
             if self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
                 self.sub_calls_refused += 1
-                return False
+                return "max_sub_calls"
             self.sub_calls += 1
-            return True
+            return None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
