@@ -52,6 +52,11 @@ def normalise(text: str) -> str:
     return text.strip(" .;,:!-")
 
 
+def _key(kind: str, title: str, text: str) -> str:
+    """What dedupe compares: a memory's text; a document's title and text."""
+    return title + "\n" + text if kind == "doc" else text
+
+
 def _hash(text: str) -> str:
     return sha256(normalise(text).encode("utf-8")).hexdigest()
 
@@ -303,7 +308,7 @@ class NotesStore:
         cur = self._db.execute(
             "INSERT INTO entries (kind, title, text, norm_hash, created, updated, status, source_run, "
             "source_query, supersedes, provenance, quoted, tags, docs) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)",
-            (kind, title, text, _hash(title + "\n" + text if kind == "doc" else text), stamp, stamp, run_id,
+            (kind, title, text, _hash(_key(kind, title, text)), stamp, stamp, run_id,
              query, supersedes, provenance, json.dumps(quoted or []), json.dumps(tags or []),
              json.dumps(docs or [])),
         )
@@ -343,16 +348,24 @@ class NotesStore:
                  tags: list[str] | None = None, docs: list[int] | None = None) -> tuple[Entry, bool]:
         """Add a memory; returns (entry, created). An identical live memory is returned as it
         is (created False): a duplicate neither adds a second copy nor touches the first."""
-        text = text.strip()
         with self._write():
-            existing = self._live_duplicate("memory", text)
-            if existing is not None:
-                return existing, False
+            return self._add("memory", "", text.strip(), "add", run_id, reason, run_id=run_id, query=query,
+                             provenance=provenance, quoted=quoted, tags=tags, docs=docs)
+
+    def _add(self, kind: str, title: str, text: str, action: str, change_run: str | None,
+             reason: str | None, **fields: Any) -> tuple[Entry, bool]:
+        """Inside a write: return a live duplicate as it is, or check the budget (NotesRefused),
+        insert the entry and record the change that added it."""
+        existing = self._live_duplicate(kind, _key(kind, title, text))
+        if existing is not None:
+            return existing, False
+        if kind == "memory":
             self._check_memory(text)
-            entry = self._insert("memory", "", text, run_id=run_id, query=query, provenance=provenance,
-                                 quoted=quoted, tags=tags, docs=docs)
-            self._record(entry.id, "add", run_id, reason, None, entry)
-            return entry, True
+        else:
+            self._check_doc(title, text)
+        entry = self._insert(kind, title, text, **fields)
+        self._record(entry.id, action, change_run, reason, None, entry)
+        return entry, True
 
     def revise(self, entry_id: int, text: str, reason: str | None = None, *, run_id: str | None = None,
                query: str | None = None, provenance: str = "model", quoted: list[str] | None = None,
@@ -403,16 +416,9 @@ class NotesStore:
                  query: str | None = None, provenance: str = "model", quoted: list[str] | None = None,
                  tags: list[str] | None = None) -> tuple[Entry, bool]:
         """Archive a document; returns (entry, created) (an identical live doc is not added twice)."""
-        title, text = title.strip() or "untitled", text.strip()
         with self._write():
-            existing = self._live_duplicate("doc", title + "\n" + text)
-            if existing is not None:
-                return existing, False
-            self._check_doc(title, text)
-            entry = self._insert("doc", title, text, run_id=run_id, query=query, provenance=provenance,
-                                 quoted=quoted, tags=tags)
-            self._record(entry.id, "add", run_id, reason, None, entry)
-            return entry, True
+            return self._add("doc", title.strip() or "untitled", text.strip(), "add", run_id, reason,
+                             run_id=run_id, query=query, provenance=provenance, quoted=quoted, tags=tags)
 
     def undo(self, change_id: int, reason: str | None = None, *, run_id: str | None = None) -> list[Change]:
         """Reverse one change (a history row): an add is forgotten, a forget is restored, a
@@ -464,24 +470,15 @@ class NotesStore:
             if raw.get("status") != "live" or raw.get("kind") not in KINDS:
                 continue
             with self._write():
-                key = raw["text"] if raw["kind"] == "memory" else raw.get("title", "") + "\n" + raw["text"]
-                if self._live_duplicate(raw["kind"], key) is not None:
-                    skipped += 1
-                    continue
                 try:
-                    if raw["kind"] == "memory":
-                        self._check_memory(raw["text"])
-                    else:
-                        self._check_doc(raw.get("title", ""), raw["text"])
+                    _, created = self._add(
+                        raw["kind"], raw.get("title", ""), raw["text"], "import", run_id,
+                        f"imported (was id {raw.get('id')})", run_id=raw.get("source_run"),
+                        query=raw.get("source_query"), provenance=raw.get("provenance", "model"),
+                        quoted=raw.get("quoted"), tags=raw.get("tags"))
                 except NotesRefused:
-                    skipped += 1
-                    continue
-                entry = self._insert(raw["kind"], raw.get("title", ""), raw["text"],
-                                     run_id=raw.get("source_run"), query=raw.get("source_query"),
-                                     provenance=raw.get("provenance", "model"), quoted=raw.get("quoted"),
-                                     tags=raw.get("tags"))
-                self._record(entry.id, "import", run_id, f"imported (was id {raw.get('id')})", None, entry)
-                added += 1
+                    created = False
+            added, skipped = (added + 1, skipped) if created else (added, skipped + 1)
         return added, skipped
 
     def check(self) -> list[str]:
