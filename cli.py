@@ -33,6 +33,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _print_json(value: object) -> None:
+    """The one serializer behind every --json."""
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
 def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> None:
     """Exit with one clear line; with RLM_DEBUG=1 set, re-raise the cause with its traceback."""
     if exc is not None and os.environ.get("RLM_DEBUG"):
@@ -63,7 +68,7 @@ def sandbox_check(
         _fail(str(exc), exc)
         return
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2))
+        _print_json(result.as_dict())
     else:
         table = Table(title=f"sandbox isolation (policy: {result.report.policy})")
         table.add_column("layer")
@@ -164,7 +169,7 @@ def query(
         _fail(str(exc), exc)
         return
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        _print_json(result.as_dict())
     elif result.answer is not None:
         print(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
@@ -209,7 +214,7 @@ def runs_list(runs_dir: str = RunsDirOption,
 
     runs = list_runs(_runs_dir(runs_dir), n, include_children=children)
     if as_json:
-        print(json.dumps(runs, indent=2, ensure_ascii=False))
+        _print_json(runs)
         return
     if not runs:
         err_console.print(f"no runs in {_runs_dir(runs_dir)}")
@@ -289,7 +294,7 @@ def _entry_row(e) -> dict:
 
 def _print_entries(entries: list, as_json: bool) -> None:
     if as_json:
-        print(json.dumps([_entry_row(e) for e in entries], indent=2, ensure_ascii=False))
+        _print_json([_entry_row(e) for e in entries])
         return
     if not entries:
         err_console.print("(no notes)")
@@ -343,7 +348,7 @@ def notes_show(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
     with _store(notes) as store:
         e = _notes_call(store.get, entry_id)
         if as_json:
-            print(json.dumps(_entry_row(e), indent=2, ensure_ascii=False))
+            _print_json(_entry_row(e))
             return
         console.print(Text(f"#{e.id} {e.kind} ({e.status}) created {e.created}, updated {e.updated}", style="bold"))
         console.print(Text(f"source: run {e.source_run}, question {e.source_query!r}; provenance {e.provenance}"))
@@ -414,7 +419,7 @@ def notes_history(entry_id: int = typer.Argument(None, metavar="[ID]"), notes: s
     with _store(notes) as store:
         changes = _notes_call(store.history, entry_id)
         if as_json:
-            print(json.dumps([vars(c) for c in changes], indent=2, ensure_ascii=False))
+            _print_json([vars(c) for c in changes])
             return
         table = Table()
         for col in ("change", "note", "action", "at", "run", "reason"):
