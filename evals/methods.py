@@ -80,7 +80,7 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
         if method in ("rlm", "rlm-nosub"):
             out = _rlm(task, base, settings, sub_calls=method == "rlm")
         else:
-            out = asyncio.run(_BASELINES[method](task, base, settings))
+            out = asyncio.run(_baseline(_BASELINES[method], task, base, settings))
     except (RLMError, OSError, ValueError) as exc:
         out = Outcome(None, "error", error=f"{type(exc).__name__}: {exc}")
     out.wall_s = time.monotonic() - started
@@ -128,44 +128,42 @@ class _Caller:
         await self.client.aclose()
 
 
+async def _baseline(solve: Any, task: Task, base: Path, s: MethodSettings) -> Outcome:
+    """Run one baseline with its own client; a model failure becomes the outcome's status."""
+    caller = _Caller(s)
+    try:
+        await solve(task, base, s, caller)
+    except ModelError as exc:
+        caller.out.status, caller.out.error = "model_error", str(exc)
+    finally:
+        await caller.close()
+    return caller.out
+
+
 def _window_chars(s: MethodSettings, reserve: int) -> int:
     return max(1000, s.window_tokens * CHARS_PER_TOKEN - reserve)
 
 
-async def _direct(task: Task, base: Path, s: MethodSettings) -> Outcome:
-    caller = _Caller(s)
-    try:
-        text = task.context_text(base)
-        room = _window_chars(s, len(task.question) + 2000)
-        caller.out.truncated = len(text) > room
-        prompt = f"{text[:room]}\n\n{'[the context was cut here to fit the window]' if caller.out.truncated else ''}\n\nQuestion: {task.question}"
-        caller.out.answer = await caller.ask(prompt)
-    except ModelError as exc:
-        caller.out.status, caller.out.error = "model_error", str(exc)
-    finally:
-        await caller.close()
-    return caller.out
+async def _direct(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
+    text = task.context_text(base)
+    room = _window_chars(s, len(task.question) + 2000)
+    caller.out.truncated = len(text) > room
+    prompt = f"{text[:room]}\n\n{'[the context was cut here to fit the window]' if caller.out.truncated else ''}\n\nQuestion: {task.question}"
+    caller.out.answer = await caller.ask(prompt)
 
 
-async def _summary(task: Task, base: Path, s: MethodSettings) -> Outcome:
-    caller = _Caller(s)
-    try:
-        text = task.context_text(base)
-        size = _window_chars(s, len(task.question) + 12_000)
-        notes = ""
-        for start in range(0, len(text), size):
-            chunk = text[start:start + size]
-            notes = await caller.ask(
-                f"You are reading a long text in parts to answer a question later.\nQuestion: {task.question}\n\n"
-                f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({start:,} to {start + len(chunk):,} of "
-                f"{len(text):,} characters):\n{chunk}\n\nRewrite your notes: keep every fact that may help "
-                "answer the question, and counts so far; at most 1,500 words.")
-        caller.out.answer = await caller.ask(f"Your notes on a long text:\n{notes}\n\nQuestion: {task.question}")
-    except ModelError as exc:
-        caller.out.status, caller.out.error = "model_error", str(exc)
-    finally:
-        await caller.close()
-    return caller.out
+async def _summary(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
+    text = task.context_text(base)
+    size = _window_chars(s, len(task.question) + 12_000)
+    notes = ""
+    for start in range(0, len(text), size):
+        chunk = text[start:start + size]
+        notes = await caller.ask(
+            f"You are reading a long text in parts to answer a question later.\nQuestion: {task.question}\n\n"
+            f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({start:,} to {start + len(chunk):,} of "
+            f"{len(text):,} characters):\n{chunk}\n\nRewrite your notes: keep every fact that may help "
+            "answer the question, and counts so far; at most 1,500 words.")
+    caller.out.answer = await caller.ask(f"Your notes on a long text:\n{notes}\n\nQuestion: {task.question}")
 
 
 def chunk_text(text: str, size: int) -> list[str]:
@@ -181,27 +179,20 @@ def chunk_text(text: str, size: int) -> list[str]:
     return chunks
 
 
-async def _retrieval(task: Task, base: Path, s: MethodSettings) -> Outcome:
+async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
     import bm25s
 
-    caller = _Caller(s)
-    try:
-        chunks = chunk_text(task.context_text(base), s.chunk_chars)
-        k = min(s.top_k, len(chunks), max(1, _window_chars(s, len(task.question) + 2000) // s.chunk_chars))
-        retriever = bm25s.BM25()
-        retriever.index(bm25s.tokenize(chunks, stopwords="en", show_progress=False), show_progress=False)
-        ids, _ = retriever.retrieve(bm25s.tokenize([task.question], stopwords="en", show_progress=False),
-                                    k=k, show_progress=False)
-        picked = sorted(int(i) for i in ids[0])  # keep the context's order
-        passages = "\n\n".join(f"[passage {n + 1}]\n{chunks[i]}" for n, i in enumerate(picked))
-        caller.out.truncated = len(chunks) > k
-        caller.out.answer = await caller.ask(
-            f"Passages retrieved from a long text:\n\n{passages}\n\nQuestion: {task.question}")
-    except ModelError as exc:
-        caller.out.status, caller.out.error = "model_error", str(exc)
-    finally:
-        await caller.close()
-    return caller.out
+    chunks = chunk_text(task.context_text(base), s.chunk_chars)
+    k = min(s.top_k, len(chunks), max(1, _window_chars(s, len(task.question) + 2000) // s.chunk_chars))
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(chunks, stopwords="en", show_progress=False), show_progress=False)
+    ids, _ = retriever.retrieve(bm25s.tokenize([task.question], stopwords="en", show_progress=False),
+                                k=k, show_progress=False)
+    picked = sorted(int(i) for i in ids[0])  # keep the context's order
+    passages = "\n\n".join(f"[passage {n + 1}]\n{chunks[i]}" for n, i in enumerate(picked))
+    caller.out.truncated = len(chunks) > k
+    caller.out.answer = await caller.ask(
+        f"Passages retrieved from a long text:\n\n{passages}\n\nQuestion: {task.question}")
 
 
 _BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval}
