@@ -90,7 +90,8 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
 def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outcome:
     rlm = RLM(model=s.model, sub_model=s.sub_model, base_url=s.base_url, api_key=s.api_key,
               sub_base_url=s.sub_base_url, max_iterations=s.max_iterations, max_depth=s.max_depth,
-              max_cost_usd=s.max_cost_usd, max_wall_s=s.max_wall_s, runs_dir=s.runs_dir, notes=Path(s.notes) if s.notes else False,
+              max_cost_usd=s.max_cost_usd, max_wall_s=s.max_wall_s, runs_dir=s.runs_dir,
+              notes=Path(s.notes) if s.notes else False,
               sub_calls=sub_calls, prices=s.prices or None, request_timeout_s=s.request_timeout_s,
               sandbox=SandboxConfig(cell_timeout_s=s.cell_timeout_s))
     result = rlm.completion(task.load_context(base), task.question)

@@ -8,8 +8,40 @@ from pathlib import Path
 
 from evals.tasks import CHARS_PER_TOKEN, INLINE_LIMIT_CHARS, Task
 
-ADJECTIVES = ["abundant", "adorable", "aggressive", "agreeable", "ancient", "angry", "anxious", "arrogant", "ashamed", "awful", "bashful", "beautiful", "bewildered", "bitter", "blushing", "brave", "breezy", "bright", "broad", "bumpy", "calm", "careful", "cheerful", "chilly", "clever", "clumsy", "cold", "colossal", "combative", "comfortable", "crooked", "cruel", "curious", "damp", "dazzling", "defiant", "delightful", "dizzy", "drab", "eager", "elegant", "embarrassed", "enchanting", "energetic", "envious", "evil", "fancy", "fierce", "filthy", "flat", "fluffy", "foolish", "fragile", "frantic", "friendly", "gentle", "gifted", "gigantic", "glamorous", "gleaming", "glorious", "grumpy", "handsome", "happy", "harsh", "helpful", "hollow", "homely", "hungry", "icy", "immense", "jealous", "jolly", "juicy", "kind", "lazy", "lively", "lonely", "loud", "lucky", "magnificent", "melodic", "misty", "modern", "mysterious", "narrow", "nervous", "nutty", "obedient", "odd", "old", "panicky", "plain", "polite", "proud", "quaint", "quiet", "rapid", "rich", "roasted", "round", "rustic", "scary", "shallow", "shiny", "silly", "sleepy", "slimy", "smooth", "sparkling", "spicy", "steep", "stormy", "strange", "sturdy", "tender", "thankful", "thirsty", "tiny", "tough", "ugly", "uneven", "upset", "vast", "victorious", "vivacious", "wandering", "weary", "wicked", "witty", "wooden", "worried", "zany", "zealous"]
-NOUNS = ["anchor", "apple", "arch", "badge", "bakery", "balloon", "banjo", "barn", "basket", "beacon", "bicycle", "blanket", "boat", "bottle", "bridge", "bucket", "cabin", "camera", "candle", "canyon", "carpet", "castle", "cellar", "chair", "cherry", "chimney", "circus", "cliff", "clock", "cloud", "compass", "cottage", "crayon", "crown", "cup", "curtain", "desert", "diamond", "dolphin", "door", "dragon", "drum", "eagle", "engine", "falcon", "feather", "fence", "ferry", "fiddle", "flag", "forest", "fountain", "garden", "garlic", "giraffe", "glacier", "glove", "guitar", "hammer", "harbor", "helmet", "hill", "honey", "horizon", "island", "jacket", "jungle", "kettle", "kite", "ladder", "lagoon", "lantern", "lemon", "library", "lighthouse", "lizard", "magnet", "maple", "marble", "meadow", "mirror", "monastery", "mountain", "museum", "needle", "oasis", "orchard", "otter", "oven", "paddle", "palace", "parrot", "pebble", "pepper", "piano", "pillow", "pine", "planet", "pond", "puzzle", "quarry", "rabbit", "raft", "river", "rocket", "saddle", "sailboat", "scarf", "shadow", "shovel", "spoon", "squirrel", "stable", "statue", "stove", "sunflower", "swamp", "teapot", "temple", "tiger", "tower", "trumpet", "tunnel", "umbrella", "valley", "violin", "volcano", "wagon", "walrus", "whistle", "window", "yacht"]
+ADJECTIVES = [
+    "abundant", "adorable", "aggressive", "agreeable", "ancient", "angry", "anxious", "arrogant",
+    "ashamed", "awful", "bashful", "beautiful", "bewildered", "bitter", "blushing", "brave",
+    "breezy", "bright", "broad", "bumpy", "calm", "careful", "cheerful", "chilly", "clever",
+    "clumsy", "cold", "colossal", "combative", "comfortable", "crooked", "cruel", "curious", "damp",
+    "dazzling", "defiant", "delightful", "dizzy", "drab", "eager", "elegant", "embarrassed",
+    "enchanting", "energetic", "envious", "evil", "fancy", "fierce", "filthy", "flat", "fluffy",
+    "foolish", "fragile", "frantic", "friendly", "gentle", "gifted", "gigantic", "glamorous",
+    "gleaming", "glorious", "grumpy", "handsome", "happy", "harsh", "helpful", "hollow", "homely",
+    "hungry", "icy", "immense", "jealous", "jolly", "juicy", "kind", "lazy", "lively", "lonely",
+    "loud", "lucky", "magnificent", "melodic", "misty", "modern", "mysterious", "narrow", "nervous",
+    "nutty", "obedient", "odd", "old", "panicky", "plain", "polite", "proud", "quaint", "quiet",
+    "rapid", "rich", "roasted", "round", "rustic", "scary", "shallow", "shiny", "silly", "sleepy",
+    "slimy", "smooth", "sparkling", "spicy", "steep", "stormy", "strange", "sturdy", "tender",
+    "thankful", "thirsty", "tiny", "tough", "ugly", "uneven", "upset", "vast", "victorious",
+    "vivacious", "wandering", "weary", "wicked", "witty", "wooden", "worried", "zany", "zealous"
+]
+NOUNS = [
+    "anchor", "apple", "arch", "badge", "bakery", "balloon", "banjo", "barn", "basket", "beacon",
+    "bicycle", "blanket", "boat", "bottle", "bridge", "bucket", "cabin", "camera", "candle",
+    "canyon", "carpet", "castle", "cellar", "chair", "cherry", "chimney", "circus", "cliff",
+    "clock", "cloud", "compass", "cottage", "crayon", "crown", "cup", "curtain", "desert",
+    "diamond", "dolphin", "door", "dragon", "drum", "eagle", "engine", "falcon", "feather", "fence",
+    "ferry", "fiddle", "flag", "forest", "fountain", "garden", "garlic", "giraffe", "glacier",
+    "glove", "guitar", "hammer", "harbor", "helmet", "hill", "honey", "horizon", "island", "jacket",
+    "jungle", "kettle", "kite", "ladder", "lagoon", "lantern", "lemon", "library", "lighthouse",
+    "lizard", "magnet", "maple", "marble", "meadow", "mirror", "monastery", "mountain", "museum",
+    "needle", "oasis", "orchard", "otter", "oven", "paddle", "palace", "parrot", "pebble", "pepper",
+    "piano", "pillow", "pine", "planet", "pond", "puzzle", "quarry", "rabbit", "raft", "river",
+    "rocket", "saddle", "sailboat", "scarf", "shadow", "shovel", "spoon", "squirrel", "stable",
+    "statue", "stove", "sunflower", "swamp", "teapot", "temple", "tiger", "tower", "trumpet",
+    "tunnel", "umbrella", "valley", "violin", "volcano", "wagon", "walrus", "whistle", "window",
+    "yacht"
+]
 
 
 def rng_for(suite: str, seed: int, index: int, length: int) -> random.Random:

@@ -16,14 +16,34 @@ from evals.generators.common import rng_for, target_chars
 from evals.tasks import Task, format_length
 from evals.textsource import essay_text
 
-FIRST = ["Amara", "Bruno", "Celia", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Keiko", "Lars", "Mira", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Soren", "Talia", "Umar", "Vera", "Wendel", "Xenia", "Yusuf", "Zora"]
-LAST = ["Abernathy", "Bellweather", "Castellano", "Draxler", "Eisenberg", "Fairbanks", "Galloway", "Hollister", "Ivanova", "Jankowski", "Kettering", "Lindqvist", "Marchetti", "Nakamura", "Okonkwo", "Pemberton", "Quiroga", "Rasmussen", "Sandoval", "Thorncastle", "Umbridge", "Valdivia", "Whitlock", "Yamamoto", "Zielinski"]
-CITY_A = ["North", "South", "East", "West", "New", "Old", "Port", "Fort", "Lake", "Glen", "Mount", "Saint"]
-CITY_B = ["haven", "ford", "bridge", "field", "ridge", "wood", "stone", "brook", "dale", "gate", "crest", "moor", "shire", "vale", "water", "burgh", "mouth", "ton", "ville", "wick"]
-INDUSTRY = ["shipping", "software", "textile", "mining", "biotech", "aerospace", "publishing", "robotics", "brewing", "solar"]
+FIRST = [
+    "Amara", "Bruno", "Celia", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas",
+    "Keiko", "Lars", "Mira", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Soren", "Talia", "Umar",
+    "Vera", "Wendel", "Xenia", "Yusuf", "Zora"
+]
+LAST = [
+    "Abernathy", "Bellweather", "Castellano", "Draxler", "Eisenberg", "Fairbanks", "Galloway",
+    "Hollister", "Ivanova", "Jankowski", "Kettering", "Lindqvist", "Marchetti", "Nakamura",
+    "Okonkwo", "Pemberton", "Quiroga", "Rasmussen", "Sandoval", "Thorncastle", "Umbridge",
+    "Valdivia", "Whitlock", "Yamamoto", "Zielinski"
+]
+CITY_A = [
+    "North", "South", "East", "West", "New", "Old", "Port", "Fort", "Lake", "Glen", "Mount", "Saint"
+]
+CITY_B = [
+    "haven", "ford", "bridge", "field", "ridge", "wood", "stone", "brook", "dale", "gate", "crest",
+    "moor", "shire", "vale", "water", "burgh", "mouth", "ton", "ville", "wick"
+]
+INDUSTRY = [
+    "shipping", "software", "textile", "mining", "biotech", "aerospace", "publishing", "robotics",
+    "brewing", "solar"
+]
 UNIS = ["Halvorsen Institute", "University of Corrin", "Maribel College", "Eastgate Polytechnic",
         "Royal Academy of Tessaly", "Duvall University", "Kestrel Technical School"]
-PROFESSIONS = ["architect", "violinist", "botanist", "journalist", "surgeon", "engineer", "novelist", "chemist", "pilot"]
+PROFESSIONS = [
+    "architect", "violinist", "botanist", "journalist", "surgeon", "engineer", "novelist",
+    "chemist", "pilot"
+]
 SUFFIX = ["Industries", "Holdings", "Labs", "Works", "Systems", "Group", "Partners", "Dynamics"]
 
 
