@@ -12,6 +12,15 @@ import pytest
 from sandbox import Sandbox, SandboxConfig
 
 PLANTED_KEY = "sk-planted-test-key-DO-NOT-LEAK-1234567890"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_env(home: Path, key: str = "k", **extra: str) -> dict[str, str]:
+    """The environment of an `rlm` command under test: the host's, minus its RLM_* settings,
+    with a test key, RLM_HOME in `home` and this checkout importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
+    env.update({"OPENAI_API_KEY": key, "RLM_HOME": str(home), "PYTHONPATH": str(REPO), **extra})
+    return env
 
 
 @pytest.fixture(scope="session", autouse=True)

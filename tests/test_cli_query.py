@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_env
 from scripted_server import Call, ScriptedServer, script
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def rlm(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
-    full_env.update({"OPENAI_API_KEY": "test-key", "RLM_HOME": str(cwd / "home"),
-                     "PYTHONPATH": str(REPO), "COLUMNS": "200"})
+    full_env = cli_env(cwd / "home", key="test-key", COLUMNS="200")
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, input=stdin, capture_output=True, check=False,
                           timeout=180, env=full_env)
@@ -144,8 +140,7 @@ def test_ctrl_c_stops_the_run_and_names_the_trajectory(tmp_path):
     forever = "```repl\nwhile True:\n    pass\n```"
     (tmp_path / "a.txt").write_text("abc\n")
     with ScriptedServer({"root": script(forever)}) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
-        env.update({"OPENAI_API_KEY": "k", "RLM_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)})
+        env = cli_env(tmp_path / "home")
         proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "a.txt", "-q", "q?", "-m", "root",
                                  "--base-url", server.url], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -536,7 +536,7 @@ def test_model_code_cannot_dodge_the_cost_budget_with_an_unpriced_model(make_rlm
 
 def test_a_large_sub_context_travels_as_a_file_not_inside_json(make_rlm):
     big = "x" * 5_000_000 + "NEEDLE"
-    root = script(f"```repl\nbig = 'x' * 5_000_000 + 'NEEDLE'\nr = rlm_query('what ends it?', context=big)\n```",
+    root = script("```repl\nbig = 'x' * 5_000_000 + 'NEEDLE'\nr = rlm_query('what ends it?', context=big)\n```",
                   "FINAL_VAR(r)")
 
     def sub(call: Call) -> str:

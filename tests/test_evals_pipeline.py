@@ -4,19 +4,17 @@ strategies that solve small instances through the real sandbox (a broken harness
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_env
 from eval_strategies import reader, root
 from scripted_server import ScriptedServer
 
 from evals import MethodSettings, generate, make_report, read_tasks, run_eval
 from evals.runner import done_pairs
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +88,7 @@ def test_report_writes_markdown_and_png(server, tasks, tmp_path):
 
 
 def test_eval_cli_end_to_end(server, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
-    env.update({"OPENAI_API_KEY": "k", "RLM_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)})
+    env = cli_env(tmp_path / "home")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cli", "eval", *args], cwd=tmp_path, env=env,
