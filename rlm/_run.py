@@ -118,6 +118,7 @@ class Run:
         self.history: History | None = None
         # only the root run reads and writes notes; children are sub-tasks of its question
         self.notes = NotesSession(tree.notes, self.run_id, query) if tree.notes and depth == 0 else None
+        self.notes_block: str | None = None
         # the sandbox is blocking; one thread per run keeps runs from starving each other
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-d{depth}")
 
@@ -183,13 +184,14 @@ class Run:
         if self.notes is None:
             return
         seconds = await asyncio.to_thread(self.notes.open)
+        self.notes_block = self.notes.prompt_block()  # rendered once: it is fixed for the run
         archive = self.notes.archive_documents()
         if archive:
             await self._blocking(self.sb.load_archive, archive)
         self.emit({"event": "notes_loaded", "directory": str(self.notes.settings.directory),
                    "memories": len(self.notes.memories), "memory_tokens": self.notes.memory_tokens_used,
                    "memory_ids": [m.id for m in self.notes.memories], "docs": len(self.notes.docs),
-                   "prompt_chars": len(self.notes.prompt_block()), "store_ms": round(seconds * 1000, 2)})
+                   "prompt_chars": len(self.notes_block), "store_ms": round(seconds * 1000, 2)})
 
     async def _start_sandbox(self) -> ContextInfo:
         self._phase("starting sandbox")
@@ -228,7 +230,7 @@ class Run:
         system = prompts.system_prompt(
             info, output_limit=self.config.sandbox.output_limit_chars,
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
-            sub_calls=self.config.sub_calls, notes_block=self.notes.prompt_block() if self.notes else None,
+            sub_calls=self.config.sub_calls, notes_block=self.notes_block,
             notes_helpers=NOTES_HELPERS if self.notes else "",
         )
         history = History(system, prompts.first_user_message(self.query, info),
