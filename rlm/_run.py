@@ -165,7 +165,7 @@ class Run:
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
             if self.sandbox is not None:
-                self.sandbox.interrupt()  # so that closing does not wait for a long cell
+                self.sandbox.cancel()  # so that closing does not wait for a long cell
             answer = await self._draft_quietly()
             raise
         except SandboxError as exc:

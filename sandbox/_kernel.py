@@ -24,6 +24,14 @@ class SandboxKernel(Kernel):
     banner = "rlm sandbox kernel"
     runtime: Runtime | None = None
 
+    # ipykernel lets SIGINT raise during the whole handling of a request; ours raises only
+    # while model code runs (see `_runtime._interruptible`), so an interrupt never costs a reply.
+    def pre_handler_hook(self) -> None:
+        pass
+
+    def post_handler_hook(self) -> None:
+        pass
+
     async def do_execute(  # type: ignore[override]
         self,
         code: str,

@@ -18,6 +18,7 @@ import mmap
 import os
 import re
 import reprlib
+import signal
 import socket
 import sys
 import time
@@ -247,6 +248,19 @@ def _describe(value: Any) -> tuple[str, int]:
         size = sys.getsizeof(value)
     return kind, size
 
+
+
+@contextlib.contextmanager
+def _interruptible() -> Any:
+    """Let SIGINT raise KeyboardInterrupt only while model code runs. Everywhere else in the
+    kernel it stays ignored (the kernel overrides ipykernel's handler hooks): an interrupt that
+    lands while a request is being read or its reply sent would otherwise lose the reply. The
+    host re-sends the interrupt until the cell's reply arrives, so none is lost."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 class Runtime:
     """State of one kernel: the model's namespace and everything around a cell run."""
@@ -536,7 +550,7 @@ class Runtime:
         filename = f"<cell {self.cell}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _interruptible():
                 body, tail = compile_cell(code, filename, self.restricted)
                 exec(body, self.ns)
                 if tail is not None:
@@ -552,7 +566,8 @@ class Runtime:
             limit = f" ({self.memory_limit / 2**30:.1f} GiB)" if self.memory_limit else ""
             return f"MemoryError: the sandbox's memory limit{limit} was reached"
         except KeyboardInterrupt:
-            return "KeyboardInterrupt: the cell was interrupted (time limit)"
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # if it struck while the handler was being reset
+            return "KeyboardInterrupt: the cell was interrupted"
         except RecursionError:
             return "RecursionError: maximum recursion depth exceeded"
         except BaseException as exc:  # model code may raise anything, SystemExit included

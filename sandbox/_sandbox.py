@@ -107,6 +107,9 @@ class Sandbox:
         self._bridge: BridgeServer | None = None
         self._started = False
         self._closed = False
+        self._stop = threading.Event()  # set: stop the running cell (see interrupt / cancel)
+        self._cell_running = False
+        self._cancelled = False
         self._report: list[dict[str, Any]] = []
         self._uid: int | None = None
         self._gid: int | None = None
@@ -376,20 +379,33 @@ class Sandbox:
         self._kc.shell_channel.send(msg)
         return msg["header"]["msg_id"]
 
-    def _wait(self, msg_id: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    def _wait(self, msg_id: str, timeout: float, *, stoppable: bool = False,
+              poll_s: float = 0.5) -> tuple[dict[str, Any] | None, str]:
         deadline = time.monotonic() + timeout
         while True:
+            if stoppable and self._stop.is_set():
+                return None, "stopped"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None, "timeout"
             try:
-                reply = self._kc.get_shell_msg(timeout=min(0.5, remaining))
+                reply = self._kc.get_shell_msg(timeout=min(poll_s, remaining))
             except queue.Empty:
                 if not self._km.is_alive():
                     return None, "dead"
                 continue
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 return reply, "ok"
+
+    def _interrupt_until_reply(self, msg_id: str) -> tuple[dict[str, Any] | None, str]:
+        """Interrupt the cell, again every 0.2 s until its reply comes or the grace period
+        ends: a signal that lands before the kernel starts running the code is ignored there."""
+        deadline = time.monotonic() + self.config.interrupt_grace_s
+        while True:
+            self._km.interrupt_kernel()
+            reply, status = self._wait(msg_id, min(0.2, max(deadline - time.monotonic(), 0.01)), poll_s=0.2)
+            if status != "timeout" or time.monotonic() >= deadline:
+                return reply, status
 
     def _internal(self, op: str, args: dict[str, Any], timeout: float = 600.0) -> Any:
         msg_id = self._send(json.dumps(args), {"rlm_op": op})
@@ -408,20 +424,32 @@ class Sandbox:
             raise TypeError("code must be a string")
         with self._lock:
             self._check_open()
+            if self._cancelled:
+                return ExecResult(error="Cancelled: the sandbox was cancelled; the cell did not run")
             timeout = self.config.cell_timeout_s if timeout is None else timeout
             started = time.monotonic()
-            msg_id = self._send(code, None)
-            reply, status = self._wait(msg_id, timeout)
+            self._cell_running = True
+            try:
+                msg_id = self._send(code, None)
+                reply, status = self._wait(msg_id, timeout, stoppable=True, poll_s=0.05)
+            finally:
+                self._cell_running = False
+                if not self._cancelled:
+                    self._stop.clear()
             result = ExecResult()
-            if status == "timeout":
-                result.timed_out = True
-                self._km.interrupt_kernel()
-                reply, status = self._wait(msg_id, self.config.interrupt_grace_s)
-                if reply is None:
+            if status in ("timeout", "stopped"):
+                result.timed_out = status == "timeout"
+                reply, status = self._interrupt_until_reply(msg_id)
+                if reply is None and status != "dead":
+                    why = f"ran past its {timeout:g} s limit" if result.timed_out else "was interrupted"
+                    if self._cancelled:  # the sandbox is about to close: no point in a new kernel
+                        self._shutdown_kernel()
+                        return ExecResult(error=f"Cancelled: the cell {why} and did not stop; the kernel was stopped",
+                                          timed_out=result.timed_out, duration_s=time.monotonic() - started)
                     self._restart()
                     result.restarted = True
                     result.error = (
-                        f"TimeoutError: the cell ran past its {timeout:g} s limit and did not stop "
+                        f"TimeoutError: the cell {why} and did not stop "
                         "when interrupted; the kernel was restarted and the context reloaded "
                         "(other variables were lost)"
                     )
@@ -547,14 +575,17 @@ class Sandbox:
             return [VariableInfo(**v) for v in self._internal("variables", {}, timeout=30)]
 
     def interrupt(self) -> None:
-        """Interrupt the running cell (as its time limit would), from any thread, without
-        waiting for it; the cell ends with a KeyboardInterrupt error."""
-        km = self._km
-        if km is not None and not self._closed:
-            try:
-                km.interrupt_kernel()
-            except (RuntimeError, OSError) as exc:
-                log.debug("interrupt failed: %s", exc)
+        """Interrupt the cell running now (as its time limit would), from any thread, without
+        waiting for it: the cell ends with a KeyboardInterrupt error, or the kernel is restarted
+        if the cell does not stop within `interrupt_grace_s`. Does nothing when no cell runs."""
+        if self._cell_running:
+            self._stop.set()
+
+    def cancel(self) -> None:
+        """Stop the running cell, if any, and refuse to run new ones, from any thread, without
+        waiting; reading variables and `close()` still work. For shutting down a run."""
+        self._cancelled = True
+        self._stop.set()
 
     def read_variable(self, name: str) -> str | None:
         """The text of variable `name` in the kernel (str() of non-strings), or None if there

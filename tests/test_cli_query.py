@@ -149,7 +149,11 @@ def test_ctrl_c_stops_the_run_and_names_the_trajectory(tmp_path):
             time.sleep(0.1)
         time.sleep(1.5)  # the cell is spinning
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:  # a hung process must not outlive the test and trip the next one
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     line = err.decode().strip().splitlines()[-1]
     assert "interrupted; trajectory" in line
