@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from rlm.notes import NotesRefused, NotesSession, NotesSettings, NotesStore, estimate_tokens
+from rlm.tools import notes_tools
 from sandbox import Sandbox
 
 
@@ -63,7 +64,7 @@ def main() -> None:
                 block = session.prompt_block()
                 docs = session.archive_documents()
                 t1 = time.perf_counter()
-                sb.load_archive(docs)
+                sb.add_tools(notes_tools(None, docs))
                 t2 = time.perf_counter()
                 starts_host.append((t1 - t0) * 1000)
                 starts_kernel.append((t2 - t1) * 1000)

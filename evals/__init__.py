@@ -1,6 +1,6 @@
 """Long-context eval suites (sniah, oolong, pairs, multidoc, codeqa): generators, scorers,
 methods (rlm and the paper's baselines), a resumable parallel runner, reports, and the
-continual-learning stream. See ../shared/design/EVALS.md.
+continual-learning stream.
 
     from evals import generate, run_eval, make_report, MethodSettings
     path = generate("sniah", 32_000, n=50, seed=0, out_dir=Path("tasks"))

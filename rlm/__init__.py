@@ -4,7 +4,7 @@
     result = RLM(model="gpt-5-mini").completion(Path("corpus/"), "question")
     result.answer, result.status, result.usage, result.cost_usd, result.trajectory_path
 
-See ../shared/design/ARCHITECTURE.md for the loop, the reply protocol and the budgets.
+ARCHITECTURE.md (at the top of the repository) shows the layers, the loop and where to add things.
 """
 
 from rlm._rlm import RLM

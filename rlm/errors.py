@@ -1,20 +1,35 @@
-"""Errors the controller raises, under the product's one base class.
+"""Every error the controller raises, under the product's one base class.
 
-RLMError                      (sandbox.errors)
- +-- SandboxError ...         (sandbox.errors: KernelStartError, ContextError, SandboxClosed)
+RLMError
+ +-- SandboxError             the sandbox failed (also a sandbox.SandboxError)
+ |    +-- ContextError        a context cannot be used: missing path, binary, bad UTF-8, empty
  +-- ConfigError              bad settings: no model, no API key, a bad rlm.toml, a bad budget
  +-- ModelError               the model endpoint failed (unreachable, refused the key, kept failing)
  +-- BudgetExceeded           a budget ran out; carries the partial answer
+ (rlm.notes adds NotesError and NotesRefused)
 
 A run that ends early because of a budget or a model failure does not raise from
 `RLM.completion`: it returns a RunResult whose `status` names the reason (call
 `result.raise_for_status()` to turn that into BudgetExceeded / ModelError / SandboxError).
 ConfigError and ModelError are also raised before a run starts (settings, preflight check).
+Errors of the sandbox layer are translated here (`from_sandbox`), at the boundary.
 """
 
 from __future__ import annotations
 
-from sandbox.errors import ContextError, RLMError, SandboxError
+import sandbox.errors as _sandbox
+
+
+class RLMError(Exception):
+    """Base of every error this product raises on purpose."""
+
+
+class SandboxError(RLMError, _sandbox.SandboxError):
+    """The sandbox could not do what was asked (the kernel did not start, a context failed...)."""
+
+
+class ContextError(SandboxError, _sandbox.ContextError):
+    """A context cannot be used: a missing path, a binary or undecodable file, empty input."""
 
 
 class ConfigError(RLMError):
@@ -42,4 +57,13 @@ class BudgetExceeded(RLMError):
         self.partial_answer = partial_answer
 
 
-__all__ = ["BudgetExceeded", "ConfigError", "ContextError", "ModelError", "RLMError", "SandboxError"]
+def from_sandbox(exc: _sandbox.SandboxError) -> SandboxError:
+    """The controller's error for an error of the sandbox layer (raise it `from exc`)."""
+    if isinstance(exc, SandboxError):
+        return exc
+    cls = ContextError if isinstance(exc, _sandbox.ContextError) else SandboxError
+    return cls(str(exc))
+
+
+__all__ = ["BudgetExceeded", "ConfigError", "ContextError", "ModelError", "RLMError", "SandboxError",
+           "from_sandbox"]

@@ -1,35 +1,98 @@
-"""Checking a context before a run spends anything, and turning CLI arguments into one."""
+"""Input: a context classified and checked once where it arrives (`Context`), before a run
+spends anything, and CLI arguments turned into one (`expand_paths`)."""
 
 from __future__ import annotations
 
 import glob
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rlm.errors import ContextError
 from sandbox.context import walk_directory
 
 
+ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """A context as the controller sees it, classified once, where it arrives.
+
+    kind: "text" (str), "bytes", "json" (list or dict), "path" (a file or directory),
+    "paths" (a list of paths), "other" (left for the sandbox to refuse with its message).
+    """
+
+    value: Any
+    kind: ContextKind
+
+    @classmethod
+    def of(cls, value: Any) -> Context:
+        """Classify `value`, raising ContextError, with a message a user can act on, for a
+        context that cannot work: None, empty text or collections, missing or empty files."""
+        if isinstance(value, Context):
+            return value
+        context = cls.maybe(value)
+        if context is None:
+            if value is None:
+                raise ContextError("no context given")
+            if isinstance(value, (str, bytes, bytearray)):
+                raise ContextError("the context is empty")
+            raise ContextError(f"the context is an empty {type(value).__name__}")
+        for path in context.paths():
+            _check_path(path)
+        return context
+
+    @classmethod
+    def maybe(cls, value: Any) -> Context | None:
+        """Like `of` without the checks, or None for no context (None, empty text or collections)."""
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes, bytearray)):
+            return None if not value.strip() else cls(value, "text" if isinstance(value, str) else "bytes")
+        if isinstance(value, Path):
+            return cls(value, "path")
+        if isinstance(value, (list, tuple, dict)):
+            if not value:
+                return None
+            if isinstance(value, (list, tuple)) and all(isinstance(p, Path) for p in value):
+                return cls(list(value), "paths")
+            return cls(value, "json")
+        return cls(value, "other")
+
+    def paths(self) -> list[Path]:
+        return [self.value] if self.kind == "path" else list(self.value) if self.kind == "paths" else []
+
+    def describe(self) -> dict[str, Any]:
+        """What the trajectory records of the input (never its content)."""
+        if self.kind == "path":
+            return {"kind": "path", "path": str(self.value)}
+        if self.kind == "paths":
+            return {"kind": "paths", "count": len(self.value), "first": str(self.value[0])}
+        if self.kind in ("text", "bytes"):
+            return {"kind": type(self.value).__name__, "chars": len(self.value)}
+        if self.kind == "json":
+            return {"kind": type(self.value).__name__, "items": len(self.value)}
+        return {"kind": type(self.value).__name__}
+
+    def as_text(self) -> str:
+        """The context as one text (to append to a prompt when no sub-run can hold it)."""
+        if self.kind == "path":
+            return self.value.read_text(encoding="utf-8", errors="replace")
+        if self.kind == "text":
+            return self.value
+        try:
+            return json.dumps(self.value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return str(self.value)
+
+
 def check_context(context: Any) -> None:
-    """Raise ContextError, with a message a user can act on, for a context that cannot work:
-    None, empty text or collections, missing or empty files."""
-    if context is None:
-        raise ContextError("no context given")
-    if isinstance(context, (str, bytes, bytearray)):
-        if not context.strip():
-            raise ContextError("the context is empty")
-        return
-    if isinstance(context, Path):
-        _check_path(context)
-        return
-    if isinstance(context, (list, tuple)) and context and all(isinstance(p, Path) for p in context):
-        for p in context:
-            _check_path(p)
-        return
-    if isinstance(context, (list, tuple, dict)) and not context:
-        raise ContextError(f"the context is an empty {type(context).__name__}")
+    """Raise ContextError for a context that cannot work (see `Context.of`)."""
+    Context.of(context)
 
 
 def _check_path(path: Path) -> None:

@@ -5,17 +5,18 @@
         sb.load_context(Path("corpus.txt"))
         result = sb.execute("print(len(context))")
 
-See ../shared/design/SANDBOX.md for the isolation layers and `Sandbox.isolation()`.
+The package shows the isolation boundary: `sandbox/kernel/` runs inside the kernel process;
+`launcher` runs between (it applies the OS layers, then becomes the kernel); everything else
+runs on the host. `Sandbox.isolation()` (and `rlm sandbox check`) reports each OS layer.
 """
 
-from sandbox._runtime import cap_text
-from sandbox._sandbox import HostCallback, Sandbox
+from sandbox.host import Sandbox
+from sandbox.kernel.caps import cap_text
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
     ContextError,
     IsolationWarning,
     KernelStartError,
-    RLMError,
     SandboxClosed,
     SandboxError,
 )
@@ -27,22 +28,23 @@ from sandbox.results import (
     IsolationReport,
     VariableInfo,
 )
+from sandbox.tools import ToolHandler, Tools
 
 __all__ = [
     "ContextError",
     "ContextInfo",
     "ExecResult",
-    "HostCallback",
     "HostRequest",
     "IsolationLayer",
     "IsolationReport",
     "IsolationWarning",
     "KernelStartError",
-    "RLMError",
     "Sandbox",
     "SandboxClosed",
     "SandboxConfig",
     "SandboxError",
+    "ToolHandler",
+    "Tools",
     "VariableInfo",
     "cap_text",
 ]

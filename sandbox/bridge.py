@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import _wire
+from sandbox.kernel import wire
 
 MAX_REQUEST_FDS = 64  # files a kernel may hand over with one request (rlm_query sub-contexts)
 
@@ -52,8 +52,8 @@ class BridgeServer:
     def _handle(self, conn: socket.socket) -> None:
         with conn:
             try:
-                request, received = _wire.recv_frame(conn, MAX_REQUEST_FDS)
-            except (OSError, _wire.WireError) as exc:
+                request, received = wire.recv_frame(conn, MAX_REQUEST_FDS)
+            except (OSError, wire.WireError) as exc:
                 log.debug("bridge: bad request: %s", exc)
                 return
             fds: list[int] = []
@@ -66,8 +66,8 @@ class BridgeServer:
             except Exception as exc:  # every failure goes back to the kernel as an error reply
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             try:
-                _wire.send_frame(conn, reply, fds)
-            except (OSError, _wire.WireError) as exc:
+                wire.send_frame(conn, reply, fds)
+            except (OSError, wire.WireError) as exc:
                 log.debug("bridge: could not reply: %s", exc)
             finally:
                 for fd in fds + received:

@@ -6,7 +6,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox._sandbox import Sandbox
+from sandbox.host import Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import IsolationWarning
 from sandbox.results import IsolationReport

@@ -35,7 +35,6 @@ class ContextSpec:
     docs_name: str = "docs"
     ascii_hint: bool = True
     errors: str = "strict"
-    op: str = "load_context"  # the kernel operation that loads it ("load_archive" for an archive)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
@@ -46,6 +45,20 @@ class ContextSpec:
         if self.mode == "bytes":
             return self.nbytes
         return self.nbytes * (1 if self.ascii_hint else 4)
+
+
+def copy_range(src_fd: int, dst_fd: int, count: int, src_offset: int | None = None) -> int:
+    """Copy up to `count` bytes from `src_fd` to `dst_fd` inside the OS (copy_file_range), from
+    `src_offset` if given (the source's own position is then left alone), else from its
+    position. Returns the number of bytes copied (fewer at the end of the file)."""
+    copied = 0
+    while copied < count:
+        offset = None if src_offset is None else src_offset + copied
+        n = os.copy_file_range(src_fd, dst_fd, count - copied, offset)
+        if n == 0:
+            break
+        copied += n
+    return copied
 
 
 def _is_binary(path: Path) -> bool:
@@ -168,12 +181,7 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
             offset = out.tell()
             size = p.stat().st_size
             with open(p, "rb") as src:
-                copied = 0
-                while copied < size:
-                    n = os.copy_file_range(src.fileno(), out.fileno(), size - copied)
-                    if n == 0:
-                        break
-                    copied += n
+                copied = copy_range(src.fileno(), out.fileno(), size)
             out.seek(0, os.SEEK_END)
             index.append({"path": label, "offset": offset, "length": copied})
             out.write(b"\n\n")

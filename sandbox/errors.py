@@ -1,23 +1,20 @@
-"""The exception hierarchy shared by the whole product.
+"""The sandbox's exceptions (host side).
 
-RLMError
- +-- SandboxError            anything the sandbox could not do
-      +-- KernelStartError   the kernel did not come up (the launcher's log is in the message)
-      +-- ContextError       a context could not be loaded (missing path, binary, bad UTF-8...)
-      +-- SandboxClosed      the sandbox was used after close()
+SandboxError                 anything the sandbox could not do
+ +-- KernelStartError   the kernel did not come up (the launcher's log is in the message)
+ +-- ContextError       a context could not be loaded (missing path, binary, bad UTF-8...)
+ +-- SandboxClosed      the sandbox was used after close()
 
 Faults of *model code* (exceptions, timeouts, crashes of the kernel) are not raised: they
 come back in `ExecResult.error`, because the model must see them and carry on.
+The controller (`rlm`) translates these into its own errors, under `rlm.RLMError`, at its
+boundary; its classes also inherit from these, so `except sandbox.ContextError` still works.
 """
 
 from __future__ import annotations
 
 
-class RLMError(Exception):
-    """Base of every error this product raises on purpose."""
-
-
-class SandboxError(RLMError):
+class SandboxError(Exception):
     """The sandbox could not do what was asked."""
 
 

@@ -99,18 +99,11 @@ class IsolationReport:
 
 @dataclass
 class HostRequest:
-    """A request from model code to the host, and the kernel cell that made it.
+    """A request from a tool helper in the kernel to its host handler (see `sandbox.tools`).
 
-    "llm_query" / "rlm_query": `args` holds `prompts` (always a list), `model`, `batched`, and
-    for rlm_query `contexts`; the host returns one answer string per prompt.
-    "remember" (text, reason, quoted), "revise" (id, text, reason, quoted), "forget" (id,
-    reason), "document" (title, text, reason, quoted): notes; the host returns a dict with
-    `id` (None when refused) and `message`. "archive_search" (query, k): the host returns a
-    list of {id, title, score, snippet}. `quoted` lists passages of the text found verbatim
-    in a loaded context (provenance).
-    A large text sub-context of rlm_query arrives as an open file: its entry in `contexts` is
-    `{"__rlm_fd__": i}` and the file is `fds[i]` (a regular file; read it by offset, do not
-    keep the descriptor: it is closed when the callback returns).
+    `op` names the handler; `args` is what the helper sent (JSON); `cell` is the kernel cell
+    that made the request; `fds` are files the helper sent with it (SCM_RIGHTS): open until
+    the handler returns, then closed by the sandbox (read them by offset, do not keep them).
     """
 
     op: str

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rlm.tools import notes_tools, query_tools
 from sandbox import Sandbox, SandboxConfig
 
 PLANTED_KEY = "sk-planted-test-key-DO-NOT-LEAK-1234567890"
@@ -87,6 +88,8 @@ def _loaded(policy: str):
     """A started sandbox with the 43-character test sentence as its context."""
     sb = Sandbox(SandboxConfig(policy=policy, cell_timeout_s=20, interrupt_grace_s=2)).start()
     sb.load_context("the quick brown fox jumps over the lazy dog")
+    sb.add_tools(query_tools(None))  # the controller's helpers are part of what attacks can reach
+    sb.add_tools(notes_tools(None))
     yield sb
     sb.close()
 

@@ -558,7 +558,7 @@ def test_a_large_sub_context_travels_as_a_file_not_inside_json(make_rlm):
 def test_a_sub_context_file_must_be_a_regular_file(make_rlm):
     from sandbox import SandboxConfig
 
-    code = ("```repl\nimport os\nrt = llm_query.__self__\nr, w = os.pipe()\n"
+    code = ("```repl\nimport os\nfrom sandbox.kernel.kernel import SandboxKernel\nrt = SandboxKernel.runtime  # a hostile kernel talks to the bridge itself\nr, w = os.pipe()\n"
             "try:\n    rt.host_call('rlm_query', {'prompts': ['p'], 'model': None, 'contexts': [{'__rlm_fd__': 0}],"
             " 'batched': False}, send_fds=[r])\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
             "try:\n    rt.host_call('rlm_query', {'prompts': ['p'], 'model': None, 'contexts': [{'__rlm_fd__': 3}],"

@@ -1,5 +1,5 @@
 """Notes that persist between runs: short memories every run keeps in its prompt, and a
-documentation archive loaded into the kernel as `archive` (see ../shared/design/NOTES.md).
+documentation archive loaded into the kernel as `archive`.
 
     from rlm.notes import NotesStore
     with NotesStore(Path(".rlm")) as store:

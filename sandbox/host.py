@@ -1,8 +1,10 @@
-"""The Sandbox: one isolated kernel, driven with jupyter_client, holding contexts as variables.
+"""The Sandbox (host side): one isolated kernel, driven with jupyter_client, holding contexts
+as variables.
 
 Owns the kernel's life cycle (launch through the isolating launcher, restart, kill of every
 process of the sandbox's uid), the execute loop (shell reply with a deadline, liveness checks,
-interrupt then kill on timeout), context loading and reloading, and the host bridge.
+interrupt then kill on timeout), context loading and reloading, and the host end of the tool
+channel (requests from the kernel go to the handlers of installed `Tools`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from sandbox.bridge import BridgeServer
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
+from sandbox.kernel.caps import cap_text
 from sandbox.results import (
     ContextInfo,
     ExecResult,
@@ -42,10 +44,9 @@ from sandbox.results import (
     IsolationReport,
     VariableInfo,
 )
+from sandbox.tools import ToolHandler, Tools
 
 log = logging.getLogger("rlm.sandbox")
-
-HostCallback = Callable[[HostRequest], Any]
 
 _SYSTEM_READ_PATHS = (
     "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/etc/ld.so.cache",
@@ -65,9 +66,6 @@ def _python_read_paths() -> list[str]:
         paths.add(str(Path(module.__file__).resolve().parent.parent))  # type: ignore[arg-type]
     return sorted(p for p in paths if os.path.exists(p))
 
-
-QUERY_OPS = ("llm_query", "rlm_query")
-NOTE_OPS = ("remember", "revise", "forget", "document", "archive_search")
 
 
 def _close_thread_loop() -> None:
@@ -99,7 +97,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self._lock = threading.RLock()
-        self._host: HostCallback | None = None
+        self._tools: dict[str, tuple[Tools, ContextSpec | None]] = {}
+        self._handlers: dict[str, ToolHandler] = {}
         self._specs: list[ContextSpec] = []
         self._tokens: dict[str, ContextSpec] = {}
         self._km: KernelManager | None = None
@@ -255,7 +254,7 @@ class Sandbox:
             "landlock": cfg.landlock,
             "seccomp": cfg.seccomp,
             "env": env,
-            "exec": [sys.executable, "-s", "-m", "sandbox._kernel_boot", str(conn_copy), str(options_path)],
+            "exec": [sys.executable, "-s", "-m", "sandbox.kernel.boot", str(conn_copy), str(options_path)],
         }
         launch_path = self._host_dir / "launch.json"
         launch_path.write_text(json.dumps(launch))
@@ -263,7 +262,7 @@ class Sandbox:
             stale.unlink(missing_ok=True)
         km = KernelManager(transport="ipc", ip=str(self.work_dir / "kernel"), connection_file=str(conn_file))
         km._kernel_spec = KernelSpec(  # a fixed spec: the launcher in front of our kernel
-            argv=[sys.executable, "-s", "-m", "sandbox._launcher", str(launch_path)],
+            argv=[sys.executable, "-s", "-m", "sandbox.launcher", str(launch_path)],
             display_name="rlm sandbox",
             language="python",
             interrupt_mode="signal",
@@ -288,6 +287,8 @@ class Sandbox:
         log.debug("sandbox kernel up: pid %s uid %s", reply.get("pid"), reply.get("uid"))
         for spec in self._specs:
             self._load_spec(spec)
+        for tools, data_spec in self._tools.values():
+            self._install(tools, data_spec)
 
     def _warn_isolation(self) -> None:
         report = self.isolation()
@@ -473,8 +474,6 @@ class Sandbox:
                 if result.timed_out:
                     result.error = f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n{result.error or ''}".rstrip()
             if len(result.stdout) > self.config.output_limit_chars * 2:  # the host's own cap
-                from sandbox._runtime import cap_text
-
                 result.stdout, _ = cap_text(result.stdout, self.config.output_limit_chars)
                 result.truncated = True
             result.duration_s = time.monotonic() - started
@@ -507,29 +506,54 @@ class Sandbox:
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
 
-    def load_archive(self, documents: list[dict[str, Any]]) -> int:
-        """Load a documentation archive as the kernel's `archive` variable (list(), search(),
-        read(), grep()). Each document is a dict with at least `id`, `title` and `text`;
-        `archive.search` is answered by the host callback (op "archive_search").
-        Returns the number of documents loaded."""
-        for d in documents:
-            if not isinstance(d, dict) or not {"id", "title", "text"} <= set(d):
-                raise ContextError("each archive document needs id, title and text")
+    def add_tools(self, tools: Tools) -> list[str]:
+        """Install a set of tools (see `sandbox.tools`): its kernel-side module adds its names
+        to the namespace, and requests for its ops go to its handlers. A set of the same name
+        is replaced. Tools survive kernel restarts. Returns the names the module added."""
+        if not tools.name.isidentifier():
+            raise SandboxError(f"a tool set's name must be an identifier, not {tools.name!r}")
+        clash = {op for op in tools.handlers if op in self._handlers} - set(
+            self._tools[tools.name][0].handlers if tools.name in self._tools else ())
+        if clash or "context_fds" in tools.handlers:
+            raise SandboxError(f"tool ops already handled by another tool set: {sorted(clash or {'context_fds'})}")
         with self._lock:
             self._setup()
-            spec = prepare(list(documents), "archive", self._host_dir / "contexts", self.config.max_str_bytes)
-            spec.op = "load_archive"
-            self._ensure_memory(spec)
+            data_spec = None
+            if tools.data is not None:
+                data_spec = prepare(tools.data, f"tools_{tools.name}", self._host_dir / "contexts",
+                                    self.config.max_str_bytes)
+                self._ensure_memory(data_spec)
             if self._km is None:
                 self._launch_checked()
-            info = self._load_spec(spec)
-            self._specs = [s for s in self._specs if s.name != "archive"] + [spec]
-            return int(info.get("size", 0))
+            previous = self._tools.pop(tools.name, None)
+            if previous is not None:
+                for op in previous[0].handlers:
+                    self._handlers.pop(op, None)
+            self._tools[tools.name] = (tools, data_spec)
+            self._handlers.update(tools.handlers)
+            return self._install(tools, data_spec)
+
+    def _install(self, tools: Tools, data_spec: ContextSpec | None) -> list[str]:
+        # the source travels with the request: the module's directory need not be readable
+        # from inside the kernel (Landlock allows little outside the Python installation)
+        args: dict[str, Any] = {"name": tools.name, "module": str(tools.module),
+                                "source": Path(tools.module).read_text(encoding="utf-8")}
+        token = None
+        if data_spec is not None:
+            token = secrets.token_hex(16)
+            self._tokens[token] = data_spec
+            args.update(token=token, mode=data_spec.mode, label=data_spec.label, errors="strict")
+        try:
+            return list(self._internal("install_tools", args)["names"])
+        finally:
+            if token is not None:
+                self._tokens.pop(token, None)
 
     def _ensure_memory(self, spec: ContextSpec) -> None:
         if self.config.memory_limit_bytes is not None:
             return
-        needed = _BASE_MEMORY + sum(s.memory_estimate() for s in self._specs if s.name != spec.name)
+        held = self._specs + [d for _, d in self._tools.values() if d is not None]
+        needed = _BASE_MEMORY + sum(s.memory_estimate() for s in held if s.name != spec.name)
         needed += spec.memory_estimate() * 2  # decoding holds the file mapping and the str
         if needed <= self._memory_limit:
             return
@@ -552,7 +576,7 @@ class Sandbox:
             "errors": spec.errors, "docs_name": spec.docs_name,
         }
         try:
-            return self._internal(spec.op, args)
+            return self._internal("load_context", args)
         except SandboxError as exc:
             if self._km is not None and not self._km.is_alive():
                 why = self._exit_description()
@@ -562,11 +586,6 @@ class Sandbox:
             raise ContextError(str(exc).replace("ValueError: ", "")) from None
         finally:
             self._tokens.pop(token, None)
-
-    def set_host(self, callback: HostCallback | None) -> None:
-        """Serve `llm_query`/`rlm_query` from the kernel with `callback(HostRequest)`, which
-        returns one answer string per prompt (a list). It runs on a bridge thread."""
-        self._host = callback
 
     def variables(self) -> list[VariableInfo]:
         """Name, type and size of each user variable (contexts included) in the kernel."""
@@ -630,20 +649,8 @@ class Sandbox:
             if spec.index_path is not None:
                 fds.append(os.open(spec.index_path, os.O_RDONLY | os.O_CLOEXEC))
             return {"count": len(fds)}, fds
-        if op not in QUERY_OPS and op not in NOTE_OPS:
+        handler = self._handlers.get(op)
+        if handler is None:
             raise ValueError(f"unknown request {op!r}")
-        if self._host is None:
-            raise RuntimeError(f"{op} is unavailable: no model is connected to this sandbox")
-        if op in NOTE_OPS:  # the host answers with any JSON value
-            return self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)))), []
-        prompts = args.get("prompts")
-        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
-            raise TypeError("prompts must be a list of strings")
-        answers = self._host(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)),
-                                         fds=list(request.get("fds") or [])))
-        if isinstance(answers, str):
-            answers = [answers]
-        answers = [str(a) for a in answers]
-        if len(answers) != len(prompts):
-            raise RuntimeError(f"the host returned {len(answers)} answers for {len(prompts)} prompts")
-        return answers, []
+        request_fds = list(request.get("fds") or [])
+        return handler(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)), fds=request_fds)), []

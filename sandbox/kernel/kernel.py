@@ -14,7 +14,7 @@ from typing import Any
 
 from ipykernel.kernelbase import Kernel
 
-from sandbox._runtime import Runtime
+from sandbox.kernel.runtime import Runtime
 
 
 class SandboxKernel(Kernel):

@@ -19,8 +19,8 @@ def main(argv: list[str]) -> None:
         options = json.load(f)
     from ipykernel.kernelapp import IPKernelApp
 
-    from sandbox._kernel import SandboxKernel
-    from sandbox._runtime import Runtime
+    from sandbox.kernel.kernel import SandboxKernel
+    from sandbox.kernel.runtime import Runtime
 
     SandboxKernel.runtime = Runtime(options)
     app = IPKernelApp.instance(kernel_class=SandboxKernel)

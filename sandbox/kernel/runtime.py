@@ -1,0 +1,454 @@
+"""The in-kernel runtime: namespace, cell execution, output caps, host calls, contexts, tools.
+
+Runs inside the sandboxed kernel process. Model code executes here, compiled by the
+policy layer (restricted mode) or as plain Python (trusted mode); its output is captured
+into a capped buffer; reserved names are restored after every cell. Tools (the controller's
+`llm_query`, `remember`...) are kernel-side modules installed by file path; their helpers
+reach the host through `ToolHost.call`, over the Unix socket in the work directory.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import contextlib
+import gc
+import json
+import linecache
+import mmap
+import os
+import re
+import reprlib
+import signal
+import socket
+import sys
+import time
+import traceback
+import types
+from typing import Any
+
+from sandbox.kernel import wire
+from sandbox.kernel.caps import CappedText, cap_final, cap_text
+from sandbox.kernel.corpus import Corpus
+from sandbox.kernel.policy import PolicyError, compile_cell, restricted_globals
+
+# names the runtime itself reserves (tools add theirs when they are installed)
+RESERVED_FUNCTIONS = ("SHOW_VARS", "FINAL_VAR", "FINAL")
+
+
+class HostError(RuntimeError):
+    """The host could not serve a request (no host connected, or the host reported an error)."""
+
+
+class Printer:
+    """RestrictedPython's print collector, writing to the cell's (redirected) stdout."""
+
+    def __init__(self, _getattr_: Any = None) -> None:
+        pass
+
+    def _call_print(self, *objects: Any, **kwargs: Any) -> None:
+        if kwargs.get("file") is None:
+            kwargs["file"] = sys.stdout
+        builtins.print(*objects, **kwargs)
+
+    def __call__(self) -> str:
+        return ""
+
+
+class Doc:
+    """One document of a multi-file context: its path and where its text sits in `context`."""
+
+    __slots__ = ("_source", "length", "offset", "path")
+
+    def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self._source = source
+
+    @property
+    def text(self) -> str:
+        return self._source[self.offset : self.offset + self.length]
+
+    def keys(self) -> list[str]:
+        return ["path", "offset", "length", "text"]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in ("path", "offset", "length", "text"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __repr__(self) -> str:
+        return f"Doc(path={self.path!r}, offset={self.offset}, length={self.length})"
+
+
+def _short_repr(value: Any, limit: int) -> str:
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        half = limit // 2
+        return f"{value[:half]!r} ... [{len(value) - 2 * half:,} cut] ... {value[-half:]!r}"
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 200
+    r.maxdict = 100
+    r.maxlevel = 8
+    r.maxlong = 10_000
+    return r.repr(value)
+
+
+def _is_empty(value: Any) -> bool:
+    try:
+        return len(value) == 0
+    except TypeError:
+        return False
+
+
+def _describe(value: Any) -> tuple[str, int]:
+    kind = type(value).__name__
+    try:
+        size = len(value)
+    except Exception:
+        size = sys.getsizeof(value)
+    return kind, size
+
+
+
+@contextlib.contextmanager
+def _interruptible() -> Any:
+    """Let SIGINT raise KeyboardInterrupt only while model code runs. Everywhere else in the
+    kernel it stays ignored (the kernel overrides ipykernel's handler hooks): an interrupt that
+    lands while a request is being read or its reply sent would otherwise lose the reply. The
+    host re-sends the interrupt until the cell's reply arrives, so none is lost."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+class ToolHost:
+    """What a tool's kernel-side module gets from the runtime: the `kernel` argument of its
+    `install(kernel, data)`. `call` sends a request to the host handler registered for `op`
+    (raising `HostError` with the host's message when it fails); `contexts()` are the loaded
+    text contexts; `work_dir` is the sandbox's writable directory."""
+
+    HostError = HostError
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.work_dir = runtime.work_dir
+
+    def call(self, op: str, args: dict[str, Any], *, fds: list[int] | None = None) -> Any:
+        return self._runtime.host_call(op, args, send_fds=fds)[0]
+
+    def contexts(self) -> list[Any]:
+        return self._runtime.text_contexts()
+
+
+class Runtime:
+    """State of one kernel: the model's namespace and everything around a cell run."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.work_dir: str = options["work_dir"]
+        self.bridge_path: str = options["bridge_path"]
+        self.restricted: bool = options["policy"] == "restricted"
+        self.output_limit: int = options["output_limit"]
+        self.keep_limit: int = options.get("keep_limit", 1_000_000)
+        self.max_source: int = options.get("max_source_chars", 1_000_000)
+        self.memory_limit: int = options.get("memory_limit", 0)
+        self.cell = 0
+        self.ns: dict[str, Any] = {}
+        self.reserved: dict[str, Any] = {}
+        self.out: dict[int, str] = {}
+        self.answer: dict[str, Any] = {"content": None, "ready": False}
+        self.context_names: set[str] = set()
+        self.tools: dict[str, list[str]] = {}  # tool name -> the names it added
+        self._hook_names: set[str] = set()
+        self._build_namespace()
+
+    # ----- namespace -------------------------------------------------------------
+    def _build_namespace(self) -> None:
+        if self.restricted:
+            # classes made by model code live in module "__rlm__"; dataclasses looks it up
+            sys.modules.setdefault("__rlm__", types.ModuleType("__rlm__"))
+            hooks = restricted_globals(Printer)
+            hooks["_print"] = Printer()
+            self.ns.update(hooks)
+        else:
+            self.ns.update({"__builtins__": builtins, "__name__": "__main__"})
+        self._hook_names = set(self.ns)
+        self.reserved.update({"SHOW_VARS": self.show_vars, "FINAL_VAR": self.final_var, "FINAL": self.final,
+                              "answer": self.answer, "Out": self.out})
+        self.ns.update(self.reserved)
+
+    def _restore_reserved(self) -> list[str]:
+        restored = []
+        current_answer = self.ns.get("answer")
+        if current_answer is not self.answer:
+            if isinstance(current_answer, dict):
+                self.answer = current_answer
+                self.reserved["answer"] = current_answer
+            else:
+                restored.append("answer")
+        for name, value in self.reserved.items():
+            if self.ns.get(name, _MISSING) is not value:
+                self.ns[name] = value
+                if name not in restored:
+                    restored.append(name)
+        return restored
+
+    # ----- host calls ------------------------------------------------------------
+    def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
+                  send_fds: list[int] | None = None) -> tuple[Any, list[int]]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(self.bridge_path)
+            except OSError as exc:
+                raise HostError(f"the host bridge is not reachable: {exc}") from None
+            wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell}, send_fds)
+            reply, fds = wire.recv_frame(sock, max_fds)
+        if not reply.get("ok"):
+            for fd in fds:
+                os.close(fd)
+            raise HostError(reply.get("error", "the host reported an error"))
+        return reply.get("result"), fds
+
+    # ----- user helpers ----------------------------------------------------------
+    def user_variables(self) -> list[dict[str, Any]]:
+        result = []
+        for name, value in self.ns.items():
+            if name.startswith("_") or name in self._hook_names or name in RESERVED_FUNCTIONS or name == "Out":
+                continue
+            if self._is_tool_name(name) and (callable(value) or _is_empty(value)):
+                continue
+            kind, size = _describe(value)
+            result.append({"name": name, "type": kind, "size": size})
+        return result
+
+    def show_vars(self) -> str:
+        """Print and return the variables defined in the kernel, with their types and sizes."""
+        rows = [f"{v['name']}: {v['type']} (size {v['size']:,})" for v in self.user_variables()]
+        text = "\n".join(rows) if rows else "(no variables)"
+        print(text)
+        return text
+
+    def final_var(self, value: Any) -> Any:
+        """Mark a variable (by value, or by its name as a string) as the final answer."""
+        if isinstance(value, str) and value.isidentifier() and value in self.ns:
+            value = self.ns[value]
+        self.answer["content"] = value if isinstance(value, str) else str(value)
+        self.answer["ready"] = True
+        return value
+
+    def final(self, value: Any) -> Any:
+        """Give `value` (converted to text) as the final answer."""
+        self.answer["content"] = value if isinstance(value, str) else str(value)
+        self.answer["ready"] = True
+        return value
+
+    # ----- cells -----------------------------------------------------------------
+    def run_cell(self, code: str) -> dict[str, Any]:
+        self.cell += 1
+        started = time.perf_counter()
+        sink = CappedText(self.keep_limit)
+        error = None
+        if len(code) > self.max_source:
+            error = (
+                f"SourceTooLarge: the cell has {len(code):,} characters; the limit is "
+                f"{self.max_source:,}. Load data through the context, not in code."
+            )
+        else:
+            error = self._execute(code, sink)
+        restored = self._restore_reserved()
+        full = sink.getvalue()
+        self.out[self.cell] = full
+        stdout, truncated = cap_text(full, self.output_limit)
+        truncated = truncated or sink.truncated
+        if restored:
+            stdout += f"\n[reserved names restored: {', '.join(restored)}]\n"
+        final = None
+        if isinstance(self.answer, dict) and self.answer.get("ready"):
+            content = self.answer.get("content")
+            final = cap_final(content if isinstance(content, str) else str(content))
+        return {
+            "cell": self.cell,
+            "stdout": stdout,
+            "error": error,
+            "truncated": truncated,
+            "restored": restored,
+            "final": final,
+            "output_chars": sink.total,
+            "kernel_s": time.perf_counter() - started,
+        }
+
+    def _execute(self, code: str, sink: CappedText) -> str | None:
+        filename = f"<cell {self.cell}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _interruptible():
+                body, tail = compile_cell(code, filename, self.restricted)
+                exec(body, self.ns)
+                if tail is not None:
+                    value = eval(tail, self.ns)
+                    if value is not None:
+                        sink.write(_short_repr(value, self.output_limit) + "\n")
+        except PolicyError as exc:
+            return f"PolicyError: {exc}"
+        except SyntaxError as exc:
+            return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        except MemoryError:
+            gc.collect()
+            limit = f" ({self.memory_limit / 2**30:.1f} GiB)" if self.memory_limit else ""
+            return f"MemoryError: the sandbox's memory limit{limit} was reached"
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # if it struck while the handler was being reset
+            return "KeyboardInterrupt: the cell was interrupted"
+        except RecursionError:
+            return "RecursionError: maximum recursion depth exceeded"
+        except BaseException as exc:  # model code may raise anything, SystemExit included
+            return self._format_error(exc, filename)
+        return None
+
+    @staticmethod
+    def _format_error(exc: BaseException, filename: str) -> str:
+        tb_exc = traceback.TracebackException.from_exception(exc)
+        frames = [f for f in tb_exc.stack if f.filename.startswith("<cell")]
+        lines = ["Traceback (most recent call last):\n"]
+        lines += traceback.StackSummary.from_list(frames).format()
+        lines += list(tb_exc.format_exception_only())
+        return "".join(lines).rstrip()
+
+    # ----- internal operations from the host --------------------------------------
+    def internal(self, op: str, args: dict[str, Any]) -> Any:
+        if op == "ping":
+            return {"pid": os.getpid(), "uid": os.getuid()}
+        if op == "variables":
+            return self.user_variables()
+        if op == "load_context":
+            return self.load_context(args)
+        if op == "install_tools":
+            return self.install_tools(args)
+        if op == "set_answer_reset":
+            self.answer["content"] = None
+            self.answer["ready"] = False
+            return True
+        if op == "read_variable":
+            name = args["name"]
+            if name.startswith("_") or name not in self.ns or name in self._hook_names:
+                raise KeyError(name)
+            value = self.ns[name]
+            return cap_final(value if isinstance(value, str) else str(value))
+        if op == "answer":
+            content = self.answer.get("content") if isinstance(self.answer, dict) else None
+            return None if content is None else (content if isinstance(content, str) else str(content))
+        raise ValueError(f"unknown internal op {op!r}")
+
+    def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
+        # free a context being replaced first, so that peak memory is one context, not two
+        for old in (args["name"], args.get("docs_name", "docs")):
+            if old in self.reserved:
+                self.reserved.pop(old)
+                self.ns.pop(old, None)
+        gc.collect()
+        value, docs = self._fetch(args)
+        name = args["name"]
+        self.ns[name] = value
+        self.reserved[name] = value
+        self.context_names.add(name)
+        info: dict[str, Any] = {"name": name, "type": type(value).__name__}
+        if docs is not None:
+            docs_name = args.get("docs_name", "docs")
+            self.ns[docs_name] = docs
+            self.reserved[docs_name] = docs
+            info["docs"] = len(docs)
+        info["size"] = _describe(value)[1]
+        gc.collect()
+        return info
+
+    def _fetch(self, args: dict[str, Any]) -> tuple[Any, Any]:
+        """The value (and documents) of the context file the host holds under `args["token"]`."""
+        _, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
+        try:
+            return self._read_context(args, fds)
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    # ----- tools -------------------------------------------------------------------
+    def install_tools(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Run a tool's kernel-side module (its source comes with the request) and add the names its
+        `install(kernel, data)` returns (replacing those of an earlier install of the tool)."""
+        tool = args["name"]
+        data = self._fetch(args)[0] if args.get("token") else None
+        module = types.ModuleType(f"rlm_tool_{tool}")
+        module.__file__ = args["module"]
+        exec(compile(args["source"], args["module"], "exec"), module.__dict__)
+        names = module.install(ToolHost(self), data)
+        for old in self.tools.pop(tool, []):
+            self.reserved.pop(old, None)
+            self.ns.pop(old, None)
+        for name, value in names.items():
+            if name in self.reserved and not self._is_tool_name(name):
+                raise ValueError(f"tool {tool!r} may not replace the reserved name {name!r}")
+            self.reserved[name] = value
+            self.ns[name] = value
+        self.tools[tool] = list(names)
+        return {"name": tool, "names": list(names)}
+
+    def _is_tool_name(self, name: str) -> bool:
+        return any(name in names for names in self.tools.values())
+
+    def text_contexts(self) -> list[Any]:
+        """The loaded text contexts: str values, or the Corpus of a large one."""
+        return [v for n in self.context_names if isinstance(v := self.ns.get(n), (str, Corpus))]
+
+    def _read_context(self, args: dict[str, Any], fds: list[int]) -> tuple[Any, Any]:
+        mode = args["mode"]
+        fd = fds[0]
+        size = os.fstat(fd).st_size
+        if mode == "corpus":
+            value: Any = Corpus(fd, args.get("label", ""))
+        else:
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if size else None
+            try:
+                if mode == "bytes":
+                    value = mm[:] if mm is not None else b""
+                else:
+                    try:
+                        text = str(mm, "utf-8", args.get("errors", "strict")) if mm else ""
+                    except UnicodeDecodeError as exc:
+                        raise ValueError(
+                            f"{args.get('label') or 'the context'} is not valid UTF-8 "
+                            f"(byte {exc.start}: {exc.reason})"
+                        ) from None
+                    value = json.loads(text) if mode == "json" else text
+                    del text
+                docs = self._read_docs(args, fds, value, mm)
+            finally:
+                if mm is not None:
+                    mm.close()
+            return value, docs
+        return value, self._read_docs(args, fds, value, None)
+
+    @staticmethod
+    def _read_docs(args: dict[str, Any], fds: list[int], value: Any, mm: Any) -> Any:
+        if len(fds) < 2:
+            return None
+        with os.fdopen(os.dup(fds[1]), "r", encoding="utf-8") as f:
+            index = json.load(f)
+        docs = []
+        ascii_text = isinstance(value, str) and value.isascii()
+        char_pos = prev_end = 0
+        for entry in index:
+            offset, length = entry["offset"], entry["length"]
+            if isinstance(value, str) and not ascii_text:
+                # byte offsets -> character offsets, walking the file in order
+                char_pos += len(mm[prev_end:offset].decode("utf-8", "replace"))
+                prev_end = offset + length
+                body_chars = len(mm[offset:prev_end].decode("utf-8", "replace"))
+                offset, length = char_pos, body_chars
+                char_pos += body_chars
+            docs.append(Doc(entry["path"], offset, length, value))
+        return docs
+
+
+_MISSING = object()
