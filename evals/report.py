@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.tasks import format_length
+from rlm import read_jsonl
 
 # two-sided 95% critical values of Student's t for 1..30 degrees of freedom
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -29,14 +30,7 @@ def ci95(values: list[float]) -> tuple[float, float]:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    return list(read_jsonl(path))
 
 
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 from evals.methods import METHODS, MethodSettings, run_method
 from evals.scorers import score
 from evals.tasks import Task, read_tasks
+from rlm import read_jsonl
 
 
 def _solve(task_json: str, method: str, base: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -43,13 +44,8 @@ def done_pairs(results_path: Path) -> set[tuple[str, str]]:
     done: set[tuple[str, str]] = set()
     if not results_path.exists():
         return done
-    with open(results_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            done.add((row["task_id"], row["method"]))
+    for row in read_jsonl(results_path):
+        done.add((row["task_id"], row["method"]))
     return done
 
 

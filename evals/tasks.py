@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHARS_PER_TOKEN = 4
+from rlm import CHARS_PER_TOKEN
+
 INLINE_LIMIT_CHARS = 64_000  # contexts above this go to a file
 
 

@@ -13,11 +13,12 @@ from rlm.config import RLMConfig, user_dir
 from rlm.errors import BudgetExceeded, ConfigError, ContextError, ModelError, RLMError, SandboxError
 from rlm.pricing import Price, PriceTable
 from rlm.results import RunResult, RunStatus
-from rlm.trajectory import read_trajectory
-from rlm.usage import TokenCounts, Usage
+from rlm.trajectory import read_jsonl, read_trajectory
+from rlm.usage import CHARS_PER_TOKEN, TokenCounts, Usage, estimate_tokens
 from sandbox import SandboxConfig
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "RLM",
     "BudgetExceeded",
     "Completion",
@@ -35,6 +36,8 @@ __all__ = [
     "SandboxError",
     "TokenCounts",
     "Usage",
+    "estimate_tokens",
+    "read_jsonl",
     "read_trajectory",
     "user_dir",
 ]

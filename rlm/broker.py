@@ -81,20 +81,6 @@ class AdaptiveLimiter:
             self._wake()
 
 
-@dataclass
-class SubCallResult:
-    """What one sub-call returned, for the trajectory."""
-
-    prompt_chars: int
-    reply: str
-    error: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    latency_s: float
-    attempts: int
-
-
 EventSink = Callable[[dict[str, Any]], None]
 
 

@@ -112,6 +112,12 @@ def list_runs(runs_dir: Path, limit: int | None = 20, include_children: bool = F
 
 def read_trajectory(path: Path) -> Iterator[dict[str, Any]]:
     """The events of a trajectory file; a torn last line (a crash mid-write) is skipped."""
+    return read_jsonl(path)
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    """The values of a JSON-lines file, skipping blank lines and lines that do not parse
+    (a torn last line after a crash mid-write)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()

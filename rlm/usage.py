@@ -75,7 +75,14 @@ class Usage:
         }
 
 
-BUDGET_NAMES = ("max_iterations", "max_tokens", "max_cost", "max_wall_time", "max_sub_calls")
+CHARS_PER_TOKEN = 4
+"""The estimate used wherever no tokenizer counts: about four characters a token."""
+
+
+def estimate_tokens(text_or_chars: str | int) -> int:
+    """Tokens in a text (or a number of characters), estimated as characters / 4, rounded up."""
+    chars = text_or_chars if isinstance(text_or_chars, int) else len(text_or_chars)
+    return max(1, -(-chars // CHARS_PER_TOKEN))
 
 
 class Budget:

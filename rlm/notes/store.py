@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.errors import RLMError
+from rlm.usage import estimate_tokens
 
 DB_NAME = "notes.db"
 KINDS = ("memory", "doc")
@@ -38,10 +39,6 @@ class NotesError(RLMError):
 
 class NotesRefused(NotesError):
     """A write was refused (over a budget, a duplicate...); the message says what to do."""
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, (len(text) + 3) // 4)
 
 
 def normalise(text: str) -> str:
