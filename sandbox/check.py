@@ -11,6 +11,7 @@ from sandbox.config import SandboxConfig
 from sandbox.errors import IsolationWarning
 from sandbox.results import IsolationReport
 
+# (what is checked, code, what the output must contain: a string or a tuple of alternatives)
 COMMON_CELLS: list[tuple[str, str, Any]] = [
     ("runs code", "print(6 * 7)", "42"),
     ("holds the context", "print(len(context), context.count('needle'))", "33 2"),
@@ -23,7 +24,10 @@ POLICY_CELLS = {
     ],
     "trusted": [
         ("no network", "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)", "OSError"),
-        ("no writes outside the work directory", "open('/tmp/rlm-check-probe', 'w')", "PermissionError"),
+        ("no writes outside the work directory", "open('/tmp/rlm-check-probe', 'w')",
+         ("PermissionError", "Read-only file system")),
+        ("no other processes", "import os\nprint(sorted(p for p in os.listdir('/proc') if p.isdigit()) == ['1'])",
+         ("True", "PermissionError")),
         ("no host environment", "import os\nprint(sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k))", "[]"),
     ],
 }
@@ -52,5 +56,7 @@ def run_check(config: SandboxConfig | None = None) -> CheckResult:
             for name, code, expected in COMMON_CELLS + POLICY_CELLS[sb.config.policy]:
                 r = sb.execute(code, timeout=30)
                 seen = (r.stdout + (r.error or "")).strip()
-                result.smoke.append({"check": name, "ok": expected in seen, "output": seen[-300:]})
+                alternatives = expected if isinstance(expected, tuple) else (expected,)
+                ok = any(e in seen for e in alternatives)
+                result.smoke.append({"check": name, "ok": ok, "output": seen[-300:]})
     return result

@@ -25,6 +25,8 @@ class SandboxConfig:
     max_str_bytes: contexts up to this size become a `str`; larger ones a memory-mapped Corpus.
     memory_limit_bytes: the kernel's data-segment limit; None sizes it from the contexts.
     cpu_seconds, file_size_bytes, open_files, processes: kernel resource limits.
+    disk_quota_bytes: the most the work directory may hold in all (open or deleted files
+        included): it is a size-limited tmpfs when the host may mount (as root).
     network_isolation, landlock, seccomp: turn an OS layer off (for diagnosis only).
     require_isolation: raise instead of warning when an OS layer is unavailable.
     """
@@ -44,6 +46,7 @@ class SandboxConfig:
     file_size_bytes: int = 1 * GiB
     open_files: int = 256
     processes: int = 64
+    disk_quota_bytes: int = 1 * GiB
     network_isolation: bool = True
     landlock: bool = True
     seccomp: bool = True
@@ -56,6 +59,6 @@ class SandboxConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("output_limit_chars", "keep_output_chars", "max_str_bytes", "processes",
-                     "open_files", "file_size_bytes", "cpu_seconds"):
+                     "open_files", "file_size_bytes", "cpu_seconds", "disk_quota_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

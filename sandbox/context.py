@@ -8,6 +8,7 @@ Values (str, bytes, list, dict) are written to a file once. Nothing travels in c
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterable
@@ -48,13 +49,24 @@ class ContextSpec:
 
 
 def copy_range(src_fd: int, dst_fd: int, count: int, src_offset: int | None = None) -> int:
-    """Copy up to `count` bytes from `src_fd` to `dst_fd` inside the OS (copy_file_range), from
+    """Copy up to `count` bytes from `src_fd` to `dst_fd` inside the OS (copy_file_range, or
+    sendfile across file systems that refuse it), from
     `src_offset` if given (the source's own position is then left alone), else from its
     position. Returns the number of bytes copied (fewer at the end of the file)."""
     copied = 0
+    in_kernel = True
     while copied < count:
         offset = None if src_offset is None else src_offset + copied
-        n = os.copy_file_range(src_fd, dst_fd, count - copied, offset)
+        if in_kernel:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, count - copied, offset)
+            except OSError as exc:  # across file systems (a tmpfs work dir to disk): sendfile
+                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                in_kernel = False
+                continue
+        else:
+            n = os.sendfile(dst_fd, src_fd, offset, min(count - copied, 1 << 30))
         if n == 0:
             break
         copied += n

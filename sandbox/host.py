@@ -31,7 +31,9 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
 
+from sandbox import mounts
 from sandbox.bridge import BridgeServer
+from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
@@ -113,6 +115,10 @@ class Sandbox:
         self._uid: int | None = None
         self._gid: int | None = None
         self._memory_limit = 0
+        self._cgroup: Cgroup | None = None
+        self._cgroup_detail = ""
+        self._quota_mounted = False
+        self._quota: tuple[bool, str] = (False, "")
         self.work_dir = Path()
         self._host_dir = Path()
 
@@ -146,6 +152,7 @@ class Sandbox:
         if os.getuid() == 0:
             self._uid = 0x40000000 + secrets.randbelow(0x3FFF0000)
             self._gid = self._uid
+        self._mount_quota()
         for sub in ("tmp", ".kernel"):
             (self.work_dir / sub).mkdir()
         for p in (self.work_dir, self.work_dir / "tmp", self.work_dir / ".kernel"):
@@ -154,7 +161,41 @@ class Sandbox:
                 os.chown(p, self._uid, self._gid)  # type: ignore[arg-type]
         self._bridge = BridgeServer(self.work_dir / "bridge.sock", self._handle_bridge, self._uid)
         self._memory_limit = self.config.memory_limit_bytes or self.config.min_memory_bytes
+        self._make_cgroup()
         self._started = True
+
+    def _mount_quota(self) -> None:
+        """Make the work directory a tmpfs of `disk_quota_bytes` (every file counts, open or
+        deleted, and inodes are bounded too), when the host may mount."""
+        quota = self.config.disk_quota_bytes
+        if os.getuid() != 0:
+            self._quota = (False, "needs root to mount a size-limited tmpfs; only the per-file size limit applies")
+            return
+        inodes = min(max(quota // 4096, 10_000), 1_000_000)
+        try:
+            mounts.mount("tmpfs", str(self.work_dir), "tmpfs", mounts.MS_NOSUID | mounts.MS_NODEV,
+                         f"size={quota},nr_inodes={inodes},mode=0700")
+        except OSError as exc:
+            self._quota = (False, f"could not mount a tmpfs on the work directory: {exc}")
+            return
+        self._quota_mounted = True
+        self._quota = (True, f"tmpfs of {quota / 2**20:,.0f} MiB and {inodes:,} files")
+
+    def _make_cgroup(self) -> None:
+        if os.getuid() != 0:
+            self._cgroup_detail = "needs root (or a delegated cgroup) for memory and process limits"
+            return
+        try:
+            self._cgroup = Cgroup.create(self.work_dir.name, self._cgroup_memory(), self.config.processes)
+        except OSError as exc:
+            self._cgroup_detail = f"cgroups unavailable: {exc}"
+            return
+        self._cgroup_detail = (f"{self._cgroup.describe()}; memory {self._cgroup_memory() / GiB:.1f} GiB "
+                               f"(shared and anonymous memory included), {self.config.processes} processes")
+
+    def _cgroup_memory(self) -> int:
+        # the data limit, the work directory's tmpfs pages (charged to the kernel) and a margin
+        return self._memory_limit + self.config.disk_quota_bytes + _BASE_MEMORY // 2
 
     def _launch_checked(self) -> None:
         try:
@@ -173,6 +214,13 @@ class Sandbox:
             self._shutdown_kernel()
             if self._bridge is not None:
                 self._bridge.close()
+            if self._cgroup is not None:
+                self._cgroup.remove()
+            if self._quota_mounted:
+                try:
+                    mounts.umount(str(self.work_dir))
+                except OSError as exc:
+                    log.warning("could not unmount the work directory %s: %s", self.work_dir, exc)
             for d in (self.work_dir, self._host_dir):
                 if d != Path() and d.exists():
                     shutil.rmtree(d, ignore_errors=True)
@@ -226,16 +274,23 @@ class Sandbox:
             "max_source_chars": cfg.max_source_chars,
             "memory_limit": self._memory_limit,
         }
-        options_path = kdir / "options.json"
+        if self._cgroup is not None:
+            self._cgroup.set_memory(self._cgroup_memory())
+        # written only in the host's private directory; the launcher hands them to the kernel
+        options_path = self._host_dir / "options.json"
         options_path.write_text(json.dumps(options))
-        if self._uid is not None:
-            os.chown(options_path, self._uid, self._gid)  # type: ignore[arg-type]
         conn_file = self._host_dir / "connection.json"
-        conn_copy = kdir / "connection.json"
+        new_root = self._host_dir / "root"
+        new_root.mkdir(mode=0o700, exist_ok=True)
         env = self._kernel_env()
         launch = {
             "conn_file": str(conn_file),
-            "conn_copy": str(conn_copy),
+            "options_file": str(options_path),
+            "new_root": str(new_root),
+            "cgroup_procs": self._cgroup.procs if self._cgroup is not None else [],
+            "cgroup_detail": self._cgroup_detail,
+            "quota_detail_active": self._quota[0],
+            "quota_detail": self._quota[1],
             "report": str(self._host_dir / "isolation.json"),
             "work_dir": str(self.work_dir),
             "uid": self._uid,
@@ -249,12 +304,11 @@ class Sandbox:
             },
             "read_paths": [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths(),
             "rw_paths": [str(self.work_dir)],
-            "hide": [str(Path.home())] if os.getuid() == 0 else [],
             "network": cfg.network_isolation,
             "landlock": cfg.landlock,
             "seccomp": cfg.seccomp,
             "env": env,
-            "exec": [sys.executable, "-s", "-m", "sandbox.kernel.boot", str(conn_copy), str(options_path)],
+            "exec": [sys.executable, "-s", "-m", "sandbox.kernel.boot"],  # + the two descriptors
         }
         launch_path = self._host_dir / "launch.json"
         launch_path.write_text(json.dumps(launch))
@@ -303,9 +357,17 @@ class Sandbox:
                 warnings.warn(f"sandbox isolation layer unavailable — {key}", IsolationWarning, stacklevel=3)
 
     def _kernel_pid(self) -> int | None:
+        """The kernel's pid on the host: the launcher's child when it forked into a new PID
+        namespace, else the launcher itself (it became the kernel)."""
         prov = getattr(self._km, "provisioner", None)
-        proc = getattr(prov, "process", None)
-        return getattr(proc, "pid", None)
+        pid = getattr(getattr(prov, "process", None), "pid", None)
+        if pid is None:
+            return None
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return pid
+        return int(children[0]) if children else pid
 
     def _exit_description(self) -> str:
         prov = getattr(self._km, "provisioner", None)
@@ -365,6 +427,8 @@ class Sandbox:
                 log.debug("shutdown_kernel: %s", exc)
             self._km = None
         self._kill_sandbox_processes()
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
 
     def _restart(self) -> None:
         self._shutdown_kernel()
@@ -565,6 +629,8 @@ class Sandbox:
             if pid is None:
                 raise PermissionError("no kernel pid")
             resource.prlimit(pid, resource.RLIMIT_DATA, (needed, needed))
+            if self._cgroup is not None:
+                self._cgroup.set_memory(self._cgroup_memory())
         except (PermissionError, OSError, ValueError):
             self._restart()
 

@@ -1,35 +1,60 @@
-"""The launcher: applies the OS isolation layers, then execs the kernel.
+"""The launcher: applies the OS isolation layers, then becomes the kernel (runs between the
+host and the kernel: as the host's user, before any model code exists).
 
-Placed at the front of the kernel's argv, it runs as the host's user and, in order:
-copies the connection file for the kernel, sets resource limits, enters new network
-and mount namespaces, hides the host's home (re-exposing only the Python installation),
-applies a Landlock file-system allow-list, drops to an unprivileged uid, installs a
-seccomp deny-list, and execs the kernel with a scrubbed environment. Each layer is
-recorded as active or unavailable (with the reason) in a report the host reads.
-Standard library plus the optional `landlock` and `pyseccomp` packages only.
+Placed at the front of the kernel's argv, it, in order: hands the kernel its connection file
+and options as sealed in-memory files (nothing is written where the kernel can plant a
+link), sets resource limits, joins the sandbox's cgroup (memory and processes), enters new
+network, mount, IPC, UTS and PID namespaces, forks (the child is PID 1 of the new PID
+namespace; the parent waits and exits as the child did), and in the child builds a minimal
+root file system (only the Python installation, a few system paths read-only, the work
+directory read-write, a private /dev and a fresh /proc) and pivots into it, applies a
+Landlock allow-list, drops to an unprivileged uid, installs a seccomp deny-list, and execs
+the kernel with a scrubbed environment. Each layer is recorded as active or unavailable (with
+the reason) in a report the host reads. Standard library plus the optional `landlock` and
+`pyseccomp` packages only.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
+import platform
 import resource
-import stat
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from sandbox.mounts import (
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    check,
+    mount,
+)
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNS_FLAGS = (
     CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWUSER, 0x04000000, 0x08000000, 0x20000000,
     0x02000000, 0x00000080,
 )  # NS, NET, USER, UTS, IPC, PID, CGROUP, TIME
-MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+DEVICES = ("null", "zero", "full", "random", "urandom")
 
 DENIED_SYSCALLS = (
     "ptrace", "mount", "umount2", "unshare", "setns", "bpf", "keyctl", "add_key",
@@ -43,20 +68,6 @@ DENIED_SYSCALLS = (
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    enc = lambda s: s.encode() if s is not None else None
-    _check(
-        _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-        f"mount {target}",
-    )
 
 
 class Report:
@@ -86,19 +97,47 @@ def set_limits(limits: dict[str, int], report: Report) -> None:
     report.add("resource limits", True, ", ".join(applied + ["core dumps off"]))
 
 
+def sealed_file(name: str, data: bytes) -> int:
+    """An in-memory file holding `data`, sealed against changes, inherited across exec."""
+    fd = os.memfd_create(name, os.MFD_ALLOW_SEALING)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def join_cgroup(procs: list[str], detail: str, report: Report) -> None:
+    if not procs:
+        report.add("cgroup", False, detail or "not set up by the host")
+        return
+    try:
+        for path in procs:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+    except OSError as exc:
+        report.add("cgroup", False, f"could not join {procs[0]}: {exc}")
+        return
+    report.add("cgroup", True, detail)
+
+
 def enter_namespaces(as_root: bool, report: Report) -> bool:
-    """New network namespace (and mount namespace); returns whether a mount ns exists."""
+    """New network, mount, IPC, UTS and PID namespaces (as root; without root, user + network);
+    returns whether the root set was made (the caller must then fork into the PID namespace)."""
     if as_root:
         try:
-            _check(_libc.unshare(CLONE_NEWNET | CLONE_NEWNS), "unshare")
+            flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
+            check(_libc.unshare(flags), "unshare")
         except OSError as exc:
             report.add("network namespace", False, str(exc))
             return False
         report.add("network namespace", True, "new empty network namespace (no interfaces up)")
+        report.add("ipc namespace", True, "SysV IPC and POSIX message queues private to the sandbox")
         return True
     uid, gid = os.getuid(), os.getgid()
     try:
-        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNET), "unshare")
+        check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNET), "unshare")
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
         Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
@@ -109,18 +148,32 @@ def enter_namespaces(as_root: bool, report: Report) -> bool:
     return False
 
 
-def _blocker(path: str) -> str | None:
-    """The highest ancestor of `path` that others cannot traverse, if any."""
-    parts = Path(path).parts
-    for i in range(2, len(parts)):
-        ancestor = str(Path(*parts[:i]))
+def fork_into_pid_namespace() -> None:
+    """Fork: the child (PID 1 of the new PID namespace) returns and goes on to become the
+    kernel; the parent stays outside, waits, and exits as the child did, so the host sees
+    the kernel's fate (a signal stays a signal). When the parent dies the child is killed,
+    and when the child (PID 1) dies the OS kills every process left in its namespace."""
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same group)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: os.kill(pid, signal.SIGKILL))
+    while True:
         try:
-            mode = os.stat(ancestor).st_mode
-        except OSError:
-            return None
-        if not mode & stat.S_IXOTH:
-            return ancestor
-    return None
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(70)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those cannot be handled anyway
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
 
 
 def _minimal(paths: list[str]) -> list[str]:
@@ -131,38 +184,52 @@ def _minimal(paths: list[str]) -> list[str]:
     return result
 
 
-def hide_private_dirs(read_paths: list[str], rw_paths: list[str], extra: list[str], report: Report) -> None:
-    """Cover non-traversable directories (the host's home) with an empty tmpfs,
-    re-exposing only the paths the kernel needs, read-only (the work dir stays writable)."""
-    needed = [p for p in read_paths + rw_paths if os.path.exists(p)]
-    blockers = {b for b in (_blocker(p) for p in needed) if b}
-    blockers |= {d for d in extra if os.path.isdir(d) and d != "/"}
-    blockers_list = _minimal(list(blockers))
-    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+def _place(newroot: str, path: str, is_dir: bool) -> str:
+    target = newroot + path
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    if is_dir:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+    elif not os.path.exists(target):
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
+    return target
+
+
+def build_root(newroot: str, read_paths: list[str], rw_paths: list[str], report: Report) -> None:
+    """Pivot into a minimal root: a read-only tmpfs holding bind mounts of `read_paths`
+    (read-only) and `rw_paths` (read-write) at their own paths, /dev with a few devices and a
+    fresh /proc of the new PID namespace. No other host path exists inside: no host Unix
+    socket can be named, no host file stat()ed."""
+    if SYS_PIVOT_ROOT is None:
+        raise OSError(f"pivot_root: unknown syscall number on {platform.machine()}")
+    mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    mount("tmpfs", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
+    wanted = [p for p in read_paths if os.path.lexists(p) and not p.startswith("/proc")]
     exposed = []
-    for blocker in blockers_list:
-        subs = _minimal([p for p in needed if p.startswith(blocker.rstrip("/") + "/")])
-        fds = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in subs}
-        _mount("tmpfs", blocker, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-        for p, fd in fds.items():
-            target = Path(p)
-            for parent in reversed(target.parents):
-                if str(parent).startswith(blocker) and not parent.exists():
-                    parent.mkdir()
-                    os.chmod(parent, 0o755)
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
-                target.mkdir(exist_ok=True)
-            else:
-                target.touch()
-            _mount(f"/proc/self/fd/{fd}", str(target), None, MS_BIND | MS_REC, None)
-            if p not in rw_paths:
-                _mount(None, str(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-            os.close(fd)
-            exposed.append(p)
-    detail = f"hid {', '.join(blockers_list) or 'nothing'}"
-    if exposed:
-        detail += f"; re-exposed {', '.join(exposed)}"
-    report.add("private mounts", True, detail)
+    for p in _minimal(wanted + list(rw_paths)):
+        if os.path.islink(p) and p not in rw_paths:  # /bin -> usr/bin on merged-/usr systems
+            os.makedirs(os.path.dirname(newroot + p), mode=0o755, exist_ok=True)
+            os.symlink(os.readlink(p), newroot + p)
+            continue
+        target = _place(newroot, p, os.path.isdir(p))
+        mount(p, target, None, MS_BIND | MS_REC, None)
+        if p not in rw_paths:
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        exposed.append(p)
+    for dev in DEVICES:
+        if os.path.exists(f"/dev/{dev}"):
+            target = _place(newroot, f"/dev/{dev}", False)
+            mount(f"/dev/{dev}", target, None, MS_BIND, None)
+    os.makedirs(newroot + "/proc", mode=0o555, exist_ok=True)
+    os.chdir(newroot)
+    os.mkdir(".old-root", 0o700)
+    check(_libc.syscall(SYS_PIVOT_ROOT, b".", b".old-root"), "pivot_root")
+    os.chdir("/")
+    check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount the old root")
+    os.rmdir("/.old-root")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    report.add("minimal root", True, f"pivoted into a read-only root holding {len(exposed)} paths "
+                                     f"(read-write: {', '.join(rw_paths)}) and /dev/{{{','.join(DEVICES)}}}")
 
 
 def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report) -> None:
@@ -240,29 +307,31 @@ def main(argv: list[str]) -> None:
     as_root = os.getuid() == 0
     uid, gid = cfg.get("uid"), cfg.get("gid")
 
-    # the connection file holds the HMAC key: give the kernel a private copy it deletes at boot
-    conn = Path(cfg["conn_file"]).read_bytes()
-    copy = cfg["conn_copy"]
-    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    os.write(fd, conn)
-    os.close(fd)
-    if as_root and uid is not None:
-        os.chown(copy, uid, gid)
+    # the connection file (it holds the HMAC key) and the options come from the host's private
+    # directory and reach the kernel as sealed in-memory files: nothing is written, chowned or
+    # opened by root in a directory the kernel can write (no planted link is ever followed)
+    fds = [sealed_file("connection", Path(cfg["conn_file"]).read_bytes()),
+           sealed_file("options", Path(cfg["options_file"]).read_bytes())]
     report.add("scrubbed environment", True, f"{len(cfg['env'])} variables, none from the host")
 
     set_limits(cfg["limits"], report)
+    join_cgroup(cfg.get("cgroup_procs", []), cfg.get("cgroup_detail", ""), report)
+    report.add("work directory quota", bool(cfg.get("quota_detail_active")), cfg.get("quota_detail", ""))
     if cfg.get("network", True):
-        has_mount_ns = enter_namespaces(as_root, report)
+        namespaces = enter_namespaces(as_root, report)
     else:
-        has_mount_ns = False
+        namespaces = False
         report.add("network namespace", False, "disabled by configuration")
-    if has_mount_ns:
+    if namespaces:
+        fork_into_pid_namespace()  # from here on: the child, PID 1 of the new namespace
+        report.add("pid namespace", True, "the kernel is PID 1 of its own namespace; /proc shows only its processes")
         try:
-            hide_private_dirs(cfg["read_paths"], cfg["rw_paths"], cfg.get("hide", []), report)
+            build_root(cfg["new_root"], cfg["read_paths"], cfg["rw_paths"], report)
         except OSError as exc:
-            report.add("private mounts", False, str(exc))
+            report.add("minimal root", False, str(exc))
     else:
-        report.add("private mounts", False, "needs root (a mount namespace); Landlock guards reads instead")
+        for layer in ("ipc namespace", "pid namespace", "minimal root"):
+            report.add(layer, False, "needs root (new mount, IPC and PID namespaces); Landlock guards files instead")
     if cfg.get("landlock", True):
         apply_landlock(cfg["read_paths"], cfg["rw_paths"], report)
     else:
@@ -276,7 +345,7 @@ def main(argv: list[str]) -> None:
     os.write(report_fd, json.dumps(report.layers).encode())
     os.close(report_fd)
     os.chdir(cfg["work_dir"])
-    argv_exec = cfg["exec"]
+    argv_exec = [*cfg["exec"], *(str(fd) for fd in fds)]
     os.execve(argv_exec[0], argv_exec, cfg["env"])
 
 

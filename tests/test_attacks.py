@@ -130,23 +130,25 @@ def test_huge_source_is_refused(restricted_sb):
 # ---------------------------------------------------------------- OS layers (trusted mode)
 
 OS_CASES = [
-    ("read-etc-shadow", "print(open('/etc/shadow').read())", ["PermissionError"]),
+    ("read-etc-shadow", "print(open('/etc/shadow').read())", ["PermissionError", "FileNotFoundError"]),
     ("read-connection-file", "print(open(CONN).read())", ["PermissionError", "FileNotFoundError"]),
-    ("read-host-secret", "print(open(SECRET).read())", ["PermissionError"]),
+    ("read-host-secret", "print(open(SECRET).read())", ["PermissionError", "FileNotFoundError"]),
     ("list-host-home", "import os\nprint(os.listdir(HOME))\nopen(HOME + '/.bash_history').read()",
      ["PermissionError", "FileNotFoundError"]),
     ("proc-self-environ", "env = open('/proc/self/environ').read()\nassert 'OPENAI' not in env\nraise SystemExit('clean')", ["clean"]),
     ("os-environ", "import os\nassert not any('OPENAI' in k or 'RLM_TEST' in k for k in os.environ)\nraise SystemExit('clean')", ["clean"]),
-    ("proc-1-environ", "print(open('/proc/1/environ').read())", ["PermissionError"]),
-    ("proc-parent-environ", "import os\nprint(open(f'/proc/{os.getppid()}/environ').read())", ["PermissionError"]),
-    ("write-tmp", "open('/tmp/rlm-attack-escape', 'w').write('x')", ["PermissionError"]),
-    ("write-secret-dir", "open(SECRET + '.pwn', 'w').write('x')", ["PermissionError"]),
-    ("overwrite-secret", "open(SECRET, 'w').write('pwned')", ["PermissionError"]),
+    ("proc-1-environ", "env = open('/proc/1/environ').read()\nassert 'OPENAI' not in env\nraise SystemExit('clean')",
+     ["PermissionError", "FileNotFoundError", "clean"]),  # PID 1 is the kernel itself in its PID namespace
+    ("proc-parent-environ", "import os\nprint(open(f'/proc/{os.getppid()}/environ').read())", ["PermissionError", "FileNotFoundError"]),
+    ("proc-host-environ", "print(open('/proc/HOSTPID/environ').read())", ["PermissionError", "FileNotFoundError"]),
+    ("write-tmp", "open('/tmp/rlm-attack-escape', 'w').write('x')", ["PermissionError", "Read-only file system"]),
+    ("write-secret-dir", "open(SECRET + '.pwn', 'w').write('x')", ["PermissionError", "FileNotFoundError"]),
+    ("overwrite-secret", "open(SECRET, 'w').write('pwned')", ["PermissionError", "FileNotFoundError"]),
     ("write-dev-shm", "open('/dev/shm/rlm-attack', 'w').write('x')", ["PermissionError", "FileNotFoundError"]),
     ("network-tcp", "import socket\ns = socket.create_connection(('127.0.0.1', PORT), timeout=2)", ["OSError", "unreachable"]),
     ("network-udp", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('127.0.0.1', PORT))", ["OSError", "unreachable"]),
     ("network-dns", "import socket\nsocket.getaddrinfo('pypi.org', 443)", ["gaierror", "OSError"]),
-    ("kill-host", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", ["PermissionError"]),
+    ("kill-host", "import os, signal\nos.kill(HOSTPID, signal.SIGKILL)", ["PermissionError", "ProcessLookupError"]),
     ("setuid-root", "import os\nos.setuid(0)", ["PermissionError"]),
     ("unshare-netns", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nassert libc.unshare(0x40000000) != 0\nraise OSError(ctypes.get_errno(), 'unshare refused')", ["unshare refused"]),
     ("ptrace-host", "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nassert libc.ptrace(16, os.getppid(), 0, 0) != 0\nraise OSError('ptrace refused')", ["ptrace refused"]),
@@ -166,7 +168,8 @@ def test_os_layer_attack(trusted_sb, host_secret, listener, case_id, code, expec
     code = (code.replace("CONN", repr(str(trusted_sb._host_dir / "connection.json")))
             .replace("SECRET", repr(str(host_secret)))
             .replace("HOME", repr(str(Path.home())))
-            .replace("PORT", str(listener.port)))
+            .replace("PORT", str(listener.port))
+            .replace("HOSTPID", str(os.getpid())))
     timeout = 3 if case_id == "sleep-forever" else 30
     r = trusted_sb.execute(code, timeout=timeout)
     seen = (r.stdout or "") + (r.error or "")

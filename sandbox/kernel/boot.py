@@ -1,21 +1,22 @@
 """Entry point of the kernel process, exec'd by the launcher once isolation is in place.
 
-Reads the runtime options, starts ipykernel's app with `SandboxKernel`, removes the
-connection file (it holds the HMAC key) before any model code can run, and points the
-process's own stdout/stderr at /dev/null so output cannot bypass the capped channel.
+The launcher passes two inherited descriptors of sealed in-memory files: the connection
+file (it holds the HMAC key) and the runtime options. Boot reads the options, starts
+ipykernel's app with `SandboxKernel` on the connection file, closes both descriptors before
+any model code can run (nothing of them is left on disk), and points the process's own
+stdout/stderr at /dev/null so output cannot bypass the capped channel.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 
 
 def main(argv: list[str]) -> None:
-    conn_file, options_file = argv[1], argv[2]
-    with open(options_file, encoding="utf-8") as f:
+    conn_fd, options_fd = int(argv[1]), int(argv[2])
+    with os.fdopen(options_fd, encoding="utf-8") as f:
         options = json.load(f)
     from ipykernel.kernelapp import IPKernelApp
 
@@ -24,9 +25,9 @@ def main(argv: list[str]) -> None:
 
     SandboxKernel.runtime = Runtime(options)
     app = IPKernelApp.instance(kernel_class=SandboxKernel)
-    app.initialize(["-f", conn_file, "--IPKernelApp.capture_fd_output=False"])
-    with contextlib.suppress(OSError):
-        os.unlink(conn_file)
+    # the app reads the file and, finding every port in it, writes nothing back
+    app.initialize(["-f", f"/proc/self/fd/{conn_fd}", "--IPKernelApp.capture_fd_output=False"])
+    os.close(conn_fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
