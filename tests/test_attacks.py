@@ -54,6 +54,26 @@ POLICY_CASES = [
     ("methodcaller-bypass", "import operator\noperator.methodcaller('__reduce_ex__', 2)(1)", ["AttributeError"]),
     ("type-hints-eval", "import typing\ntyping.get_type_hints", ["AttributeError"]),
     ("exception-obj", "try:\n    (1).nonexistent\nexcept AttributeError as e:\n    e.obj", ["AttributeError"]),
+    # bypasses found by the second review, closed at their root (see the policy module)
+    ("formatter-subclass-super",
+     "import string\nclass F(string.Formatter):\n    def get_field(self, field_name, args, kwargs):\n"
+     "        return super().get_field(field_name, args, kwargs)\nF().format('{0.__globals__}', SHOW_VARS)",
+     ["AttributeError"]),
+    ("formatter-super-of-instance",
+     "import string\nf = string.Formatter()\nsuper(type(f), f).get_field('0.__globals__', (SHOW_VARS,), {})",
+     ["AttributeError"]),
+    ("real-type-from-type-of-type", "T = type(type(1))\nT('A', (), {'x': 1})", ["TypeError"]),
+    ("dataclass-field-names-as-code",
+     "import dataclasses\nT = type(type(1))\nA = T('A', (), {'__annotations__': {'a=print(1)': int}})\n"
+     "dataclasses.dataclass(A)", ["TypeError"]),
+    ("update-wrapper-raw-getattr",
+     "import functools\nclass W:\n    pass\nw = W()\nfunctools.update_wrapper(w, SHOW_VARS, assigned=('__globals__',))",
+     ["PolicyError"]),
+    ("wraps-raw-getattr",
+     "import functools\nfunctools.wraps(SHOW_VARS, assigned=('__globals__',))", ["PolicyError"]),
+    ("unbound-str-format", "str.format('{0.__class__.__base__}', 1)", ["AttributeError"]),
+    ("unbound-str-format-map", "str.format_map('{x.__class__}', {'x': 1})", ["AttributeError"]),
+    ("str-subclass-format", "class S(str):\n    pass\nS.format('{0.__class__}', 1)", ["AttributeError"]),
     ("singledispatch-annotation-eval",
      "import functools\n@functools.singledispatch\ndef f(x):\n    return 0\n"
      "def g(x: \"[c for c in ().__class__.__base__.__subclasses__()]\"):\n    return 1\nf.register(g)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import operator
 import string
 import types
@@ -70,8 +71,11 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         raise AttributeError('"obj" of an exception is not allowed in this sandbox')
     if isinstance(obj, types.ModuleType):
         raise AttributeError("direct module access is not allowed in this sandbox")
-    if name in ("format", "format_map") and isinstance(obj, str):
-        return _bound_safe_format(obj, name)
+    if name in ("format", "format_map"):
+        if isinstance(obj, str):
+            return _bound_safe_format(obj, name)
+        if isinstance(obj, type) and issubclass(obj, str):  # str.format(fmt, obj): unbound
+            return _unbound_safe_format(name)
     try:
         value = getattr(obj, name)
     except AttributeError:
@@ -91,8 +95,22 @@ def guarded_hasattr(obj: Any, name: str) -> bool:
     return True
 
 
-class SafeFormatter(string.Formatter):
-    """str.format semantics with attribute lookups routed through the guard."""
+class SafeFormatter:
+    """`string.Formatter` for model code: the same methods, with attribute lookups in fields
+    routed through the guard. It wraps a Formatter rather than subclassing one, so neither
+    `super()` in a model's subclass nor the class's bases lead to an unguarded `get_field`."""
+
+    def __init__(self) -> None:
+        self._impl = _GuardedFormatterImpl(self)
+
+    def format(self, format_string: str, /, *args: Any, **kwargs: Any) -> str:
+        return self.vformat(format_string, args, kwargs)
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        return self._impl.vformat(format_string, args, kwargs)
+
+    def parse(self, format_string: str) -> Any:
+        return self._impl.parse(format_string)
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
         first, rest = _formatter_field_name_split(field_name)
@@ -100,6 +118,41 @@ class SafeFormatter(string.Formatter):
         for is_attr, key in rest:
             obj = guarded_getattr(obj, key) if is_attr else obj[key]
         return obj, first
+
+    def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
+        return args[key] if isinstance(key, int) else kwargs[key]
+
+    def check_unused_args(self, used_args: Any, args: Any, kwargs: Any) -> None:
+        pass
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return format(value, format_spec)
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        return string.Formatter.convert_field(self._impl, value, conversion)
+
+
+class _GuardedFormatterImpl(string.Formatter):
+    """The engine behind SafeFormatter; every hook calls back the (possibly subclassed)
+    SafeFormatter, whose methods model code can override only with restricted code."""
+
+    def __init__(self, outer: SafeFormatter) -> None:
+        self._outer = outer
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        return self._outer.get_field(field_name, args, kwargs)
+
+    def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
+        return self._outer.get_value(key, args, kwargs)
+
+    def check_unused_args(self, used_args: Any, args: Any, kwargs: Any) -> None:
+        self._outer.check_unused_args(used_args, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return self._outer.format_field(value, format_spec)
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        return super().convert_field(value, conversion)
 
 
 def _formatter_field_name_split(field_name: str) -> Any:
@@ -115,6 +168,29 @@ def _bound_safe_format(text: str, name: str) -> Callable[..., str]:
     if name == "format":
         return lambda *args, **kwargs: _SAFE_FORMATTER.vformat(text, args, kwargs)
     return lambda mapping: _SAFE_FORMATTER.vformat(text, (), mapping)
+
+
+def _unbound_safe_format(name: str) -> Callable[..., str]:
+    def unbound(text: str, /, *args: Any, **kwargs: Any) -> str:
+        if not isinstance(text, str):
+            raise TypeError(f"descriptor '{name}' requires a 'str' object")
+        return _bound_safe_format(text, name)(*args, **kwargs)
+
+    return unbound
+
+
+def _guarded_update_wrapper(wrapper: Any, wrapped: Any, assigned: Any = None, updated: Any = None) -> Any:
+    """functools.update_wrapper with its default attribute lists only: custom `assigned` /
+    `updated` names would copy any attribute, private ones included, past the guard."""
+    if assigned is not None or updated is not None:
+        raise PolicyError("update_wrapper/wraps with custom attribute lists is not allowed in this sandbox")
+    return functools.update_wrapper(wrapper, wrapped)
+
+
+def _guarded_wraps(wrapped: Any, assigned: Any = None, updated: Any = None) -> Callable[[Any], Any]:
+    if assigned is not None or updated is not None:
+        raise PolicyError("update_wrapper/wraps with custom attribute lists is not allowed in this sandbox")
+    return functools.wraps(wrapped)
 
 
 def _guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
@@ -134,6 +210,7 @@ def _guarded_methodcaller(name: str, *args: Any, **kwargs: Any) -> Callable[[Any
 
 _MODULE_OVERRIDES: dict[str, dict[str, Any]] = {
     "string": {"Formatter": SafeFormatter},
+    "functools": {"update_wrapper": _guarded_update_wrapper, "wraps": _guarded_wraps},
     "operator": {"attrgetter": _guarded_attrgetter, "methodcaller": _guarded_methodcaller},
 }
 
@@ -287,8 +364,14 @@ def _guarded_minmax(fn: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-def _guarded_type(obj: Any) -> type:
-    return type(obj)
+def _guarded_type(obj: Any) -> Any:
+    """type(obj) with one argument only; a metaclass (`type(type(1))` is the real `type`,
+    which builds classes from any dict, past the class checks) comes back as this guarded
+    function itself."""
+    result = type(obj)
+    if issubclass(result, type):
+        return _guarded_type
+    return result
 
 
 def _guarded_dir(obj: Any = None) -> list[str]:
