@@ -292,6 +292,10 @@ class Sandbox:
             "quota_detail_active": self._quota[0],
             "quota_detail": self._quota[1],
             "report": str(self._host_dir / "isolation.json"),
+            # what the launcher removes if this process dies without closing the sandbox
+            "cleanup": {"work_dir": str(self.work_dir), "host_dir": str(self._host_dir),
+                        "unmount": self._quota_mounted,
+                        "cgroup_dirs": [str(d) for d in self._cgroup.dirs] if self._cgroup else []},
             "work_dir": str(self.work_dir),
             "uid": self._uid,
             "gid": self._gid,

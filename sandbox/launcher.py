@@ -25,6 +25,7 @@ import platform
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from sandbox.mounts import (
     MS_REMOUNT,
     check,
     mount,
+    umount,
 )
 
 CLONE_NEWNS = 0x00020000
@@ -122,18 +124,21 @@ def join_cgroup(procs: list[str], detail: str, report: Report) -> None:
     report.add("cgroup", True, detail)
 
 
-def enter_namespaces(as_root: bool, report: Report) -> bool:
-    """New network, mount, IPC, UTS and PID namespaces (as root; without root, user + network);
-    returns whether the root set was made (the caller must then fork into the PID namespace)."""
+def enter_namespaces(as_root: bool, report: Report, cleanup: dict[str, Any]) -> bool:
+    """As root: a new PID namespace, a fork (the child goes on), then new network, mount, IPC
+    and UTS namespaces in the child; returns True there. Without root: user + network
+    namespaces, no fork; returns False."""
     if as_root:
         try:
-            flags = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
-            check(_libc.unshare(flags), "unshare")
+            check(_libc.unshare(CLONE_NEWPID), "unshare")
+            fork_into_pid_namespace(cleanup)  # from here on: the child, PID 1 of the new namespace
+            check(_libc.unshare(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
         except OSError as exc:
             report.add("network namespace", False, str(exc))
             return False
         report.add("network namespace", True, "new empty network namespace (no interfaces up)")
         report.add("ipc namespace", True, "SysV IPC and POSIX message queues private to the sandbox")
+        report.add("pid namespace", True, "the kernel is PID 1 of its own namespace; /proc shows only its processes")
         return True
     uid, gid = os.getuid(), os.getgid()
     try:
@@ -148,11 +153,14 @@ def enter_namespaces(as_root: bool, report: Report) -> bool:
     return False
 
 
-def fork_into_pid_namespace() -> None:
+def fork_into_pid_namespace(cleanup: dict[str, Any]) -> None:
     """Fork: the child (PID 1 of the new PID namespace) returns and goes on to become the
-    kernel; the parent stays outside, waits, and exits as the child did, so the host sees
-    the kernel's fate (a signal stays a signal). When the parent dies the child is killed,
-    and when the child (PID 1) dies the OS kills every process left in its namespace."""
+    kernel; the parent stays outside (in the host's mount namespace), waits, and exits as the
+    child did, so the host sees the kernel's fate (a signal stays a signal). When the parent
+    dies the child is killed; when the child (PID 1) dies the OS kills every process left in
+    its namespace; when the host dies first, the parent kills the child and removes what the
+    host would have removed at close (`cleanup`: the work directory's mount, the cgroup)."""
+    host = os.getppid()
     pid = os.fork()
     if pid == 0:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -162,18 +170,51 @@ def fork_into_pid_namespace() -> None:
         signal.signal(sig, lambda signum, frame: os.kill(pid, signal.SIGKILL))
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            break
+            done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             os._exit(70)
-        except InterruptedError:
-            continue
+        if done:
+            break
+        if os.getppid() != host:  # the host died (the kernel cannot see it from its namespace)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            _clean_after_host(cleanup)
+            os._exit(0)
+        time.sleep(0.2)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those cannot be handled anyway
             signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
+
+
+def _clean_after_host(cleanup: dict[str, Any]) -> None:
+    import shutil
+
+    for path in cleanup.get("cgroup_dirs", []):
+        try:  # leave the group first: a group with a member cannot be removed
+            with open(os.path.join(os.path.dirname(path), "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
+        for _ in range(100):
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+    work_dir = cleanup.get("work_dir")
+    if work_dir and cleanup.get("unmount"):
+        try:
+            umount(work_dir)
+        except OSError:
+            pass
+    for path in (work_dir, cleanup.get("host_dir")):
+        if path:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _minimal(paths: list[str]) -> list[str]:
@@ -318,13 +359,11 @@ def main(argv: list[str]) -> None:
     join_cgroup(cfg.get("cgroup_procs", []), cfg.get("cgroup_detail", ""), report)
     report.add("work directory quota", bool(cfg.get("quota_detail_active")), cfg.get("quota_detail", ""))
     if cfg.get("network", True):
-        namespaces = enter_namespaces(as_root, report)
+        namespaces = enter_namespaces(as_root, report, cfg.get("cleanup", {}))
     else:
         namespaces = False
         report.add("network namespace", False, "disabled by configuration")
     if namespaces:
-        fork_into_pid_namespace()  # from here on: the child, PID 1 of the new namespace
-        report.add("pid namespace", True, "the kernel is PID 1 of its own namespace; /proc shows only its processes")
         try:
             build_root(cfg["new_root"], cfg["read_paths"], cfg["rw_paths"], report)
         except OSError as exc:

@@ -450,3 +450,34 @@ def test_importing_the_controller_does_not_import_the_policy_layer():
     code = "import sys, rlm, sandbox; print('RestrictedPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_host_that_dies_without_closing_leaves_nothing_behind():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from sandbox import Sandbox\nsb = Sandbox().start()\n"
+            "print(sb._kernel_pid(), sb.work_dir, sb._host_dir, flush=True)\nimport time\ntime.sleep(120)")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        kernel_pid, work_dir, host_dir = host.stdout.readline().split()
+    finally:
+        host.kill()
+        host.wait()
+        host.stdout.close()
+
+    def alive(pid: str) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (alive(kernel_pid) or os.path.exists(work_dir)):
+        time.sleep(0.1)
+    assert not alive(kernel_pid)
+    assert not os.path.exists(work_dir) and not os.path.exists(host_dir)
+    with open("/proc/self/mounts") as f:
+        assert work_dir not in f.read()
