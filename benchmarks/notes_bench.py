@@ -86,7 +86,8 @@ def main() -> None:
             "entries": total, "live_memories": len(live_memories), "live_docs": live_docs,
             "store_start_ms_host": round(statistics.median(starts_host), 2),
             "store_start_ms_archive_into_kernel": round(statistics.median(starts_kernel), 2),
-            "store_start_ms_total": round(statistics.median(a + b for a, b in zip(starts_host, starts_kernel)), 2),
+            "store_start_ms_total": round(statistics.median(
+                a + b for a, b in zip(starts_host, starts_kernel, strict=True)), 2),
             "store_end_ms": round(statistics.median(ends), 2),
             "prompt": {"memory_block_chars": len(block), "memory_block_tokens_est": estimate_tokens(block),
                        "memory_text_tokens": sum(m.tokens for m in live_memories)},

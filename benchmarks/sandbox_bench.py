@@ -35,7 +35,8 @@ def make_file(path: Path, size: int) -> None:
     with open(path, "w") as f:
         written, n = 0, 0
         while written < size:
-            chunk = block if n % needle_every else block[: -len(line)] + f"needle{n:010d} is the magic value here, find me please!!!!!!!!!\n"
+            needle = f"needle{n:010d} is the magic value here, find me please!!!!!!!!!\n"
+            chunk = block if n % needle_every else block[: -len(line)] + needle
             f.write(chunk)
             written += len(chunk)
             n += 1

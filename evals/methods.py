@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.tasks import CHARS_PER_TOKEN, Task
-from rlm import RLM, ModelClient, ModelError, PriceTable, RLMError, SandboxConfig
+from evals.tasks import Task
+from rlm import CHARS_PER_TOKEN, RLM, ModelClient, ModelError, PriceTable, RLMError, SandboxConfig
 
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
 

@@ -56,7 +56,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(stats: list[dict[str, Any]], title: str = "Eval results") -> str:
     lines = [f"# {title}", "",
              "Scores are 0-100 (suite scorers in evals/scorers.py), mean ± 95% interval over n tasks.", "",
-             "| suite | length | method | n | score | mean cost | median cost | mean tokens | mean wall s | failures | truncated |",
+             "| suite | length | method | n | score | mean cost | median cost | mean tokens | mean wall s "
+             "| failures | truncated |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in stats:
         lines.append(
@@ -78,13 +79,13 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for metric, label, fname in (("score", "score (0-100)", "score_vs_length.png"),
                                  ("cost_mean", "mean cost (USD)", "cost_vs_length.png")):
         fig, axes = plt.subplots(1, len(suites), figsize=(4.5 * len(suites), 3.6), squeeze=False)
-        for ax, suite in zip(axes[0], suites):
+        for ax, suite in zip(axes[0], suites, strict=False):
             for method in methods:
                 pts = sorted((s["length"], s[metric], s["ci95"] if metric == "score" else 0.0)
                              for s in stats if s["suite"] == suite and s["method"] == method)
                 if not pts:
                     continue
-                xs, ys, es = zip(*pts)
+                xs, ys, es = zip(*pts, strict=True)
                 ax.errorbar(xs, ys, yerr=es if metric == "score" else None, marker="o", capsize=3, label=method)
             ax.set_xscale("log", base=2)
             ax.set_title(suite)

@@ -86,7 +86,8 @@ def stream_report(rows: list[dict[str, Any]]) -> str:
     by = {(r["mode"], r["step"]): r for r in rows}
     steps = sorted({r["step"] for r in rows})
     lines = ["# Continual-learning stream", "",
-             "| step | relation | suite | score with notes | without | gain | cost with | cost without | memory tokens |",
+             "| step | relation | suite | score with notes | without | gain | cost with | cost without "
+             "| memory tokens |",
              "|---|---|---|---|---|---|---|---|---|"]
     gains, cost_delta = [], []
     for k in steps:

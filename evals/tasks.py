@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm import CHARS_PER_TOKEN
-
 INLINE_LIMIT_CHARS = 64_000  # contexts above this go to a file
 
 

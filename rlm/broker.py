@@ -12,7 +12,6 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rlm.client import ModelClient

@@ -75,7 +75,7 @@ class History:
     def messages(self, now: str | None = None, extra_user: str | None = None) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}, {"role": "user", "content": self.first_user}]
         last = len(self.replies) - 1
-        for i, (reply, obs) in enumerate(zip(self.replies, self.observations)):
+        for i, (reply, obs) in enumerate(zip(self.replies, self.observations, strict=True)):
             msgs.append({"role": "assistant", "content": reply})
             if self.mode == "full" or i == last:
                 text = render_full(obs, self.observation_chars)

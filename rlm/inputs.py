@@ -14,7 +14,6 @@ from typing import Any, Literal
 from rlm.errors import ContextError
 from sandbox.context import walk_directory
 
-
 ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
 
 

@@ -69,4 +69,5 @@ def notes_tools(serve: Handler | None, documents: list[dict[str, Any]] | None = 
             return {"id": None, "message": "refused: notes are off"}
         return serve(request)
 
-    return Tools("notes", KERNEL_DIR / "notes.py", dict.fromkeys(NOTE_OPS, handle), data=list(documents) if documents else None)
+    data = list(documents) if documents else None
+    return Tools("notes", KERNEL_DIR / "notes.py", dict.fromkeys(NOTE_OPS, handle), data=data)

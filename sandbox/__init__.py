@@ -10,8 +10,6 @@ The package shows the isolation boundary: `sandbox/kernel/` runs inside the kern
 runs on the host. `Sandbox.isolation()` (and `rlm sandbox check`) reports each OS layer.
 """
 
-from sandbox.host import Sandbox
-from sandbox.kernel.caps import cap_text
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
     ContextError,
@@ -20,6 +18,8 @@ from sandbox.errors import (
     SandboxClosed,
     SandboxError,
 )
+from sandbox.host import Sandbox
+from sandbox.kernel.caps import cap_text
 from sandbox.results import (
     ContextInfo,
     ExecResult,

@@ -6,9 +6,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.host import Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import IsolationWarning
+from sandbox.host import Sandbox
 from sandbox.results import IsolationReport
 
 # (what is checked, code, what the output must contain: a string or a tuple of alternatives)
@@ -17,7 +17,7 @@ COMMON_CELLS: list[tuple[str, str, Any]] = [
     ("holds the context", "print(len(context), context.count('needle'))", "33 2"),
     ("regex over the context", "import re\nprint(re.findall(r'needle (\\d+)', context))", "['1', '2']"),
 ]
-POLICY_CELLS = {
+POLICY_CELLS: dict[str, list[tuple[str, str, Any]]] = {
     "restricted": [
         ("refuses forbidden imports", "import os", "ImportError"),
         ("refuses private attributes", "().__class__", "PolicyError"),

@@ -10,6 +10,7 @@ channel (requests from the kernel go to the handlers of installed `Tools`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -228,10 +229,8 @@ class Sandbox:
 
     def __del__(self) -> None:
         if getattr(self, "_started", False) and not getattr(self, "_closed", True):
-            try:
+            with contextlib.suppress(Exception):  # never raise from a finaliser
                 self.close()
-            except Exception:  # never raise from a finaliser
-                pass
 
     def _check_open(self) -> None:
         if self._closed:
@@ -264,7 +263,6 @@ class Sandbox:
 
     def _launch(self) -> None:
         cfg = self.config
-        kdir = self.work_dir / ".kernel"
         options = {
             "work_dir": str(self.work_dir),
             "bridge_path": str(self.work_dir / "bridge.sock"),
@@ -409,10 +407,8 @@ class Sandbox:
                     continue
                 if int(uid_line.split()[1]) == self._uid:
                     found = True
-                    try:
+                    with contextlib.suppress(OSError):
                         os.kill(int(entry), signal.SIGKILL)
-                    except OSError:
-                        pass
             if not found:
                 return
             time.sleep(0.01)
@@ -460,7 +456,7 @@ class Sandbox:
             try:
                 reply = self._kc.get_shell_msg(timeout=min(poll_s, remaining))
             except queue.Empty:
-                if not self._km.is_alive():
+                if self._km is None or not self._km.is_alive():
                     return None, "dead"
                 continue
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
@@ -470,17 +466,19 @@ class Sandbox:
         """Interrupt the cell, again every 0.2 s until its reply comes or the grace period
         ends: a signal that lands before the kernel starts running the code is ignored there."""
         deadline = time.monotonic() + self.config.interrupt_grace_s
-        while True:
+        while self._km is not None:
             self._km.interrupt_kernel()
             reply, status = self._wait(msg_id, min(0.2, max(deadline - time.monotonic(), 0.01)), poll_s=0.2)
             if status != "timeout" or time.monotonic() >= deadline:
                 return reply, status
+        return None, "dead"
 
     def _internal(self, op: str, args: dict[str, Any], timeout: float = 600.0) -> Any:
         msg_id = self._send(json.dumps(args), {"rlm_op": op})
         reply, status = self._wait(msg_id, timeout)
         if reply is None:
-            raise SandboxError(f"internal operation {op!r} failed: {self._exit_description() if status == 'dead' else 'timed out'}")
+            why = self._exit_description() if status == "dead" else "timed out"
+            raise SandboxError(f"internal operation {op!r} failed: {why}")
         payload = reply["content"].get("rlm", {})
         if not payload.get("ok"):
             raise SandboxError(payload.get("error", f"internal operation {op!r} failed"))
@@ -540,7 +538,8 @@ class Sandbox:
                 result.restored = list(payload.get("restored", []))
                 result.output_chars = int(payload.get("output_chars", len(result.stdout)))
                 if result.timed_out:
-                    result.error = f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n{result.error or ''}".rstrip()
+                    result.error = (f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n"
+                                    f"{result.error or ''}").rstrip()
             if len(result.stdout) > self.config.output_limit_chars * 2:  # the host's own cap
                 result.stdout, _ = cap_text(result.stdout, self.config.output_limit_chars)
                 result.truncated = True

@@ -16,6 +16,7 @@ the reason) in a report the host reads. Standard library plus the optional `land
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -182,7 +183,7 @@ def fork_into_pid_namespace(cleanup: dict[str, Any]) -> None:
             os._exit(0)
         time.sleep(0.2)
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
+        sig = signal.Signals(os.WTERMSIG(status))
         if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those cannot be handled anyway
             signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
@@ -208,10 +209,8 @@ def _clean_after_host(cleanup: dict[str, Any]) -> None:
                 time.sleep(0.02)
     work_dir = cleanup.get("work_dir")
     if work_dir and cleanup.get("unmount"):
-        try:
+        with contextlib.suppress(OSError):
             umount(work_dir)
-        except OSError:
-            pass
     for path in (work_dir, cleanup.get("host_dir")):
         if path:
             shutil.rmtree(path, ignore_errors=True)

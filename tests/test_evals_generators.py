@@ -38,7 +38,7 @@ def test_sniah_exact_size_needles_where_recorded_and_gold(tmp_path, variant):
     text = task.load_context(tmp_path)
     text = text if isinstance(text, str) else text.read_text()
     assert len(text) == task.chars == 4000 * 4
-    for needle, pos, depth in zip(task.meta["needles"], task.meta["positions"], task.meta["depths"]):
+    for needle, pos, depth in zip(task.meta["needles"], task.meta["positions"], task.meta["depths"], strict=True):
         assert text[pos:pos + len(needle)] == needle
         assert depth in sniah.DEPTHS
         assert abs(pos / len(text) * 100 - depth) < 5  # at the drawn depth, snapped to a sentence start
@@ -197,7 +197,7 @@ def test_codeqa_truth_recomputed_from_the_copied_sources(tmp_path, kind):
         module, param, func = re.search(r"In `([^`]+)`, .* parameter `(\w+)` of function `(\w+)`", task.question).groups()
         fn = next(n for n in trees[module].body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == func)
         args = fn.args.args[len(fn.args.args) - len(fn.args.defaults):]
-        assert ast.unparse(dict(zip([a.arg for a in args], fn.args.defaults))[param]) == right
+        assert ast.unparse(dict(zip([a.arg for a in args], fn.args.defaults, strict=False))[param]) == right
     elif kind == "subclasses":
         base = re.search(r"list `(\w+)`", task.question).group(1)
         n = sum(1 for t in trees.values() for c in t.body if isinstance(c, ast.ClassDef)

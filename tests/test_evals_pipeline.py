@@ -126,8 +126,8 @@ def test_continual_learning_stream_with_and_without_notes(tmp_path):
     stream = build_stream(read_tasks(d), 40, seed=3)
     relations = [rel for _, rel in stream]
     assert relations[0] == "first" and relations.count("similar") > relations.count("dissimilar") > 0
-    assert all(b.suite == a.suite for (a, _), (b, rel) in zip(stream, stream[1:]) if rel == "similar")
-    assert all(b.suite != a.suite for (a, _), (b, rel) in zip(stream, stream[1:]) if rel == "dissimilar")
+    assert all(b.suite == a.suite for (a, _), (b, rel) in zip(stream, stream[1:], strict=False) if rel == "similar")
+    assert all(b.suite != a.suite for (a, _), (b, rel) in zip(stream, stream[1:], strict=False) if rel == "dissimilar")
 
     def learner(call):
         if "leave notes for future runs" in call.prompt:

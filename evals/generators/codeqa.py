@@ -54,7 +54,7 @@ def _facts(files: list[Path]) -> dict:
                 defs[node.name].append(module)
                 funcs.append(f"{module}:{node.name}")
                 args = node.args.args[len(node.args.args) - len(node.args.defaults):]
-                for a, d in zip(args, node.args.defaults):
+                for a, d in zip(args, node.args.defaults, strict=False):
                     try:
                         src = ast.unparse(d)
                     except Exception:  # noqa: BLE001 - any node ast cannot unparse is skipped

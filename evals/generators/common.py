@@ -6,7 +6,8 @@ import random
 import uuid
 from pathlib import Path
 
-from evals.tasks import CHARS_PER_TOKEN, INLINE_LIMIT_CHARS, Task
+from evals.tasks import INLINE_LIMIT_CHARS, Task
+from rlm import CHARS_PER_TOKEN
 
 ADJECTIVES = [
     "abundant", "adorable", "aggressive", "agreeable", "ancient", "angry", "anxious", "arrogant",

@@ -195,7 +195,8 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
         q = (f"In which year did the founder of the company headquartered in the city where {person} was born "
              "graduate? Answer with the year only.")
     else:
-        q = f"In which year did the founder of the company headquartered in {target_city} graduate? Answer with the year only."
+        q = (f"In which year did the founder of the company headquartered in {target_city} graduate? "
+             "Answer with the year only.")
     return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=chars, question=q,
                 gold=str(grad_year), context_path=str(rel),
                 meta={"documents": len(docs), "chain": [person, target_city, company, founder],

@@ -168,12 +168,14 @@ def make_question(rng: random.Random, records: list[dict], kind: str | None = No
         return make_question(rng, records, "count")
     if kind == "exactly":
         n = counts[rng.choice(LABELS)]
-        return kind, f"How many labels occur exactly {n} times? Give a number.", sum(1 for lab in LABELS if counts[lab] == n)
+        gold = sum(1 for lab in LABELS if counts[lab] == n)
+        return kind, f"How many labels occur exactly {n} times? Give a number.", gold
     when = START + dt.timedelta(days=rng.randrange(60, DAYS - 60))
     lab = rng.choice(LABELS)
     if kind == "before":
         gold = sum(1 for r in records if r["label"] == lab and r["date"] < when)
-        return kind, f"How many instances dated before {format_date(when)} should be labelled '{lab}'? Give a number.", gold
+        question = f"How many instances dated before {format_date(when)} should be labelled '{lab}'? Give a number."
+        return kind, question, gold
     gold = sum(1 for r in records if r["label"] == lab and r["date"] > when)
     return kind, f"How many instances dated after {format_date(when)} should be labelled '{lab}'? Give a number.", gold
 

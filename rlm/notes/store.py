@@ -304,7 +304,8 @@ class NotesStore:
         stamp = now_utc()
         cur = self._db.execute(
             "INSERT INTO entries (kind, title, text, norm_hash, created, updated, status, source_run, "
-            "source_query, supersedes, provenance, quoted, tags, docs) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)",
+            "source_query, supersedes, provenance, quoted, tags, docs) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)",
             (kind, title, text, _hash(_key(kind, title, text)), stamp, stamp, run_id,
              query, supersedes, provenance, json.dumps(quoted or []), json.dumps(tags or []),
              json.dumps(docs or [])),
@@ -441,7 +442,8 @@ class NotesStore:
                     self._check_memory(entry.text, replacing=entry.id)
                 self._record(entry.id, "undo", run_id, why, entry, self._set_status(entry, "live"))
             else:
-                raise NotesRefused(f"refused: a change of type {action!r} cannot be undone; undo the change it reversed")
+                raise NotesRefused(
+                    f"refused: a change of type {action!r} cannot be undone; undo the change it reversed")
             return self.history(entry_id)
 
     def edit(self, entry_id: int, text: str, reason: str | None = None) -> Entry:

@@ -32,7 +32,7 @@ class SandboxKernel(Kernel):
     def post_handler_hook(self) -> None:
         pass
 
-    async def do_execute(  # type: ignore[override]
+    async def do_execute(
         self,
         code: str,
         silent: bool,

@@ -445,7 +445,7 @@ def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any
     tree = ast.parse(source, filename, "exec")
     last_expr = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last_expr = ast.Expression(tree.body.pop().value)
+        last_expr = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]
     if not restricted:
         body = compile(tree, filename, "exec")
         tail = compile(last_expr, filename, "eval") if last_expr is not None else None

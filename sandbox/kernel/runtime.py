@@ -10,14 +10,12 @@ reach the host through `ToolHost.call`, over the Unix socket in the work directo
 from __future__ import annotations
 
 import builtins
-import collections
 import contextlib
 import gc
 import json
 import linecache
 import mmap
 import os
-import re
 import reprlib
 import signal
 import socket
