@@ -98,7 +98,8 @@ def query(
     question: str = typer.Option(..., "--question", "-q", show_default=False, help="The question to answer."),
     model: str = typer.Option(None, "--model", "-m", help="Root model (default: $RLM_MODEL, then rlm.toml)."),
     sub_model: str = typer.Option(None, "--sub-model",
-                                  help="Model for llm_query and sub-runs (default: $RLM_SUB_MODEL, else the root model)."),
+                                  help="Model for llm_query and sub-runs "
+                                       "(default: $RLM_SUB_MODEL, else the root model)."),
     base_url: str = typer.Option(None, "--base-url",
                                  help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI). "
                                       "The key comes from $OPENAI_API_KEY."),
@@ -111,20 +112,25 @@ def query(
     max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for the whole run."),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens for the whole run."),
     max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds of wall time."),
-    max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1, help="Budget of sub-calls (llm_query prompts and sub-runs)."),
-    runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
-    config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
+    max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1,
+        help="Budget of sub-calls (llm_query prompts and sub-runs)."),
+    runs_dir: str = typer.Option(None, "--runs-dir",
+        help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
+    config_file: str = typer.Option(None, "--config",
+        help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
     notes: str = typer.Option(None, "--notes", help="Notes store directory (default: .rlm/ beside the files, "
                                                    "inside a directory, or here for stdin)."),
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes; leave no trace."),
     no_notes_turn: bool = typer.Option(False, "--no-notes-turn",
                                        help="Read notes, but skip the extra turn that writes new ones."),
-    as_json: bool = typer.Option(False, "--json", help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
+    as_json: bool = typer.Option(False, "--json",
+        help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
 ) -> None:
     """Answer a question about files far larger than the model's window.
 
-    The model explores the files with code in a sandboxed Python kernel and asks sub-models about the parts that matter. The answer goes to stdout; progress to stderr.
+    The model explores the files with code in a sandboxed Python kernel and asks sub-models
+    about the parts that matter. The answer goes to stdout; progress to stderr.
 
     Examples:
 
@@ -188,7 +194,8 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(runs_app, name="runs")
-RunsDirOption = typer.Option(None, "--runs-dir", help="Where trajectories are (default: ~/.rlm/runs or $RLM_HOME/runs).")
+RunsDirOption = typer.Option(None, "--runs-dir",
+    help="Where trajectories are (default: ~/.rlm/runs or $RLM_HOME/runs).")
 
 
 def _runs_dir(runs_dir: str | None):  # noqa: ANN202 - a Path
@@ -238,11 +245,11 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID"), runs_dir: str
 
       rlm runs show 20261122T021000-ab12cd34
     """
+    import re
+
     from rlm import read_trajectory
     from rlm.display import RunDisplay
     from rlm.trajectory import summarise_run
-
-    import re
 
     path = _runs_dir(runs_dir) / f"{run_id}.jsonl"
     if not re.fullmatch(r"[\w.-]+", run_id) or not path.exists():
@@ -444,7 +451,8 @@ def notes_undo(change_id: int = typer.Argument(..., metavar="CHANGE"), notes: st
 
 @notes_app.command("export")
 def notes_export(notes: str = NotesDirOption,
-                 output: str = typer.Option(None, "-o", "--output", help="Write to this file (default: stdout).")) -> None:
+                 output: str = typer.Option(None, "-o", "--output",
+                     help="Write to this file (default: stdout).")) -> None:
     """Export every note and the history as JSON.
 
     Example:
@@ -514,7 +522,8 @@ def eval_list() -> None:
 @eval_app.command("generate")
 def eval_generate(
     suite: str = typer.Argument(..., help="sniah, oolong, pairs, multidoc or codeqa."),
-    length: str = typer.Option("32k", "--length", "-l", help="Target length in tokens (characters / 4): 4096, 32k, 1m..."),
+    length: str = typer.Option("32k", "--length", "-l",
+        help="Target length in tokens (characters / 4): 4096, 32k, 1m..."),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many tasks."),
     seed: int = typer.Option(0, "--seed", help="The same seed gives the same tasks."),
     variant: str = typer.Option(None, "--variant", help="One variant (default: the suite's mix; see rlm eval list)."),
@@ -553,12 +562,14 @@ def eval_run(
     window: str = typer.Option("128k", "--window", help="Context window assumed by direct / summary / retrieval."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
     max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
-    max_wall: float = typer.Option(None, "--max-wall", min=1.0, help="Seconds per rlm run (then it stops and answers)."),
+    max_wall: float = typer.Option(None, "--max-wall", min=1.0,
+        help="Seconds per rlm run (then it stops and answers)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run at once (local processes)."),
     ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead; 'local' starts one here "
                                          "(pip install 'rlm-sandbox\\[ray]')."),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
-    out: str = typer.Option(None, "-o", "--out", help="Results JSONL (default: results.jsonl beside the tasks); re-runs skip finished pairs."),
+    out: str = typer.Option(None, "-o", "--out",
+        help="Results JSONL (default: results.jsonl beside the tasks); re-runs skip finished pairs."),
 ) -> None:
     """Run methods on tasks; one results line per task x method, resumable.
 
@@ -623,7 +634,8 @@ def eval_stream(
     model: str = typer.Option(None, "--model", "-m", help="The model (default: $RLM_MODEL)."),
     sub_model: str = typer.Option(None, "--sub-model", help="Sub-call model (default: --model)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
-    out: str = typer.Option("stream.jsonl", "-o", "--out", help="Per-step results JSONL (the notes store goes beside it)."),
+    out: str = typer.Option("stream.jsonl", "-o", "--out",
+        help="Per-step results JSONL (the notes store goes beside it)."),
 ) -> None:
     """Continual learning: run a stream of similar / dissimilar / repeated tasks with notes
     persisted between them and without; print the gain per step and the memory tokens carried.
@@ -687,4 +699,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

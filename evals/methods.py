@@ -149,7 +149,8 @@ async def _direct(task: Task, base: Path, s: MethodSettings, caller: _Caller) ->
     text = task.context_text(base)
     room = _window_chars(s, len(task.question) + 2000)
     caller.out.truncated = len(text) > room
-    prompt = f"{text[:room]}\n\n{'[the context was cut here to fit the window]' if caller.out.truncated else ''}\n\nQuestion: {task.question}"
+    cut = "[the context was cut here to fit the window]" if caller.out.truncated else ""
+    prompt = f"{text[:room]}\n\n{cut}\n\nQuestion: {task.question}"
     caller.out.answer = await caller.ask(prompt)
 
 

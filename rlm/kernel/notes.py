@@ -9,8 +9,8 @@ full-text index.
 
 from __future__ import annotations
 
-import re
 import builtins
+import re
 from typing import Any
 
 # a passage of a note counts as quoted from the context from this many characters on
