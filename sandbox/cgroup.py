@@ -60,15 +60,8 @@ class Cgroup:
         missing = [c for c in ("memory", "pids") if c not in enabled]
         if missing:  # a group with processes cannot enable controllers for its children (v2 rule)
             raise OSError(f"the host's cgroup does not delegate {', '.join(missing)} to child groups")
-        group = cls(2, [parent / name])
-        group.dirs[0].mkdir()
-        try:
-            group.set_memory(memory_bytes)
-            (group.dirs[0] / "pids.max").write_text(str(processes))
-        except OSError:
-            group.remove()
-            raise
-        return group
+        (parent / name).mkdir()
+        return cls(2, [parent / name])._limited(memory_bytes, processes)
 
     @classmethod
     def _create_v1(cls, name: str, memory_bytes: int, processes: int) -> Cgroup:
@@ -82,12 +75,20 @@ class Cgroup:
                 d = base / own.lstrip("/") / name
                 d.mkdir()
                 group.dirs.append(d)
-            group.set_memory(memory_bytes)
-            (group.dirs[1] / "pids.max").write_text(str(processes))
         except OSError:
             group.remove()
             raise
-        return group
+        return group._limited(memory_bytes, processes)
+
+    def _limited(self, memory_bytes: int, processes: int) -> Cgroup:
+        """Set both limits (the pids controller is the last directory); on failure remove the groups."""
+        try:
+            self.set_memory(memory_bytes)
+            (self.dirs[-1] / "pids.max").write_text(str(processes))
+        except OSError:
+            self.remove()
+            raise
+        return self
 
     def set_memory(self, memory_bytes: int) -> None:
         """The memory limit of the group (swap included where the kernel accounts it)."""
