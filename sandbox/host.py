@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
 
@@ -324,12 +326,18 @@ class Sandbox:
             interrupt_mode="signal",
             env={},
         )
+        # never reconnect (the manager's control socket, the client's shell socket): the kernel
+        # owns the directory of its ipc sockets, and a reconnect would follow whatever it put
+        # at that path since, such as a link to a host service's socket
+        km.context.setsockopt(zmq.RECONNECT_IVL, -1)
         log_path = self._host_dir / "kernel.log"
         with open(log_path, "ab") as log_file:
             launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
             km.start_kernel(env=launcher_env, cwd=str(self.work_dir), stdout=subprocess.DEVNULL, stderr=log_file)
         self._km = km
+        self._wait_for_shell_socket(km)
         kc = km.blocking_client()
+        kc.context.setsockopt(zmq.RECONNECT_IVL, -1)
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self._kc = kc
         try:
@@ -345,6 +353,19 @@ class Sandbox:
             self._load_spec(spec)
         for tools, data_spec in self._tools.values():
             self._install(tools, data_spec)
+
+    def _wait_for_shell_socket(self, km: KernelManager) -> None:
+        """Wait until the kernel has bound its shell socket (before any model code runs), so
+        that the one connection attempt, made without reconnects, finds it."""
+        path = f"{km.ip}-{km.shell_port}"
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        while time.monotonic() < deadline and km.is_alive():
+            try:
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.005)
 
     def _warn_isolation(self) -> None:
         report = self.isolation()
@@ -415,10 +436,16 @@ class Sandbox:
 
     def _shutdown_kernel(self) -> None:
         if self._kc is not None:
+            # only the shell channel was ever opened; stop_channels() would open the others
+            # (connecting to paths the kernel may have replaced) just to close them
             try:
-                self._kc.stop_channels()
+                shell = self._kc._shell_channel
+                if shell is not None:
+                    shell.stop()
+                if not self._kc.context.closed:
+                    self._kc.context.destroy(linger=0)
             except Exception as exc:  # a dead kernel may fail to close cleanly
-                log.debug("stop_channels: %s", exc)
+                log.debug("closing the kernel client: %s", exc)
             self._kc = None
         if self._km is not None:
             try:

@@ -252,3 +252,67 @@ def test_sandboxes_cannot_read_each_other(trusted_sb):
         target = other.work_dir / "mine.txt"
         r = trusted_sb.execute(f"print(open({str(target)!r}).read())")
         assert r.error is not None and "private" not in r.stdout
+
+
+# ---------------------------------------------------------------- links planted for the host (trusted mode)
+
+FORCE_RESTART = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+
+
+def test_links_planted_in_the_work_dir_are_never_followed_by_root(tmp_path):
+    import socket
+    import threading
+    import time
+
+    from sandbox import Sandbox, SandboxConfig
+
+    canary = tmp_path / "canary.txt"
+    canary.write_text("root's own file\n")
+    os.chmod(canary, 0o644)
+    before = os.stat(canary)
+    tmp_path.chmod(0o777)
+    service = tmp_path / "service.sock"  # a host service's Unix socket
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(service))
+    os.chmod(service, 0o777)
+    listener.listen(16)
+    listener.settimeout(0.2)
+    accepted = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    watcher = threading.Thread(target=accept)
+    watcher.start()
+    plant = (
+        "import os, glob\n"
+        f"for name in ['.kernel/connection.json', '.kernel/options.json', 'options.json', 'connection.json']:\n"
+        f"    os.makedirs(os.path.dirname(name) or '.', exist_ok=True)\n"
+        f"    if os.path.lexists(name):\n        os.unlink(name)\n"
+        f"    os.symlink({str(canary)!r}, name)\n"
+        "for path in glob.glob('kernel-*'):\n"
+        f"    os.unlink(path)\n    os.symlink({str(service)!r}, path)\n"
+        "print('planted')")
+    try:
+        with Sandbox(SandboxConfig(policy="trusted", cell_timeout_s=10, interrupt_grace_s=1)) as sb:
+            sb.load_context("abc")
+            assert sb.execute(plant).stdout == "planted\n"
+            r = sb.execute(FORCE_RESTART, timeout=1)  # the host restarts the kernel, rewriting its files
+            assert r.restarted
+            assert sb.execute("print(len(context))").stdout == "3\n"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        watcher.join()
+        listener.close()
+    after = os.stat(canary)
+    assert canary.read_text() == "root's own file\n"
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+    assert accepted == []
