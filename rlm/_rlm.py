@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from rlm._run import EventCallback, Run, Tree
 from rlm.client import ModelClient
-from rlm.config import RLMConfig, resolve
-from rlm.inputs import check_context
+from rlm.config import RLMConfig, check_names, resolve
+from rlm.errors import ConfigError
+from rlm.inputs import Context
 from rlm.results import RunResult
-from sandbox import SandboxConfig
 
 
 class RLM:
@@ -31,19 +32,19 @@ class RLM:
     RLM_MODEL, RLM_SUB_MODEL, ...), then rlm.toml; see `RLMConfig` for every option.
     """
 
-    def __init__(self, model: str | None = None, sub_model: str | None = None, *,
-                 base_url: str | None = None, api_key: str | None = None,
-                 sub_base_url: str | None = None, sub_api_key: str | None = None,
-                 max_iterations: int | None = None, max_depth: int | None = None,
-                 max_cost_usd: float | None = None, max_tokens: int | None = None,
-                 max_wall_s: float | None = None, max_sub_calls: int | None = None,
-                 sandbox: SandboxConfig | None = None, config_file: Path | None = None,
-                 **settings: Any) -> None:
-        args = dict(model=model, sub_model=sub_model, base_url=base_url, api_key=api_key,
-                    sub_base_url=sub_base_url, sub_api_key=sub_api_key,
-                    max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost_usd,
-                    max_tokens=max_tokens, max_wall_s=max_wall_s, max_sub_calls=max_sub_calls,
-                    sandbox=sandbox, **settings)
+    def __init__(self, config: RLMConfig | None = None, /, *, config_file: Path | None = None,
+                 **overrides: Any) -> None:
+        """`config` (an RLMConfig) and/or `overrides` (any RLMConfig field by name, e.g.
+        `model="gpt-5-mini", max_iterations=20`). Fields left at None are filled from the
+        environment, then rlm.toml (`config_file`, else ./rlm.toml or ~/.rlm/rlm.toml).
+        Raises ConfigError for an unknown name or settings that cannot work."""
+        check_names(overrides)
+        args: dict[str, Any] = {}
+        if config is not None:
+            if not isinstance(config, RLMConfig):
+                raise ConfigError(f"config must be an RLMConfig, not {type(config).__name__}")
+            args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        args.update(overrides)
         self.config: RLMConfig = resolve(args, config_file)
         self.config.validate()
         self._checked: set[str] = set()
@@ -64,7 +65,7 @@ class RLM:
         """The async form of `completion`."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("the query must be a non-empty string")
-        check_context(context)
+        value = Context.of(context)  # classified and checked once, here
         config = self.config
         root = self._client(config.base_url, config.api_key)
         sub = root
@@ -74,7 +75,7 @@ class RLM:
             if config.preflight:
                 await self._preflight(root, sub)
             tree = Tree.create(config, root, sub, on_event)
-            return await Run(tree, context, query).execute()
+            return await Run(tree, value, query).execute()
         finally:
             await root.aclose()
             if sub is not root:

@@ -39,11 +39,11 @@ __all__ = ["EventCallback", "Run", "Tree"]
 class Run:
     """One RLM run at some depth (0 = the root)."""
 
-    def __init__(self, tree: Tree, context: Context | Any, query: str, *, depth: int = 0,
+    def __init__(self, tree: Tree, context: Context, query: str, *, depth: int = 0,
                  parent_id: str | None = None) -> None:
         self.tree = tree
         self.config = tree.config
-        self.context = Context.of(context)
+        self.context = context
         self.query = query
         self.depth = depth
         self.parent_id = parent_id

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import openai
 
 from rlm.errors import ModelError
+from rlm.usage import estimate_tokens
 
 log = logging.getLogger("rlm")
 
@@ -79,14 +80,45 @@ def _describe(exc: BaseException) -> tuple[str, int | None, bool]:
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
         return f"connection failed ({type(cause).__name__}: {cause})", None, True
-    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
-                        AttributeError, TypeError, IndexError)):
+    if isinstance(exc, MalformedReply):
+        return f"malformed reply ({exc})", None, True
+    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)):
         return f"malformed reply ({type(exc).__name__}: {str(exc)[:200]})", None, True
     return f"{type(exc).__name__}: {exc}", None, False
 
 
-def _estimate_tokens(chars: int) -> int:
-    return max(1, chars // 4)
+class MalformedReply(Exception):
+    """The endpoint answered, but not with a chat completion (HTML, no `choices`...)."""
+
+
+async def _sdk_call(call: Any) -> Any:
+    """Await the SDK's request. The SDK parses the body inside the call: what it raises there
+    besides its own errors (an HTML page surfaces as AttributeError, a body without the
+    expected shape as TypeError or ValueError) is the server's fault, not ours."""
+    try:
+        return await call
+    except (openai.OpenAIError, asyncio.CancelledError, json.JSONDecodeError):
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise MalformedReply(f"the endpoint's answer could not be read: {detail}") from exc
+
+
+def _reply_text(resp: Any) -> str:
+    """The text of a chat completion, or MalformedReply naming what is missing."""
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list):
+        kind = "an HTML page" if isinstance(resp, str) and "<html" in resp[:500].lower() else type(resp).__name__
+        raise MalformedReply(f"the endpoint answered with {kind}, not a chat completion (no 'choices')")
+    if not choices:
+        raise MalformedReply("the reply has an empty 'choices' list")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise MalformedReply("the reply's first choice has no 'message'")
+    text = getattr(message, "content", None)
+    if text is None and getattr(message, "refusal", None):
+        text = f"[refused: {message.refusal}]"
+    return text if isinstance(text, str) else ""
 
 
 class ModelClient:
@@ -154,13 +186,10 @@ class ModelClient:
                 await slots.acquire()
             started = time.monotonic()
             try:
-                resp = await self._client.chat.completions.create(
+                resp = await _sdk_call(self._client.chat.completions.create(
                     model=model, messages=messages, timeout=timeout, **kwargs  # type: ignore[arg-type]
-                )
-                text = resp.choices[0].message.content
-                if text is None and getattr(resp.choices[0].message, "refusal", None):
-                    text = f"[refused: {resp.choices[0].message.refusal}]"
-                text = text or ""
+                ))
+                text = _reply_text(resp)
                 latency = time.monotonic() - started
             except asyncio.CancelledError:
                 raise
@@ -195,7 +224,7 @@ class ModelClient:
         completion = getattr(usage, "completion_tokens", None)
         if prompt is None or completion is None:
             chars = sum(len(m.get("content") or "") for m in messages)
-            return Completion(text, model, _estimate_tokens(chars), _estimate_tokens(len(text)), 0,
+            return Completion(text, model, estimate_tokens(chars), estimate_tokens(len(text)), 0,
                               latency, attempts, usage_estimated=True)
         details = getattr(usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) or 0

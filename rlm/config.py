@@ -6,6 +6,7 @@ the one in the user directory), then defaults."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -169,6 +170,16 @@ class RLMConfig:
         return out
 
 
+def check_names(settings: Mapping[str, Any]) -> None:
+    """Raise ConfigError for a name that is not an RLMConfig field, suggesting close ones."""
+    known = [f.name for f in dataclasses.fields(RLMConfig)]
+    for name in settings:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(known)}"
+            raise ConfigError(f"unknown setting {name!r}{hint}")
+
+
 def _find_toml(explicit: Path | None) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
@@ -207,10 +218,8 @@ def resolve(args: Mapping[str, Any], config_file: Path | None = None,
     for name, var in ENV.items():
         if env.get(var):
             values[name] = env[var]
-    known = {f.name for f in dataclasses.fields(RLMConfig)}
+    check_names(args)
     for name, value in args.items():
-        if name not in known:
-            raise TypeError(f"unknown setting {name!r}")
         if value is not None:
             values[name] = value
     for name in ("runs_dir", "notes"):

@@ -89,11 +89,6 @@ class Context:
             return str(self.value)
 
 
-def check_context(context: Any) -> None:
-    """Raise ContextError for a context that cannot work (see `Context.of`)."""
-    Context.of(context)
-
-
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise ContextError(f"no such file or directory: {path}")

@@ -569,3 +569,33 @@ def test_a_sub_context_file_must_be_a_regular_file(make_rlm):
     out = events(result, "cell")[0]["stdout"]
     assert "HostError ValueError: rlm_query: a sub-context must be a regular file" in out
     assert "HostError ValueError: rlm_query: a sub-context file is missing" in out
+
+
+def test_settings_come_through_one_typed_path(tmp_path):
+    from rlm import RLMConfig
+
+    base = RLMConfig(model="m", api_key="k", max_iterations=7, runs_dir=tmp_path / "runs")
+    rlm = RLM(base, max_depth=2)
+    assert (rlm.config.model, rlm.config.max_iterations, rlm.config.max_depth) == ("m", 7, 2)
+    assert RLM(model="m", api_key="k").config.max_iterations == 30  # keywords alone, as before
+    with pytest.raises(ConfigError, match="did you mean max_iterations"):
+        RLM(model="m", api_key="k", max_iteration=3)
+    with pytest.raises(ConfigError, match="RLMConfig"):
+        RLM({"model": "m"})  # type: ignore[arg-type]
+    toml = tmp_path / "rlm.toml"
+    toml.write_text('model = "m"\n[sandbox]\ncell_timeout_s = -1\n')
+    with pytest.raises(ConfigError, match=r"\[sandbox\]"):
+        RLM(api_key="k", config_file=toml)
+
+
+@pytest.mark.parametrize("body,content_type,why", [
+    ("<html><body>502 Bad Gateway</body></html>", "text/html", "HTML page"),
+    ('{"id": "x", "object": "chat.completion"}', "application/json", "no 'choices'"),
+    ('{"id": "x", "choices": []}', "application/json", "empty 'choices'"),
+])
+def test_a_reply_that_is_not_a_chat_completion_is_one_clear_error(make_rlm, body, content_type, why):
+    bad = Fault(200, body, content_type=content_type)
+    with ScriptedServer({"root": lambda call: bad}) as server:
+        result = make_rlm(server, max_retries=1, retry_base_s=0.01).completion("x", "q?")
+    assert result.status == "model_error" and why in result.error, result.error
+    assert "after 2 attempts" in result.error and "\n" not in result.error
