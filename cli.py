@@ -158,7 +158,7 @@ def query(
                   runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None,
                   config_file=Path(config_file) if config_file else None)
-    except (RLMError, ValueError) as exc:
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     display = RunDisplay(err_console, verbose=verbose)
@@ -171,7 +171,7 @@ def query(
             where = f"; trajectory {rlm.config.effective_runs_dir / (display.root_run_id + '.jsonl')}"
         _fail(f"interrupted{where}", code=EXIT_INTERRUPTED)
         return
-    except (RLMError, ValueError) as exc:
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     if as_json:
@@ -538,6 +538,7 @@ def eval_generate(
     from pathlib import Path
 
     from evals import generate, parse_length
+    from rlm import RLMError
 
     try:
         tokens = parse_length(length)
@@ -545,7 +546,7 @@ def eval_generate(
             job = bar.add_task(f"{suite} {length}", total=n)
             path = generate(suite, tokens, n, seed, Path(out), variant,
                             progress=lambda done: bar.update(job, completed=done))
-    except ValueError as exc:
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     err_console.print(f"wrote {n} tasks to {path}")
@@ -579,26 +580,20 @@ def eval_run(
     """
     from pathlib import Path
 
-    from evals import MethodSettings, parse_length, read_tasks, run_eval
-    from rlm import RLMConfig, RLMError
-    from rlm.config import resolve
+    from evals import MethodSettings, eval_config, parse_length, read_tasks, run_eval
+    from rlm import RLMError
 
     path = Path(tasks)
     if not path.exists():
         _fail(f"no such file or directory: {tasks}")
     try:
-        cfg: RLMConfig = resolve({"model": model, "sub_model": sub_model, "base_url": base_url,
-                                  "sub_base_url": sub_base_url})
-        cfg.validate()
+        cfg = eval_config(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
+                          max_iterations=max_iterations, max_cost_usd=max_cost, max_wall_s=max_wall)
         methods = [m.strip() for m in method.split(",") if m.strip()]
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)
-        settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
-                                  api_key=cfg.api_key, sub_base_url=cfg.sub_base_url,
-                                  max_iterations=max_iterations, max_cost_usd=max_cost, max_wall_s=max_wall,
-                                  window_tokens=parse_length(window), prices=cfg.prices,
-                                  runs_dir=str(cfg.effective_runs_dir))
-    except (RLMError, ValueError) as exc:
+        settings = MethodSettings(cfg, window_tokens=parse_length(window))
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     results = Path(out) if out else (path if path.is_dir() else path.parent) / "results.jsonl"
@@ -621,7 +616,7 @@ def eval_run(
         try:
             run_eval(path, methods, settings, results, workers=workers, ray_address=ray, limit=limit,
                      on_result=on_result)
-        except (RuntimeError, ValueError) as exc:
+        except (RLMError, RuntimeError) as exc:  # RuntimeError: Ray could not start or connect
             _fail(str(exc), exc)
     err_console.print(f"{len(seen)} new results in {results}")
 
@@ -646,23 +641,19 @@ def eval_stream(
     """
     from pathlib import Path
 
-    from evals import MethodSettings
+    from evals import MethodSettings, eval_config
     from evals.stream import run_stream, stream_report
     from rlm import RLMError
-    from rlm.config import resolve
 
     if not Path(tasks).exists():
         _fail(f"no such file or directory: {tasks}")
     try:
-        cfg = resolve({"model": model, "sub_model": sub_model, "base_url": base_url})
-        cfg.validate()
-        settings = MethodSettings(model=cfg.model or "", sub_model=cfg.sub_model, base_url=cfg.base_url,
-                                  api_key=cfg.api_key, prices=cfg.prices, runs_dir=str(cfg.effective_runs_dir))
+        settings = MethodSettings(eval_config(model=model, sub_model=sub_model, base_url=base_url))
         with Progress(console=err_console, transient=True) as bar:
             job = bar.add_task("stream (notes, then without)", total=2 * n)
             rows = run_stream(Path(tasks), n, settings, Path(out), seed=seed,
                               on_step=lambda row: bar.update(job, advance=1))
-    except (RLMError, ValueError) as exc:
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     print(stream_report(rows))
@@ -682,12 +673,13 @@ def eval_report(
     from pathlib import Path
 
     from evals import make_report
+    from rlm import RLMError
 
     if not Path(results).exists():
         _fail(f"no such file: {results}")
     try:
         md, pngs = make_report(Path(results), Path(out))
-    except ValueError as exc:
+    except RLMError as exc:
         _fail(str(exc), exc)
         return
     print(md.read_text())

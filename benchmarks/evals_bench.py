@@ -48,8 +48,8 @@ def main() -> None:
         with ScriptedServer({"root": root, "reader": reader}) as server:
             for method, model in (("direct", "reader"), ("rlm", "root")):
                 for workers in (1, 2):
-                    s = MethodSettings(model=model, sub_model="reader", base_url=server.url, api_key="k",
-                                       runs_dir=str(Path(tmp) / "runs"))
+                    s = MethodSettings.of(model=model, sub_model="reader", base_url=server.url, api_key="k",
+                                          runs_dir=Path(tmp) / "runs")
                     results = Path(tmp) / f"results-{method}-{workers}.jsonl"
                     t0 = time.perf_counter()
                     rows = run_eval(tasks, [method], s, results, workers=workers)

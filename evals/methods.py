@@ -11,47 +11,62 @@ retrieval  BM25 (bm25s) over chunks of the context, top-k chunks in one call.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.tasks import Task
-from rlm import CHARS_PER_TOKEN, RLM, ModelClient, ModelError, PriceTable, RLMError, SandboxConfig
+from evals.tasks import EvalError, Task
+from rlm import CHARS_PER_TOKEN, RLM, ModelClient, ModelError, RLMConfig, RLMError
+from rlm.config import check_names, resolve
 
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
 
 
+# what the eval methods change from RLMConfig's defaults: notes off unless asked, slower servers
+EVAL_DEFAULTS: dict[str, Any] = {"notes": False, "request_timeout_s": 300.0}
+
+
+def eval_config(**settings: Any) -> RLMConfig:
+    """The RLMConfig of an eval run: `settings` given (None: not given), then the environment
+    and rlm.toml, then the eval defaults (notes off, 300 s per request), checked."""
+    config = resolve({**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    config.validate()
+    return config
+
+
 @dataclass
 class MethodSettings:
-    """What every method needs to reach a model, plus the baselines' knobs.
+    """What every method needs: `rlm`, the controller's settings (model, endpoints, key,
+    budgets, prices, notes, runs_dir, sandbox: one `RLMConfig`, also read by the baselines for
+    their model and endpoint), plus the baselines' own knobs.
 
     window_tokens: the context window assumed for `direct`, `summary` and `retrieval`.
-    top_k / chunk_chars: retrieval's chunks. notes: a notes directory for `rlm` (None: off).
+    top_k / chunk_chars: retrieval's chunks.
     """
 
-    model: str
-    sub_model: str | None = None
-    base_url: str | None = None
-    api_key: str | None = None
-    sub_base_url: str | None = None
-    max_iterations: int = 30
-    max_depth: int = 1
-    max_cost_usd: float | None = None
-    max_wall_s: float | None = None
+    rlm: RLMConfig
     window_tokens: int = 128_000
     top_k: int = 8
     chunk_chars: int = 4000
-    runs_dir: str | None = None
-    notes: str | None = None
-    prices: dict[str, Any] = field(default_factory=dict)
-    request_timeout_s: float = 300.0
-    cell_timeout_s: float = 300.0
+
+    @classmethod
+    def of(cls, *, window_tokens: int = 128_000, top_k: int = 8, chunk_chars: int = 4000,
+           **config: Any) -> MethodSettings:
+        """Settings from RLMConfig fields by name (`model=`, `base_url=`, `max_iterations=`...);
+        notes are off unless `notes=` names a directory. Unknown names raise ConfigError."""
+        check_names(config)
+        return cls(RLMConfig(**{**EVAL_DEFAULTS, **config}), window_tokens, top_k, chunk_chars)
+
+    @property
+    def model(self) -> str:
+        return self.rlm.model or ""
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["api_key"] = "set" if self.api_key else None
-        return d
+        """The settings without secrets."""
+        return {"rlm": self.rlm.public_dict(), "window_tokens": self.window_tokens, "top_k": self.top_k,
+                "chunk_chars": self.chunk_chars}
 
 
 @dataclass
@@ -74,7 +89,7 @@ class Outcome:
 def run_method(method: str, task: Task, base: Path, settings: MethodSettings) -> Outcome:
     """Solve `task` with `method`; model and sandbox failures come back as a status, not raised."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        raise EvalError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     started = time.monotonic()
     try:
         if method in ("rlm", "rlm-nosub"):
@@ -88,15 +103,10 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
 
 
 def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outcome:
-    rlm = RLM(model=s.model, sub_model=s.sub_model, base_url=s.base_url, api_key=s.api_key,
-              sub_base_url=s.sub_base_url, max_iterations=s.max_iterations, max_depth=s.max_depth,
-              max_cost_usd=s.max_cost_usd, max_wall_s=s.max_wall_s, runs_dir=s.runs_dir,
-              notes=Path(s.notes) if s.notes else False,
-              sub_calls=sub_calls, prices=s.prices or None, request_timeout_s=s.request_timeout_s,
-              sandbox=SandboxConfig(cell_timeout_s=s.cell_timeout_s))
+    rlm = RLM(s.rlm, sub_calls=sub_calls)
     result = rlm.completion(task.load_context(base), task.question)
     memory_tokens = 0
-    if result.trajectory_path and s.notes:
+    if result.trajectory_path and rlm.config.notes_dir is not None:
         from rlm import read_trajectory
 
         for event in read_trajectory(result.trajectory_path):
@@ -114,8 +124,10 @@ class _Caller:
 
     def __init__(self, s: MethodSettings) -> None:
         self.s = s
-        self.client = ModelClient(base_url=s.base_url, api_key=s.api_key, timeout_s=s.request_timeout_s)
-        self.prices = PriceTable(s.prices)
+        c = s.rlm
+        self.client = ModelClient(base_url=c.base_url, api_key=c.api_key or os.environ.get("OPENAI_API_KEY"),
+                                  timeout_s=c.request_timeout_s)
+        self.prices = c.price_table()
         self.out = Outcome(None, "ok")
 
     async def ask(self, prompt: str) -> str:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from evals.tasks import format_length
+from evals.tasks import EvalError, format_length
 from rlm import read_jsonl
 
 # two-sided 95% critical values of Student's t for 1..30 degrees of freedom
@@ -106,7 +106,7 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 def make_report(results_path: Path, out_dir: Path) -> tuple[Path, list[Path]]:
     rows = read_results(results_path)
     if not rows:
-        raise ValueError(f"{results_path} holds no results")
+        raise EvalError(f"{results_path} holds no results")
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = aggregate(rows)
     md = out_dir / "report.md"

@@ -12,20 +12,18 @@ import concurrent.futures
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from evals.methods import METHODS, MethodSettings, run_method
 from evals.scorers import score
-from evals.tasks import Task, read_tasks
+from evals.tasks import EvalError, Task, read_tasks
 from rlm import read_jsonl
 
 
-def _solve(task_json: str, method: str, base: str, settings: dict[str, Any]) -> dict[str, Any]:
+def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[str, Any]:
     """One (task, method) pair, in a worker: returns the results line."""
     task = Task(**json.loads(task_json))
-    s = MethodSettings(**settings)
     out = run_method(method, task, Path(base), s)
     return {
         "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
@@ -56,7 +54,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     methods = list(methods)
     for m in methods:
         if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+            raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
     tasks = read_tasks(tasks_path)
     if limit is not None:
         tasks = tasks[:limit]
@@ -64,7 +62,6 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     done = done_pairs(results_path)
     todo = [(t, m) for t in tasks for m in methods if (t.id, m) not in done]
     results_path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = asdict(settings)
     new: list[dict[str, Any]] = []
 
     def record(row: dict[str, Any]) -> None:
@@ -79,14 +76,14 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     if not todo:
         return new
     if ray_address:
-        _run_ray(todo, str(base), cfg, ray_address, record)
+        _run_ray(todo, str(base), settings, ray_address, record)
         return new
     if workers <= 1:
         for t, m in todo:
-            record(_solve(t.to_json(), m, str(base), cfg))
+            record(_solve(t.to_json(), m, str(base), settings))
         return new
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_solve, t.to_json(), m, str(base), cfg): (t, m) for t, m in todo}
+        futures = {pool.submit(_solve, t.to_json(), m, str(base), settings): (t, m) for t, m in todo}
         for fut in concurrent.futures.as_completed(futures):
             t, m = futures[fut]
             try:
@@ -100,7 +97,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     return new
 
 
-def _run_ray(todo: list[tuple[Task, str]], base: str, cfg: dict[str, Any], address: str,
+def _run_ray(todo: list[tuple[Task, str]], base: str, settings: MethodSettings, address: str,
              record: Callable[[dict[str, Any]], None]) -> None:
     try:
         import ray
@@ -110,7 +107,7 @@ def _run_ray(todo: list[tuple[Task, str]], base: str, cfg: dict[str, Any], addre
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     try:
         remote = ray.remote(_solve)
-        pending = [remote.remote(t.to_json(), m, base, cfg) for t, m in todo]
+        pending = [remote.remote(t.to_json(), m, base, settings) for t, m in todo]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             record(ray.get(ready[0]))

@@ -15,7 +15,7 @@ from typing import Any
 
 from evals.methods import MethodSettings, run_method
 from evals.scorers import score
-from evals.tasks import Task, read_tasks
+from evals.tasks import EvalError, Task, read_tasks
 
 P_SAME = 0.01
 P_DISSIMILAR = 0.10
@@ -24,7 +24,7 @@ P_DISSIMILAR = 0.10
 def build_stream(tasks: list[Task], n: int, seed: int = 0) -> list[tuple[Task, str]]:
     """`n` steps of (task, relation to the previous step: first / similar / dissimilar / same)."""
     if not tasks:
-        raise ValueError("the stream needs tasks")
+        raise EvalError("the stream needs tasks")
     rng = random.Random(f"stream:{seed}")
     pools: dict[str, list[Task]] = {}
     for t in tasks:
@@ -67,7 +67,7 @@ def run_stream(tasks_path: Path, n: int, settings: MethodSettings, out_path: Pat
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with open(out_path, "w", encoding="utf-8") as f:
         for mode in ("notes", "no-notes"):
-            s = replace(settings, notes=str(notes_dir) if mode == "notes" else None)
+            s = replace(settings, rlm=replace(settings.rlm, notes=notes_dir if mode == "notes" else False))
             for step, (task, rel) in enumerate(stream, 1):
                 out = run_method("rlm", task, base, s)
                 row = {"step": step, "mode": mode, "relation": rel, "task_id": task.id, "suite": task.suite,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.generators import codeqa, multidoc, oolong, pairs, sniah
-from evals.tasks import Task, format_length, write_tasks
+from evals.tasks import EvalError, Task, format_length, write_tasks
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ def generate(suite: str, length: int, n: int, seed: int, out_dir: Path, variant:
              progress: Callable[[int], None] | None = None) -> Path:
     """Write n tasks to out_dir/tasks-<suite>-<length>-s<seed>.jsonl (contexts beside it)."""
     if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+        raise EvalError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     s = SUITES[suite]
     if variant is not None and variant not in s.variants:
-        raise ValueError(f"unknown {suite} variant {variant!r}; known: {', '.join(s.variants)}")
+        raise EvalError(f"unknown {suite} variant {variant!r}; known: {', '.join(s.variants)}")
     if n < 1:
-        raise ValueError("n must be at least 1")
+        raise EvalError("n must be at least 1")
     variants = itertools.cycle([variant] if variant else s.default)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = []

@@ -13,6 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm import RLMError
+
+
+class EvalError(RLMError, ValueError):
+    """Bad input to an eval command: an unknown suite, variant or method, a bad length, no tasks."""
+
+
 INLINE_LIMIT_CHARS = 64_000  # contexts above this go to a file
 
 
@@ -23,12 +30,12 @@ def parse_length(text: str | int) -> int:
         return text
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM][iI]?)?\s*", str(text))
     if not m:
-        raise ValueError(f"not a length: {text!r} (use e.g. 4096, 32k, 1m)")
+        raise EvalError(f"not a length: {text!r} (use e.g. 4096, 32k, 1m)")
     number, unit = float(m.group(1)), (m.group(2) or "").lower()
     scale = {"": 1, "k": 1000, "m": 1_000_000, "ki": 1024, "mi": 1024**2}[unit]
     value = int(number * scale)
     if value < 1:
-        raise ValueError("a length must be at least 1 token")
+        raise EvalError("a length must be at least 1 token")
     return value
 
 
@@ -60,7 +67,7 @@ class Task:
         if self.context is not None:
             return self.context
         if self.context_path is None:
-            raise ValueError(f"task {self.id} has no context")
+            raise EvalError(f"task {self.id} has no context")
         return (base / self.context_path).resolve()
 
     def context_text(self, base: Path) -> str:
@@ -88,10 +95,10 @@ def write_tasks(tasks: list[Task], path: Path) -> None:
 def read_tasks(path: Path) -> list[Task]:
     """Tasks from a JSONL file, or from every tasks*.jsonl in a directory."""
     if not path.exists():
-        raise ValueError(f"no such file or directory: {path}")
+        raise EvalError(f"no such file or directory: {path}")
     files = sorted(path.glob("tasks*.jsonl")) if path.is_dir() else [path]
     if not files:
-        raise ValueError(f"{path} holds no tasks*.jsonl (rlm eval generate writes them)")
+        raise EvalError(f"{path} holds no tasks*.jsonl (rlm eval generate writes them)")
     tasks = []
     for f in files:
         with open(f, encoding="utf-8") as fh:
@@ -100,5 +107,5 @@ def read_tasks(path: Path) -> list[Task]:
                     try:
                         tasks.append(Task(**json.loads(line)))
                     except (TypeError, ValueError) as exc:
-                        raise ValueError(f"{f}:{n}: not a task ({exc})") from None
+                        raise EvalError(f"{f}:{n}: not a task ({exc})") from None
     return tasks

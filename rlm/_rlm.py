@@ -15,7 +15,7 @@ from typing import Any
 from rlm._run import EventCallback, Run, Tree
 from rlm.client import ModelClient
 from rlm.config import RLMConfig, check_names, resolve
-from rlm.errors import ConfigError
+from rlm.errors import ConfigError, ContextError
 from rlm.inputs import Context
 from rlm.results import RunResult
 
@@ -64,7 +64,7 @@ class RLM:
                           on_event: EventCallback | None = None) -> RunResult:
         """The async form of `completion`."""
         if not isinstance(query, str) or not query.strip():
-            raise ValueError("the query must be a non-empty string")
+            raise ContextError("the query must be a non-empty string")
         value = Context.of(context)  # classified and checked once, here
         config = self.config
         root = self._client(config.base_url, config.api_key)

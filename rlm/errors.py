@@ -28,8 +28,9 @@ class SandboxError(RLMError, _sandbox.SandboxError):
     """The sandbox could not do what was asked (the kernel did not start, a context failed...)."""
 
 
-class ContextError(SandboxError, _sandbox.ContextError):
-    """A context cannot be used: a missing path, a binary or undecodable file, empty input."""
+class ContextError(SandboxError, _sandbox.ContextError, ValueError):
+    """Bad input: a context that cannot be used (a missing path, a binary or undecodable file,
+    empty input) or an empty question."""
 
 
 class ConfigError(RLMError):

@@ -33,8 +33,8 @@ def tasks(tmp_path_factory):
 
 
 def settings(server, tmp: Path, model: str = "root") -> MethodSettings:
-    return MethodSettings(model=model, sub_model="reader", base_url=server.url, api_key="k",
-                          runs_dir=str(tmp / "runs"), window_tokens=4000, top_k=2, chunk_chars=2000)
+    return MethodSettings.of(model=model, sub_model="reader", base_url=server.url, api_key="k",
+                             runs_dir=tmp / "runs", window_tokens=4000, top_k=2, chunk_chars=2000)
 
 
 def test_rlm_solves_the_tasks_through_the_sandbox_and_the_run_resumes(server, tasks, tmp_path):
@@ -152,3 +152,17 @@ def test_runner_on_a_local_ray_cluster(server, tasks, tmp_path):
     assert len(rows) == 10 and all(r["status"] == "ok" for r in rows)
     assert all(r["score"] == 100.0 for r in rows if r["method"] == "rlm")
     assert len(done_pairs(results)) == 10
+
+
+def test_eval_settings_are_one_rlm_config_and_bad_input_is_an_rlm_error(tmp_path):
+    from evals import EvalError, parse_length
+    from rlm import ConfigError, RLMError
+
+    s = MethodSettings.of(model="m", api_key="sk-secret-123", max_iterations=5, window_tokens=8000)
+    assert (s.rlm.model, s.rlm.max_iterations, s.rlm.notes, s.window_tokens) == ("m", 5, False, 8000)
+    assert s.as_dict()["rlm"]["api_key"] == "set" and "sk-secret-123" not in str(s.as_dict())
+    with pytest.raises(ConfigError, match="did you mean max_depth"):
+        MethodSettings.of(model="m", max_dept=2)
+    with pytest.raises(EvalError, match="not a length") as info:
+        parse_length("lots")
+    assert isinstance(info.value, RLMError)

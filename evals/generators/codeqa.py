@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from evals.generators.common import rng_for, target_chars
-from evals.tasks import Task, format_length
+from evals.tasks import EvalError, Task, format_length
 from evals.textsource import stdlib_dir, stdlib_files
 
 LETTERS = "ABCD"
@@ -121,7 +121,7 @@ def _question(rng: random.Random, facts: dict, kind: str) -> tuple[str, list[str
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
     if variant not in ("mixed", *KINDS):
-        raise ValueError(f"unknown codeqa variant {variant!r}; known: mixed, {', '.join(KINDS)}")
+        raise EvalError(f"unknown codeqa variant {variant!r}; known: mixed, {', '.join(KINDS)}")
     rng = rng_for(f"codeqa/{variant}", seed, index, length)
     files = _select(rng, target_chars(length))
     facts = _facts(files)
@@ -133,7 +133,7 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
         if made:
             break
     if made is None:
-        raise ValueError(f"codeqa: {length} tokens of source hold no {variant} question; ask for more")
+        raise EvalError(f"codeqa: {length} tokens of source hold no {variant} question; ask for more")
     question, options, gold = made
     task_id = f"codeqa-{variant}-{format_length(length)}-s{seed}-{index:04d}"
     rel = Path("contexts") / task_id

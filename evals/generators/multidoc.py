@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from evals.generators.common import rng_for, target_chars
-from evals.tasks import Task, format_length
+from evals.tasks import EvalError, Task, format_length
 from evals.textsource import essay_text
 
 FIRST = [
@@ -103,7 +103,7 @@ def _pad(docs: list[tuple[str, str]], extra: int, rng: random.Random) -> list[tu
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
     if variant not in ("hops2", "hops3"):
-        raise ValueError("multidoc variants: hops2, hops3")
+        raise EvalError("multidoc variants: hops2, hops3")
     rng = rng_for(f"multidoc/{variant}", seed, index, length)
     budget = target_chars(length)
     names: set[str] = set()

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 from evals.generators.common import place_context, rng_for, target_chars
-from evals.tasks import Task, format_length
+from evals.tasks import EvalError, Task, format_length
 
 LABELS = ("numeric value", "entity", "location", "description and abstract concept", "abbreviation",
           "human being")
@@ -190,7 +190,7 @@ def write_labelled(task: Task, records: list[dict], out_dir: Path) -> None:
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
     kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
     if variant not in ("mixed", *kinds):
-        raise ValueError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(kinds)}")
+        raise EvalError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(kinds)}")
     rng = rng_for(f"oolong/{variant}", seed, index, length)
     records = make_records(rng, target_chars(length))
     kind, q, gold = make_question(rng, records, None if variant == "mixed" else variant)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evals.generators import oolong
 from evals.generators.common import place_context, rng_for, target_chars
-from evals.tasks import Task, format_length
+from evals.tasks import EvalError, Task, format_length
 
 KINDS = ("both_any", "both_before", "asymmetric")
 
@@ -54,7 +54,7 @@ def make_question(rng: random.Random, records: list[dict], kind: str) -> tuple[s
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
     if variant not in ("mixed", *KINDS):
-        raise ValueError(f"unknown pairs variant {variant!r}; known: mixed, {', '.join(KINDS)}")
+        raise EvalError(f"unknown pairs variant {variant!r}; known: mixed, {', '.join(KINDS)}")
     rng = rng_for(f"pairs/{variant}", seed, index, length)
     # fewer, busier users than oolong: the answer grows with the square of the users
     records = oolong.make_records(rng, target_chars(length), users_per_line=60)

@@ -24,7 +24,7 @@ from evals.generators.common import (
     rng_for,
     target_chars,
 )
-from evals.tasks import Task, format_length
+from evals.tasks import EvalError, Task, format_length
 from evals.textsource import essay_text
 
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
@@ -117,7 +117,7 @@ def _boundary(text: str, pos: int) -> int:
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
     if variant not in VARIANTS:
-        raise ValueError(f"unknown sniah variant {variant!r}; known: {', '.join(VARIANTS)}")
+        raise EvalError(f"unknown sniah variant {variant!r}; known: {', '.join(VARIANTS)}")
     v = VARIANTS[variant]
     rng = rng_for(f"sniah/{variant}", seed, index, length)
     taken: set[str] = set()
@@ -135,7 +135,7 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
     total = target_chars(length)
     needed = sum(len(n) + 1 for n in inserts)
     if needed > total:
-        raise ValueError(f"sniah {variant} needs at least {needed // 4 + 1} tokens")
+        raise EvalError(f"sniah {variant} needs at least {needed // 4 + 1} tokens")
     hay = _haystack(v.haystack, total - needed, rng, v, taken)
     depths = [rng.choice(DEPTHS) for _ in inserts]
     # insert from the deepest point up, so earlier offsets stay valid
