@@ -2,7 +2,12 @@
 tools. `llm_query` goes to the tree's broker; `rlm_query` starts child runs (one depth down,
 sharing the budget), or, at the depth limit, becomes an `llm_query` of the prompt followed by
 the context. A sub-context that came as an open file is copied once into a host-private
-scratch directory, by offset through the descriptor, before a child run loads it.
+scratch directory, by offset through the descriptor, before a child run loads it: once per file
+however often the request refers to it, and never read whole into host memory. A list or dict
+that came as a file of JSON (`"kind": "json"`) is never decoded on the host: the child run sees
+its JSON text as a str, and its question says so. At the depth limit a sub-context is appended
+to its prompt cut to `FALLBACK_CONTEXT_CHARS` (head and tail kept, with a marker), and to
+`FALLBACK_TOTAL_CHARS` over all the prompts of a request, read by offset from the copy.
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ from typing import TYPE_CHECKING, Any
 from rlm.errors import RLMError
 from rlm.inputs import Context
 from rlm.tools import SUBCONTEXT_KEY
-from sandbox import HostRequest
+from sandbox import HostRequest, cap_text
 from sandbox.context import copy_range
 
 if TYPE_CHECKING:
     from rlm._run import Run
     from rlm.results import RunResult
 
-MAX_SUBCONTEXT_BYTES = 8 * 2**30
+MAX_SUBCONTEXT_BYTES = 8 * 2**30  # the sub-context files of one request, together
+# at the depth limit, the most of a sub-context appended to a prompt, and of all of a request's
+FALLBACK_CONTEXT_CHARS = 8_000_000
+FALLBACK_TOTAL_CHARS = 32_000_000
+_JSON_NOTE = ("\n\n(The context is the JSON text of the list or dict passed to rlm_query: "
+              "`json.loads(context)` turns it back.)")
 # A child run's question when rlm_query got no context: the prompt is the context, and the
 # question says so once it is too long to repeat.
 _INLINE_QUERY_CHARS = 2000
@@ -59,12 +69,14 @@ class SubCallServer:
             raise ValueError("rlm_query: contexts must pair one to one with prompts")
         scratch = Path(tempfile.mkdtemp(prefix="rlm-subctx-", dir=self.config.sandbox.work_root))
         try:
-            received = [await _received(c, request.fds, scratch) for c in contexts]
-            pairs = list(zip(prompts, received, strict=True))
+            received = await asyncio.to_thread(_received, contexts, request.fds, scratch)
             if self.run.depth + 1 >= self.config.max_depth:
-                merged = [p if c is None else f"{p}\n\n{await asyncio.to_thread(c.as_text)}" for p, c in pairs]
+                texts = await asyncio.to_thread(_prompt_texts, [c for c, _ in received])
+                merged = [p if t is None else f"{p}\n\n{t}" for p, t in zip(prompts, texts, strict=True)]
                 return await self.llm(merged, None, request.cell)
-            return list(await asyncio.gather(*(self._child(p, c, request.cell) for p, c in pairs)))
+            return list(await asyncio.gather(*(
+                self._child(p + _JSON_NOTE if is_json else p, c, request.cell)
+                for p, (c, is_json) in zip(prompts, received, strict=True))))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -114,18 +126,82 @@ class SubCallServer:
         return result.answer
 
 
-async def _received(context: Any, fds: list[int], scratch: Path) -> Context | None:
-    """A sub-context as a Context (None when there is none); one that came as an open file
-    becomes a host-private copy (a Path)."""
-    if not (isinstance(context, dict) and set(context) == {SUBCONTEXT_KEY}):
-        return Context.maybe(context)
-    index = context[SUBCONTEXT_KEY]
-    if not isinstance(index, int) or not 0 <= index < len(fds):
+def _received(contexts: list[Any], fds: list[int], scratch: Path) -> list[tuple[Context | None, bool]]:
+    """Each sub-context as a Context (None when there is none), and whether it is JSON text. One
+    that came as an open file becomes a host-private copy (a Path), made once per file (by
+    descriptor, and by inode) however often the request refers to it."""
+    by_index: dict[int, Path] = {}
+    by_file: dict[tuple[int, int], Path] = {}
+    total = 0
+    out: list[tuple[Context | None, bool]] = []
+    for context in contexts:
+        ref = _file_reference(context)
+        if ref is None:
+            out.append((Context.maybe(context), False))
+            continue
+        index, kind = ref
+        if not 0 <= index < len(fds):
+            raise ValueError("rlm_query: a sub-context file is missing")
+        if index not in by_index:
+            info = os.fstat(fds[index])
+            key = (info.st_dev, info.st_ino)
+            if key not in by_file:
+                total += info.st_size
+                if total > MAX_SUBCONTEXT_BYTES:
+                    raise ValueError(f"rlm_query: the sub-contexts of one call are over the "
+                                     f"{MAX_SUBCONTEXT_BYTES:,}-byte limit together")
+                by_file[key] = _copy_received_file(fds[index], scratch, ".json" if kind == "json" else ".txt")
+            by_index[index] = by_file[key]
+        out.append((Context(by_index[index], "path"), kind == "json"))
+    return out
+
+
+def _file_reference(context: Any) -> tuple[int, str] | None:
+    """(index in the request's files, "text" or "json") of a sub-context that came as a file."""
+    if not (isinstance(context, dict) and SUBCONTEXT_KEY in context and set(context) <= {SUBCONTEXT_KEY, "kind"}):
+        return None
+    index, kind = context[SUBCONTEXT_KEY], context.get("kind", "text")
+    if not isinstance(index, int) or isinstance(index, bool):
         raise ValueError("rlm_query: a sub-context file is missing")
-    return Context(await asyncio.to_thread(_copy_received_file, fds[index], scratch), "path")
+    if kind not in ("text", "json"):
+        raise ValueError(f"rlm_query: unknown sub-context kind {str(kind)[:50]!r}")
+    return index, kind
 
 
-def _copy_received_file(fd: int, scratch: Path) -> Path:
+def _prompt_texts(contexts: list[Context | None]) -> list[str | None]:
+    """The text to append to each prompt at the depth limit (None: no context), each cut to
+    its share of FALLBACK_TOTAL_CHARS (at most FALLBACK_CONTEXT_CHARS). A copied file is read
+    once, and only the head and tail that are kept."""
+    limit = min(FALLBACK_CONTEXT_CHARS, FALLBACK_TOTAL_CHARS // max(sum(c is not None for c in contexts), 1))
+    read: dict[Path, str] = {}
+    texts: list[str | None] = []
+    for c in contexts:
+        if c is None:
+            texts.append(None)
+        elif c.kind == "path":
+            if c.value not in read:
+                read[c.value] = _read_cut(c.value, limit)
+            texts.append(read[c.value])
+        else:  # inline: already in memory (it came inside the request frame)
+            texts.append(cap_text(c.as_text(), limit)[0])
+    return texts
+
+
+def _read_cut(path: Path, limit: int) -> str:
+    """The text of our private copy `path`, its middle cut (with a marker) past `limit` bytes."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size <= limit:
+            return f.read().decode("utf-8", "replace")
+        head = f.read(limit // 2)
+        f.seek(size - (limit - limit // 2))
+        tail = f.read()
+    cut = size - len(head) - len(tail)
+    return (f"{head.decode('utf-8', 'replace')}\n... [{cut:,} bytes of the context cut; "
+            f"{size:,} in all] ...\n{tail.decode('utf-8', 'replace')}")
+
+
+def _copy_received_file(fd: int, scratch: Path, suffix: str = ".txt") -> Path:
     """Copy a file the kernel sent into `scratch`, reading by offset through the descriptor
     (never reopening a path the kernel could have swapped for a link)."""
     info = os.fstat(fd)
@@ -134,7 +210,7 @@ def _copy_received_file(fd: int, scratch: Path) -> Path:
     if info.st_size > MAX_SUBCONTEXT_BYTES:
         raise ValueError(f"rlm_query: a sub-context of {info.st_size:,} bytes is over the "
                          f"{MAX_SUBCONTEXT_BYTES:,}-byte limit")
-    out_fd, name = tempfile.mkstemp(suffix=".txt", dir=scratch)
+    out_fd, name = tempfile.mkstemp(suffix=suffix, dir=scratch)
     try:
         copy_range(fd, out_fd, info.st_size, src_offset=0)
     finally:

@@ -6,8 +6,9 @@ ops. The sandbox forwards requests without knowing what they mean; what they mea
     queries  llm_query, llm_query_batched, rlm_query, rlm_query_batched
              ops "llm_query" / "rlm_query": args `prompts` (a list), `model`, `batched`, and for
              rlm_query `contexts`; the handler returns one answer string per prompt. A large
-             text sub-context arrives as an open file: its entry in `contexts` is
-             `{SUBCONTEXT_KEY: i}` and the file is `request.fds[i]`.
+             sub-context arrives as an open file: its entry in `contexts` is
+             `{SUBCONTEXT_KEY: i}` (text) or `{SUBCONTEXT_KEY: i, "kind": "json"}` (the JSON of a
+             list or dict), the file is `request.fds[i]`, and several entries may name one file.
     notes    remember, revise, forget, document, archive
              ops "remember" (text, reason, tags, quoted), "revise" (id, text, reason, quoted),
              "forget" (id, reason), "document" (title, text, reason, tags, quoted): the handler

@@ -33,6 +33,7 @@ from typing import Any
 import zmq
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
+from zmq.utils.monitor import recv_monitor_message
 
 from sandbox import mounts
 from sandbox.bridge import BridgeServer
@@ -40,7 +41,7 @@ from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
-from sandbox.kernel.caps import cap_text
+from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.results import (
     ContextInfo,
     ExecResult,
@@ -114,6 +115,8 @@ class Sandbox:
         self._stop = threading.Event()  # set: stop the running cell (see interrupt / cancel)
         self._cell_running = False
         self._cancelled = False
+        self._shell_monitor: tuple[Any, Any] | None = None  # (client, monitor of its shell socket)
+        self._shell_lost: Any = None  # the client whose shell connection dropped
         self._report: list[dict[str, Any]] = []
         self._uid: int | None = None
         self._gid: int | None = None
@@ -338,6 +341,7 @@ class Sandbox:
         self._wait_for_shell_socket(km)
         kc = km.blocking_client()
         kc.context.setsockopt(zmq.RECONNECT_IVL, -1)
+        self._limit_shell_socket(kc.context)
         kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self._kc = kc
         try:
@@ -468,25 +472,126 @@ class Sandbox:
             "allow_stdin": False, "stop_on_error": False,
         }
         msg = self._kc.session.msg("execute_request", content, metadata=metadata or {})
-        self._kc.shell_channel.send(msg)
+        frames = self._kc.session.serialize(msg)
+        deadline = time.monotonic() + _SEND_WAIT_S
+        while True:  # never a blocking send: with no connection (the kernel exited, or its
+            try:     # connection dropped; it is never remade) it would wait for ever
+                self._kc.shell_channel.socket.send_multipart(frames, flags=zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                if self._connection_lost() or self._km is None or not self._km.is_alive() \
+                        or time.monotonic() > deadline:
+                    self._shell_lost = self._kc  # the wait that follows ends at once
+                    break
+                time.sleep(0.01)
         return msg["header"]["msg_id"]
+
+    def _limit_shell_socket(self, context: zmq.Context) -> None:
+        """Bound what the kernel can make the host hold through the shell socket. Set on the
+        client's context before it connects (libzmq reads these when the connection is made;
+        later they would not apply): a message part over `_max_message_bytes()` drops the
+        connection (`_wait` notices, and `execute` restarts the kernel), and only a few
+        messages queue on the host before the rest wait in the kernel."""
+        context.setsockopt(zmq.MAXMSGSIZE, self._max_message_bytes())
+        context.setsockopt(zmq.RCVHWM, _SHELL_RCVHWM)
+
+    def _max_message_bytes(self) -> int:
+        # the largest honest reply: a final answer (capped in the kernel) plus stdout and an
+        # error (each capped at output_limit_chars), at up to 6 bytes a character as JSON
+        return max(_MIN_MESSAGE_BYTES, 6 * (FINAL_MAX_CHARS + 2 * self.config.output_limit_chars) + 16 * 2**20)
+
+    def _connection_lost(self) -> bool:
+        """Whether the current client's shell connection dropped (the kernel sent a message
+        part over the size limit, or closed it). It is never remade (see `_launch`)."""
+        kc = self._kc
+        if kc is None:
+            return False
+        if self._shell_lost is kc:
+            return True
+        if self._shell_monitor is None or self._shell_monitor[0] is not kc:
+            try:  # watched from the first round trip on, before any model code runs
+                monitor = kc.shell_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            except zmq.ZMQError as exc:
+                log.debug("cannot monitor the shell socket: %s", exc)
+                return False
+            self._shell_monitor = (kc, monitor)
+        monitor = self._shell_monitor[1]
+        try:
+            while monitor.poll(0):
+                if recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
+                    self._shell_lost = kc
+                    return True
+        except zmq.ZMQError as exc:
+            log.debug("reading the shell socket's monitor: %s", exc)
+        return False
+
+    def _dead_or_lost(self) -> str:
+        """With the connection gone: "dead" if the kernel is exiting (its connection closes as
+        it dies, a moment before the process is gone), else "lost"."""
+        deadline = time.monotonic() + 1.0
+        while self._km is not None and self._km.is_alive():
+            if time.monotonic() > deadline:
+                return "lost"
+            time.sleep(0.02)
+        return "dead"
+
+    def _lost_description(self) -> str:
+        return (f"the kernel's connection was lost (it sent a message over the host's "
+                f"{self._max_message_bytes():,}-byte limit, or closed the connection)")
+
+    def _recv_shell(self, timeout: float) -> dict[str, Any]:
+        """The next shell message, deserialised as jupyter_client's get_shell_msg does (queue.Empty
+        when none comes within `timeout`), but keeping at most `_MAX_PARTS` of its parts: an
+        honest reply has 7, a hostile one could have millions."""
+        sock = self._kc.shell_channel.socket
+        if not sock.poll(timeout * 1000):
+            raise queue.Empty
+        parts: list[bytes] = []
+        extra = 0
+        while True:  # a message is delivered whole: once its first part is in, all are
+            part = sock.recv(zmq.NOBLOCK)
+            if len(parts) < _MAX_PARTS:
+                parts.append(part)
+            else:
+                extra += 1
+            if not sock.getsockopt(zmq.RCVMORE):
+                break
+        if extra:
+            raise ValueError(f"a shell message of {len(parts) + extra:,} parts")
+        _, msg_list = self._kc.session.feed_identities(parts)
+        return self._kc.session.deserialize(msg_list)
 
     def _wait(self, msg_id: str, timeout: float, *, stoppable: bool = False,
               poll_s: float = 0.5) -> tuple[dict[str, Any] | None, str]:
+        """The execute_reply to request `msg_id`, with a status: "ok", "timeout", "stopped",
+        "dead" (the kernel exited) or "lost" (its connection dropped). Every other message is
+        dropped: replies to other requests, and messages that fail their signature check or do
+        not parse (a kernel can send anything on its shell socket)."""
         deadline = time.monotonic() + timeout
         while True:
             if stoppable and self._stop.is_set():
                 return None, "stopped"
+            if self._connection_lost():
+                return None, self._dead_or_lost()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None, "timeout"
             try:
-                reply = self._kc.get_shell_msg(timeout=min(poll_s, remaining))
+                reply = self._recv_shell(min(poll_s, remaining))
             except queue.Empty:
                 if self._km is None or not self._km.is_alive():
                     return None, "dead"
                 continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            except zmq.ZMQError as exc:  # the socket itself failed: nothing more will come on it
+                log.debug("the shell socket failed: %s", exc)
+                self._shell_lost = self._kc
+                return None, self._dead_or_lost()
+            except Exception as exc:  # a bad signature, no delimiter, bad JSON, a header without fields
+                log.debug("dropped a malformed shell message: %s", str(exc)[:200])
+                continue
+            parent = reply.get("parent_header") if isinstance(reply, dict) else None
+            if (isinstance(parent, dict) and parent.get("msg_id") == msg_id
+                    and reply.get("msg_type") == "execute_reply"):
                 return reply, "ok"
 
     def _interrupt_until_reply(self, msg_id: str) -> tuple[dict[str, Any] | None, str]:
@@ -501,14 +606,17 @@ class Sandbox:
         return None, "dead"
 
     def _internal(self, op: str, args: dict[str, Any], timeout: float = 600.0) -> Any:
+        """The result of internal operation `op` (JSON from the kernel: the caller checks its
+        shape and caps its texts)."""
         msg_id = self._send(json.dumps(args), {"rlm_op": op})
         reply, status = self._wait(msg_id, timeout)
         if reply is None:
-            why = self._exit_description() if status == "dead" else "timed out"
+            why = {"dead": self._exit_description, "lost": self._lost_description}.get(status, lambda: "timed out")()
             raise SandboxError(f"internal operation {op!r} failed: {why}")
-        payload = reply["content"].get("rlm", {})
-        if not payload.get("ok"):
-            raise SandboxError(payload.get("error", f"internal operation {op!r} failed"))
+        payload = _rlm_payload(reply)
+        if payload.get("ok") is not True:
+            error = payload.get("error")
+            raise SandboxError(f"internal operation {op!r} failed" if error is None else _capped(error, _ERROR_CHARS))
         return payload.get("result")
 
     # ----- public API ----------------------------------------------------------------
@@ -534,7 +642,7 @@ class Sandbox:
             if status in ("timeout", "stopped"):
                 result.timed_out = status == "timeout"
                 reply, status = self._interrupt_until_reply(msg_id)
-                if reply is None and status != "dead":
+                if reply is None and status not in ("dead", "lost"):
                     why = f"ran past its {timeout:g} s limit" if result.timed_out else "was interrupted"
                     if self._cancelled:  # the sandbox is about to close: no point in a new kernel
                         self._shutdown_kernel()
@@ -547,23 +655,27 @@ class Sandbox:
                         "when interrupted; the kernel was restarted and the context reloaded "
                         "(other variables were lost)"
                     )
-            if status == "dead":
-                why = self._exit_description()
+            if status in ("dead", "lost"):
+                why = self._exit_description() if status == "dead" else self._lost_description()
                 self._restart()
                 result.restarted = True
                 result.error = (
-                    f"KernelDied: {why}; the kernel was restarted and the context reloaded "
-                    "(other variables were lost)"
+                    f"{'KernelDied' if status == 'dead' else 'KernelLost'}: {why}; the kernel was "
+                    "restarted and the context reloaded (other variables were lost)"
                 )
-            if reply is not None:
-                payload = reply["content"].get("rlm", {})
-                result.stdout = payload.get("stdout", "")
-                result.error = payload.get("error")
+            if reply is not None:  # what the kernel sent: checked and capped like any input
+                payload = _rlm_payload(reply)
+                stdout = payload.get("stdout")
+                result.stdout = stdout if isinstance(stdout, str) else "" if stdout is None else _capped(stdout, None)
+                error, error_chars = payload.get("error"), max(self.config.output_limit_chars, _ERROR_CHARS)
+                result.error = None if error is None else _capped(error, error_chars)
                 result.truncated = bool(payload.get("truncated"))
-                result.final = payload.get("final")
-                result.cell = int(payload.get("cell", 0))
-                result.restored = list(payload.get("restored", []))
-                result.output_chars = int(payload.get("output_chars", len(result.stdout)))
+                final = payload.get("final")
+                result.final = None if final is None else _final_text(final)
+                result.cell = _count(payload.get("cell"))
+                restored = payload.get("restored")
+                result.restored = [_capped(n, 200) for n in restored[:100]] if isinstance(restored, list) else []
+                result.output_chars = _count(payload.get("output_chars", len(result.stdout)))
                 if result.timed_out:
                     result.error = (f"TimeoutError: the cell ran past its {timeout:g} s limit and was interrupted\n"
                                     f"{result.error or ''}").rstrip()
@@ -687,7 +799,10 @@ class Sandbox:
         """Name, type and size of each user variable (contexts included) in the kernel."""
         with self._lock:
             self._check_open()
-            return [VariableInfo(**v) for v in self._internal("variables", {}, timeout=30)]
+            found = self._internal("variables", {}, timeout=30)
+            return [VariableInfo(_capped(v.get("name"), _NAME_CHARS), _capped(v.get("type"), _NAME_CHARS),
+                                 _count(v.get("size")))
+                    for v in (found if isinstance(found, list) else []) if isinstance(v, dict)]
 
     def interrupt(self) -> None:
         """Interrupt the cell running now (as its time limit would), from any thread, without
@@ -708,15 +823,17 @@ class Sandbox:
         with self._lock:
             self._check_open()
             try:
-                return self._internal("read_variable", {"name": name}, timeout=60)
+                value = self._internal("read_variable", {"name": name}, timeout=60)
             except SandboxError:
                 return None
+            return None if value is None else _final_text(value)
 
     def answer_draft(self) -> str | None:
         """`answer["content"]` as model code left it, ready or not (a partial answer)."""
         with self._lock:
             self._check_open()
-            return self._internal("answer", {}, timeout=30)
+            value = self._internal("answer", {}, timeout=30)
+            return None if value is None else _final_text(value)
 
     def reset_answer(self) -> None:
         """Clear `answer` (content None, ready False), e.g. after refusing a premature answer."""
@@ -737,6 +854,8 @@ class Sandbox:
     def _handle_bridge(self, request: dict[str, Any]) -> tuple[Any, list[int]]:
         op = request["op"]
         args = request.get("args") or {}
+        if not isinstance(args, dict):
+            raise ValueError("a request's args must be an object")
         if op == "context_fds":
             spec = self._tokens.pop(str(args.get("token")), None)
             if spec is None:
@@ -749,4 +868,43 @@ class Sandbox:
         if handler is None:
             raise ValueError(f"unknown request {op!r}")
         request_fds = list(request.get("fds") or [])
-        return handler(HostRequest(op=op, args=args, cell=int(request.get("cell", 0)), fds=request_fds)), []
+        return handler(HostRequest(op=op, args=args, cell=_count(request.get("cell")), fds=request_fds)), []
+
+
+# ----- what comes from the kernel: checked and capped ------------------------------------------
+_MIN_MESSAGE_BYTES = 128 * 2**20  # the least a shell message part may be (see _max_message_bytes)
+_SHELL_RCVHWM = 1  # shell messages that may queue on the host (libzmq holds each whole)
+_MAX_PARTS = 32  # parts of a shell message kept (see _recv_shell)
+_SEND_WAIT_S = 5.0  # how long a request may wait to be queued for the kernel
+_ERROR_CHARS = 20_000  # an error text from the kernel, at least this much is kept
+_NAME_CHARS = 200  # a variable's name or type
+
+
+def _rlm_payload(reply: Any) -> dict[str, Any]:
+    """The `rlm` part of an execute_reply, or {} if the kernel sent something else."""
+    content = reply.get("content") if isinstance(reply, dict) else None
+    payload = content.get("rlm") if isinstance(content, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+def _capped(value: Any, limit: int | None) -> str:
+    """`value` (JSON from the kernel) as text, cut to about `limit` characters if given."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # e.g. RecursionError on a deeply nested list
+        text = f"<{type(value).__name__}>"
+    if limit is not None and len(text) > limit:
+        text = cap_text(text, limit)[0]
+    return text
+
+
+def _final_text(value: Any) -> str:
+    """A final answer or a variable's text from the kernel, cut at FINAL_MAX_CHARS unless the
+    kernel already did (its marker may follow)."""
+    text = _capped(value, None)
+    return text if len(text) <= FINAL_MAX_CHARS + 200 else cap_final(text)
+
+
+def _count(value: Any) -> int:
+    """A count from the kernel: a non-negative int, else 0."""
+    return min(value, 2**63) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

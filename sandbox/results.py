@@ -11,13 +11,14 @@ class ExecResult:
     """What one `execute` call did.
 
     stdout: the cell's output (prints and the last expression's value), capped.
-    error: traceback text of the model's exception, or a description of a timeout or
-        kernel crash; None when the cell ran cleanly.
+    error: traceback text of the model's exception (capped), or a description of a timeout,
+        a kernel crash or a lost connection to the kernel; None when the cell ran cleanly.
     timed_out: the cell ran past its time limit and was interrupted.
     restarted: the kernel was killed and restarted (contexts reloaded, other variables lost).
     truncated: stdout was cut (head and tail kept, with a marker saying how much was cut).
     duration_s: wall time of the call on the host.
-    final: the final answer, when model code set `answer["ready"]` or called FINAL_VAR.
+    final: the final answer, when model code set `answer["ready"]` or called FINAL_VAR (cut
+        at `sandbox.kernel.caps.FINAL_MAX_CHARS`).
     cell: the cell's number in the kernel (its full output is kept in `Out[cell]`).
     restored: reserved names that the cell overwrote and that were put back.
     output_chars: how many characters the cell printed in all, before any cut.

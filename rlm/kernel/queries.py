@@ -1,20 +1,26 @@
 """Sub-query helpers in the kernel: `llm_query`, `llm_query_batched`, `rlm_query`,
 `rlm_query_batched` (runs inside the sandbox; standard library only).
 
-Large text sub-contexts of `rlm_query` go to the host as open files (SCM_RIGHTS), never
-inside a JSON frame: they are written to an unlinked file in the work directory and the
-request carries `{SUBCONTEXT_KEY: index}` in their place.
+Large sub-contexts of `rlm_query` go to the host as open files (SCM_RIGHTS), never inside
+a JSON frame (the host takes frames up to 64 MiB): they are written to an unlinked file in the
+work directory and the request carries `{SUBCONTEXT_KEY: index}` in their place, or
+`{SUBCONTEXT_KEY: index, "kind": "json"}` for a list or dict (the file holds its JSON; the
+child run sees that JSON text as a str). An object passed several times goes once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
 
-# rlm_query sub-contexts above this go to the host as an open file, not inside a JSON frame
+# rlm_query sub-contexts above this (characters of text, or of JSON for a list or dict) go to
+# the host as an open file, not inside a JSON frame; so do all once those inline reach the total
 SUBCONTEXT_INLINE_CHARS = 4_000_000
+SUBCONTEXT_INLINE_TOTAL = 8_000_000
 SUBCONTEXT_KEY = "__rlm_fd__"
+MAX_SUBCONTEXT_FILES = 64  # files one request may carry (the host refuses more)
 
 
 def install(kernel: Any, data: Any = None) -> dict[str, Any]:
@@ -46,13 +52,29 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
     def sub_runs(prompts: list[Any], contexts: list[Any], batched: bool) -> list[str]:
         files: list[int] = []
         sent: list[Any] = []
+        spilled: dict[int, dict[str, Any]] = {}  # id of a context object -> its file's marker
+        inline = 0
         try:
             for ctx in contexts:
-                if isinstance(ctx, (str, bytes)) and len(ctx) > SUBCONTEXT_INLINE_CHARS:
-                    files.append(_spill(kernel.work_dir, ctx))
-                    sent.append({SUBCONTEXT_KEY: len(files) - 1})
-                else:
+                if id(ctx) in spilled:
+                    sent.append(spilled[id(ctx)])
+                    continue
+                data, kind = _encoded(ctx)
+                small = data is not None and len(data) <= SUBCONTEXT_INLINE_CHARS
+                if data is None or (small and inline + len(data) <= SUBCONTEXT_INLINE_TOTAL
+                                    and not (isinstance(ctx, dict) and SUBCONTEXT_KEY in ctx)):
+                    inline += len(data or "")
                     sent.append(ctx)
+                    continue
+                if len(files) >= MAX_SUBCONTEXT_FILES:
+                    raise ValueError(f"rlm_query: at most {MAX_SUBCONTEXT_FILES} large sub-contexts "
+                                     "at once; pass fewer, or smaller ones")
+                files.append(_spill(kernel.work_dir, data))
+                marker: dict[str, Any] = {SUBCONTEXT_KEY: len(files) - 1}
+                if kind == "json":
+                    marker["kind"] = "json"
+                spilled[id(ctx)] = marker
+                sent.append(marker)
             return ask("rlm_query", text_prompts(prompts),
                        {"model": None, "contexts": sent, "batched": batched}, fds=files or None)
         finally:
@@ -75,6 +97,19 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
 
     return {"llm_query": llm_query, "llm_query_batched": llm_query_batched,
             "rlm_query": rlm_query, "rlm_query_batched": rlm_query_batched}
+
+
+def _encoded(ctx: Any) -> tuple[str | bytes | None, str]:
+    """A sub-context as it would go in a file: text as it is, a list or dict as JSON (None for
+    anything else, which goes inline and fails there if it cannot)."""
+    if isinstance(ctx, (str, bytes)):
+        return ctx, "text"
+    if isinstance(ctx, (list, tuple, dict)):
+        try:
+            return json.dumps(ctx, ensure_ascii=False), "json"
+        except (TypeError, ValueError):
+            return None, ""
+    return None, ""
 
 
 def _spill(work_dir: str, ctx: str | bytes) -> int:

@@ -201,7 +201,11 @@ class Runtime:
                 sock.connect(self.bridge_path)
             except OSError as exc:
                 raise HostError(f"the host bridge is not reachable: {exc}") from None
-            wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell}, send_fds)
+            try:  # the host takes requests up to its limit; say so here rather than be cut off
+                wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell}, send_fds,
+                                max_bytes=wire.MAX_REQUEST_BYTES)
+            except wire.WireError as exc:
+                raise HostError(f"the request is too large for the host: {exc}; send less at once") from None
             reply, fds = wire.recv_frame(sock, max_fds)
         if not reply.get("ok"):
             for fd in fds:
@@ -255,6 +259,8 @@ class Runtime:
             )
         else:
             error = self._execute(code, sink)
+        if error is not None:  # an exception's message can be as long as model code makes it
+            error = cap_text(error, self.output_limit)[0]
         restored = self._restore_reserved()
         full = sink.getvalue()
         self.out[self.cell] = full
@@ -336,7 +342,7 @@ class Runtime:
             return cap_final(value if isinstance(value, str) else str(value))
         if op == "answer":
             content = self.answer.get("content") if isinstance(self.answer, dict) else None
-            return None if content is None else (content if isinstance(content, str) else str(content))
+            return None if content is None else cap_final(content if isinstance(content, str) else str(content))
         raise ValueError(f"unknown internal op {op!r}")
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
