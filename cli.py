@@ -581,6 +581,7 @@ def eval_run(
     from pathlib import Path
 
     from evals import MethodSettings, eval_config, parse_length, read_tasks, run_eval
+    from evals.methods import check_methods
     from rlm import RLMError
 
     path = Path(tasks)
@@ -590,6 +591,7 @@ def eval_run(
         cfg = eval_config(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                           max_iterations=max_iterations, max_cost_usd=max_cost, max_wall_s=max_wall)
         methods = [m.strip() for m in method.split(",") if m.strip()]
+        check_methods(methods)  # here, before the progress bar
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)
         settings = MethodSettings(cfg, window_tokens=parse_length(window))

@@ -24,14 +24,25 @@ from rlm.config import check_names, resolve
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
 
 
-# what the eval methods change from RLMConfig's defaults: notes off unless asked, slower servers
+def check_methods(methods: list[str]) -> None:
+    """EvalError for a name that is not one of METHODS."""
+    for m in methods:
+        if m not in METHODS:
+            raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+
+
+# what the eval methods change from RLMConfig's defaults: notes off unless asked, slower servers.
+# They are passed as arguments, so they win over the environment and rlm.toml (as ever: an eval
+# run writes no notes, and waits 300 s per request, whatever rlm.toml says).
 EVAL_DEFAULTS: dict[str, Any] = {"notes": False, "request_timeout_s": 300.0}
 
 
 def eval_config(**settings: Any) -> RLMConfig:
-    """The RLMConfig of an eval run: `settings` given (None: not given), then the environment
-    and rlm.toml, then the eval defaults (notes off, 300 s per request), checked."""
-    config = resolve({**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    """The RLMConfig of an eval run, through the controller's one resolve path: `settings`
+    given (RLMConfig fields by name; None: not given), then `EVAL_DEFAULTS`, then the
+    environment and rlm.toml, then RLMConfig's defaults; validated. ConfigError if it cannot work."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    config = resolve({**EVAL_DEFAULTS, **given})
     config.validate()
     return config
 
@@ -54,10 +65,13 @@ class MethodSettings:
     @classmethod
     def of(cls, *, window_tokens: int = 128_000, top_k: int = 8, chunk_chars: int = 4000,
            **config: Any) -> MethodSettings:
-        """Settings from RLMConfig fields by name (`model=`, `base_url=`, `max_iterations=`...);
-        notes are off unless `notes=` names a directory. Unknown names raise ConfigError."""
+        """Settings from RLMConfig fields by name (`model=`, `base_url=`, `max_iterations=`...)
+        over `EVAL_DEFAULTS` (notes off unless `notes=` names a directory); fields left at None
+        are filled from the environment and rlm.toml when the `rlm` method builds its RLM.
+        Unknown names raise ConfigError."""
         check_names(config)
-        return cls(RLMConfig(**{**EVAL_DEFAULTS, **config}), window_tokens, top_k, chunk_chars)
+        given = {k: v for k, v in config.items() if v is not None}
+        return cls(RLMConfig(**{**EVAL_DEFAULTS, **given}), window_tokens, top_k, chunk_chars)
 
     @property
     def model(self) -> str:
@@ -88,8 +102,7 @@ class Outcome:
 
 def run_method(method: str, task: Task, base: Path, settings: MethodSettings) -> Outcome:
     """Solve `task` with `method`; model and sandbox failures come back as a status, not raised."""
-    if method not in METHODS:
-        raise EvalError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    check_methods([method])
     started = time.monotonic()
     try:
         if method in ("rlm", "rlm-nosub"):

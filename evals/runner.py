@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from evals.methods import METHODS, MethodSettings, run_method
+from evals.methods import MethodSettings, check_methods, run_method
 from evals.scorers import score
-from evals.tasks import EvalError, Task, read_tasks
+from evals.tasks import Task, read_tasks
 from rlm import read_jsonl
 
 
@@ -52,9 +52,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every (task, method) pair not yet in `results_path`; returns the new lines."""
     methods = list(methods)
-    for m in methods:
-        if m not in METHODS:
-            raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+    check_methods(methods)
     tasks = read_tasks(tasks_path)
     if limit is not None:
         tasks = tasks[:limit]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-from pathlib import Path
+import os
 from typing import Any
 
 from rlm._run import EventCallback, Run, Tree
@@ -32,17 +32,19 @@ class RLM:
     RLM_MODEL, RLM_SUB_MODEL, ...), then rlm.toml; see `RLMConfig` for every option.
     """
 
-    def __init__(self, config: RLMConfig | None = None, /, *, config_file: Path | None = None,
-                 **overrides: Any) -> None:
+    def __init__(self, config: RLMConfig | None = None, /, *,
+                 config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> None:
         """`config` (an RLMConfig) and/or `overrides` (any RLMConfig field by name, e.g.
-        `model="gpt-5-mini", max_iterations=20`). Fields left at None are filled from the
-        environment, then rlm.toml (`config_file`, else ./rlm.toml or ~/.rlm/rlm.toml).
+        `model="gpt-5-mini", max_iterations=20`; an override wins over the same field of
+        `config`). Fields left at None (or not given) are filled from the environment, then
+        rlm.toml (`config_file`, else ./rlm.toml or ~/.rlm/rlm.toml), then the defaults.
         Raises ConfigError for an unknown name or settings that cannot work."""
         check_names(overrides)
         args: dict[str, Any] = {}
         if config is not None:
             if not isinstance(config, RLMConfig):
-                raise ConfigError(f"config must be an RLMConfig, not {type(config).__name__}")
+                hint = " (pass the model by name: RLM(model=...))" if isinstance(config, str) else ""
+                raise ConfigError(f"config must be an RLMConfig, not {type(config).__name__}{hint}")
             args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
         args.update(overrides)
         self.config: RLMConfig = resolve(args, config_file)

@@ -4,12 +4,16 @@ Retries are ours (the openai client's are off) so that each attempt can take and
 a concurrency slot and report 429s to the adaptive limiter: exponential backoff with full
 jitter, honouring `Retry-After` / `retry-after-ms`, on 429, 408, 409, 5xx, timeouts,
 connection errors and malformed replies. Other HTTP errors (400, 401, 403, 404) fail at once.
+Only what comes from the server or the transport is retried (`SERVER_ERRORS`); anything else
+raised while making a request (a TypeError for arguments that cannot be sent...) is a bug on
+our side and propagates at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib
 import json
 import logging
 import random
@@ -25,6 +29,25 @@ from rlm.usage import estimate_tokens
 log = logging.getLogger("rlm")
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The HTTP library's own error base (httpx2 for recent SDKs, httpx for older ones). The SDK
+    wraps what the transport raises in APIConnectionError; these are caught in case one slips by."""
+    found: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).HTTPError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+# What the SDK lets through when a 200's body cannot be decoded (a JSON content type with a
+# body that is not JSON, or not UTF-8). A body that decodes to the wrong shape (an HTML page
+# sent as text/html, JSON without `choices`) comes back as a value instead: see `_reply_text`.
+BODY_ERRORS = (json.JSONDecodeError, UnicodeDecodeError)
 
 
 class Slots(Protocol):
@@ -80,9 +103,11 @@ def _describe(exc: BaseException) -> tuple[str, int | None, bool]:
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
         return f"connection failed ({type(cause).__name__}: {cause})", None, True
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return f"connection failed ({type(exc).__name__}: {exc})", None, True
     if isinstance(exc, MalformedReply):
         return f"malformed reply ({exc})", None, True
-    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)):
+    if isinstance(exc, openai.APIResponseValidationError):
         return f"malformed reply ({type(exc).__name__}: {str(exc)[:200]})", None, True
     return f"{type(exc).__name__}: {exc}", None, False
 
@@ -91,17 +116,19 @@ class MalformedReply(Exception):
     """The endpoint answered, but not with a chat completion (HTML, no `choices`...)."""
 
 
+# the errors of one attempt that are the server's or the network's doing: described by
+# `_describe`, retried when it says so, then ModelError
+SERVER_ERRORS: tuple[type[Exception], ...] = (openai.OpenAIError, MalformedReply, *TRANSPORT_ERRORS)
+
+
 async def _sdk_call(call: Any) -> Any:
-    """Await the SDK's request. The SDK parses the body inside the call: what it raises there
-    besides its own errors (an HTML page surfaces as AttributeError, a body without the
-    expected shape as TypeError or ValueError) is the server's fault, not ours."""
+    """Await the SDK's request; a body it could not decode becomes MalformedReply. Everything
+    else it raises that is not an openai error (a TypeError for a request argument it cannot
+    serialise...) comes from our side and propagates unchanged."""
     try:
         return await call
-    except (openai.OpenAIError, asyncio.CancelledError, json.JSONDecodeError):
-        raise
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
-        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
-        raise MalformedReply(f"the endpoint's answer could not be read: {detail}") from exc
+    except BODY_ERRORS as exc:
+        raise MalformedReply(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _reply_text(resp: Any) -> str:
@@ -149,7 +176,8 @@ class ModelClient:
         """Fail fast, with a clear message, when the endpoint is unreachable or refuses the key.
         Servers that do not implement GET /models (404/405) count as reachable."""
         try:
-            await self._client.models.list(timeout=timeout_s)
+            # raw: only the status matters, and a body in some other shape is no failure
+            await self._client.models.with_raw_response.list(timeout=timeout_s)
         except openai.AuthenticationError as exc:
             raise ModelError(f"{self.endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY",
                              status_code=401) from exc
@@ -168,8 +196,6 @@ class ModelClient:
                 f"cannot reach the model endpoint {self.endpoint}: {_describe(exc)[0]}; "
                 "check --base-url / OPENAI_BASE_URL and that the server is running"
             ) from exc
-        except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
-            return  # something answered; /models is just not the standard shape
 
     async def chat(self, model: str, messages: list[dict[str, str]], *, slots: Slots | None = None,
                    timeout_s: float | None = None, extra: dict[str, Any] | None = None,
@@ -191,9 +217,7 @@ class ModelClient:
                 ))
                 text = _reply_text(resp)
                 latency = time.monotonic() - started
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except SERVER_ERRORS as exc:
                 message, status, retryable = _describe(exc)
                 if slots is not None:
                     if status == 429:
@@ -211,6 +235,10 @@ class ModelClient:
                 log.info("%s: %s; retry %d in %.2f s", model, message, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:  # cancelled, or our own error: give the slot back, retry nothing
+                if slots is not None:
+                    slots.release()
+                raise
             if slots is not None:
                 slots.on_success()
                 slots.release()
@@ -220,12 +248,23 @@ class ModelClient:
     def _completion(resp: Any, model: str, text: str, messages: list[dict[str, str]],
                     latency: float, attempts: int) -> Completion:
         usage = getattr(resp, "usage", None)
-        prompt = getattr(usage, "prompt_tokens", None)
-        completion = getattr(usage, "completion_tokens", None)
+        prompt = _count(getattr(usage, "prompt_tokens", None))
+        completion = _count(getattr(usage, "completion_tokens", None))
         if prompt is None or completion is None:
             chars = sum(len(m.get("content") or "") for m in messages)
             return Completion(text, model, estimate_tokens(chars), estimate_tokens(len(text)), 0,
                               latency, attempts, usage_estimated=True)
         details = getattr(usage, "prompt_tokens_details", None)
-        cached = getattr(details, "cached_tokens", None) or 0
-        return Completion(text, model, int(prompt), int(completion), int(cached), latency, attempts)
+        cached = _count(getattr(details, "cached_tokens", None)) or 0
+        return Completion(text, model, prompt, completion, cached, latency, attempts)
+
+
+def _count(value: Any) -> int | None:
+    """A token count the server reported, or None when it reported none or something that is
+    not a number (the counts are then estimated from characters)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None

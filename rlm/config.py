@@ -6,7 +6,9 @@ the one in the user directory), then defaults."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -27,6 +29,12 @@ ENV = {
     "sub_api_key": "RLM_SUB_API_KEY",
 }
 SECRET_FIELDS = ("api_key", "sub_api_key")
+# the fields `validate` checks the type of (what the settings code itself relies on)
+_TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
+_INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
+               "observation_chars", "memory_chars", "memory_tokens", "doc_chars")
+_NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
+_OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls")
 
 
 def user_dir() -> Path:
@@ -101,6 +109,8 @@ class RLMConfig:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work."""
+        self._check_types()
         if not self.model:
             raise ConfigError(
                 "no model given: pass model=..., --model, or set RLM_MODEL (or `model` in rlm.toml)"
@@ -134,6 +144,45 @@ class RLMConfig:
                         f"max_cost_usd is set but model {m!r} has no price; add one with "
                         f'prices={{"{m}": {{"input": ..., "output": ...}}}} or [prices."{m}"] in rlm.toml'
                     )
+
+    def _check_types(self) -> None:
+        """ConfigError for a value of the wrong type (from rlm.toml, or passed by name), rather
+        than a TypeError at the first comparison or in the middle of a run."""
+        def wrong(name: str, expected: str) -> ConfigError:
+            value = getattr(self, name)
+            return ConfigError(f"{name} must be {expected}, not {type(value).__name__} {value!r}"[:300])
+
+        def is_number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        for name in _TEXT_FIELDS:
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise wrong(name, "a string")
+        for name in _INT_FIELDS:
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise wrong(name, "an integer")
+        for name in _NUMBER_FIELDS:
+            if not is_number(getattr(self, name)):
+                raise wrong(name, "a number")
+        for name in _OPTIONAL_NUMBER_FIELDS:
+            if getattr(self, name) is not None and not is_number(getattr(self, name)):
+                raise wrong(name, "a number (or None for no limit)")
+        for name in ("trajectory", "preflight", "sub_calls", "notes_turn"):
+            if not isinstance(getattr(self, name), bool):
+                raise wrong(name, "true or false")
+        if self.runs_dir is not None and not isinstance(self.runs_dir, (str, os.PathLike)):
+            raise wrong("runs_dir", "a directory")
+        if self.notes is not None and not isinstance(self.notes, (bool, str, os.PathLike)):
+            raise wrong("notes", "a directory, or false")
+        if not isinstance(self.sandbox, SandboxConfig):
+            raise wrong("sandbox", "a SandboxConfig (a [sandbox] table in rlm.toml)")
+        for name in ("prices", "model_kwargs"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise wrong(name, "a mapping (a table in rlm.toml)")
+        try:  # sent with every request: what cannot be sent is a setting that cannot work
+            json.dumps(self.model_kwargs, default=_json_extra)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model_kwargs cannot be sent as JSON: {exc}") from exc
 
     def price_table(self) -> PriceTable:
         return PriceTable(self.prices)
@@ -170,6 +219,16 @@ class RLMConfig:
         return out
 
 
+def _json_extra(value: Any) -> Any:
+    """What the openai SDK's encoder sends besides plain JSON: dates and times (rlm.toml has
+    them), pydantic models."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if callable(getattr(value, "model_dump", None)):
+        return value.model_dump(mode="json")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def check_names(settings: Mapping[str, Any]) -> None:
     """Raise ConfigError for a name that is not an RLMConfig field, suggesting close ones."""
     known = [f.name for f in dataclasses.fields(RLMConfig)]
@@ -180,8 +239,9 @@ def check_names(settings: Mapping[str, Any]) -> None:
             raise ConfigError(f"unknown setting {name!r}{hint}")
 
 
-def _find_toml(explicit: Path | None) -> Path | None:
+def _find_toml(explicit: str | os.PathLike[str] | None) -> Path | None:
     if explicit is not None:
+        explicit = Path(explicit).expanduser()
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         return explicit
@@ -196,7 +256,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
     known = {f.name for f in dataclasses.fields(RLMConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -204,14 +264,16 @@ def read_toml(path: Path) -> dict[str, Any]:
     if "sandbox" in data:
         try:
             data["sandbox"] = SandboxConfig(**data["sandbox"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: [sandbox] {exc}") from None
+        except (TypeError, ValueError) as exc:  # SandboxConfig checks its values with ValueError
+            raise ConfigError(f"{path}: [sandbox] {exc}") from exc
     return data
 
 
-def resolve(args: Mapping[str, Any], config_file: Path | None = None,
+def resolve(args: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None,
             environ: Mapping[str, str] | None = None) -> RLMConfig:
-    """Build an RLMConfig: arguments that are not None win, then environment, then rlm.toml."""
+    """Build an RLMConfig: arguments that are not None win, then environment, then rlm.toml
+    (`config_file`, else ./rlm.toml, else <user_dir>/rlm.toml), then the defaults. Unknown
+    names and an unreadable rlm.toml raise ConfigError; `validate()` checks the values."""
     env = os.environ if environ is None else environ
     toml_path = _find_toml(config_file)
     values: dict[str, Any] = read_toml(toml_path) if toml_path else {}
@@ -228,6 +290,6 @@ def resolve(args: Mapping[str, Any], config_file: Path | None = None,
     try:
         config = RLMConfig(**values)
     except TypeError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(str(exc)) from exc
     config.price_table()  # validates price overrides early
     return config

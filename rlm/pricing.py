@@ -78,6 +78,8 @@ class PriceTable:
 
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
         self.prices = dict(DEFAULT_PRICES)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise ConfigError(f"prices must map model names to prices, not {type(overrides).__name__}")
         for model, value in (overrides or {}).items():
             self.prices[model] = parse_price(model, value)
 
