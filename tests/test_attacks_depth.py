@@ -223,6 +223,16 @@ FORMATTER_VFORMAT_GET_VALUE = (
     "        return TARGET\n"
     "print('ESC' + 'APED', F().vformat('{0.ATTR!r:.80}', (), {}))\n"
 )
+USERSTRING_FORMAT = (
+    "import collections\n"
+    "class U(collections.UserString):\n"
+    "    pass\n"
+    "print('ESC' + 'APED', U('{0.ATTR!r:.80}').format(TARGET))\n"
+)
+USERSTRING_FORMAT_MAP = (
+    "import collections\n"
+    "print('ESC' + 'APED', collections.UserString('{x.ATTR!r:.80}').format_map({'x': TARGET}))\n"
+)
 UNBOUND_STR_FORMAT = "print('ESC' + 'APED', str.format('{0.ATTR!r:.80}', TARGET))\n"
 UNBOUND_STR_FORMAT_MAP = "print('ESC' + 'APED', str.format_map('{x.ATTR!r:.80}', {'x': TARGET}))\n"
 MAPPED_STR_FORMAT = "print('ESC' + 'APED', list(map(str.format, ['{0.ATTR!r:.80}'], [TARGET])))\n"
@@ -266,38 +276,30 @@ WRAPS_ASSIGNED = (
     "print('ESC' + 'APED', getattr(w, 'ATTR'))\n"
 )
 
-# routes the product does not stop yet, by template
-_SUPER_FORMAT_WHY = ("super().{m} in a str subclass is the real, unguarded str.{m} (guarded_getattr only "
-                     "wraps `format` on str instances and str types, not on super objects): it reads "
-                     "{target}.{attr} (e.g. llm_query.__globals__ shows the tool module's globals, "
-                     "SHOW_VARS.__self__ the Runtime)")
-
-
 def _policy_params():
     params = []
-    for template, tid, xfail_why in [
-        (SUPER_FORMAT, "super-format", "format"),
-        (SUPER_FORMAT_MAP, "super-format-map", "format_map"),
-        (FORMATTER_SUPER_GET_FIELD, "formatter-subclass-super-get-field", None),
-        (FORMATTER_SUPER_OF_INSTANCE, "formatter-super-of-instance", None),
-        (FORMATTER_UNBOUND, "formatter-unbound-get-field", None),
-        (FORMATTER_VFORMAT_GET_VALUE, "formatter-get-value-override", None),
-        (UNBOUND_STR_FORMAT, "unbound-str-format", None),
-        (UNBOUND_STR_FORMAT_MAP, "unbound-str-format-map", None),
-        (MAPPED_STR_FORMAT, "map-str-format", None),
-        (PARTIAL_STR_FORMAT, "partial-str-format", None),
-        (METHODCALLER_FORMAT, "methodcaller-format", None),
-        (UPDATE_WRAPPER_ASSIGNED, "update-wrapper-assigned", None),
-        (UPDATE_WRAPPER_POSITIONAL, "update-wrapper-positional", None),
-        (UPDATE_WRAPPER_PARTIAL, "update-wrapper-partial", None),
-        (WRAPS_ASSIGNED, "wraps-assigned", None),
+    for template, tid in [
+        (SUPER_FORMAT, "super-format"),
+        (SUPER_FORMAT_MAP, "super-format-map"),
+        (FORMATTER_SUPER_GET_FIELD, "formatter-subclass-super-get-field"),
+        (FORMATTER_SUPER_OF_INSTANCE, "formatter-super-of-instance"),
+        (FORMATTER_UNBOUND, "formatter-unbound-get-field"),
+        (FORMATTER_VFORMAT_GET_VALUE, "formatter-get-value-override"),
+        (UNBOUND_STR_FORMAT, "unbound-str-format"),
+        (USERSTRING_FORMAT, "userstring-format"),
+        (USERSTRING_FORMAT_MAP, "userstring-format-map"),
+        (UNBOUND_STR_FORMAT_MAP, "unbound-str-format-map"),
+        (MAPPED_STR_FORMAT, "map-str-format"),
+        (PARTIAL_STR_FORMAT, "partial-str-format"),
+        (METHODCALLER_FORMAT, "methodcaller-format"),
+        (UPDATE_WRAPPER_ASSIGNED, "update-wrapper-assigned"),
+        (UPDATE_WRAPPER_POSITIONAL, "update-wrapper-positional"),
+        (UPDATE_WRAPPER_PARTIAL, "update-wrapper-partial"),
+        (WRAPS_ASSIGNED, "wraps-assigned"),
     ]:
         for (target, attr), target_id in zip(TARGETS, TARGET_IDS, strict=True):
             code = template.replace("TARGET", target).replace("ATTR", attr)
-            marks = ()
-            if xfail_why:
-                marks = xfail(_SUPER_FORMAT_WHY.format(m=xfail_why, target=target, attr=attr))
-            params.append(pytest.param(code, marks=marks, id=f"{tid}-{target_id}"))
+            params.append(pytest.param(code, id=f"{tid}-{target_id}"))
     return params
 
 
@@ -319,16 +321,11 @@ POLICY_ROUTES = [
     pytest.param("T = type(type(1))\nA = T('A', (), {'x': 1})\nprint('ESC' + 'APED', A)", id="type-of-type"),
     pytest.param("T = type(type)\nprint('ESC' + 'APED', T('A', (), {'x': 1}))", id="type-of-guarded-type"),
     pytest.param("import typing\nT = typing.get_origin(typing.Type[int])\nA = T('A', (), {'__module__': 'x', 'q': 1})\n"
-                 "print('ESC' + 'APED', A)", id="typing-get-origin-Type",
-                 marks=xfail("typing.get_origin(typing.Type[int]) is the real builtin `type`: "
-                             "T('A', (), {...}) builds a class from a raw dict")),
+                 "print('ESC' + 'APED', A)", id="typing-get-origin-Type"),
     pytest.param("import typing\nM = typing.ABCMeta\nA = M('A', (), {'__module__': 'x', 'q': 1})\n"
-                 "print('ESC' + 'APED', A)", id="typing-ABCMeta",
-                 marks=xfail("typing.ABCMeta (abc.ABCMeta re-exported by typing) is a real metaclass: "
-                             "it builds a class from a raw dict")),
+                 "print('ESC' + 'APED', A)", id="typing-ABCMeta"),
     pytest.param("import typing\nT = typing.get_origin(typing.Type)\nprint('ESC' + 'APED', T('A', (), {'__module__': 'x'}))",
-                 id="typing-get-origin-bare-Type",
-                 marks=xfail("typing.get_origin(typing.Type) is the real builtin `type`")),
+                 id="typing-get-origin-bare-Type"),
     pytest.param("class M(type):\n    pass\nprint('ESC' + 'APED', M)", id="metaclass-subclass"),
     # -- dataclass field names compiled into generated code
     pytest.param(f"import dataclasses\nX = dataclasses.make_dataclass('X', [({_FIELD!r}, int)])\nX() == X()",
@@ -336,22 +333,14 @@ POLICY_ROUTES = [
     pytest.param("import dataclasses\nX = dataclasses.make_dataclass('X', ['a'], namespace={'a': 1})\n"
                  "print('ESC' + 'APED', X)", id="make-dataclass-plain"),
     pytest.param(f"import typing, dataclasses\nA = typing.ABCMeta('A', (), {{'a': 1, '__annotations__': {{{_FIELD!r}: int}}}})\n"
-                 "dataclasses.dataclass(A, init=False, repr=False)\nA() == A()", id="dataclass-fields-via-ABCMeta",
-                 marks=xfail("a class built by typing.ABCMeta with a hostile __annotations__ key, passed to "
-                             "dataclasses.dataclass(eq=True): the key is compiled into __eq__, which runs "
-                             "print(os.getuid(), open('/etc/passwd')) with the real builtins")),
+                 "dataclasses.dataclass(A, init=False, repr=False)\nA() == A()", id="dataclass-fields-via-ABCMeta"),
     pytest.param(f"import typing, dataclasses\nT = typing.get_origin(typing.Type[int])\n"
                  f"A = T('A', (), {{'a': 1, '__module__': '__rlm__', '__annotations__': {{{_FIELD!r}: int}}}})\n"
-                 "dataclasses.dataclass(A, init=False, repr=False)\nA() == A()", id="dataclass-fields-via-real-type",
-                 marks=xfail("typing.get_origin(typing.Type[int]) builds a class with a hostile annotation; "
-                             "dataclass compiles it into __eq__, which runs with the real builtins")),
+                 "dataclasses.dataclass(A, init=False, repr=False)\nA() == A()", id="dataclass-fields-via-real-type"),
     pytest.param(f"import typing, dataclasses, functools\nT = typing.TypedDict('T', {{{_FIELD!r}: int}})\n"
                  "class A:\n    a = 1\ntry:\n    functools.update_wrapper(A, T)\nexcept AttributeError:\n    pass\n"
                  "dataclasses.dataclass(A, init=False, repr=False)\nA() == A()",
-                 id="dataclass-fields-via-typeddict-update-wrapper",
-                 marks=xfail("typing.TypedDict takes any string as a key; functools.update_wrapper(A, T) with its "
-                             "default lists copies T.__annotations__ onto a model class before failing; "
-                             "dataclass compiles the hostile key into __eq__, which runs with the real builtins")),
+                 id="dataclass-fields-via-typeddict-update-wrapper"),
     pytest.param(f"import typing, dataclasses\nT = typing.TypedDict('T', {{{_FIELD!r}: int}})\n"
                  "dataclasses.dataclass(T)\nprint('ESC' + 'APED')", id="dataclass-of-typeddict-init"),
     pytest.param("import dataclasses\nclass A:\n    a: int = 1\nf = dataclasses.fields(dataclasses.dataclass(A))[0]\n"

@@ -274,6 +274,38 @@ def test_restricted_allows_ordinary_model_code(sb):
     ]
 
 
+def test_restricted_keeps_the_guarded_library_features_models_use(sb):
+    """What the policy guards (format, update_wrapper, dataclass, typing, UserString) still does
+    its ordinary job."""
+    code = "\n".join([
+        "import functools, dataclasses, typing, collections, collections.abc",
+        "def f(x):",
+        "    'doubles'",
+        "    return 2 * x",
+        "@functools.wraps(f)",
+        "def g(x):",
+        "    return f(x) + 1",
+        "@dataclasses.dataclass(order=True)",
+        "class P:",
+        "    x: int = 0",
+        "    y: int = 0",
+        "@dataclasses.dataclass",
+        "class Q(P):",
+        "    z: int = 1",
+        "class S(str):",
+        "    def twice(self):",
+        "        return super().format(self) + self.format(2)",
+        "print(g(3), P(1) < P(2), [f.name for f in dataclasses.fields(Q)], Q(1, 2) == Q(1, 2))",
+        "print(typing.get_origin(list[int]) is list, typing.get_args(dict[str, int]), isinstance({}, collections.abc.Mapping))",
+        "print(S('<{}>').twice(), str.format('{0}-{1}', 'a', 'b'), collections.UserString('{a}').format_map({'a': 5}))",
+    ])
+    assert run(sb, code).splitlines() == [
+        "7 True ['x', 'y', 'z'] True",
+        "True (<class 'str'>, <class 'int'>) True",
+        "<<{}>><2> a-b 5",
+    ]
+
+
 def test_closed_sandbox_refuses_work():
     sb = Sandbox().start()
     sb.close()

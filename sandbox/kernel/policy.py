@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
+import contextlib
+import dataclasses
 import functools
+import keyword
 import operator
 import string
 import types
@@ -60,7 +64,8 @@ class PolicyError(Exception):
 
 
 def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
-    """getattr for model code: no private names, no pivots to frames, globals or modules."""
+    """getattr for model code: no private names, no pivots to frames, globals or modules,
+    and nothing that `guard_value` would not hand out."""
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
     if name.startswith("_"):
@@ -71,11 +76,6 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         raise AttributeError('"obj" of an exception is not allowed in this sandbox')
     if isinstance(obj, types.ModuleType):
         raise AttributeError("direct module access is not allowed in this sandbox")
-    if name in ("format", "format_map"):
-        if isinstance(obj, str):
-            return _bound_safe_format(obj, name)
-        if isinstance(obj, type) and issubclass(obj, str):  # str.format(fmt, obj): unbound
-            return _unbound_safe_format(name)
     try:
         value = getattr(obj, name)
     except AttributeError:
@@ -84,6 +84,29 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         raise
     if isinstance(value, types.ModuleType):
         return _proxy_for(value)
+    return guard_value(value)
+
+
+_STR_FORMATS = ("format", "format_map")
+
+
+def guard_value(value: Any) -> Any:
+    """What model code may hold in place of `value`, whatever route it came by (an attribute, a
+    module's name, a module function's result). Two kinds of object are never handed out:
+    - a metaclass (the real `type`, `abc.ABCMeta` behind typing and collections.abc...): called
+      with three arguments it builds a class from any dict, past `user_metaclass`; it comes back
+      as the guarded one-argument `type`;
+    - `str.format` / `str.format_map`, bound (to any str, also through `super()` in a str
+      subclass) or unbound: the C implementation reads attributes named in the format string
+      unguarded; they come back as the SafeFormatter's."""
+    if isinstance(value, type):
+        return _guarded_type if issubclass(value, type) else value
+    if isinstance(value, types.BuiltinMethodType) and value.__name__ in _STR_FORMATS \
+            and isinstance(value.__self__, str):
+        return _bound_safe_format(value.__self__, value.__name__)
+    if isinstance(value, types.MethodDescriptorType) and value.__name__ in _STR_FORMATS \
+            and issubclass(value.__objclass__, str):
+        return _unbound_safe_format(value.__name__)
     return value
 
 
@@ -179,18 +202,82 @@ def _unbound_safe_format(name: str) -> Callable[..., str]:
     return unbound
 
 
+def model_owned(obj: Any) -> bool:
+    """Whether model code made `obj`: a function it defined, a class it defined or an instance
+    of one (the only objects besides plain containers whose attributes it may set)."""
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__.get("_getattr_") is guarded_getattr
+    return bool(getattr(obj if isinstance(obj, type) else type(obj), "_rlm_user_class", False))
+
+
+def _safe_field_name(name: Any) -> bool:
+    """A name that generated code (dataclasses' __init__ / __eq__...) may spell: an identifier,
+    public, not a keyword."""
+    return type(name) is str and name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
+
+
 def _guarded_update_wrapper(wrapper: Any, wrapped: Any, assigned: Any = None, updated: Any = None) -> Any:
-    """functools.update_wrapper with its default attribute lists only: custom `assigned` /
-    `updated` names would copy any attribute, private ones included, past the guard."""
+    """functools.update_wrapper for model code: the default attribute lists only (custom ones
+    would copy any attribute, private ones included, past the guard), onto a function or class
+    model code made; only text metadata, annotations (PolicyError if one is not named by a
+    public identifier) and the public entries of `wrapped.__dict__` are copied."""
     if assigned is not None or updated is not None:
         raise PolicyError("update_wrapper/wraps with custom attribute lists is not allowed in this sandbox")
-    return functools.update_wrapper(wrapper, wrapped)
+    if not model_owned(wrapper):
+        raise PolicyError("update_wrapper/wraps can only update functions and classes defined in the sandbox")
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        value = getattr(wrapped, attr, None)
+        if value is None or type(value) is str:
+            with _suppress_attribute_errors():
+                setattr(wrapper, attr, value)
+    annotations = getattr(wrapped, "__annotations__", None)
+    if type(annotations) is dict:
+        bad = [k for k in annotations if not _safe_field_name(k) and k != "return"]
+        if bad:
+            raise PolicyError(f"update_wrapper: annotation name {str(bad[0])[:80]!r} is not a public identifier")
+        with _suppress_attribute_errors():
+            wrapper.__annotations__ = dict(annotations)
+    source, target = getattr(wrapped, "__dict__", None), getattr(wrapper, "__dict__", None)
+    if isinstance(source, (dict, types.MappingProxyType)) and type(target) is dict:
+        target.update({k: v for k, v in source.items() if _safe_field_name(k)})
+    with _suppress_attribute_errors():
+        wrapper.__wrapped__ = wrapped
+    return wrapper
+
+
+def _suppress_attribute_errors() -> contextlib.suppress:
+    return contextlib.suppress(AttributeError, TypeError)
 
 
 def _guarded_wraps(wrapped: Any, assigned: Any = None, updated: Any = None) -> Callable[[Any], Any]:
     if assigned is not None or updated is not None:
         raise PolicyError("update_wrapper/wraps with custom attribute lists is not allowed in this sandbox")
-    return functools.wraps(wrapped)
+    return lambda wrapper: _guarded_update_wrapper(wrapper, wrapped)
+
+
+def _guarded_dataclass(cls: Any = None, /, **options: Any) -> Any:
+    """dataclasses.dataclass for classes model code defined, whose field names (its own
+    annotations and its dataclass bases' fields) are public identifiers: dataclasses compiles
+    them into the generated methods, which run with the real builtins."""
+    def make(klass: Any) -> Any:
+        if not isinstance(klass, type) or not model_owned(klass):
+            raise PolicyError("dataclass() applies to classes defined in the sandbox")
+        for base in klass.__mro__:
+            names = list(base.__dict__.get("__annotations__", {}) or ())
+            fields = base.__dict__.get("__dataclass_fields__", {})
+            names += list(fields) + [getattr(f, "name", None) for f in fields.values()]
+            bad = [n for n in names if not _safe_field_name(n)]
+            if bad:
+                raise PolicyError(f"dataclass field name {str(bad[0])[:80]!r} is not a public identifier")
+        return dataclasses.dataclass(klass, **options)
+
+    return make if cls is None else make(cls)
+
+
+def _guarded_typing_args(tp: Any) -> tuple[Any, ...]:
+    import typing
+
+    return tuple(guard_value(a) for a in typing.get_args(tp))
 
 
 def _guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
@@ -208,9 +295,26 @@ def _guarded_methodcaller(name: str, *args: Any, **kwargs: Any) -> Callable[[Any
     return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
 
 
+class SafeUserString(collections.UserString):
+    """collections.UserString whose format / format_map go through the SafeFormatter (the
+    stdlib's call `self.data.format(...)`, the real str.format, from library code)."""
+
+    def format(self, /, *args: Any, **kwargs: Any) -> str:
+        return _SAFE_FORMATTER.vformat(self.data, args, kwargs)
+
+    def format_map(self, mapping: Any) -> str:
+        return _SAFE_FORMATTER.vformat(self.data, (), mapping)
+
+
+SafeUserString.__name__ = SafeUserString.__qualname__ = "UserString"
+
+
 _MODULE_OVERRIDES: dict[str, dict[str, Any]] = {
     "string": {"Formatter": SafeFormatter},
     "functools": {"update_wrapper": _guarded_update_wrapper, "wraps": _guarded_wraps},
+    "dataclasses": {"dataclass": _guarded_dataclass},
+    "collections": {"UserString": SafeUserString},
+    "typing": {"get_args": _guarded_typing_args},
     "operator": {"attrgetter": _guarded_attrgetter, "methodcaller": _guarded_methodcaller},
 }
 
@@ -234,7 +338,9 @@ class ModuleProxy:
         value = getattr(object.__getattribute__(self, "_rlm_module"), name)
         if isinstance(value, types.ModuleType):
             return _proxy_for(value)
-        return value
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+            return _guarded_function(value)
+        return guard_value(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("modules are read-only in this sandbox")
@@ -252,6 +358,19 @@ class ModuleProxy:
 
 
 _PROXIES: dict[str, ModuleProxy] = {}
+_GUARDED_FUNCTIONS: dict[Any, Callable[..., Any]] = {}
+
+
+def _guarded_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A module's function whose result passes `guard_value` (typing.get_origin(typing.Type)
+    is the real `type`), the same object each time it is looked up."""
+    guarded = _GUARDED_FUNCTIONS.get(fn)
+    if guarded is None:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return guard_value(fn(*args, **kwargs))
+
+        guarded = _GUARDED_FUNCTIONS[fn] = functools.wraps(fn)(guarded)
+    return guarded
 
 
 def _proxy_for(module: types.ModuleType) -> ModuleProxy:
