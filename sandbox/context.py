@@ -83,6 +83,12 @@ def _looks_ascii(path: Path) -> bool:
         return f.read(1 << 20).isascii()
 
 
+# how the model is told about a context above max_str_bytes
+CORPUS_KIND = ("Corpus (memory-mapped; use it like a str: re.search(p, context), re.findall, 'x' in context, "
+               "context.find, context[a:b], context.splitlines(); offsets are bytes; "
+               "context.help_text() lists the rest)")
+
+
 def _text_mode(nbytes: int, max_str_bytes: int) -> str:
     return "corpus" if nbytes > max_str_bytes else "text"
 
@@ -109,7 +115,7 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int) -> ContextSp
         path.write_bytes(data)
         mode = _text_mode(len(data), max_str_bytes)
         desc = f"str of {len(value):,} characters" if mode == "text" else (
-            f"Corpus (memory-mapped) of {_human(len(data))}")
+            f"{CORPUS_KIND} of {_human(len(data))}")
         return ContextSpec(name, mode, path, None, "the context", len(data), desc,
                            ascii_hint=value.isascii())
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -153,7 +159,7 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int) -> Con
         raise ContextError(f"{path} looks like a binary file (it contains NUL bytes); give a text file")
     size = path.stat().st_size
     mode = _text_mode(size, max_str_bytes)
-    kind = "str" if mode == "text" else "Corpus (memory-mapped)"
+    kind = "str" if mode == "text" else CORPUS_KIND
     return ContextSpec(name, mode, path.resolve(), None, str(path), size,
                        f"{kind} from {path} ({_human(size)})", ascii_hint=_looks_ascii(path))
 
@@ -202,7 +208,7 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
     index_path.write_text(json.dumps(index), encoding="utf-8")
     nbytes = data_path.stat().st_size
     mode = _text_mode(nbytes, max_str_bytes)
-    kind = "str" if mode == "text" else "Corpus (memory-mapped)"
+    kind = "str" if mode == "text" else CORPUS_KIND
     where = f"directory {root}" if root is not None else f"{len(index)} files"
     desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
     return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint)

@@ -1,157 +1,417 @@
-"""A memory-mapped text corpus with a str-like API (runs inside the kernel).
+"""A memory-mapped text corpus that answers the `str` idioms models write (runs inside the kernel).
 
-Used when a context is too large to hold as a Python `str`. Positions are *byte offsets*
-into the UTF-8 file; for ASCII text they equal character positions. Slices and matches
-return `str` (decoded, invalid bytes replaced). Regular expressions take `str` patterns
-and run over the bytes, so `\\w`, `\\d` and case folding follow ASCII rules.
+Used when a context is too large to hold as a Python `str`. What works as on a `str`, with the
+same results: `x in c`, `c.find / rfind / index / rindex / count / startswith / endswith`,
+`c[a:b]`, `len(c)`, `c.splitlines()` and `c.split(sep)` (lazy sequences: iterate, index, slice,
+`len`), and regular expressions through the `re` the kernel hands out (`re.search(p, c)`,
+`re.findall`, `re.finditer`, `re.match`, `re.fullmatch`, `pattern.search(c)`...; see
+`sandbox/kernel/re_facade.py`) or the methods of the same names here.
+
+Positions are *byte offsets* into the UTF-8 file (equal to character positions for ASCII
+text): `len(c)` is the size in bytes and offsets are found in O(1) whatever the size. Slices
+never split a character (each bound moves back to the start of the character it falls in),
+so `c[m.start():m.end()] == m.group()` for any match and any text.
+
+Regular expressions have `str` semantics (Unicode `\\w`, case folding, `.` is one
+character): they run over decoded windows of `WINDOW` bytes with `MARGIN` bytes of text on
+each side (lookbehind, lookahead, `$`); a match that reaches the end of its window is
+retried over a larger one, up to `MAX_MATCH` bytes. Invalid UTF-8 bytes read as U+FFFD.
+
+What would build the whole text in memory (`lower()`, `encode()`, `re.sub`, iterating
+character by character...) fails at once with an error that names the chunked way.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-_DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes).
-Positions are byte offsets (equal to character positions for ASCII text).
-  len(c), c[i], c[a:b]            -> str slices (decoded)
-  c.find(s, start=0, end=None)    -> offset or -1;  c.rfind(...), c.count(s)
-  c.search(pattern, start=0)      -> CorpusMatch or None (str regex over bytes)
-  c.finditer(pattern) / c.findall(pattern, limit=None)
-  c.lines(start=0)                -> iterator over lines (str, without newline)
-  c.chunks(size, overlap=0)       -> iterator over (offset, str) windows of about size bytes
+WINDOW = 8 << 20  # bytes of text a regex scans per step
+MARGIN = 64 << 10  # bytes of text kept on each side of a window
+MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
+
+_DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
+  len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
+  re.search(p, c) / re.findall / re.finditer / re.match, re.compile(p).search(c)
+  c.splitlines() / c.split(sep)   -> lazy sequences: for line in ..., [:10], [-5:], len(...)
+  c.chunks(size, overlap=0)       -> (offset, str) windows of about size bytes
+Positions (len, find, m.start()) are byte offsets, equal to character positions for ASCII
+text; c[a:b] never splits a character. Whole-text operations (lower(), encode(), re.sub,
+list(c)) are refused: apply them to c.chunks(...) pieces or to slices.
 """
+
+# what `str` has that would materialise the corpus, or has no lazy form here
+_WHOLE_TEXT = frozenset(
+    {"lower", "upper", "casefold", "title", "capitalize", "swapcase", "encode", "strip", "lstrip",
+     "rstrip", "replace", "translate", "expandtabs", "center", "ljust", "rjust", "zfill",
+     "partition", "rpartition", "rsplit", "join", "format", "format_map", "removeprefix",
+     "removesuffix", "isalpha", "isalnum", "isdigit", "isdecimal", "isnumeric", "isspace",
+     "islower", "isupper", "istitle", "isidentifier", "isprintable", "isascii", "maketrans"}
+)
+_NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines breaks
+
+
+def _chunked_hint(what: str, size: int) -> str:
+    return (f"{what} would build the whole {size:,}-byte corpus in memory; work on pieces instead: "
+            "`for offset, text in context.chunks(10_000_000): ...` (text is a str), or a slice "
+            "`context[a:b]`, or `for line in context.splitlines(): ...`")
+
+
+def _visible(text: str) -> str:
+    """Text decoded with surrogateescape, as the user sees it (invalid bytes as U+FFFD)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+_RE_FLAGS = ("IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "ASCII", "UNICODE", "LOCALE")
+
+
+def _engine(compiled: re.Pattern) -> Any:
+    """`compiled` in the `regex` engine (its re-compatible VERSION0), which can tell when a
+    match was cut short by the end of the text (`partial=True`)."""
+    import regex
+
+    flags = regex.VERSION0
+    for name in _RE_FLAGS:
+        if compiled.flags & getattr(re, name) and name != "UNICODE":
+            flags |= getattr(regex, name)
+    return regex.compile(compiled.pattern, flags)
+
+
+def _without_break(line: str) -> str:
+    if line.endswith("\r\n"):
+        return line[:-2]
+    return line[:-1] if line and line[-1] in _NEWLINES else line
 
 
 class CorpusMatch:
-    """A regex match over a Corpus: groups decoded to str, offsets in bytes."""
+    """A regex match over a Corpus, like `re.Match`: groups are str, offsets are bytes."""
 
-    __slots__ = ("_m",)
+    __slots__ = ("_groups", "_spans", "endpos", "lastgroup", "lastindex", "pos", "re", "string")
 
-    def __init__(self, match: re.Match) -> None:
-        self._m = match
+    def __init__(self, match: Any, byte_of: Callable[[int], int], corpus: Corpus,
+                 pos: int, endpos: int, pattern: re.Pattern) -> None:
+        n = match.re.groups
+        self._groups: tuple[str | None, ...] = tuple(
+            None if g is None else _visible(g) for g in (match.group(0), *match.groups()))
+        spans = [match.span(i) for i in range(n + 1)]
+        self._spans = tuple((-1, -1) if s == (-1, -1) else (byte_of(s[0]), byte_of(s[1])) for s in spans)
+        self.re, self.string, self.pos, self.endpos = pattern, corpus, pos, endpos
+        self.lastindex, self.lastgroup = match.lastindex, match.lastgroup
+
+    def _index(self, group: Any) -> int:
+        if isinstance(group, str):
+            if group not in self.re.groupindex:
+                raise IndexError("no such group")
+            return self.re.groupindex[group]
+        if not isinstance(group, int) or not 0 <= group < len(self._groups):
+            raise IndexError("no such group")
+        return group
 
     def group(self, *groups: Any) -> Any:
-        value = self._m.group(*groups)
-        if isinstance(value, tuple):
-            return tuple(_decode(v) for v in value)
-        return _decode(value)
+        if not groups:
+            return self._groups[0]
+        if len(groups) == 1:
+            return self._groups[self._index(groups[0])]
+        return tuple(self._groups[self._index(g)] for g in groups)
 
-    def groups(self) -> tuple:
-        return tuple(_decode(v) for v in self._m.groups())
+    def groups(self, default: Any = None) -> tuple:
+        return tuple(default if g is None else g for g in self._groups[1:])
 
-    def groupdict(self) -> dict:
-        return {k: _decode(v) for k, v in self._m.groupdict().items()}
+    def groupdict(self, default: Any = None) -> dict:
+        return {name: self.group(name) if self.group(name) is not None else default
+                for name in self.re.groupindex}
 
     def start(self, group: Any = 0) -> int:
-        return self._m.start(group)
+        return self._spans[self._index(group)][0]
 
     def end(self, group: Any = 0) -> int:
-        return self._m.end(group)
+        return self._spans[self._index(group)][1]
 
     def span(self, group: Any = 0) -> tuple[int, int]:
-        return self._m.span(group)
+        return self._spans[self._index(group)]
+
+    def expand(self, template: str) -> str:
+        groups: dict[Any, str] = {i: g or "" for i, g in enumerate(self._groups)}
+        groups.update({name: self._groups[i] or "" for name, i in self.re.groupindex.items()})
+        return re.sub(r"\\g<(\w+)>|\\(\d\d?)",
+                      lambda m: groups[int(k)] if (k := m.group(1) or m.group(2)).isdigit() else groups[k],
+                      template)
 
     def __getitem__(self, group: Any) -> Any:
         return self.group(group)
 
+    def __bool__(self) -> bool:
+        return True
+
     def __repr__(self) -> str:
-        return f"<CorpusMatch span={self.span()} match={self.group()[:80]!r}>"
+        return f"<CorpusMatch object; span={self.span()}, match={(self._groups[0] or '')[:80]!r}>"
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "replace")
-    return value
+class _Window:
+    """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
+    that start before byte `accept` belong to this window."""
+
+    __slots__ = ("_ascii", "_cursor", "accept_char", "head", "start_char", "text")
+
+    def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
+        before = bytes(mm[head:start]).decode("utf-8", "surrogateescape")
+        body = bytes(mm[start:accept]).decode("utf-8", "surrogateescape")
+        after = bytes(mm[accept:tail]).decode("utf-8", "surrogateescape")
+        self.text = before + body + after
+        self.head = head
+        self.start_char = len(before)
+        self.accept_char = len(before) + len(body)
+        self._ascii = self.text.isascii()
+        self._cursor = (0, head)  # (char, byte) of the last conversion: matches come in order
+
+    def byte_of(self, char: int) -> int:
+        if self._ascii:
+            return self.head + char
+        c0, b0 = self._cursor
+        if char < c0:
+            c0, b0 = 0, self.head
+        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
+        self._cursor = (char, b)
+        return b
 
 
-def _pattern(pattern: Any, flags: int) -> re.Pattern:
-    if isinstance(pattern, re.Pattern):
-        flags |= pattern.flags & ~re.UNICODE
-        pattern = pattern.pattern
-    if isinstance(pattern, str):
-        pattern = pattern.encode("utf-8")
-    return re.compile(pattern, flags & ~re.UNICODE)
+class Pieces:
+    """A lazy sequence of the lines (or pieces) of a corpus: iterate it, index it, slice it,
+    take its len(). Each pass reads the corpus again; nothing is kept."""
+
+    __slots__ = ("_make", "_what")
+
+    def __init__(self, make: Callable[[], Iterator[str]], what: str) -> None:
+        self._make = make
+        self._what = what
+
+    def __iter__(self) -> Iterator[str]:
+        return self._make()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._make())
+
+    def __bool__(self) -> bool:
+        return next(self._make(), None) is not None
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.start, key.stop, key.step or 1
+            if step < 0 or (start or 0) < 0 or (stop is not None and stop < 0):
+                return list(self._make())[key] if step < 0 else self._from_end(key)
+            return list(itertools.islice(self._make(), start, stop, step))
+        if not isinstance(key, int):
+            raise TypeError(f"{self._what} indices must be integers or slices")
+        if key < 0:
+            last = collections.deque(self._make(), maxlen=-key)
+            if len(last) < -key:
+                raise IndexError(f"{self._what} index out of range")
+            return last[0]
+        found = next(itertools.islice(self._make(), key, None), None)
+        if found is None:
+            raise IndexError(f"{self._what} index out of range")
+        return found
+
+    def _from_end(self, key: slice) -> list[str]:
+        """A slice with negative bounds (`[-10:]`): one pass, keeping what the slice can need."""
+        start, stop = key.start or 0, key.stop
+        keep = max(-start if start < 0 else 0, -stop if stop is not None and stop < 0 else 0)
+        if start >= 0:  # e.g. [5:-5]: everything from start is needed
+            items = list(itertools.islice(self._make(), start, None))
+            return items[: stop] if stop is not None else items
+        tail = list(collections.deque(self._make(), maxlen=keep))
+        return tail[slice(start, stop, key.step)]
+
+    def __repr__(self) -> str:
+        return f"<{self._what} of a corpus (lazy): iterate, index or slice it; len() reads it all>"
 
 
 class Corpus:
-    """A read-only, memory-mapped UTF-8 text. See `help_text()` for the API."""
+    """A read-only, memory-mapped UTF-8 text with the `str` idioms; see the module docstring."""
 
     __slots__ = ("_mm", "_size", "path")
 
     def __init__(self, fd: int, path: str = "") -> None:
         self._size = os.fstat(fd).st_size
-        self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self._size else b""
+        self._mm: Any = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self._size else b""
         self.path = path
 
     def help_text(self) -> str:
         return _DOC.format(size=self._size)
 
+    # ----- size, slices, membership --------------------------------------------------
     def __len__(self) -> int:
         return self._size
 
     def __repr__(self) -> str:
-        return f"<Corpus of {self._size:,} bytes; use .help_text() for the API>"
+        return f"<Corpus of {self._size:,} bytes; use it like a str, or .help_text()>"
+
+    def _bound(self, pos: int | None, default: int) -> int:
+        if pos is None:
+            return default
+        if pos < 0:
+            pos += self._size
+        return min(max(pos, 0), self._size)
 
     def __getitem__(self, key: Any) -> str:
         if isinstance(key, slice):
-            start, stop, step = key.indices(self._size)
-            return bytes(self._mm[start:stop:step]).decode("utf-8", "replace")
+            if key.step not in (None, 1):
+                raise ValueError("a Corpus slice takes no step; slice it first: context[a:b][::step]")
+            start = self._boundary(self._bound(key.start, 0))
+            stop = self._boundary(self._bound(key.stop, self._size))
+            return bytes(self._mm[start:stop]).decode("utf-8", "replace") if stop > start else ""
+        if not isinstance(key, int):
+            raise TypeError("corpus indices must be integers or slices")
         if key < 0:
             key += self._size
         if not 0 <= key < self._size:
             raise IndexError("corpus index out of range")
-        return bytes(self._mm[key : key + 1]).decode("utf-8", "replace")
+        start = self._boundary(key)
+        return bytes(self._mm[start:start + 4]).decode("utf-8", "replace")[:1]
 
     def __contains__(self, sub: str) -> bool:
         return self.find(sub) != -1
 
     def __iter__(self) -> Iterator[str]:
-        return self.lines()
+        raise TypeError(_chunked_hint("iterating a Corpus character by character", self._size))
 
-    def find(self, sub: str, start: int = 0, end: int | None = None) -> int:
-        return self._mm.find(sub.encode("utf-8"), start, self._size if end is None else end)
+    def __getattr__(self, name: str) -> Any:
+        if name in _WHOLE_TEXT:
+            raise AttributeError(_chunked_hint(f"Corpus.{name}()", self._size))
+        raise AttributeError(f"'Corpus' object has no attribute {name!r}; see context.help_text()")
 
-    def rfind(self, sub: str, start: int = 0, end: int | None = None) -> int:
-        return self._mm.rfind(sub.encode("utf-8"), start, self._size if end is None else end)
+    def __add__(self, other: Any) -> Any:
+        raise TypeError(_chunked_hint("adding to a Corpus", self._size))
 
-    def count(self, sub: str) -> int:
-        needle = sub.encode("utf-8")
+    __radd__ = __add__
+
+    # ----- str methods ----------------------------------------------------------------
+    @staticmethod
+    def _needle(sub: Any, method: str) -> bytes:
+        if not isinstance(sub, str):
+            raise TypeError(f"Corpus.{method}() takes a str, not {type(sub).__name__}")
+        return sub.encode("utf-8")
+
+    def find(self, sub: str, start: int | None = None, end: int | None = None) -> int:
+        return self._mm.find(self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size))
+
+    def rfind(self, sub: str, start: int | None = None, end: int | None = None) -> int:
+        return self._mm.rfind(self._needle(sub, "rfind"), self._bound(start, 0), self._bound(end, self._size))
+
+    def index(self, sub: str, start: int | None = None, end: int | None = None) -> int:
+        found = self.find(sub, start, end)
+        if found == -1:
+            raise ValueError("substring not found")
+        return found
+
+    def rindex(self, sub: str, start: int | None = None, end: int | None = None) -> int:
+        found = self.rfind(sub, start, end)
+        if found == -1:
+            raise ValueError("substring not found")
+        return found
+
+    def count(self, sub: str, start: int | None = None, end: int | None = None) -> int:
+        needle = self._needle(sub, "count")
+        lo, hi = self._bound(start, 0), self._bound(end, self._size)
         if not needle:
-            return self._size + 1
-        return sum(1 for _ in re.finditer(re.escape(needle), self._mm))
+            return max(hi - lo, 0) + 1
+        n, pos = 0, lo
+        while (pos := self._mm.find(needle, pos, hi)) != -1:
+            n += 1
+            pos += len(needle)
+        return n
 
-    def search(self, pattern: Any, start: int = 0, flags: int = 0) -> CorpusMatch | None:
-        m = _pattern(pattern, flags).search(self._mm, start)
-        return CorpusMatch(m) if m else None
+    def startswith(self, prefix: Any, start: int | None = None, end: int | None = None) -> bool:
+        lo, hi = self._bound(start, 0), self._bound(end, self._size)
+        for p in prefix if isinstance(prefix, tuple) else (prefix,):
+            b = self._needle(p, "startswith")
+            if hi - lo >= len(b) and self._mm[lo:lo + len(b)] == b:
+                return True
+        return False
 
-    def finditer(self, pattern: Any, flags: int = 0) -> Iterator[CorpusMatch]:
-        for m in _pattern(pattern, flags).finditer(self._mm):
-            yield CorpusMatch(m)
+    def endswith(self, suffix: Any, start: int | None = None, end: int | None = None) -> bool:
+        lo, hi = self._bound(start, 0), self._bound(end, self._size)
+        for s in suffix if isinstance(suffix, tuple) else (suffix,):
+            b = self._needle(s, "endswith")
+            if hi - lo >= len(b) and self._mm[hi - len(b):hi] == b:
+                return True
+        return False
 
-    def findall(self, pattern: Any, flags: int = 0, limit: int | None = None) -> list:
-        compiled = _pattern(pattern, flags)
-        results: list = []
-        for m in compiled.finditer(self._mm):
-            if compiled.groups == 0:
-                results.append(_decode(m.group()))
-            elif compiled.groups == 1:
-                results.append(_decode(m.group(1)))
-            else:
-                results.append(tuple(_decode(g) for g in m.groups()))
-            if limit is not None and len(results) >= limit:
-                break
-        return results
+    # ----- lines and pieces (lazy) ----------------------------------------------------
+    def _texts(self, size: int = WINDOW) -> Iterator[str]:
+        """The corpus as consecutive decoded pieces of about `size` bytes."""
+        for _, text in self.chunks(size):
+            yield text
+
+    def splitlines(self, keepends: bool = False) -> Pieces:
+        """The lines, as `str.splitlines` would give them, one pass at a time."""
+        def lines() -> Iterator[str]:
+            carry = ""
+            for text in self._texts():
+                parts = (carry + text).splitlines(True)
+                # the last line goes on in the next piece unless it ends with a break (a \r may
+                # be the first half of \r\n)
+                carry = parts.pop() if parts and (parts[-1][-1] not in _NEWLINES or parts[-1][-1] == "\r") else ""
+                if len(carry) > MAX_MATCH:
+                    raise ValueError(f"a line longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
+                for part in parts:
+                    yield part if keepends else _without_break(part)
+            if carry:
+                yield carry if keepends else _without_break(carry)
+        return Pieces(lines, "lines")
 
     def lines(self, start: int = 0) -> Iterator[str]:
+        """Lines split on '\\n' only (without it), from byte `start`."""
         pos = start
         while pos < self._size:
             nl = self._mm.find(b"\n", pos)
             end = self._size if nl == -1 else nl
             yield bytes(self._mm[pos:end]).decode("utf-8", "replace")
             pos = end + 1
+
+    def split(self, sep: str | None = None, maxsplit: int = -1) -> Pieces:
+        """The pieces `str.split(sep, maxsplit)` would give, one pass at a time."""
+        if sep is not None:
+            needle = self._needle(sep, "split")
+            if not needle:
+                raise ValueError("empty separator")
+
+        def piece(a: int, b: int) -> str:
+            if b - a > MAX_MATCH:
+                raise ValueError(f"a piece longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
+            return bytes(self._mm[a:b]).decode("utf-8", "replace")
+
+        def by_separator() -> Iterator[str]:
+            pos, made = 0, 0
+            while maxsplit < 0 or made < maxsplit:
+                found = self._mm.find(needle, pos)
+                if found == -1:
+                    break
+                yield piece(pos, found)
+                pos, made = found + len(needle), made + 1
+            yield piece(pos, self._size)
+
+        def by_whitespace() -> Iterator[str]:
+            words = self._scan(re.compile(r"\S+"))
+            for made, word in enumerate(words):
+                if maxsplit < 0 or made < maxsplit:
+                    yield word.group()
+                else:  # the rest, from this word on, is one piece
+                    yield piece(word.start(), self._size)
+                    return
+
+        return Pieces(by_whitespace if sep is None else by_separator, "pieces")
 
     def chunks(self, size: int, overlap: int = 0) -> Iterator[tuple[int, str]]:
         """Yield (byte offset, text) windows of about `size` bytes, never splitting a character."""
@@ -166,6 +426,107 @@ class Corpus:
             if end >= self._size:
                 break
             pos = max(self._boundary(end - overlap), pos + 1)
+
+    # ----- regular expressions ----------------------------------------------------------
+    def _window(self, start: int, limit: int, reach: int) -> tuple[_Window, int, int]:
+        """The window searched from `start` (bytes; text up to `limit`), reaching `reach`
+        bytes past its accepted region; returns it with its accepted end and its tail."""
+        accept = limit if limit - start <= WINDOW else self._boundary(start + WINDOW)
+        tail = limit if limit - accept <= reach else self._boundary(accept + reach)
+        head = self._boundary(max(0, start - MARGIN))
+        return _Window(self._mm, head, start, accept, tail), accept, tail
+
+    def _scan(self, compiled: re.Pattern, pos: int = 0, endpos: int | None = None) -> Iterator[CorpusMatch]:
+        """The matches `compiled.finditer(text, pos, endpos)` would give, window by window.
+
+        The search runs with the `regex` engine's partial matching: a match that reaches the end
+        of the window, or one that was still going when the window ran out, is searched again
+        over a larger window, so a match is never cut or missed at a window's end."""
+        engine = _engine(compiled)
+        limit = self._bound(endpos, self._size)
+        start = self._boundary(self._bound(pos, 0))
+        pos0, reach, skip_empty_at = start, MARGIN, -1
+        while start <= limit:
+            window, accept, tail = self._window(start, limit, reach)
+            resume, grow = start, False
+            truncated = tail < limit
+            for m in engine.finditer(window.text, window.start_char, partial=truncated):
+                if m.start() >= window.accept_char and accept < limit:
+                    break
+                if truncated and (m.partial or m.end() == len(window.text)):  # it may go on past the window
+                    if reach >= MAX_MATCH:
+                        raise ValueError(f"a match longer than {MAX_MATCH:,} bytes; narrow the pattern "
+                                         "or search context.chunks(...) pieces")
+                    start, reach, grow = resume, reach * 4, True
+                    break
+                if m.start() == m.end() and window.byte_of(m.start()) == skip_empty_at:
+                    continue
+                match = CorpusMatch(m, window.byte_of, self, pos0, limit, compiled)
+                skip_empty_at = match.end() if m.start() == m.end() else -1
+                resume = match.end()
+                yield match
+            if grow:
+                continue
+            if accept >= limit:
+                return
+            start, reach = max(accept, resume), MARGIN
+
+    @staticmethod
+    def _compile(pattern: Any, flags: int) -> re.Pattern:
+        pattern = getattr(pattern, "_rlm_pattern", pattern)  # a re_facade pattern
+        if isinstance(pattern, re.Pattern):
+            if flags:
+                raise ValueError("cannot process flags argument with a compiled pattern")
+            compiled = pattern
+        else:
+            compiled = re.compile(pattern, flags)
+        if isinstance(compiled.pattern, bytes):
+            raise TypeError("cannot use a bytes pattern on a Corpus (it is text): use a str pattern")
+        return compiled
+
+    def search(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
+        return next(self._scan(self._compile(pattern, flags), pos, endpos), None)
+
+    def finditer(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> Iterator[CorpusMatch]:
+        return self._scan(self._compile(pattern, flags), pos, endpos)
+
+    def findall(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0,
+                limit: int | None = None) -> list:
+        compiled = self._compile(pattern, flags)
+        found: list = []
+        for m in self._scan(compiled, pos, endpos):
+            found.append(m.group() if compiled.groups == 0 else m.group(1) or "" if compiled.groups == 1
+                         else tuple(g or "" for g in m.groups()))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def match(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
+        compiled = self._compile(pattern, flags)
+        engine = _engine(compiled)
+        limit = self._bound(endpos, self._size)
+        start = self._boundary(self._bound(pos, 0))
+        reach = MARGIN
+        while True:
+            window, _, tail = self._window(start, limit, reach)
+            truncated = tail < limit
+            m = engine.match(window.text, window.start_char, partial=truncated)
+            if m is not None and truncated and (m.partial or m.end() == len(window.text)):
+                if reach >= MAX_MATCH:
+                    raise ValueError(f"a match longer than {MAX_MATCH:,} bytes; narrow the pattern")
+                reach *= 4
+                continue
+            return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
+
+    def fullmatch(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
+        compiled = self._compile(pattern, flags)
+        limit = self._bound(endpos, self._size)
+        start = self._boundary(self._bound(pos, 0))
+        if limit - start > MAX_MATCH:
+            raise ValueError(_chunked_hint("fullmatch over the whole corpus", self._size))
+        window = _Window(self._mm, self._boundary(max(0, start - MARGIN)), start, limit, limit)
+        m = compiled.fullmatch(window.text, window.start_char)
+        return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
     def _boundary(self, pos: int) -> int:
         """Move pos back to the start of a UTF-8 character."""

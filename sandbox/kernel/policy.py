@@ -377,6 +377,10 @@ def _proxy_for(module: types.ModuleType) -> ModuleProxy:
     name = module.__name__
     if name not in ALLOWED_MODULES:
         raise AttributeError(f"module '{name}' is not allowed in this sandbox")
+    if name == "re":  # the re whose functions also take a Corpus
+        from sandbox.kernel.re_facade import re_module
+
+        module = re_module
     if name not in _PROXIES:
         _PROXIES[name] = ModuleProxy(module)
     return _PROXIES[name]

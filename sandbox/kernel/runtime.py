@@ -29,6 +29,7 @@ from sandbox.kernel import wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
 from sandbox.kernel.corpus import Corpus
 from sandbox.kernel.policy import PolicyError, compile_cell, restricted_globals
+from sandbox.kernel.re_facade import model_import
 
 # names the runtime itself reserves (tools add theirs when they are installed)
 RESERVED_FUNCTIONS = ("SHOW_VARS", "FINAL_VAR", "FINAL")
@@ -171,7 +172,9 @@ class Runtime:
             hooks["_print"] = Printer()
             self.ns.update(hooks)
         else:
-            self.ns.update({"__builtins__": builtins, "__name__": "__main__"})
+            # model code's `import re` gets the re whose functions also take a Corpus
+            own_builtins = dict(builtins.__dict__, __import__=model_import)
+            self.ns.update({"__builtins__": own_builtins, "__name__": "__main__"})
         self._hook_names = set(self.ns)
         self.reserved.update({"SHOW_VARS": self.show_vars, "FINAL_VAR": self.final_var, "FINAL": self.final,
                               "answer": self.answer, "Out": self.out})

@@ -1,0 +1,186 @@
+"""A context above `max_str_bytes` (a memory-mapped Corpus) answers the idioms models write on
+a `str` with the same results.
+
+The first tests compare a Corpus with the `str` of the same text directly (small windows, so
+that every match, line and piece crosses window edges); the rest run model code in real
+kernels, in both policies, and `rlm query` end to end."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cli_env
+from scripted_server import ScriptedServer
+
+import sandbox.kernel.corpus as corpus_module
+from sandbox import Sandbox, SandboxConfig
+from sandbox.kernel import re_facade
+from sandbox.kernel.corpus import Corpus
+
+WORDS = ["alpha", "βeta", "gamma", "δέλτα", "日本語", "ok", "x=12", "needle 4711", "\n", "\r\n", "  ", "\t",
+         "é", "<doc>", "</doc>", "\r", "\x85", "\u2028"]
+
+
+@pytest.fixture
+def small_windows(monkeypatch):
+    monkeypatch.setattr(corpus_module, "WINDOW", 997)
+    monkeypatch.setattr(corpus_module, "MARGIN", 61)
+
+
+def corpus_of(tmp_path: Path, text: str, name: str = "c.txt") -> Corpus:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return Corpus(fd)
+    finally:
+        os.close(fd)
+
+
+def mostly_non_ascii(seed: int, n: int = 3000) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(WORDS) + rng.choice([" ", "", "\n"]) for _ in range(n))
+
+
+PATTERNS = [r"\w+", r"needle (\d+)", r"(?m)^gamma", r"δέλτα\s*(\S)", r"(?i)ΒETA", r"x=(\d+)", r"\d*", r"$",
+            r"(?s)alpha.{0,50}?ok", r"[α-ω]+", r"(?<=ok)\s", r".", r"\s+$", r"(?s)<doc>(.*?)</doc>",
+            r"(?m)(\w+)$", r"(?P<word>日本)(語)?"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_regex_results_are_those_of_the_same_str(tmp_path, small_windows, seed):
+    text = mostly_non_ascii(seed)
+    c = corpus_of(tmp_path, text)
+
+    def to_bytes(i: int) -> int:
+        return len(text[:i].encode())
+
+    for p in PATTERNS:
+        expected = [(to_bytes(m.start()), to_bytes(m.end()), m.group(), m.groups()) for m in re.finditer(p, text)]
+        got = [(m.start(), m.end(), m.group(), m.groups()) for m in re_facade.finditer(p, c)]
+        assert got == expected, p
+        assert re_facade.findall(p, c) == re.findall(p, text), p
+        assert re_facade.compile(p).findall(c) == re.findall(p, text), p
+        first = re_facade.search(p, c)
+        assert (first is None) == (re.search(p, text) is None), p
+        if first is not None:
+            assert c[first.start():first.end()] == first.group() == re.search(p, text).group(), p
+        m, n = re_facade.match(p, c), re.match(p, text)
+        assert (m and m.group()) == (n and n.group()), p
+
+
+def test_a_match_longer_than_a_window_is_found_whole(tmp_path, small_windows):
+    long_doc = "<doc>" + "y" * 20_000 + "\nz</doc>"
+    text = mostly_non_ascii(3) + long_doc + mostly_non_ascii(4)
+    c = corpus_of(tmp_path, text)
+    assert re_facade.findall(r"(?s)<doc>(.*?)</doc>", c) == re.findall(r"(?s)<doc>(.*?)</doc>", text)
+    assert re_facade.search(r"<doc>y+\nz", c).group() == long_doc[:-6]
+    assert re_facade.findall(r"y+", c) == ["y" * 20_000]
+
+
+def test_text_methods_and_lazy_sequences_match_str(tmp_path, small_windows):
+    text = mostly_non_ascii(5)
+    c = corpus_of(tmp_path, text)
+    for sub in ["needle", "日本", "\r\n", "zzz", "é", ""]:
+        assert (sub in c) == (sub in text)
+        assert c.count(sub) == (text.count(sub) if sub else len(text.encode()) + 1)
+        assert c.find(sub) == (len(text[:text.find(sub)].encode()) if sub in text else -1)
+    assert c.startswith(text[:10]) and c.endswith(text[-7:]) and c.startswith(("zz", text[:3]))
+    assert not c.startswith("zz") and c.rfind("needle") == len(text[:text.rfind("needle")].encode())
+    with pytest.raises(ValueError, match="substring not found"):
+        c.index("not there")
+    assert list(c.splitlines()) == text.splitlines()
+    assert list(c.splitlines(True)) == text.splitlines(True)
+    lines = c.splitlines()
+    assert lines[:5] == text.splitlines()[:5] and lines[-3:] == text.splitlines()[-3:]
+    assert lines[7] == text.splitlines()[7] and lines[-1] == text.splitlines()[-1]
+    assert len(lines) == len(text.splitlines())
+    assert [i for i, _ in enumerate(c.split("\n"))][-1] == len(text.split("\n")) - 1
+    for args in [(), (None, 7), ("\n",), ("ok", 3), ("日本語",)]:
+        assert list(c.split(*args)) == text.split(*args), args
+
+
+def test_slices_never_split_a_character(tmp_path):
+    text = "日本語のテキスト" * 100
+    c = corpus_of(tmp_path, text)
+    assert len(c) == len(text.encode())
+    assert c[:3] == "日" and c[:4] == "日" and c[:6] == "日本" and c[1:7] == "日本"
+    assert c[-3:] == "ト" and c[0] == "日" and c[1] == "日" and c[:] == text
+    with pytest.raises(IndexError):
+        c[len(c)]
+
+
+def test_whole_text_operations_fail_at_once_naming_the_chunked_way(tmp_path):
+    c = corpus_of(tmp_path, "some text\n" * 10)
+    for call in (lambda: c.lower(), lambda: c.encode(), lambda: list(c), lambda: c + "x",
+                 lambda: re_facade.sub("a", "b", c), lambda: re_facade.split("a", c)):
+        with pytest.raises((TypeError, AttributeError), match=r"context\.chunks"):
+            call()
+
+
+# ---------------------------------------------------------------- in a real kernel
+MODEL_CODE = r'''
+import re, collections, textwrap, json
+print('start', len(context) > 1000, f"{len(context):,}"[:1])
+m = re.search(r'special magic number is (\d+)', context)
+print('magic', m.group(1), context[m.start():m.end()] == m.group())
+p = re.compile(r'key=(\w+)')
+print('first', p.search(context).group(1), 'needle' in context, context.count('key='))
+print('preview', repr(context[:12]))
+counts = collections.Counter(w for line in context.splitlines()[:50] for w in re.findall(r'[a-zα-ω]+', line))
+print('top', sorted(counts.items(), key=lambda kv: -kv[1])[:1])
+n = 0
+for i, line in enumerate(context.split("\n")):
+    n = i
+print('lines', n + 1, len(context.splitlines()))
+print('all', len(re.findall(r'key=\w+', context)), len(list(p.finditer(context))))
+try:
+    context.lower()
+except AttributeError as e:
+    print('refused', 'chunks' in str(e))
+'''
+
+
+@pytest.mark.parametrize("policy", ["restricted", "trusted"])
+def test_model_idioms_run_on_a_corpus_in_a_kernel(tmp_path, policy):
+    body = "".join(f"line {i} key=value{i} αβγ\n" for i in range(4000))
+    text = body[:50_000] + "The special magic number is 31337.\n" + body[50_000:]
+    path = tmp_path / "big.txt"
+    path.write_text(text, encoding="utf-8")
+    with Sandbox(SandboxConfig(policy=policy, max_str_bytes=10_000)) as sb:
+        assert sb.load_context(path).type == "Corpus"
+        r = sb.execute(MODEL_CODE)
+        assert r.error is None, r.error
+        out = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+        assert out["magic"] == "31337 True"
+        assert out["first"] == "value0 False 4000"
+        assert out["preview"] == repr(text[:12])
+        assert out["lines"] == f"{len(text.split(chr(10)))} {len(text.splitlines())}"
+        assert out["all"] == "4000 4000"
+        assert out["refused"] == "True"
+
+
+def test_rlm_query_over_a_file_above_the_threshold(tmp_path):
+    filler = "".join(f"record {i}: nothing to see here\n" for i in range(3000))
+    (tmp_path / "big.txt").write_text(filler + "The special magic number is 271828.\n" + filler)
+    (tmp_path / "rlm.toml").write_text("[sandbox]\nmax_str_bytes = 20000\n")
+
+    def root(call):  # what models write first, then the answer
+        if call.turn == 0:
+            return ("```python\nimport re\nm = re.search(r'special magic number is (\\d+)', context)\n"
+                    "print(m.group(1))\nnumber = m.group(1)\n```")
+        return "FINAL_VAR(number)"
+
+    with ScriptedServer({"root": root}) as server:
+        env = cli_env(tmp_path / "home", key="test-key")
+        r = subprocess.run([sys.executable, "-m", "cli", "query", "big.txt", "-q", "What is the special magic number?",
+                            "-m", "root", "--base-url", server.url, "--no-notes"],
+                           cwd=tmp_path, capture_output=True, timeout=180, env=env, check=False)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().strip() == "271828"
