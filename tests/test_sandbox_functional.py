@@ -306,6 +306,20 @@ def test_restricted_keeps_the_guarded_library_features_models_use(sb):
     ]
 
 
+def test_restricted_reads_names_and_docs_but_no_other_dunder(sb):
+    code = "\n".join([
+        "def f():",
+        "    'doc of f'",
+        "print(type('abc').__name__, type(3).__name__, len.__name__, __name__, f.__doc__, f.__qualname__)",
+        "print(getattr(int, '__name__'), type(f).__module__)",
+    ])
+    assert run(sb, code).splitlines() == ["str int len __rlm__ doc of f f", "int builtins"]
+    for code in ["(1).__class__", "f = len\nf.__name__ = 'x'", "getattr(int, '__dict__')", "__builtins__"]:
+        r = sb.execute(code)
+        assert r.error is not None and ("PolicyError" in r.error or "AttributeError" in r.error or
+                                        "NameError" in r.error), (code, r)
+
+
 def test_closed_sandbox_refuses_work():
     sb = Sandbox().start()
     sb.close()

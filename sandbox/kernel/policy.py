@@ -57,6 +57,9 @@ DENIED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {
 }
 
 _FRAME_TYPES = (types.FrameType, types.TracebackType, types.CodeType)
+# dunders model code may read (`type(x).__name__`): text about an object, never a way into it;
+# only a str (or None) is handed out
+READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 
 
 class PolicyError(Exception):
@@ -68,6 +71,11 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     and nothing that `guard_value` would not hand out."""
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
+    if name in READABLE_DUNDERS:
+        value = getattr(obj, name, None)
+        if value is None or type(value) is str:
+            return value
+        raise AttributeError(f'"{name}" of this object is not readable in this sandbox')
     if name.startswith("_"):
         raise AttributeError(f'"{name}" is not allowed: names starting with "_" are private')
     if name in DENIED_ATTRIBUTES or isinstance(obj, _FRAME_TYPES):
@@ -557,6 +565,21 @@ class ModelCodePolicy(RestrictingNodeTransformer):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
         return self.node_contents_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        """`x.__name__` and the other READABLE_DUNDERS, read through the guard."""
+        if node.attr in READABLE_DUNDERS and isinstance(node.ctx, ast.Load):
+            node = self.node_contents_visit(node)
+            call = ast.Call(func=ast.Name("_getattr_", ast.Load()), args=[node.value, ast.Constant(node.attr)],
+                            keywords=[])
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        return super().visit_Attribute(node)
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        """`__name__` may be read (`if __name__ == "__main__":`); it is "__rlm__"."""
+        if node.id == "__name__" and isinstance(node.ctx, ast.Load):
+            return node
+        return super().visit_Name(node)
 
 
 def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any]:
