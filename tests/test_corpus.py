@@ -106,6 +106,30 @@ def test_text_methods_and_lazy_sequences_match_str(tmp_path, small_windows):
         assert list(c.split(*args)) == text.split(*args), args
 
 
+def test_several_buffers_read_as_one_corpus(small_windows):
+    """Segments: the files of a large directory mapped where they are, read as one text."""
+    rng = random.Random(7)
+    words = ["alpha", "βeta", "日本語", "needle 42", "\n", "ok", "é", "ab", "ba"]
+    for _ in range(30):
+        pieces = ["".join(rng.choice(words) for _ in range(rng.randint(0, 60))) for _ in range(rng.randint(1, 8))]
+        text = "".join(pieces)
+        data = text.encode()
+        buffers = []
+        for piece in pieces:  # each piece inside a larger buffer, as a part of a file would be
+            pad = b"XX" * rng.randint(0, 3)
+            buffers.append((pad + piece.encode() + pad, len(pad), len(piece.encode())))
+        seg = corpus_module.Segments(buffers)
+        assert seg[:] == data and len(seg) == len(data) and [seg[i] for i in range(len(data))] == list(data)
+        for needle in [b"ab", b"needle 42", "日本".encode(), b"\nok", b"zz", b"a"]:
+            for lo, hi in [(0, len(data)), (3, len(data) - 2), (17, 40)]:
+                assert seg.find(needle, lo, hi) == data.find(needle, lo, hi), (needle, lo, hi)
+                assert seg.rfind(needle, lo, hi) == data.rfind(needle, lo, hi), (needle, lo, hi)
+        c = Corpus(seg)
+        for p in [r"\w+", r"needle (\d+)", r"(?s)a.*?b", r"$"]:
+            assert re_facade.findall(p, c) == re.findall(p, text), p
+        assert list(c.splitlines()) == text.splitlines() and c.count("ab") == text.count("ab")
+
+
 def test_slices_never_split_a_character(tmp_path):
     text = "日本語のテキスト" * 100
     c = corpus_of(tmp_path, text)
@@ -164,6 +188,52 @@ def test_model_idioms_run_on_a_corpus_in_a_kernel(tmp_path, policy):
         assert out["lines"] == f"{len(text.split(chr(10)))} {len(text.splitlines())}"
         assert out["all"] == "4000 4000"
         assert out["refused"] == "True"
+
+
+def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path, small_windows, monkeypatch):
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 300)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)))  # five parts, forked
+    rng = random.Random(11)
+    words = ["a", "aa", "b", "<doc>", "</doc>", "日本", "x1", "22", "\n", " ", "é"]
+    for _ in range(12):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(500, 3000)))
+        c = corpus_of(tmp_path, text)
+        for p in [r"a+", r"aa", r"(?s)<doc>.*?</doc>", r"\d+", r"a*", r"(a)(b)?", r"$", r"(?m)^\w"]:
+            assert re_facade.findall(p, c) == re.findall(p, text), p
+        for needle in ["aa", "a", "<doc>", "日本", "aaa"]:
+            assert c.count(needle) == text.count(needle), needle
+    assert _children() == [], "a forked part was left behind"
+
+
+def _children() -> list[str]:
+    """This process's child processes (zombies included)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.append(entry)
+    return found
+
+
+def test_a_scan_in_the_kernel_forks_and_reaps_its_helpers(tmp_path):
+    text = "".join(f"row {i} fox jumps {i % 7}\n" for i in range(40_000))
+    (tmp_path / "big.txt").write_text(text)
+    code = (
+        "import os, re\nimport sandbox.kernel.corpus as corpus\ncorpus.PARALLEL_MIN = 100_000\n"
+        "before = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+        "n = len(re.findall(r'fox jumps (\\d)', context))\nk = context.count('fox jumps')\n"
+        "after = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+        "print(n, k, corpus.Corpus._cores_for(context, 0, len(context)), before == after)"
+    )
+    with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=10_000)) as sb:
+        sb.load_context(tmp_path / "big.txt")
+        r = sb.execute(code)
+    cores = min(len(os.sched_getaffinity(0)), len(text) // 100_000)
+    assert r.stdout.split() == ["40000", "40000", str(cores), "True"], r
 
 
 def test_rlm_query_over_a_file_above_the_threshold(tmp_path):

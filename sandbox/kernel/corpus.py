@@ -23,6 +23,7 @@ character by character...) fails at once with an error that names the chunked wa
 
 from __future__ import annotations
 
+import bisect
 import collections
 import itertools
 import mmap
@@ -31,9 +32,12 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sandbox.kernel import fanout
+
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
+PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -105,6 +109,15 @@ def _literal_prefix(compiled: re.Pattern) -> bytes:
         return "".join(chars).encode("utf-8", "surrogatepass")
     except Exception:  # noqa: BLE001 - an optimisation only
         return b""
+
+
+def _match_value(groups: int) -> Callable[[Any], Any]:
+    """What `re.findall` keeps of a match of a pattern with `groups` groups."""
+    if groups == 0:
+        return lambda m: _visible(m.group())
+    if groups == 1:
+        return lambda m: _visible(m.group(1) or "")
+    return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
 def _without_break(line: str) -> str:
@@ -181,14 +194,14 @@ class _Window:
     """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
     that start before byte `accept` belong to this window."""
 
-    __slots__ = ("_ascii", "_cursor", "accept_char", "head", "start_char", "text")
+    __slots__ = ("_ascii", "_cursor", "accept_char", "head", "start_char", "tail", "text")
 
     def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
         before = bytes(mm[head:start]).decode("utf-8", "surrogateescape")
         body = bytes(mm[start:accept]).decode("utf-8", "surrogateescape")
         after = bytes(mm[accept:tail]).decode("utf-8", "surrogateescape")
         self.text = before + body + after
-        self.head = head
+        self.head, self.tail = head, tail
         self.start_char = len(before)
         self.accept_char = len(before) + len(body)
         self._ascii = self.text.isascii()
@@ -256,19 +269,118 @@ class Pieces:
         return f"<{self._what} of a corpus (lazy): iterate, index or slice it; len() reads it all>"
 
 
+def map_file(fd: int) -> mmap.mmap:
+    """A read-only map of the file open as `fd`, read ahead for front-to-back scans."""
+    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return mapped
+
+
+class Segments:
+    """Several read-only buffers (file maps, a pack of small files) seen as one: the part of
+    the `mmap` interface a Corpus uses (len, [i], [a:b], find, rfind), so that a directory
+    above `max_str_bytes` is mapped where its files are instead of copied into one file."""
+
+    def __init__(self, parts: list[tuple[Any, int, int]]) -> None:
+        """`parts`: (buffer, offset in it, length) in order."""
+        self._parts = [(buf, off, n) for buf, off, n in parts if n > 0]
+        self._starts: list[int] = []
+        total = 0
+        for _, _, n in self._parts:
+            self._starts.append(total)
+            total += n
+        self._size = total
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _locate(self, pos: int) -> int:
+        """The index of the part holding byte `pos` (0 <= pos < size)."""
+        return bisect.bisect_right(self._starts, pos) - 1
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self._size)
+            if stop <= start:
+                return b""
+            pieces = []
+            i = self._locate(start)
+            while start < stop:
+                buf, off, n = self._parts[i]
+                lo = start - self._starts[i]
+                hi = min(n, stop - self._starts[i])
+                pieces.append(bytes(buf[off + lo:off + hi]))
+                start = self._starts[i] + hi
+                i += 1
+            return b"".join(pieces)
+        if key < 0:
+            key += self._size
+        i = self._locate(key)
+        buf, off, _ = self._parts[i]
+        return buf[off + key - self._starts[i]]
+
+    def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self._size if end is None else min(end, self._size)
+        if start >= end or not self._parts:
+            return start if not needle and start <= end else -1
+        i = self._locate(start)
+        while i < len(self._parts) and self._starts[i] < end:
+            buf, off, n = self._parts[i]
+            base = self._starts[i]
+            lo, hi = max(start - base, 0), min(end - base, n)
+            found = buf.find(needle, off + lo, off + hi)
+            if found != -1:
+                return base + found - off
+            # a needle across the edge with the next part(s)
+            edge = base + n
+            if len(needle) > 1 and edge < end:
+                a = max(edge - len(needle) + 1, start)
+                joint = self[a:min(edge + len(needle) - 1, end)]
+                found = joint.find(needle)
+                if found != -1:
+                    return a + found
+            i += 1
+        return -1
+
+    def rfind(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self._size if end is None else min(end, self._size)
+        if start >= end or not self._parts:
+            return end if not needle and start <= end else -1
+        i = self._locate(end - 1)
+        while i >= 0 and self._starts[i] + self._parts[i][2] > start:
+            buf, off, n = self._parts[i]
+            base = self._starts[i]
+            edge = base + n  # a needle across the edge with the next part(s) starts later
+            if len(needle) > 1 and edge < end:
+                a = max(edge - len(needle) + 1, start)
+                joint = self[a:min(edge + len(needle) - 1, end)]
+                found = joint.rfind(needle)
+                if found != -1:
+                    return a + found
+            lo, hi = max(start - base, 0), min(end - base, n)
+            found = buf.rfind(needle, off + lo, off + hi)
+            if found != -1:
+                return base + found - off
+            i -= 1
+        return -1
+
+
 class Corpus:
     """A read-only, memory-mapped UTF-8 text with the `str` idioms; see the module docstring."""
 
     __slots__ = ("_mm", "_size", "path")
 
-    def __init__(self, fd: int, path: str = "") -> None:
-        self._size = os.fstat(fd).st_size
-        self._mm: Any = b""
-        if self._size:
-            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-            mapped.madvise(mmap.MADV_SEQUENTIAL)  # scans read front to back: large read-ahead
-            self._mm = mapped
+    def __init__(self, fd: int | Segments, path: str = "") -> None:
+        """A Corpus of the file open as `fd`, or of several buffers seen as one."""
         self.path = path
+        if isinstance(fd, Segments):
+            self._mm: Any = fd
+            self._size = len(fd)
+            return
+        self._size = os.fstat(fd).st_size
+        self._mm = b""
+        if self._size:
+            self._mm = map_file(fd)
 
     def help_text(self) -> str:
         return _DOC.format(size=self._size)
@@ -349,11 +461,41 @@ class Corpus:
         lo, hi = self._bound(start, 0), self._bound(end, self._size)
         if not needle:
             return max(hi - lo, 0) + 1
+        parts = self._cores_for(lo, hi)
+        if parts > 1:
+            bounds = self._bounds(lo, hi, parts)
+            found = fanout.run_parts(lambda k: self._count_part(needle, bounds[k], bounds[k + 1], hi), parts)
+            if found is not None:
+                return len(fanout.merge(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi)))
         n, pos = 0, lo
         while (pos := self._mm.find(needle, pos, hi)) != -1:
             n += 1
             pos += len(needle)
         return n
+
+    def _occurrences(self, needle: bytes, lo: int, hi: int, limit: int) -> Iterator[fanout.Span]:
+        """Non-overlapping occurrences of `needle` from `lo` that start before `hi`."""
+        pos, step = lo, len(needle)
+        while (pos := self._mm.find(needle, pos, limit)) != -1 and pos < hi:
+            yield pos, pos + step, None
+            pos += step
+
+    def _count_part(self, needle: bytes, lo: int, hi: int, limit: int) -> fanout.Part:
+        spans = list(self._occurrences(needle, lo, hi, limit))
+        return fanout.Part([None] * len(spans), [s[:2] for s in spans[:fanout.HEAD]],
+                           spans[-1][:2] if spans else None)
+
+    def _cores_for(self, lo: int, hi: int) -> int:
+        """How many cores a scan of bytes [lo, hi) is worth."""
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, (hi - lo) // PARALLEL_MIN, 16))
+
+    def _bounds(self, lo: int, hi: int, parts: int) -> list[int]:
+        """Where each part's scan starts, then hi + 1 (an empty match at hi belongs to the last)."""
+        return [lo, *(self._boundary(lo + (hi - lo) * k // parts) for k in range(1, parts)), hi + 1]
 
     def startswith(self, prefix: Any, start: int | None = None, end: int | None = None) -> bool:
         lo, hi = self._bound(start, 0), self._bound(end, self._size)
@@ -533,20 +675,50 @@ class Corpus:
 
     def findall(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0,
                 limit: int | None = None) -> list:
+        """`re.findall` over the corpus; a whole-corpus scan (no `limit`) uses every core."""
         compiled = self._compile(pattern, flags)
-        groups = compiled.groups
-        found: list[Any] = []
-        start = self._boundary(self._bound(pos, 0))
-        for _, m in self._raw_scan(compiled, start, self._bound(endpos, self._size)):
-            if groups == 0:
-                found.append(_visible(m.group()))
-            elif groups == 1:
-                found.append(_visible(m.group(1) or ""))
-            else:
-                found.append(tuple(_visible(g or "") for g in m.groups()))
-            if limit is not None and len(found) >= limit:
+        value = _match_value(compiled.groups)
+        start, stop = self._boundary(self._bound(pos, 0)), self._bound(endpos, self._size)
+        parts = self._cores_for(start, stop) if limit is None else 1
+        if parts > 1:
+            bounds = self._bounds(start, stop, parts)
+            found = fanout.run_parts(lambda k: self._part(compiled, bounds[k], bounds[k + 1], stop, value), parts)
+            if found is not None:
+                return fanout.merge(found, bounds, lambda a, b: self._spans(compiled, a, b, stop, value))
+        results: list[Any] = []
+        for _, m in self._raw_scan(compiled, start, stop):
+            results.append(value(m))
+            if limit is not None and len(results) >= limit:
                 break
-        return found
+        return results
+
+    def _part(self, compiled: re.Pattern, lo: int, hi: int, limit: int, value: Callable[[Any], Any]) -> fanout.Part:
+        """The values of the matches of a scan from `lo` (text up to `limit`) that start before
+        `hi`, with the spans of the first ones and of the last (start offsets are worked out
+        only where a match may start at `hi` or later, or its span is kept)."""
+        values: list[Any] = []
+        head: list[tuple[int, int]] = []
+        last: tuple[_Window, Any] | None = None
+        for window, m in self._raw_scan(compiled, lo, limit):
+            if window.tail > hi or len(head) < fanout.HEAD:
+                begin = window.byte_of(m.start())
+                if begin >= hi:
+                    break
+                if len(head) < fanout.HEAD:
+                    head.append((begin, window.byte_of(m.end())))
+            values.append(value(m))
+            last = (window, m)
+        span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
+        return fanout.Part(values, head, span)
+
+    def _spans(self, compiled: re.Pattern, lo: int, hi: int, limit: int,
+               value: Callable[[Any], Any]) -> Iterator[fanout.Span]:
+        """The matches of a scan from `lo` (text up to `limit`) that start before `hi`."""
+        for window, m in self._raw_scan(compiled, lo, limit):
+            begin = window.byte_of(m.start())
+            if begin >= hi:
+                return
+            yield begin, window.byte_of(m.end()), value(m)
 
     def match(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
         compiled = self._compile(pattern, flags)
