@@ -12,7 +12,7 @@ import errno
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class ContextSpec:
     docs_name: str = "docs"
     ascii_hint: bool = True
     errors: str = "strict"
+    # files the kernel maps where they are (a large directory): the index then says how the
+    # data file (small files and headers) and these files make up the text
+    mapped: list[Path] = field(default_factory=list)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
@@ -181,8 +184,20 @@ def walk_directory(root: Path) -> tuple[list[Path], int]:
     return files, skipped
 
 
+MAP_IN_PLACE_BYTES = 1 << 20  # in a large directory, files from this size are mapped where they are
+
+
 def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes: int,
                    root: Path | None = None) -> ContextSpec:
+    files = list(files)
+    total = 0
+    for p in files:
+        try:
+            total += p.stat().st_size
+        except OSError:
+            continue  # reported below, in order
+    if total > max_str_bytes:
+        return _prepare_mapped(files, name, store, root)
     data_path = store / f"{name}.concat.txt"
     index = []
     ascii_hint = True
@@ -212,3 +227,58 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
     where = f"directory {root}" if root is not None else f"{len(index)} files"
     desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
     return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint)
+
+
+def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None) -> ContextSpec:
+    """A directory too large for a str: a Corpus over its files where they are. Files of
+    MAP_IN_PLACE_BYTES or more are mapped by the kernel in place (never copied); headers and
+    smaller files go to one pack file. The index lists the documents (offsets in the joined
+    text) and the segments that make it up: [source, offset, length], source 0 the pack and
+    i > 0 the i-th mapped file."""
+    pack_path = store / f"{name}.pack.txt"
+    docs: list[dict[str, Any]] = []
+    segments: list[list[int]] = []
+    mapped: list[Path] = []
+    joined = 0
+
+    with open(pack_path, "wb") as pack:
+        def packed(n: int) -> None:  # the last n bytes written to the pack join the text
+            nonlocal joined
+            end = pack.tell()
+            if segments and segments[-1][0] == 0 and segments[-1][1] + segments[-1][2] == end - n:
+                segments[-1][2] += n
+            else:
+                segments.append([0, end - n, n])
+            joined += n
+
+        for p in files:
+            if not p.is_file():
+                raise ContextError(f"no such file: {p}")
+            if _is_binary(p):
+                raise ContextError(f"{p} looks like a binary file (it contains NUL bytes)")
+            label = str(p.relative_to(root)) if root is not None else str(p)
+            header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
+            pack.write(header)
+            packed(len(header))
+            size = p.stat().st_size
+            start = joined
+            if size >= MAP_IN_PLACE_BYTES:
+                mapped.append(p.resolve())
+                segments.append([len(mapped), 0, size])
+                joined += size
+            elif size:
+                pack.flush()
+                with open(p, "rb") as src:
+                    copied = copy_range(src.fileno(), pack.fileno(), size)
+                pack.seek(0, os.SEEK_END)
+                packed(copied)
+                size = copied
+            docs.append({"path": label, "offset": start, "length": size})
+            pack.write(b"\n\n")
+            packed(2)
+    index_path = store / f"{name}.index.json"
+    index_path.write_text(json.dumps({"docs": docs, "segments": segments}), encoding="utf-8")
+    where = f"directory {root}" if root is not None else f"{len(docs)} files"
+    desc = (f"{CORPUS_KIND} concatenating {len(docs)} documents from {where} ({_human(joined)}; "
+            f"{len(mapped)} large files read where they are); see docs")
+    return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped)

@@ -851,19 +851,38 @@ class Sandbox:
         return list(self._specs)
 
     # ----- bridge -------------------------------------------------------------------
+    def _context_fds(self, args: dict[str, Any]) -> tuple[Any, list[int]]:
+        """The open files of the context registered under a one-time token: part 0 is the data
+        file and its index; parts 1, 2... are the files mapped in place, MAPPED_FDS_PER_PART at
+        a time (the token is spent with the last part)."""
+        token, part = str(args.get("token")), args.get("part", 0)
+        spec = self._tokens.get(token)
+        if spec is None or not isinstance(part, int) or part < 0:
+            raise PermissionError("unknown or used context token")
+        parts = -(-len(spec.mapped) // MAPPED_FDS_PER_PART)
+        if part >= parts:
+            del self._tokens[token]
+        if part == 0:
+            paths = [spec.data_path] + ([spec.index_path] if spec.index_path is not None else [])
+        else:
+            paths = spec.mapped[(part - 1) * MAPPED_FDS_PER_PART:part * MAPPED_FDS_PER_PART]
+        fds: list[int] = []
+        try:
+            for path in paths:
+                fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return {"count": len(fds), "mapped": len(spec.mapped)}, fds
+
     def _handle_bridge(self, request: dict[str, Any]) -> tuple[Any, list[int]]:
         op = request["op"]
         args = request.get("args") or {}
         if not isinstance(args, dict):
             raise ValueError("a request's args must be an object")
         if op == "context_fds":
-            spec = self._tokens.pop(str(args.get("token")), None)
-            if spec is None:
-                raise PermissionError("unknown or used context token")
-            fds = [os.open(spec.data_path, os.O_RDONLY | os.O_CLOEXEC)]
-            if spec.index_path is not None:
-                fds.append(os.open(spec.index_path, os.O_RDONLY | os.O_CLOEXEC))
-            return {"count": len(fds)}, fds
+            return self._context_fds(args)
         handler = self._handlers.get(op)
         if handler is None:
             raise ValueError(f"unknown request {op!r}")
@@ -877,6 +896,7 @@ _SHELL_RCVHWM = 1  # shell messages that may queue on the host (libzmq holds eac
 _MAX_PARTS = 32  # parts of a shell message kept (see _recv_shell)
 _SEND_WAIT_S = 5.0  # how long a request may wait to be queued for the kernel
 _ERROR_CHARS = 20_000  # an error text from the kernel, at least this much is kept
+MAPPED_FDS_PER_PART = 32  # files of a large directory handed to the kernel per request
 _NAME_CHARS = 200  # a variable's name or type
 
 

@@ -236,6 +236,42 @@ def test_a_scan_in_the_kernel_forks_and_reaps_its_helpers(tmp_path):
     assert r.stdout.split() == ["40000", "40000", str(cores), "True"], r
 
 
+def test_a_large_directory_is_read_where_its_files_are(tmp_path):
+    """Above max_str_bytes a directory's large files are mapped in place (never copied); the
+    Corpus and its docs read as the concatenation would, across a kernel restart too."""
+    root = tmp_path / "tree"
+    (root / "sub").mkdir(parents=True)
+    big = "".join(f"big line {i} ünïcode\n" for i in range(70_000))  # > 1 MiB: mapped in place
+    (root / "a_big.txt").write_text(big)
+    (root / "b_small.txt").write_text("small file\nThe special magic number is 4242.\n")
+    (root / "sub" / "c_big.txt").write_text(big.replace("big", "other"))
+    (root / "sub" / "d_empty.txt").write_text("")
+    config = SandboxConfig(policy="trusted", max_str_bytes=100_000, cell_timeout_s=5, interrupt_grace_s=1)
+    with Sandbox(config) as sb:
+        info = sb.load_context(root)
+        assert info.type == "Corpus"
+        stored = sum(f.stat().st_size for f in (sb._host_dir / "contexts").iterdir())
+        assert stored < 10_000, f"{stored} bytes copied for a directory of {2 * len(big.encode()):,}"
+        code = ("import re\nprint(len(docs), [d.path for d in docs])\n"
+                "print(re.search(r'magic number is (\\d+)', context).group(1), len(re.findall(r'other line', context)))\n"
+                "print(docs[0].text.startswith('big line 0 '), repr(docs[1].text), repr(docs[3].text))\n"
+                "print(context.count('ünïcode'), 'other line 69999 ünïcode' in context, len(context))")
+        expected = None
+        for attempt in range(2):  # the second time after a restart, which maps the files again
+            r = sb.execute(code)
+            assert r.error is None, r.error
+            lines = r.stdout.splitlines()
+            assert lines[0] == "4 ['a_big.txt', 'b_small.txt', 'sub/c_big.txt', 'sub/d_empty.txt']"
+            assert lines[1] == "4242 70000"
+            assert lines[2] == "True 'small file\\nThe special magic number is 4242.\\n' ''"
+            assert lines[3].split()[:2] == ["140000", "True"]
+            expected = expected or lines
+            assert lines == expected
+            if attempt == 0:
+                stuck = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+                assert sb.execute(stuck, timeout=1).restarted
+
+
 def test_rlm_query_over_a_file_above_the_threshold(tmp_path):
     filler = "".join(f"record {i}: nothing to see here\n" for i in range(3000))
     (tmp_path / "big.txt").write_text(filler + "The special magic number is 271828.\n" + filler)

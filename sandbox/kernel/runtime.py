@@ -27,7 +27,7 @@ from typing import Any
 
 from sandbox.kernel import wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
-from sandbox.kernel.corpus import Corpus
+from sandbox.kernel.corpus import Corpus, Segments, map_file
 from sandbox.kernel.policy import PolicyError, compile_cell, restricted_globals
 from sandbox.kernel.re_facade import model_import
 
@@ -372,13 +372,32 @@ class Runtime:
 
     def _fetch(self, args: dict[str, Any]) -> tuple[Any, Any]:
         """The value (and documents) of the context file the host holds under `args["token"]`."""
-        _, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
+        reply, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
         try:
-            return self._read_context(args, fds)
+            maps = self._map_files(args["token"], int(reply.get("mapped", 0)))
+            return self._read_context(args, fds, maps)
         finally:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+    def _map_files(self, token: str, count: int) -> list[Any]:
+        """Maps of the files a large directory's context reads where they are, fetched a part
+        at a time (each descriptor is closed once mapped: the map keeps the file)."""
+        maps: list[Any] = []
+        part = 1
+        while len(maps) < count:
+            _, fds = self.host_call("context_fds", {"token": token, "part": part}, max_fds=64)
+            try:
+                if not fds:
+                    raise ValueError("the host sent fewer files than the context lists")
+                maps.extend(map_file(fd) if os.fstat(fd).st_size else b"" for fd in fds)
+            finally:
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            part += 1
+        return maps
 
     # ----- tools -------------------------------------------------------------------
     def install_tools(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -408,10 +427,12 @@ class Runtime:
         """The loaded text contexts: str values, or the Corpus of a large one."""
         return [v for n in self.context_names if isinstance(v := self.ns.get(n), (str, Corpus))]
 
-    def _read_context(self, args: dict[str, Any], fds: list[int]) -> tuple[Any, Any]:
+    def _read_context(self, args: dict[str, Any], fds: list[int], maps: list[Any] | None = None) -> tuple[Any, Any]:
         mode = args["mode"]
         fd = fds[0]
         size = os.fstat(fd).st_size
+        if maps:
+            return self._read_mapped(args, fds, maps)
         if mode == "corpus":
             value: Any = Corpus(fd, args.get("label", ""))
         else:
@@ -435,6 +456,22 @@ class Runtime:
                     mm.close()
             return value, docs
         return value, self._read_docs(args, fds, value, None)
+
+    def _read_mapped(self, args: dict[str, Any], fds: list[int], maps: list[Any]) -> tuple[Any, Any]:
+        """A Corpus over a pack file and files mapped in place, as the index's segments say."""
+        with os.fdopen(os.dup(fds[1]), "r", encoding="utf-8") as f:
+            index = json.load(f)
+        pack = map_file(fds[0]) if os.fstat(fds[0]).st_size else b""
+        sources = [pack, *maps]
+        parts = []
+        for source, offset, length in index["segments"]:
+            buffer = sources[source]
+            if offset + length > len(buffer):
+                raise ValueError(f"{args.get('label') or 'a file of the context'} changed since it was listed "
+                                 "(it is shorter now); load the context again")
+            parts.append((buffer, offset, length))
+        value = Corpus(Segments(parts), args.get("label", ""))
+        return value, [Doc(d["path"], d["offset"], d["length"], value) for d in index["docs"]]
 
     @staticmethod
     def _read_docs(args: dict[str, Any], fds: list[int], value: Any, mm: Any) -> Any:
