@@ -3,9 +3,14 @@ spends anything, and CLI arguments turned into one (`expand_paths`)."""
 
 from __future__ import annotations
 
+import atexit
+import codecs
+import contextlib
 import glob
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +101,64 @@ def _check_path(path: Path) -> None:
         raise ContextError(f"{path} is empty")
 
 
+STDIN_IN_MEMORY = 1 << 20  # standard input up to this size is a str; more is spooled to a file
+_STDIN_CHUNK = 4 << 20
+
+
+def read_stdin(stream: Any) -> str | Path:
+    """Standard input as a context: a str when small; above STDIN_IN_MEMORY bytes it is written
+    to a temporary file as it arrives (removed when the process exits) and that file is the
+    context, so input larger than memory never sits in the host. Checked as it streams: NUL
+    bytes (binary input) and invalid UTF-8 are a ContextError naming the byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head: list[bytes] = []
+    spool: Any = None
+    offset = 0
+    try:
+        while True:
+            chunk = stream.read(_STDIN_CHUNK)
+            if isinstance(chunk, str):  # a text stream (tests, notebooks): already decoded
+                chunk = chunk.encode("utf-8", "surrogateescape")
+            if not chunk:
+                break
+            if b"\0" in chunk:
+                raise ContextError(f"standard input looks binary (a NUL byte at {offset + chunk.index(0):,})")
+            try:
+                decoder.decode(chunk)  # checked, not kept
+            except UnicodeDecodeError as exc:
+                raise ContextError(f"standard input is not valid UTF-8 (byte {offset + exc.start:,}: "
+                                   f"{exc.reason})") from None
+            offset += len(chunk)
+            if spool is None and offset > STDIN_IN_MEMORY:
+                spool = tempfile.NamedTemporaryFile(prefix="rlm-stdin-", suffix=".txt", delete=False)  # noqa: SIM115
+                atexit.register(_remove, spool.name)
+                spool.writelines(head)
+                head = []
+            if spool is None:
+                head.append(chunk)
+            else:
+                spool.write(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ContextError("standard input is not valid UTF-8 (it ends inside a character, "
+                               f"byte {offset:,})") from None
+    except BaseException:
+        if spool is not None:
+            spool.close()
+            _remove(spool.name)
+        raise
+    if spool is None:
+        return b"".join(head).decode("utf-8")
+    spool.close()
+    return Path(spool.name)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
     """CLI arguments -> a context: `-` reads standard input (as text); globs are expanded
     (`**` recurses); one path stays a Path (a file or a directory); several become a list."""
@@ -103,15 +166,7 @@ def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
         raise ContextError("give at least one path (or - for standard input)")
     if list(args) == ["-"]:
         stream = stdin if stdin is not None else sys.stdin
-        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
-        if isinstance(data, bytes):
-            if b"\0" in data:
-                raise ContextError("standard input looks binary (it contains NUL bytes)")
-            try:
-                data = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ContextError(f"standard input is not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
-        return data
+        return read_stdin(stream.buffer if hasattr(stream, "buffer") else stream)
     if "-" in args:
         raise ContextError("- (standard input) cannot be combined with paths")
     paths: list[Path] = []

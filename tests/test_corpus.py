@@ -290,3 +290,45 @@ def test_rlm_query_over_a_file_above_the_threshold(tmp_path):
                            cwd=tmp_path, capture_output=True, timeout=180, env=env, check=False)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode().strip() == "271828"
+
+
+class _Feed:
+    """A byte stream of `total` bytes made on the fly (standard input larger than we keep)."""
+
+    def __init__(self, total: int, tail: bytes = b"") -> None:
+        self.left, self.tail = total, tail
+        self.line = b"a line of standard input, nothing more\n"
+
+    def read(self, n: int) -> bytes:
+        if self.left <= 0:
+            data, self.tail = self.tail, b""
+            return data
+        k = min(n, self.left)
+        self.left -= k
+        return (self.line * (k // len(self.line) + 1))[:k]
+
+
+def test_large_standard_input_is_streamed_to_a_file_not_held(monkeypatch):
+    import tracemalloc
+
+    from rlm import inputs
+
+    assert inputs.read_stdin(_Feed(1000)) == ("a line of standard input, nothing more\n" * 26)[:1000]
+    tracemalloc.start()
+    try:
+        path = inputs.read_stdin(_Feed(300 << 20, tail="ünïcode end\n".encode()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    try:
+        assert isinstance(path, Path) and path.stat().st_size == (300 << 20) + len("ünïcode end\n".encode())
+        assert peak < 64 << 20, f"{peak:,} bytes held for 300 MiB of input"
+        with open(path, "rb") as f:
+            f.seek(-len("ünïcode end\n".encode()), os.SEEK_END)
+            assert f.read().decode() == "ünïcode end\n"
+    finally:
+        inputs._remove(str(path))
+    with pytest.raises(inputs.ContextError, match=r"not valid UTF-8 \(byte 314,572,800"):
+        inputs.read_stdin(_Feed(300 << 20, tail=b"\xff"))
+    with pytest.raises(inputs.ContextError, match="looks binary"):
+        inputs.read_stdin(_Feed(10, tail=b"\x00"))
