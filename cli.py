@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -38,7 +39,7 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> None:
+def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoReturn:
     """Exit with one clear line; with RLM_DEBUG=1 set, re-raise the cause with its traceback."""
     if exc is not None and os.environ.get("RLM_DEBUG"):
         raise exc
@@ -123,6 +124,8 @@ def query(
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes; leave no trace."),
     no_notes_turn: bool = typer.Option(False, "--no-notes-turn",
                                        help="Read notes, but skip the extra turn that writes new ones."),
+    no_cache: bool = typer.Option(False, "--no-cache",
+        help="Send every request to the endpoint, even one made before (see `rlm cache`)."),
     as_json: bool = typer.Option(False, "--json",
         help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
@@ -156,7 +159,7 @@ def query(
                   max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                   runs_dir=runs_dir, notes=notes_setting,
-                  notes_turn=False if no_notes_turn else None,
+                  notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
                   config_file=Path(config_file) if config_file else None)
     except RLMError as exc:
         _fail(str(exc), exc)
@@ -489,6 +492,69 @@ def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An expo
     with _store(notes, must_exist=False) as store:
         added, skipped = _notes_call(store.import_, data)
     err_console.print(f"imported {added} notes; skipped {skipped} (duplicates or over budget)")
+
+
+cache_app = typer.Typer(
+    help="The call cache: model replies kept by request, so that asking again costs nothing.",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+def _open_cache(config_file: str | None):  # noqa: ANN202 - a CallCache
+    from rlm import RLMError
+    from rlm.cache import CallCache
+    from rlm.config import resolve
+
+    try:
+        config = resolve({}, config_file)
+        path = config.cache_path
+        if path is None:
+            _fail("the call cache is off in the settings (cache = false)")
+        return CallCache(path, config.cache_max_bytes)
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    except Exception as exc:  # noqa: BLE001 - sqlite3 or the file system: one line
+        _fail(f"cannot open the call cache: {exc}")
+
+
+CacheConfigOption = typer.Option(None, "--config", help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml.")
+
+
+@cache_app.command("stats")
+def cache_stats(config_file: str = CacheConfigOption,
+                as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON.")) -> None:
+    """Where the cache is, how many replies it holds, its size and bound, and its hits.
+
+    Example: rlm cache stats
+    """
+    stats = _open_cache(config_file).stats()
+    if as_json:
+        _print_json(stats.as_dict())
+        return
+    print(f"{stats.path}: {stats.entries:,} replies, {stats.bytes / 2**20:,.1f} MiB of "
+          f"{stats.max_bytes / 2**20:,.0f} MiB, {stats.hits:,} hits")
+
+
+@cache_app.command("clear")
+def cache_clear(config_file: str = CacheConfigOption) -> None:
+    """Forget every stored reply.
+
+    Example: rlm cache clear
+    """
+    print(f"removed {_open_cache(config_file).clear():,} replies")
+
+
+@cache_app.command("prune")
+def cache_prune(max_mib: float = typer.Option(None, "--max-mib", help="Shrink to this size (default: the bound)."),
+                config_file: str = CacheConfigOption) -> None:
+    """Drop the least recently used replies until the cache is within its bound.
+
+    Example: rlm cache prune --max-mib 200
+    """
+    cache = _open_cache(config_file)
+    dropped = cache.prune(None if max_mib is None else int(max_mib * 2**20))
+    print(f"dropped {dropped:,} replies; {cache.stats().bytes / 2**20:,.1f} MiB left")
 
 
 eval_app = typer.Typer(

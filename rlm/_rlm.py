@@ -10,9 +10,11 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
+import sqlite3
 from typing import Any
 
 from rlm._run import EventCallback, Run, Tree
+from rlm.cache import CallCache
 from rlm.client import ModelClient
 from rlm.config import RLMConfig, check_names, resolve
 from rlm.errors import ConfigError, ContextError
@@ -50,6 +52,7 @@ class RLM:
         self.config: RLMConfig = resolve(args, config_file)
         self.config.validate()
         self._checked: set[str] = set()
+        self._cache: CallCache | None = None
 
     def completion(self, context: Any, query: str, *, on_event: EventCallback | None = None) -> RunResult:
         """Answer `query` about `context` (str, bytes, list, dict, Path, list of Paths, or a
@@ -87,7 +90,19 @@ class RLM:
         c = self.config
         return ModelClient(base_url=base_url, api_key=api_key, timeout_s=c.request_timeout_s,
                            max_retries=c.max_retries, retry_base_s=c.retry_base_s,
-                           retry_max_s=c.retry_max_s, model_kwargs=c.model_kwargs)
+                           retry_max_s=c.retry_max_s, model_kwargs=c.model_kwargs, cache=self._call_cache())
+
+    def _call_cache(self) -> CallCache | None:
+        """The call cache of this RLM (one store, shared by its clients), or None when off."""
+        path = self.config.cache_path
+        if path is None:
+            return None
+        if self._cache is None or self._cache.path != path:
+            try:
+                self._cache = CallCache(path, self.config.cache_max_bytes)
+            except (OSError, ValueError, sqlite3.Error) as exc:
+                raise ConfigError(f"cannot open the call cache {path}: {exc} (cache=False turns it off)") from exc
+        return self._cache
 
     async def _preflight(self, *clients: ModelClient) -> None:
         for client in dict.fromkeys(clients):

@@ -197,10 +197,13 @@ class Run:
 
     def _account(self, completion: Completion, messages: list[dict[str, str]], turn: int | str) -> None:
         """Count a root-model call in the shared budget and this run's usage, and log it."""
+        hit = completion.from_cache
         cost = self.tree.budget.record(self.model, self.depth, completion.prompt_tokens,
-                                       completion.completion_tokens, completion.cached_tokens)
+                                       completion.completion_tokens, completion.cached_tokens, from_cache=hit)
+        would_cost = self.tree.budget.prices.cost(self.model, completion.prompt_tokens,
+                                                  completion.completion_tokens, completion.cached_tokens)
         self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
-                       completion.cached_tokens, cost)
+                       completion.cached_tokens, would_cost, from_cache=hit)
         self.emit({
             "event": "model_call", "turn": turn, "model": self.model,
             "messages": message_digest(messages),
@@ -209,6 +212,7 @@ class Run:
             "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
             "usage_estimated": completion.usage_estimated, "cost_usd": round(cost, 8),
             "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
+            **({"cache_hit": True} if hit else {}),
         })
 
     async def _act(self, reply: Reply, turn: int) -> tuple[Observation, str | None]:

@@ -124,10 +124,13 @@ class Broker:
             self.budget.sub_calls_in_flight -= 1
             self.done += 1
         cost = self.budget.record(model, depth, completion.prompt_tokens, completion.completion_tokens,
-                                  completion.cached_tokens)
+                                  completion.cached_tokens, from_cache=completion.from_cache)
         emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
               "prompt_chars": len(prompt), "reply": completion.text,
               "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
               "cached_tokens": completion.cached_tokens, "cost_usd": round(cost, 8),
-              "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts})
+              "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
+              **({"cache_hit": True, "saved_usd": round(self.budget.prices.cost(
+                  model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8)}
+                 if completion.from_cache else {})})
         return completion.text

@@ -12,6 +12,7 @@ our side and propagates at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import importlib
 import json
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import openai
 
+from rlm.cache import CachedReply, CallCache, call_key
 from rlm.errors import ModelError
 from rlm.usage import estimate_tokens
 
@@ -70,6 +72,7 @@ class Completion:
     latency_s: float
     attempts: int
     usage_estimated: bool = False
+    from_cache: bool = False  # served by the call cache: no request was made, nothing was spent
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -153,8 +156,10 @@ class ModelClient:
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float = 120.0,
                  max_retries: int = 6, retry_base_s: float = 0.5, retry_max_s: float = 30.0,
-                 model_kwargs: dict[str, Any] | None = None) -> None:
+                 model_kwargs: dict[str, Any] | None = None, cache: CallCache | None = None) -> None:
         self.base_url = base_url
+        self.cache = cache
+        self._in_flight: dict[str, asyncio.Future[Completion]] = {}
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.retry_base_s = retry_base_s
@@ -201,7 +206,49 @@ class ModelClient:
                    timeout_s: float | None = None, extra: dict[str, Any] | None = None,
                    retries: int | None = None) -> Completion:
         """One chat completion, retried (`retries`, default the client's); raises ModelError
-        when it cannot be had."""
+        when it cannot be had. With a call cache, a request made before (same endpoint, model,
+        messages and parameters) is answered from it, and identical requests in flight at the
+        same time go to the endpoint once."""
+        if self.cache is None:
+            return await self._request(model, messages, slots, timeout_s, extra, retries)
+        key = call_key(self.endpoint, model, messages, {**self.model_kwargs, **(extra or {})})
+        cached = self.cache.get(key)
+        if cached is not None:
+            return Completion(cached.text, model, cached.prompt_tokens, cached.completion_tokens,
+                              cached.cached_tokens, 0.0, 0, cached.usage_estimated, from_cache=True)
+        while (pending := self._in_flight.get(key)) is not None:
+            # the same request is on its way: share its reply (or its error), spend nothing
+            try:
+                done = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                continue  # the one making it was cancelled, not this one: make it here
+            return dataclasses.replace(done, latency_s=0.0, attempts=0, from_cache=True)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            completion = await self._request(model, messages, slots, timeout_s, extra, retries)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no warning when nobody else was waiting for it
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        future.set_result(completion)
+        if getattr(completion, "finish_reason", None) != "length":  # a cut reply is no answer to keep
+            self.cache.put(key, model, CachedReply(completion.text, completion.prompt_tokens,
+                                                   completion.completion_tokens, completion.cached_tokens,
+                                                   completion.usage_estimated))
+        return completion
+
+    async def _request(self, model: str, messages: list[dict[str, str]], slots: Slots | None,
+                       timeout_s: float | None, extra: dict[str, Any] | None,
+                       retries: int | None) -> Completion:
         max_retries = self.max_retries if retries is None else retries
         kwargs = {**self.model_kwargs, **(extra or {})}
         timeout = self.timeout_s if timeout_s is None else max(0.1, min(timeout_s, self.timeout_s))

@@ -32,7 +32,7 @@ SECRET_FIELDS = ("api_key", "sub_api_key")
 # the fields `validate` checks the type of (what the settings code itself relies on)
 _TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
 _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
-               "observation_chars", "memory_chars", "memory_tokens", "doc_chars")
+               "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes")
 _NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
 _OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls")
 
@@ -73,6 +73,9 @@ class RLMConfig:
         counted in the run's usage).
     memory_chars, memory_tokens, doc_chars: the notes budgets (per memory, all live memories
         together, per document).
+    cache: the call cache (model replies stored by request, so a request made before costs
+        nothing): None or True is <user_dir>/cache.db, a path names the file, False turns it off.
+    cache_max_bytes: the cache's size bound (least recently used entries go first).
     """
 
     model: str | None = None
@@ -106,6 +109,8 @@ class RLMConfig:
     memory_chars: int = 500
     memory_tokens: int = 2000
     doc_chars: int = 50_000
+    cache: Path | bool | None = None
+    cache_max_bytes: int = 1 << 30
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def validate(self) -> None:
@@ -124,7 +129,7 @@ class RLMConfig:
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
-                     "memory_tokens", "doc_chars"):
+                     "memory_tokens", "doc_chars", "cache_max_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_timeout_s <= 0 or self.max_retries < 0 or self.retry_base_s < 0:
@@ -174,6 +179,8 @@ class RLMConfig:
             raise wrong("runs_dir", "a directory")
         if self.notes is not None and not isinstance(self.notes, (bool, str, os.PathLike)):
             raise wrong("notes", "a directory, or false")
+        if self.cache is not None and not isinstance(self.cache, (bool, str, os.PathLike)):
+            raise wrong("cache", "a file, true or false")
         if not isinstance(self.sandbox, SandboxConfig):
             raise wrong("sandbox", "a SandboxConfig (a [sandbox] table in rlm.toml)")
         for name in ("prices", "model_kwargs"):
@@ -199,6 +206,15 @@ class RLMConfig:
         if self.notes is None or self.notes is True:
             return Path.cwd() / ".rlm"
         return Path(self.notes).expanduser()
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The call cache's file, or None when the cache is off."""
+        if self.cache is False:
+            return None
+        if self.cache is None or self.cache is True:
+            return user_dir() / "cache.db"
+        return Path(self.cache).expanduser()
 
     @property
     def effective_runs_dir(self) -> Path:
@@ -284,7 +300,7 @@ def resolve(args: Mapping[str, Any], config_file: str | os.PathLike[str] | None 
     for name, value in args.items():
         if value is not None:
             values[name] = value
-    for name in ("runs_dir", "notes"):
+    for name in ("runs_dir", "notes", "cache"):
         if isinstance(values.get(name), str):
             values[name] = Path(values[name]).expanduser()
     try:

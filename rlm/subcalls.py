@@ -89,8 +89,10 @@ class SubCallServer:
 
     def _emit_sub_call(self, event: dict[str, Any]) -> None:
         if "prompt_tokens" in event:
+            hit = bool(event.get("cache_hit"))
             self.run.usage.add(event["model"], event["depth"], event["prompt_tokens"],
-                               event["completion_tokens"], event.get("cached_tokens", 0), event["cost_usd"])
+                               event["completion_tokens"], event.get("cached_tokens", 0),
+                               event.get("saved_usd", 0.0) if hit else event["cost_usd"], from_cache=hit)
         self.run.emit(event)
 
     async def _child(self, prompt: str, context: Context | None, cell: int) -> str:

@@ -19,23 +19,40 @@ class TokenCounts:
     cached_tokens: int = 0
     calls: int = 0
     cost_usd: float = 0.0
+    # calls answered by the call cache: their tokens are not in the counts above (nothing was
+    # sent or spent), and what they would have cost is saved_usd
+    cache_hits: int = 0
+    cache_hit_tokens: int = 0
+    saved_usd: float = 0.0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, prompt: int, completion: int, cached: int, cost: float) -> None:
+    def add(self, prompt: int, completion: int, cached: int, cost: float, *, from_cache: bool = False) -> None:
+        self.calls += 1
+        if from_cache:
+            self.cache_hits += 1
+            self.cache_hit_tokens += prompt + completion
+            self.saved_usd += cost
+            return
         self.prompt_tokens += prompt
         self.completion_tokens += completion
         self.cached_tokens += cached
-        self.calls += 1
         self.cost_usd += cost
+
+    def merge(self, other: TokenCounts) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "calls", "cost_usd",
+                     "cache_hits", "cache_hit_tokens", "saved_usd"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens, "total_tokens": self.total_tokens,
             "calls": self.calls, "cost_usd": round(self.cost_usd, 6),
+            "cache_hits": self.cache_hits, "cache_hit_tokens": self.cache_hit_tokens,
+            "saved_usd": round(self.saved_usd, 6),
         }
 
 
@@ -47,10 +64,12 @@ class Usage:
     by_model: dict[str, TokenCounts] = field(default_factory=dict)
     by_depth: dict[int, TokenCounts] = field(default_factory=dict)
 
-    def add(self, model: str, depth: int, prompt: int, completion: int, cached: int, cost: float) -> None:
-        self.total.add(prompt, completion, cached, cost)
-        self.by_model.setdefault(model, TokenCounts()).add(prompt, completion, cached, cost)
-        self.by_depth.setdefault(depth, TokenCounts()).add(prompt, completion, cached, cost)
+    def add(self, model: str, depth: int, prompt: int, completion: int, cached: int, cost: float, *,
+            from_cache: bool = False) -> None:
+        """One call; `from_cache`: answered by the call cache, `cost` what it would have cost."""
+        for counts in (self.total, self.by_model.setdefault(model, TokenCounts()),
+                       self.by_depth.setdefault(depth, TokenCounts())):
+            counts.add(prompt, completion, cached, cost, from_cache=from_cache)
 
     @property
     def cost_usd(self) -> float:
@@ -61,11 +80,7 @@ class Usage:
         for mine, theirs in [(self.total, other.total)] + [
             (self.by_model.setdefault(m, TokenCounts()), c) for m, c in other.by_model.items()
         ] + [(self.by_depth.setdefault(d, TokenCounts()), c) for d, c in other.by_depth.items()]:
-            mine.prompt_tokens += theirs.prompt_tokens
-            mine.completion_tokens += theirs.completion_tokens
-            mine.cached_tokens += theirs.cached_tokens
-            mine.calls += theirs.calls
-            mine.cost_usd += theirs.cost_usd
+            mine.merge(theirs)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,11 +123,13 @@ class Budget:
         self.sub_calls_in_flight = 0
         self._lock = threading.Lock()
 
-    def record(self, model: str, depth: int, prompt: int, completion: int, cached: int) -> float:
+    def record(self, model: str, depth: int, prompt: int, completion: int, cached: int, *,
+               from_cache: bool = False) -> float:
+        """Count one call; returns what it cost (0 for a reply from the call cache)."""
         cost = self.prices.cost(model, prompt, completion, cached)
         with self._lock:
-            self.usage.add(model, depth, prompt, completion, cached, cost)
-        return cost
+            self.usage.add(model, depth, prompt, completion, cached, cost, from_cache=from_cache)
+        return 0.0 if from_cache else cost
 
     def claim_sub_call(self) -> str | None:
         """Count one sub-call about to be made, or name the budget that forbids it (a token,

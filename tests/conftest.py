@@ -37,6 +37,13 @@ def planted_api_key():
         os.environ["OPENAI_API_KEY"] = old
 
 
+@pytest.fixture(autouse=True)
+def own_rlm_home(tmp_path_factory, monkeypatch):
+    """Each test its own user directory (runs, the call cache): no test answers from another's
+    cache, or from the developer's."""
+    monkeypatch.setenv("RLM_HOME", str(tmp_path_factory.mktemp("rlm-home")))
+
+
 @pytest.fixture(scope="session")
 def host_secret(tmp_path_factory) -> Path:
     """A world-readable file outside any work directory (only Landlock stands in the way)."""
