@@ -146,7 +146,6 @@ def query(
     from pathlib import Path
 
     from rlm import RLM, RLMError
-    from rlm.display import RunDisplay, summary_line
     from rlm.inputs import expand_paths
     from rlm.notes import notes_dir_for
 
@@ -164,19 +163,26 @@ def query(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
+    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose)
+
+
+def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: ANN001 - an RLM, a callable
+    """Run `run(on_event)` under the live status line; print the answer (or the result as
+    JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs resume` share)."""
+    from rlm import RLMError
+    from rlm.display import RunDisplay, summary_line
+
     display = RunDisplay(err_console, verbose=verbose)
     try:
         with display:
-            result = rlm.completion(context, question, on_event=display.on_event)
+            result = run(display.on_event)
     except KeyboardInterrupt:
         where = ""
         if display.root_run_id and rlm.config.trajectory:
             where = f"; trajectory {rlm.config.effective_runs_dir / (display.root_run_id + '.jsonl')}"
         _fail(f"interrupted{where}", code=EXIT_INTERRUPTED)
-        return
     except RLMError as exc:
         _fail(str(exc), exc)
-        return
     if as_json:
         _print_json(result.as_dict())
     elif result.answer is not None:
@@ -237,6 +243,46 @@ def runs_list(runs_dir: str = RunsDirOption,
         table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), f"{r['tokens']:,}",
                       f"${r['cost_usd']:.4f}", Text(str(r.get("query") or "")[:80]))
     console.print(table)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
+    max_iterations: int = typer.Option(None, "--max-iterations", help="Raise the turn budget the run stopped at."),
+    max_cost: float = typer.Option(None, "--max-cost", help="A new cost budget in USD."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="A new token budget."),
+    max_wall: float = typer.Option(None, "--max-wall", help="A new wall-time budget in seconds."),
+    runs_dir: str = RunsDirOption,
+    config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as `rlm query --json` does."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
+) -> None:
+    """Continue a run that was interrupted (Ctrl-C, a crash) or stopped by a budget.
+
+    The turns it completed are replayed with their recorded replies (no model is asked again), then
+    it goes on live. Its files must be as they were. The model settings are the run's own;
+    keys and budgets come from the options, the environment and rlm.toml.
+
+    Examples:
+
+      rlm runs resume 20261122T021000-ab12cd34
+
+      rlm runs resume ab12cd34 --max-iterations 60 --json
+    """
+    from pathlib import Path
+
+    from rlm import RLM, RLMError
+    from rlm.config import resolve
+    from rlm.resume import recorded_settings
+
+    config_path = Path(config_file) if config_file else None
+    try:  # the run's own model settings, found before the RLM is made (they are not optional)
+        recorded = recorded_settings(resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir, run_id)
+        rlm = RLM(max_iterations=max_iterations, max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall,
+                  runs_dir=runs_dir, config_file=config_path, **recorded)
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    _run_and_report(rlm, lambda on_event: rlm.resume(run_id, on_event=on_event), as_json, verbose)
 
 
 @runs_app.command("show")

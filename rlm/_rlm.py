@@ -20,6 +20,7 @@ from rlm.config import RLMConfig, check_names, resolve
 from rlm.errors import ConfigError, ContextError
 from rlm.inputs import Context
 from rlm.results import RunResult
+from rlm.resume import RecordedReply, load_run, request_settings
 
 
 class RLM:
@@ -70,7 +71,10 @@ class RLM:
         """The async form of `completion`."""
         if not isinstance(query, str) or not query.strip():
             raise ContextError("the query must be a non-empty string")
-        value = Context.of(context)  # classified and checked once, here
+        return await self._arun(Context.of(context), query, on_event)  # classified and checked once, here
+
+    async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
+                    replay: list[RecordedReply] | None = None) -> RunResult:
         config = self.config
         root = self._client(config.base_url, config.api_key)
         sub = root
@@ -80,11 +84,39 @@ class RLM:
             if config.preflight:
                 await self._preflight(root, sub)
             tree = Tree.create(config, root, sub, on_event)
-            return await Run(tree, value, query).execute()
+            return await Run(tree, value, query, replay=replay).execute()
         finally:
             await root.aclose()
             if sub is not root:
                 await sub.aclose()
+
+    def resume(self, run_id: str, *, context: Any = None, on_event: EventCallback | None = None) -> RunResult:
+        """Continue the root run `run_id` (a unique prefix or suffix will do) that was
+        interrupted or stopped by a budget: the same query over the same context, with the
+        recorded model settings; the turns it completed are replayed with their recorded replies
+        (`result.replayed_turns` says how many), the rest run live within this RLM's budgets.
+        `context`: the in-memory context again, when the run was too large to keep it.
+        ContextError if the run cannot be found or its context changed."""
+        coro = self.aresume(run_id, context=context, on_event=on_event)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    async def aresume(self, run_id: str, *, context: Any = None,
+                      on_event: EventCallback | None = None) -> RunResult:
+        """The async form of `resume`."""
+        plan = load_run(self.config.effective_runs_dir, run_id, context)
+        settings = request_settings(plan.settings)
+        if plan.settings.get("notes") is False:
+            settings["notes"] = False
+        resumer = RLM(dataclasses.replace(self.config, **settings))
+        resumer._cache = self._cache
+        result = await resumer._arun(Context.of(plan.context), plan.query, on_event, plan.replies)
+        result.resumed_from = plan.run_id
+        return result
 
     def _client(self, base_url: str | None, api_key: str | None) -> ModelClient:
         c = self.config

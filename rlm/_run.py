@@ -24,6 +24,7 @@ from rlm.inputs import Context
 from rlm.notes_hook import NotesHook
 from rlm.protocol import Reply, parse_reply
 from rlm.results import RunResult
+from rlm.resume import RecordedReply, record_context
 from rlm.subcalls import SubCallServer
 from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
@@ -40,7 +41,7 @@ class Run:
     """One RLM run at some depth (0 = the root)."""
 
     def __init__(self, tree: Tree, context: Context, query: str, *, depth: int = 0,
-                 parent_id: str | None = None) -> None:
+                 parent_id: str | None = None, replay: list[RecordedReply] | None = None) -> None:
         self.tree = tree
         self.config = tree.config
         self.context = context
@@ -50,6 +51,10 @@ class Run:
         self.model: str = (self.config.model or "") if depth == 0 else self.config.effective_sub_model
         self.client = tree.root_client if depth == 0 else tree.sub_client
         self.run_id = new_run_id()
+        # a resume: the recorded replies of the turns the resumed run completed, used in place
+        # of asking the model for those turns (their prompts may differ: a raised budget)
+        self.replay = list(replay or [])
+        self.replayed_turns = 0
         self.usage = Usage()
         self.children: list[str] = []
         self.iterations = 0
@@ -98,7 +103,7 @@ class Run:
         self.emit({
             "event": "run_start", "query": self.query, "parent_run_id": self.parent_id,
             "model": self.model, "config": self.config.public_dict(),
-            "context": self.context.describe(),
+            "context": self.context.describe(), **self._replay_record(),
         })
         try:
             info = await self._start_sandbox()
@@ -186,6 +191,13 @@ class Run:
         """One root-model call, logged and counted (or logged as failed, then re-raised).
         The timeout defaults to the wall-time budget left."""
         timeout = self.tree.budget.wall_left() if timeout_s is None else timeout_s
+        if isinstance(turn, int) and 0 < turn <= len(self.replay):
+            recorded = self.replay[turn - 1]
+            self.replayed_turns += 1
+            completion = Completion(recorded.text, self.model, recorded.prompt_tokens, recorded.completion_tokens,
+                                    0, 0.0, 0, from_cache=True)
+            self._account(completion, messages, turn)
+            return completion
         try:
             completion = await self.client.chat(self.model, messages, timeout_s=timeout, retries=retries)
         except ModelError as exc:
@@ -214,6 +226,16 @@ class Run:
             "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
             **({"cache_hit": True} if hit else {}),
         })
+
+    def _replay_record(self) -> dict[str, Any]:
+        """What `RLM.resume` needs to find this root run's context again."""
+        if self.depth or self.trajectory.path is None:
+            return {}
+        try:
+            return {"replay": record_context(self.context, self.config.effective_runs_dir, self.run_id)}
+        except OSError as exc:  # the run goes on; only a resume would miss it
+            log.warning("could not record the context of run %s for a resume: %s", self.run_id, exc)
+            return {}
 
     async def _act(self, reply: Reply, turn: int) -> tuple[Observation, str | None]:
         """Run the reply's code, then decide whether a final answer stands."""
@@ -295,6 +317,7 @@ class Run:
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
             run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
+            replayed_turns=self.replayed_turns,
         )
         self.emit({"event": "final", "status": status, "answer": answer, "error": error})
         self.emit({"event": "totals", "usage": self.usage.as_dict(), "cost_usd": round(self.usage.cost_usd, 6),

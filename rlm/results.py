@@ -22,6 +22,8 @@ class RunResult:
     cost_usd: the same usage priced with the price table.
     run_id / trajectory_path: where the run's events are (None when trajectories are off).
     iterations: model turns taken by this run (not counting its children).
+    replayed_turns: of those, the turns answered from the call cache (a resumed run's replay).
+    resumed_from: the run this one resumed (`RLM.resume`), else None.
     error: the failure's message when status is model_error or sandbox_error.
     """
 
@@ -36,6 +38,8 @@ class RunResult:
     sub_calls: int = 0
     error: str | None = None
     children: list[str] = field(default_factory=list)
+    replayed_turns: int = 0
+    resumed_from: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,6 +75,8 @@ class RunResult:
             "sub_calls": self.sub_calls,
             "error": self.error,
             "children": self.children,
+            "replayed_turns": self.replayed_turns,
+            "resumed_from": self.resumed_from,
         }
 
 

@@ -1,0 +1,180 @@
+"""Resuming a run: what the trajectory records of a root run's input, and how a run is found
+and rebuilt from it.
+
+A resumed run is the same query over the same context with the same request settings: the
+turns the first run completed take their recorded replies from the trajectory (no model is
+asked; their code runs again in the new kernel, and its sub-calls are the same requests, so
+the call cache answers them) until the turn the first run did not finish; from there the run
+goes on live. The context must
+be what it was: files are checked by path, size and modification time, an in-memory context
+(a str, bytes, a list or dict) is kept beside the trajectory and checked by its SHA-256.
+Relative paths are used as they were given when the resume runs in the same directory
+(elsewhere they are absolute, the prompts that name them differ, and fewer turns replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlm.errors import ContextError
+from rlm.inputs import Context
+from rlm.trajectory import read_jsonl
+
+# what decides the requests a run makes: taken from the recorded run, so that its turns are
+# the same requests again (budgets and keys come from the resuming settings)
+REQUEST_FIELDS = ("model", "sub_model", "base_url", "sub_base_url", "max_depth", "history",
+                  "observation_chars", "model_kwargs", "sub_calls", "max_children", "notes_turn",
+                  "memory_chars", "memory_tokens", "doc_chars")
+
+
+STORE_MAX_BYTES = 64 << 20  # an in-memory context up to this size is kept beside the trajectory
+
+
+def _files_fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for root in paths:
+        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in found:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _stored_bytes(context: Context) -> tuple[bytes, str]:
+    if context.kind == "text":
+        return context.value.encode("utf-8", "surrogatepass"), "text"
+    if context.kind == "bytes":
+        return bytes(context.value), "bytes"
+    return json.dumps(context.value, ensure_ascii=False).encode("utf-8"), "json"
+
+
+def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, Any]:
+    """What a resume needs to find the context again (written with the run's start)."""
+    if context.kind in ("path", "paths"):
+        paths = [p.resolve() for p in context.paths()]
+        return {"paths": [str(p) for p in paths], "given": [str(p) for p in context.paths()],
+                "cwd": str(Path.cwd()), "fingerprint": _files_fingerprint(paths)}
+    if context.kind not in ("text", "bytes", "json"):
+        return {}
+    data, kind = _stored_bytes(context)
+    record = {"kind": kind, "sha256": hashlib.sha256(data).hexdigest()}
+    if len(data) <= STORE_MAX_BYTES:  # larger: the resumer passes the context again
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stored = runs_dir / f"{run_id}.context"
+        stored.write_bytes(data)
+        record["stored"] = stored.name
+    return record
+
+
+def find_run(runs_dir: Path, run_id: str) -> Path:
+    """The trajectory of `run_id` (or of the one run whose id starts or ends with it)."""
+    exact = runs_dir / f"{run_id}.jsonl"
+    if exact.is_file():
+        return exact
+    found = sorted(p for p in runs_dir.glob("*.jsonl") if p.stem.startswith(run_id) or p.stem.endswith(run_id))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ContextError(f"no run {run_id!r} in {runs_dir}")
+    names = ", ".join(p.stem for p in found[:4])
+    raise ContextError(f"{run_id!r} names {len(found)} runs ({names}...); give more of it")
+
+
+@dataclass(frozen=True)
+class RecordedReply:
+    """A root-model reply as the trajectory recorded it (turn n is list item n - 1)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    query: str
+    context: Any
+    settings: dict[str, Any]  # the recorded run's settings (public_dict)
+    run_id: str
+    replies: list[RecordedReply]
+
+
+def _recorded_replies(events: list[Any]) -> list[RecordedReply]:
+    """The replies of turns 1, 2, ... as long as each was recorded whole."""
+    by_turn: dict[int, RecordedReply] = {}
+    for e in events:
+        if (isinstance(e, dict) and e.get("event") == "model_call" and isinstance(e.get("turn"), int)
+                and isinstance(e.get("reply"), str) and "error" not in e):
+            by_turn[e["turn"]] = RecordedReply(e["reply"], int(e.get("prompt_tokens") or 0),
+                                               int(e.get("completion_tokens") or 0))
+    replies: list[RecordedReply] = []
+    while len(replies) + 1 in by_turn:
+        replies.append(by_turn[len(replies) + 1])
+    return replies
+
+
+def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
+    """What resuming the root run `run_id` takes: its query, context, settings, full id and recorded replies;
+    `context`: the in-memory context again, when the run was too large to keep it. ContextError
+    if it cannot be resumed: unknown, not a root run, recorded without what a resume needs, or
+    its context changed since."""
+    path = find_run(runs_dir, run_id)
+    events = list(read_jsonl(path))
+    start = next((e for e in events if isinstance(e, dict) and e.get("event") == "run_start"), None)
+    if start is None:
+        raise ContextError(f"{path} holds no run_start event; it cannot be resumed")
+    if start.get("parent_run_id"):
+        raise ContextError(f"run {path.stem} is a child run; resume its root run {start['parent_run_id']}")
+    replay = start.get("replay") or {}
+    if "paths" in replay:
+        paths = [Path(p) for p in replay["paths"]]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise ContextError(f"the context of run {path.stem} is gone: {', '.join(missing[:3])}")
+        if _files_fingerprint(paths) != replay.get("fingerprint"):
+            raise ContextError(f"the context of run {path.stem} changed since it ran (a file was added, removed "
+                               "or modified); a resume would not replay it: start a new run")
+        if replay.get("cwd") == str(Path.cwd()) and len(replay.get("given") or []) == len(paths):
+            paths = [Path(p) for p in replay["given"]]  # as given: the prompts name them so
+        value: Any = paths[0] if len(paths) == 1 else paths
+    elif "sha256" in replay:
+        if context is not None:
+            data, _ = _stored_bytes(Context(context, Context.of(context).kind))
+        elif "stored" in replay:
+            try:
+                data = (path.parent / replay["stored"]).read_bytes()
+            except OSError as exc:
+                raise ContextError(f"the stored context of run {path.stem} cannot be read: {exc}") from None
+        else:
+            raise ContextError(f"run {path.stem} had an in-memory context too large to keep: "
+                               "pass it again (RLM.resume(run_id, context=...))")
+        if hashlib.sha256(data).hexdigest() != replay["sha256"]:
+            raise ContextError(f"the context of run {path.stem} is not the one it ran on; it cannot be resumed")
+        kind = replay.get("kind")
+        value = (data.decode("utf-8", "surrogatepass") if kind == "text" else data if kind == "bytes"
+                 else json.loads(data))
+    else:
+        raise ContextError(f"run {path.stem} did not record its context; it cannot be resumed")
+    return ResumePlan(str(start.get("query") or ""), value, dict(start.get("config") or {}), path.stem,
+                      _recorded_replies(events))
+
+
+def request_settings(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The recorded run's settings that decide its requests (see REQUEST_FIELDS)."""
+    out = {k: recorded[k] for k in REQUEST_FIELDS if k in recorded and recorded[k] is not None}
+    return out
+
+
+
+
+def recorded_settings(runs_dir: Path, run_id: str) -> dict[str, Any]:
+    """The request settings run `run_id` recorded (ContextError if there is no such run)."""
+    path = find_run(runs_dir, run_id)
+    start = next((e for e in read_jsonl(path) if isinstance(e, dict) and e.get("event") == "run_start"), {})
+    return request_settings(dict(start.get("config") or {}))

@@ -1,0 +1,101 @@
+"""Resuming runs: after SIGKILL, after a budget stop, refused when the context changed.
+Real `rlm` processes, a real scripted server, the real call cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from conftest import cli_env
+from scripted_server import ScriptedServer
+
+from rlm import RLM, ContextError
+
+TURNS = 40
+
+
+def counting_root(call):
+    """Turn t adds t (and a sub-call's answer) to a kernel variable; after TURNS turns, the
+    answer is that variable: right only if every earlier turn's code ran in this kernel."""
+    if "Stop:" in call.prompt:
+        return "FINAL_VAR(total)"
+    t = call.turn
+    if t == 0:
+        return "```repl\ntotal = 0\nprint('start', len(context))\n```"
+    if t <= TURNS:
+        return f"```repl\ntotal += {t} + int(llm_query('one'))\nprint(total)\n```"
+    return "FINAL_VAR(total)"
+
+
+EXPECTED = str(sum(t + 1 for t in range(1, TURNS + 1)))
+
+
+def root_turns(server: ScriptedServer) -> Counter:
+    return Counter(c.turn for c in server.calls_to("root"))
+
+
+def test_a_run_killed_at_turn_20_of_40_resumes_and_asks_each_turn_once(tmp_path):
+    (tmp_path / "data.txt").write_text("some data\n" * 100)
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}, latency_s=0.01) as server:
+        env = cli_env(tmp_path / "home", key="test-key")
+        base = ["-m", "root", "--sub-model", "sub", "--base-url", server.url, "--max-iterations", "60", "--no-notes"]
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "data.txt", "-q", "sum it", *base],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(server.calls_to("root")) < 20 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        seen_before = len(server.calls_to("root"))
+        assert 20 <= seen_before < TURNS, seen_before
+        runs = sorted((tmp_path / "home" / "runs").glob("*.jsonl"))
+        assert len(runs) == 1
+        run_id = runs[0].stem
+        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id[-8:], "--max-iterations", "60",
+                            "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stderr.decode()
+        result = json.loads(r.stdout)
+        turns = root_turns(server)
+    assert result["answer"] == EXPECTED and result["status"] == "ok"
+    assert result["resumed_from"] == run_id and result["replayed_turns"] >= 19
+    # every turn went to the endpoint once, apart from the one in flight when the first run died
+    assert set(turns) == set(range(TURNS + 2)), sorted(turns)
+    assert sum(turns.values()) <= TURNS + 3 and sum(1 for n in turns.values() if n > 1) <= 1, turns
+
+
+def test_a_budget_stop_resumes_with_a_raised_budget(tmp_path):
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
+        settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                        runs_dir=tmp_path / "runs")
+        stopped = RLM(max_iterations=10, **settings).completion("x" * 50, "sum it")
+        assert stopped.status == "max_iterations"
+        before = root_turns(server)
+        resumed = RLM(max_iterations=60, **settings).resume(stopped.run_id)
+        after = root_turns(server)
+    assert resumed.answer == EXPECTED and resumed.status == "ok"
+    assert resumed.resumed_from == stopped.run_id and resumed.replayed_turns == 10
+    assert all(after[t] == before[t] for t in range(10)), "a completed turn was asked again"
+
+
+def test_a_changed_context_is_refused(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("version one\n")
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
+        settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                        runs_dir=tmp_path / "runs")
+        stopped = RLM(max_iterations=3, **settings).completion(data, "sum it")
+        data.write_text("version two, longer\n")
+        with pytest.raises(ContextError, match="changed since it ran"):
+            RLM(**settings).resume(stopped.run_id)
+        text_run = RLM(max_iterations=3, **settings).completion("in memory", "sum it")
+        (tmp_path / "runs" / f"{text_run.run_id}.context").write_text("tampered")
+        with pytest.raises(ContextError, match="not the one it ran on"):
+            RLM(**settings).resume(text_run.run_id)
+        with pytest.raises(ContextError, match="no run"):
+            RLM(**settings).resume("nope")
