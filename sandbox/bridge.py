@@ -83,10 +83,15 @@ class BridgeServer:
         self.path = path
         self._handler = handler
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(path))
-        os.chmod(path, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # whatever is there (a stale socket, a planted link: unlink never follows it)
+        old_umask = os.umask(0o177)  # the socket is made 0600: no chmod by path, which would follow a link
+        try:
+            self._sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
         if owner_uid is not None:
-            os.chown(path, owner_uid, -1)
+            os.chown(path, owner_uid, -1, follow_symlinks=False)
         self._sock.listen(128)
         self._sock.setblocking(False)
         self._wake_r, self._wake_w = socket.socketpair()

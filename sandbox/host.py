@@ -463,6 +463,12 @@ class Sandbox:
 
     def _restart(self) -> None:
         self._shutdown_kernel()
+        # a new socket for the new kernel: the old one's path may have been replaced (a link
+        # planted where the host bound it); with the old kernel's processes gone nothing can
+        # race the rebinding, which never follows a link
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = BridgeServer(self.work_dir / "bridge.sock", self._handle_bridge, self._uid)
         self._launch()
 
     # ----- kernel round trips -------------------------------------------------------

@@ -161,11 +161,16 @@ def fork_into_pid_namespace(cleanup: dict[str, Any]) -> None:
     dies the child is killed; when the child (PID 1) dies the OS kills every process left in
     its namespace; when the host dies first, the parent kills the child and removes what the
     host would have removed at close (`cleanup`: the work directory's mount, the cgroup)."""
+    global _parent_alive_fd
     host = os.getppid()
+    alive_r, alive_w = os.pipe()  # the parent holds the write end open for as long as it lives
     pid = os.fork()
     if pid == 0:
+        os.close(alive_w)
+        _parent_alive_fd = alive_r
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         return
+    os.close(alive_r)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same group)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: os.kill(pid, signal.SIGKILL))
@@ -188,6 +193,26 @@ def fork_into_pid_namespace(cleanup: dict[str, Any]) -> None:
             signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
+
+
+_parent_alive_fd: int | None = None  # in the forked child: read end of the pipe its parent holds
+
+
+def rearm_parent_death_signal() -> None:
+    """In the child of `fork_into_pid_namespace`, after the uid changed: changing credentials
+    clears PR_SET_PDEATHSIG, so it is set again; if the parent died before that (the signal
+    would never come), the pipe it held is closed and the child exits now."""
+    global _parent_alive_fd
+    if _parent_alive_fd is None:
+        return
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    import select
+
+    readable, _, _ = select.select([_parent_alive_fd], [], [], 0)
+    if readable:  # EOF: no writer left, the parent is gone
+        os._exit(70)
+    os.close(_parent_alive_fd)
+    _parent_alive_fd = None
 
 
 def _clean_after_host(cleanup: dict[str, Any]) -> None:
@@ -375,6 +400,7 @@ def main(argv: list[str]) -> None:
     else:
         report.add("landlock", False, "disabled by configuration")
     drop_privileges(uid, gid, report)
+    rearm_parent_death_signal()
     if cfg.get("seccomp", True):
         apply_seccomp(report)
     else:

@@ -426,9 +426,6 @@ def test_planted_links_are_never_followed_on_restart(tmp_path, host_secret, cana
     own.check()
 
 
-@xfail("a kernel that replaces bridge.sock (which the host binds once, at setup) with a link breaks every "
-       "later kernel: the forced restart makes execute() raise ContextError ('the host bridge is not "
-       "reachable'), and after it `context` and the tools are gone for good")
 def test_a_replaced_bridge_socket_does_not_break_the_next_kernel(tmp_path, host_secret, canary):
     own = Canary(tmp_path / "own")
     cfg = SandboxConfig(policy="trusted", cell_timeout_s=20, interrupt_grace_s=1)
@@ -1300,10 +1297,6 @@ def test_unsolicited_zmq_messages_do_not_break_the_host(tools_trusted, host_secr
 
 
 # ================================================================ containment of the kernel's processes
-@xfail("the launcher sets PR_SET_PDEATHSIG in its child, then setresuid() to the sandbox uid clears it: "
-       "when the launcher (the kernel's parent outside its PID namespace) is killed, the kernel lives on "
-       "as an orphan, with its work-directory mount and cgroup (three such orphans from earlier runs are "
-       "on this machine)")
 def test_the_kernel_dies_with_its_launcher(host_secret, canary):
     sb = Sandbox(SandboxConfig(policy="trusted")).start()
     try:
