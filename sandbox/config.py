@@ -23,10 +23,14 @@ class SandboxConfig:
     output_limit_chars: cap on the stdout returned by one cell (head and tail are kept).
     keep_output_chars: cap on what the kernel keeps of each cell's output in `Out[n]`.
     max_str_bytes: contexts up to this size become a `str`; larger ones a memory-mapped Corpus.
-    memory_limit_bytes: the kernel's data-segment limit; None sizes it from the contexts.
+    memory_limit_bytes: all the memory the sandbox may hold (None: sized from the contexts, at
+        least min_memory_bytes): its processes' data segments (RLIMIT_DATA) and, where the host
+        has cgroups, everything together: anonymous and shared memory (mmap, memfd, SysV
+        segments) and the work directory's files, which live in memory.
     cpu_seconds, file_size_bytes, open_files, processes: kernel resource limits.
     disk_quota_bytes: the most the work directory may hold in all (open or deleted files
-        included): it is a size-limited tmpfs when the host may mount (as root).
+        included): it is a size-limited tmpfs when the host may mount (as root), so its files
+        are memory and count toward memory_limit_bytes as well.
     network_isolation, landlock, seccomp: turn an OS layer off (for diagnosis only).
     require_isolation: raise instead of warning when an OS layer is unavailable.
     """

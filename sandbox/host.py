@@ -197,11 +197,13 @@ class Sandbox:
             self._cgroup_detail = f"cgroups unavailable: {exc}"
             return
         self._cgroup_detail = (f"{self._cgroup.describe()}; memory {self._cgroup_memory() / GiB:.1f} GiB "
-                               f"(shared and anonymous memory included), {self.config.processes} processes")
+                               f"(anonymous and shared memory and the work directory's files together), "
+                               f"{self.config.processes} processes")
 
     def _cgroup_memory(self) -> int:
-        # the data limit, the work directory's tmpfs pages (charged to the kernel) and a margin
-        return self._memory_limit + self.config.disk_quota_bytes + _BASE_MEMORY // 2
+        # one budget for all the memory the sandbox can hold: anonymous and shared memory
+        # (mmap, memfd, SysV segments), and the work directory's files, which live in a tmpfs
+        return self._memory_limit
 
     def _launch_checked(self) -> None:
         try:

@@ -616,9 +616,6 @@ report(attack())
 """,
 }
 
-_MEMORY_WHY = ("{what} is not counted by RLIMIT_DATA and the cgroup allows memory_limit + disk_quota + "
-               "0.5 GiB: with memory_limit_bytes=2 GiB the kernel held 2.25 GiB resident (it stopped there)")
-
 
 class CgroupPeak:
     """The peak memory use of a sandbox's cgroup since `start()`, as the host sees it (v1:
@@ -666,9 +663,9 @@ def memory_sb():
 
 
 @pytest.mark.parametrize("route", [
-    pytest.param("mmap-shared-anonymous", marks=xfail(_MEMORY_WHY.format(what="a MAP_SHARED|MAP_ANONYMOUS mapping"))),
-    pytest.param("memfd-ftruncate-mmap", marks=xfail(_MEMORY_WHY.format(what="memfd memory (3 x 768 MiB, mmapped)"))),
-    pytest.param("sysv-shm", marks=xfail(_MEMORY_WHY.format(what="a SysV shared memory segment (shmget/shmat)"))),
+    "mmap-shared-anonymous",
+    "memfd-ftruncate-mmap",
+    "sysv-shm",
     "mmap-private-anonymous",
 ])
 def test_memory_limit_holds(memory_sb, host_secret, canary, route):
