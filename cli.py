@@ -317,6 +317,97 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID"), runs_dir: str
         console.print(Text(str(info["answer"])))
 
 
+def _run_path(run_id: str, runs_dir: str | None):  # noqa: ANN202 - a Path
+    """The trajectory of RUN_ID (a unique prefix or suffix will do), or exit 1 with one line."""
+    from rlm import RLMError
+    from rlm.viewer import find_run_path
+
+    try:
+        return find_run_path(_runs_dir(runs_dir), run_id)
+    except RLMError as exc:
+        _fail(f"{exc} (rlm runs list shows them)", exc)
+
+
+@runs_app.command("view")
+def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
+              runs_dir: str = RunsDirOption,
+              output: str = typer.Option(None, "-o", "--output",
+                  help="Write the page to this file only (default: RUN_ID.html in the runs directory, "
+                       "then opened in a browser where there is one).")) -> None:
+    """Write a run as one self-contained HTML page (no server, no network) and open it.
+
+    The page shows the question, settings, answer and status; each turn's reply, code, output,
+    errors and duration; every sub-call (collapsed, searchable, with tokens, latency and cost);
+    child runs nested; notes loaded and written; and budget use over time. Secrets are redacted.
+
+    Examples:
+
+      rlm runs view 20261122T021000-ab12cd34
+
+      rlm runs view ab12cd34 -o run.html
+    """
+    from pathlib import Path
+
+    from rlm.viewer import write_run_html
+
+    path = _run_path(run_id, runs_dir)
+    out = Path(output) if output else path.with_suffix(".html")
+    try:
+        write_run_html(path, out)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}", exc)
+    print(out)
+    if output is None and _can_open_browser():
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())
+
+
+def _can_open_browser() -> bool:
+    """A graphical browser can open a page (not a text one that would take over the terminal)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))
+
+
+@runs_app.command("export")
+def runs_export(run_id: str = typer.Argument(..., metavar="RUN_ID",
+                                             help="The run (a unique prefix or suffix will do)."),
+                runs_dir: str = RunsDirOption,
+                fmt: str = typer.Option("official", "--format",
+                    help="official: the JSONL log the official RLM implementation writes and its visualizer "
+                         "reads; jsonl: this run's own events, then its sub-runs'."),
+                output: str = typer.Option(None, "-o", "--output",
+                                           help="Write to this file (default: stdout).")) -> None:
+    """Export a run (and its sub-runs) in another format, secrets redacted.
+
+    Examples:
+
+      rlm runs export 20261122T021000-ab12cd34 --format official -o rlm_run.jsonl
+
+      rlm runs export ab12cd34 --format jsonl | jq .event
+    """
+    from pathlib import Path
+
+    from rlm.export import FORMATS, export_run
+
+    if fmt not in FORMATS:
+        _fail(f"--format is one of {', '.join(FORMATS)}", code=2)
+    path = _run_path(run_id, runs_dir)
+    lines = export_run(path, fmt)
+    if output is None:
+        for line in lines:
+            print(line)
+        return
+    try:
+        with open(Path(output), "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line + "\n")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc}", exc)
+    err_console.print(f"wrote {output}")
+
+
 notes_app = typer.Typer(
     help="Read and edit the notes that runs leave for later runs (memories and documents).\n\n"
     "Example:\n\n  rlm notes list --notes logs/.rlm",
@@ -798,6 +889,60 @@ def eval_report(
         return
     print(md.read_text())
     err_console.print(f"wrote {md} and {', '.join(str(p) for p in pngs)}")
+
+
+@app.command("mcp")
+def mcp_serve(
+    root: list[str] = typer.Option(..., "--root", show_default=False,
+        help="A directory the server may read (repeat for several). Paths outside every root are refused."),
+    model: str = typer.Option(None, "--model", "-m", help="Root model (default: $RLM_MODEL, then rlm.toml)."),
+    sub_model: str = typer.Option(None, "--sub-model",
+                                  help="Model for llm_query and sub-runs (default: $RLM_SUB_MODEL)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
+    sub_base_url: str = typer.Option(None, "--sub-base-url", help="Endpoint for sub-calls (default: --base-url)."),
+    max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
+    max_depth: int = typer.Option(None, "--max-depth", min=1, help="Levels of recursive runs (default 1)."),
+    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD per query."),
+    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens per query."),
+    max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds per query."),
+    max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1, help="Budget of sub-calls per query."),
+    runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs)."),
+    config_file: str = typer.Option(None, "--config",
+                                    help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
+    notes: str = typer.Option(None, "--notes",
+                              help="One notes store for every query (default: .rlm/ beside the files)."),
+    no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes."),
+    http: bool = typer.Option(False, "--http", help="Serve streamable HTTP instead of stdio."),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --http: the address to listen on."),
+    port: int = typer.Option(8765, "--port", help="With --http: the port (the endpoint is /mcp)."),
+) -> None:
+    """Serve RLM to MCP clients (Claude Desktop, Claude Code, Cursor, ...) over stdio or HTTP.
+
+    Tools: query (answer a question about files under the roots), notes_list, notes_search,
+    runs_list, runs_show. The roots and the model settings are the server's: a client can only
+    lower a query's max_iterations and max_cost_usd.
+
+    Examples:
+
+      rlm mcp --root ~/projects/logs --model gpt-5-mini --sub-model gpt-5-nano
+
+      rlm mcp --root /data --http --port 8765
+    """
+    from rlm import RLMError
+    from rlm.mcp_server import ServerSettings, serve
+
+    if notes and no_notes:
+        _fail("give --notes DIR or --no-notes, not both", code=2)
+    settings = ServerSettings(
+        roots=root, config_file=config_file, notes=False if no_notes else notes,
+        overrides={"model": model, "sub_model": sub_model, "base_url": base_url, "sub_base_url": sub_base_url,
+                   "max_iterations": max_iterations, "max_depth": max_depth, "max_cost_usd": max_cost,
+                   "max_tokens": max_tokens, "max_wall_s": max_wall, "max_sub_calls": max_sub_calls,
+                   "runs_dir": runs_dir})
+    try:
+        serve(settings, http=http, host=host, port=port)
+    except RLMError as exc:
+        _fail(str(exc), exc)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlm.client import ModelClient
 from rlm.errors import ModelError
+from rlm.trajectory import prompt_record
 from rlm.usage import Budget
 
 log = logging.getLogger("rlm")
@@ -117,7 +118,7 @@ class Broker:
             )
         except ModelError as exc:
             emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-                  "prompt_chars": len(prompt), "error": str(exc),
+                  **prompt_record(prompt), "error": str(exc),
                   "latency_s": round(time.monotonic() - started, 4)})
             return f"[llm_query error: {exc}]"
         finally:
@@ -126,7 +127,7 @@ class Broker:
         cost = self.budget.record(model, depth, completion.prompt_tokens, completion.completion_tokens,
                                   completion.cached_tokens, from_cache=completion.from_cache)
         emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-              "prompt_chars": len(prompt), "reply": completion.text,
+              **prompt_record(prompt), "reply": completion.text,
               "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
               "cached_tokens": completion.cached_tokens, "cost_usd": round(cost, 8),
               "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,

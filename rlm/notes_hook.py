@@ -49,6 +49,7 @@ class NotesHook:
             run.emit({"event": "notes_loaded", "directory": str(session.settings.directory),
                       "memories": len(session.memories), "memory_tokens": session.memory_tokens_used,
                       "memory_ids": [m.id for m in session.memories], "docs": len(session.docs),
+                      "memory_texts": [m.text[:500] for m in session.memories],
                       "prompt_chars": len(self.block or ""), "store_ms": round(seconds * 1000, 2)})
 
     def handle(self, request: HostRequest) -> Any:
@@ -63,7 +64,9 @@ class NotesHook:
             return {"id": None, "message": f"refused: {why}"}
         result = await asyncio.to_thread(self.session.handle, request.op, dict(request.args))
         if request.op != "archive_search":
-            self.run.emit({"event": "note", "cell": request.cell, "op": request.op, **result})
+            written = {k: str(request.args[k])[:2000] for k in ("text", "title", "reason")
+                       if request.args.get(k) is not None}  # what was asked, for the run's record
+            self.run.emit({"event": "note", "cell": request.cell, "op": request.op, "request": written, **result})
         return result
 
     async def end_turn(self, status: str) -> None:

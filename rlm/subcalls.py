@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rlm.errors import RLMError
 from rlm.inputs import Context
 from rlm.tools import SUBCONTEXT_KEY
+from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
 from sandbox.context import copy_range
 
@@ -113,7 +114,7 @@ class SubCallServer:
             run.children.append(child.run_id)
             run.emit({"event": "child_run", "cell": cell, "child_run_id": child.run_id,
                       "trajectory": str(child.trajectory.path) if child.trajectory.path else None,
-                      "prompt_chars": len(prompt)})
+                      **prompt_record(prompt)})
             try:
                 result: RunResult = await child.execute()
             except RLMError as exc:

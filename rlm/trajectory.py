@@ -3,9 +3,9 @@ happens so that a crash keeps everything that ran before it.
 
 Events: run_start (settings without secrets, context description, query), model_call
 (messages as role + size + hash, reply, tokens, latency), cell (code, output, duration),
-sub_call (prompt size, reply, tokens, latency, depth), child_run (its run id and file),
-final (answer, status) and totals. Every event carries `t` (seconds since the run started)
-and `ts` (UTC time).
+sub_call (the prompt, or the head and tail of a long one; reply, tokens, latency, depth),
+child_run (its run id and file), final (answer, status) and totals. Every event carries `t`
+(seconds since the run started) and `ts` (UTC time).
 """
 
 from __future__ import annotations
@@ -24,6 +24,23 @@ from typing import Any
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+
+
+# a sub-call's prompt up to this size is kept whole in the trajectory; a longer one (it carries a
+# chunk of the context, which is on disk already) keeps its head, its tail, its size and its hash
+PROMPT_KEEP_CHARS = 4_000
+PROMPT_HEAD_CHARS = 1_500
+PROMPT_TAIL_CHARS = 300
+
+
+def prompt_record(prompt: str) -> dict[str, Any]:
+    """What a trajectory keeps of a sub-call's prompt: all of a short one; the head, tail, size and
+    hash of a long one (the viewer finds where its text came from in the context)."""
+    if len(prompt) <= PROMPT_KEEP_CHARS:
+        return {"prompt": prompt, "prompt_chars": len(prompt)}
+    return {"prompt_head": prompt[:PROMPT_HEAD_CHARS], "prompt_tail": prompt[-PROMPT_TAIL_CHARS:],
+            "prompt_chars": len(prompt),
+            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:16]}
 
 
 def message_digest(messages: list[dict[str, str]]) -> list[dict[str, Any]]:

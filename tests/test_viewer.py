@@ -1,0 +1,285 @@
+"""The HTML run view and the official-format export, on a real recorded run of 40 turns and
+1,000 sub-calls, loaded in a real headless Chromium (Debian's `chromium`, which .ci/run installs)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from big_run import ANSWER, CHUNK, FAN_OUT, TURNS, record_big_run, sub_answer
+from conftest import PLANTED_KEY, REPO, cli_env
+
+from rlm.viewer import ContextSources, Redactor
+
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium here: .ci/run installs Debian's chromium package (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("big-run")
+    runs, run_id, context = record_big_run(tmp)
+    return tmp, runs, run_id, context
+
+
+def rlm_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, capture_output=True, timeout=180,
+                          env=cli_env(cwd / "home"), check=False)
+
+
+def chromium(*args: str, url: str, profile: Path) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-extensions", "--disable-default-apps", "--metrics-recording-only",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args, url],
+        capture_output=True, timeout=120, check=False)
+
+
+BROWSER_SERVICES = re.compile(r"(^|\.)(google\.com|googleapis\.com|gvt1\.com|gstatic\.com)$")
+
+
+class RecordingProxy:
+    """An HTTP proxy on 127.0.0.1 that answers nothing and notes the host of every request."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(32)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.hosts: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                conn.settimeout(2)
+                line = conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
+                target = line.split(" ")[1] if " " in line else line
+                self.hosts.append(urlsplit(target if "://" in target else "//" + target).hostname or target)
+            except OSError as exc:
+                self.hosts.append(f"unreadable request: {exc}")
+            finally:
+                conn.close()
+
+    def page_hosts(self) -> set[str]:
+        """The hosts asked for, but Chromium's own services."""
+        return {h for h in self.hosts if not BROWSER_SERVICES.search(h)}
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+class PageText(HTMLParser):
+    """The text a person sees: everything outside <script>, <style> and <head>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+    @classmethod
+    def of(cls, html: str) -> str:
+        p = cls()
+        p.feed(html)
+        return "".join(p.parts)
+
+
+# what would make a browser fetch something: an address in src/href/action/srcset, CSS url() or
+# @import, a module import, fetch/XHR/WebSocket/EventSource/sendBeacon, a <base> or meta refresh
+EXTERNAL = re.compile(
+    r"""(?:src|href|action|srcset|poster|data)\s*=\s*["']?\s*(?:https?:|//|file:|ftp:|ws:)"""
+    r"""|url\(\s*["']?\s*(?:https?:|//)|@import|\bimport\s*\(|\bimport\s+[\w{*]|\bfetch\s*\("""
+    r"""|XMLHttpRequest|WebSocket|EventSource|sendBeacon|<base\b|http-equiv=["']?refresh|<link\b|<iframe\b""",
+    re.IGNORECASE)
+
+
+def test_a_run_of_40_turns_and_1000_sub_calls_renders_in_chromium(big_run, tmp_path):
+    tmp, runs, run_id, context = big_run
+    out = tmp_path / "view.html"
+    started = time.monotonic()
+    r = rlm_cli("runs", "view", run_id[-8:], "--runs-dir", str(runs), "-o", str(out), cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().strip() == str(out)
+    html = out.read_text(encoding="utf-8")
+    size = out.stat().st_size
+    print(f"\nrun view: {size / 2**20:.2f} MiB, written in {elapsed:.2f} s (the CLI process, start to end)")
+    assert size < 20 * 2**20
+
+    # self-contained: nothing to fetch, and a policy that forbids fetching anyway
+    assert not EXTERNAL.findall(html), EXTERNAL.findall(html)[:5]
+    assert "default-src 'none'" in html and "connect-src" not in html
+    # secrets never appear (the context's first line holds the planted key; the environment has it too)
+    assert PLANTED_KEY not in html and "[redacted]" in html
+    assert "test-key" not in html  # the key the run was given is recorded as "set"
+
+    if CHROMIUM is None:
+        pytest.skip("no chromium here: .ci/run installs Debian's chromium package (apt-get install chromium)")
+    turn, part = 17, 4
+    wanted = sub_answer(turn, part)
+    dom = chromium("--dump-dom", url=f"{out.as_uri()}#q=ZEBRA-{turn}-{part}", profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr.decode()[-2000:]
+    page = dom.stdout.decode()
+    assert 'data-rendered="1"' in page
+    text = PageText.of(page)
+    assert ANSWER in text  # the answer
+    assert "answers = llm_query_batched([f'Turn 1, part {i}: list the record codes" in text  # a cell's code
+    assert wanted in text  # a sub-call's answer, found by the search and opened
+    assert f"1 sub-call matches “ZEBRA-{turn}-{part}”" in text
+    # the prompt is shown by its head, size and where it came from
+    assert f"the rest is characters {part * CHUNK:,}–{(part + 1) * CHUNK:,} of {context}" in text, text[:3000]
+    assert "ZeroDivisionError" in text and "sub-run" in text and "Loaded 0 memories" in text
+    assert PLANTED_KEY not in page
+
+    # no request leaves the page: every request goes to this proxy (loopback included), which notes
+    # its host; Chromium's own services (component updates, time, accounts) are not the page's
+    proxy = RecordingProxy()
+    try:
+        flags = (f"--proxy-server=http://127.0.0.1:{proxy.port}", "--proxy-bypass-list=<-loopback>")
+        control = tmp_path / "control.html"
+        control.write_text('<html><body><img src="http://example.invalid/pixel.png">'
+                           '<script>fetch("http://example.invalid/x")</script></body></html>')
+        chromium("--dump-dom", *flags, url=control.as_uri(), profile=tmp_path / "profile-control")
+        assert "example.invalid" in proxy.page_hosts()  # the method sees a page that does fetch something
+        proxy.hosts.clear()
+        loaded = chromium("--dump-dom", *flags, url=f"{out.as_uri()}#q=ZEBRA", profile=tmp_path / "profile-proxy")
+        assert 'data-rendered="1"' in loaded.stdout.decode()
+        time.sleep(0.5)
+        assert proxy.page_hosts() == set(), "the run view made a network request"
+    finally:
+        proxy.close()
+
+    # a screenshot, kept as a test artifact (docs/run-view.png in the README is one of these)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "run-view.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"--screenshot={shot}", "--window-size=1280,1500", "--hide-scrollbars",
+                     url=f"{out.as_uri()}#q=ZEBRA-7-3", profile=tmp_path / "profile-shot")
+    assert taken.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, taken.stderr.decode()[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_data_of_the_big_run(big_run):
+    """What the page is built from: every turn, cell and sub-call, the child run, the notes."""
+    from rlm.viewer import build_run_data, find_run_path
+
+    tmp, runs, run_id, context = big_run
+    started = time.monotonic()
+    data = build_run_data(find_run_path(runs, run_id))
+    built = time.monotonic() - started
+    print(f"\npage data of {data['sub_calls']:,} sub-calls built in {built:.2f} s")
+    run = data["run"]
+    assert run["status"] == "ok" and run["answer"] == ANSWER
+    assert [t["turn"] for t in run["turns"]] == [*range(1, TURNS + 2), "notes"]
+    assert len(run["subcalls"]) == TURNS * FAN_OUT and data["sub_calls"] == TURNS * FAN_OUT
+    located = [sc["prompt"].get("source") for sc in run["subcalls"]]
+    assert all(s is not None for s in located)  # every chunk found in the context file
+    assert {s["source"] for s in located} == {str(context)}
+    # each is its chunk (a start may take in a newline the instructions also end with)
+    parts = [int(re.search(r"part (\d+)", sc["reply"]).group(1)) for sc in run["subcalls"]]  # (they end in any order)
+    assert [s["end"] for s in located] == [(part + 1) * CHUNK for part in parts]
+    assert all(0 <= s["end"] - s["start"] - CHUNK <= 2 for s in located)
+    child = next(iter(run["children"].values()))
+    assert child["status"] == "ok" and child["run"]["answer"].startswith("the part has")
+    assert run["notes"]["ops"][0]["op"] == "remember" and "25 parts" in run["notes"]["ops"][0]["request"]["text"]
+    assert len(data["chart"]["series"]) <= 400 and data["chart"]["series"][-1][1] == run["totals"]["tokens"]
+
+
+def test_export_in_the_official_format(big_run, tmp_path):
+    tmp, runs, run_id, context = big_run
+    out = tmp_path / "official.jsonl"
+    r = rlm_cli("runs", "export", run_id, "--runs-dir", str(runs), "--format", "official", "-o", str(out),
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    text = out.read_text(encoding="utf-8")
+    assert PLANTED_KEY not in text and "test-key" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    meta, iterations = lines[0], lines[1:]
+    # the shape of rlm/logger/rlm_logger.py + rlm/core/types.py in the official repository
+    assert set(meta) == {"type", "timestamp", "root_model", "max_depth", "max_iterations", "backend",
+                         "backend_kwargs", "environment_type", "environment_kwargs", "other_backends"}
+    assert meta["type"] == "metadata" and meta["root_model"] == "root" and meta["other_backends"] == ["sub"]
+    assert len(iterations) == TURNS + 1 and [i["iteration"] for i in iterations] == list(range(1, TURNS + 2))
+    for it in iterations:
+        assert set(it) == {"type", "iteration", "timestamp", "prompt", "response", "code_blocks", "final_answer",
+                           "iteration_time"}
+        assert it["type"] == "iteration" and all(set(m) == {"role", "content"} for m in it["prompt"])
+        for block in it["code_blocks"]:
+            assert set(block) == {"code", "result"}
+            assert set(block["result"]) == {"stdout", "stderr", "locals", "execution_time", "rlm_calls", "final_answer"}
+    # what the official visualizer computes (visualizer/src/lib/parse-logs.ts computeMetadata)
+    calls = [c for it in iterations for b in it["code_blocks"] for c in b["result"]["rlm_calls"]]
+    assert len(calls) == TURNS * FAN_OUT + 1
+    assert iterations[-1]["final_answer"] == ANSWER and all(i["final_answer"] is None for i in iterations[:-1])
+    assert any(b["result"]["stderr"] for b in iterations[1]["code_blocks"])  # the ZeroDivisionError
+    first = calls[0]
+    assert {"root_model", "prompt", "response", "usage_summary", "execution_time"} <= set(first)
+    assert first["response"] == sub_answer(1, 0) and "characters of the context not stored again" in first["prompt"]
+    assert first["usage_summary"]["model_usage_summaries"]["sub"]["total_calls"] == 1
+    child = next(c for c in calls if "metadata" in c)
+    assert child["response"].startswith("the part has") and child["metadata"]["iterations"]
+    assert child["metadata"]["run_metadata"]["root_model"] == "sub"
+    # the question is in the first message the visualizer reads it from
+    assert iterations[2]["prompt"][1]["content"].startswith("Question: How many records does the ledger hold?")
+
+    raw = rlm_cli("runs", "export", run_id, "--runs-dir", str(runs), "--format", "jsonl", cwd=tmp_path)
+    events = [json.loads(line) for line in raw.stdout.decode().splitlines()]
+    assert events[0]["event"] == "run_start" and {e["run_id"] for e in events} >= {run_id}
+    assert len({e["run_id"] for e in events}) == 2 and PLANTED_KEY not in raw.stdout.decode()
+    bad = rlm_cli("runs", "export", run_id, "--runs-dir", str(runs), "--format", "xml", cwd=tmp_path)
+    assert bad.returncode == 2 and "official" in bad.stderr.decode()
+
+
+def test_redaction_and_locating_prompts():
+    r = Redactor(["hunter2-long-password"], environ={"MY_API_TOKEN": "tok-1234567890", "HOME": "/root"})
+    text = ("key sk-proj-abcdefghijklmnopqrstuvwx, Bearer abcdefghijklmnopqrstuvwxyz, https://u:pw@host/x, "
+            "hunter2-long-password, tok-1234567890, /root")
+    out = r.text(text)
+    for secret in ("sk-proj-abc", "abcdefghijklmnopqrstuvwxyz", "u:pw", "hunter2", "tok-1234567890"):
+        assert secret not in out
+    assert out.endswith("/root") and r.any({"a": [text]})["a"][0] == out
+
+    corpus = "".join(f"line {i:05d} of the corpus\n" for i in range(5000))
+    sources = ContextSources([("corpus.txt", corpus)])
+    prompt = "Summarise this: " + corpus[30_000:50_000]
+    found = sources.locate(prompt[:1500], prompt[-300:], len(prompt))
+    assert found == {"source": "corpus.txt", "start": 30_000, "end": 50_000, "prompt_offset": len("Summarise this: ")}
+    tail_changed = prompt + "\nAnswer briefly."
+    found = sources.locate(tail_changed[:1500], tail_changed[-300:], len(tail_changed))
+    assert found is not None and found["start"] == 30_000 and "end" not in found
+    assert sources.locate("x" * 1500, "y" * 300, 20_000) is None
