@@ -119,8 +119,8 @@ def query(
         help="Where trajectories go (default: ~/.rlm/runs, or $RLM_HOME/runs)."),
     config_file: str = typer.Option(None, "--config",
         help="An rlm.toml to read instead of ./rlm.toml or ~/.rlm/rlm.toml."),
-    notes: str = typer.Option(None, "--notes", help="Notes store directory (default: .rlm/ beside the files, "
-                                                   "inside a directory, or here for stdin)."),
+    notes: str = typer.Option(None, "--notes", help="Notes store directory (default: one per corpus in "
+                                                   "~/.rlm/notes, found again by the same files)."),
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes; leave no trace."),
     no_notes_turn: bool = typer.Option(False, "--no-notes-turn",
                                        help="Read notes, but skip the extra turn that writes new ones."),
@@ -147,13 +147,16 @@ def query(
 
     from rlm import RLM, RLMError
     from rlm.inputs import expand_paths
-    from rlm.notes import notes_dir_for
+    from rlm.notes import notes_dir_for, record_corpus
 
     if notes and no_notes:
         _fail("give --notes DIR or --no-notes, not both", code=2)
     try:
         context = expand_paths(paths)
-        notes_setting = False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context)
+        notes_setting = (False if no_notes else Path(notes).expanduser() if notes
+                         else notes_dir_for(None if list(paths) == ["-"] else context))
+        if isinstance(notes_setting, Path) and not notes:
+            record_corpus(notes_setting, None if list(paths) == ["-"] else context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
@@ -415,21 +418,43 @@ notes_app = typer.Typer(
 )
 app.add_typer(notes_app, name="notes")
 
-NotesDirOption = typer.Option(None, "--notes", help="The store's directory (default: ./.rlm).")
+NotesDirOption = typer.Option(None, "--notes", help="A file or directory you queried (its notes), or a store's "
+                                                   "directory (default: ./.rlm if it exists).")
 
 
 def _store(directory: str | None, *, must_exist: bool = True):
     from pathlib import Path
 
-    from rlm.notes import DEFAULT_DIR_NAME, NotesError, NotesStore
+    from rlm.config import user_dir
+    from rlm.notes import DEFAULT_DIR_NAME, NotesError, NotesStore, notes_dir_for
 
-    path = Path(directory).expanduser() if directory else Path.cwd() / DEFAULT_DIR_NAME
+    if directory:
+        path = Path(directory).expanduser()
+        if not (path / "notes.db").exists() and path.exists():
+            queried = notes_dir_for(path)  # a corpus: the store `rlm query` keeps for it
+            if (queried / "notes.db").exists() or not must_exist:
+                path = queried
+    else:
+        path = Path.cwd() / DEFAULT_DIR_NAME
+        if must_exist and not (path / "notes.db").exists():
+            stores = sorted((user_dir() / "notes").glob("*/notes.db"))
+            listed = "; ".join(f"{_corpus_of(s.parent)} (--notes {s.parent})" for s in stores[:8])
+            _fail("which notes? give --notes with a file or directory you queried, or a store"
+                  + (f"; stores: {listed}" if stores else "; none yet (rlm query makes them)"))
     if must_exist and not (path / "notes.db").exists():
         _fail(f"no notes store at {path} (runs create one; or give --notes DIR)")
     try:
         return NotesStore(path)
     except NotesError as exc:
         _fail(str(exc), exc)
+
+
+def _corpus_of(store) -> str:  # noqa: ANN001 - a Path
+    """What a store under the user's notes directory is the notes of (its corpus.json)."""
+    try:
+        return ", ".join(json.loads((store / "corpus.json").read_text(encoding="utf-8"))["paths"][:2])
+    except (OSError, ValueError, KeyError, TypeError):
+        return store.name
 
 
 def _entry_row(e) -> dict:
@@ -868,12 +893,14 @@ def eval_stream(
 def eval_report(
     results: str = typer.Argument(..., help="A results JSONL from rlm eval run."),
     out: str = typer.Option(..., "-o", "--out", help="Directory for report.md, summary.json and the PNG plots."),
+    html: bool = typer.Option(False, "--html",
+        help="Also write report.html: the table, the plots and each task linked to its run's page."),
 ) -> None:
     """Markdown table (score ± 95% interval, cost, tokens, failures) and score / cost plots.
 
     Example:
 
-      rlm eval report tasks/results.jsonl -o report/
+      rlm eval report tasks/results.jsonl -o report/ --html
     """
     from pathlib import Path
 
@@ -883,7 +910,7 @@ def eval_report(
     if not Path(results).exists():
         _fail(f"no such file: {results}")
     try:
-        md, pngs = make_report(Path(results), Path(out))
+        md, pngs = make_report(Path(results), Path(out), html=html)
     except RLMError as exc:
         _fail(str(exc), exc)
         return

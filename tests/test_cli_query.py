@@ -50,7 +50,9 @@ def test_query_json_end_to_end(server, tmp_path):
     events = [json.loads(line) for line in path.read_text().splitlines()]
     assert events[-1]["event"] == "totals"
     assert [e["turn"] for e in events if e["event"] == "model_call"] == [1, 2, "notes"]
-    assert (tmp_path / ".rlm" / "notes.db").exists()
+    # the notes live in the user's directory, one store per corpus, never beside the files
+    assert not (tmp_path / ".rlm").exists()
+    assert len(list((tmp_path / "home" / "notes").glob("a.txt-*/notes.db"))) == 1
 
 
 def test_query_reads_stdin_and_prints_the_answer(server, tmp_path):

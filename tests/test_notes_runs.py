@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import cli_env
@@ -145,7 +147,7 @@ def test_no_notes_leaves_no_trace(tmp_path):
     assert not list(tmp_path.rglob(".rlm")) and not list(tmp_path.rglob("notes.db"))
 
 
-def test_cli_keeps_notes_beside_the_corpus_and_the_notes_commands_work(tmp_path):
+def test_cli_keeps_a_corpus_notes_in_the_user_directory_and_the_notes_commands_work(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "ledger.txt").write_text(CONTEXT)
@@ -158,7 +160,14 @@ def test_cli_keeps_notes_beside_the_corpus_and_the_notes_commands_work(tmp_path)
     with ScriptedServer({"root": run1_root}) as server:
         r = cli("query", "corpus", "-q", "Which cargoes?", "-m", "root", "--base-url", server.url)
     assert r.returncode == 0, r.stderr
-    store = str(corpus / ".rlm")
+    assert sorted(p.name for p in corpus.iterdir()) == ["ledger.txt"], "the run wrote into the corpus"
+    stores = list((tmp_path / "home" / "notes").glob("corpus-*/notes.db"))
+    assert len(stores) == 1
+    which = cli("notes", "list")  # no store named: the stores there are, with their corpora
+    assert which.returncode == 1 and str(corpus) in which.stderr and str(stores[0].parent) in which.stderr
+    store = str(corpus)  # the notes of the corpus queried (its store's own directory works too)
+    assert cli("notes", "list", "--notes", str(stores[0].parent), "--json").stdout == \
+        cli("notes", "list", "--notes", store, "--json").stdout
     listed = cli("notes", "list", "--notes", store, "--json")
     import json
 
@@ -218,3 +227,17 @@ def test_a_failing_notes_turn_keeps_the_answer_and_does_not_retry_long(rlm_for, 
     assert took < 15
     call = next(e for e in read_trajectory(result.trajectory_path) if e.get("turn") == "notes")
     assert "HTTP 500" in call["error"]
+
+
+def test_the_same_corpus_finds_its_notes_from_anywhere(tmp_path, monkeypatch):
+    from rlm.notes import notes_dir_for
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    monkeypatch.chdir(tmp_path)
+    here = notes_dir_for(Path("docs"))
+    monkeypatch.chdir(corpus)
+    assert notes_dir_for(Path(".")) == here == notes_dir_for(corpus)
+    assert here.parent == Path(os.environ["RLM_HOME"]) / "notes" and here.name.startswith("docs-")
+    assert notes_dir_for([corpus / "a", corpus / "b"]) != here
+    assert notes_dir_for("some text").name == "stdin"

@@ -17,18 +17,40 @@ DEFAULT_DIR_NAME = ".rlm"
 
 
 def notes_dir_for(context: Any) -> Path:
-    """Where `rlm query` keeps notes for a corpus: `.rlm/` beside a file, inside a directory
-    (hidden, so never read as part of the corpus), beside several files' common folder, and
-    in the working directory for text or standard input."""
-    import os
+    """Where `rlm query` keeps the notes of a corpus: in the user's rlm directory
+    (<user_dir>/notes/), one store per corpus, named from its resolved location (a readable
+    name and a hash of the resolved paths), so that the same files find their notes again
+    whatever the working directory, and nothing is written where the user only asked to
+    read. Text and standard input share one store, `stdin`."""
+    import hashlib
+    import re
+
+    from rlm.config import user_dir
 
     if isinstance(context, Path):
-        base = context if context.is_dir() else context.parent
+        paths = [context]
     elif isinstance(context, (list, tuple)) and context and all(isinstance(p, Path) for p in context):
-        base = Path(os.path.commonpath([str(p.resolve().parent) for p in context]))
+        paths = list(context)
     else:
-        base = Path.cwd()
-    return base.resolve() / DEFAULT_DIR_NAME
+        return user_dir() / "notes" / "stdin"
+    resolved = sorted(str(p.expanduser().resolve()) for p in paths)
+    digest = hashlib.sha256("\0".join(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = re.sub(r"[^\w.-]+", "_", Path(resolved[0]).name or "root")[:40].strip("._") or "corpus"
+    return user_dir() / "notes" / f"{name}-{digest}"
+
+
+def record_corpus(directory: Path, context: Any) -> None:
+    """Write `corpus.json` in a store made by `notes_dir_for`: which files it is the notes of
+    (for `rlm notes` to list the stores and find one by its corpus)."""
+    import json
+
+    paths = [context] if isinstance(context, Path) else list(context) if isinstance(context, (list, tuple)) else []
+    record = directory / "corpus.json"
+    if record.exists():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"paths": [str(Path(p).expanduser().resolve()) for p in paths] or ["<stdin>"]},
+                                 indent=1), encoding="utf-8")
 
 
 __all__ = [
@@ -42,4 +64,5 @@ __all__ = [
     "NotesStore",
     "estimate_tokens",
     "notes_dir_for",
+    "record_corpus",
 ]
