@@ -4,6 +4,7 @@ cost against length per method, one panel per suite (the paper's Figure 1 shape)
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import statistics
@@ -103,13 +104,84 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return paths
 
 
-def make_report(results_path: Path, out_dir: Path) -> tuple[Path, list[Path]]:
+def _status_class(status: Any) -> str:
+    return "ok" if status == "ok" else "stop" if str(status).startswith("max_") else "bad"
+
+
+def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: list[Path], out_dir: Path,
+                title: str) -> Path:
+    """report.html: the table, the plots (inlined) and every task, each linked to its run's page
+    (written to runs/ beside it, self-contained like `rlm runs view`)."""
+    from html import escape
+
+    from rlm.viewer import page, write_run_html
+
+    def cell(value: Any, cls: str = "") -> str:
+        return f'<td class="{cls}">{escape(str(value))}</td>' if cls else f"<td>{escape(str(value))}</td>"
+
+    head = ("<tr>" + "".join(f'<th class="num">{h}</th>' if i > 2 else f"<th>{h}</th>" for i, h in enumerate(
+        ("suite", "length", "method", "n", "score", "± 95%", "mean cost", "median cost", "mean tokens",
+         "mean wall s", "failures", "truncated"))) + "</tr>")
+    body_rows = "".join(
+        "<tr>" + cell(s["suite"]) + cell(format_length(s["length"])) + cell(s["method"]) + cell(s["n"], "num")
+        + cell(f"{s['score']:.1f}", "num") + cell(f"{s['ci95']:.1f}", "num") + cell(f"${s['cost_mean']:.4f}", "num")
+        + cell(f"${s['cost_median']:.4f}", "num") + cell(f"{s['tokens_mean']:,.0f}", "num")
+        + cell(f"{s['wall_mean']:.1f}", "num") + cell(s["failures"], "num") + cell(s["truncated"], "num") + "</tr>"
+        for s in stats)
+    images = "".join(
+        f'<p><img alt="{escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        "</p>" for p in pngs)
+    runs_dir = out_dir / "runs"
+    task_rows = []
+    for r in sorted(rows, key=lambda r: (r.get("suite", ""), int(r.get("length") or 0), r.get("method", ""),
+                                         r.get("task_id", ""))):
+        link = escape(str(r.get("task_id", "")))
+        trajectory, run_id = r.get("trajectory_path"), r.get("run_id")
+        if trajectory and run_id and Path(trajectory).is_file():
+            target = runs_dir / f"{Path(str(run_id)).name}.html"
+            try:
+                if not target.exists():
+                    write_run_html(Path(trajectory), target, back_link="../report.html")
+                link = f'<a href="runs/{escape(target.name)}">{link}</a>'
+            except (OSError, ValueError):
+                pass  # a trajectory that cannot be read: the task is listed without its page
+        status = str(r.get("status", ""))
+        task_rows.append(
+            f"<tr><td>{link}</td>" + cell(r.get("suite", "")) + cell(format_length(int(r.get("length") or 0)))
+            + cell(r.get("method", ""))
+            + f'<td><span class="badge {_status_class(status)}">{escape(status)}</span></td>'
+            + cell(f"{float(r.get('score') or 0):.1f}", "num") + cell(f"${float(r.get('cost_usd') or 0):.4f}", "num")
+            + cell(f"{int(r.get('tokens') or 0):,}", "num") + cell(f"{float(r.get('wall_s') or 0):.1f}", "num")
+            + cell(str(r.get("answer") or "")[:160]) + cell(str(r.get("gold") or "")[:160]) + "</tr>")
+    tasks_head = ("<tr><th>task</th><th>suite</th><th>length</th><th>method</th><th>status</th>"
+                  '<th class="num">score</th><th class="num">cost</th><th class="num">tokens</th>'
+                  '<th class="num">wall s</th><th>answer</th><th>gold</th></tr>')
+    body = (f'<header class="top"><span class="title">{escape(title)}</span></header><main>'
+            '<section class="card"><h2>Results</h2><p class="meta">Scores are 0-100 (suite scorers in '
+            "evals/scorers.py), mean ± 95% interval over n tasks.</p>"
+            f'<table class="grid">{head}{body_rows}</table></section>'
+            f'<section class="card plots"><h2>Score and cost against length</h2>{images}</section>'
+            f'<section class="card"><h2>Tasks ({len(rows):,})</h2><p class="meta">Each task links to its run'
+            " (rlm methods), a page of its own.</p>"
+            f'<table class="grid">{tasks_head}{"".join(task_rows)}</table></section></main>')
+    out = out_dir / "report.html"
+    out.write_text(page(title, body), encoding="utf-8")
+    return out
+
+
+def make_report(results_path: Path, out_dir: Path, *, html: bool = False) -> tuple[Path, list[Path]]:
+    """report.md, summary.json and the PNG plots in `out_dir` (and report.html with `html`);
+    returns report.md and the files written besides it."""
     rows = read_results(results_path)
     if not rows:
         raise EvalError(f"{results_path} holds no results")
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = aggregate(rows)
+    title = f"Eval results: {results_path.name}"
     md = out_dir / "report.md"
-    md.write_text(markdown(stats, f"Eval results: {results_path.name}"), encoding="utf-8")
+    md.write_text(markdown(stats, title), encoding="utf-8")
     (out_dir / "summary.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    return md, plots(stats, out_dir)
+    pngs = plots(stats, out_dir)
+    if html:
+        return md, [*pngs, html_report(stats, rows, pngs, out_dir, title)]
+    return md, pngs

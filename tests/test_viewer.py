@@ -283,3 +283,32 @@ def test_redaction_and_locating_prompts():
     found = sources.locate(tail_changed[:1500], tail_changed[-300:], len(tail_changed))
     assert found is not None and found["start"] == 30_000 and "end" not in found
     assert sources.locate("x" * 1500, "y" * 300, 20_000) is None
+
+
+def test_eval_report_html_links_each_task_to_its_run(big_run, tmp_path):
+    tmp, runs, run_id, context = big_run
+    rows = [
+        {"task_id": "sniah-32k-0", "suite": "sniah", "variant": "single_1", "length": 32768, "method": "rlm",
+         "score": 100.0, "answer": ANSWER, "gold": ANSWER, "status": "ok", "tokens": 5000, "cost_usd": 0.01,
+         "wall_s": 4.2, "run_id": run_id, "trajectory_path": str(runs / f"{run_id}.jsonl"), "truncated": False},
+        {"task_id": "sniah-32k-0", "suite": "sniah", "variant": "single_1", "length": 32768, "method": "direct",
+         "score": 0.0, "answer": "<b>no</b>", "gold": ANSWER, "status": "ok", "tokens": 4000, "cost_usd": 0.002,
+         "wall_s": 1.0, "run_id": None, "trajectory_path": None, "truncated": True},
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = rlm_cli("eval", "report", str(results), "-o", str(tmp_path / "report"), "--html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    report = tmp_path / "report" / "report.html"
+    html = report.read_text(encoding="utf-8")
+    assert not EXTERNAL.findall(html) and "default-src 'none'" in html
+    assert html.count('src="data:image/png;base64,') == 2  # the score and cost plots, inlined
+    assert f'<a href="runs/{run_id}.html">sniah-32k-0</a>' in html and "&lt;b&gt;no&lt;/b&gt;" in html
+    page = tmp_path / "report" / "runs" / f"{run_id}.html"
+    assert page.exists() and '"back":"../report.html"' in page.read_text(encoding="utf-8")
+    assert PLANTED_KEY not in html
+    if CHROMIUM is None:
+        pytest.skip("no chromium here: .ci/run installs Debian's chromium package (apt-get install chromium)")
+    dom = chromium("--dump-dom", url=report.as_uri(), profile=tmp_path / "profile")
+    text = PageText.of(dom.stdout.decode())
+    assert "100.0" in text and "sniah-32k-0" in text and "Tasks (2)" in text
