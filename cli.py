@@ -124,6 +124,8 @@ def query(
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes; leave no trace."),
     no_notes_turn: bool = typer.Option(False, "--no-notes-turn",
                                        help="Read notes, but skip the extra turn that writes new ones."),
+    hidden: bool = typer.Option(False, "--hidden", help="Read hidden files and directories too (names with a '.')."),
+    no_ignore: bool = typer.Option(False, "--no-ignore", help="Read what .gitignore / .ignore files exclude too."),
     no_cache: bool = typer.Option(False, "--no-cache",
         help="Send every request to the endpoint, even one made before (see `rlm cache`)."),
     as_json: bool = typer.Option(False, "--json",
@@ -143,16 +145,19 @@ def query(
 
       cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
     """
+    import dataclasses
     from pathlib import Path
 
     from rlm import RLM, RLMError
     from rlm.inputs import expand_paths
     from rlm.notes import notes_dir_for, record_corpus
+    from sandbox.context import WalkOptions
 
     if notes and no_notes:
         _fail("give --notes DIR or --no-notes, not both", code=2)
     try:
-        context = expand_paths(paths)
+        walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
+        context = expand_paths(paths, walk=walk)
         notes_setting = (False if no_notes else Path(notes).expanduser() if notes
                          else notes_dir_for(None if list(paths) == ["-"] else context))
         if isinstance(notes_setting, Path) and not notes:
@@ -166,6 +171,8 @@ def query(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
+    if hidden or no_ignore:
+        rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore)
     _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose)
 
 

@@ -144,7 +144,8 @@ class Run:
 
         info = await self.blocking(start)
         self.emit({"event": "context_loaded", "name": info.name, "type": info.type,
-                   "size": info.size, "description": info.description, "docs": info.docs})
+                   "size": info.size, "description": info.description, "docs": info.docs,
+                   "skipped": info.skipped, "decoded": info.decoded})
         return info
 
     async def _loop(self, info: ContextInfo) -> tuple[str, str | None, str | None]:

@@ -66,8 +66,32 @@ class RunDisplay:
         self.status = status
         if event.get("event") == "run_start" and event.get("depth") == 0 and self.root_run_id is None:
             self.root_run_id = event.get("run_id")
+        if event.get("event") == "context_loaded" and not event.get("depth"):
+            self._print_input_summary(event)
         if self.verbose:
             self._print_event(event)
+
+    def _print_input_summary(self, event: dict[str, Any]) -> None:
+        """One line on what of the input was left out or read specially (--verbose: every file)."""
+        skipped: dict[str, list[str]] = event.get("skipped") or {}
+        decoded: dict[str, str] = event.get("decoded") or {}
+        if not skipped and not decoded:
+            return
+        parts = [f"{len(names):,} {reason}" for reason, names in skipped.items() if names]
+        left_out = f"left out {sum(len(n) for n in skipped.values()):,} files ({', '.join(parts)})" if parts else ""
+        replaced = sum(1 for how in decoded.values() if how.startswith("UTF-8"))
+        other = len(decoded) - replaced
+        read = [f"{replaced:,} with invalid UTF-8 read as U+FFFD" if replaced else "",
+                f"{other:,} in UTF-16/32" if other else ""]
+        line = "; ".join(x for x in [left_out, ", ".join(r for r in read if r)] if x)
+        hint = "" if self.verbose else " (--verbose lists them)"
+        self.console.print(Text(f"input: {line}{hint}", style="dim"), soft_wrap=True, highlight=False)
+        if self.verbose:
+            for reason, names in skipped.items():
+                for name in names:
+                    self.console.print(Text(f"  {reason}: {name}", style="dim"), highlight=False)
+            for name, how in decoded.items():
+                self.console.print(Text(f"  {how}: {name}", style="dim"), highlight=False)
 
     def _print_event(self, event: dict[str, Any]) -> None:
         kind, depth = event.get("event"), event.get("depth", 0)

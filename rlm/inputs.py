@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ContextError
-from sandbox.context import walk_directory
+from sandbox.context import WalkOptions, walk_directory
 
 ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
 
@@ -46,8 +46,14 @@ class Context:
             if isinstance(value, (str, bytes, bytearray)):
                 raise ContextError("the context is empty")
             raise ContextError(f"the context is an empty {type(value).__name__}")
-        for path in context.paths():
-            _check_path(path)
+        paths = context.paths()
+        for path in paths:
+            if not path.exists():
+                raise ContextError(f"no such file or directory: {path}")
+        if context.kind == "path":
+            _check_path(paths[0])
+        elif all(p.is_file() and p.stat().st_size == 0 for p in paths):  # several: empty ones are left out
+            raise ContextError(f"every file given is empty: {', '.join(str(p) for p in paths[:6])}")
         return context
 
     @classmethod
@@ -159,7 +165,7 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
+def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None) -> Any:
     """CLI arguments -> a context: `-` reads standard input (as text); globs are expanded
     (`**` recurses); one path stays a Path (a file or a directory); several become a list."""
     if not args:
@@ -187,7 +193,7 @@ def expand_paths(args: Sequence[str], stdin: Any = None) -> Any:
         return unique[0]
     files: list[Path] = []
     for p in unique:  # several paths: directories contribute their text files
-        files.extend(walk_directory(p)[0] if p.is_dir() else [p])
+        files.extend(walk_directory(p, walk)[0] if p.is_dir() else [p])
     if not files:
         raise ContextError("the directories given hold no readable text files")
     return list(dict.fromkeys(files))

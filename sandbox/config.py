@@ -31,6 +31,8 @@ class SandboxConfig:
     disk_quota_bytes: the most the work directory may hold in all (open or deleted files
         included): it is a size-limited tmpfs when the host may mount (as root), so its files
         are memory and count toward memory_limit_bytes as well.
+    hidden_files: a directory context includes hidden files and directories (names starting with '.').
+    ignore_files: a directory context leaves out what its .gitignore / .ignore files exclude.
     network_isolation, landlock, seccomp: turn an OS layer off (for diagnosis only).
     require_isolation: raise instead of warning when an OS layer is unavailable.
     """
@@ -51,6 +53,8 @@ class SandboxConfig:
     open_files: int = 256
     processes: int = 64
     disk_quota_bytes: int = 1 * GiB
+    hidden_files: bool = False
+    ignore_files: bool = True
     network_isolation: bool = True
     landlock: bool = True
     seccomp: bool = True

@@ -8,6 +8,7 @@ Values (str, bytes, list, dict) are written to a file once. Nothing travels in c
 
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import os
@@ -39,6 +40,10 @@ class ContextSpec:
     # files the kernel maps where they are (a large directory): the index then says how the
     # data file (small files and headers) and these files make up the text
     mapped: list[Path] = field(default_factory=list)
+    # what a directory or a list of files left out, by reason, and the files whose text was
+    # not plain UTF-8 (how it was read: "invalid UTF-8 replaced", "UTF-16" ...), by path
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    decoded: dict[str, str] = field(default_factory=dict)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
@@ -76,9 +81,21 @@ def copy_range(src_fd: int, dst_fd: int, count: int, src_offset: int | None = No
     return copied
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def _bom_encoding(head: bytes) -> str | None:
+    """"UTF-16" / "UTF-32" when `head` starts with that byte-order mark."""
+    return next((name for bom, name in _BOMS if head.startswith(bom)), None)
+
+
 def _is_binary(path: Path) -> bool:
+    """NUL bytes near the start, as ripgrep judges, unless a UTF-16/32 byte-order mark says
+    the NULs are text."""
     with open(path, "rb") as f:
-        return b"\0" in f.read(SNIFF_BYTES)
+        head = f.read(SNIFF_BYTES)
+    return b"\0" in head and _bom_encoding(head) is None
 
 
 def _looks_ascii(path: Path) -> bool:
@@ -104,12 +121,22 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def prepare(value: Any, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+@dataclass(frozen=True)
+class WalkOptions:
+    """Which files of a directory are read: hidden ones (names starting with '.') and those
+    that a .gitignore or .ignore on the way excludes are left out unless asked for."""
+
+    hidden: bool = False
+    ignore_files: bool = True
+
+
+def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
+            walk: WalkOptions | None = None) -> ContextSpec:
     """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed."""
     if not name.isidentifier() or name.startswith("_"):
         raise ContextError(f"context name {name!r} must be a public Python identifier")
     if isinstance(value, Path):
-        return _prepare_path(value, name, store, max_str_bytes)
+        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions())
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
         return _prepare_files(list(value), name, store, max_str_bytes)
     if isinstance(value, str):
@@ -145,16 +172,19 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int) -> ContextSp
     )
 
 
-def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions) -> ContextSpec:
     if not path.exists():
         raise ContextError(f"no such file or directory: {path}")
     if path.is_dir():
-        files, skipped = walk_directory(path)
+        files, skipped = walk_directory(path, walk)
         if not files:
-            raise ContextError(f"directory {path} holds no readable text files")
+            raise ContextError(f"directory {path} holds no readable text files ({describe_skipped(skipped, 6)})"
+                               if skipped else f"directory {path} holds no files")
         spec = _prepare_files(files, name, store, max_str_bytes, root=path)
+        for reason, names in skipped.items():
+            spec.skipped.setdefault(reason, []).extend(names)
         if skipped:
-            spec.description += f"; {skipped} binary or hidden files skipped"
+            spec.description += f"; left out: {describe_skipped(skipped, 0)}"
         return spec
     if not os.access(path, os.R_OK):
         raise ContextError(f"cannot read {path}: permission denied")
@@ -163,25 +193,141 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int) -> Con
     size = path.stat().st_size
     mode = _text_mode(size, max_str_bytes)
     kind = "str" if mode == "text" else CORPUS_KIND
-    return ContextSpec(name, mode, path.resolve(), None, str(path), size,
+    spec = ContextSpec(name, mode, path.resolve(), None, str(path), size,
                        f"{kind} from {path} ({_human(size)})", ascii_hint=_looks_ascii(path))
+    if mode == "text":
+        how = _check_text(path)
+        if how == "UTF-8 with invalid bytes":
+            spec.errors = "replace"
+        elif how is not None:  # another encoding: the kernel reads a UTF-8 copy
+            copy = store / f"{name}.txt"
+            with open(copy, "wb") as out:
+                _write_text(path, how, out)
+            spec.data_path, spec.nbytes = copy, copy.stat().st_size
+        if how is not None:
+            spec.decoded[str(path)] = how
+            spec.description += f"; {_decoding_note(how)}"
+    return spec
 
 
-def walk_directory(root: Path) -> tuple[list[Path], int]:
-    """Text files under root in a stable order, skipping hidden entries and binary files."""
+def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list[Path], dict[str, list[str]]]:
+    """The text files under `root` in a stable order, and what was left out by reason
+    ("hidden", "ignored" by a .gitignore / .ignore, "binary", "empty", "unreadable"; paths
+    relative to root), as ripgrep would choose them."""
+    options = options or WalkOptions()
     files: list[Path] = []
-    skipped = 0
+    skipped: dict[str, list[str]] = {}
+    specs: list[tuple[Path, Any]] = []  # (directory, its ignore rules), for the walk's ancestors
+
+    def left_out(reason: str, p: Path) -> None:
+        skipped.setdefault(reason, []).append(str(p.relative_to(root)))
+
+    def ignored(p: Path, is_dir: bool) -> bool:
+        for base, spec in specs:
+            if base == p or base not in p.parents:
+                continue
+            rel = p.relative_to(base).as_posix() + ("/" if is_dir else "")
+            if spec.match_file(rel):
+                return True
+        return False
+
     for dirpath, dirnames, filenames in os.walk(root):
-        kept = sorted(d for d in dirnames if not d.startswith("."))
-        skipped += len(dirnames) - len(kept)
+        here = Path(dirpath)
+        specs = [(b, sp) for b, sp in specs if b == here or b in here.parents]
+        if options.ignore_files:
+            rules = _ignore_rules(here)
+            if rules is not None:
+                specs.append((here, rules))
+        kept = []
+        for d in sorted(dirnames):
+            p = here / d
+            if d.startswith(".") and not options.hidden:
+                left_out("hidden", p)
+            elif options.ignore_files and ignored(p, True):
+                left_out("ignored", p)
+            else:
+                kept.append(d)
         dirnames[:] = kept
         for fname in sorted(filenames):
-            p = Path(dirpath) / fname
-            if fname.startswith(".") or not p.is_file() or _is_binary(p):
-                skipped += 1
-                continue
-            files.append(p)
+            p = here / fname
+            if fname.startswith(".") and not options.hidden:
+                left_out("hidden", p)
+            elif options.ignore_files and ignored(p, False):
+                left_out("ignored", p)
+            elif not p.is_file():
+                left_out("unreadable", p)
+            else:
+                try:
+                    if p.stat().st_size == 0:
+                        left_out("empty", p)
+                    elif _is_binary(p):
+                        left_out("binary", p)
+                    else:
+                        files.append(p)
+                except OSError:
+                    left_out("unreadable", p)
     return files, skipped
+
+
+def _ignore_rules(directory: Path) -> Any:
+    """The rules of `directory`'s .gitignore and .ignore (git's syntax), or None."""
+    lines: list[str] = []
+    for name in (".gitignore", ".ignore"):
+        try:
+            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+    if not lines:
+        return None
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def describe_skipped(skipped: dict[str, list[str]], examples: int = 3) -> str:
+    """One line: how many files were left out, by reason, with a few names each."""
+    parts = []
+    for reason in ("ignored", "hidden", "binary", "empty", "unreadable"):
+        names = skipped.get(reason) or []
+        if names:
+            shown = f" ({', '.join(names[:examples])}{', ...' if len(names) > examples else ''})" if examples else ""
+            parts.append(f"{len(names):,} {reason}{shown}")
+    return ", ".join(parts)
+
+
+def _check_text(path: Path) -> str | None:
+    """How a file's text must be read: None for plain UTF-8, else "UTF-16" / "UTF-32" (it
+    starts with that byte-order mark) or "UTF-8 with invalid bytes" (they become U+FFFD)."""
+    with open(path, "rb") as f:
+        bom = _bom_encoding(f.read(4))
+        if bom is not None:
+            return bom
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := f.read(1 << 22):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "UTF-8 with invalid bytes"
+    return None
+
+
+def _write_text(path: Path, how: str, out: Any) -> int:
+    """Write `path`'s text to `out` as UTF-8, read as `how` says; returns the bytes written."""
+    encoding, errors = ("utf-8", "replace") if how.startswith("UTF-8") else (how.lower(), "replace")
+    written = 0
+    with open(path, encoding=encoding, errors=errors, newline="") as f:
+        while text := f.read(1 << 20):
+            data = text.encode("utf-8", "surrogatepass")
+            out.write(data)
+            written += len(data)
+    return written
+
+
+def _decoding_note(how: str) -> str:
+    return ("invalid UTF-8 bytes read as U+FFFD" if how == "UTF-8 with invalid bytes"
+            else f"read as {how} (it starts with that byte-order mark)")
 
 
 MAP_IN_PLACE_BYTES = 1 << 20  # in a large directory, files from this size are mapped where they are
@@ -198,27 +344,29 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
             continue  # reported below, in order
     if total > max_str_bytes:
         return _prepare_mapped(files, name, store, root)
+    files, skipped = _usable(files, root)
     data_path = store / f"{name}.concat.txt"
     index = []
+    decoded: dict[str, str] = {}
     ascii_hint = True
     with open(data_path, "wb") as out:
         for p in files:
-            if not p.is_file():
-                raise ContextError(f"no such file: {p}")
-            if _is_binary(p):
-                raise ContextError(f"{p} looks like a binary file (it contains NUL bytes)")
             label = str(p.relative_to(root)) if root is not None else str(p)
             header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
             out.write(header)
             out.flush()
             offset = out.tell()
-            size = p.stat().st_size
-            with open(p, "rb") as src:
-                copied = copy_range(src.fileno(), out.fileno(), size)
-            out.seek(0, os.SEEK_END)
+            how = _check_text(p)
+            if how is None:
+                with open(p, "rb") as src:
+                    copied = copy_range(src.fileno(), out.fileno(), p.stat().st_size)
+                out.seek(0, os.SEEK_END)
+            else:  # not plain UTF-8: its text, re-encoded (the kernel reads the whole as UTF-8)
+                copied = _write_text(p, how, out)
+                decoded[label] = how
             index.append({"path": label, "offset": offset, "length": copied})
             out.write(b"\n\n")
-            ascii_hint = ascii_hint and _looks_ascii(p)
+            ascii_hint = ascii_hint and how is None and _looks_ascii(p)
     index_path = store / f"{name}.index.json"
     index_path.write_text(json.dumps(index), encoding="utf-8")
     nbytes = data_path.stat().st_size
@@ -226,7 +374,36 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
     kind = "str" if mode == "text" else CORPUS_KIND
     where = f"directory {root}" if root is not None else f"{len(index)} files"
     desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
-    return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint)
+    if decoded:
+        listed = "; ".join(f"{label}: {_decoding_note(how)}" for label, how in list(decoded.items())[:20])
+        more = f"; and {len(decoded) - 20} more" if len(decoded) > 20 else ""
+        desc += f"; {len(decoded)} not plain UTF-8 ({listed}{more})"
+    if skipped:
+        desc += f"; left out: {describe_skipped(skipped, 0)}"
+    return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint,
+                       skipped=skipped, decoded=decoded)
+
+
+def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str, list[str]]]:
+    """The files worth reading (empty and binary ones are left out, by reason); ContextError
+    naming them when none is left, or for a file that does not exist."""
+    kept: list[Path] = []
+    skipped: dict[str, list[str]] = {}
+    for p in files:
+        if not p.is_file():
+            raise ContextError(f"no such file: {p}")
+        label = str(p.relative_to(root)) if root is not None else str(p)
+        try:
+            reason = "empty" if p.stat().st_size == 0 else "binary" if _is_binary(p) else None
+        except OSError:
+            reason = "unreadable"
+        if reason is None:
+            kept.append(p)
+        else:
+            skipped.setdefault(reason, []).append(label)
+    if not kept:
+        raise ContextError(f"no readable text among the files given ({describe_skipped(skipped, 6)})")
+    return kept, skipped
 
 
 def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None) -> ContextSpec:
@@ -251,11 +428,8 @@ def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None
                 segments.append([0, end - n, n])
             joined += n
 
+        files, skipped = _usable(files, root)
         for p in files:
-            if not p.is_file():
-                raise ContextError(f"no such file: {p}")
-            if _is_binary(p):
-                raise ContextError(f"{p} looks like a binary file (it contains NUL bytes)")
             label = str(p.relative_to(root)) if root is not None else str(p)
             header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
             pack.write(header)
@@ -280,5 +454,7 @@ def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None
     index_path.write_text(json.dumps({"docs": docs, "segments": segments}), encoding="utf-8")
     where = f"directory {root}" if root is not None else f"{len(docs)} files"
     desc = (f"{CORPUS_KIND} concatenating {len(docs)} documents from {where} ({_human(joined)}; "
-            f"{len(mapped)} large files read where they are); see docs")
-    return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped)
+            f"{len(mapped)} large files read where they are; invalid UTF-8 bytes read as U+FFFD); see docs")
+    if skipped:
+        desc += f"; left out: {describe_skipped(skipped, 0)}"
+    return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped, skipped=skipped)

@@ -39,7 +39,7 @@ from sandbox import mounts
 from sandbox.bridge import BridgeServer
 from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
-from sandbox.context import ContextSpec, prepare
+from sandbox.context import ContextSpec, WalkOptions, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.results import (
@@ -703,10 +703,12 @@ class Sandbox:
         """
         with self._lock:
             self._setup()
-            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes)
             if errors not in ("strict", "replace"):
                 raise ValueError("errors must be 'strict' or 'replace'")
-            spec.errors = errors
+            walk = WalkOptions(hidden=self.config.hidden_files, ignore_files=self.config.ignore_files)
+            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes, walk)
+            if errors == "replace":  # else what preparing found (a file with invalid bytes is read with replace)
+                spec.errors = errors
             self._ensure_memory(spec)
             if self._km is None:
                 self._launch_checked()
@@ -718,7 +720,8 @@ class Sandbox:
                     self._load_spec(old)
                 raise
             self._specs = [s for s in self._specs if s.name != name] + [spec]
-            return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0))
+            return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0),
+                               skipped=spec.skipped, decoded=spec.decoded)
 
     def add_tools(self, tools: Tools) -> list[str]:
         """Install a set of tools (see `sandbox.tools`): its kernel-side module adds its names

@@ -58,6 +58,8 @@ class ContextInfo:
     size: int
     description: str
     docs: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # files left out, by reason
+    decoded: dict[str, str] = field(default_factory=dict)  # files not plain UTF-8: how they were read
 
 
 @dataclass
