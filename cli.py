@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -39,10 +40,18 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
+# set by a command run with --json: its errors are also printed on stdout as a JSON object, so
+# that a script reading stdout always gets one
+_json_errors = False
+
+
 def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoReturn:
     """Exit with one clear line; with RLM_DEBUG=1 set, re-raise the cause with its traceback."""
     if exc is not None and os.environ.get("RLM_DEBUG"):
         raise exc
+    message = getattr(exc, "cli_message", None) or message
+    if _json_errors:
+        print(json.dumps({"status": "error", "error": message, "exit_code": code}, ensure_ascii=False))
     # one line whatever the width, and the message's own brackets are not rich markup
     err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
@@ -153,8 +162,13 @@ def query(
     from rlm.notes import notes_dir_for, record_corpus
     from sandbox.context import WalkOptions
 
+    global _json_errors
+    _json_errors = as_json
     if notes and no_notes:
         _fail("give --notes DIR or --no-notes, not both", code=2)
+    if "-" in paths and sys.stdin.isatty():
+        _fail("'-' reads the text to ask about from standard input, which is this terminal: pipe it in "
+              "(cat big.log | rlm query - -q ...) or give files", code=2)
     try:
         walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
         context = expand_paths(paths, walk=walk)
@@ -179,6 +193,7 @@ def query(
 def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: ANN001 - an RLM, a callable
     """Run `run(on_event)` under the live status line; print the answer (or the result as
     JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs resume` share)."""
+    global _json_errors
     from rlm import RLMError
     from rlm.display import RunDisplay, summary_line
 
@@ -195,6 +210,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
         _fail(str(exc), exc)
     if as_json:
         _print_json(result.as_dict())
+        _json_errors = False  # the result object above says how it ended
     elif result.answer is not None:
         print(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
@@ -245,14 +261,25 @@ def runs_list(runs_dir: str = RunsDirOption,
     if not runs:
         err_console.print(f"no runs in {_runs_dir(runs_dir)}")
         return
-    table = Table()
+    # one line per run at any width: the figures never wrap, the question takes what is left
+    # and ends in an ellipsis (--json has it whole)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=True, padding=(0, 1),
+                  collapse_padding=True)
     table.add_column("run id", no_wrap=True)
-    for col in ("status", "turns", "tokens", "cost", "question"):
-        table.add_column(col, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for col in ("turns", "tokens", "cost"):
+        table.add_column(col, no_wrap=True, justify="right")
+    table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1)
     for r in runs:
-        table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), f"{r['tokens']:,}",
-                      f"${r['cost_usd']:.4f}", Text(str(r.get("query") or "")[:80]))
+        question = " ".join(str(r.get("query") or "").split())
+        table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), _compact(int(r["tokens"])),
+                      f"${r['cost_usd']:.4f}" if r["cost_usd"] < 10 else f"${r['cost_usd']:,.2f}", Text(question))
     console.print(table)
+
+
+def _compact(n: int) -> str:
+    """1234 -> 1,234; 1234567 -> 1.23M: a figure that fits a narrow column."""
+    return f"{n:,}" if n < 100_000 else f"{n / 1e6:.2f}M" if n < 1e9 else f"{n / 1e9:.2f}G"
 
 
 @runs_app.command("resume")
@@ -285,6 +312,8 @@ def runs_resume(
     from rlm.config import resolve
     from rlm.resume import recorded_settings
 
+    global _json_errors
+    _json_errors = as_json
     config_path = Path(config_file) if config_file else None
     try:  # the run's own model settings, found before the RLM is made (they are not optional)
         recorded = recorded_settings(resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir, run_id)
@@ -296,23 +325,21 @@ def runs_resume(
 
 
 @runs_app.command("show")
-def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID"), runs_dir: str = RunsDirOption,
+def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
+              runs_dir: str = RunsDirOption,
               as_json: bool = typer.Option(False, "--json", help="Print the raw events as JSON lines.")) -> None:
     """Replay a run: each model reply, cell and sub-run, then the answer and totals.
 
     Example:
 
       rlm runs show 20261122T021000-ab12cd34
+      rlm runs show ab12cd34            # the end (or the start) of an id is enough
     """
-    import re
-
     from rlm import read_trajectory
     from rlm.display import RunDisplay
     from rlm.trajectory import summarise_run
 
-    path = _runs_dir(runs_dir) / f"{run_id}.jsonl"
-    if not re.fullmatch(r"[\w.-]+", run_id) or not path.exists():
-        _fail(f"no run {run_id} in {path.parent} (rlm runs list shows them)")
+    path = _run_path(run_id, runs_dir)
     if as_json:
         for event in read_trajectory(path):
             print(json.dumps(event, ensure_ascii=False))
@@ -565,8 +592,14 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
     with _store(notes) as store:
         old = _notes_call(store.get, entry_id)
         if text is None:
-            text = typer.edit(old.text)
-            if text is None:
+            import click
+
+            try:
+                edited = click.edit(old.text + "\n", require_save=True)
+            except click.ClickException as e:  # the editor could not be started
+                _fail(f"{e.format_message()} (set $VISUAL or $EDITOR, or pass --text)")
+            text = (edited or "").strip()
+            if not text or text == old.text.strip():
                 _fail("no change made")
         new = _notes_call(store.edit, entry_id, text, reason)
         err_console.print(f"note {entry_id} replaced by {new.id}")

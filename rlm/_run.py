@@ -320,6 +320,8 @@ class Run:
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
             replayed_turns=self.replayed_turns,
         )
+        if self.depth == 0:
+            self.tree.refresh_status().ended = True  # the clock of a live display stops here
         self.emit({"event": "final", "status": status, "answer": answer, "error": error})
         self.emit({"event": "totals", "usage": self.usage.as_dict(), "cost_usd": round(self.usage.cost_usd, 6),
                    "iterations": self.iterations, "sub_calls": self.sub_calls,

@@ -118,8 +118,9 @@ class RLMConfig:
         self._check_types()
         if not self.model:
             raise ConfigError(
-                "no model given: pass model=..., --model, or set RLM_MODEL (or `model` in rlm.toml)"
-            )
+                "no model given: pass model=..., or set RLM_MODEL (or `model` in rlm.toml)",
+                cli_message="no model given: pass --model NAME (e.g. --model gpt-5-mini), or set RLM_MODEL "
+                            "(or `model` in rlm.toml)")
         if self.max_iterations < 1:
             raise ConfigError("max_iterations must be at least 1")
         if self.max_depth < 1:

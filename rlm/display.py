@@ -20,10 +20,15 @@ _VERBOSE_OUTPUT_CHARS = 3000
 
 def status_line(s: RunStatus) -> Text:
     turn = f"turn {s.turn}/{s.max_turns}" if s.turn else "starting"
-    parts = [turn, f"sub-calls {s.sub_calls_done:,} done, {s.sub_calls_in_flight:,} in flight"]
+    calls = f"sub-calls {s.sub_calls_done:,} done, {s.sub_calls_in_flight:,} in flight"
+    if s.sub_calls_queued:
+        calls += f", {s.sub_calls_queued:,} queued"
+    parts = [turn, calls]
+    if s.cache_hits:
+        parts.append(f"{s.cache_hits:,} from cache")
     if s.child_runs:
         parts.append(f"{s.child_runs} sub-runs")
-    parts += [f"{s.tokens:,} tokens", f"${s.cost_usd:.4f}", f"{s.elapsed_s:.1f} s", s.phase]
+    parts += [f"{s.tokens:,} tokens", f"${s.cost_usd:.4f}", f"{s.elapsed_now():.1f} s", s.phase]
     return Text(" · ".join(parts), style="cyan")
 
 

@@ -34,7 +34,13 @@ class ContextError(SandboxError, _sandbox.ContextError, ValueError):
 
 
 class ConfigError(RLMError):
-    """The settings cannot work: missing model or key, unreadable rlm.toml, bad budget values."""
+    """The settings cannot work: missing model or key, unreadable rlm.toml, bad budget values.
+
+    `cli_message`: the same advice in the words of the `rlm` command (options, not parameters)."""
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message
 
 
 class ModelError(RLMError):

@@ -52,7 +52,8 @@ class Context:
                 raise ContextError(f"no such file or directory: {path}")
         if context.kind == "path":
             _check_path(paths[0])
-        elif all(p.is_file() and p.stat().st_size == 0 for p in paths):  # several: empty ones are left out
+        elif context.kind == "paths" and all(p.is_file() and p.stat().st_size == 0 for p in paths):
+            # among several files empty ones are left out; all of them empty leaves nothing
             raise ContextError(f"every file given is empty: {', '.join(str(p) for p in paths[:6])}")
         return context
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,13 +88,25 @@ class RunStatus:
     turn: int = 0
     max_turns: int = 0
     sub_calls_done: int = 0
-    sub_calls_in_flight: int = 0
+    sub_calls_in_flight: int = 0  # holding a concurrency slot: sent to the endpoint
+    sub_calls_queued: int = 0  # asked for by the code, waiting for a slot
+    cache_hits: int = 0
     child_runs: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     elapsed_s: float = 0.0
     phase: str = "starting"
+    # time.monotonic() when the run started (0: not yet) and whether it has ended, so that a
+    # display can keep the clock going between events (a cell may run for minutes)
+    started_monotonic: float = 0.0
+    ended: bool = False
+
+    def elapsed_now(self) -> float:
+        """Seconds since the run started, read now (elapsed_s is as of the last event)."""
+        if self.ended or not self.started_monotonic:
+            return self.elapsed_s
+        return max(self.elapsed_s, time.monotonic() - self.started_monotonic)
 
     @property
     def tokens(self) -> int:

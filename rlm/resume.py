@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,10 @@ def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, A
 
 
 def find_run(runs_dir: Path, run_id: str) -> Path:
-    """The trajectory of `run_id` (or of the one run whose id starts or ends with it)."""
+    """The trajectory of `run_id` (or of the one run whose id starts or ends with it); ContextError
+    if there is none, or several. An id is a file name in `runs_dir`, never a path."""
+    if not re.fullmatch(r"[\w-][\w.-]*", run_id):
+        raise ContextError(f"no run {run_id!r} in {runs_dir}")
     exact = runs_dir / f"{run_id}.jsonl"
     if exact.is_file():
         return exact

@@ -58,7 +58,11 @@ class Tree:
     def refresh_status(self) -> RunStatus:
         s, u = self.status, self.budget.usage.total
         s.sub_calls_done = self.broker.done
-        s.sub_calls_in_flight = self.budget.sub_calls_in_flight
+        pending = self.budget.sub_calls_in_flight  # asked for and not answered yet
+        s.sub_calls_in_flight = min(pending, self.broker.limiter.in_use)
+        s.sub_calls_queued = pending - s.sub_calls_in_flight
+        s.cache_hits = self.budget.usage.total.cache_hits
+        s.started_monotonic = self.budget.started
         s.prompt_tokens, s.completion_tokens, s.cost_usd = u.prompt_tokens, u.completion_tokens, u.cost_usd
         s.elapsed_s = self.budget.elapsed()
         return s

@@ -32,7 +32,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rlm.errors import ContextError
 from rlm.resume import find_run
 from rlm.trajectory import read_trajectory
 
@@ -91,8 +90,6 @@ class Redactor:
 def find_run_path(runs_dir: Path, run_id: str) -> Path:
     """The trajectory of `run_id` (or of the one run whose id starts or ends with it); ContextError
     if there is none, or several."""
-    if not re.fullmatch(r"[\w-][\w.-]*", run_id):
-        raise ContextError(f"no run {run_id!r} in {runs_dir}")
     return find_run(runs_dir, run_id)
 
 

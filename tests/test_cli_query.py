@@ -181,8 +181,42 @@ def test_runs_list_and_show(server, tmp_path):
     listed = json.loads(rlm("runs", "list", "--json", cwd=tmp_path).stdout)
     assert [(x["run_id"], x["status"], x["iterations"], x["query"], x["answer"]) for x in listed] == [
         (run_id, "ok", 2, "how long?", "12")]
-    shown = rlm("runs", "show", run_id, cwd=tmp_path)
-    out = shown.stdout.decode()
-    assert shown.returncode == 0 and "size = str(len(context))" in out and "status ok · 2 turns" in out
-    missing = rlm("runs", "show", "../../etc/passwd", cwd=tmp_path)
-    assert missing.returncode == 1 and "no run" in missing.stderr.decode()
+    for given in (run_id, run_id[-8:], run_id[:15]):  # the whole id, its end, its start
+        shown = rlm("runs", "show", given, cwd=tmp_path)
+        out = shown.stdout.decode()
+        assert shown.returncode == 0 and "size = str(len(context))" in out and "status ok · 2 turns" in out
+    for bad in ("../../etc/passwd", "", "zzzz"):
+        missing = rlm("runs", "show", bad, cwd=tmp_path)
+        assert missing.returncode == 1 and "no run" in missing.stderr.decode()
+    # at 80 columns each run is one line that fits; the question is cut with an ellipsis
+    rlm("query", "a.txt", "-q", "how long is this file, counted in characters, and what does it say " * 3, "-m",
+        "root", "--base-url", server.url, "--no-notes", cwd=tmp_path)
+    table = rlm("runs", "list", cwd=tmp_path, env={"COLUMNS": "80"}).stdout.decode().splitlines()
+    assert len(table) == 4 and all(len(line) <= 80 for line in table), table
+    assert run_id in table[-1] and "how long?" in table[-1] and table[-2].rstrip().endswith("…")
+
+
+def test_input_errors_with_json_print_an_error_object_and_speak_the_cli_s_words(tmp_path):
+    missing = rlm("query", "nope.txt", "-q", "q?", "-m", "root", "--json", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout) == {"status": "error", "error": "no such file or directory: nope.txt",
+                                          "exit_code": 1}
+    (tmp_path / "a.txt").write_text("abc\n")
+    nomodel = rlm("query", "a.txt", "-q", "q?", cwd=tmp_path)
+    err = nomodel.stderr.decode()
+    assert nomodel.returncode == 1 and "--model NAME" in err and "model=" not in err, err
+
+
+def test_reading_stdin_from_a_terminal_is_refused_at_once(tmp_path):
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "cli", "query", "-", "-q", "q?", "-m", "root"], cwd=tmp_path,
+                           stdin=follower, capture_output=True, timeout=60, check=False,
+                           env=cli_env(tmp_path / "home", COLUMNS="200"))
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert r.returncode == 2 and "standard input" in r.stderr.decode() and "pipe" in r.stderr.decode()

@@ -599,3 +599,41 @@ def test_a_reply_that_is_not_a_chat_completion_is_one_clear_error(make_rlm, body
         result = make_rlm(server, max_retries=1, retry_base_s=0.01).completion("x", "q?")
     assert result.status == "model_error" and why in result.error, result.error
     assert "after 2 attempts" in result.error and "\n" not in result.error
+
+
+def test_the_status_line_ticks_during_a_cell_and_tells_queued_from_in_flight(make_rlm):
+    import threading
+    import time
+
+    from rlm.display import status_line
+
+    spin = "```repl\nx = sum(range(60_000_000))\n```"  # a cell that runs a while and emits nothing
+    batch = "```repl\nr = llm_query_batched(['count a in: ' + 'a' * i for i in range(1, 13)])\n```"
+    statuses: list = []
+    lines: list[tuple[float, str]] = []  # (elapsed_s as of the last event, the line drawn now)
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if statuses:
+                s = statuses[0]
+                lines.append((s.elapsed_s, status_line(s).plain))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ScriptedServer({"root": script(spin, batch, "FINAL_VAR(r)"), "sub": count_sub}, latency_s=0.1) as server:
+            result = make_rlm(server, max_concurrency=2).completion(
+                "x", "q?", on_event=lambda e, s: statuses.append(s) if not statuses else None)
+    finally:
+        stop.set()
+        sampler.join()
+    assert result.status == "ok"
+    seconds = [(last, float(line.split(" s · ")[0].rsplit(" · ", 1)[1]), line) for last, line in lines
+               if line.endswith("running code") and "0 done" in line]
+    frozen = [shown for last, shown, _ in seconds if last == seconds[0][0]]
+    assert max(frozen) - min(frozen) >= 0.3, seconds  # no event came, yet the clock moved
+    queued = [line for _, line in lines if "queued" in line]
+    assert queued, lines[-5:]
+    assert all(int(line.split(" in flight")[0].rsplit(", ", 1)[1]) <= 2 for line in queued)

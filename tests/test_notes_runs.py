@@ -241,3 +241,24 @@ def test_the_same_corpus_finds_its_notes_from_anywhere(tmp_path, monkeypatch):
     assert here.parent == Path(os.environ["RLM_HOME"]) / "notes" and here.name.startswith("docs-")
     assert notes_dir_for([corpus / "a", corpus / "b"]) != here
     assert notes_dir_for("some text").name == "stdin"
+
+
+def test_notes_edit_opens_the_editor_and_fails_clearly_without_one(tmp_path):
+    store = tmp_path / "notes"
+    with NotesStore(store) as notes:
+        notes.remember("Dates are MM/DD.", run_id="user")
+
+    def edit(editor: str) -> subprocess.CompletedProcess:
+        env = cli_env(tmp_path / "home", EDITOR=editor, VISUAL="")
+        return subprocess.run([sys.executable, "-m", "cli", "notes", "edit", "1", "--notes", str(store)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    unchanged = edit("true")  # the editor saves nothing
+    assert unchanged.returncode == 1 and unchanged.stderr.strip() == "error: no change made"
+    missing = edit("/nonexistent/editor")
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "$EDITOR" in missing.stderr and "Traceback" not in missing.stderr
+    r = edit("sed -i s,MM/DD,DD/MM,")
+    assert r.returncode == 0, r.stderr
+    with NotesStore(store) as notes:
+        assert [e.text for e in notes.entries()] == ["Dates are DD/MM."]
