@@ -839,8 +839,14 @@ def eval_run(
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
     out: str = typer.Option(None, "-o", "--out",
         help="Results JSONL (default: results.jsonl beside the tasks); re-runs skip finished pairs."),
+    keep_failed: bool = typer.Option(False, "--keep-failed",
+        help="Count failed pairs (endpoint down, crash) as done instead of retrying them."),
 ) -> None:
     """Run methods on tasks; one results line per task x method, resumable.
+
+    A re-run skips the pairs that have a result made with the same settings (model, endpoint,
+    budgets, --window...) and retries those that failed; rows made with other settings are kept
+    apart, and the report labels them. Exits 1 if any pair failed.
 
     Example:
 
@@ -879,16 +885,21 @@ def eval_run(
             fails = sum(1 for r in seen if r.get("status") != "ok")
             bar.update(job, advance=1, stats=f"score {mean:.1f} · ${cost:.4f} · {fails} failed")
 
-        from evals.runner import done_pairs
+        from evals.runner import is_failed, todo_pairs
 
-        finished = done_pairs(results)
-        bar.update(job, completed=sum(1 for t in all_tasks for m in methods if (t.id, m) in finished))
+        _, finished = todo_pairs(all_tasks, methods, settings, results, keep_failed=keep_failed)
+        bar.update(job, completed=finished)
         try:
             run_eval(path, methods, settings, results, workers=workers, ray_address=ray, limit=limit,
-                     on_result=on_result)
+                     keep_failed=keep_failed, on_result=on_result)
         except (RLMError, RuntimeError) as exc:  # RuntimeError: Ray could not start or connect
             _fail(str(exc), exc)
     err_console.print(f"{len(seen)} new results in {results}")
+    failed = [r for r in seen if is_failed(r)]
+    if failed:
+        first = str(failed[0].get("error") or failed[0].get("status"))
+        _fail(f"{len(failed)} of {len(seen)} failed (the next run retries them; --keep-failed keeps them); "
+              f"first: {first[:300]}")
 
 
 @eval_app.command("stream")

@@ -11,6 +11,8 @@ retrieval  BM25 (bm25s) over chunks of the context, top-k chunks in one call.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -83,6 +85,32 @@ class MethodSettings:
                 "chunk_chars": self.chunk_chars}
 
 
+# a row with one of these statuses is a failure to run, not a result: the next run retries it
+FAILED_STATUSES = frozenset({"error", "model_error", "sandbox_error"})
+
+
+def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
+    """The settings that shape `method`'s results: rows made with other values are kept apart
+    (never skipped as done, never averaged together in a report)."""
+    c = s.rlm
+    out: dict[str, Any] = {"model": c.model, "base_url": c.base_url}
+    if method in ("rlm", "rlm-nosub"):
+        out.update(sub_model=c.effective_sub_model if method == "rlm" else None, max_iterations=c.max_iterations,
+                   max_depth=c.max_depth, max_cost_usd=c.max_cost_usd, max_tokens=c.max_tokens,
+                   max_wall_s=c.max_wall_s, max_sub_calls=c.max_sub_calls)
+    else:
+        out["window_tokens"] = s.window_tokens
+        if method == "retrieval":
+            out.update(top_k=s.top_k, chunk_chars=s.chunk_chars)
+    return out
+
+
+def settings_id(settings: dict[str, Any]) -> str:
+    """A short stable name for a settings dict (12 hex digits)."""
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
 @dataclass
 class Outcome:
     """One task solved by one method."""
@@ -138,8 +166,11 @@ class _Caller:
     def __init__(self, s: MethodSettings) -> None:
         self.s = s
         c = s.rlm
+        # the run's own retry and sampling settings, as the rlm method's client has them
         self.client = ModelClient(base_url=c.base_url, api_key=c.api_key or os.environ.get("OPENAI_API_KEY"),
-                                  timeout_s=c.request_timeout_s)
+                                  timeout_s=c.request_timeout_s, max_retries=c.max_retries,
+                                  retry_base_s=c.retry_base_s, retry_max_s=c.retry_max_s,
+                                  model_kwargs=c.model_kwargs)
         self.prices = c.price_table()
         self.out = Outcome(None, "ok")
 

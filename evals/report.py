@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evals.runner import latest_rows
 from evals.tasks import EvalError, format_length
 from rlm import read_jsonl
 
@@ -31,13 +32,37 @@ def ci95(values: list[float]) -> tuple[float, float]:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    return list(read_jsonl(path))
+    """The rows of a results file, one per pair: a failed row that was retried gives way to its retry."""
+    return latest_rows(read_jsonl(path))
+
+
+def method_labels(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(method, settings id) -> the method's name in a report: the name alone when all its rows
+    share settings, else the name and the settings that differ ("rlm (max_iterations=10)")."""
+    by_method: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        by_method[r["method"]][str(r.get("settings_id") or "")] = r.get("settings") or {}
+    labels = {}
+    for method, variants in by_method.items():
+        keys = sorted({k for v in variants.values() for k in v})
+        differ = [k for k in keys if len({json.dumps(v.get(k), default=str) for v in variants.values()}) > 1]
+        for sid, settings in variants.items():
+            if len(variants) == 1:
+                labels[(method, sid)] = method
+            elif not settings:
+                labels[(method, sid)] = f"{method} (settings not recorded)"
+            else:
+                labels[(method, sid)] = f"{method} ({', '.join(f'{k}={settings.get(k)}' for k in differ)})"
+    return labels
 
 
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean score with its 95% interval, cost, tokens, wall time, failures and truncations per
+    method x suite x length; rows made with different settings are separate methods."""
+    labels = method_labels(rows)
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["method"], r["suite"], int(r["length"]))].append(r)
+        groups[(labels[(r["method"], str(r.get("settings_id") or ""))], r["suite"], int(r["length"]))].append(r)
     out = []
     for (method, suite, length), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
         mean, half = ci95([float(r["score"]) for r in rs])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from evals.methods import MethodSettings, check_methods, run_method
+from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
 from evals.scorers import score
 from evals.tasks import Task, read_tasks
 from rlm import read_jsonl
@@ -27,7 +27,7 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     out = run_method(method, task, Path(base), s)
     return {
         "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
-        "chars": task.chars, "method": method, "model": s.model,
+        "chars": task.chars, "method": method, "model": s.model, **_settings_fields(method, s),
         "score": round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0,
         "answer": out.answer, "gold": task.gold, "status": out.status,
         "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
@@ -37,28 +37,66 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     }
 
 
-def done_pairs(results_path: Path) -> set[tuple[str, str]]:
-    """(task id, method) pairs already in a results file (a torn last line is ignored)."""
-    done: set[tuple[str, str]] = set()
-    if not results_path.exists():
-        return done
-    for row in read_jsonl(results_path):
-        done.add((row["task_id"], row["method"]))
-    return done
+def _settings_fields(method: str, s: MethodSettings) -> dict[str, Any]:
+    settings = result_settings(method, s)
+    return {"settings": settings, "settings_id": settings_id(settings)}
+
+
+Pair = tuple[str, str, str]  # (task id, method, settings id)
+
+
+def pair_key(row: dict[str, Any]) -> Pair:
+    """What a results row is a result of: its task, its method and the settings that shaped it
+    (a row written before settings were recorded has the settings id "")."""
+    return str(row["task_id"]), str(row["method"]), str(row.get("settings_id") or "")
+
+
+def is_failed(row: dict[str, Any]) -> bool:
+    """A row that records a failure to run (endpoint down, crash), not an answer."""
+    return row.get("status") in FAILED_STATUSES
+
+
+def done_pairs(results_path: Path, *, keep_failed: bool = False) -> set[Pair]:
+    """The pairs a results file has a result for (a torn last line is ignored); a pair whose
+    latest row failed is not done, unless `keep_failed`."""
+    latest: dict[Pair, dict[str, Any]] = {}
+    if results_path.exists():
+        for row in read_jsonl(results_path):
+            latest[pair_key(row)] = row
+    return {key for key, row in latest.items() if keep_failed or not is_failed(row)}
+
+
+def latest_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pair, the last written (a retried failure is replaced by its retry)."""
+    latest: dict[Pair, dict[str, Any]] = {}
+    for row in rows:
+        latest.pop(pair_key(row), None)  # keep the file's order of last writes
+        latest[pair_key(row)] = row
+    return list(latest.values())
+
+
+def todo_pairs(tasks: list[Task], methods: list[str], settings: MethodSettings, results_path: Path, *,
+               keep_failed: bool = False) -> tuple[list[tuple[Task, str]], int]:
+    """The (task, method) pairs still to run with these settings, and how many are done."""
+    done = done_pairs(results_path, keep_failed=keep_failed)
+    ids = {m: settings_id(result_settings(m, settings)) for m in methods}
+    todo = [(t, m) for t in tasks for m in methods if (t.id, m, ids[m]) not in done]
+    return todo, len(tasks) * len(methods) - len(todo)
 
 
 def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings, results_path: Path, *,
              workers: int = 2, ray_address: str | None = None, limit: int | None = None,
+             keep_failed: bool = False,
              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run every (task, method) pair not yet in `results_path`; returns the new lines."""
+    """Run every (task, method) pair that `results_path` has no result for with these settings
+    (failed rows are retried unless `keep_failed`); returns the new lines."""
     methods = list(methods)
     check_methods(methods)
     tasks = read_tasks(tasks_path)
     if limit is not None:
         tasks = tasks[:limit]
     base = tasks_path if tasks_path.is_dir() else tasks_path.parent
-    done = done_pairs(results_path)
-    todo = [(t, m) for t in tasks for m in methods if (t.id, m) not in done]
+    todo, _ = todo_pairs(tasks, methods, settings, results_path, keep_failed=keep_failed)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     new: list[dict[str, Any]] = []
 
@@ -88,7 +126,8 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
                 row = fut.result()
             except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
                 row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
-                       "chars": t.chars, "method": m, "model": settings.model, "score": 0.0, "answer": None,
+                       "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings),
+                       "score": 0.0, "answer": None,
                        "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
                        "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}
             record(row)

@@ -140,8 +140,9 @@ class RLMConfig:
         if self.api_key is None and self.base_url is None:
             raise ConfigError(
                 "no API key: set OPENAI_API_KEY (or pass api_key=... / put it in rlm.toml); "
-                "for a local server that needs none, give its --base-url"
-            )
+                "for a local server that needs none, pass its base_url=...",
+                cli_message="no API key: set OPENAI_API_KEY (or `api_key` in rlm.toml); for a local server "
+                            "that needs none, give its --base-url")
         table = self.price_table()
         if self.max_cost_usd is not None:
             for m in {self.model, self.sub_model or self.model}:

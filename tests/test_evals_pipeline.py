@@ -166,3 +166,39 @@ def test_eval_settings_are_one_rlm_config_and_bad_input_is_an_rlm_error(tmp_path
     with pytest.raises(EvalError, match="not a length") as info:
         parse_length("lots")
     assert isinstance(info.value, RLMError)
+
+
+def test_failed_pairs_are_retried_the_run_fails_and_other_settings_are_kept_apart(tmp_path):
+    from scripted_server import Fault
+
+    env = cli_env(tmp_path / "home")
+    broken = {"on": True}
+
+    def flaky_reader(call):  # the endpoint is down (a 503 that is not retried for long) until it is not
+        return Fault(503, '{"error": {"message": "down for maintenance"}}') if broken["on"] else reader(call)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli", "eval", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    assert cli("generate", "sniah", "--length", "2k", "--n", "2", "--seed", "0", "-o", "tasks").returncode == 0
+    (tmp_path / "rlm.toml").write_text("max_retries = 1\nretry_base_s = 0.01\n")  # the baselines honour it too
+    with ScriptedServer({"reader": flaky_reader}) as server:
+        common = ("--method", "direct", "--model", "reader", "-w", "1", "-o", "results.jsonl", "--base-url", server.url)
+        down = cli("run", "tasks", *common)
+        assert down.returncode == 1 and "2 of 2 failed" in down.stderr and "retries them" in down.stderr, down.stderr
+        kept = cli("run", "tasks", *common, "--keep-failed")
+        assert kept.returncode == 0 and "0 new results" in kept.stderr
+        broken["on"] = False
+        up = cli("run", "tasks", *common)
+        assert up.returncode == 0 and "2 new results" in up.stderr, up.stderr
+        again = cli("run", "tasks", *common)
+        assert again.returncode == 0 and "0 new results" in again.stderr
+        wide = cli("run", "tasks", *common, "--window", "64k")  # other settings: a result of their own
+        assert wide.returncode == 0 and "2 new results" in wide.stderr, wide.stderr
+    rep = cli("report", "results.jsonl", "-o", "report")
+    assert rep.returncode == 0, rep.stderr
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    # the failures were replaced by their retry; the two windows are two labelled methods
+    assert sorted((s["method"], s["n"], s["failures"]) for s in summary) == [
+        ("direct (window_tokens=128000)", 2, 0), ("direct (window_tokens=64000)", 2, 0)]

@@ -96,3 +96,19 @@ def test_nothing_usable_is_one_error_naming_the_files(tmp_path, setup):
         r = rlm(tmp_path, server, str(tree) if setup == "directory" else "t/*")
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "x.bin" in r.stderr and "y.txt" in r.stderr, r.stderr
+
+
+def test_one_file_with_invalid_utf8_is_read_with_markers_and_said_so(tmp_path):
+    (tmp_path / "l.txt").write_bytes(b"na\xefve caf\xe9\n")
+
+    def show(call: Call) -> str:
+        SEEN["system"] = call.system
+        return ("```repl\nr = str(context.count('\\ufffd')) + ' ' + str('caf' in context)\n```" if call.turn == 0
+                else "FINAL_VAR(r)")
+
+    with ScriptedServer({"root": show}) as server:
+        r = rlm(tmp_path, server, "l.txt")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "2 True"
+    assert "1 with invalid UTF-8 read as U+FFFD" in r.stderr
+    assert "invalid UTF-8 bytes read as U+FFFD" in SEEN["system"]
