@@ -179,8 +179,11 @@ class Run:
                     return "model_error", await self._draft_quietly(), str(exc)
                 break
             reply = parse_reply(completion.text)
-            observation, final = await self._act(reply, turn)
-            history.add_turn(completion.text, observation)
+            cut = completion.finish_reason == "length"
+            observation, final = await self._act(reply, turn, cut=cut)
+            # the history keeps what the model said, not what it thought (its reasoning can be
+            # long, and reasoning models are trained without their earlier thoughts in view)
+            history.add_turn(reply.visible if reply.thinking_chars else completion.text, observation)
             if final is not None:
                 return "ok", final, None
         else:
@@ -238,11 +241,33 @@ class Run:
             log.warning("could not record the context of run %s for a resume: %s", self.run_id, exc)
             return {}
 
-    async def _act(self, reply: Reply, turn: int) -> tuple[Observation, str | None]:
-        """Run the reply's code, then decide whether a final answer stands."""
+    def _note_reply_form(self, reply: Reply, turn: int, cut: bool) -> None:
+        """Record how a reply was read when it was not plain: reasoning taken out, untagged
+        fences run, cut by the token limit, a block left open."""
+        form = {"thinking_chars": reply.thinking_chars, "untagged_blocks_run": reply.untagged,
+                "cut_by_token_limit": cut, "open_block_not_run": reply.open_block}
+        if any(form.values()):
+            self.emit({"event": "reply_form", "turn": turn, **form})
+
+    def _refuse_final(self, obs: Observation, turn: int, reason: str, note: str) -> None:
+        obs.notes.append(note)
+        self.emit({"event": "final_refused", "turn": turn, "reason": reason})
+
+    async def _act(self, reply: Reply, turn: int, *, cut: bool = False) -> tuple[Observation, str | None]:
+        """Run the reply's code, then decide whether a final answer stands (a reply cut by the
+        token limit runs its whole blocks, but its FINAL line is not taken)."""
         obs = Observation()
+        self._note_reply_form(reply, turn, cut)
+        if cut or reply.open_block:
+            final_too = cut and reply.has_final
+            obs.notes.append(prompts.CUT_REPLY.format(final=prompts.CUT_FINAL if final_too else "") if cut
+                             else prompts.OPEN_BLOCK)
+            if final_too:
+                self.emit({"event": "final_refused", "turn": turn, "reason": "reply cut by the token limit"})
+                reply.final_kind = reply.final = None
         if not reply.code and not reply.has_final:
-            obs.notes.append(prompts.NUDGE)
+            if not (cut or reply.open_block):
+                obs.notes.append(prompts.NUDGE)
             return obs, None
         code_final = None
         failed = False
@@ -260,12 +285,13 @@ class Run:
             return obs, None
         if failed:
             await self.blocking(self.sb.reset_answer)
-            obs.notes.append(prompts.PREMATURE_FINAL)
+            self._refuse_final(obs, turn, "the code before it failed", prompts.PREMATURE_FINAL)
             return obs, None
         if reply.final_kind == "var":
             value = await self.blocking(self.sb.read_variable, reply.final)
             if value is None:
-                obs.notes.append(prompts.missing_final_var(reply.final or ""))
+                self._refuse_final(obs, turn, f"FINAL_VAR({reply.final}): no such variable",
+                                   prompts.missing_final_var(reply.final or ""))
                 return obs, None
             return obs, value
         return obs, reply.final

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlm.client import ModelClient
 from rlm.errors import ModelError
+from rlm.protocol import strip_thinking
 from rlm.trajectory import prompt_record
 from rlm.usage import Budget
 
@@ -134,4 +135,7 @@ class Broker:
               **({"cache_hit": True, "saved_usd": round(self.budget.prices.cost(
                   model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8)}
                  if completion.from_cache else {})})
-        return completion.text
+        # a reasoning model's sub-call answer comes back without its <think> section: code
+        # that parses answers must not parse the model's drafts
+        answer, thinking = strip_thinking(completion.text)
+        return answer.strip() if thinking else completion.text

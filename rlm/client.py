@@ -73,6 +73,7 @@ class Completion:
     attempts: int
     usage_estimated: bool = False
     from_cache: bool = False  # served by the call cache: no request was made, nothing was spent
+    finish_reason: str | None = None  # "length": the reply was cut by the token limit
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -149,6 +150,11 @@ def _reply_text(resp: Any) -> str:
     if text is None and getattr(message, "refusal", None):
         text = f"[refused: {message.refusal}]"
     return text if isinstance(text, str) else ""
+
+
+def _finish_reason(resp: Any) -> str | None:
+    reason = getattr(resp.choices[0], "finish_reason", None)
+    return reason if isinstance(reason, str) else None
 
 
 class ModelClient:
@@ -240,7 +246,7 @@ class ModelClient:
         finally:
             self._in_flight.pop(key, None)
         future.set_result(completion)
-        if getattr(completion, "finish_reason", None) != "length":  # a cut reply is no answer to keep
+        if completion.finish_reason != "length":  # a cut reply is no answer to keep
             self.cache.put(key, model, CachedReply(completion.text, completion.prompt_tokens,
                                                    completion.completion_tokens, completion.cached_tokens,
                                                    completion.usage_estimated))
@@ -300,10 +306,11 @@ class ModelClient:
         if prompt is None or completion is None:
             chars = sum(len(m.get("content") or "") for m in messages)
             return Completion(text, model, estimate_tokens(chars), estimate_tokens(len(text)), 0,
-                              latency, attempts, usage_estimated=True)
+                              latency, attempts, usage_estimated=True, finish_reason=_finish_reason(resp))
         details = getattr(usage, "prompt_tokens_details", None)
         cached = _count(getattr(details, "cached_tokens", None)) or 0
-        return Completion(text, model, prompt, completion, cached, latency, attempts)
+        return Completion(text, model, prompt, completion, cached, latency, attempts,
+                          finish_reason=_finish_reason(resp))
 
 
 def _count(value: Any) -> int | None:

@@ -81,6 +81,18 @@ PREMATURE_FINAL = (
 )
 
 
+CUT_REPLY = (
+    "Your last reply was cut off at the output token limit; the code block it left unfinished was "
+    "not run{final}. Reply shorter: one small code block per turn, keep long text in variables "
+    "instead of writing it out, and think less before acting."
+)
+CUT_FINAL = ", and its FINAL(...) was not taken, since it may be incomplete: give it again"
+OPEN_BLOCK = (
+    "Your last reply opened a code block and never closed it, so it was not run. Close each "
+    "block with ``` on its own line."
+)
+
+
 def missing_final_var(name: str) -> str:
     return (f"FINAL_VAR({name}): there is no variable named {name!r} in the kernel. "
             "Create it first, or answer with FINAL(...).")

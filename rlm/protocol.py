@@ -3,10 +3,20 @@
 Compatible with the paper and the official implementation: ```repl blocks (```python and
 ```py are accepted too), `FINAL(text)` and `FINAL_VAR(name)` at the start of a line outside
 code. (`FINAL_VAR(x)`, `FINAL(x)` and `answer[...]` inside code are seen by the kernel.)
+
+Replies as real models write them:
+- reasoning: `<think>...</think>` (also `<thinking>`, an unclosed `<think>` running to the end,
+  and a lone `</think>` whose opening tag the server's chat template ate) is taken out before
+  anything is parsed: code and final markers drafted while thinking are neither run nor taken;
+- a fence without a language tag is run when its text is Python (it parses) and does more than
+  show a value (not only a name or a literal, which is how models quote output); a fence tagged
+  with another language (bash, text, json...) is never run;
+- a fence left open (a reply cut by the token limit) is never run.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -16,18 +26,58 @@ CODE_LANGS = {"repl", "python", "py", "python3"}
 _FINAL = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)\(", re.MULTILINE)
 
 
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE)
+_LONE_CLOSE = re.compile(r"\A.*?</(think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
+_OPEN_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
+
+
 @dataclass
 class Reply:
     """A parsed reply: code blocks in order, and the final answer written outside code, if any
-    (`final_kind` is "text" for FINAL(...) or "var" for FINAL_VAR(name))."""
+    (`final_kind` is "text" for FINAL(...) or "var" for FINAL_VAR(name)).
+
+    visible: the reply without its reasoning (what the history keeps); thinking_chars: how much
+    reasoning was taken out; untagged: how many of `code` came from fences without a language
+    tag; open_block: a code fence was opened and never closed (a cut reply), its code not run."""
 
     code: list[str] = field(default_factory=list)
     final_kind: str | None = None
     final: str | None = None
+    visible: str = ""
+    thinking_chars: int = 0
+    untagged: int = 0
+    open_block: bool = False
 
     @property
     def has_final(self) -> bool:
         return self.final_kind is not None
+
+
+def strip_thinking(text: str) -> tuple[str, int]:
+    """`text` without its reasoning sections, and how many characters they held."""
+    visible = _LONE_CLOSE.sub("", text, count=1) if _lone_close(text) else text
+    visible = _THINK.sub("", visible)
+    return visible, len(text) - len(visible)
+
+
+def _lone_close(text: str) -> bool:
+    """A closing reasoning tag before any opening one: the template ate the opening tag."""
+    close = re.search(r"</(think|thinking|reasoning)>", text, re.IGNORECASE)
+    if close is None:
+        return False
+    opening = re.search(r"<(think|thinking|reasoning)>", text, re.IGNORECASE)
+    return opening is None or opening.start() > close.start()
+
+
+def looks_like_python(code: str) -> bool:
+    """Run an untagged fence? Only Python that does something: it must parse, and not be a
+    bare name or literal (models quote output that way: ```\n42\n```)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Constant, ast.Name)))
+               for node in tree.body)
 
 
 def _strip_quotes(text: str) -> str:
@@ -52,18 +102,28 @@ def _final_argument(prose: str, start: int) -> str:
 
 
 def parse_reply(text: str) -> Reply:
-    reply = Reply()
+    visible, thinking = strip_thinking(text)
+    reply = Reply(visible=visible, thinking_chars=thinking)
+    text = visible
     prose_parts: list[str] = []
     pos = 0
     for m in _FENCE.finditer(text):
         prose_parts.append(text[pos:m.start()])
         pos = m.end()
-        lang = m.group(2).lower()
+        lang, code = m.group(2).lower(), m.group(3)
+        if not code.strip():
+            continue
         if lang in CODE_LANGS:
-            code = m.group(3)
-            if code.strip():
-                reply.code.append(code.rstrip() + "\n")
-    prose_parts.append(text[pos:])
+            reply.code.append(code.rstrip() + "\n")
+        elif not lang and looks_like_python(code):
+            reply.code.append(code.rstrip() + "\n")
+            reply.untagged += 1
+    rest = text[pos:]
+    opened = _OPEN_FENCE.search(rest)
+    if opened is not None:  # a fence opened and never closed: its code is cut, and not prose either
+        reply.open_block = True
+        rest = rest[:opened.start()]
+    prose_parts.append(rest)
     for prose in prose_parts:
         marker = _FINAL.search(prose)
         if marker is None:

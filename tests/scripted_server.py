@@ -37,6 +37,13 @@ class Fault:
     content_type: str = "application/json"
 
 
+@dataclass
+class Cut:
+    """A reply cut by the token limit: sent with finish_reason "length"."""
+
+    text: str
+
+
 RATE_LIMITED = Fault(429, '{"error": {"message": "rate limited", "type": "rate_limit"}}',
                      {"Retry-After": "0.05"})
 SERVER_ERROR = Fault(500)
@@ -77,7 +84,7 @@ class Call:
         return sum(len(m.get("content") or "") for m in self.messages)
 
 
-Handler = Callable[[Call], "str | Fault"]
+Handler = Callable[[Call], "str | Fault | Cut"]
 
 
 class ScriptedServer:
@@ -202,10 +209,13 @@ class ScriptedServer:
         result = handler(call)
         if isinstance(result, Fault):
             return result.status, result.body, result.headers, result.content_type
+        finish = "stop"
+        if isinstance(result, Cut):
+            result, finish = result.text, "length"
         payload: dict[str, Any] = {
             "id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
             "model": call.model,
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": result}}],
         }
         if self.usage:

@@ -1,0 +1,98 @@
+"""Replies as real models write them, against the scripted server and a real kernel: reasoning
+sections, replies cut by the token limit, fences without a language tag, FINAL_VAR of a name
+that does not exist. Each is read as the protocol says and recorded in the trajectory."""
+
+from __future__ import annotations
+
+import pytest
+from scripted_server import Call, Cut, ScriptedServer
+
+from rlm import RLM, read_trajectory
+
+CONTEXT = "The special magic number is 7311.\n" * 3
+
+
+@pytest.fixture
+def run(tmp_path):
+    def go(root, sub=None):
+        handlers = {"root": root, **({"sub": sub} if sub else {})}
+        with ScriptedServer(handlers) as server:
+            rlm = RLM(model="root", sub_model="sub", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
+                      notes=False, cache=False, retry_base_s=0.01)
+            result = rlm.completion(CONTEXT, "What is the special magic number?")
+            events = list(read_trajectory(result.trajectory_path))
+            return result, events, server.calls_to("root")
+
+    return go
+
+
+def turns(*replies):
+    def handler(call: Call):
+        return replies[min(call.turn, len(replies) - 1)]
+    return handler
+
+
+def of(events, kind):
+    return [e for e in events if e["event"] == kind]
+
+
+def test_reasoning_is_not_acted_on_and_not_kept_in_the_history(run):
+    result, events, calls = run(turns(
+        "<think>Maybe just answer.\n```repl\nguess = 'wrong'\n```\nFINAL(1234)\n</think>\n"
+        "I will look.\n```repl\nimport re\nn = re.search(r'number is (\\d+)', context).group(1)\n```",
+        "FINAL_VAR(n)"))
+    assert result.status == "ok" and result.answer == "7311"
+    assert [c["code"] for c in of(events, "cell")] == ["import re\nn = re.search(r'number is (\\d+)', context).group(1)\n"]
+    assert of(events, "reply_form")[0]["thinking_chars"] > 40
+    assistant = [m["content"] for m in calls[1].messages if m["role"] == "assistant"]
+    assert assistant and "<think>" not in assistant[0] and "I will look." in assistant[0]
+
+
+@pytest.mark.parametrize("reply", [
+    "<think>I am sure.\nFINAL(1234)\n```repl\nx = 1\n```",  # never closed: reasoning to the end
+    "I am sure.\nFINAL(1234)\n```repl\nx = 1\n```\n</think>",  # the template ate the opening tag
+])
+def test_unclosed_or_headless_reasoning_is_reasoning(run, reply):
+    result, events, _ = run(turns(reply, "FINAL(7311)"))
+    assert result.answer == "7311" and not of(events, "cell")
+
+
+def test_a_reply_cut_by_the_token_limit_runs_whole_blocks_only_and_is_told(run):
+    cut = Cut("```repl\ny = '7311'\n```\nNow the long part:\n```repl\nfor line in context.splitlines():\n    pri")
+    result, events, calls = run(turns(cut, "FINAL_VAR(y)"))
+    assert result.status == "ok" and result.answer == "7311"
+    assert [c["code"] for c in of(events, "cell")] == ["y = '7311'\n"]
+    form = of(events, "reply_form")[0]
+    assert form["cut_by_token_limit"] is True and form["open_block_not_run"] is True
+    assert "cut off at the output token limit" in calls[1].prompt
+
+
+def test_a_final_in_a_cut_reply_is_not_taken(run):
+    result, events, calls = run(turns(Cut("FINAL(The number is 73"), "FINAL(7311)"))
+    assert result.answer == "7311"
+    assert of(events, "final_refused")[0]["reason"] == "reply cut by the token limit"
+    assert "was not taken" in calls[1].prompt
+
+
+def test_an_untagged_fence_runs_when_it_is_python_and_not_when_it_shows_output(run):
+    result, events, calls = run(turns(
+        "```\n42\n```\n```bash\nls /\n```\n```\nimport re\nn = re.findall(r'\\d+', context)[0]\n```",
+        "FINAL_VAR(n)"))
+    assert result.answer == "7311"
+    assert [c["code"] for c in of(events, "cell")] == ["import re\nn = re.findall(r'\\d+', context)[0]\n"]
+    assert of(events, "reply_form")[0]["untagged_blocks_run"] == 1
+
+
+def test_final_var_of_a_missing_name_tells_the_model(run):
+    result, events, calls = run(turns("FINAL_VAR(magic_number)", "```repl\nmagic_number = '7311'\n```",
+                                      "FINAL_VAR(magic_number)"))
+    assert result.answer == "7311" and result.iterations == 3
+    assert "no variable named 'magic_number'" in calls[1].prompt
+    assert of(events, "final_refused")[0]["reason"] == "FINAL_VAR(magic_number): no such variable"
+
+
+def test_a_sub_call_answer_comes_back_without_its_reasoning(run):
+    result, events, _ = run(turns("```repl\nr = llm_query('the number?')\n```", "FINAL_VAR(r)"),
+                            sub=lambda call: "<think>7? no, 7311\n</think>\n\n7311")
+    assert result.answer == "7311"
+    assert of(events, "sub_call")[0]["reply"].startswith("<think>")  # the trajectory keeps it whole
