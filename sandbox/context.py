@@ -204,6 +204,8 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
             with open(copy, "wb") as out:
                 _write_text(path, how, out)
             spec.data_path, spec.nbytes = copy, copy.stat().st_size
+            if not spec.nbytes:
+                raise ContextError(f"{path} is empty (a byte-order mark and no text)")
         if how is not None:
             spec.decoded[str(path)] = how
             spec.description += f"; {_decoding_note(how)}"

@@ -193,6 +193,7 @@ def test_model_idioms_run_on_a_corpus_in_a_kernel(tmp_path, policy):
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path, small_windows, monkeypatch):
     monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 300)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)))  # five parts, forked
+    before = set(_children())  # other tests' kernels may still be around in a full run
     rng = random.Random(11)
     words = ["a", "aa", "b", "<doc>", "</doc>", "日本", "x1", "22", "\n", " ", "é"]
     for _ in range(12):
@@ -202,7 +203,7 @@ def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path, s
             assert re_facade.findall(p, c) == re.findall(p, text), p
         for needle in ["aa", "a", "<doc>", "日本", "aaa"]:
             assert c.count(needle) == text.count(needle), needle
-    assert _children() == [], "a forked part was left behind"
+    assert set(_children()) - before == set(), "a forked part was left behind"
 
 
 def _children() -> list[str]:
@@ -254,16 +255,16 @@ def test_a_large_directory_is_read_where_its_files_are(tmp_path):
         assert stored < 10_000, f"{stored} bytes copied for a directory of {2 * len(big.encode()):,}"
         code = ("import re\nprint(len(docs), [d.path for d in docs])\n"
                 "print(re.search(r'magic number is (\\d+)', context).group(1), len(re.findall(r'other line', context)))\n"
-                "print(docs[0].text.startswith('big line 0 '), repr(docs[1].text), repr(docs[3].text))\n"
+                "print(docs[0].text.startswith('big line 0 '), repr(docs[1].text), repr(docs[2].text[:11]))\n"
                 "print(context.count('ünïcode'), 'other line 69999 ünïcode' in context, len(context))")
         expected = None
         for attempt in range(2):  # the second time after a restart, which maps the files again
             r = sb.execute(code)
             assert r.error is None, r.error
             lines = r.stdout.splitlines()
-            assert lines[0] == "4 ['a_big.txt', 'b_small.txt', 'sub/c_big.txt', 'sub/d_empty.txt']"
+            assert lines[0] == "3 ['a_big.txt', 'b_small.txt', 'sub/c_big.txt']"  # the empty file left out
             assert lines[1] == "4242 70000"
-            assert lines[2] == "True 'small file\\nThe special magic number is 4242.\\n' ''"
+            assert lines[2] == "True 'small file\\nThe special magic number is 4242.\\n' 'other line '"
             assert lines[3].split()[:2] == ["140000", "True"]
             expected = expected or lines
             assert lines == expected

@@ -67,7 +67,7 @@ def test_directory_context_builds_docs(sb, tmp_path):
     (d / "image.bin").write_bytes(b"\x89PNG\0\0data")
     info = sb.load_context(d)
     assert info.docs == 3
-    assert "skipped" in info.description
+    assert "left out: 1 hidden, 1 binary" in info.description
     out = run(sb, "import json\nprint(json.dumps([[x.path, x.text, x['text'] == context[x.offset:x.offset + x.length]] for x in docs]))")
     got = json.loads(out)
     assert got == [[rel, text, True] for rel, text in sorted(files.items())]
@@ -91,9 +91,13 @@ def test_bad_inputs_give_clear_errors(sb, tmp_path):
     with pytest.raises(ContextError, match="binary"):
         sb.load_context(binary)
     bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"good start \xff\xfe bad")
-    with pytest.raises(ContextError, match="not valid UTF-8"):
-        sb.load_context(bad)
+    bad.write_bytes(b"good start \xff\xfe bad")  # not UTF-8: read with U+FFFD markers, and said so
+    assert "invalid UTF-8 bytes read as U+FFFD" in sb.load_context(bad).description
+    assert run(sb, "print(context.count('\\ufffd'), context.startswith('good start '))") == "2 True\n"
+    bom_only = tmp_path / "bom.txt"
+    bom_only.write_bytes(b"\xff\xfe")  # a UTF-16 byte-order mark and no text
+    with pytest.raises(ContextError, match="empty"):
+        sb.load_context(bom_only)
     with pytest.raises(ContextError, match="JSON"):
         sb.load_context({"x": object()})
     with pytest.raises(ContextError, match="identifier"):
@@ -356,7 +360,7 @@ def test_isolation_report_lists_every_layer(sb):
 def test_failed_replacement_keeps_the_previous_context(sb, tmp_path):
     sb.load_context("previous context")
     bad = tmp_path / "bad2.txt"
-    bad.write_bytes(b"\xff\xfe")
+    bad.write_bytes(b"\x00\x01binary")
     with pytest.raises(ContextError):
         sb.load_context(bad)
     assert run(sb, "print(context)") == "previous context\n"
