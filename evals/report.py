@@ -31,6 +31,18 @@ def ci95(values: list[float]) -> tuple[float, float]:
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def score_interval(values: list[float], low: float = 0.0, high: float = 100.0) -> tuple[float, float, float]:
+    """(mean, lower, upper) of the 95% interval, inside the score range: scores are bounded, so
+    the t interval is clipped to [low, high] (an interval past 100 would claim what no score can)."""
+    mean, half = ci95(values)
+    return mean, max(low, mean - half), min(high, mean + half)
+
+
+def unpriced(rows: list[dict[str, Any]]) -> bool:
+    """Rows that spent tokens on a model without a price: their cost is not $0, it is unknown."""
+    return any(r.get("priced") is False and (r.get("tokens") or 0) > 0 for r in rows)
+
+
 def read_results(path: Path) -> list[dict[str, Any]]:
     """The rows of a results file, one per pair: a failed row that was retried gives way to its retry."""
     return latest_rows(read_jsonl(path))
@@ -65,11 +77,13 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups[(labels[(r["method"], str(r.get("settings_id") or ""))], r["suite"], int(r["length"]))].append(r)
     out = []
     for (method, suite, length), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
-        mean, half = ci95([float(r["score"]) for r in rs])
+        scores = [float(r["score"]) for r in rs]
+        mean, half = ci95(scores)
+        _, lower, upper = score_interval(scores)
         costs = [float(r.get("cost_usd") or 0.0) for r in rs]
         out.append({
             "method": method, "suite": suite, "length": length, "n": len(rs),
-            "score": mean, "ci95": half,
+            "score": mean, "ci95": half, "ci_low": lower, "ci_high": upper, "unpriced": unpriced(rs),
             "cost_mean": statistics.fmean(costs), "cost_median": statistics.median(costs),
             "tokens_mean": statistics.fmean(float(r.get("tokens") or 0) for r in rs),
             "wall_mean": statistics.fmean(float(r.get("wall_s") or 0) for r in rs),
@@ -81,16 +95,31 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(stats: list[dict[str, Any]], title: str = "Eval results") -> str:
     lines = [f"# {title}", "",
-             "Scores are 0-100 (suite scorers in evals/scorers.py), mean ± 95% interval over n tasks.", "",
-             "| suite | length | method | n | score | mean cost | median cost | mean tokens | mean wall s "
-             "| failures | truncated |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Scores are 0-100 (suite scorers in evals/scorers.py): the mean over n tasks and its 95% "
+             "interval, clipped to 0-100. Cost is 'unpriced' where a model has no price (add one under "
+             "[prices] in rlm.toml): it is unknown, not zero.", "",
+             "| suite | length | method | n | score | 95% interval | mean cost | median cost | mean tokens "
+             "| mean wall s | failures | truncated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in stats:
         lines.append(
             f"| {s['suite']} | {format_length(s['length'])} | {s['method']} | {s['n']} | "
-            f"{s['score']:.1f} ± {s['ci95']:.1f} | ${s['cost_mean']:.4f} | ${s['cost_median']:.4f} | "
+            f"{s['score']:.1f} | {interval_text(s)} | {cost_text(s, 'cost_mean')} | {cost_text(s, 'cost_median')} | "
             f"{s['tokens_mean']:,.0f} | {s['wall_mean']:.1f} | {s['failures']} | {s['truncated']} |")
     return "\n".join(lines) + "\n"
+
+
+def interval_text(s: dict[str, Any]) -> str:
+    return f"{s.get('ci_low', s['score']):.1f}-{s.get('ci_high', s['score']):.1f}"
+
+
+def cost_text(s: dict[str, Any], key: str) -> str:
+    return "unpriced" if s.get("unpriced") else f"${s[key]:.4f}"
+
+
+# one look per method that stays distinguishable in print and where lines coincide
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINES = ("-", "--", ":", "-.")
 
 
 def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -106,13 +135,28 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
                                  ("cost_mean", "mean cost (USD)", "cost_vs_length.png")):
         fig, axes = plt.subplots(1, len(suites), figsize=(4.5 * len(suites), 3.6), squeeze=False)
         for ax, suite in zip(axes[0], suites, strict=False):
-            for method in methods:
-                pts = sorted((s["length"], s[metric], s["ci95"] if metric == "score" else 0.0)
-                             for s in stats if s["suite"] == suite and s["method"] == method)
-                if not pts:
+            missing = []
+            for i, method in enumerate(methods):
+                here = sorted((s for s in stats if s["suite"] == suite and s["method"] == method),
+                              key=lambda s: s["length"])
+                if not here:
                     continue
-                xs, ys, es = zip(*pts, strict=True)
-                ax.errorbar(xs, ys, yerr=es if metric == "score" else None, marker="o", capsize=3, label=method)
+                if metric == "cost_mean" and any(s["unpriced"] for s in here):
+                    missing.append(method)  # an unknown cost is not drawn as $0
+                    continue
+                # methods side by side at each length (a small offset on the log axis), so that
+                # equal results do not hide each other
+                shift = 2 ** ((i - (len(methods) - 1) / 2) * 0.06)
+                xs = [s["length"] * shift for s in here]
+                ys = [s[metric] for s in here]
+                err = None
+                if metric == "score":
+                    err = [[s["score"] - s["ci_low"] for s in here], [s["ci_high"] - s["score"] for s in here]]
+                ax.errorbar(xs, ys, yerr=err, marker=_MARKERS[i % len(_MARKERS)],
+                            linestyle=_LINES[i % len(_LINES)], capsize=3, label=method, alpha=0.85)
+            if missing:
+                ax.text(0.02, 0.97, "unpriced (cost unknown): " + ", ".join(missing), transform=ax.transAxes,
+                        fontsize="x-small", va="top", color="tab:red")
             ax.set_xscale("log", base=2)
             ax.set_title(suite)
             ax.set_xlabel("context length (tokens)")
@@ -120,7 +164,9 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             if metric == "score":
                 ax.set_ylim(-5, 105)
             ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize="small")
+        with_lines = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+        if with_lines:
+            with_lines[0].legend(fontsize="small")
         fig.tight_layout()
         path = out_dir / fname
         fig.savefig(path, dpi=110)
@@ -145,12 +191,12 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
         return f'<td class="{cls}">{escape(str(value))}</td>' if cls else f"<td>{escape(str(value))}</td>"
 
     head = ("<tr>" + "".join(f'<th class="num">{h}</th>' if i > 2 else f"<th>{h}</th>" for i, h in enumerate(
-        ("suite", "length", "method", "n", "score", "± 95%", "mean cost", "median cost", "mean tokens",
+        ("suite", "length", "method", "n", "score", "95% interval", "mean cost", "median cost", "mean tokens",
          "mean wall s", "failures", "truncated"))) + "</tr>")
     body_rows = "".join(
         "<tr>" + cell(s["suite"]) + cell(format_length(s["length"])) + cell(s["method"]) + cell(s["n"], "num")
-        + cell(f"{s['score']:.1f}", "num") + cell(f"{s['ci95']:.1f}", "num") + cell(f"${s['cost_mean']:.4f}", "num")
-        + cell(f"${s['cost_median']:.4f}", "num") + cell(f"{s['tokens_mean']:,.0f}", "num")
+        + cell(f"{s['score']:.1f}", "num") + cell(interval_text(s), "num") + cell(cost_text(s, "cost_mean"), "num")
+        + cell(cost_text(s, "cost_median"), "num") + cell(f"{s['tokens_mean']:,.0f}", "num")
         + cell(f"{s['wall_mean']:.1f}", "num") + cell(s["failures"], "num") + cell(s["truncated"], "num") + "</tr>"
         for s in stats)
     images = "".join(
@@ -183,7 +229,8 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
                   '<th class="num">wall s</th><th>answer</th><th>gold</th></tr>')
     body = (f'<header class="top"><span class="title">{escape(title)}</span></header><main>'
             '<section class="card"><h2>Results</h2><p class="meta">Scores are 0-100 (suite scorers in '
-            "evals/scorers.py), mean ± 95% interval over n tasks.</p>"
+            "evals/scorers.py): the mean over n tasks and its 95% interval, clipped to 0-100; "
+            "'unpriced': a model without a price, its cost unknown.</p>"
             f'<table class="grid">{head}{body_rows}</table></section>'
             f'<section class="card plots"><h2>Score and cost against length</h2>{images}</section>'
             f'<section class="card"><h2>Tasks ({len(rows):,})</h2><p class="meta">Each task links to its run'

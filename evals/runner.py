@@ -38,8 +38,13 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
 
 
 def _settings_fields(method: str, s: MethodSettings) -> dict[str, Any]:
+    """The settings that shaped a row, and whether its models have prices (an unpriced model's
+    cost is unknown, not $0)."""
     settings = result_settings(method, s)
-    return {"settings": settings, "settings_id": settings_id(settings)}
+    models = {m for m in (settings.get("model"), settings.get("sub_model")) if m}
+    table = s.rlm.price_table()
+    return {"settings": settings, "settings_id": settings_id(settings),
+            "priced": all(table.get(m) is not None for m in models)}
 
 
 Pair = tuple[str, str, str]  # (task id, method, settings id)

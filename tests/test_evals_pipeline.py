@@ -78,7 +78,7 @@ def test_report_writes_markdown_and_png(server, tasks, tmp_path):
     run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), results, workers=2)
     md, pngs = make_report(results, tmp_path / "report")
     text = md.read_text()
-    assert "| sniah | 20k | direct | 1 |" in text and "| oolong | 1500 | rlm | 2 | 100.0 ± 0.0 |" in text
+    assert "| sniah | 20k | direct | 1 |" in text and "| oolong | 1500 | rlm | 2 | 100.0 | 100.0-100.0 |" in text
     assert [p.name for p in pngs] == ["score_vs_length.png", "cost_vs_length.png"]
     for p in pngs:
         data = p.read_bytes()
@@ -202,3 +202,59 @@ def test_failed_pairs_are_retried_the_run_fails_and_other_settings_are_kept_apar
     # the failures were replaced by their retry; the two windows are two labelled methods
     assert sorted((s["method"], s["n"], s["failures"]) for s in summary) == [
         ("direct (window_tokens=128000)", 2, 0), ("direct (window_tokens=64000)", 2, 0)]
+
+
+def test_reports_cannot_mislead(tmp_path):
+    """Intervals stay inside 0-100, an unpriced model's cost reads 'unpriced' (not $0) and is
+    left out of the cost plot with a note, and methods with equal results stay visible."""
+    from evals.report import aggregate, markdown, plots, score_interval
+
+    assert score_interval([100.0, 100.0, 0.0]) == (pytest.approx(66.67, abs=0.01), 0.0, 100.0)
+    rows = []
+    for method, priced in (("rlm", True), ("direct", False), ("summary", True)):
+        for i, score in enumerate([100.0, 100.0, 100.0, 0.0]):
+            rows.append({"task_id": f"t{i}", "suite": "sniah", "length": 8000, "method": method, "score": score,
+                         "status": "ok", "tokens": 1000, "cost_usd": 0.01 if priced else 0.0, "priced": priced,
+                         "settings_id": "a", "settings": {"model": "m"}})
+    stats = aggregate(rows)
+    by = {s["method"]: s for s in stats}
+    assert by["rlm"]["ci_high"] == 100.0 and by["rlm"]["score"] + by["rlm"]["ci95"] > 100.0
+    assert by["direct"]["unpriced"] and not by["rlm"]["unpriced"]
+    text = markdown(stats)
+    assert "| sniah | 8k | direct | 4 | 75.0 | 0.0-100.0 | unpriced | unpriced |" in text
+    assert "$0.0000" not in text
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn: list = []
+    real_errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(self, x, y, *args, **kwargs):
+        drawn.append((self.get_ylabel() or "?", tuple(x), kwargs.get("marker"), kwargs.get("linestyle"),
+                      kwargs.get("label")))
+        return real_errorbar(self, x, y, *args, **kwargs)
+
+    texts: list[str] = []
+    real_text = matplotlib.axes.Axes.text
+
+    def spy_text(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return real_text(self, x, y, s, *args, **kwargs)
+
+    matplotlib.axes.Axes.errorbar = spy
+    matplotlib.axes.Axes.text = spy_text
+    try:
+        paths = plots(stats, tmp_path)
+    finally:
+        matplotlib.axes.Axes.errorbar = real_errorbar
+        matplotlib.axes.Axes.text = real_text
+        plt.close("all")
+    assert [p.name for p in paths] == ["score_vs_length.png", "cost_vs_length.png"]
+    score_lines = [d for d in drawn if d[4] in ("rlm", "direct", "summary")][:3]
+    assert len({d[1] for d in score_lines}) == 3  # equal scores, three x positions
+    assert len({(d[2], d[3]) for d in score_lines}) == 3  # three markers / line styles
+    assert sum(1 for d in drawn if d[4] == "direct") == 1  # drawn for score, left out of cost
+    assert any("unpriced" in t and "direct" in t for t in texts)
