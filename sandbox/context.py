@@ -233,6 +233,16 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
                 return True
         return False
 
+    def excluded(p: Path, is_dir: bool) -> bool:
+        """Hidden or ignored: left out (and said why)."""
+        if p.name.startswith(".") and not options.hidden:
+            left_out("hidden", p)
+        elif options.ignore_files and ignored(p, is_dir):
+            left_out("ignored", p)
+        else:
+            return False
+        return True
+
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         specs = [(b, sp) for b, sp in specs if b == here or b in here.parents]
@@ -240,23 +250,12 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
             rules = _ignore_rules(here)
             if rules is not None:
                 specs.append((here, rules))
-        kept = []
-        for d in sorted(dirnames):
-            p = here / d
-            if d.startswith(".") and not options.hidden:
-                left_out("hidden", p)
-            elif options.ignore_files and ignored(p, True):
-                left_out("ignored", p)
-            else:
-                kept.append(d)
-        dirnames[:] = kept
+        dirnames[:] = [d for d in sorted(dirnames) if not excluded(here / d, True)]
         for fname in sorted(filenames):
             p = here / fname
-            if fname.startswith(".") and not options.hidden:
-                left_out("hidden", p)
-            elif options.ignore_files and ignored(p, False):
-                left_out("ignored", p)
-            elif not p.is_file():
+            if excluded(p, False):
+                continue
+            if not p.is_file():
                 left_out("unreadable", p)
             else:
                 try:
