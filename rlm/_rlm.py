@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import os
 import sqlite3
+from collections.abc import Coroutine
 from typing import Any
 
 from rlm._run import EventCallback, Run, Tree
@@ -59,12 +60,7 @@ class RLM:
         """Answer `query` about `context` (str, bytes, list, dict, Path, list of Paths, or a
         directory). Blocks until the run ends; see `RunResult.status` for how it ended."""
         coro = self.acompletion(context, query, on_event=on_event)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, coro).result()
+        return _run_blocking(coro)
 
     async def acompletion(self, context: Any, query: str, *,
                           on_event: EventCallback | None = None) -> RunResult:
@@ -98,12 +94,7 @@ class RLM:
         `context`: the in-memory context again, when the run was too large to keep it.
         ContextError if the run cannot be found or its context changed."""
         coro = self.aresume(run_id, context=context, on_event=on_event)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, coro).result()
+        return _run_blocking(coro)
 
     async def aresume(self, run_id: str, *, context: Any = None,
                       on_event: EventCallback | None = None) -> RunResult:
@@ -141,3 +132,14 @@ class RLM:
             if client.endpoint not in self._checked:
                 await client.preflight()
                 self._checked.add(client.endpoint)
+
+
+def _run_blocking(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
+    """Run `coro` to its end from synchronous code, also when the caller is itself inside a
+    running event loop (Jupyter): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
