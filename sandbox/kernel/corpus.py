@@ -17,14 +17,16 @@ character): they run over decoded windows of `WINDOW` bytes with `MARGIN` bytes 
 each side (lookbehind, lookahead, `$`); a match that reaches the end of its window is
 retried over a larger one, up to `MAX_MATCH` bytes. Invalid UTF-8 bytes read as U+FFFD.
 
-What would build the whole text in memory (`lower()`, `encode()`, `re.sub`, iterating
-character by character...) fails at once with an error that names the chunked way.
+`strip()` (and `lstrip` / `rstrip`) gives a Corpus over the same bytes, without copying.
+What would build the whole text in memory (`lower()`, `encode()`, `str(c)`, `re.sub`,
+iterating character by character...) fails at once with an error that names the chunked way.
 """
 
 from __future__ import annotations
 
 import bisect
 import collections
+import collections.abc
 import itertools
 import mmap
 import os
@@ -44,16 +46,17 @@ _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} byte
   re.search(p, c) / re.findall / re.finditer / re.match, re.compile(p).search(c)
   c.splitlines() / c.split(sep)   -> lazy sequences: for line in ..., [:10], [-5:], len(...)
   c.chunks(size, overlap=0)       -> (offset, str) windows of about size bytes
+  c.strip() / lstrip / rstrip     -> a Corpus of the same bytes without the outer whitespace
 Positions (len, find, m.start()) are byte offsets, equal to character positions for ASCII
-text; c[a:b] never splits a character. Whole-text operations (lower(), encode(), re.sub,
-list(c)) are refused: apply them to c.chunks(...) pieces or to slices.
+text; c[a:b] never splits a character. Whole-text operations (lower(), encode(), str(c),
+re.sub, list(c)) are refused: apply them to c.chunks(...) pieces or to slices.
 """
 
 # what `str` has that would materialise the corpus, or has no lazy form here
 _WHOLE_TEXT = frozenset(
-    {"lower", "upper", "casefold", "title", "capitalize", "swapcase", "encode", "strip", "lstrip",
-     "rstrip", "replace", "translate", "expandtabs", "center", "ljust", "rjust", "zfill",
-     "partition", "rpartition", "rsplit", "join", "format", "format_map", "removeprefix",
+    {"lower", "upper", "casefold", "title", "capitalize", "swapcase", "encode", "replace",
+     "translate", "expandtabs", "center", "ljust", "rjust", "zfill", "partition", "rpartition",
+     "rsplit", "join", "format", "format_map", "removeprefix",
      "removesuffix", "isalpha", "isalnum", "isdigit", "isdecimal", "isnumeric", "isspace",
      "islower", "isupper", "istitle", "isidentifier", "isprintable", "isascii", "maketrans"}
 )
@@ -218,55 +221,116 @@ class _Window:
         return b
 
 
+_RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
+_END = object()
+
+
 class Pieces:
     """A lazy sequence of the lines (or pieces) of a corpus: iterate it, index it, slice it,
-    take its len(). Each pass reads the corpus again; nothing is kept."""
+    take its len(). Each pass reads the corpus again; what is kept is the length once known and
+    a cursor (the pass that served the last index, with the few items before it), so that
+    `for i in range(len(lines)): lines[i]`, with neighbours such as `lines[i - 1]` or
+    `lines[i - 2:i + 3]`, reads the corpus once, not once an index."""
 
-    __slots__ = ("_make", "_what")
+    __slots__ = ("_iter", "_len", "_make", "_next", "_recent", "_what")
 
     def __init__(self, make: Callable[[], Iterator[str]], what: str) -> None:
         self._make = make
         self._what = what
+        self._len: int | None = None
+        self._iter: Iterator[str] | None = None  # the cursor: a pass, the index of its next item,
+        self._next = 0  # and the last items it gave
+        self._recent: collections.deque[str] = collections.deque(maxlen=_RECENT)
 
     def __iter__(self) -> Iterator[str]:
         return self._make()
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._make())
+        if self._len is None:
+            self._len = sum(1 for _ in self._make())
+        return self._len
 
     def __bool__(self) -> bool:
+        if self._len is not None:
+            return self._len > 0
         return next(self._make(), None) is not None
+
+    def _at(self, index: int) -> str:
+        """Item `index` (>= 0): from the cursor when it is there or ahead, else from a new pass."""
+        behind = self._next - index
+        if self._iter is not None and 0 < behind <= len(self._recent):
+            return self._recent[-behind]
+        if self._iter is None or behind > 0:
+            self._iter, self._next = self._make(), 0
+            self._recent.clear()
+        while self._next <= index:
+            item = next(self._iter, _END)
+            if item is _END:
+                self._len = self._next
+                raise IndexError(f"{self._what} index out of range")
+            self._recent.append(item)  # type: ignore[arg-type]
+            self._next += 1
+        return self._recent[-1]
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, slice):
-            start, stop, step = key.start, key.stop, key.step or 1
+            start, stop, step = key.start, key.stop, 1 if key.step is None else key.step
+            if step == 0:
+                raise ValueError("slice step cannot be zero")
             if step < 0 or (start or 0) < 0 or (stop is not None and stop < 0):
                 return list(self._make())[key] if step < 0 else self._from_end(key)
-            return list(itertools.islice(self._make(), start, stop, step))
+            items, i = [], start or 0
+            try:
+                while stop is None or i < stop:
+                    items.append(self._at(i))
+                    i += step
+            except IndexError:
+                pass
+            return items
         if not isinstance(key, int):
             raise TypeError(f"{self._what} indices must be integers or slices")
-        if key < 0:
+        if key < 0 and self._len is None:  # one pass, keeping the last -key items
             last = collections.deque(self._make(), maxlen=-key)
             if len(last) < -key:
                 raise IndexError(f"{self._what} index out of range")
             return last[0]
-        found = next(itertools.islice(self._make(), key, None), None)
-        if found is None:
-            raise IndexError(f"{self._what} index out of range")
-        return found
+        if key < 0:
+            key += self._len  # type: ignore[operator]
+            if key < 0:
+                raise IndexError(f"{self._what} index out of range")
+        return self._at(key)
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The first index of `value` (between start and stop), as `list.index`."""
+        if start < 0 or (stop is not None and stop < 0):
+            start, stop, _ = slice(start, stop).indices(len(self))
+        for i, item in enumerate(self._make()):
+            if stop is not None and i >= stop:
+                break
+            if i >= start and item == value:
+                return i
+        raise ValueError(f"{value!r} is not in the {self._what}")
+
+    def count(self, value: Any) -> int:
+        return sum(1 for item in self._make() if item == value)
 
     def _from_end(self, key: slice) -> list[str]:
         """A slice with negative bounds (`[-10:]`): one pass, keeping what the slice can need."""
         start, stop = key.start or 0, key.stop
-        keep = max(-start if start < 0 else 0, -stop if stop is not None and stop < 0 else 0)
         if start >= 0:  # e.g. [5:-5]: everything from start is needed
             items = list(itertools.islice(self._make(), start, None))
-            return items[: stop] if stop is not None else items
-        tail = list(collections.deque(self._make(), maxlen=keep))
+            return items[:stop:key.step]
+        if stop is not None and stop >= 0:  # e.g. [-10:50]: both ends count, the length is needed
+            return self[slice(*slice(start, stop, key.step).indices(len(self)))]
+        tail = list(collections.deque(self._make(), maxlen=-start))
         return tail[slice(start, stop, key.step)]
 
     def __repr__(self) -> str:
         return f"<{self._what} of a corpus (lazy): iterate, index or slice it; len() reads it all>"
+
+
+# what takes a sequence takes the lines (`random.sample(lines, 5)`: len() and a few indexes)
+collections.abc.Sequence.register(Pieces)
 
 
 def map_file(fd: int) -> mmap.mmap:
@@ -421,6 +485,14 @@ class Corpus:
     def __iter__(self) -> Iterator[str]:
         raise TypeError(_chunked_hint("iterating a Corpus character by character", self._size))
 
+    def __str__(self) -> str:
+        raise TypeError(_chunked_hint("str(context) (or printing or formatting the whole corpus)", self._size)
+                        + "; print(context[:2000]) shows its start")
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError(_chunked_hint("formatting the whole corpus into a string (f\"{context}\")", self._size)
+                        + "; put a slice or a chunk's text in the string instead")
+
     def __getattr__(self, name: str) -> Any:
         if name in _WHOLE_TEXT:
             raise AttributeError(_chunked_hint(f"Corpus.{name}()", self._size))
@@ -512,6 +584,41 @@ class Corpus:
             if hi - lo >= len(b) and self._mm[hi - len(b):hi] == b:
                 return True
         return False
+
+    # ----- strip: a view, not a copy ---------------------------------------------------
+    def strip(self, chars: str | None = None) -> Corpus:
+        """The corpus without leading and trailing whitespace (or `chars`), as a Corpus over
+        the same bytes: nothing is copied (`context.strip().split("\\n")` stays lazy)."""
+        return self._stripped(chars, left=True, right=True)
+
+    def lstrip(self, chars: str | None = None) -> Corpus:
+        return self._stripped(chars, left=True, right=False)
+
+    def rstrip(self, chars: str | None = None) -> Corpus:
+        return self._stripped(chars, left=False, right=True)
+
+    def _stripped(self, chars: str | None, left: bool, right: bool) -> Corpus:
+        if chars is not None and not isinstance(chars, str):
+            raise TypeError(f"strip arg must be None or str, not {type(chars).__name__}")
+        step = 1 << 16
+        lo, hi = 0, self._size
+        while left and lo < hi:  # windows end on character boundaries: no character is cut
+            end = self._boundary(min(lo + step, hi)) if lo + step < hi else hi
+            text = bytes(self._mm[lo:end]).decode("utf-8", "surrogateescape")
+            kept = text.lstrip(chars)
+            lo += len(text[:len(text) - len(kept)].encode("utf-8", "surrogateescape"))
+            if kept:
+                break
+        while right and hi > lo:
+            start = self._boundary(max(hi - step, lo))
+            text = bytes(self._mm[start:hi]).decode("utf-8", "surrogateescape")
+            kept = text.rstrip(chars)
+            hi -= len(text[len(kept):].encode("utf-8", "surrogateescape"))
+            if kept:
+                break
+        if (lo, hi) == (0, self._size):
+            return self
+        return Corpus(Segments([(self._mm, lo, hi - lo)]), self.path)
 
     # ----- lines and pieces (lazy) ----------------------------------------------------
     def _texts(self, size: int = WINDOW) -> Iterator[str]:

@@ -28,7 +28,7 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safe_builtins,
 )
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, IOPERATOR_TO_STR, RestrictingNodeTransformer
 
 ALLOWED_MODULES = frozenset(
     {
@@ -394,11 +394,26 @@ def _proxy_for(module: types.ModuleType) -> ModuleProxy:
     return _PROXIES[name]
 
 
+def _internal_time() -> types.SimpleNamespace:
+    """What `datetime`'s C code takes from the `time` it imports (strftime, timetuple, today)."""
+    import time
+
+    return types.SimpleNamespace(strftime=time.strftime, struct_time=time.struct_time, time=time.time)
+
+
+# modules that allowed modules' C code imports while model code runs (through the `__import__`
+# of the running frame's builtins, with a *list* `fromlist`, which an `import` statement never
+# passes): the few functions that code calls, never the module
+_INTERNAL_IMPORTS: dict[str, Callable[[], Any]] = {"time": _internal_time}
+
+
 def guarded_import(
     name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-) -> ModuleProxy:
+) -> Any:
     if level != 0:
         raise ImportError("relative imports are not allowed in this sandbox")
+    if type(fromlist) is list and name in _INTERNAL_IMPORTS:  # PyImport_Import, from C code
+        return _INTERNAL_IMPORTS[name]()
     top = name.split(".")[0]
     if name not in ALLOWED_MODULES or top not in ALLOWED_MODULES:
         allowed = ", ".join(sorted(m for m in ALLOWED_MODULES if "." not in m))
@@ -411,9 +426,15 @@ def guarded_import(
     return _proxy_for(module)
 
 
+# containers model code may write to: the plain ones and the collections models count with
+# (`counts[k] += 1` on a Counter or defaultdict)
+_WRITABLE_TYPES = (dict, list, set, bytearray, collections.Counter, collections.defaultdict,
+                   collections.OrderedDict, collections.deque)
+
+
 def guarded_write(obj: Any) -> Any:
     """Allow attribute/item writes on containers and on instances of model-defined classes."""
-    if type(obj) in (dict, list, set, bytearray) or getattr(type(obj), "_rlm_user_class", False):
+    if type(obj) in _WRITABLE_TYPES or getattr(type(obj), "_rlm_user_class", False):
         return obj
     if isinstance(obj, type) and getattr(obj, "_rlm_user_class", False):
         return obj
@@ -465,6 +486,16 @@ _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,
     "&=": operator.iand, "^=": operator.ixor, "@=": operator.imatmul,
 }
+
+
+def _inplace_item(obj: Any, key: Any, op: str, value: Any) -> None:
+    """`obj[key] op= value` for model code; `obj` has passed `_write_` (see visit_AugAssign)."""
+    obj[key] = _inplacevar(op, obj[key], value)
+
+
+def _inplace_attr(obj: Any, name: str, op: str, value: Any) -> None:
+    """`obj.name op= value` for model code: a guarded read, then a guarded write."""
+    guarded_setattr(obj, name, _inplacevar(op, guarded_getattr(obj, name), value))
 
 
 def _iter_args(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -554,6 +585,8 @@ def restricted_globals(print_factory: Any) -> dict[str, Any]:
         "_print_": print_factory,
         "_apply_": lambda fn, *args, **kwargs: fn(*args, **kwargs),
         "_inplacevar_": _inplacevar,
+        "_inplace_item_": _inplace_item,
+        "_inplace_attr_": _inplace_attr,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     }
@@ -565,6 +598,40 @@ class ModelCodePolicy(RestrictingNodeTransformer):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
         return self.node_contents_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        """`counts[k] += 1` and `self.n += 1`, which models write constantly: the target's
+        object goes through `_write_` as in a plain assignment, then `_inplace_item_` /
+        `_inplace_attr_` read the old value (guarded like any read) and store the new one."""
+        if not isinstance(node.target, (ast.Subscript, ast.Attribute)):
+            return super().visit_AugAssign(node)
+        op = IOPERATOR_TO_STR.get(type(node.op))
+        if op is None:
+            self.error(node, "this augmented assignment operator is not allowed; write x = x <op> y")
+            return node
+        node = self.node_contents_visit(node)  # the target becomes _write_(obj)[key] / _write_(obj).name
+        target = node.target
+        if isinstance(target, ast.Subscript):
+            call = ast.Call(func=ast.Name("_inplace_item_", ast.Load()),
+                            args=[target.value, target.slice, ast.Constant(op), node.value], keywords=[])
+        else:
+            assert isinstance(target, ast.Attribute)
+            call = ast.Call(func=ast.Name("_inplace_attr_", ast.Load()),
+                            args=[target.value, ast.Constant(target.attr), ast.Constant(op), node.value], keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(ast.Expr(call), node))
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> Any:
+        """`nonlocal` rebinds a name of an enclosing function, as `global` (allowed) does a
+        module's; the names are checked like any other."""
+        for name in node.names:
+            self.check_name(node, name)
+        return self.node_contents_visit(node)
+
+    def visit_Match(self, node: ast.AST) -> Any:
+        """Refused (class patterns read attributes past the guard), with the allowed way."""
+        self.error(node, "match statements are not allowed in this sandbox; use if/elif (with isinstance, "
+                         "==, `in` or unpacking) instead")
+        return node
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         """`x.__name__` and the other READABLE_DUNDERS, read through the guard."""

@@ -81,6 +81,24 @@ class Doc:
         return f"Doc(path={self.path!r}, offset={self.offset}, length={self.length})"
 
 
+def _unsendable(value: Any) -> Any:
+    """json.dumps's `default` for requests to the host: what has no JSON form is refused, a
+    Corpus with the way to send its text."""
+    if isinstance(value, Corpus):
+        raise TypeError("a Corpus cannot be sent to the host whole: send text, a slice context[a:b] "
+                        "(a str) or a list of pieces, e.g. [text for _, text in context.chunks(1_000_000)]")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# what a model reaching for a builtin the restricted policy leaves out is told
+_MISSING_BUILTINS = {
+    "open": "there are no files to open in this sandbox: the data is in the variable `context` "
+            "(and `docs` for a directory); read it with slices, splitlines() or re",
+    "input": "there is no input in this sandbox: print what you need and read it in the next reply",
+    "help": "use dir(x), or context.help_text() for a Corpus",
+}
+
+
 def _short_repr(value: Any, limit: int) -> str:
     if isinstance(value, (str, bytes)) and len(value) > limit:
         half = limit // 2
@@ -206,7 +224,7 @@ class Runtime:
                 raise HostError(f"the host bridge is not reachable: {exc}") from None
             try:  # the host takes requests up to its limit; say so here rather than be cut off
                 wire.send_frame(sock, {"op": op, "args": args, "cell": self.cell}, send_fds,
-                                max_bytes=wire.MAX_REQUEST_BYTES)
+                                max_bytes=wire.MAX_REQUEST_BYTES, default=_unsendable)
             except wire.WireError as exc:
                 raise HostError(f"the request is too large for the host: {exc}; send less at once") from None
             reply, fds = wire.recv_frame(sock, max_fds)
@@ -321,6 +339,8 @@ class Runtime:
         lines = ["Traceback (most recent call last):\n"]
         lines += traceback.StackSummary.from_list(frames).format()
         lines += list(tb_exc.format_exception_only())
+        if type(exc) is NameError and exc.name in _MISSING_BUILTINS:
+            lines.append(f"({exc.name}: {_MISSING_BUILTINS[exc.name]})")
         return "".join(lines).rstrip()
 
     # ----- internal operations from the host --------------------------------------

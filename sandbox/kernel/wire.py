@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 MAX_FRAME_BYTES = 512 * 1024 * 1024
@@ -40,9 +41,10 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def send_frame(sock: socket.socket, obj: Any, fds: list[int] | None = None,
-               max_bytes: int = MAX_FRAME_BYTES) -> None:
-    """Send one JSON frame, with file descriptors attached to its first byte if given."""
-    body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+               max_bytes: int = MAX_FRAME_BYTES, default: Callable[[Any], Any] | None = None) -> None:
+    """Send one JSON frame, with file descriptors attached to its first byte if given
+    (`default`: as json.dumps's, for what JSON has no form for)."""
+    body = json.dumps(obj, ensure_ascii=False, default=default).encode("utf-8")
     if len(body) > max_bytes:
         raise WireError(f"a frame of {len(body):,} bytes is over the {max_bytes:,}-byte limit")
     data = _HEADER.pack(len(body)) + body
