@@ -60,12 +60,31 @@ class CallCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._writes = 0
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, "
-                "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0)")
-            db.execute("CREATE INDEX IF NOT EXISTS calls_used ON calls(used)")
+        self._setup()
+
+    def _setup(self) -> None:
+        """WAL mode and the table. Several processes opening a new store at once can find it
+        locked even with a busy timeout (switching the journal mode takes the database
+        exclusively, and SQLite may refuse at once rather than wait), so this is retried."""
+        deadline = time.monotonic() + 30.0
+        delay = 0.01
+        while True:
+            try:
+                db = self._db()
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL, "
+                    "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, "
+                    "hits INTEGER NOT NULL DEFAULT 0)")
+                db.execute("CREATE INDEX IF NOT EXISTS calls_used ON calls(used)")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(0.5, delay * 2)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

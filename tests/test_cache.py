@@ -163,3 +163,21 @@ def test_a_cache_setting_that_cannot_work_is_a_config_error(tmp_path, bad):
 
     with pytest.raises(ConfigError):
         RLM(model="m", cache=bad if bad != "yes-please" else tmp_path / "file" / "x" / "\0bad")._call_cache()
+
+
+def test_opening_a_store_that_another_process_is_writing_waits_instead_of_failing(tmp_path):
+    """Switching a store to WAL while another connection holds its write lock is refused at once
+    by SQLite (no busy wait): a new store opened by two processes at once hit this."""
+    import threading
+
+    path = tmp_path / "c.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE x (y)")
+    other.execute("BEGIN IMMEDIATE")  # the write lock, held for a moment
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    started = time.monotonic()
+    cache = CallCache(path)
+    assert time.monotonic() - started >= 0.4
+    cache.put("k", "m", REPLY)
+    assert cache.get("k") == REPLY
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

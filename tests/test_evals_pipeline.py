@@ -78,7 +78,8 @@ def test_report_writes_markdown_and_png(server, tasks, tmp_path):
     run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), results, workers=2)
     md, pngs = make_report(results, tmp_path / "report")
     text = md.read_text()
-    assert "| sniah | 20k | direct | 1 |" in text and "| oolong | 1500 | rlm | 2 | 100.0 | 100.0-100.0 |" in text
+    if not ("| sniah | 20k | direct | 1 |" in text and "| oolong | 1500 | rlm | 2 | 100.0 | 100.0-100.0 |" in text):
+        pytest.fail("report.md:\n" + text)
     assert [p.name for p in pngs] == ["score_vs_length.png", "cost_vs_length.png"]
     for p in pngs:
         data = p.read_bytes()
