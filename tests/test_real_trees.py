@@ -112,3 +112,22 @@ def test_one_file_with_invalid_utf8_is_read_with_markers_and_said_so(tmp_path):
     assert r.stdout.strip() == "2 True"
     assert "1 with invalid UTF-8 read as U+FFFD" in r.stderr
     assert "invalid UTF-8 bytes read as U+FFFD" in SEEN["system"]
+
+
+@pytest.mark.parametrize("where", ["stdlib", "/usr/share/doc"])
+def test_trees_nobody_here_wrote_are_answered_with_one_summary_line(tmp_path, where):
+    import sysconfig
+
+    tree = Path(sysconfig.get_paths()["stdlib"]) if where == "stdlib" else Path(where)
+    if not tree.is_dir():
+        pytest.skip(f"{tree} is not on this machine")
+
+    def count(call: Call) -> str:
+        return "```repl\nn = str(len(docs))\n```" if call.turn == 0 else "FINAL_VAR(n)"
+
+    with ScriptedServer({"root": count}) as server:
+        r = rlm(tmp_path, server, str(tree))
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) > 100
+    summary = [line for line in r.stderr.splitlines() if line.startswith("input:")]
+    assert len(summary) == 1 and "left out" in summary[0] and "binary" in summary[0], r.stderr
