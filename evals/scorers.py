@@ -6,7 +6,7 @@ oolong    numeric gold: 0.75 ** |gold - prediction|; otherwise exact match; the 
           the text after the last ':' (OOLONG's parsing), x 100.
 pairs     F1 over unordered pairs, x 100 (both empty: 100).
 multidoc  exact match after normalisation (case, punctuation, articles, spacing), x 100.
-codeqa    accuracy of the chosen letter (A-D), x 100.
+codeqa    accuracy of the letter LongBench v2 extracts ("The correct answer is (X)"), x 100.
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ def exact_match(prediction: str, gold: Any) -> float:
 
 
 def choice_letter(prediction: str) -> str | None:
-    tail = prediction.split("Answer:")[-1] if "Answer:" in prediction else prediction
-    m = re.search(r"\b([A-D])\b", tail) if "Answer:" in prediction else None
-    if m:
-        return m.group(1)
-    found = re.findall(r"(?:^|[\s(\[])([A-D])(?:[)\].:,\s]|$)", tail)
-    return found[-1] if found else None
+    """The letter as LongBench v2 extracts it (pred.py `extract_answer`): "The correct answer
+    is (X)", else "The correct answer is X", asterisks removed first; anything else is no answer
+    (a letter mentioned in passing is not a choice)."""
+    text = prediction.replace("*", "")
+    m = re.search(r"The correct answer is \(([A-D])\)", text) or re.search(r"The correct answer is ([A-D])", text)
+    return m.group(1) if m else None
 
 
 def choice_accuracy(prediction: str, gold: str) -> float:

@@ -210,6 +210,9 @@ def test_codeqa_truth_recomputed_from_the_copied_sources(tmp_path, kind):
         called = {getattr(c.func, "id", None) or getattr(c.func, "attr", None) for c in ast.walk(fn) if isinstance(c, ast.Call)}
         assert callee in called
     assert len(set(options)) == 4
+    assert task.question.startswith("What is the correct answer to this question: ")
+    assert task.question.endswith('Format your response as follows: "The correct answer is (insert answer here)".')
+    assert f"({task.gold}) {right}" in task.question
 
 
 def test_every_suite_generates_through_the_registry(tmp_path):
@@ -239,8 +242,11 @@ def test_golden_scores():
     assert pairs_f1("Answer: none", []) == 100.0 and pairs_f1("Answer: (1, 2)", []) == 0.0
     assert exact_match("Answer: The Eiffel tower!", "eiffel tower") == 100.0
     assert exact_match("1974 or 1975", "1974") == 0.0
-    assert choice_accuracy("Reasoning... Answer: C", "C") == 100.0
-    assert choice_accuracy("I pick (B).", "B") == 100.0 and choice_accuracy("Answer: D", "A") == 0.0
+    # codeqa: LongBench v2's extraction, no lenient letter hunting
+    assert choice_accuracy("Reasoning... The correct answer is (C)", "C") == 100.0
+    assert choice_accuracy("**The correct answer is B**", "B") == 100.0
+    assert choice_accuracy("I pick (B).", "B") == 0.0 and choice_accuracy("Answer: B", "B") == 0.0
+    assert choice_accuracy("A or B? The correct answer is (D)", "A") == 0.0
     assert score("sniah", None, ["1"]) == 0.0
 
 

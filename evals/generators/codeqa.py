@@ -144,8 +144,10 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, dest)
         chars += len(f.read_text(encoding="utf-8", errors="replace"))
-    text = question + "\n" + "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
-    text += "\nAnswer with the letter of the right option: 'Answer: <letter>'."
+    # LongBench v2's own question template (prompts/0shot.txt) and answer format
+    text = (f"What is the correct answer to this question: {question}\nChoices:\n"
+            + "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
+            + '\n\nFormat your response as follows: "The correct answer is (insert answer here)".')
     return Task(id=task_id, suite="codeqa", variant=variant, length=length, chars=chars, question=text,
                 gold=gold, context_path=str(rel),
                 meta={"kind": kind, "options": options, "files": len(files),
