@@ -11,6 +11,7 @@ import pytest
 
 from rlm.tools import notes_tools, query_tools
 from sandbox import Sandbox, SandboxConfig
+from sandbox.kernel.corpus import Corpus
 
 PLANTED_KEY = "sk-planted-test-key-DO-NOT-LEAK-1234567890"
 REPO = Path(__file__).resolve().parent.parent
@@ -114,3 +115,14 @@ def trusted_sb():
 @pytest.fixture()
 def fresh_sb():
     yield from _loaded("trusted")
+
+
+def corpus_of(tmp_path: Path, text: str, name: str = "c.txt") -> Corpus:
+    """A Corpus (as the kernel maps a large context) over `text`, on the host, for direct checks."""
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return Corpus(fd)
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, corpus_of
 from scripted_server import ScriptedServer
 
 import sandbox.kernel.corpus as corpus_module
@@ -31,16 +31,6 @@ WORDS = ["alpha", "βeta", "gamma", "δέλτα", "日本語", "ok", "x=12", "ne
 def small_windows(monkeypatch):
     monkeypatch.setattr(corpus_module, "WINDOW", 997)
     monkeypatch.setattr(corpus_module, "MARGIN", 61)
-
-
-def corpus_of(tmp_path: Path, text: str, name: str = "c.txt") -> Corpus:
-    path = tmp_path / name
-    path.write_bytes(text.encode("utf-8"))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return Corpus(fd)
-    finally:
-        os.close(fd)
 
 
 def mostly_non_ascii(seed: int, n: int = 3000) -> str:

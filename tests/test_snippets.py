@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import corpus_of
 from rlm_snippets import SNIPPETS, Snippet, make_context
 
 from rlm.tools import query_tools
@@ -149,16 +149,6 @@ def test_the_snippets_cover_every_category():
 
 
 # ----- the Corpus changes these snippets needed, against `str` directly (no kernel) -------------
-def _corpus_of(tmp_path: Path, text: str) -> Corpus:
-    path = tmp_path / "c.txt"
-    path.write_bytes(text.encode("utf-8"))
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return Corpus(fd)
-    finally:
-        os.close(fd)
-
-
 def test_strip_gives_a_corpus_of_what_str_strip_keeps(tmp_path):
     rng = random.Random(3)
     spaces = [" ", "\n", "\t", "\u3000", "\x85", "\u2028", "\r\n", "\xa0"]
@@ -167,7 +157,7 @@ def test_strip_gives_a_corpus_of_what_str_strip_keeps(tmp_path):
         text = "".join(rng.choice(spaces) for _ in range(rng.choice([0, 1, 5, 70_000])))
         text += "".join(rng.choice(body) for _ in range(rng.choice([0, 1, 50])))
         text += "".join(rng.choice(spaces) for _ in range(rng.choice([0, 1, 5, 70_000])))
-        c = _corpus_of(tmp_path, text)
+        c = corpus_of(tmp_path, text)
         for chars in (None, " \n", "\u3000a", "日"):
             for name in ("strip", "lstrip", "rstrip"):
                 got, want = getattr(c, name)(chars), getattr(text, name)(chars)
@@ -180,7 +170,7 @@ def test_lines_index_like_a_list_and_walk_in_one_pass(tmp_path):
     rng = random.Random(5)
     for n in (0, 1, 3, 70, 300):
         text = "\n".join(f"l{i} " + "é" * rng.randint(0, 3) for i in range(n)) + rng.choice(["", "\n"])
-        c = _corpus_of(tmp_path, text)
+        c = corpus_of(tmp_path, text)
         for pieces, items in ((c.splitlines(), text.splitlines()), (c.split("\n"), text.split("\n"))):
             for _ in range(150):
                 k = rng.randint(-len(items) - 2, len(items) + 2)
@@ -201,7 +191,7 @@ def test_lines_index_like_a_list_and_walk_in_one_pass(tmp_path):
                     with pytest.raises(ValueError):
                         pieces.index(value)
     text = "".join(f"line {i}\n" for i in range(100_000))
-    lines = _corpus_of(tmp_path, text).splitlines()
+    lines = corpus_of(tmp_path, text).splitlines()
     passes = 0
     make = lines._make
 
