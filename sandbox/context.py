@@ -255,18 +255,11 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
             p = here / fname
             if excluded(p, False):
                 continue
-            if not p.is_file():
-                left_out("unreadable", p)
+            reason = _unusable(p) if p.is_file() else "unreadable"
+            if reason is None:
+                files.append(p)
             else:
-                try:
-                    if p.stat().st_size == 0:
-                        left_out("empty", p)
-                    elif _is_binary(p):
-                        left_out("binary", p)
-                    else:
-                        files.append(p)
-                except OSError:
-                    left_out("unreadable", p)
+                left_out(reason, p)
     return files, skipped
 
 
@@ -336,16 +329,9 @@ MAP_IN_PLACE_BYTES = 1 << 20  # in a large directory, files from this size are m
 
 def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes: int,
                    root: Path | None = None) -> ContextSpec:
-    files = list(files)
-    total = 0
-    for p in files:
-        try:
-            total += p.stat().st_size
-        except OSError:
-            continue  # reported below, in order
-    if total > max_str_bytes:
-        return _prepare_mapped(files, name, store, root)
-    files, skipped = _usable(files, root)
+    files, skipped = _usable(list(files), root)
+    if sum(p.stat().st_size for p in files) > max_str_bytes:
+        return _prepare_mapped(files, skipped, name, store, root)
     data_path = store / f"{name}.concat.txt"
     index = []
     decoded: dict[str, str] = {}
@@ -385,6 +371,14 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
                        skipped=skipped, decoded=decoded)
 
 
+def _unusable(p: Path) -> str | None:
+    """Why a file is not read as text ("empty", "binary", "unreadable"), or None."""
+    try:
+        return "empty" if p.stat().st_size == 0 else "binary" if _is_binary(p) else None
+    except OSError:
+        return "unreadable"
+
+
 def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str, list[str]]]:
     """The files worth reading (empty and binary ones are left out, by reason); ContextError
     naming them when none is left, or for a file that does not exist."""
@@ -394,10 +388,7 @@ def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str,
         if not p.is_file():
             raise ContextError(f"no such file: {p}")
         label = str(p.relative_to(root)) if root is not None else str(p)
-        try:
-            reason = "empty" if p.stat().st_size == 0 else "binary" if _is_binary(p) else None
-        except OSError:
-            reason = "unreadable"
+        reason = _unusable(p)
         if reason is None:
             kept.append(p)
         else:
@@ -407,7 +398,8 @@ def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str,
     return kept, skipped
 
 
-def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None) -> ContextSpec:
+def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str, store: Path,
+                    root: Path | None) -> ContextSpec:
     """A directory too large for a str: a Corpus over its files where they are. Files of
     MAP_IN_PLACE_BYTES or more are mapped by the kernel in place (never copied); headers and
     smaller files go to one pack file. The index lists the documents (offsets in the joined
@@ -429,7 +421,6 @@ def _prepare_mapped(files: list[Path], name: str, store: Path, root: Path | None
                 segments.append([0, end - n, n])
             joined += n
 
-        files, skipped = _usable(files, root)
         for p in files:
             label = str(p.relative_to(root)) if root is not None else str(p)
             header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
