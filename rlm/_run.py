@@ -258,13 +258,14 @@ class Run:
         token limit runs its whole blocks, but its FINAL line is not taken)."""
         obs = Observation()
         self._note_reply_form(reply, turn, cut)
-        if cut or reply.open_block:
-            final_too = cut and reply.has_final
-            obs.notes.append(prompts.CUT_REPLY.format(final=prompts.CUT_FINAL if final_too else "") if cut
-                             else prompts.OPEN_BLOCK)
-            if final_too:
-                self.emit({"event": "final_refused", "turn": turn, "reason": "reply cut by the token limit"})
-                reply.final_kind = reply.final = None
+        if cut and reply.has_final:
+            self._refuse_final(obs, turn, "reply cut by the token limit",
+                               prompts.CUT_REPLY.format(final=prompts.CUT_FINAL))
+            reply.final_kind = reply.final = None
+        elif cut:
+            obs.notes.append(prompts.CUT_REPLY.format(final=""))
+        elif reply.open_block:
+            obs.notes.append(prompts.OPEN_BLOCK)
         if not reply.code and not reply.has_final:
             if not (cut or reply.open_block):
                 obs.notes.append(prompts.NUDGE)

@@ -50,9 +50,10 @@ class Context:
         for path in paths:
             if not path.exists():
                 raise ContextError(f"no such file or directory: {path}")
-        if context.kind == "path":
-            _check_path(paths[0])
-        elif context.kind == "paths" and all(p.is_file() and p.stat().st_size == 0 for p in paths):
+        empty = [p for p in paths if p.is_file() and p.stat().st_size == 0]
+        if context.kind == "path" and empty:
+            raise ContextError(f"{paths[0]} is empty")
+        if context.kind == "paths" and len(empty) == len(paths):
             # among several files empty ones are left out; all of them empty leaves nothing
             raise ContextError(f"every file given is empty: {', '.join(str(p) for p in paths[:6])}")
         return context
@@ -99,13 +100,6 @@ class Context:
             return json.dumps(self.value, ensure_ascii=False)
         except (TypeError, ValueError):
             return str(self.value)
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise ContextError(f"no such file or directory: {path}")
-    if path.is_file() and path.stat().st_size == 0:
-        raise ContextError(f"{path} is empty")
 
 
 STDIN_IN_MEMORY = 1 << 20  # standard input up to this size is a str; more is spooled to a file
