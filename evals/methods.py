@@ -167,10 +167,7 @@ class _Caller:
         self.s = s
         c = s.rlm
         # the run's own retry and sampling settings, as the rlm method's client has them
-        self.client = ModelClient(base_url=c.base_url, api_key=c.api_key or os.environ.get("OPENAI_API_KEY"),
-                                  timeout_s=c.request_timeout_s, max_retries=c.max_retries,
-                                  retry_base_s=c.retry_base_s, retry_max_s=c.retry_max_s,
-                                  model_kwargs=c.model_kwargs)
+        self.client = ModelClient.for_config(c, c.base_url, c.api_key or os.environ.get("OPENAI_API_KEY"))
         self.prices = c.price_table()
         self.out = Outcome(None, "ok")
 

@@ -110,10 +110,7 @@ class RLM:
         return result
 
     def _client(self, base_url: str | None, api_key: str | None) -> ModelClient:
-        c = self.config
-        return ModelClient(base_url=base_url, api_key=api_key, timeout_s=c.request_timeout_s,
-                           max_retries=c.max_retries, retry_base_s=c.retry_base_s,
-                           retry_max_s=c.retry_max_s, model_kwargs=c.model_kwargs, cache=self._call_cache())
+        return ModelClient.for_config(self.config, base_url, api_key, cache=self._call_cache())
 
     def _call_cache(self) -> CallCache | None:
         """The call cache of this RLM (one store, shared by its clients), or None when off."""

@@ -20,13 +20,16 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import openai
 
 from rlm.cache import CachedReply, CallCache, call_key
 from rlm.errors import ModelError
 from rlm.usage import estimate_tokens
+
+if TYPE_CHECKING:
+    from rlm.config import RLMConfig
 
 log = logging.getLogger("rlm")
 
@@ -159,6 +162,14 @@ def _finish_reason(resp: Any) -> str | None:
 
 class ModelClient:
     """Chat completions against one endpoint (base_url None = OpenAI)."""
+
+    @classmethod
+    def for_config(cls, config: RLMConfig, base_url: str | None, api_key: str | None, *,
+                   cache: CallCache | None = None) -> ModelClient:
+        """A client for one endpoint with `config`'s timeout, retry and sampling settings."""
+        return cls(base_url=base_url, api_key=api_key, timeout_s=config.request_timeout_s,
+                   max_retries=config.max_retries, retry_base_s=config.retry_base_s,
+                   retry_max_s=config.retry_max_s, model_kwargs=config.model_kwargs, cache=cache)
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float = 120.0,
                  max_retries: int = 6, retry_base_s: float = 0.5, retry_max_s: float = 30.0,
