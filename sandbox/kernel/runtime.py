@@ -339,7 +339,9 @@ class Runtime:
         lines = ["Traceback (most recent call last):\n"]
         lines += traceback.StackSummary.from_list(frames).format()
         lines += list(tb_exc.format_exception_only())
-        if type(exc) is NameError and exc.name in _MISSING_BUILTINS:
+        # exc.name is whatever model code raised with: only a plain str is looked up (an
+        # unhashable one or a str subclass with its own __eq__ must not break error reporting)
+        if type(exc) is NameError and type(exc.name) is str and exc.name in _MISSING_BUILTINS:
             lines.append(f"({exc.name}: {_MISSING_BUILTINS[exc.name]})")
         return "".join(lines).rstrip()
 
