@@ -16,6 +16,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,6 +106,7 @@ class ScriptedServer:
         self.usage = usage
         self.models_status = models_status
         self.calls: list[Call] = []
+        self._name = f"scripted-{uuid.uuid4().hex[:12]}"
         self.faults_sent = 0
         self._count = 0
         self._lock = threading.Lock()
@@ -180,7 +182,9 @@ class ScriptedServer:
     @property
     def url(self) -> str:
         assert self._httpd is not None, "start the server first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        # a path of its own: two servers in one test may get the same port one after the other,
+        # and the call cache (keyed on the endpoint) must see them as two endpoints
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/{self._name}/v1"
 
     # ----- replies -----------------------------------------------------------------
     def calls_to(self, model: str) -> list[Call]:
