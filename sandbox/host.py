@@ -63,10 +63,15 @@ _BASE_MEMORY = 1 * GiB
 _warned: set[str] = set()
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 def _python_read_paths() -> list[str]:
+    """What the kernel's Python reads: the installation, its site-packages and the `sandbox`
+    package itself, never the directory above it (in an editable install, the whole checkout)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(site.getsitepackages())
-    paths.add(str(Path(__file__).resolve().parent.parent))  # the source tree of this package
+    paths.add(str(_PACKAGE_DIR))
     for mod in ("ipykernel", "jupyter_client", "RestrictedPython", "zmq", "traitlets", "tornado"):
         module = sys.modules.get(mod) or __import__(mod)
         paths.add(str(Path(module.__file__).resolve().parent.parent))  # type: ignore[arg-type]
@@ -256,7 +261,7 @@ class Sandbox:
             "TMPDIR": str(self.work_dir / "tmp"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "PYTHONPATH": str(_PACKAGE_DIR.parent),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1",
             "IPYTHONDIR": str(kdir / "ipython"),
@@ -312,6 +317,9 @@ class Sandbox:
                 "processes": cfg.processes,
             },
             "read_paths": [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths(),
+            # the kernel imports `sandbox` through PYTHONPATH, so it lists the directory above
+            # the package (inside the minimal root, that holds only the package)
+            "list_paths": [str(_PACKAGE_DIR.parent)],
             "rw_paths": [str(self.work_dir)],
             "network": cfg.network_isolation,
             "landlock": cfg.landlock,

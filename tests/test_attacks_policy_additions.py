@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import PLANTED_KEY
 
+import sandbox
 from rlm.tools import notes_tools, query_tools
 from sandbox import Sandbox, SandboxConfig
 
@@ -342,19 +343,58 @@ def _trusted_routes(host_secret: Path, port: int) -> list[tuple[str, str, str]]:
     ]
 
 _REPO = Path(__file__).resolve().parent.parent
-_CHECKOUT = "ESCAPE (by design, sandbox/host.py _python_read_paths): the parent of the `sandbox` package, i.e. " \
-            "the whole checkout in an editable install (README, .git, tests, evals, test-artifacts), is bind-mounted " \
-            "into the kernel's root and allowed by Landlock; a trusted cell reads host files outside its work directory"
-
-
-@pytest.mark.xfail(strict=True, reason=_CHECKOUT)
-@pytest.mark.parametrize("path", ["README.md", ".git/HEAD"])
+# the kernel imports `sandbox` from the directory above it, in an editable install the checkout
+# (README, .git, tests, run records): only the package may be readable, never its neighbours
+@pytest.mark.parametrize("path", ["README.md", ".git/HEAD", "pyproject.toml"])
 def test_trusted_checkout_is_not_readable(trusted_sb, host_secret, listener, path):
     code = (f"try:\n    data = open({str(_REPO / path)!r}).read()\nexcept Exception as e:\n"
             "    print('blocked', type(e).__name__)\nelse:\n    print('ESC' + 'APED', len(data))\n")
     r = trusted_sb.execute(code, timeout=20)
     intact(trusted_sb, host_secret, listener)
     stopped(r, "blocked", must_error=False)
+
+
+@pytest.mark.skipif(Path(sandbox.__file__).resolve().parent.parent != _REPO,
+                    reason="the sandbox package is not imported from this checkout")
+def test_trusted_checkout_lists_only_the_package(trusted_sb, host_secret, listener):
+    r = trusted_sb.execute(f"import os\nprint(sorted(os.listdir({str(_REPO)!r})))", timeout=20)
+    intact(trusted_sb, host_secret, listener)
+    assert r.error is None, seen(r)[-800:]
+    assert r.stdout.strip() == "['sandbox']", r.stdout
+
+
+@pytest.mark.skipif(Path(sandbox.__file__).resolve().parent.parent != _REPO,
+                    reason="the sandbox package is not imported from this checkout")
+def test_landlock_alone_keeps_the_checkout_unreadable(tmp_path):
+    """Without the minimal root (a user without root gets no mount namespace) Landlock is the
+    fence. The launcher's own rule set, with the paths the host hands it, is applied to a fresh
+    process: the package still imports, the checkout beside it cannot be read."""
+    probe = f"""
+import json, os, sys
+from sandbox.host import _PACKAGE_DIR, _SYSTEM_READ_PATHS, _python_read_paths
+from sandbox.launcher import Report, apply_landlock
+report = Report()
+read = [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths()
+apply_landlock(read, [{str(tmp_path)!r}], report, [str(_PACKAGE_DIR.parent)])
+import sandbox.kernel.corpus, sandbox.kernel.policy  # first imported after the fence
+try:
+    open(os.path.join(str(_PACKAGE_DIR.parent), 'README.md')).read()
+    readme = 'read'
+except OSError as e:
+    readme = type(e).__name__
+print(json.dumps({{"layers": report.layers, "readme": readme, "imported": "sandbox.kernel.policy" in sys.modules}}))
+"""
+    import json
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(_REPO)}  # as the kernel's
+    out = subprocess.run([sys.executable, "-s", "-c", probe], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen_ = json.loads(out.stdout.strip().splitlines()[-1])
+    assert any(layer["layer"] == "landlock" and layer["active"] for layer in seen_["layers"]), seen_
+    assert seen_["imported"] and seen_["readme"] == "PermissionError", seen_
 
 
 @pytest.fixture(scope="module")
