@@ -261,7 +261,6 @@ class Sandbox:
             "TMPDIR": str(self.work_dir / "tmp"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
-            "PYTHONPATH": str(_PACKAGE_DIR.parent),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1",
             "IPYTHONDIR": str(kdir / "ipython"),
@@ -317,15 +316,16 @@ class Sandbox:
                 "processes": cfg.processes,
             },
             "read_paths": [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths(),
-            # the kernel imports `sandbox` through PYTHONPATH, so it lists the directory above
-            # the package (inside the minimal root, that holds only the package)
-            "list_paths": [str(_PACKAGE_DIR.parent)],
             "rw_paths": [str(self.work_dir)],
             "network": cfg.network_isolation,
             "landlock": cfg.landlock,
             "seccomp": cfg.seccomp,
             "env": env,
-            "exec": [sys.executable, "-s", "-m", "sandbox.kernel.boot"],  # + the two descriptors
+            # boot loads `sandbox` from its own directory: no sys.path entry for the directory
+            # above (in an editable install, the checkout, which the kernel may not list), and
+            # -P keeps the work directory (the kernel's to write) off sys.path, so a restarted
+            # kernel never imports what model code planted there
+            "exec": [sys.executable, "-s", "-P", str(_PACKAGE_DIR / "kernel" / "boot.py")],  # + two descriptors
         }
         launch_path = self._host_dir / "launch.json"
         launch_path.write_text(json.dumps(launch))
@@ -333,7 +333,9 @@ class Sandbox:
             stale.unlink(missing_ok=True)
         km = KernelManager(transport="ipc", ip=str(self.work_dir / "kernel"), connection_file=str(conn_file))
         km._kernel_spec = KernelSpec(  # a fixed spec: the launcher in front of our kernel
-            argv=[sys.executable, "-s", "-m", "sandbox.launcher", str(launch_path)],
+            # the launcher runs as root before any layer: -P and the host's own directory as its
+            # working directory, so nothing the kernel wrote can be imported by it
+            argv=[sys.executable, "-s", "-P", "-m", "sandbox.launcher", str(launch_path)],
             display_name="rlm sandbox",
             language="python",
             interrupt_mode="signal",
@@ -345,8 +347,9 @@ class Sandbox:
         km.context.setsockopt(zmq.RECONNECT_IVL, -1)
         log_path = self._host_dir / "kernel.log"
         with open(log_path, "ab") as log_file:
-            launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
-            km.start_kernel(env=launcher_env, cwd=str(self.work_dir), stdout=subprocess.DEVNULL, stderr=log_file)
+            launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL")}
+            launcher_env["PYTHONPATH"] = str(_PACKAGE_DIR.parent)
+            km.start_kernel(env=launcher_env, cwd=str(self._host_dir), stdout=subprocess.DEVNULL, stderr=log_file)
         self._km = km
         self._wait_for_shell_socket(km)
         kc = km.blocking_client()

@@ -297,12 +297,8 @@ def build_root(newroot: str, read_paths: list[str], rw_paths: list[str], report:
                                      f"(read-write: {', '.join(rw_paths)}) and /dev/{{{','.join(DEVICES)}}}")
 
 
-def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report,
-                   list_paths: tuple[str, ...] | list[str] = ()) -> None:
-    """Allow reading `read_paths`, listing (not reading) `list_paths`, everything on `rw_paths`;
-    nothing else. Listing is hierarchical in Landlock: inside the minimal root a listed
-    directory holds only the paths bound into it, without that root its subdirectories' names
-    can be listed too (their files still cannot be read)."""
+def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report) -> None:
+    """Allow reading `read_paths` and everything on `rw_paths`; nothing else."""
     try:
         import landlock
     except ImportError as exc:
@@ -319,9 +315,6 @@ def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report,
             if os.path.exists(p):
                 ruleset.allow(p, rules=read_dir if os.path.isdir(p) else read_file)
                 allowed.append(p)
-        for p in list_paths:
-            if os.path.isdir(p) and p not in allowed:
-                ruleset.allow(p, rules=fs.READ_DIR)
         for dev in ("/dev/null", "/dev/zero", "/dev/full"):
             if os.path.exists(dev):
                 ruleset.allow(dev, rules=fs.all_file())
@@ -404,7 +397,7 @@ def main(argv: list[str]) -> None:
         for layer in ("ipc namespace", "pid namespace", "minimal root"):
             report.add(layer, False, "needs root (new mount, IPC and PID namespaces); Landlock guards files instead")
     if cfg.get("landlock", True):
-        apply_landlock(cfg["read_paths"], cfg["rw_paths"], report, cfg.get("list_paths", []))
+        apply_landlock(cfg["read_paths"], cfg["rw_paths"], report)
     else:
         report.add("landlock", False, "disabled by configuration")
     drop_privileges(uid, gid, report)
