@@ -791,13 +791,17 @@ def eval_list() -> None:
 def eval_generate(
     suite: str = typer.Argument(..., help="sniah, oolong, pairs, multidoc or codeqa."),
     length: str = typer.Option("32k", "--length", "-l",
-        help="Target length in tokens (characters / 4): 4096, 32k, 1m..."),
+        help="Target length in tokens, k = 1024 like the paper's 2^13 ... 2^18: 8k, 32k, 2^18, 1m, 4096."),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many tasks."),
     seed: int = typer.Option(0, "--seed", help="The same seed gives the same tasks."),
     variant: str = typer.Option(None, "--variant", help="One variant (default: the suite's mix; see rlm eval list)."),
     out: str = typer.Option(..., "-o", "--out", help="Directory for the tasks JSONL and its context files."),
+    tokenizer: str = typer.Option("o200k_base", "--tokenizer",
+        help="Counts the length: o200k_base (OpenAI's GPT-4o/GPT-5, shipped, offline), chars4 "
+             "(characters / 4), or another tiktoken encoding (downloaded by tiktoken)."),
 ) -> None:
-    """Generate tasks deterministically from a seed.
+    """Generate tasks deterministically from a seed; each context holds 97-100% of --length
+    tokens (measured; each task records its count and tokenizer).
 
     Example:
 
@@ -813,7 +817,7 @@ def eval_generate(
         with Progress(console=err_console, transient=True) as bar:
             job = bar.add_task(f"{suite} {length}", total=n)
             path = generate(suite, tokens, n, seed, Path(out), variant,
-                            progress=lambda done: bar.update(job, completed=done))
+                            progress=lambda done: bar.update(job, completed=done), tokenizer=tokenizer)
     except RLMError as exc:
         _fail(str(exc), exc)
         return
@@ -828,7 +832,10 @@ def eval_run(
     sub_model: str = typer.Option(None, "--sub-model", help="Sub-call model for rlm (default: --model)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
     sub_base_url: str = typer.Option(None, "--sub-base-url", help="Endpoint for sub-calls."),
-    window: str = typer.Option("128k", "--window", help="Context window assumed by direct / summary / retrieval."),
+    window: str = typer.Option("128000", "--window",
+        help="Context window in tokens assumed by direct / summary / retrieval (k = 1024: 128k is 131,072)."),
+    tokenizer: str = typer.Option("o200k_base", "--tokenizer",
+        help="Counts the window's tokens: o200k_base, chars4, or another tiktoken encoding."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
     max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
     max_wall: float = typer.Option(None, "--max-wall", min=1.0,
@@ -856,6 +863,7 @@ def eval_run(
 
     from evals import MethodSettings, eval_config, parse_length, read_tasks, run_eval
     from evals.methods import check_methods
+    from evals.tokens import tokenizer as load_tokenizer
     from rlm import RLMError
 
     path = Path(tasks)
@@ -868,7 +876,8 @@ def eval_run(
         check_methods(methods)  # here, before the progress bar
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)
-        settings = MethodSettings(cfg, window_tokens=parse_length(window))
+        settings = MethodSettings(cfg, window_tokens=parse_length(window), tokenizer=tokenizer)
+        load_tokenizer(tokenizer)  # an unknown name fails here, not in every pair
     except RLMError as exc:
         _fail(str(exc), exc)
         return

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.tasks import EvalError, Task
-from rlm import CHARS_PER_TOKEN, RLM, ModelClient, ModelError, RLMConfig, RLMError
+from evals.tokens import DEFAULT_TOKENIZER, tokenizer
+from rlm import RLM, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
 
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
@@ -55,7 +56,8 @@ class MethodSettings:
     budgets, prices, notes, runs_dir, sandbox: one `RLMConfig`, also read by the baselines for
     their model and endpoint), plus the baselines' own knobs.
 
-    window_tokens: the context window assumed for `direct`, `summary` and `retrieval`.
+    window_tokens: the context window assumed for `direct`, `summary` and `retrieval`,
+        counted with `tokenizer` (see `evals.tokens`: o200k_base by default).
     top_k / chunk_chars: retrieval's chunks.
     """
 
@@ -63,17 +65,18 @@ class MethodSettings:
     window_tokens: int = 128_000
     top_k: int = 8
     chunk_chars: int = 4000
+    tokenizer: str = DEFAULT_TOKENIZER
 
     @classmethod
     def of(cls, *, window_tokens: int = 128_000, top_k: int = 8, chunk_chars: int = 4000,
-           **config: Any) -> MethodSettings:
+           tokenizer: str = DEFAULT_TOKENIZER, **config: Any) -> MethodSettings:
         """Settings from RLMConfig fields by name (`model=`, `base_url=`, `max_iterations=`...)
         over `EVAL_DEFAULTS` (notes off unless `notes=` names a directory); fields left at None
         are filled from the environment and rlm.toml when the `rlm` method builds its RLM.
         Unknown names raise ConfigError."""
         check_names(config)
         given = {k: v for k, v in config.items() if v is not None}
-        return cls(RLMConfig(**{**EVAL_DEFAULTS, **given}), window_tokens, top_k, chunk_chars)
+        return cls(RLMConfig(**{**EVAL_DEFAULTS, **given}), window_tokens, top_k, chunk_chars, tokenizer)
 
     @property
     def model(self) -> str:
@@ -82,7 +85,7 @@ class MethodSettings:
     def as_dict(self) -> dict[str, Any]:
         """The settings without secrets."""
         return {"rlm": self.rlm.public_dict(), "window_tokens": self.window_tokens, "top_k": self.top_k,
-                "chunk_chars": self.chunk_chars}
+                "chunk_chars": self.chunk_chars, "tokenizer": self.tokenizer}
 
 
 # a row with one of these statuses is a failure to run, not a result: the next run retries it
@@ -99,7 +102,7 @@ def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
                    max_depth=c.max_depth, max_cost_usd=c.max_cost_usd, max_tokens=c.max_tokens,
                    max_wall_s=c.max_wall_s, max_sub_calls=c.max_sub_calls)
     else:
-        out["window_tokens"] = s.window_tokens
+        out.update(window_tokens=s.window_tokens, tokenizer=s.tokenizer)
         if method == "retrieval":
             out.update(top_k=s.top_k, chunk_chars=s.chunk_chars)
     return out
@@ -194,30 +197,36 @@ async def _baseline(solve: Any, task: Task, base: Path, s: MethodSettings) -> Ou
     return caller.out
 
 
-def _window_chars(s: MethodSettings, reserve: int) -> int:
-    return max(1000, s.window_tokens * CHARS_PER_TOKEN - reserve)
+# tokens kept free in a baseline's window: the reply, the instructions around the text, and
+# for summary the running notes (asked to stay under 1,500 words)
+_ANSWER_ROOM = 1024
+_NOTES_ROOM = 3072
+
+
+def _room(s: MethodSettings, question: str, reserve: int) -> int:
+    """Tokens of context that fit in the window beside the question and `reserve`."""
+    return max(256, s.window_tokens - tokenizer(s.tokenizer).count(question) - reserve)
 
 
 async def _direct(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
     text = task.context_text(base)
-    room = _window_chars(s, len(task.question) + 2000)
-    caller.out.truncated = len(text) > room
+    kept = tokenizer(s.tokenizer).head(text, _room(s, task.question, _ANSWER_ROOM))
+    caller.out.truncated = len(kept) < len(text)
     cut = "[the context was cut here to fit the window]" if caller.out.truncated else ""
-    prompt = f"{text[:room]}\n\n{cut}\n\nQuestion: {task.question}"
+    prompt = f"{kept}\n\n{cut}\n\nQuestion: {task.question}"
     caller.out.answer = await caller.ask(prompt)
 
 
 async def _summary(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
     text = task.context_text(base)
-    size = _window_chars(s, len(task.question) + 12_000)
-    notes = ""
-    for start in range(0, len(text), size):
-        chunk = text[start:start + size]
+    notes, done = "", 0
+    for chunk in tokenizer(s.tokenizer).chunks(text, _room(s, task.question, _ANSWER_ROOM + _NOTES_ROOM)):
         notes = await caller.ask(
             f"You are reading a long text in parts to answer a question later.\nQuestion: {task.question}\n\n"
-            f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({start:,} to {start + len(chunk):,} of "
+            f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({done:,} to {done + len(chunk):,} of "
             f"{len(text):,} characters):\n{chunk}\n\nRewrite your notes: keep every fact that may help "
             "answer the question, and counts so far; at most 1,500 words.")
+        done += len(chunk)
     caller.out.answer = await caller.ask(f"Your notes on a long text:\n{notes}\n\nQuestion: {task.question}")
 
 
@@ -238,14 +247,22 @@ async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller)
     import bm25s
 
     chunks = chunk_text(task.context_text(base), s.chunk_chars)
-    k = min(s.top_k, len(chunks), max(1, _window_chars(s, len(task.question) + 2000) // s.chunk_chars))
+    k = min(s.top_k, len(chunks))
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(chunks, stopwords="en", show_progress=False), show_progress=False)
     ids, _ = retriever.retrieve(bm25s.tokenize([task.question], stopwords="en", show_progress=False),
                                 k=k, show_progress=False)
-    picked = sorted(int(i) for i in ids[0])  # keep the context's order
+    # the best-ranked passages that fit the window, in the context's order
+    tok, room = tokenizer(s.tokenizer), _room(s, task.question, _ANSWER_ROOM)
+    picked: list[int] = []
+    for i in (int(i) for i in ids[0]):
+        room -= tok.count(chunks[i]) + 8
+        if room < 0 and picked:
+            break
+        picked.append(i)
+    picked.sort()
     passages = "\n\n".join(f"[passage {n + 1}]\n{chunks[i]}" for n, i in enumerate(picked))
-    caller.out.truncated = len(chunks) > k
+    caller.out.truncated = len(chunks) > len(picked)
     caller.out.answer = await caller.ask(
         f"Passages retrieved from a long text:\n\n{passages}\n\nQuestion: {task.question}")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from evals.generators import codeqa, multidoc, oolong, pairs, sniah
 from evals.tasks import EvalError, Task, format_length, write_tasks
+from evals.tokens import DEFAULT_TOKENIZER, Tokenizer
+from evals.tokens import tokenizer as load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class Suite:
     shape: str
     variants: tuple[str, ...]
     default: tuple[str, ...]  # variants cycled through when none is asked for
-    generate: Callable[[str, int, int, int, Path], Task]
+    generate: Callable[[str, int, int, int, Path, Tokenizer], Task]
 
 
 SUITES: dict[str, Suite] = {
@@ -36,8 +38,9 @@ SUITES: dict[str, Suite] = {
 
 
 def generate(suite: str, length: int, n: int, seed: int, out_dir: Path, variant: str | None = None,
-             progress: Callable[[int], None] | None = None) -> Path:
-    """Write n tasks to out_dir/tasks-<suite>-<length>-s<seed>.jsonl (contexts beside it)."""
+             progress: Callable[[int], None] | None = None, tokenizer: str = DEFAULT_TOKENIZER) -> Path:
+    """Write n tasks to out_dir/tasks-<suite>-<length>-s<seed>.jsonl (contexts beside it), each
+    context holding 97-100% of `length` tokens of `tokenizer` (see `evals.tokens`)."""
     if suite not in SUITES:
         raise EvalError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     s = SUITES[suite]
@@ -45,11 +48,12 @@ def generate(suite: str, length: int, n: int, seed: int, out_dir: Path, variant:
         raise EvalError(f"unknown {suite} variant {variant!r}; known: {', '.join(s.variants)}")
     if n < 1:
         raise EvalError("n must be at least 1")
+    tok = load_tokenizer(tokenizer)
     variants = itertools.cycle([variant] if variant else s.default)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = []
     for i in range(n):
-        tasks.append(s.generate(next(variants), length, i, seed, out_dir))
+        tasks.append(s.generate(next(variants), length, i, seed, out_dir, tok))
         if progress:
             progress(i + 1)
     path = out_dir / f"tasks-{suite}-{format_length(length)}-s{seed}.jsonl"

@@ -1,6 +1,7 @@
 """Eval tasks: one JSONL line each, with large contexts kept in files beside the JSONL.
 
-A task: id, suite, variant, length (target tokens, estimated as characters / 4), chars (actual),
+A task: id, suite, variant, length (target tokens), tokens (measured) and the tokenizer that
+measured them (see `evals.tokens`), chars (actual),
 context (inline text, small tasks only) or context_path (a file or a directory, relative to the
 JSONL's folder), question, gold, and for oolong / pairs a labelled copy (labelled_path).
 """
@@ -24,23 +25,27 @@ INLINE_LIMIT_CHARS = 64_000  # contexts above this go to a file
 
 
 def parse_length(text: str | int) -> int:
-    """'32k' -> 32,000; '1m' -> 1,000,000; '4096' -> 4,096 (tokens). K and M are decimal,
-    like the paper's lengths; '128ki' / '1mi' are binary (131,072 / 1,048,576)."""
+    """'32k' -> 32,768; '1m' -> 1,048,576; '2^15' -> 32,768; '4096' -> 4,096 (tokens). K and M
+    are powers of two, like the lengths of RULER, OOLONG and the RLM paper (2^13 ... 2^18)."""
     if isinstance(text, int):
         return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM][iI]?)?\s*", str(text))
-    if not m:
-        raise EvalError(f"not a length: {text!r} (use e.g. 4096, 32k, 1m)")
-    number, unit = float(m.group(1)), (m.group(2) or "").lower()
-    scale = {"": 1, "k": 1000, "m": 1_000_000, "ki": 1024, "mi": 1024**2}[unit]
-    value = int(number * scale)
+    raw = str(text).strip()
+    power = re.fullmatch(r"2\s*\^\s*(\d{1,2})", raw)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmM][iI]?)?", raw)
+    if power:
+        value = 2 ** int(power.group(1))
+    elif m:
+        number, unit = float(m.group(1)), (m.group(2) or "").lower().rstrip("i")
+        value = int(number * {"": 1, "k": 1024, "m": 1024**2}[unit])
+    else:
+        raise EvalError(f"not a length: {text!r} (use e.g. 4096, 32k, 1m, 2^15)")
     if value < 1:
         raise EvalError("a length must be at least 1 token")
     return value
 
 
 def format_length(tokens: int) -> str:
-    for scale, unit in ((1_000_000, "m"), (1000, "k")):
+    for scale, unit in ((1024**2, "m"), (1024, "k")):
         if tokens >= scale and tokens % scale == 0:
             return f"{tokens // scale}{unit}"
     return str(tokens)
@@ -61,6 +66,8 @@ class Task:
     context_path: str | None = None
     labelled_path: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    tokens: int | None = None  # None: generated before lengths were measured (characters / 4)
+    tokenizer: str | None = None
 
     def load_context(self, base: Path) -> Any:
         """The context as the controller takes it: text, or a Path (a file or a directory)."""

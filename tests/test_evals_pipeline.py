@@ -27,7 +27,7 @@ def server():
 def tasks(tmp_path_factory):
     d = tmp_path_factory.mktemp("tasks")
     generate("sniah", 3000, 2, 0, d, variant="multiquery")
-    generate("sniah", 20_000, 1, 0, d, variant="single_2")
+    generate("sniah", 20_480, 1, 0, d, variant="single_2")
     generate("oolong", 1500, 2, 0, d, variant="count")
     return d
 
@@ -63,7 +63,7 @@ def test_baselines_truncate_and_retrieve(server, tasks, tmp_path):
     rows = run_eval(tasks, ["direct", "retrieval", "summary"], settings(server, tmp_path, model="reader"),
                     results, workers=2)
     by = {(r["task_id"], r["method"]): r for r in rows}
-    big = next(t for t in read_tasks(tasks) if t.length == 20_000)
+    big = next(t for t in read_tasks(tasks) if t.length == 20_480)
     # the window is 4,000 tokens: direct sees the head only (recorded); retrieval finds the needle chunk
     assert by[(big.id, "direct")]["truncated"] is True
     assert by[(big.id, "retrieval")]["score"] == 100.0
@@ -202,7 +202,7 @@ def test_failed_pairs_are_retried_the_run_fails_and_other_settings_are_kept_apar
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     # the failures were replaced by their retry; the two windows are two labelled methods
     assert sorted((s["method"], s["n"], s["failures"]) for s in summary) == [
-        ("direct (window_tokens=128000)", 2, 0), ("direct (window_tokens=64000)", 2, 0)]
+        ("direct (window_tokens=128000)", 2, 0), ("direct (window_tokens=65536)", 2, 0)]
 
 
 def test_reports_cannot_mislead(tmp_path):
@@ -214,7 +214,7 @@ def test_reports_cannot_mislead(tmp_path):
     rows = []
     for method, priced in (("rlm", True), ("direct", False), ("summary", True)):
         for i, score in enumerate([100.0, 100.0, 100.0, 0.0]):
-            rows.append({"task_id": f"t{i}", "suite": "sniah", "length": 8000, "method": method, "score": score,
+            rows.append({"task_id": f"t{i}", "suite": "sniah", "length": 8192, "method": method, "score": score,
                          "status": "ok", "tokens": 1000, "cost_usd": 0.01 if priced else 0.0, "priced": priced,
                          "settings_id": "a", "settings": {"model": "m"}})
     stats = aggregate(rows)

@@ -11,29 +11,41 @@ import random
 import shutil
 from pathlib import Path
 
-from evals.generators.common import rng_for, target_chars
+from evals.generators.common import FIT_LOW, rng_for
 from evals.tasks import EvalError, Task, format_length
 from evals.textsource import stdlib_dir, stdlib_files
+from evals.tokens import Tokenizer, tokenizer
 
 LETTERS = "ABCD"
 KINDS = ("defines", "default", "subclasses", "calls")
 
 
-def _select(rng: random.Random, budget: int) -> list[Path]:
+_FILE_TOKENS: dict[tuple[str, Path], int] = {}
+
+
+def _tokens_of(f: Path, tok: Tokenizer) -> int:
+    key = (tok.name, f)
+    if key not in _FILE_TOKENS:
+        _FILE_TOKENS[key] = tok.count(f.read_text(encoding="utf-8", errors="replace"))
+    return _FILE_TOKENS[key]
+
+
+def _select(rng: random.Random, budget: int, tok: Tokenizer) -> tuple[list[Path], int]:
+    """Files whose tokens add up to 97-100% of `budget` (never over it), and that sum."""
     files = list(stdlib_files())
     rng.shuffle(files)
     chosen: list[Path] = []
     size = 0
     for f in files:
-        n = f.stat().st_size
+        n = _tokens_of(f, tok)
         # many modest files rather than one giant one: questions need several modules
-        if (size + n > budget or n > budget / 4) and chosen:
+        if size + n > budget or n > budget / 4:
             continue
         chosen.append(f)
         size += n
-        if size >= budget * 0.97:
+        if size >= budget * FIT_LOW:
             break
-    return sorted(chosen)
+    return sorted(chosen), size
 
 
 def _facts(files: list[Path]) -> dict:
@@ -119,11 +131,13 @@ def _question(rng: random.Random, facts: dict, kind: str) -> tuple[str, list[str
     return f"Which of these top-level functions (file:function) calls `{callee}`?", opts, gold
 
 
-def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
+             tok: Tokenizer | None = None) -> Task:
+    tok = tok or tokenizer()
     if variant not in ("mixed", *KINDS):
         raise EvalError(f"unknown codeqa variant {variant!r}; known: mixed, {', '.join(KINDS)}")
     rng = rng_for(f"codeqa/{variant}", seed, index, length)
-    files = _select(rng, target_chars(length))
+    files, tokens = _select(rng, length, tok)
     facts = _facts(files)
     kinds = [variant] if variant != "mixed" else list(KINDS)
     rng.shuffle(kinds)
@@ -148,8 +162,8 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
     text = (f"What is the correct answer to this question: {question}\nChoices:\n"
             + "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
             + '\n\nFormat your response as follows: "The correct answer is (insert answer here)".')
-    return Task(id=task_id, suite="codeqa", variant=variant, length=length, chars=chars, question=text,
-                gold=gold, context_path=str(rel),
+    return Task(id=task_id, suite="codeqa", variant=variant, length=length, chars=chars, tokens=tokens,
+                tokenizer=tok.name, question=text, gold=gold, context_path=str(rel),
                 meta={"kind": kind, "options": options, "files": len(files),
-                      # the tree is finite: past about 2.5M tokens every file is in and the task is smaller
-                      "capped": chars < target_chars(length) * 0.9})
+                      # the tree is finite: past a few million tokens every file is in and the task is smaller
+                      "capped": tokens < length * FIT_LOW})

@@ -1,13 +1,19 @@
-"""Shared parts of the generators: words for keys, deterministic ids, where contexts go."""
+"""Shared parts of the generators: words for keys, deterministic ids, sizing a context to a
+number of real tokens, where contexts go."""
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from evals.tasks import INLINE_LIMIT_CHARS, Task
-from rlm import CHARS_PER_TOKEN
+from evals.tokens import CHARS_PER_TOKEN, Tokenizer
+
+T = TypeVar("T")
+FIT_LOW = 0.97  # a context holds between 97% and 100% of its length in tokens (when it can)
 
 ADJECTIVES = [
     "abundant", "adorable", "aggressive", "agreeable", "ancient", "angry", "anxious", "arrogant",
@@ -66,8 +72,24 @@ def make_number(rng: random.Random) -> str:
     return str(rng.randint(1_000_000, 9_999_999))
 
 
-def target_chars(length_tokens: int) -> int:
-    return length_tokens * CHARS_PER_TOKEN
+def fit_tokens(build: Callable[[int], tuple[T, int]], length: int, tok: Tokenizer, *,
+               chars_per_token: float = CHARS_PER_TOKEN, tries: int = 6) -> tuple[T, int]:
+    """Size a context to `length` tokens of `tok`: `build(chars)` makes one (deterministically,
+    from its own seed) about `chars` characters long and returns it with its token count; the
+    character budget is rescaled by the measured ratio until the count lands in
+    [FIT_LOW * length, length]. Returns the closest try that does not exceed `length` (or the
+    smallest, when every try does)."""
+    chars = max(1, int(length * chars_per_token))
+    made: list[tuple[T, int]] = []
+    for _ in range(tries):
+        made.append(build(chars))
+        tokens = made[-1][1]
+        if FIT_LOW * length <= tokens <= length:
+            return made[-1]
+        # aim at the middle of the band, so that the next try lands inside it
+        chars = max(1, int(chars * length * (1 + FIT_LOW) / 2 / max(tokens, 1)))
+    within = [m for m in made if m[1] <= length]
+    return max(within, key=lambda m: m[1]) if within else min(made, key=lambda m: m[1])
 
 
 def place_context(task: Task, text: str, out_dir: Path) -> Task:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
-from evals.generators.common import rng_for, target_chars
+from evals.generators.common import fit_tokens, rng_for
 from evals.tasks import EvalError, Task, format_length
 from evals.textsource import essay_text
+from evals.tokens import Tokenizer, tokenizer
 
 FIRST = [
     "Amara", "Bruno", "Celia", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas",
@@ -101,11 +103,39 @@ def _pad(docs: list[tuple[str, str]], extra: int, rng: random.Random) -> list[tu
     return out
 
 
-def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
+             tok: Tokenizer | None = None) -> Task:
+    tok = tok or tokenizer()
     if variant not in ("hops2", "hops3"):
         raise EvalError("multidoc variants: hops2, hops3")
-    rng = rng_for(f"multidoc/{variant}", seed, index, length)
-    budget = target_chars(length)
+
+    def build(budget: int) -> tuple[tuple[list[str], dict[str, Any]], int]:
+        rng = rng_for(f"multidoc/{variant}", seed, index, length)
+        bodies, chain = _documents(rng, budget)
+        return (bodies, chain), tok.count_all(bodies)
+
+    (bodies, chain), tokens = fit_tokens(build, length, tok)
+    task_id = f"multidoc-{variant}-{format_length(length)}-s{seed}-{index:04d}"
+    rel = Path("contexts") / task_id
+    folder = out_dir / rel
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, body in enumerate(bodies):
+        (folder / f"doc_{n:06d}.txt").write_text(body, encoding="utf-8")
+    if variant == "hops3":
+        q = (f"In which year did the founder of the company headquartered in the city where {chain['person']} "
+             "was born graduate? Answer with the year only.")
+    else:
+        q = (f"In which year did the founder of the company headquartered in {chain['city']} graduate? "
+             "Answer with the year only.")
+    return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=sum(map(len, bodies)),
+                tokens=tokens, tokenizer=tok.name, question=q, gold=chain["year"], context_path=str(rel),
+                meta={"documents": len(bodies),
+                      "chain": [chain["person"], chain["city"], chain["company"], chain["founder"]],
+                      "distractors": chain["distractors"]})
+
+
+def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, Any]]:
+    """The documents' texts (shuffled) about `budget` characters in all, and the chain asked about."""
     names: set[str] = set()
     cities: set[str] = set()
     companies: set[str] = set()
@@ -181,23 +211,6 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) ->
         docs = _pad(docs, budget - size, rng)
     order = list(range(len(docs)))
     rng.shuffle(order)
-    task_id = f"multidoc-{variant}-{format_length(length)}-s{seed}-{index:04d}"
-    rel = Path("contexts") / task_id
-    folder = out_dir / rel
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = 0
-    for n, i in enumerate(order):
-        title, text = docs[i]
-        body = f"{title}\n\n{text}\n"
-        (folder / f"doc_{n:06d}.txt").write_text(body, encoding="utf-8")
-        chars += len(body)
-    if variant == "hops3":
-        q = (f"In which year did the founder of the company headquartered in the city where {person} was born "
-             "graduate? Answer with the year only.")
-    else:
-        q = (f"In which year did the founder of the company headquartered in {target_city} graduate? "
-             "Answer with the year only.")
-    return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=chars, question=q,
-                gold=str(grad_year), context_path=str(rel),
-                meta={"documents": len(docs), "chain": [person, target_city, company, founder],
-                      "distractors": [twin, moved]})
+    bodies = [f"{docs[i][0]}\n\n{docs[i][1]}\n" for i in order]
+    return bodies, {"person": person, "city": target_city, "company": company, "founder": founder,
+                    "year": str(grad_year), "distractors": [twin, moved]}

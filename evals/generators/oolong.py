@@ -14,8 +14,9 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from evals.generators.common import place_context, rng_for, target_chars
+from evals.generators.common import fit_tokens, place_context, rng_for
 from evals.tasks import EvalError, Task, format_length
+from evals.tokens import Tokenizer, tokenizer
 
 LABELS = ("numeric value", "entity", "location", "description and abstract concept", "abbreviation",
           "human being")
@@ -187,15 +188,29 @@ def write_labelled(task: Task, records: list[dict], out_dir: Path) -> None:
     task.labelled_path = str(rel)
 
 
-def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+def sized_records(name: str, length: int, index: int, seed: int, tok: Tokenizer,
+                  users_per_line: int = 25) -> tuple[random.Random, list[dict], int]:
+    """Records whose rendered lines hold 97-100% of `length` tokens, the random source they
+    were drawn from (to draw the question next) and their token count."""
+    def build(chars: int) -> tuple[tuple[random.Random, list[dict]], int]:
+        rng = rng_for(name, seed, index, length)
+        records = make_records(rng, chars, users_per_line=users_per_line)
+        return (rng, records), tok.count(render(records))
+
+    (rng, records), tokens = fit_tokens(build, length, tok)
+    return rng, records, tokens
+
+
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
+             tok: Tokenizer | None = None) -> Task:
+    tok = tok or tokenizer()
     kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
     if variant not in ("mixed", *kinds):
         raise EvalError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(kinds)}")
-    rng = rng_for(f"oolong/{variant}", seed, index, length)
-    records = make_records(rng, target_chars(length))
+    rng, records, tokens = sized_records(f"oolong/{variant}", length, index, seed, tok)
     kind, q, gold = make_question(rng, records, None if variant == "mixed" else variant)
     task = Task(id=f"oolong-{variant}-{format_length(length)}-s{seed}-{index:04d}", suite="oolong",
-                variant=variant, length=length, chars=0,
+                variant=variant, length=length, chars=0, tokens=tokens, tokenizer=tok.name,
                 question=PREAMBLE + q + " End your answer with a line 'Answer: <value>'.",
                 gold=gold, meta={"kind": kind, "lines": len(records), "users": len({r['user'] for r in records})})
     write_labelled(task, records, out_dir)

@@ -10,8 +10,9 @@ import random
 from pathlib import Path
 
 from evals.generators import oolong
-from evals.generators.common import place_context, rng_for, target_chars
+from evals.generators.common import place_context
 from evals.tasks import EvalError, Task, format_length
+from evals.tokens import Tokenizer, tokenizer
 
 KINDS = ("both_any", "both_before", "asymmetric")
 
@@ -52,19 +53,21 @@ def make_question(rng: random.Random, records: list[dict], kind: str) -> tuple[s
     return q, [list(t) for t in sorted(found)], {"labels": [a, b]}
 
 
-def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
+             tok: Tokenizer | None = None) -> Task:
+    tok = tok or tokenizer()
     if variant not in ("mixed", *KINDS):
         raise EvalError(f"unknown pairs variant {variant!r}; known: mixed, {', '.join(KINDS)}")
-    rng = rng_for(f"pairs/{variant}", seed, index, length)
     # fewer, busier users than oolong: the answer grows with the square of the users
-    records = oolong.make_records(rng, target_chars(length), users_per_line=60)
+    rng, records, tokens = oolong.sized_records(f"pairs/{variant}", length, index, seed, tok, users_per_line=60)
     kind = rng.choice(KINDS) if variant == "mixed" else variant
     condition, gold, info = make_question(rng, records, kind)
     question = (oolong.PREAMBLE + f"List every pair of user ids such that {condition}. Write each pair as "
                 "(lower id, higher id); end your answer with a line 'Answer: (id1, id2), (id3, id4), ...' "
                 "or 'Answer: none'.")
     task = Task(id=f"pairs-{variant}-{format_length(length)}-s{seed}-{index:04d}", suite="pairs",
-                variant=variant, length=length, chars=0, question=question, gold=gold,
+                variant=variant, length=length, chars=0, tokens=tokens, tokenizer=tok.name,
+                question=question, gold=gold,
                 meta={"kind": kind, **info, "lines": len(records), "users": len({r['user'] for r in records})})
     oolong.write_labelled(task, records, out_dir)
     return place_context(task, oolong.render(records), out_dir)

@@ -4,7 +4,7 @@ Needles read "One of the special magic {numbers|uuids} for {key} is: {value}."; 
 adjective-noun pairs, numbers have 7 digits, uuids are uuid4. Haystacks: `noise` (five
 sentences repeated), `essay` (prose from the standard library's docstrings), `needle` (needles
 with other keys). Each needle goes at a depth drawn from 40 evenly spaced percentages, at a
-sentence boundary. The context has exactly length x 4 characters.
+sentence boundary. The context holds 97-100% of its length in tokens (`fit_tokens`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from pathlib import Path
 from evals.generators.common import (
     ADJECTIVES,
     NOUNS,
+    fit_tokens,
     make_key,
     make_number,
     make_uuid,
     place_context,
     rng_for,
-    target_chars,
 )
 from evals.tasks import EvalError, Task, format_length
 from evals.textsource import essay_text
+from evals.tokens import Tokenizer, tokenizer
 
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 DEPTHS = [round(i * 100 / 39, 4) for i in range(40)]  # 40 evenly spaced percentages, 0 to 100
@@ -115,44 +116,49 @@ def _boundary(text: str, pos: int) -> int:
     return 0 if cut < 0 else cut + (2 if text.startswith(". ", cut) else 1)
 
 
-def generate(variant: str, length: int, index: int, seed: int, out_dir: Path) -> Task:
+def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
+             tok: Tokenizer | None = None) -> Task:
+    tok = tok or tokenizer()
     if variant not in VARIANTS:
         raise EvalError(f"unknown sniah variant {variant!r}; known: {', '.join(VARIANTS)}")
     v = VARIANTS[variant]
-    rng = rng_for(f"sniah/{variant}", seed, index, length)
-    taken: set[str] = set()
-    asked = [_key(rng, v.key_kind, taken) for _ in range(max(v.keys, v.queries))]
-    planted: list[tuple[str, str]] = []  # (needle text, value)
-    gold: list[str] = []
-    for key in asked:
-        for _ in range(v.values):
-            value = _value(rng, v.value_kind)
-            planted.append((needle(key, value, v.value_kind), value))
-            gold.append(value)
-    distractors = [needle(_key(rng, v.key_kind, taken), _value(rng, v.value_kind), v.value_kind)
-                   for _ in range(v.distractors)]
-    inserts = [n for n, _ in planted] + distractors
-    total = target_chars(length)
-    needed = sum(len(n) + 1 for n in inserts)
-    if needed > total:
-        raise EvalError(f"sniah {variant} needs at least {needed // 4 + 1} tokens")
-    hay = _haystack(v.haystack, total - needed, rng, v, taken)
-    depths = [rng.choice(DEPTHS) for _ in inserts]
-    # insert from the deepest point up, so earlier offsets stay valid
-    order = sorted(range(len(inserts)), key=lambda i: depths[i], reverse=True)
-    text = hay
-    for i in order:
-        at = _boundary(text, int(len(hay) * depths[i] / 100))
-        text = text[:at] + inserts[i] + " " + text[at:]
-    assert len(text) == total
+
+    def build(total: int) -> tuple[tuple[str, list[str], list[str], list[str], list[float], list[str]], int]:
+        rng = rng_for(f"sniah/{variant}", seed, index, length)
+        taken: set[str] = set()
+        asked = [_key(rng, v.key_kind, taken) for _ in range(max(v.keys, v.queries))]
+        planted: list[str] = []  # needle texts
+        gold: list[str] = []
+        for key in asked:
+            for _ in range(v.values):
+                value = _value(rng, v.value_kind)
+                planted.append(needle(key, value, v.value_kind))
+                gold.append(value)
+        distractors = [needle(_key(rng, v.key_kind, taken), _value(rng, v.value_kind), v.value_kind)
+                       for _ in range(v.distractors)]
+        inserts = planted + distractors
+        needed = sum(len(n) + 1 for n in inserts)
+        hay = _haystack(v.haystack, max(0, total - needed), rng, v, taken)
+        depths = [rng.choice(DEPTHS) for _ in inserts]
+        # insert from the deepest point up, so earlier offsets stay valid
+        order = sorted(range(len(inserts)), key=lambda i: depths[i], reverse=True)
+        text = hay
+        for i in order:
+            at = _boundary(text, int(len(hay) * depths[i] / 100))
+            text = text[:at] + inserts[i] + " " + text[at:]
+        return (text, asked, planted, gold, depths, distractors), tok.count(text)
+
+    needles_alone = build(0)[1]
+    if needles_alone > length:
+        raise EvalError(f"sniah {variant} needs at least {needles_alone} tokens ({tok.name})")
+    (text, asked, planted, gold, depths, distractors), tokens = fit_tokens(build, length, tok)
     task_id = f"sniah-{variant}-{format_length(length)}-s{seed}-{index:04d}"
-    positions = [text.find(n) for n, _ in planted]
     task = Task(
-        id=task_id, suite="sniah", variant=variant, length=length, chars=total,
+        id=task_id, suite="sniah", variant=variant, length=length, chars=len(text), tokens=tokens,
+        tokenizer=tok.name,
         question=question(asked[: v.queries] if v.queries > 1 else asked[:1], v.value_kind, len(gold)),
         gold=gold,
-        meta={"needles": [n for n, _ in planted], "positions": positions,
-              "depths": [depths[i] for i in range(len(planted))], "haystack": v.haystack,
-              "distractors": distractors},
+        meta={"needles": planted, "positions": [text.find(n) for n in planted],
+              "depths": depths[: len(planted)], "haystack": v.haystack, "distractors": distractors},
     )
     return place_context(task, text, out_dir)
