@@ -227,6 +227,22 @@ def test_a_scan_in_the_kernel_forks_and_reaps_its_helpers(tmp_path):
     assert r.stdout.split() == ["40000", "40000", str(cores), "True"], r
 
 
+def test_a_large_directory_of_small_files_is_a_corpus_with_its_docs(tmp_path):
+    """Above max_str_bytes with no file large enough to map in place (all packed): this failed
+    with `TypeError: string indices must be integers` (the kernel read the pack's index as the
+    str form's list)."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(30):
+        (root / f"f{i:02d}.txt").write_text(f"file {i} says ünïcode hello {i * 7}\n" * 20)
+    with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=4_000)) as sb:
+        assert sb.load_context(root).type == "Corpus"
+        r = sb.execute("import re\nprint(len(docs), docs[3].path, docs[3].text.splitlines()[0])\n"
+                       "print(len(re.findall(r'hello (\\d+)', context)), context.count('ünïcode'))")
+    assert r.error is None, r.error
+    assert r.stdout.splitlines() == ["30 f03.txt file 3 says ünïcode hello 21", "600 600"]
+
+
 def test_a_large_directory_is_read_where_its_files_are(tmp_path):
     """Above max_str_bytes a directory's large files are mapped in place (never copied); the
     Corpus and its docs read as the concatenation would, across a kernel restart too."""

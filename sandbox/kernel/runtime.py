@@ -453,8 +453,11 @@ class Runtime:
         mode = args["mode"]
         fd = fds[0]
         size = os.fstat(fd).st_size
-        if maps:
-            return self._read_mapped(args, fds, maps)
+        index = self._read_index(fds)
+        # a directory above max_str_bytes comes as a pack plus files mapped in place (maybe
+        # none: every file small), its index then a dict of documents and segments
+        if maps or isinstance(index, dict):
+            return self._read_mapped(args, fds[0], maps or [], index)
         if mode == "corpus":
             value: Any = Corpus(fd, args.get("label", ""))
         else:
@@ -472,18 +475,26 @@ class Runtime:
                         ) from None
                     value = json.loads(text) if mode == "json" else text
                     del text
-                docs = self._read_docs(args, fds, value, mm)
+                docs = self._read_docs(index, value, mm)
             finally:
                 if mm is not None:
                     mm.close()
             return value, docs
-        return value, self._read_docs(args, fds, value, None)
+        return value, self._read_docs(index, value, None)
 
-    def _read_mapped(self, args: dict[str, Any], fds: list[int], maps: list[Any]) -> tuple[Any, Any]:
-        """A Corpus over a pack file and files mapped in place, as the index's segments say."""
+    @staticmethod
+    def _read_index(fds: list[int]) -> Any:
+        """The context's document index (its second descriptor), or None."""
+        if len(fds) < 2:
+            return None
         with os.fdopen(os.dup(fds[1]), "r", encoding="utf-8") as f:
-            index = json.load(f)
-        pack = map_file(fds[0]) if os.fstat(fds[0]).st_size else b""
+            return json.load(f)
+
+    def _read_mapped(self, args: dict[str, Any], pack_fd: int, maps: list[Any], index: Any) -> tuple[Any, Any]:
+        """A Corpus over a pack file and files mapped in place, as the index's segments say."""
+        if not isinstance(index, dict):
+            raise ValueError("the host sent files to map without their index")
+        pack = map_file(pack_fd) if os.fstat(pack_fd).st_size else b""
         sources = [pack, *maps]
         parts = []
         for source, offset, length in index["segments"]:
@@ -496,11 +507,9 @@ class Runtime:
         return value, [Doc(d["path"], d["offset"], d["length"], value) for d in index["docs"]]
 
     @staticmethod
-    def _read_docs(args: dict[str, Any], fds: list[int], value: Any, mm: Any) -> Any:
-        if len(fds) < 2:
+    def _read_docs(index: Any, value: Any, mm: Any) -> Any:
+        if index is None:
             return None
-        with os.fdopen(os.dup(fds[1]), "r", encoding="utf-8") as f:
-            index = json.load(f)
         docs = []
         ascii_text = isinstance(value, str) and value.isascii()
         char_pos = prev_end = 0
