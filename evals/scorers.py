@@ -54,9 +54,10 @@ def parse_pairs(prediction: str) -> set[tuple[int, int]]:
 def pairs_f1(prediction: str, gold: list[list[int]]) -> float:
     truth = {tuple(sorted(p)) for p in gold}
     guess = parse_pairs(prediction)
-    if not truth and not guess:
-        return 100.0
-    if not truth or not guess:
+    if not truth:  # only an explicit "none" is right (not an answer that gives up)
+        answer = prediction.split("Answer:")[-1] if "Answer:" in prediction else ""
+        return 100.0 if not guess and answer.strip().lower().rstrip(".") == "none" else 0.0
+    if not guess:
         return 0.0
     hit = len(truth & guess)
     if hit == 0:

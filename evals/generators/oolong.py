@@ -13,6 +13,7 @@ import collections
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
 from evals.generators.common import fit_tokens, place_context, rng_for
 from evals.tasks import EvalError, Task, format_length
@@ -90,17 +91,21 @@ def instance(rng: random.Random, label: str) -> str:
                            book=rng.choice(_BOOKS))
 
 
-def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 25) -> list[dict]:
-    """Records (date, user, text, label) whose lines fill at most `total_chars` characters."""
+def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 25, min_users: int = 6,
+                 max_users: int | None = None, heavy_share: float = 0.8) -> list[dict]:
+    """Records (date, user, text, label) whose lines fill at most `total_chars` characters, from
+    about one user per `users_per_line` lines (within min_users and max_users); `heavy_share`
+    of the lines come from a fifth of the users."""
     records: list[dict] = []
     size = 0
     est_lines = max(8, total_chars // 90)
-    n_users = max(6, est_lines // users_per_line)
+    n_users = max(min_users, est_lines // users_per_line)
+    n_users = min(n_users, max_users) if max_users else n_users
     users = sorted(rng.sample(range(10_000, 99_999), n_users))
-    heavy = users[: max(1, n_users // 5)]
+    heavy = rng.sample(users, max(1, n_users // 5))  # anywhere among the ids, not the lowest
     label_weights = [rng.uniform(0.5, 2.0) for _ in LABELS]
     while True:
-        user = rng.choice(heavy) if rng.random() < 0.8 else rng.choice(users)
+        user = rng.choice(heavy) if rng.random() < heavy_share else rng.choice(users)
         label = rng.choices(LABELS, label_weights)[0]
         date = START + dt.timedelta(days=rng.randrange(DAYS))
         rec = {"date": date, "user": user, "text": instance(rng, label), "label": label}
@@ -189,12 +194,12 @@ def write_labelled(task: Task, records: list[dict], out_dir: Path) -> None:
 
 
 def sized_records(name: str, length: int, index: int, seed: int, tok: Tokenizer,
-                  users_per_line: int = 25) -> tuple[random.Random, list[dict], int]:
+                  **users: Any) -> tuple[random.Random, list[dict], int]:
     """Records whose rendered lines hold 97-100% of `length` tokens, the random source they
     were drawn from (to draw the question next) and their token count."""
     def build(chars: int) -> tuple[tuple[random.Random, list[dict]], int]:
         rng = rng_for(name, seed, index, length)
-        records = make_records(rng, chars, users_per_line=users_per_line)
+        records = make_records(rng, chars, **users)
         return (rng, records), tok.count(render(records))
 
     (rng, records), tokens = fit_tokens(build, length, tok)

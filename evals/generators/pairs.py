@@ -24,33 +24,68 @@ def _by_user(records: list[dict]) -> dict[int, list[dict]]:
     return out
 
 
-def make_question(rng: random.Random, records: list[dict], kind: str) -> tuple[str, list[list[int]], dict]:
+# a condition holds for at most this share of the users (so at most ~10% of all pairs are
+# gold, and listing every pair scores an F1 of about 0.2 at best), and for at least 2 of them
+MAX_USER_SHARE = 0.3
+# users are about equally busy (oolong's 80/20 skew let "pair the busiest users" score 46 F1,
+# since count thresholds favour whoever writes most)
+HEAVY = 0.2
+
+
+def _threshold(counts: dict[int, int], users: int) -> int | None:
+    """The least k >= 1 such that 2 <= #(users with count >= k) <= MAX_USER_SHARE * users."""
+    for k in range(1, max(counts.values(), default=0) + 1):
+        n = sum(c >= k for c in counts.values())
+        if n <= MAX_USER_SHARE * users:
+            return k if n >= 2 else None
+    return None
+
+
+def _instances(k: int, what: str) -> str:
+    return f"at least {k} instance{'s' if k > 1 else ''} that should be labelled {what}"
+
+
+def make_question(rng: random.Random, records: list[dict], kind: str
+                  ) -> tuple[str, list[list[int]], dict] | None:
+    """A condition of `kind`, its gold pairs (never empty) and what it used; None when these
+    records hold no selective condition of that kind (draw again)."""
     users = _by_user(records)
     ids = sorted(users)
     if kind == "both_any":
         a, b = rng.sample(oolong.LABELS, 2)
-        ok = {u for u in ids if any(r["label"] in (a, b) for r in users[u])}
+        k = _threshold({u: sum(r["label"] in (a, b) for r in users[u]) for u in ids}, len(ids))
+        if k is None:
+            return None
+        ok = {u for u in ids if sum(r["label"] in (a, b) for r in users[u]) >= k}
         pairs = [[x, y] for x, y in itertools.combinations(sorted(ok), 2)]
-        q = f"both users have at least one instance that should be labelled '{a}' or '{b}'"
-        return q, pairs, {"labels": [a, b]}
+        q = "both users have " + _instances(k, f"'{a}' or '{b}' (the two labels together)")
+        return q, pairs, {"labels": [a, b], "at_least": k}
     if kind == "both_before":
         lab = rng.choice(oolong.LABELS)
-        when = oolong.START + dt.timedelta(days=rng.randrange(300, oolong.DAYS - 100))
-        ok = {u for u in ids
-              if any(r["label"] == lab for r in users[u])
-              and all(r["date"] < when for r in users[u] if r["label"] == lab)}
-        pairs = [[x, y] for x, y in itertools.combinations(sorted(ok), 2)]
-        q = (f"both users have at least one instance that should be labelled '{lab}', and all of their "
-             f"'{lab}' instances are dated before {oolong.format_date(when)}")
-        return q, pairs, {"labels": [lab], "date": when.isoformat()}
+        for _ in range(20):
+            when = oolong.START + dt.timedelta(days=rng.randrange(30, oolong.DAYS - 30))
+            ok = {u for u in ids
+                  if any(r["label"] == lab for r in users[u])
+                  and all(r["date"] < when for r in users[u] if r["label"] == lab)}
+            if 2 <= len(ok) <= MAX_USER_SHARE * len(ids):
+                pairs = [[x, y] for x, y in itertools.combinations(sorted(ok), 2)]
+                q = (f"both users have at least one instance that should be labelled '{lab}', and all of their "
+                     f"'{lab}' instances are dated before {oolong.format_date(when)}")
+                return q, pairs, {"labels": [lab], "date": when.isoformat()}
+        return None
     a, b = rng.sample(oolong.LABELS, 2)
     count = collections.Counter((r["user"], r["label"]) for r in records)
-    p = {u for u in ids if count[(u, a)] >= 2}
-    q_ = {u for u in ids if count[(u, b)] >= 1}
+    ka = _threshold({u: count[(u, a)] for u in ids}, len(ids))
+    kb = _threshold({u: count[(u, b)] for u in ids}, len(ids))
+    if ka is None or kb is None:
+        return None
+    p = {u for u in ids if count[(u, a)] >= ka}
+    q_ = {u for u in ids if count[(u, b)] >= kb}
     found: set[tuple[int, int]] = {(min(x, y), max(x, y)) for x in p for y in q_ if x != y}
-    q = (f"one of the two users has at least two instances that should be labelled '{a}' and the other "
-         f"has at least one instance that should be labelled '{b}'")
-    return q, [list(t) for t in sorted(found)], {"labels": [a, b]}
+    if not found:
+        return None
+    q = f"one of the two users has {_instances(ka, repr(a))} and the other has {_instances(kb, repr(b))}"
+    return q, [list(t) for t in sorted(found)], {"labels": [a, b], "at_least": [ka, kb]}
 
 
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
@@ -58,10 +93,19 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
     tok = tok or tokenizer()
     if variant not in ("mixed", *KINDS):
         raise EvalError(f"unknown pairs variant {variant!r}; known: mixed, {', '.join(KINDS)}")
-    # fewer, busier users than oolong: the answer grows with the square of the users
-    rng, records, tokens = oolong.sized_records(f"pairs/{variant}", length, index, seed, tok, users_per_line=60)
-    kind = rng.choice(KINDS) if variant == "mixed" else variant
-    condition, gold, info = make_question(rng, records, kind)
+    # 20 to 200 users: enough that a condition can be selective, few enough that the answer
+    # (it grows with the square of the users) stays a list a model can write
+    rng, records, tokens = oolong.sized_records(f"pairs/{variant}", length, index, seed, tok,
+                                                users_per_line=15, min_users=20, max_users=200, heavy_share=HEAVY)
+    made = None
+    for _ in range(30):
+        kind = rng.choice(KINDS) if variant == "mixed" else variant
+        made = make_question(rng, records, kind)
+        if made:
+            break
+    if made is None:
+        raise EvalError(f"pairs: {length} tokens hold too few users for a {variant} condition; ask for more")
+    condition, gold, info = made
     question = (oolong.PREAMBLE + f"List every pair of user ids such that {condition}. Write each pair as "
                 "(lower id, higher id); end your answer with a line 'Answer: (id1, id2), (id3, id4), ...' "
                 "or 'Answer: none'.")

@@ -1,0 +1,155 @@
+"""Shortcut strategies must not score: answers that need no reading of the context (constants,
+"all pairs", "none", an option position, a rule on the options' values, a keyword classifier)
+are run on generated tasks through the suites' own scorers and must stay near chance.
+
+Where a suite still rewards a shortcut, the test is a strict xfail naming it: it fails the
+day the suite is fixed, so that the marker is dropped."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import random
+import re
+import statistics
+
+import pytest
+
+from evals import generate, read_tasks
+from evals.scorers import score as suite_score
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """suite -> (tasks, base directory): 30 tasks a suite at 8k, seed 11."""
+    out = {}
+    for suite in ("sniah", "pairs", "codeqa", "oolong"):
+        base = tmp_path_factory.mktemp(suite)
+        out[suite] = (read_tasks(generate(suite, 8192, 30, 11, base)), base)
+    return out
+
+
+def _text(task, base) -> str:
+    ctx = task.load_context(base)
+    return ctx if isinstance(ctx, str) else ctx.read_text(encoding="utf-8")
+
+
+def score(task, answer: str) -> float:
+    return suite_score(task.suite, answer, task.gold)
+
+
+def _mean(task_scores: list[float]) -> float:
+    return statistics.mean(task_scores)
+
+
+# ----- pairs -------------------------------------------------------------------------------
+def test_pairs_listing_every_pair_scores_low(made):
+    tasks, base = made["pairs"]
+    scores = []
+    for t in tasks:
+        ids = sorted({int(u) for u in re.findall(r"User: (\d+)", _text(t, base))})
+        every = ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2))
+        scores.append(score(t, f"Answer: {every}"))
+    # a condition holds for at most 30% of the users: at most ~18% of the pairs are gold (F1 <= 30)
+    assert _mean(scores) <= 15 and max(scores) <= 30, scores
+
+
+@pytest.mark.parametrize("answer", ["Answer: none", "I could not tell.", "Answer: (1, 2)", ""])
+def test_pairs_constant_answers_score_nothing(made, answer):
+    tasks, _ = made["pairs"]
+    assert all(t.gold for t in tasks)  # never an empty gold, which "none" or giving up would match
+    assert max(score(t, answer) for t in tasks) == 0.0
+
+
+def test_pairs_heaviest_users_shortcut_scores_low(made):
+    """Pairing the busiest fifth of the users (they hold most lines, so they meet most
+    conditions) is not the answer either."""
+    tasks, base = made["pairs"]
+    scores = []
+    for t in tasks:
+        busy = collections.Counter(int(u) for u in re.findall(r"User: (\d+)", _text(t, base)))
+        top = sorted(u for u, _ in busy.most_common(max(2, len(busy) // 5)))
+        scores.append(score(t, "Answer: " + ", ".join(f"({a}, {b})" for a, b in itertools.combinations(top, 2))))
+    assert _mean(scores) <= 40, scores
+
+
+# ----- codeqa ------------------------------------------------------------------------------
+def test_codeqa_option_positions_and_value_ranks_are_near_chance():
+    tasks = []
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        tasks = read_tasks(generate("codeqa", 8192, 80, 11, Path(d)))
+        positions = collections.Counter(t.gold for t in tasks)
+        # the most frequent letter, chosen after seeing all the golds, is still near 1 in 4
+        assert max(positions.values()) / len(tasks) <= 0.4, positions
+        for letter in "ABCD":
+            assert _mean([score(t, f"The correct answer is ({letter})") for t in tasks]) <= 40
+        numeric = [t for t in tasks if t.meta["kind"] == "subclasses"]
+        assert len(numeric) >= 10
+        for rank in range(4):  # "the k-th smallest number offered" for each k
+            picks = []
+            for t in numeric:
+                ordered = sorted(range(4), key=lambda i: int(t.meta["options"][i]))
+                picks.append(score(t, f"The correct answer is ({'ABCD'[ordered[rank]]})"))
+            assert _mean(picks) <= 50, (rank, picks)
+
+
+# ----- sniah -------------------------------------------------------------------------------
+def test_sniah_default_is_the_papers_single_needle_and_constants_score_nothing(made):
+    tasks, _ = made["sniah"]
+    assert {t.variant for t in tasks} == {"single_1", "single_2", "single_3"}
+    assert all(len(t.gold) == 1 for t in tasks)
+    for answer in ("1234567", "The special magic number is 1000000.", ""):
+        assert max(score(t, answer) for t in tasks) == 0.0
+
+
+# ----- oolong: open gaps, measured ------------------------------------------------------------
+def _keyword_accuracy(tasks, base) -> float:
+    """A bag-of-words label rule fitted on half of each task's labelled lines, scored on the
+    other half (OOLONG's labels need the question's meaning; templated text gives them away)."""
+    right = total = 0
+    for t in tasks:
+        rows = []
+        for line in (base / t.labelled_path).read_text(encoding="utf-8").splitlines():
+            text, label = line.rsplit(" || Label: ", 1)
+            rows.append((text.split("Instance: ", 1)[1].lower(), label))
+        random.Random(0).shuffle(rows)
+        half = len(rows) // 2
+        votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for text, label in rows[:half]:
+            for w in set(re.findall(r"[a-z]+", text)):
+                votes[w][label] += 1
+        common = collections.Counter(label for _, label in rows[:half]).most_common(1)[0][0]
+        for text, label in rows[half:]:
+            tally: collections.Counter = collections.Counter()
+            for w in set(re.findall(r"[a-z]+", text)):
+                if votes[w]:
+                    best, n = votes[w].most_common(1)[0]
+                    tally[best] += n / sum(votes[w].values())
+            guess = tally.most_common(1)[0][0] if tally else common
+            right += guess == label
+            total += 1
+    return right / total
+
+
+@pytest.mark.xfail(strict=True, reason="open gap (issue 12 item 3): oolong's instances come from templates, "
+                   "each mapping to one label, so a keyword rule labels ~100% of held-out lines")
+def test_oolong_labels_are_not_keyword_decodable(made):
+    tasks, base = made["oolong"]
+    assert _keyword_accuracy(tasks, base) <= 0.5
+
+
+def test_multidoc_grep_for_any_graduation_year_scores_low(tmp_path):
+    """Answering the graduation year that the documents mention most, or the first one found,
+    without following the chain."""
+    tasks = read_tasks(generate("multidoc", 8192, 30, 11, tmp_path))
+    firsts, commons = [], []
+    for t in tasks:
+        years = []
+        for p in sorted((tmp_path / t.context_path).iterdir()):
+            years += re.findall(r"graduated (?:from .*? )?in (\d{4})", p.read_text(encoding="utf-8"))
+        firsts.append(score(t, years[0]))
+        commons.append(score(t, collections.Counter(years).most_common(1)[0][0]))
+    assert _mean(firsts) <= 20 and _mean(commons) <= 20, (firsts, commons)
