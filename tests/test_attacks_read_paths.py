@@ -330,6 +330,15 @@ print('\\n'.join(out))
     intact(trusted_sb, host_secret, listener)
 
 
+def test_trusted_kernel_imports_nothing_from_its_work_directory(trusted_sb, host_secret, listener):
+    """Neither '' nor the work directory is on the kernel's sys.path (IPython put '' there,
+    ahead of site-packages: a module planted in the work directory shadowed any later import)."""
+    r = trusted_sb.execute("import os, sys\nprint([p for p in sys.path if p in ('', '.') or "
+                           "os.path.abspath(p or '.') == os.getcwd()])", timeout=20)
+    assert (r.error, r.stdout.strip()) == (None, "[]"), seen(r)
+    intact(trusted_sb, host_secret, listener)
+
+
 def test_trusted_kernel_still_works(trusted_sb, host_secret, listener):
     code = ("import sandbox.kernel.corpus, sandbox.kernel.policy, ipykernel, json, os, re, sandbox\n"
             "print(re.findall('a', 'aaa'), sandbox.__file__)")

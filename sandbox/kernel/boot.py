@@ -44,7 +44,10 @@ def main(argv: list[str]) -> None:
     SandboxKernel.runtime = Runtime(options)
     app = IPKernelApp.instance(kernel_class=SandboxKernel)
     # the app reads the file and, finding every port in it, writes nothing back
-    app.initialize(["-f", f"/proc/self/fd/{conn_fd}", "--IPKernelApp.capture_fd_output=False"])
+    # ignore_cwd: IPython would put '' (the work directory, the kernel's to write) on sys.path
+    # ahead of site-packages, and a restarted kernel would import what model code planted there
+    app.initialize(["-f", f"/proc/self/fd/{conn_fd}", "--IPKernelApp.capture_fd_output=False",
+                    "--IPKernelApp.ignore_cwd=True"])
     os.close(conn_fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
