@@ -827,7 +827,8 @@ def eval_generate(
 @eval_app.command("run")
 def eval_run(
     tasks: str = typer.Argument(..., help="A tasks JSONL, or a directory of them."),
-    method: str = typer.Option("rlm", "--method", help="Comma-separated: rlm, rlm-nosub, direct, summary, retrieval."),
+    method: str = typer.Option("rlm", "--method",
+        help="Comma-separated: rlm, rlm-nosub, direct, summary, retrieval, codeact, codeact-sub."),
     model: str = typer.Option(None, "--model", "-m", help="The model (default: $RLM_MODEL)."),
     sub_model: str = typer.Option(None, "--sub-model", help="Sub-call model for rlm (default: --model)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
@@ -836,6 +837,9 @@ def eval_run(
         help="Context window in tokens assumed by direct / summary / retrieval (k = 1024: 128k is 131,072)."),
     tokenizer: str = typer.Option("o200k_base", "--tokenizer",
         help="Counts the window's tokens: o200k_base, chars4, or another tiktoken encoding."),
+    judge_model: str = typer.Option(None, "--judge-model",
+        help="Grade multidoc answers with this model as judge (BrowseComp's grader prompt, on --base-url); "
+             "exact match is kept beside it. Default: exact match only."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run."),
     max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run."),
     max_wall: float = typer.Option(None, "--max-wall", min=1.0,
@@ -876,7 +880,8 @@ def eval_run(
         check_methods(methods)  # here, before the progress bar
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)
-        settings = MethodSettings(cfg, window_tokens=parse_length(window), tokenizer=tokenizer)
+        settings = MethodSettings(cfg, window_tokens=parse_length(window), tokenizer=tokenizer,
+                                  judge_model=judge_model)
         load_tokenizer(tokenizer)  # an unknown name fails here, not in every pair
     except RLMError as exc:
         _fail(str(exc), exc)

@@ -3,14 +3,18 @@
 rlm        the root model with its REPL and sub-calls (`RLM.completion`).
 rlm-nosub  the same without `llm_query` / `rlm_query` (the paper's ablation).
 direct     the whole context in one call, cut to the model's window (the cut is recorded).
-summary    an iterative summarisation agent: read window-sized chunks, keep running notes,
-           answer from the notes.
+summary    an iterative summarisation agent: the sub-model (the paper's smaller compaction
+           model) reads window-sized chunks and keeps running notes; the model answers from them.
 retrieval  BM25 (bm25s) over chunks of the context, top-k chunks in one call.
+codeact    a CodeAct agent (evals/codeact.py): Python in the sandbox in a ReAct loop, the
+           context in its prompt (cut to the window), `search()` a BM25 retriever over all of it.
+codeact-sub  the same with `llm_query` sub-calls to the sub-model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -19,12 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.codeact import codeact
+from evals.retrieve import Searcher, chunk_text
 from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
 from rlm import RLM, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
+from sandbox import SandboxError
 
-METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval")
+METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval", "codeact", "codeact-sub")
 
 
 def check_methods(methods: list[str]) -> None:
@@ -58,7 +65,9 @@ class MethodSettings:
 
     window_tokens: the context window assumed for `direct`, `summary` and `retrieval`,
         counted with `tokenizer` (see `evals.tokens`: o200k_base by default).
-    top_k / chunk_chars: retrieval's chunks.
+    top_k / chunk_chars: retrieval's chunks (and CodeAct's `search`).
+    judge_model: grades multidoc answers with an LLM judge (evals/judge.py) on the run's
+        endpoint; None: exact match only.
     """
 
     rlm: RLMConfig
@@ -66,17 +75,19 @@ class MethodSettings:
     top_k: int = 8
     chunk_chars: int = 4000
     tokenizer: str = DEFAULT_TOKENIZER
+    judge_model: str | None = None
 
     @classmethod
     def of(cls, *, window_tokens: int = 128_000, top_k: int = 8, chunk_chars: int = 4000,
-           tokenizer: str = DEFAULT_TOKENIZER, **config: Any) -> MethodSettings:
+           tokenizer: str = DEFAULT_TOKENIZER, judge_model: str | None = None, **config: Any) -> MethodSettings:
         """Settings from RLMConfig fields by name (`model=`, `base_url=`, `max_iterations=`...)
         over `EVAL_DEFAULTS` (notes off unless `notes=` names a directory); fields left at None
         are filled from the environment and rlm.toml when the `rlm` method builds its RLM.
         Unknown names raise ConfigError."""
         check_names(config)
         given = {k: v for k, v in config.items() if v is not None}
-        return cls(RLMConfig(**{**EVAL_DEFAULTS, **given}), window_tokens, top_k, chunk_chars, tokenizer)
+        return cls(RLMConfig(**{**EVAL_DEFAULTS, **given}), window_tokens, top_k, chunk_chars, tokenizer,
+                   judge_model)
 
     @property
     def model(self) -> str:
@@ -85,7 +96,7 @@ class MethodSettings:
     def as_dict(self) -> dict[str, Any]:
         """The settings without secrets."""
         return {"rlm": self.rlm.public_dict(), "window_tokens": self.window_tokens, "top_k": self.top_k,
-                "chunk_chars": self.chunk_chars, "tokenizer": self.tokenizer}
+                "chunk_chars": self.chunk_chars, "tokenizer": self.tokenizer, "judge_model": self.judge_model}
 
 
 # a row with one of these statuses is a failure to run, not a result: the next run retries it
@@ -97,6 +108,8 @@ def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
     (never skipped as done, never averaged together in a report)."""
     c = s.rlm
     out: dict[str, Any] = {"model": c.model, "base_url": c.base_url}
+    if s.judge_model:
+        out["judge_model"] = s.judge_model
     if method in ("rlm", "rlm-nosub"):
         out.update(sub_model=c.effective_sub_model if method == "rlm" else None, max_iterations=c.max_iterations,
                    max_depth=c.max_depth, max_cost_usd=c.max_cost_usd, max_tokens=c.max_tokens,
@@ -105,6 +118,10 @@ def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
         out.update(window_tokens=s.window_tokens, tokenizer=s.tokenizer)
         if method == "retrieval":
             out.update(top_k=s.top_k, chunk_chars=s.chunk_chars)
+        if method in ("summary", "codeact-sub"):
+            out["sub_model"] = c.effective_sub_model
+        if method.startswith("codeact"):
+            out.update(max_iterations=c.max_iterations, chunk_chars=s.chunk_chars)
     return out
 
 
@@ -164,25 +181,35 @@ def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outco
 
 
 class _Caller:
-    """One endpoint and a running total of tokens and cost, for the single-call baselines."""
+    """The model and sub-model endpoints and a running total of tokens and cost, for the baselines."""
 
     def __init__(self, s: MethodSettings) -> None:
         self.s = s
         c = s.rlm
+        key = c.api_key or os.environ.get("OPENAI_API_KEY")
         # the run's own retry and sampling settings, as the rlm method's client has them
-        self.client = ModelClient.for_config(c, c.base_url, c.api_key or os.environ.get("OPENAI_API_KEY"))
+        self.client = ModelClient.for_config(c, c.base_url, key)
+        self.sub_client = self.client
+        if c.sub_base_url and c.sub_base_url != c.base_url:
+            self.sub_client = ModelClient.for_config(c, c.sub_base_url, c.sub_api_key or key)
         self.prices = c.price_table()
         self.out = Outcome(None, "ok")
 
-    async def ask(self, prompt: str) -> str:
-        c = await self.client.chat(self.s.model, [{"role": "user", "content": prompt}])
+    async def chat(self, messages: list[dict[str, Any]], *, sub: bool = False) -> str:
+        model = self.s.rlm.effective_sub_model if sub else self.s.model
+        c = await (self.sub_client if sub else self.client).chat(model, messages)
         self.out.prompt_tokens += c.prompt_tokens
         self.out.completion_tokens += c.completion_tokens
-        self.out.cost_usd += self.prices.cost(self.s.model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
+        self.out.cost_usd += self.prices.cost(model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
         return c.text
+
+    async def ask(self, prompt: str, *, sub: bool = False) -> str:
+        return await self.chat([{"role": "user", "content": prompt}], sub=sub)
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.sub_client is not self.client:
+            await self.sub_client.aclose()
 
 
 async def _baseline(solve: Any, task: Task, base: Path, s: MethodSettings) -> Outcome:
@@ -192,6 +219,8 @@ async def _baseline(solve: Any, task: Task, base: Path, s: MethodSettings) -> Ou
         await solve(task, base, s, caller)
     except ModelError as exc:
         caller.out.status, caller.out.error = "model_error", str(exc)
+    except SandboxError as exc:
+        caller.out.status, caller.out.error = "sandbox_error", f"{type(exc).__name__}: {exc}"
     finally:
         await caller.close()
     return caller.out
@@ -225,37 +254,18 @@ async def _summary(task: Task, base: Path, s: MethodSettings, caller: _Caller) -
             f"You are reading a long text in parts to answer a question later.\nQuestion: {task.question}\n\n"
             f"Your notes so far:\n{notes or '(none)'}\n\nNext part ({done:,} to {done + len(chunk):,} of "
             f"{len(text):,} characters):\n{chunk}\n\nRewrite your notes: keep every fact that may help "
-            "answer the question, and counts so far; at most 1,500 words.")
+            "answer the question, and counts so far; at most 1,500 words.", sub=True)
         done += len(chunk)
     caller.out.answer = await caller.ask(f"Your notes on a long text:\n{notes}\n\nQuestion: {task.question}")
 
 
-def chunk_text(text: str, size: int) -> list[str]:
-    """Chunks of about `size` characters, cut at line ends where possible."""
-    chunks, start = [], 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        if end < len(text):
-            cut = text.rfind("\n", start + size // 2, end)
-            end = cut + 1 if cut > 0 else end
-        chunks.append(text[start:end])
-        start = end
-    return chunks
-
-
 async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:
-    import bm25s
-
     chunks = chunk_text(task.context_text(base), s.chunk_chars)
-    k = min(s.top_k, len(chunks))
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(chunks, stopwords="en", show_progress=False), show_progress=False)
-    ids, _ = retriever.retrieve(bm25s.tokenize([task.question], stopwords="en", show_progress=False),
-                                k=k, show_progress=False)
+    ranked = Searcher(chunks).top(task.question, s.top_k)
     # the best-ranked passages that fit the window, in the context's order
     tok, room = tokenizer(s.tokenizer), _room(s, task.question, _ANSWER_ROOM)
     picked: list[int] = []
-    for i in (int(i) for i in ids[0]):
+    for i in ranked:
         room -= tok.count(chunks[i]) + 8
         if room < 0 and picked:
             break
@@ -267,4 +277,14 @@ async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller)
         f"Passages retrieved from a long text:\n\n{passages}\n\nQuestion: {task.question}")
 
 
-_BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval}
+async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *, sub_calls: bool) -> None:
+    done = await codeact(task.context_text(base), task.question, chat=caller.chat,
+                         ask_sub=functools.partial(caller.ask, sub=True) if sub_calls else None,
+                         tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
+                         max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox)
+    caller.out.answer, caller.out.status, caller.out.truncated = done.answer, done.status, done.truncated
+
+
+_BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval,
+              "codeact": functools.partial(_codeact, sub_calls=False),
+              "codeact-sub": functools.partial(_codeact, sub_calls=True)}

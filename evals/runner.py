@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from evals.judge import JUDGED_SUITES, judge
 from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
 from evals.scorers import score
 from evals.tasks import Task, read_tasks
@@ -25,11 +26,17 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     """One (task, method) pair, in a worker: returns the results line."""
     task = Task(**json.loads(task_json))
     out = run_method(method, task, Path(base), s)
+    exact = round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0
+    graded: dict[str, Any] = {"score": exact}
+    if s.judge_model and task.suite in JUDGED_SUITES and out.answer and out.status != "error":
+        v = judge(s.rlm, s.judge_model, task.question, out.answer, str(task.gold))
+        graded = {"score": v.score, "exact_score": exact,
+                  "judge": {"model": s.judge_model, "verdict": v.verdict,
+                            "tokens": v.prompt_tokens + v.completion_tokens, "cost_usd": round(v.cost_usd, 6)}}
     return {
         "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
         "chars": task.chars, "method": method, "model": s.model, **_settings_fields(method, s),
-        "score": round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0,
-        "answer": out.answer, "gold": task.gold, "status": out.status,
+        **graded, "answer": out.answer, "gold": task.gold, "status": out.status,
         "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
         "tokens": out.prompt_tokens + out.completion_tokens, "cost_usd": round(out.cost_usd, 6),
         "wall_s": round(out.wall_s, 3), "run_id": out.run_id, "trajectory_path": out.trajectory_path,

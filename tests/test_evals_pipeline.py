@@ -259,3 +259,26 @@ def test_reports_cannot_mislead(tmp_path):
     assert len({(d[2], d[3]) for d in score_lines}) == 3  # three markers / line styles
     assert sum(1 for d in drawn if d[4] == "direct") == 1  # drawn for score, left out of cost
     assert any("unpriced" in t and "direct" in t for t in texts)
+
+
+def test_summary_compacts_with_the_sub_model_and_answers_with_the_model(tmp_path):
+    """The paper's summary agent: a smaller model keeps the running notes, the model answers."""
+    calls: dict[str, int] = {"big": 0, "small": 0}
+
+    def big(call) -> str:
+        calls["big"] += 1
+        assert "Rewrite your notes" not in call.prompt
+        return "Answer: 1"
+
+    def small(call) -> str:
+        calls["small"] += 1
+        assert "Rewrite your notes" in call.prompt
+        return "notes"
+
+    tasks = generate("sniah", 8192, 1, 0, tmp_path / "t", variant="single_1")
+    with ScriptedServer({"big": big, "small": small}) as srv:
+        s = MethodSettings.of(model="big", sub_model="small", base_url=srv.url, api_key="k",
+                              runs_dir=tmp_path / "runs", window_tokens=3000)
+        (row,) = run_eval(tasks, ["summary"], s, tmp_path / "results.jsonl", workers=1)
+    assert row["status"] == "ok" and calls["big"] == 1 and calls["small"] >= 3
+    assert row["settings"]["sub_model"] == "small"

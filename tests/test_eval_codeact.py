@@ -1,0 +1,105 @@
+"""The CodeAct baselines (evals/codeact.py) end to end: a scripted model writes Python that runs
+in a real sandbox, finds what the window cut off with `search()`, asks the sub-model with
+`llm_query()` (codeact-sub), and answers with FINAL; the conversation stays within the window."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from scripted_server import Call, ScriptedServer
+
+from evals import MethodSettings, generate, read_tasks, run_eval
+from evals.codeact import _fit
+from evals.tokens import tokenizer
+
+TOK = tokenizer()
+WINDOW = 4000
+prompts_seen: list[int] = []
+sub_prompts: list[str] = []
+
+
+def _key(call: Call) -> str:
+    return re.search(r"special magic \w+ for (\S+) mentioned", call.messages[1]["content"]).group(1)
+
+
+def coder(call: Call) -> str:
+    """Root model of both methods: search for the asked key, then answer from the output."""
+    prompts_seen.append(sum(TOK.count(m["content"]) for m in call.messages))
+    assert "search(query, k=5)" in call.system
+    uses_sub = "llm_query(prompt)" in call.system
+    if call.turn == 0:
+        key = _key(call)
+        if uses_sub:
+            return ("Let me ask a helper.\n```repl\nhits = search(" + repr(key) + ", k=2)\n"
+                    "print('helper says:', llm_query('Which number follows " + key + " here? ' + hits[0]))\n```")
+        return ("```repl\nimport re\nhits = search(" + repr(key) + ", k=3)\n"
+                "print([m for h in hits for m in re.findall(r'for " + re.escape(key) + r" is: (\d+)', h)])" + "\n```")
+    found = re.search(r"(\d{7})", call.prompt)
+    return f"FINAL({found.group(1) if found else 'unknown'})"
+
+
+def reader(call: Call) -> str:
+    sub_prompts.append(call.prompt)
+    key = re.search(r"follows (\S+) here", call.prompt).group(1)
+    return re.search(re.escape(key) + r" is: (\d+)", call.prompt).group(1)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ScriptedServer({"coder": coder, "reader": reader}) as s:
+        yield s
+
+
+def test_codeact_finds_what_the_window_cut_off_and_codeact_sub_asks_the_sub_model(server, tmp_path):
+    tasks = generate("sniah", 16_384, 2, 3, tmp_path / "t", variant="single_2")
+    s = MethodSettings.of(model="coder", sub_model="reader", base_url=server.url, api_key="k",
+                          runs_dir=tmp_path / "runs", window_tokens=WINDOW, max_iterations=4)
+    prompts_seen.clear()
+    sub_prompts.clear()
+    rows = run_eval(tasks, ["codeact", "codeact-sub"], s, tmp_path / "results.jsonl", workers=1)
+    assert len(rows) == 4
+    for r in rows:
+        assert (r["status"], r["score"], r["truncated"]) == ("ok", 100.0, True), r
+        assert r["tokens"] > 0
+    # the needle sat past the window at least once: only search() could have found it
+    shown_cut = [t for t in read_tasks(tasks) if t.meta["positions"][0] > len(TOK.head(_text(t, tmp_path / "t"), WINDOW))]
+    assert shown_cut, "pick a seed whose needle lies past the window"
+    assert len(sub_prompts) == 2 and all("special magic number" in p for p in sub_prompts)
+    assert max(prompts_seen) <= WINDOW
+
+
+def _text(task, base):
+    ctx = task.load_context(base)
+    return ctx if isinstance(ctx, str) else ctx.read_text(encoding="utf-8")
+
+
+def test_a_model_that_never_answers_stops_at_the_turn_limit(tmp_path):
+    turns: list[int] = []
+
+    def stubborn(call: Call) -> str:
+        turns.append(call.turn)
+        if "No turns are left" in call.prompt:
+            return "FINAL(gave up)"
+        return "```repl\nprint(sum(range(10)))\n```"
+
+    tasks = generate("sniah", 2048, 1, 0, tmp_path / "t", variant="single_1")
+    with ScriptedServer({"stubborn": stubborn}) as srv:
+        s = MethodSettings.of(model="stubborn", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=8000, max_iterations=3)
+        (row,) = run_eval(tasks, ["codeact"], s, tmp_path / "results.jsonl", workers=1)
+    assert (row["status"], row["answer"], row["score"]) == ("max_iterations", "gave up", 0.0)
+    assert turns == [0, 1, 2, 3]  # three turns, then the last call without code
+
+
+def test_the_conversation_is_cut_to_the_window_oldest_turns_first():
+    messages = [{"role": "system", "content": "rules " * 50}, {"role": "user", "content": "context " * 500}]
+    for i in range(40):
+        messages.append({"role": "assistant", "content": f"turn {i} " + "code " * 100})
+        messages.append({"role": "user", "content": f"output {i} " + "x " * 100})
+    fitted = _fit(messages, TOK, 3000)
+    assert sum(TOK.count(m["content"]) for m in fitted) <= 3000
+    roles = [m["role"] for m in fitted]
+    assert roles[:2] == ["system", "user"] and all(a != b for a, b in zip(roles[1:], roles[2:], strict=False))
+    assert fitted[-1]["content"].startswith("output 39") and "dropped to fit the window" in fitted[1]["content"]
+    assert _fit(messages[:4], TOK, 3000) == messages[:4]  # nothing dropped when it fits

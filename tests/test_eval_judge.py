@@ -1,0 +1,60 @@
+"""The optional LLM judge for multidoc answers (evals/judge.py): BrowseComp's grader prompt, its
+`correct: yes|no` line parsed, exact match kept beside it; against the scripted server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from scripted_server import Call, ScriptedServer
+
+from evals import MethodSettings, generate, run_eval
+from evals.judge import parse_verdict
+
+judged: list[str] = []
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("extracted_final_answer: 1992\nreasoning: same year\ncorrect: yes\nconfidence: 100", "yes"),
+    ("**correct:** no", "no"),
+    ("Correct: YES", "yes"),
+    ("correct: no ... on reflection, correct: yes", "yes"),  # the last line wins
+    ("The answers match.", None),
+    ("incorrect", None),
+])
+def test_the_verdict_line_is_read(text, verdict):
+    assert parse_verdict(text) == verdict
+
+
+def solver(call: Call) -> str:
+    """Follows the hops2 chain through the documents in the prompt, and answers in a sentence
+    (which exact match scores 0)."""
+    p = call.prompt
+    city = re.search(r"company headquartered in (.+?) graduate\?", p).group(1)
+    founder = re.search(r"headquartered in " + re.escape(city) + r"\. It was founded in \d+ by (.+?)\.", p).group(1)
+    year = re.search(re.escape(founder) + r" graduated from .*? in (\d{4})", p).group(1)
+    return f"Following the documents, the founder graduated in {year}."
+
+
+def judge_model(call: Call) -> str:
+    judged.append(call.prompt)
+    correct = re.search(r"\[correct_answer\]: (.+)", call.prompt).group(1).strip()
+    response = call.prompt.split("[response]: ", 1)[1].split("\n\nYour judgement", 1)[0]
+    ok = correct in response
+    return f"extracted_final_answer: {response[-5:-1]}\nreasoning: compared.\ncorrect: {'yes' if ok else 'no'}"
+
+
+def test_a_sentence_answer_is_right_by_the_judge_and_wrong_by_exact_match(tmp_path):
+    tasks = generate("multidoc", 8192, 2, 0, tmp_path / "t", variant="hops2")
+    with ScriptedServer({"solver": solver, "judge": judge_model}) as srv:
+        common = {"model": "solver", "base_url": srv.url, "api_key": "k", "runs_dir": tmp_path / "runs",
+                  "window_tokens": 16_000}
+        judged.clear()
+        rows = run_eval(tasks, ["direct"], MethodSettings.of(judge_model="judge", **common),
+                        tmp_path / "judged.jsonl", workers=1)
+        plain = run_eval(tasks, ["direct"], MethodSettings.of(**common), tmp_path / "plain.jsonl", workers=1)
+    assert len(judged) == 2 and all("Judge whether the following [response]" in p for p in judged)
+    for r in rows:
+        assert (r["score"], r["exact_score"], r["judge"]["verdict"]) == (100.0, 0.0, "yes"), r
+        assert r["settings"]["judge_model"] == "judge" and r["judge"]["tokens"] > 0
+    assert [r["score"] for r in plain] == [0.0, 0.0] and all("judge" not in r for r in plain)
