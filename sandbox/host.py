@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import queue
+import re
 import resource
 import secrets
 import shutil
@@ -66,17 +68,50 @@ _warned: set[str] = set()
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+@functools.lru_cache(maxsize=1)
+def _dependency_dirs() -> tuple[str, ...]:
+    """The directories (sys.path entries of this interpreter) that hold what the launcher and
+    the kernel import: ipykernel, RestrictedPython, regex, landlock, pyseccomp and every
+    distribution they require, wherever they are installed (site-packages, a `--target`
+    directory on PYTHONPATH...)."""
+    from importlib import metadata
+
+    dirs: set[str] = set()
+    seen: set[str] = set()
+    todo = ["ipykernel", "RestrictedPython", "regex", "landlock", "pyseccomp"]
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional requirement not installed here (a platform marker, say)
+        dirs.add(str(Path(str(dist.locate_file(""))).resolve()))
+        for requirement in dist.requires or []:
+            if "extra ==" not in requirement:
+                todo.append(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))  # type: ignore[union-attr]
+    return tuple(sorted(d for d in dirs if os.path.isdir(d)))
+
+
+def _kernel_import_paths() -> list[str]:
+    """Directories the kernel adds to sys.path (after its own site-packages): those holding its
+    dependencies that the interpreter would not find by itself (it runs with -s -P, no
+    PYTHONPATH). Read-only to the kernel, like every read path."""
+    default = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    return [d for d in _dependency_dirs() if d not in default]
+
+
 def _python_read_paths() -> list[str]:
-    """What the kernel's Python reads: the installation, its site-packages and the `sandbox`
-    package itself, never the directory above it (in an editable install, the whole checkout)."""
+    """What the kernel's Python reads: the installation, its site-packages, the directories of
+    its dependencies and the `sandbox` package itself, never the directory above it (in an
+    editable install, the whole checkout)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(site.getsitepackages())
+    paths.update(_dependency_dirs())
     paths.add(str(_PACKAGE_DIR))
-    for mod in ("ipykernel", "jupyter_client", "RestrictedPython", "zmq", "traitlets", "tornado"):
-        module = sys.modules.get(mod) or __import__(mod)
-        paths.add(str(Path(module.__file__).resolve().parent.parent))  # type: ignore[arg-type]
     return sorted(p for p in paths if os.path.exists(p))
-
 
 
 def _close_thread_loop() -> None:
@@ -282,6 +317,7 @@ class Sandbox:
             "keep_limit": cfg.keep_output_chars,
             "max_source_chars": cfg.max_source_chars,
             "memory_limit": self._memory_limit,
+            "import_paths": _kernel_import_paths(),
         }
         if self._cgroup is not None:
             self._cgroup.set_memory(self._cgroup_memory())
@@ -348,7 +384,7 @@ class Sandbox:
         log_path = self._host_dir / "kernel.log"
         with open(log_path, "ab") as log_file:
             launcher_env = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL")}
-            launcher_env["PYTHONPATH"] = str(_PACKAGE_DIR.parent)
+            launcher_env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_DIR.parent), *_kernel_import_paths()])
             km.start_kernel(env=launcher_env, cwd=str(self._host_dir), stdout=subprocess.DEVNULL, stderr=log_file)
         self._km = km
         self._wait_for_shell_socket(km)

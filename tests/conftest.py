@@ -126,3 +126,38 @@ def corpus_of(tmp_path: Path, text: str, name: str = "c.txt") -> Corpus:
         return Corpus(fd)
     finally:
         os.close(fd)
+
+
+REPO = Path(__file__).resolve().parent.parent
+_LANDLOCK_HOST = """
+import json, os, sys
+from sandbox.host import _SYSTEM_READ_PATHS, _kernel_import_paths, _python_read_paths
+from sandbox.launcher import Report, apply_landlock
+report = Report()
+read = [p for p in _SYSTEM_READ_PATHS if os.path.exists(p)] + _python_read_paths()
+apply_landlock(read, [WORK], report)
+if not any(layer["layer"] == "landlock" and layer["active"] for layer in report.layers):
+    print(json.dumps({"landlock": False})); sys.exit(0)
+prelude = (f"import sys\\nsys.path.extend({_kernel_import_paths()!r})\\n"
+           f"import importlib.util\\nspec = importlib.util.spec_from_file_location('boot', {BOOT!r})\\n"
+           "boot = importlib.util.module_from_spec(spec)\\nspec.loader.exec_module(boot)\\nboot.load_package()\\n")
+os.chdir(WORK)
+os.execve(sys.executable, [sys.executable, "-s", "-P", "-c", prelude + CODE], {"PATH": "/usr/bin:/bin"})
+"""
+
+
+def landlock_kernel(work: Path, code: str) -> dict:
+    """Run `code` as the kernel would start without the minimal root (a host without root):
+    under the launcher's Landlock rule set (the host's read paths), exec'd with -s -P and an
+    empty environment, `sandbox` loaded by boot. `code` prints one JSON object, returned here
+    ({"landlock": False} where Landlock is unavailable)."""
+    import json
+    import subprocess
+    import sys
+
+    host = (_LANDLOCK_HOST.replace("WORK", repr(str(work))).replace("BOOT", repr(str(REPO / "sandbox/kernel/boot.py")))
+            .replace("CODE", repr(code)))
+    out = subprocess.run([sys.executable, "-s", "-c", host], capture_output=True, text=True, timeout=60,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,29 +15,28 @@ import sys
 
 
 def load_package() -> None:
-    """Import `sandbox` from the directory above this file, found by path rather than through
-    sys.path: the kernel may not list the directory that holds the package (in an editable
-    install, the source checkout), and nothing on sys.path is the kernel's to write."""
-    import importlib.util
+    """Make `sandbox` importable from the directory above this file, found by path rather than
+    through sys.path: the kernel may not list the directory that holds the package (in an
+    editable install, the source checkout), and nothing on sys.path is the kernel's to write.
+    The package's own __init__ (host code) is not run: the kernel needs only `sandbox.kernel`."""
+    import types
 
     if "sandbox" in sys.modules:
         return
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        "sandbox", os.path.join(package, "__init__.py"), submodule_search_locations=[package])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sandbox"] = module
-    spec.loader.exec_module(module)
+    package = types.ModuleType("sandbox", "the sandbox package, as the kernel sees it: its kernel code only")
+    package.__path__ = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    sys.modules["sandbox"] = package
 
 
 def main(argv: list[str]) -> None:
     conn_fd, options_fd = int(argv[1]), int(argv[2])
     with os.fdopen(options_fd, encoding="utf-8") as f:
         options = json.load(f)
+    # where the host found the kernel's dependencies outside site-packages (read-only here)
+    sys.path.extend(p for p in options.get("import_paths", []) if p not in sys.path)
+    load_package()
     from ipykernel.kernelapp import IPKernelApp
 
-    load_package()
     from sandbox.kernel.kernel import SandboxKernel
     from sandbox.kernel.runtime import Runtime
 
