@@ -8,7 +8,8 @@ the sandbox, with its context in the prompt (cut to the window), not in the REPL
 Each turn the model's ```repl blocks run in a restricted sandbox and their output (capped)
 comes back as the next user message; `FINAL(answer)` outside code ends the loop (FINAL_VAR(name)
 prints the variable). Old turns are dropped, oldest first, when the conversation would not
-fit the window; after `max_turns` the model is asked for its answer once more, without code.
+fit the window; after `max_turns` (or past the cost budget) the model is asked for its answer
+once more, without code.
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ AskSub = Callable[[str], Awaitable[str]]
 @dataclass
 class CodeActResult:
     answer: str | None
-    status: str  # "ok" or "max_iterations"
+    status: str  # "ok", "max_iterations" or "max_cost"
     turns: int
     truncated: bool
 
 
 async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | None, tok: Tokenizer,
-                  window_tokens: int, chunk_chars: int, max_turns: int,
-                  sandbox_config: SandboxConfig) -> CodeActResult:
-    """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given)."""
+                  window_tokens: int, chunk_chars: int, max_turns: int, sandbox_config: SandboxConfig,
+                  over_budget: Callable[[], bool] | None = None) -> CodeActResult:
+    """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given);
+    `over_budget()` true after a turn ends the loop (status max_cost) with one last answer."""
     from evals.retrieve import chunk_text
 
     room = max(256, window_tokens - tok.count(question) - TURNS_TOKENS)
@@ -79,6 +81,8 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             return list(await asyncio.gather(*(sub(p) for p in prompts)))
 
         def serve(request: HostRequest) -> list[str]:  # on a bridge thread: hop onto the loop
+            if request.op != "llm_query":  # rlm_query would drop its context: not this baseline's
+                raise RuntimeError(f"{request.op} is not available here: use llm_query(prompt)")
             prompts = [str(p) for p in request.args.get("prompts") or []]
             return asyncio.run_coroutine_threadsafe(answer_all(prompts), loop).result()
 
@@ -100,28 +104,35 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
         kept = tok.head(out, OBSERVATION_TOKENS)
         return kept if len(kept) == len(out) else f"{kept}\n[output cut: {len(out):,} characters in all]"
 
+
     try:
         await blocking(sandbox.start)
         for tool_set in tools:
             await blocking(sandbox.add_tools, tool_set)
+        status = "max_iterations"
         for turn in range(1, max_turns + 1):
             reply = parse_reply(await chat(_fit(messages, tok, window_tokens)))
             messages.append({"role": "assistant", "content": reply.visible})
             observed = [await run(code) for code in reply.code]
             if reply.final_kind == "text":
                 return CodeActResult(reply.final, "ok", turn, truncated)
-            if reply.final_kind == "var" and reply.final and reply.final.isidentifier():
-                shown_var = await run(f"print({reply.final})")
-                if not shown_var.startswith("Error"):
-                    return CodeActResult(shown_var.strip(), "ok", turn, truncated)
-                observed.append(shown_var)
-            if not reply.code:
+            if reply.final_kind == "var":
+                name = (reply.final or "").strip()
+                value = await blocking(sandbox.read_variable, name) if name.isidentifier() else None
+                if value is not None:
+                    return CodeActResult(value, "ok", turn, truncated)
+                observed.append(f"FINAL_VAR({name}) names no variable: use FINAL(your answer), or define it first.")
+            elif not reply.code:
                 observed.append("No code ran. Write a ```repl block, or reply with FINAL(your answer).")
             messages.append({"role": "user", "content": "\n\n".join(observed)})
-        messages.append({"role": "user", "content": "No turns are left: reply now with FINAL(your answer)."})
+            if over_budget is not None and over_budget():
+                status = "max_cost"
+                break
+        # the last observation and the request to answer go in one message (roles alternate)
+        messages[-1]["content"] += "\n\nNo turns are left: reply now with FINAL(your answer)."
         last = parse_reply(await chat(_fit(messages, tok, window_tokens)))
         return CodeActResult(last.final if last.final_kind == "text" else last.visible.strip() or None,
-                             "max_iterations", max_turns, truncated)
+                             status, max_turns, truncated)
     finally:
         try:
             await asyncio.shield(blocking(sandbox.close))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.codeact import codeact
+from evals.judge import JUDGED_SUITES
 from evals.retrieve import Searcher, chunk_text
 from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
@@ -63,8 +64,8 @@ class MethodSettings:
     budgets, prices, notes, runs_dir, sandbox: one `RLMConfig`, also read by the baselines for
     their model and endpoint), plus the baselines' own knobs.
 
-    window_tokens: the context window assumed for `direct`, `summary` and `retrieval`,
-        counted with `tokenizer` (see `evals.tokens`: o200k_base by default).
+    window_tokens: the context window assumed by the baselines (direct, summary, retrieval,
+        codeact), counted with `tokenizer` (see `evals.tokens`: o200k_base by default).
     top_k / chunk_chars: retrieval's chunks (and CodeAct's `search`).
     judge_model: grades multidoc answers with an LLM judge (evals/judge.py) on the run's
         endpoint; None: exact match only.
@@ -103,12 +104,13 @@ class MethodSettings:
 FAILED_STATUSES = frozenset({"error", "model_error", "sandbox_error"})
 
 
-def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
-    """The settings that shape `method`'s results: rows made with other values are kept apart
-    (never skipped as done, never averaged together in a report)."""
+def result_settings(method: str, s: MethodSettings, suite: str | None = None) -> dict[str, Any]:
+    """The settings that shape `method`'s results on `suite`: rows made with other values are
+    kept apart (never skipped as done, never averaged together in a report). The judge model
+    counts only on the suites it grades."""
     c = s.rlm
     out: dict[str, Any] = {"model": c.model, "base_url": c.base_url}
-    if s.judge_model:
+    if s.judge_model and suite in JUDGED_SUITES:
         out["judge_model"] = s.judge_model
     if method in ("rlm", "rlm-nosub"):
         out.update(sub_model=c.effective_sub_model if method == "rlm" else None, max_iterations=c.max_iterations,
@@ -121,7 +123,7 @@ def result_settings(method: str, s: MethodSettings) -> dict[str, Any]:
         if method in ("summary", "codeact-sub"):
             out["sub_model"] = c.effective_sub_model
         if method.startswith("codeact"):
-            out.update(max_iterations=c.max_iterations, chunk_chars=s.chunk_chars)
+            out.update(max_iterations=c.max_iterations, max_cost_usd=c.max_cost_usd, chunk_chars=s.chunk_chars)
     return out
 
 
@@ -278,10 +280,12 @@ async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller)
 
 
 async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *, sub_calls: bool) -> None:
+    limit = s.rlm.max_cost_usd
     done = await codeact(task.context_text(base), task.question, chat=caller.chat,
                          ask_sub=functools.partial(caller.ask, sub=True) if sub_calls else None,
                          tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
-                         max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox)
+                         max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox,
+                         over_budget=None if limit is None else lambda: caller.out.cost_usd >= limit)
     caller.out.answer, caller.out.status, caller.out.truncated = done.answer, done.status, done.truncated
 
 

@@ -19,7 +19,7 @@ from evals.judge import JUDGED_SUITES, judge
 from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
 from evals.scorers import score
 from evals.tasks import Task, read_tasks
-from rlm import read_jsonl
+from rlm import RLMError, read_jsonl
 
 
 def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[str, Any]:
@@ -29,13 +29,17 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     exact = round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0
     graded: dict[str, Any] = {"score": exact}
     if s.judge_model and task.suite in JUDGED_SUITES and out.answer and out.status != "error":
-        v = judge(s.rlm, s.judge_model, task.question, out.answer, str(task.gold))
-        graded = {"score": v.score, "exact_score": exact,
-                  "judge": {"model": s.judge_model, "verdict": v.verdict,
-                            "tokens": v.prompt_tokens + v.completion_tokens, "cost_usd": round(v.cost_usd, 6)}}
+        try:
+            v = judge(s.rlm, s.judge_model, task.question, out.answer, str(task.gold))
+        except (RLMError, OSError) as exc:  # the answer stands; its grade falls back to exact match
+            graded["judge"] = {"model": s.judge_model, "verdict": "error", "error": f"{type(exc).__name__}: {exc}"}
+        else:
+            graded = {"score": v.score, "exact_score": exact,
+                      "judge": {"model": s.judge_model, "verdict": v.verdict,
+                                "tokens": v.prompt_tokens + v.completion_tokens, "cost_usd": round(v.cost_usd, 6)}}
     return {
         "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
-        "chars": task.chars, "method": method, "model": s.model, **_settings_fields(method, s),
+        "chars": task.chars, "method": method, "model": s.model, **_settings_fields(method, s, task.suite),
         **graded, "answer": out.answer, "gold": task.gold, "status": out.status,
         "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
         "tokens": out.prompt_tokens + out.completion_tokens, "cost_usd": round(out.cost_usd, 6),
@@ -44,10 +48,10 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     }
 
 
-def _settings_fields(method: str, s: MethodSettings) -> dict[str, Any]:
+def _settings_fields(method: str, s: MethodSettings, suite: str) -> dict[str, Any]:
     """The settings that shaped a row, and whether its models have prices (an unpriced model's
     cost is unknown, not $0)."""
-    settings = result_settings(method, s)
+    settings = result_settings(method, s, suite)
     models = {m for m in (settings.get("model"), settings.get("sub_model")) if m}
     table = s.rlm.price_table()
     return {"settings": settings, "settings_id": settings_id(settings),
@@ -91,8 +95,9 @@ def todo_pairs(tasks: list[Task], methods: list[str], settings: MethodSettings, 
                keep_failed: bool = False) -> tuple[list[tuple[Task, str]], int]:
     """The (task, method) pairs still to run with these settings, and how many are done."""
     done = done_pairs(results_path, keep_failed=keep_failed)
-    ids = {m: settings_id(result_settings(m, settings)) for m in methods}
-    todo = [(t, m) for t in tasks for m in methods if (t.id, m, ids[m]) not in done]
+    ids = {(suite, m): settings_id(result_settings(m, settings, suite))
+           for suite in {t.suite for t in tasks} for m in methods}
+    todo = [(t, m) for t in tasks for m in methods if (t.id, m, ids[(t.suite, m)]) not in done]
     return todo, len(tasks) * len(methods) - len(todo)
 
 
@@ -138,7 +143,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
                 row = fut.result()
             except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
                 row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
-                       "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings),
+                       "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings, t.suite),
                        "score": 0.0, "answer": None,
                        "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
                        "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}

@@ -24,11 +24,14 @@ class EvalError(RLMError, ValueError):
 INLINE_LIMIT_CHARS = 64_000  # contexts above this go to a file
 
 
+MAX_LENGTH = 2**27  # 128M tokens, about half a gigabyte of text
+
+
 def parse_length(text: str | int) -> int:
     """'32k' -> 32,768; '1m' -> 1,048,576; '2^15' -> 32,768; '4096' -> 4,096 (tokens). K and M
     are powers of two, like the lengths of RULER, OOLONG and the RLM paper (2^13 ... 2^18)."""
     if isinstance(text, int):
-        return text
+        return parse_length(str(text))
     raw = str(text).strip()
     power = re.fullmatch(r"2\s*\^\s*(\d{1,2})", raw)
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmM][iI]?)?", raw)
@@ -41,6 +44,8 @@ def parse_length(text: str | int) -> int:
         raise EvalError(f"not a length: {text!r} (use e.g. 4096, 32k, 1m, 2^15)")
     if value < 1:
         raise EvalError("a length must be at least 1 token")
+    if value > MAX_LENGTH:
+        raise EvalError(f"{text!r} is {value:,} tokens; the most is 2^27 ({MAX_LENGTH:,})")
     return value
 
 

@@ -76,9 +76,11 @@ def _text(task, base):
 
 def test_a_model_that_never_answers_stops_at_the_turn_limit(tmp_path):
     turns: list[int] = []
+    roles: list[list[str]] = []
 
     def stubborn(call: Call) -> str:
         turns.append(call.turn)
+        roles.append([m["role"] for m in call.messages])
         if "No turns are left" in call.prompt:
             return "FINAL(gave up)"
         return "```repl\nprint(sum(range(10)))\n```"
@@ -90,6 +92,39 @@ def test_a_model_that_never_answers_stops_at_the_turn_limit(tmp_path):
         (row,) = run_eval(tasks, ["codeact"], s, tmp_path / "results.jsonl", workers=1)
     assert (row["status"], row["answer"], row["score"]) == ("max_iterations", "gave up", 0.0)
     assert turns == [0, 1, 2, 3]  # three turns, then the last call without code
+    # strict chat templates refuse two user messages in a row: the last request rides on the
+    # last observation
+    assert all(a != b for r in roles for a, b in zip(r[1:], r[2:], strict=False)), roles
+
+
+def test_final_var_sub_call_limits_and_the_cost_budget(tmp_path):
+    """FINAL_VAR gives the variable whole (even text starting with 'Error'); rlm_query, which
+    would drop its context here, is refused; --max-cost ends the loop with one last answer."""
+    seen: list[str] = []
+
+    def agent(call: Call) -> str:
+        seen.append(call.prompt)
+        if call.turn == 0:
+            return ("```repl\ntry:\n    rlm_query('x', 'a context')\nexcept Exception as e:\n    print('refused:', e)\n"
+                    "ans = 'Error-free answer ' + 'z' * 30000\n```")
+        return "FINAL_VAR(ans)"
+
+    def spender(call: Call) -> str:
+        return "FINAL(cheap)" if "No turns are left" in call.prompt else "```repl\nprint(1)\n```"
+
+    tasks = generate("sniah", 2048, 1, 0, tmp_path / "t", variant="single_1")
+    with ScriptedServer({"agent": agent, "spender": spender, "reader": reader}) as srv:
+        common = {"base_url": srv.url, "api_key": "k", "runs_dir": tmp_path / "runs", "window_tokens": 8000,
+                  "sub_model": "reader"}
+        (row,) = run_eval(tasks, ["codeact-sub"], MethodSettings.of(model="agent", **common),
+                          tmp_path / "a.jsonl", workers=1)
+        prices = {"spender": {"input": 1000.0, "output": 1000.0}}
+        (spent,) = run_eval(tasks, ["codeact"], MethodSettings.of(model="spender", max_cost_usd=0.5, prices=prices,
+                                                                  max_iterations=20, **common),
+                            tmp_path / "b.jsonl", workers=1)
+    assert "refused: " in seen[1] and "rlm_query is not available here" in seen[1], seen[1][:500]
+    assert row["status"] == "ok" and row["answer"] == "Error-free answer " + "z" * 30000
+    assert (spent["status"], spent["answer"]) == ("max_cost", "cheap") and spent["cost_usd"] >= 0.5
 
 
 def test_the_conversation_is_cut_to_the_window_oldest_turns_first():
@@ -103,3 +138,14 @@ def test_the_conversation_is_cut_to_the_window_oldest_turns_first():
     assert roles[:2] == ["system", "user"] and all(a != b for a, b in zip(roles[1:], roles[2:], strict=False))
     assert fitted[-1]["content"].startswith("output 39") and "dropped to fit the window" in fitted[1]["content"]
     assert _fit(messages[:4], TOK, 3000) == messages[:4]  # nothing dropped when it fits
+
+
+def test_bm25_search_edges():
+    from evals.retrieve import Searcher, chunk_text
+
+    with pytest.raises(ValueError):
+        chunk_text("abc", 0)  # it looped forever
+    assert Searcher([]).top("anything", 3) == []  # an empty context: nothing, not a crash
+    s = Searcher(chunk_text("alpha beta\ngamma delta\n" * 5, 12))
+    assert s.top("the of and", 3) == [] and s.top("zebra", 3) == []  # no shared term: no passages
+    assert all("gamma" in s.chunks[i] for i in s.top("gamma", 10))

@@ -58,3 +58,25 @@ def test_a_sentence_answer_is_right_by_the_judge_and_wrong_by_exact_match(tmp_pa
         assert (r["score"], r["exact_score"], r["judge"]["verdict"]) == (100.0, 0.0, "yes"), r
         assert r["settings"]["judge_model"] == "judge" and r["judge"]["tokens"] > 0
     assert [r["score"] for r in plain] == [0.0, 0.0] and all("judge" not in r for r in plain)
+
+
+def test_a_failing_judge_keeps_the_answer_and_grades_by_exact_match(tmp_path):
+    """A judge that cannot be reached (here: a model the endpoint does not serve) neither loses
+    the solved row nor stops the run; the row says the verdict is an error."""
+    tasks = generate("multidoc", 8192, 2, 0, tmp_path / "t", variant="hops2")
+    with ScriptedServer({"solver": solver}) as srv:
+        s = MethodSettings.of(model="solver", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=16_000, judge_model="missing-judge", max_retries=0)
+        rows = run_eval(tasks, ["direct"], s, tmp_path / "r.jsonl", workers=1)
+    assert len(rows) == 2
+    for r in rows:
+        assert r["status"] == "ok" and r["answer"].startswith("Following the documents"), r
+        assert r["score"] == 0.0 and r["judge"]["verdict"] == "error" and "missing-judge" in r["judge"]["error"]
+
+
+def test_the_judge_model_keys_only_the_suites_it_grades():
+    from evals.methods import result_settings
+
+    s = MethodSettings.of(model="m", api_key="k", judge_model="j")
+    assert result_settings("direct", s, "multidoc")["judge_model"] == "j"
+    assert "judge_model" not in result_settings("direct", s, "sniah")  # sniah rows are not re-run

@@ -27,7 +27,7 @@ def test_parse_length(text, tokens):
     assert parse_length(text) == tokens
 
 
-@pytest.mark.parametrize("bad", ["", "k", "12q", "-3", "0", "2^", "3^4", "2^100"])
+@pytest.mark.parametrize("bad", ["", "k", "12q", "-3", "0", "2^", "3^4", "2^100", "2^28", "200m", 10**12, -5])
 def test_parse_length_rejects_nonsense(bad):
     with pytest.raises(ValueError):
         parse_length(bad)
