@@ -25,7 +25,9 @@ def made(tmp_path_factory):
     out = {}
     for suite in ("sniah", "pairs", "codeqa", "oolong"):
         base = tmp_path_factory.mktemp(suite)
-        out[suite] = (read_tasks(generate(suite, 8192, 30, 11, base)), base)
+        # pairs: our selective conditions (the paper's own queries are measured below)
+        variant = "mixed" if suite == "pairs" else None
+        out[suite] = (read_tasks(generate(suite, 8192, 30, 11, base, variant)), base)
     return out
 
 
@@ -71,6 +73,19 @@ def test_pairs_heaviest_users_shortcut_scores_low(made):
         top = sorted(u for u, _ in busy.most_common(max(2, len(busy) // 5)))
         scores.append(score(t, "Answer: " + ", ".join(f"({a}, {b})" for a, b in itertools.combinations(top, 2))))
     assert _mean(scores) <= 40, scores
+
+
+@pytest.mark.xfail(strict=True, reason="a property of the source: the paper's symmetric OOLONG-Pairs queries "
+                   "(tasks 1-3, 6, 8: 'both users have at least one instance with A or B') hold for most users, so "
+                   "listing every pair scores F1 60-80 on them (32 over all 20 at 8k); `--variant mixed` is the "
+                   "variant no such answer games")
+def test_pairs_paper_queries_resist_listing_every_pair(tmp_path):
+    tasks = read_tasks(generate("pairs", 8192, 20, 11, tmp_path))
+    scores = []
+    for t in tasks:
+        ids = sorted({int(u) for u in re.findall(r"User: (\d+)", _text(t, tmp_path))})
+        scores.append(score(t, ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2))))
+    assert _mean(scores) <= 15, scores
 
 
 # ----- codeqa ------------------------------------------------------------------------------

@@ -270,3 +270,34 @@ def test_reading_tasks_from_a_directory_ignores_other_jsonl(tmp_path):
         read_tasks(tmp_path / "empty")
     with pytest.raises(ValueError, match="no such file"):
         read_tasks(tmp_path / "missing")
+
+
+def test_pairs_default_asks_the_papers_20_queries_with_gold_from_the_labels(tmp_path):
+    """The paper's Appendix D.1 texts, task (index mod 20) + 1; three of them re-derived here
+    from the labelled copy by hand (symmetric, dated, asymmetric with an exact count)."""
+    from evals.generators import pairs_paper
+
+    tasks = read_tasks(generate("pairs", 4096, 20, 2, tmp_path))
+    assert [t.meta["kind"] for t in tasks] == [f"task{i:02d}" for i in range(1, 21)]
+    assert all(t.variant == "paper" and t.gold for t in tasks)
+    assert tasks[0].question.endswith(
+        "In the above data, list all pairs of user IDs (no duplicate pairs, list lower ID first) where both users have "
+        "at least one instance with a numeric value or location. " + pairs_paper.LABEL_NOTE)
+    for n in (1, 4, 12):
+        t = tasks[n - 1]
+        by_user = collections.defaultdict(list)
+        for r in _labelled(t, tmp_path):
+            by_user[r["user"]].append(r)
+        labels = {u: collections.Counter(r["label"] for r in rs) for u, rs in by_user.items()}
+        if n == 1:
+            ok = sorted(u for u in by_user if labels[u]["numeric value"] or labels[u]["location"])
+            expected = [[a, b] for a, b in itertools.combinations(ok, 2)]
+        elif n == 4:
+            ok = sorted(u for u, rs in by_user.items() if (labels[u]["human being"] or labels[u]["location"])
+                        and all(r["date"] > dt.date(2023, 1, 6) for r in rs if r["label"] == "human being"))
+            expected = [[a, b] for a, b in itertools.combinations(ok, 2)]
+        else:
+            one = {u for u in by_user if labels[u]["numeric value"] >= 2}
+            other = {u for u in by_user if labels[u]["location"] >= 1 and labels[u]["human being"] >= 1}
+            expected = sorted([list(p) for p in {(min(a, b), max(a, b)) for a in one for b in other if a != b}])
+        assert t.gold == expected, n

@@ -1,5 +1,9 @@
 """pairs: OOLONG-Pairs (the RLM paper's appendix D.1): list every pair of users meeting a
-condition over the latent labels, on the same lines as oolong. Gold: sorted [low, high] pairs."""
+condition over the latent labels, on the same lines as oolong. Gold: sorted [low, high] pairs.
+
+Variants: `paper` (the default) asks the paper's 20 queries verbatim, task (index mod 20) + 1,
+over users with a few lines each (pairs_paper.py); `mixed` and its kinds ask our own selective
+conditions (at most 30% of the users qualify), which no answer that skips the labels can game."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import itertools
 import random
 from pathlib import Path
 
-from evals.generators import oolong
+from evals.generators import oolong, pairs_paper
 from evals.generators.common import place_context
 from evals.tasks import EvalError, Task, format_length
 from evals.tokens import Tokenizer, tokenizer
@@ -92,8 +96,10 @@ def make_question(rng: random.Random, records: list[dict], kind: str
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
              tok: Tokenizer | None = None) -> Task:
     tok = tok or tokenizer()
+    if variant == "paper":
+        return _paper_task(length, index, seed, out_dir, tok)
     if variant not in ("mixed", *KINDS):
-        raise EvalError(f"unknown pairs variant {variant!r}; known: mixed, {', '.join(KINDS)}")
+        raise EvalError(f"unknown pairs variant {variant!r}; known: paper, mixed, {', '.join(KINDS)}")
     # 20 to 200 users: enough that a condition can be selective, few enough that the answer
     # (it grows with the square of the users) stays a list a model can write
     rng, records, tokens = oolong.sized_records(f"pairs/{variant}", length, index, seed, tok,
@@ -114,5 +120,21 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
                 variant=variant, length=length, chars=0, tokens=tokens, tokenizer=tok.name,
                 question=question, gold=gold,
                 meta={"kind": kind, **info, "lines": len(records), "users": len({r['user'] for r in records})})
+    oolong.write_labelled(task, records, out_dir)
+    return place_context(task, oolong.render(records), out_dir)
+
+
+def _paper_task(length: int, index: int, seed: int, out_dir: Path, tok: Tokenizer) -> Task:
+    number = index % len(pairs_paper.TASKS) + 1
+    # about four lines a user, as many users as that makes up to 400 (the gold of a symmetric
+    # query grows with the square of the users)
+    _, records, tokens = oolong.sized_records("pairs/paper", length, index, seed, tok, users_per_line=4,
+                                              min_users=8, max_users=400, heavy_share=HEAVY)
+    question = ("The context lists instances, one per line, as `Date: ... || User: ... || Instance: ...`. "
+                + pairs_paper.question(number))
+    task = Task(id=f"pairs-paper-{format_length(length)}-s{seed}-{index:04d}", suite="pairs", variant="paper",
+                length=length, chars=0, tokens=tokens, tokenizer=tok.name, question=question,
+                gold=pairs_paper.gold(number, records),
+                meta={"kind": f"task{number:02d}", "lines": len(records), "users": len({r['user'] for r in records})})
     oolong.write_labelled(task, records, out_dir)
     return place_context(task, oolong.render(records), out_dir)
