@@ -1,5 +1,5 @@
-"""Real text that ships on every machine: the Python standard library's docstrings (prose for
-haystacks) and its source files (a code tree for codeqa)."""
+"""Real text that ships on every machine: the Python standard library's docstrings and
+language reference (prose for haystacks) and its source files (a code tree for codeqa)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,9 @@ def stdlib_files() -> tuple[Path, ...]:
     return tuple(files)
 
 
-@functools.lru_cache(maxsize=1)
-def essay_text() -> str:
-    """Prose paragraphs from standard-library docstrings, joined in a stable order."""
-    paragraphs: list[str] = []
-    seen: set[str] = set()
+def _docs() -> list[str]:
+    """Docstrings of the standard library, then the language reference's topics (pydoc_data)."""
+    docs: list[str] = []
     for path in stdlib_files():
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -44,16 +42,31 @@ def essay_text() -> str:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 doc = ast.get_docstring(node)
-                if not doc:
-                    continue
-                for para in doc.split("\n\n"):
-                    text = " ".join(para.split())
-                    # prose only: sentences, not signatures, tables or doctests
-                    if len(text) < 80 or ">>>" in text or text.count("(") > 4 or not text[0].isupper():
-                        continue
-                    if not text.endswith("."):
-                        continue
-                    if text not in seen:
-                        seen.add(text)
-                        paragraphs.append(text)
+                if doc:
+                    docs.append(doc)
+    try:
+        from pydoc_data import topics
+    except ImportError:  # some distributions leave pydoc_data out
+        return docs
+    docs.extend(topics.topics[name] for name in sorted(topics.topics))
+    return docs
+
+
+@functools.lru_cache(maxsize=1)
+def essay_text() -> str:
+    """Prose paragraphs (one a line) from the standard library's docstrings and the language
+    reference shipped with it (about 200K o200k tokens on Python 3.11), in a stable order."""
+    paragraphs: list[str] = []
+    seen: set[str] = set()
+    for doc in _docs():
+        for para in doc.split("\n\n"):
+            text = " ".join(para.split())
+            # prose only: sentences, not signatures, tables or doctests
+            if len(text) < 80 or ">>>" in text or text.count("(") > 4 or not text[0].isupper():
+                continue
+            if not text.endswith("."):
+                continue
+            if text not in seen:
+                seen.add(text)
+                paragraphs.append(text)
     return "\n".join(paragraphs)

@@ -301,3 +301,15 @@ def test_pairs_default_asks_the_papers_20_queries_with_gold_from_the_labels(tmp_
             other = {u for u in by_user if labels[u]["location"] >= 1 and labels[u]["human being"] >= 1}
             expected = sorted([list(p) for p in {(min(a, b), max(a, b)) for a in one for b in other if a != b}])
         assert t.gold == expected, n
+
+
+def test_essay_haystack_past_its_prose_repeats_no_long_stretch(tmp_path):
+    """At 2^18 tokens the prose (about 190K tokens) comes round again, its paragraphs in a new
+    order: no 3,000-character stretch of the haystack occurs twice (a rotation repeated them)."""
+    import random
+
+    task = read_tasks(generate("sniah", 2**18, 1, 0, tmp_path, variant="single_2"))[0]
+    text = (tmp_path / task.context_path).read_text(encoding="utf-8")
+    rng = random.Random(1)
+    starts = [rng.randrange(len(text) - 3000) for _ in range(20)]
+    assert all(text.count(text[i:i + 3000]) == 1 for i in starts)

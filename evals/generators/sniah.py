@@ -2,9 +2,11 @@
 
 Needles read "One of the special magic {numbers|uuids} for {key} is: {value}."; keys are
 adjective-noun pairs, numbers have 7 digits, uuids are uuid4. Haystacks: `noise` (five
-sentences repeated), `essay` (prose from the standard library's docstrings), `needle` (needles
-with other keys). Each needle goes at a depth drawn from 40 evenly spaced percentages, at a
-sentence boundary. The context holds 97-100% of its length in tokens (`fit_tokens`).
+sentences repeated), `essay` (prose from the standard library's docstrings and
+language reference, its paragraphs shuffled anew on each pass, so that past its ~190K tokens
+no long stretch repeats), `needle` (needles with other keys). Each needle goes at a depth
+drawn from 40 evenly spaced percentages, at a sentence boundary. The context holds 97-100%
+of its length in tokens (`fit_tokens`).
 """
 
 from __future__ import annotations
@@ -85,10 +87,19 @@ def _haystack(kind: str, size: int, rng: random.Random, v: Variant, taken: set[s
     if kind == "noise":
         return (NOISE * (size // len(NOISE) + 1))[:size]
     if kind == "essay":
-        essay = essay_text()
-        start = rng.randrange(len(essay))  # start somewhere in the prose, then wrap around
-        rotated = essay[start:] + "\n" + essay[:start]
-        return (rotated * (size // len(rotated) + 1))[:size]
+        # the paragraphs in a new order on each pass: past the prose's length (about 200K
+        # tokens) paragraphs come again, never the same long stretch of text
+        paragraphs = essay_text().split("\n")
+        parts, total = [], 0
+        while total < size:
+            order = paragraphs[:]
+            rng.shuffle(order)
+            for para in order:
+                parts.append(para)
+                total += len(para) + 1
+                if total >= size:
+                    break
+        return "\n".join(parts)[:size]
     # needle haystack: sentences that look exactly like the needle, with other keys (which may
     # repeat among themselves, never equal an asked key)
     parts, total = [], 0
