@@ -2,9 +2,9 @@
 
 sniah     RULER string_match_all: the share of reference strings found in the prediction
           (case-insensitive substring), x 100.
-oolong    numeric gold: 0.75 ** |gold - prediction|; otherwise exact match; the prediction is
-          the text after the last ':' (OOLONG's parsing), x 100.
-pairs     F1 over unordered pairs, x 100 (both empty: 100).
+oolong    OOLONG-synth's own parser and rules (`oolong_parse`, `oolong_score`): exact and
+          case-sensitive, comparison phrases, 0.75 ** |gold - n| for counts, x 100.
+pairs     F1 over unordered pairs, x 100 (an empty gold: 100 only for an explicit "none").
 multidoc  exact match after normalisation (case, punctuation, articles, spacing), x 100.
 codeqa    accuracy of the letter LongBench v2 extracts ("The correct answer is (X)"), x 100.
 """
@@ -24,23 +24,43 @@ def string_match_all(prediction: str, references: list[str]) -> float:
     return 100.0 * sum(1 for r in references if r.lower() in pred) / len(references)
 
 
-def after_last_colon(prediction: str) -> str:
-    return prediction.rsplit(":", 1)[-1].strip() if ":" in prediction else prediction.strip()
+COMPARISONS = ("more common", "less common", "same frequency")
 
 
-def _clean_label(text: str) -> str:
-    text = text.strip().lower().strip("'\"`*[](){}.,;! \n")
-    return " ".join(text.split())
+def oolong_parse(prediction: str) -> str:
+    """The answer as OOLONG-synth's scorer reads it (src/eval/eval_helpers.py): without a ':',
+    a short reply whole or a long one's last word; else the text after the last ':' without
+    '*', '[' and ']', a long one reduced to the comparison phrase it holds."""
+    if ":" not in prediction:
+        if len(prediction) < 20:
+            return prediction
+        words = prediction.split()
+        return words[-1] if words else ""
+    answer = prediction.split(":")[-1].strip()
+    for mark in "*[]":
+        answer = answer.replace(mark, "")
+    if len(answer) >= 20:
+        for phrase in COMPARISONS:
+            if phrase in answer:
+                return phrase
+    return answer
 
 
 def oolong_score(prediction: str, gold: Any) -> float:
-    answer = after_last_colon(prediction)
-    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
-        m = re.search(r"-?\d+(?:\.\d+)?", answer.replace(",", ""))
-        if not m:
+    """OOLONG-synth's rules: the parsed answer equal to the gold (case-sensitive) scores 100; a
+    comparison phrase scores 100 when the gold holds it; for a count, 100 x 0.75 ** |gold - n|
+    when the answer is a bare integer ("42 instances" scores 0, as there); else 0."""
+    answer = oolong_parse(prediction)
+    if answer == str(gold):
+        return 100.0
+    if answer in COMPARISONS:
+        return 100.0 if answer in str(gold) else 0.0
+    if isinstance(gold, int) and not isinstance(gold, bool):
+        try:
+            return 100.0 * 0.75 ** abs(gold - int(answer))
+        except ValueError:
             return 0.0
-        return 100.0 * 0.75 ** abs(float(gold) - float(m.group()))
-    return 100.0 if _clean_label(answer) == _clean_label(str(gold)) else 0.0
+    return 0.0
 
 
 _PAIR = re.compile(r"\(\s*(?:user\s*)?(\d+)\s*,\s*(?:user\s*)?(\d+)\s*\)", re.IGNORECASE)

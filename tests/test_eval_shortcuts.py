@@ -120,6 +120,18 @@ def test_sniah_default_is_the_papers_single_needle_and_constants_score_nothing(m
         assert max(score(t, answer) for t in tasks) == 0.0
 
 
+# ----- oolong ------------------------------------------------------------------------------
+@pytest.mark.parametrize("answer", ["Answer: 1", "Answer: 3", "Answer: 50", "Answer: numeric value",
+                                    "Answer: description and abstract concept", "Answer: more common than",
+                                    "Answer: less common than", "Answer: same frequency as"])
+def test_oolong_constant_answers_score_low(made, answer):
+    tasks, _ = made["oolong"]
+    assert _mean([score(t, answer) for t in tasks]) <= 20
+    # the two-way questions stay near their chance (a third to a half), not near 100
+    two_way = [t for t in tasks if t.meta["kind"] in ("compare", "user_compare")]
+    assert not two_way or _mean([score(t, answer) for t in two_way]) <= 70
+
+
 # ----- oolong: open gaps, measured ------------------------------------------------------------
 def _keyword_accuracy(tasks, base) -> float:
     """A bag-of-words label rule fitted on half of each task's labelled lines, scored on the

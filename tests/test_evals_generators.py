@@ -88,8 +88,7 @@ def _labelled(task, base: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("variant", ["count", "most", "least", "second", "compare", "user_compare", "exactly",
-                                     "before", "after"])
+@pytest.mark.parametrize("variant", ["count", "most", "least", "second", "compare", "user_compare", "before", "after"])
 def test_oolong_gold_rederived_from_the_labelled_copy(tmp_path, variant):
     task = oolong.generate(variant, 3000, 1, 0, tmp_path)
     rows = _labelled(task, tmp_path)
@@ -119,10 +118,7 @@ def test_oolong_gold_rederived_from_the_labelled_copy(tmp_path, variant):
         ua, ub = map(int, re.search(r"users (\d+) and (\d+)", q).groups())
         lab = re.search(r"labelled '([^']+)'", q).group(1)
         per = collections.Counter(r["user"] for r in rows if r["label"] == lab)
-        assert task.gold == (ua if per[ua] > per[ub] else ub)
-    elif kind == "exactly":
-        n = int(re.search(r"exactly (\d+) times", q).group(1))
-        assert task.gold == sum(1 for lab in oolong.LABELS if counts[lab] == n)
+        assert task.gold == str(ua if per[ua] > per[ub] else ub)  # a user id: exact match, as OOLONG
     else:
         when = dt.datetime.strptime(re.search(r"dated (?:before|after) (\w+ \d+, \d+)", q).group(1), "%b %d, %Y").date()
         lab = re.search(r"labelled '([^']+)'", q).group(1)
@@ -244,8 +240,17 @@ def test_golden_scores():
     assert oolong_score("I counted.\nAnswer: 7", 10) == pytest.approx(100 * 0.75 ** 3)
     assert oolong_score("Answer: 10", 10) == 100.0
     assert oolong_score("Answer: none", 10) == 0.0
-    assert oolong_score("Label: Location.", "location") == 100.0
     assert oolong_score("Answer: more common than", "less common than") == 0.0
+    # OOLONG's own parser and rules (its src/eval/eval_helpers.py), the audit's cases
+    assert oolong_score("Answer: 42 instances", 42) == 0.0  # not a bare integer
+    assert oolong_score("Label: Location.", "location") == 0.0  # case-sensitive, exact
+    assert oolong_score("Label: location", "location") == 100.0
+    assert oolong_score("Answer: **[location]**", "location") == 100.0  # '*' and brackets dropped
+    assert oolong_score("Answer: 12345", "12345") == 100.0 and oolong_score("Answer: 12346", "12345") == 0.0
+    assert oolong_score("Answer: the label 'entity' is more common than 'location'", "more common than") == 100.0
+    assert oolong_score("Answer: same frequency", "same frequency as") == 100.0
+    assert oolong_score("7", 10) == pytest.approx(100 * 0.75 ** 3)  # no colon, short: the whole reply
+    assert oolong_score("After counting every line I think it is 10", 10) == 100.0  # long: the last word
     assert pairs_f1("Answer: (1, 2), (4, 3)", [[1, 2], [3, 4]]) == 100.0
     assert pairs_f1("Answer: (1, 2), (5, 6)", [[1, 2], [3, 4]]) == pytest.approx(50.0)
     assert pairs_f1("Answer: (1, 2)", [[1, 2], [3, 4], [5, 6]]) == pytest.approx(100 * 2 * 1 * (1 / 3) / (1 + 1 / 3))

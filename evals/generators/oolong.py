@@ -4,7 +4,9 @@ Each line reads `Date: <Mon DD, YYYY> || User: <id> || Instance: <text>`. Every 
 question whose answer type is its latent label, one of trec_coarse's six; the label is never
 written in the context, only in the labelled copy kept for checking. 80% of the lines belong
 to the top 20% of user ids. Questions ask for counts, most / least frequent labels,
-comparisons, per-user comparisons, labels seen exactly N times, counts before / after a date.
+comparisons (none decided by 2% of the lines or less, as OOLONG drops them), per-user
+comparisons, counts before / after a date. (An earlier 'labels seen exactly N times' kind was
+dropped: a constant answer scored 98 on it.)
 """
 
 from __future__ import annotations
@@ -137,25 +139,37 @@ def _counts(records: list[dict]) -> collections.Counter:
     return collections.Counter(r["label"] for r in records)
 
 
+KINDS = ("count", "most", "least", "second", "compare", "user_compare", "before", "after")
+MARGIN = 0.02  # OOLONG drops comparisons decided by 2% of the lines or less
+
+
 def make_question(rng: random.Random, records: list[dict], kind: str | None = None) -> tuple[str, str, object]:
-    """(kind, question, gold) for one of the OOLONG question types."""
+    """(kind, question, gold) for one of the OOLONG question types. A count's gold is an int
+    (partial credit), every other gold a str (exact match, as OOLONG scores a label or a user)."""
     counts = _counts(records)
     ranked = sorted(LABELS, key=lambda lab: (-counts[lab], lab))
-    kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
-    kind = kind or rng.choice(kinds)
+    margin = MARGIN * len(records)
+    kind = kind or rng.choice(KINDS)
+
+    def clear(a: str, b: str) -> bool:
+        return abs(counts[a] - counts[b]) > margin
+
     if kind == "count":
         lab = rng.choice(LABELS)
         return kind, f"How many instances should be labelled '{lab}'? Give a number.", counts[lab]
     if kind in ("most", "least", "second"):
-        if kind == "most" and counts[ranked[0]] != counts[ranked[1]]:
+        if kind == "most" and clear(ranked[0], ranked[1]):
             return kind, "Which label is the most common? Give the label.", ranked[0]
-        if kind == "least" and counts[ranked[-1]] != counts[ranked[-2]]:
+        if kind == "least" and clear(ranked[-1], ranked[-2]):
             return kind, "Which label is the least common? Give the label.", ranked[-1]
-        if kind == "second" and len({counts[ranked[0]], counts[ranked[1]], counts[ranked[2]]}) == 3:
+        if kind == "second" and clear(ranked[0], ranked[1]) and clear(ranked[1], ranked[2]):
             return kind, "Which label is the second most common? Give the label.", ranked[1]
         return make_question(rng, records, "count")
     if kind == "compare":
-        a, b = rng.sample(LABELS, 2)
+        pairs = [(a, b) for a in LABELS for b in LABELS if a != b and (counts[a] == counts[b] or clear(a, b))]
+        if not pairs:
+            return make_question(rng, records, "count")
+        a, b = rng.choice(pairs)
         rel = ("more common than" if counts[a] > counts[b] else "less common than" if counts[a] < counts[b]
                else "same frequency as")
         q = (f"Is the label '{a}' more common than, less common than, or the same frequency as the label "
@@ -170,12 +184,8 @@ def make_question(rng: random.Random, records: list[dict], kind: str | None = No
             if per_user[ua] != per_user[ub]:
                 winner = ua if per_user[ua] > per_user[ub] else ub
                 return kind, (f"Which of the users {ua} and {ub} has more instances that should be labelled "
-                              f"'{lab}'? Give the user id."), winner
+                              f"'{lab}'? Give the user id."), str(winner)
         return make_question(rng, records, "count")
-    if kind == "exactly":
-        n = counts[rng.choice(LABELS)]
-        gold = sum(1 for lab in LABELS if counts[lab] == n)
-        return kind, f"How many labels occur exactly {n} times? Give a number.", gold
     when = START + dt.timedelta(days=rng.randrange(60, DAYS - 60))
     lab = rng.choice(LABELS)
     if kind == "before":
@@ -209,9 +219,8 @@ def sized_records(name: str, length: int, index: int, seed: int, tok: Tokenizer,
 def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
              tok: Tokenizer | None = None) -> Task:
     tok = tok or tokenizer()
-    kinds = ["count", "most", "least", "second", "compare", "user_compare", "exactly", "before", "after"]
-    if variant not in ("mixed", *kinds):
-        raise EvalError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(kinds)}")
+    if variant not in ("mixed", *KINDS):
+        raise EvalError(f"unknown oolong variant {variant!r}; known: mixed, {', '.join(KINDS)}")
     rng, records, tokens = sized_records(f"oolong/{variant}", length, index, seed, tok)
     kind, q, gold = make_question(rng, records, None if variant == "mixed" else variant)
     task = Task(id=f"oolong-{variant}-{format_length(length)}-s{seed}-{index:04d}", suite="oolong",
