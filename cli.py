@@ -893,14 +893,16 @@ def eval_run(
                   TextColumn("{task.fields[stats]}"), console=err_console) as bar:
         job = bar.add_task("eval", total=total, stats="")
 
+        from evals.runner import is_failed
+
         def on_result(row: dict) -> None:
             seen.append(row)
             mean = sum(r["score"] for r in seen) / len(seen)
             cost = sum(r.get("cost_usd") or 0 for r in seen)
-            fails = sum(1 for r in seen if r.get("status") != "ok")
+            fails = sum(1 for r in seen if is_failed(r))  # a budget stop is a result, not a failure
             bar.update(job, advance=1, stats=f"score {mean:.1f} · ${cost:.4f} · {fails} failed")
 
-        from evals.runner import is_failed, todo_pairs
+        from evals.runner import todo_pairs
 
         _, finished = todo_pairs(all_tasks, methods, settings, results, keep_failed=keep_failed)
         bar.update(job, completed=finished)

@@ -45,7 +45,9 @@ def check_methods(methods: list[str]) -> None:
 # what the eval methods change from RLMConfig's defaults: notes off unless asked, slower servers.
 # They are passed as arguments, so they win over the environment and rlm.toml (as ever: an eval
 # run writes no notes, and waits 300 s per request, whatever rlm.toml says).
-EVAL_DEFAULTS: dict[str, Any] = {"notes": False, "request_timeout_s": 300.0}
+# The call cache is off too: a cached reply costs nothing and would make a method look free
+# (the baselines never use it), so methods would not be costed alike.
+EVAL_DEFAULTS: dict[str, Any] = {"notes": False, "request_timeout_s": 300.0, "cache": False}
 
 
 def eval_config(**settings: Any) -> RLMConfig:
@@ -101,7 +103,7 @@ class MethodSettings:
 
 
 # a row with one of these statuses is a failure to run, not a result: the next run retries it
-FAILED_STATUSES = frozenset({"error", "model_error", "sandbox_error"})
+FAILED_STATUSES = frozenset({"error", "model_error", "sandbox_error", "judge_error"})
 
 
 def result_settings(method: str, s: MethodSettings, suite: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evals.methods import FAILED_STATUSES
 from evals.runner import latest_rows
 from evals.tasks import EvalError, format_length
 from rlm import read_jsonl
@@ -87,7 +88,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "cost_mean": statistics.fmean(costs), "cost_median": statistics.median(costs),
             "tokens_mean": statistics.fmean(float(r.get("tokens") or 0) for r in rs),
             "wall_mean": statistics.fmean(float(r.get("wall_s") or 0) for r in rs),
-            "failures": sum(1 for r in rs if r.get("status") != "ok"),
+            "failures": sum(1 for r in rs if r.get("status") in FAILED_STATUSES),
             "truncated": sum(1 for r in rs if r.get("truncated")),
         })
     return out
@@ -244,9 +245,17 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
 def make_report(results_path: Path, out_dir: Path, *, html: bool = False) -> tuple[Path, list[Path]]:
     """report.md, summary.json and the PNG plots in `out_dir` (and report.html with `html`);
     returns report.md and the files written besides it."""
-    rows = read_results(results_path)
-    if not rows:
+    if results_path.is_dir():  # a tasks directory, as `rlm eval run` takes: its results.jsonl
+        results_path = results_path / "results.jsonl"
+    if not results_path.is_file():
+        raise EvalError(f"no such results file: {results_path} (rlm eval run writes results.jsonl)")
+    raw = list(read_jsonl(results_path))
+    if not raw:
         raise EvalError(f"{results_path} holds no results")
+    if not all("task_id" in r and "method" in r and "score" in r for r in raw):
+        raise EvalError(f"{results_path} is not a results file (a tasks file? report takes what "
+                        "rlm eval run wrote)")
+    rows = latest_rows(raw)
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = aggregate(rows)
     title = f"Eval results: {results_path.name}"

@@ -31,8 +31,10 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     if s.judge_model and task.suite in JUDGED_SUITES and out.answer and out.status != "error":
         try:
             v = judge(s.rlm, s.judge_model, task.question, out.answer, str(task.gold))
-        except (RLMError, OSError) as exc:  # the answer stands; its grade falls back to exact match
-            graded["judge"] = {"model": s.judge_model, "verdict": "error", "error": f"{type(exc).__name__}: {exc}"}
+        except (RLMError, OSError) as exc:  # kept (answer, exact score) and retried by the next run
+            graded.update(exact_score=exact, judge={"model": s.judge_model, "verdict": "error",
+                                                     "error": f"{type(exc).__name__}: {exc}"})
+            out.status, out.error = "judge_error", f"the judge failed: {type(exc).__name__}: {exc}"
         else:
             graded = {"score": v.score, "exact_score": exact,
                       "judge": {"model": s.judge_model, "verdict": v.verdict,

@@ -10,6 +10,7 @@ from scripted_server import Call, ScriptedServer
 
 from evals import MethodSettings, generate, run_eval
 from evals.judge import parse_verdict
+from evals.runner import done_pairs
 
 judged: list[str] = []
 
@@ -62,7 +63,7 @@ def test_a_sentence_answer_is_right_by_the_judge_and_wrong_by_exact_match(tmp_pa
 
 def test_a_failing_judge_keeps_the_answer_and_grades_by_exact_match(tmp_path):
     """A judge that cannot be reached (here: a model the endpoint does not serve) neither loses
-    the solved row nor stops the run; the row says the verdict is an error."""
+    the solved row nor stops the run; the row is a failure (judge_error), retried next run."""
     tasks = generate("multidoc", 8192, 2, 0, tmp_path / "t", variant="hops2")
     with ScriptedServer({"solver": solver}) as srv:
         s = MethodSettings.of(model="solver", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
@@ -70,8 +71,10 @@ def test_a_failing_judge_keeps_the_answer_and_grades_by_exact_match(tmp_path):
         rows = run_eval(tasks, ["direct"], s, tmp_path / "r.jsonl", workers=1)
     assert len(rows) == 2
     for r in rows:
-        assert r["status"] == "ok" and r["answer"].startswith("Following the documents"), r
-        assert r["score"] == 0.0 and r["judge"]["verdict"] == "error" and "missing-judge" in r["judge"]["error"]
+        assert r["status"] == "judge_error" and r["answer"].startswith("Following the documents"), r
+        assert r["score"] == r["exact_score"] == 0.0 and r["judge"]["verdict"] == "error"
+        assert "missing-judge" in r["judge"]["error"]
+    assert len(done_pairs(tmp_path / "r.jsonl")) == 0  # not done: the next run retries them
 
 
 def test_the_judge_model_keys_only_the_suites_it_grades():

@@ -282,3 +282,21 @@ def test_summary_compacts_with_the_sub_model_and_answers_with_the_model(tmp_path
         (row,) = run_eval(tasks, ["summary"], s, tmp_path / "results.jsonl", workers=1)
     assert row["status"] == "ok" and calls["big"] == 1 and calls["small"] >= 3
     assert row["settings"]["sub_model"] == "small"
+
+
+def test_report_takes_a_tasks_directory_and_refuses_what_is_not_results(server, tasks, tmp_path):
+    from evals import EvalError
+
+    run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), tasks / "results.jsonl", workers=1)
+    md, _ = make_report(tasks, tmp_path / "r1")  # the directory `rlm eval run` was given: its results.jsonl
+    assert "| sniah |" in md.read_text()
+    (tasks / "results.jsonl").unlink()
+    with pytest.raises(EvalError, match="not a results file"):  # it was a KeyError traceback
+        make_report(next(tasks.glob("tasks-*.jsonl")), tmp_path / "r2")
+    with pytest.raises(EvalError, match="no such results file"):  # it was IsADirectoryError
+        make_report(tmp_path / "nothing-here", tmp_path / "r3")
+
+
+def test_eval_runs_do_not_use_the_call_cache():
+    s = MethodSettings.of(model="m", api_key="k")
+    assert s.rlm.cache is False and s.rlm.cache_path is None
