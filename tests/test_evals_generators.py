@@ -75,7 +75,7 @@ def test_large_contexts_go_to_files(tmp_path):
     path = generate("sniah", 20_480, 2, 0, tmp_path, variant="single_1")
     tasks = read_tasks(path)
     assert all(t.context is None and (tmp_path / t.context_path).stat().st_size == t.chars > 64_000 for t in tasks)
-    assert path.name == "tasks-sniah-20k-s0.jsonl" and format_length(20_480) == "20k"
+    assert path.name == "tasks-sniah-single_1-20k-s0.jsonl" and format_length(20_480) == "20k"
 
 
 # ----- oolong and pairs: gold from the labelled copy, recomputed here ----------------------
@@ -266,7 +266,7 @@ def test_golden_scores():
 
 
 def test_reading_tasks_from_a_directory_ignores_other_jsonl(tmp_path):
-    generate("sniah", 1000, 2, 0, tmp_path, variant="single_1")
+    generate("sniah", 1024, 2, 0, tmp_path, variant="single_1")
     (tmp_path / "results.jsonl").write_text('{"task_id": "x"}\n')
     (tmp_path / "stream.jsonl").write_text('{"step": 1}\n')
     assert len(read_tasks(tmp_path)) == 2
@@ -318,3 +318,17 @@ def test_essay_haystack_past_its_prose_repeats_no_long_stretch(tmp_path):
     rng = random.Random(1)
     starts = [rng.randrange(len(text) - 3000) for _ in range(20)]
     assert all(text.count(text[i:i + 3000]) == 1 for i in starts)
+
+
+def test_other_variants_and_tokenizers_never_overwrite_tasks(tmp_path):
+    """A newcomer's try: generating another variant, or with another tokenizer, into the same
+    directory replaced the first file (and results of one were taken for the other)."""
+    a = generate("sniah", 2048, 1, 0, tmp_path, variant="single_1")
+    b = generate("sniah", 2048, 1, 0, tmp_path, variant="multikey_1")
+    c = generate("sniah", 2048, 1, 0, tmp_path, variant="single_1", tokenizer="chars4")
+    assert len({a, b, c}) == 3 and all(p.exists() for p in (a, b, c))
+    ta, tc = read_tasks(a)[0], read_tasks(c)[0]
+    assert ta.id != tc.id and tc.id.endswith("-chars4")
+    assert ta.load_context(tmp_path) != tc.load_context(tmp_path)
+    with pytest.raises(ValueError, match="at least 1,024 tokens"):
+        generate("oolong", 100, 1, 0, tmp_path)
