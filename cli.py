@@ -782,7 +782,7 @@ def eval_list() -> None:
     for col in ("suite", "shape", "variants"):
         table.add_column(col, overflow="fold")
     for s in SUITES.values():
-        table.add_row(s.name, s.shape, ", ".join(s.variants))
+        table.add_row(s.name, s.shape, ", ".join(f"{v} (default)" if v in s.default else v for v in s.variants))
     console.print(table)
     console.print(f"methods: {', '.join(METHODS)}")
 
@@ -809,7 +809,7 @@ def eval_generate(
     """
     from pathlib import Path
 
-    from evals import generate, parse_length
+    from evals import generate, parse_length, read_tasks
     from rlm import RLMError
 
     try:
@@ -821,7 +821,11 @@ def eval_generate(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
-    err_console.print(f"wrote {n} tasks to {path}")
+    err_console.print(f"wrote {n} task{'s' if n != 1 else ''} to {path}")
+    capped = sum(1 for t in read_tasks(path) if t.meta.get("capped"))
+    if capped:  # codeqa: the standard library holds only so much code
+        err_console.print(f"note: {capped} task(s) hold less than {length} tokens: the source tree ran out "
+                          "(meta.capped; their real size is in `tokens`)")
 
 
 @eval_app.command("run")
@@ -900,7 +904,8 @@ def eval_run(
             mean = sum(r["score"] for r in seen) / len(seen)
             cost = sum(r.get("cost_usd") or 0 for r in seen)
             fails = sum(1 for r in seen if is_failed(r))  # a budget stop is a result, not a failure
-            bar.update(job, advance=1, stats=f"score {mean:.1f} · ${cost:.4f} · {fails} failed")
+            spent = "unpriced" if any(r.get("priced") is False for r in seen) else f"${cost:.4f}"
+            bar.update(job, advance=1, stats=f"score {mean:.1f} · {spent} · {fails} failed")
 
         from evals.runner import todo_pairs
 

@@ -97,8 +97,9 @@ def test_eval_cli_end_to_end(server, tmp_path):
 
     listed = cli("list")
     assert listed.returncode == 0 and all(s in listed.stdout for s in ("sniah", "oolong", "pairs", "multidoc", "codeqa"))
+    assert "(default)" in listed.stdout  # the variants a suite cycles through when none is asked for
     gen = cli("generate", "sniah", "--length", "2k", "--n", "2", "--seed", "0", "-o", "tasks", "--variant", "single_1")
-    assert gen.returncode == 0, gen.stderr
+    assert gen.returncode == 0 and "wrote 2 tasks to" in gen.stderr, gen.stderr
     run = cli("run", "tasks", "--method", "rlm,direct", "--model", "root", "--sub-model", "reader",
               "--base-url", server.url, "--workers", "2", "-o", "results.jsonl")
     assert run.returncode == 0, run.stderr
