@@ -161,3 +161,21 @@ def landlock_kernel(work: Path, code: str) -> dict:
                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def seen(r) -> str:
+    """What a cell showed: its output and its error."""
+    return (r.stdout or "") + (r.error or "")
+
+
+def host_intact(sb: Sandbox, host_secret: Path, listener=None) -> None:
+    """After an attack: the host is untouched and the sandbox still answers."""
+    assert host_secret.read_text().startswith("top secret"), "the host secret changed"
+    assert os.environ.get("OPENAI_API_KEY") == PLANTED_KEY, "the host's environment changed"
+    if listener is not None:
+        assert listener.connections == 0, "something reached the host's TCP listener"
+    if sb.config.policy == "trusted":
+        r = sb.execute("import os\nprint(os.environ.get('OPENAI_API_KEY'))", timeout=30)
+        assert (r.error, r.stdout) == (None, "None\n"), f"the kernel sees the host's key or is broken: {r}"
+    r = sb.execute("print(1+1)", timeout=30)
+    assert (r.error, r.stdout) == (None, "2\n"), f"the sandbox no longer answers: {r}"

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY
+from conftest import PLANTED_KEY, host_intact, seen
 
 from rlm.tools import notes_tools, query_tools
 from sandbox import HostRequest, Sandbox, SandboxConfig
@@ -78,21 +78,9 @@ def canary(tmp_path_factory) -> Canary:
 
 
 def intact(sb: Sandbox, host_secret: Path, canary: Canary, listener=None) -> None:
-    """The host is untouched and the sandbox still answers."""
-    assert host_secret.read_text().startswith("top secret"), "the host secret changed"
+    """The host is untouched (its canaries too) and the sandbox still answers."""
     canary.check()
-    assert os.environ.get("OPENAI_API_KEY") == PLANTED_KEY, "the host's environment changed"
-    if listener is not None:
-        assert listener.connections == 0, "something reached the host's TCP listener"
-    if sb.config.policy == "trusted":
-        r = sb.execute("import os\nprint(os.environ.get('OPENAI_API_KEY'))", timeout=30)
-        assert (r.error, r.stdout) == (None, "None\n"), f"the kernel sees the host's key or is broken: {r}"
-    r = sb.execute("print(1+1)", timeout=30)
-    assert (r.error, r.stdout) == (None, "2\n"), f"the sandbox no longer answers: {r}"
-
-
-def seen(r) -> str:
-    return (r.stdout or "") + (r.error or "")
+    host_intact(sb, host_secret, listener)
 
 
 def not_escaped(r) -> None:

@@ -16,11 +16,11 @@ still answer a trivial cell.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY, landlock_kernel
+from conftest import PLANTED_KEY, landlock_kernel, seen
+from conftest import host_intact as intact
 
 import sandbox
 from rlm.tools import notes_tools, query_tools
@@ -44,22 +44,6 @@ def corpus_sb():
     sb.add_tools(notes_tools(None))
     yield sb
     sb.close()
-
-
-def seen(r) -> str:
-    return (r.stdout or "") + (r.error or "")
-
-
-def intact(sb: Sandbox, host_secret: Path, listener) -> None:
-    """The host is untouched and the sandbox still answers."""
-    assert host_secret.read_text().startswith("top secret"), "the host secret changed"
-    assert os.environ.get("OPENAI_API_KEY") == PLANTED_KEY, "the host's environment changed"
-    assert listener.connections == 0, "something reached the host's TCP listener"
-    if sb.config.policy == "trusted":
-        r = sb.execute("import os\nprint(os.environ.get('OPENAI_API_KEY'))", timeout=30)
-        assert (r.error, r.stdout) == (None, "None\n"), f"the kernel sees the host's key or is broken: {r}"
-    r = sb.execute("print(1+1)", timeout=30)
-    assert (r.error, r.stdout) == (None, "2\n"), f"the sandbox no longer answers: {r}"
 
 
 def stopped(r, guard: str | tuple[str, ...], must_error: bool = True) -> None:

@@ -29,7 +29,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY, landlock_kernel
+from conftest import PLANTED_KEY, landlock_kernel, seen
+from conftest import host_intact as intact
 
 import sandbox
 from sandbox import Sandbox, SandboxConfig
@@ -39,10 +40,6 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path(sandbox.__file__).resolve().parent
 EDITABLE = PACKAGE.parent == REPO  # the sandbox package is imported from this checkout
 NOT_THERE = ("FileNotFoundError", "PermissionError", "NotADirectoryError")
-
-
-def seen(r) -> str:
-    return (r.stdout or "") + (r.error or "")
 
 
 def attempt(expr: str, setup: str = "") -> str:
@@ -59,15 +56,6 @@ def stopped(r, guards: tuple[str, ...]) -> None:
     assert r.error is None, f"the route's own code failed: {text[-1200:]}"
     assert r.stdout.startswith("blocked"), f"unexpected output: {text[-1200:]}"
     assert any(g in r.stdout for g in guards), f"stopped by something else than {guards}: {text[-1200:]}"
-
-
-def intact(sb: Sandbox, host_secret: Path, listener) -> None:
-    """The host is untouched and the sandbox still answers."""
-    assert host_secret.read_text().startswith("top secret"), "the host secret changed"
-    assert os.environ.get("OPENAI_API_KEY") == PLANTED_KEY, "the host's environment changed"
-    assert listener.connections == 0, "something reached the host's TCP listener"
-    r = sb.execute("print(1+1)", timeout=30)
-    assert (r.error, r.stdout) == (None, "2\n"), f"the sandbox no longer answers: {r}"
 
 
 @pytest.fixture(scope="module")
