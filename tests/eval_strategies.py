@@ -8,21 +8,13 @@ import re
 
 from scripted_server import Call
 
-from evals.generators.oolong import TEMPLATES
-
-_TEMPLATE_RX = []
-for _label, _templates in TEMPLATES.items():
-    for _t in _templates:
-        pattern = re.escape(_t)
-        pattern = re.sub(r"\\\{\w+\\\}", ".+?", pattern)
-        _TEMPLATE_RX.append((re.compile("^" + pattern + "$"), _label))
+from evals.generators.oolong_instances import LABEL_OF_HEAD, head_of
 
 
 def label_of(instance: str) -> str:
-    for rx, label in _TEMPLATE_RX:
-        if rx.match(instance.strip()):
-            return label
-    return "unknown"
+    """What a model reading the instance answers: the type of the noun it asks for."""
+    head = head_of(instance)
+    return LABEL_OF_HEAD[head] if head else "unknown"
 
 
 def _keys(question: str) -> list[str]:

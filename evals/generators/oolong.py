@@ -2,7 +2,8 @@
 
 Each line reads `Date: <Mon DD, YYYY> || User: <id> || Instance: <text>`. Every instance is a
 question whose answer type is its latent label, one of trec_coarse's six; the label is never
-written in the context, only in the labelled copy kept for checking. 80% of the lines belong
+written in the context, only in the labelled copy kept for checking, and no count of words
+gives it away (see oolong_instances). 80% of the lines belong
 to the top 20% of user ids. Questions ask for counts, most / least frequent labels,
 comparisons (none decided by 2% of the lines or less, as OOLONG drops them), per-user
 comparisons, counts before / after a date. (An earlier 'labels seen exactly N times' kind was
@@ -18,62 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from evals.generators.common import fit_tokens, place_context, rng_for
+from evals.generators.oolong_instances import HEADS, instance
 from evals.tasks import EvalError, Task, format_length
 from evals.tokens import Tokenizer, tokenizer
 
-LABELS = ("numeric value", "entity", "location", "description and abstract concept", "abbreviation",
-          "human being")
-
-_PEOPLE = ["Ada Lovelace", "Alan Turing", "Marie Curie", "Isaac Newton", "Grace Hopper", "Nikola Tesla",
-           "Jane Austen", "Leo Tolstoy", "Frida Kahlo", "Claude Monet", "Louis Armstrong", "Amelia Earhart"]
-_PLACES = ["Peru", "Norway", "Kenya", "Japan", "Chile", "Egypt", "Canada", "Portugal", "Nepal", "Iceland",
-           "Mongolia", "Ghana", "Vietnam", "Austria", "Morocco", "Fiji"]
-_THINGS = ["telescope", "bicycle", "printing press", "steam engine", "telephone", "microwave oven",
-           "compass", "parachute", "radio", "zipper", "light bulb", "pendulum clock"]
-_ANIMALS = ["axolotl", "okapi", "narwhal", "pangolin", "capybara", "quokka", "tapir", "kakapo"]
-_WORDS = ["serendipity", "ephemeral", "ubiquitous", "melancholy", "paradox", "entropy", "irony", "nostalgia"]
-_ACRONYMS = ["NASA", "UNESCO", "RADAR", "LASER", "SCUBA", "NATO", "OPEC", "FIFA", "HTML", "DNA"]
-_LANDMARKS = ["the Eiffel Tower", "Machu Picchu", "the Taj Mahal", "Angkor Wat", "the Alhambra",
-              "Petra", "the Parthenon", "Uluru"]
-_BOOKS = ["War and Peace", "Pride and Prejudice", "Moby-Dick", "Don Quixote", "The Odyssey", "Hamlet"]
-
-TEMPLATES: dict[str, list[str]] = {
-    "numeric value": [
-        "How many bones does an adult {animal} have?", "What year was the {thing} invented?",
-        "How far is {place} from {place2} in kilometres?", "How much did the first {thing} cost?",
-        "What is the population of {place}?", "How tall is {landmark} in metres?",
-        "How many moons orbit the planet Neptune?", "At what temperature does tin melt?",
-    ],
-    "entity": [
-        "What kind of animal is an {animal}?", "What instrument did {person} play as a child?",
-        "What colour is the flag of {place}?", "Which language is spoken in {place}?",
-        "What food does the {animal} eat?", "What sport is most popular in {place}?",
-        "What was the name of the ship that carried {person}?", "What currency is used in {place}?",
-    ],
-    "location": [
-        "Where is {landmark} located?", "In which country was {person} born?",
-        "What city is the capital of {place}?", "Where did the {thing} first appear?",
-        "Which river flows through the capital of {place}?", "Where does the {animal} live in the wild?",
-        "On which continent is {place}?", "Where was {book} first published?",
-    ],
-    "description and abstract concept": [
-        "What does the word {word} mean?", "Why do people feel {word}?", "How does a {thing} work?",
-        "What is the definition of {word}?", "Why is the {animal} endangered?",
-        "What is the difference between weather and climate?", "How is {book} usually interpreted?",
-        "What causes the seasons on Earth?",
-    ],
-    "abbreviation": [
-        "What does {acronym} stand for?", "What is the abbreviation for the {thing} standard?",
-        "What does the acronym {acronym} mean in full?", "What is {acronym} short for?",
-        "What do the letters {acronym} represent?", "What is the short form of Mount Everest's survey name?",
-    ],
-    "human being": [
-        "Who invented the {thing}?", "Who wrote {book}?", "Who was the first president of {place}?",
-        "Who painted the most famous portrait of {person}?", "Who discovered the {animal}?",
-        "Who taught {person} mathematics?", "Who founded the city that is the capital of {place}?",
-        "Which scientist first described the {animal}?",
-    ],
-}
+LABELS = tuple(HEADS)
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 START = dt.date(2021, 1, 1)
@@ -82,15 +32,6 @@ DAYS = 1095
 
 def format_date(d: dt.date) -> str:
     return f"{_MONTHS[d.month - 1]} {d.day:02d}, {d.year}"
-
-
-def instance(rng: random.Random, label: str) -> str:
-    template = rng.choice(TEMPLATES[label])
-    places = rng.sample(_PLACES, 2)
-    return template.format(person=rng.choice(_PEOPLE), place=places[0], place2=places[1],
-                           thing=rng.choice(_THINGS), animal=rng.choice(_ANIMALS), word=rng.choice(_WORDS),
-                           acronym=rng.choice(_ACRONYMS), landmark=rng.choice(_LANDMARKS),
-                           book=rng.choice(_BOOKS))
 
 
 def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 25, min_users: int = 6,
