@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from evals.judge import JUDGED_SUITES, judge
 from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
 from evals.scorers import score
 from evals.tasks import Task, read_tasks
-from rlm import RLMError, read_jsonl
+from rlm import RLMError, append_jsonl, read_jsonl
 
 
 def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[str, Any]:
@@ -120,10 +119,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     new: list[dict[str, Any]] = []
 
     def record(row: dict[str, Any]) -> None:
-        with open(results_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(results_path, row)
         new.append(row)
         if on_result:
             on_result(row)

@@ -13,7 +13,7 @@ from rlm.config import RLMConfig, user_dir
 from rlm.errors import BudgetExceeded, ConfigError, ContextError, ModelError, RLMError, SandboxError
 from rlm.pricing import Price, PriceTable
 from rlm.results import RunResult, RunStatus
-from rlm.trajectory import read_jsonl, read_trajectory
+from rlm.trajectory import append_jsonl, read_jsonl, read_trajectory
 from rlm.usage import CHARS_PER_TOKEN, TokenCounts, Usage, estimate_tokens
 from sandbox import SandboxConfig
 
@@ -37,6 +37,7 @@ __all__ = [
     "TokenCounts",
     "Usage",
     "estimate_tokens",
+    "append_jsonl",
     "read_jsonl",
     "read_trajectory",
     "user_dir",

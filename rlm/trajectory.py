@@ -132,6 +132,21 @@ def read_trajectory(path: Path) -> Iterator[dict[str, Any]]:
     return read_jsonl(path)
 
 
+def append_jsonl(path: Path, value: Any) -> None:
+    """Append one JSON line, durably. A torn last line (a crash mid-write) gets its newline
+    first, so it stays one unreadable line instead of swallowing this one."""
+    line = (json.dumps(value, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    with open(path, "a+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end:
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                line = b"\n" + line
+        f.write(line)  # append mode: always at the end, whatever was read
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def read_jsonl(path: Path) -> Iterator[Any]:
     """The values of a JSON-lines file, skipping blank lines and lines that do not parse
     (a torn last line after a crash mid-write)."""

@@ -301,3 +301,14 @@ def test_report_takes_a_tasks_directory_and_refuses_what_is_not_results(server, 
 def test_eval_runs_do_not_use_the_call_cache():
     s = MethodSettings.of(model="m", api_key="k")
     assert s.rlm.cache is False and s.rlm.cache_path is None
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_result(server, tasks, tmp_path):
+    """A run killed mid-write leaves a line without its newline; the next run's first row
+    used to be appended to it, and both were lost to the reader."""
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"task_id": "gone", "method": "direct", "sco', encoding="utf-8")
+    rows = run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), results, workers=1, limit=1)
+    assert len(rows) == 1
+    assert len(done_pairs(results)) == 1  # the new row reads back; the torn one stays one bad line
+    assert results.read_text(encoding="utf-8").splitlines()[0] == '{"task_id": "gone", "method": "direct", "sco'
