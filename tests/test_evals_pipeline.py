@@ -261,6 +261,13 @@ def test_reports_cannot_mislead(tmp_path):
     assert sum(1 for d in drawn if d[4] == "direct") == 1  # drawn for score, left out of cost
     assert any("unpriced" in t and "direct" in t for t in texts)
 
+    from evals.report import html_report
+
+    page = html_report(stats, rows, [], tmp_path, "r").read_text(encoding="utf-8")
+    tasks_table = page.split("<h2>Tasks", 1)[1]
+    assert tasks_table.count("unpriced") == 4 and "$0.0000" not in tasks_table  # direct's four rows
+    assert tasks_table.count("$0.0100") == 8
+
 
 def test_summary_compacts_with_the_sub_model_and_answers_with_the_model(tmp_path):
     """The paper's summary agent: a smaller model keeps the running notes, the model answers."""
