@@ -881,7 +881,7 @@ def eval_run(
     try:
         cfg = eval_config(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                           max_iterations=max_iterations, max_cost_usd=max_cost, max_wall_s=max_wall)
-        methods = [m.strip() for m in method.split(",") if m.strip()]
+        methods = [m.strip() for m in method.split(",")]
         check_methods(methods)  # here, before the progress bar
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)

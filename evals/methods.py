@@ -35,9 +35,16 @@ from sandbox import SandboxError
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval", "codeact", "codeact-sub")
 
 
+MIN_WINDOW = 1024
+
+
 def check_methods(methods: list[str]) -> None:
-    """EvalError for a name that is not one of METHODS."""
+    """EvalError for a name that is not one of METHODS (or none at all)."""
+    if not methods:
+        raise EvalError(f"no method given; known: {', '.join(METHODS)}")
     for m in methods:
+        if not m:
+            raise EvalError(f"an empty method name (two commas in a row?); known: {', '.join(METHODS)}")
         if m not in METHODS:
             raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
 
@@ -79,6 +86,12 @@ class MethodSettings:
     chunk_chars: int = 4000
     tokenizer: str = DEFAULT_TOKENIZER
     judge_model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.window_tokens < MIN_WINDOW:  # below it the prompt's own text leaves no room for context
+            raise EvalError(f"a window of {self.window_tokens:,} tokens is too small: at least {MIN_WINDOW:,} (1k)")
+        if self.top_k < 1 or self.chunk_chars < 1:
+            raise EvalError("top_k and chunk_chars must be at least 1")
 
     @classmethod
     def of(cls, *, window_tokens: int = 128_000, top_k: int = 8, chunk_chars: int = 4000,

@@ -222,7 +222,8 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
             f"<tr><td>{link}</td>" + cell(r.get("suite", "")) + cell(format_length(int(r.get("length") or 0)))
             + cell(r.get("method", ""))
             + f'<td><span class="badge {_status_class(status)}">{escape(status)}</span></td>'
-            + cell(f"{float(r.get('score') or 0):.1f}", "num") + cell("unpriced" if unpriced([r]) else f"${float(r.get('cost_usd') or 0):.4f}", "num")
+            + cell(f"{float(r.get('score') or 0):.1f}", "num")
+            + cell("unpriced" if unpriced([r]) else f"${float(r.get('cost_usd') or 0):.4f}", "num")
             + cell(f"{int(r.get('tokens') or 0):,}", "num") + cell(f"{float(r.get('wall_s') or 0):.1f}", "num")
             + cell(str(r.get("answer") or "")[:160]) + cell(str(r.get("gold") or "")[:160]) + "</tr>")
     tasks_head = ("<tr><th>task</th><th>suite</th><th>length</th><th>method</th><th>status</th>"

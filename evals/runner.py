@@ -17,7 +17,7 @@ from typing import Any
 from evals.judge import JUDGED_SUITES, judge
 from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
 from evals.scorers import score
-from evals.tasks import Task, read_tasks
+from evals.tasks import EvalError, Task, read_tasks
 from rlm import RLMError, append_jsonl, read_jsonl
 
 
@@ -102,12 +102,23 @@ def todo_pairs(tasks: list[Task], methods: list[str], settings: MethodSettings, 
     return todo, len(tasks) * len(methods) - len(todo)
 
 
+GIVE_UP_AFTER = 3
+
+
+class GaveUp(EvalError):
+    """The run's first pairs all failed (a wrong model, key or endpoint): the rest were not run."""
+
+
 def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings, results_path: Path, *,
              workers: int = 2, ray_address: str | None = None, limit: int | None = None,
-             keep_failed: bool = False,
+             keep_failed: bool = False, give_up_after: int | None = GIVE_UP_AFTER,
              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every (task, method) pair that `results_path` has no result for with these settings
-    (failed rows are retried unless `keep_failed`); returns the new lines."""
+    (failed rows are retried unless `keep_failed`); returns the new lines.
+
+    When the first `give_up_after` results all failed and none succeeded, the pairs not yet
+    started are dropped and GaveUp is raised (the failed rows are kept, and retried next run):
+    a wrong model name or a dead endpoint fails every pair alike, each after its retries."""
     methods = list(methods)
     check_methods(methods)
     tasks = read_tasks(tasks_path)
@@ -123,6 +134,10 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         new.append(row)
         if on_result:
             on_result(row)
+        if give_up_after and len(new) == give_up_after and all(is_failed(r) for r in new):
+            first = str(new[0].get("error") or new[0].get("status"))
+            raise GaveUp(f"the first {give_up_after} pairs all failed, so the run stopped (check --model, "
+                         f"--base-url and the key; the next run retries them): {first[:300]}")
 
     if not todo:
         return new
@@ -135,18 +150,27 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         return new
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_solve, t.to_json(), m, str(base), settings): (t, m) for t, m in todo}
-        for fut in concurrent.futures.as_completed(futures):
-            t, m = futures[fut]
-            try:
-                row = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
-                row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
-                       "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings, t.suite),
-                       "score": 0.0, "answer": None,
-                       "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
-                       "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}
-            record(row)
+        try:
+            _collect(futures, settings, record)
+        except GaveUp:
+            pool.shutdown(wait=False, cancel_futures=True)  # what has not started never will
+            raise
     return new
+
+
+def _collect(futures: dict[concurrent.futures.Future, tuple[Task, str]], settings: MethodSettings,
+             record: Callable[[dict[str, Any]], None]) -> None:
+    for fut in concurrent.futures.as_completed(futures):
+        t, m = futures[fut]
+        try:
+            row = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
+            row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
+                   "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings, t.suite),
+                   "score": 0.0, "answer": None,
+                   "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
+                   "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}
+        record(row)
 
 
 def _run_ray(todo: list[tuple[Task, str]], base: str, settings: MethodSettings, address: str,

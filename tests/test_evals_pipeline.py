@@ -168,6 +168,14 @@ def test_eval_settings_are_one_rlm_config_and_bad_input_is_an_rlm_error(tmp_path
     with pytest.raises(EvalError, match="not a length") as info:
         parse_length("lots")
     assert isinstance(info.value, RLMError)
+    # a window below 1k ran silently at a 256-token floor; an empty method name was dropped
+    with pytest.raises(EvalError, match="too small"):
+        MethodSettings.of(model="m", window_tokens=100)
+    from evals.methods import check_methods
+
+    for bad in (["direct", "", "rlm"], []):
+        with pytest.raises(EvalError, match="method"):
+            check_methods(bad)
 
 
 def test_failed_pairs_are_retried_the_run_fails_and_other_settings_are_kept_apart(tmp_path):
@@ -319,3 +327,24 @@ def test_a_torn_last_line_does_not_swallow_the_next_result(server, tasks, tmp_pa
     assert len(rows) == 1
     assert len(done_pairs(results)) == 1  # the new row reads back; the torn one stays one bad line
     assert results.read_text(encoding="utf-8").splitlines()[0] == '{"task_id": "gone", "method": "direct", "sco'
+
+
+def test_a_run_whose_first_pairs_all_fail_stops(server, tasks, tmp_path):
+    """A wrong model name fails every pair alike: the run stops after three failures instead of
+    paying every pair's retries, keeps the failed rows (retried next run) and says why."""
+    from evals.runner import GaveUp, is_failed, read_jsonl
+
+    wrong = MethodSettings.of(model="no-such-model", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=4000)
+    results = tmp_path / "results.jsonl"
+    with pytest.raises(GaveUp, match="first 3 pairs all failed.*--model") as info:
+        run_eval(tasks, ["direct", "retrieval"], wrong, results, workers=1)
+    assert "no-such-model" in str(info.value)
+    rows = list(read_jsonl(results))
+    assert len(rows) == 3 and all(is_failed(r) for r in rows), [r["status"] for r in rows]
+    with pytest.raises(GaveUp):  # in worker processes too
+        run_eval(tasks, ["direct", "retrieval"], wrong, tmp_path / "pool.jsonl", workers=2)
+    assert len(list(read_jsonl(tmp_path / "pool.jsonl"))) <= 4
+    # one success among the first three: the run goes on to the end
+    mixed = run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), tmp_path / "ok.jsonl", workers=1)
+    assert len(mixed) == 5
