@@ -893,6 +893,7 @@ def eval_run(
         return
     results = Path(out) if out else (path if path.is_dir() else path.parent) / "results.jsonl"
     seen: list[dict] = []
+    interrupted = False
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[stats]}"), console=err_console) as bar:
         job = bar.add_task("eval", total=total, stats="")
@@ -916,6 +917,11 @@ def eval_run(
                      keep_failed=keep_failed, on_result=on_result)
         except (RLMError, RuntimeError) as exc:  # RuntimeError: Ray could not start or connect
             _fail(str(exc), exc)
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:  # said after the progress bar's last line, not above it
+        _fail(f"interrupted: {len(seen)} new results kept in {results}; the same command again goes on "
+              "from there", code=EXIT_INTERRUPTED)
     err_console.print(f"{len(seen)} new results in {results}")
     failed = [r for r in seen if is_failed(r)]
     if failed:

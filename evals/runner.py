@@ -152,10 +152,19 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         futures = {pool.submit(_solve, t.to_json(), m, str(base), settings): (t, m) for t, m in todo}
         try:
             _collect(futures, settings, record)
-        except GaveUp:
-            pool.shutdown(wait=False, cancel_futures=True)  # what has not started never will
+        except (GaveUp, KeyboardInterrupt):
+            _stop(pool)
             raise
     return new
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Drop the pairs not started and end those running (their sandboxes die with their worker):
+    otherwise the interpreter's exit would wait for them. Their results were not written."""
+    workers = list((pool._processes or {}).values())  # noqa: SLF001 - the pool offers no other way
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
 
 
 def _collect(futures: dict[concurrent.futures.Future, tuple[Task, str]], settings: MethodSettings,

@@ -348,3 +348,36 @@ def test_a_run_whose_first_pairs_all_fail_stops(server, tasks, tmp_path):
     # one success among the first three: the run goes on to the end
     mixed = run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), tmp_path / "ok.jsonl", workers=1)
     assert len(mixed) == 5
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_keeps_the_results_and_says_how_to_go_on(tmp_path, workers):
+    import signal
+    import time
+
+    env = cli_env(tmp_path / "home")
+    gen = subprocess.run([sys.executable, "-m", "cli", "eval", "generate", "sniah", "--length", "2k", "--n", "6",
+                          "-o", "tasks"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert gen.returncode == 0, gen.stderr
+    results = tmp_path / "tasks" / "results.jsonl"
+    with ScriptedServer({"reader": reader}, latency_s=1.0) as server:
+        cmd = [sys.executable, "-m", "cli", "eval", "run", "tasks", "--method", "direct", "--model", "reader",
+               "--base-url", server.url, "-w", workers]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 1):
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:  # a hung process must not outlive the test
+            proc.kill()
+            proc.wait()
+        assert proc.returncode == 130, err
+        kept = len(done_pairs(results))
+        assert 1 <= kept < 6
+        last = err.strip().splitlines()[-1]
+        assert f"interrupted: {kept} new results kept in" in last and "same command again" in last, err
+        again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0 and f"{6 - kept} new results" in again.stderr, again.stderr
+    assert len(done_pairs(results)) == 6
