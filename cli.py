@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -894,6 +895,7 @@ def eval_run(
     results = Path(out) if out else (path if path.is_dir() else path.parent) / "results.jsonl"
     seen: list[dict] = []
     interrupted = False
+    rows_before = _rows_in(results)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[stats]}"), console=err_console) as bar:
         job = bar.add_task("eval", total=total, stats="")
@@ -919,15 +921,22 @@ def eval_run(
             _fail(str(exc), exc)
         except KeyboardInterrupt:
             interrupted = True
-    if interrupted:  # said after the progress bar's last line, not above it
-        _fail(f"interrupted: {len(seen)} new results kept in {results}; the same command again goes on "
-              "from there", code=EXIT_INTERRUPTED)
+    if interrupted:  # said after the progress bar's last line, not above it; counted in the file,
+        # which may hold a row the progress bar had not yet been told of
+        _fail(f"interrupted: {_rows_in(results) - rows_before} new results kept in {results}; the same command "
+              "again goes on from there", code=EXIT_INTERRUPTED)
     err_console.print(f"{len(seen)} new results in {results}")
     failed = [r for r in seen if is_failed(r)]
     if failed:
         first = str(failed[0].get("error") or failed[0].get("status"))
         _fail(f"{len(failed)} of {len(seen)} failed (the next run retries them; --keep-failed keeps them); "
               f"first: {first[:300]}")
+
+
+def _rows_in(results: Path) -> int:
+    from rlm import read_jsonl
+
+    return sum(1 for _ in read_jsonl(results)) if results.exists() else 0
 
 
 @eval_app.command("stream")

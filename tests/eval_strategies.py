@@ -10,6 +10,11 @@ from scripted_server import Call
 
 from evals.generators.oolong_instances import LABEL_OF_HEAD, head_of
 
+# multidoc: a fact of a person's document, by the kind a task asks for (its value is group 1)
+FACTS = {"graduation_year": r"graduated from [^.]*? in (\d{4})\.", "school": r"graduated from ([^.]*?) in \d{4}\.",
+         "profession": r"is an? (\w+)\.", "birth_city": r"was born in ([^.]*?) in \d{4}\.",
+         "birth_year": r"was born in [^.]*? in (\d{4})\."}
+
 
 def label_of(instance: str) -> str:
     """What a model reading the instance answers: the type of the noun it asks for."""

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from eval_strategies import FACTS
 
 from evals import SUITES, generate, parse_length, read_tasks
 from evals.generators import codeqa, multidoc, oolong, pairs, sniah
@@ -167,9 +168,9 @@ def test_pairs_gold_rederived_from_the_labelled_copy(tmp_path, variant):
 
 
 # ----- multidoc and codeqa ----------------------------------------------------------------
-@pytest.mark.parametrize("length", [5000, 60_000])
-def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path, length):
-    task = multidoc.generate("hops3", length, 0, 0, tmp_path)
+@pytest.mark.parametrize(("length", "index"), [(5000, 0), (5000, 1), (5000, 2), (5000, 3), (60_000, 0)])
+def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path, length, index):
+    task = multidoc.generate("hops3", length, index, 0, tmp_path)
     folder = tmp_path / task.context_path
     texts = [p.read_text() for p in sorted(folder.iterdir())]
     person, city, company, founder = task.meta["chain"]
@@ -177,13 +178,22 @@ def test_multidoc_chain_is_answerable_from_exactly_the_chain_documents(tmp_path,
     assert len(born) == 1 and f"was born in {city} in" in born[0]
     hq = [t for t in texts if f"headquartered in {city}." in t]
     assert len(hq) == 1 and hq[0].startswith(f"company: {company}") and f"by {founder}." in hq[0]
-    grad = [t for t in texts if t.startswith(f"person: {founder}\n")]
-    assert len(grad) == 1 and re.search(r"graduated from .* in (\d{4})", grad[0]).group(1) == task.gold
+    last = [t for t in texts if t.startswith(f"person: {founder}\n")]
+    assert len(last) == 1 and f"{founder} founded {company}." in last[0]
+    assert re.search(FACTS[task.meta["asks"]], last[0].split("\n\n", 1)[1]).group(1) == task.gold
     assert any("(outdated" in t and f"formerly headquartered in {city}" in t for t in texts)
     assert 0.97 * length <= task.tokens <= length and len(texts) == task.meta["documents"]
     assert task.tokens == tokenizer().count_all(texts) and task.chars == sum(map(len, texts))
     if length == 60_000:  # past ~1,000 documents they grow longer, not more numerous
         assert task.meta["documents"] == 1000
+
+
+def test_multidoc_asks_of_every_kind_in_every_wording(tmp_path):
+    tasks = read_tasks(generate("multidoc", 2048, 40, 3, tmp_path))
+    assert {t.meta["asks"] for t in tasks} == set(multidoc.ASKS)
+    for wording in ("headquartered in", "based in", "whose head office is in"):
+        assert any(wording in t.question for t in tasks)
+    assert len({t.gold for t in tasks}) >= 30  # years, schools, professions, cities
 
 
 @pytest.mark.parametrize("kind", list(codeqa.KINDS))

@@ -4,7 +4,10 @@ People, companies and cities, one document each (plus filler documents about oth
 The answer needs a chain of 2 or 3 documents ("the founder of the company headquartered in
 the city where X was born graduated in which year?"), with near-miss distractors: people with
 similar names born elsewhere, and companies whose *former* headquarters (marked as outdated)
-was the city in question. The context is a directory of text files.
+was the city in question. What is asked of the last person varies (graduation year or
+school, profession, birth city or year: answers of four kinds), and so does the wording
+("headquartered in" / "based in" / "whose head office is in"; the documents only ever say
+"headquartered"). The context is a directory of text files.
 """
 
 from __future__ import annotations
@@ -41,11 +44,32 @@ INDUSTRY = [
     "brewing", "solar"
 ]
 UNIS = ["Halvorsen Institute", "University of Corrin", "Maribel College", "Eastgate Polytechnic",
-        "Royal Academy of Tessaly", "Duvall University", "Kestrel Technical School"]
+        "Royal Academy of Tessaly", "Duvall University", "Kestrel Technical School", "Ardmore College",
+        "University of Vellin", "Brightwater Institute", "Ostrava School of Design", "Calder University",
+        "Pinecrest Academy", "University of Lowmarsh", "Saint Ives Conservatory", "Rendell Polytechnic",
+        "Marlowe Institute of Technology", "Harrowgate College", "University of Tamsin", "Lucerne Academy"]
 PROFESSIONS = [
     "architect", "violinist", "botanist", "journalist", "surgeon", "engineer", "novelist",
-    "chemist", "pilot"
+    "chemist", "pilot", "economist", "cartographer", "pharmacist", "sculptor", "geologist", "translator",
+    "photographer", "astronomer", "veterinarian", "carpenter", "librarian"
 ]
+
+# what is asked of the chain's last person: (question, how to answer, the fact's key)
+ASKS = {
+    "graduation_year": ("In which year did {who} graduate?", "Answer with the year only."),
+    "school": ("From which institution did {who} graduate?", "Answer with the institution's name only."),
+    "profession": ("What is the profession of {who}?", "Answer with the profession only (one word)."),
+    "birth_city": ("What is the birth city of {who}?", "Answer with the city's name only."),
+    "birth_year": ("What is the birth year of {who}?", "Answer with the year only."),
+}
+WHO = {
+    "hops2": ("the founder of the company headquartered in {city}",
+              "the person who founded the company based in {city}",
+              "the founder of the company whose head office is in {city}"),
+    "hops3": ("the founder of the company headquartered in the city where {person} was born",
+              "the person who founded the company based in {person}'s birthplace",
+              "the founder of the company whose head office is in the city {person} was born in"),
+}
 SUFFIX = ["Industries", "Holdings", "Labs", "Works", "Systems", "Group", "Partners", "Dynamics"]
 
 
@@ -111,8 +135,10 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
 
     def build(budget: int) -> tuple[tuple[list[str], dict[str, Any]], int]:
         rng = rng_for(f"multidoc/{variant}", seed, index, length)
+        ask = rng.randrange(len(ASKS))
+        who = rng.choice(WHO[variant])
         bodies, chain = _documents(rng, budget)
-        return (bodies, chain), tok.count_all(bodies)
+        return (bodies, {**chain, "ask": ask, "who": who}), tok.count_all(bodies)
 
     (bodies, chain), tokens = fit_tokens(build, length, tok)
     task_id = f"multidoc-{variant}-{format_length(length)}-s{seed}-{index:04d}"
@@ -121,15 +147,12 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
     folder.mkdir(parents=True, exist_ok=True)
     for n, body in enumerate(bodies):
         (folder / f"doc_{n:06d}.txt").write_text(body, encoding="utf-8")
-    if variant == "hops3":
-        q = (f"In which year did the founder of the company headquartered in the city where {chain['person']} "
-             "was born graduate? Answer with the year only.")
-    else:
-        q = (f"In which year did the founder of the company headquartered in {chain['city']} graduate? "
-             "Answer with the year only.")
+    ask, (question, how) = list(ASKS.items())[chain["ask"]]
+    who = chain["who"].format(city=chain["city"], person=chain["person"])
+    q = question.format(who=who) + " " + how
     return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=sum(map(len, bodies)),
-                tokens=tokens, tokenizer=tok.name, question=q, gold=chain["year"], context_path=str(rel),
-                meta={"documents": len(bodies),
+                tokens=tokens, tokenizer=tok.name, question=q, gold=chain["facts"][ask], context_path=str(rel),
+                meta={"documents": len(bodies), "asks": ask,
                       "chain": [chain["person"], chain["city"], chain["company"], chain["founder"]],
                       "distractors": chain["distractors"]})
 
@@ -145,17 +168,29 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
         prof = rng.choice(PROFESSIONS)
         return (f"person: {name}", f"{name} is a {prof}. {name} was born in {city} in {year}. {extra}".strip())
 
+    def graduation(born: int) -> str:
+        return f"They graduated from {rng.choice(UNIS)} in {born + rng.randint(21, 30)}."
+
+    def founder_doc(name: str, firm: str, facts: dict[str, str]) -> tuple[str, str]:
+        return (f"person: {name}", f"{name} founded {firm}. {name} is a {facts['profession']}. {name} was born in "
+                f"{facts['birth_city']} in {facts['birth_year']}. {name} graduated from {facts['school']} in "
+                f"{facts['graduation_year']}.")
+
+    def facts_of() -> dict[str, str]:
+        born = rng.randint(1930, 1980)
+        return {"profession": rng.choice(PROFESSIONS), "birth_city": _city(rng, cities), "birth_year": str(born),
+                "school": rng.choice(UNIS), "graduation_year": str(born + rng.randint(21, 30))}
+
     # the chain
     target_city = _city(rng, cities)
     person = _name(rng, names)
     founder = _name(rng, names)
     company = _company(rng, companies)
-    grad_year = rng.randint(1955, 2005)
+    facts = facts_of()
     docs.append(person_doc(person, target_city, rng.randint(1950, 2000)))
     docs.append((f"company: {company}", f"{company} is a {rng.choice(INDUSTRY)} company headquartered in "
-                 f"{target_city}. It was founded in {rng.randint(1970, 2015)} by {founder}."))
-    docs.append((f"person: {founder}", f"{founder} founded {company}. {founder} graduated from "
-                 f"{rng.choice(UNIS)} in {grad_year}."))
+                 f"{target_city}. It was founded in {int(facts['birth_year']) + rng.randint(25, 40)} by {founder}."))
+    docs.append(founder_doc(founder, company, facts))
     # near misses
     twin = _similar(person, names)
     other_city = _city(rng, cities)
@@ -165,10 +200,12 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     docs.append((f"company: {moved}", f"{moved} is a {rng.choice(INDUSTRY)} company headquartered in "
                  f"{other_city}. It was formerly headquartered in {target_city} (outdated: it moved in "
                  f"{rng.randint(2008, 2020)}). It was founded by {moved_founder}."))
-    docs.append((f"person: {moved_founder}", f"{moved_founder} founded {moved}. {moved_founder} graduated "
-                 f"from {rng.choice(UNIS)} in {rng.randint(1955, 2005)}."))
-    docs.append(person_doc(_similar(founder, names), _city(rng, cities), rng.randint(1950, 2000),
-                           f"They graduated from {rng.choice(UNIS)} in {rng.randint(1955, 2005)}."))
+    docs.append(founder_doc(moved_founder, moved, facts_of()))
+    twin_founder = _similar(founder, names)
+    twin_facts = facts_of()
+    docs.append((f"person: {twin_founder}", f"{twin_founder} is a {twin_facts['profession']}. {twin_founder} was "
+                 f"born in {twin_facts['birth_city']} in {twin_facts['birth_year']}. They graduated from "
+                 f"{twin_facts['school']} in {twin_facts['graduation_year']}."))
     # fill with unrelated people, companies and cities until the budget is used; names and
     # cities repeat once the pools run out, but never those of the chain
     reserved = {person, founder, twin, moved_founder}
@@ -193,7 +230,8 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     while size < budget and len(docs) < MAX_DOCS:
         r = rng.random()
         if r < 0.4:
-            d = person_doc(any_name(), any_city(), rng.randint(1940, 2005))
+            born = rng.randint(1930, 1985)
+            d = person_doc(any_name(), any_city(), born, graduation(born) if rng.random() < 0.5 else "")
         elif r < 0.7:
             c = _company(rng, companies) if len(companies) < 190 else f"{rng.choice(LAST)} {rng.choice(SUFFIX)}"
             if c in (company, moved):
@@ -213,4 +251,4 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     rng.shuffle(order)
     bodies = [f"{docs[i][0]}\n\n{docs[i][1]}\n" for i in order]
     return bodies, {"person": person, "city": target_city, "company": company, "founder": founder,
-                    "year": str(grad_year), "distractors": [twin, moved]}
+                    "facts": facts, "distractors": [twin, moved]}
