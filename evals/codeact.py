@@ -56,9 +56,14 @@ class CodeActResult:
 
 async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | None, tok: Tokenizer,
                   window_tokens: int, chunk_chars: int, max_turns: int, sandbox_config: SandboxConfig,
-                  over_budget: Callable[[], bool] | None = None) -> CodeActResult:
-    """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given);
-    `over_budget()` true after a turn ends the loop (status max_cost) with one last answer."""
+                  afford: Callable[[int, bool], bool] | None = None) -> CodeActResult:
+    """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given).
+
+    `afford(prompt_tokens, sub)` says whether the cost budget can pay for a call with that prompt
+    (to the sub-model when `sub`).
+    A turn starts only if it and a last answer after it can be paid; when not, the loop ends
+    (status max_cost) with that last answer, asked only if it can be paid itself (else no
+    answer). A sub-call the budget cannot pay is refused in the sandbox, with no call made."""
     from evals.retrieve import chunk_text
 
     room = max(256, window_tokens - tok.count(question) - TURNS_TOKENS)
@@ -84,6 +89,8 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             if request.op != "llm_query":  # rlm_query would drop its context: not this baseline's
                 raise RuntimeError(f"{request.op} is not available here: use llm_query(prompt)")
             prompts = [str(p) for p in request.args.get("prompts") or []]
+            if afford is not None and not afford(sum(tok.count(p) for p in prompts), True):
+                raise RuntimeError("the cost budget cannot pay for these sub-calls; none was made")
             return asyncio.run_coroutine_threadsafe(answer_all(prompts), loop).result()
 
         tools.append(query_tools(serve))
@@ -111,7 +118,11 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             await blocking(sandbox.add_tools, tool_set)
         status = "max_iterations"
         for turn in range(1, max_turns + 1):
-            reply = parse_reply(await chat(_fit(messages, tok, window_tokens)))
+            fitted = _fit(messages, tok, window_tokens)
+            if afford is not None and not afford(2 * _tokens(fitted, tok), False):  # this turn and a last answer
+                status = "max_cost"
+                break
+            reply = parse_reply(await chat(fitted))
             messages.append({"role": "assistant", "content": reply.visible})
             observed = [await run(code) for code in reply.code]
             if reply.final_kind == "text":
@@ -125,12 +136,12 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             elif not reply.code:
                 observed.append("No code ran. Write a ```repl block, or reply with FINAL(your answer).")
             messages.append({"role": "user", "content": "\n\n".join(observed)})
-            if over_budget is not None and over_budget():
-                status = "max_cost"
-                break
         # the last observation and the request to answer go in one message (roles alternate)
         messages[-1]["content"] += "\n\nNo turns are left: reply now with FINAL(your answer)."
-        last = parse_reply(await chat(_fit(messages, tok, window_tokens)))
+        fitted = _fit(messages, tok, window_tokens)
+        if afford is not None and not afford(_tokens(fitted, tok), False):
+            return CodeActResult(None, "max_cost", turn - 1 if status == "max_cost" else max_turns, truncated)
+        last = parse_reply(await chat(fitted))
         return CodeActResult(last.final if last.final_kind == "text" else last.visible.strip() or None,
                              status, max_turns, truncated)
     finally:
@@ -138,6 +149,10 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             await asyncio.shield(blocking(sandbox.close))
         finally:
             thread.shutdown(wait=False)
+
+
+def _tokens(messages: list[dict[str, Any]], tok: Tokenizer) -> int:
+    return sum(tok.count(m["content"]) + 4 for m in messages)
 
 
 def _fit(messages: list[dict[str, str]], tok: Tokenizer, window_tokens: int) -> list[dict[str, Any]]:

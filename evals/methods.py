@@ -296,13 +296,21 @@ async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller)
 
 async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *, sub_calls: bool) -> None:
     limit = s.rlm.max_cost_usd
+
+    def afford(prompt_tokens: int, sub: bool) -> bool:  # the prompt, and an answer of ANSWER_ALLOWANCE tokens
+        assert limit is not None
+        cost = caller.prices.cost(s.rlm.effective_sub_model if sub else s.model, prompt_tokens, ANSWER_ALLOWANCE)
+        return caller.out.cost_usd + cost <= limit
+
     done = await codeact(task.context_text(base), task.question, chat=caller.chat,
                          ask_sub=functools.partial(caller.ask, sub=True) if sub_calls else None,
                          tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
                          max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox,
-                         over_budget=None if limit is None else lambda: caller.out.cost_usd >= limit)
+                         afford=None if limit is None else afford)
     caller.out.answer, caller.out.status, caller.out.truncated = done.answer, done.status, done.truncated
 
+
+ANSWER_ALLOWANCE = 500  # completion tokens a codeact call is assumed to cost, before it is made
 
 _BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval,
               "codeact": functools.partial(_codeact, sub_calls=False),

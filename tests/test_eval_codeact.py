@@ -109,22 +109,43 @@ def test_final_var_sub_call_limits_and_the_cost_budget(tmp_path):
                     "ans = 'Error-free answer ' + 'z' * 30000\n```")
         return "FINAL_VAR(ans)"
 
+    def asker(call: Call) -> str:
+        if call.turn == 0:
+            return "```repl\ntry:\n    out = llm_query('hello ' * 2000)\nexcept Exception as e:\n    out = f'refused: {e}'\n```"
+        return "FINAL_VAR(out)"
+
     def spender(call: Call) -> str:
         return "FINAL(cheap)" if "No turns are left" in call.prompt else "```repl\nprint(1)\n```"
 
     tasks = generate("sniah", 2048, 1, 0, tmp_path / "t", variant="single_1")
-    with ScriptedServer({"agent": agent, "spender": spender, "reader": reader}) as srv:
+    with ScriptedServer({"agent": agent, "spender": spender, "reader": reader, "asker": asker}) as srv:
         common = {"base_url": srv.url, "api_key": "k", "runs_dir": tmp_path / "runs", "window_tokens": 8000,
                   "sub_model": "reader"}
         (row,) = run_eval(tasks, ["codeact-sub"], MethodSettings.of(model="agent", **common),
                           tmp_path / "a.jsonl", workers=1)
-        prices = {"spender": {"input": 1000.0, "output": 1000.0}}
-        (spent,) = run_eval(tasks, ["codeact"], MethodSettings.of(model="spender", max_cost_usd=0.5, prices=prices,
-                                                                  max_iterations=20, **common),
-                            tmp_path / "b.jsonl", workers=1)
+        prices = {"spender": {"input": 100.0, "output": 100.0}}  # about $0.25 a call here
+        budgeted = MethodSettings.of(model="spender", max_cost_usd=1.0, prices=prices, max_iterations=20, **common)
+        (spent,) = run_eval(tasks, ["codeact"], budgeted, tmp_path / "b.jsonl", workers=1)
+        calls = len(srv.calls_to("spender"))
+        # a budget below one call's prompt: no call is made at all
+        tight = MethodSettings.of(model="spender", max_cost_usd=0.05, prices=prices, max_iterations=20, **common)
+        (none,) = run_eval(tasks, ["codeact"], tight, tmp_path / "c.jsonl", workers=1)
+        assert len(srv.calls_to("spender")) == calls
+        # sub-calls the budget cannot pay are refused in the sandbox, none made
+        asked = len(srv.calls_to("reader"))
+        dear_sub = MethodSettings.of(model="asker", max_cost_usd=0.5, max_iterations=3,
+                                     prices={"asker": {"input": 0.01, "output": 0.01},
+                                             "reader": {"input": 1000.0, "output": 1000.0}}, **common)
+        (subbed,) = run_eval(tasks, ["codeact-sub"], dear_sub, tmp_path / "d.jsonl", workers=1)
+        assert len(srv.calls_to("reader")) == asked
+    assert subbed["status"] == "ok" and "the cost budget cannot pay for these sub-calls" in subbed["answer"], subbed
     assert "refused: " in seen[1] and "rlm_query is not available here" in seen[1], seen[1][:500]
     assert row["status"] == "ok" and row["answer"] == "Error-free answer " + "z" * 30000
-    assert (spent["status"], spent["answer"]) == ("max_cost", "cheap") and spent["cost_usd"] >= 0.5
+    # turns stop while a last answer can still be paid: the budget is not passed (it was, by a
+    # whole turn and the last answer: $1.55 of $0.10 with a dear model)
+    assert (spent["status"], spent["answer"]) == ("max_cost", "cheap"), spent
+    assert 0.5 <= spent["cost_usd"] <= 1.0 and calls >= 3, (spent["cost_usd"], calls)
+    assert (none["status"], none["answer"], none["cost_usd"]) == ("max_cost", None, 0.0)
 
 
 def test_the_conversation_is_cut_to_the_window_oldest_turns_first():
