@@ -56,14 +56,16 @@ class CodeActResult:
 
 async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | None, tok: Tokenizer,
                   window_tokens: int, chunk_chars: int, max_turns: int, sandbox_config: SandboxConfig,
-                  afford: Callable[[int, bool], bool] | None = None) -> CodeActResult:
+                  afford: Callable[[int, bool], bool] | None = None,
+                  emit: Callable[[dict[str, Any]], None] | None = None) -> CodeActResult:
     """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given).
 
     `afford(prompt_tokens, sub)` says whether the cost budget can pay for a call with that prompt
     (to the sub-model when `sub`).
     A turn starts only if it and a last answer after it can be paid; when not, the loop ends
     (status max_cost) with that last answer, asked only if it can be paid itself (else no
-    answer). A sub-call the budget cannot pay is refused in the sandbox, with no call made."""
+    answer). A sub-call the budget cannot pay is refused in the sandbox, with no call made.
+    `emit` gets a trajectory's "cell" event for each code block run."""
     from evals.retrieve import chunk_text
 
     room = max(256, window_tokens - tok.count(question) - TURNS_TOKENS)
@@ -105,8 +107,13 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
     async def blocking(fn: Callable[..., Any], *args: Any) -> Any:
         return await loop.run_in_executor(thread, fn, *args)
 
-    async def run(code: str) -> str:
+    async def run(code: str, turn: int, block: int) -> str:
         result = await blocking(sandbox.execute, code)
+        if emit is not None:
+            emit({"event": "cell", "turn": turn, "block": block, "cell": result.cell, "code": code,
+                  "stdout": result.stdout, "error": result.error, "truncated": result.truncated,
+                  "timed_out": result.timed_out, "restarted": result.restarted, "final": result.final,
+                  "duration_s": round(result.duration_s, 4)})
         out = (result.stdout + (f"\nError: {result.error}" if result.error else "")).strip() or "(no output)"
         kept = tok.head(out, OBSERVATION_TOKENS)
         return kept if len(kept) == len(out) else f"{kept}\n[output cut: {len(out):,} characters in all]"
@@ -124,7 +131,7 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
                 break
             reply = parse_reply(await chat(fitted))
             messages.append({"role": "assistant", "content": reply.visible})
-            observed = [await run(code) for code in reply.code]
+            observed = [await run(code, turn, block) for block, code in enumerate(reply.code)]
             if reply.final_kind == "text":
                 return CodeActResult(reply.final, "ok", turn, truncated)
             if reply.final_kind == "var":

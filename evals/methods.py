@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
 from rlm import RLM, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
+from rlm.trajectory import Trajectory, message_digest, new_run_id, prompt_record
 from sandbox import SandboxError
 
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval", "codeact", "codeact-sub")
@@ -173,7 +175,7 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
         if method in ("rlm", "rlm-nosub"):
             out = _rlm(task, base, settings, sub_calls=method == "rlm")
         else:
-            out = asyncio.run(_baseline(_BASELINES[method], task, base, settings))
+            out = asyncio.run(_baseline(method, task, base, settings))
     except (RLMError, OSError, ValueError) as exc:
         out = Outcome(None, "error", error=f"{type(exc).__name__}: {exc}")
     out.wall_s = time.monotonic() - started
@@ -211,13 +213,59 @@ class _Caller:
             self.sub_client = ModelClient.for_config(c, c.sub_base_url, c.sub_api_key or key)
         self.prices = c.price_table()
         self.out = Outcome(None, "ok")
+        self.trace: Trajectory | None = None
+        self.turns = 0
+        self.started = time.monotonic()
+
+    def start_trace(self, task: Task, base: Path, method: str) -> None:
+        """Write the run to a trajectory as the rlm methods do (unless `trajectory=False`), so
+        that a baseline's row has a run page too: its calls, its cells, its sub-calls."""
+        c = self.s.rlm
+        if not c.trajectory:
+            return
+        run_id = new_run_id()
+        path = c.effective_runs_dir / f"{run_id}.jsonl"
+        self.trace = Trajectory(path, run_id)
+        self.out.run_id, self.out.trajectory_path = run_id, str(path)
+        ctx = task.load_context(base)
+        context = {"kind": "text", "chars": len(ctx)} if isinstance(ctx, str) else {"kind": "path", "path": str(ctx)}
+        self.emit({"event": "run_start", "query": task.question, "model": self.s.model, "method": method,
+                   "depth": 0, "config": c.public_dict(), "context": context})
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.trace is not None:
+            self.trace.write(event)
+
+    def end_trace(self) -> None:
+        if self.trace is None:
+            return
+        out = self.out
+        self.emit({"event": "final", "status": out.status, "answer": out.answer, "error": out.error})
+        total = {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
+                 "total_tokens": out.prompt_tokens + out.completion_tokens}
+        self.emit({"event": "totals", "usage": {"total": total}, "cost_usd": round(out.cost_usd, 6),
+                   "iterations": self.turns, "wall_s": round(time.monotonic() - self.started, 3)})
+        self.trace.close()
 
     async def chat(self, messages: list[dict[str, Any]], *, sub: bool = False) -> str:
         model = self.s.rlm.effective_sub_model if sub else self.s.model
-        c = await (self.sub_client if sub else self.client).chat(model, messages)
+        if not sub:
+            self.turns += 1
+        what = ({"event": "sub_call", "depth": 1, "model": model, **prompt_record(str(messages[-1]["content"]))}
+                if sub else {"event": "model_call", "turn": self.turns, "model": model,
+                             "messages": message_digest(messages)})
+        try:
+            c = await (self.sub_client if sub else self.client).chat(model, messages)
+        except ModelError as exc:
+            self.emit({**what, "error": str(exc)})
+            raise
+        cost = self.prices.cost(model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
         self.out.prompt_tokens += c.prompt_tokens
         self.out.completion_tokens += c.completion_tokens
-        self.out.cost_usd += self.prices.cost(model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
+        self.out.cost_usd += cost
+        self.emit({**what, "reply": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                   "cached_tokens": c.cached_tokens, "cost_usd": round(cost, 8), "latency_s": round(c.latency_s, 4),
+                   "attempts": c.attempts})
         return c.text
 
     async def ask(self, prompt: str, *, sub: bool = False) -> str:
@@ -229,17 +277,21 @@ class _Caller:
             await self.sub_client.aclose()
 
 
-async def _baseline(solve: Any, task: Task, base: Path, s: MethodSettings) -> Outcome:
+async def _baseline(method: str, task: Task, base: Path, s: MethodSettings) -> Outcome:
     """Run one baseline with its own client; a model failure becomes the outcome's status."""
     caller = _Caller(s)
     try:
-        await solve(task, base, s, caller)
+        caller.start_trace(task, base, method)
+        await _BASELINES[method](task, base, s, caller)
     except ModelError as exc:
         caller.out.status, caller.out.error = "model_error", str(exc)
     except SandboxError as exc:
         caller.out.status, caller.out.error = "sandbox_error", f"{type(exc).__name__}: {exc}"
     finally:
-        await caller.close()
+        try:
+            caller.end_trace()
+        finally:
+            await caller.close()
     return caller.out
 
 
@@ -306,12 +358,13 @@ async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *
                          ask_sub=functools.partial(caller.ask, sub=True) if sub_calls else None,
                          tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
                          max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox,
-                         afford=None if limit is None else afford)
+                         afford=None if limit is None else afford, emit=caller.emit)
     caller.out.answer, caller.out.status, caller.out.truncated = done.answer, done.status, done.truncated
 
 
 ANSWER_ALLOWANCE = 500  # completion tokens a codeact call is assumed to cost, before it is made
 
-_BASELINES = {"direct": _direct, "summary": _summary, "retrieval": _retrieval,
+_BASELINES: dict[str, Callable[[Task, Path, MethodSettings, _Caller], Awaitable[None]]] = {
+              "direct": _direct, "summary": _summary, "retrieval": _retrieval,
               "codeact": functools.partial(_codeact, sub_calls=False),
               "codeact-sub": functools.partial(_codeact, sub_calls=True)}

@@ -5,6 +5,7 @@ in a real sandbox, finds what the window cut off with `search()`, asks the sub-m
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from scripted_server import Call, ScriptedServer
@@ -67,6 +68,25 @@ def test_codeact_finds_what_the_window_cut_off_and_codeact_sub_asks_the_sub_mode
     assert shown_cut, "pick a seed whose needle lies past the window"
     assert len(sub_prompts) == 2 and all("special magic number" in p for p in sub_prompts)
     assert max(prompts_seen) <= WINDOW
+    # each row has its run, as rlm's rows do: calls, cells and sub-calls, and a page in the report
+    from rlm import read_trajectory
+
+    for r in rows:
+        events = list(read_trajectory(Path(r["trajectory_path"])))
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "run_start" and kinds[-2:] == ["final", "totals"], kinds
+        assert events[0]["method"] == r["method"] and events[0]["run_id"] == r["run_id"]
+        assert "cell" in kinds and kinds.count("model_call") >= 2
+        assert ("sub_call" in kinds) == (r["method"] == "codeact-sub")
+        assert events[-2]["answer"] == r["answer"]
+        assert events[-1]["cost_usd"] == pytest.approx(r["cost_usd"], abs=1e-6)
+    from evals import make_report
+
+    make_report(tmp_path / "results.jsonl", tmp_path / "report", html=True)
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    for r in rows:
+        assert f'href="runs/{r["run_id"]}.html"' in page
+        assert (tmp_path / "report" / "runs" / f"{r['run_id']}.html").is_file()
 
 
 def _text(task, base):
