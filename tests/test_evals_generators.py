@@ -97,7 +97,7 @@ def test_oolong_gold_rederived_from_the_labelled_copy(tmp_path, variant):
     plain = context if isinstance(context, str) else context.read_text()
     assert [ln for ln in plain.splitlines()] == [ln.rsplit(" || Label: ", 1)[0]
                                                   for ln in (tmp_path / task.labelled_path).read_text().splitlines()]
-    assert "Label" not in plain and len(plain) == task.chars and task.chars <= 12_000
+    assert "Label" not in plain and len(plain) == task.chars and task.tokens <= 3000
     counts = collections.Counter(r["label"] for r in rows)
     q = task.question
     kind = task.meta["kind"]

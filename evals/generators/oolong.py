@@ -27,6 +27,7 @@ LABELS = tuple(HEADS)
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 START = dt.date(2021, 1, 1)
+LINE_CHARS = 290  # a line's mean length, newline included (users are counted from it)
 DAYS = 1095
 
 
@@ -41,7 +42,7 @@ def make_records(rng: random.Random, total_chars: int, *, users_per_line: int = 
     of the lines come from a fifth of the users."""
     records: list[dict] = []
     size = 0
-    est_lines = max(8, total_chars // 90)
+    est_lines = max(8, total_chars // LINE_CHARS)
     n_users = max(min_users, est_lines // users_per_line)
     n_users = min(n_users, max_users) if max_users else n_users
     users = sorted(rng.sample(range(10_000, 99_999), n_users))

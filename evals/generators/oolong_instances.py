@@ -1,14 +1,16 @@
 """The instances of oolong's lines: questions whose answer type (trec_coarse's six labels) only
 their meaning gives away.
 
-Every instance names one noun of each of the six answer types: one is what the question asks
-for (its head: "Name the *year* that ..."), the other five are things the question merely
-mentions ("... the letter about the composer, the river, ..."). So every label's words occur
-in every line, and a word occurs in a line of its own label exactly as often as the label
-itself occurs: counting words (or pairs of words) tells nothing about the label. Which noun is
-asked for depends on the sentence's structure (twelve frames, the head at a different place in
-them), and what type its answer has on knowing what the noun means. Nouns that could belong to
-two types ("date", "port", "conductor", "score") are left out of the pools.
+Every instance asks for one noun (its head: "Name the *year* that ...") and mentions others
+("... the letter about the composer, the river, ..."). The mentions are drawn so that every
+type's nouns occur in a line as often, on average, whatever its label: a type other than the
+label is mentioned 0 to 3 times, the label's own type 0 or 1 times besides the head (1.5 on
+average either way). So counting words tells nothing about the label; nouns of one type may
+share a line and a type may be missing, so which noun is which type cannot be solved like a
+puzzle from a few labelled lines either. Which noun is asked for depends on the sentence's
+structure (frames, the head at different places; words that introduce the head introduce
+mentions too), and what type its answer has on knowing what the noun means. Nouns with two
+readings ("date", "port", "summit", "queen", "age") are left out of the pools.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import re
 
 HEADS: dict[str, tuple[str, ...]] = {
     "numeric value": (
-        "year", "decade", "century", "price", "cost", "distance", "height", "weight", "age", "population",
+        "year", "decade", "century", "price", "cost", "distance", "height", "weight", "population",
         "temperature", "speed", "percentage", "salary", "depth", "length", "width", "altitude", "budget",
         "fee", "wage", "rent", "tax rate", "ratio", "latitude", "longitude", "mileage", "dosage", "total",
-        "sum", "frequency", "duration", "lifespan", "deadline", "birthday", "anniversary", "headcount",
+        "sum", "frequency", "duration", "lifespan", "deadline", "birthday", "headcount",
         "elevation", "attendance", "tonnage", "wingspan", "diameter", "circumference", "voltage",
         "interest rate", "exchange rate", "death toll", "phone number", "zip code", "melting point",
         "boiling point", "acreage", "life expectancy", "birth rate", "top speed", "ticket price", "fare",
@@ -33,36 +35,38 @@ HEADS: dict[str, tuple[str, ...]] = {
         "orchid", "locomotive", "sculpture", "poem", "song", "ballet", "carriage", "perfume", "gemstone",
         "fish", "mushroom", "insect", "herb", "fruit", "vegetable", "bread", "soup", "dessert", "pastry",
         "yacht", "aircraft", "rifle", "trophy", "religion", "holiday", "festival", "cocktail", "dye",
-        "pigment", "alloy", "fossil", "toy", "hat", "breed of dog", "currency", "colour",
+        "pigment", "alloy", "fossil", "toy", "hat", "dog breed", "currency", "colour",
     ),
     "location": (
         "river", "harbour", "province", "island", "city", "village", "valley", "lake", "desert", "country",
         "bay", "peninsula", "canal", "county", "district", "strait", "glacier", "volcano", "forest", "region",
         "town", "coast", "oasis", "fjord", "canyon", "plateau", "suburb", "street", "continent", "mountain",
-        "hill", "territory", "colony", "archipelago", "lagoon", "marsh", "prairie", "cove", "seaport",
-        "borough", "parish", "neighbourhood", "avenue", "summit", "waterfall", "reef", "delta", "estuary",
+        "hill", "territory", "archipelago", "lagoon", "marsh", "prairie", "cove", "seaport",
+        "borough", "neighbourhood", "avenue", "waterfall", "reef", "estuary",
         "gulf", "sea", "ocean", "creek", "cave", "cliff", "meadow", "ridge", "hamlet", "metropolis",
-        "mountain pass", "border town", "capital city", "birthplace", "hometown", "headquarters",
+        "mountain pass", "border town", "capital city", "birthplace", "hometown",
         "destination", "homeland",
     ),
     "description and abstract concept": (
-        "reason", "explanation", "meaning", "definition", "purpose", "cause", "method", "significance",
+        "reason", "explanation", "meaning", "definition", "purpose", "method", "significance",
         "rationale", "motive", "mechanism", "interpretation", "moral", "lesson", "justification",
         "procedure", "excuse", "argument", "difference", "consequence", "effect", "principle", "process",
-        "advantage", "drawback", "objection", "summary", "description", "premise", "strategy", "goal",
-        "intention", "criticism", "complaint", "recommendation", "theme",
+        "advantage", "drawback", "objection", "summary", "description", "premise", "strategy",
+        "intention", "criticism", "complaint", "recommendation",
     ),
     "abbreviation": (
-        "acronym", "abbreviation", "initialism", "short form", "full form", "long form", "contraction",
-        "initials", "shortened name", "chemical symbol", "unit symbol", "ticker symbol",
-        "postal abbreviation", "Latin abbreviation", "abbreviated title", "three-letter abbreviation",
+        "acronym", "abbreviation", "initialism", "short form", "full form", "long form",
+
+        "postal abbreviation", "Latin abbreviation", "official abbreviation", "standard abbreviation",
+        "usual acronym", "official acronym", "expanded form", "spelled-out form", "abbreviated form",
+        "common abbreviation", "English acronym", "original acronym",
     ),
     "human being": (
-        "composer", "botanist", "general", "architect", "poet", "painter", "inventor", "surgeon", "novelist",
-        "queen", "admiral", "explorer", "chemist", "mayor", "sculptor", "philosopher", "astronomer",
+        "composer", "botanist", "architect", "poet", "painter", "inventor", "surgeon", "novelist",
+        "admiral", "explorer", "chemist", "mayor", "sculptor", "philosopher", "astronomer",
         "cartographer", "senator", "actress", "goalkeeper", "banker", "judge", "bishop", "merchant",
-        "physician", "journalist", "engineer", "monk", "emperor", "lawyer", "nurse", "teacher",
-        "mathematician", "playwright", "violinist", "chef", "pilot", "diplomat", "blacksmith", "carpenter",
+        "physician", "journalist", "engineer", "monk", "emperor", "lawyer", "teacher",
+        "mathematician", "playwright", "violinist", "chef", "diplomat", "blacksmith", "carpenter",
         "historian", "librarian", "pharmacist", "geologist", "navigator", "shepherd", "tailor", "weaver",
         "governor", "ambassador", "biographer", "midwife", "locksmith", "stonemason", "translator",
         "economist", "zoologist", "choreographer", "photographer", "cellist", "sheriff", "abbot",
@@ -72,37 +76,68 @@ HEADS: dict[str, tuple[str, ...]] = {
 
 DOCUMENTS = ("letter", "diary", "report", "lecture", "article", "chapter", "interview", "memoir", "logbook",
              "notebook", "broadcast", "footnote", "pamphlet", "ledger", "chronicle", "sermon", "telegram",
-             "postcard", "travel guide", "museum label", "court record", "obituary", "newsletter")
+             "postcard", "court record", "obituary", "newsletter")
 
-# {H}: the noun asked for; {D1}..{D5}: the five mentioned; {K}: a document (no type's word).
-# The asked noun is the first, second, ... sixth typed noun of the sentence in two frames each,
-# so "the type of the n-th noun" is right one time in six, for every n; every typed noun follows
-# "the", so the word before a noun does not tell the asked one either.
+# {H}: the noun asked for; {A}, {B}: lists of mentioned nouns ("the X, the Y and the Z");
+# {K}: a document (no type's word); {M}: one mentioned noun, introduced by words that also
+# introduce heads ("names the", "gives the", "is the"). The head is the first typed noun in two
+# frames, the last in one.
 FRAMES = (
-    "Name the {H} that the {D1} mentions in the {K} about the {D2}, the {D3}, the {D4} and the {D5}.",
-    "What was the {H} recorded by the {D1} in the {K} about the {D2}, the {D3}, the {D4} and the {D5}?",
-    "In the {K} about the {D1}, what is the {H} that the {D2} shares with the {D3}, the {D4} and the {D5}?",
-    "After the {K} about the {D1}, what was the {H} that the {D2} named for the {D3}, the {D4} and the {D5}?",
-    "The {K} on the {D1} and the {D2} gives the {H} for the {D3}, the {D4} and the {D5}: what is it?",
-    "Once the {D1} had read the {K} on the {D2}, what was the {H} it found for the {D3}, the {D4} and the {D5}?",
-    "In the {K} where the {D1} meets the {D2} near the {D3}, what is the {H} linked to the {D4} and the {D5}?",
-    "Beside the {D1}, the {D2} and the {D3}, what is the {H} in the {K} about the {D4} and the {D5}?",
-    "The {K} lists the {D1}, the {D2}, the {D3} and the {D4}; what is the {H} it gives for the {D5}?",
-    "After reading the {K} that the {D1} sent to the {D2} about the {D3} and the {D4}, what is the {H} for the "
-    "{D5}?",
-    "The {K} about the {D1}, the {D2}, the {D3}, the {D4} and the {D5} also names the {H}: what is it?",
-    "For the {D1}, the {D2}, the {D3}, the {D4} and the {D5}, the {K} records only the {H}; which one is it?",
+    "Name the {H} that the {K} about {A} gives for {B}.",
+    "What was the {H} recorded in the {K} on {A}, beside {B}?",
+    "In the {K} about {A}, what is the {H} linked to {B}?",
+    "The {K} on {A} also covers {B}; what is the {H} it gives?",
+    "According to the {K} about {A}, what is the {H} shared by {B}?",
+    "In the {K} that mentions {A}, tell me the {H} that goes with {B}.",
+    "Besides {A}, the {K} names the {H} for {B}: what is it?",
+    "After reading the {K} about {A}, what is the {H} given for {B}?",
+    "For {A}, the {K} records the {H} of {B}; what is it?",
+    "The {K} that names the {M} for {A} also gives the {H} for {B}: what is it?",
+    "Where the {K} is the source of the {M} and of {A}, what is the {H} given for {B}?",
+    "The {K} gives the {M} beside {A}; name the {H} it gives for {B}.",
 )
 
 LABEL_OF_HEAD = {noun: label for label, nouns in HEADS.items() for noun in nouns}
 
 
+def _mentions(rng: random.Random, label: str) -> list[str]:
+    """The types of a line's mentioned nouns: 0-3 of each other type, 0-1 of the label's own
+    (with the head, 1.5 of every type on average whatever the label), at least three."""
+    while True:
+        kinds = [lab for lab in HEADS for _ in range(rng.randint(0, 1) if lab == label else rng.randint(0, 3))]
+        if len(kinds) >= 3:
+            rng.shuffle(kinds)
+            return kinds
+
+
+# every noun, asked for or mentioned, comes with one of these: the word before a noun is then
+# never the word that says whether it is the one asked for ("is the main composer"), and a
+# noun's type is never a matter of the two or three words around it
+ADJECTIVES = ("main", "first", "second", "original", "earliest", "latest", "exact", "usual", "official",
+              "likely", "true", "disputed", "recorded", "listed", "supposed", "only", "last", "other", "same",
+              "actual", "correct", "famous", "forgotten", "unusual", "expected", "new", "old", "current",
+              "former", "proper", "typical", "known", "unknown", "right", "wrong", "better", "best", "worst",
+              "real", "chief")
+
+
+def _listed(rng: random.Random, nouns: list[str]) -> str:
+    the = [f"the {rng.choice(ADJECTIVES)} {n}" for n in nouns]
+    return the[0] if len(the) == 1 else ", ".join(the[:-1]) + " and " + the[-1]
+
+
 def instance(rng: random.Random, label: str) -> str:
-    """A question asking for a noun of type `label` and mentioning one noun of each other type."""
-    others = [lab for lab in HEADS if lab != label]
-    rng.shuffle(others)
-    fill = {f"D{i}": rng.choice(HEADS[lab]) for i, lab in enumerate(others, 1)}
-    return rng.choice(FRAMES).format(H=rng.choice(HEADS[label]), K=rng.choice(DOCUMENTS), **fill)
+    """A question asking for a noun of type `label` and mentioning others (see the module)."""
+    head = rng.choice(HEADS[label])
+    nouns = []
+    for kind in _mentions(rng, label):
+        pool = [n for n in HEADS[kind] if n != head and n not in nouns]
+        nouns.append(rng.choice(pool))
+    frame = rng.choice(FRAMES)
+    single = "{M}" in frame
+    first = f"{rng.choice(ADJECTIVES)} {nouns.pop()}" if single else ""
+    cut = rng.randint(1, len(nouns) - 1)
+    return frame.format(H=f"{rng.choice(ADJECTIVES)} {head}", K=rng.choice(DOCUMENTS),
+                        A=_listed(rng, nouns[:cut]), B=_listed(rng, nouns[cut:]), M=first)
 
 
 def _frame_pattern(frame: str) -> re.Pattern[str]:
@@ -119,6 +154,7 @@ def head_of(text: str) -> str | None:
     text no frame makes."""
     for rx in _PATTERNS:
         m = rx.match(text.strip())
-        if m and m.group("head") in LABEL_OF_HEAD:
-            return m.group("head")
+        head = m.group("head").split(" ", 1)[-1] if m else ""
+        if head in LABEL_OF_HEAD:
+            return head
     return None
