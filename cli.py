@@ -1003,7 +1003,8 @@ def eval_report(
         _fail(str(exc), exc)
         return
     print(md.read_text())
-    err_console.print(f"wrote {md} and {', '.join(str(p) for p in pngs)}")
+    written = [md, md.parent / "summary.json", *pngs] + ([md.parent / "report.html"] if html else [])
+    err_console.print("wrote " + ", ".join(str(p) for p in written if p.exists()))
 
 
 @app.command("mcp")

@@ -109,6 +109,11 @@ def test_eval_cli_end_to_end(server, tmp_path):
     rep = cli("report", "results.jsonl", "-o", "report")
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "score_vs_length.png").exists()
+    assert "summary.json" in rep.stderr.replace("\n", "")  # every file written is named
+    empty = cli("run", "tasks", "--method", "direct,,rlm", "--model", "root", "--base-url", server.url)
+    assert empty.returncode == 1 and "empty method name" in empty.stderr, empty.stderr
+    narrow = cli("run", "tasks", "--method", "direct", "--model", "root", "--base-url", server.url, "--window", "100")
+    assert narrow.returncode == 1 and "too small" in narrow.stderr, narrow.stderr
     stream = cli("stream", "tasks", "--n", "2", "--model", "root", "--sub-model", "reader", "--base-url", server.url,
                  "-o", "stream.jsonl")
     assert stream.returncode == 0, stream.stderr
