@@ -1,7 +1,10 @@
 """codeqa: LongBench-v2 CodeQA-shaped multiple-choice questions over a real code tree (the
 running interpreter's standard library), with the truth computed from the AST: which module
 defines a function, a parameter's default, how many classes subclass a class, which function
-calls another. The context is a directory holding the selected source files."""
+calls another. The context is a directory holding the selected source files.
+
+These are structural facts, so code tools (grep, ast) find them: the suite measures finding
+facts in a tree larger than the window, not LongBench v2's questions of understanding."""
 
 from __future__ import annotations
 
