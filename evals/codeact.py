@@ -43,7 +43,7 @@ SUB_DOC = ("- `llm_query(prompt)` asks a language model and returns its answer; 
            "read into the prompt.")
 
 Chat = Callable[[list[dict[str, str]]], Awaitable[str]]
-AskSub = Callable[[str], Awaitable[str]]
+AskSub = Callable[[str, int | None], Awaitable[str]]  # (prompt, the cell that asked)
 
 
 @dataclass
@@ -56,15 +56,16 @@ class CodeActResult:
 
 async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | None, tok: Tokenizer,
                   window_tokens: int, chunk_chars: int, max_turns: int, sandbox_config: SandboxConfig,
-                  afford: Callable[[int, bool], bool] | None = None,
+                  afford: Callable[[int, int, int], bool] | None = None,
                   emit: Callable[[dict[str, Any]], None] | None = None) -> CodeActResult:
     """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given).
 
-    `afford(prompt_tokens, sub)` says whether the cost budget can pay for a call with that prompt
-    (to the sub-model when `sub`).
+    `afford(prompt_tokens, sub_prompt_tokens, sub_calls)` says whether the cost budget can pay for
+    a call to the model with that prompt and `sub_calls` sub-calls whose prompts hold that many.
     A turn starts only if it and a last answer after it can be paid; when not, the loop ends
     (status max_cost) with that last answer, asked only if it can be paid itself (else no
-    answer). A sub-call the budget cannot pay is refused in the sandbox, with no call made.
+    answer). Sub-calls the budget cannot pay beside a last answer are refused in the sandbox,
+    with no call made.
     `emit` gets a trajectory's "cell" event for each code block run."""
     from evals.retrieve import chunk_text
 
@@ -84,16 +85,18 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
     if ask_sub is not None:
         sub = ask_sub
 
-        async def answer_all(prompts: list[str]) -> list[str]:
-            return list(await asyncio.gather(*(sub(p) for p in prompts)))
+        async def answer_all(prompts: list[str], cell: int | None) -> list[str]:
+            return list(await asyncio.gather(*(sub(p, cell) for p in prompts)))
 
         def serve(request: HostRequest) -> list[str]:  # on a bridge thread: hop onto the loop
             if request.op != "llm_query":  # rlm_query would drop its context: not this baseline's
                 raise RuntimeError(f"{request.op} is not available here: use llm_query(prompt)")
             prompts = [str(p) for p in request.args.get("prompts") or []]
-            if afford is not None and not afford(sum(tok.count(p) for p in prompts), True):
+            last_answer = _billed(_fit(messages, tok, window_tokens), tok)
+            if afford is not None and not afford(last_answer, sum(_billed_text(p, tok) for p in prompts),
+                                                 len(prompts)):
                 raise RuntimeError("the cost budget cannot pay for these sub-calls; none was made")
-            return asyncio.run_coroutine_threadsafe(answer_all(prompts), loop).result()
+            return asyncio.run_coroutine_threadsafe(answer_all(prompts, request.cell), loop).result()
 
         tools.append(query_tools(serve))
     listed = SEARCH_DOC + ("\n" + SUB_DOC if ask_sub is not None else "")
@@ -126,7 +129,7 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
         status = "max_iterations"
         for turn in range(1, max_turns + 1):
             fitted = _fit(messages, tok, window_tokens)
-            if afford is not None and not afford(2 * _tokens(fitted, tok), False):  # this turn and a last answer
+            if afford is not None and not afford(2 * _billed(fitted, tok), 0, 0):  # this turn and a last answer
                 status = "max_cost"
                 break
             reply = parse_reply(await chat(fitted))
@@ -146,7 +149,7 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
         # the last observation and the request to answer go in one message (roles alternate)
         messages[-1]["content"] += "\n\nNo turns are left: reply now with FINAL(your answer)."
         fitted = _fit(messages, tok, window_tokens)
-        if afford is not None and not afford(_tokens(fitted, tok), False):
+        if afford is not None and not afford(_billed(fitted, tok), 0, 0):
             return CodeActResult(None, "max_cost", turn - 1 if status == "max_cost" else max_turns, truncated)
         last = parse_reply(await chat(fitted))
         return CodeActResult(last.final if last.final_kind == "text" else last.visible.strip() or None,
@@ -158,8 +161,14 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             thread.shutdown(wait=False)
 
 
-def _tokens(messages: list[dict[str, Any]], tok: Tokenizer) -> int:
-    return sum(tok.count(m["content"]) + 4 for m in messages)
+def _billed_text(text: str, tok: Tokenizer) -> int:
+    """Tokens a server may bill for `text`, for the budget: our count, or characters / 4 where
+    that is more (the endpoint's tokenizer is not ours; better to stop a little early)."""
+    return max(tok.count(text), len(text) // 4)
+
+
+def _billed(messages: list[dict[str, Any]], tok: Tokenizer) -> int:
+    return sum(_billed_text(m["content"], tok) + 4 for m in messages)
 
 
 def _fit(messages: list[dict[str, str]], tok: Tokenizer, window_tokens: int) -> list[dict[str, Any]]:

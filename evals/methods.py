@@ -225,7 +225,10 @@ class _Caller:
             return
         run_id = new_run_id()
         path = c.effective_runs_dir / f"{run_id}.jsonl"
-        self.trace = Trajectory(path, run_id)
+        try:
+            self.trace = Trajectory(path, run_id)
+        except OSError:  # a runs directory that cannot be written: the run goes on without its page
+            return
         self.out.run_id, self.out.trajectory_path = run_id, str(path)
         ctx = task.load_context(base)
         context = {"kind": "text", "chars": len(ctx)} if isinstance(ctx, str) else {"kind": "path", "path": str(ctx)}
@@ -247,11 +250,12 @@ class _Caller:
                    "iterations": self.turns, "wall_s": round(time.monotonic() - self.started, 3)})
         self.trace.close()
 
-    async def chat(self, messages: list[dict[str, Any]], *, sub: bool = False) -> str:
+    async def chat(self, messages: list[dict[str, Any]], *, sub: bool = False, cell: int | None = None) -> str:
         model = self.s.rlm.effective_sub_model if sub else self.s.model
         if not sub:
             self.turns += 1
-        what = ({"event": "sub_call", "depth": 1, "model": model, **prompt_record(str(messages[-1]["content"]))}
+        what = ({"event": "sub_call", "depth": 1, "cell": cell, "model": model,
+                 **prompt_record(str(messages[-1]["content"]))}
                 if sub else {"event": "model_call", "turn": self.turns, "model": model,
                              "messages": message_digest(messages)})
         try:
@@ -268,8 +272,8 @@ class _Caller:
                    "attempts": c.attempts})
         return c.text
 
-    async def ask(self, prompt: str, *, sub: bool = False) -> str:
-        return await self.chat([{"role": "user", "content": prompt}], sub=sub)
+    async def ask(self, prompt: str, *, sub: bool = False, cell: int | None = None) -> str:
+        return await self.chat([{"role": "user", "content": prompt}], sub=sub, cell=cell)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -287,6 +291,11 @@ async def _baseline(method: str, task: Task, base: Path, s: MethodSettings) -> O
         caller.out.status, caller.out.error = "model_error", str(exc)
     except SandboxError as exc:
         caller.out.status, caller.out.error = "sandbox_error", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a bad context file, a bug: the row and the run page say so
+        caller.out.status, caller.out.error = "error", f"{type(exc).__name__}: {exc}"
+    except BaseException:  # Ctrl-C, a cancelled task: the run page says it did not finish
+        caller.out.status = "cancelled"
+        raise
     finally:
         try:
             caller.end_trace()
@@ -349,13 +358,16 @@ async def _retrieval(task: Task, base: Path, s: MethodSettings, caller: _Caller)
 async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *, sub_calls: bool) -> None:
     limit = s.rlm.max_cost_usd
 
-    def afford(prompt_tokens: int, sub: bool) -> bool:  # the prompt, and an answer of ANSWER_ALLOWANCE tokens
+    def afford(prompt_tokens: int, sub_prompt_tokens: int, sub_calls: int) -> bool:
+        """Each call's prompt, and an answer of ANSWER_ALLOWANCE tokens to each."""
         assert limit is not None
-        cost = caller.prices.cost(s.rlm.effective_sub_model if sub else s.model, prompt_tokens, ANSWER_ALLOWANCE)
+        cost = caller.prices.cost(s.model, prompt_tokens, ANSWER_ALLOWANCE)
+        if sub_calls:
+            cost += caller.prices.cost(s.rlm.effective_sub_model, sub_prompt_tokens, ANSWER_ALLOWANCE * sub_calls)
         return caller.out.cost_usd + cost <= limit
 
     done = await codeact(task.context_text(base), task.question, chat=caller.chat,
-                         ask_sub=functools.partial(caller.ask, sub=True) if sub_calls else None,
+                         ask_sub=(lambda prompt, cell: caller.ask(prompt, sub=True, cell=cell)) if sub_calls else None,
                          tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
                          max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox,
                          afford=None if limit is None else afford, emit=caller.emit)

@@ -94,12 +94,21 @@ def latest_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def todo_pairs(tasks: list[Task], methods: list[str], settings: MethodSettings, results_path: Path, *,
                keep_failed: bool = False) -> tuple[list[tuple[Task, str]], int]:
-    """The (task, method) pairs still to run with these settings, and how many are done."""
+    """The (task, method) pairs still to run with these settings, those never tried first and
+    those that failed before last; and how many are done."""
     done = done_pairs(results_path, keep_failed=keep_failed)
+    tried = done_pairs(results_path, keep_failed=True)
     ids = {(suite, m): settings_id(result_settings(m, settings, suite))
            for suite in {t.suite for t in tasks} for m in methods}
     todo = [(t, m) for t in tasks for m in methods if (t.id, m, ids[(t.suite, m)]) not in done]
+    todo.sort(key=lambda pair: (pair[0].id, pair[1], ids[(pair[0].suite, pair[1])]) in tried)  # stable
     return todo, len(tasks) * len(methods) - len(todo)
+
+
+def _same_failure(rows: list[dict[str, Any]]) -> bool:
+    """Rows that all failed with one error, on more than one task: the endpoint, not a task."""
+    return (all(is_failed(r) for r in rows) and len({r.get("error") for r in rows}) == 1
+            and len({r.get("task_id") for r in rows}) > 1)
 
 
 GIVE_UP_AFTER = 3
@@ -116,9 +125,11 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
     """Run every (task, method) pair that `results_path` has no result for with these settings
     (failed rows are retried unless `keep_failed`); returns the new lines.
 
-    When the first `give_up_after` results all failed and none succeeded, the pairs not yet
-    started are dropped and GaveUp is raised (the failed rows are kept, and retried next run):
-    a wrong model name or a dead endpoint fails every pair alike, each after its retries."""
+    When the first `give_up_after` results all failed with the same error on more than one task,
+    the pairs not yet started are dropped and GaveUp is raised (the failed rows are kept, and
+    retried next run): a wrong model name or a dead endpoint fails every pair alike, each after
+    its retries. Pairs that failed before run last, so that one task that always fails (a
+    content filter, a prompt too long for the model) cannot stop every run at its start."""
     methods = list(methods)
     check_methods(methods)
     tasks = read_tasks(tasks_path)
@@ -134,10 +145,11 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         new.append(row)
         if on_result:
             on_result(row)
-        if give_up_after and len(new) == give_up_after and all(is_failed(r) for r in new):
+        if give_up_after and len(new) == give_up_after and _same_failure(new):
             first = str(new[0].get("error") or new[0].get("status"))
-            raise GaveUp(f"the first {give_up_after} pairs all failed, so the run stopped (check --model, "
-                         f"--base-url and the key; the next run retries them): {first[:300]}")
+            raise GaveUp(f"the first {give_up_after} pairs all failed alike on different tasks, so the run stopped "
+                         f"(check --model, --base-url and the key; the next run retries them unless --keep-failed): "
+                         f"{first[:300]}")
 
     if not todo:
         return new

@@ -78,6 +78,8 @@ def test_codeact_finds_what_the_window_cut_off_and_codeact_sub_asks_the_sub_mode
         assert events[0]["method"] == r["method"] and events[0]["run_id"] == r["run_id"]
         assert "cell" in kinds and kinds.count("model_call") >= 2
         assert ("sub_call" in kinds) == (r["method"] == "codeact-sub")
+        cells = {e["cell"] for e in events if e["event"] == "cell"}
+        assert all(e["cell"] in cells for e in events if e["event"] == "sub_call")  # drawn inside their cell
         assert events[-2]["answer"] == r["answer"]
         assert events[-1]["cost_usd"] == pytest.approx(r["cost_usd"], abs=1e-6)
     from evals import make_report
@@ -131,7 +133,7 @@ def test_final_var_sub_call_limits_and_the_cost_budget(tmp_path):
 
     def asker(call: Call) -> str:
         if call.turn == 0:
-            return "```repl\ntry:\n    out = llm_query('hello ' * 2000)\nexcept Exception as e:\n    out = f'refused: {e}'\n```"
+            return "```repl\ntry:\n    out = llm_query('hello ' * 6000)\nexcept Exception as e:\n    out = f'refused: {e}'\n```"
         return "FINAL_VAR(out)"
 
     def spender(call: Call) -> str:
@@ -158,6 +160,12 @@ def test_final_var_sub_call_limits_and_the_cost_budget(tmp_path):
                                              "reader": {"input": 1000.0, "output": 1000.0}}, **common)
         (subbed,) = run_eval(tasks, ["codeact-sub"], dear_sub, tmp_path / "d.jsonl", workers=1)
         assert len(srv.calls_to("reader")) == asked
+        # a sub-call that would leave nothing for the last answer is refused too
+        both = MethodSettings.of(model="asker", max_cost_usd=1.0, max_iterations=3,
+                                 prices={"asker": {"input": 100.0, "output": 100.0},
+                                         "reader": {"input": 100.0, "output": 100.0}}, **common)
+        (kept,) = run_eval(tasks, ["codeact-sub"], both, tmp_path / "e.jsonl", workers=1)
+    assert kept["cost_usd"] <= 1.0 and "cannot pay" in kept["answer"], kept
     assert subbed["status"] == "ok" and "the cost budget cannot pay for these sub-calls" in subbed["answer"], subbed
     assert "refused: " in seen[1] and "rlm_query is not available here" in seen[1], seen[1][:500]
     assert row["status"] == "ok" and row["answer"] == "Error-free answer " + "z" * 30000

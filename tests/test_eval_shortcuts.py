@@ -229,3 +229,21 @@ def test_multidoc_grep_for_any_value_of_the_asked_kind_scores_low(tmp_path):
         firsts.append(score(t, found[0]))
         commons.append(score(t, collections.Counter(found).most_common(1)[0][0]))
     assert _mean(firsts) <= 20 and _mean(commons) <= 20, (firsts, commons)
+
+
+def test_multidoc_the_only_founder_document_is_not_a_shortcut(tmp_path):
+    """Founders of other companies have documents too: the asked fact of a founder's document
+    that is not the outdated company's founder (the chain's was once the only other one:
+    100 without reading the question) scores low."""
+    from eval_strategies import FACTS
+
+    tasks = read_tasks(generate("multidoc", 8192, 40, 11, tmp_path))
+    picks = []
+    for t in tasks:
+        docs = [p.read_text(encoding="utf-8") for p in sorted((tmp_path / t.context_path).iterdir())]
+        founders = [x for x in docs if re.search(r"^person: (.+)\n\n\1 founded ", x)]
+        moved = {re.search(r"founded by (.+?)\.", x).group(1) for x in docs if "(outdated" in x}
+        pick = next(x for x in founders if re.match(r"person: (.+)\n", x).group(1) not in moved)
+        m = re.search(FACTS[t.meta["asks"]], pick.split("\n\n", 1)[1])
+        picks.append(score(t, m.group(1) if m else ""))
+    assert _mean(picks) <= 20, picks

@@ -349,7 +349,7 @@ def test_a_run_whose_first_pairs_all_fail_stops(server, tasks, tmp_path):
     assert len(rows) == 3 and all(is_failed(r) for r in rows), [r["status"] for r in rows]
     with pytest.raises(GaveUp):  # in worker processes too
         run_eval(tasks, ["direct", "retrieval"], wrong, tmp_path / "pool.jsonl", workers=2)
-    assert len(list(read_jsonl(tmp_path / "pool.jsonl"))) <= 4
+    assert len(list(read_jsonl(tmp_path / "pool.jsonl"))) == 3
     # one success among the first three: the run goes on to the end
     mixed = run_eval(tasks, ["direct"], settings(server, tmp_path, model="reader"), tmp_path / "ok.jsonl", workers=1)
     assert len(mixed) == 5
@@ -386,3 +386,61 @@ def test_ctrl_c_keeps_the_results_and_says_how_to_go_on(tmp_path, workers):
         again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0 and f"{6 - kept} new results" in again.stderr, again.stderr
     assert len(done_pairs(results)) == 6
+
+
+def test_one_task_that_always_fails_does_not_stop_the_run(tmp_path):
+    """A refusal of one task's prompt (a content filter, a prompt too long for the model) fails
+    every method on that task alike: that is not a dead endpoint, so the run goes on; the next
+    run tries the failed pairs last."""
+    from scripted_server import Fault
+
+    from evals.runner import todo_pairs
+
+    def picky(call):
+        if "How many instances" in call.prompt:
+            return Fault(400, '{"error": {"message": "this prompt was refused"}}')
+        return reader(call)
+
+    d = tmp_path / "tasks"
+    generate("oolong", 1500, 1, 0, d, variant="count")
+    generate("sniah", 3000, 2, 0, d, variant="multiquery")
+    results = tmp_path / "results.jsonl"
+    with ScriptedServer({"reader": picky}) as srv:
+        s = MethodSettings.of(model="reader", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=4000, max_retries=0)
+        methods = ["direct", "retrieval", "summary"]
+        rows = run_eval(d, methods, s, results, workers=1)
+        assert [r["task_id"].split("-")[0] for r in rows[:3]] == ["oolong"] * 3  # the failing task came first
+        assert len(rows) == 9 and sum(r["status"] == "ok" for r in rows) == 6
+        todo, finished = todo_pairs(read_tasks(d), methods, s, results)
+    assert finished == 6 and len(todo) == 3
+    # the next run's order: a pair never tried comes before the pairs that failed
+    generate("sniah", 3000, 1, 5, d, variant="single_1")
+    todo, _ = todo_pairs(read_tasks(d), methods, s, results)
+    assert [t.suite for t, _ in todo] == ["sniah"] * 3 + ["oolong"] * 3
+
+
+def tasks_of(server, tmp_path: Path) -> Path:
+    d = tmp_path / "small"
+    generate("sniah", 2048, 1, 0, d, variant="single_1")
+    return d
+
+
+def test_a_baseline_that_crashes_leaves_a_run_that_says_so(server, tmp_path):
+    """Any failure of a baseline (here its context file is gone) is the row's error and the end
+    of its run page, which the row still links to (it read "ok" and the row lost its run)."""
+    from rlm import read_trajectory
+
+    d = tmp_path / "tasks"
+    (task,) = read_tasks(generate("sniah", 20_480, 1, 0, d, variant="single_2"))
+    (d / task.context_path).unlink()
+    (row,) = run_eval(d, ["direct"], settings(server, tmp_path, model="reader"), tmp_path / "r.jsonl", workers=1)
+    assert row["status"] == "error" and "FileNotFoundError" in row["error"], row
+    final = [e for e in read_trajectory(Path(row["trajectory_path"])) if e["event"] == "final"]
+    assert final[0]["status"] == "error" and "FileNotFoundError" in final[0]["error"]
+    # a runs directory that cannot be written: the pair still runs, without a run page
+    (tmp_path / "ro").write_text("a file where the runs directory should be")
+    s = MethodSettings.of(model="reader", base_url=server.url, api_key="k", runs_dir=tmp_path / "ro" / "runs",
+                          window_tokens=4000)
+    (ok,) = run_eval(tasks_of(server, tmp_path), ["direct"], s, tmp_path / "r2.jsonl", workers=1, limit=1)
+    assert ok["status"] == "ok" and ok["trajectory_path"] is None, ok

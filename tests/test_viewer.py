@@ -312,3 +312,26 @@ def test_eval_report_html_links_each_task_to_its_run(big_run, tmp_path):
     dom = chromium("--dump-dom", url=report.as_uri(), profile=tmp_path / "profile")
     text = PageText.of(dom.stdout.decode())
     assert "100.0" in text and "sniah-32k-0" in text and "Tasks (2)" in text
+
+
+def test_a_baseline_run_page_lists_its_sub_calls_outside_any_cell(tmp_path):
+    """summary's compaction calls are sub-calls no cell made: the page lists them after the
+    turns (it counted them and showed none)."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium here: .ci/run installs Debian's chromium package (apt-get install chromium)")
+    from eval_strategies import reader
+    from scripted_server import ScriptedServer
+
+    from evals import MethodSettings, generate, run_eval
+    from rlm.viewer import write_run_html
+
+    tasks = generate("sniah", 20_480, 1, 0, tmp_path / "t", variant="single_2")
+    with ScriptedServer({"reader": reader}) as srv:
+        s = MethodSettings.of(model="reader", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=4000)
+        (row,) = run_eval(tasks, ["summary"], s, tmp_path / "r.jsonl", workers=1)
+    out = write_run_html(Path(row["trajectory_path"]), tmp_path / "run.html")
+    dom = chromium("--dump-dom", url=out.as_uri(), profile=tmp_path / "profile")
+    text = PageText.of(dom.stdout.decode())
+    assert "sub-calls outside any cell" in text, text[:2000]
+    assert re.search(r"\d+ sub-calls · [\d,]+ tokens", text)

@@ -176,10 +176,10 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
                 f"{facts['birth_city']} in {facts['birth_year']}. {name} graduated from {facts['school']} in "
                 f"{facts['graduation_year']}.")
 
-    def facts_of() -> dict[str, str]:
+    def facts_of(city: str | None = None) -> dict[str, str]:
         born = rng.randint(1930, 1980)
-        return {"profession": rng.choice(PROFESSIONS), "birth_city": _city(rng, cities), "birth_year": str(born),
-                "school": rng.choice(UNIS), "graduation_year": str(born + rng.randint(21, 30))}
+        return {"profession": rng.choice(PROFESSIONS), "birth_city": city or _city(rng, cities),
+                "birth_year": str(born), "school": rng.choice(UNIS), "graduation_year": str(born + rng.randint(21, 30))}
 
     # the chain
     target_city = _city(rng, cities)
@@ -236,8 +236,12 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
             c = _company(rng, companies) if len(companies) < 190 else f"{rng.choice(LAST)} {rng.choice(SUFFIX)}"
             if c in (company, moved):
                 continue
+            who = any_name()
             d = (f"company: {c}", f"{c} is a {rng.choice(INDUSTRY)} company headquartered in {any_city()}. "
-                 f"It was founded in {rng.randint(1950, 2020)} by {any_name()}.")
+                 f"It was founded in {rng.randint(1950, 2020)} by {who}.")
+            if rng.random() < 0.7:  # founders have documents of their own, not only the chain's two
+                docs.append(founder_doc(who, c, facts_of(any_city())))
+                size += len(docs[-1][0]) + len(docs[-1][1]) + 3
         else:
             city = any_city()
             d = (f"city: {city}", f"{city} is a city of {rng.randint(5, 900) * 1000:,} people on the "

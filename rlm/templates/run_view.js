@@ -301,6 +301,15 @@
       if (notesNode(run, notes)) target.append(notes);
     }
     for (const turn of run.turns) target.append(turnNode(run, turn));
+    // sub-calls no cell made (an eval baseline's compaction calls): listed after the turns
+    const loose = [];
+    run.subcalls.forEach((sc, i) => { if (sc.cell === null || sc.cell === undefined || !run.cells[String(sc.cell)]) loose.push(i); });
+    if (loose.length) {
+      const n = el("section", { class: "turn", id: `${run.id}-loose-subcalls` },
+        el("div", { class: "head" }, el("span", { class: "n", text: "sub-calls outside any cell" })));
+      n.append(subcallList(run, loose));
+      target.append(n);
+    }
   }
 
   function svg(tag, attrs, text) {
