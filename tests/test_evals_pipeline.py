@@ -178,7 +178,7 @@ def test_eval_settings_are_one_rlm_config_and_bad_input_is_an_rlm_error(tmp_path
         MethodSettings.of(model="m", window_tokens=100)
     from evals.methods import check_methods
 
-    for bad in (["direct", "", "rlm"], []):
+    for bad in (["direct", "", "rlm"], [], ["direct", "rlm", "direct"]):
         with pytest.raises(EvalError, match="method"):
             check_methods(bad)
 
