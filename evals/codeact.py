@@ -69,7 +69,8 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
     `emit` gets a trajectory's "cell" event for each code block run."""
     from evals.retrieve import chunk_text
 
-    room = max(256, window_tokens - tok.count(question) - TURNS_TOKENS)
+    # a small window keeps half for the turns (a fixed 12k left only a 256-token floor of context)
+    room = max(256, window_tokens - tok.count(question) - min(TURNS_TOKENS, window_tokens // 2))
     shown = tok.head(text, room)
     truncated = len(shown) < len(text)
     cut = (f"\n\n[the context was cut here to fit your window: {len(shown):,} of {len(text):,} characters "

@@ -314,8 +314,9 @@ _NOTES_ROOM = 3072
 
 
 def _room(s: MethodSettings, question: str, reserve: int) -> int:
-    """Tokens of context that fit in the window beside the question and `reserve`."""
-    return max(256, s.window_tokens - tokenizer(s.tokenizer).count(question) - reserve)
+    """Tokens of context that fit in the window beside the question and `reserve` (at most half
+    the window: summary's 4k reserve left a small window only a 256-token floor of context)."""
+    return max(256, s.window_tokens - tokenizer(s.tokenizer).count(question) - min(reserve, s.window_tokens // 2))
 
 
 async def _direct(task: Task, base: Path, s: MethodSettings, caller: _Caller) -> None:

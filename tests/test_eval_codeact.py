@@ -68,6 +68,8 @@ def test_codeact_finds_what_the_window_cut_off_and_codeact_sub_asks_the_sub_mode
     assert shown_cut, "pick a seed whose needle lies past the window"
     assert len(sub_prompts) == 2 and all("special magic number" in p for p in sub_prompts)
     assert max(prompts_seen) <= WINDOW
+    # a small window keeps half for the turns: the prompt shows real context, not a 256-token floor
+    assert min(prompts_seen) >= WINDOW // 2, prompts_seen
     # each row has its run, as rlm's rows do: calls, cells and sub-calls, and a page in the report
     from rlm import read_trajectory
 

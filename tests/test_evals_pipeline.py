@@ -173,6 +173,9 @@ def test_eval_settings_are_one_rlm_config_and_bad_input_is_an_rlm_error(tmp_path
     with pytest.raises(EvalError, match="not a length") as info:
         parse_length("lots")
     assert isinstance(info.value, RLMError)
+    from evals.methods import _room
+
+    assert _room(MethodSettings.of(model="m", window_tokens=4000), "q?", 4096) >= 1900  # not the 256 floor
     # a window below 1k ran silently at a 256-token floor; an empty method name was dropped
     with pytest.raises(EvalError, match="too small"):
         MethodSettings.of(model="m", window_tokens=100)
