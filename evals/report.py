@@ -97,7 +97,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(stats: list[dict[str, Any]], title: str = "Eval results") -> str:
     lines = [f"# {title}", "",
              "Scores are 0-100 (suite scorers in evals/scorers.py): the mean over n tasks and its 95% "
-             "interval, clipped to 0-100. Cost is 'unpriced' where a model has no price (add one under "
+             "interval, clipped to 0-100; a pair that failed to run (see failures; the next run retries it) "
+             "counts 0. Cost is 'unpriced' where a model has no price (add one under "
              "[prices] in rlm.toml): it is unknown, not zero.", "",
              "| suite | length | method | n | score | 95% interval | mean cost | median cost | mean tokens "
              "| mean wall s | failures | truncated |",
@@ -231,7 +232,8 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
                   '<th class="num">wall s</th><th>answer</th><th>gold</th></tr>')
     body = (f'<header class="top"><span class="title">{escape(title)}</span></header><main>'
             '<section class="card"><h2>Results</h2><p class="meta">Scores are 0-100 (suite scorers in '
-            "evals/scorers.py): the mean over n tasks and its 95% interval, clipped to 0-100; "
+            "evals/scorers.py): the mean over n tasks and its 95% interval, clipped to 0-100 (a pair that "
+            "failed to run counts 0; see failures); "
             "'unpriced': a model without a price, its cost unknown.</p>"
             f'<table class="grid">{head}{body_rows}</table></section>'
             f'<section class="card plots"><h2>Score and cost against length</h2>{images}</section>'
