@@ -47,11 +47,11 @@ def check_methods(methods: list[str]) -> None:
     for m in methods:
         if not m:
             raise EvalError(f"an empty method name (two commas in a row?); known: {', '.join(METHODS)}")
+        if m not in METHODS:
+            raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
     twice = sorted({m for m in methods if methods.count(m) > 1})
     if twice:
         raise EvalError(f"method {', '.join(twice)} named twice: each pair would run (and be paid for) twice")
-        if m not in METHODS:
-            raise EvalError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
 
 
 # what the eval methods change from RLMConfig's defaults: notes off unless asked, slower servers.
