@@ -137,6 +137,10 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         tasks = tasks[:limit]
     base = tasks_path if tasks_path.is_dir() else tasks_path.parent
     todo, _ = todo_pairs(tasks, methods, settings, results_path, keep_failed=keep_failed)
+    if todo:
+        from evals.preflight import check_endpoints
+
+        check_endpoints(settings, methods, judged=any(t.suite in JUDGED_SUITES for t, _ in todo))
     results_path.parent.mkdir(parents=True, exist_ok=True)
     new: list[dict[str, Any]] = []
 

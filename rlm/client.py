@@ -219,6 +219,16 @@ class ModelClient:
                 "check --base-url / OPENAI_BASE_URL and that the server is running"
             ) from exc
 
+    async def served_models(self, timeout_s: float = 15.0) -> set[str] | None:
+        """The model ids the endpoint lists (GET /models), or None when it lists none or does
+        not answer that request (many servers do not implement it)."""
+        try:
+            page = await self._client.models.list(timeout=timeout_s)
+            ids = {str(m.id) for m in page.data}
+        except (openai.OpenAIError, AttributeError, TypeError, ValueError):
+            return None
+        return ids or None
+
     async def chat(self, model: str, messages: list[dict[str, str]], *, slots: Slots | None = None,
                    timeout_s: float | None = None, extra: dict[str, Any] | None = None,
                    retries: int | None = None) -> Completion:

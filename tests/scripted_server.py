@@ -130,7 +130,7 @@ class ScriptedServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    if server.models_status != 200:
+                    if server.models_status != 200 or "*" in server.handlers:  # "*": any model, none listed
                         self._send(server.models_status, {"error": {"message": "scripted"}})
                         return
                     data = [{"id": m, "object": "model", "owned_by": "tests"} for m in server.handlers]

@@ -9,7 +9,7 @@ import pytest
 from eval_strategies import FACTS
 from scripted_server import Call, ScriptedServer
 
-from evals import MethodSettings, generate, run_eval
+from evals import EvalError, MethodSettings, generate, run_eval
 from evals.generators import multidoc
 from evals.judge import parse_verdict
 from evals.runner import done_pairs
@@ -72,6 +72,13 @@ def test_a_failing_judge_keeps_the_answer_and_grades_by_exact_match(tmp_path):
     with ScriptedServer({"solver": solver}) as srv:
         s = MethodSettings.of(model="solver", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
                               window_tokens=16_000, judge_model="missing-judge", max_retries=0)
+        # the check before the run names the missing judge, and nothing runs
+        with pytest.raises(EvalError, match="--judge-model 'missing-judge' is not a model"):
+            run_eval(tasks, ["direct"], s, tmp_path / "r.jsonl", workers=1)
+        assert not (tmp_path / "r.jsonl").exists()
+        # past that check (a judge that fails during the run): the rows are kept, as judge_error
+        s = MethodSettings.of(model="solver", base_url=srv.url, api_key="k", runs_dir=tmp_path / "runs",
+                              window_tokens=16_000, judge_model="missing-judge", max_retries=0, preflight=False)
         rows = run_eval(tasks, ["direct"], s, tmp_path / "r.jsonl", workers=1)
     assert len(rows) == 2
     for r in rows:

@@ -342,8 +342,9 @@ def test_a_run_whose_first_pairs_all_fail_stops(server, tasks, tmp_path):
     paying every pair's retries, keeps the failed rows (retried next run) and says why."""
     from evals.runner import GaveUp, is_failed, read_jsonl
 
+    # (the check before the run would refuse this model: off, to reach the give-up rule)
     wrong = MethodSettings.of(model="no-such-model", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
-                              window_tokens=4000)
+                              window_tokens=4000, preflight=False)
     results = tmp_path / "results.jsonl"
     with pytest.raises(GaveUp, match="first 3 pairs all failed.*--model") as info:
         run_eval(tasks, ["direct", "retrieval"], wrong, results, workers=1)
@@ -447,3 +448,34 @@ def test_a_baseline_that_crashes_leaves_a_run_that_says_so(server, tmp_path):
                           window_tokens=4000)
     (ok,) = run_eval(tasks_of(server, tmp_path), ["direct"], s, tmp_path / "r2.jsonl", workers=1, limit=1)
     assert ok["status"] == "ok" and ok["trajectory_path"] is None, ok
+
+
+def read_jsonl_rows(path: Path) -> list[dict]:
+    from rlm import read_jsonl
+
+    return list(read_jsonl(path))
+
+
+def test_the_run_checks_endpoints_and_models_before_any_pair(server, tasks, tmp_path):
+    """A wrong --model or --sub-model, or a dead endpoint, is named before anything is spent
+    (a wrong sub-model passed unseen in rlm runs: their failed sub-calls are strings the code
+    reads, and every row was 'ok')."""
+    import time
+
+    from evals import EvalError
+
+    results = tmp_path / "results.jsonl"
+    base = {"base_url": server.url, "api_key": "k", "runs_dir": tmp_path / "runs", "window_tokens": 4000}
+    with pytest.raises(EvalError, match=r"--model 'nope' is not a model .* serves \(it lists: reader, root\)"):
+        run_eval(tasks, ["direct"], MethodSettings.of(model="nope", **base), results)
+    with pytest.raises(EvalError, match="--sub-model 'nope-sub' is not a model"):
+        run_eval(tasks, ["rlm"], MethodSettings.of(model="root", sub_model="nope-sub", **base), results)
+    # rlm-nosub does not call the sub-model: its name is not checked
+    assert len(run_eval(tasks, ["rlm-nosub"], MethodSettings.of(model="root", sub_model="nope-sub", **base),
+                        results, limit=1)) == 1
+    started = time.monotonic()
+    dead = {**base, "base_url": "http://127.0.0.1:9/v1"}
+    with pytest.raises(EvalError, match="cannot reach the model endpoint .*no pair was run"):
+        run_eval(tasks, ["rlm", "direct"], MethodSettings.of(model="root", **dead), tmp_path / "dead.jsonl")
+    assert time.monotonic() - started < 30 and not (tmp_path / "dead.jsonl").exists()
+    assert [r["method"] for r in read_jsonl_rows(results)] == ["rlm-nosub"]
