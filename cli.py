@@ -1003,8 +1003,8 @@ def eval_report(
         _fail(str(exc), exc)
         return
     print(md.read_text())
-    written = [md, md.parent / "summary.json", *pngs] + ([md.parent / "report.html"] if html else [])
-    err_console.print("wrote " + ", ".join(str(p) for p in written if p.exists()))
+    written = [md, md.parent / "summary.json", *pngs]  # (pngs ends with report.html when --html)
+    err_console.print("wrote " + ", ".join(str(p) for p in written))
 
 
 @app.command("mcp")

@@ -246,7 +246,8 @@ class _Builder:
         config = start.get("config") or {}
         run: dict[str, Any] = {
             "id": run_id, "depth": start.get("depth", 0), "parent": start.get("parent_run_id"),
-            "model": start.get("model"), "query": start.get("query"), "started": start.get("ts"),
+            "model": start.get("model"), "method": start.get("method") or "rlm", "query": start.get("query"),
+            "started": start.get("ts"),
             "context": start.get("context") or {}, "status": "running or crashed", "answer": None, "error": None,
             "settings": _settings(config), "turns": [], "cells": {}, "subcalls": [], "children": {},
             "notes": {"loaded": None, "ops": [], "written": []}, "budget_stop": None, "totals": None,
@@ -439,7 +440,7 @@ def render_run_html(path: Path, *, runs_dir: Path | None = None, secrets: Iterab
     body = (_template("run_view.html").replace("/*__SCRIPT__*/", _template("run_view.js"))
             .replace("/*__DATA__*/", _json_for_script(data)))
     query = str(data["run"].get("query") or "")
-    return page(f"rlm run {data['run']['id']}: {query[:80]}", body, head=head)
+    return page(f"{data['run']['method']} run {data['run']['id']}: {query[:80]}", body, head=head)
 
 
 def write_run_html(path: Path, out: Path, **kwargs: Any) -> Path:

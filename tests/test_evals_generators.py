@@ -342,3 +342,21 @@ def test_other_variants_and_tokenizers_never_overwrite_tasks(tmp_path):
     assert ta.load_context(tmp_path) != tc.load_context(tmp_path)
     with pytest.raises(ValueError, match="at least 1,024 tokens"):
         generate("oolong", 100, 1, 0, tmp_path)
+
+
+def test_generated_text_reads_as_english(tmp_path):
+    """'an' before a vowel ('is a architect' came hundreds of times), no adjective twice ('the
+    official official acronym'), and no codeqa caller question about a parameter it calls."""
+    md = read_tasks(generate("multidoc", 8192, 3, 0, tmp_path / "m"))
+    text = " ".join(p.read_text() for t in md for p in (tmp_path / "m" / t.context_path).iterdir())
+    assert not re.search(r"\ba [aeiou]", text) and re.search(r"\ban [aeiou]", text)
+    oo = read_tasks(generate("oolong", 16_384, 3, 0, tmp_path / "o"))
+    lines = " ".join(t.context_text(tmp_path / "o") for t in oo)
+    assert not re.search(r"\b(\w+) \1\b", lines)
+    calls = read_tasks(generate("codeqa", 16_384, 12, 0, tmp_path / "c", variant="calls"))
+    for t in calls:
+        callee = re.search(r"calls `(\w+)`", t.question).group(1)
+        module, func = t.meta["options"]["ABCD".index(t.gold)].split(":")
+        tree = ast.parse((tmp_path / "c" / t.context_path / module).read_text())
+        fn = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == func)
+        assert callee not in {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}, (callee, module, func)

@@ -334,4 +334,5 @@ def test_a_baseline_run_page_lists_its_sub_calls_outside_any_cell(tmp_path):
     dom = chromium("--dump-dom", url=out.as_uri(), profile=tmp_path / "profile")
     text = PageText.of(dom.stdout.decode())
     assert "sub-calls outside any cell" in text, text[:2000]
+    assert "summary run" in text  # the baseline's name, not "rlm run"
     assert re.search(r"\d+ sub-calls · [\d,]+ tokens", text)

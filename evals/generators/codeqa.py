@@ -76,11 +76,13 @@ def _facts(files: list[Path]) -> dict:
                         continue
                     if len(src) <= 30:
                         defaults.append((module, node.name, a.arg, src))
+                # a parameter called inside (`func(...)`) is not a function of these files
+                params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
                 for sub in ast.walk(node):
                     if isinstance(sub, ast.Call):
                         fn = sub.func
                         name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
-                        if name and not name.startswith("_"):
+                        if name and not name.startswith("_") and not (isinstance(fn, ast.Name) and name in params):
                             calls[name].add(f"{module}:{node.name}")
             if isinstance(node, ast.ClassDef):
                 for b in node.bases:

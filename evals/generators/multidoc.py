@@ -73,6 +73,10 @@ WHO = {
 SUFFIX = ["Industries", "Holdings", "Labs", "Works", "Systems", "Group", "Partners", "Dynamics"]
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _name(rng: random.Random, taken: set[str]) -> str:
     while True:
         n = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
@@ -166,13 +170,13 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
 
     def person_doc(name: str, city: str, year: int, extra: str = "") -> tuple[str, str]:
         prof = rng.choice(PROFESSIONS)
-        return (f"person: {name}", f"{name} is a {prof}. {name} was born in {city} in {year}. {extra}".strip())
+        return (f"person: {name}", f"{name} is {_a(prof)}. {name} was born in {city} in {year}. {extra}".strip())
 
     def graduation(born: int) -> str:
         return f"They graduated from {rng.choice(UNIS)} in {born + rng.randint(21, 30)}."
 
     def founder_doc(name: str, firm: str, facts: dict[str, str]) -> tuple[str, str]:
-        return (f"person: {name}", f"{name} founded {firm}. {name} is a {facts['profession']}. {name} was born in "
+        return (f"person: {name}", f"{name} founded {firm}. {name} is {_a(facts['profession'])}. {name} was born in "
                 f"{facts['birth_city']} in {facts['birth_year']}. {name} graduated from {facts['school']} in "
                 f"{facts['graduation_year']}.")
 
@@ -188,7 +192,7 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     company = _company(rng, companies)
     facts = facts_of()
     docs.append(person_doc(person, target_city, rng.randint(1950, 2000)))
-    docs.append((f"company: {company}", f"{company} is a {rng.choice(INDUSTRY)} company headquartered in "
+    docs.append((f"company: {company}", f"{company} is {_a(rng.choice(INDUSTRY))} company headquartered in "
                  f"{target_city}. It was founded in {int(facts['birth_year']) + rng.randint(25, 40)} by {founder}."))
     docs.append(founder_doc(founder, company, facts))
     # near misses
@@ -197,13 +201,13 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     docs.append(person_doc(twin, other_city, rng.randint(1950, 2000)))
     moved = _company(rng, companies)
     moved_founder = _name(rng, names)
-    docs.append((f"company: {moved}", f"{moved} is a {rng.choice(INDUSTRY)} company headquartered in "
+    docs.append((f"company: {moved}", f"{moved} is {_a(rng.choice(INDUSTRY))} company headquartered in "
                  f"{other_city}. It was formerly headquartered in {target_city} (outdated: it moved in "
                  f"{rng.randint(2008, 2020)}). It was founded by {moved_founder}."))
     docs.append(founder_doc(moved_founder, moved, facts_of()))
     twin_founder = _similar(founder, names)
     twin_facts = facts_of()
-    docs.append((f"person: {twin_founder}", f"{twin_founder} is a {twin_facts['profession']}. {twin_founder} was "
+    docs.append((f"person: {twin_founder}", f"{twin_founder} is {_a(twin_facts['profession'])}. {twin_founder} was "
                  f"born in {twin_facts['birth_city']} in {twin_facts['birth_year']}. They graduated from "
                  f"{twin_facts['school']} in {twin_facts['graduation_year']}."))
     # fill with unrelated people, companies and cities until the budget is used; names and
@@ -237,7 +241,7 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
             if c in (company, moved):
                 continue
             who = any_name()
-            d = (f"company: {c}", f"{c} is a {rng.choice(INDUSTRY)} company headquartered in {any_city()}. "
+            d = (f"company: {c}", f"{c} is {_a(rng.choice(INDUSTRY))} company headquartered in {any_city()}. "
                  f"It was founded in {rng.randint(1950, 2020)} by {who}.")
             if rng.random() < 0.7:  # founders have documents of their own, not only the chain's two
                 docs.append(founder_doc(who, c, facts_of(any_city())))

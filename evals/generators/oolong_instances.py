@@ -120,8 +120,13 @@ ADJECTIVES = ("main", "first", "second", "original", "earliest", "latest", "exac
               "real", "chief")
 
 
+def _with_adjective(rng: random.Random, noun: str) -> str:
+    """`noun` after one of ADJECTIVES, not the one it starts with ("official acronym")."""
+    return f"{rng.choice([a for a in ADJECTIVES if not noun.startswith(a + ' ')])} {noun}"
+
+
 def _listed(rng: random.Random, nouns: list[str]) -> str:
-    the = [f"the {rng.choice(ADJECTIVES)} {n}" for n in nouns]
+    the = [f"the {_with_adjective(rng, n)}" for n in nouns]
     return the[0] if len(the) == 1 else ", ".join(the[:-1]) + " and " + the[-1]
 
 
@@ -134,9 +139,9 @@ def instance(rng: random.Random, label: str) -> str:
         nouns.append(rng.choice(pool))
     frame = rng.choice(FRAMES)
     single = "{M}" in frame
-    first = f"{rng.choice(ADJECTIVES)} {nouns.pop()}" if single else ""
+    first = _with_adjective(rng, nouns.pop()) if single else ""
     cut = rng.randint(1, len(nouns) - 1)
-    return frame.format(H=f"{rng.choice(ADJECTIVES)} {head}", K=rng.choice(DOCUMENTS),
+    return frame.format(H=_with_adjective(rng, head), K=rng.choice(DOCUMENTS),
                         A=_listed(rng, nouns[:cut]), B=_listed(rng, nouns[cut:]), M=first)
 
 

@@ -393,6 +393,7 @@
 
   // ----- the page -----
   document.getElementById("run-id").textContent = ROOT.id;
+  document.getElementById("run-kind").textContent = `${ROOT.method || "rlm"} run`;  // an eval baseline's own name
   document.getElementById("run-status").append(badge(ROOT.status));
   if (DATA.links && DATA.links.back) {
     document.getElementById("back").append(el("a", { href: DATA.links.back, text: "← report" }));
