@@ -154,9 +154,11 @@ def codeqa(length: int, n: int, base: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", default="8k,128k")
-    parser.add_argument("--tasks", type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", default="8k,128k", help="comma-separated task lengths (default: 8k,128k)")
+    parser.add_argument("--tasks", type=int, default=20,
+                        help="oolong and multidoc tasks at 8k, fewer as the length grows (codeqa: six times as "
+                             "many; pairs: always the paper's 20 queries)")
     args = parser.parse_args()
     out: dict = {}
     for text in args.lengths.split(","):
