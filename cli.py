@@ -886,8 +886,11 @@ def eval_run(
         check_methods(methods)  # here, before the progress bar
         all_tasks = read_tasks(path)[:limit] if limit else read_tasks(path)
         total = len(all_tasks) * len(methods)
-        settings = MethodSettings(cfg, window_tokens=parse_length(window), tokenizer=tokenizer,
-                                  judge_model=judge_model)
+        try:
+            window_tokens = parse_length(window)
+        except RLMError as exc:  # '0' is no length at all: say what --window takes
+            raise RLMError(f"--window: {exc}; a window holds at least 1,024 tokens (1k)") from exc
+        settings = MethodSettings(cfg, window_tokens=window_tokens, tokenizer=tokenizer, judge_model=judge_model)
         load_tokenizer(tokenizer)  # an unknown name fails here, not in every pair
     except RLMError as exc:
         _fail(str(exc), exc)

@@ -53,7 +53,7 @@ def _settings_fields(method: str, s: MethodSettings, suite: str) -> dict[str, An
     """The settings that shaped a row, and whether its models have prices (an unpriced model's
     cost is unknown, not $0)."""
     settings = result_settings(method, s, suite)
-    models = {m for m in (settings.get("model"), settings.get("sub_model")) if m}
+    models = {m for m in (settings.get("model"), settings.get("sub_model"), settings.get("judge_model")) if m}
     table = s.rlm.price_table()
     return {"settings": settings, "settings_id": settings_id(settings),
             "priced": all(table.get(m) is not None for m in models)}

@@ -53,7 +53,7 @@ def test_a_sentence_answer_is_right_by_the_judge_and_wrong_by_exact_match(tmp_pa
     tasks = generate("multidoc", 8192, 2, 0, tmp_path / "t", variant="hops2")
     with ScriptedServer({"solver": solver, "judge": judge_model}) as srv:
         common = {"model": "solver", "base_url": srv.url, "api_key": "k", "runs_dir": tmp_path / "runs",
-                  "window_tokens": 16_000}
+                  "window_tokens": 16_000, "prices": {"solver": {"input": 1.0, "output": 1.0}}}
         judged.clear()
         rows = run_eval(tasks, ["direct"], MethodSettings.of(judge_model="judge", **common),
                         tmp_path / "judged.jsonl", workers=1)
@@ -63,6 +63,8 @@ def test_a_sentence_answer_is_right_by_the_judge_and_wrong_by_exact_match(tmp_pa
         assert (r["score"], r["exact_score"], r["judge"]["verdict"]) == (100.0, 0.0, "yes"), r
         assert r["settings"]["judge_model"] == "judge" and r["judge"]["tokens"] > 0
     assert [r["score"] for r in plain] == [0.0, 0.0] and all("judge" not in r for r in plain)
+    # the judge has no price: its rows' cost is unknown ("unpriced"), not the solver's alone
+    assert all(r["priced"] is False for r in rows) and all(r["priced"] is True for r in plain)
 
 
 def test_a_failing_judge_keeps_the_answer_and_grades_by_exact_match(tmp_path):

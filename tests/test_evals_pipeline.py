@@ -114,6 +114,8 @@ def test_eval_cli_end_to_end(server, tmp_path):
     assert empty.returncode == 1 and "empty method name" in empty.stderr, empty.stderr
     narrow = cli("run", "tasks", "--method", "direct", "--model", "root", "--base-url", server.url, "--window", "100")
     assert narrow.returncode == 1 and "too small" in narrow.stderr, narrow.stderr
+    zero = cli("run", "tasks", "--method", "direct", "--model", "root", "--base-url", server.url, "--window", "0")
+    assert zero.returncode == 1 and "at least 1,024 tokens" in zero.stderr, zero.stderr
     stream = cli("stream", "tasks", "--n", "2", "--model", "root", "--sub-model", "reader", "--base-url", server.url,
                  "-o", "stream.jsonl")
     assert stream.returncode == 0, stream.stderr
