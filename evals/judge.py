@@ -5,7 +5,6 @@ exact match stays the cheap default and is kept beside the verdict."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass
 
@@ -55,7 +54,7 @@ def judge(config: RLMConfig, model: str, question: str, response: str, correct: 
 
 
 async def _judge(config: RLMConfig, model: str, question: str, response: str, correct: str) -> Verdict:
-    client = ModelClient.for_config(config, config.base_url, config.api_key or os.environ.get("OPENAI_API_KEY"))
+    client = ModelClient.for_config(config, *config.endpoints()[0])
     prices = config.price_table()
     out = Verdict(0.0, "unparsed")
     prompt = JUDGE_PROMPT.format(question=question, response=response, correct_answer=correct)

@@ -17,7 +17,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -208,12 +207,10 @@ class _Caller:
     def __init__(self, s: MethodSettings) -> None:
         self.s = s
         c = s.rlm
-        key = c.api_key or os.environ.get("OPENAI_API_KEY")
+        root_at, sub_at = c.endpoints()
         # the run's own retry and sampling settings, as the rlm method's client has them
-        self.client = ModelClient.for_config(c, c.base_url, key)
-        self.sub_client = self.client
-        if c.sub_base_url and c.sub_base_url != c.base_url:
-            self.sub_client = ModelClient.for_config(c, c.sub_base_url, c.sub_api_key or key)
+        self.client = ModelClient.for_config(c, *root_at)
+        self.sub_client = self.client if sub_at == root_at else ModelClient.for_config(c, *sub_at)
         self.prices = c.price_table()
         self.out = Outcome(None, "ok")
         self.trace: Trajectory | None = None

@@ -8,7 +8,6 @@ error strings the model's code reads, and a dead endpoint would cost every pair 
 from __future__ import annotations
 
 import asyncio
-import os
 
 from evals.methods import MethodSettings
 from evals.tasks import EvalError
@@ -27,15 +26,13 @@ def check_endpoints(settings: MethodSettings, methods: list[str], *, judged: boo
 
 async def _check(s: MethodSettings, methods: list[str], judged: bool) -> None:
     c = s.rlm
-    key = c.api_key or os.environ.get("OPENAI_API_KEY")
+    root_at, sub_at = c.endpoints()  # where the methods' calls go
     wanted: dict[tuple[str | None, str | None], dict[str, str]] = {}  # endpoint -> model -> its option
-    wanted.setdefault((c.base_url, key), {})[s.model] = "--model"
+    wanted.setdefault(root_at, {})[s.model] = "--model"
     if SUB_MODEL_METHODS & set(methods):
-        sub_key = c.sub_api_key or key if c.sub_base_url else key
-        wanted.setdefault((c.sub_base_url or c.base_url, sub_key), {}).setdefault(c.effective_sub_model,
-                                                                                   "--sub-model")
+        wanted.setdefault(sub_at, {}).setdefault(c.effective_sub_model, "--sub-model")
     if judged and s.judge_model:
-        wanted.setdefault((c.base_url, key), {}).setdefault(s.judge_model, "--judge-model")
+        wanted.setdefault(root_at, {}).setdefault(s.judge_model, "--judge-model")
     for (url, api_key), models in wanted.items():
         client = ModelClient.for_config(c, url, api_key)
         try:

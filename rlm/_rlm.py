@@ -72,10 +72,9 @@ class RLM:
     async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
                     replay: list[RecordedReply] | None = None) -> RunResult:
         config = self.config
-        root = self._client(config.base_url, config.api_key)
-        sub = root
-        if config.sub_base_url and config.sub_base_url != config.base_url:
-            sub = self._client(config.sub_base_url, config.sub_api_key or config.api_key)
+        root_at, sub_at = config.endpoints()
+        root = self._client(*root_at)
+        sub = root if sub_at == root_at else self._client(*sub_at)
         try:
             if config.preflight:
                 await self._preflight(root, sub)

@@ -196,6 +196,15 @@ class RLMConfig:
     def price_table(self) -> PriceTable:
         return PriceTable(self.prices)
 
+    def endpoints(self) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]]:
+        """(base URL, API key) of the model's endpoint and of the sub-model's: the sub-model has an
+        endpoint of its own only when `sub_base_url` names another one."""
+        key = self.api_key or os.environ.get("OPENAI_API_KEY")
+        root = (self.base_url, key)
+        if self.sub_base_url and self.sub_base_url != self.base_url:
+            return root, (self.sub_base_url, self.sub_api_key or key)
+        return root, root
+
     @property
     def effective_sub_model(self) -> str:
         return self.sub_model or self.model or ""
