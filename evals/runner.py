@@ -73,13 +73,22 @@ def is_failed(row: dict[str, Any]) -> bool:
     return row.get("status") in FAILED_STATUSES
 
 
-def done_pairs(results_path: Path, *, keep_failed: bool = False) -> set[Pair]:
-    """The pairs a results file has a result for (a torn last line is ignored); a pair whose
-    latest row failed is not done, unless `keep_failed`."""
+def _latest_by_pair(results_path: Path) -> dict[Pair, dict[str, Any]]:
+    """Each pair's latest row in a results file (a torn last line is ignored)."""
     latest: dict[Pair, dict[str, Any]] = {}
     if results_path.exists():
         for row in read_jsonl(results_path):
             latest[pair_key(row)] = row
+    return latest
+
+
+def done_pairs(results_path: Path, *, keep_failed: bool = False) -> set[Pair]:
+    """The pairs a results file has a result for; a pair whose latest row failed is not done,
+    unless `keep_failed`."""
+    return _done(_latest_by_pair(results_path), keep_failed)
+
+
+def _done(latest: dict[Pair, dict[str, Any]], keep_failed: bool) -> set[Pair]:
     return {key for key, row in latest.items() if keep_failed or not is_failed(row)}
 
 
@@ -96,12 +105,12 @@ def todo_pairs(tasks: list[Task], methods: list[str], settings: MethodSettings, 
                keep_failed: bool = False) -> tuple[list[tuple[Task, str]], int]:
     """The (task, method) pairs still to run with these settings, those never tried first and
     those that failed before last; and how many are done."""
-    done = done_pairs(results_path, keep_failed=keep_failed)
-    tried = done_pairs(results_path, keep_failed=True)
+    latest = _latest_by_pair(results_path)  # read once: what is done, and what was tried
+    done = _done(latest, keep_failed)
     ids = {(suite, m): settings_id(result_settings(m, settings, suite))
            for suite in {t.suite for t in tasks} for m in methods}
     todo = [(t, m) for t in tasks for m in methods if (t.id, m, ids[(t.suite, m)]) not in done]
-    todo.sort(key=lambda pair: (pair[0].id, pair[1], ids[(pair[0].suite, pair[1])]) in tried)  # stable
+    todo.sort(key=lambda pair: (pair[0].id, pair[1], ids[(pair[0].suite, pair[1])]) in latest)  # stable
     return todo, len(tasks) * len(methods) - len(todo)
 
 
