@@ -19,89 +19,32 @@ import argparse
 import collections
 import itertools
 import json
-import random
 import re
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from eval_strategies import FACTS
+from shortcut_strategies import Fit, fitted_accuracy, grep_values, lookup, ngrams, typed_noun_accuracy, vote
 
 from evals import generate, parse_length, read_tasks
-from evals.generators.oolong_instances import LABEL_OF_HEAD, head_of
 from evals.scorers import score
-
-
-def _rows(task, base: Path) -> list[tuple[str, str]]:
-    rows = []
-    for line in (base / task.labelled_path).read_text(encoding="utf-8").splitlines():
-        text, label = line.rsplit(" || Label: ", 1)
-        rows.append((text.split("Instance: ", 1)[1], label))
-    return rows
-
-
-def _ngrams(n: int) -> Callable[[str], set[str]]:
-    def features(text: str) -> set[str]:
-        words = re.findall(r"[a-z]+", text.lower())
-        return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
-    return features
-
-
-def _fitted(tasks, base: Path, guess: Callable[[list[tuple[str, str]], str], Callable[[str], str]]) -> dict:
-    right = majority = total = 0
-    for t in tasks:
-        rows = _rows(t, base)
-        random.Random(0).shuffle(rows)
-        half = len(rows) // 2
-        common = collections.Counter(label for _, label in rows[:half]).most_common(1)[0][0]
-        rule = guess(rows[:half], common)
-        for text, label in rows[half:]:
-            right += rule(text) == label
-            majority += common == label
-            total += 1
-    return {"accuracy": round(right / total, 3), "majority": round(majority / total, 3)}
-
-
-def _vote(features: Callable[[str], set[str]]):
-    def fit(train: list[tuple[str, str]], common: str) -> Callable[[str], str]:
-        votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        for text, label in train:
-            for f in features(text):
-                votes[f][label] += 1
-
-        def rule(text: str) -> str:
-            tally: collections.Counter = collections.Counter()
-            for f in features(text):
-                if votes[f]:
-                    best, n = votes[f].most_common(1)[0]
-                    tally[best] += n / sum(votes[f].values())
-            return tally.most_common(1)[0][0] if tally else common
-        return rule
-    return fit
-
-
-def _lookup(train: list[tuple[str, str]], common: str) -> Callable[[str], str]:
-    table: dict[str | None, collections.Counter] = collections.defaultdict(collections.Counter)
-    for text, label in train:
-        table[head_of(text)][label] += 1
-    return lambda text: table[head_of(text)].most_common(1)[0][0] if table[head_of(text)] else common
 
 
 def oolong(length: int, n: int, base: Path) -> dict:
     tasks = read_tasks(generate("oolong", length, n, 11, base))
-    nouns = sorted(LABEL_OF_HEAD, key=len, reverse=True)
-    rx = re.compile(r"\b(" + "|".join(re.escape(x) for x in nouns) + r")\b")
-    out = {name: _fitted(tasks, base, _vote(_ngrams(k))) for name, k in (("words", 1), ("word pairs", 2),
-                                                                            ("word triples", 3))}
-    out["asked noun looked up"] = _fitted(tasks, base, _lookup)
-    for name, pick in (("first typed noun", 0), ("last typed noun", -1)):
-        rows = [row for t in tasks for row in _rows(t, base)]
-        out[name] = round(sum(LABEL_OF_HEAD[rx.findall(text)[pick]] == label for text, label in rows) / len(rows), 3)
+
+    def fitted(fit: Fit) -> dict:
+        accuracy, majority = fitted_accuracy(tasks, base, fit)
+        return {"accuracy": round(accuracy, 3), "majority": round(majority, 3)}
+
+    out = {name: fitted(vote(ngrams(k))) for name, k in (("words", 1), ("word pairs", 2), ("word triples", 3))}
+    out["asked noun looked up"] = fitted(lookup)
+    out["first typed noun"] = round(typed_noun_accuracy(tasks, base, 0), 3)
+    out["last typed noun"] = round(typed_noun_accuracy(tasks, base, -1), 3)
     out["lines"] = sum(t.meta["lines"] for t in tasks)
     return out
 
@@ -121,9 +64,7 @@ def multidoc(length: int, n: int, base: Path) -> dict:
     tasks = read_tasks(generate("multidoc", length, n, 11, base))
     firsts, commons = [], []
     for t in tasks:
-        found = []
-        for p in sorted((base / t.context_path).iterdir()):
-            found += re.findall(FACTS[t.meta["asks"]], p.read_text(encoding="utf-8").split("\n\n", 1)[1])
+        found = grep_values(t, base)
         firsts.append(score("multidoc", found[0], t.gold))
         commons.append(score("multidoc", collections.Counter(found).most_common(1)[0][0], t.gold))
     return {"first found": round(statistics.mean(firsts), 1), "most frequent": round(statistics.mean(commons), 1)}
