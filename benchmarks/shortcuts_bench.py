@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import json
 import re
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from shortcut_strategies import Fit, fitted_accuracy, grep_values, lookup, ngrams, typed_noun_accuracy, vote
+from shortcut_strategies import Fit, every_pair, fitted_accuracy, grep_values, lookup, ngrams, typed_noun_accuracy, vote
 
 from evals import generate, parse_length, read_tasks
 from evals.scorers import score
@@ -53,10 +52,7 @@ def pairs(length: int, base: Path) -> dict:
     tasks = read_tasks(generate("pairs", length, 20, 11, base))
     f1 = {}
     for t in tasks:
-        text = t.context_text(base)
-        ids = sorted({int(u) for u in re.findall(r"User: (\d+)", text)})
-        f1[t.meta["kind"]] = round(score("pairs", ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2)),
-                                         t.gold), 1)
+        f1[t.meta["kind"]] = round(score("pairs", every_pair(t.context_text(base)), t.gold), 1)
     return {"every pair F1": f1, "mean": round(statistics.mean(f1.values()), 1)}
 
 

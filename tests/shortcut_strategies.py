@@ -1,10 +1,12 @@
 """Shortcut strategies over generated eval tasks, shared by tests/test_eval_shortcuts.py (which
 bounds them at 8k) and benchmarks/shortcuts_bench.py (which measures them at any length):
-label rules fitted on half of an oolong task's labelled lines, and grep over multidoc documents."""
+label rules fitted on half of an oolong task's labelled lines, every pair of a pairs task's
+users, and grep over multidoc documents."""
 
 from __future__ import annotations
 
 import collections
+import itertools
 import random
 import re
 from collections.abc import Callable
@@ -96,3 +98,9 @@ def grep_values(task, base: Path) -> list[str]:  # noqa: ANN001 - an evals Task
     for p in sorted((base / task.context_path).iterdir()):
         found += re.findall(FACTS[task.meta["asks"]], p.read_text(encoding="utf-8").split("\n\n", 1)[1])
     return found
+
+
+def every_pair(text: str) -> str:
+    """An answer listing every pair of the users in a pairs context."""
+    ids = sorted({int(u) for u in re.findall(r"User: (\d+)", text)})
+    return ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2))

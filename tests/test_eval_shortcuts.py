@@ -13,7 +13,15 @@ import re
 import statistics
 
 import pytest
-from shortcut_strategies import fitted_accuracy, grep_values, labelled_rows, ngrams, typed_noun_accuracy, vote
+from shortcut_strategies import (
+    every_pair,
+    fitted_accuracy,
+    grep_values,
+    labelled_rows,
+    ngrams,
+    typed_noun_accuracy,
+    vote,
+)
 
 from evals import generate, read_tasks
 from evals.scorers import score as suite_score
@@ -49,8 +57,7 @@ def test_pairs_listing_every_pair_scores_low(made):
     tasks, base = made["pairs"]
     scores = []
     for t in tasks:
-        ids = sorted({int(u) for u in re.findall(r"User: (\d+)", _text(t, base))})
-        every = ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2))
+        every = every_pair(_text(t, base))
         scores.append(score(t, f"Answer: {every}"))
     # a condition holds for at most 30% of the users: at most ~18% of the pairs are gold (F1 <= 30)
     assert _mean(scores) <= 15 and max(scores) <= 30, scores
@@ -83,8 +90,7 @@ def test_pairs_paper_queries_resist_listing_every_pair(tmp_path):
     tasks = read_tasks(generate("pairs", 8192, 20, 11, tmp_path))
     scores = []
     for t in tasks:
-        ids = sorted({int(u) for u in re.findall(r"User: (\d+)", _text(t, tmp_path))})
-        scores.append(score(t, ", ".join(f"({a}, {b})" for a, b in itertools.combinations(ids, 2))))
+        scores.append(score(t, every_pair(_text(t, tmp_path))))
     assert _mean(scores) <= 15, scores
 
 
