@@ -83,6 +83,9 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
         return [searcher.chunks[i] for i in searcher.top(query, k)]
 
     tools = [Tools("search", KERNEL_DIR / "search.py", {"search": search})]
+    # what a last answer would be billed, as of this turn's reply: the sub-calls' budget keeps it
+    # free (counted once a turn, not at every llm_query: the context makes it a long count)
+    last_answer = [0]
     if ask_sub is not None:
         sub = ask_sub
 
@@ -93,8 +96,7 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
             if request.op != "llm_query":  # rlm_query would drop its context: not this baseline's
                 raise RuntimeError(f"{request.op} is not available here: use llm_query(prompt)")
             prompts = [str(p) for p in request.args.get("prompts") or []]
-            last_answer = _billed(_fit(messages, tok, window_tokens), tok)
-            if afford is not None and not afford(last_answer, sum(_billed_text(p, tok) for p in prompts),
+            if afford is not None and not afford(last_answer[0], sum(_billed_text(p, tok) for p in prompts),
                                                  len(prompts)):
                 raise RuntimeError("the cost budget cannot pay for these sub-calls; none was made")
             return asyncio.run_coroutine_threadsafe(answer_all(prompts, request.cell), loop).result()
@@ -135,6 +137,8 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
                 break
             reply = parse_reply(await chat(fitted))
             messages.append({"role": "assistant", "content": reply.visible})
+            if afford is not None and ask_sub is not None:
+                last_answer[0] = _billed(_fit(messages, tok, window_tokens), tok)
             observed = [await run(code, turn, block) for block, code in enumerate(reply.code)]
             if reply.final_kind == "text":
                 return CodeActResult(reply.final, "ok", turn, truncated)
