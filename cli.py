@@ -697,6 +697,106 @@ def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An expo
     err_console.print(f"imported {added} notes; skipped {skipped} (duplicates or over budget)")
 
 
+config_app = typer.Typer(
+    help="Which rlm.toml files a run reads, and trusting a project's own.\n\n"
+    "A run reads ~/.rlm/rlm.toml (or $RLM_HOME/rlm.toml), then ./rlm.toml. A ./rlm.toml is a "
+    "project's file, often one you did not write (a cloned repository): until you trust it, it may "
+    "only lower budgets and sizes; endpoints, keys, models, prices, paths and the sandbox table are ignored, "
+    "and the run says so in one line.\n\n"
+    "Example:\n\n  rlm config show && rlm config trust ./rlm.toml",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+def _project_toml(path: str | None) -> Path:
+    target = Path(path).expanduser() if path else Path.cwd() / "rlm.toml"
+    if target.is_dir():
+        target = target / "rlm.toml"
+    return target
+
+
+@config_app.command("trust")
+def config_trust(path: str = typer.Argument(None, help="The rlm.toml to trust (default: ./rlm.toml).")) -> None:
+    """Trust a project's rlm.toml as it is now: it may then set every setting (endpoints, keys,
+    models, prices, paths, the sandbox table). Any later edit of the file ends the trust.
+
+    Example: rlm config trust ./rlm.toml
+    """
+    from rlm import RLMError
+    from rlm.config import read_toml_raw, user_dir
+    from rlm.trust import trust
+
+    target = _project_toml(path)
+    try:
+        if not target.is_file():
+            _fail(f"{ascii(str(target))[1:-1]} does not exist", code=2)
+        names = sorted(read_toml_raw(target))
+        digest = trust(target, user_dir())
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    print(f"trusted {ascii(str(target.resolve()))[1:-1]} (sha256 {digest[:16]}...): it may set "
+          f"{', '.join(names) or 'nothing yet'}")
+
+
+@config_app.command("untrust")
+def config_untrust(path: str = typer.Argument(None, help="The rlm.toml (default: ./rlm.toml).")) -> None:
+    """Take back the trust of a project's rlm.toml.
+
+    Example: rlm config untrust ./rlm.toml
+    """
+    from rlm import RLMError
+    from rlm.config import user_dir
+    from rlm.trust import untrust
+
+    target = _project_toml(path)
+    try:
+        found = untrust(target, user_dir())
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    print(f"{ascii(str(target))[1:-1]}: {'no longer trusted' if found else 'was not trusted'}")
+
+
+@config_app.command("show")
+def config_show(config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual."),
+                as_json: bool = typer.Option(False, "--json", help="Print the settings as JSON.")) -> None:
+    """The settings a run here would use (secrets hidden), the rlm.toml files read, whether each
+    is trusted, and what an untrusted one could not set.
+
+    Example: rlm config show --json
+    """
+    import warnings
+
+    from rlm import RLMError
+    from rlm.config import config_files, read_files, resolve, user_dir
+    from rlm.trust import trust_state
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = resolve({}, config_file)
+        _, refused = read_files(config_file)
+        files = []
+        for path, own in config_files(config_file):
+            trusted = own or trust_state(path, user_dir())[0]
+            files.append({"path": str(path), "trusted": trusted, "whose": "yours" if own else "project"})
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    ignored = [{"path": str(i.path), "needs_trust": i.needs_trust, "not_lowered": i.not_lowered} for i in refused]
+    if as_json:
+        _print_json({"files": files, "ignored": ignored, "settings": config.public_dict()})
+        return
+    for f in files:
+        state = "trusted" if f["trusted"] else "NOT trusted"
+        print(f"file: {ascii(f['path'])[1:-1]} ({f['whose']}, {state})")
+    if not files:
+        print("file: none (settings come from options, the environment and the defaults)")
+    for i in refused:
+        print(f"ignored: {i.message()}".encode("ascii", "backslashreplace").decode())
+    for name, value in config.public_dict().items():
+        print(f"{name} = {ascii(value)}" if isinstance(value, str) else f"{name} = {value!r}")
+
+
 cache_app = typer.Typer(
     help="The call cache: model replies kept by request, so that asking again costs nothing.",
     no_args_is_help=True,
@@ -1064,7 +1164,17 @@ def mcp_serve(
         _fail(str(exc), exc)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Our warnings (an untrusted rlm.toml, a missing isolation layer) as one line on stderr,
+    with control characters escaped (a path or a setting may carry them)."""
+    text = str(message).encode("ascii", "backslashreplace").decode().replace("\n", " ")
+    err_console.print(Text(f"warning: {text}", style="yellow"), soft_wrap=True, highlight=False)
+
+
 def main() -> None:
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     app()
 
 

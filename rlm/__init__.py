@@ -10,7 +10,7 @@ ARCHITECTURE.md (at the top of the repository) shows the layers, the loop and wh
 from rlm._rlm import RLM
 from rlm.client import Completion, ModelClient
 from rlm.config import RLMConfig, user_dir
-from rlm.errors import BudgetExceeded, ConfigError, ContextError, ModelError, RLMError, SandboxError
+from rlm.errors import BudgetExceeded, ConfigError, ConfigWarning, ContextError, ModelError, RLMError, SandboxError
 from rlm.pricing import Price, PriceTable
 from rlm.results import RunResult, RunStatus
 from rlm.trajectory import append_jsonl, read_jsonl, read_trajectory
@@ -23,6 +23,7 @@ __all__ = [
     "BudgetExceeded",
     "Completion",
     "ConfigError",
+    "ConfigWarning",
     "ContextError",
     "ModelClient",
     "ModelError",

@@ -1,7 +1,8 @@
 """Settings of the controller: one dataclass, resolved from arguments, then the environment
 (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RLM_MODEL`, `RLM_SUB_MODEL`, `RLM_SUB_BASE_URL`,
-`RLM_SUB_API_KEY`, `RLM_HOME`), then an optional `rlm.toml` (the working directory's, else
-the one in the user directory), then defaults."""
+`RLM_SUB_API_KEY`, `RLM_HOME`), then the rlm.toml files (the user directory's, then the working
+directory's, which may set keys, endpoints, models, prices, paths and isolation only once the
+user trusted it: `rlm.trust`), then defaults."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import difflib
 import json
 import os
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rlm.errors import ConfigError
+from rlm.errors import ConfigError, ConfigWarning
 from rlm.pricing import PriceTable
+from rlm.trust import Ignored, screen, trust_state
 from sandbox import SandboxConfig
 
 ENV = {
@@ -266,19 +269,31 @@ def check_names(settings: Mapping[str, Any]) -> None:
             raise ConfigError(f"unknown setting {name!r}{hint}")
 
 
-def _find_toml(explicit: str | os.PathLike[str] | None) -> Path | None:
+def config_files(explicit: str | os.PathLike[str] | None = None) -> list[tuple[Path, bool]]:
+    """The rlm.toml files a run reads, lowest precedence first, each with whether it is the
+    user's own (trusted as it is): an explicit file alone; else the user directory's, then the
+    working directory's (a project's, screened by `rlm.trust` unless the user trusted it)."""
     if explicit is not None:
         explicit = Path(explicit).expanduser()
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
-        return explicit
-    for candidate in (Path.cwd() / "rlm.toml", user_dir() / "rlm.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+        return [(explicit, True)]
+    files: list[tuple[Path, bool]] = []
+    own = user_dir() / "rlm.toml"
+    if own.is_file():
+        files.append((own, True))
+    project = Path.cwd() / "rlm.toml"
+    if project.is_file() and not (own.is_file() and project.resolve() == own.resolve()):
+        files.append((project, False))
+    return files
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The settings of one rlm.toml, checked by name, with `[sandbox]` as a SandboxConfig."""
+    return _sandbox_table(path, read_toml_raw(path))
+
+
+def read_toml_raw(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -288,6 +303,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known - {'sandbox'})}")
+    return data
+
+
+def _sandbox_table(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     if "sandbox" in data:
         try:
             data["sandbox"] = SandboxConfig(**data["sandbox"])
@@ -296,14 +315,38 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_files(config_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], list[Ignored]]:
+    """The settings of the rlm.toml files that apply (see `config_files`), merged, and what an
+    untrusted project file asked for and was refused (`rlm.trust`)."""
+    values: dict[str, Any] = {}
+    refused: list[Ignored] = []
+    defaults = {f.name: f.default for f in dataclasses.fields(RLMConfig)
+                if f.default is not dataclasses.MISSING}
+    for path, own in config_files(config_file):
+        data = read_toml_raw(path)
+        if not own:
+            trusted, changed = trust_state(path, user_dir())
+            if not trusted:
+                ignored = Ignored(path, changed=changed)
+                data = screen(data, {**defaults, **values}, ignored)
+                if ignored:
+                    refused.append(ignored)
+        values.update(_sandbox_table(path, data))
+    return values, refused
+
+
 def resolve(args: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None,
             environ: Mapping[str, str] | None = None) -> RLMConfig:
-    """Build an RLMConfig: arguments that are not None win, then environment, then rlm.toml
-    (`config_file`, else ./rlm.toml, else <user_dir>/rlm.toml), then the defaults. Unknown
-    names and an unreadable rlm.toml raise ConfigError; `validate()` checks the values."""
+    """Build an RLMConfig: arguments that are not None win, then environment, then the rlm.toml
+    files (`config_file` alone, else <user_dir>/rlm.toml, then ./rlm.toml, whose settings of
+    keys, endpoints, models, prices, paths and isolation count only once the user trusted it:
+    see `rlm.trust`), then the defaults. What an untrusted file could not set is said once as a
+    `ConfigWarning`. Unknown names and an unreadable rlm.toml raise ConfigError; `validate()`
+    checks the values."""
     env = os.environ if environ is None else environ
-    toml_path = _find_toml(config_file)
-    values: dict[str, Any] = read_toml(toml_path) if toml_path else {}
+    values, refused = read_files(config_file)
+    for ignored in refused:
+        warnings.warn(ignored.message(), ConfigWarning, stacklevel=2)
     for name, var in ENV.items():
         if env.get(var):
             values[name] = env[var]

@@ -8,6 +8,8 @@ RLMError
  +-- BudgetExceeded           a budget ran out; carries the partial answer
  (rlm.notes adds NotesError and NotesRefused)
 
+ConfigWarning (a UserWarning): an untrusted project rlm.toml asked for settings it may not set.
+
 A run that ends early because of a budget or a model failure does not raise from
 `RLM.completion`: it returns a RunResult whose `status` names the reason (call
 `result.raise_for_status()` to turn that into BudgetExceeded / ModelError / SandboxError).
@@ -31,6 +33,10 @@ class SandboxError(RLMError, _sandbox.SandboxError):
 class ContextError(SandboxError, _sandbox.ContextError, ValueError):
     """Bad input: a context that cannot be used (a missing path, a binary or undecodable file,
     empty input) or an empty question."""
+
+
+class ConfigWarning(UserWarning):
+    """Settings of a project's rlm.toml were ignored: it is not trusted (see `rlm.trust`)."""
 
 
 class ConfigError(RLMError):

@@ -108,9 +108,14 @@ def test_missing_model_and_unreachable_endpoint(tmp_path):
 
 def test_settings_from_environment_and_rlm_toml(server, tmp_path):
     (tmp_path / "a.txt").write_text("abc\n")
-    (tmp_path / "rlm.toml").write_text(f'model = "root"\nbase_url = "{server.url}"\nmax_iterations = 5\n')
+    (tmp_path / "home").mkdir()  # the user's own file sets the endpoint; the project's lowers a budget
+    (tmp_path / "home" / "rlm.toml").write_text(f'model = "root"\nbase_url = "{server.url}"\n')
+    (tmp_path / "rlm.toml").write_text("max_iterations = 5\n")
     r = rlm("query", "a.txt", "-q", "q?", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    start = json.loads(Path(json.loads(r.stdout)["trajectory_path"]).read_text().splitlines()[0])
+    assert start["event"] == "run_start" and start["config"]["max_iterations"] == 5
+    (tmp_path / "home" / "rlm.toml").unlink()
     (tmp_path / "rlm.toml").write_text('model = "nope"\nunknown_setting = 1\n')
     r = rlm("query", "a.txt", "-q", "q?", cwd=tmp_path, env={"RLM_MODEL": "root", "OPENAI_BASE_URL": server.url})
     assert r.returncode == 1 and "unknown settings ['unknown_setting']" in r.stderr.decode()

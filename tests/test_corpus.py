@@ -282,7 +282,8 @@ def test_a_large_directory_is_read_where_its_files_are(tmp_path):
 def test_rlm_query_over_a_file_above_the_threshold(tmp_path):
     filler = "".join(f"record {i}: nothing to see here\n" for i in range(3000))
     (tmp_path / "big.txt").write_text(filler + "The special magic number is 271828.\n" + filler)
-    (tmp_path / "rlm.toml").write_text("[sandbox]\nmax_str_bytes = 20000\n")
+    (tmp_path / "home").mkdir()  # the user's own rlm.toml: a project's may not set [sandbox] untrusted
+    (tmp_path / "home" / "rlm.toml").write_text("[sandbox]\nmax_str_bytes = 20000\n")
 
     def root(call):  # what models write first, then the answer
         if call.turn == 0:

@@ -23,6 +23,12 @@ def clean_env(monkeypatch, tmp_path):
     return monkeypatch
 
 
+def own_toml(tmp_path: Path) -> Path:
+    """The user's own rlm.toml (in RLM_HOME): trusted as it is, unlike a project's ./rlm.toml."""
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return tmp_path / "home" / "rlm.toml"
+
+
 def test_unknown_override_names_the_key_and_its_close_matches(clean_env):
     with pytest.raises(ConfigError, match=r"unknown setting 'max_iteration'; did you mean max_iterations"):
         RLM(model="m", api_key="k", max_iteration=3)
@@ -60,7 +66,7 @@ def test_precedence_arguments_then_environment_then_toml_then_defaults(clean_env
     ("no_such_knob = 1", "no_such_knob"),
 ])
 def test_a_bad_sandbox_table_is_a_config_error(clean_env, tmp_path, table, message):
-    toml = tmp_path / "rlm.toml"
+    toml = own_toml(tmp_path)
     toml.write_text(f'model = "m"\napi_key = "k"\n[sandbox]\n{table}\n')
     with pytest.raises(ConfigError, match=message) as info:
         RLM()
@@ -80,7 +86,7 @@ def test_a_bad_sandbox_table_is_a_config_error(clean_env, tmp_path, table, messa
     ("= broken", "cannot read"),
 ])
 def test_a_value_of_the_wrong_type_in_rlm_toml_is_a_config_error(clean_env, tmp_path, toml_line, message):
-    (tmp_path / "rlm.toml").write_text(f'api_key = "k"\n{toml_line}\n')
+    own_toml(tmp_path).write_text(f'api_key = "k"\n{toml_line}\n')
     with pytest.raises(ConfigError, match=message):
         RLM(model="m") if not toml_line.startswith("model =") else RLM()
 
