@@ -41,7 +41,8 @@ class RLM:
         """`config` (an RLMConfig) and/or `overrides` (any RLMConfig field by name, e.g.
         `model="gpt-5-mini", max_iterations=20`; an override wins over the same field of
         `config`). Fields left at None (or not given) are filled from the environment, then
-        rlm.toml (`config_file`, else ./rlm.toml or ~/.rlm/rlm.toml), then the defaults.
+        rlm.toml (`config_file`, else ./rlm.toml over ~/.rlm/rlm.toml, a project's ./rlm.toml
+        limited to harmless settings until the user trusts it: `rlm.trust`), then the defaults.
         Raises ConfigError for an unknown name or settings that cannot work."""
         check_names(overrides)
         args: dict[str, Any] = {}
