@@ -731,8 +731,9 @@ def config_trust(path: str = typer.Argument(None, help="The rlm.toml to trust (d
     try:
         if not target.is_file():
             _fail(f"{ascii(str(target))[1:-1]} does not exist", code=2)
-        names = sorted(read_toml_raw(target))
-        digest = trust(target, user_dir())
+        data, digest = read_toml_raw(target)
+        names = sorted(data)
+        trust(target, digest, user_dir())
     except RLMError as exc:
         _fail(str(exc), exc)
     print(f"trusted {ascii(str(target.resolve()))[1:-1]} (sha256 {digest[:16]}...): it may set "
@@ -768,7 +769,7 @@ def config_show(config_file: str = typer.Option(None, "--config", help="An rlm.t
     import warnings
 
     from rlm import RLMError
-    from rlm.config import config_files, read_files, resolve, user_dir
+    from rlm.config import config_files, read_files, read_toml_raw, resolve, user_dir
     from rlm.trust import trust_state
 
     try:
@@ -778,7 +779,7 @@ def config_show(config_file: str = typer.Option(None, "--config", help="An rlm.t
         _, refused = read_files(config_file)
         files = []
         for path, own in config_files(config_file):
-            trusted = own or trust_state(path, user_dir())[0]
+            trusted = own or trust_state(path, read_toml_raw(path)[1], user_dir())[0]
             files.append({"path": str(path), "trusted": trusted, "whose": "yours" if own else "project"})
     except RLMError as exc:
         _fail(str(exc), exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import hashlib
 import json
 import os
 import tomllib
@@ -290,20 +291,28 @@ def config_files(explicit: str | os.PathLike[str] | None = None) -> list[tuple[P
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The settings of one rlm.toml, checked by name, with `[sandbox]` as a SandboxConfig."""
-    return _sandbox_table(path, read_toml_raw(path))
+    return _sandbox_table(path, read_toml_raw(path)[0])
 
 
-def read_toml_raw(path: Path) -> dict[str, Any]:
+_MAX_TOML_BYTES = 1 << 20
+
+
+def read_toml_raw(path: Path) -> tuple[dict[str, Any], str]:
+    """The settings of one rlm.toml, checked by name only, and the SHA-256 of the very bytes
+    parsed (what trust is checked against). A file over 1 MiB is refused, not read."""
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            raw = f.read(_MAX_TOML_BYTES + 1)
+        if len(raw) > _MAX_TOML_BYTES:
+            raise ConfigError(f"{path} is over 1 MiB: not an rlm.toml")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     known = {f.name for f in dataclasses.fields(RLMConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known - {'sandbox'})}")
-    return data
+    return data, hashlib.sha256(raw).hexdigest()
 
 
 def _sandbox_table(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -323,9 +332,9 @@ def read_files(config_file: str | os.PathLike[str] | None = None) -> tuple[dict[
     defaults = {f.name: f.default for f in dataclasses.fields(RLMConfig)
                 if f.default is not dataclasses.MISSING}
     for path, own in config_files(config_file):
-        data = read_toml_raw(path)
+        data, digest = read_toml_raw(path)
         if not own:
-            trusted, changed = trust_state(path, user_dir())
+            trusted, changed = trust_state(path, digest, user_dir())
             if not trusted:
                 ignored = Ignored(path, changed=changed)
                 data = screen(data, {**defaults, **values}, ignored)

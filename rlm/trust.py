@@ -16,7 +16,6 @@ an explicit `--config` / `config_file=`, the environment, options) are trusted a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -72,11 +71,6 @@ def _shell_word(path: Path) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _store_path(home: Path) -> Path:
     return home / TRUST_FILE
 
@@ -106,26 +100,20 @@ def _write_store(home: Path, entries: Mapping[str, str]) -> None:
         raise
 
 
-def trust_state(path: Path, home: Path) -> tuple[bool, bool]:
-    """(trusted, changed): whether `path` is trusted as its content is now, and whether it was
-    trusted once with other content."""
+def trust_state(path: Path, digest: str, home: Path) -> tuple[bool, bool]:
+    """(trusted, changed): whether `path`, whose content has SHA-256 `digest`, is trusted as
+    it is, and whether it was trusted once with other content."""
     recorded = _read_store(home).get(str(path.resolve()))
     if recorded is None:
         return False, False
-    ok = recorded == file_digest(path)
-    return ok, not ok
+    return recorded == digest, recorded != digest
 
 
-def trust(path: Path, home: Path) -> str:
-    """Record `path`, as its content is now, as trusted; return its SHA-256."""
-    real = path.resolve()
-    if not real.is_file():
-        raise ConfigError(f"{path} is not a file")
-    digest = file_digest(real)
+def trust(path: Path, digest: str, home: Path) -> None:
+    """Record `path`, whose content has SHA-256 `digest`, as trusted."""
     entries = _read_store(home)
-    entries[str(real)] = digest
+    entries[str(path.resolve())] = digest
     _write_store(home, entries)
-    return digest
 
 
 def untrust(path: Path, home: Path) -> bool:

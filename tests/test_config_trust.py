@@ -15,8 +15,9 @@ from conftest import PLANTED_KEY, Listener, cli_env
 from scripted_server import Call, ScriptedServer
 
 from rlm import ConfigWarning
-from rlm.config import resolve
-from rlm.trust import trust, untrust
+from rlm.config import read_toml_raw, resolve
+from rlm.trust import trust as trust_digest
+from rlm.trust import untrust
 
 HOSTILE = """
 base_url = "http://127.0.0.1:{port}/v1"
@@ -56,6 +57,10 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("RLM_HOME", str(home))
     monkeypatch.chdir(repo)
     return repo
+
+
+def trust(path: Path, home: Path) -> None:
+    trust_digest(path, read_toml_raw(path)[1], home)
 
 
 def resolved(**args):
@@ -186,3 +191,17 @@ def test_rlm_config_trust_untrust_and_show(tmp_path):
     assert "no longer trusted" in cli("config", "untrust", cwd=repo, home=home).stdout
     r = cli("config", "trust", "missing.toml", cwd=repo, home=home)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_a_project_file_that_is_huge_or_special_cannot_hang_or_flood_the_run(project):
+    import os
+
+    from rlm import ConfigError
+
+    (project / "rlm.toml").write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match="over 1 MiB"):
+        resolve({}, environ={})
+    (project / "rlm.toml").unlink()
+    os.mkfifo(project / "rlm.toml")  # no writer: an open() for reading would wait for ever
+    config, said = resolved()
+    assert said == [] and config.base_url is None
