@@ -61,7 +61,7 @@ class Run:
         self.sub_calls = 0
         self.started = time.monotonic()
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
-        self.trajectory = Trajectory(path, self.run_id)
+        self.trajectory = Trajectory(path, self.run_id, self.config.trajectory_bytes)
         self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
         self.history: History | None = None
         self.notes = NotesHook(self)
