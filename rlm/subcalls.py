@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rlm._run import Run
     from rlm.results import RunResult
 
+# prompts (llm_query and rlm_query together) one run's kernel may send in one model turn
+MAX_PROMPTS_PER_TURN = 10_000
 MAX_SUBCONTEXT_BYTES = 8 * 2**30  # the sub-context files of one request, together
 # at the depth limit, the most of a sub-context appended to a prompt, and of all of a request's
 FALLBACK_CONTEXT_CHARS = 8_000_000
@@ -54,6 +56,8 @@ class SubCallServer:
         self.tree = run.tree
         self.config = run.config
         self._start_child = start_child
+        self._turn = -1
+        self._turn_prompts = 0
 
     def handle(self, request: HostRequest) -> list[str]:
         """On a bridge thread: hop onto the run's event loop and wait for the answers."""
@@ -61,6 +65,7 @@ class SubCallServer:
 
     async def serve(self, request: HostRequest) -> list[str]:
         prompts = list(request.args.get("prompts") or [])
+        self._admit(len(prompts), request.op)
         if not self.config.sub_calls:
             return [f"[{request.op} error: sub-calls are disabled in this run]"] * len(prompts)
         if request.op == "llm_query":
@@ -80,6 +85,16 @@ class SubCallServer:
                 for p, (c, is_json) in zip(prompts, received, strict=True))))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _admit(self, count: int, op: str) -> None:
+        """Count `count` prompts against this turn's limit (ValueError, naming it, past it)."""
+        if self.run.iterations != self._turn:
+            self._turn, self._turn_prompts = self.run.iterations, 0
+        if self._turn_prompts + count > MAX_PROMPTS_PER_TURN:
+            raise ValueError(f"{op}: this turn's code has sent {self._turn_prompts:,} prompts and this call "
+                             f"{count:,} more; the limit is {MAX_PROMPTS_PER_TURN:,} prompts per turn: "
+                             "send fewer, larger chunks")
+        self._turn_prompts += count
 
     async def llm(self, prompts: list[str], model: Any, cell: int) -> list[str]:
         self.run.sub_calls += len(prompts)
