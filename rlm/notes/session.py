@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.notes import render
-from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore, cut_query
+from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore, check_fields, cut_query
 
 
 @dataclass
@@ -94,13 +94,13 @@ class NotesSession:
         tags = [str(t)[:50] for t in (args.get("tags") or [])][:10]
         run_id = self.run_id
         cost = _write_bytes(op, args, reason, quoted, tags, self.query)
-        if self.bytes_written + cost > self.settings.max_write_bytes:
-            message = (f"refused: this change would store {cost:,} bytes and this run has stored "
-                       f"{self.bytes_written:,} of its {self.settings.max_write_bytes:,}-byte notes budget. "
-                       "Keep only what a future run needs.")
-            self.writes.append({"op": op, "ok": False, "message": message})
-            return {"id": None, "message": message}
         try:
+            check_fields(reason=reason, tags=tags, quoted=quoted)
+            if self.bytes_written + cost > self.settings.max_write_bytes:
+                raise NotesRefused(
+                    f"refused: this change would store {cost:,} bytes and this run has stored "
+                    f"{self.bytes_written:,} of its {self.settings.max_write_bytes:,}-byte notes budget. "
+                    "Keep only what a future run needs.")
             if op == "remember":
                 entry, created = self.store.remember(str(args.get("text", "")), reason, query=self.query,
                                                      provenance=provenance, quoted=quoted, run_id=run_id,
