@@ -18,6 +18,7 @@ from scripted_server import Call, ScriptedServer, script
 from rlm import RLM, read_trajectory
 from rlm.subcalls import SCRATCH_PREFIX
 from rlm.tools import MAX_PROMPTS_PER_REQUEST
+from rlm.trajectory import Trajectory
 from sandbox import SandboxConfig
 from sandbox.scratch import ScratchDir
 
@@ -96,6 +97,22 @@ def test_a_lone_surrogate_in_a_reply_is_recorded_and_reads_back(tmp_path):
                          "sub": lambda call: "a\ud800b"}) as server:
         result = make_rlm(server, tmp_path, cache=False).completion("hello", "q")
     assert [e["reply"] for e in events(result, "sub_call")] == ["a\ud800b"]
+
+
+def test_an_event_kind_nobody_listed_is_bounded_by_the_writer(tmp_path):
+    """The caps live in the writer: a new kind of event, with fields nobody gave a cap, is bounded."""
+    trajectory = Trajectory(tmp_path / "t.jsonl", "run", budget_bytes=1 * MiB)
+    trajectory.write({"event": "brand_new", "blob": "x" * 10_000_000,
+                      "nested": {"k" * 1_000_000: ["y" * 100_000] * 100}, "deep": [[[[[[[[[[["z"]]]]]]]]]]]})
+    for i in range(20_000):  # a flood of small events past the budget
+        trajectory.write({"event": "tick", "i": i, "text": "t" * 500})
+    trajectory.write({"event": "final", "status": "ok", "answer": "the answer"})
+    trajectory.close()
+    assert (tmp_path / "t.jsonl").stat().st_size <= 1 * MiB
+    evs = list(read_trajectory(tmp_path / "t.jsonl"))
+    assert evs[0]["event"] == "brand_new" and set(evs[0]["cut"]) == {"blob", "nested", "deep"}
+    assert [e["event"] for e in evs].count("trajectory_budget") == 1
+    assert evs[-1]["event"] == "final" and evs[-1]["answer"] == "the answer" and evs[-1]["dropped_events"] > 0
 
 
 # ----- prompts per batch and per turn ------------------------------------------------------------
