@@ -62,7 +62,8 @@ class Run:
         self.sub_calls = 0
         self.started = time.monotonic()
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
-        self.trajectory = Trajectory(path, self.run_id, self.config.trajectory_bytes)
+        self.trajectory = Trajectory(path, self.run_id, tree.trajectory_budget or self.config.trajectory_bytes,
+                                     root=depth == 0)
         self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
         self.history: History | None = None
         self.notes = NotesHook(self)

@@ -63,9 +63,9 @@ class RLMConfig:
     history: "folded" keeps old observations as stubs naming `Out[n]`; "full" keeps them all.
     observation_chars: cap on the latest observation shown to the root model.
     runs_dir: where trajectories go (default <user_dir>/runs); trajectory=False writes none.
-    trajectory_bytes: the most one run's trajectory file may hold (default 64 MiB; each child
-        run has its own): every recorded field has a cap, and past 7/8 of this events are
-        recorded in short form (the file says so once); the final and totals events always fit.
+    trajectory_bytes: the most a run's trajectory files may hold, its child runs' included
+        (default 64 MiB): every recorded field has a cap, and past 7/8 of this events are
+        recorded in short form (each file says so once); the root's final and totals always fit.
     prices: per-model price overrides (USD per million tokens).
     model_kwargs: extra arguments for every chat completion (e.g. {"temperature": 0}).
     preflight: check the endpoint and key before starting the sandbox.

@@ -11,10 +11,12 @@ Every event is bounded here, in the writer, whatever its kind (`bound_event`): e
 to its field's cap (`FIELD_CHARS`, `DEFAULT_FIELD_CHARS` for any field not listed; the head and
 tail are kept with a marker), dict keys to `KEY_CHARS`, lists and dicts to `MAX_ITEMS` entries,
 and an event that had anything cut lists the cut fields in `cut`. A run's file holds at most
-`budget_bytes` (RLMConfig.trajectory_bytes): past `FULL_SHARE` of it events are written in short
+its budget (RLMConfig.trajectory_bytes): past `FULL_SHARE` of it events are written in short
 form (scalars, texts cut to `SHORT_CHARS`, sizes of the rest; the first says so with a
-`trajectory_budget` event), and the last `TAIL_RESERVE_BYTES` are kept for the final and totals
-events; anything else past that is counted, not written (`dropped` in the final event).
+`trajectory_budget` event), and the last `TAIL_RESERVE_BYTES` (a 16th of a smaller budget) are kept for the root run's final and totals
+events; anything else past that is counted, not written (`dropped_events` in the final event).
+The budget is shared by a root run and its child runs (`ByteBudget`): their files together
+stay within it.
 """
 
 from __future__ import annotations
@@ -159,18 +161,42 @@ def message_digest(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
 DEFAULT_BUDGET_BYTES = 64 << 20
 
 
-class Trajectory:
-    """An append-only JSONL file (or nothing, when `path` is None) of at most `budget_bytes`
-    (see the module docstring for what is written once it is spent)."""
+class ByteBudget:
+    """The bytes the trajectories of one run tree (a root run and its child runs) may write
+    together; shared by their writers (thread-safe)."""
 
-    def __init__(self, path: Path | None, run_id: str, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+    def __init__(self, total: int = DEFAULT_BUDGET_BYTES) -> None:
+        self.total = max(int(total), 64 << 10)
+        self.full_limit = int(self.total * FULL_SHARE)
+        self.short_limit = self.total - min(TAIL_RESERVE_BYTES, self.total // 16)
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int, limit: int) -> bool:
+        """Count `n` bytes if the total stays within `limit`; False (nothing counted) if not."""
+        with self._lock:
+            if self.used + n > limit:
+                return False
+            self.used += n
+            return True
+
+
+class Trajectory:
+    """An append-only JSONL file (or nothing, when `path` is None) that writes within `budget`
+    (bytes, or a ByteBudget shared with the other runs of its tree; see the module docstring
+    for what is written once it is spent). Only a root run (`root`) may use the reserve kept
+    for its final and totals events, so the tree's files together never pass the budget."""
+
+    def __init__(self, path: Path | None, run_id: str, budget: int | ByteBudget = DEFAULT_BUDGET_BYTES,
+                 *, root: bool = True) -> None:
         self.path = path
         self.run_id = run_id
         self.started = time.monotonic()
-        self.budget_bytes = max(int(budget_bytes), 2 * TAIL_RESERVE_BYTES)
+        self.budget = budget if isinstance(budget, ByteBudget) else ByteBudget(budget)
+        self.root = root
         self.written = 0
-        self.short_events = 0
         self.dropped = 0
+        self._noticed = False
         self._lock = threading.Lock()
         self._file: Any = None
         if path is not None:
@@ -192,37 +218,36 @@ class Trajectory:
         with self._lock:
             if self._file is None:
                 return
-            line = self._line(record)
-            if line is not None:
-                self._file.write(line)
+            data = self._bytes(record)
+            if data:
+                self._file.write(data)
                 self._file.flush()
-                self.written += len(line)
+                self.written += len(data)
 
-    def _line(self, record: dict[str, Any]) -> bytes | None:
-        """The bytes to write for `record` under the budget (None: counted, not written).
-        Called with the lock held."""
-        kind = record.get("event")
-        full_limit = int(self.budget_bytes * FULL_SHARE)
-        short_limit = self.budget_bytes - TAIL_RESERVE_BYTES
-        if kind == "final" and self.dropped:
+    def _bytes(self, record: dict[str, Any]) -> bytes:
+        """What to write for `record` within the budget (b"": counted as dropped). Called
+        with the lock held."""
+        b = self.budget
+        last = self.root and record.get("event") in ALWAYS_WRITTEN
+        if record.get("event") == "final" and self.dropped:
             record["dropped_events"] = self.dropped
         line = _encode(bound_event(record))
-        if self.written + len(line) <= (self.budget_bytes if kind in ALWAYS_WRITTEN else full_limit):
+        if b.take(len(line), b.total if last else b.full_limit):
             return line
-        if self.short_events == 0 and self.dropped == 0:
+        notice = b""
+        if not self._noticed:
+            self._noticed = True
             notice = _encode(bound_event({
                 "event": "trajectory_budget", "run_id": self.run_id, "t": record["t"], "ts": record["ts"],
-                "budget_bytes": self.budget_bytes, "written_bytes": self.written,
-                "message": "the trajectory's byte budget is spent: later events are recorded in short form"}))
-            self._file.write(notice)
-            self.written += len(notice)
-        self.short_events += 1
+                "budget_bytes": b.total, "written_bytes": self.written,
+                "message": "the trajectory byte budget is spent: later events are recorded in short form"}))
+            if not b.take(len(notice), b.short_limit):
+                notice = b""
         line = _encode(bound_event(record, short=True))
-        limit = self.budget_bytes if kind in ALWAYS_WRITTEN else short_limit
-        if self.written + len(line) <= limit:
-            return line
+        if b.take(len(line), b.total if last else b.short_limit):
+            return notice + line
         self.dropped += 1
-        return None
+        return notice
 
     def close(self) -> None:
         with self._lock:

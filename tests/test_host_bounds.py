@@ -90,6 +90,23 @@ def test_past_its_budget_a_trajectory_is_short_and_says_so_once(tmp_path):
         "dropped_events", 0) == 40
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_child_runs_share_the_budget_of_their_root(tmp_path, policy):
+    """Four child runs, each with 20 sub-calls of 100,000 characters: 8 MB of records, one
+    1 MiB budget for the root's file and its children's together."""
+    def sub(call: Call) -> str:
+        if call.is_root:  # a child run's own model
+            return script("```repl\nr = llm_query_batched(['q'] * 20)\n```", "FINAL(child done)")(call)
+        return "y" * 100_000
+
+    with ScriptedServer({"root": script("```repl\nprint(rlm_query_batched(['a', 'b', 'c', 'd']))\n```",
+                                        "FINAL(done)"), "sub": sub}) as server:
+        result = make_rlm(server, tmp_path, policy, max_depth=2, trajectory_bytes=1 * MiB).completion("hi", "q")
+    assert result.status == "ok" and len(result.children) == 4
+    assert sizes(tmp_path) <= 1 * MiB
+    assert [e["event"] for e in read_trajectory(result.trajectory_path)][-2:] == ["final", "totals"]
+
+
 def test_a_lone_surrogate_in_a_reply_is_recorded_and_reads_back(tmp_path):
     """A reply's JSON may carry a lone surrogate escape; the trajectory keeps it as that escape
     (it once could not be written at all)."""
@@ -101,7 +118,7 @@ def test_a_lone_surrogate_in_a_reply_is_recorded_and_reads_back(tmp_path):
 
 def test_an_event_kind_nobody_listed_is_bounded_by_the_writer(tmp_path):
     """The caps live in the writer: a new kind of event, with fields nobody gave a cap, is bounded."""
-    trajectory = Trajectory(tmp_path / "t.jsonl", "run", budget_bytes=1 * MiB)
+    trajectory = Trajectory(tmp_path / "t.jsonl", "run", budget=1 * MiB)
     trajectory.write({"event": "brand_new", "blob": "x" * 10_000_000,
                       "nested": {"k" * 1_000_000: ["y" * 100_000] * 100}, "deep": [[[[[[[[[[["z"]]]]]]]]]]]})
     for i in range(20_000):  # a flood of small events past the budget
