@@ -10,13 +10,13 @@ child_run (its run id and file), final (answer, status) and totals. Every event 
 Every event is bounded here, in the writer, whatever its kind (`bound_event`): each text is cut
 to its field's cap (`FIELD_CHARS`, `DEFAULT_FIELD_CHARS` for any field not listed; the head and
 tail are kept with a marker), dict keys to `KEY_CHARS`, lists and dicts to `MAX_ITEMS` entries,
-and an event that had anything cut lists the cut fields in `cut`. A run's file holds at most
+and an event that had anything cut lists the cut fields in `cut`. A run's files hold at most
 its budget (RLMConfig.trajectory_bytes): past `FULL_SHARE` of it events are written in short
 form (scalars, texts cut to `SHORT_CHARS`, sizes of the rest; the first says so with a
-`trajectory_budget` event), and the last `TAIL_RESERVE_BYTES` (a 16th of a smaller budget) are kept for the root run's final and totals
-events; anything else past that is counted, not written (`dropped_events` in the final event).
-The budget is shared by a root run and its child runs (`ByteBudget`): their files together
-stay within it.
+`trajectory_budget` event), and the last `TAIL_RESERVE_BYTES` (a 16th of a smaller budget)
+are kept for the root run's final and totals events; anything else past that is counted, not
+written (`dropped_events` in the final event). The budget is shared by a root run and its child
+runs (`ByteBudget`): their files together stay within it.
 """
 
 from __future__ import annotations
