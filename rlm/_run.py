@@ -25,12 +25,13 @@ from rlm.notes_hook import NotesHook
 from rlm.protocol import Reply, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
-from rlm.subcalls import SubCallServer
+from rlm.subcalls import SCRATCH_PREFIX, SubCallServer
 from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.usage import Usage
 from sandbox import ContextInfo, ExecResult, Sandbox
+from sandbox.scratch import sweep_stale
 
 log = logging.getLogger("rlm")
 
@@ -61,7 +62,8 @@ class Run:
         self.sub_calls = 0
         self.started = time.monotonic()
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
-        self.trajectory = Trajectory(path, self.run_id)
+        self.trajectory = Trajectory(path, self.run_id, tree.trajectory_budget or self.config.trajectory_bytes,
+                                     root=depth == 0)
         self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
         self.history: History | None = None
         self.notes = NotesHook(self)
@@ -136,6 +138,8 @@ class Run:
         self.phase("starting sandbox")
 
         def start() -> ContextInfo:
+            if self.depth == 0:  # what runs killed before this one left behind
+                sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
             self.sandbox = Sandbox(self.config.sandbox)
             # load before start: the kernel is launched with a memory limit sized for the context
             info = self.sandbox.load_context(self.context.value)

@@ -36,7 +36,8 @@ SECRET_FIELDS = ("api_key", "sub_api_key")
 # the fields `validate` checks the type of (what the settings code itself relies on)
 _TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
 _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
-               "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes")
+               "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes",
+               "trajectory_bytes")
 _NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
 _OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls")
 
@@ -66,6 +67,9 @@ class RLMConfig:
     history: "folded" keeps old observations as stubs naming `Out[n]`; "full" keeps them all.
     observation_chars: cap on the latest observation shown to the root model.
     runs_dir: where trajectories go (default <user_dir>/runs); trajectory=False writes none.
+    trajectory_bytes: the most a run's trajectory files may hold, its child runs' included
+        (default 64 MiB): every recorded field has a cap, and past 7/8 of this events are
+        recorded in short form (each file says so once); the root's final and totals always fit.
     prices: per-model price overrides (USD per million tokens).
     model_kwargs: extra arguments for every chat completion (e.g. {"temperature": 0}).
     preflight: check the endpoint and key before starting the sandbox.
@@ -104,6 +108,7 @@ class RLMConfig:
     observation_chars: int = 20_000
     runs_dir: Path | None = None
     trajectory: bool = True
+    trajectory_bytes: int = 64 << 20
     prices: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     preflight: bool = True
@@ -134,7 +139,7 @@ class RLMConfig:
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
-                     "memory_tokens", "doc_chars", "cache_max_bytes"):
+                     "memory_tokens", "doc_chars", "cache_max_bytes", "trajectory_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.request_timeout_s <= 0 or self.max_retries < 0 or self.retry_base_s < 0:

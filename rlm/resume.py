@@ -114,7 +114,8 @@ def _recorded_replies(events: list[Any]) -> list[RecordedReply]:
     by_turn: dict[int, RecordedReply] = {}
     for e in events:
         if (isinstance(e, dict) and e.get("event") == "model_call" and isinstance(e.get("turn"), int)
-                and isinstance(e.get("reply"), str) and "error" not in e):
+                and isinstance(e.get("reply"), str) and "error" not in e
+                and "reply" not in (e.get("cut") or ())):  # a reply cut by the trajectory's caps
             by_turn[e["turn"]] = RecordedReply(e["reply"], int(e.get("prompt_tokens") or 0),
                                                int(e.get("completion_tokens") or 0))
     replies: list[RecordedReply] = []

@@ -3,7 +3,11 @@ tools. `llm_query` goes to the tree's broker; `rlm_query` starts child runs (one
 sharing the budget), or, at the depth limit, becomes an `llm_query` of the prompt followed by
 the context. A sub-context that came as an open file is copied once into a host-private
 scratch directory, by offset through the descriptor, before a child run loads it: once per file
-however often the request refers to it, and never read whole into host memory. A list or dict
+however often the request refers to it, never read whole into host memory, and by its data
+extents (a sparse file's holes stay holes): the data copied for one request is bounded by the
+sandbox's `disk_quota_bytes` (what the kernel's own work directory may hold), its apparent size
+by `MAX_SUBCONTEXT_BYTES`. Scratch directories are `rlm-subctx-<pid>-*`, locked by their
+process; a root run's start removes those whose process is gone (`sandbox.scratch`). A list or dict
 that came as a file of JSON (`"kind": "json"`) is never decoded on the host: the child run sees
 its JSON text as a str, and its question says so. At the depth limit a sub-context is appended
 to its prompt cut to `FALLBACK_CONTEXT_CHARS` (head and tail kept, with a marker), and to
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable
@@ -26,12 +29,16 @@ from rlm.inputs import Context
 from rlm.tools import SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
-from sandbox.context import copy_range
+from sandbox.scratch import ScratchDir, allocated_bytes, copy_sparse
+
+SCRATCH_PREFIX = "rlm-subctx-"
 
 if TYPE_CHECKING:
     from rlm._run import Run
     from rlm.results import RunResult
 
+# prompts (llm_query and rlm_query together) one run's kernel may send in one model turn
+MAX_PROMPTS_PER_TURN = 10_000
 MAX_SUBCONTEXT_BYTES = 8 * 2**30  # the sub-context files of one request, together
 # at the depth limit, the most of a sub-context appended to a prompt, and of all of a request's
 FALLBACK_CONTEXT_CHARS = 8_000_000
@@ -54,6 +61,8 @@ class SubCallServer:
         self.tree = run.tree
         self.config = run.config
         self._start_child = start_child
+        self._turn = -1
+        self._turn_prompts = 0
 
     def handle(self, request: HostRequest) -> list[str]:
         """On a bridge thread: hop onto the run's event loop and wait for the answers."""
@@ -61,6 +70,7 @@ class SubCallServer:
 
     async def serve(self, request: HostRequest) -> list[str]:
         prompts = list(request.args.get("prompts") or [])
+        self._admit(len(prompts), request.op)
         if not self.config.sub_calls:
             return [f"[{request.op} error: sub-calls are disabled in this run]"] * len(prompts)
         if request.op == "llm_query":
@@ -68,9 +78,10 @@ class SubCallServer:
         contexts = list(request.args.get("contexts") or [None] * len(prompts))
         if len(contexts) != len(prompts):
             raise ValueError("rlm_query: contexts must pair one to one with prompts")
-        scratch = Path(tempfile.mkdtemp(prefix="rlm-subctx-", dir=self.config.sandbox.work_root))
+        scratch = await asyncio.to_thread(ScratchDir, SCRATCH_PREFIX, self.config.sandbox.work_root)
         try:
-            received = await asyncio.to_thread(_received, contexts, request.fds, scratch)
+            received = await asyncio.to_thread(_received, contexts, request.fds, scratch.path,
+                                               self.config.sandbox.disk_quota_bytes)
             if self.run.depth + 1 >= self.config.max_depth:
                 texts = await asyncio.to_thread(_prompt_texts, [c for c, _ in received])
                 merged = [p if t is None else f"{p}\n\n{t}" for p, t in zip(prompts, texts, strict=True)]
@@ -79,7 +90,17 @@ class SubCallServer:
                 self._child(p + _JSON_NOTE if is_json else p, c, request.cell)
                 for p, (c, is_json) in zip(prompts, received, strict=True))))
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            await asyncio.to_thread(scratch.close)
+
+    def _admit(self, count: int, op: str) -> None:
+        """Count `count` prompts against this turn's limit (ValueError, naming it, past it)."""
+        if self.run.iterations != self._turn:
+            self._turn, self._turn_prompts = self.run.iterations, 0
+        if self._turn_prompts + count > MAX_PROMPTS_PER_TURN:
+            raise ValueError(f"{op}: this turn's code has sent {self._turn_prompts:,} prompts and this call "
+                             f"{count:,} more; the limit is {MAX_PROMPTS_PER_TURN:,} prompts per turn: "
+                             "send fewer, larger chunks")
+        self._turn_prompts += count
 
     async def llm(self, prompts: list[str], model: Any, cell: int) -> list[str]:
         self.run.sub_calls += len(prompts)
@@ -129,13 +150,16 @@ class SubCallServer:
         return result.answer
 
 
-def _received(contexts: list[Any], fds: list[int], scratch: Path) -> list[tuple[Context | None, bool]]:
+def _received(contexts: list[Any], fds: list[int], scratch: Path,
+              copy_limit: int) -> list[tuple[Context | None, bool]]:
     """Each sub-context as a Context (None when there is none), and whether it is JSON text. One
     that came as an open file becomes a host-private copy (a Path), made once per file (by
-    descriptor, and by inode) however often the request refers to it."""
+    descriptor, and by inode) however often the request refers to it; the data copied for the
+    request is at most `copy_limit` bytes (allocated, not apparent, size)."""
     by_index: dict[int, Path] = {}
     by_file: dict[tuple[int, int], Path] = {}
     total = 0
+    copied = 0
     out: list[tuple[Context | None, bool]] = []
     for context in contexts:
         ref = _file_reference(context)
@@ -153,7 +177,10 @@ def _received(contexts: list[Any], fds: list[int], scratch: Path) -> list[tuple[
                 if total > MAX_SUBCONTEXT_BYTES:
                     raise ValueError(f"rlm_query: the sub-contexts of one call are over the "
                                      f"{MAX_SUBCONTEXT_BYTES:,}-byte limit together")
-                by_file[key] = _copy_received_file(fds[index], scratch, ".json" if kind == "json" else ".txt")
+                path, n = _copy_received_file(fds[index], scratch, ".json" if kind == "json" else ".txt",
+                                              copy_limit - copied)
+                copied += n
+                by_file[key] = path
             by_index[index] = by_file[key]
         out.append((Context(by_index[index], "path"), kind == "json"))
     return out
@@ -204,18 +231,25 @@ def _read_cut(path: Path, limit: int) -> str:
             f"{size:,} in all] ...\n{tail.decode('utf-8', 'replace')}")
 
 
-def _copy_received_file(fd: int, scratch: Path, suffix: str = ".txt") -> Path:
+def _copy_received_file(fd: int, scratch: Path, suffix: str, copy_limit: int) -> tuple[Path, int]:
     """Copy a file the kernel sent into `scratch`, reading by offset through the descriptor
-    (never reopening a path the kernel could have swapped for a link)."""
+    (never reopening a path the kernel could have swapped for a link) and by its data extents;
+    returns the copy and the bytes of data written (ValueError past `copy_limit`)."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise ValueError("rlm_query: a sub-context must be a regular file")
     if info.st_size > MAX_SUBCONTEXT_BYTES:
         raise ValueError(f"rlm_query: a sub-context of {info.st_size:,} bytes is over the "
                          f"{MAX_SUBCONTEXT_BYTES:,}-byte limit")
+    over = ValueError(f"rlm_query: the sub-contexts of one call hold more than {max(copy_limit, 0):,} bytes "
+                      "of data (what the sandbox's work directory may hold); pass smaller ones")
+    if allocated_bytes(fd) > copy_limit:
+        raise over
     out_fd, name = tempfile.mkstemp(suffix=suffix, dir=scratch)
     try:
-        copy_range(fd, out_fd, info.st_size, src_offset=0)
+        written = copy_sparse(fd, out_fd, info.st_size, copy_limit)
+    except ValueError:
+        raise over from None
     finally:
         os.close(out_fd)
-    return Path(name)
+    return Path(name), written

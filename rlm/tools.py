@@ -29,10 +29,13 @@ from sandbox import HostRequest, Tools
 KERNEL_DIR = Path(__file__).resolve().parent / "kernel"
 QUERY_OPS = ("llm_query", "rlm_query")
 NOTE_OPS = ("remember", "revise", "forget", "document", "archive_search")
+# prompts one llm_query / rlm_query request may carry (a batch); each queued prompt costs the
+# host a task, a request and a trajectory event (benchmarks/host_bounds_bench.py measures it)
+MAX_PROMPTS_PER_REQUEST = 2_000
 
 Handler = Callable[[HostRequest], Any]
 
-__all__ = ["NOTE_OPS", "QUERY_OPS", "SUBCONTEXT_KEY", "notes_tools", "query_tools"]
+__all__ = ["MAX_PROMPTS_PER_REQUEST", "NOTE_OPS", "QUERY_OPS", "SUBCONTEXT_KEY", "notes_tools", "query_tools"]
 
 
 def query_tools(serve: Handler | None) -> Tools:
@@ -45,6 +48,9 @@ def query_tools(serve: Handler | None) -> Tools:
         prompts = request.args.get("prompts")
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be a list of strings")
+        if len(prompts) > MAX_PROMPTS_PER_REQUEST:
+            raise ValueError(f"{len(prompts):,} prompts in one call; the limit is {MAX_PROMPTS_PER_REQUEST:,} "
+                             "prompts per batch: send fewer at once, or fewer, larger chunks")
         answers = serve(request)
         if isinstance(answers, str):
             answers = [answers]

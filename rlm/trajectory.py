@@ -6,6 +6,17 @@ Events: run_start (settings without secrets, context description, query), model_
 sub_call (the prompt, or the head and tail of a long one; reply, tokens, latency, depth),
 child_run (its run id and file), final (answer, status) and totals. Every event carries `t`
 (seconds since the run started) and `ts` (UTC time).
+
+Every event is bounded here, in the writer, whatever its kind (`bound_event`): each text is cut
+to its field's cap (`FIELD_CHARS`, `DEFAULT_FIELD_CHARS` for any field not listed; the head and
+tail are kept with a marker), dict keys to `KEY_CHARS`, lists and dicts to `MAX_ITEMS` entries,
+and an event that had anything cut lists the cut fields in `cut`. A run's files hold at most
+its budget (RLMConfig.trajectory_bytes): past `FULL_SHARE` of it events are written in short
+form (scalars, texts cut to `SHORT_CHARS`, sizes of the rest; the first says so with a
+`trajectory_budget` event), and the last `TAIL_RESERVE_BYTES` (a 16th of a smaller budget)
+are kept for the root run's final and totals events; anything else past that is counted, not
+written (`dropped_events` in the final event). The budget is shared by a root run and its child
+runs (`ByteBudget`): their files together stay within it.
 """
 
 from __future__ import annotations
@@ -33,6 +44,97 @@ PROMPT_HEAD_CHARS = 1_500
 PROMPT_TAIL_CHARS = 300
 
 
+# the cap of each recorded field, in characters (a nested value takes its top-level field's cap);
+# fields not listed get DEFAULT_FIELD_CHARS. The answer is recorded whole once, in the final
+# event; a cell's `final` is a preview of the answer that cell left ready.
+FINAL_ANSWER_CHARS = 10_000_000  # sandbox.kernel.caps.FINAL_MAX_CHARS, plus its marker
+FIELD_CHARS: dict[str, int] = {
+    "answer": FINAL_ANSWER_CHARS + 100, "reply": 1_000_000, "code": 1_000_000, "query": 1_000_000,
+    "stdout": 1_000_000, "error": 100_000, "config": 100_000, "replay": 100_000, "context": 100_000,
+    "memory_texts": 2_000, "writes": 2_000, "request": 2_000, "description": 100_000,
+    "prompt": PROMPT_KEEP_CHARS, "prompt_head": PROMPT_HEAD_CHARS, "prompt_tail": PROMPT_TAIL_CHARS,
+}
+DEFAULT_FIELD_CHARS = 2_000
+KEY_CHARS = 200
+MAX_ITEMS = 1_000
+MAX_DEPTH = 8
+SHORT_CHARS = 200
+SHORT_FIELD_CHARS = {"answer": 16_000}  # a short final event still shows the answer's start
+FULL_SHARE = 0.875
+TAIL_RESERVE_BYTES = 256 << 10
+ALWAYS_WRITTEN = ("final", "totals", "trajectory_budget")
+
+
+def _cut_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = max(limit // 2, 1)
+    tail = max(limit - head, 0)
+    return (f"{text[:head]}\n... [{len(text) - head - tail:,} characters cut from the record; "
+            f"{len(text):,} in all] ...\n{text[len(text) - tail:] if tail else ''}")
+
+
+def _bounded(value: Any, limit: int, depth: int, cut: list[bool]) -> Any:
+    """`value` as JSON data with every text cut to `limit`, keys to KEY_CHARS, containers to
+    MAX_ITEMS entries and MAX_DEPTH levels; `cut[0]` becomes True if anything was cut."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        if len(value) > limit:
+            cut[0] = True
+            return _cut_text(value, limit)
+        return value
+    if isinstance(value, Path):
+        return _bounded(str(value), limit, depth, cut)
+    if depth >= MAX_DEPTH:
+        cut[0] = True
+        return f"[{type(value).__name__} nested too deep to record]"
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= MAX_ITEMS:
+                cut[0] = True
+                out["..."] = f"{len(value) - MAX_ITEMS:,} more entries not recorded"
+                break
+            key = str(k)
+            if len(key) > KEY_CHARS:
+                cut[0] = True
+                key = _cut_text(key, KEY_CHARS)
+            out[key] = _bounded(v, limit, depth + 1, cut)
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [_bounded(v, limit, depth + 1, cut) for v in value[:MAX_ITEMS]]
+        if len(value) > MAX_ITEMS:
+            cut[0] = True
+            items.append(f"... {len(value) - MAX_ITEMS:,} more items not recorded")
+        return items
+    return _bounded(str(value), limit, depth, cut)
+
+
+def bound_event(event: dict[str, Any], *, short: bool = False) -> dict[str, Any]:
+    """`event` with every field within its cap (see the module docstring); in short form only
+    scalars, texts cut to SHORT_CHARS and the sizes of containers. Fields that were cut are
+    listed in `cut`."""
+    out: dict[str, Any] = {}
+    cut_fields: list[str] = []
+    for key, value in event.items():
+        name = key if isinstance(key, str) and len(key) <= KEY_CHARS else _cut_text(str(key), KEY_CHARS)
+        cut = [name != key]
+        if short and isinstance(value, (dict, list, tuple)):
+            out[name] = {"not_recorded": type(value).__name__, "items": len(value)}
+            cut[0] = True
+        else:
+            limit = FIELD_CHARS.get(name, DEFAULT_FIELD_CHARS)
+            if short:
+                limit = min(limit, SHORT_FIELD_CHARS.get(name, SHORT_CHARS))
+            out[name] = _bounded(value, limit, 0, cut)
+        if cut[0]:
+            cut_fields.append(name)
+    if cut_fields:
+        out["cut"] = cut_fields
+    return out
+
+
 def prompt_record(prompt: str) -> dict[str, Any]:
     """What a trajectory keeps of a sub-call's prompt: all of a short one; the head, tail, size and
     hash of a long one (the viewer finds where its text came from in the context)."""
@@ -56,22 +158,56 @@ def message_digest(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
     return out
 
 
-class Trajectory:
-    """An append-only JSONL file (or nothing, when `path` is None)."""
+DEFAULT_BUDGET_BYTES = 64 << 20
 
-    def __init__(self, path: Path | None, run_id: str) -> None:
+
+class ByteBudget:
+    """The bytes the trajectories of one run tree (a root run and its child runs) may write
+    together; shared by their writers (thread-safe)."""
+
+    def __init__(self, total: int = DEFAULT_BUDGET_BYTES) -> None:
+        self.total = max(int(total), 64 << 10)
+        self.full_limit = int(self.total * FULL_SHARE)
+        self.short_limit = self.total - min(TAIL_RESERVE_BYTES, self.total // 16)
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int, limit: int) -> bool:
+        """Count `n` bytes if the total stays within `limit`; False (nothing counted) if not."""
+        with self._lock:
+            if self.used + n > limit:
+                return False
+            self.used += n
+            return True
+
+
+class Trajectory:
+    """An append-only JSONL file (or nothing, when `path` is None) that writes within `budget`
+    (bytes, or a ByteBudget shared with the other runs of its tree; see the module docstring
+    for what is written once it is spent). Only a root run (`root`) may use the reserve kept
+    for its final and totals events, so the tree's files together never pass the budget."""
+
+    def __init__(self, path: Path | None, run_id: str, budget: int | ByteBudget = DEFAULT_BUDGET_BYTES,
+                 *, root: bool = True) -> None:
         self.path = path
         self.run_id = run_id
         self.started = time.monotonic()
+        self.budget = budget if isinstance(budget, ByteBudget) else ByteBudget(budget)
+        self.root = root
+        self.written = 0
+        self.dropped = 0
+        self._noticed = False
         self._lock = threading.Lock()
-        self._file = None
+        self._file: Any = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL: a run never appends to another run's file
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            self._file = os.fdopen(fd, "a", encoding="utf-8")
+            self._file = os.fdopen(fd, "ab")
 
     def write(self, event: dict[str, Any]) -> None:
+        if self._file is None:
+            return
         record = {
             "event": event.get("event"),
             "run_id": self.run_id,
@@ -79,19 +215,51 @@ class Trajectory:
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             **{k: v for k, v in event.items() if k != "event"},
         }
-        if self._file is None:
-            return
-        line = json.dumps(record, ensure_ascii=False, default=str)
         with self._lock:
-            if self._file is not None:
-                self._file.write(line + "\n")
+            if self._file is None:
+                return
+            data = self._bytes(record)
+            if data:
+                self._file.write(data)
                 self._file.flush()
+                self.written += len(data)
+
+    def _bytes(self, record: dict[str, Any]) -> bytes:
+        """What to write for `record` within the budget (b"": counted as dropped). Called
+        with the lock held."""
+        b = self.budget
+        last = self.root and record.get("event") in ALWAYS_WRITTEN
+        if record.get("event") == "final" and self.dropped:
+            record["dropped_events"] = self.dropped
+        line = _encode(bound_event(record))
+        if b.take(len(line), b.total if last else b.full_limit):
+            return line
+        notice = b""
+        if not self._noticed:
+            self._noticed = True
+            notice = _encode(bound_event({
+                "event": "trajectory_budget", "run_id": self.run_id, "t": record["t"], "ts": record["ts"],
+                "budget_bytes": b.total, "written_bytes": self.written,
+                "message": "the trajectory byte budget is spent: later events are recorded in short form"}))
+            if not b.take(len(notice), b.short_limit):
+                notice = b""
+        line = _encode(bound_event(record, short=True))
+        if b.take(len(line), b.total if last else b.short_limit):
+            return notice + line
+        self.dropped += 1
+        return notice
 
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    # a lone surrogate (from a model's JSON or the kernel) is written as its JSON escape, which
+    # reads back as the same string
+    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8", "backslashreplace")
 
 
 def summarise_run(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from rlm.client import ModelClient
 from rlm.config import RLMConfig
 from rlm.notes import NotesSettings
 from rlm.results import RunStatus
+from rlm.trajectory import ByteBudget
 from rlm.usage import Budget
 
 EventCallback = Callable[[dict[str, Any], RunStatus], None]
@@ -32,6 +33,7 @@ class Tree:
     status: RunStatus = field(default_factory=RunStatus)
     child_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
     notes: NotesSettings | None = None
+    trajectory_budget: ByteBudget | None = None  # the bytes all the tree's trajectories may write
 
     @classmethod
     def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,
@@ -47,7 +49,8 @@ class Tree:
                                   memory_tokens=config.memory_tokens, doc_chars=config.doc_chars,
                                   end_turn=config.notes_turn)
         return cls(config, root_client, sub_client, budget, broker, asyncio.get_running_loop(),
-                   on_event, RunStatus(max_turns=config.max_iterations), notes=notes)
+                   on_event, RunStatus(max_turns=config.max_iterations), notes=notes,
+                   trajectory_budget=ByteBudget(config.trajectory_bytes))
 
     def slots_for(self, depth: int) -> asyncio.Semaphore:
         # one semaphore per depth: a parent waiting on its children never holds their slots

@@ -132,7 +132,7 @@ class _Broker:
 
     async def query(self, prompts, **_):
         self.prompts = list(prompts)
-        self.copies = [len(os.listdir(d)) for d in self.root.glob("rlm-subctx-*")]
+        self.copies = [len([n for n in os.listdir(d) if n != ".owner"]) for d in self.root.glob("rlm-subctx-*")]
         return ["ok"] * len(prompts)
 
 
@@ -157,10 +157,11 @@ def _server(tmp_path: Path, max_depth: int):
 
     tree = SimpleNamespace(broker=broker, budget=SimpleNamespace(claim_sub_call=lambda: None),
                            slots_for=slots, status=SimpleNamespace(child_runs=0))
-    run = SimpleNamespace(tree=tree, depth=0, sub_calls=0, children=[], emit=lambda e: None,
+    run = SimpleNamespace(tree=tree, depth=0, sub_calls=0, children=[], emit=lambda e: None, iterations=1,
                           usage=SimpleNamespace(merge=lambda u: None),
                           config=SimpleNamespace(sub_calls=True, max_depth=max_depth,
-                                                 sandbox=SimpleNamespace(work_root=tmp_path)))
+                                                 sandbox=SimpleNamespace(work_root=tmp_path,
+                                                                         disk_quota_bytes=GiB)))
 
     def start_child(context, query):
         children.append(_Child(context, query))

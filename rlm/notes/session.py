@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from rlm.notes import render
-from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore
+from rlm.notes.store import Entry, NotesError, NotesRefused, NotesStore, check_fields, cut_query
 
 
 @dataclass
 class NotesSettings:
     """Where the store is and its budgets; `end_turn` asks the model for notes after each run;
-    `max_writes` caps the note changes one run may make (model code in a loop cannot fill the
-    host's disk)."""
+    `max_writes` caps the note changes one run may make and `max_write_bytes` the bytes of text
+    (note, title, reason, tags, quoted passages, question) they may store together (model code
+    in a loop cannot fill the host's disk)."""
 
     directory: Path
     memory_chars: int = 500
@@ -24,6 +25,7 @@ class NotesSettings:
     doc_chars: int = 50_000
     end_turn: bool = True
     max_writes: int = 100
+    max_write_bytes: int = 1 << 20
 
 
 class NotesSession:
@@ -37,6 +39,7 @@ class NotesSession:
         self.memories: list[Entry] = []
         self.docs: list[Entry] = []
         self.writes: list[dict[str, Any]] = []
+        self.bytes_written = 0
 
     def open(self) -> float:
         """Open the store and read memories and docs; returns the seconds it took."""
@@ -90,7 +93,14 @@ class NotesSession:
         reason = str(args.get("reason") or "") or None
         tags = [str(t)[:50] for t in (args.get("tags") or [])][:10]
         run_id = self.run_id
+        cost = _write_bytes(op, args, reason, quoted, tags, self.query)
         try:
+            check_fields(reason=reason, tags=tags, quoted=quoted)
+            if self.bytes_written + cost > self.settings.max_write_bytes:
+                raise NotesRefused(
+                    f"refused: this change would store {cost:,} bytes and this run has stored "
+                    f"{self.bytes_written:,} of its {self.settings.max_write_bytes:,}-byte notes budget. "
+                    "Keep only what a future run needs.")
             if op == "remember":
                 entry, created = self.store.remember(str(args.get("text", "")), reason, query=self.query,
                                                      provenance=provenance, quoted=quoted, run_id=run_id,
@@ -118,5 +128,15 @@ class NotesSession:
         except NotesError as exc:
             self.writes.append({"op": op, "ok": False, "message": str(exc)})
             return {"id": None, "message": f"refused: {exc}"}
+        self.bytes_written += cost
         self.writes.append({"op": op, "ok": True, "id": entry.id, "message": message})
         return {"id": entry.id, "message": message}
+
+
+def _write_bytes(op: str, args: dict[str, Any], reason: str | None, quoted: list[str], tags: list[str],
+                 query: str) -> int:
+    """What one change charges to the run's notes budget: the UTF-8 bytes of what it stores."""
+    texts = [reason or "", *quoted, *tags]
+    if op != "forget":
+        texts += [str(args.get("text", "")), str(args.get("title", "")), cut_query(query) or ""]
+    return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)

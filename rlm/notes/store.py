@@ -8,7 +8,10 @@ before and after), so any change can be undone. FTS5 indexes titles and texts fo
 
 Budgets (shown to the model, enforced on write, never by silent truncation):
 `memory_chars` per memory (default 500) and `memory_tokens` for all live memories together
-(default 2,000; tokens are estimated as characters / 4).
+(default 2,000; tokens are estimated as characters / 4). Every other field a write stores is
+capped too (`check_fields`): a reason at `REASON_CHARS`, at most `MAX_TAGS` tags of `TAG_CHARS`,
+at most `MAX_QUOTED` quoted passages of `QUOTED_CHARS` in all; the run's question kept with an
+entry is cut to `QUERY_CHARS` (it is a record of where the note came from, not the note).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ from rlm.usage import estimate_tokens
 
 DB_NAME = "notes.db"
 KINDS = ("memory", "doc")
+REASON_CHARS = 1_000
+MAX_TAGS = 10
+TAG_CHARS = 50
+MAX_QUOTED = 50
+QUOTED_CHARS = 50_000  # all quoted passages of one write together
+QUERY_CHARS = 2_000
+TITLE_CHARS = 200
 
 
 class NotesError(RLMError):
@@ -56,6 +66,26 @@ def _key(kind: str, title: str, text: str) -> str:
 
 def _hash(text: str) -> str:
     return sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def check_fields(reason: str | None = None, tags: list[str] | None = None,
+                 quoted: list[str] | None = None) -> None:
+    """NotesRefused if a write's reason, tags or quoted passages are over their caps."""
+    if reason is not None and len(reason) > REASON_CHARS:
+        raise NotesRefused(f"refused: the reason is {len(reason):,} characters and the limit is "
+                           f"{REASON_CHARS:,}; say in a sentence why the note holds")
+    if tags is not None and (len(tags) > MAX_TAGS or any(len(t) > TAG_CHARS for t in tags)):
+        raise NotesRefused(f"refused: at most {MAX_TAGS} tags of {TAG_CHARS} characters each")
+    if quoted is not None and (len(quoted) > MAX_QUOTED or sum(len(q) for q in quoted) > QUOTED_CHARS):
+        raise NotesRefused(f"refused: at most {MAX_QUOTED} quoted passages of {QUOTED_CHARS:,} characters "
+                           "in all")
+
+
+def cut_query(query: str | None) -> str | None:
+    """The question kept with an entry, cut to QUERY_CHARS (with a marker)."""
+    if query is None or len(query) <= QUERY_CHARS:
+        return query
+    return query[:QUERY_CHARS] + f" ... [{len(query) - QUERY_CHARS:,} characters cut]"
 
 
 def now_utc() -> str:
@@ -292,6 +322,7 @@ class NotesStore:
     # ----- writing ----------------------------------------------------------------------
     def _record(self, entry_id: int, action: str, run_id: str | None, reason: str | None,
                 before: Entry | None, after: Entry | None) -> None:
+        check_fields(reason=reason)
         self._db.execute(
             "INSERT INTO history (entry_id, action, run_id, reason, at, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (entry_id, action, run_id, reason, now_utc(),
@@ -301,6 +332,8 @@ class NotesStore:
     def _insert(self, kind: str, title: str, text: str, *, run_id: str | None, query: str | None,
                 supersedes: int | None = None, provenance: str = "model", quoted: list[str] | None = None,
                 tags: list[str] | None = None, docs: list[int] | None = None) -> Entry:
+        check_fields(tags=tags, quoted=quoted)
+        query = cut_query(query)
         stamp = now_utc()
         cur = self._db.execute(
             "INSERT INTO entries (kind, title, text, norm_hash, created, updated, status, source_run, "
@@ -407,8 +440,8 @@ class NotesStore:
             raise NotesRefused(
                 f"refused: the document is {len(text):,} characters and the limit is {self.doc_chars:,}; "
                 "keep what a future run needs (findings, the method that worked) and split the rest")
-        if len(title) > 200:
-            raise NotesRefused("refused: a document title is at most 200 characters")
+        if len(title) > TITLE_CHARS:
+            raise NotesRefused(f"refused: a document title is at most {TITLE_CHARS} characters")
 
     def document(self, title: str, text: str, reason: str | None = None, *, run_id: str | None = None,
                  query: str | None = None, provenance: str = "model", quoted: list[str] | None = None,
