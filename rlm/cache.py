@@ -113,9 +113,10 @@ class CallCache:
     def put(self, key: str, model: str, reply: CachedReply) -> None:
         value = json.dumps({"text": reply.text, "prompt_tokens": reply.prompt_tokens,
                             "completion_tokens": reply.completion_tokens, "cached_tokens": reply.cached_tokens,
-                            "usage_estimated": reply.usage_estimated}, ensure_ascii=False)
+                            "usage_estimated": reply.usage_estimated})  # ASCII: a lone surrogate too
         now = time.time()
-        size = len(value.encode("utf-8", "surrogatepass")) + len(key) + 64
+        size = len(value) + len(key) + 64
+        model = model.encode("utf-8", "backslashreplace").decode("utf-8")  # SQLite takes no lone surrogate
         self._db().execute("INSERT OR REPLACE INTO calls (key, model, value, size, created, used, hits) "
                            "VALUES (?, ?, ?, ?, ?, ?, 0)", (key, model, value, size, now, now))
         self._writes += 1

@@ -40,6 +40,16 @@ def test_hits_misses_and_keys(tmp_path):
     assert CallCache(tmp_path / "c.db").get(key) == REPLY  # another handle, the same file
 
 
+def test_a_reply_with_a_lone_surrogate_is_kept_and_given_back_exactly(tmp_path):
+    """A model's reply can hold a lone surrogate (a broken \\ud800 escape in its JSON); SQLite
+    refuses to store such text, which failed the whole model call."""
+    cache = CallCache(tmp_path / "c.db")
+    reply = CachedReply("odd \ud800 text \x00 \U0010ffff", 3, 4, 0, False)
+    key = call_key("http://x/v1", "m\udfff", [{"role": "user", "content": "\ud800"}], {})
+    cache.put(key, "m\udfff", reply)
+    assert CallCache(tmp_path / "c.db").get(key) == reply
+
+
 def test_the_least_recently_used_go_first_when_the_bound_is_passed(tmp_path):
     cache = CallCache(tmp_path / "c.db", max_bytes=20_000)
     for i in range(100):
