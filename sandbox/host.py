@@ -44,6 +44,7 @@ from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, WalkOptions, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
+from sandbox.kernel.wire import scrub_text
 from sandbox.results import (
     ContextInfo,
     ExecResult,
@@ -968,7 +969,7 @@ def _rlm_payload(reply: Any) -> dict[str, Any]:
 def _capped(value: Any, limit: int | None) -> str:
     """`value` (JSON from the kernel) as text, cut to about `limit` characters if given."""
     try:
-        text = value if isinstance(value, str) else str(value)
+        text = scrub_text(value if isinstance(value, str) else str(value))
     except Exception:  # e.g. RecursionError on a deeply nested list
         text = f"<{type(value).__name__}>"
     if limit is not None and len(text) > limit:

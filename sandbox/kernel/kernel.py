@@ -15,6 +15,7 @@ from typing import Any
 from ipykernel.kernelbase import Kernel
 
 from sandbox.kernel.runtime import Runtime
+from sandbox.kernel.wire import scrub
 
 
 class SandboxKernel(Kernel):
@@ -59,6 +60,18 @@ class SandboxKernel(Kernel):
                     "ok": False,
                     "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
                 }
-            return reply
+            return _sendable(reply)
         reply["rlm"] = self.runtime.run_cell(code)
-        return reply
+        return _sendable(reply)
+
+
+def _sendable(reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply with every text made valid Unicode: one lone surrogate printed by a cell (or
+    in an error, an answer, a variable's name) made the reply unsendable, and the host waited
+    out the cell's timeout. JSON the reply cannot be becomes an error the host reads."""
+    reply = scrub(reply)
+    try:
+        json.dumps(reply).encode("utf-8")
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the host must get a reply
+        reply["rlm"] = {"ok": False, "error": f"the kernel's reply could not be sent: {type(exc).__name__}"}
+    return reply

@@ -40,11 +40,42 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def scrub_text(text: str) -> str:
+    """`text` as valid Unicode: each lone surrogate (chr(0xD800), a broken `\\ud800` escape in
+    JSON) becomes U+FFFD, a pair written as two code points becomes the character it encodes.
+    UTF-8 cannot carry a lone surrogate, so without this one character stops a message."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def scrub(value: Any, depth: int = 0) -> Any:
+    """`value` (JSON-like: dicts, lists, strings...) with every string, keys included, made valid
+    Unicode by `scrub_text`; other values as they are. Past 100 levels a value is left as is
+    (json.dumps refuses such depth anyway)."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if depth > 100:
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, depth + 1): scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, depth + 1) for v in value]
+    return value
+
+
 def send_frame(sock: socket.socket, obj: Any, fds: list[int] | None = None,
                max_bytes: int = MAX_FRAME_BYTES, default: Callable[[Any], Any] | None = None) -> None:
     """Send one JSON frame, with file descriptors attached to its first byte if given
-    (`default`: as json.dumps's, for what JSON has no form for)."""
-    body = json.dumps(obj, ensure_ascii=False, default=default).encode("utf-8")
+    (`default`: as json.dumps's, for what JSON has no form for). Lone surrogates anywhere in
+    `obj` go as U+FFFD."""
+    text = json.dumps(obj, ensure_ascii=False, default=default)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        body = json.dumps(scrub(obj), ensure_ascii=False, default=default).encode("utf-8")
     if len(body) > max_bytes:
         raise WireError(f"a frame of {len(body):,} bytes is over the {max_bytes:,}-byte limit")
     data = _HEADER.pack(len(body)) + body
@@ -81,9 +112,11 @@ def recv_frame(sock: socket.socket, max_fds: int = 0,
 def decode(body: bytes | bytearray) -> Any:
     """The JSON value of a frame's body (WireError if it is not UTF-8 JSON)."""
     try:
-        return json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise WireError(f"malformed frame: {type(exc).__name__}: {str(exc)[:200]}") from None
+    # an escaped lone surrogate (\\ud800) decodes to text nothing downstream can encode
+    return scrub(value) if any(mark in body for mark in _SURROGATE_ESCAPES) else value
 
 
 def decoded_cost(body: bytes | bytearray) -> int:
@@ -106,6 +139,9 @@ def decoded_cost(body: bytes | bytearray) -> int:
 # sequence, or an escaped surrogate
 _ASTRAL = tuple(bytes([lead]) for lead in range(0xF0, 0xF5)) + tuple(
     b"\\u" + d + hi for d in (b"d", b"D") for hi in (b"8", b"9", b"a", b"b", b"A", b"B"))
+
+
+_SURROGATE_ESCAPES = tuple(b"\\u" + d + hi for d in (b"d", b"D") for hi in (bytes([c]) for c in b"89abcdefABCDEF"))
 
 
 def close_fds(fds: list[int]) -> None:
