@@ -25,6 +25,7 @@ import os
 import platform
 import resource
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -340,6 +341,11 @@ def drop_privileges(uid: int | None, gid: int | None, report: Report) -> None:
     report.add("unprivileged user", True, f"uid {uid}, gid {gid}, no supplementary groups")
 
 
+ALLOWED_FAMILIES = (socket.AF_UNIX, socket.AF_NETLINK)
+_AF_LIMIT = 64  # above every address family Linux has (AF_MAX is 46 in 6.x): all refused
+_NETLINK_ROUTE = 0
+
+
 def apply_seccomp(report: Report) -> None:
     try:
         import pyseccomp as sc
@@ -358,11 +364,26 @@ def apply_seccomp(report: Report) -> None:
         for flag in CLONE_NEWNS_FLAGS:
             flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+        # socket families by allow-list: AF_UNIX, and AF_NETLINK's route protocol, which the
+        # kernel's own libzmq opens (getifaddrs; it dies without it) and which sees only the
+        # network namespace's interfaces. Every other family is refused, whatever the other
+        # layers: AF_INET/AF_INET6 (also fenced by the namespace), AF_VSOCK (reaches a VM's
+        # host, which no namespace covers), AF_PACKET, AF_ALG, AF_BLUETOOTH, other netlink
+        # protocols (audit, uevents, netfilter...).
+        for call in ("socket", "socketpair"):
+            for family in range(_AF_LIMIT):
+                if family not in ALLOWED_FAMILIES:
+                    flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), call, sc.Arg(0, sc.EQ, family))
+            flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), call, sc.Arg(0, sc.GE, _AF_LIMIT))
+        flt.add_rule(sc.ERRNO(errno.EPROTONOSUPPORT), "socket", sc.Arg(0, sc.EQ, socket.AF_NETLINK),
+                     sc.Arg(2, sc.NE, _NETLINK_ROUTE))
+        flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socketpair", sc.Arg(0, sc.EQ, socket.AF_NETLINK))
         flt.load()
     except (OSError, ValueError, RuntimeError) as exc:
         report.add("seccomp", False, f"could not load the filter: {exc}")
         return
-    report.add("seccomp", True, f"deny-list of {len(denied)} syscalls; clone into namespaces refused")
+    report.add("seccomp", True, f"deny-list of {len(denied)} syscalls; clone into namespaces refused; "
+                                "sockets of AF_UNIX and netlink route only")
 
 
 def main(argv: list[str]) -> None:

@@ -19,7 +19,7 @@ import keyword
 import operator
 import string
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
@@ -303,18 +303,38 @@ def _guarded_methodcaller(name: str, *args: Any, **kwargs: Any) -> Callable[[Any
     return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
 
 
-class SafeUserString(collections.UserString):
-    """collections.UserString whose format / format_map go through the SafeFormatter (the
-    stdlib's call `self.data.format(...)`, the real str.format, from library code)."""
-
-    def format(self, /, *args: Any, **kwargs: Any) -> str:
+def _user_string_class() -> type:
+    """collections.UserString for model code, whose format / format_map go through the
+    SafeFormatter (the stdlib's call `self.data.format(...)`, the real str.format). A copy of
+    the stdlib class's methods on a class of its own, never a subclass: with the stdlib class
+    among its bases, `super(UserString, s).format(...)` reached the real one."""
+    def format(self: Any, /, *args: Any, **kwargs: Any) -> str:
         return _SAFE_FORMATTER.vformat(self.data, args, kwargs)
 
-    def format_map(self, mapping: Any) -> str:
+    def format_map(self: Any, mapping: Any) -> str:
         return _SAFE_FORMATTER.vformat(self.data, (), mapping)
 
+    skip = {"__dict__", "__weakref__", "_abc_impl", "__abstractmethods__", "format", "format_map"}
+    namespace = {k: v for k, v in vars(collections.UserString).items() if k not in skip}
+    namespace.update(format=format, format_map=format_map, __qualname__="UserString")
+    return type("UserString", (Sequence,), namespace)
 
-SafeUserString.__name__ = SafeUserString.__qualname__ = "UserString"
+
+SafeUserString = _user_string_class()
+
+
+def _guarded_setitem(obj: Any, key: Any, value: Any) -> None:
+    guarded_write(obj)[key] = value
+
+
+def _guarded_delitem(obj: Any, key: Any) -> None:
+    del guarded_write(obj)[key]
+
+
+def _guarded_shuffle(x: Any) -> None:
+    import random
+
+    random.shuffle(guarded_write(x))
 
 
 _MODULE_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -323,7 +343,10 @@ _MODULE_OVERRIDES: dict[str, dict[str, Any]] = {
     "dataclasses": {"dataclass": _guarded_dataclass},
     "collections": {"UserString": SafeUserString},
     "typing": {"get_args": _guarded_typing_args},
-    "operator": {"attrgetter": _guarded_attrgetter, "methodcaller": _guarded_methodcaller},
+    # what writes an item must pass the write guard as `obj[k] = v` does
+    "operator": {"attrgetter": _guarded_attrgetter, "methodcaller": _guarded_methodcaller,
+                 "setitem": _guarded_setitem, "delitem": _guarded_delitem},
+    "random": {"shuffle": _guarded_shuffle},
 }
 
 
