@@ -1,0 +1,144 @@
+"""Attacks on the user's money: model code that picks a dearer model than the user chose, a name
+priced as another model, and fan-out that spends past --max-cost. Real kernels in both
+policies, the scripted OpenAI-protocol server with dear prices."""
+
+from __future__ import annotations
+
+import pytest
+from scripted_server import Call, ScriptedServer, script
+
+from rlm import RLM, ConfigError, read_trajectory
+from rlm.pricing import Price, PriceTable
+from sandbox import SandboxConfig
+
+POLICIES = ["restricted", "trusted"]
+
+
+@pytest.fixture
+def make_rlm(tmp_path):
+    def make(server: ScriptedServer, policy: str = "restricted", **settings):
+        settings.setdefault("model", "root")
+        settings.setdefault("sub_model", "sub")
+        settings.setdefault("notes", False)
+        return RLM(base_url=server.url, api_key="test-key", runs_dir=tmp_path / "runs",
+                   retry_base_s=0.01, sandbox=SandboxConfig(policy=policy), **settings)
+
+    return make
+
+
+def cell_output(result) -> str:
+    return "".join(e["stdout"] for e in read_trajectory(result.trajectory_path) if e["event"] == "cell")
+
+
+# ================================================================ a name prices only itself
+@pytest.mark.parametrize("name", ["gpt-5-pro", "gpt-5-prototype", "gpt-4o-mini-realtime", "o3-deep-research",
+                                  "openai/gpt-5-codex", "gpt-5.1", "gpt-5-2025-08-07-pro", "my-gpt-5"])
+def test_a_price_is_never_lent_to_a_longer_name(name):
+    table = PriceTable({"o3-deep": (1, 1), "gpt-5-pro": (99, 99)})
+    assert table.get(name) is None or name == "gpt-5-pro" and table.get(name) == Price(99, 99, 99)
+
+
+def test_gpt_5_pro_is_priced_as_itself_and_aliases_are_only_prefix_and_snapshot():
+    table = PriceTable()
+    assert table.get("gpt-5-pro") == Price(15.0, 15.0, 120.0)
+    assert table.get("gpt-5-pro").output == 12 * table.get("gpt-5").output
+    assert table.get("openai/gpt-5") == table.get("gpt-5") == table.get("gpt-5-2025-08-07")
+    assert table.get("openai/gpt-5-mini-2025-08-07") == table.get("gpt-5-mini")
+    assert table.get("gpt-5-codex") is None and table.get("gpt-5-2025-08") is None
+    assert table.get("gpt-4o-2024-05-13") == Price(5.0, 5.0, 15.0)  # an old snapshot with its own price
+    assert PriceTable({"gpt-5-2025-08-07": (9, 9)}).get("gpt-5-2025-08-07") == Price(9, 9, 9)
+
+
+# ================================================================ only the configured models
+@pytest.mark.parametrize("policy", POLICIES)
+def test_model_code_may_not_pick_a_model_the_user_did_not_configure(make_rlm, policy):
+    reply = ("```repl\nprint(llm_query('hi', model='gpt-5-pro'))\n"
+             "print(llm_query_batched(['a', 'b'], model='x' * 4_000_000)[1][:300])\n"
+             "print(llm_query('hi', model='extra'), llm_query('hi', model='sub'))\n```")
+    with ScriptedServer({"root": script(reply, "FINAL(done)"), "*": lambda c: "answer"}) as server:
+        result = make_rlm(server, policy, models=["extra"]).completion("x", "q?")
+        assert sorted(c.model for c in server.calls if not c.is_root) == ["extra", "sub"]
+    out = cell_output(result)
+    assert "model 'gpt-5-pro' is not one this run may call; allowed: root, sub, extra" in out
+    assert "(4,000,000 characters) is not one this run may call" in out
+    assert "answer answer" in out
+    assert result.trajectory_path.stat().st_size < 200_000  # the long name was not recorded
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_an_unknown_model_is_refused_even_without_a_budget_and_at_the_depth_limit(make_rlm, policy):
+    reply = ("```repl\nimport json\nr = llm_query_batched(['q'] * 3, model='root ')\n"
+             "print(json.dumps(r)[:400])\nprint(rlm_query('what?', context='abc'))\n```")
+    with ScriptedServer({"root": script(reply, "FINAL(done)"), "sub": lambda c: "sub answer"}) as server:
+        result = make_rlm(server, policy).completion("x", "q?")
+        assert [c.model for c in server.calls if not c.is_root] == ["sub"]
+    out = cell_output(result)
+    assert out.count("model 'root ' is not one this run may call") == 3 and "sub answer" in out
+
+
+def test_every_model_a_budgeted_run_may_call_needs_a_price_before_it_starts(make_rlm):
+    with ScriptedServer({"root": script("FINAL(x)")}) as server:
+        with pytest.raises(ConfigError, match="model 'gpt-5-prototype' has no price"):
+            make_rlm(server, model="gpt-5", sub_model="gpt-5-mini", models=["gpt-5-prototype"], max_cost_usd=1)
+        with pytest.raises(ConfigError, match="model 'gpt-5-pro-preview' has no price"):
+            make_rlm(server, model="gpt-5", sub_model="gpt-5-pro-preview", max_cost_usd=1)
+        make_rlm(server, model="gpt-5", sub_model="gpt-5-mini", models=["openai/gpt-5-pro"], max_cost_usd=1)
+        for bad in (float("nan"), float("inf"), -1.0, 0):
+            with pytest.raises(ConfigError, match="max_cost_usd must be a positive finite number"):
+                make_rlm(server, model="gpt-5", sub_model=None, max_cost_usd=bad)
+
+
+# ================================================================ no run ends above its budget
+DEAR = {"root": (0.0, 0.0), "sub": (1000.0, 1000.0)}  # a sub-model token costs $0.001
+FAN_OUT = "```repl\nr = llm_query_batched([f'{i:03} ' + 'p' * 396 for i in range(50)])\nprint(sum(a == 'x' * 40 for a in r))\nprint(r[-1])\n```"
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_batch_of_50_sub_calls_ends_within_a_small_budget(make_rlm, policy):
+    # each sub-call really costs about $0.11 (its 400-character prompt, its 40-character
+    # answer); the 50 of one batch would cost $5.50 against a $1 budget
+    with ScriptedServer({"root": script(FAN_OUT, "FINAL(done)"), "sub": lambda c: "x" * 40}) as server:
+        result = make_rlm(server, policy, max_cost_usd=1.0, prices=DEAR,
+                          model_kwargs={"max_tokens": 20}).completion("x", "q?")
+        sent = [c for c in server.calls if not c.is_root]
+    assert 0 < result.cost_usd <= 1.0 and len(sent) < 50
+    out = cell_output(result).splitlines()
+    assert int(out[0]) == len(sent)
+    assert "the max_cost budget cannot pay for this call's worst case" in out[1]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_child_runs_and_their_sub_calls_share_one_reserved_budget(make_rlm, policy):
+    # each sub-call of a child really costs about $0.10 (10,000 tokens at $10 a million); the
+    # 4 children's 50 would cost $20 against a $1.50 budget
+    root = script("```repl\nr = rlm_query_batched(['go'] * 4)\nprint(r)\n```", "FINAL(done)")
+    fan_out = FAN_OUT.replace("396", "39_996")
+
+    def sub(call: Call) -> str:  # the child runs' model is the sub-model
+        if call.is_root:
+            return [fan_out, "FINAL(child)"][min(call.turn, 1)]
+        return "x" * 40
+
+    with ScriptedServer({"root": root, "sub": sub}) as server:
+        result = make_rlm(server, policy, max_depth=2, max_cost_usd=1.5,
+                          prices={"root": (0, 0), "sub": (10.0, 10.0)},
+                          model_kwargs={"max_tokens": 20}).completion("x", "q?")
+        sent = [c for c in server.calls if not c.is_root]
+    assert 0.5 < result.cost_usd <= 1.5 and 5 < len(sent) < 200
+
+
+def test_the_root_model_s_turns_end_within_the_budget(make_rlm):
+    prices = {"root": (100.0, 100.0)}  # $0.0001 a token
+    with ScriptedServer({"root": script("```repl\nprint('y' * 3000)\n```")}) as server:
+        result = make_rlm(server, max_cost_usd=2.5, prices=prices, sub_model=None,
+                          model_kwargs={"max_tokens": 50}).completion("x", "q?")
+    assert result.status == "max_cost" and result.iterations >= 2
+    assert 0 < result.cost_usd <= 2.5
+
+
+def test_a_budgeted_call_carries_its_output_cap(make_rlm):
+    with ScriptedServer({"root": script("```repl\nprint(llm_query('hi'))\n```", "FINAL(x)"),
+                         "sub": lambda c: "answer"}) as server:
+        result = make_rlm(server, max_cost_usd=5.0, prices={"root": (1, 1), "sub": (1, 1)}).completion("x", "q?")
+        sent = {(c.is_root, c.body.get("max_completion_tokens")) for c in server.calls}
+    assert result.answer == "x" and sent == {(True, 16_384), (False, 16_384)}
