@@ -4,7 +4,12 @@ policies, the scripted OpenAI-protocol server with dear prices."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
+from conftest import cli_env
 from scripted_server import Call, ScriptedServer, script
 
 from rlm import RLM, ConfigError, read_trajectory
@@ -142,3 +147,47 @@ def test_a_budgeted_call_carries_its_output_cap(make_rlm):
         result = make_rlm(server, max_cost_usd=5.0, prices={"root": (1, 1), "sub": (1, 1)}).completion("x", "q?")
         sent = {(c.is_root, c.body.get("max_completion_tokens")) for c in server.calls}
     assert result.answer == "x" and sent == {(True, 16_384), (False, 16_384)}
+
+
+# ================================================================ numbers on the command line
+def cli(home, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd or home, capture_output=True, text=True,
+                          timeout=120, env=cli_env(home, key="test-key"), check=False)
+
+
+@pytest.mark.parametrize("bad", ["-5", "0", "nan", "inf", "-inf"])
+def test_a_bad_size_to_cache_prune_is_a_usage_error_that_drops_nothing(tmp_path, bad):
+    from rlm.cache import CachedReply, CallCache
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store = CallCache(home / "cache.db")
+    store.put("k1", "m", CachedReply("an answer", 1, 1, 0, False))
+    store.close()
+    done = cli(home, "cache", "prune", "--max-mib", bad)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--max-mib must be a positive number" in done.stderr
+    assert json.loads(cli(home, "cache", "stats", "--json").stdout)["entries"] == 1
+    assert cli(home, "cache", "prune", "--max-mib", "200").returncode == 0
+    assert json.loads(cli(home, "cache", "stats", "--json").stdout)["entries"] == 1
+
+
+@pytest.mark.parametrize("option", [("query", "a.txt", "-q", "x?", "--max-cost"), ("query", "a.txt", "-q", "x?", "--max-wall"),
+                                    ("runs", "resume", "some-run", "--max-cost"),
+                                    ("runs", "resume", "some-run", "--max-tokens"),
+                                    ("eval", "run", "tasks", "--max-cost"), ("mcp", "--root", ".", "--max-wall")])
+@pytest.mark.parametrize("bad", ["-5", "nan", "0"])
+def test_a_budget_that_is_not_a_positive_number_is_a_usage_error(tmp_path, option, bad):
+    if bad == "nan" and option[-1] == "--max-tokens":
+        bad = "-1"  # an integer option: nan is not an integer at all
+    (tmp_path / "a.txt").write_text("hello\n")
+    done = cli(tmp_path, *option, bad, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "must be a positive number" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cache_prune_refuses_a_bound_that_would_empty_the_store(tmp_path):
+    from rlm.cache import CallCache
+
+    with pytest.raises(ValueError, match="positive number of bytes"):
+        CallCache(tmp_path / "c.db").prune(-5 * 2**20)
