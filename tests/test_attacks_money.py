@@ -191,3 +191,48 @@ def test_cache_prune_refuses_a_bound_that_would_empty_the_store(tmp_path):
 
     with pytest.raises(ValueError, match="positive number of bytes"):
         CallCache(tmp_path / "c.db").prune(-5 * 2**20)
+
+
+# ================================================================ rlm mcp --root confines every tool
+def test_mcp_runs_tools_see_only_the_runs_of_the_allowed_roots(tmp_path):
+    pytest.importorskip("mcp")
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    home, inside, outside = tmp_path / "home", tmp_path / "logs", tmp_path / "private"
+    inside.mkdir()
+    outside.mkdir()
+    (inside / "db.log").write_text("db ok\n")
+    (outside / "secret.txt").write_text("THE-PRIVATE-START of a file outside every root\n")
+    root = script("```repl\nprint(context[:40])\n```", "FINAL(read it)")
+    with ScriptedServer({"root": root}) as server:
+        def run(context):
+            rlm = RLM(model="root", base_url=server.url, api_key="k", runs_dir=home / "runs", notes=False)
+            return rlm.completion(context, "what is it?").run_id
+
+        mine, theirs, typed = run(inside / "db.log"), run(outside / "secret.txt"), run("pasted text")
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "cli", "mcp", "--root", str(inside), "--model", "root",
+                                          "--base-url", server.url],
+            env=cli_env(home, key="test-key"), cwd=str(tmp_path))
+
+        async def session_run() -> dict:
+            out: dict = {}
+            async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                out["list"] = await session.call_tool("runs_list", {"n": 50})
+                for name, run_id in (("mine", mine), ("theirs", theirs), ("typed", typed),
+                                     ("prefix", theirs[:8]), ("suffix", theirs[-8:])):
+                    out[name] = await session.call_tool("runs_show", {"run_id": run_id})
+            return out
+
+        out = asyncio.run(asyncio.wait_for(session_run(), 120))
+    listed = [r["run_id"] for r in out["list"].structured_content["result"]]
+    assert listed == [mine]
+    assert not out["mine"].is_error and json.loads(out["mine"].content[0].text)["answer"] == "read it"
+    for name in ("theirs", "typed", "suffix"):
+        assert out[name].is_error and "no run" in out[name].content[0].text, name
+    prefix = out["prefix"].content[0].text  # a prefix of all three: only the run in scope answers
+    assert theirs not in prefix and typed not in prefix and "THE-PRIVATE-START" not in prefix
+    assert all("THE-PRIVATE-START" not in c.text for o in out.values() for c in o.content)
