@@ -236,3 +236,17 @@ def test_mcp_runs_tools_see_only_the_runs_of_the_allowed_roots(tmp_path):
     prefix = out["prefix"].content[0].text  # a prefix of all three: only the run in scope answers
     assert theirs not in prefix and typed not in prefix and "THE-PRIVATE-START" not in prefix
     assert all("THE-PRIVATE-START" not in c.text for o in out.values() for c in o.content)
+
+
+def test_the_cli_names_the_allowed_models_and_refuses_an_unpriced_one_under_max_cost(tmp_path):
+    (tmp_path / "a.txt").write_text("hello\n")
+    reply = "```repl\nr = llm_query('hi', model='extra') + ' / ' + llm_query('hi', model='gpt-5-pro')\n```"
+    with ScriptedServer({"root": script(reply, "FINAL_VAR(r)"), "extra": lambda c: "extra answer"}) as server:
+        base = ("query", "a.txt", "-q", "x?", "-m", "root", "--base-url", server.url, "--no-notes", "--json")
+        done = cli(tmp_path, *base, "--allow-model", "extra", cwd=tmp_path)
+        refused = cli(tmp_path, *base, "--allow-model", "extra", "--max-cost", "1", cwd=tmp_path)
+        assert [c.model for c in server.calls if not c.is_root] == ["extra"]
+    answer = json.loads(done.stdout)["answer"]
+    assert answer.startswith("extra answer / [llm_query error: model 'gpt-5-pro' is not one this run may call")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--max-cost is set but model 'root' has no price" in refused.stderr
