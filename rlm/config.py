@@ -158,7 +158,7 @@ class RLMConfig:
                         f"max_cost_usd is set but model {m!r} has no price; add one with "
                         f'prices={{"{m}": {{"input": ..., "output": ...}}}} or [prices."{m}"] in rlm.toml',
                         cli_message=f"--max-cost is set but model {m!r} has no price: add [prices.\"{m}\"] "
-                                    "with input and output (USD per million tokens) to your rlm.toml")
+                                    "in rlm.toml (input and output, USD per million tokens)")
 
     def _check_types(self) -> None:
         """ConfigError for a value of the wrong type (from rlm.toml, or passed by name), rather
