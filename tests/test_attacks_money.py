@@ -250,3 +250,17 @@ def test_the_cli_names_the_allowed_models_and_refuses_an_unpriced_one_under_max_
     assert answer.startswith("extra answer / [llm_query error: model 'gpt-5-pro' is not one this run may call")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "--max-cost is set but model 'root' has no price" in refused.stderr
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0])
+def test_an_mcp_agent_cannot_lift_the_server_s_cost_ceiling_with_a_bad_number(tmp_path, bad):
+    pytest.importorskip("mcp")
+    from rlm.mcp_server import RLMService, ServerSettings
+
+    (tmp_path / "a.txt").write_text("hello\n")
+    service = RLMService(ServerSettings(roots=[str(tmp_path)], notes=False, overrides={
+        "model": "gpt-5", "api_key": "k", "max_cost_usd": 1.0, "runs_dir": str(tmp_path / "runs")}))
+    with pytest.raises(ConfigError, match="max_cost_usd must be a positive finite number"):
+        service.prepare(["a.txt"], None, bad)
+    assert service.prepare(["a.txt"], None, 0.5)[0].config.max_cost_usd == 0.5
+    assert service.prepare(["a.txt"], None, float("inf"))[0].config.max_cost_usd == 1.0
