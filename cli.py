@@ -8,6 +8,7 @@ Set RLM_DEBUG=1 to see tracebacks.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,14 @@ def _print_json(value: object) -> None:
 # set by a command run with --json: its errors are also printed on stdout as a JSON object, so
 # that a script reading stdout always gets one
 _json_errors = False
+
+
+def _positive(param: typer.CallbackParam, value: float | None) -> float | None:
+    """Option callback: a number that is not positive and finite (-5, 0, nan, inf) is a usage
+    error (exit 2, one line), never a budget or a size that means something else."""
+    if value is not None and not 0 < value < math.inf:
+        _fail(f"{param.opts[0]} must be a positive number, not {value}", code=2)
+    return value
 
 
 def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoReturn:
@@ -117,12 +126,15 @@ def query(
     sub_base_url: str = typer.Option(None, "--sub-base-url",
                                      help="Endpoint for sub-calls, e.g. a local vLLM (default: $RLM_SUB_BASE_URL, "
                                           "else --base-url)."),
+    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME",
+        help="Another model that llm_query(..., model=NAME) may call (repeatable); model code may name "
+             "only these, --model and --sub-model."),
     max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
     max_depth: int = typer.Option(None, "--max-depth", min=1,
                                   help="Levels of recursive runs; 1 = rlm_query is a plain sub-call (default 1)."),
-    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for the whole run."),
+    max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="Budget in USD for the whole run."),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens for the whole run."),
-    max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds of wall time."),
+    max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="Budget in seconds of wall time."),
     max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1,
         help="Budget of sub-calls (llm_query prompts and sub-runs)."),
     runs_dir: str = typer.Option(None, "--runs-dir",
@@ -178,7 +190,7 @@ def query(
         if isinstance(notes_setting, Path) and not notes:
             record_corpus(notes_setting, None if list(paths) == ["-"] else context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
-                  max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
+                  models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                   runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
@@ -286,10 +298,11 @@ def _compact(n: int) -> str:
 @runs_app.command("resume")
 def runs_resume(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
-    max_iterations: int = typer.Option(None, "--max-iterations", help="Raise the turn budget the run stopped at."),
-    max_cost: float = typer.Option(None, "--max-cost", help="A new cost budget in USD."),
-    max_tokens: int = typer.Option(None, "--max-tokens", help="A new token budget."),
-    max_wall: float = typer.Option(None, "--max-wall", help="A new wall-time budget in seconds."),
+    max_iterations: int = typer.Option(None, "--max-iterations", callback=_positive,
+                                       help="Raise the turn budget the run stopped at."),
+    max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="A new cost budget in USD."),
+    max_tokens: int = typer.Option(None, "--max-tokens", callback=_positive, help="A new token budget."),
+    max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="A new wall-time budget in seconds."),
     runs_dir: str = RunsDirOption,
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as `rlm query --json` does."),
@@ -850,14 +863,15 @@ def cache_clear(config_file: str = CacheConfigOption) -> None:
 
 
 @cache_app.command("prune")
-def cache_prune(max_mib: float = typer.Option(None, "--max-mib", help="Shrink to this size (default: the bound)."),
+def cache_prune(max_mib: float = typer.Option(None, "--max-mib", callback=_positive,
+                                              help="Shrink to this size (default: the bound)."),
                 config_file: str = CacheConfigOption) -> None:
     """Drop the least recently used replies until the cache is within its bound.
 
     Example: rlm cache prune --max-mib 200
     """
     cache = _open_cache(config_file)
-    dropped = cache.prune(None if max_mib is None else int(max_mib * 2**20))
+    dropped = cache.prune(None if max_mib is None else max(1, int(max_mib * 2**20)))
     print(f"dropped {dropped:,} replies; {cache.stats().bytes / 2**20:,.1f} MiB left")
 
 
@@ -948,8 +962,9 @@ def eval_run(
         help="Grade multidoc answers with this model as judge (BrowseComp's grader prompt, on --base-url); "
              "exact match is kept beside it. Default: exact match only."),
     max_iterations: int = typer.Option(30, "--max-iterations", min=1, help="Turns per rlm run (and per codeact loop)."),
-    max_cost: float = typer.Option(None, "--max-cost", help="USD budget per rlm run (and per codeact loop)."),
-    max_wall: float = typer.Option(None, "--max-wall", min=1.0,
+    max_cost: float = typer.Option(None, "--max-cost", callback=_positive,
+                                   help="USD budget per rlm run (and per codeact loop)."),
+    max_wall: float = typer.Option(None, "--max-wall", min=1.0, callback=_positive,
         help="Seconds per rlm run (then it stops and answers)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run at once (local processes)."),
     ray: str = typer.Option(None, "--ray", help="Run on a Ray cluster at this address instead; 'local' starts one here "
@@ -1120,11 +1135,14 @@ def mcp_serve(
                                   help="Model for llm_query and sub-runs (default: $RLM_SUB_MODEL)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
     sub_base_url: str = typer.Option(None, "--sub-base-url", help="Endpoint for sub-calls (default: --base-url)."),
+    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME",
+        help="Another model that llm_query(..., model=NAME) may call (repeatable); model code may name "
+             "only these, --model and --sub-model."),
     max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
     max_depth: int = typer.Option(None, "--max-depth", min=1, help="Levels of recursive runs (default 1)."),
-    max_cost: float = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD per query."),
+    max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="Budget in USD per query."),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Budget in tokens per query."),
-    max_wall: float = typer.Option(None, "--max-wall", min=0.0, help="Budget in seconds per query."),
+    max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="Budget in seconds per query."),
     max_sub_calls: int = typer.Option(None, "--max-sub-calls", min=1, help="Budget of sub-calls per query."),
     runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories go (default: ~/.rlm/runs)."),
     config_file: str = typer.Option(None, "--config",
@@ -1156,6 +1174,7 @@ def mcp_serve(
     settings = ServerSettings(
         roots=root, config_file=config_file, notes=False if no_notes else notes,
         overrides={"model": model, "sub_model": sub_model, "base_url": base_url, "sub_base_url": sub_base_url,
+                   "models": allow_model or None,
                    "max_iterations": max_iterations, "max_depth": max_depth, "max_cost_usd": max_cost,
                    "max_tokens": max_tokens, "max_wall_s": max_wall, "max_sub_calls": max_sub_calls,
                    "runs_dir": runs_dir})

@@ -178,7 +178,7 @@ class Run:
             try:
                 completion = await self.model_call(history.messages(now), turn)
             except ModelError as exc:
-                stop = self.tree.budget.exceeded()
+                stop = self.tree.budget.exceeded() or ("max_cost" if isinstance(exc, CostRefused) else None)
                 if stop is None:
                     return "model_error", await self._draft_quietly(), str(exc)
                 break
@@ -206,13 +206,21 @@ class Run:
                                     0, 0.0, 0, from_cache=True)
             self._account(completion, messages, turn)
             return completion
+        budget = self.tree.budget
+        reservation = await budget.admit(self.model, messages)
         try:
-            completion = await self.client.chat(self.model, messages, timeout_s=timeout, retries=retries)
+            if reservation is None:
+                raise CostRefused(f"{self.model}: the max_cost budget cannot pay for this call's worst case "
+                                 "(its prompt and output cap); no call was made")
+            completion = await self.client.chat(self.model, messages, timeout_s=timeout, retries=retries,
+                                                extra=budget.request_extra or None)
+            self._account(completion, messages, turn)
         except ModelError as exc:
             self.emit({"event": "model_call", "turn": turn, "model": self.model,
                        "messages": message_digest(messages), "error": str(exc)})
             raise
-        self._account(completion, messages, turn)
+        finally:
+            budget.settle(reservation)
         return completion
 
     def _account(self, completion: Completion, messages: list[dict[str, str]], turn: int | str) -> None:
@@ -369,6 +377,10 @@ class Run:
             self.notes.close()
             self.trajectory.close()
             self._executor.shutdown(wait=False)
+
+
+class CostRefused(ModelError):
+    """A root-model call whose worst-case cost no longer fits the cost budget (none was made)."""
 
 
 _REASONS = {

@@ -1,8 +1,10 @@
 """The sub-call broker: `llm_query*` prompts from every sandbox of a run tree go through here.
 
 One broker per root run: a concurrency limit shared by the whole tree (default 64) that halves
-after repeated 429s and creeps back up on success, budgets checked before each call, and one
-error string per failed prompt so that a batch never fails as a whole.
+after repeated 429s and creeps back up on success, budgets checked before each call (under a
+cost budget a call is admitted only if its worst case still fits, see rlm.usage), model names
+checked against the ones the user configured, and one error string per failed prompt so that a
+batch never fails as a whole.
 """
 
 from __future__ import annotations
@@ -83,39 +85,68 @@ class AdaptiveLimiter:
 
 
 EventSink = Callable[[dict[str, Any]], None]
+NAME_SHOWN_CHARS = 80  # of a refused model name, in the error model code reads
+ALLOWED_SHOWN_CHARS = 400  # of the list of allowed names, likewise
+
+
+def refuse_model(name: str, allowed: list[str]) -> str:
+    """The error string for a model name the user did not configure, bounded in length."""
+    listed = ", ".join(allowed)
+    if len(listed) > ALLOWED_SHOWN_CHARS:
+        listed = listed[:ALLOWED_SHOWN_CHARS] + " ..."
+    shown = repr(name[:NAME_SHOWN_CHARS]) + (f" ({len(name):,} characters)" if len(name) > NAME_SHOWN_CHARS else "")
+    return (f"[llm_query error: model {shown} is not one this run may call; allowed: {listed}; "
+            "no call was made]")
 
 
 class Broker:
     """Runs sub-model prompts concurrently under the shared limiter and budget."""
 
-    def __init__(self, client: ModelClient, model: str, budget: Budget, limiter: AdaptiveLimiter) -> None:
+    def __init__(self, client: ModelClient, model: str, budget: Budget, limiter: AdaptiveLimiter,
+                 allowed: list[str] | None = None) -> None:
         self.client = client
         self.model = model
+        self.allowed = list(dict.fromkeys([*(allowed or []), model]))
         self.budget = budget
         self.limiter = limiter
         self.done = 0
 
     async def query(self, prompts: list[str], *, model: str | None, depth: int, cell: int,
                     emit: EventSink) -> list[str]:
-        """One answer per prompt, in order; a failed prompt's answer is an error string."""
-        results = await asyncio.gather(
-            *(self._one(p, model or self.model, depth, cell, emit) for p in prompts)
-        )
+        """One answer per prompt, in order; a failed prompt's answer is an error string.
+        `model` must be one of the allowed names (None: the sub-model)."""
+        name = self.model if model is None else model
+        if name not in self.allowed:
+            return [refuse_model(name, self.allowed)] * len(prompts)
+        results = await asyncio.gather(*(self._one(p, name, depth, cell, emit) for p in prompts))
         return list(results)
 
     async def _one(self, prompt: str, model: str, depth: int, cell: int, emit: EventSink) -> str:
         if self.budget.max_cost_usd is not None and self.budget.prices.get(model) is None:
             # an unpriced model would spend money the cost budget cannot see
             return f"[llm_query error: model {model!r} has no price and a cost budget is set; no call was made]"
+        messages = [{"role": "user", "content": prompt}]
+        reservation = await self.budget.admit(model, messages)
+        if reservation is None:
+            return ("[llm_query error: the max_cost budget cannot pay for this call's worst case "
+                    "(its prompt and output cap); no call was made]")
         spent = self.budget.claim_sub_call()
         if spent is not None:
+            self.budget.settle(reservation)
             return f"[llm_query error: the {spent} budget is spent; no call was made]"
+        try:
+            return await self._send(prompt, messages, model, depth, cell, emit)
+        finally:
+            self.budget.settle(reservation)
+
+    async def _send(self, prompt: str, messages: list[dict[str, str]], model: str, depth: int, cell: int,
+                    emit: EventSink) -> str:
         self.budget.sub_calls_in_flight += 1
         started = time.monotonic()
         try:
             wall = self.budget.wall_left()
             completion = await self.client.chat(
-                model, [{"role": "user", "content": prompt}], slots=self.limiter, timeout_s=wall,
+                model, messages, slots=self.limiter, timeout_s=wall, extra=self.budget.request_extra or None,
             )
         except ModelError as exc:
             emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -127,6 +128,8 @@ class CallCache:
         """Drop the least recently used entries until the store holds at most 90% of
         `max_bytes` (the cache's bound by default); returns how many were dropped."""
         bound = self.max_bytes if max_bytes is None else max_bytes
+        if not 0 < bound < math.inf:  # a negative or NaN bound would empty the whole store
+            raise ValueError(f"a cache bound must be a positive number of bytes, not {bound}")
         db = self._db()
         total = db.execute("SELECT COALESCE(SUM(size), 0) FROM calls").fetchone()[0]
         if total <= bound:

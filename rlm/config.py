@@ -11,6 +11,7 @@ import datetime
 import difflib
 import hashlib
 import json
+import math
 import os
 import tomllib
 import warnings
@@ -55,11 +56,16 @@ class RLMConfig:
     model / base_url / api_key: the root model and its endpoint (None base_url = OpenAI).
     sub_model / sub_base_url / sub_api_key: where `llm_query*` and child RLMs go (default:
         the root's).
+    models: further model names that model code may pick with `llm_query(..., model=NAME)`
+        (on the sub-model's endpoint). Model code may name only these, the model and the
+        sub-model: any other name is refused with the list of allowed ones.
     max_iterations: model turns per run (each child run has its own count).
     max_depth: levels of RLMs; 1 means only the root is an RLM and `rlm_query` falls back
         to `llm_query`; 2 lets the root start child RLMs, and so on.
     max_cost_usd, max_tokens, max_wall_s, max_sub_calls: budgets shared by a run and its
-        children; None means no limit.
+        children; None means no limit. Under max_cost_usd every model a run may call must be
+        priced, and each call is admitted only if its worst case (every prompt byte a token,
+        plus its output cap) still fits.
     max_concurrency: sub-calls in flight at once (lowered automatically after repeated 429s).
     max_children: child RLMs running at once per depth level.
     request_timeout_s, max_retries, retry_base_s, retry_max_s: per request; retries use
@@ -92,6 +98,7 @@ class RLMConfig:
     api_key: str | None = None
     sub_base_url: str | None = None
     sub_api_key: str | None = None
+    models: list[str] = field(default_factory=list)
     max_iterations: int = 30
     max_depth: int = 1
     max_cost_usd: float | None = None
@@ -136,8 +143,8 @@ class RLMConfig:
             raise ConfigError("max_depth must be at least 1 (1 = no recursive child runs)")
         for name in ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be positive (or None for no limit)")
+            if value is not None and not 0 < value < math.inf:
+                raise ConfigError(f"{name} must be a positive finite number (or None for no limit)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
                      "memory_tokens", "doc_chars", "cache_max_bytes", "trajectory_bytes"):
             if getattr(self, name) < 1:
@@ -154,12 +161,13 @@ class RLMConfig:
                             "that needs none, give its --base-url")
         table = self.price_table()
         if self.max_cost_usd is not None:
-            for m in {self.model, self.sub_model or self.model}:
+            for m in self.allowed_models:
                 if table.get(m) is None:
                     raise ConfigError(
                         f"max_cost_usd is set but model {m!r} has no price; add one with "
-                        f'prices={{"{m}": {{"input": ..., "output": ...}}}} or [prices."{m}"] in rlm.toml'
-                    )
+                        f'prices={{"{m}": {{"input": ..., "output": ...}}}} or [prices."{m}"] in rlm.toml',
+                        cli_message=f"--max-cost is set but model {m!r} has no price: add [prices.\"{m}\"] "
+                                    "in rlm.toml (input and output, USD per million tokens)")
 
     def _check_types(self) -> None:
         """ConfigError for a value of the wrong type (from rlm.toml, or passed by name), rather
@@ -194,6 +202,9 @@ class RLMConfig:
             raise wrong("cache", "a file, true or false")
         if not isinstance(self.sandbox, SandboxConfig):
             raise wrong("sandbox", "a SandboxConfig (a [sandbox] table in rlm.toml)")
+        if not isinstance(self.models, (list, tuple)) or not all(
+                isinstance(m, str) and m.strip() for m in self.models):
+            raise wrong("models", "a list of model names")
         for name in ("prices", "model_kwargs"):
             if not isinstance(getattr(self, name), Mapping):
                 raise wrong(name, "a mapping (a table in rlm.toml)")
@@ -217,6 +228,12 @@ class RLMConfig:
     @property
     def effective_sub_model(self) -> str:
         return self.sub_model or self.model or ""
+
+    @property
+    def allowed_models(self) -> list[str]:
+        """The models a run may call: the model, the sub-model and `models`, in that order."""
+        names = [self.model or "", self.effective_sub_model, *self.models]
+        return list(dict.fromkeys(n for n in names if n))
 
     @property
     def notes_dir(self) -> Path | None:

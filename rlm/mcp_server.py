@@ -7,7 +7,9 @@ Built on the official `mcp` SDK (`MCPServer`), over stdio or streamable HTTP. To
   directories under the allowed roots; returns answer, status, cost, tokens, run id. While it
   runs, progress notifications say the turn, the sub-calls, tokens and cost.
 - `notes_list(path?, kind?)`, `notes_search(query, path?, k?)`: the notes a corpus's runs left.
-- `runs_list(n?)`, `runs_show(run_id)`: earlier runs, a run's turns (code, output) and answer.
+- `runs_list(n?)`, `runs_show(run_id)`: earlier runs, a run's turns (code, output) and answer:
+  only runs whose inputs all lay under the allowed roots (and their child runs); a run of any
+  other place (another directory, text from stdin, the Python API) is neither listed nor found.
 
 What the calling agent cannot choose: the allowed roots (`--root`) and the model settings
 (model, endpoints, keys, depth, the budgets' ceilings) are the server's, from its options, the
@@ -22,6 +24,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +42,8 @@ from rlm.results import RunResult, RunStatus
 from rlm.trajectory import read_trajectory, summarise_run
 
 PROGRESS_INTERVAL_S = 0.5
+MAX_RUN_DEPTH = 64  # parent links followed from a child run to its root run
+_RUN_ID = re.compile(r"[\w-][\w.-]*")
 SHOW_CHARS = 4_000  # of each reply and output in runs_show
 
 
@@ -171,16 +176,55 @@ class RLMService:
                 if kind is None or e.kind == kind]
 
     # ----- runs -------------------------------------------------------------------------
-    def run_path(self, run_id: str) -> Path:
-        from rlm.viewer import find_run_path
+    def in_scope(self, path: Path, hops: int = 0) -> bool:
+        """Whether the run of trajectory `path` read only files under the roots (a child run:
+        whether its root run did). Its start event records the resolved input paths."""
+        try:
+            start = next(iter(read_trajectory(path)), None)
+        except (OSError, ValueError):
+            return False
+        if not isinstance(start, dict) or start.get("event") != "run_start":
+            return False
+        parent = start.get("parent_run_id")
+        if parent:
+            parent_path = self.runs_dir / f"{parent}.jsonl"
+            return (hops < MAX_RUN_DEPTH and isinstance(parent, str) and _RUN_ID.fullmatch(parent) is not None
+                    and parent_path.is_file() and self.in_scope(parent_path, hops + 1))
+        replay = start.get("replay")
+        paths = replay.get("paths") if isinstance(replay, dict) else None
+        return isinstance(paths, list) and bool(paths) and all(
+            isinstance(p, str) and self.roots.contains(Path(p)) for p in paths)
 
-        return find_run_path(self.runs_dir, run_id)
+    def run_path(self, run_id: str) -> Path:
+        """The trajectory of `run_id` (or of the one run in scope whose id starts or ends with
+        it): runs out of scope are not found, and not named."""
+        missing = PathRefused(f"no run {run_id[:80]!r} of the allowed roots")
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or not self.runs_dir.is_dir():
+            raise missing
+        found = [p for p in sorted(self.runs_dir.glob("*.jsonl"))
+                 if (p.stem.startswith(run_id) or p.stem.endswith(run_id)) and self.in_scope(p)]
+        exact = [p for p in found if p.stem == run_id]
+        if exact or len(found) == 1:
+            return (exact or found)[0]
+        if not found:
+            raise missing
+        names = ", ".join(p.stem for p in found[:4])
+        raise PathRefused(f"{run_id!r} names {len(found)} runs ({names}...); give more of it")
 
     def runs_list(self, n: int) -> list[dict[str, Any]]:
-        from rlm.trajectory import list_runs
-
-        return [{k: r.get(k) for k in ("run_id", "status", "iterations", "tokens", "cost_usd", "query", "answer",
-                                       "started")} for r in list_runs(self.runs_dir, max(1, min(n, 200)))]
+        if not self.runs_dir.is_dir():
+            return []
+        out: list[dict[str, Any]] = []
+        for path in sorted(self.runs_dir.glob("*.jsonl"), reverse=True):
+            if len(out) >= max(1, min(n, 200)):
+                break
+            if not self.in_scope(path):
+                continue
+            info = summarise_run(path)
+            if not info.get("parent"):
+                out.append({k: info.get(k) for k in ("run_id", "status", "iterations", "tokens", "cost_usd",
+                                                     "query", "answer", "started")})
+        return out
 
     def runs_show(self, run_id: str) -> dict[str, Any]:
         path = self.run_path(run_id)

@@ -1,12 +1,14 @@
 """Prices per model (USD per million tokens) and the cost of a model call.
 
-The table holds list prices of common hosted models as of late 2025; override or extend it
+The table holds list prices of common hosted models as of late 2025, by exact name (a model
+that is not listed is unpriced, never priced as a listed name it starts with); override or extend it
 with `RLM(prices={...})` or a `[prices."model"]` table in rlm.toml. Models not in the table
 (local vLLM, llama.cpp, Ollama) cost nothing unless priced.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +37,17 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-5": Price(1.25, 0.125, 10.0),
     "gpt-5-mini": Price(0.25, 0.025, 2.0),
     "gpt-5-nano": Price(0.05, 0.005, 0.40),
+    "gpt-5-pro": Price(15.0, 15.0, 120.0),
     "gpt-4.1": Price(2.0, 0.50, 8.0),
     "gpt-4.1-mini": Price(0.40, 0.10, 1.60),
     "gpt-4.1-nano": Price(0.10, 0.025, 0.40),
     "gpt-4o": Price(2.50, 1.25, 10.0),
+    "gpt-4o-2024-05-13": Price(5.0, 5.0, 15.0),  # the first gpt-4o snapshot: dearer than gpt-4o
     "gpt-4o-mini": Price(0.15, 0.075, 0.60),
+    "o1": Price(15.0, 7.50, 60.0),
     "o3": Price(2.0, 0.50, 8.0),
+    "o3-pro": Price(20.0, 20.0, 80.0),
+    "o3-mini": Price(1.10, 0.55, 4.40),
     "o4-mini": Price(1.10, 0.275, 4.40),
 }
 
@@ -72,9 +79,13 @@ def parse_price(model: str, value: Any) -> Price:
     return Price(inp, cached, out)
 
 
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
 class PriceTable:
-    """Looks up a model's price: exact name, then without a provider prefix ("openai/..."),
-    then the longest known prefix (dated snapshots such as "gpt-4o-2024-08-06")."""
+    """Looks up a model's price by its exact name, which may carry a provider prefix
+    ("openai/gpt-5") and a dated-snapshot suffix ("gpt-4o-2024-08-06"): nothing else. A name
+    is never priced as another one that merely starts it ("gpt-5-pro" is not "gpt-5")."""
 
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
         self.prices = dict(DEFAULT_PRICES)
@@ -84,12 +95,11 @@ class PriceTable:
             self.prices[model] = parse_price(model, value)
 
     def get(self, model: str) -> Price | None:
-        for name in (model, model.rsplit("/", 1)[-1]):
+        base = model.rsplit("/", 1)[-1]
+        for name in (model, base, _SNAPSHOT.sub("", model), _SNAPSHOT.sub("", base)):
             if name in self.prices:
                 return self.prices[name]
-        base = model.rsplit("/", 1)[-1]
-        best = max((k for k in self.prices if base.startswith(k + "-")), key=len, default=None)
-        return self.prices[best] if best else None
+        return None
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         price = self.get(model)

@@ -105,7 +105,7 @@ class SubCallServer:
     async def llm(self, prompts: list[str], model: Any, cell: int) -> list[str]:
         self.run.sub_calls += len(prompts)
         return await self.tree.broker.query(
-            prompts, model=model if isinstance(model, str) else None, depth=self.run.depth + 1,
+            prompts, model=None if model is None else str(model), depth=self.run.depth + 1,
             cell=cell, emit=self._emit_sub_call,
         )
 

@@ -40,9 +40,9 @@ class Tree:
                on_event: EventCallback | None) -> Tree:
         budget = Budget(config.price_table(), max_tokens=config.max_tokens,
                         max_cost_usd=config.max_cost_usd, max_wall_s=config.max_wall_s,
-                        max_sub_calls=config.max_sub_calls)
+                        max_sub_calls=config.max_sub_calls, model_kwargs=config.model_kwargs)
         limiter = AdaptiveLimiter(config.max_concurrency)
-        broker = Broker(sub_client, config.effective_sub_model, budget, limiter)
+        broker = Broker(sub_client, config.effective_sub_model, budget, limiter, config.allowed_models)
         notes = None
         if config.notes_dir is not None:
             notes = NotesSettings(config.notes_dir, memory_chars=config.memory_chars,

@@ -1,9 +1,19 @@
-"""Token and cost accounting, and the budgets a run and its children share."""
+"""Token and cost accounting, and the budgets a run and its children share.
+
+Under a cost budget every model call is admitted by its worst case before it is sent: its
+prompt counted as one token per UTF-8 byte (no byte-level tokenizer makes more) plus a few
+tokens per message for the chat template, and its output cap (the user's `max_tokens` /
+`max_completion_tokens` in model_kwargs, else `DEFAULT_OUTPUT_CAP`, which is then sent with
+the call). That amount is reserved while the call is in flight and settled to the real cost
+after, so that calls in flight together (a batch, child runs) never pass the budget together.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +110,34 @@ def estimate_tokens(text_or_chars: str | int) -> int:
     return max(1, -(-chars // CHARS_PER_TOKEN))
 
 
+DEFAULT_OUTPUT_CAP = 16_384
+"""The output cap sent with each call of a cost-budgeted run that sets none of its own."""
+TEMPLATE_TOKENS = 16
+"""Allowed per message, and once per request, for the chat template's own tokens."""
+
+
+def prompt_tokens_bound(messages: list[dict[str, str]]) -> int:
+    """The most prompt tokens `messages` can be, whatever the model's tokenizer."""
+    return TEMPLATE_TOKENS + sum(
+        TEMPLATE_TOKENS + len(str(m.get("content") or "").encode("utf-8", "surrogatepass")) for m in messages)
+
+
+def output_cap(model_kwargs: Mapping[str, object]) -> int | None:
+    """The output cap the user set in model_kwargs (max_completion_tokens, else max_tokens)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = model_kwargs.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Money set aside for one call in flight: its worst-case cost."""
+
+    usd: float
+
+
 class Budget:
     """Limits shared by a root run and all its children, plus the usage they add up to.
 
@@ -110,8 +148,15 @@ class Budget:
 
     def __init__(self, prices: PriceTable, *, max_tokens: int | None = None,
                  max_cost_usd: float | None = None, max_wall_s: float | None = None,
-                 max_sub_calls: int | None = None) -> None:
+                 max_sub_calls: int | None = None, model_kwargs: Mapping[str, object] | None = None) -> None:
         self.prices = prices
+        user_cap = output_cap(model_kwargs or {})
+        self.output_cap = user_cap or DEFAULT_OUTPUT_CAP
+        # what each call must carry: the cap its worst case was counted with
+        self.request_extra: dict[str, int] = (
+            {"max_completion_tokens": DEFAULT_OUTPUT_CAP} if max_cost_usd is not None and user_cap is None else {})
+        self.reserved_usd = 0.0
+        self._settled: asyncio.Event | None = None
         self.max_tokens = max_tokens
         self.max_cost_usd = max_cost_usd
         self.max_wall_s = max_wall_s
@@ -130,6 +175,38 @@ class Budget:
         with self._lock:
             self.usage.add(model, depth, prompt, completion, cached, cost, from_cache=from_cache)
         return 0.0 if from_cache else cost
+
+    def worst_case(self, model: str, messages: list[dict[str, str]]) -> float:
+        """The most a call of `model` with `messages` can cost (an unpriced model: 0)."""
+        return self.prices.cost(model, prompt_tokens_bound(messages), self.output_cap)
+
+    async def admit(self, model: str, messages: list[dict[str, str]]) -> Reservation | None:
+        """Reserve the worst-case cost of a call, waiting while calls in flight hold what it
+        needs; None when it cannot fit even once they settle (no call may be made)."""
+        if self.max_cost_usd is None:
+            return Reservation(0.0)
+        worst = self.worst_case(model, messages)
+        while True:
+            with self._lock:
+                spent = self.usage.total.cost_usd
+                if spent + worst > self.max_cost_usd:
+                    return None
+                if spent + self.reserved_usd + worst <= self.max_cost_usd:
+                    self.reserved_usd += worst
+                    return Reservation(worst)
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            await self._settled.wait()
+
+    def settle(self, reservation: Reservation | None) -> None:
+        """A call admitted with `reservation` is over (its real cost already recorded)."""
+        if reservation is None or not reservation.usd:
+            return
+        with self._lock:
+            self.reserved_usd = max(0.0, self.reserved_usd - reservation.usd)
+        if self._settled is not None:  # wake the calls waiting for room
+            self._settled.set()
+            self._settled = None
 
     def claim_sub_call(self) -> str | None:
         """Count one sub-call about to be made, or name the budget that forbids it (a token,

@@ -59,6 +59,7 @@ class Call:
     messages: list[dict[str, Any]]
     headers: dict[str, str]
     number: int
+    body: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole request
 
     @property
     def turn(self) -> int:
@@ -195,7 +196,7 @@ class ScriptedServer:
         with self._lock:
             self._count += 1
             number = self._count
-            call = Call(body.get("model", ""), body.get("messages", []), headers, number)
+            call = Call(body.get("model", ""), body.get("messages", []), headers, number, body)
             fault = None
             if self.fail_every and number % self.fail_every == 0:
                 fault = self.faults[self.faults_sent % len(self.faults)]
