@@ -52,6 +52,9 @@ def main(argv: list[str]) -> None:
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
+    from sandbox.kernel.leftovers import become_subreaper
+
+    become_subreaper()  # what a cell forks stays below the kernel, to be ended with the cell
     app.start()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ipykernel.kernelbase import Kernel
 
+from sandbox.kernel.leftovers import end_descendants
 from sandbox.kernel.runtime import Runtime
 from sandbox.kernel.wire import scrub
 
@@ -62,6 +63,7 @@ class SandboxKernel(Kernel):
                 }
             return _sendable(reply)
         reply["rlm"] = self.runtime.run_cell(code)
+        end_descendants()  # a cell cannot leave work behind it
         return _sendable(reply)
 
 
