@@ -59,8 +59,9 @@ def first_user_message(query: str, context: ContextInfo) -> str:
 def now_block(turn: int, max_turns: int, budget_line: str, variables: list[VariableInfo],
               limit: int = 30) -> str:
     rows = [f"{v.name}: {v.type}, size {v.size:,}" for v in variables[:limit]]
-    if len(variables) > limit:
-        rows.append(f"... and {len(variables) - limit} more (SHOW_VARS() lists all)")
+    total = max(len(variables), getattr(variables, "total", 0))
+    if total > limit:
+        rows.append(f"... and {total - limit:,} more (SHOW_VARS() lists them)")
     left = max_turns - turn + 1
     last = " This is your last turn: give the final answer now." if left <= 1 else ""
     return (

@@ -27,6 +27,7 @@ from sandbox.results import (
     IsolationLayer,
     IsolationReport,
     VariableInfo,
+    Variables,
 )
 from sandbox.tools import ToolHandler, Tools
 
@@ -46,5 +47,6 @@ __all__ = [
     "ToolHandler",
     "Tools",
     "VariableInfo",
+    "Variables",
     "cap_text",
 ]

@@ -52,6 +52,7 @@ from sandbox.results import (
     IsolationLayer,
     IsolationReport,
     VariableInfo,
+    Variables,
 )
 from sandbox.tools import ToolHandler, Tools
 
@@ -854,14 +855,19 @@ class Sandbox:
         finally:
             self._tokens.pop(token, None)
 
-    def variables(self) -> list[VariableInfo]:
-        """Name, type and size of each user variable (contexts included) in the kernel."""
+    def variables(self) -> Variables:
+        """Name, type and size of the kernel's user variables (contexts included): the first
+        1,000 (the kernel's listing limit); `.total` says how many there are in all."""
         with self._lock:
             self._check_open()
             found = self._internal("variables", {}, timeout=30)
-            return [VariableInfo(_capped(v.get("name"), _NAME_CHARS), _capped(v.get("type"), _NAME_CHARS),
-                                 _count(v.get("size")))
-                    for v in (found if isinstance(found, list) else []) if isinstance(v, dict)]
+        listed = found.get("variables") if isinstance(found, dict) else None
+        out = Variables(VariableInfo(_capped(v.get("name"), _NAME_CHARS), _capped(v.get("type"), _NAME_CHARS),
+                                     _count(v.get("size")))
+                        for v in (listed if isinstance(listed, list) else [])[:_MAX_VARIABLES]
+                        if isinstance(v, dict))
+        out.total = max(len(out), _count(found.get("total")) if isinstance(found, dict) else 0)
+        return out
 
     def interrupt(self) -> None:
         """Interrupt the cell running now (as its time limit would), from any thread, without
@@ -957,6 +963,7 @@ _SEND_WAIT_S = 5.0  # how long a request may wait to be queued for the kernel
 _ERROR_CHARS = 20_000  # an error text from the kernel, at least this much is kept
 MAPPED_FDS_PER_PART = 32  # files of a large directory handed to the kernel per request
 _NAME_CHARS = 200  # a variable's name or type
+_MAX_VARIABLES = 1000  # variables listed (a kernel that sends more is cut)
 
 
 def _rlm_payload(reply: Any) -> dict[str, Any]:

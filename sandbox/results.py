@@ -49,6 +49,13 @@ class VariableInfo:
     size: int
 
 
+class Variables(list[VariableInfo]):
+    """The first user variables of the kernel (at most the listing's limit); `total` is how
+    many there are in all."""
+
+    total: int = 0
+
+
 @dataclass
 class ContextInfo:
     """A context loaded into the kernel, described for the controller's prompt."""

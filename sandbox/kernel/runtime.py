@@ -35,6 +35,10 @@ from sandbox.kernel.re_facade import model_import
 RESERVED_FUNCTIONS = ("SHOW_VARS", "FINAL_VAR", "FINAL")
 
 
+MAX_LISTED_VARIABLES = 1000  # described for the host each turn
+MAX_SHOWN_VARIABLES = 10_000  # listed by SHOW_VARS()
+
+
 class HostError(RuntimeError):
     """The host could not serve a request (no host connected, or the host reported an error)."""
 
@@ -235,20 +239,29 @@ class Runtime:
         return reply.get("result"), fds
 
     # ----- user helpers ----------------------------------------------------------
-    def user_variables(self) -> list[dict[str, Any]]:
-        result = []
-        for name, value in self.ns.items():
-            if name.startswith("_") or name in self._hook_names or name in RESERVED_FUNCTIONS or name == "Out":
+    def user_variables(self, limit: int = MAX_LISTED_VARIABLES) -> dict[str, Any]:
+        """The first `limit` user variables described, and how many there are in all (a cell
+        can define millions; the host lists them every turn)."""
+        result: list[dict[str, Any]] = []
+        total = 0
+        for name, value in list(self.ns.items()):
+            if type(name) is not str or name.startswith("_") or name in self._hook_names \
+                    or name in RESERVED_FUNCTIONS or name == "Out":
                 continue
             if self._is_tool_name(name) and (callable(value) or _is_empty(value)):
                 continue
-            kind, size = _describe(value)
-            result.append({"name": name, "type": kind, "size": size})
-        return result
+            total += 1
+            if len(result) < limit:
+                kind, size = _describe(value)
+                result.append({"name": name[:200], "type": kind[:200], "size": size})
+        return {"variables": result, "total": total}
 
     def show_vars(self) -> str:
         """Print and return the variables defined in the kernel, with their types and sizes."""
-        rows = [f"{v['name']}: {v['type']} (size {v['size']:,})" for v in self.user_variables()]
+        listing = self.user_variables(MAX_SHOWN_VARIABLES)
+        rows = [f"{v['name']}: {v['type']} (size {v['size']:,})" for v in listing["variables"]]
+        if listing["total"] > len(rows):
+            rows.append(f"... and {listing['total'] - len(rows):,} more")
         text = "\n".join(rows) if rows else "(no variables)"
         print(text)
         return text
