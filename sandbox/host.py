@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import glob
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ from sandbox.results import (
     VariableInfo,
     Variables,
 )
+from sandbox.scratch import ScratchDir, sweep_stale
 from sandbox.tools import ToolHandler, Tools
 
 log = logging.getLogger("rlm.sandbox")
@@ -164,6 +166,7 @@ class Sandbox:
         self._gid: int | None = None
         self._memory_limit = 0
         self._cgroup: Cgroup | None = None
+        self._host_scratch: ScratchDir | None = None
         self._cgroup_detail = ""
         self._quota_mounted = False
         self._quota: tuple[bool, str] = (False, "")
@@ -194,8 +197,14 @@ class Sandbox:
         if self._started:
             return
         root = str(self.config.work_root) if self.config.work_root else None
-        self._host_dir = Path(tempfile.mkdtemp(prefix="rlm-host-", dir=root))
-        self.work_dir = Path(tempfile.mkdtemp(prefix="rlm-sandbox-", dir=root))
+        _sweep_stale_sandboxes(root)
+        # the host directory is locked by this process (the kernel cannot reach it); its work
+        # directory carries the same <pid>-<id>, so a killed controller's pair is found and removed
+        self._host_scratch = ScratchDir("rlm-host-", root)
+        self._host_dir = self._host_scratch.path
+        pair = self._host_dir.name.removeprefix("rlm-host-")
+        self.work_dir = Path(root if root is not None else tempfile.gettempdir()) / f"rlm-sandbox-{pair}"
+        self.work_dir.mkdir(mode=0o700)
         (self._host_dir / "contexts").mkdir()
         if os.getuid() == 0:
             self._uid = 0x40000000 + secrets.randbelow(0x3FFF0000)
@@ -271,9 +280,10 @@ class Sandbox:
                     mounts.umount(str(self.work_dir))
                 except OSError as exc:
                     log.warning("could not unmount the work directory %s: %s", self.work_dir, exc)
-            for d in (self.work_dir, self._host_dir):
-                if d != Path() and d.exists():
-                    shutil.rmtree(d, ignore_errors=True)
+            if self.work_dir != Path() and self.work_dir.exists():
+                shutil.rmtree(self.work_dir, ignore_errors=True)
+            if self._host_scratch is not None:
+                self._host_scratch.close()
             _close_thread_loop()
 
     def __del__(self) -> None:
@@ -964,6 +974,28 @@ _ERROR_CHARS = 20_000  # an error text from the kernel, at least this much is ke
 MAPPED_FDS_PER_PART = 32  # files of a large directory handed to the kernel per request
 _NAME_CHARS = 200  # a variable's name or type
 _MAX_VARIABLES = 1000  # variables listed (a kernel that sends more is cut)
+
+
+def _sweep_stale_sandboxes(root: str | None) -> None:
+    """Remove what sandboxes of killed controllers left under `root`: their host directories
+    (their lock is free) and the work directories paired with them, unmounting a work
+    directory's tmpfs first (its files are memory, held until unmounted)."""
+    base = Path(root) if root is not None else Path(tempfile.gettempdir())
+    for host_dir in sweep_stale("rlm-host-", root):
+        pair = host_dir.name.removeprefix("rlm-host-")
+        for work in base.glob(f"rlm-sandbox-{glob.escape(pair)}"):
+            # as root the work directory belongs to the sandbox's uid: the pairing with a host
+            # directory of ours is what makes it ours
+            if work.is_symlink() or not work.is_dir() or (os.getuid() != 0 and work.lstat().st_uid != os.getuid()):
+                continue
+            if os.path.ismount(work):
+                try:
+                    mounts.umount(str(work))
+                except OSError as exc:
+                    log.warning("could not unmount the stale work directory %s: %s", work, exc)
+                    continue
+            shutil.rmtree(work, ignore_errors=True)
+            log.info("removed the work directory of a killed sandbox: %s", work)
 
 
 def _rlm_payload(reply: Any) -> dict[str, Any]:

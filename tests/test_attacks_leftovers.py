@@ -56,3 +56,52 @@ def test_a_million_variables_are_listed_by_the_first_thousand_and_a_count(fresh_
     assert len(listed) == 1000 and listed.total >= 300_000
     block = now_block(1, 5, "no limit", listed)
     assert f"and {listed.total - 30:,} more" in block and len(block) < 5000
+
+
+_KILLED_SANDBOX = """
+import sys, time
+from sandbox import Sandbox, SandboxConfig
+sb = Sandbox(SandboxConfig(work_root=sys.argv[1])).start()
+sb.execute("x = 1")
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_controllers_sandbox_directories_are_removed_at_the_next_start(tmp_path):
+    """A SIGKILL of the controller and its launcher left their host and work directories behind,
+    the work directory's tmpfs mounted (memory held until reboot)."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sandbox import Sandbox, SandboxConfig
+
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SANDBOX, str(work)], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:  # everything at once, as the OOM killer or `kill -9` of the tree would: the launcher too
+        from sandbox.kernel.leftovers import descendants
+
+        for pid in [proc.pid, *descendants(proc.pid)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    stale = sorted(p.name for p in work.iterdir())
+    assert any(n.startswith("rlm-host-") for n in stale) and any(n.startswith("rlm-sandbox-") for n in stale)
+    with Sandbox(SandboxConfig(work_root=work)) as live:
+        assert live.execute("print(2)").stdout == "2\n"
+        left = sorted(p.name for p in work.iterdir())
+        assert left == sorted([live._host_dir.name, live.work_dir.name])
+        with Sandbox(SandboxConfig(work_root=work)) as second:  # a live sandbox's pair is kept
+            assert live.work_dir.exists() and second.work_dir.exists()
+    assert list(work.iterdir()) == []
+    from pathlib import Path
+
+    assert str(work) not in Path("/proc/self/mounts").read_text()
