@@ -16,10 +16,11 @@ from typing import NoReturn
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+
+from rlm.terminal_text import SafeConsole, ascii_json, say
 
 app = typer.Typer(
     help="Recursive language models over huge contexts, in an isolated Python kernel.\n\n"
@@ -33,13 +34,20 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="Inspect the sandbox that runs model-written code.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 
-console = Console()
-err_console = Console(stderr=True)
+# every line for people goes through these (or `say`): model and corpus text cannot reach the
+# terminal with its control characters (rlm/terminal_text.py)
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 def _print_json(value: object) -> None:
     """The one serializer behind every --json."""
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    _print_json_text(json.dumps(value, indent=2, ensure_ascii=True, default=str))
+
+
+def _print_json_text(text: str) -> None:
+    """A JSON text on stdout, exact, with no byte a terminal acts on (non-ASCII as \\u escapes)."""
+    print(ascii_json(text))
 
 
 # set by a command run with --json: its errors are also printed on stdout as a JSON object, so
@@ -61,7 +69,7 @@ def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoRe
         raise exc
     message = getattr(exc, "cli_message", None) or message
     if _json_errors:
-        print(json.dumps({"status": "error", "error": message, "exit_code": code}, ensure_ascii=False))
+        _print_json_text(json.dumps({"status": "error", "error": message, "exit_code": code}))
     # one line whatever the width, and the message's own brackets are not rich markup
     err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
@@ -225,7 +233,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
         _print_json(result.as_dict())
         _json_errors = False  # the result object above says how it ended
     elif result.answer is not None:
-        print(result.answer)
+        say(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
     if result.status in ("model_error", "sandbox_error"):
         _fail(f"{result.status}: {result.error}")
@@ -356,7 +364,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
     path = _run_path(run_id, runs_dir)
     if as_json:
         for event in read_trajectory(path):
-            print(json.dumps(event, ensure_ascii=False))
+            _print_json_text(json.dumps(event))
         return
     replay = RunDisplay(console, verbose=True, live=False)
     for event in read_trajectory(path):
@@ -407,7 +415,7 @@ def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
         write_run_html(path, out)
     except OSError as exc:
         _fail(f"cannot write {out}: {exc}", exc)
-    print(out)
+    say(out)
     if output is None and _can_open_browser():
         import webbrowser
 
@@ -448,7 +456,7 @@ def runs_export(run_id: str = typer.Argument(..., metavar="RUN_ID",
     lines = export_run(path, fmt)
     if output is None:
         for line in lines:
-            print(line)
+            _print_json_text(line)
         return
     try:
         with open(Path(output), "w", encoding="utf-8") as f:
@@ -685,7 +693,7 @@ def notes_export(notes: str = NotesDirOption,
     if output:
         Path(output).write_text(data + "\n", encoding="utf-8")
     else:
-        print(data)
+        _print_json_text(data)
 
 
 @notes_app.command("import")
@@ -1093,7 +1101,7 @@ def eval_stream(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
-    print(stream_report(rows))
+    say(stream_report(rows))
 
 
 @eval_app.command("report")
@@ -1121,7 +1129,7 @@ def eval_report(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
-    print(md.read_text())
+    say(md.read_text())
     written = [md, md.parent / "summary.json", *pngs]  # (pngs ends with report.html when --html)
     err_console.print("wrote " + ", ".join(str(p) for p in written))
 

@@ -1,6 +1,8 @@
 """Terminal rendering of a run (rich): the live status line and the --verbose transcript.
 
-The only place that draws on a terminal; the controller itself only emits events.
+The only place that draws on a terminal; the controller itself only emits events. Every text
+from a model, a corpus or a file name passes through `visible` here, whatever console the
+caller gives (the CLI's is a `SafeConsole` besides).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from rlm.results import RunResult, RunStatus
+from rlm.terminal_text import visible
 
 _VERBOSE_OUTPUT_CHARS = 3000
 
@@ -38,7 +41,7 @@ def summary_line(result: RunResult) -> str:
              f"{u.total_tokens:,} tokens", f"${result.cost_usd:.4f}", f"{result.wall_s:.1f} s"]
     if result.trajectory_path:
         parts.append(f"trajectory {result.trajectory_path}")
-    return " · ".join(parts)
+    return visible(" · ".join(parts))
 
 
 class RunDisplay:
@@ -90,37 +93,39 @@ class RunDisplay:
                 f"{other:,} in UTF-16/32" if other else ""]
         line = "; ".join(x for x in [left_out, ", ".join(r for r in read if r)] if x)
         hint = "" if self.verbose else " (--verbose lists them)"
-        self.console.print(Text(f"input: {line}{hint}", style="dim"), soft_wrap=True, highlight=False)
+        self.console.print(Text(visible(f"input: {line}{hint}"), style="dim"), soft_wrap=True, highlight=False)
         if self.verbose:
             for reason, names in skipped.items():
                 for name in names:
-                    self.console.print(Text(f"  {reason}: {name}", style="dim"), highlight=False)
+                    self.console.print(Text(visible(f"  {reason}: {name}"), style="dim"), highlight=False)
             for name, how in decoded.items():
-                self.console.print(Text(f"  {how}: {name}", style="dim"), highlight=False)
+                self.console.print(Text(visible(f"  {how}: {name}"), style="dim"), highlight=False)
 
     def _print_event(self, event: dict[str, Any]) -> None:
         kind, depth = event.get("event"), event.get("depth", 0)
         where = f"depth {depth} " if depth else ""
         if kind == "model_call" and "reply" in event:
             prose = event["reply"].split("```", 1)[0].strip()
-            title = f"{where}turn {event.get('turn')} · {event.get('model')} · {event.get('latency_s', 0):.2f} s"
+            title = Text(visible(f"{where}turn {event.get('turn')} · {event.get('model')} · "
+                                 f"{event.get('latency_s', 0):.2f} s"))
             if prose:
-                self.console.print(Panel(Text(prose[:_VERBOSE_OUTPUT_CHARS]), title=title, border_style="blue"))
+                body = Text(visible(prose[:_VERBOSE_OUTPUT_CHARS]))
+                self.console.print(Panel(body, title=title, border_style="blue"))
             else:
                 self.console.rule(title, style="blue")
         elif kind == "cell":
             out = (event.get("stdout") or "").rstrip()
             if len(out) > _VERBOSE_OUTPUT_CHARS:
                 out = out[:_VERBOSE_OUTPUT_CHARS] + f"\n... ({len(out) - _VERBOSE_OUTPUT_CHARS:,} more characters)"
-            parts: list[Any] = [Syntax(event.get("code", ""), "python", theme="ansi_dark", word_wrap=True)]
+            parts: list[Any] = [Syntax(visible(event.get("code", "")), "python", theme="ansi_dark", word_wrap=True)]
             if out:
-                parts.append(Text(out, style="dim"))
+                parts.append(Text(visible(out), style="dim"))
             if event.get("error"):
-                parts.append(Text(event["error"][-_VERBOSE_OUTPUT_CHARS:], style="red"))
+                parts.append(Text(visible(event["error"][-_VERBOSE_OUTPUT_CHARS:]), style="red"))
             self.console.print(Panel(Group(*parts), title=f"{where}cell {event.get('cell')} · "
                                      f"{event.get('duration_s', 0):.2f} s", border_style="green"))
         elif kind == "child_run":
-            self.console.print(Text(f"{where}cell {event.get('cell')} started sub-run {event.get('child_run_id')}",
-                                    style="magenta"))
+            line = visible(f"{where}cell {event.get('cell')} started sub-run {event.get('child_run_id')}")
+            self.console.print(Text(line, style="magenta"))
         elif kind == "budget_stop":
-            self.console.print(Text(f"{where}budget spent: {event.get('budget')}", style="yellow"))
+            self.console.print(Text(visible(f"{where}budget spent: {event.get('budget')}"), style="yellow"))
