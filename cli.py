@@ -857,7 +857,7 @@ def cache_stats(config_file: str = CacheConfigOption,
     if as_json:
         _print_json(stats.as_dict())
         return
-    print(f"{stats.path}: {stats.entries:,} replies, {stats.bytes / 2**20:,.1f} MiB of "
+    say(f"{stats.path}: {stats.entries:,} replies, {stats.bytes / 2**20:,.1f} MiB of "
           f"{stats.max_bytes / 2**20:,.0f} MiB, {stats.hits:,} hits")
 
 
@@ -867,7 +867,7 @@ def cache_clear(config_file: str = CacheConfigOption) -> None:
 
     Example: rlm cache clear
     """
-    print(f"removed {_open_cache(config_file).clear():,} replies")
+    say(f"removed {_open_cache(config_file).clear():,} replies")
 
 
 @cache_app.command("prune")
@@ -880,7 +880,7 @@ def cache_prune(max_mib: float = typer.Option(None, "--max-mib", callback=_posit
     """
     cache = _open_cache(config_file)
     dropped = cache.prune(None if max_mib is None else max(1, int(max_mib * 2**20)))
-    print(f"dropped {dropped:,} replies; {cache.stats().bytes / 2**20:,.1f} MiB left")
+    say(f"dropped {dropped:,} replies; {cache.stats().bytes / 2**20:,.1f} MiB left")
 
 
 eval_app = typer.Typer(
