@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sqlite3
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from rlm._run import EventCallback, Run, Tree
@@ -73,6 +74,10 @@ class RLM:
     async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
                     replay: list[RecordedReply] | None = None) -> RunResult:
         config = self.config
+        if config.notes is None or config.notes is True:
+            # the default store is the corpus's own (as `rlm query` keeps it), never one shared
+            # by every corpus: a run over one must not read the memories and documents of another
+            config = dataclasses.replace(config, notes=_default_notes_dir(value))
         root_at, sub_at = config.endpoints()
         root = self._client(*root_at)
         sub = root if sub_at == root_at else self._client(*sub_at)
@@ -129,6 +134,15 @@ class RLM:
             if client.endpoint not in self._checked:
                 await client.preflight()
                 self._checked.add(client.endpoint)
+
+
+def _default_notes_dir(context: Context) -> Path:
+    from rlm.notes import notes_dir_of_value, record_corpus
+
+    directory = notes_dir_of_value(context.value)
+    if context.paths():
+        record_corpus(directory, context.value)
+    return directory
 
 
 def _run_blocking(coro: Coroutine[Any, Any, RunResult]) -> RunResult:

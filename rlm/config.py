@@ -81,8 +81,10 @@ class RLMConfig:
     preflight: check the endpoint and key before starting the sandbox.
     sub_calls: False disables `llm_query*` and `rlm_query*` in the kernel (the paper's
         "RLM without sub-calls" ablation); they answer with an error string.
-    notes: the notes store's directory; None means `.rlm/` in the working directory, False
-        turns notes off (no store, no memories, no archive, no notes turn).
+    notes: the notes store's directory; None (or True) means the corpus's own store in the
+        user's rlm directory (<user_dir>/notes/, as `rlm query` keeps it: by the files' resolved
+        paths, or by a hash of a text's content), False turns notes off (no store, no memories,
+        no archive, no notes turn).
     notes_turn: after each run, one more model turn asks for memories and docs (its cost is
         counted in the run's usage).
     memory_chars, memory_tokens, doc_chars: the notes budgets (per memory, all live memories
@@ -237,7 +239,9 @@ class RLMConfig:
 
     @property
     def notes_dir(self) -> Path | None:
-        """The notes store's directory, or None when notes are off."""
+        """The notes store's directory, or None when notes are off. Left at its default (None
+        or True), a run uses its corpus's own store (`RLM.completion` sets it per run); the
+        working directory's `.rlm/` here is only for code that reads the setting without a corpus."""
         if self.notes is False:
             return None
         if self.notes is None or self.notes is True:

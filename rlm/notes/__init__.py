@@ -39,6 +39,30 @@ def notes_dir_for(context: Any) -> Path:
     return user_dir() / "notes" / f"{name}-{digest}"
 
 
+def notes_dir_of_value(value: Any) -> Path:
+    """The notes store of a run through the Python API with notes left at their default: a
+    file, directory or list of paths has the same store as `rlm query` gives it
+    (`notes_dir_for`); a value in memory (text, bytes, a list or dict) has a store of its own,
+    named by a hash of its content, so runs over different corpora never read each other's
+    memories or documents."""
+    import hashlib
+    import json
+
+    from rlm.config import user_dir
+
+    if isinstance(value, Path) or (isinstance(value, (list, tuple)) and value
+                                   and all(isinstance(p, Path) for p in value)):
+        return notes_dir_for(value)
+    digest = hashlib.sha256()
+    if isinstance(value, str):
+        digest.update(value.encode("utf-8", "surrogatepass"))
+    elif isinstance(value, (bytes, bytearray)):
+        digest.update(b"bytes\0" + bytes(value))
+    else:
+        digest.update(b"json\0" + json.dumps(value, sort_keys=True, default=repr).encode("utf-8", "surrogatepass"))
+    return user_dir() / "notes" / f"text-{digest.hexdigest()[:16]}"
+
+
 def record_corpus(directory: Path, context: Any) -> None:
     """Write `corpus.json` in a store made by `notes_dir_for`: which files it is the notes of
     (for `rlm notes` to list the stores and find one by its corpus)."""
@@ -64,5 +88,6 @@ __all__ = [
     "NotesStore",
     "estimate_tokens",
     "notes_dir_for",
+    "notes_dir_of_value",
     "record_corpus",
 ]
