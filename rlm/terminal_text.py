@@ -14,6 +14,7 @@ same way: print sites that use them cannot forget it.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import unicodedata
@@ -55,17 +56,26 @@ _SUSPECT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u0
                       r"\ue000-\uf8ff\U000f0000-\U0010ffff]")
 
 
+@functools.lru_cache(maxsize=4096)
+def _shown_char(ch: str) -> str:
+    return _escape(ch) if _needs_escape(ch) else ch
+
+
+def _shown(m: re.Match[str]) -> str:
+    return _shown_char(m.group())
+
+
 def visible(text: str) -> str:
     """`text` with every control, invisible or format character shown as an escape
     (`\\x1b`, `<U+202E>`); newlines and tabs stay. Idempotent on its own output."""
     text = str(text)
     if text.isascii() and text.isprintable():
         return text
-    out = _SUSPECT.sub(lambda m: "".join(_escape(c) if _needs_escape(c) else c for c in m.group()), text)
+    out = _SUSPECT.sub(_shown, text)
     if out.replace("\n", "").replace("\t", "").isprintable():
         return out
     # rarer kinds the pattern does not list (unassigned code points): one look at each character
-    return "".join(_escape(c) if _needs_escape(c) else c for c in out)
+    return "".join(_shown_char(c) for c in out)
 
 
 class SafeConsole(Console):
