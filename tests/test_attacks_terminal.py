@@ -165,3 +165,33 @@ def test_cli_prints_only_through_the_safe_printer():
     bare = [line for line in source.splitlines() if re.search(r"(?<![\w.])print\(", line)
             and "ascii(" not in line and "backslashreplace" not in line and not re.search(r'print\("[^"{]*"\)', line)]
     assert bare == ["    print(ascii_json(text))"], bare
+
+
+def test_query_on_a_real_terminal_sends_only_the_consoles_own_sequences(hostile_server, tmp_path):
+    """On a pty rich draws colours and a live status line; the model's sequences still do not pass."""
+    import os
+    import pty
+
+    (tmp_path / "a.txt").write_text("corpus\n")
+    master, slave = pty.openpty()
+    env = cli_env(tmp_path / "home", key="test-key", COLUMNS="200", TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "a.txt", "-q", "go", "-m", "root", "--base-url",
+                             hostile_server.url, "--no-notes-turn", "-v"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, data[-2000:]
+    assert b"\x1b[" in data  # a terminal indeed: the console's own colours are there
+    assert b"\x1b]" not in data and b"\x1b[2J" not in data and b"\x1b[8m" not in data
+    assert not re.search(rb"\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]", data)
+    assert b"\\x1b]52;c;" in data and b"<U+202E>evil" in data
