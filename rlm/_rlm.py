@@ -21,6 +21,8 @@ from rlm.client import ModelClient
 from rlm.config import RLMConfig, check_names, resolve
 from rlm.errors import ConfigError, ContextError
 from rlm.inputs import Context
+from rlm.local_run import local_model_for
+from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_window_tokens
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, load_run, request_settings
 
@@ -78,18 +80,23 @@ class RLM:
             # the default store is the corpus's own (as `rlm query` keeps it), never one shared
             # by every corpus: a run over one must not read the memories and documents of another
             config = dataclasses.replace(config, notes=_default_notes_dir(value))
-        root_at, sub_at = config.endpoints()
-        root = self._client(*root_at)
-        sub = root if sub_at == root_at else self._client(*sub_at)
-        try:
-            if config.preflight:
-                await self._preflight(root, sub)
-            tree = Tree.create(config, root, sub, on_event)
-            return await Run(tree, value, query, replay=replay).execute()
-        finally:
-            await root.aclose()
-            if sub is not root:
-                await sub.aclose()
+        async with local_model_for(config) as config:
+            root_at, sub_at = config.endpoints()
+            root = self._client(*root_at)
+            sub = root if sub_at == root_at else self._client(*sub_at)
+            try:
+                if config.preflight:
+                    await self._preflight(root, sub)
+                if config.sub_window_chars is None:
+                    tokens = await server_window_tokens(*sub_at, config.effective_sub_model)
+                    config = dataclasses.replace(
+                        config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
+                tree = Tree.create(config, root, sub, on_event)
+                return await Run(tree, value, query, replay=replay).execute()
+            finally:
+                await root.aclose()
+                if sub is not root:
+                    await sub.aclose()
 
     def resume(self, run_id: str, *, context: Any = None, on_event: EventCallback | None = None) -> RunResult:
         """Continue the root run `run_id` (a unique prefix or suffix will do) that was

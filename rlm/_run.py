@@ -21,6 +21,8 @@ from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, from_sandbox
 from rlm.history import History, Observation
 from rlm.inputs import Context
+from rlm.loop_guards import SEEN_KEEP_CHARS, Repeats, invents_output, supported
+from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
 from rlm.protocol import Reply, parse_reply
 from rlm.results import RunResult
@@ -67,6 +69,14 @@ class Run:
         self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
         self.history: History | None = None
         self.notes = NotesHook(self)
+        # what the loop's checks keep (rlm/loop_guards.py): cells already run, what the model
+        # has seen, notes the sub-call server leaves for the turn's observation, replies that
+        # are no answer, and whether an answer was already questioned
+        self.repeats = Repeats()
+        self.seen: list[str] = []
+        self.pending_notes: list[str] = []
+        self.flagged_replies: set[str] = set()
+        self.questioned = False
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
         # the sandbox is blocking; one thread per run keeps runs from starving each other
@@ -158,6 +168,7 @@ class Run:
             info, output_limit=self.config.sandbox.output_limit_chars,
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
             sub_calls=self.config.sub_calls, notes_block=self.notes.block,
+            sub_window_chars=int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS),
             notes_helpers=self.notes.helpers,
         )
         history = History(system, prompts.first_user_message(self.query, info),
@@ -187,7 +198,13 @@ class Run:
             observation, final = await self._act(reply, turn, cut=cut)
             # the history keeps what the model said, not what it thought (its reasoning can be
             # long, and reasoning models are trained without their earlier thoughts in view)
-            history.add_turn(reply.visible if reply.thinking_chars else completion.text, observation)
+            said = reply.visible if reply.thinking_chars else completion.text
+            if reply.code and invents_output(reply.visible[reply.code_end:]):
+                said = reply.visible[:reply.code_end]  # what it claimed its code printed, unseen
+                observation.notes.append(prompts.INVENTED_OUTPUT)
+                self.emit({"event": "loop_check", "turn": turn, "check": "invented_output"})
+            history.add_turn(said, observation)
+            self._remember_seen(observation)
             if final is not None:
                 return "ok", final, None
         else:
@@ -290,8 +307,17 @@ class Run:
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:
                 code_final = result.final
+            times = self.repeats.count(code, result.stdout, result.error)
+            if times:
+                obs.notes.append(prompts.repeated_cell(times, result.error is not None))
+                self.emit({"event": "loop_check", "turn": turn, "check": "repeated_cell", "times": times})
+        obs.notes.extend(dict.fromkeys(self.pending_notes))
+        self.pending_notes.clear()
         if code_final is not None:
-            return obs, code_final
+            if await self._answer_stands(obs, turn, code_final, same_step=True):
+                return obs, code_final
+            await self.blocking(self.sb.reset_answer)
+            return obs, None
         if not reply.has_final:
             if failed:
                 await self.blocking(self.sb.reset_answer)
@@ -302,12 +328,43 @@ class Run:
             return obs, None
         if reply.final_kind == "var":
             value = await self.blocking(self.sb.read_variable, reply.final)
+            if value is None and reply.final == "answer":
+                self._refuse_final(obs, turn, "FINAL_VAR(answer) with no content", prompts.UNREADY_ANSWER)
+                return obs, None
             if value is None:
                 self._refuse_final(obs, turn, f"FINAL_VAR({reply.final}): no such variable",
                                    prompts.missing_final_var(reply.final or ""))
                 return obs, None
-            return obs, value
-        return obs, reply.final
+            answer = value
+        else:
+            answer = reply.final or ""
+        if not await self._answer_stands(obs, turn, answer, same_step=bool(reply.code)):
+            return obs, None
+        return obs, answer
+
+    async def _answer_stands(self, obs: Observation, turn: int, answer: str, *, same_step: bool) -> bool:
+        """May `answer` end the run? Not when it is a sub-model's reply that is no answer (each
+        time), nor, once per run, when nothing the model saw before supports it."""
+        preview = answer.strip()[:120]
+        if answer.strip() in self.flagged_replies:
+            self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
+                               prompts.flagged_answer(preview))
+            return False
+        if not self.questioned and not supported(answer, "\n".join(self.seen)):
+            self.questioned = True
+            self._refuse_final(obs, turn, "nothing the model saw supports the answer",
+                               prompts.unsupported_answer(preview, same_step))
+            return False
+        return True
+
+    def _remember_seen(self, obs: Observation) -> None:
+        """Keep the text the model has now seen, for checking its answers (bounded)."""
+        for cell in obs.cells:
+            self.seen.append(cell.stdout)
+            if cell.error:
+                self.seen.append(cell.error)
+        while sum(map(len, self.seen)) > SEEN_KEEP_CHARS and len(self.seen) > 1:
+            self.seen.pop(0)
 
     async def run_cell(self, code: str, turn: int | str, index: int) -> ExecResult:
         self.phase("running code")
@@ -336,11 +393,17 @@ class Run:
         except ModelError:
             return reason, draft, None
         reply = parse_reply(completion.text)
+        # an answer said plainly, without the marker, is still the model's best answer
+        stated = reply.visible.strip()[:LAST_CALL_PLAIN_CHARS] if not reply.code and not reply.open_block else ""
         answer = draft
         if reply.final_kind == "text":
             answer = reply.final
         elif reply.final_kind == "var":
-            answer = await self.blocking(self.sb.read_variable, reply.final) or draft
+            answer = await self.blocking(self.sb.read_variable, reply.final) or draft or stated or None
+        elif stated and draft is None:
+            answer = stated
+        if answer is not None and answer.strip() in self.flagged_replies:
+            answer = draft if draft is not None and draft.strip() not in self.flagged_replies else None
         return reason, answer, None
 
     async def _draft_quietly(self) -> str | None:
@@ -377,6 +440,10 @@ class Run:
             self.notes.close()
             self.trajectory.close()
             self._executor.shutdown(wait=False)
+
+
+# the most of a plainly stated last answer (no FINAL marker) that is kept as the answer
+LAST_CALL_PLAIN_CHARS = 20_000
 
 
 class CostRefused(ModelError):

@@ -40,7 +40,9 @@ _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children",
                "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes",
                "trajectory_bytes")
 _NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
-_OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls")
+_OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls", "sub_window_chars")
+LOCAL_MODEL = "local"
+"""The model name that runs the embedded model (rlm/local_model.py) on this machine."""
 
 
 def user_dir() -> Path:
@@ -72,6 +74,9 @@ class RLMConfig:
         exponential backoff with full jitter and honour Retry-After.
     history: "folded" keeps old observations as stubs naming `Out[n]`; "full" keeps them all.
     observation_chars: cap on the latest observation shown to the root model.
+    sub_window_chars: the most characters one sub-call prompt may carry; the system prompt states
+        it and a longer prompt is refused in the kernel. None: read from the sub-model's server
+        where it says (llama.cpp, vLLM, LM Studio list their context size), else 100,000.
     runs_dir: where trajectories go (default <user_dir>/runs); trajectory=False writes none.
     trajectory_bytes: the most a run's trajectory files may hold, its child runs' included
         (default 64 MiB): every recorded field has a cap, and past 7/8 of this events are
@@ -115,6 +120,7 @@ class RLMConfig:
     retry_max_s: float = 30.0
     history: Literal["folded", "full"] = "folded"
     observation_chars: int = 20_000
+    sub_window_chars: int | None = None
     runs_dir: Path | None = None
     trajectory: bool = True
     trajectory_bytes: int = 64 << 20
@@ -147,6 +153,8 @@ class RLMConfig:
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
                 raise ConfigError(f"{name} must be a positive finite number (or None for no limit)")
+        if self.sub_window_chars is not None and self.sub_window_chars < 1000:
+            raise ConfigError("sub_window_chars must be at least 1000 (or None: read from the server)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
                      "memory_tokens", "doc_chars", "cache_max_bytes", "trajectory_bytes"):
             if getattr(self, name) < 1:
@@ -155,7 +163,7 @@ class RLMConfig:
             raise ConfigError("request_timeout_s must be positive; max_retries and retry_base_s not negative")
         if self.history not in ("folded", "full"):
             raise ConfigError(f"history must be 'folded' or 'full', not {self.history!r}")
-        if self.api_key is None and self.base_url is None:
+        if self.api_key is None and self.base_url is None and self.model != LOCAL_MODEL:
             raise ConfigError(
                 "no API key: set OPENAI_API_KEY (or pass api_key=... / put it in rlm.toml); "
                 "for a local server that needs none, pass its base_url=...",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from string import Template
 
+from rlm.model_window import DEFAULT_WINDOW_CHARS
 from sandbox import ContextInfo, VariableInfo
 
 _MODULES = ("re, json, math, collections, itertools, functools, statistics, datetime, string, "
@@ -18,7 +19,7 @@ def _template(name: str) -> Template:
 
 
 def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: float,
-                  can_recurse: bool, sub_window_chars: int = 100_000, notes_block: str | None = None,
+                  can_recurse: bool, sub_window_chars: int = DEFAULT_WINDOW_CHARS, notes_block: str | None = None,
                   notes_helpers: str = "", sub_calls: bool = True) -> str:
     docs_line = ""
     if context.docs:
@@ -105,3 +106,47 @@ def last_call(reason: str) -> str:
         "FINAL(...) on its own line, based on what you have found so far; say briefly what is "
         "uncertain."
     )
+
+
+def repeated_cell(times: int, failed: bool) -> str:
+    result = "failed with the same error" if failed else "gave the same output"
+    again = "again" if times == 1 else f"for the {times + 1}th time"
+    return (f"This cell is code you already ran, and it {result} {again}: running it again will not "
+            "change anything. Do something different: print the type and the first items of the values it "
+            "uses (e.g. `print(type(x), repr(x)[:300])`) to see why, or take another approach.")
+
+
+def short_prompts(count: int, longest: int) -> str:
+    which = "prompt" if count == 1 else f"{count} prompts"
+    return (f"Note: the sub-call {which} in this step had fewer than 200 characters (the longest: {longest}): "
+            "the sub-model sees only its prompt, never `context`, so it could only guess. Send the text to "
+            "read with the question: llm_query(question + \"\\n\\n\" + chunk).")
+
+
+def refusals(count: int, preview: str) -> str:
+    which = "a prompt" if count == 1 else f"{count} prompts"
+    return (f"Note: the sub-model's reply to {which} declined or asked for data ({preview!r}): it was not "
+            "given what it needs. Such a reply is not an answer.")
+
+
+def unsupported_answer(preview: str, same_step: bool) -> str:
+    why = ("your code set it in the same step that computed it, so you have not seen what it rests on"
+           if same_step else "nothing you have seen so far shows it")
+    return (f"Your final answer ({preview!r}) was not accepted yet: {why}. Check it against the data with "
+            "code and look at the output; then give it again (if it is right, give it again as it is).")
+
+
+def flagged_answer(preview: str) -> str:
+    return (f"Your final answer ({preview!r}) is a sub-model's reply that declined, or that was given no data "
+            "to read: it is not an answer. Pass the sub-model the text it needs, or compute the answer with code.")
+
+
+UNREADY_ANSWER = (
+    "FINAL_VAR(answer): `answer` holds no content yet (answer['content'] is None), so there is nothing to "
+    "give. Set answer['content'] = ... and answer['ready'] = True, or FINAL_VAR(name) of the variable that "
+    "holds the answer."
+)
+INVENTED_OUTPUT = (
+    "The text you wrote after your code block was dropped: it showed output before the code had run. "
+    "The real output is above. Wait for the output before describing it."
+)

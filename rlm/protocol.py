@@ -2,7 +2,8 @@
 
 Compatible with the paper and the official implementation: ```repl blocks (```python and
 ```py are accepted too), `FINAL(text)` and `FINAL_VAR(name)` at the start of a line outside
-code. (`FINAL_VAR(x)`, `FINAL(x)` and `answer[...]` inside code are seen by the kernel.)
+code, in any case (`Final_VAR(x)`, `final(x)`). (`FINAL_VAR(x)`, `FINAL(x)` and `answer[...]` inside
+code are seen by the kernel.)
 
 Replies as real models write them:
 - reasoning: `<think>...</think>` (also `<thinking>`, an unclosed `<think>` running to the end,
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$",
                     re.MULTILINE | re.DOTALL)
 CODE_LANGS = {"repl", "python", "py", "python3"}
-_FINAL = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)\(", re.MULTILINE)
+# whatever its case (models write `Final_VAR(x)`, `final(42)`), and with the markdown emphasis
+# or backquotes some wrap it in
+_FINAL = re.compile(r"^[ \t]*[*_`]{0,3}(FINAL_VAR|FINAL)\(", re.MULTILINE | re.IGNORECASE)
 
 
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE)
@@ -47,6 +50,7 @@ class Reply:
     thinking_chars: int = 0
     untagged: int = 0
     open_block: bool = False
+    code_end: int = 0  # where the last code block that runs ends, in `visible`
 
     @property
     def has_final(self) -> bool:
@@ -94,7 +98,7 @@ def _final_argument(prose: str, start: int) -> str:
     """The text from just after `FINAL(` to its closing parenthesis: the last `)` that ends a
     line in this stretch of prose (so answers may span lines and contain parentheses)."""
     rest = prose[start:]
-    closing = [m.start() for m in re.finditer(r"\)[ \t]*$", rest, re.MULTILINE)]
+    closing = [m.start() for m in re.finditer(r"\)[ \t]*[*_`]{0,3}[ \t]*$", rest, re.MULTILINE)]
     if closing:
         return rest[: closing[-1]]
     line_end = rest.find("\n")
@@ -115,9 +119,11 @@ def parse_reply(text: str) -> Reply:
             continue
         if lang in CODE_LANGS:
             reply.code.append(code.rstrip() + "\n")
+            reply.code_end = m.end()
         elif not lang and looks_like_python(code):
             reply.code.append(code.rstrip() + "\n")
             reply.untagged += 1
+            reply.code_end = m.end()
     rest = text[pos:]
     opened = _OPEN_FENCE.search(rest)
     if opened is not None:  # a fence opened and never closed: its code is cut, and not prose either
@@ -129,7 +135,7 @@ def parse_reply(text: str) -> Reply:
         if marker is None:
             continue
         argument = _final_argument(prose, marker.end())
-        if marker.group(1) == "FINAL_VAR":
+        if marker.group(1).upper() == "FINAL_VAR":
             reply.final_kind, reply.final = "var", _strip_quotes(argument).strip()
         else:
             reply.final_kind, reply.final = "text", _strip_quotes(argument)

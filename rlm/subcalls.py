@@ -24,8 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlm import prompts as prompts_text
 from rlm.errors import RLMError
 from rlm.inputs import Context
+from rlm.loop_guards import SHORT_PROMPT_CHARS, looks_like_refusal, short_prompts
+from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.tools import SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
@@ -85,7 +88,7 @@ class SubCallServer:
             if self.run.depth + 1 >= self.config.max_depth:
                 texts = await asyncio.to_thread(_prompt_texts, [c for c, _ in received])
                 merged = [p if t is None else f"{p}\n\n{t}" for p, t in zip(prompts, texts, strict=True)]
-                return await self.llm(merged, None, request.cell)
+                return await self.llm(merged, None, request.cell, check=False)
             return list(await asyncio.gather(*(
                 self._child(p + _JSON_NOTE if is_json else p, c, request.cell)
                 for p, (c, is_json) in zip(prompts, received, strict=True))))
@@ -102,12 +105,41 @@ class SubCallServer:
                              "send fewer, larger chunks")
         self._turn_prompts += count
 
-    async def llm(self, prompts: list[str], model: Any, cell: int) -> list[str]:
+    async def llm(self, prompts: list[str], model: Any, cell: int, *, check: bool = True) -> list[str]:
+        if check:
+            self._check_prompts(prompts)
         self.run.sub_calls += len(prompts)
-        return await self.tree.broker.query(
+        answers = await self.tree.broker.query(
             prompts, model=None if model is None else str(model), depth=self.run.depth + 1,
             cell=cell, emit=self._emit_sub_call,
         )
+        if check:
+            self._check_answers(prompts, answers)
+        return answers
+
+    def _check_prompts(self, prompts: list[str]) -> None:
+        """ValueError for a prompt over the sub-model's window; a note for prompts too short to
+        carry any data (rlm/loop_guards.py)."""
+        window = int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS)
+        over = [len(p) for p in prompts if len(p) > window]
+        if over:
+            raise ValueError(f"llm_query: a prompt of {max(over):,} characters is over the sub-model's window "
+                             f"(about {window:,} characters); nothing was sent: split the text into smaller chunks")
+        short = short_prompts(prompts)
+        if short:
+            self.run.pending_notes.append(prompts_text.short_prompts(len(short), max(short)))
+            self.run.emit({"event": "loop_check", "check": "short_sub_prompt", "count": len(short),
+                           "longest": max(short)})
+
+    def _check_answers(self, prompts: list[str], answers: list[str]) -> None:
+        """Remember replies that are no answer: refusals, and replies to prompts with no data."""
+        refused = [a for a in answers if looks_like_refusal(a)]
+        for p, a in zip(prompts, answers, strict=False):
+            if a.strip() and (a in refused or len(p.strip()) < SHORT_PROMPT_CHARS):
+                self.run.flagged_replies.add(a.strip())
+        if refused:
+            self.run.pending_notes.append(prompts_text.refusals(len(refused), refused[0].strip()[:100]))
+            self.run.emit({"event": "loop_check", "check": "sub_refusal", "count": len(refused)})
 
     def _emit_sub_call(self, event: dict[str, Any]) -> None:
         if "prompt_tokens" in event:

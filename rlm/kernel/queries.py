@@ -21,6 +21,11 @@ SUBCONTEXT_INLINE_CHARS = 4_000_000
 SUBCONTEXT_INLINE_TOTAL = 8_000_000
 SUBCONTEXT_KEY = "__rlm_fd__"
 MAX_SUBCONTEXT_FILES = 64  # files one request may carry (the host refuses more)
+# a prompt that is only a piece of the context (no question) is refused; looked for in text
+# contexts up to this size, in the first prompts of a batch (one such prompt shows the mistake)
+QUESTION_CHECK_MIN_CHARS = 200
+QUESTION_CHECK_MAX_CONTEXT = 64_000_000
+QUESTION_CHECK_PROMPTS = 8
 
 
 def install(kernel: Any, data: Any = None) -> dict[str, Any]:
@@ -37,17 +42,33 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             raise TypeError("prompts must be a list of strings")
         return [p if isinstance(p, str) else str(p) for p in prompts]
 
+    def check_questions(op: str, prompts: list[str]) -> list[str]:
+        """ValueError for a prompt that is only a piece of the context: the sub-model would get
+        text and no question, and answer something nobody asked."""
+        texts = [c for c in kernel.contexts() if isinstance(c, str) and len(c) <= QUESTION_CHECK_MAX_CONTEXT]
+        for i, p in enumerate(prompts[:QUESTION_CHECK_PROMPTS]):
+            piece = p.strip()
+            if len(piece) >= QUESTION_CHECK_MIN_CHARS and any(piece in c for c in texts):
+                which = "the prompt" if len(prompts) == 1 else f"prompt {i}"
+                raise ValueError(
+                    f"{op}: {which} is only text copied from `context`, with no question or instruction, "
+                    "so the sub-model would not know what to do with it; nothing was sent. Put the question "
+                    "first, then the text: llm_query(f\"<your question>\\n\\n{chunk}\")")
+        return prompts
+
     def llm_query(prompt: str, model: str | None = None) -> str:
         """Ask the sub-model one question; returns its answer as a string."""
         if model is not None and not isinstance(model, str):
             raise TypeError("model must be a string or None")
-        return ask("llm_query", text_prompts([prompt]), {"model": model, "batched": False})[0]
+        prompts = check_questions("llm_query", text_prompts([prompt]))
+        return ask("llm_query", prompts, {"model": model, "batched": False})[0]
 
     def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
         """Ask the sub-model many questions at once (answered concurrently); answers in order."""
         if model is not None and not isinstance(model, str):
             raise TypeError("model must be a string or None")
-        return ask("llm_query", text_prompts(list(prompts)), {"model": model, "batched": True})
+        checked = check_questions("llm_query_batched", text_prompts(list(prompts)))
+        return ask("llm_query", checked, {"model": model, "batched": True})
 
     def sub_runs(prompts: list[Any], contexts: list[Any], batched: bool) -> list[str]:
         files: list[int] = []

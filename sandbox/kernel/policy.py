@@ -19,7 +19,7 @@ import keyword
 import operator
 import string
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
@@ -29,6 +29,8 @@ from RestrictedPython.Guards import (
     safe_builtins,
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, IOPERATOR_TO_STR, RestrictingNodeTransformer
+
+from sandbox.kernel.protected import ProtectedNameError, rebound_names, refusal
 
 ALLOWED_MODULES = frozenset(
     {
@@ -672,13 +674,18 @@ class ModelCodePolicy(RestrictingNodeTransformer):
         return super().visit_Name(node)
 
 
-def compile_cell(source: str, filename: str, restricted: bool) -> tuple[Any, Any]:
+def compile_cell(source: str, filename: str, restricted: bool,
+                 protected: Collection[str] = ()) -> tuple[Any, Any]:
     """Compile a cell into (body code, last-expression code or None).
 
     The last statement, when it is an expression, is compiled apart so that the
-    runtime can echo its value like a REPL does.
+    runtime can echo its value like a REPL does. ProtectedNameError if the cell would rebind
+    one of `protected` (sandbox/kernel/protected.py).
     """
     tree = ast.parse(source, filename, "exec")
+    rebound = rebound_names(tree, protected) if protected else []
+    if rebound:
+        raise ProtectedNameError(refusal(rebound))
     last_expr = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last_expr = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from sandbox.kernel import wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
 from sandbox.kernel.corpus import Corpus, Segments, map_file
 from sandbox.kernel.policy import PolicyError, compile_cell, restricted_globals
+from sandbox.kernel.protected import ProtectedNameError
 from sandbox.kernel.re_facade import model_import
 
 # names the runtime itself reserves (tools add theirs when they are installed)
@@ -270,6 +271,11 @@ class Runtime:
         """Mark a variable (by value, or by its name as a string) as the final answer."""
         if isinstance(value, str) and value.isidentifier() and value in self.ns:
             value = self.ns[value]
+        if value is self.answer:  # the protocol's own dict: its content is the answer
+            value = self.answer.get("content")
+            if value is None:
+                raise ValueError("FINAL_VAR(answer): `answer` holds no content yet; set "
+                                 "answer['content'] = ... first, or pass the variable that holds the answer")
         self.answer["content"] = value if isinstance(value, str) else str(value)
         self.answer["ready"] = True
         return value
@@ -322,7 +328,8 @@ class Runtime:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _interruptible():
-                body, tail = compile_cell(code, filename, self.restricted)
+                protected = [n for n in self.reserved if n != "answer"]  # `answer` may become another dict
+                body, tail = compile_cell(code, filename, self.restricted, protected)
                 exec(body, self.ns)
                 if tail is not None:
                     value = eval(tail, self.ns)
@@ -330,6 +337,8 @@ class Runtime:
                         sink.write(_short_repr(value, self.output_limit) + "\n")
         except PolicyError as exc:
             return f"PolicyError: {exc}"
+        except ProtectedNameError as exc:
+            return str(exc)
         except SyntaxError as exc:
             return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
         except MemoryError:
@@ -377,6 +386,10 @@ class Runtime:
             if name.startswith("_") or name not in self.ns or name in self._hook_names:
                 raise KeyError(name)
             value = self.ns[name]
+            if value is self.answer:  # FINAL_VAR(answer) names the protocol's dict: its content
+                value = self.answer.get("content")
+                if value is None:
+                    return None
             return cap_final(value if isinstance(value, str) else str(value))
         if op == "answer":
             content = self.answer.get("content") if isinstance(self.answer, dict) else None

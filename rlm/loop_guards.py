@@ -1,0 +1,109 @@
+"""What the loop checks in what a model does, for models that go astray: each check names a
+failure mode seen with real models, and what the model is told when it happens.
+
+- a cell that repeats an earlier one and gets the same result (`Repeats`);
+- a sub-call prompt too short to carry any of the data, and a sub-model's reply that refuses
+  or asks for data it was not given (`short_prompts`, `looks_like_refusal`);
+- a final answer nothing the model saw supports (`supported`);
+- text written after a code block, before its output was seen (`split_trailing`).
+Every check is about the shape of what happened, not about one model's words, so that it
+holds for other models too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# a sub-call prompt shorter than this cannot carry a useful piece of the context
+SHORT_PROMPT_CHARS = 200
+# the text of observations kept to check answers against (older text is dropped first)
+SEEN_KEEP_CHARS = 4_000_000
+
+_REFUSAL = re.compile(
+    r"\A\W*(?:I'?m sorry|I am sorry|sorry\b|I (?:cannot|can ?not|can't|am unable|'m unable|do not have|don't have)"
+    r"|as an AI\b|unfortunately\b)"
+    r"|please (?:provide|share|give|paste|upload)\b"
+    r"|(?:no|without (?:the|any)) (?:context|text|data|document|information) (?:was |were |has been |is )?"
+    r"(?:provided|given|supplied|available)",
+    re.IGNORECASE)
+
+
+def looks_like_refusal(reply: str) -> bool:
+    """A sub-model reply that declines, or asks for the text it was supposed to read."""
+    return bool(_REFUSAL.search(reply[:400]))
+
+
+def short_prompts(prompts: list[str]) -> list[int]:
+    """The lengths of the prompts too short to carry any data."""
+    return [len(p) for p in prompts if len(p.strip()) < SHORT_PROMPT_CHARS]
+
+
+def _normal_code(code: str) -> str:
+    lines = (ln.split("#", 1)[0].rstrip() if "#" in ln and "'" not in ln and '"' not in ln else ln.rstrip()
+             for ln in code.splitlines())
+    return "\n".join(ln for ln in lines if ln.strip())
+
+
+@dataclass
+class Repeats:
+    """Cells already run, by their code and result: how often each exact pair came back."""
+
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def count(self, code: str, stdout: str, error: str | None) -> int:
+        """Record a cell; return how many times before this one the same code gave the same result."""
+        key = (_normal_code(code), (error or "").strip().splitlines()[-1:][0] if error else stdout.strip()[:2000])
+        before = self.seen.get(key, 0)
+        self.seen[key] = before + 1
+        return before
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+
+
+def _numbers(text: str) -> set[str]:
+    out = set()
+    for m in _NUMBER.finditer(text):
+        n = m.group().replace(",", "")
+        if "." in n:
+            n = n.rstrip("0").rstrip(".")
+        out.add(n.lstrip("-") or "0")
+    return out
+
+
+def supported(answer: str, seen: str) -> bool:
+    """Does what the model saw (`seen`: its cells' output and errors, sub-call replies it
+    printed) support `answer`? Every number in a short answer must have been seen, and at least
+    half of its words; a long answer (an essay, a list) is not checked."""
+    text = answer.strip()
+    if not text:
+        return False
+    if len(text) > 300:
+        return True
+    if not seen.strip():
+        return False
+    numbers = _numbers(text)
+    if numbers and not numbers <= _numbers(seen):
+        return False
+    words = {w.lower() for w in _WORD.findall(text)}
+    if numbers or not words:
+        return True
+    low = seen.lower()
+    return sum(w in low for w in words) * 2 >= len(words)
+
+
+_FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
+_OUTPUT_WORDS = re.compile(r"^\W*(output|result|results|prints?|returns?)\b\W*:?", re.IGNORECASE | re.MULTILINE)
+
+
+def split_trailing(text: str, last_code_end: int) -> tuple[str, str]:
+    """The reply up to the end of its last code block, and the text after it."""
+    return text[:last_code_end], text[last_code_end:]
+
+
+def invents_output(trailing: str) -> bool:
+    """Text after the last code block that shows output the model has not seen yet: a block
+    (```...) or a line that starts with "Output:" / "Result:"."""
+    return bool(_FENCE_OPEN.search(trailing) or _OUTPUT_WORDS.search(trailing))
