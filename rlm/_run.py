@@ -77,6 +77,7 @@ class Run:
         self.pending_notes: list[str] = []
         self.flagged_replies: set[str] = set()
         self.questioned = False
+        self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
         # the sandbox is blocking; one thread per run keeps runs from starving each other
@@ -296,12 +297,26 @@ class Run:
         elif reply.open_block:
             obs.notes.append(prompts.OPEN_BLOCK)
         if not reply.code and not reply.has_final:
-            if not (cut or reply.open_block):
+            if cut or reply.open_block:
+                return obs, None
+            stated = reply.visible.strip()
+            if not stated or len(stated) > PLAIN_ANSWER_CHARS or not supported(stated, "\n".join(self.seen)):
                 obs.notes.append(prompts.NUDGE)
+            elif stated == self.last_plain:
+                # said twice, and what it ran shows it: the answer, marker or not
+                self.emit({"event": "loop_check", "turn": turn, "check": "plain_answer_taken"})
+                return obs, stated
+            else:
+                obs.notes.append(prompts.plain_answer(stated[:120]))
+            self.last_plain = stated
             return obs, None
+        self.last_plain = None
         code_final = None
         failed = False
         for index, code in enumerate(reply.code):
+            if failed:  # the blocks after a failing one rest on it: they are not run
+                obs.notes.append(prompts.blocks_not_run(len(reply.code) - index))
+                break
             result = await self.run_cell(code, turn, index)
             obs.cells.append(result)
             failed = failed or result.error is not None
@@ -350,7 +365,7 @@ class Run:
             self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
                                prompts.flagged_answer(preview))
             return False
-        if not self.questioned and not supported(answer, "\n".join(self.seen)):
+        if self.config.answer_check and not self.questioned and not supported(answer, "\n".join(self.seen)):
             self.questioned = True
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
@@ -444,6 +459,8 @@ class Run:
 
 # the most of a plainly stated last answer (no FINAL marker) that is kept as the answer
 LAST_CALL_PLAIN_CHARS = 20_000
+# a reply with no code and no marker up to this size may be an answer said plainly
+PLAIN_ANSWER_CHARS = 300
 
 
 class CostRefused(ModelError):

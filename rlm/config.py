@@ -86,6 +86,8 @@ class RLMConfig:
     preflight: check the endpoint and key before starting the sandbox.
     sub_calls: False disables `llm_query*` and `rlm_query*` in the kernel (the paper's
         "RLM without sub-calls" ablation); they answer with an error string.
+    answer_check: question a final answer once when nothing the model saw supports it (a number
+        it never printed, words it never read); False takes every answer as it comes.
     notes: the notes store's directory; None (or True) means the corpus's own store in the
         user's rlm directory (<user_dir>/notes/, as `rlm query` keeps it: by the files' resolved
         paths, or by a hash of a text's content), False turns notes off (no store, no memories,
@@ -128,6 +130,7 @@ class RLMConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     preflight: bool = True
     sub_calls: bool = True
+    answer_check: bool = True
     notes: Path | bool | None = None
     notes_turn: bool = True
     memory_chars: int = 500
@@ -201,7 +204,7 @@ class RLMConfig:
         for name in _OPTIONAL_NUMBER_FIELDS:
             if getattr(self, name) is not None and not is_number(getattr(self, name)):
                 raise wrong(name, "a number (or None for no limit)")
-        for name in ("trajectory", "preflight", "sub_calls", "notes_turn"):
+        for name in ("trajectory", "preflight", "sub_calls", "notes_turn", "answer_check"):
             if not isinstance(getattr(self, name), bool):
                 raise wrong(name, "true or false")
         if self.runs_dir is not None and not isinstance(self.runs_dir, (str, os.PathLike)):

@@ -150,3 +150,13 @@ INVENTED_OUTPUT = (
     "The text you wrote after your code block was dropped: it showed output before the code had run. "
     "The real output is above. Wait for the output before describing it."
 )
+
+
+def plain_answer(preview: str) -> str:
+    return (f"You wrote an answer ({preview!r}) without FINAL(...), so the run did not end. If it is your "
+            "answer, reply with FINAL(<the answer>) on its own line.")
+
+
+def blocks_not_run(count: int) -> str:
+    which = "The code block" if count == 1 else f"The {count} code blocks"
+    return f"{which} after the failing one {'was' if count == 1 else 'were'} not run: fix the error first."

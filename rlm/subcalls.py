@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rlm import prompts as prompts_text
 from rlm.errors import RLMError
 from rlm.inputs import Context
-from rlm.loop_guards import SHORT_PROMPT_CHARS, looks_like_refusal, short_prompts
+from rlm.loop_guards import looks_like_refusal, short_prompts
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.tools import SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
@@ -132,11 +132,9 @@ class SubCallServer:
                            "longest": max(short)})
 
     def _check_answers(self, prompts: list[str], answers: list[str]) -> None:
-        """Remember replies that are no answer: refusals, and replies to prompts with no data."""
+        """Remember the replies that decline or ask for data: they are no answer."""
         refused = [a for a in answers if looks_like_refusal(a)]
-        for p, a in zip(prompts, answers, strict=False):
-            if a.strip() and (a in refused or len(p.strip()) < SHORT_PROMPT_CHARS):
-                self.run.flagged_replies.add(a.strip())
+        self.run.flagged_replies.update(a.strip() for a in refused if a.strip())
         if refused:
             self.run.pending_notes.append(prompts_text.refusals(len(refused), refused[0].strip()[:100]))
             self.run.emit({"event": "loop_check", "check": "sub_refusal", "count": len(refused)})

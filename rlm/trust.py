@@ -33,7 +33,7 @@ LOWER_ONLY_FIELDS = frozenset({
     "max_concurrency", "max_children", "max_retries", "observation_chars", "memory_chars",
     "memory_tokens", "doc_chars", "sub_window_chars", "request_timeout_s", "retry_base_s", "retry_max_s",
 })
-OFF_ONLY_FIELDS = frozenset({"notes_turn", "sub_calls", "notes"})
+OFF_ONLY_FIELDS = frozenset({"notes_turn", "sub_calls", "notes", "answer_check"})
 
 TRUST_FILE = "trusted.json"
 

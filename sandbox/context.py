@@ -209,7 +209,29 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         if how is not None:
             spec.decoded[str(path)] = how
             spec.description += f"; {_decoding_note(how)}"
+    hint = _format_hint(path, mode == "text")
+    if hint:
+        spec.description += f"; {hint}"
     return spec
+
+
+def _format_hint(path: Path, whole: bool) -> str | None:
+    """How to read a file of a common data format, from its name and its first bytes (models
+    otherwise split JSON on blank lines and count nothing)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return None
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson") or (suffix != ".json" and head[:1] == b"{" and b"}\n{" in head):
+        return "JSON Lines: one JSON object per line, `[json.loads(l) for l in context.splitlines() if l.strip()]`"
+    if (suffix == ".json" or head[:1] in (b"[", b"{")) and whole:
+        return "JSON text: `json.loads(context)` gives the data"
+    if suffix in (".csv", ".tsv"):
+        tab = ", delimiter='\\t'" if suffix == ".tsv" else ""
+        return f"CSV text: `list(csv.DictReader(context.splitlines(){tab}))` gives its rows as dicts"
+    return None
 
 
 def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list[Path], dict[str, list[str]]]:

@@ -84,7 +84,7 @@ def test_an_untagged_fence_runs_when_it_is_python_and_not_when_it_shows_output(r
 
 
 def test_final_var_of_a_missing_name_tells_the_model(run):
-    result, events, calls = run(turns("FINAL_VAR(magic_number)", "```repl\nmagic_number = '7311'\n```",
+    result, events, calls = run(turns("FINAL_VAR(magic_number)", "```repl\nmagic_number = '7311'\nprint(magic_number)\n```",
                                       "FINAL_VAR(magic_number)"))
     assert result.answer == "7311" and result.iterations == 3
     assert "no variable named 'magic_number'" in calls[1].prompt
