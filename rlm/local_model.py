@@ -54,6 +54,8 @@ CONTEXT_TOKENS = 32_768
 """The server's context window (the model was trained for 32k)."""
 CHARS_PER_TOKEN = 3.2  # this model's tokenizer on English prose and logs, measured
 
+FAILED_NOTE = "prepare-failed.txt"  # why the last `prepare` from the command line failed
+
 Progress = Callable[[str], None]
 
 
@@ -288,7 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"dir": str(cache_dir()), "prepared": is_prepared()}))
         return 0 if is_prepared() else 1
     if command == "prepare":
-        prepare(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        failed = cache_dir() / FAILED_NOTE
+        try:
+            prepare(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        except (LocalModelError, OSError, subprocess.SubprocessError) as exc:
+            with suppress(OSError):  # what a test that finds no model says about why
+                failed.write_text(f"{type(exc).__name__}: {exc}\n")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        failed.unlink(missing_ok=True)
         print(json.dumps({"dir": str(cache_dir()), "prepared": True}))
         return 0
     if command == "serve":

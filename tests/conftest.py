@@ -179,3 +179,8 @@ def host_intact(sb: Sandbox, host_secret: Path, listener=None) -> None:
         assert (r.error, r.stdout) == (None, "None\n"), f"the kernel sees the host's key or is broken: {r}"
     r = sb.execute("print(1+1)", timeout=30)
     assert (r.error, r.stdout) == (None, "2\n"), f"the sandbox no longer answers: {r}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The real-model test runs last: `.ci/run` prepares the model beside the other tests."""
+    items.sort(key=lambda item: item.get_closest_marker("real_model") is not None)
