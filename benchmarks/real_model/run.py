@@ -1,0 +1,320 @@
+"""Run the real-model bench: each (task, method) pair in turn against one OpenAI-protocol server.
+
+    python -m benchmarks.real_model.run --base-url http://127.0.0.1:8123/v1 --model qwen2.5-coder-1.5b \\
+        [--methods rlm,direct,codeact,official] [--tasks-dir DIR] [--only ID,ID] [--kinds k,k] \\
+        [--limit N] [--out results.jsonl] [--max-iterations 12] [--window-tokens 8192] \\
+        [--sub-window-chars N] [--label before]
+    python -m benchmarks.real_model.run --table results.jsonl
+
+One JSON line per finished pair is appended to --out (task, kind, method, label, answer,
+correct, status, turns, tokens, wall, trajectory, error, failure modes); a pair already there
+under the same label is skipped, so an interrupted run goes on where it stopped. The tasks are
+generated into --tasks-dir when it has none. rlm, direct and codeact run through
+`evals.methods.run_method`; "official" through `benchmarks.real_model.official.run_official`
+(its row says "unavailable" while that module is missing). A JSON summary goes to stdout at the
+end; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.real_model.tasks import generate, score
+from evals.methods import FAILED_STATUSES, MethodSettings, Outcome, run_method
+from evals.tasks import EvalError, Task, read_tasks
+from rlm import RLMConfig, append_jsonl, read_jsonl, read_trajectory
+
+METHODS = ("rlm", "direct", "codeact", "official")
+ANSWER_CHARS = 2000  # answers are cut to this in the results file
+UNAVAILABLE = "unavailable"
+
+
+@dataclasses.dataclass
+class Options:
+    """What one bench run uses, from the command line."""
+
+    base_url: str
+    model: str
+    api_key: str = "local"
+    methods: tuple[str, ...] = METHODS
+    tasks_dir: Path = Path("realmodel-results/tasks")
+    out: Path = Path("realmodel-results/results.jsonl")
+    only: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    limit: int | None = None
+    max_iterations: int = 12
+    window_tokens: int = 8192
+    sub_window_chars: int | None = None
+    tokenizer: str = "o200k_base"
+    label: str = "before"
+    seed: int = 0
+    timeout_s: float = 1800.0
+    request_timeout_s: float = 600.0
+    retry_failed: bool = False
+
+
+# ----- choosing the work ----------------------------------------------------------------------------------
+
+def load_tasks(opts: Options) -> list[Task]:
+    """The tasks of --tasks-dir (generated there first when it holds none), filtered."""
+    if not (opts.tasks_dir / "tasks.jsonl").exists():
+        print(f"generating the tasks in {opts.tasks_dir}", file=sys.stderr)
+        generate(opts.tasks_dir, opts.seed)
+    tasks = read_tasks(opts.tasks_dir / "tasks.jsonl")
+    if opts.only:
+        unknown = set(opts.only) - {t.id for t in tasks}
+        if unknown:
+            raise EvalError(f"no such task: {', '.join(sorted(unknown))}")
+        tasks = [t for t in tasks if t.id in opts.only]
+    if opts.kinds:
+        known = {t.meta.get("kind") for t in tasks}
+        unknown = set(opts.kinds) - known
+        if unknown:
+            raise EvalError(f"no such kind: {', '.join(sorted(unknown))}; known: {', '.join(sorted(map(str, known)))}")
+        tasks = [t for t in tasks if t.meta.get("kind") in opts.kinds]
+    return tasks[: opts.limit] if opts.limit is not None else tasks
+
+
+def latest_rows(path: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The last row of each (task, method, label) in a results file."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if path.exists():
+        for row in read_jsonl(path):
+            if isinstance(row, dict) and {"task_id", "method", "label"} <= row.keys():
+                rows[(row["task_id"], row["method"], row["label"])] = row
+    return rows
+
+
+def is_done(row: dict[str, Any], retry_failed: bool) -> bool:
+    """A row that counts as done: not 'unavailable' (the method may be there next time), nor a
+    failure to run when --retry-failed asks for those again."""
+    status = row.get("status")
+    return status != UNAVAILABLE and not (retry_failed and status in FAILED_STATUSES)
+
+
+# ----- one pair -------------------------------------------------------------------------------------------
+
+def method_settings(opts: Options) -> MethodSettings:
+    """The settings of rlm / direct / codeact: the one model for root and sub-calls, one request
+    at a time (one local server), trajectories beside the results."""
+    config: dict[str, Any] = {
+        "model": opts.model, "sub_model": opts.model, "base_url": opts.base_url, "api_key": opts.api_key,
+        "max_iterations": opts.max_iterations, "max_concurrency": 1, "trajectory": True,
+        "runs_dir": opts.out.parent / "runs", "request_timeout_s": opts.request_timeout_s,
+        "max_wall_s": opts.timeout_s}
+    if opts.sub_window_chars is not None:
+        config["sub_window_chars"] = opts.sub_window_chars
+    fields = {f.name for f in dataclasses.fields(RLMConfig)}
+    for name in [k for k in config if k not in fields]:
+        print(f"note: this rlm has no {name} setting; it is left out", file=sys.stderr)
+        del config[name]
+    return MethodSettings.of(window_tokens=opts.window_tokens, tokenizer=opts.tokenizer, **config)
+
+
+def _official(task: Task, base: Path, opts: Options) -> Outcome:
+    try:
+        module = importlib.import_module("benchmarks.real_model.official")
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks.real_model.official":
+            raise
+        return Outcome(None, UNAVAILABLE, error="benchmarks/real_model/official.py is not there")
+    started = time.monotonic()
+    try:
+        out: Outcome = module.run_official(task, base, base_url=opts.base_url, model=opts.model,
+                                           api_key=opts.api_key, max_iterations=opts.max_iterations,
+                                           timeout_s=opts.timeout_s)
+    except Exception as exc:  # noqa: BLE001 - a failing baseline is a row, not the end of the bench
+        out = Outcome(None, "error", error=f"{type(exc).__name__}: {exc}")
+    if not out.wall_s:
+        out.wall_s = time.monotonic() - started
+    return out
+
+
+def turns_of(method: str, trajectory_path: str | None) -> int | None:
+    """The run's iterations, from its trajectory's totals (None: a one-call baseline, or no record)."""
+    if method == "direct" or not trajectory_path or not Path(trajectory_path).exists():
+        return None
+    for event in read_trajectory(Path(trajectory_path)):
+        if event.get("event") == "totals":
+            return int(event.get("iterations", 0))
+    return None
+
+
+def failure_modes(trajectory_path: str | None) -> list[str]:
+    """What went wrong in a run, by `benchmarks.real_model.failures.classify` when that module is there."""
+    if not trajectory_path:
+        return []
+    try:
+        module = importlib.import_module("benchmarks.real_model.failures")
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks.real_model.failures":
+            raise
+        return []
+    try:
+        return list(module.classify(trajectory_path))
+    except Exception as exc:  # noqa: BLE001 - a classifier bug must not lose the row
+        return [f"classify_error: {type(exc).__name__}: {exc}"]
+
+
+def run_pair(task: Task, method: str, base: Path, opts: Options, settings: MethodSettings) -> dict[str, Any]:
+    """Solve one task with one method; returns its results row."""
+    out = _official(task, base, opts) if method == "official" else run_method(method, task, base, settings)
+    return {
+        "task_id": task.id, "kind": task.meta.get("kind"), "method": method, "label": opts.label,
+        "model": opts.model, "chars": task.chars, "gold": task.gold,
+        "answer": None if out.answer is None else out.answer[:ANSWER_CHARS],
+        "correct": out.status != UNAVAILABLE and score(out.answer, task), "status": out.status,
+        "turns": turns_of(method, out.trajectory_path), "prompt_tokens": out.prompt_tokens,
+        "completion_tokens": out.completion_tokens, "wall_s": round(out.wall_s, 3),
+        "trajectory_path": out.trajectory_path, "error": out.error,
+        "failure_modes": failure_modes(out.trajectory_path),
+        "settings": {"max_iterations": opts.max_iterations, "window_tokens": opts.window_tokens,
+                     "sub_window_chars": getattr(settings.rlm, "sub_window_chars", None),  # as applied
+                     "tokenizer": opts.tokenizer},
+    }
+
+
+def run(opts: Options) -> dict[str, Any]:
+    """Run every pair not yet in --out; returns the summary of the whole results file."""
+    unknown = [m for m in opts.methods if m not in METHODS]
+    if unknown or not opts.methods:
+        raise EvalError(f"unknown method {', '.join(unknown) or '(none)'}; known: {', '.join(METHODS)}")
+    tasks = load_tasks(opts)
+    done = {k for k, row in latest_rows(opts.out).items() if is_done(row, opts.retry_failed)}
+    todo = [(t, m) for t in tasks for m in opts.methods if (t.id, m, opts.label) not in done]
+    print(f"{len(tasks)} tasks x {len(opts.methods)} methods: {len(todo)} to run, "
+          f"{len(tasks) * len(opts.methods) - len(todo)} already in {opts.out}", file=sys.stderr)
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    settings = method_settings(opts)
+    for n, (task, method) in enumerate(todo, 1):
+        print(f"[{n}/{len(todo)}] {task.id} {method} ...", file=sys.stderr, end=" ", flush=True)
+        row = run_pair(task, method, opts.tasks_dir, opts, settings)
+        append_jsonl(opts.out, row)
+        verdict = "correct" if row["correct"] else "wrong"
+        print(f"{row['status']} {verdict} {row['wall_s']:.1f}s answer={str(row['answer'])[:60]!r}",
+              file=sys.stderr, flush=True)
+    return summarise(latest_rows(opts.out).values())
+
+
+# ----- reporting ------------------------------------------------------------------------------------------
+
+def _groups(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["label"]), []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per method and label: n, correct, accuracy, mean and median wall, mean tokens, and per kind.
+    Rows of an unavailable method are counted apart, not as wrong answers."""
+    out: dict[str, Any] = {}
+    for (method, label), group in _groups(rows).items():
+        ran = [r for r in group if r["status"] != UNAVAILABLE]
+        walls = [r["wall_s"] for r in ran]
+        kinds: dict[str, dict[str, int]] = {}
+        for r in ran:
+            k = kinds.setdefault(str(r["kind"]), {"n": 0, "correct": 0})
+            k["n"] += 1
+            k["correct"] += bool(r["correct"])
+        correct = sum(bool(r["correct"]) for r in ran)
+        out[f"{method}/{label}"] = {
+            "method": method, "label": label, "n": len(ran), "correct": correct,
+            "accuracy": round(correct / len(ran), 4) if ran else None,
+            "mean_wall_s": round(statistics.mean(walls), 2) if walls else None,
+            "median_wall_s": round(statistics.median(walls), 2) if walls else None,
+            "mean_prompt_tokens": round(statistics.mean(r["prompt_tokens"] for r in ran)) if ran else None,
+            "mean_completion_tokens": round(statistics.mean(r["completion_tokens"] for r in ran)) if ran else None,
+            "failed_to_run": sum(r["status"] in FAILED_STATUSES for r in ran),
+            "unavailable": len(group) - len(ran), "by_kind": dict(sorted(kinds.items())),
+        }
+    return out
+
+
+def table(rows: Iterable[dict[str, Any]]) -> str:
+    """A markdown table of method x label, then correct/n per kind."""
+    summary = summarise(rows)
+
+    def cell(value: Any, fmt: str = "{}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    lines = ["| method | label | correct/n | accuracy | median wall s | mean tokens (prompt+completion) |",
+             "|---|---|---|---|---|---|"]
+    for s in summary.values():
+        tokens = None if s["mean_prompt_tokens"] is None else s["mean_prompt_tokens"] + s["mean_completion_tokens"]
+        lines.append(f"| {s['method']} | {s['label']} | {s['correct']}/{s['n']} | {cell(s['accuracy'], '{:.0%}')} | "
+                     f"{cell(s['median_wall_s'], '{:.1f}')} | {cell(tokens, '{:,}')} |")
+    kinds = sorted({k for s in summary.values() for k in s["by_kind"]})
+    if kinds:
+        lines += ["", "| kind | " + " | ".join(summary) + " |", "|---|" + "---|" * len(summary)]
+        for kind in kinds:
+            counts = [s["by_kind"].get(kind) for s in summary.values()]
+            lines.append(f"| {kind} | " + " | ".join("-" if c is None else f"{c['correct']}/{c['n']}" for c in counts)
+                         + " |")
+    return "\n".join(lines)
+
+
+# ----- command line ---------------------------------------------------------------------------------------
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.real_model.run", description=__doc__.splitlines()[0])
+    p.add_argument("--table", type=Path, metavar="RESULTS", help="print the markdown table of a results file and stop")
+    p.add_argument("--base-url")
+    p.add_argument("--model")
+    p.add_argument("--api-key", default="local")
+    p.add_argument("--methods", type=_list, default=METHODS, help="comma-separated: " + ",".join(METHODS))
+    p.add_argument("--tasks-dir", type=Path, help="default: tasks/ beside --out (generated when missing)")
+    p.add_argument("--only", type=_list, default=(), help="task ids, comma-separated")
+    p.add_argument("--kinds", type=_list, default=(), help="task kinds, comma-separated")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--out", type=Path, default=Options.out)
+    p.add_argument("--max-iterations", type=int, default=Options.max_iterations)
+    p.add_argument("--window-tokens", type=int, default=Options.window_tokens)
+    p.add_argument("--sub-window-chars", type=int)
+    p.add_argument("--tokenizer", default=Options.tokenizer, help="counts the baselines' window (evals.tokens)")
+    p.add_argument("--label", default=Options.label)
+    p.add_argument("--seed", type=int, default=0, help="of the generated tasks")
+    p.add_argument("--timeout-s", type=float, default=Options.timeout_s, help="per run (rlm's max_wall_s, official's)")
+    p.add_argument("--request-timeout-s", type=float, default=Options.request_timeout_s)
+    p.add_argument("--retry-failed", action="store_true", help="run again the pairs whose row is a failure to run")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.table:
+        print(table(latest_rows(args.table).values()))
+        return 0
+    if not args.base_url or not args.model:
+        print("--base-url and --model are needed (or --table RESULTS)", file=sys.stderr)
+        return 2
+    opts = Options(base_url=args.base_url, model=args.model, api_key=args.api_key, methods=args.methods,
+                   tasks_dir=args.tasks_dir or args.out.parent / "tasks", out=args.out, only=args.only,
+                   kinds=args.kinds, limit=args.limit, max_iterations=args.max_iterations,
+                   window_tokens=args.window_tokens, sub_window_chars=args.sub_window_chars, tokenizer=args.tokenizer,
+                   label=args.label, seed=args.seed, timeout_s=args.timeout_s,
+                   request_timeout_s=args.request_timeout_s, retry_failed=args.retry_failed)
+    try:
+        summary = run(opts)
+    except EvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
