@@ -12,7 +12,8 @@ Replies as real models write them:
 - a fence without a language tag is run when its text is Python (it parses) and does more than
   show a value (not only a name or a literal, which is how models quote output); a fence tagged
   with another language (bash, text, json...) is never run;
-- a fence left open (a reply cut by the token limit) is never run.
+- a fence left open (a reply cut by the token limit) is never run;
+- a reply with no fence at all whose whole text is such Python (`llm_query("...")`) is run.
 """
 
 from __future__ import annotations
@@ -130,6 +131,14 @@ def parse_reply(text: str) -> Reply:
         reply.open_block = True
         rest = rest[:opened.start()]
     prose_parts.append(rest)
+    bare = text.strip()
+    if not reply.code and pos == 0 and not reply.open_block and not _FINAL.search(text) and looks_like_python(bare):
+        # no fence at all, and the whole reply is Python that does something: code written
+        # without its fence (`llm_query("...")`), which prose never parses as
+        reply.code.append(bare + "\n")
+        reply.untagged += 1
+        reply.code_end = len(text)
+        return reply
     for prose in prose_parts:
         marker = _FINAL.search(prose)
         if marker is None:
