@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -236,8 +237,19 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "mean_completion_tokens": round(statistics.mean(r["completion_tokens"] for r in ran)) if ran else None,
             "failed_to_run": sum(r["status"] in FAILED_STATUSES for r in ran),
             "unavailable": len(group) - len(ran), "by_kind": dict(sorted(kinds.items())),
+            "failure_modes": dict(sorted(Counter(m for r in ran for m in modes_of(r)).items())),
         }
     return out
+
+
+def modes_of(row: dict[str, Any]) -> list[str]:
+    """A row's failure modes, read again from its trajectory when it is still there (so that rows
+    written before the classifier changed are counted alike), plus `wrong_status_ok`."""
+    path = row.get("trajectory_path")
+    modes = failure_modes(path) if path and Path(path).exists() else list(row.get("failure_modes") or [])
+    if row.get("status") == "ok" and not row.get("correct"):
+        modes.append("wrong_status_ok")
+    return modes
 
 
 def table(rows: Iterable[dict[str, Any]]) -> str:
@@ -259,6 +271,12 @@ def table(rows: Iterable[dict[str, Any]]) -> str:
         for kind in kinds:
             counts = [s["by_kind"].get(kind) for s in summary.values()]
             lines.append(f"| {kind} | " + " | ".join("-" if c is None else f"{c['correct']}/{c['n']}" for c in counts)
+                         + " |")
+    modes = sorted({m for s in summary.values() for m in s["failure_modes"]})
+    if modes:
+        lines += ["", "| failure mode (runs) | " + " | ".join(summary) + " |", "|---|" + "---|" * len(summary)]
+        for mode in modes:
+            lines.append(f"| {mode} | " + " | ".join(str(s["failure_modes"].get(mode, 0)) for s in summary.values())
                          + " |")
     return "\n".join(lines)
 

@@ -1,0 +1,124 @@
+"""Failure modes of one rlm run, named from its trajectory (the bench counts them per label, so
+that each loop change is judged by how much rarer it makes the mode it targets).
+
+The modes are about what happened, read the same way before and after a change (a trajectory
+written by an older controller is read too):
+
+no_answer            the run ended with no answer
+wrong_status_ok      (set by the runner: status ok, answer wrong)
+budget_exhausted     the turn or time budget ended the run
+no_code_reply        a reply with neither code nor a final marker
+repeated_cell        a cell ran the same code with the same result as an earlier cell
+cascade_after_error  a block ran after an earlier block of the same reply had failed
+sub_prompt_no_data   a sub-call prompt too short to carry any of the context
+sub_prompt_no_question  a sub-call refused (or, before, sent) as a bare piece of the context
+sub_refusal          a sub-model reply that declined or asked for data
+refusal_answer       the final answer is such a reply
+unready_answer       the final answer is the protocol's empty answer dict
+rebinds_protected    a cell assigned to `context` or a helper
+marker_case          a final marker in another case (`Final_VAR(`), ignored before
+prose_not_finished   a short plain answer with no marker, and the run did not end on it
+invented_output      text after the last code block showing output not yet seen
+unsupported_final    a final answer (accepted or not) that nothing the model saw supports
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+from rlm import read_trajectory
+from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported
+from rlm.protocol import parse_reply
+from sandbox.kernel.protected import rebound_names
+
+_PROTECTED = ("context", "docs", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched",
+              "FINAL", "FINAL_VAR", "SHOW_VARS")
+_ODD_CASE = re.compile(r"^[ \t]*[*_`]{0,3}(final_var|final)\(", re.MULTILINE | re.IGNORECASE)
+_UNREADY = "{'content': None, 'ready': False}"
+
+
+def classify(trajectory: str | Path) -> list[str]:
+    """The failure modes seen in a root run's trajectory (each named once, in a stable order)."""
+    events = list(read_trajectory(Path(trajectory)))
+    found: set[str] = set()
+    final: dict[str, Any] = next((e for e in reversed(events) if e.get("event") == "final" and e.get("depth", 0) == 0), {})
+    answer = final.get("answer")
+    status = final.get("status")
+    if answer is None:
+        found.add("no_answer")
+    if status in ("max_iterations", "max_wall_time", "max_tokens", "max_cost"):
+        found.add("budget_exhausted")
+    repeats = Repeats()
+    seen: list[str] = []
+    sub_replies: list[str] = []
+    for e in events:
+        kind = e.get("event")
+        if e.get("depth", 0) != 0:
+            continue
+        if kind == "model_call" and isinstance(e.get("reply"), str) and e.get("turn") != "notes":
+            _reply_modes(e["reply"], found, ended_ok=status == "ok")
+        elif kind == "cell":
+            code, out, err = e.get("code") or "", e.get("stdout") or "", e.get("error")
+            if repeats.count(code, out, err):
+                found.add("repeated_cell")
+            try:
+                if rebound_names(ast.parse(code), _PROTECTED):
+                    found.add("rebinds_protected")
+            except (SyntaxError, ValueError):
+                pass
+            if err and "is only text copied from `context`" in err:
+                found.add("sub_prompt_no_question")
+            if err and "ProtectedName" in err:
+                found.add("rebinds_protected")
+            seen.extend([out, err or ""])
+        elif kind == "sub_call":
+            prompt = e.get("prompt")
+            if isinstance(prompt, str) and short_prompts([prompt]):
+                found.add("sub_prompt_no_data")
+            reply = e.get("reply")
+            if isinstance(reply, str):
+                sub_replies.append(reply)
+                if looks_like_refusal(reply):
+                    found.add("sub_refusal")
+        elif kind == "loop_check" and e.get("check") == "short_sub_prompt":
+            found.add("sub_prompt_no_data")
+        elif kind == "final_refused" and "nothing the model saw" in str(e.get("reason")):
+            found.add("unsupported_final")
+    _block_cascade(events, found)
+    if isinstance(answer, str):
+        if answer.strip() == _UNREADY:
+            found.add("unready_answer")
+        if looks_like_refusal(answer) or any(answer.strip() == r.strip() and looks_like_refusal(r)
+                                             for r in sub_replies):
+            found.add("refusal_answer")
+        if not supported(answer, "\n".join(seen)):
+            found.add("unsupported_final")
+    return sorted(found)
+
+
+def _reply_modes(text: str, found: set[str], *, ended_ok: bool) -> None:
+    reply = parse_reply(text)
+    if not reply.code and not reply.has_final:
+        found.add("no_code_reply")
+        stated = reply.visible.strip()
+        if stated and len(stated) <= 300 and not ended_ok:
+            found.add("prose_not_finished")
+    if any(m.group(1) not in ("FINAL", "FINAL_VAR") for m in _ODD_CASE.finditer(reply.visible)):
+        found.add("marker_case")
+    if reply.code and reply.code_end and invents_output(reply.visible[reply.code_end:]):
+        found.add("invented_output")
+
+
+def _block_cascade(events: list[dict[str, Any]], found: set[str]) -> None:
+    failed_turns: set[Any] = set()
+    for e in events:
+        if e.get("event") != "cell" or e.get("depth", 0) != 0:
+            continue
+        turn = e.get("turn")
+        if turn in failed_turns:
+            found.add("cascade_after_error")
+        if e.get("error"):
+            failed_turns.add(turn)
