@@ -1,0 +1,254 @@
+"""The loop holds for models that go astray (failure modes seen with a real 1.5B model): each
+test scripts the mistake through a real OpenAI-protocol server, runs it in a real kernel, and
+checks what the run did and what the model was told next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from scripted_server import Call, ScriptedServer, script
+
+from rlm import RLM, read_trajectory
+from rlm.model_window import chars_for_tokens, server_window_tokens
+from rlm.protocol import parse_reply
+
+
+@pytest.fixture
+def make_rlm(tmp_path):
+    def make(server: ScriptedServer, **settings):
+        settings.setdefault("model", "root")
+        settings.setdefault("sub_model", "sub")
+        settings.setdefault("notes", False)
+        settings.setdefault("max_iterations", 6)
+        return RLM(base_url=server.url, api_key="test-key", runs_dir=tmp_path / "runs", **settings)
+
+    return make
+
+
+def events(result, kind):
+    return [e for e in read_trajectory(result.trajectory_path) if e["event"] == kind]
+
+
+def prompt_of(server: ScriptedServer, turn: int) -> str:
+    return server.calls_to("root")[turn].prompt
+
+
+# ----- the model's stand-ins for the data -------------------------------------------------
+def test_a_cell_that_replaces_context_is_refused_and_the_real_one_stays(make_rlm):
+    fake = "```repl\ncontext = 'ERROR a\\nERROR b'\nprint(context.count('ERROR'))\n```"
+    real = "```repl\nn = context.count('ERROR')\nprint(n)\n```"
+    with ScriptedServer({"root": script(fake, real, "FINAL_VAR(n)")}) as server:
+        result = make_rlm(server).completion("ERROR x\nINFO y\nERROR z\nERROR w", "How many ERROR?")
+        told = prompt_of(server, 1)
+    cells = events(result, "cell")
+    assert cells[0]["error"].startswith("ProtectedName") and cells[0]["stdout"] == ""
+    assert "`context`" in told and "was not run" in told
+    assert result.answer == "3" and result.status == "ok"
+
+
+def test_defining_a_helper_of_the_same_name_is_refused(make_rlm):
+    bad = "```repl\ndef llm_query(p):\n    return 'made up'\nprint(llm_query('q'))\n```"
+    with ScriptedServer({"root": script(bad, "FINAL(x)"), "sub": lambda c: "real"}) as server:
+        result = make_rlm(server, max_iterations=2).completion("abc", "q?")
+    assert "ProtectedName" in events(result, "cell")[0]["error"] and "llm_query" in events(result, "cell")[0]["error"]
+
+
+# ----- final answers ------------------------------------------------------------------------
+def test_final_var_of_the_unready_answer_dict_is_refused(make_rlm):
+    with ScriptedServer({"root": script("```repl\nx = len(context)\nprint(x)\n```", "FINAL_VAR(answer)",
+                                        "FINAL_VAR(x)")}) as server:
+        result = make_rlm(server).completion("abcd", "length?")
+        told = prompt_of(server, 2)
+    assert result.answer == "4" and result.status == "ok"
+    assert "answer['content'] is None" in told
+    assert events(result, "final_refused")[0]["reason"] == "FINAL_VAR(answer) with no content"
+
+
+def test_final_var_of_the_unready_answer_dict_in_code_fails_the_cell(make_rlm):
+    with ScriptedServer({"root": script("```repl\nFINAL_VAR(answer)\n```", "FINAL(done)")}) as server:
+        result = make_rlm(server, max_iterations=2).completion("abcd", "q?")
+    assert "holds no content yet" in events(result, "cell")[0]["error"]
+    assert result.answer != "{'content': None, 'ready': False}"
+
+
+@pytest.mark.parametrize("marker", ["Final_VAR(n)", "final_var(n)", "**FINAL_VAR(n)**", "`FINAL_VAR(n)`"])
+def test_final_markers_are_recognised_whatever_their_case(make_rlm, marker):
+    with ScriptedServer({"root": script("```repl\nn = len(context)\nprint(n)\n```", marker)}) as server:
+        result = make_rlm(server).completion("abcdefg", "length?")
+    assert (result.answer, result.status, result.iterations) == ("7", "ok", 2)
+
+
+def test_an_answer_nothing_supports_is_questioned_once_then_taken(make_rlm):
+    with ScriptedServer({"root": script("FINAL(poor server performance)")}) as server:
+        result = make_rlm(server).completion("the disk filled up at 03:00", "why?")
+        told = prompt_of(server, 1)
+    assert "was not accepted yet" in told and "nothing you have seen so far shows it" in told
+    assert result.answer == "poor server performance" and result.iterations == 2
+    assert len(events(result, "final_refused")) == 1
+
+
+def test_an_answer_set_in_the_cell_that_computed_it_is_questioned(make_rlm):
+    same_step = "```repl\nimport re\nanswer['content'] = str(len(re.findall('nothing', context)))\nanswer['ready'] = True\n```"
+    looked = "```repl\nprint(len(re.findall('ERROR', context)))\n```"
+    with ScriptedServer({"root": script(same_step, looked, "FINAL(2)")}) as server:
+        result = make_rlm(server).completion("ERROR a\nERROR b", "How many ERROR lines?")
+        told = prompt_of(server, 1)
+    assert "in the same step that computed it" in told
+    assert result.answer == "2"
+
+
+def test_a_sub_models_refusal_is_never_the_answer(make_rlm):
+    root = script("```repl\nr = llm_query('What is the cause? Read this: ' + context * 20)\nprint(r)\n```",
+                  "FINAL_VAR(r)", "```repl\nprint(context)\n```", "FINAL(disk full)")
+    refusal = "I'm sorry, but I need more context to answer. Please provide the text."
+    with ScriptedServer({"root": root, "sub": lambda c: refusal}) as server:
+        result = make_rlm(server).completion("cause: disk full. ", "What was the cause?")
+        told = [prompt_of(server, t) for t in (1, 2)]
+    assert "declined or asked for data" in told[0]
+    assert "is a sub-model's reply that declined" in told[1]
+    assert result.answer == "disk full"
+
+
+def test_answer_check_false_takes_every_answer(make_rlm):
+    with ScriptedServer({"root": script("FINAL(unsupported)")}) as server:
+        result = make_rlm(server, answer_check=False).completion("abc", "q?")
+    assert (result.answer, result.iterations) == ("unsupported", 1)
+
+
+def test_a_plain_answer_said_twice_and_shown_by_the_data_is_taken(make_rlm):
+    with ScriptedServer({"root": script("```repl\nprint(context.count('x'))\n```", "The answer is 3.")}) as server:
+        result = make_rlm(server).completion("x x x", "how many x?")
+        told = prompt_of(server, 2)
+    assert "without FINAL(...)" in told
+    assert (result.answer, result.status, result.iterations) == ("The answer is 3.", "ok", 3)
+
+
+def test_a_plain_answer_nothing_shows_is_not_taken(make_rlm):
+    with ScriptedServer({"root": script("```repl\nprint(context.count('x'))\n```", "The answer is 12.")}) as server:
+        result = make_rlm(server, max_iterations=4).completion("x x x", "how many x?")
+    assert result.status == "max_iterations"
+
+
+def test_at_the_last_turn_a_plainly_stated_answer_is_kept(make_rlm):
+    def root(call: Call) -> str:
+        if "No more code will run" in call.prompt:
+            return "The outage was caused by a full disk."
+        return "```repl\nprint(context[:50])\n```"
+
+    with ScriptedServer({"root": root}) as server:
+        result = make_rlm(server, max_iterations=2).completion("disk full at 03:00", "why?")
+    assert result.status == "max_iterations" and result.answer == "The outage was caused by a full disk."
+
+
+# ----- cells ------------------------------------------------------------------------------------
+def test_a_cell_repeated_with_the_same_error_is_answered_with_that_fact(make_rlm):
+    failing = "```repl\nrows = context.split(',')\ntotal = sum(r['amount'] for r in rows)\n```"
+    with ScriptedServer({"root": script(failing, failing, "FINAL(x)")}) as server:
+        result = make_rlm(server, max_iterations=3).completion("1,2,3", "sum?")
+        first, second = prompt_of(server, 1), prompt_of(server, 2)
+    assert "code you already ran" not in first
+    assert "code you already ran, and it failed with the same error again" in second
+    assert events(result, "loop_check")[0]["check"] == "repeated_cell"
+
+
+def test_blocks_after_a_failing_block_are_not_run(make_rlm):
+    reply = "```repl\nx = undefined_name\n```\n```repl\nprint('after')\n```"
+    with ScriptedServer({"root": script(reply, "FINAL(x)")}) as server:
+        result = make_rlm(server, max_iterations=2).completion("abc", "q?")
+        told = prompt_of(server, 1)
+    cells = [c for c in events(result, "cell") if c["turn"] == 1]
+    assert len(cells) == 1 and "The code block after the failing one was not run" in told
+
+
+def test_text_after_code_that_invents_its_output_is_dropped(make_rlm):
+    reply = "```repl\nprint(len(context))\n```\nOutput:\n```\n999\n```\nSo the answer is 999."
+    with ScriptedServer({"root": script(reply, "FINAL(3)")}) as server:
+        make_rlm(server, max_iterations=3).completion("abc", "length?")
+        second = server.calls_to("root")[1]
+    kept = second.messages[2]["content"]
+    assert "999" not in kept and kept.rstrip().endswith("```")
+    assert "showed output before the code had run" in second.prompt
+
+
+def test_code_without_a_fence_is_run():
+    reply = parse_reply('llm_query("Why did the outage happen?")')
+    assert reply.code == ['llm_query("Why did the outage happen?")\n'] and reply.untagged == 1
+    assert parse_reply("The answer is 5.").code == [] and parse_reply("42").code == []
+    assert parse_reply("Let me look.\nprint(1)").code == []
+
+
+# ----- sub-calls ----------------------------------------------------------------------------------
+def test_a_sub_call_of_a_bare_chunk_is_refused_in_the_kernel(make_rlm):
+    text = "".join(f"record {i}: amount {i * 3}\n" for i in range(200))
+    with ScriptedServer({"root": script("```repl\nr = llm_query(context[:2000])\n```", "FINAL(x)"),
+                         "sub": lambda c: "invented"}) as server:
+        result = make_rlm(server, max_iterations=2).completion(text, "total?")
+        subs = server.calls_to("sub")
+    assert subs == []
+    assert "only text copied from `context`" in events(result, "cell")[0]["error"]
+
+
+def test_a_sub_call_with_no_data_is_flagged(make_rlm):
+    with ScriptedServer({"root": script("```repl\nr = llm_query('What is the total amount?')\nprint(r)\n```",
+                                        "FINAL(x)"), "sub": lambda c: "1234"}) as server:
+        make_rlm(server, max_iterations=2).completion("amount 5\namount 6", "total?")
+        told = prompt_of(server, 1)
+    assert "fewer than 200 characters (the longest: 25)" in told and "never `context`" in told
+
+
+def test_the_sub_window_is_stated_and_a_longer_prompt_is_refused(make_rlm):
+    code = "```repl\nr = llm_query('Summarise: ' + context)\n```"
+    with ScriptedServer({"root": script(code, "FINAL(x)"), "sub": lambda c: "ok"}) as server:
+        result = make_rlm(server, max_iterations=2, sub_window_chars=5000).completion("y" * 8000, "q?")
+        system = server.calls_to("root")[0].system
+        subs = server.calls_to("sub")
+    assert "up to 5,000 characters" in system and subs == []
+    assert "over the sub-model's window (about 5,000 characters)" in events(result, "cell")[0]["error"]
+
+
+class _WindowServer(BaseHTTPRequestHandler):
+    replies: dict[str, object] = {}
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = self.replies.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.end_headers()
+        if body is not None:
+            self.wfile.write(json.dumps(body).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("replies, expected", [
+    ({"/props": {"default_generation_settings": {"n_ctx": 32768}}}, 32768),  # llama.cpp's server
+    ({"/v1/models": {"data": [{"id": "m", "max_model_len": 8192}]}}, 8192),  # vLLM
+    ({"/v1/models": {"data": [{"id": "other", "context_length": 4096}, {"id": "m", "context_length": 2048}]}}, 2048),
+    ({"/v1/models": {"data": [{"id": "m", "meta": {"n_ctx_train": 16384}}]}}, 16384),
+    ({"/v1/models": {"data": [{"id": "m", "object": "model"}]}}, None),  # a hosted API says nothing
+])
+def test_the_window_is_read_from_the_server_where_it_says(replies, expected):
+    handler = type("H", (_WindowServer,), {"replies": replies})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = asyncio.run(server_window_tokens(f"http://127.0.0.1:{server.server_port}/v1", "k", "m"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got == expected
+    assert chars_for_tokens(32768) == 73728
+
+
+def test_a_json_file_is_described_as_json(make_rlm, tmp_path):
+    f = tmp_path / "records.json"
+    f.write_text(json.dumps([{"a": 1}, {"a": 2}]))
+    with ScriptedServer({"root": script("```repl\nprint(sum(r['a'] for r in json.loads(context)))\n```",
+                                        "FINAL(3)")}) as server:
+        result = make_rlm(server).completion(f, "sum of a?")
+        system = server.calls_to("root")[0].system
+    assert "`json.loads(context)` gives the data" in system and result.answer == "3"
