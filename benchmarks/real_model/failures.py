@@ -44,7 +44,8 @@ def classify(trajectory: str | Path) -> list[str]:
     """The failure modes seen in a root run's trajectory (each named once, in a stable order)."""
     events = list(read_trajectory(Path(trajectory)))
     found: set[str] = set()
-    final: dict[str, Any] = next((e for e in reversed(events) if e.get("event") == "final" and e.get("depth", 0) == 0), {})
+    finals = [e for e in events if e.get("event") == "final" and e.get("depth", 0) == 0]
+    final: dict[str, Any] = finals[-1] if finals else {}
     answer = final.get("answer")
     status = final.get("status")
     if answer is None:
