@@ -44,7 +44,7 @@ def classify(trajectory: str | Path) -> list[str]:
     """The failure modes seen in a root run's trajectory (each named once, in a stable order)."""
     events = list(read_trajectory(Path(trajectory)))
     found: set[str] = set()
-    finals = [e for e in events if e.get("event") == "final" and e.get("depth", 0) == 0]
+    finals = [e for e in events if e.get("event") == "final"]
     final: dict[str, Any] = finals[-1] if finals else {}
     answer = final.get("answer")
     status = final.get("status")
@@ -56,9 +56,7 @@ def classify(trajectory: str | Path) -> list[str]:
     seen: list[str] = []
     sub_replies: list[str] = []
     for e in events:
-        kind = e.get("event")
-        if e.get("depth", 0) != 0:
-            continue
+        kind = e.get("event")  # a run's file holds its own events (a child run has its own file)
         if kind == "model_call" and isinstance(e.get("reply"), str) and e.get("turn") != "notes":
             _reply_modes(e["reply"], found, ended_ok=status == "ok")
         elif kind == "cell":
@@ -116,7 +114,7 @@ def _reply_modes(text: str, found: set[str], *, ended_ok: bool) -> None:
 def _block_cascade(events: list[dict[str, Any]], found: set[str]) -> None:
     failed_turns: set[Any] = set()
     for e in events:
-        if e.get("event") != "cell" or e.get("depth", 0) != 0:
+        if e.get("event") != "cell":
             continue
         turn = e.get("turn")
         if turn in failed_turns:

@@ -1,0 +1,42 @@
+"""The real-model bench names failure modes from a run's trajectory: a scripted model makes
+the mistakes a real one made, through a real server and kernel, and each is named."""
+
+from __future__ import annotations
+
+from scripted_server import ScriptedServer, script
+
+from benchmarks.real_model.failures import classify
+from rlm import RLM
+
+
+def run(tmp_path, *replies: str, sub=None):
+    handlers = {"root": script(*replies)}
+    if sub is not None:
+        handlers["sub"] = sub
+    with ScriptedServer(handlers) as server:
+        return RLM(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                   runs_dir=tmp_path / "runs", max_iterations=4).completion("ERROR a\nINFO b", "How many ERROR?")
+
+
+def test_each_mistake_is_named(tmp_path):
+    result = run(tmp_path,
+                 "```repl\ncontext = 'fake'\n```",
+                 "```repl\nx = undefined\n```\n```repl\nprint(1)\n```",
+                 "```repl\nx = undefined\n```",
+                 "```repl\nr = llm_query('How many errors?')\nprint(r)\n```\nOutput:\n```\n5\n```",
+                 sub=lambda call: "I'm sorry, please provide the text.")
+    modes = classify(result.trajectory_path)
+    assert {"rebinds_protected", "repeated_cell", "sub_prompt_no_data", "sub_refusal", "invented_output",
+            "budget_exhausted"} <= set(modes), modes
+    assert "marker_case" not in modes and "unready_answer" not in modes
+
+
+def test_a_clean_run_has_no_failure_mode(tmp_path):
+    result = run(tmp_path, "```repl\nn = context.count('ERROR')\nprint(n)\n```", "FINAL_VAR(n)")
+    assert result.answer == "1" and classify(result.trajectory_path) == []
+
+
+def test_prose_without_a_marker_and_an_odd_case_marker_are_named(tmp_path):
+    result = run(tmp_path, "```repl\nprint(context.count('ERROR'))\n```", "final_VAR(nothing)", "There are 7.")
+    modes = classify(result.trajectory_path)
+    assert {"marker_case", "no_code_reply", "prose_not_finished"} <= set(modes), modes
