@@ -124,7 +124,9 @@ def query(
     paths: list[str] = typer.Argument(..., metavar="PATH...", show_default=False,
                                       help="Files, directories or globs ('**' recurses) to ask about; - reads stdin."),
     question: str = typer.Option(..., "--question", "-q", show_default=False, help="The question to answer."),
-    model: str = typer.Option(None, "--model", "-m", help="Root model (default: $RLM_MODEL, then rlm.toml)."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Root model (default: $RLM_MODEL, then rlm.toml). `local` runs a small model on "
+                                   "this machine, fetched on first use (no key, no server; weak)."),
     sub_model: str = typer.Option(None, "--sub-model",
                                   help="Model for llm_query and sub-runs "
                                        "(default: $RLM_SUB_MODEL, else the root model)."),
@@ -170,6 +172,8 @@ def query(
     Examples:
 
       rlm query report.txt -q "List every date mentioned, in order." --model gpt-5-mini
+
+      rlm query app.log -q "How many ERROR lines?" --model local
 
       rlm query 'src/**/*.py' -q "Where is the retry logic?" --json
 
