@@ -116,8 +116,13 @@ def test_policy_attack(restricted_sb, host_secret, listener, case_id, code, expe
 
 
 def test_reserved_names_restored(restricted_sb):
-    r = restricted_sb.execute("llm_query = 5\ncontext = 'gone'\nanswer = 3")
-    assert set(r.restored) >= {"llm_query", "context", "answer"}
+    # rebinding the context or a helper is refused before the cell runs (nothing of it runs) ...
+    r = restricted_sb.execute("x = 1\nllm_query = 5\ncontext = 'gone'\nanswer = 3")
+    assert r.error.startswith("ProtectedName") and "`llm_query`, `context`" in r.error
+    assert "x" not in [v.name for v in restricted_sb.variables()]
+    # ... and a reserved name a cell did overwrite is put back after it
+    r = restricted_sb.execute("answer = 3")
+    assert r.restored == ["answer"]
     r = restricted_sb.execute("print(callable(llm_query), len(context), answer['ready'])")
     assert r.stdout.strip() == "True 43 False"
 
