@@ -790,9 +790,13 @@ reply = llm_query(f"Find the special magic number in this text:\n{context}")
 print(reply)
 ''', needs_subcalls=True, expect_error_hint="slice"),
     _s("whole_context_as_prompt", "fanout", r'''
-summary = llm_query(context)
+summary = llm_query("Summarise this text.\n\n" + context)
 print(summary[:80])
 ''', needs_subcalls=True, expect_error_hint="chunks("),
+    _s("whole_context_without_a_question", "fanout", r'''
+summary = llm_query(context)
+print(summary[:80])
+''', needs_subcalls=True, expect_error_hint="no question or instruction", error_on="both"),
     _s("official_example_overwrites_answer", "fanout", r'''
 chunk = context[:10000]
 answer = llm_query(f"What is the magic number in the context? Here is the chunk: {chunk}")

@@ -79,7 +79,8 @@ def test_a_sub_call_and_an_answer_with_a_lone_surrogate_end_to_end(tmp_path, pol
 
     with ScriptedServer({"root": root, "sub": lambda call: "seen: " + call.prompt}) as server:
         rlm = RLM(model="root", sub_model="sub", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
-                  notes=False, preflight=False, sandbox=SandboxConfig(policy=policy, cell_timeout_s=20))
+                  notes=False, preflight=False, answer_check=False,
+                  sandbox=SandboxConfig(policy=policy, cell_timeout_s=20))
         result = rlm.completion("hello world", "what?")
         prompts = [c.prompt for c in server.calls_to("sub")]
     assert result.status == "ok", result.error

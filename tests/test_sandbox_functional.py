@@ -477,8 +477,9 @@ def test_a_tool_registered_by_the_caller_is_served_and_survives_a_restart(tmp_pa
         r = sb.execute("print(greet('ada'))")
         assert r.stdout == "hello ada\n" and seen == [("greet", r.cell)]
         assert "greet" not in {v.name for v in sb.variables()}
-        r = sb.execute("greet = 1\nprint(greet)")  # a reserved name comes back
-        assert "greet" in r.stdout and run(sb, "print(greet('bob'))") == "hello bob\n"
+        r = sb.execute("greet = 1\nprint(greet)")  # a tool's name cannot be rebound
+        assert r.error.startswith("ProtectedName") and "`greet`" in r.error
+        assert run(sb, "print(greet('bob'))") == "hello bob\n"
         r = sb.execute("import signal, os\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", timeout=1)
         assert r.restarted
         assert run(sb, "print(greet('cy'), len(context))") == "hello cy 3\n"

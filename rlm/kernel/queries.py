@@ -42,32 +42,36 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             raise TypeError("prompts must be a list of strings")
         return [p if isinstance(p, str) else str(p) for p in prompts]
 
-    def check_questions(op: str, prompts: list[str]) -> list[str]:
-        """ValueError for a prompt that is only a piece of the context: the sub-model would get
-        text and no question, and answer something nobody asked."""
-        texts = [c for c in kernel.contexts() if isinstance(c, str) and len(c) <= QUESTION_CHECK_MAX_CONTEXT]
+    def check_questions(op: str, prompts: list[Any]) -> list[str]:
+        """ValueError for a prompt that is only a piece of the context (or the whole of it): the
+        sub-model would get text and no question, and answer something nobody asked."""
+        contexts = kernel.contexts()
+        texts = [c for c in contexts if isinstance(c, str) and len(c) <= QUESTION_CHECK_MAX_CONTEXT]
         for i, p in enumerate(prompts[:QUESTION_CHECK_PROMPTS]):
-            piece = p.strip()
-            if len(piece) >= QUESTION_CHECK_MIN_CHARS and any(piece in c for c in texts):
+            whole = any(p is c for c in contexts)
+            piece = p.strip() if isinstance(p, str) else ""
+            if whole or (len(piece) >= QUESTION_CHECK_MIN_CHARS and any(piece in c for c in texts)):
                 which = "the prompt" if len(prompts) == 1 else f"prompt {i}"
                 raise ValueError(
                     f"{op}: {which} is only text copied from `context`, with no question or instruction, "
                     "so the sub-model would not know what to do with it; nothing was sent. Put the question "
                     "first, then the text: llm_query(f\"<your question>\\n\\n{chunk}\")")
-        return prompts
+        return text_prompts(prompts)
 
     def llm_query(prompt: str, model: str | None = None) -> str:
         """Ask the sub-model one question; returns its answer as a string."""
         if model is not None and not isinstance(model, str):
             raise TypeError("model must be a string or None")
-        prompts = check_questions("llm_query", text_prompts([prompt]))
+        prompts = check_questions("llm_query", [prompt])
         return ask("llm_query", prompts, {"model": model, "batched": False})[0]
 
     def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
         """Ask the sub-model many questions at once (answered concurrently); answers in order."""
         if model is not None and not isinstance(model, str):
             raise TypeError("model must be a string or None")
-        checked = check_questions("llm_query_batched", text_prompts(list(prompts)))
+        if not isinstance(prompts, (list, tuple)):
+            raise TypeError("prompts must be a list of strings")
+        checked = check_questions("llm_query_batched", list(prompts))
         return ask("llm_query", checked, {"model": model, "batched": True})
 
     def sub_runs(prompts: list[Any], contexts: list[Any], batched: bool) -> list[str]:
