@@ -77,7 +77,8 @@ def record_big_run(tmp: Path) -> tuple[Path, str, Path]:
     runs = tmp / "runs"
     with ScriptedServer({"root": root, "sub": sub}) as server:
         rlm = RLM(model="root", sub_model="sub", base_url=server.url, api_key="test-key", runs_dir=runs,
-                  max_iterations=TURNS + 5, max_depth=2, notes=tmp / "notes", cache=False)
+                  max_iterations=TURNS + 5, max_depth=2, notes=tmp / "notes", cache=False,
+                  answer_check=False)  # the page is what is tested, not the answer
         result = rlm.completion(context, "How many records does the ledger hold?")
     assert result.status == "ok" and result.answer == ANSWER, (result.status, result.error)
     assert result.iterations == TURNS + 1 and result.sub_calls == TURNS * FAN_OUT + 1
