@@ -21,7 +21,7 @@ from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, from_sandbox
 from rlm.history import History, Observation
 from rlm.inputs import Context
-from rlm.loop_guards import SEEN_KEEP_CHARS, Repeats, invents_output, supported
+from rlm.loop_guards import SEEN_KEEP_CHARS, Repeats, invents_output, is_empty_result, supported
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
 from rlm.protocol import Reply, parse_reply
@@ -77,6 +77,7 @@ class Run:
         self.pending_notes: list[str] = []
         self.flagged_replies: set[str] = set()
         self.questioned = False
+        self.questioned_empty = False
         self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
@@ -369,6 +370,11 @@ class Run:
             self.questioned = True
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
+            return False
+        if self.config.answer_check and not self.questioned_empty and is_empty_result(answer):
+            # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
+            self.questioned_empty = True
+            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview))
             return False
         return True
 

@@ -5,7 +5,8 @@ failure mode seen with real models, and what the model is told when it happens.
 - a sub-call prompt too short to carry any of the data, and a sub-model's reply that refuses
   or asks for data it was not given (`short_prompts`, `looks_like_refusal`);
 - a final answer nothing the model saw supports (`supported`);
-- text written after a code block, before its output was seen (`split_trailing`).
+- text written after a code block, before its output was seen (`invents_output`);
+- an answer that is what a search matching nothing gives (`is_empty_result`).
 Every check is about the shape of what happened, not about one model's words, so that it
 holds for other models too.
 """
@@ -98,12 +99,15 @@ _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
 _OUTPUT_WORDS = re.compile(r"^\W*(output|result|results|prints?|returns?)\b\W*:?", re.IGNORECASE | re.MULTILINE)
 
 
-def split_trailing(text: str, last_code_end: int) -> tuple[str, str]:
-    """The reply up to the end of its last code block, and the text after it."""
-    return text[:last_code_end], text[last_code_end:]
-
-
 def invents_output(trailing: str) -> bool:
     """Text after the last code block that shows output the model has not seen yet: a block
     (```...) or a line that starts with "Output:" / "Result:"."""
     return bool(_FENCE_OPEN.search(trailing) or _OUTPUT_WORDS.search(trailing))
+
+
+_EMPTY = {"0", "0.0", "[]", "{}", "()", "none", "null", "set()", "''", '""'}
+
+
+def is_empty_result(answer: str) -> bool:
+    """An answer that is what a search matching nothing gives: 0, an empty list, None."""
+    return answer.strip().strip(".").lower() in _EMPTY

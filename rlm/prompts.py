@@ -160,3 +160,9 @@ def plain_answer(preview: str) -> str:
 def blocks_not_run(count: int) -> str:
     which = "The code block" if count == 1 else f"The {count} code blocks"
     return f"{which} after the failing one {'was' if count == 1 else 'were'} not run: fix the error first."
+
+
+def empty_answer(preview: str) -> str:
+    return (f"Your final answer ({preview!r}) is what a search that matched nothing gives. Check that the "
+            "pattern fits the data: print a few lines of `context` that should match, and compare. If it "
+            "is right, give it again.")

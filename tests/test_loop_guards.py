@@ -252,3 +252,13 @@ def test_a_json_file_is_described_as_json(make_rlm, tmp_path):
         result = make_rlm(server).completion(f, "sum of a?")
         system = server.calls_to("root")[0].system
     assert "`json.loads(context)` gives the data" in system and result.answer == "3"
+
+
+def test_an_empty_result_as_the_answer_is_questioned_once(make_rlm):
+    looked = "```repl\nn = len([l for l in context.splitlines() if 'level=ERROR' in l])\nprint(n)\n```"
+    with ScriptedServer({"root": script(looked, "FINAL(0)", "```repl\nprint(context.count('ERROR'))\n```", "FINAL(2)")}) as server:
+        result = make_rlm(server).completion("2026 ERROR a\n2026 ERROR b\n2026 INFO c", "How many ERROR lines?")
+        told = prompt_of(server, 2)
+    assert "a search that matched nothing" in told and "print a few lines" in told
+    assert result.answer == "2" and [e["reason"] for e in events(result, "final_refused")] == [
+        "an empty result as the answer"]
