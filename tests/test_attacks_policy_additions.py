@@ -255,7 +255,7 @@ CORPUS = [
 
 # ================================================================ G. frames sent to the host: json `default` (restricted)
 WIRE = [
-    case("corpus-to-host", f"llm_query(context)\n{ESC}", "TypeError"),
+    case("corpus-to-host", f"llm_query('Summarise: ' + context)\n{ESC}", "TypeError"),
     case("stripped-corpus-in-dict", f"rlm_query('q', context={{'a': context.strip()}})\n{ESC}",
          "cannot be sent to the host whole"),
     case("pieces-to-host", f"rlm_query('q', context=[context.splitlines()])\n{ESC}", "not JSON serializable"),

@@ -120,7 +120,8 @@ def test_notes_turn_can_be_turned_off_and_children_do_not_write(rlm_for, tmp_pat
         return script("```repl\nv = str(remember('child fact'))\n```", "FINAL_VAR(v)")(call)
 
     with ScriptedServer({"root": root, "sub": sub}) as server:
-        result = rlm_for(server, sub_model="sub", max_depth=2, notes_turn=False).completion("x", "q?")
+        result = rlm_for(server, sub_model="sub", max_depth=2, notes_turn=False,
+                         answer_check=False).completion("x", "q?")
         assert len(server.calls_to("root")) == 2
     assert result.answer == "None"
     child_cells = [e for p in (tmp_path / "runs").glob("*.jsonl") for e in read_trajectory(p)
