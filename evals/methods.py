@@ -167,6 +167,7 @@ class Outcome:
     error: str | None = None
     truncated: bool = False
     memory_tokens: int = 0
+    turns: int | None = None  # set by a method that counts its own turns without a trajectory
 
 
 def run_method(method: str, task: Task, base: Path, settings: MethodSettings) -> Outcome:

@@ -6,7 +6,9 @@ Its import name is `rlm`, like this project's, so it lives in a virtual environm
 subprocess there (`official_runner.py`, which merges consecutive same-role messages: llama.cpp
 refuses the two assistant messages in a row that the library sends after a reply with no code).
 The library gets the context as one string (a folder's files joined with `==> path <==`
-headers, as `Task.context_text` gives it) and the question as its root prompt.
+headers, as `Task.context_text` gives it) and the question as its root prompt. It finishes when
+a cell sets `answer["ready"] = True` (0.1.3 has no FINAL markers); when its turns run out it asks
+once more for an answer, and that answer comes back with status "max_iterations", as ours does.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def ensure_env(target: Path | None = None) -> Path:
 
 
 def run_official(task: Task, base: Path, *, base_url: str, model: str, api_key: str, max_iterations: int,
-                 timeout_s: float) -> Outcome:
-    """Solve `task` with the official library; failures come back as a status."""
+                 timeout_s: float, log_dir: Path | None = None) -> Outcome:
+    """Solve `task` with the official library; failures come back as a status. With `log_dir`,
+    the library's own JSON-lines log of the run is kept there."""
     started = time.monotonic()
     try:
         python = ensure_env()
@@ -68,7 +71,7 @@ def run_official(task: Task, base: Path, *, base_url: str, model: str, api_key: 
         (work / "context.txt").write_text(task.context_text(base), encoding="utf-8")
         job = {"context_file": str(work / "context.txt"), "question": task.question, "model": model,
                "base_url": base_url, "api_key": api_key, "max_iterations": max_iterations,
-               "out": str(work / "out.json")}
+               "out": str(work / "out.json"), "log_dir": None if log_dir is None else str(log_dir)}
         (work / "job.json").write_text(json.dumps(job), encoding="utf-8")
         # the library's local REPL runs model code in its own process: run it from the work dir,
         # with none of this project on its path
@@ -88,6 +91,9 @@ def run_official(task: Task, base: Path, *, base_url: str, model: str, api_key: 
             tail = (work / "stderr.txt").read_text(errors="replace")[-800:]
             return Outcome(None, "error", wall_s=time.monotonic() - started, error=f"the runner wrote nothing: {tail}")
         out = json.loads(out_file.read_text(encoding="utf-8"))
-    status = "ok" if out.get("answer") is not None and not out.get("error") else "error"
+    if out.get("answer") is None or out.get("error"):
+        status = "error"
+    else:
+        status = "max_iterations" if out.get("ran_out") else "ok"
     return Outcome(out.get("answer"), status, int(out.get("input_tokens") or 0), int(out.get("output_tokens") or 0),
-                   wall_s=time.monotonic() - started, error=out.get("error"))
+                   wall_s=time.monotonic() - started, error=out.get("error"), turns=out.get("iterations"))

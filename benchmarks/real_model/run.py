@@ -166,6 +166,14 @@ def failure_modes(trajectory_path: str | None) -> list[str]:
         return [f"classify_error: {type(exc).__name__}: {exc}"]
 
 
+def outcome_modes(method: str, out: Outcome) -> list[str]:
+    """The failure modes a run with no trajectory of ours (the official library) still shows."""
+    if method == "direct" or out.status == UNAVAILABLE:
+        return []
+    modes = ["no_answer"] if out.answer is None else []
+    return modes + (["budget_exhausted"] if out.status in ("max_iterations", "max_wall_time") else [])
+
+
 def run_pair(task: Task, method: str, base: Path, opts: Options, settings: MethodSettings) -> dict[str, Any]:
     """Solve one task with one method; returns its results row."""
     out = _official(task, base, opts) if method == "official" else run_method(method, task, base, settings)
@@ -174,10 +182,11 @@ def run_pair(task: Task, method: str, base: Path, opts: Options, settings: Metho
         "model": opts.model, "chars": task.chars, "gold": task.gold,
         "answer": None if out.answer is None else out.answer[:ANSWER_CHARS],
         "correct": out.status != UNAVAILABLE and score(out.answer, task), "status": out.status,
-        "turns": turns_of(method, out.trajectory_path), "prompt_tokens": out.prompt_tokens,
+        "turns": turns_of(method, out.trajectory_path) if out.turns is None else out.turns,
+        "prompt_tokens": out.prompt_tokens,
         "completion_tokens": out.completion_tokens, "wall_s": round(out.wall_s, 3),
         "trajectory_path": out.trajectory_path, "error": out.error,
-        "failure_modes": failure_modes(out.trajectory_path),
+        "failure_modes": failure_modes(out.trajectory_path) if out.trajectory_path else outcome_modes(method, out),
         "settings": {"max_iterations": opts.max_iterations, "window_tokens": opts.window_tokens,
                      "sub_window_chars": getattr(settings.rlm, "sub_window_chars", None),  # as applied
                      "tokenizer": opts.tokenizer},
