@@ -61,6 +61,7 @@ class Options:
     timeout_s: float = 1800.0
     request_timeout_s: float = 600.0
     retry_failed: bool = False
+    temperature: float | None = None
 
 
 # ----- choosing the work ----------------------------------------------------------------------------------
@@ -114,6 +115,8 @@ def method_settings(opts: Options) -> MethodSettings:
         "max_wall_s": opts.timeout_s}
     if opts.sub_window_chars is not None:
         config["sub_window_chars"] = opts.sub_window_chars
+    if opts.temperature is not None:  # with a fixed seed: runs that can be repeated
+        config["model_kwargs"] = {"temperature": opts.temperature, "seed": 0}
     fields = {f.name for f in dataclasses.fields(RLMConfig)}
     for name in [k for k in config if k not in fields]:
         print(f"note: this rlm has no {name} setting; it is left out", file=sys.stderr)
@@ -189,7 +192,7 @@ def run_pair(task: Task, method: str, base: Path, opts: Options, settings: Metho
         "failure_modes": failure_modes(out.trajectory_path) if out.trajectory_path else outcome_modes(method, out),
         "settings": {"max_iterations": opts.max_iterations, "window_tokens": opts.window_tokens,
                      "sub_window_chars": getattr(settings.rlm, "sub_window_chars", None),  # as applied
-                     "tokenizer": opts.tokenizer},
+                     "tokenizer": opts.tokenizer, "temperature": opts.temperature},
     }
 
 
@@ -317,6 +320,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout-s", type=float, default=Options.timeout_s, help="per run (rlm's max_wall_s, official's)")
     p.add_argument("--request-timeout-s", type=float, default=Options.request_timeout_s)
     p.add_argument("--retry-failed", action="store_true", help="run again the pairs whose row is a failure to run")
+    p.add_argument("--temperature", type=float,
+                   help="sampling temperature of rlm, direct and codeact, with seed 0 (default: the server's)")
     return p.parse_args(argv)
 
 
@@ -333,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                    kinds=args.kinds, limit=args.limit, max_iterations=args.max_iterations,
                    window_tokens=args.window_tokens, sub_window_chars=args.sub_window_chars, tokenizer=args.tokenizer,
                    label=args.label, seed=args.seed, timeout_s=args.timeout_s,
-                   request_timeout_s=args.request_timeout_s, retry_failed=args.retry_failed)
+                   request_timeout_s=args.request_timeout_s, retry_failed=args.retry_failed,
+                   temperature=args.temperature)
     try:
         summary = run(opts)
     except EvalError as exc:
