@@ -21,7 +21,15 @@ from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, from_sandbox
 from rlm.history import History, Observation
 from rlm.inputs import Context
-from rlm.loop_guards import SEEN_KEEP_CHARS, Repeats, invents_output, is_empty_result, supported
+from rlm.loop_guards import (
+    CONTEXT_COPY_CHARS,
+    SEEN_KEEP_CHARS,
+    Repeats,
+    invents_output,
+    is_context_copy,
+    is_empty_result,
+    supported,
+)
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
 from rlm.protocol import Reply, parse_reply
@@ -78,6 +86,8 @@ class Run:
         self.flagged_replies: set[str] = set()
         self.questioned = False
         self.questioned_empty = False
+        self.questioned_copy = False
+        self.context_head: str | None = None
         self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
@@ -173,7 +183,10 @@ class Run:
             sub_window_chars=int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS),
             notes_helpers=self.notes.helpers,
         )
-        history = History(system, prompts.first_user_message(self.query, info),
+        chars = self.config.context_preview_chars
+        self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
+        preview = self.context_head[:chars] if chars and self.context_head else None
+        history = History(system, prompts.first_user_message(self.query, info, preview, chars),
                           mode=self.config.history, observation_chars=self.config.observation_chars)
         self.history = history
         max_turns = self.config.max_iterations
@@ -365,6 +378,10 @@ class Run:
         if answer.strip() in self.flagged_replies:
             self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
                                prompts.flagged_answer(preview))
+            return False
+        if self.config.answer_check and not self.questioned_copy and is_context_copy(answer, self.context_head):
+            self.questioned_copy = True  # asked once: "repeat the text" may truly want it
+            self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
             return False
         if self.config.answer_check and not self.questioned and not supported(answer, "\n".join(self.seen)):
             self.questioned = True

@@ -86,6 +86,9 @@ class RLMConfig:
     preflight: check the endpoint and key before starting the sandbox.
     sub_calls: False disables `llm_query*` and `rlm_query*` in the kernel (the paper's
         "RLM without sub-calls" ablation); they answer with an error string.
+    context_preview_chars: how much of the context's head the first message shows (its first
+        lines, or a list's first items), so that code is written for the data as it is spelled;
+        0 shows none.
     answer_check: question a final answer once when nothing the model saw supports it (a number
         it never printed, words it never read); False takes every answer as it comes.
     notes: the notes store's directory; None (or True) means the corpus's own store in the
@@ -130,6 +133,7 @@ class RLMConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     preflight: bool = True
     sub_calls: bool = True
+    context_preview_chars: int = 1000
     answer_check: bool = True
     notes: Path | bool | None = None
     notes_turn: bool = True
@@ -156,6 +160,8 @@ class RLMConfig:
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
                 raise ConfigError(f"{name} must be a positive finite number (or None for no limit)")
+        if not 0 <= self.context_preview_chars <= 20_000:
+            raise ConfigError("context_preview_chars must be from 0 to 20000")
         if self.sub_window_chars is not None and self.sub_window_chars < 1000:
             raise ConfigError("sub_window_chars must be at least 1000 (or None: read from the server)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",

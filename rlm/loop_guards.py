@@ -108,6 +108,18 @@ def invents_output(trailing: str) -> bool:
 _EMPTY = {"0", "0.0", "[]", "{}", "()", "none", "null", "set()", "''", '""'}
 
 
+CONTEXT_COPY_CHARS = 200  # an answer that starts with this much of the context's head is a copy of it
+
+
+def is_context_copy(answer: str, head: str | None) -> bool:
+    """An answer that is the context itself (FINAL_VAR(context), or a name bound to it): it begins
+    with the context's first CONTEXT_COPY_CHARS characters."""
+    if not head:
+        return False
+    start = head.strip()[:CONTEXT_COPY_CHARS]
+    return len(start) >= min(CONTEXT_COPY_CHARS, len(head.strip())) > 40 and answer.strip().startswith(start)
+
+
 def is_empty_result(answer: str) -> bool:
     """An answer that is what a search matching nothing gives: 0, an empty list, None."""
     return answer.strip().strip(".").lower() in _EMPTY

@@ -49,12 +49,33 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
     return text
 
 
-def first_user_message(query: str, context: ContextInfo) -> str:
-    return (
-        f"Question: {query}\n\n"
-        f"The context is in the variable `context` ({context.description}). "
-        "Start by looking at it with code; do not answer yet."
-    )
+PREVIEW_LINE_CHARS = 300  # a line of the preview longer than this is cut
+
+
+def first_user_message(query: str, context: ContextInfo, preview: str | None = None,
+                       preview_chars: int = 0) -> str:
+    """The question, what `context` is, and its head when `preview` holds it (`preview_chars`:
+    the length asked for, so a preview that long was cut and its last line may be partial)."""
+    text = (f"Question: {query}\n\n"
+            f"The context is in the variable `context` ({context.description}).")
+    if preview:
+        text += (" It begins like this (its first lines, each cut to "
+                 f"{PREVIEW_LINE_CHARS} characters):\n```text\n"
+                 f"{_preview_lines(preview, len(preview) >= preview_chars)}\n```\n"
+                 "Write your code for the data as it is spelled there. ")
+    else:
+        text += " "
+    return text + "Start by looking at it with code; do not answer yet."
+
+
+def _preview_lines(preview: str, cut_short: bool) -> str:
+    """The preview's whole lines (a partial last one dropped, unless it is the only one), each
+    cut to PREVIEW_LINE_CHARS; fences inside are broken so that the block stays one block."""
+    lines = preview.splitlines()
+    if cut_short and len(lines) > 1 and not preview.endswith("\n"):
+        lines = lines[:-1]
+    shown = [line if len(line) <= PREVIEW_LINE_CHARS else line[:PREVIEW_LINE_CHARS] + " [...]" for line in lines]
+    return "\n".join(shown).replace("```", "`\u200b``")
 
 
 def now_block(turn: int, max_turns: int, budget_line: str, variables: list[VariableInfo],
@@ -160,6 +181,11 @@ def plain_answer(preview: str) -> str:
 def blocks_not_run(count: int) -> str:
     which = "The code block" if count == 1 else f"The {count} code blocks"
     return f"{which} after the failing one {'was' if count == 1 else 'were'} not run: fix the error first."
+
+
+CONTEXT_AS_ANSWER = (
+    "Your final answer is the context itself, not an answer to the question. Find the part that answers "
+    "it with code (search for the words of the question, print the matching lines) and give only that.")
 
 
 def empty_answer(preview: str) -> str:

@@ -22,7 +22,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$",
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*\2[ \t]*$",
                     re.MULTILINE | re.DOTALL)
 CODE_LANGS = {"repl", "python", "py", "python3"}
 # whatever its case (models write `Final_VAR(x)`, `final(42)`), and with the markdown emphasis
@@ -106,6 +106,15 @@ def _final_argument(prose: str, start: int) -> str:
     return rest if line_end < 0 else rest[:line_end]
 
 
+def _outdent(code: str, indent: int) -> str:
+    """The code of a fence indented by `indent` (a block inside a list item): each line loses
+    up to that much leading whitespace, as Markdown reads it (else Python sees an indent)."""
+    if not indent:
+        return code
+    return "".join(line[min(indent, len(line) - len(line.lstrip(" \t"))):]
+                   for line in code.splitlines(keepends=True))
+
+
 def parse_reply(text: str) -> Reply:
     visible, thinking = strip_thinking(text)
     reply = Reply(visible=visible, thinking_chars=thinking)
@@ -115,7 +124,7 @@ def parse_reply(text: str) -> Reply:
     for m in _FENCE.finditer(text):
         prose_parts.append(text[pos:m.start()])
         pos = m.end()
-        lang, code = m.group(2).lower(), m.group(3)
+        lang, code = m.group(3).lower(), _outdent(m.group(4), len(m.group(1)))
         if not code.strip():
             continue
         if lang in CODE_LANGS:

@@ -903,6 +903,17 @@ class Sandbox:
                 return None
             return None if value is None else _final_text(value)
 
+    def preview(self, name: str = "context", chars: int = 1000) -> str | None:
+        """The first `chars` characters of loaded context `name` (a list or dict: its first
+        items as JSON lines), or None if no context has that name."""
+        with self._lock:
+            self._check_open()
+            try:
+                value = self._internal("preview", {"name": name, "chars": chars}, timeout=60)
+            except SandboxError:
+                return None
+            return None if value is None else _capped(value, chars)
+
     def answer_draft(self) -> str | None:
         """`answer["content"]` as model code left it, ready or not (a partial answer)."""
         with self._lock:

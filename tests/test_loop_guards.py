@@ -262,3 +262,33 @@ def test_an_empty_result_as_the_answer_is_questioned_once(make_rlm):
     assert "a search that matched nothing" in told and "print a few lines" in told
     assert result.answer == "2" and [e["reason"] for e in events(result, "final_refused")] == [
         "an empty result as the answer"]
+
+
+def test_the_first_message_shows_the_head_of_the_context(make_rlm):
+    log = "".join(f"2024-03-01T00:00:{i % 60:02d}Z ERROR [billing] failed {i}\n" for i in range(2000))
+    with ScriptedServer({"root": script("FINAL(x)")}) as server:
+        make_rlm(server, max_iterations=1, answer_check=False).completion(log, "How many ERROR lines?")
+        shown = prompt_of(server, 0)
+    assert "2024-03-01T00:00:00Z ERROR [billing] failed 0\n" in shown and "failed 1999" not in shown
+    with ScriptedServer({"root": script("FINAL(x)")}) as server:
+        make_rlm(server, max_iterations=1, answer_check=False, context_preview_chars=0).completion(log, "q?")
+        assert "[billing]" not in prompt_of(server, 0)
+
+
+def test_the_context_itself_as_the_answer_is_refused_once(make_rlm):
+    log = "".join(f"2024-03-01 INFO [auth] issued code RC-{i:04d} for account a-{i}\n" for i in range(500))
+    with ScriptedServer({"root": script("FINAL_VAR(context)", "```repl\nwhole = context\nFINAL_VAR(whole)\n```")}) as server:
+        result = make_rlm(server).completion(log, "Which code was issued for account a-7?")
+        told = prompt_of(server, 1)
+    assert [e["reason"] for e in events(result, "final_refused")] == ["the answer is the context itself"]
+    assert "is the context itself" in told
+    # asked once only: the alias is taken the second time (a question may truly want the text back)
+    assert result.answer.startswith("2024-03-01 INFO [auth] issued code RC-0000")
+
+
+def test_a_code_block_indented_in_a_list_item_runs(make_rlm):
+    reply = "Plan:\n1. Split it:\n   ```repl\n   lines = context.splitlines()\n   for l in lines[:1]:\n       print(l)\n   ```\n"
+    with ScriptedServer({"root": script(reply, "FINAL(done)")}) as server:
+        result = make_rlm(server, answer_check=False).completion("first\nsecond", "q?")
+    cell = events(result, "cell")[0]
+    assert cell["error"] is None and cell["stdout"] == "first\n"

@@ -532,3 +532,22 @@ def test_a_host_that_dies_without_closing_leaves_nothing_behind():
     assert not os.path.exists(work_dir) and not os.path.exists(host_dir)
     with open("/proc/self/mounts") as f:
         assert work_dir not in f.read()
+
+
+def test_preview_shows_the_head_of_a_loaded_context_only(tmp_path):
+    text = "".join(f"2024-01-01 INFO [svc] line {i}\n" for i in range(5000))
+    p = tmp_path / "big.log"
+    p.write_text(text, encoding="utf-8")
+    with Sandbox(SandboxConfig(max_str_bytes=10_000)) as sb:
+        sb.load_context(p)  # a corpus: mapped, never a str in the kernel
+        assert sb.preview("context", 80) == text[:80]
+        sb.load_context([{"id": i, "text": "x" * 500} for i in range(100)])
+        head = sb.preview("context", 300)
+        assert head.startswith('{"id": 0, "text": "xxx') and len(head) <= 300
+        sb.load_context({"a": [1, 2], "b": "two"})
+        assert sb.preview("context", 1000) == '"a": [1, 2]\n"b": "two"'
+        sb.load_context(b"\x00raw bytes")
+        assert sb.preview("context", 9) == "b'\\x00raw"
+        sb.execute("mine = 'not a context'")
+        assert sb.preview("mine", 100) is None and sb.preview("nothing", 100) is None
+        assert sb.preview("context", 10**9) is not None  # the kernel bounds what it sends

@@ -124,6 +124,25 @@ def _is_empty(value: Any) -> bool:
         return False
 
 
+def _json_head(value: Any, chars: int) -> str:
+    """`value` as JSON, cut to `chars` (a long string is cut before it is written out)."""
+    if isinstance(value, str) and len(value) > chars:
+        value = value[:chars]
+    return json.dumps(value, ensure_ascii=False, default=str)[:chars]
+
+
+def _items_head(items: Any, chars: int) -> str:
+    """Lines of `items` (texts) until about `chars` characters are written."""
+    lines: list[str] = []
+    used = 0
+    for item in items:
+        if used >= chars:
+            break
+        lines.append(item[:chars - used])
+        used += len(lines[-1]) + 1
+    return "\n".join(lines)
+
+
 def _describe(value: Any) -> tuple[str, int]:
     kind = type(value).__name__
     try:
@@ -391,10 +410,29 @@ class Runtime:
                 if value is None:
                     return None
             return cap_final(value if isinstance(value, str) else str(value))
+        if op == "preview":
+            return self.preview(str(args.get("name")), int(args.get("chars", 0)))
         if op == "answer":
             content = self.answer.get("content") if isinstance(self.answer, dict) else None
             return None if content is None else cap_final(content if isinstance(content, str) else str(content))
         raise ValueError(f"unknown internal op {op!r}")
+
+    def preview(self, name: str, chars: int) -> str | None:
+        """The first `chars` characters of loaded context `name` as the model would print them
+        (a list or dict: its first items as JSON), or None if there is no such context. Reads the
+        loaded value, never a variable model code bound."""
+        value = self.reserved.get(name) if name in self.context_names else None
+        chars = max(0, min(chars, 20_000))
+        if value is None:
+            return None
+        if isinstance(value, (bytes, bytearray)):
+            return repr(bytes(value[:chars]))[:chars]
+        if isinstance(value, (list, tuple)):
+            return _items_head((_json_head(v, chars) for v in value[:50]), chars)
+        if isinstance(value, dict):
+            return _items_head((f"{_json_head(k, 200)}: {_json_head(v, chars)}"
+                                for k, v in list(value.items())[:50]), chars)
+        return str(value[:chars])
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
         # free a context being replaced first, so that peak memory is one context, not two
