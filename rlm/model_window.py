@@ -29,6 +29,12 @@ def chars_for_tokens(tokens: int) -> int:
     return int(tokens * CHARS_PER_TOKEN * PROMPT_SHARE)
 
 
+def chunk_chars(window_chars: int) -> int:
+    """The chunk size to suggest for a window of `window_chars`: models cut chunks of exactly
+    the size they are told, then add the question; a fifth is left for it."""
+    return max(500, int(window_chars * 0.8) // 1000 * 1000 or int(window_chars * 0.8))
+
+
 def _tokens_in(entry: Any) -> int | None:
     if not isinstance(entry, dict):
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from string import Template
 
-from rlm.model_window import DEFAULT_WINDOW_CHARS
+from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
 from sandbox import ContextInfo, VariableInfo
 
 _MODULES = ("re, json, math, collections, itertools, functools, statistics, datetime, string, "
@@ -36,6 +36,7 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
         context_description=context.description,
         docs_line=docs_line,
         sub_window=f"{sub_window_chars:,}",
+        chunk=f"{chunk_chars(sub_window_chars):,}",
         rlm_query_line=rlm_line,
         output_limit=f"{output_limit:,}",
         modules=_MODULES,

@@ -28,7 +28,7 @@ from rlm import prompts as prompts_text
 from rlm.errors import RLMError
 from rlm.inputs import Context
 from rlm.loop_guards import looks_like_refusal, short_prompts
-from rlm.model_window import DEFAULT_WINDOW_CHARS
+from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
 from rlm.tools import SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
@@ -124,7 +124,8 @@ class SubCallServer:
         over = [len(p) for p in prompts if len(p) > window]
         if over:
             raise ValueError(f"llm_query: a prompt of {max(over):,} characters is over the sub-model's window "
-                             f"(about {window:,} characters); nothing was sent: split the text into smaller chunks")
+                             f"(about {window:,} characters); nothing was sent: split the text into chunks of at most "
+                             f"{chunk_chars(window):,} characters, leaving room for the question")
         short = short_prompts(prompts)
         if short:
             self.run.pending_notes.append(prompts_text.short_prompts(len(short), max(short)))
