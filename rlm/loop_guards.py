@@ -120,6 +120,18 @@ def is_context_copy(answer: str, head: str | None) -> bool:
     return len(start) >= min(CONTEXT_COPY_CHARS, len(head.strip())) > 40 and answer.strip().startswith(start)
 
 
+# a short answer saying the search came back empty ("not found in the document", "no such
+# line was found", "could not be determined")
+_NOT_FOUND = re.compile(
+    r"\b(?:not|never|no\w*) (?:\w+ ){0,3}(?:found|mentioned|present|given|listed|specified|stated|available)\b"
+    r"|\b(?:could|can)(?:not|n't| not) (?:be )?(?:find|found|locate|determine|determined|identify|identified)\b"
+    r"|\bdoes(?:n't| not) (?:contain|mention|include|say)\b",
+    re.IGNORECASE)
+NOT_FOUND_CHARS = 200  # longer answers are explanations, not a search's empty result
+
+
 def is_empty_result(answer: str) -> bool:
-    """An answer that is what a search matching nothing gives: 0, an empty list, None."""
-    return answer.strip().strip(".").lower() in _EMPTY
+    """An answer that is what a search matching nothing gives: 0, an empty list, None, or a
+    short statement that nothing was found."""
+    text = answer.strip()
+    return text.strip(".").lower() in _EMPTY or (len(text) <= NOT_FOUND_CHARS and bool(_NOT_FOUND.search(text)))

@@ -294,3 +294,15 @@ def test_a_code_block_indented_in_a_list_item_runs(make_rlm):
         result = make_rlm(server, answer_check=False).completion("first\nsecond", "q?")
     cell = events(result, "cell")[0]
     assert cell["error"] is None and cell["stdout"] == "first\n"
+
+
+def test_an_answer_saying_nothing_was_found_is_questioned_once(make_rlm):
+    guessed = "```repl\nm = re.search(r'Warranty Period: (\\d+)', context)\nprint(m.group(1) if m else 'not found')\n```"
+    looked = "```repl\nprint([l for l in context.splitlines() if 'arranty' in l])\n```"
+    with ScriptedServer({"root": script(guessed, "FINAL(The warranty period is not found in the document.)",
+                                        looked, "FINAL(6)")}) as server:
+        result = make_rlm(server).completion("Product: Fan\nwarranty: 6 months\n", "Warranty of the fan, in months?")
+        told = prompt_of(server, 2)
+    assert "a search that matched nothing" in told
+    assert result.answer == "6" and [e["reason"] for e in events(result, "final_refused")] == [
+        "an empty result as the answer"]
