@@ -218,6 +218,11 @@ class Run:
                 said = reply.visible[:reply.code_end]  # what it claimed its code printed, unseen
                 observation.notes.append(prompts.INVENTED_OUTPUT)
                 self.emit({"event": "loop_check", "turn": turn, "check": "invented_output"})
+            if not reply.code and final is None and not self.seen and said.strip():
+                # prose before any code ran is a guess from the model's prior: kept in view, the
+                # model argues for it at every later turn instead of looking at the data
+                said = prompts.GUESS_DROPPED
+                self.emit({"event": "loop_check", "turn": turn, "check": "guess_dropped"})
             history.add_turn(said, observation)
             self._remember_seen(observation)
             if final is not None:

@@ -184,6 +184,8 @@ def blocks_not_run(count: int) -> str:
     return f"{which} after the failing one {'was' if count == 1 else 'were'} not run: fix the error first."
 
 
+GUESS_DROPPED = "(a reply written before any code had run: it is not kept, since nothing had been looked at yet)"
+
 CONTEXT_AS_ANSWER = (
     "Your final answer is the context itself, not an answer to the question. Find the part that answers "
     "it with code (search for the words of the question, print the matching lines) and give only that.")

@@ -306,3 +306,13 @@ def test_an_answer_saying_nothing_was_found_is_questioned_once(make_rlm):
     assert "a search that matched nothing" in told
     assert result.answer == "6" and [e["reason"] for e in events(result, "final_refused")] == [
         "an empty result as the answer"]
+
+
+def test_prose_written_before_any_code_ran_is_not_kept_in_view(make_rlm):
+    looked = "```repl\nprint([l for l in context.splitlines() if 'outage' in l])\n```"
+    with ScriptedServer({"root": script("It happened because of a network issue.", looked, "FINAL(fibre cut)")}) as server:
+        result = make_rlm(server).completion("1 May: checkout outage, cause: fibre cut\n", "Why was the outage?")
+        later = server.calls_to("root")[1].messages
+    said = [m["content"] for m in later if m["role"] == "assistant"]
+    assert said and "network issue" not in " ".join(said) and "not kept" in said[0]
+    assert result.answer == "fibre cut"
