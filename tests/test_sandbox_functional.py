@@ -551,3 +551,16 @@ def test_preview_shows_the_head_of_a_loaded_context_only(tmp_path):
         sb.execute("mine = 'not a context'")
         assert sb.preview("mine", 100) is None and sb.preview("nothing", 100) is None
         assert sb.preview("context", 10**9) is not None  # the kernel bounds what it sends
+
+
+@pytest.mark.parametrize("policy", ["restricted", "trusted"])
+def test_common_modules_are_there_without_an_import_and_not_listed(policy):
+    with Sandbox(SandboxConfig(policy=policy)) as sb:
+        sb.load_context('{"a": 1}\n{"a": 2}\n')
+        out = run(sb, "rows = [json.loads(l) for l in context.splitlines()]\n"
+                      "print(sum(r['a'] for r in rows), len(re.findall('a', context)), collections.Counter('aab')['a'],"
+                      " next(csv.reader(['x,y'])), statistics.mean([1, 3]))")
+        assert out == "3 2 2 ['x', 'y'] 2\n"
+        assert [v.name for v in sb.variables()] == ["answer", "context", "rows"]
+        # the same module objects an import statement gives (the policy's own in restricted mode)
+        assert run(sb, "import json as j2\nprint(j2 is json)") == "True\n"

@@ -28,12 +28,15 @@ from typing import Any
 from sandbox.kernel import wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
 from sandbox.kernel.corpus import Corpus, Segments, map_file
-from sandbox.kernel.policy import PolicyError, compile_cell, restricted_globals
+from sandbox.kernel.policy import PolicyError, compile_cell, guarded_import, restricted_globals
 from sandbox.kernel.protected import ProtectedNameError
 from sandbox.kernel.re_facade import model_import
 
 # names the runtime itself reserves (tools add theirs when they are installed)
 RESERVED_FUNCTIONS = ("SHOW_VARS", "FINAL_VAR", "FINAL")
+# imported before the first cell, as `import x` would give them (models write `json.loads`
+# and `re.findall` without the import, and the prompt's examples do too)
+PRELOADED_MODULES = ("re", "json", "math", "collections", "csv", "itertools", "statistics", "datetime")
 
 
 MAX_LISTED_VARIABLES = 1000  # described for the host each turn
@@ -217,6 +220,8 @@ class Runtime:
             # model code's `import re` gets the re whose functions also take a Corpus
             own_builtins = dict(builtins.__dict__, __import__=model_import)
             self.ns.update({"__builtins__": own_builtins, "__name__": "__main__"})
+        importer = guarded_import if self.restricted else model_import
+        self.ns.update({name: importer(name) for name in PRELOADED_MODULES})
         self._hook_names = set(self.ns)
         self.reserved.update({"SHOW_VARS": self.show_vars, "FINAL_VAR": self.final_var, "FINAL": self.final,
                               "answer": self.answer, "Out": self.out})
