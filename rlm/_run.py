@@ -87,6 +87,7 @@ class Run:
         self.questioned = False
         self.questioned_empty = False
         self.questioned_copy = False
+        self.stuck = False  # the last turn repeated a cell: its next call may be sampled hotter
         self.context_head: str | None = None
         self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
@@ -250,7 +251,7 @@ class Run:
                 raise CostRefused(f"{self.model}: the max_cost budget cannot pay for this call's worst case "
                                  "(its prompt and output cap); no call was made")
             completion = await self.client.chat(self.model, messages, timeout_s=timeout, retries=retries,
-                                                extra=budget.request_extra or None)
+                                                extra=self._request_extra(budget.request_extra))
             self._account(completion, messages, turn)
         except ModelError as exc:
             self.emit({"event": "model_call", "turn": turn, "model": self.model,
@@ -259,6 +260,17 @@ class Run:
         finally:
             budget.settle(reservation)
         return completion
+
+    def _request_extra(self, extra: dict[str, Any]) -> dict[str, Any] | None:
+        """The budget's extra request fields, and a raised temperature after a repeated cell
+        (only where the run already sends a lower one)."""
+        hot = self.config.unstick_temperature
+        sent = self.config.model_kwargs.get("temperature")
+        if self.stuck and hot is not None and isinstance(sent, (int, float)) and sent < hot:
+            self.emit({"event": "loop_check", "check": "unstick_temperature", "temperature": hot})
+            extra = {**extra, "temperature": hot}
+        self.stuck = False
+        return extra or None
 
     def _account(self, completion: Completion, messages: list[dict[str, str]], turn: int | str) -> None:
         """Count a root-model call in the shared budget and this run's usage, and log it."""
@@ -345,6 +357,7 @@ class Run:
             if times:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
                 self.emit({"event": "loop_check", "turn": turn, "check": "repeated_cell", "times": times})
+                self.stuck = True
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
         if code_final is not None:

@@ -38,9 +38,10 @@ SECRET_FIELDS = ("api_key", "sub_api_key")
 _TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
 _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
                "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes",
-               "trajectory_bytes")
+               "trajectory_bytes", "context_preview_chars")
 _NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
-_OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls", "sub_window_chars")
+_OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls", "sub_window_chars",
+                           "unstick_temperature")
 LOCAL_MODEL = "local"
 """The model name that runs the embedded model (rlm/local_model.py) on this machine."""
 
@@ -89,6 +90,11 @@ class RLMConfig:
     context_preview_chars: how much of the context's head the first message shows (its first
         lines, or a list's first items), so that code is written for the data as it is spelled;
         0 shows none.
+    unstick_temperature: when the model repeats a cell with the same result while `model_kwargs`
+        sets a temperature below this one, its next call is sampled at this temperature (a model
+        decoding greedily repeats itself word for word, whatever it is told); None never does.
+        The temperature is only raised where the run already sends one, so an endpoint that
+        refuses the parameter never sees it.
     answer_check: question a final answer once when nothing the model saw supports it (a number
         it never printed, words it never read); False takes every answer as it comes.
     notes: the notes store's directory; None (or True) means the corpus's own store in the
@@ -134,6 +140,7 @@ class RLMConfig:
     preflight: bool = True
     sub_calls: bool = True
     context_preview_chars: int = 1000
+    unstick_temperature: float | None = 0.7
     answer_check: bool = True
     notes: Path | bool | None = None
     notes_turn: bool = True
@@ -160,6 +167,8 @@ class RLMConfig:
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
                 raise ConfigError(f"{name} must be a positive finite number (or None for no limit)")
+        if self.unstick_temperature is not None and not 0 < self.unstick_temperature <= 2:
+            raise ConfigError("unstick_temperature must be above 0 and at most 2 (or None: never)")
         if not 0 <= self.context_preview_chars <= 20_000:
             raise ConfigError("context_preview_chars must be from 0 to 20000")
         if self.sub_window_chars is not None and self.sub_window_chars < 1000:

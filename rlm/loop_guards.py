@@ -43,7 +43,11 @@ def short_prompts(prompts: list[str]) -> list[int]:
 def _normal_code(code: str) -> str:
     lines = (ln.split("#", 1)[0].rstrip() if "#" in ln and "'" not in ln and '"' not in ln else ln.rstrip()
              for ln in code.splitlines())
-    return "\n".join(ln for ln in lines if ln.strip())
+    # an import line more or less is the same cell (the modules stay imported)
+    return "\n".join(ln for ln in lines if ln.strip() and not _IMPORT_LINE.match(ln))
+
+
+_IMPORT_LINE = re.compile(r"\s*(?:import [\w., ]+|from [\w.]+ import [\w., ]+)\s*$")
 
 
 @dataclass

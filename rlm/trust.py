@@ -27,7 +27,7 @@ from typing import Any
 
 from rlm.errors import ConfigError
 
-FREE_FIELDS = frozenset({"history", "preflight"})
+FREE_FIELDS = frozenset({"history", "preflight", "unstick_temperature"})
 LOWER_ONLY_FIELDS = frozenset({
     "max_iterations", "max_depth", "max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls",
     "max_concurrency", "max_children", "max_retries", "observation_chars", "memory_chars",

@@ -316,3 +316,18 @@ def test_prose_written_before_any_code_ran_is_not_kept_in_view(make_rlm):
     said = [m["content"] for m in later if m["role"] == "assistant"]
     assert said and "network issue" not in " ".join(said) and "not kept" in said[0]
     assert result.answer == "fibre cut"
+
+
+def test_a_repeated_cell_raises_the_temperature_the_run_sends_for_the_next_call(make_rlm):
+    count = "```repl\nprint(len([l for l in context.splitlines() if 'level=ERROR' in l]))\n```"
+    again = "```repl\nimport re\nprint(len([l for l in context.splitlines() if 'level=ERROR' in l]))\n```"
+    with ScriptedServer({"root": script(count, again, "FINAL(2)")}) as server:
+        result = make_rlm(server, answer_check=False, model_kwargs={"temperature": 0}).completion(
+            "ERROR a\nERROR b\n", "How many ERROR lines?")
+        sent = [c.body.get("temperature") for c in server.calls_to("root")]
+    # the repeat (an import line more is the same cell) is named, and only the call after it is hotter
+    assert sent == [0, 0, 0.7]
+    assert [e["check"] for e in events(result, "loop_check")] == ["repeated_cell", "unstick_temperature"]
+    with ScriptedServer({"root": script(count, again, "FINAL(2)")}) as server:  # no temperature sent: none added
+        make_rlm(server, answer_check=False).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
+        assert all("temperature" not in c.body for c in server.calls_to("root"))
