@@ -88,6 +88,7 @@ class Run:
         self.questioned_empty = False
         self.questioned_copy = False
         self.stuck = False  # the last turn repeated a cell: its next call may be sampled hotter
+        self.repeated_cells = 0  # cells of the last reply that repeated earlier ones
         self.context_head: str | None = None
         self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
@@ -219,7 +220,11 @@ class Run:
                 said = reply.visible[:reply.code_end]  # what it claimed its code printed, unseen
                 observation.notes.append(prompts.INVENTED_OUTPUT)
                 self.emit({"event": "loop_check", "turn": turn, "check": "invented_output"})
-            if not reply.code and final is None and not self.seen and said.strip():
+            if reply.code and final is None and self.repeated_cells >= len(reply.code):
+                # every cell a repeat: kept in view, the same code again and again primes the
+                # model to write it once more (greedy or not); the first copy stays in view
+                said = prompts.REPEAT_DROPPED
+            elif not reply.code and final is None and not self.seen and said.strip():
                 # prose before any code ran is a guess from the model's prior: kept in view, the
                 # model argues for it at every later turn instead of looking at the data
                 said = prompts.GUESS_DROPPED
@@ -344,6 +349,7 @@ class Run:
         self.last_plain = None
         code_final = None
         failed = False
+        self.repeated_cells = 0
         for index, code in enumerate(reply.code):
             if failed:  # the blocks after a failing one rest on it: they are not run
                 obs.notes.append(prompts.blocks_not_run(len(reply.code) - index))
@@ -358,6 +364,7 @@ class Run:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
                 self.emit({"event": "loop_check", "turn": turn, "check": "repeated_cell", "times": times})
                 self.stuck = True
+                self.repeated_cells += 1
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
         if code_final is not None:
@@ -401,15 +408,16 @@ class Run:
             self.questioned_copy = True  # asked once: "repeat the text" may truly want it
             self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
             return False
+        if self.config.answer_check and not self.questioned_empty and is_empty_result(answer) and (
+                not same_step or self.questioned):  # an answer it never saw: said that first
+            # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
+            self.questioned_empty = True
+            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview))
+            return False
         if self.config.answer_check and not self.questioned and not supported(answer, "\n".join(self.seen)):
             self.questioned = True
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
-            return False
-        if self.config.answer_check and not self.questioned_empty and is_empty_result(answer):
-            # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
-            self.questioned_empty = True
-            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview))
             return False
         return True
 

@@ -184,6 +184,7 @@ def blocks_not_run(count: int) -> str:
     return f"{which} after the failing one {'was' if count == 1 else 'were'} not run: fix the error first."
 
 
+REPEAT_DROPPED = "(a reply whose code repeated earlier code with the same result: not shown again)"
 GUESS_DROPPED = "(a reply written before any code had run: it is not kept, since nothing had been looked at yet)"
 
 CONTEXT_AS_ANSWER = (

@@ -328,6 +328,10 @@ def test_a_repeated_cell_raises_the_temperature_the_run_sends_for_the_next_call(
     # the repeat (an import line more is the same cell) is named, and only the call after it is hotter
     assert sent == [0, 0, 0.7]
     assert [e["check"] for e in events(result, "loop_check")] == ["repeated_cell", "unstick_temperature"]
+    # the repeat is not shown again: the code is in view once, not twice
+    last = server.calls_to("root")[2].messages
+    assert sum("level=ERROR" in m["content"] for m in last if m["role"] == "assistant") == 1
+    assert any("repeated earlier code" in m["content"] for m in last if m["role"] == "assistant")
     with ScriptedServer({"root": script(count, again, "FINAL(2)")}) as server:  # no temperature sent: none added
         make_rlm(server, answer_check=False).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
         assert all("temperature" not in c.body for c in server.calls_to("root"))
