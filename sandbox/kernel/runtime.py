@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
+import itertools
 import json
 import linecache
 import mmap
@@ -117,6 +118,63 @@ def _short_repr(value: Any, limit: int) -> str:
     return r.repr(value)
 
 
+# longest the kernel spends making one of model code's values into text for the host outside
+# a cell (`str()` of an object whose __str__ never ends, or of a list of millions of items)
+TEXT_SECONDS = 10.0
+
+
+class TextError(ValueError):
+    """A value model code left could not be made into text (its str() failed or took too long)."""
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def _time_up(signum: int, frame: Any) -> None:
+    raise _TimeUp
+
+
+def as_text(value: Any, what: str, seconds: float = TEXT_SECONDS) -> str:
+    """`value` as text for the host (str() of a non-string), cut at FINAL_MAX_CHARS. `str()`
+    runs model code (a class's __str__, a str subclass's), so it runs under a timer; any
+    failure, however it is spelled, becomes a TextError that names `what`."""
+    if type(value) is str:
+        return cap_final(value)
+    old = signal.signal(signal.SIGALRM, _time_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        try:  # str.__str__: the exact str of a str subclass (or of what a __str__ returned)
+            return cap_final(str.__str__(value if isinstance(value, str) else str(value)))
+        except _TimeUp:
+            raise TextError(f"{what} could not be made text: str() ran past {seconds:g} s") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # model code may raise anything; its message is its own text
+            raise TextError(f"{what} could not be made text: {_exception_line(exc)}") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _is_set(flag: Any) -> bool:
+    """Whether answer["ready"] is set: its truth for the builtin types, any other object set
+    (its own __bool__ is model code, not run outside a cell)."""
+    if type(flag) in (bool, int, float, str, bytes, list, tuple, dict, set, type(None)):
+        return bool(flag)
+    return True
+
+
+def _exception_line(exc: BaseException) -> str:
+    """`Type: message` of an exception model code raised, the message only where it is
+    plain text already (a str() of it could run model code again)."""
+    name = type(exc).__name__
+    args = exc.args if isinstance(getattr(exc, "args", None), tuple) else ()
+    if type(exc).__str__ is BaseException.__str__ and len(args) == 1 and type(args[0]) is str:
+        return f"{name}: {args[0][:500]}"
+    return name
+
+
 def _is_empty(value: Any) -> bool:
     try:
         return len(value) == 0
@@ -124,11 +182,70 @@ def _is_empty(value: Any) -> bool:
         return False
 
 
+_JSON_SCALARS = (bool, int, float, type(None))
+_JSON_DEPTH = 50  # nesting written out in a preview; deeper containers show as [...] / {...}
+
+
 def _json_head(value: Any, chars: int) -> str:
-    """`value` as JSON, cut to `chars` (a long string is cut before it is written out)."""
-    if isinstance(value, str) and len(value) > chars:
-        value = value[:chars]
-    return json.dumps(value, ensure_ascii=False, default=str)[:chars]
+    """`value` as JSON, cut to `chars`: written piece by piece until `chars` characters are
+    there (a long string is cut before it is written out). Only JSON's own types are written
+    (and tuples, as lists); anything else a cell put in a context shows as "<TypeName>": no
+    method of a model's object runs here, and no container is walked further than needed."""
+    pieces: list[str] = []
+    used = 0
+    for piece in _json_pieces(value, chars, 0):
+        pieces.append(piece)
+        used += len(piece)
+        if used >= chars:
+            break
+    return "".join(pieces)[:chars]
+
+
+def _json_pieces(value: Any, chars: int, depth: int) -> Any:
+    kind = type(value)
+    if kind is str:
+        yield json.dumps(value[:chars], ensure_ascii=False)
+    elif kind in _JSON_SCALARS:
+        try:
+            yield json.dumps(value)
+        except ValueError:  # an int past Python's digit limit
+            yield f'"<{kind.__name__}>"'
+    elif kind is list or kind is tuple:
+        if depth >= _JSON_DEPTH:
+            yield "[...]"
+            return
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ", "
+            yield from _json_pieces(item, chars, depth + 1)
+        yield "]"
+    elif kind is dict:
+        if depth >= _JSON_DEPTH:
+            yield "{...}"
+            return
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                yield ", "
+            yield _json_key(key, chars)
+            yield ": "
+            yield from _json_pieces(item, chars, depth + 1)
+        yield "}"
+    else:
+        yield json.dumps(f"<{kind.__name__}>")
+
+
+def _json_key(key: Any, chars: int) -> str:
+    """A dict key as JSON writes one (a str; a number, bool or None as its text)."""
+    if type(key) is str:
+        return json.dumps(key[:chars], ensure_ascii=False)
+    if type(key) in _JSON_SCALARS:
+        try:
+            return json.dumps(str(json.dumps(key)))
+        except ValueError:
+            pass
+    return json.dumps(f"<{type(key).__name__}>")
 
 
 def _items_head(items: Any, chars: int) -> str:
@@ -226,7 +343,9 @@ class Runtime:
         restored = []
         current_answer = self.ns.get("answer")
         if current_answer is not self.answer:
-            if isinstance(current_answer, dict):
+            # a plain dict only: the kernel reads it (a subclass's own get() could raise, loop or
+            # say that an answer is ready)
+            if type(current_answer) is dict:
                 self.answer = current_answer
                 self.reserved["answer"] = current_answer
             else:
@@ -327,10 +446,9 @@ class Runtime:
         truncated = truncated or sink.truncated
         if restored:
             stdout += f"\n[reserved names restored: {', '.join(restored)}]\n"
-        final = None
-        if isinstance(self.answer, dict) and self.answer.get("ready"):
-            content = self.answer.get("content")
-            final = cap_final(content if isinstance(content, str) else str(content))
+        final, problem = self._final_answer()
+        if problem is not None:
+            error = problem if error is None else f"{error}\n{problem}"
         return {
             "cell": self.cell,
             "stdout": stdout,
@@ -341,6 +459,22 @@ class Runtime:
             "output_chars": sink.total,
             "kernel_s": time.perf_counter() - started,
         }
+
+    def _final_answer(self) -> tuple[str | None, str | None]:
+        """(The answer's text if it is ready, why it could not be taken). Making a value text
+        runs model code: it can be interrupted, and is bounded in time anyway."""
+        if not _is_set(self.answer.get("ready")):
+            return None, None
+        try:
+            with _interruptible():
+                return as_text(self.answer.get("content"), "answer['content']"), None
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            problem = "KeyboardInterrupt: the cell was interrupted while its answer was made text"
+        except TextError as exc:
+            problem = f"AnswerError: {exc}; the answer was not taken"
+        self.answer["ready"] = False
+        return None, cap_text(problem, self.output_limit)[0]
 
     def _execute(self, code: str, sink: CappedText) -> str | None:
         filename = f"<cell {self.cell}>"
@@ -409,12 +543,15 @@ class Runtime:
                 value = self.answer.get("content")
                 if value is None:
                     return None
-            return cap_final(value if isinstance(value, str) else str(value))
+            return as_text(value, f"variable {name!r}")
         if op == "preview":
             return self.preview(str(args.get("name")), int(args.get("chars", 0)))
-        if op == "answer":
-            content = self.answer.get("content") if isinstance(self.answer, dict) else None
-            return None if content is None else cap_final(content if isinstance(content, str) else str(content))
+        if op == "answer":  # a draft: one that cannot be made text is none
+            content = self.answer.get("content")
+            try:
+                return None if content is None else as_text(content, "answer['content']")
+            except TextError:
+                return None
         raise ValueError(f"unknown internal op {op!r}")
 
     def preview(self, name: str, chars: int) -> str | None:
@@ -430,8 +567,8 @@ class Runtime:
         if isinstance(value, (list, tuple)):
             return _items_head((_json_head(v, chars) for v in value[:50]), chars)
         if isinstance(value, dict):
-            return _items_head((f"{_json_head(k, 200)}: {_json_head(v, chars)}"
-                                for k, v in list(value.items())[:50]), chars)
+            return _items_head((f"{_json_key(k, 200)}: {_json_head(v, chars)}"
+                                for k, v in itertools.islice(value.items(), 50)), chars)
         return str(value[:chars])
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
