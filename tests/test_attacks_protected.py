@@ -148,3 +148,17 @@ def test_the_preview_runs_no_model_code(listed):
     r = listed.execute("print(len(context))")
     assert (r.stdout, r.restarted) == ("6\n", False)
 
+
+
+# ----- the variable listing -------------------------------------------------------------------
+def test_listing_variables_runs_no_endless_model_code(trusted):
+    r = trusted.execute("class Endless:\n    def __len__(self):\n        while True:\n            pass\n"
+                        "class Broken:\n    def __len__(self):\n        raise ValueError('no')\n"
+                        "    def __sizeof__(self):\n        raise ValueError('no')\n"
+                        "endless = [Endless() for i in range(20)]\nfirst, broken = endless[0], Broken()")
+    assert r.error is None, r
+    started = time.monotonic()
+    listed = {v.name: v for v in trusted.variables()}
+    assert time.monotonic() - started < 15
+    assert {"first", "broken", "endless"} <= set(listed) and listed["endless"].size == 20
+    _usable(trusted)

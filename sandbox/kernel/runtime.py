@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
+import inspect
 import itertools
 import json
 import linecache
@@ -135,26 +136,34 @@ def _time_up(signum: int, frame: Any) -> None:
     raise _TimeUp
 
 
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Any:
+    """Raise _TimeUp in the code it wraps after `seconds` (the host does not interrupt the
+    kernel's own operations, so one that runs model code bounds it itself)."""
+    old = signal.signal(signal.SIGALRM, _time_up)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def as_text(value: Any, what: str, seconds: float = TEXT_SECONDS) -> str:
     """`value` as text for the host (str() of a non-string), cut at FINAL_MAX_CHARS. `str()`
     runs model code (a class's __str__, a str subclass's), so it runs under a timer; any
     failure, however it is spelled, becomes a TextError that names `what`."""
     if type(value) is str:
         return cap_final(value)
-    old = signal.signal(signal.SIGALRM, _time_up)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        try:  # str.__str__: the exact str of a str subclass (or of what a __str__ returned)
+        with _time_limit(seconds):  # str.__str__: the exact str of a str subclass (or of what a __str__ returned)
             return cap_final(str.__str__(value if isinstance(value, str) else str(value)))
-        except _TimeUp:
-            raise TextError(f"{what} could not be made text: str() ran past {seconds:g} s") from None
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # model code may raise anything; its message is its own text
-            raise TextError(f"{what} could not be made text: {_exception_line(exc)}") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    except _TimeUp:
+        raise TextError(f"{what} could not be made text: str() ran past {seconds:g} s") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # model code may raise anything; its message is its own text
+        raise TextError(f"{what} could not be made text: {_exception_line(exc)}") from None
 
 
 def _is_set(flag: Any) -> bool:
@@ -260,14 +269,33 @@ def _items_head(items: Any, chars: int) -> str:
     return "\n".join(lines)
 
 
-def _describe(value: Any) -> tuple[str, int]:
-    kind = type(value).__name__
-    try:
-        size = len(value)
-    except Exception:
-        size = sys.getsizeof(value)
-    return kind, size
+def _describe(value: Any, seconds: float = TEXT_SECONDS) -> tuple[str, int]:
+    """(type name, size) of a variable: len() where there is one, else its size in bytes. A
+    class's own __len__ is model code: it gets at most `seconds`, and where it fails the size
+    is in bytes (as `object` counts them where __sizeof__ is the class's own)."""
+    kind = type(value)
+    name = type.__dict__["__name__"].__get__(kind)  # not a metaclass's __name__
+    length = _slot(kind, "__len__")
+    if length == "native":
+        return name, len(value)
+    if length == "own":
+        try:
+            with _time_limit(seconds):
+                return name, len(value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - whatever model code raised, the listing goes on
+            pass
+    return name, sys.getsizeof(value) if _slot(kind, "__sizeof__") == "native" else object.__sizeof__(value)
 
+
+def _slot(kind: type, name: str) -> str:
+    """Whether `kind`'s method `name` is "native" (a builtin type's: calling it runs no model
+    code), its "own" (Python code), or "none"."""
+    found = inspect.getattr_static(kind, name, None)
+    if found is None:
+        return "none"
+    return "native" if isinstance(found, (types.WrapperDescriptorType, types.MethodDescriptorType)) else "own"
 
 
 @contextlib.contextmanager
@@ -383,6 +411,7 @@ class Runtime:
         can define millions; the host lists them every turn)."""
         result: list[dict[str, Any]] = []
         total = 0
+        deadline = time.monotonic() + TEXT_SECONDS  # for all the model's __len__ methods together
         for name, value in list(self.ns.items()):
             if type(name) is not str or name.startswith("_") or name in self._hook_names \
                     or name in RESERVED_FUNCTIONS or name == "Out":
@@ -391,7 +420,7 @@ class Runtime:
                 continue
             total += 1
             if len(result) < limit:
-                kind, size = _describe(value)
+                kind, size = _describe(value, deadline - time.monotonic())
                 result.append({"name": name[:200], "type": kind[:200], "size": size})
         return {"variables": result, "total": total}
 
