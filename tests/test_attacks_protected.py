@@ -162,3 +162,25 @@ def test_listing_variables_runs_no_endless_model_code(trusted):
     assert time.monotonic() - started < 15
     assert {"first", "broken", "endless"} <= set(listed) and listed["endless"].size == 20
     _usable(trusted)
+
+
+# ----- a cell's error -------------------------------------------------------------------------
+@pytest.mark.parametrize("raised", ["raise ValueError([[0] * 10_000] * 20_000)",
+                                    "rows = [[0] * 10_000] * 20_000\nassert len(rows) == 5, rows",
+                                    "try:\n    raise KeyError([[1] * 10_000] * 20_000)\nexcept KeyError:\n"
+                                    "    raise ValueError('while handling')"])
+def test_an_error_with_a_huge_message_is_shown_short(sb, raised):
+    started = time.monotonic()
+    r = sb.execute(raised)
+    assert time.monotonic() - started < 5 and not r.restarted and not r.timed_out, r
+    assert r.error.splitlines()[-1].startswith(("ValueError: [[", "AssertionError: [[", "ValueError: while"))
+    assert len(r.error) < 2_000
+    _usable(sb)
+
+
+def test_an_error_whose_message_never_ends_is_still_an_error(trusted):
+    r = trusted.execute("class Endless(Exception):\n    def __str__(self):\n        while True:\n            pass\n"
+                        "raise Endless()")
+    assert not r.restarted, r  # stopped by the host's interrupt or the kernel's own timer
+    assert "Endless" in r.error and "raise Endless()" in r.error
+    _usable(trusted)

@@ -166,6 +166,44 @@ def as_text(value: Any, what: str, seconds: float = TEXT_SECONDS) -> str:
         raise TextError(f"{what} could not be made text: {_exception_line(exc)}") from None
 
 
+def _arg_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdict = 20
+    r.maxlevel = 3
+    r.maxstring = r.maxother = 200
+    return r
+
+
+_ARG_REPR = _arg_repr()  # an exception's container argument, as its message shows it
+
+
+class _Shown(str):
+    """Text that stands for an exception's argument: printed as it is, by str() and repr()."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+def _shorten(exc: BaseException, limit: int) -> None:
+    """Shorten the arguments of an exception a cell raised that its message shows (a long
+    text, a container: the builtin exceptions' str()), and drop the exceptions chained to it (they are not shown,
+    but formatting one would make its message too)."""
+    exc.__cause__ = exc.__context__ = None
+    if type(exc).__str__ not in (BaseException.__str__, KeyError.__str__) or type(exc.args) is not tuple:
+        return
+    shown = []
+    for arg in exc.args:
+        if type(arg) is str and len(arg) > limit:
+            arg = arg[:limit]
+        elif isinstance(arg, (list, tuple, dict, set, frozenset)):  # shown as their repr anyway
+            arg = _Shown(_ARG_REPR.repr(arg)[:limit])
+        shown.append(arg)
+    with contextlib.suppress(Exception):
+        exc.args = tuple(shown)
+
+
 def _is_set(flag: Any) -> bool:
     """Whether answer["ready"] is set: its truth for the builtin types, any other object set
     (its own __bool__ is model code, not run outside a cell)."""
@@ -533,8 +571,25 @@ class Runtime:
         except RecursionError:
             return "RecursionError: maximum recursion depth exceeded"
         except BaseException as exc:  # model code may raise anything, SystemExit included
-            return self._format_error(exc, filename)
+            return self._error_text(exc, filename)
         return None
+
+    def _error_text(self, exc: BaseException, filename: str) -> str:
+        """The traceback of what a cell raised. Its message is model data (`assert ok, rows`
+        makes str() of all the rows): the exception's own arguments are shortened first, and
+        the formatting is interruptible and timed, as model code is."""
+        _shorten(exc, self.output_limit)
+        try:
+            with _interruptible(), _time_limit(TEXT_SECONDS):
+                return self._format_error(exc, filename)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            why = "the cell was interrupted"
+        except _TimeUp:
+            why = f"str() ran past {TEXT_SECONDS:g} s"
+        except BaseException as err:  # noqa: BLE001 - a message that fails to format is still an error
+            why = _exception_line(err)
+        return f"{type.__dict__['__name__'].__get__(type(exc))} (its message could not be shown: {why})"
 
     @staticmethod
     def _format_error(exc: BaseException, filename: str) -> str:
