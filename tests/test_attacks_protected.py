@@ -184,3 +184,20 @@ def test_an_error_whose_message_never_ends_is_still_an_error(trusted):
     assert not r.restarted, r  # stopped by the host's interrupt or the kernel's own timer
     assert "Endless" in r.error and "raise Endless()" in r.error
     _usable(trusted)
+
+
+def test_a_key_that_answers_for_content_cannot_hang_the_kernel(trusted):
+    from sandbox import SandboxError
+
+    r = trusted.execute("armed = False\nclass Key:\n    def __hash__(self):\n        return hash('content')\n"
+                        "    def __eq__(self, other):\n        while armed:\n            pass\n        return False\n"
+                        "answer = {}\nanswer[Key()] = 1\nanswer['content'] = 'x'\narmed = True")
+    assert r.error is None and not r.restarted, r
+    started = time.monotonic()
+    try:
+        assert trusted.answer_draft() is None
+    except SandboxError as exc:
+        assert "ran past" in str(exc)
+    assert trusted.read_variable("answer") is None
+    assert time.monotonic() - started < 50
+    _usable(trusted)  # resetting the answer gives a fresh dict

@@ -136,17 +136,27 @@ def _time_up(signum: int, frame: Any) -> None:
     raise _TimeUp
 
 
+# the most an internal operation that reads model values takes (below the host's waits, 30 s)
+INTERNAL_SECONDS = 2 * TEXT_SECONDS
+_MODEL_OPS = frozenset({"variables", "read_variable", "answer", "set_answer_reset", "preview"})
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Any:
     """Raise _TimeUp in the code it wraps after `seconds` (the host does not interrupt the
-    kernel's own operations, so one that runs model code bounds it itself)."""
+    kernel's own operations, so one that runs model code bounds it itself). Inside another
+    time limit, the sooner end holds, and the outer one goes on after."""
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
     old = signal.signal(signal.SIGALRM, _time_up)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer) if outer else seconds, 0.001))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
 
 
 def as_text(value: Any, what: str, seconds: float = TEXT_SECONDS) -> str:
@@ -528,19 +538,22 @@ class Runtime:
         }
 
     def _final_answer(self) -> tuple[str | None, str | None]:
-        """(The answer's text if it is ready, why it could not be taken). Making a value text
-        runs model code: it can be interrupted, and is bounded in time anyway."""
-        if not _is_set(self.answer.get("ready")):
-            return None, None
+        """(The answer's text if it is ready, why it could not be taken). Reading the dict and
+        making its content text runs model code (a key's __eq__, a class's __str__): it can be
+        interrupted, as a cell can, and is bounded in time anyway."""
         try:
             with _interruptible():
+                if not _is_set(self.answer.get("ready")):
+                    return None, None
                 return as_text(self.answer.get("content"), "answer['content']"), None
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             problem = "KeyboardInterrupt: the cell was interrupted while its answer was made text"
         except TextError as exc:
             problem = f"AnswerError: {exc}; the answer was not taken"
-        self.answer["ready"] = False
+        except BaseException as exc:  # noqa: BLE001 - e.g. a key's own __eq__ raised
+            problem = f"AnswerError: `answer` could not be read: {_exception_line(exc)}; the answer was not taken"
+        self.answer = self.reserved["answer"] = self.ns["answer"] = {"content": None, "ready": False}
         return None, cap_text(problem, self.output_limit)[0]
 
     def _execute(self, code: str, sink: CappedText) -> str | None:
@@ -606,6 +619,15 @@ class Runtime:
 
     # ----- internal operations from the host --------------------------------------
     def internal(self, op: str, args: dict[str, Any]) -> Any:
+        if op in _MODEL_OPS:  # they read what model code left, which can run model code
+            try:
+                with _time_limit(INTERNAL_SECONDS):
+                    return self._internal(op, args)
+            except _TimeUp:
+                raise TimeoutError(f"internal operation {op!r} ran past {INTERNAL_SECONDS:g} s") from None
+        return self._internal(op, args)
+
+    def _internal(self, op: str, args: dict[str, Any]) -> Any:
         if op == "ping":
             return {"pid": os.getpid(), "uid": os.getuid()}
         if op == "variables":
@@ -614,9 +636,8 @@ class Runtime:
             return self.load_context(args)
         if op == "install_tools":
             return self.install_tools(args)
-        if op == "set_answer_reset":
-            self.answer["content"] = None
-            self.answer["ready"] = False
+        if op == "set_answer_reset":  # a fresh dict: the model's may hold keys whose __eq__ is its code
+            self.answer = self.reserved["answer"] = self.ns["answer"] = {"content": None, "ready": False}
             return True
         if op == "read_variable":
             name = args["name"]
