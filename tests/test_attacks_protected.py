@@ -201,3 +201,13 @@ def test_a_key_that_answers_for_content_cannot_hang_the_kernel(trusted):
     assert trusted.read_variable("answer") is None
     assert time.monotonic() - started < 50
     _usable(trusted)  # resetting the answer gives a fresh dict
+
+
+def test_a_fault_of_the_kernel_after_a_cell_still_replies():
+    with Sandbox(SandboxConfig(policy="trusted", cell_timeout_s=6, interrupt_grace_s=1)) as box:
+        box.load_context(TEXT)
+        started = time.monotonic()
+        r = box.execute("from sandbox.kernel.kernel import SandboxKernel\n"
+                        "SandboxKernel.runtime._restore_reserved = lambda: 1 / 0")
+        assert time.monotonic() - started < 5 and not r.restarted and not r.timed_out, r
+        assert r.error.startswith("KernelError") and "ZeroDivisionError" in r.error
