@@ -211,3 +211,10 @@ def test_a_fault_of_the_kernel_after_a_cell_still_replies():
                         "SandboxKernel.runtime._restore_reserved = lambda: 1 / 0")
         assert time.monotonic() - started < 5 and not r.restarted and not r.timed_out, r
         assert r.error.startswith("KernelError") and "ZeroDivisionError" in r.error
+
+
+def test_an_exception_with_its_own_args_attribute_is_shown(sb):
+    r = sb.execute("class E(Exception):\n    args = property(lambda self: 1 / 0)\nraise E([[0] * 10_000] * 20_000)")
+    assert not r.restarted and "E: [[0, 0, 0" in r.error.splitlines()[-1], r
+    assert len(r.error) < 2_000
+    _usable(sb)

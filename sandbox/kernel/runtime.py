@@ -197,21 +197,24 @@ class _Shown(str):
 
 
 def _shorten(exc: BaseException, limit: int) -> None:
-    """Shorten the arguments of an exception a cell raised that its message shows (a long
-    text, a container: the builtin exceptions' str()), and drop the exceptions chained to it (they are not shown,
-    but formatting one would make its message too)."""
+    """Shorten the arguments of an exception a cell raised where its message shows them (a
+    long text, a container, in the builtin exceptions' str()), and drop the exceptions chained
+    to it (not shown, but formatting one would make its message too)."""
     exc.__cause__ = exc.__context__ = None
-    if type(exc).__str__ not in (BaseException.__str__, KeyError.__str__) or type(exc.args) is not tuple:
+    args = _ARGS.__get__(exc)  # the exception's own, not a class attribute `args` model code set
+    if type(exc).__str__ not in (BaseException.__str__, KeyError.__str__):
         return
     shown = []
-    for arg in exc.args:
+    for arg in args:
         if type(arg) is str and len(arg) > limit:
             arg = arg[:limit]
         elif isinstance(arg, (list, tuple, dict, set, frozenset)):  # shown as their repr anyway
             arg = _Shown(_ARG_REPR.repr(arg)[:limit])
         shown.append(arg)
-    with contextlib.suppress(Exception):
-        exc.args = tuple(shown)
+    _ARGS.__set__(exc, tuple(shown))
+
+
+_ARGS = BaseException.__dict__["args"]
 
 
 def _is_set(flag: Any) -> bool:
@@ -225,8 +228,8 @@ def _is_set(flag: Any) -> bool:
 def _exception_line(exc: BaseException) -> str:
     """`Type: message` of an exception model code raised, the message only where it is
     plain text already (a str() of it could run model code again)."""
-    name = type(exc).__name__
-    args = exc.args if isinstance(getattr(exc, "args", None), tuple) else ()
+    name = type.__dict__["__name__"].__get__(type(exc))
+    args = _ARGS.__get__(exc)
     if type(exc).__str__ is BaseException.__str__ and len(args) == 1 and type(args[0]) is str:
         return f"{name}: {args[0][:500]}"
     return name
