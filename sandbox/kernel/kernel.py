@@ -62,7 +62,12 @@ class SandboxKernel(Kernel):
                     "error": "".join(traceback.format_exception_only(type(exc), exc)).strip(),
                 }
             return _sendable(reply)
-        reply["rlm"] = self.runtime.run_cell(code)
+        try:
+            reply["rlm"] = self.runtime.run_cell(code)
+        except BaseException as exc:  # the host waits for this reply: a fault of the kernel's own is one
+            reply["rlm"] = {"cell": self.runtime.cell, "stdout": "", "truncated": False, "restored": [],
+                            "final": None, "error": f"KernelError: the kernel failed after the cell ran "
+                                                    f"({type(exc).__name__}); its output was lost"}
         end_descendants()  # a cell cannot leave work behind it
         return _sendable(reply)
 

@@ -39,8 +39,10 @@ def _bound(node: ast.AST, top: bool = True) -> Iterator[str]:
             yield node.name
         elif isinstance(node, ast.alias):
             yield node.asname or node.name.split(".")[0]
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            yield node.name
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            yield node.name  # `except E as name`, `case name`, `case [*name]`
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            yield node.rest  # `case {**name}`
     inner = top and not isinstance(node, _SCOPES)
     for field, child in ast.iter_fields(node):
         if isinstance(node, ast.comprehension) and field == "target":

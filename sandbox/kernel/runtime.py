@@ -12,6 +12,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
+import inspect
+import itertools
 import json
 import linecache
 import mmap
@@ -120,6 +122,122 @@ def _short_repr(value: Any, limit: int) -> str:
     return r.repr(value)
 
 
+# longest the kernel spends making one of model code's values into text for the host outside
+# a cell (`str()` of an object whose __str__ never ends, or of a list of millions of items)
+TEXT_SECONDS = 10.0
+
+
+class TextError(ValueError):
+    """A value model code left could not be made into text (its str() failed or took too long)."""
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def _time_up(signum: int, frame: Any) -> None:
+    raise _TimeUp
+
+
+# the most an internal operation that reads model values takes (below the host's waits, 30 s)
+INTERNAL_SECONDS = 2 * TEXT_SECONDS
+_MODEL_OPS = frozenset({"variables", "read_variable", "answer", "set_answer_reset", "preview"})
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Any:
+    """Raise _TimeUp in the code it wraps after `seconds` (the host does not interrupt the
+    kernel's own operations, so one that runs model code bounds it itself). Inside another
+    time limit, the sooner end holds, and the outer one goes on after."""
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
+    old = signal.signal(signal.SIGALRM, _time_up)
+    signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer) if outer else seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
+
+
+def as_text(value: Any, what: str, seconds: float = TEXT_SECONDS) -> str:
+    """`value` as text for the host (str() of a non-string), cut at FINAL_MAX_CHARS. `str()`
+    runs model code (a class's __str__, a str subclass's), so it runs under a timer; any
+    failure, however it is spelled, becomes a TextError that names `what`."""
+    if type(value) is str:
+        return cap_final(value)
+    try:
+        with _time_limit(seconds):  # str.__str__: the exact str of a str subclass (or of what a __str__ returned)
+            return cap_final(str.__str__(value if isinstance(value, str) else str(value)))
+    except _TimeUp:
+        raise TextError(f"{what} could not be made text: str() ran past {seconds:g} s") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # model code may raise anything; its message is its own text
+        raise TextError(f"{what} could not be made text: {_exception_line(exc)}") from None
+
+
+def _arg_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdict = 20
+    r.maxlevel = 3
+    r.maxstring = r.maxother = 200
+    return r
+
+
+_ARG_REPR = _arg_repr()  # an exception's container argument, as its message shows it
+
+
+class _Shown(str):
+    """Text that stands for an exception's argument: printed as it is, by str() and repr()."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+def _shorten(exc: BaseException, limit: int) -> None:
+    """Shorten the arguments of an exception a cell raised where its message shows them (a
+    long text, a container, in the builtin exceptions' str()), and drop the exceptions chained
+    to it (not shown, but formatting one would make its message too)."""
+    exc.__cause__ = exc.__context__ = None
+    args = _ARGS.__get__(exc)  # the exception's own, not a class attribute `args` model code set
+    if type(exc).__str__ not in (BaseException.__str__, KeyError.__str__):
+        return
+    shown = []
+    for arg in args:
+        if type(arg) is str and len(arg) > limit:
+            arg = arg[:limit]
+        elif isinstance(arg, (list, tuple, dict, set, frozenset)):  # shown as their repr anyway
+            arg = _Shown(_ARG_REPR.repr(arg)[:limit])
+        shown.append(arg)
+    _ARGS.__set__(exc, tuple(shown))
+
+
+_ARGS = BaseException.__dict__["args"]
+
+
+def _is_set(flag: Any) -> bool:
+    """Whether answer["ready"] is set: its truth for the builtin types, any other object set
+    (its own __bool__ is model code, not run outside a cell)."""
+    if type(flag) in (bool, int, float, str, bytes, list, tuple, dict, set, type(None)):
+        return bool(flag)
+    return True
+
+
+def _exception_line(exc: BaseException) -> str:
+    """`Type: message` of an exception model code raised, the message only where it is
+    plain text already (a str() of it could run model code again)."""
+    name = type.__dict__["__name__"].__get__(type(exc))
+    args = _ARGS.__get__(exc)
+    if type(exc).__str__ is BaseException.__str__ and len(args) == 1 and type(args[0]) is str:
+        return f"{name}: {args[0][:500]}"
+    return name
+
+
 def _is_empty(value: Any) -> bool:
     try:
         return len(value) == 0
@@ -127,11 +245,70 @@ def _is_empty(value: Any) -> bool:
         return False
 
 
+_JSON_SCALARS = (bool, int, float, type(None))
+_JSON_DEPTH = 50  # nesting written out in a preview; deeper containers show as [...] / {...}
+
+
 def _json_head(value: Any, chars: int) -> str:
-    """`value` as JSON, cut to `chars` (a long string is cut before it is written out)."""
-    if isinstance(value, str) and len(value) > chars:
-        value = value[:chars]
-    return json.dumps(value, ensure_ascii=False, default=str)[:chars]
+    """`value` as JSON, cut to `chars`: written piece by piece until `chars` characters are
+    there (a long string is cut before it is written out). Only JSON's own types are written
+    (and tuples, as lists); anything else a cell put in a context shows as "<TypeName>": no
+    method of a model's object runs here, and no container is walked further than needed."""
+    pieces: list[str] = []
+    used = 0
+    for piece in _json_pieces(value, chars, 0):
+        pieces.append(piece)
+        used += len(piece)
+        if used >= chars:
+            break
+    return "".join(pieces)[:chars]
+
+
+def _json_pieces(value: Any, chars: int, depth: int) -> Any:
+    kind = type(value)
+    if kind is str:
+        yield json.dumps(value[:chars], ensure_ascii=False)
+    elif kind in _JSON_SCALARS:
+        try:
+            yield json.dumps(value)
+        except ValueError:  # an int past Python's digit limit
+            yield f'"<{kind.__name__}>"'
+    elif kind is list or kind is tuple:
+        if depth >= _JSON_DEPTH:
+            yield "[...]"
+            return
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ", "
+            yield from _json_pieces(item, chars, depth + 1)
+        yield "]"
+    elif kind is dict:
+        if depth >= _JSON_DEPTH:
+            yield "{...}"
+            return
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            if i:
+                yield ", "
+            yield _json_key(key, chars)
+            yield ": "
+            yield from _json_pieces(item, chars, depth + 1)
+        yield "}"
+    else:
+        yield json.dumps(f"<{kind.__name__}>")
+
+
+def _json_key(key: Any, chars: int) -> str:
+    """A dict key as JSON writes one (a str; a number, bool or None as its text)."""
+    if type(key) is str:
+        return json.dumps(key[:chars], ensure_ascii=False)
+    if type(key) in _JSON_SCALARS:
+        try:
+            return json.dumps(str(json.dumps(key)))
+        except ValueError:
+            pass
+    return json.dumps(f"<{type(key).__name__}>")
 
 
 def _items_head(items: Any, chars: int) -> str:
@@ -146,14 +323,33 @@ def _items_head(items: Any, chars: int) -> str:
     return "\n".join(lines)
 
 
-def _describe(value: Any) -> tuple[str, int]:
-    kind = type(value).__name__
-    try:
-        size = len(value)
-    except Exception:
-        size = sys.getsizeof(value)
-    return kind, size
+def _describe(value: Any, seconds: float = TEXT_SECONDS) -> tuple[str, int]:
+    """(type name, size) of a variable: len() where there is one, else its size in bytes. A
+    class's own __len__ is model code: it gets at most `seconds`, and where it fails the size
+    is in bytes (as `object` counts them where __sizeof__ is the class's own)."""
+    kind = type(value)
+    name = type.__dict__["__name__"].__get__(kind)  # not a metaclass's __name__
+    length = _slot(kind, "__len__")
+    if length == "native":
+        return name, len(value)
+    if length == "own":
+        try:
+            with _time_limit(seconds):
+                return name, len(value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - whatever model code raised, the listing goes on
+            pass
+    return name, sys.getsizeof(value) if _slot(kind, "__sizeof__") == "native" else object.__sizeof__(value)
 
+
+def _slot(kind: type, name: str) -> str:
+    """Whether `kind`'s method `name` is "native" (a builtin type's: calling it runs no model
+    code), its "own" (Python code), or "none"."""
+    found = inspect.getattr_static(kind, name, None)
+    if found is None:
+        return "none"
+    return "native" if isinstance(found, (types.WrapperDescriptorType, types.MethodDescriptorType)) else "own"
 
 
 @contextlib.contextmanager
@@ -231,7 +427,9 @@ class Runtime:
         restored = []
         current_answer = self.ns.get("answer")
         if current_answer is not self.answer:
-            if isinstance(current_answer, dict):
+            # a plain dict only: the kernel reads it (a subclass's own get() could raise, loop or
+            # say that an answer is ready)
+            if type(current_answer) is dict:
                 self.answer = current_answer
                 self.reserved["answer"] = current_answer
             else:
@@ -269,6 +467,7 @@ class Runtime:
         can define millions; the host lists them every turn)."""
         result: list[dict[str, Any]] = []
         total = 0
+        deadline = time.monotonic() + TEXT_SECONDS  # for all the model's __len__ methods together
         for name, value in list(self.ns.items()):
             if type(name) is not str or name.startswith("_") or name in self._hook_names \
                     or name in RESERVED_FUNCTIONS or name == "Out":
@@ -277,7 +476,7 @@ class Runtime:
                 continue
             total += 1
             if len(result) < limit:
-                kind, size = _describe(value)
+                kind, size = _describe(value, deadline - time.monotonic())
                 result.append({"name": name[:200], "type": kind[:200], "size": size})
         return {"variables": result, "total": total}
 
@@ -332,10 +531,9 @@ class Runtime:
         truncated = truncated or sink.truncated
         if restored:
             stdout += f"\n[reserved names restored: {', '.join(restored)}]\n"
-        final = None
-        if isinstance(self.answer, dict) and self.answer.get("ready"):
-            content = self.answer.get("content")
-            final = cap_final(content if isinstance(content, str) else str(content))
+        final, problem = self._final_answer()
+        if problem is not None:
+            error = problem if error is None else f"{error}\n{problem}"
         return {
             "cell": self.cell,
             "stdout": stdout,
@@ -346,6 +544,25 @@ class Runtime:
             "output_chars": sink.total,
             "kernel_s": time.perf_counter() - started,
         }
+
+    def _final_answer(self) -> tuple[str | None, str | None]:
+        """(The answer's text if it is ready, why it could not be taken). Reading the dict and
+        making its content text runs model code (a key's __eq__, a class's __str__): it can be
+        interrupted, as a cell can, and is bounded in time anyway."""
+        try:
+            with _interruptible():
+                if not _is_set(self.answer.get("ready")):
+                    return None, None
+                return as_text(self.answer.get("content"), "answer['content']"), None
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            problem = "KeyboardInterrupt: the cell was interrupted while its answer was made text"
+        except TextError as exc:
+            problem = f"AnswerError: {exc}; the answer was not taken"
+        except BaseException as exc:  # noqa: BLE001 - e.g. a key's own __eq__ raised
+            problem = f"AnswerError: `answer` could not be read: {_exception_line(exc)}; the answer was not taken"
+        self.answer = self.reserved["answer"] = self.ns["answer"] = {"content": None, "ready": False}
+        return None, cap_text(problem, self.output_limit)[0]
 
     def _execute(self, code: str, sink: CappedText) -> str | None:
         filename = f"<cell {self.cell}>"
@@ -375,8 +592,25 @@ class Runtime:
         except RecursionError:
             return "RecursionError: maximum recursion depth exceeded"
         except BaseException as exc:  # model code may raise anything, SystemExit included
-            return self._format_error(exc, filename)
+            return self._error_text(exc, filename)
         return None
+
+    def _error_text(self, exc: BaseException, filename: str) -> str:
+        """The traceback of what a cell raised. Its message is model data (`assert ok, rows`
+        makes str() of all the rows): the exception's own arguments are shortened first, and
+        the formatting is interruptible and timed, as model code is."""
+        _shorten(exc, self.output_limit)
+        try:
+            with _interruptible(), _time_limit(TEXT_SECONDS):
+                return self._format_error(exc, filename)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            why = "the cell was interrupted"
+        except _TimeUp:
+            why = f"str() ran past {TEXT_SECONDS:g} s"
+        except BaseException as err:  # noqa: BLE001 - a message that fails to format is still an error
+            why = _exception_line(err)
+        return f"{type.__dict__['__name__'].__get__(type(exc))} (its message could not be shown: {why})"
 
     @staticmethod
     def _format_error(exc: BaseException, filename: str) -> str:
@@ -393,6 +627,15 @@ class Runtime:
 
     # ----- internal operations from the host --------------------------------------
     def internal(self, op: str, args: dict[str, Any]) -> Any:
+        if op in _MODEL_OPS:  # they read what model code left, which can run model code
+            try:
+                with _time_limit(INTERNAL_SECONDS):
+                    return self._internal(op, args)
+            except _TimeUp:
+                raise TimeoutError(f"internal operation {op!r} ran past {INTERNAL_SECONDS:g} s") from None
+        return self._internal(op, args)
+
+    def _internal(self, op: str, args: dict[str, Any]) -> Any:
         if op == "ping":
             return {"pid": os.getpid(), "uid": os.getuid()}
         if op == "variables":
@@ -401,9 +644,8 @@ class Runtime:
             return self.load_context(args)
         if op == "install_tools":
             return self.install_tools(args)
-        if op == "set_answer_reset":
-            self.answer["content"] = None
-            self.answer["ready"] = False
+        if op == "set_answer_reset":  # a fresh dict: the model's may hold keys whose __eq__ is its code
+            self.answer = self.reserved["answer"] = self.ns["answer"] = {"content": None, "ready": False}
             return True
         if op == "read_variable":
             name = args["name"]
@@ -414,12 +656,15 @@ class Runtime:
                 value = self.answer.get("content")
                 if value is None:
                     return None
-            return cap_final(value if isinstance(value, str) else str(value))
+            return as_text(value, f"variable {name!r}")
         if op == "preview":
             return self.preview(str(args.get("name")), int(args.get("chars", 0)))
-        if op == "answer":
-            content = self.answer.get("content") if isinstance(self.answer, dict) else None
-            return None if content is None else cap_final(content if isinstance(content, str) else str(content))
+        if op == "answer":  # a draft: one that cannot be made text is none
+            content = self.answer.get("content")
+            try:
+                return None if content is None else as_text(content, "answer['content']")
+            except TextError:
+                return None
         raise ValueError(f"unknown internal op {op!r}")
 
     def preview(self, name: str, chars: int) -> str | None:
@@ -435,8 +680,8 @@ class Runtime:
         if isinstance(value, (list, tuple)):
             return _items_head((_json_head(v, chars) for v in value[:50]), chars)
         if isinstance(value, dict):
-            return _items_head((f"{_json_head(k, 200)}: {_json_head(v, chars)}"
-                                for k, v in list(value.items())[:50]), chars)
+            return _items_head((f"{_json_key(k, 200)}: {_json_head(v, chars)}"
+                                for k, v in itertools.islice(value.items(), 50)), chars)
         return str(value[:chars])
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
