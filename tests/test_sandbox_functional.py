@@ -564,3 +564,17 @@ def test_common_modules_are_there_without_an_import_and_not_listed(policy):
         assert [v.name for v in sb.variables()] == ["answer", "context", "rows"]
         # the same module objects an import statement gives (the policy's own in restricted mode)
         assert run(sb, "import json as j2\nprint(j2 is json)") == "True\n"
+
+
+@pytest.mark.parametrize("policy", ["restricted", "trusted"])
+def test_the_notes_helpers_plain_names_are_free_for_model_variables(policy, tmp_path):
+    (tmp_path / "a.txt").write_text("alpha")
+    (tmp_path / "b.txt").write_text("beta")
+    with Sandbox(SandboxConfig(policy=policy)) as sb:
+        sb.add_tools(notes_tools(lambda req: {"id": 1, "message": "saved"}))
+        sb.load_context(tmp_path)
+        # a model's own loop variable named like a helper runs; the helper is back after the cell
+        assert run(sb, "for document in docs:\n    print(document.path)").startswith("a.txt\nb.txt\n")
+        assert run(sb, "print(callable(document))") == "True\n"
+        # the data and the sub-call helpers stay refused
+        assert sb.execute("docs = []").error.startswith("ProtectedName")

@@ -14,6 +14,9 @@ import json
 import re
 from typing import Any
 
+# plain words a model also uses for its own variables (`for document in docs`): a cell may
+# assign them; the helpers are put back after it
+REBINDABLE_NAMES = ("remember", "revise", "forget", "document", "archive")
 # a passage of a note counts as quoted from the context from this many characters on
 QUOTE_MIN_CHARS = 24
 QUOTE_SCAN_CHARS = 100_000_000

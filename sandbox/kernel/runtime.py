@@ -400,6 +400,7 @@ class Runtime:
         self.out: dict[int, str] = {}
         self.answer: dict[str, Any] = {"content": None, "ready": False}
         self.context_names: set[str] = set()
+        self.rebindable: set[str] = set()
         self.tools: dict[str, list[str]] = {}  # tool name -> the names it added
         self._hook_names: set[str] = set()
         self._build_namespace()
@@ -569,7 +570,7 @@ class Runtime:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), _interruptible():
-                protected = [n for n in self.reserved if n != "answer"]  # `answer` may become another dict
+                protected = [n for n in self.reserved if self._protected(n)]
                 body, tail = compile_cell(code, filename, self.restricted, protected)
                 exec(body, self.ns)
                 if tail is not None:
@@ -667,6 +668,11 @@ class Runtime:
                 return None
         raise ValueError(f"unknown internal op {op!r}")
 
+    def _protected(self, name: str) -> bool:
+        """A reserved name a cell may not assign: all but `answer` (it may become another dict)
+        and the names a tool lets cells use as their own (`document`: restored after the cell)."""
+        return name != "answer" and name not in self.rebindable
+
     def preview(self, name: str, chars: int) -> str | None:
         """The first `chars` characters of loaded context `name` as the model would print them
         (a list or dict: its first items as JSON), or None if there is no such context. Reads the
@@ -745,6 +751,8 @@ class Runtime:
         module.__file__ = args["module"]
         exec(compile(args["source"], args["module"], "exec"), module.__dict__)
         names = module.install(ToolHost(self), data)
+        # names the tool's module lets cells assign (restored after the cell, not refused)
+        self.rebindable |= {n for n in getattr(module, "REBINDABLE_NAMES", ()) if isinstance(n, str)}
         for old in self.tools.pop(tool, []):
             self.reserved.pop(old, None)
             self.ns.pop(old, None)
