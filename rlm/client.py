@@ -278,10 +278,16 @@ class ModelClient:
                        retries: int | None) -> Completion:
         max_retries = self.max_retries if retries is None else retries
         kwargs = {**self.model_kwargs, **(extra or {})}
-        timeout = self.timeout_s if timeout_s is None else max(0.1, min(timeout_s, self.timeout_s))
+        # timeout_s is what the caller has left (the run's wall budget): it bounds every attempt
+        # and the waits between them together, not each attempt afresh
+        deadline = None if timeout_s is None else time.monotonic() + max(0.1, timeout_s)
         attempt = 0
         while True:
             attempt += 1
+            timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
+            if timeout <= 0:
+                raise ModelError(f"{model}: no time left for another attempt after {attempt - 1} (the time "
+                                 "given to the call ran out)", retryable=False)
             if slots is not None:
                 await slots.acquire()
             started = time.monotonic()
@@ -306,6 +312,8 @@ class ModelClient:
                     delay = random.uniform(0, min(self.retry_max_s, self.retry_base_s * 2 ** (attempt - 1)))
                 else:
                     delay = min(delay, max(self.retry_max_s, 60.0))
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
                 log.info("%s: %s; retry %d in %.2f s", model, message, attempt, delay)
                 await asyncio.sleep(delay)
                 continue

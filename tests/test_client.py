@@ -141,3 +141,24 @@ def test_preflight_accepts_a_models_page_of_another_shape_and_still_refuses_a_ba
     with ScriptedServer({"m": lambda call: "x"}, models_status=401) as server, \
             pytest.raises(ModelError, match="refused the API key"):
         asyncio.run(preflight(server.url))
+
+
+def test_the_time_given_to_a_call_bounds_its_retries_together():
+    # a server slower than the time the run has left: each attempt times out and is retried, but
+    # the attempts and the waits between them share that time (a hung local model outlived a
+    # 600 s wall budget by six request timeouts)
+    with ScriptedServer({"m": lambda call: "late"}, latency_s=1.5) as server:
+        async def go():
+            client = ModelClient(base_url=server.url, api_key="k", max_retries=6, retry_base_s=0.01,
+                                 timeout_s=30)
+            try:
+                return await client.chat("m", [{"role": "user", "content": "hi"}], timeout_s=1.0)
+            finally:
+                await client.aclose()
+
+        started = time.monotonic()
+        with pytest.raises(ModelError):
+            asyncio.run(go())
+        took = time.monotonic() - started
+        tried = len(server.calls_to("m"))
+    assert took < 4 and tried <= 2, (took, tried)
