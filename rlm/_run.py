@@ -224,6 +224,7 @@ class Run:
                 # every cell a repeat: kept in view, the same code again and again primes the
                 # model to write it once more (greedy or not); the first copy stays in view
                 said = prompts.REPEAT_DROPPED
+                self.emit({"event": "loop_check", "turn": turn, "check": "repeat_dropped"})
             elif not reply.code and final is None and not self.seen and said.strip():
                 # prose before any code ran is a guess from the model's prior: kept in view, the
                 # model argues for it at every later turn instead of looking at the data

@@ -327,7 +327,8 @@ def test_a_repeated_cell_raises_the_temperature_the_run_sends_for_the_next_call(
         sent = [c.body.get("temperature") for c in server.calls_to("root")]
     # the repeat (an import line more is the same cell) is named, and only the call after it is hotter
     assert sent == [0, 0, 0.7]
-    assert [e["check"] for e in events(result, "loop_check")] == ["repeated_cell", "unstick_temperature"]
+    assert [e["check"] for e in events(result, "loop_check")] == ["repeated_cell", "repeat_dropped",
+                                                                   "unstick_temperature"]
     # the repeat is not shown again: the code is in view once, not twice
     last = server.calls_to("root")[2].messages
     assert sum("level=ERROR" in m["content"] for m in last if m["role"] == "assistant") == 1
