@@ -387,8 +387,11 @@ class Run:
                 self._refuse_final(obs, turn, "FINAL_VAR(answer) with no content", prompts.UNREADY_ANSWER)
                 return obs, None
             if value is None:
-                self._refuse_final(obs, turn, f"FINAL_VAR({reply.final}): no such variable",
-                                   prompts.missing_final_var(reply.final or ""))
+                listed = {v.name for v in await self.blocking(self.sb.variables)}
+                exists = reply.final in listed
+                self._refuse_final(obs, turn, f"FINAL_VAR({reply.final}): "
+                                   + ("its value gave no text" if exists else "no such variable"),
+                                   prompts.missing_final_var(reply.final or "", exists))
                 return obs, None
             answer = value
         else:

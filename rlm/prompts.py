@@ -117,7 +117,10 @@ OPEN_BLOCK = (
 )
 
 
-def missing_final_var(name: str) -> str:
+def missing_final_var(name: str, exists: bool = False) -> str:
+    if exists:
+        return (f"FINAL_VAR({name}): the value of {name!r} could not be turned into text (its conversion "
+                "failed or took too long). Put the answer in a plain string variable, or answer with FINAL(...).")
     return (f"FINAL_VAR({name}): there is no variable named {name!r} in the kernel. "
             "Create it first, or answer with FINAL(...).")
 

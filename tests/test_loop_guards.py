@@ -336,3 +336,12 @@ def test_a_repeated_cell_raises_the_temperature_the_run_sends_for_the_next_call(
     with ScriptedServer({"root": script(count, again, "FINAL(2)")}) as server:  # no temperature sent: none added
         make_rlm(server, answer_check=False).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
         assert all("temperature" not in c.body for c in server.calls_to("root"))
+
+
+def test_final_var_of_a_value_that_gives_no_text_says_so(make_rlm):
+    bad = "```repl\nx = []\nfor i in range(200000):\n    x = [x]\n```\nFINAL_VAR(x)"  # str() recurses too deep
+    with ScriptedServer({"root": script(bad, "FINAL(done)")}) as server:
+        result = make_rlm(server, answer_check=False).completion("abc", "q?")
+        told = prompt_of(server, 1)
+    assert "could not be turned into text" in told and "there is no variable" not in told
+    assert events(result, "final_refused")[0]["reason"] == "FINAL_VAR(x): its value gave no text"
