@@ -87,8 +87,7 @@ class Run:
         self.questioned = False
         self.questioned_empty = False
         self.questioned_copy = False
-        self.stuck = False  # the last turn repeated a cell: its next call may be sampled hotter
-        self.repeated_cells = 0  # cells of the last reply that repeated earlier ones
+        self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.context_head: str | None = None
         self.last_plain: str | None = None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
@@ -272,10 +271,10 @@ class Run:
         (only where the run already sends a lower one)."""
         hot = self.config.unstick_temperature
         sent = self.config.model_kwargs.get("temperature")
-        if self.stuck and hot is not None and isinstance(sent, (int, float)) and sent < hot:
+        if self.repeated_cells and hot is not None and isinstance(sent, (int, float)) and sent < hot:
             self.emit({"event": "loop_check", "check": "unstick_temperature", "temperature": hot})
             extra = {**extra, "temperature": hot}
-        self.stuck = False
+        self.repeated_cells = 0
         return extra or None
 
     def _account(self, completion: Completion, messages: list[dict[str, str]], turn: int | str) -> None:
@@ -364,7 +363,6 @@ class Run:
             if times:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
                 self.emit({"event": "loop_check", "turn": turn, "check": "repeated_cell", "times": times})
-                self.stuck = True
                 self.repeated_cells += 1
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()

@@ -121,7 +121,7 @@ def is_context_copy(answer: str, head: str | None) -> bool:
     if not head:
         return False
     start = head.strip()[:CONTEXT_COPY_CHARS]
-    return len(start) >= min(CONTEXT_COPY_CHARS, len(head.strip())) > 40 and answer.strip().startswith(start)
+    return len(start) > 40 and answer.strip().startswith(start)
 
 
 # a short answer saying the search came back empty ("not found in the document", "no such
