@@ -9,6 +9,8 @@ import contextlib
 import glob
 import json
 import os
+import select
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ContextError
-from sandbox.context import WalkOptions, walk_directory
+from sandbox.context import MESSAGE_PATH_CHARS, WalkOptions, check_path, shown, stat_problem, walk_directory
+from sandbox.errors import ContextError as SandboxContextError
 
 ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
 
@@ -47,15 +50,19 @@ class Context:
                 raise ContextError("the context is empty")
             raise ContextError(f"the context is an empty {type(value).__name__}")
         paths = context.paths()
+        empty = []
         for path in paths:
-            if not path.exists():
-                raise ContextError(f"no such file or directory: {path}")
-        empty = [p for p in paths if p.is_file() and p.stat().st_size == 0]
+            try:
+                st = check_path(path)
+            except SandboxContextError as exc:
+                raise ContextError(str(exc)) from None
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not _has_text(path):
+                empty.append(path)  # size 0 and nothing to read (/proc files say 0 and have text)
         if context.kind == "path" and empty:
-            raise ContextError(f"{paths[0]} is empty")
+            raise ContextError(f"{shown(paths[0], MESSAGE_PATH_CHARS)} is empty")
         if context.kind == "paths" and len(empty) == len(paths):
             # among several files empty ones are left out; all of them empty leaves nothing
-            raise ContextError(f"every file given is empty: {', '.join(str(p) for p in paths[:6])}")
+            raise ContextError(f"every file given is empty: {', '.join(shown(p, 80) for p in paths[:6])}")
         return context
 
     @classmethod
@@ -155,6 +162,39 @@ def read_stdin(stream: Any) -> str | Path:
     return Path(spool.name)
 
 
+FIFO_WAIT_NOTICE_S = 1.0
+
+
+def read_fifo(path: Path) -> str | Path:
+    """A FIFO given as the path, read as standard input is (`read_stdin`). Opening a FIFO
+    waits for a writer: it is opened without waiting and then polled, so that Ctrl-C ends the
+    wait at once; after FIFO_WAIT_NOTICE_S one line on stderr says what it waits for."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(int(FIFO_WAIT_NOTICE_S * 1000)):
+            print(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
+                  file=sys.stderr, flush=True)
+            while not poller.poll(1000):
+                pass
+        os.set_blocking(fd, True)
+        stream = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with stream:
+        return read_stdin(stream)
+
+
+def _has_text(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -180,8 +220,12 @@ def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | Non
             paths.extend(matched)
         else:
             p = Path(arg).expanduser()
-            if not p.exists():
-                raise ContextError(f"no such file or directory: {arg}")
+            try:
+                st = os.stat(p)
+            except OSError as exc:
+                raise ContextError(stat_problem(p, exc)) from None
+            if stat.S_ISFIFO(st.st_mode) and len(args) == 1:
+                return read_fifo(p)  # a named pipe, or bash's <(command): read as standard input is
             paths.append(p)
     unique = list(dict.fromkeys(paths))
     if len(unique) == 1:

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import REPO, cli_env
 
 from rlm import RLM
-from tests.conftest import REPO, cli_env
 
 HANG_LIMIT_S = 40  # far above the budgets under test, far below the 120 s a request may take
 
