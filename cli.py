@@ -68,11 +68,26 @@ def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoRe
     if exc is not None and os.environ.get("RLM_DEBUG"):
         raise exc
     message = getattr(exc, "cli_message", None) or message
+    _say_error(message, code)
+    raise typer.Exit(code)
+
+
+def _say_error(message: str, code: int) -> None:
     if _json_errors:
         _print_json_text(json.dumps({"status": "error", "error": message, "exit_code": code}))
     # one line whatever the width, and the message's own brackets are not rich markup
     err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
-    raise typer.Exit(code)
+
+
+def _file_system_words(exc: OSError) -> str:
+    """An OSError no command expected (a place to write that is a file, a full or read-only
+    disk) in one line: what the system said, and of which path."""
+    from rlm.writable import why_not_a_directory
+
+    if exc.filename is None:
+        return exc.strerror or str(exc) or type(exc).__name__
+    reason = why_not_a_directory(Path(os.fsdecode(exc.filename)), exc)
+    return f"{reason}: {os.fsdecode(exc.filename)}" if " is a file" not in reason else reason
 
 
 @sandbox_app.command("check")
@@ -263,7 +278,10 @@ def _runs_dir(runs_dir: str | None):  # noqa: ANN202 - a Path
 
     from rlm import user_dir
 
-    return Path(runs_dir).expanduser() if runs_dir else user_dir() / "runs"
+    path = Path(runs_dir).expanduser() if runs_dir else user_dir() / "runs"
+    if path.exists() and not path.is_dir():
+        _fail(f"{path} is a file, not a directory of runs" + ("" if runs_dir else " (see RLM_HOME)"))
+    return path
 
 
 @runs_app.command("list")
@@ -418,7 +436,7 @@ def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
     try:
         write_run_html(path, out)
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc}", exc)
+        _fail(f"cannot write {out}: {_file_system_words(exc)}", exc)
     say(out)
     if output is None and _can_open_browser():
         import webbrowser
@@ -467,7 +485,7 @@ def runs_export(run_id: str = typer.Argument(..., metavar="RUN_ID",
             for line in lines:
                 f.write(line + "\n")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc}", exc)
+        _fail(f"cannot write {output}: {_file_system_words(exc)}", exc)
     err_console.print(f"wrote {output}")
 
 
@@ -942,7 +960,7 @@ def eval_generate(
 
     try:
         tokens = parse_length(length)
-        with Progress(console=err_console, transient=True) as bar:
+        with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
             job = bar.add_task(f"{suite} {length}", total=n)
             path = generate(suite, tokens, n, seed, Path(out), variant,
                             progress=lambda done: bar.update(job, completed=done), tokenizer=tokenizer)
@@ -1098,7 +1116,7 @@ def eval_stream(
         _fail(f"no such file or directory: {tasks}")
     try:
         settings = MethodSettings(eval_config(model=model, sub_model=sub_model, base_url=base_url))
-        with Progress(console=err_console, transient=True) as bar:
+        with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
             job = bar.add_task("stream (notes, then without)", total=2 * n)
             rows = run_stream(Path(tasks), n, settings, Path(out), seed=seed,
                               on_step=lambda row: bar.update(job, advance=1))
@@ -1207,7 +1225,13 @@ def main() -> None:
     import warnings
 
     warnings.showwarning = _one_line_warning
-    app()
+    try:
+        app()
+    except OSError as exc:  # the file system refused something: one line, never a traceback
+        if os.environ.get("RLM_DEBUG"):
+            raise
+        _say_error(_file_system_words(exc), 1)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

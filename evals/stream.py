@@ -16,6 +16,7 @@ from typing import Any
 from evals.methods import MethodSettings, run_method
 from evals.scorers import score
 from evals.tasks import EvalError, Task, read_tasks
+from rlm.writable import ensure_dir
 
 P_SAME = 0.01
 P_DISSIMILAR = 0.10
@@ -64,7 +65,7 @@ def run_stream(tasks_path: Path, n: int, settings: MethodSettings, out_path: Pat
     if notes_dir.exists():
         shutil.rmtree(notes_dir)
     rows: list[dict[str, Any]] = []
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_path.parent, "the stream's results", setting="out_path", option="-o FILE")
     with open(out_path, "w", encoding="utf-8") as f:
         for mode in ("notes", "no-notes"):
             s = replace(settings, rlm=replace(settings.rlm, notes=notes_dir if mode == "notes" else False))

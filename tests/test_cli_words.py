@@ -1,0 +1,113 @@
+"""What the `rlm` command says when the world around a run is wrong: a place to write that is a
+file, a damaged cache, a directory given for a file, an endpoint URL without /v1, a taken port,
+no editor, a model without a price. Each is one line in the command's own words (never a
+traceback, never the Python API's spelling), with the exit code cli.py documents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cli_env
+from scripted_server import ScriptedServer
+
+
+def rlm(*args: str, cwd: Path, env: dict | None = None, stdin: bytes | None = b"",
+        timeout: float = 180) -> subprocess.CompletedProcess:
+    full_env = cli_env(cwd / "home", key="test-key", COLUMNS="200")
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, input=stdin, capture_output=True,
+                          check=False, timeout=timeout, env=full_env)
+
+
+def one_error_line(r: subprocess.CompletedProcess, code: int = 1) -> str:
+    """The command failed with `code` and said so in one line starting 'error: '."""
+    err = r.stderr.decode()
+    assert r.returncode == code, (r.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    return err.strip()
+
+
+@pytest.fixture
+def server():
+    def root(call) -> str:  # noqa: ANN001 - a scripted_server.Call
+        return ["```repl\nsize = str(len(context))\nprint(size)\n```", "FINAL_VAR(size)"][min(call.turn, 1)]
+
+    with ScriptedServer({"root": root}) as s:
+        yield s
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "a.txt").write_text("hello world\n")
+    (tmp_path / "afile").write_text("a file, where a directory is asked for\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, env, said", [
+    (["--runs-dir", "afile"], {}, "afile is a file, not a directory (give --runs-dir DIR"),
+    (["--runs-dir", "afile/sub"], {}, "afile is a file, not a directory (give --runs-dir DIR"),
+    (["--notes", "afile/sub"], {}, "afile is a file, not a directory"),
+    ([], {"RLM_HOME": "afile/home"}, "afile is a file, not a directory"),
+    (["--no-notes"], {"RLM_HOME": "afile/home"}, "(give --no-cache, or set RLM_HOME)"),
+    (["--no-notes", "--no-cache"], {"RLM_HOME": "afile/home"}, "set RLM_HOME"),
+])
+def test_a_query_whose_places_to_write_cannot_be_made_says_so_in_one_line(server, files, args, env, said):
+    env = {k: str(files / v) for k, v in env.items()}
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, *args, cwd=files, env=env)
+    assert said in one_error_line(r)
+    assert server.calls_to("root") == []
+
+
+@pytest.mark.parametrize("args, said", [
+    (["eval", "generate", "sniah", "-l", "8k", "-n", "1", "-o", "afile"], "cannot write tasks in afile: afile is a file"),
+    (["runs", "list", "--runs-dir", "afile"], "afile is a file, not a directory"),
+    (["runs", "export", "nothing", "--runs-dir", "afile"], "afile is a file, not a directory"),
+    (["notes", "import", "-", "--notes", "afile/sub"], "afile is a file, not a directory"),
+    (["config", "show", "--config", "."], "is a directory with no rlm.toml in it"),
+    (["cache", "stats", "--config", "."], "is a directory with no rlm.toml in it"),
+])
+def test_other_commands_given_a_file_for_a_directory_say_so_in_one_line(files, args, said):
+    r = rlm(*args, cwd=files, stdin=b"{}")
+    assert said in one_error_line(r)
+
+
+def test_config_given_a_directory_reads_its_rlm_toml(server, files):
+    (files / "project").mkdir()
+    (files / "project" / "rlm.toml").write_text(f'model = "root"\nbase_url = "{server.url}"\nmax_iterations = 7\n')
+    r = rlm("query", "a.txt", "-q", "how long?", "--config", "project", "--no-notes", "--json", cwd=files)
+    assert r.returncode == 0, r.stderr.decode()
+    data = json.loads(r.stdout)
+    start = json.loads(Path(data["trajectory_path"]).read_text().splitlines()[0])
+    assert data["answer"] == "12" and start["config"]["max_iterations"] == 7
+
+
+def test_a_damaged_call_cache_is_moved_aside_and_the_run_goes_on(server, files):
+    home = files / "home"
+    home.mkdir()
+    damaged = b"this is no SQLite database " * 200
+    (home / "cache.db").write_bytes(damaged)
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--no-notes", cwd=files)
+    err = r.stderr.decode()
+    assert r.returncode == 0 and r.stdout.decode() == "12\n", err
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "call cache" in warned[0] and "moved to" in warned[0], err
+    assert "cache=False" not in err
+    aside = [p for p in home.iterdir() if p.name.startswith("cache.db.unreadable-")]
+    assert [p.read_bytes() for p in aside] == [damaged]  # kept for a look, not deleted
+    again = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--no-notes", cwd=files)
+    assert again.returncode == 0 and "warning" not in again.stderr.decode()
+    stats = json.loads(rlm("cache", "stats", "--json", cwd=files).stdout)
+    assert stats["entries"] >= 2 and stats["hits"] >= 2  # the new cache answered the second run
+
+
+def test_a_call_cache_that_cannot_be_opened_names_the_cli_option(server, files):
+    (files / "home").mkdir()
+    (files / "home" / "cache.db").mkdir()  # a directory where the file should be: not damage, no move
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--no-notes", cwd=files)
+    line = one_error_line(r)
+    assert "cannot open the call cache" in line and "--no-cache" in line and "cache=False" not in line
