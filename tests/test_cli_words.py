@@ -32,6 +32,15 @@ def one_error_line(r: subprocess.CompletedProcess, code: int = 1) -> str:
     return err.strip()
 
 
+def run_error_line(r: subprocess.CompletedProcess) -> str:
+    """A run that failed (exit 1): its summary line, then one error line, the one returned."""
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err, (r.returncode, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith("error: "), err
+    return lines[-1]
+
+
 @pytest.fixture
 def server():
     def root(call) -> str:  # noqa: ANN001 - a scripted_server.Call
@@ -111,3 +120,17 @@ def test_a_call_cache_that_cannot_be_opened_names_the_cli_option(server, files):
     r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--no-notes", cwd=files)
     line = one_error_line(r)
     assert "cannot open the call cache" in line and "--no-cache" in line and "cache=False" not in line
+
+
+def test_a_base_url_without_v1_is_told_to_add_it_with_the_url_tried(server, files):
+    bare = server.url.removesuffix("/v1")
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", bare, "--no-notes", "--no-cache",
+            cwd=files)
+    line = run_error_line(r)
+    assert f"POST {bare}/chat/completions" in line and f"the base URL probably needs /v1: {bare}/v1" in line, line
+    # with /v1, a 404 of the server's own (an unknown model) keeps its words and names the URL, no /v1 advice
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "nomodel", "--base-url", server.url, "--no-notes",
+            "--no-cache", cwd=files)
+    line = run_error_line(r)
+    assert "HTTP 404: model nomodel does not exist" in line and f"POST {server.url}/chat/completions" in line
+    assert "needs /v1" not in line and "Error code" not in line
