@@ -1182,7 +1182,7 @@ def mcp_serve(
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes."),
     http: bool = typer.Option(False, "--http", help="Serve streamable HTTP instead of stdio."),
     host: str = typer.Option("127.0.0.1", "--host", help="With --http: the address to listen on."),
-    port: int = typer.Option(8765, "--port", help="With --http: the port (the endpoint is /mcp)."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="With --http: the port (the endpoint is /mcp)."),
 ) -> None:
     """Serve RLM to MCP clients (Claude Desktop, Claude Code, Cursor, ...) over stdio or HTTP.
 

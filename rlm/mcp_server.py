@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import errno
 import os
 import re
+import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -385,10 +387,33 @@ def build_server(settings: ServerSettings) -> Any:
 def serve(settings: ServerSettings, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Build the server and serve it until the client goes away (stdio) or forever (HTTP)."""
     server = build_server(settings)
-    if http:
-        server.run("streamable-http", host=host, port=port)
-    else:
+    if not http:
         server.run("stdio")
+        return
+    check_can_listen(host, port)
+    try:
+        server.run("streamable-http", host=host, port=port)
+    except SystemExit as exc:  # uvicorn exits with its own code (3) when it cannot start
+        if exc.code not in (0, None):
+            raise ConfigError(f"the HTTP server on {host}:{port} could not start (see the line above)") from None
+        raise
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """ConfigError, in words, when the HTTP server could not listen on `host`:`port` (a port
+    another process holds, an address that is not this machine's), before it tries."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+            probe.bind(address)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        taken = getattr(exc, "errno", None) == errno.EADDRINUSE
+        hint = "; another program holds it: choose another port" if taken else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}{hint}",
+                          cli_message=f"cannot listen on {host}:{port}: {reason}"
+                                      + (f"{hint} (--port N)" if taken else " (--host, --port)")) from exc
 
 
 __all__ = ["PathRefused", "Roots", "ServerSettings", "build_server", "serve"]

@@ -134,3 +134,16 @@ def test_a_base_url_without_v1_is_told_to_add_it_with_the_url_tried(server, file
     line = run_error_line(r)
     assert "HTTP 404: model nomodel does not exist" in line and f"POST {server.url}/chat/completions" in line
     assert "needs /v1" not in line and "Error code" not in line
+
+
+def test_mcp_on_a_taken_port_is_an_error_not_a_budget_stop(files):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = rlm("mcp", "--root", ".", "--http", "--port", str(port), "-m", "root", "--base-url",
+                "http://127.0.0.1:9/v1", cwd=files, timeout=60)
+    line = one_error_line(r, code=1)  # 3 is the budget's code (cli.py's docstring)
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line, line
