@@ -18,7 +18,7 @@ from typing import Any
 import sandbox
 from rlm import prompts
 from rlm.client import Completion
-from rlm.errors import ModelError, RLMError, SandboxError, from_sandbox
+from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
 from rlm.history import History, Observation
 from rlm.inputs import Context
 from rlm.loop_guards import (
@@ -137,7 +137,7 @@ class Run:
             try:
                 await self.notes.end_turn(status)
             except RLMError as exc:  # the answer stands even if writing notes failed
-                log.warning("the notes turn of run %s failed: %s", self.run_id, exc)
+                log.warning("the notes turn of run %s failed: %s", self.run_id, error_words(exc))
                 self.emit({"event": "notes_error", "error": str(exc)})
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
@@ -304,7 +304,7 @@ class Run:
         try:
             return {"replay": record_context(self.context, self.config.effective_runs_dir, self.run_id)}
         except OSError as exc:  # the run goes on; only a resume would miss it
-            log.warning("could not record the context of run %s for a resume: %s", self.run_id, exc)
+            log.warning("could not record the context of run %s for a resume: %s", self.run_id, error_words(exc))
             return {}
 
     def _note_reply_form(self, reply: Reply, turn: int, cut: bool) -> None:
@@ -500,8 +500,13 @@ class Run:
         try:
             if self.sandbox is not None:
                 await asyncio.shield(self.blocking(self.sandbox.close))
-        except (RLMError, OSError, asyncio.CancelledError) as exc:
-            log.warning("closing the sandbox of run %s failed: %s", self.run_id, exc)
+        except asyncio.CancelledError:
+            # a second Ctrl-C: the close goes on in its worker thread, which the interpreter
+            # waits for before the process ends (nothing is left behind)
+            log.warning("run %s: interrupted again while its sandbox was closing; it is closed before rlm exits",
+                        self.run_id)
+        except (RLMError, OSError) as exc:
+            log.warning("closing the sandbox of run %s failed: %s", self.run_id, error_words(exc))
         finally:
             self.notes.close()
             self.trajectory.close()

@@ -76,6 +76,12 @@ class BudgetExceeded(RLMError):
         self.partial_answer = partial_answer
 
 
+def error_words(exc: BaseException) -> str:
+    """What to say of `exc` after "failed: ": its message, else its kind (some errors, a
+    cancellation or a bare OSError, carry no words of their own)."""
+    return str(exc).strip() or type(exc).__name__
+
+
 def from_sandbox(exc: _sandbox.SandboxError) -> SandboxError:
     """The controller's error for an error of the sandbox layer (raise it `from exc`)."""
     if isinstance(exc, SandboxError):
@@ -85,4 +91,4 @@ def from_sandbox(exc: _sandbox.SandboxError) -> SandboxError:
 
 
 __all__ = ["BudgetExceeded", "CacheWarning", "ConfigError", "ContextError", "ModelError", "RLMError", "SandboxError",
-           "from_sandbox"]
+           "error_words", "from_sandbox"]

@@ -147,3 +147,38 @@ def test_mcp_on_a_taken_port_is_an_error_not_a_budget_stop(files):
                 "http://127.0.0.1:9/v1", cwd=files, timeout=60)
     line = one_error_line(r, code=1)  # 3 is the budget's code (cli.py's docstring)
     assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line, line
+
+
+def test_a_second_ctrl_c_while_the_sandbox_closes_says_why_and_leaves_nothing(tmp_path):
+    import signal
+    import time
+
+    from scripted_server import script
+
+    (tmp_path / "a.txt").write_text("abc\n")
+    scratch = tmp_path / "tmp"  # where the sandbox makes its work directory
+    scratch.mkdir()
+    with ScriptedServer({"root": script("```repl\nwhile True:\n    pass\n```")}) as server:
+        env = cli_env(tmp_path / "home", TMPDIR=str(scratch))
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "a.txt", "-q", "q?", "-m", "root",
+                                 "--base-url", server.url, "--no-notes"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not server.calls_to("root"):
+                time.sleep(0.1)
+            time.sleep(1.5)  # the cell is spinning
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.1)  # the run is stopping: its sandbox is closing
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 130 and "Traceback" not in err.decode(), err
+    assert lines[-1].startswith("error: interrupted"), err
+    assert not any(line.rstrip().endswith(("failed:", "failed: ")) for line in lines), err
+    assert any("interrupted again while its sandbox was closing" in line for line in lines), err
+    assert list(scratch.iterdir()) == []  # the close went on to the end: no work directory left
+    assert str(scratch) not in Path("/proc/mounts").read_text()  # nor a mount
