@@ -638,8 +638,9 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
         if text is None:
             import click
 
+            editor = _editor()
             try:
-                edited = click.edit(old.text + "\n", require_save=True)
+                edited = click.edit(old.text + "\n", editor=editor, require_save=True)
             except click.ClickException as e:  # the editor could not be started
                 _fail(f"{e.format_message()} (set $VISUAL or $EDITOR, or pass --text)")
             text = (edited or "").strip()
@@ -647,6 +648,22 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
                 _fail("no change made")
         new = _notes_call(store.edit, entry_id, text, reason)
         err_console.print(f"note {entry_id} replaced by {new.id}")
+
+
+def _editor() -> str:
+    """The editor `rlm notes edit` opens ($VISUAL, $EDITOR, else the system's), or exit with one
+    line: without a terminal to type in, an editor would wait for ever (vim on a pipe does)."""
+    import shutil
+
+    if not sys.stdin.isatty():
+        _fail("no --text given, and standard input is not a terminal to edit in: pass --text TEXT", code=2)
+    for name in (os.environ.get("VISUAL"), os.environ.get("EDITOR")):
+        if name and name.strip():
+            return name  # the user's choice, arguments and all (click runs it through the shell)
+    for name in ("sensible-editor", "editor", "nano", "vim", "vi"):
+        if shutil.which(name):
+            return name
+    _fail("no editor found: set $VISUAL or $EDITOR, or pass --text TEXT")
 
 
 @notes_app.command("rm")

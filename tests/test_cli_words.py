@@ -182,3 +182,45 @@ def test_a_second_ctrl_c_while_the_sandbox_closes_says_why_and_leaves_nothing(tm
     assert any("interrupted again while its sandbox was closing" in line for line in lines), err
     assert list(scratch.iterdir()) == []  # the close went on to the end: no work directory left
     assert str(scratch) not in Path("/proc/mounts").read_text()  # nor a mount
+
+
+@pytest.fixture
+def a_note(tmp_path) -> Path:
+    from rlm.notes import NotesStore
+
+    with NotesStore(tmp_path / "store") as store:
+        store.remember("Dates are day-first.", run_id="r1")
+    return tmp_path / "store"
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, stdin=follower, capture_output=True,
+                              timeout=60, check=False, env=env)
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_notes_edit_with_no_terminal_refuses_at_once_instead_of_starting_an_editor(tmp_path, a_note):
+    env = {k: v for k, v in cli_env(tmp_path / "home").items() if k not in ("EDITOR", "VISUAL")}
+    r = subprocess.run([sys.executable, "-m", "cli", "notes", "edit", "1", "--notes", str(a_note)], cwd=tmp_path,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False, env=env)
+    line = one_error_line(r, code=2)
+    assert "not a terminal" in line and "--text" in line
+    # on a terminal, with no editor set and none on PATH: one line, not a shell's 'not found'
+    r = _on_a_terminal(["notes", "edit", "1", "--notes", str(a_note)], tmp_path, {**env, "PATH": str(tmp_path)})
+    line = one_error_line(r)
+    assert "no editor found" in line and "$EDITOR" in line
+    # the editor the user set is the one used
+    r = _on_a_terminal(["notes", "edit", "1", "--notes", str(a_note)], tmp_path,
+                       {**env, "EDITOR": "sed -i s/day-first/month-first/"})
+    assert r.returncode == 0, r.stderr.decode()
+    from rlm.notes import NotesStore
+
+    with NotesStore(a_note) as store:
+        assert [e.text for e in store.entries("memory")] == ["Dates are month-first."]
