@@ -295,6 +295,7 @@ def runs_list(runs_dir: str = RunsDirOption,
 
       rlm runs list -n 5
     """
+    from rlm.pricing import cost_text
     from rlm.trajectory import list_runs
 
     runs = list_runs(_runs_dir(runs_dir), n, include_children=children)
@@ -316,7 +317,7 @@ def runs_list(runs_dir: str = RunsDirOption,
     for r in runs:
         question = " ".join(str(r.get("query") or "").split())
         table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), _compact(int(r["tokens"])),
-                      f"${r['cost_usd']:.4f}" if r["cost_usd"] < 10 else f"${r['cost_usd']:,.2f}", Text(question))
+                      cost_text(r["cost_usd"]), Text(question))
     console.print(table)
 
 
@@ -381,6 +382,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
     """
     from rlm import read_trajectory
     from rlm.display import RunDisplay
+    from rlm.pricing import cost_text
     from rlm.trajectory import summarise_run
 
     path = _run_path(run_id, runs_dir)
@@ -393,7 +395,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
         replay.on_event(event, replay.status)
     info = summarise_run(path)
     console.print(Text(f"status {info['status']} · {info['iterations']} turns · {info['tokens']:,} tokens · "
-                       f"${info['cost_usd']:.4f}", style="bold"))
+                       f"{cost_text(info['cost_usd'])}", style="bold"))
     if info.get("answer") is not None:
         console.print(Text(str(info["answer"])))
 

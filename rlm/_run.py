@@ -284,15 +284,17 @@ class Run:
                                        completion.completion_tokens, completion.cached_tokens, from_cache=hit)
         would_cost = self.tree.budget.prices.cost(self.model, completion.prompt_tokens,
                                                   completion.completion_tokens, completion.cached_tokens)
+        priced = self.tree.budget.prices.get(self.model) is not None
         self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
-                       completion.cached_tokens, would_cost, from_cache=hit)
+                       completion.cached_tokens, would_cost, from_cache=hit, priced=priced)
         self.emit({
             "event": "model_call", "turn": turn, "model": self.model,
             "messages": message_digest(messages),
             "prompt_chars": sum(len(m["content"]) for m in messages),
             "reply": completion.text, "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
-            "usage_estimated": completion.usage_estimated, "cost_usd": round(cost, 8),
+            "usage_estimated": completion.usage_estimated,
+            "cost_usd": round(cost, 8) if priced or hit else None,  # null: unknown, not $0
             "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
             **({"cache_hit": True} if hit else {}),
         })
@@ -491,7 +493,8 @@ class Run:
         if self.depth == 0:
             self.tree.refresh_status().ended = True  # the clock of a live display stops here
         self.emit({"event": "final", "status": status, "answer": answer, "error": error})
-        self.emit({"event": "totals", "usage": self.usage.as_dict(), "cost_usd": round(self.usage.cost_usd, 6),
+        self.emit({"event": "totals", "usage": self.usage.as_dict(),
+                   "cost_usd": round(self.usage.cost_usd, 6) if self.usage.priced else None,
                    "iterations": self.iterations, "sub_calls": self.sub_calls,
                    "children": self.children, "wall_s": round(wall, 3)})
         return result

@@ -261,7 +261,8 @@ def _cut(text: Any) -> str:
 
 
 def result_dict(result: RunResult) -> dict[str, Any]:
-    return {"answer": result.answer, "status": result.status, "cost_usd": round(result.cost_usd, 6),
+    return {"answer": result.answer, "status": result.status,
+            "cost_usd": round(result.cost_usd, 6) if result.priced else None,  # null: a model without a price
             "tokens": result.usage.total.total_tokens, "iterations": result.iterations,
             "sub_calls": result.sub_calls, "wall_s": round(result.wall_s, 3), "run_id": result.run_id,
             "trajectory_path": str(result.trajectory_path) if result.trajectory_path else None,
@@ -324,7 +325,7 @@ def build_server(settings: ServerSettings) -> Any:
                     max_cost_usd: float | None = None) -> dict[str, Any]:
         """Answer a question about files or directories (absolute, or relative to the server's first
         allowed root). A recursive language model reads them with code and sub-model calls, however
-        large they are. Returns answer, status ("ok" or the budget that stopped the run), cost_usd,
+        large they are. Returns answer, status ("ok" or the budget that stopped the run), cost_usd (null: unpriced),
         tokens, iterations, sub_calls and run_id (for runs_show). max_iterations and max_cost_usd can
         only lower the server's limits."""
         try:

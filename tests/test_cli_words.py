@@ -224,3 +224,52 @@ def test_notes_edit_with_no_terminal_refuses_at_once_instead_of_starting_an_edit
 
     with NotesStore(a_note) as store:
         assert [e.text for e in store.entries("memory")] == ["Dates are month-first."]
+
+
+def test_an_unpriced_model_costs_unpriced_not_zero_in_every_view(server, files):
+    r = rlm("query", "a.txt", "-q", "how long?", "-m", "root", "--base-url", server.url, "--no-notes", "--json",
+            cwd=files)
+    data = json.loads(r.stdout)
+    assert r.returncode == 0 and data["answer"] == "12", r.stderr.decode()
+    assert data["cost_usd"] is None and data["usage"]["total"]["cost_usd"] is None
+    assert data["usage"]["total"]["unpriced_calls"] == data["usage"]["total"]["calls"] == 2
+    r = rlm("query", "a.txt", "-q", "how long now?", "-m", "root", "--base-url", server.url, "--no-notes",
+            cwd=files)
+    summary = r.stderr.decode().strip().splitlines()[-1]
+    assert " · unpriced · " in summary and "$" not in summary, summary
+    listed = rlm("runs", "list", cwd=files).stdout.decode()
+    assert listed.count("unpriced") == 2 and "$0.0000" not in listed, listed
+    assert [x["cost_usd"] for x in json.loads(rlm("runs", "list", "--json", cwd=files).stdout)] == [None, None]
+    shown = rlm("runs", "show", data["run_id"], cwd=files).stdout.decode()
+    assert "tokens · unpriced" in shown and "$0.0000" not in shown
+    page = files / "page.html"
+    assert rlm("runs", "view", data["run_id"], "-o", str(page), cwd=files).returncode == 0
+    html = page.read_text()
+    assert '"cost_usd":"unpriced"' in html and '"unpriced":true' in html and '"cost_usd":0.0' not in html
+
+
+def test_the_live_status_and_a_mixed_run_say_what_is_unpriced(tmp_path):
+    from scripted_server import script
+
+    from rlm import RLM
+    from rlm.display import status_line, summary_line
+
+    root = script("```repl\nn = llm_query('count the words')\nprint(n)\n```", "FINAL_VAR(n)")
+    with ScriptedServer({"root": root, "sub": lambda call: "7"}) as server:
+        lines: list[str] = []
+        rlm_ = RLM(model="root", sub_model="sub", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
+                   notes=False, cache=False, prices={"root": {"input": 1.0, "output": 2.0}})
+        result = rlm_.completion("some words here", "how many?",
+                                 on_event=lambda event, status: lines.append(status_line(status).plain))
+    assert result.answer == "7" and result.cost_usd > 0 and not result.priced
+    assert result.as_dict()["cost_usd"] is None
+    by_model = result.as_dict()["usage"]["by_model"]
+    assert by_model["root"]["cost_usd"] > 0 and by_model["sub"]["cost_usd"] is None
+    assert f"${result.cost_usd:.4f} + unpriced" in summary_line(result)
+    assert "+ unpriced" in lines[-1] and "$0.0000" not in lines[-1], lines[-1]
+    with ScriptedServer({"root": root, "sub": lambda call: "7"}) as server:  # all priced: a number, as before
+        priced = RLM(model="root", sub_model="sub", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
+                     notes=False, cache=False, prices={"root": (1.0, 2.0), "sub": (1.0, 2.0)}).completion(
+            "some words here", "how many?")
+    assert priced.priced and priced.as_dict()["cost_usd"] == round(priced.cost_usd, 6) > 0
+    assert "unpriced" not in summary_line(priced)
