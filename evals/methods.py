@@ -28,7 +28,7 @@ from evals.judge import JUDGED_SUITES
 from evals.retrieve import Searcher, chunk_text
 from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
-from rlm import RLM, ModelClient, ModelError, RLMConfig, RLMError
+from rlm import RLM, ConfigError, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
 from rlm.trajectory import Trajectory, message_digest, new_run_id, prompt_record
 from sandbox import SandboxError
@@ -228,7 +228,7 @@ class _Caller:
         path = c.effective_runs_dir / f"{run_id}.jsonl"
         try:
             self.trace = Trajectory(path, run_id)
-        except OSError:  # a runs directory that cannot be written: the run goes on without its page
+        except (OSError, ConfigError):  # a runs directory that cannot be written: the run goes on without its page
             return
         self.out.run_id, self.out.trajectory_path = run_id, str(path)
         ctx = task.load_context(base)

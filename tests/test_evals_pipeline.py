@@ -152,6 +152,9 @@ def test_continual_learning_stream_with_and_without_notes(tmp_path):
     assert all(r["score"] == 100.0 for r in rows)
     report = stream_report(rows)
     assert "| 2 |" in report and "Mean gain +0.00 points over 4 steps" in report
+    # the scripted models have no price: their cost is unknown, not $0
+    assert all(r["cost_usd"] is None for r in rows) and "$0.0000" not in report
+    assert "| unpriced | unpriced |" in report and "mean cost change unknown (a model is unpriced)" in report
 
 
 def test_runner_on_a_local_ray_cluster(server, tasks, tmp_path):
