@@ -86,8 +86,11 @@ def _file_system_words(exc: OSError) -> str:
 
     if exc.filename is None:
         return exc.strerror or str(exc) or type(exc).__name__
-    reason = why_not_a_directory(Path(os.fsdecode(exc.filename)), exc)
-    return f"{reason}: {os.fsdecode(exc.filename)}" if " is a file" not in reason else reason
+    name = os.fsdecode(exc.filename)
+    if isinstance(exc, IsADirectoryError):
+        return f"{name} is a directory, not a file"
+    reason = why_not_a_directory(Path(name), exc)
+    return f"{reason}: {name}" if " is a file" not in reason else reason
 
 
 @sandbox_app.command("check")
@@ -415,8 +418,8 @@ def _run_path(run_id: str, runs_dir: str | None):  # noqa: ANN202 - a Path
 def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
               runs_dir: str = RunsDirOption,
               output: str = typer.Option(None, "-o", "--output",
-                  help="Write the page to this file only (default: RUN_ID.html in the runs directory, "
-                       "then opened in a browser where there is one).")) -> None:
+                  help="Write the page to this file, or as RUN_ID.html in this directory (default: RUN_ID.html "
+                       "in the runs directory, then opened in a browser where there is one).")) -> None:
     """Write a run as one self-contained HTML page (no server, no network) and open it.
 
     The page shows the question, settings, answer and status; each turn's reply, code, output,
@@ -435,6 +438,8 @@ def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
 
     path = _run_path(run_id, runs_dir)
     out = Path(output) if output else path.with_suffix(".html")
+    if out.is_dir():  # -o DIR: the page goes in it, under the run's name
+        out = out / path.with_suffix(".html").name
     try:
         write_run_html(path, out)
     except OSError as exc:
@@ -751,7 +756,9 @@ def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An expo
     try:
         raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         data = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        _fail(f"cannot read {source}: {_file_system_words(exc)}", exc)
+    except ValueError as exc:
         _fail(f"cannot read {source}: {exc}", exc)
         return
     with _store(notes, must_exist=False) as store:

@@ -77,6 +77,7 @@ def test_a_query_whose_places_to_write_cannot_be_made_says_so_in_one_line(server
     (["runs", "list", "--runs-dir", "afile"], "afile is a file, not a directory"),
     (["runs", "export", "nothing", "--runs-dir", "afile"], "afile is a file, not a directory"),
     (["notes", "import", "-", "--notes", "afile/sub"], "afile is a file, not a directory"),
+    (["notes", "import", "."], "cannot read .: . is a directory, not a file"),
     (["config", "show", "--config", "."], "is a directory with no rlm.toml in it"),
     (["cache", "stats", "--config", "."], "is a directory with no rlm.toml in it"),
 ])
@@ -246,6 +247,10 @@ def test_an_unpriced_model_costs_unpriced_not_zero_in_every_view(server, files):
     assert rlm("runs", "view", data["run_id"], "-o", str(page), cwd=files).returncode == 0
     html = page.read_text()
     assert '"cost_usd":"unpriced"' in html and '"unpriced":true' in html and '"cost_usd":0.0' not in html
+    # -o DIR: the page goes in it under the run's name (it was 'cannot write DIR: Is a directory: DIR.tmp')
+    (files / "pages").mkdir()
+    assert rlm("runs", "view", data["run_id"], "-o", "pages", cwd=files).returncode == 0
+    assert [p.name for p in (files / "pages").iterdir()] == [Path(data["trajectory_path"]).stem + ".html"]
 
 
 def test_the_live_status_and_a_mixed_run_say_what_is_unpriced(tmp_path):
