@@ -16,17 +16,20 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rlm.errors import CacheWarning
 from rlm.writable import ensure_dir
 
+_T = TypeVar("_T")
 DEFAULT_MAX_BYTES = 1 << 30
 _EVICT_EVERY = 200  # writes between checks of the total size
 
@@ -92,7 +95,10 @@ class CallCache:
         """Move an unreadable store aside (kept for a look, never read again) and say so once:
         a damaged file must not stop every run, nor be deleted unseen."""
         self.close()
-        aside = self.path.with_name(f"{self.path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+        stamp = f"{self.path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside = self.path.with_name(stamp)
+        while os.path.lexists(aside):  # one set aside earlier in the same second is kept too
+            aside = self.path.with_name(f"{stamp}-{secrets.token_hex(2)}")
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):  # another process may have moved it first
                 os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
@@ -132,16 +138,21 @@ class CallCache:
             self._local.db = db
         return db
 
-    def get(self, key: str) -> CachedReply | None:
-        db = self._db()
+    def _on_store(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`op` on this thread's connection; a store found damaged while in use is set aside and
+        `op` done once more on a new, empty one (a read is then a miss)."""
         try:
-            row = db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone()
+            return op(self._db())
         except sqlite3.DatabaseError as exc:
             if not _damaged(exc):
                 raise
-            self._set_aside(exc)  # damaged while in use: a miss, and a fresh store from here on
+            self._set_aside(exc)
             self._setup()
-            return None
+            return op(self._db())
+
+    def get(self, key: str) -> CachedReply | None:
+        row = self._on_store(lambda db: db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone())
+        db = self._db()
         if row is None:
             return None
         try:
@@ -164,14 +175,7 @@ class CallCache:
         row = (key, model, value, size, now, now)
         insert = ("INSERT OR REPLACE INTO calls (key, model, value, size, created, used, hits) "
                   "VALUES (?, ?, ?, ?, ?, ?, 0)")
-        try:
-            self._db().execute(insert, row)
-        except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
-                raise
-            self._set_aside(exc)
-            self._setup()
-            self._db().execute(insert, row)
+        self._on_store(lambda db: db.execute(insert, row))
         self._writes += 1
         if self._writes % _EVICT_EVERY == 1:
             self.prune()
