@@ -455,6 +455,17 @@ def test_a_baseline_that_crashes_leaves_a_run_that_says_so(server, tmp_path):
     assert ok["status"] == "ok" and ok["trajectory_path"] is None, ok
 
 
+def test_a_baseline_run_page_of_an_unpriced_model_says_unpriced_not_zero(server, tmp_path):
+    from rlm import read_trajectory
+
+    (row,) = run_eval(tasks_of(server, tmp_path), ["direct"], settings(server, tmp_path, model="reader"),
+                      tmp_path / "r.jsonl", workers=1)
+    events = list(read_trajectory(Path(row["trajectory_path"])))
+    calls = [e for e in events if e["event"] == "model_call"]
+    assert row["priced"] is False and calls and all(e["cost_usd"] is None for e in calls)
+    assert [e["cost_usd"] for e in events if e["event"] == "totals"] == [None]
+
+
 def read_jsonl_rows(path: Path) -> list[dict]:
     from rlm import read_jsonl
 
