@@ -658,15 +658,17 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
 
 
 def _editor() -> str:
-    """The editor `rlm notes edit` opens ($VISUAL, $EDITOR, else the system's), or exit with one
-    line: without a terminal to type in, an editor would wait for ever (vim on a pipe does)."""
+    """The editor `rlm notes edit` opens: $VISUAL or $EDITOR as the user set it (a script
+    will do), else the system's on a terminal only, or exit with one line: the system's editor
+    with no terminal to type in would wait for ever (vim on a pipe does)."""
     import shutil
 
-    if not sys.stdin.isatty():
-        _fail("no --text given, and standard input is not a terminal to edit in: pass --text TEXT", code=2)
     for name in (os.environ.get("VISUAL"), os.environ.get("EDITOR")):
         if name and name.strip():
             return name  # the user's choice, arguments and all (click runs it through the shell)
+    if not sys.stdin.isatty():
+        _fail("no --text given, no $EDITOR set, and standard input is not a terminal to edit in: pass --text TEXT",
+              code=2)
     for name in ("sensible-editor", "editor", "nano", "vim", "vi"):
         if shutil.which(name):
             return name
