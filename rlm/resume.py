@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +37,26 @@ REQUEST_FIELDS = ("model", "sub_model", "base_url", "sub_base_url", "max_depth",
 STORE_MAX_BYTES = 64 << 20  # an in-memory context up to this size is kept beside the trajectory
 
 
+def _files_under(root: Path) -> list[Path]:
+    """`root`, or the files under it in a stable order; what cannot be listed (a path past
+    PATH_MAX, an unreadable directory) is passed over, as reading the context passes it over."""
+    if not root.is_dir():
+        return [root]
+    found: list[Path] = []
+    for dirpath, _, filenames in os.walk(root):
+        found += [Path(dirpath) / name for name in filenames]
+    return sorted(found)
+
+
 def _files_fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for root in paths:
-        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for p in found:
+        for p in _files_under(root):
             try:
                 st = p.stat()
             except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
                 continue
             digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()

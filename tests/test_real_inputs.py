@@ -20,6 +20,8 @@ from conftest import REPO, cli_env
 from scripted_server import Call, ScriptedServer
 
 from rlm import RLM, ContextError
+from rlm.inputs import Context
+from rlm.resume import record_context
 from sandbox import Sandbox, SandboxConfig
 from sandbox.context import prepare
 
@@ -168,6 +170,8 @@ def test_paths_past_path_max_are_counted_as_left_out_with_a_short_name(tmp_path)
     spec = prepare(tree, "context", tmp_path, SMALL)
     assert spec.skipped.get("path too long"), spec.skipped  # had been dropped without a word
     assert "path too long" in spec.description and len(spec.description) < 2000
+    # what a resume records of it: the listing had failed with a 4 KB line holding the path
+    assert len(record_context(Context.of(tree), tmp_path, "run")["fingerprint"]) == 64
 
 
 # ----- the CLI reads a FIFO as it reads standard input -------------------------------------
