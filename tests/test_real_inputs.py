@@ -69,6 +69,16 @@ def test_a_limit_still_reached_names_itself_its_value_and_the_setting(tmp_path):
     assert "memory_limit_bytes" in message and "max_str_bytes" in message and "GiB" in message
 
 
+def test_decoding_a_wide_text_takes_the_size_of_its_str_not_of_its_bytes_at_that_width(tmp_path):
+    # 150 MB of CJK text is a 100 MB str; decoded whole, CPython sized its output for 150 M
+    # characters 2 bytes wide (300 MB) on the way (2 GB of CJK needed 4 GB and failed)
+    f = tmp_path / "cjk.txt"
+    f.write_text("東京の天気は晴れです。明日も良い天気でしょう。\n" * (150_000_000 // 70), encoding="utf-8")
+    with Sandbox(SandboxConfig(policy="trusted", memory_limit_bytes=500 << 20)) as sb:
+        sb.load_context(f)  # fits in pieces (about 430 MiB at its peak); whole, it needed 560
+        assert sb.execute("print(type(context).__name__, len(context))").stdout.split() == ["str", "51428568"]
+
+
 # ----- other encodings, at every size ----------------------------------------------------
 def test_a_utf16_file_above_max_str_bytes_is_read_as_text(tmp_path):
     f = tmp_path / "wide16.txt"
