@@ -315,6 +315,7 @@ def runs_resume(
     max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="A new cost budget in USD."),
     max_tokens: int = typer.Option(None, "--max-tokens", callback=_positive, help="A new token budget."),
     max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="A new wall-time budget in seconds."),
+    max_sub_calls: int = typer.Option(None, "--max-sub-calls", callback=_positive, help="A new sub-call budget."),
     runs_dir: str = RunsDirOption,
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as `rlm query --json` does."),
@@ -323,8 +324,9 @@ def runs_resume(
     """Continue a run that was interrupted (Ctrl-C, a crash) or stopped by a budget.
 
     The turns it completed are replayed with their recorded replies (no model is asked again), then
-    it goes on live. Its files must be as they were. The model settings are the run's own;
-    keys and budgets come from the options, the environment and rlm.toml.
+    it goes on live. Its files must be as they were. Its settings are the run's own (models,
+    budgets, notes store), wherever the resume runs; a budget given here replaces the run's.
+    Keys come from the environment and rlm.toml.
 
     Examples:
 
@@ -344,7 +346,7 @@ def runs_resume(
     try:  # the run's own model settings, found before the RLM is made (they are not optional)
         recorded = recorded_settings(resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir, run_id)
         rlm = RLM(max_iterations=max_iterations, max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall,
-                  runs_dir=runs_dir, config_file=config_path, **recorded)
+                  max_sub_calls=max_sub_calls, runs_dir=runs_dir, config_file=config_path, **recorded)
     except RLMError as exc:
         _fail(str(exc), exc)
     _run_and_report(rlm, lambda on_event: rlm.resume(run_id, on_event=on_event), as_json, verbose)

@@ -302,7 +302,9 @@ class Run:
         if self.depth or self.trajectory.path is None:
             return {}
         try:
-            return {"replay": record_context(self.context, self.config.effective_runs_dir, self.run_id)}
+            record = record_context(self.context, self.config.effective_runs_dir, self.run_id)
+            notes = self.config.notes_dir  # absolute: a resume elsewhere finds the same store
+            return {"replay": {**record, "notes": str(notes.resolve()) if notes is not None else False}}
         except OSError as exc:  # the run goes on; only a resume would miss it
             log.warning("could not record the context of run %s for a resume: %s", self.run_id, exc)
             return {}
