@@ -183,7 +183,7 @@ def query(
     from pathlib import Path
 
     from rlm import RLM, RLMError
-    from rlm.inputs import expand_paths
+    from rlm.inputs import expand_paths, read_stdin
     from rlm.notes import notes_dir_for, record_corpus
     from sandbox.context import WalkOptions
 
@@ -194,19 +194,23 @@ def query(
     if "-" in paths and sys.stdin.isatty():
         _fail("'-' reads the text to ask about from standard input, which is this terminal: pipe it in "
               "(cat big.log | rlm query - -q ...) or give files", code=2)
+    from_stdin = list(paths) == ["-"]
     try:
         walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
-        context = expand_paths(paths, walk=walk)
-        notes_setting = (False if no_notes else Path(notes).expanduser() if notes
-                         else notes_dir_for(None if list(paths) == ["-"] else context))
+        context = None if from_stdin else expand_paths(paths, walk=walk)
+        notes_setting = (False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context))
         if isinstance(notes_setting, Path) and not notes:
-            record_corpus(notes_setting, None if list(paths) == ["-"] else context)
+            record_corpus(notes_setting, context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                   runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
                   config_file=Path(config_file) if config_file else None)
+        if from_stdin:  # once the settings hold, kept next to the runs so that the run can resume
+            context = read_stdin(sys.stdin.buffer, rlm.config.effective_runs_dir)
+    except KeyboardInterrupt:
+        _fail("interrupted while reading the input", code=EXIT_INTERRUPTED)
     except RLMError as exc:
         _fail(str(exc), exc)
         return

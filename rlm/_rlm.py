@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from rlm import stdin_spool
 from rlm._run import EventCallback, Run, Tree
 from rlm.cache import CallCache
 from rlm.client import ModelClient
@@ -97,7 +98,15 @@ class RLM:
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
                 tree = Tree.create(config, root, sub, on_event)
-                return await Run(tree, value, query, replay=replay).execute()
+                try:
+                    result = await Run(tree, value, query, replay=replay).execute()
+                except ContextError:  # the input was refused: a resume would be refused alike
+                    if value.stdin:
+                        stdin_spool.release(value.value)
+                    raise
+                if value.stdin and result.status == "ok":  # answered: nothing will resume it
+                    stdin_spool.release(value.value)
+                return result
             finally:
                 await root.aclose()
                 if sub is not root:

@@ -165,7 +165,7 @@ class Run:
                 sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
             self.sandbox = Sandbox(self.config.sandbox)
             # load before start: the kernel is launched with a memory limit sized for the context
-            info = self.sandbox.load_context(self.context.value)
+            info = self.sandbox.load_context(self.context.value, label=self.context.label)
             self.sandbox.add_tools(query_tools(self.sub_call_server.handle))
             return info
 

@@ -3,20 +3,16 @@ spends anything, and CLI arguments turned into one (`expand_paths`)."""
 
 from __future__ import annotations
 
-import atexit
-import codecs
-import contextlib
 import glob
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ContextError
+from rlm.stdin_spool import STDIN_LABEL, spool_stdin
 from sandbox.context import WalkOptions, walk_directory
 
 ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
@@ -32,6 +28,12 @@ class Context:
 
     value: Any
     kind: ContextKind
+    stdin: bool = False  # a "path" that holds standard input (rlm.stdin_spool), named so to the model
+
+    @property
+    def label(self) -> str | None:
+        """What the context is called to the model in place of its path, if not that."""
+        return STDIN_LABEL if self.stdin else None
 
     @classmethod
     def of(cls, value: Any) -> Context:
@@ -81,7 +83,7 @@ class Context:
     def describe(self) -> dict[str, Any]:
         """What the trajectory records of the input (never its content)."""
         if self.kind == "path":
-            return {"kind": "path", "path": str(self.value)}
+            return {"kind": "path", "path": str(self.value), **({"stdin": True} if self.stdin else {})}
         if self.kind == "paths":
             return {"kind": "paths", "count": len(self.value), "first": str(self.value[0])}
         if self.kind in ("text", "bytes"):
@@ -102,66 +104,17 @@ class Context:
             return str(self.value)
 
 
-STDIN_IN_MEMORY = 1 << 20  # standard input up to this size is a str; more is spooled to a file
-_STDIN_CHUNK = 4 << 20
-
-
-def read_stdin(stream: Any) -> str | Path:
-    """Standard input as a context: a str when small; above STDIN_IN_MEMORY bytes it is written
-    to a temporary file as it arrives (removed when the process exits) and that file is the
-    context, so input larger than memory never sits in the host. Checked as it streams: NUL
-    bytes (binary input) and invalid UTF-8 are a ContextError naming the byte."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    head: list[bytes] = []
-    spool: Any = None
-    offset = 0
-    try:
-        while True:
-            chunk = stream.read(_STDIN_CHUNK)
-            if isinstance(chunk, str):  # a text stream (tests, notebooks): already decoded
-                chunk = chunk.encode("utf-8", "surrogateescape")
-            if not chunk:
-                break
-            if b"\0" in chunk:
-                raise ContextError(f"standard input looks binary (a NUL byte at {offset + chunk.index(0):,})")
-            try:
-                decoder.decode(chunk)  # checked, not kept
-            except UnicodeDecodeError as exc:
-                raise ContextError(f"standard input is not valid UTF-8 (byte {offset + exc.start:,}: "
-                                   f"{exc.reason})") from None
-            offset += len(chunk)
-            if spool is None and offset > STDIN_IN_MEMORY:
-                spool = tempfile.NamedTemporaryFile(prefix="rlm-stdin-", suffix=".txt", delete=False)  # noqa: SIM115
-                atexit.register(_remove, spool.name)
-                spool.writelines(head)
-                head = []
-            if spool is None:
-                head.append(chunk)
-            else:
-                spool.write(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ContextError("standard input is not valid UTF-8 (it ends inside a character, "
-                               f"byte {offset:,})") from None
-    except BaseException:
-        if spool is not None:
-            spool.close()
-            _remove(spool.name)
-        raise
-    if spool is None:
-        return b"".join(head).decode("utf-8")
-    spool.close()
-    return Path(spool.name)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def read_stdin(stream: Any, spool_dir: Path | None = None) -> Context:
+    """Standard input as a context that is read as a file is (invalid UTF-8 as U+FFFD with the
+    same note, a byte-order mark decoded, NUL bytes refused as binary, a Corpus when large) and
+    shown to the model as "standard input", never by the file's name. The text is written to a
+    file in `spool_dir` (the runs directory, so that a run over it can be resumed; None: the
+    temporary directory) as it arrives: see `rlm.stdin_spool` for when that file is removed."""
+    return Context(spool_stdin(stream, spool_dir), "path", stdin=True)
 
 
 def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None) -> Any:
-    """CLI arguments -> a context: `-` reads standard input (as text); globs are expanded
+    """CLI arguments -> a context: `-` reads standard input (`read_stdin`); globs are expanded
     (`**` recurses); one path stays a Path (a file or a directory); several become a list."""
     if not args:
         raise ContextError("give at least one path (or - for standard input)")

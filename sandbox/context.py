@@ -131,12 +131,13 @@ class WalkOptions:
 
 
 def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
-            walk: WalkOptions | None = None) -> ContextSpec:
-    """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed."""
+            walk: WalkOptions | None = None, label: str | None = None) -> ContextSpec:
+    """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed.
+    `label`: what a file is called to the model and in errors, in place of its path."""
     if not name.isidentifier() or name.startswith("_"):
         raise ContextError(f"context name {name!r} must be a public Python identifier")
     if isinstance(value, Path):
-        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions())
+        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions(), label)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
         return _prepare_files(list(value), name, store, max_str_bytes)
     if isinstance(value, str):
@@ -172,7 +173,8 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
     )
 
 
-def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions) -> ContextSpec:
+def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions,
+                  label: str | None = None) -> ContextSpec:
     if not path.exists():
         raise ContextError(f"no such file or directory: {path}")
     if path.is_dir():
@@ -186,15 +188,16 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         if skipped:
             spec.description += f"; left out: {describe_skipped(skipped, 0)}"
         return spec
+    shown = label or str(path)
     if not os.access(path, os.R_OK):
-        raise ContextError(f"cannot read {path}: permission denied")
+        raise ContextError(f"cannot read {shown}: permission denied")
     if _is_binary(path):
-        raise ContextError(f"{path} looks like a binary file (it contains NUL bytes); give a text file")
+        raise ContextError(f"{shown} looks like a binary file (it contains NUL bytes); give a text file")
     size = path.stat().st_size
     mode = _text_mode(size, max_str_bytes)
     kind = "str" if mode == "text" else CORPUS_KIND
-    spec = ContextSpec(name, mode, path.resolve(), None, str(path), size,
-                       f"{kind} from {path} ({_human(size)})", ascii_hint=_looks_ascii(path))
+    spec = ContextSpec(name, mode, path.resolve(), None, shown, size,
+                       f"{kind} from {shown} ({_human(size)})", ascii_hint=_looks_ascii(path))
     if mode == "text":
         how = _check_text(path)
         if how == "UTF-8 with invalid bytes":
@@ -205,9 +208,9 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
                 _write_text(path, how, out)
             spec.data_path, spec.nbytes = copy, copy.stat().st_size
             if not spec.nbytes:
-                raise ContextError(f"{path} is empty (a byte-order mark and no text)")
+                raise ContextError(f"{shown} is empty (a byte-order mark and no text)")
         if how is not None:
-            spec.decoded[str(path)] = how
+            spec.decoded[shown] = how
             spec.description += f"; {_decoding_note(how)}"
     hint = _format_hint(path, mode == "text")
     if hint:
