@@ -216,12 +216,14 @@ def query(
         return
     if hidden or no_ignore:
         rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore)
-    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose)
+    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
+                    kept=context.value if from_stdin else None)
 
 
-def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: ANN001 - an RLM, a callable
-    """Run `run(on_event)` under the live status line; print the answer (or the result as
-    JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs resume` share)."""
+def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = None) -> None:  # noqa: ANN001
+    """Run `run(on_event)` (`rlm`: an RLM) under the live status line; print the answer (or the
+    result as JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs
+    resume` share). `kept`: standard input's spool file, said where it stays for a resume."""
     global _json_errors
     from rlm import RLMError
     from rlm.display import RunDisplay, summary_line
@@ -234,6 +236,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
         where = ""
         if display.root_run_id and rlm.config.trajectory:
             where = f"; trajectory {rlm.config.effective_runs_dir / (display.root_run_id + '.jsonl')}"
+        _say_kept(kept)
         _fail(f"interrupted{where}", code=EXIT_INTERRUPTED)
     except RLMError as exc:
         _fail(str(exc), exc)
@@ -243,6 +246,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
     elif result.answer is not None:
         say(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
+    _say_kept(kept)
     if result.status in ("model_error", "sandbox_error"):
         _fail(f"{result.status}: {result.error}")
     if result.status == "cancelled":
@@ -250,6 +254,15 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
     if result.status != "ok":
         partial = "partial answer above" if result.answer is not None else "no answer"
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
+
+
+def _say_kept(spool: Path | None) -> None:
+    """Where standard input stays while its run can be resumed (it may be large)."""
+    if spool is not None and spool.exists():
+        size = spool.stat().st_size
+        err_console.print(Text(f"standard input kept for `rlm runs resume`: {spool} ({size / 2**20:,.1f} MiB); "
+                               "it goes when the run answers; delete it to give up the resume"),
+                          style="dim", highlight=False, soft_wrap=True)
 
 
 runs_app = typer.Typer(

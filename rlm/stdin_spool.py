@@ -84,6 +84,11 @@ def is_spool(path: Path) -> bool:
 def claim(path: Path) -> None:
     """A run's trajectory recorded `path`: it is kept at exit from now on (a resume needs it)."""
     _pending.discard(str(path))
+    if not _pending and threading.current_thread() is threading.main_thread():
+        with _lock:  # nothing left to remove: the signals are handled as they were
+            for sig, previous in _previous.items():
+                signal.signal(sig, previous)
+            _previous.clear()
 
 
 def release(path: Path) -> None:

@@ -125,7 +125,8 @@ def test_a_spooled_stdin_run_resumes_and_its_spool_goes_once_it_answers(tmp_path
                                  check=False)
         assert stopped.returncode == 3, stopped.stderr.decode()
         run_id = json.loads(stopped.stdout)["run_id"]
-        (spool,) = _leftovers(runs)  # kept: the run can be resumed
+        (spool,) = _leftovers(runs)  # kept: the run can be resumed, and the user is told where
+        assert f"standard input kept for `rlm runs resume`: {spool}" in stopped.stderr.decode()
         r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--max-iterations", "60", "--json"],
                            cwd=elsewhere, env=env, capture_output=True, timeout=120, check=False)
         prompts = [c.prompt + c.system for c in server.calls_to("root")]
@@ -136,3 +137,28 @@ def test_a_spooled_stdin_run_resumes_and_its_spool_goes_once_it_answers(tmp_path
     assert _leftovers(runs) == []  # answered: nothing will resume it
     assert all(spool.name not in p and str(runs) not in p for p in prompts)
     assert any("from standard input (2.0 MiB)" in p for p in prompts)
+
+
+def test_a_stdin_run_ended_by_sigterm_keeps_its_input_and_resumes(tmp_path):
+    data = LINE * 1000
+    runs = tmp_path / "home" / "runs"
+    with ScriptedServer({"root": counting_root}, latency_s=0.05) as server:
+        env = cli_env(tmp_path / "home")
+        (tmp_path / "piped.txt").write_bytes(data)
+        with open(tmp_path / "piped.txt", "rb") as stdin:  # rlm query - < piped.txt
+            proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "-", "-q", "count", "-m", "root",
+                                     "--base-url", server.url, "--no-notes"], cwd=tmp_path, env=env,
+                                    stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while len(server.calls_to("root")) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        proc.terminate()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGTERM
+        assert len(_leftovers(runs)) == 1  # the run can be resumed: its input stays
+        (run_id,) = [p.stem for p in runs.glob("*.jsonl")]
+        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json"], cwd=tmp_path,
+                           env=env, capture_output=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout)["answer"] == f"1000 {sum(range(1, 13))}"
+    assert _leftovers(runs) == []
