@@ -16,6 +16,7 @@ from conftest import cli_env
 from scripted_server import ScriptedServer
 
 from rlm import RLM, ContextError
+from sandbox import SandboxConfig
 
 TURNS = 40
 
@@ -147,8 +148,9 @@ def test_a_resume_keeps_every_budget_the_run_had_and_an_explicit_one_wins(tmp_pa
     with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
         settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
                         runs_dir=tmp_path / "runs")
+        reads = SandboxConfig(hidden_files=True, ignore_files=False, output_limit_chars=5000)
         stopped = RLM(max_iterations=10, max_sub_calls=14, max_tokens=10**7, max_wall_s=900, max_depth=2,
-                      request_timeout_s=77.0, **settings).completion("x" * 50, "sum it")
+                      request_timeout_s=77.0, sandbox=reads, **settings).completion("x" * 50, "sum it")
         assert stopped.status == "max_iterations"
         resumed = RLM(max_iterations=60, max_tokens=5 * 10**6, **settings).resume(stopped.run_id)
     (start,) = _events(tmp_path / "runs", resumed.run_id, "run_start")
@@ -156,5 +158,24 @@ def test_a_resume_keeps_every_budget_the_run_had_and_an_explicit_one_wins(tmp_pa
     assert (config["max_sub_calls"], config["max_wall_s"], config["max_depth"], config["request_timeout_s"]) == (
         14, 900, 2, 77.0)
     assert (config["max_iterations"], config["max_tokens"]) == (60, 5 * 10**6)  # given to the resumer
+    sandbox = config["sandbox"]  # what decides the files read and what a cell shows
+    assert (sandbox["hidden_files"], sandbox["ignore_files"], sandbox["output_limit_chars"]) == (True, False, 5000)
     # the sub-call budget it was started with stops it again (the default has none)
     assert resumed.status == "max_sub_calls" and resumed.replayed_turns == 10
+
+
+def test_a_trajectory_cannot_loosen_the_isolation_of_its_resume(tmp_path):
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
+        settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                        runs_dir=tmp_path / "runs")
+        stopped = RLM(max_iterations=3, **settings).completion("x" * 50, "sum it")
+        path = tmp_path / "runs" / f"{stopped.run_id}.jsonl"
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        events[0]["config"]["sandbox"].update(policy="trusted", seccomp=False, landlock=False,
+                                              network_isolation=False, memory_limit_bytes=1 << 40)
+        path.write_text("".join(json.dumps(e) + "\n" for e in events))
+        resumed = RLM(max_iterations=4, **settings).resume(stopped.run_id)
+    (start,) = _events(tmp_path / "runs", resumed.run_id, "run_start")
+    sandbox = start["config"]["sandbox"]
+    assert (sandbox["policy"], sandbox["seccomp"], sandbox["landlock"], sandbox["network_isolation"],
+            sandbox["memory_limit_bytes"]) == ("restricted", True, True, True, None)
