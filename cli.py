@@ -180,10 +180,12 @@ def query(
       cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
     """
     import dataclasses
+    import warnings
     from pathlib import Path
 
     from rlm import RLM, RLMError
-    from rlm.inputs import expand_paths, read_stdin
+    from rlm.config import resolve
+    from rlm.inputs import Context, expand_paths
     from rlm.notes import notes_dir_for, record_corpus
     from sandbox.context import WalkOptions
 
@@ -194,10 +196,14 @@ def query(
     if "-" in paths and sys.stdin.isatty():
         _fail("'-' reads the text to ask about from standard input, which is this terminal: pipe it in "
               "(cat big.log | rlm query - -q ...) or give files", code=2)
-    from_stdin = list(paths) == ["-"]
     try:
         walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
-        context = None if from_stdin else expand_paths(paths, walk=walk)
+        with warnings.catch_warnings():  # what rlm.toml could not set is said once, by RLM() below
+            warnings.simplefilter("ignore")
+            config_path = Path(config_file) if config_file else None
+            runs = resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir
+        # standard input and a FIFO are kept next to the runs, so that a run over them can resume
+        context = expand_paths(paths, walk=walk, spool_dir=runs)
         notes_setting = (False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context))
         if isinstance(notes_setting, Path) and not notes:
             record_corpus(notes_setting, context)
@@ -206,9 +212,7 @@ def query(
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                   runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
-                  config_file=Path(config_file) if config_file else None)
-        if from_stdin:  # once the settings hold, kept next to the runs so that the run can resume
-            context = read_stdin(sys.stdin.buffer, rlm.config.effective_runs_dir)
+                  config_file=config_path)
     except KeyboardInterrupt:
         _fail("interrupted while reading the input", code=EXIT_INTERRUPTED)
     except RLMError as exc:
@@ -217,7 +221,7 @@ def query(
     if hidden or no_ignore:
         rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore)
     _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
-                    kept=context.value if from_stdin else None)
+                    kept=context.value if isinstance(context, Context) and context.spooled else None)
 
 
 def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = None) -> None:  # noqa: ANN001
@@ -257,10 +261,10 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
 
 
 def _say_kept(spool: Path | None) -> None:
-    """Where standard input stays while its run can be resumed (it may be large)."""
+    """Where piped input stays while its run can be resumed (it may be large)."""
     if spool is not None and spool.exists():
         size = spool.stat().st_size
-        err_console.print(Text(f"standard input kept for `rlm runs resume`: {spool} ({size / 2**20:,.1f} MiB); "
+        err_console.print(Text(f"the piped input is kept for `rlm runs resume`: {spool} ({size / 2**20:,.1f} MiB); "
                                "it goes when the run answers; delete it to give up the resume"),
                           style="dim", highlight=False, soft_wrap=True)
 

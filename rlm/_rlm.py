@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import os
 import sqlite3
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -90,21 +91,30 @@ class RLM:
             root_at, sub_at = config.endpoints()
             root = self._client(*root_at)
             sub = root if sub_at == root_at else self._client(*sub_at)
+            # the wall budget counts from here: the checks of the endpoint below are in it
+            started = time.monotonic()
+
+            def wall_left(cap: float) -> float:
+                if config.max_wall_s is None:
+                    return cap
+                return max(0.1, min(cap, config.max_wall_s - (time.monotonic() - started)))
+
             try:
                 if config.preflight:
-                    await self._preflight(root, sub)
+                    await self._preflight(root, sub, timeout_s=wall_left(PREFLIGHT_TIMEOUT_S))
                 if config.sub_window_chars is None:
-                    tokens = await server_window_tokens(*sub_at, config.effective_sub_model)
+                    tokens = await server_window_tokens(*sub_at, config.effective_sub_model,
+                                                       timeout_s=wall_left(WINDOW_PROBE_TIMEOUT_S))
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
-                tree = Tree.create(config, root, sub, on_event)
+                tree = Tree.create(config, root, sub, on_event, started=started)
                 try:
                     result = await Run(tree, value, query, replay=replay).execute()
                 except ContextError:  # the input was refused: a resume would be refused alike
-                    if value.stdin:
+                    if value.spooled:
                         stdin_spool.release(value.value)
                     raise
-                if value.stdin and result.status == "ok":  # answered: nothing will resume it
+                if value.spooled and result.status == "ok":  # answered: nothing will resume it
                     stdin_spool.release(value.value)
                 return result
             finally:
@@ -150,11 +160,15 @@ class RLM:
                 raise ConfigError(f"cannot open the call cache {path}: {exc} (cache=False turns it off)") from exc
         return self._cache
 
-    async def _preflight(self, *clients: ModelClient) -> None:
+    async def _preflight(self, *clients: ModelClient, timeout_s: float) -> None:
         for client in dict.fromkeys(clients):
             if client.endpoint not in self._checked:
-                await client.preflight()
+                await client.preflight(timeout_s)
                 self._checked.add(client.endpoint)
+
+
+PREFLIGHT_TIMEOUT_S = 15.0  # the check that the endpoint answers, before the sandbox starts
+WINDOW_PROBE_TIMEOUT_S = 5.0  # asking the server for its context window (all its requests together)
 
 
 def _default_notes_dir(context: Context) -> Path:

@@ -434,6 +434,14 @@ class Run:
         while sum(map(len, self.seen)) > SEEN_KEEP_CHARS and len(self.seen) > 1:
             self.seen.pop(0)
 
+    def closing_timeout(self) -> float:
+        """The time for a call made after the loop (the last call, the notes turn): the request
+        timeout up to 120 s, and never past the wall budget by more than WALL_GRACE_S (a run
+        stopped by its wall ends within seconds of it, whatever hangs)."""
+        timeout = min(self.config.request_timeout_s, 120.0)
+        left = self.tree.budget.wall_left()
+        return timeout if left is None else min(timeout, left + WALL_GRACE_S)
+
     async def run_cell(self, code: str, turn: int | str, index: int) -> ExecResult:
         self.phase("running code")
         timeout = self.config.sandbox.cell_timeout_s
@@ -454,10 +462,11 @@ class Run:
         self.phase("asking for a final answer")
         self.emit({"event": "budget_stop", "budget": reason})
         draft = await self._draft_quietly()
+        if self.closing_timeout() <= 0:
+            return reason, draft, None
         messages = history.messages(extra_user=prompts.last_call(_REASONS.get(reason, reason)))
         try:
-            completion = await self.model_call(messages, "last",
-                                                timeout_s=min(self.config.request_timeout_s, 120.0))
+            completion = await self.model_call(messages, "last", timeout_s=self.closing_timeout())
         except ModelError:
             return reason, draft, None
         reply = parse_reply(completion.text)
@@ -512,6 +521,7 @@ class Run:
 
 # the most of a plainly stated last answer (no FINAL marker) that is kept as the answer
 LAST_CALL_PLAIN_CHARS = 20_000
+WALL_GRACE_S = 2.0  # past the wall budget, the time left to the last call and the notes turn together
 # a reply with no code and no marker up to this size may be an answer said plainly
 PLAIN_ANSWER_CHARS = 300
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import glob
 import json
+import os
+import select
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ContextError
-from rlm.stdin_spool import STDIN_LABEL, spool_stdin
-from sandbox.context import WalkOptions, walk_directory
+from rlm.stdin_spool import STDIN_LABEL, is_spool, spool_stdin
+from sandbox.context import MESSAGE_PATH_CHARS, WalkOptions, check_path, shown, stat_problem, walk_directory
+from sandbox.errors import ContextError as SandboxContextError
 
 ContextKind = Literal["text", "bytes", "json", "path", "paths", "other"]
 
@@ -28,12 +32,14 @@ class Context:
 
     value: Any
     kind: ContextKind
-    stdin: bool = False  # a "path" that holds standard input (rlm.stdin_spool), named so to the model
+    # what the model and messages call a "path" context in place of its file's name (standard
+    # input, a FIFO: their text is in a spool file, `rlm.stdin_spool`)
+    label: str | None = None
 
     @property
-    def label(self) -> str | None:
-        """What the context is called to the model in place of its path, if not that."""
-        return STDIN_LABEL if self.stdin else None
+    def spooled(self) -> bool:
+        """Whether the context is text this process kept in a spool file (`rlm.stdin_spool`)."""
+        return self.kind == "path" and self.label is not None and is_spool(self.value)
 
     @classmethod
     def of(cls, value: Any) -> Context:
@@ -49,15 +55,19 @@ class Context:
                 raise ContextError("the context is empty")
             raise ContextError(f"the context is an empty {type(value).__name__}")
         paths = context.paths()
+        empty = []
         for path in paths:
-            if not path.exists():
-                raise ContextError(f"no such file or directory: {path}")
-        empty = [p for p in paths if p.is_file() and p.stat().st_size == 0]
+            try:
+                st = check_path(path)
+            except SandboxContextError as exc:
+                raise ContextError(str(exc)) from None
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not _has_text(path):
+                empty.append(path)  # size 0 and nothing to read (/proc files say 0 and have text)
         if context.kind == "path" and empty:
-            raise ContextError(f"{paths[0]} is empty")
+            raise ContextError(f"{shown(paths[0], MESSAGE_PATH_CHARS)} is empty")
         if context.kind == "paths" and len(empty) == len(paths):
             # among several files empty ones are left out; all of them empty leaves nothing
-            raise ContextError(f"every file given is empty: {', '.join(str(p) for p in paths[:6])}")
+            raise ContextError(f"every file given is empty: {', '.join(shown(p, 80) for p in paths[:6])}")
         return context
 
     @classmethod
@@ -83,7 +93,7 @@ class Context:
     def describe(self) -> dict[str, Any]:
         """What the trajectory records of the input (never its content)."""
         if self.kind == "path":
-            return {"kind": "path", "path": str(self.value), **({"stdin": True} if self.stdin else {})}
+            return {"kind": "path", "path": str(self.value), **({"label": self.label} if self.label else {})}
         if self.kind == "paths":
             return {"kind": "paths", "count": len(self.value), "first": str(self.value[0])}
         if self.kind in ("text", "bytes"):
@@ -104,23 +114,58 @@ class Context:
             return str(self.value)
 
 
-def read_stdin(stream: Any, spool_dir: Path | None = None) -> Context:
-    """Standard input as a context that is read as a file is (invalid UTF-8 as U+FFFD with the
-    same note, a byte-order mark decoded, NUL bytes refused as binary, a Corpus when large) and
-    shown to the model as "standard input", never by the file's name. The text is written to a
-    file in `spool_dir` (the runs directory, so that a run over it can be resumed; None: the
-    temporary directory) as it arrives: see `rlm.stdin_spool` for when that file is removed."""
-    return Context(spool_stdin(stream, spool_dir), "path", stdin=True)
+def read_stdin(stream: Any, spool_dir: Path | None = None, label: str = STDIN_LABEL) -> Context:
+    """Standard input (or another stream) as a context that is read as a file is (invalid UTF-8
+    as U+FFFD with the same note, a byte-order mark decoded, NUL bytes refused as binary, a
+    Corpus when large) and called `label` to the model, never by the file's name. The text is
+    written to a file in `spool_dir` (the runs directory, so that a run over it can be resumed;
+    None: the temporary directory) as it arrives: `rlm.stdin_spool` says when it is removed."""
+    return Context(spool_stdin(stream, spool_dir), "path", label=label)
 
 
-def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None) -> Any:
-    """CLI arguments -> a context: `-` reads standard input (`read_stdin`); globs are expanded
-    (`**` recurses); one path stays a Path (a file or a directory); several become a list."""
+FIFO_WAIT_NOTICE_S = 1.0
+
+
+def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
+    """A FIFO given as the path, read as standard input is (`read_stdin`). Opening a FIFO
+    waits for a writer: it is opened without waiting and then polled, so that Ctrl-C ends the
+    wait at once; after FIFO_WAIT_NOTICE_S one line on stderr says what it waits for."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(int(FIFO_WAIT_NOTICE_S * 1000)):
+            print(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
+                  file=sys.stderr, flush=True)
+            while not poller.poll(1000):
+                pass
+        os.set_blocking(fd, True)
+        stream = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with stream:
+        return read_stdin(stream, spool_dir, label=shown(path, MESSAGE_PATH_CHARS))
+
+
+def _has_text(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
+def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None,
+                 spool_dir: Path | None = None) -> Any:
+    """CLI arguments -> a context: `-` reads standard input, a FIFO is read as it is (both kept
+    in `spool_dir`: `read_stdin`); globs are expanded (`**` recurses); one path stays a Path (a
+    file or a directory); several become a list."""
     if not args:
         raise ContextError("give at least one path (or - for standard input)")
     if list(args) == ["-"]:
         stream = stdin if stdin is not None else sys.stdin
-        return read_stdin(stream.buffer if hasattr(stream, "buffer") else stream)
+        return read_stdin(stream.buffer if hasattr(stream, "buffer") else stream, spool_dir)
     if "-" in args:
         raise ContextError("- (standard input) cannot be combined with paths")
     paths: list[Path] = []
@@ -133,8 +178,12 @@ def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | Non
             paths.extend(matched)
         else:
             p = Path(arg).expanduser()
-            if not p.exists():
-                raise ContextError(f"no such file or directory: {arg}")
+            try:
+                st = os.stat(p)
+            except OSError as exc:
+                raise ContextError(stat_problem(p, exc)) from None
+            if stat.S_ISFIFO(st.st_mode) and len(args) == 1:
+                return read_fifo(p, spool_dir)  # a named pipe, or bash's <(command): read as standard input is
             paths.append(p)
     unique = list(dict.fromkeys(paths))
     if len(unique) == 1:

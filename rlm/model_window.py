@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -51,21 +52,22 @@ def _tokens_in(entry: Any) -> int | None:
 async def server_window_tokens(base_url: str | None, api_key: str | None, model: str,
                                timeout_s: float = 5.0) -> int | None:
     """The context window (tokens) the server at `base_url` gives `model`, or None when it does
-    not say (or does not answer within `timeout_s`)."""
+    not say (or its requests, together, take more than `timeout_s`)."""
     if not base_url:
         return None
-    return await asyncio.to_thread(_window_tokens, base_url.rstrip("/"), api_key, model, timeout_s)
+    deadline = time.monotonic() + timeout_s
+    return await asyncio.to_thread(_window_tokens, base_url.rstrip("/"), api_key, model, deadline)
 
 
-def _window_tokens(base: str, api_key: str | None, model: str, timeout_s: float) -> int | None:
+def _window_tokens(base: str, api_key: str | None, model: str, deadline: float) -> int | None:
     # llama.cpp's running size first: its /models entry gives only the size it was trained for
     root = base[: -len("/v1")] if base.endswith("/v1") else base
-    props = _json(root + "/props", api_key, timeout_s)
+    props = _json(root + "/props", api_key, deadline)
     if isinstance(props, dict):
         found = _tokens_in(props.get("default_generation_settings"))
         if found:
             return found
-    listing = _json(base + "/models", api_key, timeout_s)
+    listing = _json(base + "/models", api_key, deadline)
     entries = listing.get("data") if isinstance(listing, dict) else None
     if isinstance(entries, list):
         named = [e for e in entries if isinstance(e, dict) and e.get("id") == model]
@@ -81,8 +83,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _json(url: str, api_key: str | None, timeout_s: float) -> Any:
-    if not url.startswith(("http://", "https://")):
+def _json(url: str, api_key: str | None, deadline: float) -> Any:
+    timeout_s = deadline - time.monotonic()
+    if not url.startswith(("http://", "https://")) or timeout_s <= 0:
         return None
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
     try:

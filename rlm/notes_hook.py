@@ -74,12 +74,14 @@ class NotesHook:
         run, session = self.run, self.session
         if session is None or not session.settings.end_turn or run.history is None:
             return
+        if run.closing_timeout() <= 0:  # the wall budget and its grace are spent
+            run.emit({"event": "notes_error", "error": "no time left for the notes turn (max_wall_s)"})
+            return
         run.phase("writing notes")
         messages = run.history.messages(extra_user=session.end_prompt(status))
         try:
             # an optional turn after the answer: one retry, not a long back-off
-            completion = await run.model_call(messages, "notes", retries=1,
-                                              timeout_s=min(run.config.request_timeout_s, 120.0))
+            completion = await run.model_call(messages, "notes", retries=1, timeout_s=run.closing_timeout())
         except ModelError:
             return
         before = len(session.writes)

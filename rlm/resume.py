@@ -8,8 +8,8 @@ the call cache answers them) until the turn the first run did not finish; from t
 goes on live. The context must
 be what it was: files are checked by path, size and modification time, an in-memory context
 (a str, bytes, a list or dict) is kept beside the trajectory and checked by its SHA-256;
-standard input is a file kept beside the trajectory while the run can be resumed
-(`rlm.stdin_spool`).
+standard input (or a FIFO) is a file kept beside the trajectory while the run can be
+resumed (`rlm.stdin_spool`).
 Relative paths are used as they were given when the resume runs in the same directory
 (elsewhere they are absolute, the prompts that name them differ, and fewer turns replay).
 
@@ -86,9 +86,10 @@ def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, A
         paths = [p.resolve() for p in context.paths()]
         record = {"paths": [str(p) for p in paths], "given": [str(p) for p in context.paths()],
                   "cwd": str(Path.cwd()), "fingerprint": _files_fingerprint(paths)}
-        if context.stdin:  # kept for a resume from now on, until the run answers
+        if context.label:  # standard input or a FIFO, kept in a spool file
+            record["label"] = context.label
+        if context.spooled:  # kept for a resume from now on, until the run answers
             stdin_spool.claim(context.value)
-            record["stdin"] = True
         return record
     if context.kind not in ("text", "bytes", "json"):
         return {}
@@ -186,9 +187,9 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
     if "paths" in replay:
         paths = [Path(p) for p in replay["paths"]]
         missing = [str(p) for p in paths if not p.exists()]
-        if missing and replay.get("stdin"):
-            raise ContextError(f"the standard input of run {path.stem} is gone (it is kept only while the run "
-                               "can be resumed): start a new run")
+        if missing and isinstance(replay.get("label"), str):
+            raise ContextError(f"the input of run {path.stem} ({replay['label']}) is gone (it is kept only while "
+                               "the run can be resumed): start a new run")
         if missing:
             raise ContextError(f"the context of run {path.stem} is gone: {', '.join(missing[:3])}")
         if _files_fingerprint(paths) != replay.get("fingerprint"):
@@ -197,8 +198,8 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
         if replay.get("cwd") == str(Path.cwd()) and len(replay.get("given") or []) == len(paths):
             paths = [Path(p) for p in replay["given"]]  # as given: the prompts name them so
         value: Any = paths[0] if len(paths) == 1 else paths
-        if replay.get("stdin") and len(paths) == 1:
-            value = Context(paths[0], "path", stdin=True)
+        if isinstance(replay.get("label"), str) and len(paths) == 1:
+            value = Context(paths[0], "path", label=replay["label"])
     elif "sha256" in replay:
         if context is not None:
             data, _ = _stored_bytes(Context(context, Context.of(context).kind))

@@ -148,7 +148,8 @@ class Budget:
 
     def __init__(self, prices: PriceTable, *, max_tokens: int | None = None,
                  max_cost_usd: float | None = None, max_wall_s: float | None = None,
-                 max_sub_calls: int | None = None, model_kwargs: Mapping[str, object] | None = None) -> None:
+                 max_sub_calls: int | None = None, model_kwargs: Mapping[str, object] | None = None,
+                 started: float | None = None) -> None:
         self.prices = prices
         user_cap = output_cap(model_kwargs or {})
         self.output_cap = user_cap or DEFAULT_OUTPUT_CAP
@@ -161,7 +162,7 @@ class Budget:
         self.max_cost_usd = max_cost_usd
         self.max_wall_s = max_wall_s
         self.max_sub_calls = max_sub_calls
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started  # the wall clock's start
         self.usage = Usage()
         self.sub_calls = 0
         self.sub_calls_refused = 0

@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,9 @@ class ContextSpec:
     nbytes: int
     description: str
     docs_name: str = "docs"
-    ascii_hint: bool = True
+    # the bytes the text takes as a Python str in the kernel (characters x the widest one's
+    # width: 1, 2 or 4), where it was measured; None: not measured (estimated at 4 a byte)
+    str_bytes: int | None = None
     errors: str = "strict"
     # files the kernel maps where they are (a large directory): the index then says how the
     # data file (small files and headers) and these files make up the text
@@ -53,7 +56,7 @@ class ContextSpec:
             return self.nbytes * 10
         if self.mode == "bytes":
             return self.nbytes
-        return self.nbytes * (1 if self.ascii_hint else 4)
+        return self.nbytes * 4 if self.str_bytes is None else self.str_bytes
 
 
 def copy_range(src_fd: int, dst_fd: int, count: int, src_offset: int | None = None) -> int:
@@ -98,9 +101,23 @@ def _is_binary(path: Path) -> bool:
     return b"\0" in head and _bom_encoding(head) is None
 
 
-def _looks_ascii(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(1 << 20).isascii()
+@dataclass
+class TextSize:
+    """What a text measures once decoded: its characters and the width (1, 2 or 4 bytes) of
+    its widest one, which CPython's str gives every character."""
+
+    chars: int = 0
+    width: int = 1
+
+    def add(self, text: str) -> None:
+        self.chars += len(text)
+        if self.width < 4 and not text.isascii():
+            widest = ord(max(text))
+            self.width = max(self.width, 1 if widest < 0x100 else 2 if widest < 0x10000 else 4)
+
+    @property
+    def str_bytes(self) -> int:
+        return self.chars * self.width
 
 
 # how the model is told about a context above max_str_bytes
@@ -109,8 +126,10 @@ CORPUS_KIND = ("Corpus (memory-mapped; use it like a str: re.search(p, context),
                "context.help_text() lists the rest)")
 
 
-def _text_mode(nbytes: int, max_str_bytes: int) -> str:
-    return "corpus" if nbytes > max_str_bytes else "text"
+def _text_mode(str_bytes: int, max_str_bytes: int) -> str:
+    """A str when the decoded text fits max_str_bytes (one emoji makes every character of a
+    str 4 bytes wide), else a Corpus."""
+    return "corpus" if str_bytes > max_str_bytes else "text"
 
 
 def _human(n: int) -> str:
@@ -144,11 +163,12 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
         data = value.encode("utf-8", "surrogatepass")
         path = store / f"{name}.txt"
         path.write_bytes(data)
-        mode = _text_mode(len(data), max_str_bytes)
+        size = TextSize()
+        size.add(value)
+        mode = _text_mode(size.str_bytes, max_str_bytes)
         desc = f"str of {len(value):,} characters" if mode == "text" else (
             f"{CORPUS_KIND} of {_human(len(data))}")
-        return ContextSpec(name, mode, path, None, "the context", len(data), desc,
-                           ascii_hint=value.isascii())
+        return ContextSpec(name, mode, path, None, "the context", len(data), desc, str_bytes=size.str_bytes)
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         path = store / f"{name}.bin"
@@ -173,56 +193,148 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
     )
 
 
+def shown(path: Path | str, limit: int | None = None) -> str:
+    """A path as text that is always valid UTF-8 (bytes of a name that are not UTF-8 as \\xNN
+    escapes), shortened in the middle to `limit` characters when given."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    if limit is not None and len(text) > limit:
+        keep = max(limit - 5, 2) // 2
+        text = f"{text[:keep]} ... {text[-keep:]}"
+    return text
+
+
+MESSAGE_PATH_CHARS = 200  # a path in an error message or a summary line, shortened past this
+
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is neither a regular file nor a directory is ("a FIFO (named pipe)",
+    "a socket", ...), or None for those two."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def check_path(path: Path) -> os.stat_result:
+    """The status of a path given as (part of) a context: a regular file or a directory, else
+    a ContextError that says what it is (a symlink loop, a link to nothing, a path too long,
+    a FIFO, a socket, a device) without opening it (opening a FIFO waits for a writer)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ContextError(stat_problem(path, exc)) from None
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        also = ", or the text it gives (in Python, read it and pass the str)" if kind.startswith("a FIFO") else ""
+        raise ContextError(f"{shown(path, MESSAGE_PATH_CHARS)} is {kind}, not a file or a directory; give a "
+                           f"regular file{also}")
+    return st
+
+
+def stat_problem(path: Path | str, exc: OSError) -> str:
+    """One line on why `path` cannot be looked at."""
+    short = shown(path, MESSAGE_PATH_CHARS)
+    if exc.errno == errno.ELOOP:
+        return f"{short} is a loop of symbolic links"
+    if exc.errno == errno.ENAMETOOLONG:
+        return (f"the path is too long for this system ({len(os.fsencode(path)):,} bytes; the limit is "
+                f"{os.pathconf('/', 'PC_PATH_MAX'):,}): {short}")
+    if exc.errno == errno.ENOENT:
+        return (f"{short} is a symbolic link to a missing file" if os.path.islink(path)
+                else f"no such file or directory: {short}")
+    if exc.errno == errno.EACCES:
+        return f"cannot read {short}: permission denied"
+    return f"cannot read {short}: {exc.strerror or exc}"
+
+
+def _skip_reason(exc: OSError) -> str:
+    """The reason a walk gives for a file or directory it could not look at."""
+    return {errno.ENAMETOOLONG: "path too long", errno.ENOENT: "broken link",
+            errno.ELOOP: "link loop"}.get(exc.errno or 0, "unreadable")
+
+
+SNAPSHOT_BYTES = 64 << 20  # a file that says its size is 0 (/proc, /sys) is read up to this
+
+
+def _snapshot(path: Path, copy: Path) -> Path | None:
+    """A file that reports size 0 may still have text (/proc/cpuinfo): its text now, copied
+    (up to SNAPSHOT_BYTES), or None when it has none."""
+    with open(path, "rb") as src, open(copy, "wb") as out:
+        while chunk := src.read(min(1 << 20, SNAPSHOT_BYTES - out.tell())):
+            out.write(chunk)
+    return copy if copy.stat().st_size else None
+
+
 def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions,
                   label: str | None = None) -> ContextSpec:
-    if not path.exists():
-        raise ContextError(f"no such file or directory: {path}")
-    if path.is_dir():
+    st = check_path(path)
+    if stat.S_ISDIR(st.st_mode):
         files, skipped = walk_directory(path, walk)
         if not files:
-            raise ContextError(f"directory {path} holds no readable text files ({describe_skipped(skipped, 6)})"
-                               if skipped else f"directory {path} holds no files")
+            raise ContextError(f"directory {shown(path)} holds no readable text files ({describe_skipped(skipped, 6)})"
+                               if skipped else f"directory {shown(path)} holds no files")
         spec = _prepare_files(files, name, store, max_str_bytes, root=path)
         for reason, names in skipped.items():
             spec.skipped.setdefault(reason, []).extend(names)
         if skipped:
             spec.description += f"; left out: {describe_skipped(skipped, 0)}"
         return spec
-    shown = label or str(path)
+    label = label or shown(path)
     if not os.access(path, os.R_OK):
-        raise ContextError(f"cannot read {shown}: permission denied")
-    if _is_binary(path):
-        raise ContextError(f"{shown} looks like a binary file (it contains NUL bytes); give a text file")
+        raise ContextError(f"cannot read {shown(label, MESSAGE_PATH_CHARS)}: permission denied")
+    source = path
+    if st.st_size == 0:
+        found = _snapshot(path, store / f"{name}.snapshot.txt")
+        if found is None:
+            raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty")
+        source = found
+    return _prepare_file(label, source, name, store, max_str_bytes)
+
+
+def _prepare_file(label: str, source: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+    """One file's spec: `label` names it, `source` holds its bytes (the file, or a snapshot)."""
+    if _is_binary(source):
+        raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} looks like a binary file (it contains NUL bytes); "
+                           "give a text file")
+    path = source
     size = path.stat().st_size
-    mode = _text_mode(size, max_str_bytes)
+    if size > max_str_bytes:  # a Corpus whatever its characters: its text is never measured
+        with open(path, "rb") as f:
+            how, measured = _bom_encoding(f.read(4)), None
+    else:
+        how, measured = _check_text(path)
+    data_path, nbytes = path.resolve(), size
+    if how in ("UTF-16", "UTF-32"):
+        copy = store / f"{name}.txt"  # another encoding: the kernel reads a UTF-8 copy
+        measured = TextSize()
+        with open(copy, "wb") as out:
+            _write_text(path, how, out, measured)
+        data_path, nbytes = copy, copy.stat().st_size
+        if not nbytes:
+            raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty (a byte-order mark and no text)")
+    mode = "corpus" if measured is None else _text_mode(measured.str_bytes, max_str_bytes)
     kind = "str" if mode == "text" else CORPUS_KIND
-    spec = ContextSpec(name, mode, path.resolve(), None, shown, size,
-                       f"{kind} from {shown} ({_human(size)})", ascii_hint=_looks_ascii(path))
-    if mode == "text":
-        how = _check_text(path)
-        if how == "UTF-8 with invalid bytes":
-            spec.errors = "replace"
-        elif how is not None:  # another encoding: the kernel reads a UTF-8 copy
-            copy = store / f"{name}.txt"
-            with open(copy, "wb") as out:
-                _write_text(path, how, out)
-            spec.data_path, spec.nbytes = copy, copy.stat().st_size
-            if not spec.nbytes:
-                raise ContextError(f"{shown} is empty (a byte-order mark and no text)")
-        if how is not None:
-            spec.decoded[shown] = how
-            spec.description += f"; {_decoding_note(how)}"
-    hint = _format_hint(path, mode == "text")
+    spec = ContextSpec(name, mode, data_path, None, label, nbytes, f"{kind} from {label} ({_human(size)})",
+                       str_bytes=None if measured is None else measured.str_bytes)
+    if how == "UTF-8 with invalid bytes":
+        spec.errors = "replace"
+    if how is not None:
+        spec.decoded[label] = how
+        spec.description += f"; {_decoding_note(how)}"
+    hint = _format_hint(Path(label), path, mode == "text")
     if hint:
         spec.description += f"; {hint}"
     return spec
 
 
-def _format_hint(path: Path, whole: bool) -> str | None:
+def _format_hint(path: Path, source: Path, whole: bool) -> str | None:
     """How to read a file of a common data format, from its name and its first bytes (models
     otherwise split JSON on blank lines and count nothing)."""
     try:
-        with open(path, "rb") as f:
+        with open(source, "rb") as f:
             head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return None
@@ -247,7 +359,13 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
     specs: list[tuple[Path, Any]] = []  # (directory, its ignore rules), for the walk's ancestors
 
     def left_out(reason: str, p: Path) -> None:
-        skipped.setdefault(reason, []).append(str(p.relative_to(root)))
+        skipped.setdefault(reason, []).append(_label(p, root))
+
+    def unlisted(exc: OSError) -> None:  # a directory the walk could not list
+        if exc.filename is not None and Path(exc.filename) != root:
+            left_out(_skip_reason(exc), Path(exc.filename))
+        elif exc.filename is not None:
+            raise ContextError(stat_problem(root, exc))
 
     def ignored(p: Path, is_dir: bool) -> bool:
         for base, spec in specs:
@@ -268,7 +386,7 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
             return False
         return True
 
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted):
         here = Path(dirpath)
         specs = [(b, sp) for b, sp in specs if b == here or b in here.parents]
         if options.ignore_files:
@@ -280,7 +398,7 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
             p = here / fname
             if excluded(p, False):
                 continue
-            reason = _unusable(p) if p.is_file() else "unreadable"
+            reason = _unusable(p)
             if reason is None:
                 files.append(p)
             else:
@@ -303,45 +421,70 @@ def _ignore_rules(directory: Path) -> Any:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+SKIP_REASONS = ("ignored", "hidden", "binary", "empty", "unreadable", "special", "broken link", "link loop",
+                "path too long")
+EXAMPLE_PATH_CHARS = 80  # a file named as an example in a summary line, shortened past this
+
+
 def describe_skipped(skipped: dict[str, list[str]], examples: int = 3) -> str:
     """One line: how many files were left out, by reason, with a few names each."""
     parts = []
-    for reason in ("ignored", "hidden", "binary", "empty", "unreadable"):
+    for reason in (*SKIP_REASONS, *sorted(set(skipped) - set(SKIP_REASONS))):
         names = skipped.get(reason) or []
         if names:
-            shown = f" ({', '.join(names[:examples])}{', ...' if len(names) > examples else ''})" if examples else ""
-            parts.append(f"{len(names):,} {reason}{shown}")
+            listed = [shown(n, EXAMPLE_PATH_CHARS) for n in names[:examples]]
+            more = ", ..." if len(names) > examples else ""
+            parts.append(f"{len(names):,} {reason}" + (f" ({', '.join(listed)}{more})" if examples else ""))
     return ", ".join(parts)
 
 
-def _check_text(path: Path) -> str | None:
+def _check_text(path: Path) -> tuple[str | None, TextSize | None]:
     """How a file's text must be read: None for plain UTF-8, else "UTF-16" / "UTF-32" (it
-    starts with that byte-order mark) or "UTF-8 with invalid bytes" (they become U+FFFD)."""
+    starts with that byte-order mark) or "UTF-8 with invalid bytes" (they become U+FFFD);
+    and, for UTF-8, its size once decoded (None for the others: measured as they are copied)."""
     with open(path, "rb") as f:
         bom = _bom_encoding(f.read(4))
         if bom is not None:
-            return bom
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := f.read(1 << 22):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "UTF-8 with invalid bytes"
-    return None
+            return bom, None
+        for errors in ("strict", "replace"):
+            f.seek(0)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors)
+            size = TextSize()
+            try:
+                while chunk := f.read(1 << 22):
+                    if chunk.isascii() and not decoder.getstate()[0]:
+                        size.chars += len(chunk)  # the common case, without building a str
+                    else:
+                        size.add(decoder.decode(chunk))
+                size.add(decoder.decode(b"", final=True))
+            except UnicodeDecodeError:
+                continue
+            return (None if errors == "strict" else "UTF-8 with invalid bytes"), size
+    raise AssertionError("unreachable: decoding with replace does not fail")
 
 
-def _write_text(path: Path, how: str, out: Any) -> int:
-    """Write `path`'s text to `out` as UTF-8, read as `how` says; returns the bytes written."""
+def _write_text(path: Path, how: str, out: Any, size: TextSize | None = None) -> int:
+    """Write `path`'s text to `out` as UTF-8, read as `how` says; returns the bytes written
+    (and adds the text to `size`)."""
     encoding, errors = ("utf-8", "replace") if how.startswith("UTF-8") else (how.lower(), "replace")
     written = 0
     with open(path, encoding=encoding, errors=errors, newline="") as f:
         while text := f.read(1 << 20):
+            if size is not None:
+                size.add(text)
             data = text.encode("utf-8", "surrogatepass")
             out.write(data)
             written += len(data)
     return written
+
+
+def _decoded_note(decoded: dict[str, str]) -> str:
+    """For a context description: which documents were not plain UTF-8 (the first 20)."""
+    if not decoded:
+        return ""
+    listed = "; ".join(f"{label}: {_decoding_note(how)}" for label, how in list(decoded.items())[:20])
+    more = f"; and {len(decoded) - 20} more" if len(decoded) > 20 else ""
+    return f"; {len(decoded)} not plain UTF-8 ({listed}{more})"
 
 
 def _decoding_note(how: str) -> str:
@@ -360,48 +503,57 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
     data_path = store / f"{name}.concat.txt"
     index = []
     decoded: dict[str, str] = {}
-    ascii_hint = True
+    total = TextSize()
     with open(data_path, "wb") as out:
         for p in files:
-            label = str(p.relative_to(root)) if root is not None else str(p)
-            header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
-            out.write(header)
+            label = _label(p, root)
+            header = f"==> {label} <==\n"
+            out.write(header.encode("utf-8", "surrogateescape"))
+            total.add(header + "\n\n")
             out.flush()
             offset = out.tell()
-            how = _check_text(p)
+            how, measured = _check_text(p)
             if how is None:
                 with open(p, "rb") as src:
                     copied = copy_range(src.fileno(), out.fileno(), p.stat().st_size)
                 out.seek(0, os.SEEK_END)
             else:  # not plain UTF-8: its text, re-encoded (the kernel reads the whole as UTF-8)
-                copied = _write_text(p, how, out)
+                measured = TextSize()
+                copied = _write_text(p, how, out, measured)
                 decoded[label] = how
+            total.chars += measured.chars if measured else 0
+            total.width = max(total.width, measured.width if measured else 1)
             index.append({"path": label, "offset": offset, "length": copied})
             out.write(b"\n\n")
-            ascii_hint = ascii_hint and how is None and _looks_ascii(p)
     index_path = store / f"{name}.index.json"
     index_path.write_text(json.dumps(index), encoding="utf-8")
     nbytes = data_path.stat().st_size
-    mode = _text_mode(nbytes, max_str_bytes)
+    mode = _text_mode(total.str_bytes, max_str_bytes)
     kind = "str" if mode == "text" else CORPUS_KIND
     where = f"directory {root}" if root is not None else f"{len(index)} files"
     desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
-    if decoded:
-        listed = "; ".join(f"{label}: {_decoding_note(how)}" for label, how in list(decoded.items())[:20])
-        more = f"; and {len(decoded) - 20} more" if len(decoded) > 20 else ""
-        desc += f"; {len(decoded)} not plain UTF-8 ({listed}{more})"
+    desc += _decoded_note(decoded)
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
-    return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, ascii_hint=ascii_hint,
+    return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, str_bytes=total.str_bytes,
                        skipped=skipped, decoded=decoded)
 
 
+def _label(p: Path, root: Path | None) -> str:
+    """How a document is named to the model: relative to the directory given, escaped."""
+    return shown(p.relative_to(root) if root is not None else p)
+
+
 def _unusable(p: Path) -> str | None:
-    """Why a file is not read as text ("empty", "binary", "unreadable"), or None."""
+    """Why a file is not read as text ("empty", "binary", "special", "unreadable", "broken
+    link", "link loop", "path too long"), or None. A FIFO is never opened (that would wait)."""
     try:
-        return "empty" if p.stat().st_size == 0 else "binary" if _is_binary(p) else None
-    except OSError:
-        return "unreadable"
+        st = os.stat(p)
+        if special_kind(st.st_mode) is not None:
+            return "special"
+        return "empty" if st.st_size == 0 else "binary" if _is_binary(p) else None
+    except OSError as exc:
+        return _skip_reason(exc)
 
 
 def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str, list[str]]]:
@@ -410,9 +562,10 @@ def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str,
     kept: list[Path] = []
     skipped: dict[str, list[str]] = {}
     for p in files:
-        if not p.is_file():
-            raise ContextError(f"no such file: {p}")
-        label = str(p.relative_to(root)) if root is not None else str(p)
+        if not os.path.isfile(p):
+            check_path(p)  # says what it is
+            raise ContextError(f"not a file: {shown(p, MESSAGE_PATH_CHARS)}")
+        label = _label(p, root)
         reason = _unusable(p)
         if reason is None:
             kept.append(p)
@@ -434,6 +587,7 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
     docs: list[dict[str, Any]] = []
     segments: list[list[int]] = []
     mapped: list[Path] = []
+    decoded: dict[str, str] = {}
     joined = 0
 
     with open(pack_path, "wb") as pack:
@@ -447,13 +601,20 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
             joined += n
 
         for p in files:
-            label = str(p.relative_to(root)) if root is not None else str(p)
+            label = _label(p, root)
             header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
             pack.write(header)
             packed(len(header))
             size = p.stat().st_size
             start = joined
-            if size >= MAP_IN_PLACE_BYTES:
+            with open(p, "rb") as src:
+                bom = _bom_encoding(src.read(4))
+            if bom is not None:  # UTF-16/32: its text, as UTF-8, in the pack (a Corpus reads UTF-8)
+                pack.flush()
+                size = _write_text(p, bom, pack)
+                packed(size)
+                decoded[label] = bom
+            elif size >= MAP_IN_PLACE_BYTES:
                 mapped.append(p.resolve())
                 segments.append([len(mapped), 0, size])
                 joined += size
@@ -472,6 +633,8 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
     where = f"directory {root}" if root is not None else f"{len(docs)} files"
     desc = (f"{CORPUS_KIND} concatenating {len(docs)} documents from {where} ({_human(joined)}; "
             f"{len(mapped)} large files read where they are; invalid UTF-8 bytes read as U+FFFD); see docs")
+    desc += _decoded_note(decoded)
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
-    return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped, skipped=skipped)
+    return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped, skipped=skipped,
+                       decoded=decoded)

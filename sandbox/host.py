@@ -863,7 +863,15 @@ class Sandbox:
                 self._restart()
                 raise ContextError(f"loading {spec.label} crashed the kernel ({why}); the limit is "
                                    f"{self._memory_limit / GiB:.1f} GiB") from None
-            raise ContextError(str(exc).replace("ValueError: ", "")) from None
+            message = str(exc).replace("ValueError: ", "")
+            if message.startswith("MemoryError"):
+                raise ContextError(
+                    f"loading {spec.label} as a {'str' if spec.mode == 'text' else spec.mode} ran out of the "
+                    f"kernel's memory (memory_limit_bytes, {self._memory_limit / GiB:.1f} GiB, in [sandbox] of "
+                    f"rlm.toml or SandboxConfig): raise it, or lower max_str_bytes "
+                    f"({self.config.max_str_bytes / GiB:.1f} GiB) so that text above it is read as a "
+                    "memory-mapped Corpus") from None
+            raise ContextError(message) from None
         finally:
             self._tokens.pop(token, None)
 

@@ -322,7 +322,7 @@ def test_large_standard_input_is_streamed_to_a_file_not_held(tmp_path):
     from rlm import inputs
 
     small = inputs.read_stdin(_Feed(1000), tmp_path)
-    assert small.stdin and small.label == "standard input"
+    assert small.spooled and small.label == "standard input"
     assert small.value.read_text() == ("a line of standard input, nothing more\n" * 26)[:1000]
     tracemalloc.start()
     try:

@@ -126,7 +126,7 @@ def test_a_spooled_stdin_run_resumes_and_its_spool_goes_once_it_answers(tmp_path
         assert stopped.returncode == 3, stopped.stderr.decode()
         run_id = json.loads(stopped.stdout)["run_id"]
         (spool,) = _leftovers(runs)  # kept: the run can be resumed, and the user is told where
-        assert f"standard input kept for `rlm runs resume`: {spool}" in stopped.stderr.decode()
+        assert f"the piped input is kept for `rlm runs resume`: {spool}" in stopped.stderr.decode()
         r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--max-iterations", "60", "--json"],
                            cwd=elsewhere, env=env, capture_output=True, timeout=120, check=False)
         prompts = [c.prompt + c.system for c in server.calls_to("root")]
