@@ -6,6 +6,7 @@ real scripted server."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -162,3 +163,28 @@ def test_a_stdin_run_ended_by_sigterm_keeps_its_input_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr.decode()
     assert json.loads(r.stdout)["answer"] == f"1000 {sum(range(1, 13))}"
     assert _leftovers(runs) == []
+
+
+def test_a_fifo_is_called_by_its_path_and_leaves_nothing_behind(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = LINE * (2 * MIB // len(LINE))
+
+    def writer() -> None:
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    threading.Thread(target=writer, daemon=True).start()
+    runs = tmp_path / "home" / "runs"
+    with ScriptedServer({"root": counting_root}) as server:
+        r = subprocess.run([sys.executable, "-m", "cli", "query", "pipe", "-q", "count", "-m", "root",
+                            "--base-url", server.url, "--no-notes", "--json"], cwd=tmp_path,
+                           env=cli_env(tmp_path / "home", TMPDIR=str(tmp_path)), capture_output=True, timeout=120,
+                           check=False)
+        first = next(c.prompt for c in server.calls_to("root") if c.turn == 0)
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout)["answer"] == f"{len(data.splitlines())} {sum(range(1, 13))}"
+    assert "str from pipe (2.0 MiB)" in first and "stdin-" not in first
+    assert _leftovers(runs, tmp_path) == []
