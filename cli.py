@@ -68,11 +68,29 @@ def _fail(message: str, exc: BaseException | None = None, code: int = 1) -> NoRe
     if exc is not None and os.environ.get("RLM_DEBUG"):
         raise exc
     message = getattr(exc, "cli_message", None) or message
+    _say_error(message, code)
+    raise typer.Exit(code)
+
+
+def _say_error(message: str, code: int) -> None:
     if _json_errors:
         _print_json_text(json.dumps({"status": "error", "error": message, "exit_code": code}))
     # one line whatever the width, and the message's own brackets are not rich markup
     err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True, highlight=False)
-    raise typer.Exit(code)
+
+
+def _file_system_words(exc: OSError) -> str:
+    """An OSError no command expected (a place to write that is a file, a full or read-only
+    disk) in one line: what the system said, and of which path."""
+    from rlm.writable import why_not_a_directory
+
+    if exc.filename is None:
+        return exc.strerror or str(exc) or type(exc).__name__
+    name = os.fsdecode(exc.filename)
+    if isinstance(exc, IsADirectoryError):
+        return f"{name} is a directory, not a file"
+    reason = why_not_a_directory(Path(name), exc)
+    return f"{reason}: {name}" if " is a file" not in reason else reason
 
 
 @sandbox_app.command("check")
@@ -284,7 +302,10 @@ def _runs_dir(runs_dir: str | None):  # noqa: ANN202 - a Path
 
     from rlm import user_dir
 
-    return Path(runs_dir).expanduser() if runs_dir else user_dir() / "runs"
+    path = Path(runs_dir).expanduser() if runs_dir else user_dir() / "runs"
+    if path.exists() and not path.is_dir():
+        _fail(f"{path} is a file, not a directory of runs" + ("" if runs_dir else " (see RLM_HOME)"))
+    return path
 
 
 @runs_app.command("list")
@@ -298,6 +319,7 @@ def runs_list(runs_dir: str = RunsDirOption,
 
       rlm runs list -n 5
     """
+    from rlm.pricing import cost_text
     from rlm.trajectory import list_runs
 
     runs = list_runs(_runs_dir(runs_dir), n, include_children=children)
@@ -319,7 +341,7 @@ def runs_list(runs_dir: str = RunsDirOption,
     for r in runs:
         question = " ".join(str(r.get("query") or "").split())
         table.add_row(r["run_id"], str(r["status"]), str(r["iterations"]), _compact(int(r["tokens"])),
-                      f"${r['cost_usd']:.4f}" if r["cost_usd"] < 10 else f"${r['cost_usd']:,.2f}", Text(question))
+                      cost_text(r["cost_usd"]), Text(question))
     console.print(table)
 
 
@@ -386,6 +408,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
     """
     from rlm import read_trajectory
     from rlm.display import RunDisplay
+    from rlm.pricing import cost_text
     from rlm.trajectory import summarise_run
 
     path = _run_path(run_id, runs_dir)
@@ -398,7 +421,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
         replay.on_event(event, replay.status)
     info = summarise_run(path)
     console.print(Text(f"status {info['status']} · {info['iterations']} turns · {info['tokens']:,} tokens · "
-                       f"${info['cost_usd']:.4f}", style="bold"))
+                       f"{cost_text(info['cost_usd'])}", style="bold"))
     if info.get("answer") is not None:
         console.print(Text(str(info["answer"])))
 
@@ -418,8 +441,8 @@ def _run_path(run_id: str, runs_dir: str | None):  # noqa: ANN202 - a Path
 def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run (a unique prefix or suffix will do)."),
               runs_dir: str = RunsDirOption,
               output: str = typer.Option(None, "-o", "--output",
-                  help="Write the page to this file only (default: RUN_ID.html in the runs directory, "
-                       "then opened in a browser where there is one).")) -> None:
+                  help="Write the page to this file, or as RUN_ID.html in this directory (default: RUN_ID.html "
+                       "in the runs directory, then opened in a browser where there is one).")) -> None:
     """Write a run as one self-contained HTML page (no server, no network) and open it.
 
     The page shows the question, settings, answer and status; each turn's reply, code, output,
@@ -438,10 +461,12 @@ def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
 
     path = _run_path(run_id, runs_dir)
     out = Path(output) if output else path.with_suffix(".html")
+    if out.is_dir():  # -o DIR: the page goes in it, under the run's name
+        out = out / path.with_suffix(".html").name
     try:
         write_run_html(path, out)
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc}", exc)
+        _fail(f"cannot write {out}: {_file_system_words(exc)}", exc)
     say(out)
     if output is None and _can_open_browser():
         import webbrowser
@@ -490,7 +515,7 @@ def runs_export(run_id: str = typer.Argument(..., metavar="RUN_ID",
             for line in lines:
                 f.write(line + "\n")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc}", exc)
+        _fail(f"cannot write {output}: {_file_system_words(exc)}", exc)
     err_console.print(f"wrote {output}")
 
 
@@ -643,8 +668,9 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
         if text is None:
             import click
 
+            editor = _editor()
             try:
-                edited = click.edit(old.text + "\n", require_save=True)
+                edited = click.edit(old.text + "\n", editor=editor, require_save=True)
             except click.ClickException as e:  # the editor could not be started
                 _fail(f"{e.format_message()} (set $VISUAL or $EDITOR, or pass --text)")
             text = (edited or "").strip()
@@ -652,6 +678,24 @@ def notes_edit(entry_id: int = typer.Argument(..., metavar="ID"), notes: str = N
                 _fail("no change made")
         new = _notes_call(store.edit, entry_id, text, reason)
         err_console.print(f"note {entry_id} replaced by {new.id}")
+
+
+def _editor() -> str:
+    """The editor `rlm notes edit` opens: $VISUAL or $EDITOR as the user set it (a script
+    will do), else the system's on a terminal only, or exit with one line: the system's editor
+    with no terminal to type in would wait for ever (vim on a pipe does)."""
+    import shutil
+
+    for name in (os.environ.get("VISUAL"), os.environ.get("EDITOR")):
+        if name and name.strip():
+            return name  # the user's choice, arguments and all (click runs it through the shell)
+    if not sys.stdin.isatty():
+        _fail("no --text given, no $EDITOR set, and standard input is not a terminal to edit in: pass --text TEXT",
+              code=2)
+    for name in ("sensible-editor", "editor", "nano", "vim", "vi"):
+        if shutil.which(name):
+            return name
+    _fail("no editor found: set $VISUAL or $EDITOR, or pass --text TEXT")
 
 
 @notes_app.command("rm")
@@ -737,7 +781,9 @@ def notes_import(source: str = typer.Argument(..., metavar="FILE", help="An expo
     try:
         raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         data = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        _fail(f"cannot read {source}: {_file_system_words(exc)}", exc)
+    except ValueError as exc:
         _fail(f"cannot read {source}: {exc}", exc)
         return
     with _store(notes, must_exist=False) as store:
@@ -965,7 +1011,7 @@ def eval_generate(
 
     try:
         tokens = parse_length(length)
-        with Progress(console=err_console, transient=True) as bar:
+        with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
             job = bar.add_task(f"{suite} {length}", total=n)
             path = generate(suite, tokens, n, seed, Path(out), variant,
                             progress=lambda done: bar.update(job, completed=done), tokenizer=tokenizer)
@@ -1121,7 +1167,7 @@ def eval_stream(
         _fail(f"no such file or directory: {tasks}")
     try:
         settings = MethodSettings(eval_config(model=model, sub_model=sub_model, base_url=base_url))
-        with Progress(console=err_console, transient=True) as bar:
+        with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
             job = bar.add_task("stream (notes, then without)", total=2 * n)
             rows = run_stream(Path(tasks), n, settings, Path(out), seed=seed,
                               on_step=lambda row: bar.update(job, advance=1))
@@ -1187,7 +1233,7 @@ def mcp_serve(
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes."),
     http: bool = typer.Option(False, "--http", help="Serve streamable HTTP instead of stdio."),
     host: str = typer.Option("127.0.0.1", "--host", help="With --http: the address to listen on."),
-    port: int = typer.Option(8765, "--port", help="With --http: the port (the endpoint is /mcp)."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="With --http: the port (the endpoint is /mcp)."),
 ) -> None:
     """Serve RLM to MCP clients (Claude Desktop, Claude Code, Cursor, ...) over stdio or HTTP.
 
@@ -1230,7 +1276,13 @@ def main() -> None:
     import warnings
 
     warnings.showwarning = _one_line_warning
-    app()
+    try:
+        app()
+    except OSError as exc:  # the file system refused something: one line, never a traceback
+        if os.environ.get("RLM_DEBUG"):
+            raise
+        _say_error(_file_system_words(exc), 1)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from evals.judge import JUDGED_SUITES
 from evals.retrieve import Searcher, chunk_text
 from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
-from rlm import RLM, ModelClient, ModelError, RLMConfig, RLMError
+from rlm import RLM, ConfigError, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
 from rlm.trajectory import Trajectory, message_digest, new_run_id, prompt_record
 from sandbox import SandboxError
@@ -216,6 +216,7 @@ class _Caller:
         self.out = Outcome(None, "ok")
         self.trace: Trajectory | None = None
         self.turns = 0
+        self.unpriced = False  # a call went to a model without a price: its run page says so, not $0
         self.started = time.monotonic()
 
     def start_trace(self, task: Task, base: Path, method: str) -> None:
@@ -228,7 +229,7 @@ class _Caller:
         path = c.effective_runs_dir / f"{run_id}.jsonl"
         try:
             self.trace = Trajectory(path, run_id)
-        except OSError:  # a runs directory that cannot be written: the run goes on without its page
+        except (OSError, ConfigError):  # a runs directory that cannot be written: the run goes on without its page
             return
         self.out.run_id, self.out.trajectory_path = run_id, str(path)
         ctx = task.load_context(base)
@@ -247,7 +248,8 @@ class _Caller:
         self.emit({"event": "final", "status": out.status, "answer": out.answer, "error": out.error})
         total = {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
                  "total_tokens": out.prompt_tokens + out.completion_tokens}
-        self.emit({"event": "totals", "usage": {"total": total}, "cost_usd": round(out.cost_usd, 6),
+        self.emit({"event": "totals", "usage": {"total": total},
+                   "cost_usd": None if self.unpriced else round(out.cost_usd, 6),
                    "iterations": self.turns, "wall_s": round(time.monotonic() - self.started, 3)})
         self.trace.close()
 
@@ -265,11 +267,14 @@ class _Caller:
             self.emit({**what, "error": str(exc)})
             raise
         cost = self.prices.cost(model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
+        priced = self.prices.get(model) is not None
+        self.unpriced = self.unpriced or not priced
         self.out.prompt_tokens += c.prompt_tokens
         self.out.completion_tokens += c.completion_tokens
         self.out.cost_usd += cost
         self.emit({**what, "reply": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                   "cached_tokens": c.cached_tokens, "cost_usd": round(cost, 8), "latency_s": round(c.latency_s, 4),
+                   "cached_tokens": c.cached_tokens, "cost_usd": round(cost, 8) if priced else None,
+                   "latency_s": round(c.latency_s, 4),
                    "attempts": c.attempts})
         return c.text
 

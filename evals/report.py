@@ -16,6 +16,7 @@ from evals.methods import FAILED_STATUSES
 from evals.runner import latest_rows
 from evals.tasks import EvalError, format_length
 from rlm import read_jsonl
+from rlm.writable import ensure_dir
 
 # two-sided 95% critical values of Student's t for 1..30 degrees of freedom
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -259,7 +260,7 @@ def make_report(results_path: Path, out_dir: Path, *, html: bool = False) -> tup
         raise EvalError(f"{results_path} is not a results file (a tasks file? report takes what "
                         "rlm eval run wrote)")
     rows = latest_rows(raw)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir, "the report", setting="out_dir", option="-o DIR")
     stats = aggregate(rows)
     title = f"Eval results: {results_path.name}"
     md = out_dir / "report.md"

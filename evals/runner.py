@@ -19,6 +19,7 @@ from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result
 from evals.scorers import score
 from evals.tasks import EvalError, Task, read_tasks
 from rlm import RLMError, append_jsonl, read_jsonl
+from rlm.writable import ensure_dir
 
 
 def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def run_eval(tasks_path: Path, methods: Iterable[str], settings: MethodSettings,
         from evals.preflight import check_endpoints
 
         check_endpoints(settings, methods, judged=any(t.suite in JUDGED_SUITES for t, _ in todo))
-    results_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(results_path.parent, "results", setting="results_path", option="-o FILE")
     new: list[dict[str, Any]] = []
 
     def record(row: dict[str, Any]) -> None:

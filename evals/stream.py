@@ -16,6 +16,8 @@ from typing import Any
 from evals.methods import MethodSettings, run_method
 from evals.scorers import score
 from evals.tasks import EvalError, Task, read_tasks
+from rlm.pricing import cost_text
+from rlm.writable import ensure_dir
 
 P_SAME = 0.01
 P_DISSIMILAR = 0.10
@@ -64,7 +66,9 @@ def run_stream(tasks_path: Path, n: int, settings: MethodSettings, out_path: Pat
     if notes_dir.exists():
         shutil.rmtree(notes_dir)
     rows: list[dict[str, Any]] = []
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table = settings.rlm.price_table()  # an unpriced model's cost is unknown (null), not $0
+    priced = all(table.get(m) is not None for m in {settings.rlm.model, settings.rlm.effective_sub_model} if m)
+    ensure_dir(out_path.parent, "the stream's results", setting="out_path", option="-o FILE")
     with open(out_path, "w", encoding="utf-8") as f:
         for mode in ("notes", "no-notes"):
             s = replace(settings, rlm=replace(settings.rlm, notes=notes_dir if mode == "notes" else False))
@@ -72,7 +76,8 @@ def run_stream(tasks_path: Path, n: int, settings: MethodSettings, out_path: Pat
                 out = run_method("rlm", task, base, s)
                 row = {"step": step, "mode": mode, "relation": rel, "task_id": task.id, "suite": task.suite,
                        "score": round(score(task.suite, out.answer, task.gold), 4), "status": out.status,
-                       "cost_usd": round(out.cost_usd, 6), "tokens": out.prompt_tokens + out.completion_tokens,
+                       "cost_usd": round(out.cost_usd, 6) if priced else None,
+                       "tokens": out.prompt_tokens + out.completion_tokens,
                        "memory_tokens": out.memory_tokens, "run_id": out.run_id}
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -96,10 +101,13 @@ def stream_report(rows: list[dict[str, Any]]) -> str:
             continue
         gain = a["score"] - b["score"]
         gains.append(gain)
-        cost_delta.append(a["cost_usd"] - b["cost_usd"])
+        if a["cost_usd"] is not None and b["cost_usd"] is not None:
+            cost_delta.append(a["cost_usd"] - b["cost_usd"])
         lines.append(f"| {k} | {a['relation']} | {a['suite']} | {a['score']:.1f} | {b['score']:.1f} | {gain:+.1f} | "
-                     f"${a['cost_usd']:.4f} | ${b['cost_usd']:.4f} | {a['memory_tokens']:,} |")
+                     f"{cost_text(a['cost_usd'])} | {cost_text(b['cost_usd'])} | {a['memory_tokens']:,} |")
     if gains:
+        change = (f"${statistics.fmean(cost_delta):+.4f} per step" if len(cost_delta) == len(gains)
+                  else "unknown (a model is unpriced)")
         lines += ["", f"Mean gain {statistics.fmean(gains):+.2f} points over {len(gains)} steps; mean cost change "
-                      f"${statistics.fmean(cost_delta):+.4f} per step."]
+                      f"{change}."]
     return "\n".join(lines) + "\n"

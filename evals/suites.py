@@ -11,6 +11,7 @@ from evals.generators import codeqa, multidoc, oolong, pairs, sniah
 from evals.tasks import EvalError, Task, format_length, write_tasks
 from evals.tokens import DEFAULT_TOKENIZER, Tokenizer
 from evals.tokens import tokenizer as load_tokenizer
+from rlm.writable import ensure_dir
 
 MIN_LENGTH = 1024  # below this the contexts cannot hold their structure within 97-100%
 
@@ -56,7 +57,7 @@ def generate(suite: str, length: int, n: int, seed: int, out_dir: Path, variant:
         raise EvalError(f"a task needs at least {MIN_LENGTH:,} tokens (1k), not {length:,}")
     tok = load_tokenizer(tokenizer)
     variants = itertools.cycle([variant] if variant else s.default)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir, "tasks", setting="out_dir", option="-o DIR")
     tasks = []
     for i in range(n):
         task = s.generate(next(variants), length, i, seed, out_dir, tok)

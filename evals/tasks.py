@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm import RLMError
+from rlm.writable import ensure_dir
 
 
 class EvalError(RLMError, ValueError):
@@ -99,7 +100,7 @@ class Task:
 
 
 def write_tasks(tasks: list[Task], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent, "tasks", setting="path", option="-o DIR")
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(t.to_json() + "\n" for t in tasks)
 

@@ -157,7 +157,9 @@ class RLM:
             try:
                 self._cache = CallCache(path, self.config.cache_max_bytes)
             except (OSError, ValueError, sqlite3.Error) as exc:
-                raise ConfigError(f"cannot open the call cache {path}: {exc} (cache=False turns it off)") from exc
+                said = f"cannot open the call cache {path}: {exc}"
+                raise ConfigError(f"{said} (cache=False turns it off)",
+                                  cli_message=f"{said} (--no-cache turns it off)") from exc
         return self._cache
 
     async def _preflight(self, *clients: ModelClient, timeout_s: float) -> None:
@@ -186,6 +188,10 @@ def _run_blocking(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # run outside the handler: an error of the run is not chained to this one
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()

@@ -18,7 +18,7 @@ from typing import Any
 import sandbox
 from rlm import prompts
 from rlm.client import Completion
-from rlm.errors import ModelError, RLMError, SandboxError, from_sandbox
+from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
 from rlm.history import History, Observation
 from rlm.inputs import Context
 from rlm.loop_guards import (
@@ -137,7 +137,7 @@ class Run:
             try:
                 await self.notes.end_turn(status)
             except RLMError as exc:  # the answer stands even if writing notes failed
-                log.warning("the notes turn of run %s failed: %s", self.run_id, exc)
+                log.warning("the notes turn of run %s failed: %s", self.run_id, error_words(exc))
                 self.emit({"event": "notes_error", "error": str(exc)})
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
@@ -284,15 +284,17 @@ class Run:
                                        completion.completion_tokens, completion.cached_tokens, from_cache=hit)
         would_cost = self.tree.budget.prices.cost(self.model, completion.prompt_tokens,
                                                   completion.completion_tokens, completion.cached_tokens)
+        priced = self.tree.budget.prices.get(self.model) is not None
         self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
-                       completion.cached_tokens, would_cost, from_cache=hit)
+                       completion.cached_tokens, would_cost, from_cache=hit, priced=priced)
         self.emit({
             "event": "model_call", "turn": turn, "model": self.model,
             "messages": message_digest(messages),
             "prompt_chars": sum(len(m["content"]) for m in messages),
             "reply": completion.text, "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
-            "usage_estimated": completion.usage_estimated, "cost_usd": round(cost, 8),
+            "usage_estimated": completion.usage_estimated,
+            "cost_usd": round(cost, 8) if priced or hit else None,  # null: unknown, not $0
             "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
             **({"cache_hit": True} if hit else {}),
         })
@@ -306,7 +308,7 @@ class Run:
             notes = self.config.notes_dir  # absolute: a resume elsewhere finds the same store
             return {"replay": {**record, "notes": str(notes.resolve()) if notes is not None else False}}
         except OSError as exc:  # the run goes on; only a resume would miss it
-            log.warning("could not record the context of run %s for a resume: %s", self.run_id, exc)
+            log.warning("could not record the context of run %s for a resume: %s", self.run_id, error_words(exc))
             return {}
 
     def _note_reply_form(self, reply: Reply, turn: int, cut: bool) -> None:
@@ -502,7 +504,8 @@ class Run:
         if self.depth == 0:
             self.tree.refresh_status().ended = True  # the clock of a live display stops here
         self.emit({"event": "final", "status": status, "answer": answer, "error": error})
-        self.emit({"event": "totals", "usage": self.usage.as_dict(), "cost_usd": round(self.usage.cost_usd, 6),
+        self.emit({"event": "totals", "usage": self.usage.as_dict(),
+                   "cost_usd": round(self.usage.cost_usd, 6) if self.usage.priced else None,
                    "iterations": self.iterations, "sub_calls": self.sub_calls,
                    "children": self.children, "wall_s": round(wall, 3)})
         return result
@@ -511,8 +514,13 @@ class Run:
         try:
             if self.sandbox is not None:
                 await asyncio.shield(self.blocking(self.sandbox.close))
-        except (RLMError, OSError, asyncio.CancelledError) as exc:
-            log.warning("closing the sandbox of run %s failed: %s", self.run_id, exc)
+        except asyncio.CancelledError:
+            # a second Ctrl-C: the close goes on in its worker thread, which the interpreter
+            # waits for before the process ends (nothing is left behind)
+            log.warning("run %s: interrupted again while its sandbox was closing; it is closed before rlm exits",
+                        self.run_id)
+        except (RLMError, OSError) as exc:
+            log.warning("closing the sandbox of run %s failed: %s", self.run_id, error_words(exc))
         finally:
             self.notes.close()
             self.trajectory.close()

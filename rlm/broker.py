@@ -158,13 +158,16 @@ class Broker:
             self.done += 1
         cost = self.budget.record(model, depth, completion.prompt_tokens, completion.completion_tokens,
                                   completion.cached_tokens, from_cache=completion.from_cache)
+        priced = self.budget.prices.get(model) is not None  # else null: unknown, not $0
         emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
               **prompt_record(prompt), "reply": completion.text,
               "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-              "cached_tokens": completion.cached_tokens, "cost_usd": round(cost, 8),
+              "cached_tokens": completion.cached_tokens,
+              "cost_usd": round(cost, 8) if priced or completion.from_cache else None,
               "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
               **({"cache_hit": True, "saved_usd": round(self.budget.prices.cost(
-                  model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8)}
+                  model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8)
+                  if priced else None}
                  if completion.from_cache else {})})
         # a reasoning model's sub-call answer comes back without its <think> section: code
         # that parses answers must not parse the model's drafts

@@ -5,22 +5,43 @@ messages and every sampling parameter sent. The value is the reply's text and it
 store is one SQLite file (WAL, so many runs and processes read and write it at once; a process
 killed mid-write leaves it intact), bounded by `max_bytes`: when it grows past the bound the
 least recently used entries go. Errors are never stored, nor replies cut by the token limit.
+A file that SQLite cannot read (damaged, or not a database) is moved aside with one warning
+(`CacheWarning`) and a new store started: a cache never stops a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
+import secrets
 import sqlite3
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from rlm.errors import CacheWarning
+from rlm.writable import ensure_dir
+
+_T = TypeVar("_T")
 DEFAULT_MAX_BYTES = 1 << 30
 _EVICT_EVERY = 200  # writes between checks of the total size
+
+
+# SQLite's primary result codes of a file that is not a readable database
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """The store's file is damaged or not a database (not: locked, busy, full, read-only)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
 def call_key(endpoint: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
@@ -58,10 +79,31 @@ class CallCache:
     def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.path.parent, "the call cache", setting="cache=PATH, or cache=False",
+                   option="--no-cache, or set RLM_HOME")
         self._local = threading.local()
         self._writes = 0
-        self._setup()
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._set_aside(exc)
+            self._setup()
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """Move an unreadable store aside (kept for a look, never read again) and say so once:
+        a damaged file must not stop every run, nor be deleted unseen."""
+        self.close()
+        stamp = f"{self.path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside = self.path.with_name(stamp)
+        while os.path.lexists(aside):  # one set aside earlier in the same second is kept too
+            aside = self.path.with_name(f"{stamp}-{secrets.token_hex(2)}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):  # another process may have moved it first
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        warnings.warn(f"the call cache {self.path} could not be read ({exc}); it was moved to {aside} "
+                      "and a new, empty cache started", CacheWarning, stacklevel=3)
 
     def _setup(self) -> None:
         """WAL mode and the table. Several processes opening a new store at once can find it
@@ -96,9 +138,21 @@ class CallCache:
             self._local.db = db
         return db
 
+    def _on_store(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`op` on this thread's connection; a store found damaged while in use is set aside and
+        `op` done once more on a new, empty one (a read is then a miss)."""
+        try:
+            return op(self._db())
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._set_aside(exc)
+            self._setup()
+            return op(self._db())
+
     def get(self, key: str) -> CachedReply | None:
+        row = self._on_store(lambda db: db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone())
         db = self._db()
-        row = db.execute("SELECT value FROM calls WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -118,8 +172,10 @@ class CallCache:
         now = time.time()
         size = len(value) + len(key) + 64
         model = model.encode("utf-8", "backslashreplace").decode("utf-8")  # SQLite takes no lone surrogate
-        self._db().execute("INSERT OR REPLACE INTO calls (key, model, value, size, created, used, hits) "
-                           "VALUES (?, ?, ?, ?, ?, ?, 0)", (key, model, value, size, now, now))
+        row = (key, model, value, size, now, now)
+        insert = ("INSERT OR REPLACE INTO calls (key, model, value, size, created, used, hits) "
+                  "VALUES (?, ?, ?, ?, ?, ?, 0)")
+        self._on_store(lambda db: db.execute(insert, row))
         self._writes += 1
         if self._writes % _EVICT_EVERY == 1:
             self.prune()

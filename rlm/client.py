@@ -18,7 +18,9 @@ import importlib
 import json
 import logging
 import random
+import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rlm")
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")  # an API path's last part: /v1, /v1beta, /v4
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:
@@ -104,7 +107,9 @@ def _describe(exc: BaseException) -> tuple[str, int | None, bool]:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         detail = str(getattr(exc, "message", "") or exc)[:300]
-        return f"HTTP {status}: {detail}", status, status in RETRYABLE_STATUS or status >= 500
+        detail = re.sub(rf"^Error code: {status}( - )?", "", detail)  # the SDK's words for the status again
+        said = f"HTTP {status}: {detail}" if detail else f"HTTP {status} with an empty body"
+        return said, status, status in RETRYABLE_STATUS or status >= 500
     if isinstance(exc, openai.APITimeoutError):
         return "the request timed out", None, True
     if isinstance(exc, openai.APIConnectionError):
@@ -190,6 +195,14 @@ class ModelClient:
     @property
     def endpoint(self) -> str:
         return str(self._client.base_url).rstrip("/")
+
+    def not_found_hint(self, path: str) -> str:
+        """What to add to a 404 for `path`: the URL tried, and, when the base URL ends in no API
+        version, that it probably needs /v1 (a server's bare address is a common mistake)."""
+        said = f"(POST {self.endpoint}/{path})"
+        if not _VERSIONED.search(urllib.parse.urlsplit(self.endpoint).path):
+            said += f"; the base URL probably needs /v1: {self.endpoint}/v1"
+        return said
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -305,6 +318,8 @@ class ModelClient:
                     slots.release()
                 if not retryable or attempt > max_retries:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    if status == 404:
+                        message += f" {self.not_found_hint('chat/completions')}"
                     raise ModelError(f"{model}: {message}{tries}", status_code=status,
                                      retryable=retryable) from exc
                 delay = _retry_after(exc)

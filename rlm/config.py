@@ -324,12 +324,19 @@ def check_names(settings: Mapping[str, Any]) -> None:
 
 def config_files(explicit: str | os.PathLike[str] | None = None) -> list[tuple[Path, bool]]:
     """The rlm.toml files a run reads, lowest precedence first, each with whether it is the
-    user's own (trusted as it is): an explicit file alone; else the user directory's, then the
-    working directory's (a project's, screened by `rlm.trust` unless the user trusted it)."""
+    user's own (trusted as it is): an explicit file alone (a directory: its rlm.toml); else the
+    user directory's, then the working directory's (a project's, screened by `rlm.trust` unless
+    the user trusted it)."""
     if explicit is not None:
         explicit = Path(explicit).expanduser()
-        if not explicit.is_file():
+        if explicit.is_dir():  # a project's directory: its rlm.toml, as `rlm config trust DIR` takes it
+            if not (explicit / "rlm.toml").is_file():
+                raise ConfigError(f"config file {explicit} is a directory with no rlm.toml in it")
+            explicit = explicit / "rlm.toml"
+        elif not explicit.exists():
             raise ConfigError(f"config file {explicit} does not exist")
+        elif not explicit.is_file():
+            raise ConfigError(f"config file {explicit} is not a regular file")
         return [(explicit, True)]
     files: list[tuple[Path, bool]] = []
     own = user_dir() / "rlm.toml"

@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from rlm.pricing import cost_text
 from rlm.results import RunResult, RunStatus
 from rlm.terminal_text import visible
 
@@ -31,14 +32,14 @@ def status_line(s: RunStatus) -> Text:
         parts.append(f"{s.cache_hits:,} from cache")
     if s.child_runs:
         parts.append(f"{s.child_runs} sub-runs")
-    parts += [f"{s.tokens:,} tokens", f"${s.cost_usd:.4f}", f"{s.elapsed_now():.1f} s", s.phase]
+    parts += [f"{s.tokens:,} tokens", cost_text(s.cost_usd, not s.unpriced), f"{s.elapsed_now():.1f} s", s.phase]
     return Text(" · ".join(parts), style="cyan")
 
 
 def summary_line(result: RunResult) -> str:
     u = result.usage.total
     parts = [result.status, f"{result.iterations} turns", f"{result.sub_calls:,} sub-calls",
-             f"{u.total_tokens:,} tokens", f"${result.cost_usd:.4f}", f"{result.wall_s:.1f} s"]
+             f"{u.total_tokens:,} tokens", cost_text(result.cost_usd, result.priced), f"{result.wall_s:.1f} s"]
     if result.trajectory_path:
         parts.append(f"trajectory {result.trajectory_path}")
     return visible(" · ".join(parts))

@@ -9,6 +9,7 @@ RLMError
  (rlm.notes adds NotesError and NotesRefused)
 
 ConfigWarning (a UserWarning): an untrusted project rlm.toml asked for settings it may not set.
+CacheWarning (a UserWarning): the call cache's file was unreadable; it was moved aside.
 
 A run that ends early because of a budget or a model failure does not raise from
 `RLM.completion`: it returns a RunResult whose `status` names the reason (call
@@ -37,6 +38,11 @@ class ContextError(SandboxError, _sandbox.ContextError, ValueError):
 
 class ConfigWarning(UserWarning):
     """Settings of a project's rlm.toml were ignored: it is not trusted (see `rlm.trust`)."""
+
+
+class CacheWarning(UserWarning):
+    """The call cache's file could not be read as one (a damaged or foreign file): it was moved
+    aside and a new, empty cache started."""
 
 
 class ConfigError(RLMError):
@@ -70,6 +76,12 @@ class BudgetExceeded(RLMError):
         self.partial_answer = partial_answer
 
 
+def error_words(exc: BaseException) -> str:
+    """What to say of `exc` after "failed: ": its message, else its kind (some errors, a
+    cancellation or a bare OSError, carry no words of their own)."""
+    return str(exc).strip() or type(exc).__name__
+
+
 def from_sandbox(exc: _sandbox.SandboxError) -> SandboxError:
     """The controller's error for an error of the sandbox layer (raise it `from exc`)."""
     if isinstance(exc, SandboxError):
@@ -78,5 +90,5 @@ def from_sandbox(exc: _sandbox.SandboxError) -> SandboxError:
     return cls(str(exc))
 
 
-__all__ = ["BudgetExceeded", "ConfigError", "ContextError", "ModelError", "RLMError", "SandboxError",
-           "from_sandbox"]
+__all__ = ["BudgetExceeded", "CacheWarning", "ConfigError", "ContextError", "ModelError", "RLMError", "SandboxError",
+           "error_words", "from_sandbox"]

@@ -186,7 +186,7 @@ class _Official:
             root_model=summary["model"], response=summary["answer"] or "", execution_time=summary["wall_s"],
             usage_summary={"model_usage_summaries": {
                 m: {"total_calls": u.get("calls", 0), "total_input_tokens": u.get("prompt_tokens", 0),
-                    "total_output_tokens": u.get("completion_tokens", 0), "total_cost": u.get("cost_usd", 0.0)}
+                    "total_output_tokens": u.get("completion_tokens", 0), "total_cost": u.get("cost_usd") or 0.0}
                 for m, u in by_model.items()}, "total_cost": summary["cost_usd"] or 0.0},
             prompt_tokens=total.get("prompt_tokens", 0), completion_tokens=total.get("completion_tokens", 0),
             metadata={"run_metadata": {k: v for k, v in metadata.items() if k not in ("type", "timestamp")},

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import errno
 import os
 import re
+import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -259,7 +261,8 @@ def _cut(text: Any) -> str:
 
 
 def result_dict(result: RunResult) -> dict[str, Any]:
-    return {"answer": result.answer, "status": result.status, "cost_usd": round(result.cost_usd, 6),
+    return {"answer": result.answer, "status": result.status,
+            "cost_usd": round(result.cost_usd, 6) if result.priced else None,  # null: a model without a price
             "tokens": result.usage.total.total_tokens, "iterations": result.iterations,
             "sub_calls": result.sub_calls, "wall_s": round(result.wall_s, 3), "run_id": result.run_id,
             "trajectory_path": str(result.trajectory_path) if result.trajectory_path else None,
@@ -322,7 +325,7 @@ def build_server(settings: ServerSettings) -> Any:
                     max_cost_usd: float | None = None) -> dict[str, Any]:
         """Answer a question about files or directories (absolute, or relative to the server's first
         allowed root). A recursive language model reads them with code and sub-model calls, however
-        large they are. Returns answer, status ("ok" or the budget that stopped the run), cost_usd,
+        large they are. Returns answer, status ("ok" or the budget that stopped the run), cost_usd (null: unpriced),
         tokens, iterations, sub_calls and run_id (for runs_show). max_iterations and max_cost_usd can
         only lower the server's limits."""
         try:
@@ -385,10 +388,33 @@ def build_server(settings: ServerSettings) -> Any:
 def serve(settings: ServerSettings, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Build the server and serve it until the client goes away (stdio) or forever (HTTP)."""
     server = build_server(settings)
-    if http:
-        server.run("streamable-http", host=host, port=port)
-    else:
+    if not http:
         server.run("stdio")
+        return
+    check_can_listen(host, port)
+    try:
+        server.run("streamable-http", host=host, port=port)
+    except SystemExit as exc:  # uvicorn exits with its own code (3) when it cannot start
+        if exc.code not in (0, None):
+            raise ConfigError(f"the HTTP server on {host}:{port} could not start (see the line above)") from None
+        raise
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """ConfigError, in words, when the HTTP server could not listen on `host`:`port` (a port
+    another process holds, an address that is not this machine's), before it tries."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+            probe.bind(address)
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        taken = getattr(exc, "errno", None) == errno.EADDRINUSE
+        hint = "; another program holds it: choose another port" if taken else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}{hint}",
+                          cli_message=f"cannot listen on {host}:{port}: {reason}"
+                                      + (f"{hint} (--port N)" if taken else " (--host, --port)")) from exc
 
 
 __all__ = ["PathRefused", "Roots", "ServerSettings", "build_server", "serve"]

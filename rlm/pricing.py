@@ -3,7 +3,8 @@
 The table holds list prices of common hosted models as of late 2025, by exact name (a model
 that is not listed is unpriced, never priced as a listed name it starts with); override or extend it
 with `RLM(prices={...})` or a `[prices."model"]` table in rlm.toml. Models not in the table
-(local vLLM, llama.cpp, Ollama) cost nothing unless priced.
+(local vLLM, llama.cpp, Ollama) are unpriced unless priced here: their cost is unknown, and
+is shown as "unpriced" (`cost_text`) or null in JSON, never as $0.
 """
 
 from __future__ import annotations
@@ -104,3 +105,12 @@ class PriceTable:
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         price = self.get(model)
         return price.cost(prompt_tokens, completion_tokens, cached_tokens) if price else 0.0
+
+
+def cost_text(cost_usd: float | None, priced: bool = True) -> str:
+    """A cost for people: "$0.0123"; "unpriced" when it is unknown (`cost_usd` None, or no call
+    had a price); "$0.0123 + unpriced" when some calls had a price and others none."""
+    if cost_usd is None or (not priced and not cost_usd):
+        return "unpriced"
+    money = f"${cost_usd:.4f}" if cost_usd < 10 else f"${cost_usd:,.2f}"
+    return money if priced else f"{money} + unpriced"

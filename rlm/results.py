@@ -20,7 +20,7 @@ class RunResult:
         "error" in a trajectory whose run raised, e.g. a notes store that could not open).
     usage: tokens of this run and everything it started (sub-calls, child runs), per model
         and per depth.
-    cost_usd: the same usage priced with the price table.
+    cost_usd: the same usage priced with the price table (the priced calls only: see `priced`).
     run_id / trajectory_path: where the run's events are (None when trajectories are off).
     iterations: model turns taken by this run (not counting its children).
     replayed_turns: of those, the turns answered from the call cache (a resumed run's replay).
@@ -46,6 +46,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def priced(self) -> bool:
+        """Whether every model call had a price: else the cost is unknown (as_dict says null)."""
+        return self.usage.priced
+
     def raise_for_status(self) -> RunResult:
         """Return self when the run answered; raise BudgetExceeded (carrying the partial
         answer) after a budget stop, ModelError / SandboxError / RLMError after a failure."""
@@ -68,7 +73,7 @@ class RunResult:
             "answer": self.answer,
             "status": self.status,
             "usage": self.usage.as_dict(),
-            "cost_usd": round(self.cost_usd, 6),
+            "cost_usd": round(self.cost_usd, 6) if self.priced else None,
             "run_id": self.run_id,
             "trajectory_path": str(self.trajectory_path) if self.trajectory_path else None,
             "iterations": self.iterations,
@@ -95,6 +100,7 @@ class RunStatus:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced: bool = False  # a call went to a model without a price: the cost is not all known
     elapsed_s: float = 0.0
     phase: str = "starting"
     # time.monotonic() when the run started (0: not yet) and whether it has ended, so that a

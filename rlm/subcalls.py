@@ -143,9 +143,10 @@ class SubCallServer:
     def _emit_sub_call(self, event: dict[str, Any]) -> None:
         if "prompt_tokens" in event:
             hit = bool(event.get("cache_hit"))
+            cost = event.get("saved_usd") if hit else event["cost_usd"]
             self.run.usage.add(event["model"], event["depth"], event["prompt_tokens"],
-                               event["completion_tokens"], event.get("cached_tokens", 0),
-                               event.get("saved_usd", 0.0) if hit else event["cost_usd"], from_cache=hit)
+                               event["completion_tokens"], event.get("cached_tokens", 0), cost or 0.0,
+                               from_cache=hit, priced=cost is not None)
         self.run.emit(event)
 
     async def _child(self, prompt: str, context: Context | None, cell: int) -> str:
@@ -175,7 +176,8 @@ class SubCallServer:
                 self.tree.status.child_runs -= 1
         run.usage.merge(result.usage)
         run.emit({"event": "child_done", "child_run_id": child.run_id, "status": result.status,
-                  "answer_chars": len(result.answer or ""), "cost_usd": round(result.cost_usd, 6)})
+                  "answer_chars": len(result.answer or ""),
+                  "cost_usd": round(result.cost_usd, 6) if result.priced else None})
         if result.answer is None:
             return f"[rlm_query error: the sub-run ended with status {result.status} and no answer]"
         return result.answer

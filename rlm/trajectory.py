@@ -32,6 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rlm.errors import ConfigError
+from rlm.writable import ensure_dir
+
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
@@ -200,9 +203,13 @@ class Trajectory:
         self._lock = threading.Lock()
         self._file: Any = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_dir(path.parent, "trajectories", setting="runs_dir, or trajectory=False",
+                       option="--runs-dir DIR, or set RLM_HOME")
             # O_EXCL: a run never appends to another run's file
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            except OSError as exc:
+                raise ConfigError(f"cannot write the trajectory {path}: {exc.strerror}") from exc
             self._file = os.fdopen(fd, "ab")
 
     def write(self, event: dict[str, Any]) -> None:

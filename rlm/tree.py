@@ -69,5 +69,6 @@ class Tree:
         s.cache_hits = self.budget.usage.total.cache_hits
         s.started_monotonic = self.budget.started
         s.prompt_tokens, s.completion_tokens, s.cost_usd = u.prompt_tokens, u.completion_tokens, u.cost_usd
+        s.unpriced = not u.priced
         s.elapsed_s = self.budget.elapsed()
         return s

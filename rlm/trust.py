@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.errors import ConfigError
+from rlm.writable import ensure_dir
 
 FREE_FIELDS = frozenset({"history", "preflight", "unstick_temperature"})
 LOWER_ONLY_FIELDS = frozenset({
@@ -89,7 +90,7 @@ def _read_store(home: Path) -> dict[str, str]:
 
 
 def _write_store(home: Path, entries: Mapping[str, str]) -> None:
-    home.mkdir(parents=True, exist_ok=True)
+    ensure_dir(home, "the trusted files list", setting="RLM_HOME", option="set RLM_HOME")
     fd, tmp = tempfile.mkstemp(prefix=".trusted-", dir=home)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

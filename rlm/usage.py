@@ -34,12 +34,21 @@ class TokenCounts:
     cache_hits: int = 0
     cache_hit_tokens: int = 0
     saved_usd: float = 0.0
+    # calls sent to a model without a price: what they cost is unknown, not $0 (cost_usd
+    # holds the priced calls only, and as_dict says null)
+    unpriced_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, prompt: int, completion: int, cached: int, cost: float, *, from_cache: bool = False) -> None:
+    @property
+    def priced(self) -> bool:
+        """Whether cost_usd is the whole cost (every call sent had a price)."""
+        return not self.unpriced_calls
+
+    def add(self, prompt: int, completion: int, cached: int, cost: float, *, from_cache: bool = False,
+            priced: bool = True) -> None:
         self.calls += 1
         if from_cache:
             self.cache_hits += 1
@@ -50,19 +59,21 @@ class TokenCounts:
         self.completion_tokens += completion
         self.cached_tokens += cached
         self.cost_usd += cost
+        if not priced:
+            self.unpriced_calls += 1
 
     def merge(self, other: TokenCounts) -> None:
         for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "calls", "cost_usd",
-                     "cache_hits", "cache_hit_tokens", "saved_usd"):
+                     "cache_hits", "cache_hit_tokens", "saved_usd", "unpriced_calls"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens, "total_tokens": self.total_tokens,
-            "calls": self.calls, "cost_usd": round(self.cost_usd, 6),
+            "calls": self.calls, "cost_usd": round(self.cost_usd, 6) if self.priced else None,
             "cache_hits": self.cache_hits, "cache_hit_tokens": self.cache_hit_tokens,
-            "saved_usd": round(self.saved_usd, 6),
+            "saved_usd": round(self.saved_usd, 6), "unpriced_calls": self.unpriced_calls,
         }
 
 
@@ -75,15 +86,22 @@ class Usage:
     by_depth: dict[int, TokenCounts] = field(default_factory=dict)
 
     def add(self, model: str, depth: int, prompt: int, completion: int, cached: int, cost: float, *,
-            from_cache: bool = False) -> None:
-        """One call; `from_cache`: answered by the call cache, `cost` what it would have cost."""
+            from_cache: bool = False, priced: bool = True) -> None:
+        """One call; `from_cache`: answered by the call cache, `cost` what it would have cost;
+        `priced`: whether the model has a price (else its cost is unknown)."""
         for counts in (self.total, self.by_model.setdefault(model, TokenCounts()),
                        self.by_depth.setdefault(depth, TokenCounts())):
-            counts.add(prompt, completion, cached, cost, from_cache=from_cache)
+            counts.add(prompt, completion, cached, cost, from_cache=from_cache, priced=priced)
 
     @property
     def cost_usd(self) -> float:
+        """The cost of the priced calls (all of it when `priced`)."""
         return self.total.cost_usd
+
+    @property
+    def priced(self) -> bool:
+        """Whether every call sent had a price, so that cost_usd is the whole cost."""
+        return self.total.priced
 
     def merge(self, other: Usage) -> None:
         """Add another run's usage (a child's) to this one."""
@@ -173,8 +191,9 @@ class Budget:
                from_cache: bool = False) -> float:
         """Count one call; returns what it cost (0 for a reply from the call cache)."""
         cost = self.prices.cost(model, prompt, completion, cached)
+        priced = self.prices.get(model) is not None
         with self._lock:
-            self.usage.add(model, depth, prompt, completion, cached, cost, from_cache=from_cache)
+            self.usage.add(model, depth, prompt, completion, cached, cost, from_cache=from_cache, priced=priced)
         return 0.0 if from_cache else cost
 
     def worst_case(self, model: str, messages: list[dict[str, str]]) -> float:

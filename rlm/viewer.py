@@ -228,6 +228,7 @@ class _Builder:
         self.root_started: float | None = None
         self.root_id = ""
         self.sub_call_count = 0
+        self.unpriced = False  # the root run's cost is unknown: a model without a price
         self.turn_marks: list[list[Any]] = []  # [time, turn] of the root run's model calls
         self._seen: set[str] = set()
 
@@ -269,8 +270,8 @@ class _Builder:
             elif kind == "model_call":
                 reply, cut = _cut(e.get("reply"), MODEL_REPLY_CHARS)
                 call = {k: e.get(k) for k in ("model", "prompt_tokens", "completion_tokens", "cached_tokens",
-                                              "cost_usd", "latency_s", "attempts", "cache_hit", "error",
-                                              "prompt_chars")}
+                                              "latency_s", "attempts", "cache_hit", "error", "prompt_chars")}
+                call["cost_usd"] = _cost(e)
                 call.update(prose=_prose(reply), reply=reply, reply_cut=cut, messages=len(e.get("messages") or []))
                 turn_of(e.get("turn"))["calls"].append(call)
                 self._point(e, offset)
@@ -301,7 +302,7 @@ class _Builder:
             elif kind == "child_done":
                 child = run["children"].get(str(e.get("child_run_id")))
                 if child is not None:
-                    child.update(status=e.get("status"), cost_usd=e.get("cost_usd"))
+                    child.update(status=e.get("status"), cost_usd=_cost(e))
             elif kind == "notes_loaded":
                 run["notes"]["loaded"] = {k: e.get(k) for k in ("directory", "memories", "memory_tokens",
                                                                  "memory_ids", "memory_texts", "docs")}
@@ -320,9 +321,12 @@ class _Builder:
                 run["totals"] = {"tokens": usage.get("total_tokens", 0), "prompt_tokens": usage.get("prompt_tokens", 0),
                                  "completion_tokens": usage.get("completion_tokens", 0),
                                  "cache_hits": usage.get("cache_hits", 0), "saved_usd": usage.get("saved_usd", 0.0),
-                                 "cost_usd": e.get("cost_usd", 0.0), "iterations": e.get("iterations"),
+                                 "cost_usd": _cost(e, 0.0), "iterations": e.get("iterations"),
                                  "sub_calls": e.get("sub_calls"), "wall_s": e.get("wall_s"),
-                                 "by_model": (e.get("usage") or {}).get("by_model") or {}}
+                                 "by_model": {m: {**u, "cost_usd": _cost(u, 0.0)} for m, u in
+                                              ((e.get("usage") or {}).get("by_model") or {}).items()}}
+                if run_id == self.root_id:
+                    self.unpriced = run["totals"]["cost_usd"] == UNPRICED
         # link cells to what they started
         for index, sc in enumerate(run["subcalls"]):
             cell = run["cells"].get(str(sc.get("cell")))
@@ -360,7 +364,7 @@ class _Builder:
         reply, cut = _cut(e.get("reply"), SUB_REPLY_CHARS)
         return {"i": index, "cell": e.get("cell"), "model": e.get("model"), "depth": e.get("depth"),
                 "prompt": self._prompt(e, raw), "reply": reply, "reply_cut": cut, "error": e.get("error"),
-                "pt": e.get("prompt_tokens"), "ct": e.get("completion_tokens"), "cost": e.get("cost_usd"),
+                "pt": e.get("prompt_tokens"), "ct": e.get("completion_tokens"), "cost": _cost(e),
                 "lat": e.get("latency_s"), "attempts": e.get("attempts"), "hit": bool(e.get("cache_hit")),
                 "t": e.get("t")}
 
@@ -381,8 +385,20 @@ class _Builder:
             step = len(series) / CHART_POINTS
             series = [series[int(i * step)] for i in range(CHART_POINTS - 1)] + [series[-1]]
         settings = root.get("settings") or {}
-        return {"series": series, "turns": self.turn_marks, "max_tokens": settings.get("max_tokens"),
+        return {"series": series, "turns": self.turn_marks, "unpriced": self.unpriced,
+                "max_tokens": settings.get("max_tokens"),
                 "max_cost_usd": settings.get("max_cost_usd"), "max_wall_s": settings.get("max_wall_s")}
+
+
+UNPRICED = "unpriced"
+
+
+def _cost(e: dict[str, Any], absent: float | None = None) -> float | str | None:
+    """A cost as the page shows it: the number recorded; "unpriced" where the trajectory says
+    null (a model without a price: unknown, not $0); `absent` where none was recorded."""
+    if "cost_usd" not in e:
+        return absent
+    return UNPRICED if e["cost_usd"] is None else e["cost_usd"]
 
 
 _SETTINGS = ("model", "sub_model", "base_url", "sub_base_url", "max_iterations", "max_depth", "max_cost_usd",

@@ -32,6 +32,31 @@ def _own_path(controller: str | None) -> str | None:
     return None
 
 
+def _sweep_stale(parent: Path, version: int) -> None:
+    """Remove the groups that sandboxes of controllers now gone left in `parent` (a controller
+    killed before it closed, or a group whose last process outlived the wait in `remove`),
+    ending what still runs in them: a group's name carries its controller's pid
+    (rlm-sandbox-<pid>-<id>), and only groups whose controller is gone are touched."""
+    with contextlib.suppress(OSError):
+        for d in parent.glob("rlm-sandbox-*"):
+            pid = d.name.split("-")[2]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            stale = Cgroup(version, [d])
+            stale.kill_all()
+            stale.remove()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class Cgroup:
     """The groups of one sandbox: `procs` are the files a process writes its pid into to join."""
@@ -60,6 +85,7 @@ class Cgroup:
         missing = [c for c in ("memory", "pids") if c not in enabled]
         if missing:  # a group with processes cannot enable controllers for its children (v2 rule)
             raise OSError(f"the host's cgroup does not delegate {', '.join(missing)} to child groups")
+        _sweep_stale(parent, 2)
         (parent / name).mkdir()
         return cls(2, [parent / name])._limited(memory_bytes, processes)
 
@@ -73,6 +99,7 @@ class Cgroup:
                 if own is None or not base.is_dir():
                     raise OSError(f"no cgroup v1 {controller} hierarchy")
                 d = base / own.lstrip("/") / name
+                _sweep_stale(d.parent, 1)
                 d.mkdir()
                 group.dirs.append(d)
         except OSError:

@@ -129,21 +129,27 @@ class ScriptedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def _served(self, name: str) -> bool:
+                """The path is this server's (under its own /v1, as a real server serves
+                it); any other path is a 404 with an empty body, as many servers send."""
+                if self.path.rstrip("/") == f"/{server._name}/v1/{name}":
+                    return True
+                self._send(404, "")
+                return False
+
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    if server.models_status != 200 or "*" in server.handlers:  # "*": any model, none listed
-                        self._send(server.models_status, {"error": {"message": "scripted"}})
-                        return
-                    data = [{"id": m, "object": "model", "owned_by": "tests"} for m in server.handlers]
-                    self._send(200, {"object": "list", "data": data})
-                else:
-                    self._send(404, {"error": {"message": "not found"}})
+                if not self._served("models"):
+                    return
+                if server.models_status != 200 or "*" in server.handlers:  # "*": any model, none listed
+                    self._send(server.models_status, {"error": {"message": "scripted"}})
+                    return
+                data = [{"id": m, "object": "model", "owned_by": "tests"} for m in server.handlers]
+                self._send(200, {"object": "list", "data": data})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "not found"}})
+                if not self._served("chat/completions"):
                     return
                 body = json.loads(raw)
                 status, payload, headers, ctype = server._respond(body, {k.lower(): v for k, v in self.headers.items()})

@@ -68,6 +68,21 @@ time.sleep(600)
 """
 
 
+def _cgroups_named(name: str) -> list:
+    """The groups of that name beside this process's own, in every hierarchy it is in."""
+    from pathlib import Path
+
+    from sandbox.cgroup import ROOT, _own_path
+
+    found = []
+    for controller in (None, "memory", "pids"):
+        own = _own_path(controller)
+        if own is not None:
+            d = (ROOT if controller is None else ROOT / controller) / own.lstrip("/") / name
+            found += [d] if d.is_dir() else []
+    return [Path(d) for d in found]
+
+
 def test_a_killed_controllers_sandbox_directories_are_removed_at_the_next_start(tmp_path):
     """A SIGKILL of the controller and its launcher left their host and work directories behind,
     the work directory's tmpfs mounted (memory held until reboot)."""
@@ -95,7 +110,9 @@ def test_a_killed_controllers_sandbox_directories_are_removed_at_the_next_start(
         proc.stdout.close()
     stale = sorted(p.name for p in work.iterdir())
     assert any(n.startswith("rlm-host-") for n in stale) and any(n.startswith("rlm-sandbox-") for n in stale)
+    groups = [g for n in stale if n.startswith("rlm-sandbox-") for g in _cgroups_named(n)]  # where cgroups are usable
     with Sandbox(SandboxConfig(work_root=work)) as live:
+        assert not any(g.exists() for g in groups), groups  # its empty cgroups had stayed for good
         assert live.execute("print(2)").stdout == "2\n"
         left = sorted(p.name for p in work.iterdir())
         assert left == sorted([live._host_dir.name, live.work_dir.name])

@@ -191,3 +191,25 @@ def test_opening_a_store_that_another_process_is_writing_waits_instead_of_failin
     cache.put("k", "m", REPLY)
     assert cache.get("k") == REPLY
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_damaged_store_is_moved_aside_when_opened_or_while_in_use(tmp_path):
+    from rlm.errors import CacheWarning
+
+    junk = b"not a database " * 300
+    (tmp_path / "c.db").write_bytes(junk)
+    with pytest.warns(CacheWarning, match="moved to"):
+        cache = CallCache(tmp_path / "c.db")
+    cache.put("k", "m", REPLY)
+    assert cache.get("k") == REPLY
+    # damaged while a handle is open (another process, a disk): the next use sets it aside too
+    cache.close()
+    for extra in tmp_path.glob("c.db-*"):
+        extra.unlink()
+    (tmp_path / "c.db").write_bytes(junk)
+    with pytest.warns(CacheWarning):
+        assert cache.get("k") is None  # a miss, not an error
+    cache.put("k", "m", REPLY)
+    assert cache.get("k") == REPLY
+    aside = sorted(p for p in tmp_path.iterdir() if ".unreadable-" in p.name and not p.name.endswith(("-wal", "-shm")))
+    assert len(aside) == 2 and all(p.read_bytes() == junk for p in aside)  # both kept, for a look

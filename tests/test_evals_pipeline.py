@@ -152,6 +152,9 @@ def test_continual_learning_stream_with_and_without_notes(tmp_path):
     assert all(r["score"] == 100.0 for r in rows)
     report = stream_report(rows)
     assert "| 2 |" in report and "Mean gain +0.00 points over 4 steps" in report
+    # the scripted models have no price: their cost is unknown, not $0
+    assert all(r["cost_usd"] is None for r in rows) and "$0.0000" not in report
+    assert "| unpriced | unpriced |" in report and "mean cost change unknown (a model is unpriced)" in report
 
 
 def test_runner_on_a_local_ray_cluster(server, tasks, tmp_path):
@@ -450,6 +453,17 @@ def test_a_baseline_that_crashes_leaves_a_run_that_says_so(server, tmp_path):
                           window_tokens=4000)
     (ok,) = run_eval(tasks_of(server, tmp_path), ["direct"], s, tmp_path / "r2.jsonl", workers=1, limit=1)
     assert ok["status"] == "ok" and ok["trajectory_path"] is None, ok
+
+
+def test_a_baseline_run_page_of_an_unpriced_model_says_unpriced_not_zero(server, tmp_path):
+    from rlm import read_trajectory
+
+    (row,) = run_eval(tasks_of(server, tmp_path), ["direct"], settings(server, tmp_path, model="reader"),
+                      tmp_path / "r.jsonl", workers=1)
+    events = list(read_trajectory(Path(row["trajectory_path"])))
+    calls = [e for e in events if e["event"] == "model_call"]
+    assert row["priced"] is False and calls and all(e["cost_usd"] is None for e in calls)
+    assert [e["cost_usd"] for e in events if e["event"] == "totals"] == [None]
 
 
 def read_jsonl_rows(path: Path) -> list[dict]:

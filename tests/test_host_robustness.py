@@ -144,7 +144,7 @@ class _Child:
 
     async def execute(self):
         text = Path(self.context.value).read_text() if self.context.kind == "path" else str(self.context.value)
-        return SimpleNamespace(answer=f"{len(text)}", usage=None, status="ok", cost_usd=0.0)
+        return SimpleNamespace(answer=f"{len(text)}", usage=None, status="ok", cost_usd=0.0, priced=True)
 
 
 def _server(tmp_path: Path, max_depth: int):

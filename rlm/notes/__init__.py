@@ -12,6 +12,7 @@ from typing import Any
 
 from rlm.notes.session import NotesSession, NotesSettings
 from rlm.notes.store import Change, Entry, NotesError, NotesRefused, NotesStore, estimate_tokens
+from rlm.writable import ensure_dir
 
 DEFAULT_DIR_NAME = ".rlm"
 
@@ -72,7 +73,8 @@ def record_corpus(directory: Path, context: Any) -> None:
     record = directory / "corpus.json"
     if record.exists():
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_dir(directory, "notes", setting="notes=DIR, or notes=False",
+               option="--no-notes or --notes DIR, or set RLM_HOME")
     record.write_text(json.dumps({"paths": [str(Path(p).expanduser().resolve()) for p in paths] or ["<stdin>"]},
                                  indent=1), encoding="utf-8")
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from rlm.errors import RLMError
 from rlm.usage import estimate_tokens
+from rlm.writable import why_not_a_directory
 
 DB_NAME = "notes.db"
 KINDS = ("memory", "doc")
@@ -214,7 +215,8 @@ class NotesStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise NotesError(f"cannot open the notes store at {self.directory}: {exc}") from exc
+            reason = why_not_a_directory(self.directory, exc) if isinstance(exc, OSError) else exc
+            raise NotesError(f"cannot open the notes store at {self.directory}: {reason}") from exc
 
     def close(self) -> None:
         self._db.close()

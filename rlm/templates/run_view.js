@@ -28,7 +28,8 @@
     return n;
   }
   const fmtInt = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US"));
-  const fmtUsd = (x) => (x === null || x === undefined ? "–" : "$" + Number(x).toFixed(Number(x) >= 1 ? 2 : 4));
+  // "unpriced": a model without a price, its cost unknown (never shown as $0)
+  const fmtUsd = (x) => (x === "unpriced" ? x : x === null || x === undefined ? "–" : "$" + Number(x).toFixed(Number(x) >= 1 ? 2 : 4));
   const fmtS = (x) => (x === null || x === undefined ? "–" : Number(x).toFixed(2) + " s");
   const plural = (n, word) => `${fmtInt(n)} ${n === 1 ? word : word.endsWith("y") ? word.slice(0, -1) + "ies" : word + "s"}`;
   function preview(s, n) {
@@ -133,14 +134,15 @@
 
   function subcallList(run, indices) {
     const scs = indices.map((i) => run.subcalls[i]);
-    let tokens = 0, cost = 0, slowest = 0, failed = 0;
+    let tokens = 0, cost = 0, slowest = 0, failed = 0, unpriced = false;
     for (const s of scs) {
       tokens += (s.pt || 0) + (s.ct || 0);
-      cost += s.cost || 0;
+      if (s.cost === "unpriced") unpriced = true;
+      else cost += s.cost || 0;
       slowest = Math.max(slowest, s.lat || 0);
       if (s.error) failed++;
     }
-    const summary = [`${plural(scs.length, "sub-call")} · ${fmtInt(tokens)} tokens · ${fmtUsd(cost)} · slowest ${fmtS(slowest)}${failed ? ` · ${failed} failed` : ""}`];
+    const summary = [`${plural(scs.length, "sub-call")} · ${fmtInt(tokens)} tokens · ${unpriced ? (cost ? fmtUsd(cost) + " + unpriced" : "unpriced") : fmtUsd(cost)} · slowest ${fmtS(slowest)}${failed ? ` · ${failed} failed` : ""}`];
     return lazyDetails("group subcalls", summary, (body) => {
       let shown = 0;
       const more = el("button", { type: "button" });
@@ -352,7 +354,7 @@
     target.append(s);
     const legend = el("div", { class: "legend" },
       el("i", { style: "background:#2f5fd0" }), `tokens (${fmtInt(last[1])}) · `,
-      cmax ? el("i", { style: "background:#1a7f37" }) : null, cmax ? `cost (${fmtUsd(last[2])}) · ` : "cost $0 · ",
+      cmax ? el("i", { style: "background:#1a7f37" }) : null, c.unpriced ? "cost unpriced · " : cmax ? `cost (${fmtUsd(last[2])}) · ` : "cost $0 · ",
       "ticks: the root's turns · dashed: a budget");
     target.append(legend);
   }

@@ -1,0 +1,147 @@
+"""Large inputs of the ordinary world through `rlm query`, and the wall budget against a server
+that never answers; prints one JSON object. Not a test: nothing here is asserted
+(tests/test_real_inputs.py and tests/test_wall_budget.py assert the behaviour on small inputs).
+
+    python benchmarks/real_inputs_bench.py [--cases emoji,cjk,wall] [--scale 1.0] [--dir /var/tmp]
+
+    emoji   1 GB of ASCII lines and one line with an emoji and the needle (as a str it would take
+            4 GB in the kernel: it is read as a Corpus)
+    cjk     2 GB of CJK text (3 bytes a character) with the needle
+    wall    --max-wall 5 against a server that accepts the request and never answers
+
+Each query runs the real CLI in its own process against a scripted endpoint (another thread
+of this process) that finds the needle with a regex and answers with it. Per case: the status,
+whether the answer is the needle, the kernel's type for the context, the wall seconds and the
+CLI's peak memory (max RSS of the child). --scale shrinks or grows the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from scripted_server import Call, ScriptedServer
+
+NEEDLE = "ZEPHYR-4471"
+FIND = ("```repl\nimport re\nm = re.search(r'needle is (\\S+)', context)\n"
+        "found = m.group(1) if m else 'none'\nprint(type(context).__name__, found)\n```")
+
+
+def root(call: Call) -> str:
+    return FIND if call.turn == 0 else "FINAL_VAR(found)"
+
+
+def write_file(path: Path, size: int, line: str, needle_line: str) -> None:
+    data = (line * max(1, (4 << 20) // len(line.encode()))).encode()
+    with open(path, "wb") as f:
+        while f.tell() + len(data) < size // 2:
+            f.write(data)
+        f.write(needle_line.encode())
+        while f.tell() + len(data) < size:
+            f.write(data)
+
+
+def run_cli(path: Path, base_url: str, home: Path, *extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
+    env.update(OPENAI_API_KEY="k", RLM_HOME=str(home), PYTHONPATH=str(REPO))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "query", str(path), "-q", "What is the needle?",
+                           "-m", "root", "--base-url", base_url, "--no-notes", "--no-cache", "--json", *extra],
+                          capture_output=True, text=True, env=env, timeout=3600, check=False)
+    wall = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    row: dict = {"wall_s": round(wall, 2), "exit": proc.returncode,
+                 "cli_peak_rss_mib": round(peak / 1024) if peak > before else "<= an earlier case's"}
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        row["error"] = proc.stderr.strip().splitlines()[-1:] or proc.stdout[-300:]
+        return row
+    row.update(status=result.get("status"), answer_is_needle=result.get("answer") == NEEDLE)
+    trajectory = result.get("trajectory_path")
+    if trajectory and Path(trajectory).exists():
+        loaded = [e for e in map(json.loads, Path(trajectory).read_text().splitlines())
+                  if e.get("event") == "context_loaded"]
+        row["context_type"] = loaded[0].get("type") if loaded else None
+    return row
+
+
+class HungServer:
+    """Answers GET /models; accepts each chat request and never answers it."""
+
+    def __init__(self) -> None:
+        release = self.release = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = b'{"object": "list", "data": [{"id": "root", "object": "model"}]}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                release.wait()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default="emoji,cjk,wall")
+    parser.add_argument("--scale", type=float, default=1.0, help="file sizes times this (1.0: 1 GB and 2 GB)")
+    parser.add_argument("--dir", default=None, help="where the files are written (default: the temp dir)")
+    args = parser.parse_args()
+    cases = args.cases.split(",")
+    out: dict = {"scale": args.scale}
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        base = Path(tmp)
+        with ScriptedServer({"root": root}) as server:
+            if "emoji" in cases:
+                f = base / "emoji.txt"
+                write_file(f, int(1e9 * args.scale), "2026-12-05 INFO request served in 12 ms\n",
+                           f"2026-12-05 WARN \N{GRINNING FACE} the needle is {NEEDLE}\n")
+                out["emoji_1gb"] = {"bytes": f.stat().st_size, **run_cli(f, server.url, base / "home")}
+                f.unlink()
+            if "cjk" in cases:
+                f = base / "cjk.txt"
+                write_file(f, int(2e9 * args.scale), "東京の天気は晴れです。明日も良い天気でしょう。\n",
+                           f"大事なこと: the needle is {NEEDLE}\n")
+                out["cjk_2gb"] = {"bytes": f.stat().st_size, **run_cli(f, server.url, base / "home")}
+                f.unlink()
+        if "wall" in cases:
+            f = base / "small.txt"
+            f.write_text("hello\n")
+            hung = HungServer()
+            try:
+                out["max_wall_5_hung_server"] = run_cli(f, hung.url, base / "home", "--max-wall", "5")
+            finally:
+                hung.close()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
