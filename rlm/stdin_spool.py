@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.errors import ContextError
+from rlm.writable import ensure_dir
 
 STDIN_LABEL = "standard input"  # what the model and the user are told the context is
 _CHUNK = 4 << 20
@@ -42,10 +43,10 @@ _lock = threading.Lock()
 def spool_stdin(stream: Any, directory: Path | None = None) -> Path:
     """Write `stream` (bytes, or text, read to its end) to a spool file in `directory` (the
     runs directory; None: the temporary directory) and return its path. ContextError when
-    standard input is empty or the directory cannot hold it."""
+    standard input is empty or cannot be written; ConfigError when the directory cannot be made."""
     directory = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+    ensure_dir(directory, "the piped input", setting="runs_dir", option="--runs-dir DIR")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         _sweep_parts(directory)
         _guard_signals()
         fd, part = tempfile.mkstemp(prefix=f".stdin-{os.getpid()}-", suffix=".part", dir=directory)

@@ -188,3 +188,13 @@ def test_a_fifo_is_called_by_its_path_and_leaves_nothing_behind(tmp_path):
     assert json.loads(r.stdout)["answer"] == f"{len(data.splitlines())} {sum(range(1, 13))}"
     assert "str from pipe (2.0 MiB)" in first and "stdin-" not in first
     assert _leftovers(runs, tmp_path) == []
+
+
+def test_piped_input_with_no_place_to_keep_it_says_so_in_one_line(tmp_path):
+    (tmp_path / "afile").write_text("a file where a directory is asked for\n")
+    r = subprocess.run([sys.executable, "-m", "cli", "query", "-", "-q", "q", "-m", "root", "--base-url",
+                        "http://127.0.0.1:9/v1", "--runs-dir", "afile/sub"], cwd=tmp_path, input=b"text\n",
+                       env=cli_env(tmp_path / "home"), capture_output=True, timeout=120, check=False)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, lines
+    assert "cannot write the piped input in afile/sub: afile is a file, not a directory (give --runs-dir DIR)" in lines[0]
