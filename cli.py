@@ -198,10 +198,12 @@ def query(
       cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
     """
     import dataclasses
+    import warnings
     from pathlib import Path
 
     from rlm import RLM, RLMError
-    from rlm.inputs import expand_paths
+    from rlm.config import resolve
+    from rlm.inputs import Context, expand_paths
     from rlm.notes import notes_dir_for, record_corpus
     from sandbox.context import WalkOptions
 
@@ -214,28 +216,36 @@ def query(
               "(cat big.log | rlm query - -q ...) or give files", code=2)
     try:
         walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
-        context = expand_paths(paths, walk=walk)
-        notes_setting = (False if no_notes else Path(notes).expanduser() if notes
-                         else notes_dir_for(None if list(paths) == ["-"] else context))
+        with warnings.catch_warnings():  # what rlm.toml could not set is said once, by RLM() below
+            warnings.simplefilter("ignore")
+            config_path = Path(config_file) if config_file else None
+            runs = resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir
+        # standard input and a FIFO are kept next to the runs, so that a run over them can resume
+        context = expand_paths(paths, walk=walk, spool_dir=runs)
+        notes_setting = (False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context))
         if isinstance(notes_setting, Path) and not notes:
-            record_corpus(notes_setting, None if list(paths) == ["-"] else context)
+            record_corpus(notes_setting, context)
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                   runs_dir=runs_dir, notes=notes_setting,
                   notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
-                  config_file=Path(config_file) if config_file else None)
+                  config_file=config_path)
+    except KeyboardInterrupt:
+        _fail("interrupted while reading the input", code=EXIT_INTERRUPTED)
     except RLMError as exc:
         _fail(str(exc), exc)
         return
     if hidden or no_ignore:
         rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore)
-    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose)
+    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
+                    kept=context.value if isinstance(context, Context) and context.spooled else None)
 
 
-def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: ANN001 - an RLM, a callable
-    """Run `run(on_event)` under the live status line; print the answer (or the result as
-    JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs resume` share)."""
+def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = None) -> None:  # noqa: ANN001
+    """Run `run(on_event)` (`rlm`: an RLM) under the live status line; print the answer (or the
+    result as JSON) and the summary; exit with the run's status (what `rlm query` and `rlm runs
+    resume` share). `kept`: standard input's spool file, said where it stays for a resume."""
     global _json_errors
     from rlm import RLMError
     from rlm.display import RunDisplay, summary_line
@@ -248,6 +258,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
         where = ""
         if display.root_run_id and rlm.config.trajectory:
             where = f"; trajectory {rlm.config.effective_runs_dir / (display.root_run_id + '.jsonl')}"
+        _say_kept(kept)
         _fail(f"interrupted{where}", code=EXIT_INTERRUPTED)
     except RLMError as exc:
         _fail(str(exc), exc)
@@ -257,6 +268,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
     elif result.answer is not None:
         say(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
+    _say_kept(kept)
     if result.status in ("model_error", "sandbox_error"):
         _fail(f"{result.status}: {result.error}")
     if result.status == "cancelled":
@@ -264,6 +276,15 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool) -> None:  # noqa: AN
     if result.status != "ok":
         partial = "partial answer above" if result.answer is not None else "no answer"
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
+
+
+def _say_kept(spool: Path | None) -> None:
+    """Where piped input stays while its run can be resumed (it may be large)."""
+    if spool is not None and spool.exists():
+        size = spool.stat().st_size
+        err_console.print(Text(f"the piped input is kept for `rlm runs resume`: {spool} ({size / 2**20:,.1f} MiB); "
+                               "it goes when the run answers; delete it to give up the resume"),
+                          style="dim", highlight=False, soft_wrap=True)
 
 
 runs_app = typer.Typer(
@@ -337,6 +358,7 @@ def runs_resume(
     max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="A new cost budget in USD."),
     max_tokens: int = typer.Option(None, "--max-tokens", callback=_positive, help="A new token budget."),
     max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="A new wall-time budget in seconds."),
+    max_sub_calls: int = typer.Option(None, "--max-sub-calls", callback=_positive, help="A new sub-call budget."),
     runs_dir: str = RunsDirOption,
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as `rlm query --json` does."),
@@ -345,8 +367,9 @@ def runs_resume(
     """Continue a run that was interrupted (Ctrl-C, a crash) or stopped by a budget.
 
     The turns it completed are replayed with their recorded replies (no model is asked again), then
-    it goes on live. Its files must be as they were. The model settings are the run's own;
-    keys and budgets come from the options, the environment and rlm.toml.
+    it goes on live. Its files must be as they were. Its settings are the run's own (models,
+    budgets, notes store), wherever the resume runs; a budget given here replaces the run's.
+    Keys come from the environment and rlm.toml.
 
     Examples:
 
@@ -366,7 +389,7 @@ def runs_resume(
     try:  # the run's own model settings, found before the RLM is made (they are not optional)
         recorded = recorded_settings(resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir, run_id)
         rlm = RLM(max_iterations=max_iterations, max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall,
-                  runs_dir=runs_dir, config_file=config_path, **recorded)
+                  max_sub_calls=max_sub_calls, runs_dir=runs_dir, config_file=config_path, **recorded)
     except RLMError as exc:
         _fail(str(exc), exc)
     _run_and_report(rlm, lambda on_event: rlm.resume(run_id, on_event=on_event), as_json, verbose)

@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from rlm import stdin_spool
 from rlm._run import EventCallback, Run, Tree
 from rlm.cache import CallCache
 from rlm.client import ModelClient
@@ -25,7 +26,7 @@ from rlm.inputs import Context
 from rlm.local_run import local_model_for
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_window_tokens
 from rlm.results import RunResult
-from rlm.resume import RecordedReply, load_run, request_settings
+from rlm.resume import RecordedReply, load_run, resumed_settings
 
 
 class RLM:
@@ -56,6 +57,11 @@ class RLM:
                 raise ConfigError(f"config must be an RLMConfig, not {type(config).__name__}{hint}")
             args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
         args.update(overrides)
+        # what this RLM was told (by name, or in a config where it differs from the default):
+        # a resume keeps the resumed run's own setting for everything else
+        defaults = RLMConfig()
+        self._given = frozenset(k for k, v in args.items() if v is not None
+                                and (k in overrides or v != getattr(defaults, k)))
         self.config: RLMConfig = resolve(args, config_file)
         self.config.validate()
         self._checked: set[str] = set()
@@ -102,7 +108,15 @@ class RLM:
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
                 tree = Tree.create(config, root, sub, on_event, started=started)
-                return await Run(tree, value, query, replay=replay).execute()
+                try:
+                    result = await Run(tree, value, query, replay=replay).execute()
+                except ContextError:  # the input was refused: a resume would be refused alike
+                    if value.spooled:
+                        stdin_spool.release(value.value)
+                    raise
+                if value.spooled and result.status == "ok":  # answered: nothing will resume it
+                    stdin_spool.release(value.value)
+                return result
             finally:
                 await root.aclose()
                 if sub is not root:
@@ -111,8 +125,10 @@ class RLM:
     def resume(self, run_id: str, *, context: Any = None, on_event: EventCallback | None = None) -> RunResult:
         """Continue the root run `run_id` (a unique prefix or suffix will do) that was
         interrupted or stopped by a budget: the same query over the same context, with the
-        recorded model settings; the turns it completed are replayed with their recorded replies
-        (`result.replayed_turns` says how many), the rest run live within this RLM's budgets.
+        settings it recorded (model, budgets, notes store...); the turns it completed are replayed
+        with their recorded replies (`result.replayed_turns` says how many), then it goes on live.
+        A setting this RLM was given explicitly (by name, or in a config where it differs from
+        the default) overrides the run's own: `RLM(max_iterations=60).resume(run_id)`.
         `context`: the in-memory context again, when the run was too large to keep it.
         ContextError if the run cannot be found or its context changed."""
         coro = self.aresume(run_id, context=context, on_event=on_event)
@@ -122,9 +138,7 @@ class RLM:
                       on_event: EventCallback | None = None) -> RunResult:
         """The async form of `resume`."""
         plan = load_run(self.config.effective_runs_dir, run_id, context)
-        settings = request_settings(plan.settings)
-        if plan.settings.get("notes") is False:
-            settings["notes"] = False
+        settings = resumed_settings(plan, self.config, self._given)
         resumer = RLM(dataclasses.replace(self.config, **settings))
         resumer._cache = self._cache
         result = await resumer._arun(Context.of(plan.context), plan.query, on_event, plan.replies)

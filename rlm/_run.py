@@ -165,7 +165,7 @@ class Run:
                 sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
             self.sandbox = Sandbox(self.config.sandbox)
             # load before start: the kernel is launched with a memory limit sized for the context
-            info = self.sandbox.load_context(self.context.value)
+            info = self.sandbox.load_context(self.context.value, label=self.context.label)
             self.sandbox.add_tools(query_tools(self.sub_call_server.handle))
             return info
 
@@ -304,7 +304,9 @@ class Run:
         if self.depth or self.trajectory.path is None:
             return {}
         try:
-            return {"replay": record_context(self.context, self.config.effective_runs_dir, self.run_id)}
+            record = record_context(self.context, self.config.effective_runs_dir, self.run_id)
+            notes = self.config.notes_dir  # absolute: a resume elsewhere finds the same store
+            return {"replay": {**record, "notes": str(notes.resolve()) if notes is not None else False}}
         except OSError as exc:  # the run goes on; only a resume would miss it
             log.warning("could not record the context of run %s for a resume: %s", self.run_id, error_words(exc))
             return {}

@@ -3,22 +3,19 @@ spends anything, and CLI arguments turned into one (`expand_paths`)."""
 
 from __future__ import annotations
 
-import atexit
-import codecs
-import contextlib
 import glob
 import json
 import os
 import select
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ContextError
+from rlm.stdin_spool import STDIN_LABEL, is_spool, spool_stdin
 from sandbox.context import MESSAGE_PATH_CHARS, WalkOptions, check_path, shown, stat_problem, walk_directory
 from sandbox.errors import ContextError as SandboxContextError
 
@@ -35,6 +32,14 @@ class Context:
 
     value: Any
     kind: ContextKind
+    # what the model and messages call a "path" context in place of its file's name (standard
+    # input, a FIFO: their text is in a spool file, `rlm.stdin_spool`)
+    label: str | None = None
+
+    @property
+    def spooled(self) -> bool:
+        """Whether the context is text this process kept in a spool file (`rlm.stdin_spool`)."""
+        return self.kind == "path" and self.label is not None and is_spool(self.value)
 
     @classmethod
     def of(cls, value: Any) -> Context:
@@ -88,7 +93,7 @@ class Context:
     def describe(self) -> dict[str, Any]:
         """What the trajectory records of the input (never its content)."""
         if self.kind == "path":
-            return {"kind": "path", "path": str(self.value)}
+            return {"kind": "path", "path": str(self.value), **({"label": self.label} if self.label else {})}
         if self.kind == "paths":
             return {"kind": "paths", "count": len(self.value), "first": str(self.value[0])}
         if self.kind in ("text", "bytes"):
@@ -109,63 +114,19 @@ class Context:
             return str(self.value)
 
 
-STDIN_IN_MEMORY = 1 << 20  # standard input up to this size is a str; more is spooled to a file
-_STDIN_CHUNK = 4 << 20
-
-
-def read_stdin(stream: Any) -> str | Path:
-    """Standard input as a context: a str when small; above STDIN_IN_MEMORY bytes it is written
-    to a temporary file as it arrives (removed when the process exits) and that file is the
-    context, so input larger than memory never sits in the host. Checked as it streams: NUL
-    bytes (binary input) and invalid UTF-8 are a ContextError naming the byte."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    head: list[bytes] = []
-    spool: Any = None
-    offset = 0
-    try:
-        while True:
-            chunk = stream.read(_STDIN_CHUNK)
-            if isinstance(chunk, str):  # a text stream (tests, notebooks): already decoded
-                chunk = chunk.encode("utf-8", "surrogateescape")
-            if not chunk:
-                break
-            if b"\0" in chunk:
-                raise ContextError(f"standard input looks binary (a NUL byte at {offset + chunk.index(0):,})")
-            try:
-                decoder.decode(chunk)  # checked, not kept
-            except UnicodeDecodeError as exc:
-                raise ContextError(f"standard input is not valid UTF-8 (byte {offset + exc.start:,}: "
-                                   f"{exc.reason})") from None
-            offset += len(chunk)
-            if spool is None and offset > STDIN_IN_MEMORY:
-                spool = tempfile.NamedTemporaryFile(prefix="rlm-stdin-", suffix=".txt", delete=False)  # noqa: SIM115
-                atexit.register(_remove, spool.name)
-                spool.writelines(head)
-                head = []
-            if spool is None:
-                head.append(chunk)
-            else:
-                spool.write(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ContextError("standard input is not valid UTF-8 (it ends inside a character, "
-                               f"byte {offset:,})") from None
-    except BaseException:
-        if spool is not None:
-            spool.close()
-            _remove(spool.name)
-        raise
-    if spool is None:
-        return b"".join(head).decode("utf-8")
-    spool.close()
-    return Path(spool.name)
+def read_stdin(stream: Any, spool_dir: Path | None = None, label: str = STDIN_LABEL) -> Context:
+    """Standard input (or another stream) as a context that is read as a file is (invalid UTF-8
+    as U+FFFD with the same note, a byte-order mark decoded, NUL bytes refused as binary, a
+    Corpus when large) and called `label` to the model, never by the file's name. The text is
+    written to a file in `spool_dir` (the runs directory, so that a run over it can be resumed;
+    None: the temporary directory) as it arrives: `rlm.stdin_spool` says when it is removed."""
+    return Context(spool_stdin(stream, spool_dir), "path", label=label)
 
 
 FIFO_WAIT_NOTICE_S = 1.0
 
 
-def read_fifo(path: Path) -> str | Path:
+def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
     """A FIFO given as the path, read as standard input is (`read_stdin`). Opening a FIFO
     waits for a writer: it is opened without waiting and then polled, so that Ctrl-C ends the
     wait at once; after FIFO_WAIT_NOTICE_S one line on stderr says what it waits for."""
@@ -184,7 +145,7 @@ def read_fifo(path: Path) -> str | Path:
         os.close(fd)
         raise
     with stream:
-        return read_stdin(stream)
+        return read_stdin(stream, spool_dir, label=shown(path, MESSAGE_PATH_CHARS))
 
 
 def _has_text(path: Path) -> bool:
@@ -195,19 +156,16 @@ def _has_text(path: Path) -> bool:
         return False
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None) -> Any:
-    """CLI arguments -> a context: `-` reads standard input (as text); globs are expanded
-    (`**` recurses); one path stays a Path (a file or a directory); several become a list."""
+def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None,
+                 spool_dir: Path | None = None) -> Any:
+    """CLI arguments -> a context: `-` reads standard input, a FIFO is read as it is (both kept
+    in `spool_dir`: `read_stdin`); globs are expanded (`**` recurses); one path stays a Path (a
+    file or a directory); several become a list."""
     if not args:
         raise ContextError("give at least one path (or - for standard input)")
     if list(args) == ["-"]:
         stream = stdin if stdin is not None else sys.stdin
-        return read_stdin(stream.buffer if hasattr(stream, "buffer") else stream)
+        return read_stdin(stream.buffer if hasattr(stream, "buffer") else stream, spool_dir)
     if "-" in args:
         raise ContextError("- (standard input) cannot be combined with paths")
     paths: list[Path] = []
@@ -225,7 +183,7 @@ def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | Non
             except OSError as exc:
                 raise ContextError(stat_problem(p, exc)) from None
             if stat.S_ISFIFO(st.st_mode) and len(args) == 1:
-                return read_fifo(p)  # a named pipe, or bash's <(command): read as standard input is
+                return read_fifo(p, spool_dir)  # a named pipe, or bash's <(command): read as standard input is
             paths.append(p)
     unique = list(dict.fromkeys(paths))
     if len(unique) == 1:

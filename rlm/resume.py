@@ -7,31 +7,55 @@ asked; their code runs again in the new kernel, and its sub-calls are the same r
 the call cache answers them) until the turn the first run did not finish; from there the run
 goes on live. The context must
 be what it was: files are checked by path, size and modification time, an in-memory context
-(a str, bytes, a list or dict) is kept beside the trajectory and checked by its SHA-256.
+(a str, bytes, a list or dict) is kept beside the trajectory and checked by its SHA-256;
+standard input (or a FIFO) is a file kept beside the trajectory while the run can be
+resumed (`rlm.stdin_spool`).
 Relative paths are used as they were given when the resume runs in the same directory
 (elsewhere they are absolute, the prompts that name them differ, and fewer turns replay).
+
+The resumed run is the run it continues in every setting it recorded: its requests
+(REQUEST_FIELDS, always), its budgets and limits (RUN_FIELDS: a setting the resuming RLM was
+given explicitly wins, e.g. a raised max_iterations), the sandbox settings that decide what its
+cells read and print (SANDBOX_FIELDS; never its isolation, which stays the resumer's), and its
+notes store (by the absolute directory it used, wherever the resume runs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlm import stdin_spool
+from rlm.config import RLMConfig
 from rlm.errors import ContextError
 from rlm.inputs import Context
 from rlm.trajectory import read_jsonl
 
 # what decides the requests a run makes: taken from the recorded run, so that its turns are
-# the same requests again (budgets and keys come from the resuming settings)
+# the same requests again (keys come from the resuming settings)
 REQUEST_FIELDS = ("model", "sub_model", "base_url", "sub_base_url", "max_depth", "history",
                   "observation_chars", "model_kwargs", "sub_calls", "max_children", "notes_turn",
                   "memory_chars", "memory_tokens", "doc_chars")
+
+
+# the budgets and limits the run was started with: the recorded run's, unless the resumer gave
+# one explicitly (a budget raised to let a stopped run go on)
+RUN_FIELDS = ("max_iterations", "max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls", "max_concurrency",
+              "request_timeout_s", "max_retries", "retry_base_s", "retry_max_s", "trajectory_bytes",
+              "sub_window_chars", "context_preview_chars", "unstick_temperature", "answer_check", "models",
+              "preflight")
+# the sandbox settings that decide what the context is and what a cell shows (not the isolation
+# layers or resource limits: a trajectory must not be able to loosen those)
+SANDBOX_FIELDS = ("hidden_files", "ignore_files", "max_str_bytes", "cell_timeout_s", "output_limit_chars",
+                  "keep_output_chars", "max_source_chars")
 
 
 STORE_MAX_BYTES = 64 << 20  # an in-memory context up to this size is kept beside the trajectory
@@ -74,8 +98,13 @@ def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, A
     """What a resume needs to find the context again (written with the run's start)."""
     if context.kind in ("path", "paths"):
         paths = [p.resolve() for p in context.paths()]
-        return {"paths": [str(p) for p in paths], "given": [str(p) for p in context.paths()],
-                "cwd": str(Path.cwd()), "fingerprint": _files_fingerprint(paths)}
+        record = {"paths": [str(p) for p in paths], "given": [str(p) for p in context.paths()],
+                  "cwd": str(Path.cwd()), "fingerprint": _files_fingerprint(paths)}
+        if context.label:  # standard input or a FIFO, kept in a spool file
+            record["label"] = context.label
+        if context.spooled:  # kept for a resume from now on, until the run answers
+            stdin_spool.claim(context.value)
+        return record
     if context.kind not in ("text", "bytes", "json"):
         return {}
     data, kind = _stored_bytes(context)
@@ -121,6 +150,24 @@ class ResumePlan:
     settings: dict[str, Any]  # the recorded run's settings (public_dict)
     run_id: str
     replies: list[RecordedReply]
+    notes: Path | bool | None = None  # the run's notes store (False: none), None if not recorded
+
+
+def _recorded_notes(start: dict[str, Any]) -> Path | bool | None:
+    """The notes store the run used: the absolute directory its replay record names, or (a run
+    recorded before that) its notes setting, a relative one taken from where it ran."""
+    replay = start.get("replay") or {}
+    value = replay["notes"] if "notes" in replay else (start.get("config") or {}).get("notes")
+    if value is False:
+        return False
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        if not isinstance(replay.get("cwd"), str):
+            return None
+        path = Path(replay["cwd"]) / path
+    return path
 
 
 def _recorded_replies(events: list[Any]) -> list[RecordedReply]:
@@ -154,6 +201,9 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
     if "paths" in replay:
         paths = [Path(p) for p in replay["paths"]]
         missing = [str(p) for p in paths if not p.exists()]
+        if missing and isinstance(replay.get("label"), str):
+            raise ContextError(f"the input of run {path.stem} ({replay['label']}) is gone (it is kept only while "
+                               "the run can be resumed): start a new run")
         if missing:
             raise ContextError(f"the context of run {path.stem} is gone: {', '.join(missing[:3])}")
         if _files_fingerprint(paths) != replay.get("fingerprint"):
@@ -162,6 +212,8 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
         if replay.get("cwd") == str(Path.cwd()) and len(replay.get("given") or []) == len(paths):
             paths = [Path(p) for p in replay["given"]]  # as given: the prompts name them so
         value: Any = paths[0] if len(paths) == 1 else paths
+        if isinstance(replay.get("label"), str) and len(paths) == 1:
+            value = Context(paths[0], "path", label=replay["label"])
     elif "sha256" in replay:
         if context is not None:
             data, _ = _stored_bytes(Context(context, Context.of(context).kind))
@@ -181,12 +233,35 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
     else:
         raise ContextError(f"run {path.stem} did not record its context; it cannot be resumed")
     return ResumePlan(str(start.get("query") or ""), value, dict(start.get("config") or {}), path.stem,
-                      _recorded_replies(events))
+                      _recorded_replies(events), _recorded_notes(start))
 
 
 def request_settings(recorded: dict[str, Any]) -> dict[str, Any]:
     """The recorded run's settings that decide its requests (see REQUEST_FIELDS)."""
     out = {k: recorded[k] for k in REQUEST_FIELDS if k in recorded and recorded[k] is not None}
+    return out
+
+
+def resumed_settings(plan: ResumePlan, resumer: RLMConfig, given: Collection[str]) -> dict[str, Any]:
+    """The settings a resume of `plan` runs with, as overrides of the resumer's config: the
+    run's requests; its budgets and limits, the sandbox settings that decide what its cells see
+    and its notes store, each unless named in `given` (what the resumer was told explicitly);
+    its prices under the resumer's (a cost budget needs the prices it was admitted with)."""
+    recorded = plan.settings
+    out = request_settings(recorded)
+    out.update({k: recorded[k] for k in RUN_FIELDS if k in recorded and k not in given})
+    if "notes" not in given and plan.notes is not None:
+        out["notes"] = plan.notes
+    if isinstance(recorded.get("prices"), dict):
+        out["prices"] = {**recorded["prices"], **resumer.prices}
+    sandbox = recorded.get("sandbox")
+    if "sandbox" not in given and isinstance(sandbox, dict):
+        kept = {k: sandbox[k] for k in SANDBOX_FIELDS
+                if k in sandbox and type(sandbox[k]) is type(getattr(resumer.sandbox, k))}
+        try:
+            out["sandbox"] = dataclasses.replace(resumer.sandbox, **kept)
+        except ValueError as exc:  # SandboxConfig checks its values
+            raise ContextError(f"run {plan.run_id} recorded sandbox settings that cannot work: {exc}") from None
     return out
 
 

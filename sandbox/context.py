@@ -150,12 +150,13 @@ class WalkOptions:
 
 
 def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
-            walk: WalkOptions | None = None) -> ContextSpec:
-    """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed."""
+            walk: WalkOptions | None = None, label: str | None = None) -> ContextSpec:
+    """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed.
+    `label`: what a file is called to the model and in errors, in place of its path."""
     if not name.isidentifier() or name.startswith("_"):
         raise ContextError(f"context name {name!r} must be a public Python identifier")
     if isinstance(value, Path):
-        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions())
+        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions(), label)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
         return _prepare_files(list(value), name, store, max_str_bytes)
     if isinstance(value, str):
@@ -267,7 +268,8 @@ def _snapshot(path: Path, copy: Path) -> Path | None:
     return copy if copy.stat().st_size else None
 
 
-def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions) -> ContextSpec:
+def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions,
+                  label: str | None = None) -> ContextSpec:
     st = check_path(path)
     if stat.S_ISDIR(st.st_mode):
         files, skipped = walk_directory(path, walk)
@@ -280,22 +282,22 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         if skipped:
             spec.description += f"; left out: {describe_skipped(skipped, 0)}"
         return spec
+    label = label or shown(path)
     if not os.access(path, os.R_OK):
-        raise ContextError(f"cannot read {shown(path, MESSAGE_PATH_CHARS)}: permission denied")
+        raise ContextError(f"cannot read {shown(label, MESSAGE_PATH_CHARS)}: permission denied")
     source = path
     if st.st_size == 0:
         found = _snapshot(path, store / f"{name}.snapshot.txt")
         if found is None:
-            raise ContextError(f"{shown(path, MESSAGE_PATH_CHARS)} is empty")
+            raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty")
         source = found
-    return _prepare_file(path, source, name, store, max_str_bytes)
+    return _prepare_file(label, source, name, store, max_str_bytes)
 
 
-def _prepare_file(path: Path, source: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
-    """One file's spec: `path` names it, `source` holds its bytes (the file, or a snapshot)."""
-    label = shown(path)
+def _prepare_file(label: str, source: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
+    """One file's spec: `label` names it, `source` holds its bytes (the file, or a snapshot)."""
     if _is_binary(source):
-        raise ContextError(f"{shown(path, MESSAGE_PATH_CHARS)} looks like a binary file (it contains NUL bytes); "
+        raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} looks like a binary file (it contains NUL bytes); "
                            "give a text file")
     path = source
     size = path.stat().st_size

@@ -752,20 +752,22 @@ class Sandbox:
             result.duration_s = time.monotonic() - started
             return result
 
-    def load_context(self, value: Any, name: str = "context", *, errors: str = "strict") -> ContextInfo:
+    def load_context(self, value: Any, name: str = "context", *, errors: str = "strict",
+                     label: str | None = None) -> ContextInfo:
         """Load a context into the kernel as variable `name` (and `docs` for several files).
 
         `value` may be a str (text, never a path), bytes, a list or dict (JSON-serialisable),
         a pathlib.Path to a file or a directory, or a list of paths. Text above
         `config.max_str_bytes` becomes a memory-mapped Corpus. `errors` is the UTF-8 decoding
         policy ("strict" raises ContextError on invalid bytes; "replace" substitutes them).
+        `label`: what a file is called in the description and errors, in place of its path.
         """
         with self._lock:
             self._setup()
             if errors not in ("strict", "replace"):
                 raise ValueError("errors must be 'strict' or 'replace'")
             walk = WalkOptions(hidden=self.config.hidden_files, ignore_files=self.config.ignore_files)
-            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes, walk)
+            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes, walk, label)
             if errors == "replace":  # else what preparing found (a file with invalid bytes is read with replace)
                 spec.errors = errors
             self._ensure_memory(spec)

@@ -16,6 +16,7 @@ from conftest import cli_env
 from scripted_server import ScriptedServer
 
 from rlm import RLM, ContextError
+from sandbox import SandboxConfig
 
 TURNS = 40
 
@@ -99,3 +100,82 @@ def test_a_changed_context_is_refused(tmp_path):
             RLM(**settings).resume(text_run.run_id)
         with pytest.raises(ContextError, match="no run"):
             RLM(**settings).resume("nope")
+
+
+def _events(runs_dir, run_id, kind):
+    return [e for e in map(json.loads, (runs_dir / f"{run_id}.jsonl").read_text().splitlines())
+            if e.get("event") == kind]
+
+
+def test_a_resume_elsewhere_keeps_the_runs_budgets_and_notes_store(tmp_path):
+    """Killed at turn 20 of a run started with --max-iterations 60 and --notes mynotes (one
+    memory), resumed from another directory with no options: it goes on to its answer (the
+    default 30 turns would stop it first), with the run's store and its memory, and writes no
+    store where the resume ran."""
+    from rlm.notes import NotesStore
+
+    (tmp_path / "data.txt").write_text("some data\n" * 100)
+    with NotesStore(tmp_path / "mynotes") as store:
+        store.remember("The data repeats one line.", "seeded by the test")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    runs = tmp_path / "home" / "runs"
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}, latency_s=0.01) as server:
+        env = cli_env(tmp_path / "home", key="test-key")
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "data.txt", "-q", "sum it", "-m", "root",
+                                 "--sub-model", "sub", "--base-url", server.url, "--max-iterations", "60",
+                                 "--notes", "mynotes", "--no-notes-turn"],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(server.calls_to("root")) < 20 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        (run_id,) = [p.stem for p in runs.glob("*.jsonl")]
+        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json"], cwd=elsewhere,
+                           env=env, capture_output=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr.decode()
+    result = json.loads(r.stdout)
+    assert result["answer"] == EXPECTED and result["status"] == "ok" and result["resumed_from"] == run_id
+    (start,) = _events(runs, result["run_id"], "run_start")
+    assert start["config"]["max_iterations"] == 60
+    (loaded,) = _events(runs, result["run_id"], "notes_loaded")
+    assert loaded["directory"] == str(tmp_path / "mynotes") and loaded["memories"] == 1
+    assert not list(elsewhere.rglob("notes.db")) and not (tmp_path / "home" / "notes").exists()
+
+
+def test_a_resume_keeps_every_budget_the_run_had_and_an_explicit_one_wins(tmp_path):
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
+        settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                        runs_dir=tmp_path / "runs")
+        reads = SandboxConfig(hidden_files=True, ignore_files=False, output_limit_chars=5000)
+        stopped = RLM(max_iterations=10, max_sub_calls=14, max_tokens=10**7, max_wall_s=900, max_depth=2,
+                      request_timeout_s=77.0, sandbox=reads, **settings).completion("x" * 50, "sum it")
+        assert stopped.status == "max_iterations"
+        resumed = RLM(max_iterations=60, max_tokens=5 * 10**6, **settings).resume(stopped.run_id)
+    (start,) = _events(tmp_path / "runs", resumed.run_id, "run_start")
+    config = start["config"]
+    assert (config["max_sub_calls"], config["max_wall_s"], config["max_depth"], config["request_timeout_s"]) == (
+        14, 900, 2, 77.0)
+    assert (config["max_iterations"], config["max_tokens"]) == (60, 5 * 10**6)  # given to the resumer
+    sandbox = config["sandbox"]  # what decides the files read and what a cell shows
+    assert (sandbox["hidden_files"], sandbox["ignore_files"], sandbox["output_limit_chars"]) == (True, False, 5000)
+    # the sub-call budget it was started with stops it again (the default has none)
+    assert resumed.status == "max_sub_calls" and resumed.replayed_turns == 10
+
+
+def test_a_trajectory_cannot_loosen_the_isolation_of_its_resume(tmp_path):
+    with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}) as server:
+        settings = dict(model="root", sub_model="sub", base_url=server.url, api_key="k", notes=False,
+                        runs_dir=tmp_path / "runs")
+        stopped = RLM(max_iterations=3, **settings).completion("x" * 50, "sum it")
+        path = tmp_path / "runs" / f"{stopped.run_id}.jsonl"
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        events[0]["config"]["sandbox"].update(policy="trusted", seccomp=False, landlock=False,
+                                              network_isolation=False, memory_limit_bytes=1 << 40)
+        path.write_text("".join(json.dumps(e) + "\n" for e in events))
+        resumed = RLM(max_iterations=4, **settings).resume(stopped.run_id)
+    (start,) = _events(tmp_path / "runs", resumed.run_id, "run_start")
+    sandbox = start["config"]["sandbox"]
+    assert (sandbox["policy"], sandbox["seccomp"], sandbox["landlock"], sandbox["network_isolation"],
+            sandbox["memory_limit_bytes"]) == ("restricted", True, True, True, None)
