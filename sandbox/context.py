@@ -291,7 +291,10 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         if found is None:
             raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty")
         source = found
-    return _prepare_file(label, source, name, store, max_str_bytes)
+    spec = _prepare_file(label, source, name, store, max_str_bytes)
+    if source is not path and source.stat().st_size >= SNAPSHOT_BYTES:
+        spec.description += f"; only its first {_human(SNAPSHOT_BYTES)} (it gives no size; a file read whole has one)"
+    return spec
 
 
 def _prepare_file(label: str, source: Path, name: str, store: Path, max_str_bytes: int) -> ContextSpec:
