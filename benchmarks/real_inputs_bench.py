@@ -12,7 +12,7 @@ that never answers; prints one JSON object. Not a test: nothing here is asserted
 Each query runs the real CLI in its own process against a scripted endpoint (another thread
 of this process) that finds the needle with a regex and answers with it. Per case: the status,
 whether the answer is the needle, the kernel's type for the context, the wall seconds and the
-CLI's peak memory (max RSS of the child). --scale shrinks or grows the files.
+CLI process's peak memory (its max RSS; the kernel is another process). --scale shrinks or grows the files.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -56,19 +55,22 @@ def write_file(path: Path, size: int, line: str, needle_line: str) -> None:
 def run_cli(path: Path, base_url: str, home: Path, *extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLM_")}
     env.update(OPENAI_API_KEY="k", RLM_HOME=str(home), PYTHONPATH=str(REPO))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "query", str(path), "-q", "What is the needle?",
-                           "-m", "root", "--base-url", base_url, "--no-notes", "--no-cache", "--json", *extra],
-                          capture_output=True, text=True, env=env, timeout=3600, check=False)
-    wall = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    row: dict = {"wall_s": round(wall, 2), "exit": proc.returncode,
-                 "cli_peak_rss_mib": round(peak / 1024) if peak > before else "<= an earlier case's"}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "query", str(path), "-q",
+                                 "What is the needle?", "-m", "root", "--base-url", base_url, "--no-notes",
+                                 "--no-cache", "--json", *extra], stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak, not the largest child's
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    row: dict = {"wall_s": round(time.monotonic() - started, 2), "exit": proc.returncode,
+                 "cli_peak_rss_mib": round(usage.ru_maxrss / 1024)}
     try:
-        result = json.loads(proc.stdout)
+        result = json.loads(stdout)
     except ValueError:
-        row["error"] = proc.stderr.strip().splitlines()[-1:] or proc.stdout[-300:]
+        row["error"] = stderr.strip().splitlines()[-1:] or stdout[-300:]
         return row
     row.update(status=result.get("status"), answer_is_needle=result.get("answer") == NEEDLE)
     trajectory = result.get("trajectory_path")
