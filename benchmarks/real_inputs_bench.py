@@ -38,6 +38,14 @@ FIND = ("```repl\nimport re\nm = re.search(r'needle is (\\S+)', context)\n"
         "found = m.group(1) if m else 'none'\nprint(type(context).__name__, found)\n```")
 
 
+FILES = (  # case, its key in the output, bytes at scale 1, the filler line, the line with the needle
+    ("emoji", "emoji_1gb", 1e9, "2026-12-05 INFO request served in 12 ms\n",
+     f"2026-12-05 WARN \N{GRINNING FACE} the needle is {NEEDLE}\n"),
+    ("cjk", "cjk_2gb", 2e9, "東京の天気は晴れです。明日も良い天気でしょう。\n",
+     f"大事なこと: the needle is {NEEDLE}\n"),
+)
+
+
 def root(call: Call) -> str:
     return FIND if call.turn == 0 else "FINAL_VAR(found)"
 
@@ -122,18 +130,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         base = Path(tmp)
         with ScriptedServer({"root": root}) as server:
-            if "emoji" in cases:
-                f = base / "emoji.txt"
-                write_file(f, int(1e9 * args.scale), "2026-12-05 INFO request served in 12 ms\n",
-                           f"2026-12-05 WARN \N{GRINNING FACE} the needle is {NEEDLE}\n")
-                out["emoji_1gb"] = {"bytes": f.stat().st_size, **run_cli(f, server.url, base / "home")}
-                f.unlink()
-            if "cjk" in cases:
-                f = base / "cjk.txt"
-                write_file(f, int(2e9 * args.scale), "東京の天気は晴れです。明日も良い天気でしょう。\n",
-                           f"大事なこと: the needle is {NEEDLE}\n")
-                out["cjk_2gb"] = {"bytes": f.stat().st_size, **run_cli(f, server.url, base / "home")}
-                f.unlink()
+            for case, key, size, line, needle_line in FILES:
+                if case in cases:
+                    f = base / f"{case}.txt"
+                    write_file(f, int(size * args.scale), line, needle_line)
+                    out[key] = {"bytes": f.stat().st_size, **run_cli(f, server.url, base / "home")}
+                    f.unlink()
         if "wall" in cases:
             f = base / "small.txt"
             f.write_text("hello\n")

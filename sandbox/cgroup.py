@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.scratch import pid_running
+
 ROOT = Path("/sys/fs/cgroup")
 
 
@@ -40,21 +42,11 @@ def _sweep_stale(parent: Path, version: int) -> None:
     with contextlib.suppress(OSError):
         for d in parent.glob("rlm-sandbox-*"):
             pid = d.name.split("-")[2]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or pid_running(int(pid)):
                 continue
             stale = Cgroup(version, [d])
             stale.kill_all()
             stale.remove()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

@@ -61,7 +61,8 @@ class ScratchDir:
         self.close()
 
 
-def _pid_running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether a process of that id exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -75,7 +76,7 @@ def _owner_gone(directory: Path, pid: int) -> bool:
     try:
         fd = os.open(directory / OWNER, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return not _pid_running(pid)  # killed between making the directory and locking it
+        return not pid_running(pid)  # killed between making the directory and locking it
     except OSError:
         return False
     try:

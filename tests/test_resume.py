@@ -41,6 +41,15 @@ def root_turns(server: ScriptedServer) -> Counter:
     return Counter(c.turn for c in server.calls_to("root"))
 
 
+
+def kill_at_turn(server, proc: subprocess.Popen, turns: int) -> None:
+    """SIGKILL `proc` once the root model has been asked `turns` times (or it ended)."""
+    deadline = time.monotonic() + 120
+    while len(server.calls_to("root")) < turns and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+
 def test_a_run_killed_at_turn_20_of_40_resumes_and_asks_each_turn_once(tmp_path):
     (tmp_path / "data.txt").write_text("some data\n" * 100)
     with ScriptedServer({"root": counting_root, "sub": lambda call: "1"}, latency_s=0.01) as server:
@@ -48,11 +57,7 @@ def test_a_run_killed_at_turn_20_of_40_resumes_and_asks_each_turn_once(tmp_path)
         base = ["-m", "root", "--sub-model", "sub", "--base-url", server.url, "--max-iterations", "60", "--no-notes"]
         proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "data.txt", "-q", "sum it", *base],
                                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while len(server.calls_to("root")) < 20 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        kill_at_turn(server, proc, 20)
         seen_before = len(server.calls_to("root"))
         assert 20 <= seen_before < TURNS, seen_before
         runs = sorted((tmp_path / "home" / "runs").glob("*.jsonl"))
@@ -126,11 +131,7 @@ def test_a_resume_elsewhere_keeps_the_runs_budgets_and_notes_store(tmp_path):
                                  "--sub-model", "sub", "--base-url", server.url, "--max-iterations", "60",
                                  "--notes", "mynotes", "--no-notes-turn"],
                                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while len(server.calls_to("root")) < 20 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        kill_at_turn(server, proc, 20)
         (run_id,) = [p.stem for p in runs.glob("*.jsonl")]
         r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json"], cwd=elsewhere,
                            env=env, capture_output=True, timeout=300, check=False)
