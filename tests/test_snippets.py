@@ -65,7 +65,7 @@ class Kernels:
         key = (kind, ascii_only)
         if key not in self.started:
             text = make_context(ascii_only=ascii_only)
-            max_str = CORPUS_MAX_STR_BYTES if kind == "corpus" else 2 * len(text.encode("utf-8"))
+            max_str = CORPUS_MAX_STR_BYTES if kind == "corpus" else 4 * len(text)  # a str of any width
             sb = self.stack.enter_context(Sandbox(SandboxConfig(
                 policy="restricted", max_str_bytes=max_str, cell_timeout_s=CELL_TIMEOUT_S, interrupt_grace_s=2)))
             if kind == "corpus":
