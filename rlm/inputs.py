@@ -150,10 +150,15 @@ def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
 
 def _has_text(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
-            return bool(f.read(1))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a file that waits says "no"
     except OSError:
         return False
+    try:
+        return bool(os.read(fd, 1))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | None = None,

@@ -262,9 +262,19 @@ SNAPSHOT_BYTES = 64 << 20  # a file that says its size is 0 (/proc, /sys) is rea
 def _snapshot(path: Path, copy: Path) -> Path | None:
     """A file that reports size 0 may still have text (/proc/cpuinfo): its text now, copied
     (up to SNAPSHOT_BYTES), or None when it has none."""
-    with open(path, "rb") as src, open(copy, "wb") as out:
-        while chunk := src.read(min(1 << 20, SNAPSHOT_BYTES - out.tell())):
-            out.write(chunk)
+    with open(copy, "wb") as out:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a file that waits (/proc/kmsg) ends
+        try:
+            while out.tell() < SNAPSHOT_BYTES:
+                try:
+                    chunk = os.read(fd, min(1 << 20, SNAPSHOT_BYTES - out.tell()))
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                out.write(chunk)
+        finally:
+            os.close(fd)
     return copy if copy.stat().st_size else None
 
 
