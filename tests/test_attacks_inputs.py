@@ -1,0 +1,102 @@
+"""Red-team checks of the inputs and budgets a run depends on: endpoints that answer in ways
+meant to outlast the wall budget, trajectories edited to make a resume do harm. Real servers on
+127.0.0.1, real kernels, real files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rlm import RLM
+from rlm.errors import ModelError
+
+HANG_LIMIT_S = 40  # far above the budgets under test
+
+
+class TrickleServer:
+    """Answers every request at once with its headers, then sends its body one byte a
+    `gap_s` (each read of the client completes well within any per-read timeout)."""
+
+    def __init__(self, gap_s: float = 0.5, trickle_get: bool = False) -> None:
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _trickle(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(1 << 20))
+                self.end_headers()
+                self.wfile.flush()
+                while not server.stop.wait(gap_s):
+                    try:
+                        self.wfile.write(b" ")  # JSON allows any amount of leading whitespace
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+            def do_GET(self) -> None:
+                if trickle_get:
+                    self._trickle()
+                    return
+                body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._trickle()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> TrickleServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _run_in_thread(rlm: RLM) -> list:
+    """The run's result or the error it raised, in a list that stays empty while it runs."""
+    done: list = []
+
+    def run() -> None:
+        try:
+            done.append(rlm.completion("hello", "what?"))
+        except Exception as exc:  # noqa: BLE001 - the test looks at what it was
+            done.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HANG_LIMIT_S)
+    return done
+
+
+@pytest.mark.parametrize(("trickle_get", "preflight"), [(False, True), (True, True), (True, False)],
+                         ids=["chat-trickles", "models-trickles", "window-probe-trickles"])
+def test_a_trickling_endpoint_cannot_hold_a_run_past_its_wall_budget(tmp_path, trickle_get, preflight):
+    # the SDK's timeout (and urllib's, for the window probe) bounds each read of the socket, not
+    # the request: a body that comes one byte at a time never timed out, whatever max_wall_s said
+    with TrickleServer(trickle_get=trickle_get) as server:
+        rlm = RLM(model="m", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
+                  max_wall_s=3.0, retry_base_s=0.01, notes=False, preflight=preflight)
+        done = _run_in_thread(rlm)
+        assert done, f"the run outlived its 3 s wall budget by more than {HANG_LIMIT_S} s"
+    if trickle_get and preflight:  # the endpoint check is what timed out
+        assert isinstance(done[0], ModelError) and "timed out" in str(done[0])
+    else:
+        assert done[0].status == "max_wall_time" and done[0].answer is None
