@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rlm.errors import ContextError
 from rlm.stdin_spool import STDIN_LABEL, is_spool, spool_stdin
+from rlm.terminal_text import say
 from sandbox.context import MESSAGE_PATH_CHARS, WalkOptions, check_path, shown, stat_problem, walk_directory
 from sandbox.errors import ContextError as SandboxContextError
 
@@ -135,8 +136,9 @@ def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         if not poller.poll(int(FIFO_WAIT_NOTICE_S * 1000)):
-            print(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
-                  file=sys.stderr, flush=True)
+            say(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
+                file=sys.stderr)
+            sys.stderr.flush()
             while not poller.poll(1000):
                 pass
         os.set_blocking(fd, True)

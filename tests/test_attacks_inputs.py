@@ -5,10 +5,15 @@ meant to outlast the wall budget, trajectories edited to make a resume do harm. 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import REPO, cli_env
 
 from rlm import RLM
 from rlm.errors import ModelError
@@ -100,3 +105,20 @@ def test_a_trickling_endpoint_cannot_hold_a_run_past_its_wall_budget(tmp_path, t
         assert isinstance(done[0], ModelError) and "timed out" in str(done[0])
     else:
         assert done[0].status == "max_wall_time" and done[0].answer is None
+
+
+def test_the_wait_for_a_fifo_writer_shows_its_name_with_escapes(tmp_path):
+    # the notice printed the FIFO's name raw: a name with an OSC sequence retitled the terminal
+    fifo = tmp_path / "pipe\x1b]0;owned\x07"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "query", str(fifo), "-q", "what?", "-m", "m",
+                             "--base-url", "http://127.0.0.1:9/v1", "--no-notes"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path / "home"))
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert "waiting for a program to write to" in line
+    assert "\x1b" not in line and "\x07" not in line
+    assert "pipe\\x1b]0;owned\\x07" in line
