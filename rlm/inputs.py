@@ -172,7 +172,9 @@ def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | Non
         raise ContextError("- (standard input) cannot be combined with paths")
     paths: list[Path] = []
     for arg in args:
-        if glob.has_magic(arg):
+        # a file of that very name is that file ("report [draft].txt"), not a pattern that
+        # matches another one ("report d.txt")
+        if glob.has_magic(arg) and not os.path.lexists(os.path.expanduser(arg)):
             matches = sorted(glob.glob(arg, recursive=True))
             matched = [Path(m) for m in matches if Path(m).is_file()]
             if not matched:

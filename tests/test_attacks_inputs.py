@@ -11,12 +11,14 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import REPO, cli_env
 
 from rlm import RLM
 from rlm.errors import ModelError
+from rlm.inputs import expand_paths
 
 HANG_LIMIT_S = 40  # far above the budgets under test
 
@@ -122,3 +124,14 @@ def test_the_wait_for_a_fifo_writer_shows_its_name_with_escapes(tmp_path):
     assert "waiting for a program to write to" in line
     assert "\x1b" not in line and "\x07" not in line
     assert "pipe\\x1b]0;owned\\x07" in line
+
+
+def test_a_file_whose_name_looks_like_a_glob_is_read_as_named(tmp_path, monkeypatch):
+    # "report [draft].txt" was taken as a pattern (matching "report d.txt"...): no files match
+    monkeypatch.chdir(tmp_path)
+    Path("report [draft].txt").write_text("the draft\n")
+    Path("report d.txt").write_text("another file\n")
+    assert expand_paths(["report [draft].txt"]) == Path("report [draft].txt")
+    assert expand_paths(["report [draft].txt", "report d.txt"]) == [Path("report [draft].txt"),
+                                                                     Path("report d.txt")]
+    assert expand_paths(["report [a-z]*.txt"]) == Path("report d.txt")  # a pattern still is one
