@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, cli_env
+from scripted_server import ScriptedServer
 
 from rlm import RLM
-from rlm.errors import ModelError
+from rlm.errors import ContextError, ModelError
 from rlm.inputs import expand_paths
+from rlm.resume import _files_fingerprint
 
 HANG_LIMIT_S = 40  # far above the budgets under test
 
@@ -135,3 +137,40 @@ def test_a_file_whose_name_looks_like_a_glob_is_read_as_named(tmp_path, monkeypa
     assert expand_paths(["report [draft].txt", "report d.txt"]) == [Path("report [draft].txt"),
                                                                      Path("report d.txt")]
     assert expand_paths(["report [a-z]*.txt"]) == Path("report d.txt")  # a pattern still is one
+
+
+def _edit_replay(trajectory: Path, **changes: object) -> None:
+    """Rewrite the run_start event's replay record of `trajectory` with `changes`."""
+    lines = trajectory.read_text().splitlines()
+    for i, line in enumerate(lines):
+        event = json.loads(line)
+        if event.get("event") == "run_start":
+            event["replay"] = {**event["replay"], **changes}
+            lines[i] = json.dumps(event)
+    trajectory.write_text("\n".join(lines) + "\n")
+
+
+def test_an_edited_trajectory_cannot_make_a_resume_delete_a_file_as_its_spool(tmp_path):
+    # a run over standard input removes its spool once it answers; a trajectory that called any
+    # file named like a spool "standard input" had that file removed by the resume's answer
+    victim = tmp_path / "keep" / "stdin-1-abc.txt"
+    victim.parent.mkdir()
+    victim.write_text("a file of the user's that only looks like a spool\n")
+    (tmp_path / "data.txt").write_text("some data\n")
+    runs = tmp_path / "runs"
+    phase = {"answer": False}
+
+    def root(call: object) -> str:
+        return "FINAL(done)" if phase["answer"] else "```repl\nprint(len(context))\n```"
+
+    with ScriptedServer({"root": root}) as server:
+        first = RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs, max_iterations=1,
+                    notes=False, cache=False).completion(tmp_path / "data.txt", "what?")
+        assert first.status != "ok"
+        _edit_replay(runs / f"{first.run_id}.jsonl", paths=[str(victim)], given=[str(victim)],
+                     label="standard input", fingerprint=_files_fingerprint([victim]))
+        phase["answer"] = True
+        with pytest.raises(ContextError, match="no spool of rlm's"):
+            RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs, max_iterations=5,
+                notes=False, cache=False).resume(first.run_id)
+    assert victim.exists(), "the resume removed a file outside the runs directory as its spool"
