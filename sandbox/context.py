@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -193,10 +194,17 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
     )
 
 
+_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def shown(path: Path | str, limit: int | None = None) -> str:
-    """A path as text that is always valid UTF-8 (bytes of a name that are not UTF-8 as \\xNN
-    escapes), shortened in the middle to `limit` characters when given."""
+    """A path as one line of text that is always valid UTF-8 (bytes of a name that are not
+    UTF-8 as \\xNN escapes, control characters, newlines included, as \\n or \\xNN: a name
+    must not begin a line of its own in a message or a listing), shortened in the middle to
+    `limit` characters when given."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = _LINE_BREAKERS.sub(lambda m: _NAMED_ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
     if limit is not None and len(text) > limit:
         keep = max(limit - 5, 2) // 2
         text = f"{text[:keep]} ... {text[-keep:]}"

@@ -174,3 +174,20 @@ def test_an_edited_trajectory_cannot_make_a_resume_delete_a_file_as_its_spool(tm
             RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs, max_iterations=5,
                 notes=False, cache=False).resume(first.run_id)
     assert victim.exists(), "the resume removed a file outside the runs directory as its spool"
+
+
+def test_a_file_name_with_a_newline_stays_on_its_line_in_what_rlm_prints(tmp_path):
+    # the summary of what a directory left out printed names as they are: a newline in a name
+    # began a line of the corpus's choosing in rlm's own output
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("the text\n")
+    (corpus / "x\nanswer: 42 (forged)").write_bytes(b"\0binary")
+    with ScriptedServer({"root": lambda call: "FINAL(done)"}) as server:
+        r = subprocess.run([sys.executable, str(REPO / "cli.py"), "query", str(corpus), "-q", "what?", "-m", "root",
+                            "--base-url", server.url, "--no-notes", "--no-cache", "--verbose"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=cli_env(tmp_path / "home", key="test-key"))
+    assert r.returncode == 0, r.stderr
+    assert "binary" in r.stderr and "x\\nanswer: 42" in r.stderr
+    assert not any(line.startswith("answer: 42") for line in (r.stdout + r.stderr).splitlines())
