@@ -21,6 +21,7 @@ from rlm import RLM
 from rlm.errors import ContextError, ModelError
 from rlm.inputs import expand_paths
 from rlm.resume import _files_fingerprint
+from sandbox.context import prepare
 
 HANG_LIMIT_S = 40  # far above the budgets under test
 
@@ -191,3 +192,16 @@ def test_a_file_name_with_a_newline_stays_on_its_line_in_what_rlm_prints(tmp_pat
     assert r.returncode == 0, r.stderr
     assert "binary" in r.stderr and "x\\nanswer: 42" in r.stderr
     assert not any(line.startswith("answer: 42") for line in (r.stdout + r.stderr).splitlines())
+
+
+def test_files_that_say_size_0_are_read_among_several_as_they_are_alone(tmp_path):
+    # /proc/cpuinfo alone was read (a snapshot); with another file it was left out as "empty"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    for limit in (1 << 20, 16):  # a str, and a Corpus over its files where they are
+        store = tmp_path / f"store-{limit}"
+        store.mkdir()
+        spec = prepare([Path("/proc/self/status"), notes], "context", store, limit)
+        assert spec.skipped == {}
+        text = b"".join(p.read_bytes() for p in [spec.data_path, *spec.mapped]).decode()
+        assert "==> /proc/self/status <==" in text and "\nPid:" in text and "my notes" in text
