@@ -10,6 +10,7 @@ nothing: then `DEFAULT_WINDOW_CHARS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -68,7 +69,7 @@ async def server_window_tokens(base_url: str | None, api_key: str | None, model:
             tokens = _window_tokens(base_url.rstrip("/"), api_key, model, deadline)
         except Exception:  # noqa: BLE001 - the window is a hint: no answer is None
             tokens = None
-        if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
             loop.call_soon_threadsafe(lambda: found.done() or found.set_result(tokens))
 
     threading.Thread(target=probe, name="rlm-window-probe", daemon=True).start()
