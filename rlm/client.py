@@ -133,12 +133,32 @@ class MalformedReply(Exception):
 SERVER_ERRORS: tuple[type[Exception], ...] = (openai.OpenAIError, MalformedReply, *TRANSPORT_ERRORS)
 
 
-async def _sdk_call(call: Any) -> Any:
-    """Await the SDK's request; a body it could not decode becomes MalformedReply. Everything
-    else it raises that is not an openai error (a TypeError for a request argument it cannot
-    serialise...) comes from our side and propagates unchanged."""
+def _http_module() -> Any:
+    """The HTTP library the SDK uses (httpx2 for recent SDKs, httpx for older ones)."""
+    for name in ("httpx2", "httpx"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("the openai SDK's HTTP library (httpx2 or httpx) is not installed")
+
+
+async def within(call: Any, timeout_s: float, method: str, url: str) -> Any:
+    """Await the SDK's request `call` for at most `timeout_s` in all, else APITimeoutError. The
+    SDK's own timeout bounds each read of the socket, not the request: a server that sends its
+    headers and then a byte a second would hold it for ever."""
     try:
-        return await call
+        return await asyncio.wait_for(call, max(timeout_s, 0.001))
+    except TimeoutError:
+        raise openai.APITimeoutError(request=_http_module().Request(method, url)) from None
+
+
+async def _sdk_call(call: Any, timeout_s: float, url: str) -> Any:
+    """Await the SDK's request (`within` timeout_s); a body it could not decode becomes
+    MalformedReply. Everything else it raises that is not an openai error (a TypeError for a
+    request argument it cannot serialise...) comes from our side and propagates unchanged."""
+    try:
+        return await within(call, timeout_s, "POST", url)
     except BODY_ERRORS as exc:
         raise MalformedReply(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
@@ -212,7 +232,8 @@ class ModelClient:
         Servers that do not implement GET /models (404/405) count as reachable."""
         try:
             # raw: only the status matters, and a body in some other shape is no failure
-            await self._client.models.with_raw_response.list(timeout=timeout_s)
+            await within(self._client.models.with_raw_response.list(timeout=timeout_s), timeout_s,
+                         "GET", f"{self.endpoint}/models")
         except openai.AuthenticationError as exc:
             raise ModelError(f"{self.endpoint} refused the API key (HTTP 401): check OPENAI_API_KEY",
                              status_code=401) from exc
@@ -236,7 +257,8 @@ class ModelClient:
         """The model ids the endpoint lists (GET /models), or None when it lists none or does
         not answer that request (many servers do not implement it)."""
         try:
-            page = await self._client.models.list(timeout=timeout_s)
+            page = await within(self._client.models.list(timeout=timeout_s), timeout_s, "GET",
+                                f"{self.endpoint}/models")
             ids = {str(m.id) for m in page.data}
         except (openai.OpenAIError, AttributeError, TypeError, ValueError):
             return None
@@ -307,7 +329,7 @@ class ModelClient:
             try:
                 resp = await _sdk_call(self._client.chat.completions.create(
                     model=model, messages=messages, timeout=timeout, **kwargs  # type: ignore[arg-type]
-                ))
+                ), timeout, f"{self.endpoint}/chat/completions")
                 text = _reply_text(resp)
                 latency = time.monotonic() - started
             except SERVER_ERRORS as exc:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rlm.errors import ContextError
 from rlm.stdin_spool import STDIN_LABEL, is_spool, spool_stdin
+from rlm.terminal_text import say
 from sandbox.context import MESSAGE_PATH_CHARS, WalkOptions, check_path, shown, stat_problem, walk_directory
 from sandbox.errors import ContextError as SandboxContextError
 
@@ -135,8 +136,9 @@ def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         if not poller.poll(int(FIFO_WAIT_NOTICE_S * 1000)):
-            print(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
-                  file=sys.stderr, flush=True)
+            say(f"waiting for a program to write to {shown(path, MESSAGE_PATH_CHARS)} (Ctrl-C stops)",
+                file=sys.stderr)
+            sys.stderr.flush()
             while not poller.poll(1000):
                 pass
         os.set_blocking(fd, True)
@@ -175,7 +177,9 @@ def expand_paths(args: Sequence[str], stdin: Any = None, walk: WalkOptions | Non
         raise ContextError("- (standard input) cannot be combined with paths")
     paths: list[Path] = []
     for arg in args:
-        if glob.has_magic(arg):
+        # a file of that very name is that file ("report [draft].txt"), not a pattern that
+        # matches another one ("report d.txt")
+        if glob.has_magic(arg) and not os.path.lexists(os.path.expanduser(arg)):
             matches = sorted(glob.glob(arg, recursive=True))
             matched = [Path(m) for m in matches if Path(m).is_file()]
             if not matched:

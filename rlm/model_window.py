@@ -10,7 +10,9 @@ nothing: then `DEFAULT_WINDOW_CHARS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,7 +58,25 @@ async def server_window_tokens(base_url: str | None, api_key: str | None, model:
     if not base_url:
         return None
     deadline = time.monotonic() + timeout_s
-    return await asyncio.to_thread(_window_tokens, base_url.rstrip("/"), api_key, model, deadline)
+    # urllib's timeout bounds each read of the socket, not the request (a server may send a byte
+    # a second): the requests run in a daemon thread, left behind when the time is up (a thread
+    # of the event loop's executor would hold the process at exit until they end)
+    loop = asyncio.get_running_loop()
+    found: asyncio.Future[int | None] = loop.create_future()
+
+    def probe() -> None:
+        try:
+            tokens = _window_tokens(base_url.rstrip("/"), api_key, model, deadline)
+        except Exception:  # noqa: BLE001 - the window is a hint: no answer is None
+            tokens = None
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(lambda: found.done() or found.set_result(tokens))
+
+    threading.Thread(target=probe, name="rlm-window-probe", daemon=True).start()
+    try:
+        return await asyncio.wait_for(found, max(timeout_s, 0.001))
+    except TimeoutError:
+        return None
 
 
 def _window_tokens(base: str, api_key: str | None, model: str, deadline: float) -> int | None:

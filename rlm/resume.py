@@ -28,6 +28,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from rlm.config import RLMConfig
 from rlm.errors import ContextError
 from rlm.inputs import Context
 from rlm.trajectory import read_jsonl
+from sandbox.context import MESSAGE_PATH_CHARS, shown
 
 # what decides the requests a run makes: taken from the recorded run, so that its turns are
 # the same requests again (keys come from the resuming settings)
@@ -115,6 +117,13 @@ def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, A
         stored.write_bytes(data)
         record["stored"] = stored.name
     return record
+
+
+def _spool_place(path: Path, runs_dir: Path) -> bool:
+    """Whether `path` lies where `rlm.stdin_spool` keeps spools: the runs directory, or the
+    temporary directory (standard input read without one)."""
+    places = {runs_dir.resolve(), Path(tempfile.gettempdir()).resolve()}
+    return path.resolve().parent in places
 
 
 def find_run(runs_dir: Path, run_id: str) -> Path:
@@ -214,6 +223,10 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
         value: Any = paths[0] if len(paths) == 1 else paths
         if isinstance(replay.get("label"), str) and len(paths) == 1:
             value = Context(paths[0], "path", label=replay["label"])
+            if value.spooled and not _spool_place(paths[0], runs_dir):
+                # a spool is removed once its run answers: only one this program kept is
+                raise ContextError(f"run {path.stem} names its input {shown(paths[0], MESSAGE_PATH_CHARS)}, "
+                                   "which is no spool of rlm's (those are kept in the runs directory)")
     elif "sha256" in replay:
         if context is not None:
             data, _ = _stored_bytes(Context(context, Context.of(context).kind))

@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -193,10 +194,17 @@ def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
     )
 
 
+_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def shown(path: Path | str, limit: int | None = None) -> str:
-    """A path as text that is always valid UTF-8 (bytes of a name that are not UTF-8 as \\xNN
-    escapes), shortened in the middle to `limit` characters when given."""
+    """A path as one line of text that is always valid UTF-8 (bytes of a name that are not
+    UTF-8 as \\xNN escapes, control characters, newlines included, as \\n or \\xNN: a name
+    must not begin a line of its own in a message or a listing), shortened in the middle to
+    `limit` characters when given."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = _LINE_BREAKERS.sub(lambda m: _NAMED_ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
     if limit is not None and len(text) > limit:
         keep = max(limit - 5, 2) // 2
         text = f"{text[:keep]} ... {text[-keep:]}"
@@ -510,16 +518,16 @@ MAP_IN_PLACE_BYTES = 1 << 20  # in a large directory, files from this size are m
 
 def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes: int,
                    root: Path | None = None) -> ContextSpec:
-    files, skipped = _usable(list(files), root)
+    files, skipped, names = _usable(list(files), root, store)
     if sum(p.stat().st_size for p in files) > max_str_bytes:
-        return _prepare_mapped(files, skipped, name, store, root)
+        return _prepare_mapped(files, skipped, name, store, root, names)
     data_path = store / f"{name}.concat.txt"
     index = []
     decoded: dict[str, str] = {}
     total = TextSize()
     with open(data_path, "wb") as out:
         for p in files:
-            label = _label(p, root)
+            label = names.get(p) or _label(p, root)
             header = f"==> {label} <==\n"
             out.write(header.encode("utf-8", "surrogateescape"))
             total.add(header + "\n\n")
@@ -569,28 +577,40 @@ def _unusable(p: Path) -> str | None:
         return _skip_reason(exc)
 
 
-def _usable(files: list[Path], root: Path | None) -> tuple[list[Path], dict[str, list[str]]]:
-    """The files worth reading (empty and binary ones are left out, by reason); ContextError
-    naming them when none is left, or for a file that does not exist."""
+def _usable(files: list[Path], root: Path | None,
+            store: Path | None = None) -> tuple[list[Path], dict[str, list[str]], dict[Path, str]]:
+    """The files worth reading (empty and binary ones are left out, by reason) and the names of
+    those read from a snapshot in `store` (a file that says size 0 and has text, as /proc
+    files do, is read as it is alone: `_snapshot`); ContextError naming them when none is
+    left, or for a file that does not exist."""
     kept: list[Path] = []
     skipped: dict[str, list[str]] = {}
+    names: dict[Path, str] = {}
     for p in files:
         if not os.path.isfile(p):
             check_path(p)  # says what it is
             raise ContextError(f"not a file: {shown(p, MESSAGE_PATH_CHARS)}")
         label = _label(p, root)
         reason = _unusable(p)
+        if reason == "empty" and store is not None:
+            try:
+                copy = _snapshot(p, store / f"snapshot-{len(names)}.txt")
+            except OSError:
+                copy = None
+            if copy is not None:
+                reason = "binary" if _is_binary(copy) else None
+                names[copy], p = label, copy
         if reason is None:
             kept.append(p)
         else:
             skipped.setdefault(reason, []).append(label)
     if not kept:
         raise ContextError(f"no readable text among the files given ({describe_skipped(skipped, 6)})")
-    return kept, skipped
+    return kept, skipped, names
 
 
 def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str, store: Path,
-                    root: Path | None) -> ContextSpec:
+                    root: Path | None, names: dict[Path, str] | None = None) -> ContextSpec:
     """A directory too large for a str: a Corpus over its files where they are. Files of
     MAP_IN_PLACE_BYTES or more are mapped by the kernel in place (never copied); headers and
     smaller files go to one pack file. The index lists the documents (offsets in the joined
@@ -601,6 +621,7 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
     segments: list[list[int]] = []
     mapped: list[Path] = []
     decoded: dict[str, str] = {}
+    names = names or {}
     joined = 0
 
     with open(pack_path, "wb") as pack:
@@ -614,7 +635,7 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
             joined += n
 
         for p in files:
-            label = _label(p, root)
+            label = names.get(p) or _label(p, root)
             header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
             pack.write(header)
             packed(len(header))
