@@ -359,6 +359,9 @@ def runs_resume(
     max_tokens: int = typer.Option(None, "--max-tokens", callback=_positive, help="A new token budget."),
     max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="A new wall-time budget in seconds."),
     max_sub_calls: int = typer.Option(None, "--max-sub-calls", callback=_positive, help="A new sub-call budget."),
+    base_url: str = typer.Option(None, "--base-url", help="The endpoint the run used (default: $OPENAI_BASE_URL, "
+                                 "else OpenAI); a run made against another one is refused, never sent your key."),
+    sub_base_url: str = typer.Option(None, "--sub-base-url", help="The run's endpoint for sub-calls, if it had one."),
     runs_dir: str = RunsDirOption,
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual ones."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as `rlm query --json` does."),
@@ -369,13 +372,16 @@ def runs_resume(
     The turns it completed are replayed with their recorded replies (no model is asked again), then
     it goes on live. Its files must be as they were. Its settings are the run's own (models,
     budgets, notes store), wherever the resume runs; a budget given here replaces the run's.
-    Keys come from the environment and rlm.toml.
+    Keys and endpoints come from you (options, the environment, rlm.toml), never from the run's
+    record: a run made against an endpoint you do not name is refused.
 
     Examples:
 
       rlm runs resume 20261122T021000-ab12cd34
 
       rlm runs resume ab12cd34 --max-iterations 60 --json
+
+      rlm runs resume ab12cd34 --base-url http://localhost:8000/v1
     """
     from pathlib import Path
 
@@ -389,7 +395,8 @@ def runs_resume(
     try:  # the run's own model settings, found before the RLM is made (they are not optional)
         recorded = recorded_settings(resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir, run_id)
         rlm = RLM(max_iterations=max_iterations, max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall,
-                  max_sub_calls=max_sub_calls, runs_dir=runs_dir, config_file=config_path, **recorded)
+                  max_sub_calls=max_sub_calls, base_url=base_url, sub_base_url=sub_base_url, runs_dir=runs_dir,
+                  config_file=config_path, **recorded)
     except RLMError as exc:
         _fail(str(exc), exc)
     _run_and_report(rlm, lambda on_event: rlm.resume(run_id, on_event=on_event), as_json, verbose)

@@ -261,6 +261,7 @@ def resumed_settings(plan: ResumePlan, resumer: RLMConfig, given: Collection[str
     and its notes store, each unless named in `given` (what the resumer was told explicitly);
     its prices under the resumer's (a cost budget needs the prices it was admitted with)."""
     recorded = plan.settings
+    _check_endpoints(plan, resumer)
     out = request_settings(recorded)
     out.update({k: recorded[k] for k in RUN_FIELDS if k in recorded and k not in given})
     if "notes" not in given and plan.notes is not None:
@@ -280,8 +281,26 @@ def resumed_settings(plan: ResumePlan, resumer: RLMConfig, given: Collection[str
 
 
 
+ENDPOINT_FIELDS = (("base_url", "--base-url"), ("sub_base_url", "--sub-base-url"))
+
+
+def _check_endpoints(plan: ResumePlan, resumer: RLMConfig) -> None:
+    """A resume sends the resumer's key and the context's text to the run's endpoints: only to
+    those the resumer's own settings name (options, environment, its rlm.toml), never to one
+    that only the trajectory file says (an edited or shared one could name any host)."""
+    for field, option in ENDPOINT_FIELDS:
+        ran, own = plan.settings.get(field), getattr(resumer, field)
+        if isinstance(ran, str) and ran.rstrip("/") != (own or "").rstrip("/"):
+            url, yours = shown(ran, MESSAGE_PATH_CHARS), shown(own, MESSAGE_PATH_CHARS) if own else "none given"
+            raise ContextError(
+                f"run {plan.run_id} used the endpoint {url}, which your settings do not name ({yours}); a resume "
+                f"sends your key and your text only to an endpoint you name: give {option} {url} to resume against it")
+
+
 def recorded_settings(runs_dir: Path, run_id: str) -> dict[str, Any]:
-    """The request settings run `run_id` recorded (ContextError if there is no such run)."""
+    """The request settings run `run_id` recorded, but its endpoints (they come from the
+    resumer: see _check_endpoints); ContextError if there is no such run."""
     path = find_run(runs_dir, run_id)
     start = next((e for e in read_jsonl(path) if isinstance(e, dict) and e.get("event") == "run_start"), {})
-    return request_settings(dict(start.get("config") or {}))
+    settings = request_settings(dict(start.get("config") or {}))
+    return {k: v for k, v in settings.items() if k not in dict(ENDPOINT_FIELDS)}

@@ -63,8 +63,15 @@ def test_a_run_killed_at_turn_20_of_40_resumes_and_asks_each_turn_once(tmp_path)
         runs = sorted((tmp_path / "home" / "runs").glob("*.jsonl"))
         assert len(runs) == 1
         run_id = runs[0].stem
-        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id[-8:], "--max-iterations", "60",
-                            "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=300, check=False)
+        resume = [sys.executable, "-m", "cli", "runs", "resume", run_id[-8:], "--max-iterations", "60", "--json"]
+        # the endpoint comes from the resumer, never from the trajectory alone (an edited one could
+        # send the key and the text anywhere): not named, the resume is refused before any request
+        asked = len(server.calls)
+        r = subprocess.run(resume, cwd=tmp_path, env=env, capture_output=True, timeout=300, check=False)
+        assert r.returncode == 1 and f"give --base-url {server.url}" in r.stdout.decode(), r
+        assert len(server.calls) == asked
+        r = subprocess.run([*resume, "--base-url", server.url], cwd=tmp_path, env=env, capture_output=True,
+                           timeout=300, check=False)
         assert r.returncode == 0, r.stderr.decode()
         result = json.loads(r.stdout)
         turns = root_turns(server)
@@ -134,7 +141,7 @@ def test_a_resume_elsewhere_keeps_the_runs_budgets_and_notes_store(tmp_path):
         kill_at_turn(server, proc, 20)
         (run_id,) = [p.stem for p in runs.glob("*.jsonl")]
         r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json"], cwd=elsewhere,
-                           env=env, capture_output=True, timeout=300, check=False)
+                           env={**env, "OPENAI_BASE_URL": server.url}, capture_output=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr.decode()
     result = json.loads(r.stdout)
     assert result["answer"] == EXPECTED and result["status"] == "ok" and result["resumed_from"] == run_id

@@ -128,8 +128,9 @@ def test_a_spooled_stdin_run_resumes_and_its_spool_goes_once_it_answers(tmp_path
         run_id = json.loads(stopped.stdout)["run_id"]
         (spool,) = _leftovers(runs)  # kept: the run can be resumed, and the user is told where
         assert f"the piped input is kept for `rlm runs resume`: {spool}" in stopped.stderr.decode()
-        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--max-iterations", "60", "--json"],
-                           cwd=elsewhere, env=env, capture_output=True, timeout=120, check=False)
+        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--max-iterations", "60", "--json",
+                            "--base-url", server.url], cwd=elsewhere, env=env, capture_output=True, timeout=120,
+                           check=False)
         prompts = [c.prompt + c.system for c in server.calls_to("root")]
     assert r.returncode == 0, r.stderr.decode()
     result = json.loads(r.stdout)
@@ -158,8 +159,8 @@ def test_a_stdin_run_ended_by_sigterm_keeps_its_input_and_resumes(tmp_path):
         assert proc.returncode == -signal.SIGTERM
         assert len(_leftovers(runs)) == 1  # the run can be resumed: its input stays
         (run_id,) = [p.stem for p in runs.glob("*.jsonl")]
-        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json"], cwd=tmp_path,
-                           env=env, capture_output=True, timeout=120, check=False)
+        r = subprocess.run([sys.executable, "-m", "cli", "runs", "resume", run_id, "--json", "--base-url", server.url],
+                           cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr.decode()
     assert json.loads(r.stdout)["answer"] == f"1000 {sum(range(1, 13))}"
     assert _leftovers(runs) == []
