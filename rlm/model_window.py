@@ -69,8 +69,12 @@ async def server_window_tokens(base_url: str | None, api_key: str | None, model:
             tokens = _window_tokens(base_url.rstrip("/"), api_key, model, deadline)
         except Exception:  # noqa: BLE001 - the window is a hint: no answer is None
             tokens = None
+        def settle() -> None:
+            if not found.done():
+                found.set_result(tokens)
+
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-            loop.call_soon_threadsafe(lambda: found.done() or found.set_result(tokens))
+            loop.call_soon_threadsafe(settle)
 
     threading.Thread(target=probe, name="rlm-window-probe", daemon=True).start()
     try:
