@@ -23,15 +23,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from scripted_server import Call, ScriptedServer
+from stalling_server import StallingServer
 
 NEEDLE = "ZEPHYR-4471"
 FIND = ("```repl\nimport re\nm = re.search(r'needle is (\\S+)', context)\n"
@@ -89,36 +88,6 @@ def run_cli(path: Path, base_url: str, home: Path, *extra: str) -> dict:
     return row
 
 
-class HungServer:
-    """Answers GET /models; accepts each chat request and never answers it."""
-
-    def __init__(self) -> None:
-        release = self.release = threading.Event()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = b'{"object": "list", "data": [{"id": "root", "object": "model"}]}'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                release.wait()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="emoji,cjk,wall")
@@ -139,7 +108,7 @@ def main() -> None:
         if "wall" in cases:
             f = base / "small.txt"
             f.write_text("hello\n")
-            hung = HungServer()
+            hung = StallingServer()
             try:
                 out["max_wall_5_hung_server"] = run_cli(f, hung.url, base / "home", "--max-wall", "5")
             finally:

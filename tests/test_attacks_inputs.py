@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import REPO, cli_env
 from scripted_server import ScriptedServer
+from stalling_server import StallingServer
 
 from rlm import RLM
 from rlm.errors import ContextError, ModelError
@@ -24,60 +24,6 @@ from rlm.resume import _files_fingerprint
 from sandbox.context import prepare
 
 HANG_LIMIT_S = 40  # far above the budgets under test
-
-
-class TrickleServer:
-    """Answers every request at once with its headers, then sends its body one byte a
-    `gap_s` (each read of the client completes well within any per-read timeout)."""
-
-    def __init__(self, gap_s: float = 0.5, trickle_get: bool = False) -> None:
-        self.stop = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _trickle(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(1 << 20))
-                self.end_headers()
-                self.wfile.flush()
-                while not server.stop.wait(gap_s):
-                    try:
-                        self.wfile.write(b" ")  # JSON allows any amount of leading whitespace
-                        self.wfile.flush()
-                    except OSError:
-                        return
-
-            def do_GET(self) -> None:
-                if trickle_get:
-                    self._trickle()
-                    return
-                body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self._trickle()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def __enter__(self) -> TrickleServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _run_in_thread(rlm: RLM) -> list:
@@ -101,7 +47,7 @@ def _run_in_thread(rlm: RLM) -> list:
 def test_a_trickling_endpoint_cannot_hold_a_run_past_its_wall_budget(tmp_path, trickle_get, preflight):
     # the SDK's timeout (and urllib's, for the window probe) bounds each read of the socket, not
     # the request: a body that comes one byte at a time never timed out, whatever max_wall_s said
-    with TrickleServer(trickle_get=trickle_get) as server:
+    with StallingServer("trickle", stall_get=trickle_get) as server:
         rlm = RLM(model="m", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
                   max_wall_s=3.0, retry_base_s=0.01, notes=False, preflight=preflight)
         done = _run_in_thread(rlm)

@@ -4,65 +4,23 @@ stop. Exercised against real servers on 127.0.0.1 that accept and then never ans
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import REPO, cli_env
+from stalling_server import StallingServer
 
 from rlm import RLM
 
 HANG_LIMIT_S = 40  # far above the budgets under test, far below the 120 s a request may take
 
 
-class HungServer:
-    """Answers GET /v1/models (unless `hang_get`) and never answers a chat completion."""
-
-    def __init__(self, hang_get: bool = False) -> None:
-        self.release = threading.Event()
-        self.chat_requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                if hang_get:
-                    server.release.wait()
-                    return
-                body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                server.chat_requests += 1
-                server.release.wait()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def __enter__(self) -> HungServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_a_hung_chat_ends_the_run_within_seconds_of_its_wall_budget(tmp_path):
     # the call timed out at the wall, then the last call after the stop took up to 120 s more
-    with HungServer() as server:
+    with StallingServer() as server:
         rlm = RLM(model="m", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
                   max_wall_s=3.0, retry_base_s=0.01, notes=False)
         done: list = []
@@ -81,7 +39,7 @@ def test_rlm_query_max_wall_ends_against_a_server_that_never_answers(tmp_path, h
     # nothing answering, the run must end long before the preflight's own 15 s
     corpus = tmp_path / "a.txt"
     corpus.write_text("hello\n")
-    with HungServer(hang_get=hang_get) as server:
+    with StallingServer(stall_get=hang_get) as server:
         proc = subprocess.run(
             [sys.executable, str(REPO / "cli.py"), "query", str(corpus), "-q", "what?", "--model", "m",
              "--base-url", server.url, "--max-wall", "3", "--no-notes"],
@@ -96,7 +54,7 @@ def test_rlm_query_max_wall_ends_against_a_server_that_never_answers(tmp_path, h
 
 
 def test_the_notes_turn_is_skipped_when_the_wall_budget_is_spent(tmp_path):
-    with HungServer() as server:
+    with StallingServer() as server:
         rlm = RLM(model="m", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs",
                   max_wall_s=2.0, retry_base_s=0.01, notes=tmp_path / "notes")
         done: list = []
