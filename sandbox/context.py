@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import io
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sandbox.errors import ContextError
 
@@ -97,7 +98,7 @@ def _bom_encoding(head: bytes) -> str | None:
 def _is_binary(path: Path) -> bool:
     """NUL bytes near the start, as ripgrep judges, unless a UTF-16/32 byte-order mark says
     the NULs are text."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(SNIFF_BYTES)
     return b"\0" in head and _bom_encoding(head) is None
 
@@ -242,6 +243,23 @@ def check_path(path: Path) -> os.stat_result:
     return st
 
 
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """`path` opened for reading, if it is still a regular file: opened without waiting (a
+    FIFO swapped in after it was looked at would wait for a writer) and checked on the open
+    descriptor, so what was checked is what is read. ContextError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None or stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise ContextError(f"{shown(path, MESSAGE_PATH_CHARS)} changed while it was read: it is now "
+                               f"{kind or 'a directory'}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
 def stat_problem(path: Path | str, exc: OSError) -> str:
     """One line on why `path` cannot be looked at."""
     short = shown(path, MESSAGE_PATH_CHARS)
@@ -323,7 +341,7 @@ def _prepare_file(label: str, source: Path, name: str, store: Path, max_str_byte
     path = source
     size = path.stat().st_size
     if size > max_str_bytes:  # a Corpus whatever its characters: its text is never measured
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             how, measured = _bom_encoding(f.read(4)), None
     else:
         how, measured = _check_text(path)
@@ -355,7 +373,7 @@ def _format_hint(path: Path, source: Path, whole: bool) -> str | None:
     """How to read a file of a common data format, from its name and its first bytes (models
     otherwise split JSON on blank lines and count nothing)."""
     try:
-        with open(source, "rb") as f:
+        with open_regular(source) as f:
             head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return None
@@ -463,7 +481,7 @@ def _check_text(path: Path) -> tuple[str | None, TextSize | None]:
     """How a file's text must be read: None for plain UTF-8, else "UTF-16" / "UTF-32" (it
     starts with that byte-order mark) or "UTF-8 with invalid bytes" (they become U+FFFD);
     and, for UTF-8, its size once decoded (None for the others: measured as they are copied)."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         bom = _bom_encoding(f.read(4))
         if bom is not None:
             return bom, None
@@ -489,7 +507,7 @@ def _write_text(path: Path, how: str, out: Any, size: TextSize | None = None) ->
     (and adds the text to `size`)."""
     encoding, errors = ("utf-8", "replace") if how.startswith("UTF-8") else (how.lower(), "replace")
     written = 0
-    with open(path, encoding=encoding, errors=errors, newline="") as f:
+    with io.TextIOWrapper(open_regular(path), encoding=encoding, errors=errors, newline="") as f:
         while text := f.read(1 << 20):
             if size is not None:
                 size.add(text)
@@ -535,7 +553,7 @@ def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes:
             offset = out.tell()
             how, measured = _check_text(p)
             if how is None:
-                with open(p, "rb") as src:
+                with open_regular(p) as src:
                     copied = copy_range(src.fileno(), out.fileno(), p.stat().st_size)
                 out.seek(0, os.SEEK_END)
             else:  # not plain UTF-8: its text, re-encoded (the kernel reads the whole as UTF-8)
@@ -641,7 +659,7 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
             packed(len(header))
             size = p.stat().st_size
             start = joined
-            with open(p, "rb") as src:
+            with open_regular(p) as src:
                 bom = _bom_encoding(src.read(4))
             if bom is not None:  # UTF-16/32: its text, as UTF-8, in the pack (a Corpus reads UTF-8)
                 pack.flush()
@@ -654,7 +672,7 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
                 joined += size
             elif size:
                 pack.flush()
-                with open(p, "rb") as src:
+                with open_regular(p) as src:
                     copied = copy_range(src.fileno(), pack.fileno(), size)
                 pack.seek(0, os.SEEK_END)
                 packed(copied)

@@ -42,7 +42,7 @@ from sandbox import mounts
 from sandbox.bridge import BridgeServer
 from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
-from sandbox.context import ContextSpec, WalkOptions, prepare
+from sandbox.context import ContextSpec, WalkOptions, open_regular, prepare
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.kernel.wire import scrub_text
@@ -965,8 +965,9 @@ class Sandbox:
         fds: list[int] = []
         try:
             for path in paths:
-                fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-        except OSError:
+                with open_regular(path) as f:  # never a FIFO swapped in since it was read
+                    fds.append(os.dup(f.fileno()))
+        except (OSError, ContextError):
             for fd in fds:
                 os.close(fd)
             raise

@@ -151,3 +151,27 @@ def test_files_that_say_size_0_are_read_among_several_as_they_are_alone(tmp_path
         assert spec.skipped == {}
         text = b"".join(p.read_bytes() for p in [spec.data_path, *spec.mapped]).decode()
         assert "==> /proc/self/status <==" in text and "\nPid:" in text and "my notes" in text
+
+
+def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_on(tmp_path):
+    # every read of a context's file opens it without waiting and checks the open descriptor:
+    # a FIFO put in its place between the walk and the read waited for a writer for ever
+    from sandbox.context import _check_text, _is_binary, open_regular
+    from sandbox.errors import ContextError as Refused
+
+    fifo = tmp_path / "was-a-file.txt"
+    os.mkfifo(fifo)
+    done: list = []
+
+    def read_all() -> None:
+        for read in (open_regular, _is_binary, _check_text):
+            try:
+                read(fifo)
+                done.append("read")
+            except Refused as exc:
+                done.append(str(exc))
+
+    thread = threading.Thread(target=read_all, daemon=True)
+    thread.start()
+    thread.join(HANG_LIMIT_S)
+    assert len(done) == 3 and all("changed while it was read: it is now a FIFO" in d for d in done), done
