@@ -63,6 +63,7 @@ def spool_stdin(stream: Any, directory: Path | None = None) -> Path:
                     chunk = chunk.encode("utf-8", "surrogateescape")
                 out.write(chunk)
                 total += len(chunk)
+                _check_room(directory, total)
         if not total:
             raise ContextError("standard input is empty")
         _pending.add(final)  # before the rename: a signal in between removes one or the other
@@ -75,6 +76,18 @@ def spool_stdin(stream: Any, directory: Path | None = None) -> Path:
         raise
     _pending.discard(part)
     return Path(final)
+
+
+FREE_FLOOR_BYTES = 1 << 30  # piped input stops before it leaves less than this free on its disk
+
+
+def _check_room(directory: Path, written: int) -> None:
+    """Never-ending input (`yes | rlm query -`) must not fill the disk the runs live on."""
+    st = os.statvfs(directory)
+    if st.f_bavail * st.f_frsize < FREE_FLOOR_BYTES:
+        raise ContextError(f"standard input stopped after {written:,} bytes: the disk of {directory} would have "
+                           f"less than {FREE_FLOOR_BYTES >> 30} GiB free; give the text as a file, or a runs "
+                           "directory on a larger disk (--runs-dir DIR)")
 
 
 def is_spool(path: Path) -> bool:

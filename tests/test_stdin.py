@@ -199,3 +199,24 @@ def test_piped_input_with_no_place_to_keep_it_says_so_in_one_line(tmp_path):
     lines = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1, lines
     assert "cannot write the piped input in afile/sub: afile is a file, not a directory (give --runs-dir DIR)" in lines[0]
+
+
+def test_never_ending_input_stops_before_it_fills_the_disk(tmp_path, monkeypatch):
+    # `yes | rlm query -` grew its spool until the disk was full
+    import itertools
+
+    from rlm import stdin_spool
+    from rlm.errors import ContextError
+
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    monkeypatch.setattr(stdin_spool, "FREE_FLOOR_BYTES", free - (16 << 20))  # 16 MiB of room here
+
+    class Endless:
+        def read(self, n: int) -> bytes:
+            return next(chunks)
+
+    chunks = itertools.chain(itertools.repeat(b"y\n" * (1 << 20), 64), itertools.repeat(b""))  # 128 MiB, then ends
+    with pytest.raises(ContextError, match="standard input stopped after") as caught:
+        stdin_spool.spool_stdin(Endless(), tmp_path)
+    assert "--runs-dir" in str(caught.value)
+    assert _leftovers(tmp_path) == []
