@@ -79,7 +79,9 @@ def looks_like_python(code: str) -> bool:
     bare name or literal (models quote output that way: ```\n42\n```)."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        # model text: nesting deep enough to exhaust the parser is no code to run (CPython 3.11
+        # reports some of it as a SystemError, "AST constructor recursion depth mismatch")
         return False
     return any(not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Constant, ast.Name)))
                for node in tree.body)

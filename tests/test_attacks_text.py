@@ -88,3 +88,15 @@ def test_a_sub_call_and_an_answer_with_a_lone_surrogate_end_to_end(tmp_path, pol
     assert result.answer == "seen: summarise: \ufffdhello\ufffd"
     cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
     assert not any(c.get("timed_out") for c in cells)
+
+
+@pytest.mark.parametrize("nested", ["-" * 100_000 + "1", "not " * 100_000 + "1", "1" + "+1" * 100_000,
+                                    "a." * 100_000 + "b", "lambda:" * 100_000 + "1"],
+                         ids=["unary", "not", "sum", "attributes", "lambdas"])
+def test_model_code_nested_past_the_parser_is_no_code_not_a_host_error(nested):
+    # an untagged fence is parsed on the host to decide whether it is Python: this nesting
+    # raised MemoryError or RecursionError out of parse_reply (the run's turn loop)
+    from rlm.protocol import parse_reply
+
+    reply = parse_reply(f"```\nx = {nested}\n```")
+    assert reply.code == []
