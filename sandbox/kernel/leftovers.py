@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
+import time
 
 _PR_SET_CHILD_SUBREAPER = 36
-_ROUNDS = 100  # kill-and-rescan rounds: a fork loop adds children while the first are killed
+_ROUNDS = 100  # kill-and-rescan rounds without a pause: a fork loop adds children while the first are killed
+_SETTLE_S = 5.0  # then, pausing between rounds, until none is left: a killed process counts
+# against the sandbox's process limit until it is reaped, and on a busy machine it dies later
+# than 100 quick rounds (the next cell's fork then failed with EAGAIN)
 
 
 def become_subreaper() -> bool:
@@ -67,10 +72,13 @@ def end_descendants() -> int:
     """SIGKILL every descendant of this process (stopped ones first, so none forks again) and
     reap the dead; returns how many were killed."""
     killed: set[int] = set()
-    for _ in range(_ROUNDS):
+    deadline = time.monotonic() + _SETTLE_S
+    for round_ in itertools.count():
         pids = descendants()
-        if not pids:
+        if not pids or (round_ >= _ROUNDS and time.monotonic() > deadline):
             break
+        if round_ >= _ROUNDS:
+            time.sleep(0.01)
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
