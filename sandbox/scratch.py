@@ -73,10 +73,15 @@ def pid_running(pid: int) -> bool:
 
 
 def _owner_gone(directory: Path, pid: int) -> bool:
+    if pid == os.getpid() or pid_running(pid):
+        # a live owner keeps its directories even when its lock was lost (a descriptor closed
+        # twice elsewhere in the process frees it): removing a live sandbox's work directory
+        # left its kernel unable to restart; a reused pid only delays a sweep
+        return False
     try:
         fd = os.open(directory / OWNER, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return not pid_running(pid)  # killed between making the directory and locking it
+        return True  # killed between making the directory and locking it
     except OSError:
         return False
     try:

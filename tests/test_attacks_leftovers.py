@@ -122,3 +122,16 @@ def test_a_killed_controllers_sandbox_directories_are_removed_at_the_next_start(
     from pathlib import Path
 
     assert str(work) not in Path("/proc/self/mounts").read_text()
+
+
+def test_a_live_processs_scratch_directory_is_kept_even_when_its_lock_is_free(tmp_path):
+    # the sweep took any directory whose lock was free for stale: a process that lost its lock
+    # (a descriptor closed twice elsewhere) had its live sandbox's directories removed
+    import os
+
+    from sandbox.scratch import OWNER, sweep_stale
+
+    live = tmp_path / f"rlm-host-{os.getpid()}-abc123"
+    live.mkdir()
+    (live / OWNER).write_text("")  # the owner file, unlocked
+    assert sweep_stale("rlm-host-", tmp_path) == [] and live.exists()
