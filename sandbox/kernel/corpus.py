@@ -34,12 +34,16 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.kernel import fanout
+from sandbox.kernel import fanout, prefilter
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
+FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
+LAST_BLOCK = 256 << 20  # up to this
+JOIN_GAP = 64  # candidate places closer than this are confirmed in one window
+AFTER = 256  # bytes of text a confirming window reads past its last candidate start, at first
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -123,6 +127,21 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
+def _merged(ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Ranges sorted and joined where they overlap or lie closer than JOIN_GAP, none longer than
+    WINDOW unless one range alone is."""
+    current: list[int] | None = None
+    for x, z in sorted(ranges):
+        if current is not None and x <= current[1] + JOIN_GAP and max(z, current[1]) - current[0] <= WINDOW:
+            current[1] = max(current[1], z)
+            continue
+        if current is not None:
+            yield current[0], current[1]
+        current = [x, z]
+    if current is not None:
+        yield current[0], current[1]
+
+
 def _without_break(line: str) -> str:
     if line.endswith("\r\n"):
         return line[:-2]
@@ -197,18 +216,29 @@ class _Window:
     """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
     that start before byte `accept` belong to this window."""
 
-    __slots__ = ("_ascii", "_cursor", "accept_char", "head", "start_char", "tail", "text")
+    __slots__ = ("_ascii", "_cursor", "_mm", "accept_char", "head", "start_char", "tail", "text")
 
     def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
         before = bytes(mm[head:start]).decode("utf-8", "surrogateescape")
         body = bytes(mm[start:accept]).decode("utf-8", "surrogateescape")
         after = bytes(mm[accept:tail]).decode("utf-8", "surrogateescape")
         self.text = before + body + after
-        self.head, self.tail = head, tail
+        self._mm, self.head, self.tail = mm, head, tail
         self.start_char = len(before)
         self.accept_char = len(before) + len(body)
         self._ascii = self.text.isascii()
         self._cursor = (0, head)  # (char, byte) of the last conversion: matches come in order
+
+    def char_of(self, byte: int) -> int:
+        """The index in `text` of the character at byte `byte` (a character boundary)."""
+        if self._ascii:
+            return byte - self.head
+        c0, b0 = self._cursor
+        if byte < b0:
+            c0, b0 = 0, self.head
+        char = c0 + len(bytes(self._mm[b0:byte]).decode("utf-8", "surrogateescape"))
+        self._cursor = (char, byte)
+        return char
 
     def byte_of(self, char: int) -> int:
         if self._ascii:
@@ -382,6 +412,22 @@ class Segments:
         i = self._locate(key)
         buf, off, _ = self._parts[i]
         return buf[off + key - self._starts[i]]
+
+    def views(self, a: int, b: int) -> Iterator[memoryview]:
+        """Bytes [a, b) as one buffer view per segment, without copying (each released after use)."""
+        if a >= b or not self._parts:
+            return
+        i = self._locate(a)
+        while i < len(self._parts) and self._starts[i] < b:
+            buf, off, n = self._parts[i]
+            lo, hi = max(a - self._starts[i], 0), min(b - self._starts[i], n)
+            with memoryview(buf) as whole:
+                view = whole[off + lo:off + hi]
+                try:
+                    yield view
+                finally:
+                    view.release()
+            i += 1
 
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         end = self._size if end is None else min(end, self._size)
@@ -721,7 +767,12 @@ class Corpus:
         The search runs with the `regex` engine's partial matching: a match that reaches the end
         of the window, or one that was still going when the window ran out, is searched again
         over a larger window, so a match is never cut or missed at a window's end."""
-        engine, prefix = _engine(compiled), _literal_prefix(compiled)
+        engine = _engine(compiled)
+        plan = prefilter.plan(compiled)
+        if plan is not None and isinstance(self._mm, (mmap.mmap, Segments)):
+            yield from self._confirmed(engine, plan, start, limit)
+            return
+        prefix = _literal_prefix(compiled)
         reach, skip_empty_at = MARGIN, -1
         while start <= limit:
             if prefix and reach == MARGIN:  # no match starts before the prefix's next occurrence
@@ -760,6 +811,153 @@ class Corpus:
             if accept >= limit:
                 return
             start, reach = max(accept, resume), MARGIN
+
+    def _confirmed(self, engine: Any, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+        """What `_raw_scan` gives, with the regex engine run only where the fast engine says a
+        match may start (`prefilter`): each candidate range [x, z) of start offsets is searched
+        in a window from x (with `plan.before` bytes of text before it for look-behinds) to a
+        little past z, grown 4x while a match may go on past its end, as `_raw_scan` does.
+        Within a window, the regex engine's search jumps to where the fast engine's leftmost
+        starts say the next match may begin (a search from every position of a line costs a
+        pattern such as `\\w+ing` a backtracking attempt per position). The pattern cannot
+        match the empty string (no plan is made for one)."""
+        for x, z in self._candidates(plan, start, limit):
+            if z <= start:
+                continue
+            pos, accept, reach = max(start, self._boundary_after(x)), self._boundary_after(z), AFTER
+            while pos < accept:
+                tail = limit if limit - accept <= reach else self._boundary(accept + reach)
+                window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
+                truncated = tail < limit
+                accept_char = window.accept_char if accept < limit else len(window.text) + 1
+                text_end = len(window.text) if truncated else -1
+                jumps = self._leftmost_starts(plan, pos, tail)
+                last: Any = None
+                grow = False
+                at, k = window.start_char, 0
+                while True:
+                    if jumps is not None:  # the next place a match may start, from `at`
+                        here = window.byte_of(at)
+                        while k < len(jumps) and jumps[k][1] <= here:  # a match starting at s ends after s
+                            k += 1
+                        if k == len(jumps):
+                            break
+                        at = max(at, window.char_of(self._boundary_after(jumps[k][0])))
+                    m = engine.search(window.text, at, partial=truncated)
+                    if m is None or m.start() >= accept_char:
+                        break
+                    if m.end() == text_end or (truncated and m.partial):  # it may go on past the window
+                        if reach >= MAX_MATCH:
+                            raise ValueError(f"a match longer than {MAX_MATCH:,} bytes; narrow the pattern "
+                                             "or search context.chunks(...) pieces")
+                        grow = True
+                        break
+                    last = m
+                    yield window, m
+                    at = m.end()
+                resume = pos if last is None else window.byte_of(last.end())
+                if grow:
+                    pos, reach = resume, reach * 4
+                    continue
+                start = max(accept, resume)
+                break
+
+    def _leftmost_starts(self, plan: prefilter.Plan, a: int, b: int) -> list[tuple[int, int]] | None:
+        """Sorted, disjoint ranges [f, t] (bytes) outside which no match within bytes [a, b)
+        starts: a match ending at t starts at or after the leftmost start f Hyperscan reports
+        for t. None without a leftmost-start database (every position is then tried)."""
+        if plan.starts is None:
+            return None
+        found: list[tuple[int, int]] = []
+        add = found.append
+
+        def on_match(_id: int, begin: int, end: int, _flags: int, _ctx: Any) -> None:
+            add((a + begin, a + end))
+
+        for view in self._views(a, b):  # a window lies within one segment or is copied
+            plan.starts.scan(view if isinstance(self._mm, mmap.mmap) else bytes(self._mm[a:b]),
+                             match_event_handler=on_match)
+            break
+        joined: list[tuple[int, int]] = []
+        for f, t in sorted(found):
+            if joined and f <= joined[-1][1] + 1:
+                if t > joined[-1][1]:
+                    joined[-1] = (joined[-1][0], t)
+            else:
+                joined.append((f, t))
+        return joined
+
+    def _candidates(self, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[int, int]]:
+        """Ranges [x, z) of byte offsets, in order, outside which no match of the plan's pattern
+        starts (between `start` and `limit`). The fast engine scans blocks of growing size (a
+        search that finds its match early reads little), each with what a match starting in it
+        may reach past its end (the rest of its line, or the pattern's longest match)."""
+        a, block = start, FIRST_BLOCK
+        while a < limit:
+            b = min(limit, a + block)
+            if plan.mode == "som":
+                b = data_end = limit  # a match's reach is unknown: scan to the end, once
+            elif plan.mode == "bounded":
+                data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
+            else:
+                newline = self._mm.find(b"\n", b - 1, limit) if b < limit else -1
+                data_end = limit if newline == -1 else newline + 1
+            found: list[tuple[int, int]] = []
+            self._fast_scan(plan, a, data_end, found)
+            yield from _merged(self._starts(plan, found, a, b, data_end))
+            a, block = b, min(block * 4, LAST_BLOCK)
+
+    def _fast_scan(self, plan: prefilter.Plan, a: int, b: int, found: list[tuple[int, int]]) -> None:
+        """Hyperscan over bytes [a, b), appending (start, end) of each reported match (offsets
+        in the corpus; start is only known, and not 0, in "som" mode)."""
+        add = found.append
+
+        def on_match(_id: int, begin: int, end: int, _flags: int, _ctx: Any) -> None:
+            add((a + begin, a + end))
+
+        with plan.database.stream(match_event_handler=on_match) as stream:
+            for view in self._views(a, b):
+                stream.scan(view)
+
+    def _views(self, a: int, b: int) -> Iterator[Any]:
+        """Bytes [a, b) as buffers without copying: the map's, or each segment's."""
+        mm = self._mm
+        if isinstance(mm, Segments):
+            yield from mm.views(a, b)
+            return
+        with memoryview(mm) as whole:
+            view = whole[a:b]
+            try:
+                yield view
+            finally:
+                view.release()
+
+    def _starts(self, plan: prefilter.Plan, found: list[tuple[int, int]], a: int, b: int,
+                data_end: int) -> list[tuple[int, int]]:
+        """Where the matches ending at the reported ends may start, clipped to [a, b)."""
+        out: list[tuple[int, int]] = []
+        if plan.mode == "som":
+            return [(f, min(t, b)) for f, t in found if f < b]
+        widest = plan.max_bytes
+        line_start, line_end = a, a  # the line of the last end looked at
+        for _, t in found:
+            if plan.mode == "bounded":
+                x = max(a, t - widest)  # type: ignore[operator]
+            else:
+                if t - 1 >= line_end:
+                    line_start = self._mm.rfind(b"\n", a, t) + 1 or a
+                    newline = self._mm.find(b"\n", t - 1, data_end)
+                    line_end = data_end if newline == -1 else newline
+                x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
+            if x < b:
+                out.append((x, min(t, b)))
+        return out
+
+    def _boundary_after(self, pos: int) -> int:
+        """Move pos forward to the start of a UTF-8 character."""
+        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
+            pos += 1
+        return pos
 
     @staticmethod
     def _compile(pattern: Any, flags: int) -> re.Pattern:

@@ -1,0 +1,454 @@
+"""A fast engine's view of a Python regular expression (runs inside the kernel).
+
+A scan of a Corpus (`re.findall(p, context)`) must give exactly what Python's `re` gives on the
+same text as a `str`, but Python's engines try every position of a multi-GiB text one by one.
+This module turns a Python pattern into a *byte-level superset* of it for Hyperscan (a SIMD
+DFA/literal engine): wherever Python's pattern matches the decoded text between characters s and
+e, the superset matches the UTF-8 bytes between the same two offsets. The superset may match more
+(a Unicode class becomes "any non-ASCII character", `\\b` and look-arounds are dropped, a back
+reference repeats its group's pattern) but never less, so every Python match lies where Hyperscan
+reports one; the Corpus then runs the real pattern (the `regex` engine, Python's meaning) over
+those places only. Nothing here decides a result: a wrong superset could only make a scan slower.
+
+How a reported end is turned into the place where a Python match may start (`Plan.mode`):
+- "line": the superset cannot match a newline, so a match lies within one line (most patterns);
+- "bounded": its matches are at most `max_bytes` long;
+- "som": neither; Hyperscan reports each match's leftmost start too (slower, still exact).
+
+`plan(compiled)` is None where no superset helps: a pattern that can match the empty string,
+one Hyperscan cannot compile, or no Hyperscan in this Python (the Corpus then scans as before).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+try:  # optional at import time: without it every scan takes the regex engine's own path
+    import hyperscan
+except ImportError:  # pragma: no cover - hyperscan is a dependency; kept for a broken install
+    hyperscan = None
+
+MAX_CODE = 0x10FFFF
+_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"  # one non-ASCII character of the text, or one invalid byte
+_BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
+_MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
+
+
+class Unsupported(Exception):
+    """The pattern has a construct this translation does not handle: no fast path."""
+
+
+# ----- sets of characters as sorted, disjoint, inclusive intervals -----------------------
+Ranges = tuple[tuple[int, int], ...]
+
+
+def _norm(pairs: list[tuple[int, int]]) -> Ranges:
+    out: list[list[int]] = []
+    for lo, hi in sorted(pairs):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((a, b) for a, b in out)
+
+
+def _complement(ranges: Ranges) -> Ranges:
+    out, pos = [], 0
+    for lo, hi in ranges:
+        if lo > pos:
+            out.append((pos, lo - 1))
+        pos = hi + 1
+    if pos <= MAX_CODE:
+        out.append((pos, MAX_CODE))
+    return tuple(out)
+
+
+def _intersect(ranges: Ranges, lo: int, hi: int) -> Ranges:
+    return tuple((max(a, lo), min(b, hi)) for a, b in ranges if a <= hi and b >= lo)
+
+
+def _size(ranges: Ranges) -> int:
+    return sum(b - a + 1 for a, b in ranges)
+
+
+@dataclass(frozen=True)
+class CharSet:
+    """Characters as ranges, plus `any_nonascii`: every non-ASCII character is in (a superset)."""
+
+    ranges: Ranges
+    any_nonascii: bool = False
+
+
+_ASCII_WORD = _norm([(48, 57), (65, 90), (95, 95), (97, 122)])
+_ASCII_DIGIT = ((48, 57),)
+_ASCII_SPACE = _norm([(9, 13), (28, 32)])  # str.isspace() below 128: \t\n\v\f\r, \x1c-\x1f, space
+_ASCII = ((0, 127),)
+
+
+def _category(name: str, ascii_only: bool, want_superset: bool) -> CharSet:
+    """A class escape (`\\w`, `\\D`...): exact under re.ASCII; otherwise its ASCII part, plus every
+    non-ASCII character for a superset (Python's Unicode tables need not be Hyperscan's)."""
+    base = {"WORD": _ASCII_WORD, "DIGIT": _ASCII_DIGIT, "SPACE": _ASCII_SPACE}
+    negated = name.startswith("NOT_")
+    ascii_part = base[name.removeprefix("NOT_")]
+    if negated:
+        ascii_part = _intersect(_complement(ascii_part), 0, 127)
+    if ascii_only:  # exact: \w is ASCII, \W is everything else
+        return CharSet(_norm([*ascii_part, (128, MAX_CODE)]) if negated else ascii_part)
+    return CharSet(ascii_part, any_nonascii=want_superset)
+
+
+def _upper(code: int) -> int:
+    upper = chr(code).upper()
+    return ord(upper) if len(upper) == 1 else code
+
+
+@functools.lru_cache(maxsize=1)
+def _case_index() -> dict[int, list[int]]:
+    """Every character, by its simple lower case and by its upper case (Python's tables)."""
+    import _sre
+
+    index: dict[int, list[int]] = {}
+    for code in range(MAX_CODE + 1):
+        for other in {_sre.unicode_tolower(code), _upper(code)}:
+            if other != code:
+                index.setdefault(other, []).append(code)
+    return index
+
+
+def _case_partners(code: int) -> set[int]:
+    """Every character Python's re.IGNORECASE may match for `code` (a superset: lower and upper
+    cases both ways, and the special equivalences such as s / U+017F)."""
+    import _sre
+    from re import _compiler  # type: ignore[attr-defined]
+
+    seeds = {code, _sre.unicode_tolower(code), _upper(code)}
+    for seed in list(seeds):
+        seeds.update(getattr(_compiler, "_EXTRA_CASES", {}).get(seed, ()))
+    out = set(seeds)
+    index = _case_index()
+    for seed in seeds:
+        out.update(index.get(seed, ()))
+        out.update((_sre.unicode_tolower(seed), _upper(seed)))
+    return out
+
+
+def _range_set(lo: int, hi: int, ignore_case: bool, want_superset: bool) -> CharSet:
+    if not ignore_case or not want_superset:
+        return CharSet(((lo, hi),))  # the range itself always matches: the subset under negation
+    if hi - lo > 512:  # too many to fold one by one: the range, every ASCII letter, any non-ASCII
+        return CharSet(_norm([(lo, hi), (65, 90), (97, 122)]), any_nonascii=True)
+    codes: set[int] = set()
+    for code in range(lo, hi + 1):
+        codes |= _case_partners(code)
+    return CharSet(_norm([(c, c) for c in codes]))
+
+
+def _union(sets: list[CharSet]) -> CharSet:
+    return CharSet(_norm([r for s in sets for r in s.ranges]), any(s.any_nonascii for s in sets))
+
+
+def _class(items: list[Any], flags: int, want_superset: bool) -> CharSet:
+    """An `IN` node's set: a superset of what it matches (or, under a negation, a subset)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    negate = bool(items) and items[0][0] is c.NEGATE
+    if negate:
+        items = items[1:]
+    inner_superset = want_superset != negate  # a negation turns a superset of its items into a subset
+    ignore_case, ascii_only = bool(flags & re.IGNORECASE), bool(flags & re.ASCII)
+    parts = []
+    for op, arg in items:
+        if op is c.LITERAL:
+            parts.append(_literal_set(arg, ignore_case, inner_superset))
+        elif op is c.RANGE:
+            parts.append(_range_set(arg[0], arg[1], ignore_case, inner_superset))
+        elif op is c.CATEGORY:
+            name = str(arg).removeprefix("CATEGORY_")
+            if name.removeprefix("NOT_") not in ("WORD", "DIGIT", "SPACE"):
+                raise Unsupported(str(arg))
+            parts.append(_category(name, ascii_only, inner_superset))
+        else:
+            raise Unsupported(str(op))
+    inner = _union(parts)
+    if not negate:
+        return inner
+    if inner.any_nonascii:  # only reached when a subset was wanted, which never sets it
+        raise Unsupported("negated superset")
+    return CharSet(_complement(inner.ranges))
+
+
+def _literal_set(code: int, ignore_case: bool, want_superset: bool) -> CharSet:
+    if ignore_case and want_superset:
+        return CharSet(_norm([(p, p) for p in _case_partners(code)]))
+    return CharSet(((code, code),))
+
+
+# ----- UTF-8 byte sequences of a character range -----------------------------------------
+def _utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
+    """Byte-range sequences whose union is the UTF-8 encodings of [lo, hi] (no surrogates)."""
+    out: list[list[tuple[int, int]]] = []
+    stack = [(lo, hi)]
+    while stack:
+        lo, hi = stack.pop()
+        split = next((m for m in (0x7F, 0x7FF, 0xFFFF) if lo <= m < hi), None)
+        if split is not None:
+            stack += [(split + 1, hi), (lo, split)]
+            continue
+        if hi <= 0x7F:
+            out.append([(lo, hi)])
+            continue
+        n = len(chr(lo).encode("utf-8"))
+        for i in range(1, n):
+            m = (1 << (6 * i)) - 1
+            if lo & ~m != hi & ~m:
+                if lo & m:
+                    stack += [((lo | m) + 1, hi), (lo, lo | m)]
+                    break
+                if hi & m != m:
+                    stack += [(hi & ~m, hi), (lo, (hi & ~m) - 1)]
+                    break
+        else:
+            a, b = chr(lo).encode("utf-8"), chr(hi).encode("utf-8")
+            out.append(list(zip(a, b)))
+    return out
+
+
+def _byte_class(pairs: list[tuple[int, int]] | Ranges) -> bytes:
+    body = b"".join(b"\\x%02x" % a if a == b else b"\\x%02x-\\x%02x" % (a, b) for a, b in pairs)
+    return b"[" + body + b"]"
+
+
+def _emit_set(charset: CharSet) -> bytes | None:
+    """The set as a byte-level pattern matching one character of the text (None: no character)."""
+    parts: list[bytes] = []
+    ascii_part = _intersect(charset.ranges, 0, 127)
+    if ascii_part:
+        parts.append(_byte_class(ascii_part))
+    upper = _intersect(charset.ranges, 128, MAX_CODE)
+    if charset.any_nonascii or _size(upper) > (MAX_CODE - 127) // 2:
+        parts.append(_NONASCII)
+    elif upper:
+        # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
+        escaped = [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(upper, 0xDC80, 0xDCFF)]
+        if escaped:
+            parts.append(_byte_class(escaped))
+        sequences = []
+        for lo, hi in upper:
+            for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):
+                if a <= b:
+                    sequences += _utf8_sequences(a, b)
+        if len(sequences) > _MAX_ALTERNATIVES:
+            parts.append(_NONASCII)
+        else:
+            parts += [b"".join(_byte_class([r]) for r in seq) for seq in sequences]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+
+
+def _char_bytes(code: int) -> int:
+    return 1 if code < 0x80 or 0xDC80 <= code <= 0xDCFF else len(chr(code).encode("utf-8", "surrogatepass"))
+
+
+def _set_widths(charset: CharSet) -> tuple[int, int]:
+    if charset.any_nonascii:
+        return 1, 4  # an invalid byte is one character of one byte
+    widths = [_char_bytes(c) for lo, hi in charset.ranges for c in {lo, hi}]
+    return min(widths), max(widths)
+
+
+# ----- the pattern ------------------------------------------------------------------------
+@dataclass
+class Piece:
+    """A translated part: its byte pattern (None: it cannot match), its length in bytes
+    (max None: unbounded), and whether it can match a newline."""
+
+    expr: bytes | None
+    min_bytes: int = 0
+    max_bytes: int | None = 0
+    newline: bool = False
+
+
+_NEVER = Piece(None)
+
+
+def _concat(pieces: list[Piece]) -> Piece:
+    if any(p.expr is None for p in pieces):
+        return _NEVER
+    maxes = [p.max_bytes for p in pieces]
+    return Piece(b"".join(p.expr for p in pieces),  # type: ignore[misc]
+                 sum(p.min_bytes for p in pieces),
+                 None if None in maxes else sum(maxes),  # type: ignore[arg-type]
+                 any(p.newline for p in pieces))
+
+
+def _set_piece(charset: CharSet) -> Piece:
+    expr = _emit_set(charset)
+    if expr is None:
+        return _NEVER
+    lo, hi = _set_widths(charset)
+    return Piece(expr, lo, hi, any(a <= 10 <= b for a, b in charset.ranges))
+
+
+class _Translator:
+    def __init__(self, groups: dict[int, tuple[list[Any], int]]) -> None:
+        self.groups = groups  # group number -> (its subpattern, its flags): for back references
+        self.lookbehind = 0  # the widest look-behind, in characters
+        self.depth = 0
+
+    def seq(self, items: list[Any], flags: int) -> Piece:
+        self.depth += 1
+        if self.depth > 200:
+            raise Unsupported("nested too deep")
+        try:
+            return _concat([self.node(op, arg, flags) for op, arg in items])
+        finally:
+            self.depth -= 1
+
+    def node(self, op: Any, arg: Any, flags: int) -> Piece:  # noqa: C901 - one case per node kind
+        from re import _constants as c  # type: ignore[attr-defined]
+
+        if op is c.LITERAL:
+            if flags & re.IGNORECASE:
+                return _set_piece(_literal_set(arg, True, True))
+            if 0xD800 <= arg <= 0xDFFF and not 0xDC80 <= arg <= 0xDCFF:
+                return _NEVER  # a surrogate the text cannot hold
+            raw = bytes([arg - 0xDC00]) if 0xDC80 <= arg <= 0xDCFF else chr(arg).encode("utf-8")
+            return Piece(b"".join(b"\\x%02x" % b for b in raw), len(raw), len(raw), arg == 10)
+        if op is c.NOT_LITERAL:
+            return _set_piece(CharSet(_complement(((arg, arg),))))
+        if op is c.ANY:
+            everything = ((0, MAX_CODE),)
+            return _set_piece(CharSet(everything if flags & re.DOTALL else _complement(((10, 10),))))
+        if op is c.IN:
+            return _set_piece(_class(list(arg), flags, True))
+        if op is c.BRANCH:
+            return _branch_of([self.seq(list(a), flags) for a in arg[1]])
+        if op is c.SUBPATTERN:
+            group, add, remove, sub = arg
+            inner_flags = (flags | add) & ~remove
+            if group is not None:
+                self.groups[group] = (list(sub), inner_flags)
+            return self.seq(list(sub), inner_flags)
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            lo, hi, sub = arg
+            item = self.seq(list(sub), flags)
+            if item.expr is None:
+                return Piece(b"", 0, 0) if lo == 0 else _NEVER
+            if hi is c.MAXREPEAT or hi > _BIG_REPEAT:
+                hi = None
+            lo = min(lo, _BIG_REPEAT)
+            if item.min_bytes == 0 and item.max_bytes == 0:
+                return Piece(b"", 0, 0)
+            bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
+            unbounded = hi is None or item.max_bytes is None
+            return Piece(b"(?:" + item.expr + b")" + bounds, item.min_bytes * lo,
+                         None if unbounded else item.max_bytes * hi,  # type: ignore[operator]
+                         item.newline)
+        if op is c.AT:
+            if arg in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
+                return Piece(b"^")  # Hyperscan runs in multi-line mode: a superset of both
+            if arg in (c.AT_END, c.AT_END_STRING):
+                return Piece(b"$")
+            return Piece(b"")  # \b, \B: dropped
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            direction, sub = arg
+            if direction < 0:
+                from re import _parser  # type: ignore[attr-defined]
+
+                width = _parser.SubPattern(_parser.State(), list(sub)).getwidth()[1]
+                self.lookbehind = max(self.lookbehind, min(width, 1 << 20))
+            return Piece(b"")
+        if op is c.ATOMIC_GROUP:
+            return self.seq(list(arg), flags)
+        if op is c.GROUPREF:
+            if arg not in self.groups:
+                raise Unsupported("a reference to a group not yet closed")
+            sub, group_flags = self.groups[arg]
+            return self.seq(sub, group_flags | (flags & re.IGNORECASE))
+        if op is c.GROUPREF_EXISTS:
+            _, yes, no = arg
+            alternatives = [self.seq(list(yes), flags), self.seq(list(no), flags) if no else Piece(b"")]
+            return _branch_of(alternatives)
+        raise Unsupported(str(op))
+
+
+def _branch_of(alternatives: list[Piece]) -> Piece:
+    kept = [p for p in alternatives if p.expr is not None]
+    if not kept:
+        return _NEVER
+    maxes = [p.max_bytes for p in kept]
+    return Piece(b"(?:" + b"|".join(p.expr for p in kept) + b")",  # type: ignore[misc]
+                 min(p.min_bytes for p in kept),
+                 None if None in maxes else max(maxes),  # type: ignore[type-var]
+                 any(p.newline for p in kept))
+
+
+@dataclass
+class Plan:
+    """How to find the places where `pattern` may match: see the module docstring."""
+
+    expression: bytes
+    mode: str  # "line", "bounded" or "som"
+    max_bytes: int | None
+    before: int  # bytes of text a confirming window needs before a match's start
+    database: Any  # stream mode: where matches end (and start, in "som" mode)
+    starts: Any = None  # block mode, leftmost starts: where in a short window matches start
+
+
+def translate(pattern: str, flags: int) -> tuple[Piece, int]:
+    """The superset of a Python pattern, with its widest look-behind in characters."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse(pattern, flags)
+    translator = _Translator({})
+    return translator.seq(list(parsed.data), parsed.state.flags), translator.lookbehind
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(pattern: str, flags: int) -> Plan | None:
+    if hyperscan is None:
+        return None
+    try:
+        piece, lookbehind = translate(pattern, flags)
+    except (Unsupported, RecursionError, re.error):
+        return None
+    if piece.expr is None or piece.min_bytes == 0:
+        return None  # never matches, or may match empty (at every position): no use
+    if not piece.newline:
+        mode = "line"
+    elif piece.max_bytes is not None:
+        mode = "bounded"
+    else:
+        mode = "som"
+    som = mode == "som"
+    database = _compile(piece.expr, hyperscan.HS_MODE_STREAM, som)
+    if database is None:
+        return None
+    starts = None if som else _compile(piece.expr, hyperscan.HS_MODE_BLOCK, True)
+    return Plan(piece.expr, mode, piece.max_bytes, 4 * (lookbehind + 2), database, starts)
+
+
+def _compile(expression: bytes, mode: int, leftmost_starts: bool) -> Any:
+    flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_DOTALL
+    if leftmost_starts:
+        flags |= hyperscan.HS_FLAG_SOM_LEFTMOST
+        if mode == hyperscan.HS_MODE_STREAM:
+            mode |= hyperscan.HS_MODE_SOM_HORIZON_LARGE
+    try:
+        database = hyperscan.Database(mode=mode)
+        database.compile(expressions=[expression], flags=[flags])
+    except Exception:  # noqa: BLE001 - too large, or a limit of Hyperscan's: no such database
+        return None
+    return database
+
+
+def plan(compiled: re.Pattern) -> Plan | None:
+    """The fast engine's plan for a compiled str pattern, or None (see the module docstring)."""
+    if not isinstance(compiled.pattern, str):
+        return None
+    return _plan(compiled.pattern, compiled.flags)
