@@ -42,8 +42,6 @@ MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 256 << 20  # up to this
-JOIN_GAP = 64  # candidate places closer than this are confirmed in one window
-AFTER = 256  # bytes of text a confirming window reads past its last candidate start, at first
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -127,12 +125,12 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
-def _merged(ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    """Ranges sorted and joined where they overlap or lie closer than JOIN_GAP, none longer than
+def _merged(ranges: list[tuple[int, int]], gap: int) -> Iterator[tuple[int, int]]:
+    """Ranges sorted and joined where they overlap or lie closer than `gap`, none longer than
     WINDOW unless one range alone is."""
     current: list[int] | None = None
     for x, z in sorted(ranges):
-        if current is not None and x <= current[1] + JOIN_GAP and max(z, current[1]) - current[0] <= WINDOW:
+        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
             current[1] = max(current[1], z)
             continue
         if current is not None:
@@ -250,6 +248,8 @@ class _Window:
         self._cursor = (char, b)
         return b
 
+
+_CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
 
 _RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
 _END = object()
@@ -767,12 +767,11 @@ class Corpus:
         The search runs with the `regex` engine's partial matching: a match that reaches the end
         of the window, or one that was still going when the window ran out, is searched again
         over a larger window, so a match is never cut or missed at a window's end."""
-        engine = _engine(compiled)
         plan = prefilter.plan(compiled)
         if plan is not None and isinstance(self._mm, (mmap.mmap, Segments)):
-            yield from self._confirmed(engine, plan, start, limit)
+            yield from self._confirmed(compiled, plan, start, limit)
             return
-        prefix = _literal_prefix(compiled)
+        engine, prefix = _engine(compiled), _literal_prefix(compiled)
         reach, skip_empty_at = MARGIN, -1
         while start <= limit:
             if prefix and reach == MARGIN:  # no match starts before the prefix's next occurrence
@@ -812,80 +811,70 @@ class Corpus:
                 return
             start, reach = max(accept, resume), MARGIN
 
-    def _confirmed(self, engine: Any, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
-        """What `_raw_scan` gives, with the regex engine run only where the fast engine says a
+    def _confirmed(self, compiled: re.Pattern, plan: prefilter.Plan, start: int,
+                   limit: int) -> Iterator[tuple[_Window, Any]]:
+        """What `_raw_scan` gives, with Python's own `re` run only where the fast engine says a
         match may start (`prefilter`): each candidate range [x, z) of start offsets is searched
-        in a window from x (with `plan.before` bytes of text before it for look-behinds) to a
-        little past z, grown 4x while a match may go on past its end, as `_raw_scan` does.
-        Within a window, the regex engine's search jumps to where the fast engine's leftmost
-        starts say the next match may begin (a search from every position of a line costs a
-        pattern such as `\\w+ing` a backtracking attempt per position). The pattern cannot
-        match the empty string (no plan is made for one)."""
+        in a window from x (with `plan.before` bytes of text before it, for look-behinds) to as
+        far as any attempt from there may read (`plan.reach`: the end of the line, or the longest
+        match), so the window holds every attempt whole and nothing needs growing. Within a
+        window the search jumps to the places where a match may start (the reversed pattern's
+        ends): a search from every position of a line costs a pattern such as `\\w+ing` a
+        backtracking attempt per position. The pattern cannot match the empty string."""
         for x, z in self._candidates(plan, start, limit):
             if z <= start:
                 continue
-            pos, accept, reach = max(start, self._boundary_after(x)), self._boundary_after(z), AFTER
-            while pos < accept:
-                tail = limit if limit - accept <= reach else self._boundary(accept + reach)
-                window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
-                truncated = tail < limit
-                accept_char = window.accept_char if accept < limit else len(window.text) + 1
-                text_end = len(window.text) if truncated else -1
-                jumps = self._leftmost_starts(plan, pos, tail)
-                last: Any = None
-                grow = False
-                at, k = window.start_char, 0
-                while True:
-                    if jumps is not None:  # the next place a match may start, from `at`
-                        here = window.byte_of(at)
-                        while k < len(jumps) and jumps[k][1] <= here:  # a match starting at s ends after s
-                            k += 1
-                        if k == len(jumps):
-                            break
-                        at = max(at, window.char_of(self._boundary_after(jumps[k][0])))
-                    m = engine.search(window.text, at, partial=truncated)
-                    if m is None or m.start() >= accept_char:
+            pos, accept = max(start, self._boundary_after(x)), self._boundary_after(z)
+            if pos >= accept:
+                continue
+            tail = self._reach_end(plan, accept, limit)
+            window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
+            accept_char = window.accept_char if accept < limit else len(window.text) + 1
+            jumps = self._match_starts(plan, pos, tail)
+            last: Any = None
+            at, k = window.start_char, 0
+            while True:
+                if jumps is not None:  # the next place a match may start, from `at`
+                    here = window.byte_of(at)
+                    while k < len(jumps) and jumps[k] < here:
+                        k += 1
+                    if k == len(jumps):
                         break
-                    if m.end() == text_end or (truncated and m.partial):  # it may go on past the window
-                        if reach >= MAX_MATCH:
-                            raise ValueError(f"a match longer than {MAX_MATCH:,} bytes; narrow the pattern "
-                                             "or search context.chunks(...) pieces")
-                        grow = True
-                        break
-                    last = m
-                    yield window, m
-                    at = m.end()
-                resume = pos if last is None else window.byte_of(last.end())
-                if grow:
-                    pos, reach = resume, reach * 4
-                    continue
-                start = max(accept, resume)
-                break
+                    at = max(at, window.char_of(self._boundary_after(jumps[k])))
+                m = compiled.search(window.text, at)
+                if m is None or m.start() >= accept_char:
+                    break
+                last = m
+                yield window, m
+                at = m.end()
+            start = max(accept, window.byte_of(last.end()) if last is not None else accept)
 
-    def _leftmost_starts(self, plan: prefilter.Plan, a: int, b: int) -> list[tuple[int, int]] | None:
-        """Sorted, disjoint ranges [f, t] (bytes) outside which no match within bytes [a, b)
-        starts: a match ending at t starts at or after the leftmost start f Hyperscan reports
-        for t. None without a leftmost-start database (every position is then tried)."""
+    def _reach_end(self, plan: prefilter.Plan, accept: int, limit: int) -> int:
+        """Where the text every attempt starting before `accept` may read ends: past the end of
+        the line of the last start (and one character more, for `$` and `\\b`), or past the
+        longest match."""
+        if plan.reach == "line":
+            newline = self._mm.find(b"\n", max(accept - 1, 0), limit)
+            end = limit if newline == -1 else newline + 5
+        else:
+            end = accept + plan.whole_max_bytes + 4  # type: ignore[operator]
+        return min(limit, self._boundary_after(min(end, self._size)))
+
+    def _match_starts(self, plan: prefilter.Plan, a: int, b: int) -> list[int] | None:
+        """The sorted offsets in [a, b) where a match lying within bytes [a, b) may start: the
+        ends of the reversed superset's matches over the window's bytes read backwards. None
+        without such a database (every position is then tried)."""
         if plan.starts is None:
             return None
-        found: list[tuple[int, int]] = []
-        add = found.append
+        found: set[int] = set()
+        add = found.add
 
-        def on_match(_id: int, begin: int, end: int, _flags: int, _ctx: Any) -> None:
-            add((a + begin, a + end))
+        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
+            add(b - end)
+            return _CONTINUE
 
-        for view in self._views(a, b):  # a window lies within one segment or is copied
-            plan.starts.scan(view if isinstance(self._mm, mmap.mmap) else bytes(self._mm[a:b]),
-                             match_event_handler=on_match)
-            break
-        joined: list[tuple[int, int]] = []
-        for f, t in sorted(found):
-            if joined and f <= joined[-1][1] + 1:
-                if t > joined[-1][1]:
-                    joined[-1] = (joined[-1][0], t)
-            else:
-                joined.append((f, t))
-        return joined
+        plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
+        return sorted(found)
 
     def _candidates(self, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[int, int]]:
         """Ranges [x, z) of byte offsets, in order, outside which no match of the plan's pattern
@@ -895,29 +884,30 @@ class Corpus:
         a, block = start, FIRST_BLOCK
         while a < limit:
             b = min(limit, a + block)
-            if plan.mode == "som":
-                b = data_end = limit  # a match's reach is unknown: scan to the end, once
-            elif plan.mode == "bounded":
+            if plan.mode == "bounded":
                 data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
             else:
                 newline = self._mm.find(b"\n", b - 1, limit) if b < limit else -1
                 data_end = limit if newline == -1 else newline + 1
-            found: list[tuple[int, int]] = []
-            self._fast_scan(plan, a, data_end, found)
-            yield from _merged(self._starts(plan, found, a, b, data_end))
+            found = self._match_ends(plan, a, data_end)
+            yield from _merged(self._starts(plan, found, a, b, data_end), plan.join_gap)
             a, block = b, min(block * 4, LAST_BLOCK)
 
-    def _fast_scan(self, plan: prefilter.Plan, a: int, b: int, found: list[tuple[int, int]]) -> None:
-        """Hyperscan over bytes [a, b), appending (start, end) of each reported match (offsets
-        in the corpus; start is only known, and not 0, in "som" mode)."""
+    def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> list[int]:
+        """Hyperscan over bytes [a, b): the offset (in the corpus) of every reported match end,
+        in order."""
+        found: list[int] = []
         add = found.append
 
-        def on_match(_id: int, begin: int, end: int, _flags: int, _ctx: Any) -> None:
-            add((a + begin, a + end))
+        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
+            add(a + end)
+            return _CONTINUE
 
-        with plan.database.stream(match_event_handler=on_match) as stream:
-            for view in self._views(a, b):
-                stream.scan(view)
+        scanner = plan.database.build(None, on_match)
+        for view in self._views(a, b):
+            scanner.scan(view)
+        scanner.reset()  # the end of the data: what matches only there (`$`) is reported now
+        return found
 
     def _views(self, a: int, b: int) -> Iterator[Any]:
         """Bytes [a, b) as buffers without copying: the map's, or each segment's."""
@@ -932,15 +922,13 @@ class Corpus:
             finally:
                 view.release()
 
-    def _starts(self, plan: prefilter.Plan, found: list[tuple[int, int]], a: int, b: int,
+    def _starts(self, plan: prefilter.Plan, found: list[int], a: int, b: int,
                 data_end: int) -> list[tuple[int, int]]:
         """Where the matches ending at the reported ends may start, clipped to [a, b)."""
         out: list[tuple[int, int]] = []
-        if plan.mode == "som":
-            return [(f, min(t, b)) for f, t in found if f < b]
         widest = plan.max_bytes
         line_start, line_end = a, a  # the line of the last end looked at
-        for _, t in found:
+        for t in found:
             if plan.mode == "bounded":
                 x = max(a, t - widest)  # type: ignore[operator]
             else:

@@ -13,7 +13,9 @@ those places only. Nothing here decides a result: a wrong superset could only ma
 How a reported end is turned into the place where a Python match may start (`Plan.mode`):
 - "line": the superset cannot match a newline, so a match lies within one line (most patterns);
 - "bounded": its matches are at most `max_bytes` long;
-- "som": neither; Hyperscan reports each match's leftmost start too (slower, still exact).
+- neither: no plan (the regex engine's own path).
+Within a short window, the reversed superset run over the window's bytes backwards reports the
+offsets where a match may start, so the regex engine tries those positions only.
 
 `plan(compiled)` is None where no superset helps: a pattern that can match the empty string,
 one Hyperscan cannot compile, or no Hyperscan in this Python (the Corpus then scans as before).
@@ -27,12 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 try:  # optional at import time: without it every scan takes the regex engine's own path
-    import hyperscan
-except ImportError:  # pragma: no cover - hyperscan is a dependency; kept for a broken install
-    hyperscan = None
+    import pyperscan
+except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a broken install
+    pyperscan = None
 
 MAX_CODE = 0x10FFFF
-_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"  # one non-ASCII character of the text, or one invalid byte
+# one non-ASCII character of the text, or one invalid byte (`*`, not `{0,3}`: Vectorscan 5.4
+# missed later matches of some expressions holding the bounded form; the superset is as good)
+_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]*)"
+_NONASCII_REVERSED = rb"(?:[\x80-\xbf]*[\x80-\xff])"
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
 
@@ -222,20 +227,25 @@ def _byte_class(pairs: list[tuple[int, int]] | Ranges) -> bytes:
     return b"[" + body + b"]"
 
 
-def _emit_set(charset: CharSet) -> bytes | None:
-    """The set as a byte-level pattern matching one character of the text (None: no character)."""
+def _emit_set(charset: CharSet) -> tuple[bytes, bytes] | None:
+    """The set as a byte-level pattern matching one character of the text, and the same for the
+    text read backwards (None: no character)."""
     parts: list[bytes] = []
+    backwards: list[bytes] = []
     ascii_part = _intersect(charset.ranges, 0, 127)
     if ascii_part:
         parts.append(_byte_class(ascii_part))
+        backwards.append(parts[-1])
     upper = _intersect(charset.ranges, 128, MAX_CODE)
     if charset.any_nonascii or _size(upper) > (MAX_CODE - 127) // 2:
         parts.append(_NONASCII)
+        backwards.append(_NONASCII_REVERSED)
     elif upper:
         # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
         escaped = [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(upper, 0xDC80, 0xDCFF)]
         if escaped:
             parts.append(_byte_class(escaped))
+            backwards.append(parts[-1])
         sequences = []
         for lo, hi in upper:
             for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):
@@ -243,11 +253,15 @@ def _emit_set(charset: CharSet) -> bytes | None:
                     sequences += _utf8_sequences(a, b)
         if len(sequences) > _MAX_ALTERNATIVES:
             parts.append(_NONASCII)
+            backwards.append(_NONASCII_REVERSED)
         else:
             parts += [b"".join(_byte_class([r]) for r in seq) for seq in sequences]
+            backwards += [b"".join(_byte_class([r]) for r in reversed(seq)) for seq in sequences]
     if not parts:
         return None
-    return parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+    if len(parts) == 1:
+        return parts[0], backwards[0]
+    return b"(?:" + b"|".join(parts) + b")", b"(?:" + b"|".join(backwards) + b")"
 
 
 def _char_bytes(code: int) -> int:
@@ -271,6 +285,7 @@ class Piece:
     min_bytes: int = 0
     max_bytes: int | None = 0
     newline: bool = False
+    reversed: bytes = b""  # the same pattern for the text read backwards (its matches' starts)
 
 
 _NEVER = Piece(None)
@@ -283,21 +298,24 @@ def _concat(pieces: list[Piece]) -> Piece:
     return Piece(b"".join(p.expr for p in pieces),  # type: ignore[misc]
                  sum(p.min_bytes for p in pieces),
                  None if None in maxes else sum(maxes),  # type: ignore[arg-type]
-                 any(p.newline for p in pieces))
+                 any(p.newline for p in pieces),
+                 b"".join(p.reversed for p in reversed(pieces)))
 
 
 def _set_piece(charset: CharSet) -> Piece:
-    expr = _emit_set(charset)
-    if expr is None:
+    emitted = _emit_set(charset)
+    if emitted is None:
         return _NEVER
     lo, hi = _set_widths(charset)
-    return Piece(expr, lo, hi, any(a <= 10 <= b for a, b in charset.ranges))
+    return Piece(emitted[0], lo, hi, any(a <= 10 <= b for a, b in charset.ranges), emitted[1])
 
 
 class _Translator:
     def __init__(self, groups: dict[int, tuple[list[Any], int]]) -> None:
         self.groups = groups  # group number -> (its subpattern, its flags): for back references
         self.lookbehind = 0  # the widest look-behind, in characters
+        self.ahead_newline = False  # whether a look-ahead may read over a newline
+        self.ahead_bytes: int | None = 0  # how far past a match's end look-aheads may read
         self.depth = 0
 
     def seq(self, items: list[Any], flags: int) -> Piece:
@@ -318,7 +336,8 @@ class _Translator:
             if 0xD800 <= arg <= 0xDFFF and not 0xDC80 <= arg <= 0xDCFF:
                 return _NEVER  # a surrogate the text cannot hold
             raw = bytes([arg - 0xDC00]) if 0xDC80 <= arg <= 0xDCFF else chr(arg).encode("utf-8")
-            return Piece(b"".join(b"\\x%02x" % b for b in raw), len(raw), len(raw), arg == 10)
+            return Piece(b"".join(b"\\x%02x" % b for b in raw), len(raw), len(raw), arg == 10,
+                         b"".join(b"\\x%02x" % b for b in reversed(raw)))
         if op is c.NOT_LITERAL:
             return _set_piece(CharSet(_complement(((arg, arg),))))
         if op is c.ANY:
@@ -348,15 +367,20 @@ class _Translator:
             unbounded = hi is None or item.max_bytes is None
             return Piece(b"(?:" + item.expr + b")" + bounds, item.min_bytes * lo,
                          None if unbounded else item.max_bytes * hi,  # type: ignore[operator]
-                         item.newline)
+                         item.newline, b"(?:" + item.reversed + b")" + bounds)
         if op is c.AT:
             if arg in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
-                return Piece(b"^")  # Hyperscan runs in multi-line mode: a superset of both
+                return Piece(b"^", reversed=b"$")  # Hyperscan runs in multi-line mode: a superset of both
             if arg in (c.AT_END, c.AT_END_STRING):
-                return Piece(b"$")
+                return Piece(b"$", reversed=b"^")
             return Piece(b"")  # \b, \B: dropped
         if op in (c.ASSERT, c.ASSERT_NOT):
             direction, sub = arg
+            if direction > 0:  # how far it reads decides how much text a window must hold
+                ahead = self.seq(list(sub), flags)
+                self.ahead_newline = self.ahead_newline or ahead.newline or ahead.expr is None
+                self.ahead_bytes = None if self.ahead_bytes is None or ahead.max_bytes is None \
+                    else max(self.ahead_bytes, ahead.max_bytes)
             if direction < 0:
                 from re import _parser  # type: ignore[attr-defined]
 
@@ -385,7 +409,8 @@ def _branch_of(alternatives: list[Piece]) -> Piece:
     return Piece(b"(?:" + b"|".join(p.expr for p in kept) + b")",  # type: ignore[misc]
                  min(p.min_bytes for p in kept),
                  None if None in maxes else max(maxes),  # type: ignore[type-var]
-                 any(p.newline for p in kept))
+                 any(p.newline for p in kept),
+                 b"(?:" + b"|".join(p.reversed for p in kept) + b")")
 
 
 @dataclass
@@ -393,58 +418,98 @@ class Plan:
     """How to find the places where `pattern` may match: see the module docstring."""
 
     expression: bytes
-    mode: str  # "line", "bounded" or "som"
+    mode: str  # "line" or "bounded"
     max_bytes: int | None
     before: int  # bytes of text a confirming window needs before a match's start
-    database: Any  # stream mode: where matches end (and start, in "som" mode)
-    starts: Any = None  # block mode, leftmost starts: where in a short window matches start
+    database: Any  # stream mode: where matches end
+    starts: Any = None  # block mode, the reversed pattern: where in a short window matches start
+    join_gap: int = 64  # candidate places closer than this are confirmed in one window
+    reach: str = "line"  # "line" / "bounded": how far any attempt reads
+    whole_max_bytes: int | None = None  # the longest match of the whole pattern
 
 
-def translate(pattern: str, flags: int) -> tuple[Piece, int]:
-    """The superset of a Python pattern, with its widest look-behind in characters."""
+@dataclass
+class Translation:
+    """A pattern's superset (`whole`), the superset of its starts that the fast engine runs
+    (`starts`: a trailing unbounded repeat cut to its least count), and what a confirming
+    window needs to know."""
+
+    whole: Piece
+    starts: Piece
+    lookbehind: int  # the widest look-behind, in characters
+    ahead_newline: bool  # a look-ahead may read over a newline
+    ahead_bytes: int | None  # how far past a match's end look-aheads may read (None: no bound)
+    literal_start: bool  # the pattern begins with a literal: the regex engine skips ahead itself
+
+
+def translate(pattern: str, flags: int) -> Translation:
+    """The superset of a Python pattern (see the module docstring). The starts' superset cuts a
+    trailing unbounded repeat to its least count (`def \\w+` becomes `def \\w`): where the
+    pattern matches from s, that prefix matches from s too, and it reports one end where the
+    whole would report one per character."""
+    from re import _constants as c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
 
     parsed = _parser.parse(pattern, flags)
+    items, top_flags = list(parsed.data), parsed.state.flags
     translator = _Translator({})
-    return translator.seq(list(parsed.data), parsed.state.flags), translator.lookbehind
+    whole = starts = translator.seq(items, top_flags)
+    literal_start = bool(items) and items[0][0] is c.LITERAL and not top_flags & re.IGNORECASE
+    if items and items[-1][0] in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) \
+            and items[-1][1][1] is c.MAXREPEAT:
+        lo, _, sub = items[-1][1]
+        cut = items[:-1] + ([(c.MAX_REPEAT, (lo, lo, sub))] if lo else [])
+        prefix = _Translator({}).seq(cut, top_flags)
+        if prefix.expr is not None and prefix.min_bytes > 0:
+            starts = prefix
+    return Translation(whole, starts, translator.lookbehind, translator.ahead_newline, translator.ahead_bytes,
+                       literal_start)
 
 
 @functools.lru_cache(maxsize=64)
 def _plan(pattern: str, flags: int) -> Plan | None:
-    if hyperscan is None:
+    if pyperscan is None:
         return None
     try:
-        piece, lookbehind = translate(pattern, flags)
+        found = translate(pattern, flags)
     except (Unsupported, RecursionError, re.error):
         return None
-    if piece.expr is None or piece.min_bytes == 0:
+    piece, whole = found.starts, found.whole
+    if piece.expr is None or piece.min_bytes == 0 or whole.min_bytes == 0:
         return None  # never matches, or may match empty (at every position): no use
     if not piece.newline:
         mode = "line"
     elif piece.max_bytes is not None:
         mode = "bounded"
     else:
-        mode = "som"
-    som = mode == "som"
-    database = _compile(piece.expr, hyperscan.HS_MODE_STREAM, som)
+        return None  # a match may run over lines without bound: nothing says where it starts
+    database = _compile(piece.expr, stream=True)
     if database is None:
         return None
-    starts = None if som else _compile(piece.expr, hyperscan.HS_MODE_BLOCK, True)
-    return Plan(piece.expr, mode, piece.max_bytes, 4 * (lookbehind + 2), database, starts)
-
-
-def _compile(expression: bytes, mode: int, leftmost_starts: bool) -> Any:
-    flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_DOTALL
-    if leftmost_starts:
-        flags |= hyperscan.HS_FLAG_SOM_LEFTMOST
-        if mode == hyperscan.HS_MODE_STREAM:
-            mode |= hyperscan.HS_MODE_SOM_HORIZON_LARGE
-    try:
-        database = hyperscan.Database(mode=mode)
-        database.compile(expressions=[expression], flags=[flags])
-    except Exception:  # noqa: BLE001 - too large, or a limit of Hyperscan's: no such database
+    starts = None if found.literal_start else _compile(piece.reversed, stream=False)
+    # A window holds every attempt whole when an attempt (and its look-aheads) cannot read past
+    # its line, or past the longest match: then Python's own `re` confirms there, exactly.
+    # Otherwise no plan: confirming would need the regex engine's partial matching, whose
+    # meaning differs from `re` in places (see the README), and its path is the old one anyway.
+    if not whole.newline and not found.ahead_newline:
+        reach, longest = "line", None
+    elif whole.max_bytes is not None and found.ahead_bytes is not None:
+        reach, longest = "bounded", whole.max_bytes + found.ahead_bytes
+    else:
         return None
-    return database
+    return Plan(piece.expr, mode, piece.max_bytes, 4 * (found.lookbehind + 2), database, starts,
+                join_gap=1024 if found.literal_start else 64, reach=reach, whole_max_bytes=longest)
+
+
+def _compile(expression: bytes, stream: bool) -> Any:
+    """A Hyperscan (Vectorscan, through `pyperscan`) database of one expression, or None where
+    it cannot be compiled. Leftmost-start reporting (SOM) is never asked for: the starts of
+    matches come from the reversed pattern run over a window's bytes backwards."""
+    pattern = pyperscan.Pattern(expression, pyperscan.Flag.MULTILINE, pyperscan.Flag.DOTALL)
+    try:
+        return pyperscan.StreamDatabase(pattern) if stream else pyperscan.BlockDatabase(pattern)
+    except Exception:  # noqa: BLE001 - too large, or a limit of Hyperscan's: no fast path
+        return None
 
 
 def plan(compiled: re.Pattern) -> Plan | None:
