@@ -31,7 +31,7 @@ from typing import Any
 try:  # optional at import time: without it every scan takes the regex engine's own path
     import pyperscan
 except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a broken install
-    pyperscan = None
+    pyperscan = None  # type: ignore[assignment]
 
 MAX_CODE = 0x10FFFF
 # one non-ASCII character of the text, or one invalid byte (`*`, not `{0,3}`: Vectorscan 5.4
@@ -218,7 +218,7 @@ def _utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
                     break
         else:
             a, b = chr(lo).encode("utf-8"), chr(hi).encode("utf-8")
-            out.append(list(zip(a, b)))
+            out.append(list(zip(a, b, strict=True)))
     return out
 
 
@@ -366,7 +366,7 @@ class _Translator:
             bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
             unbounded = hi is None or item.max_bytes is None
             return Piece(b"(?:" + item.expr + b")" + bounds, item.min_bytes * lo,
-                         None if unbounded else item.max_bytes * hi,  # type: ignore[operator]
+                         None if unbounded else item.max_bytes * hi,
                          item.newline, b"(?:" + item.reversed + b")" + bounds)
         if op is c.AT:
             if arg in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
