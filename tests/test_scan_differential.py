@@ -27,7 +27,7 @@ SEPARATORS = [" ", " ", " ", "\n", "\r\n", "\t", ", ", ".", "\u2028", "\x85", " 
 ATOMS = ["a", "b", "e", "t", "x", "é", "É", "ß", "k", "s", "i", "I", "東", "😀", r"\.", " ", r"\n",
          ".", r"\w", r"\W", r"\d", r"\D", r"\s", r"\S", "[a-e]", "[^a-e]", r"[^\W\d]", "[éa-c]", "[A-Z]",
          r"[\u3040-\u9fff]", "[^ ]", r"[\s\d]", "[K-Mk]", r"[^\n]", "def", "error", "ing", "tion",
-         "café", "na.ve", r"\d{1,3}", r"\bx"]
+         "café", "na.ve", r"\d{1,3}", r"\bx", ".{0,50}?", "[^x]{2,40}", r"(?:\w\W){1,5}"]
 ANCHORS = ["^", "$", r"\b", r"\B", r"\A", r"\Z"]
 FLAGS = ["", "(?i)", "(?m)", "(?s)", "(?a)", "(?im)", "(?is)", "(?ai)"]
 
@@ -239,3 +239,37 @@ def test_what_gets_no_fast_path_still_scans() -> None:
     assert prefilter.plan(re.compile(r"a*")) is None
     assert prefilter.plan(re.compile(r"\b")) is None
     assert prefilter.plan(re.compile(r"(?i)caf. na.ve")) is not None
+
+
+def test_a_line_longer_than_the_longest_match_is_scanned_by_windows(tmp_path: Path, tiny_windows: None,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hot line too long for one window (a file with no newlines) takes the windowed path
+    for that line only, with the same matches."""
+    monkeypatch.setattr(corpus_module, "MAX_MATCH", 4096)
+    rng = random.Random(5)
+    text = "start\n" + " ".join(rng.choice(["def foo", "information", "café", "x", "testing"]) for _ in range(6000)) + "\nend def bar\n"
+    corpus = corpus_of(tmp_path, text, "long.txt")
+    for pattern in [r"\bdef \w+", r"information", r"\w+ing\b", r"caf. "]:
+        assert prefilter.plan(re.compile(pattern)) is not None
+        assert corpus.findall(pattern) == re.findall(pattern, text), pattern
+
+
+def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
+    """Vectorscan loads under the kernel's isolation (seccomp, Landlock, minimal root), and a
+    scan of a Corpus there takes the fast path with `re`'s results."""
+    from sandbox.config import SandboxConfig
+    from sandbox.host import Sandbox
+
+    rng = random.Random(9)
+    text = random_text(rng, 400_000)
+    path = tmp_path / "big.txt"
+    path.write_text(text, encoding="utf-8")
+    pattern = r"(?i)\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\bwarning\b"
+    with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=1 << 16)) as sandbox:
+        sandbox.load_context(path)
+        result = sandbox.execute(
+            "import re\nfrom sandbox.kernel import prefilter\n"
+            f"p = {pattern!r}\n"
+            "print(type(context).__name__, prefilter.pyperscan is not None,"
+            " prefilter.plan(re.compile(p)._rlm_pattern) is not None, len(re.findall(p, context)))")
+    assert result.stdout.split() == ["Corpus", "True", "True", str(len(re.findall(pattern, text)))], result

@@ -12,10 +12,17 @@ text): `len(c)` is the size in bytes and offsets are found in O(1) whatever the 
 never split a character (each bound moves back to the start of the character it falls in),
 so `c[m.start():m.end()] == m.group()` for any match and any text.
 
-Regular expressions have `str` semantics (Unicode `\\w`, case folding, `.` is one
-character): they run over decoded windows of `WINDOW` bytes with `MARGIN` bytes of text on
-each side (lookbehind, lookahead, `$`); a match that reaches the end of its window is
-retried over a larger one, up to `MAX_MATCH` bytes. Invalid UTF-8 bytes read as U+FFFD.
+Regular expressions have `str` semantics. Most patterns take the fast path
+(`sandbox/kernel/prefilter.py`): Vectorscan (Hyperscan) scans the bytes for a superset of the
+pattern, and Python's own `re` runs only over windows around those places, each holding every
+character an attempt from there may read (the rest of its line, or the longest match), so the
+result is `re`'s. Other patterns (one that may match the empty string, or run over lines without
+bound, or that Vectorscan cannot compile) run over decoded windows of `WINDOW` bytes with
+`MARGIN` bytes of text on each side (lookbehind, lookahead, `$`) with the `regex` engine; a
+match that reaches the end of its window is retried over a larger one, up to `MAX_MATCH` bytes.
+That engine differs from `re` in places: it counts combining marks as `\\w` and folds a few
+letters (dotted and dotless i, long s, the Kelvin sign) otherwise. Invalid UTF-8 bytes read as
+U+FFFD.
 
 `strip()` (and `lstrip` / `rstrip`) gives a Corpus over the same bytes, without copying.
 What would build the whole text in memory (`lower()`, `encode()`, `str(c)`, `re.sub`,
@@ -413,22 +420,6 @@ class Segments:
         buf, off, _ = self._parts[i]
         return buf[off + key - self._starts[i]]
 
-    def views(self, a: int, b: int) -> Iterator[memoryview]:
-        """Bytes [a, b) as one buffer view per segment, without copying (each released after use)."""
-        if a >= b or not self._parts:
-            return
-        i = self._locate(a)
-        while i < len(self._parts) and self._starts[i] < b:
-            buf, off, n = self._parts[i]
-            lo, hi = max(a - self._starts[i], 0), min(b - self._starts[i], n)
-            with memoryview(buf) as whole:
-                view = whole[off + lo:off + hi]
-                try:
-                    yield view
-                finally:
-                    view.release()
-            i += 1
-
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         end = self._size if end is None else min(end, self._size)
         if start >= end or not self._parts:
@@ -762,15 +753,19 @@ class Corpus:
             yield CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
     def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
-        """The engine's matches, window by window, with their window (for byte offsets).
+        """The matches of a scan from `start` (text up to `limit`), with their window (for byte
+        offsets): the fast path where the pattern has a plan, else the regex engine's."""
+        plan = prefilter.plan(compiled)
+        if plan is not None and isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
+            return self._confirmed(compiled, plan, start, limit)
+        return self._engine_scan(compiled, start, limit)
+
+    def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+        """The regex engine's matches, window by window.
 
         The search runs with the `regex` engine's partial matching: a match that reaches the end
         of the window, or one that was still going when the window ran out, is searched again
         over a larger window, so a match is never cut or missed at a window's end."""
-        plan = prefilter.plan(compiled)
-        if plan is not None and isinstance(self._mm, (mmap.mmap, Segments)):
-            yield from self._confirmed(compiled, plan, start, limit)
-            return
         engine, prefix = _engine(compiled), _literal_prefix(compiled)
         reach, skip_empty_at = MARGIN, -1
         while start <= limit:
@@ -828,6 +823,15 @@ class Corpus:
             if pos >= accept:
                 continue
             tail = self._reach_end(plan, accept, limit)
+            if tail - pos > MAX_MATCH:  # a giant line: the windows of the engine's path, not one
+                last_end = accept
+                for window, m in self._engine_scan(compiled, pos, limit):
+                    if window.byte_of(m.start()) >= accept:
+                        break
+                    last_end = window.byte_of(m.end())
+                    yield window, m
+                start = max(accept, last_end)
+                continue
             window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
             accept_char = window.accept_char if accept < limit else len(window.text) + 1
             jumps = self._match_starts(plan, pos, tail)
@@ -906,16 +910,11 @@ class Corpus:
         scanner = plan.database.build(None, on_match)
         for view in self._views(a, b):
             scanner.scan(view)
-        scanner.reset()  # the end of the data: what matches only there (`$`) is reported now
         return found
 
     def _views(self, a: int, b: int) -> Iterator[Any]:
-        """Bytes [a, b) as buffers without copying: the map's, or each segment's."""
-        mm = self._mm
-        if isinstance(mm, Segments):
-            yield from mm.views(a, b)
-            return
-        with memoryview(mm) as whole:
+        """Bytes [a, b) of the map as a buffer, without copying."""
+        with memoryview(self._mm) as whole:
             view = whole[a:b]
             try:
                 yield view

@@ -34,10 +34,10 @@ except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a 
     pyperscan = None  # type: ignore[assignment]
 
 MAX_CODE = 0x10FFFF
-# one non-ASCII character of the text, or one invalid byte (`*`, not `{0,3}`: Vectorscan 5.4
-# missed later matches of some expressions holding the bounded form; the superset is as good)
-_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]*)"
-_NONASCII_REVERSED = rb"(?:[\x80-\xbf]*[\x80-\xff])"
+# one non-ASCII character of the text, or one invalid byte
+_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"
+_NONASCII_REVERSED = rb"(?:[\x80-\xbf]{0,3}[\x80-\xff])"
+_HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
 
@@ -222,6 +222,18 @@ def _utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
     return out
 
 
+def _bit_ranges(bits: int) -> list[tuple[int, int]]:
+    """The bytes of a bit set, as inclusive ranges."""
+    out: list[tuple[int, int]] = []
+    for b in range(256):
+        if bits >> b & 1:
+            if out and out[-1][1] == b - 1:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((b, b))
+    return out
+
+
 def _byte_class(pairs: list[tuple[int, int]] | Ranges) -> bytes:
     body = b"".join(b"\\x%02x" % a if a == b else b"\\x%02x-\\x%02x" % (a, b) for a, b in pairs)
     return b"[" + body + b"]"
@@ -286,6 +298,8 @@ class Piece:
     max_bytes: int | None = 0
     newline: bool = False
     reversed: bytes = b""  # the same pattern for the text read backwards (its matches' starts)
+    byteset: int = 0  # every byte it may match, as a bit set
+    nested: bool = False  # it holds a quantifier or an alternation
 
 
 _NEVER = Piece(None)
@@ -295,11 +309,15 @@ def _concat(pieces: list[Piece]) -> Piece:
     if any(p.expr is None for p in pieces):
         return _NEVER
     maxes = [p.max_bytes for p in pieces]
+    byteset = 0
+    for p in pieces:
+        byteset |= p.byteset
     return Piece(b"".join(p.expr for p in pieces),  # type: ignore[misc]
                  sum(p.min_bytes for p in pieces),
                  None if None in maxes else sum(maxes),  # type: ignore[arg-type]
                  any(p.newline for p in pieces),
-                 b"".join(p.reversed for p in reversed(pieces)))
+                 b"".join(p.reversed for p in reversed(pieces)),
+                 byteset, any(p.nested for p in pieces))
 
 
 def _set_piece(charset: CharSet) -> Piece:
@@ -307,7 +325,14 @@ def _set_piece(charset: CharSet) -> Piece:
     if emitted is None:
         return _NEVER
     lo, hi = _set_widths(charset)
-    return Piece(emitted[0], lo, hi, any(a <= 10 <= b for a, b in charset.ranges), emitted[1])
+    byteset = 0
+    for a, b in _intersect(charset.ranges, 0, 127):
+        byteset |= ((1 << (b + 1)) - 1) ^ ((1 << a) - 1)
+    wide = hi > 1 or charset.any_nonascii or bool(_intersect(charset.ranges, 128, MAX_CODE))
+    if wide:
+        byteset |= _HIGH_BYTES
+    return Piece(emitted[0], lo, hi, any(a <= 10 <= b for a, b in charset.ranges), emitted[1],
+                 byteset, wide)
 
 
 class _Translator:
@@ -336,8 +361,11 @@ class _Translator:
             if 0xD800 <= arg <= 0xDFFF and not 0xDC80 <= arg <= 0xDCFF:
                 return _NEVER  # a surrogate the text cannot hold
             raw = bytes([arg - 0xDC00]) if 0xDC80 <= arg <= 0xDCFF else chr(arg).encode("utf-8")
+            byteset = 0
+            for b in raw:
+                byteset |= 1 << b
             return Piece(b"".join(b"\\x%02x" % b for b in raw), len(raw), len(raw), arg == 10,
-                         b"".join(b"\\x%02x" % b for b in reversed(raw)))
+                         b"".join(b"\\x%02x" % b for b in reversed(raw)), byteset)
         if op is c.NOT_LITERAL:
             return _set_piece(CharSet(_complement(((arg, arg),))))
         if op is c.ANY:
@@ -363,11 +391,17 @@ class _Translator:
             lo = min(lo, _BIG_REPEAT)
             if item.min_bytes == 0 and item.max_bytes == 0:
                 return Piece(b"", 0, 0)
-            bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
+            if lo == hi == 1:
+                return item
             unbounded = hi is None or item.max_bytes is None
-            return Piece(b"(?:" + item.expr + b")" + bounds, item.min_bytes * lo,
-                         None if unbounded else item.max_bytes * hi,
-                         item.newline, b"(?:" + item.reversed + b")" + bounds)
+            least, most = item.min_bytes * lo, None if unbounded else item.max_bytes * hi
+            if item.nested:  # flat: Vectorscan missed matches of repeats of repeats or alternations
+                flat = _byte_class(_bit_ranges(item.byteset))
+                bounds = b"{%d,}" % least if most is None or most > 4 * _BIG_REPEAT else b"{%d,%d}" % (least, most)
+                return Piece(flat + bounds, least, most, item.newline, flat + bounds, item.byteset, True)
+            bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
+            return Piece(b"(?:" + item.expr + b")" + bounds, least, most,
+                         item.newline, b"(?:" + item.reversed + b")" + bounds, item.byteset, True)
         if op is c.AT:
             if arg in (c.AT_BEGINNING, c.AT_BEGINNING_STRING):
                 return Piece(b"^", reversed=b"$")  # Hyperscan runs in multi-line mode: a superset of both
@@ -406,11 +440,15 @@ def _branch_of(alternatives: list[Piece]) -> Piece:
     if not kept:
         return _NEVER
     maxes = [p.max_bytes for p in kept]
+    byteset = 0
+    for p in kept:
+        byteset |= p.byteset
     return Piece(b"(?:" + b"|".join(p.expr for p in kept) + b")",  # type: ignore[misc]
                  min(p.min_bytes for p in kept),
                  None if None in maxes else max(maxes),  # type: ignore[type-var]
                  any(p.newline for p in kept),
-                 b"(?:" + b"|".join(p.reversed for p in kept) + b")")
+                 b"(?:" + b"|".join(p.reversed for p in kept) + b")",
+                 byteset, len(kept) > 1 or kept[0].nested)
 
 
 @dataclass
@@ -421,7 +459,7 @@ class Plan:
     mode: str  # "line" or "bounded"
     max_bytes: int | None
     before: int  # bytes of text a confirming window needs before a match's start
-    database: Any  # stream mode: where matches end
+    database: Any  # block mode: where matches end
     starts: Any = None  # block mode, the reversed pattern: where in a short window matches start
     join_gap: int = 64  # candidate places closer than this are confirmed in one window
     reach: str = "line"  # "line" / "bounded": how far any attempt reads
@@ -439,7 +477,8 @@ class Translation:
     lookbehind: int  # the widest look-behind, in characters
     ahead_newline: bool  # a look-ahead may read over a newline
     ahead_bytes: int | None  # how far past a match's end look-aheads may read (None: no bound)
-    literal_start: bool  # the pattern begins with a literal: the regex engine skips ahead itself
+    literal_start: bool  # it begins with a literal: `re` skips ahead to it quickly by itself
+    costly_start: bool  # it begins with an unbounded repeat: each failed attempt backtracks over a run
 
 
 def translate(pattern: str, flags: int) -> Translation:
@@ -455,6 +494,7 @@ def translate(pattern: str, flags: int) -> Translation:
     translator = _Translator({})
     whole = starts = translator.seq(items, top_flags)
     literal_start = bool(items) and items[0][0] is c.LITERAL and not top_flags & re.IGNORECASE
+    costly_start = _starts_with_unbounded_repeat(items)
     if items and items[-1][0] in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) \
             and items[-1][1][1] is c.MAXREPEAT:
         lo, _, sub = items[-1][1]
@@ -463,7 +503,28 @@ def translate(pattern: str, flags: int) -> Translation:
         if prefix.expr is not None and prefix.min_bytes > 0:
             starts = prefix
     return Translation(whole, starts, translator.lookbehind, translator.ahead_newline, translator.ahead_bytes,
-                       literal_start)
+                       literal_start, costly_start)
+
+
+def _starts_with_unbounded_repeat(items: list[Any]) -> bool:
+    """Whether the first thing the pattern consumes is an unbounded repeat (`\\w+ing`,
+    `(?:[a-z]+ing|...)`): a search then costs a backtracking run at every position, and knowing
+    where matches may start pays for itself."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    for op, arg in items:
+        if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+            continue
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            return arg[1] is c.MAXREPEAT or arg[1] > 16 or _starts_with_unbounded_repeat(list(arg[2]))
+        if op is c.SUBPATTERN:
+            return _starts_with_unbounded_repeat(list(arg[3]))
+        if op is c.ATOMIC_GROUP:
+            return _starts_with_unbounded_repeat(list(arg))
+        if op is c.BRANCH:
+            return any(_starts_with_unbounded_repeat(list(alternative)) for alternative in arg[1])
+        return False
+    return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -483,10 +544,10 @@ def _plan(pattern: str, flags: int) -> Plan | None:
         mode = "bounded"
     else:
         return None  # a match may run over lines without bound: nothing says where it starts
-    database = _compile(piece.expr, stream=True)
+    database = _compile(piece.expr, stream=False)
     if database is None:
         return None
-    starts = None if found.literal_start else _compile(piece.reversed, stream=False)
+    starts = _compile(piece.reversed, stream=False) if found.costly_start else None
     # A window holds every attempt whole when an attempt (and its look-aheads) cannot read past
     # its line, or past the longest match: then Python's own `re` confirms there, exactly.
     # Otherwise no plan: confirming would need the regex engine's partial matching, whose
