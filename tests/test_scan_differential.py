@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.kernel import corpus as corpus_module
-from sandbox.kernel import prefilter
+from sandbox.kernel import fast_scan, prefilter
 from sandbox.kernel.corpus import Corpus
 
 WORDS = ["the", "def", "café", "naïve", "Straße", "KELVIN", "ſtar", "İstanbul", "ıi", "東京", "日本語",
@@ -29,6 +29,7 @@ ATOMS = ["a", "b", "e", "t", "x", "é", "É", "ß", "k", "s", "i", "I", "東", "
          r"[\u3040-\u9fff]", "[^ ]", r"[\s\d]", "[K-Mk]", r"[^\n]", "def", "error", "ing", "tion",
          "café", "na.ve", r"\d{1,3}", r"\bx", ".{0,50}?", "[^x]{2,40}", r"(?:\w\W){1,5}"]
 ANCHORS = ["^", "$", r"\b", r"\B", r"\A", r"\Z"]
+LOOKAROUND = ["a", "e", " ", r"\d", "ing", "x", r"\s\s", r"\n", r"g\n", r"\s"]  # some read over a newline
 FLAGS = ["", "(?i)", "(?m)", "(?s)", "(?a)", "(?im)", "(?is)", "(?ai)"]
 
 
@@ -55,7 +56,7 @@ def random_pattern(rng: random.Random, depth: int = 0) -> str:
         elif roll < 0.8:
             item = rng.choice(ANCHORS)
         elif roll < 0.86:
-            item = rng.choice(["(?=", "(?!", "(?<=", "(?<!"]) + rng.choice(["a", "e", " ", r"\d", "ing", "x"]) + ")"
+            item = rng.choice(["(?=", "(?!", "(?<=", "(?<!"]) + rng.choice(LOOKAROUND) + ")"
         else:
             item = rng.choice(ATOMS)
         if rng.random() < 0.35 and item not in ANCHORS and not item.startswith("(?<") and not item.startswith("(?="):
@@ -110,13 +111,18 @@ def got(corpus: Corpus, pattern: str, flags: int, pos: int = 0) -> list[tuple[in
     return [(m.start(), m.end(), (m.group(), *m.groups())) for m in corpus.finditer(pattern, pos=pos, flags=flags)]
 
 
-@pytest.fixture
-def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks, windows and margins of a few bytes: every edge is crossed many times."""
-    monkeypatch.setattr(corpus_module, "FIRST_BLOCK", 64)
-    monkeypatch.setattr(corpus_module, "LAST_BLOCK", 512)
+@pytest.fixture(params=["line batches", "windows only"])
+def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks, windows, margins and batches of a few bytes: every edge is crossed many times.
+    Once with candidate lines up to 48 bytes confirmed in batches (longer ones in windows),
+    once with every candidate confirmed in its window."""
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
+    monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
+    monkeypatch.setattr(fast_scan, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "MARGIN", 64)
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 48 if request.param == "line batches" else 0)
+    monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
 
 
 # Characters on which the `regex` engine (the path of patterns without an exact window, and of

@@ -13,9 +13,9 @@ never split a character (each bound moves back to the start of the character it 
 so `c[m.start():m.end()] == m.group()` for any match and any text.
 
 Regular expressions have `str` semantics. Most patterns take the fast path
-(`sandbox/kernel/prefilter.py`): Vectorscan (Hyperscan) scans the bytes for a superset of the
-pattern, and Python's own `re` runs only over windows around those places, each holding every
-character an attempt from there may read (the rest of its line, or the longest match), so the
+(`sandbox/kernel/fast_scan.py`, `prefilter.py`): Vectorscan (Hyperscan) scans the bytes for a
+superset of the pattern, and Python's own `re` runs only over the candidate lines, or windows
+around those places, each holding every character an attempt from there may read, so the
 result is `re`'s. Other patterns (one that may match the empty string, or run over lines without
 bound, or that Vectorscan cannot compile) run over decoded windows of `WINDOW` bytes with
 `MARGIN` bytes of text on each side (lookbehind, lookahead, `$`) with the `regex` engine; a
@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import collections
 import collections.abc
+import functools
 import itertools
 import mmap
 import os
@@ -42,13 +43,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.kernel import fanout, prefilter
+from sandbox.kernel.fast_scan import FastScan
+from sandbox.kernel.windows import Window
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
-FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
-LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -132,21 +133,6 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
-def _merged(ranges: list[tuple[int, int]], gap: int) -> Iterator[tuple[int, int]]:
-    """Ranges sorted and joined where they overlap or lie closer than `gap`, none longer than
-    WINDOW unless one range alone is."""
-    current: list[int] | None = None
-    for x, z in sorted(ranges):
-        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
-            current[1] = max(current[1], z)
-            continue
-        if current is not None:
-            yield current[0], current[1]
-        current = [x, z]
-    if current is not None:
-        yield current[0], current[1]
-
-
 def _without_break(line: str) -> str:
     if line.endswith("\r\n"):
         return line[:-2]
@@ -216,47 +202,6 @@ class CorpusMatch:
     def __repr__(self) -> str:
         return f"<CorpusMatch object; span={self.span()}, match={(self._groups[0] or '')[:80]!r}>"
 
-
-class _Window:
-    """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
-    that start before byte `accept` belong to this window."""
-
-    __slots__ = ("_ascii", "_cursor", "_mm", "accept_char", "head", "start_char", "tail", "text")
-
-    def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
-        before = bytes(mm[head:start]).decode("utf-8", "surrogateescape")
-        body = bytes(mm[start:accept]).decode("utf-8", "surrogateescape")
-        after = bytes(mm[accept:tail]).decode("utf-8", "surrogateescape")
-        self.text = before + body + after
-        self._mm, self.head, self.tail = mm, head, tail
-        self.start_char = len(before)
-        self.accept_char = len(before) + len(body)
-        self._ascii = self.text.isascii()
-        self._cursor = (0, head)  # (char, byte) of the last conversion: matches come in order
-
-    def char_of(self, byte: int) -> int:
-        """The index in `text` of the character at byte `byte` (a character boundary)."""
-        if self._ascii:
-            return byte - self.head
-        c0, b0 = self._cursor
-        if byte < b0:
-            c0, b0 = 0, self.head
-        char = c0 + len(bytes(self._mm[b0:byte]).decode("utf-8", "surrogateescape"))
-        self._cursor = (char, byte)
-        return char
-
-    def byte_of(self, char: int) -> int:
-        if self._ascii:
-            return self.head + char
-        c0, b0 = self._cursor
-        if char < c0:
-            c0, b0 = 0, self.head
-        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
-        self._cursor = (char, b)
-        return b
-
-
-_CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
 
 _RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
 _END = object()
@@ -737,13 +682,13 @@ class Corpus:
             pos = max(self._boundary(end - overlap), pos + 1)
 
     # ----- regular expressions ----------------------------------------------------------
-    def _window(self, start: int, limit: int, reach: int) -> tuple[_Window, int, int]:
+    def _window(self, start: int, limit: int, reach: int) -> tuple[Window, int, int]:
         """The window searched from `start` (bytes; text up to `limit`), reaching `reach`
         bytes past its accepted region; returns it with its accepted end and its tail."""
         accept = limit if limit - start <= WINDOW else self._boundary(start + WINDOW)
         tail = limit if limit - accept <= reach else self._boundary(accept + reach)
         head = self._boundary(max(0, start - MARGIN))
-        return _Window(self._mm, head, start, accept, tail), accept, tail
+        return Window(self._mm, head, start, accept, tail), accept, tail
 
     def _scan(self, compiled: re.Pattern, pos: int = 0, endpos: int | None = None) -> Iterator[CorpusMatch]:
         """The matches `compiled.finditer(text, pos, endpos)` would give, as CorpusMatch."""
@@ -752,15 +697,16 @@ class Corpus:
         for window, m in self._raw_scan(compiled, start, limit):
             yield CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
-    def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+    def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The matches of a scan from `start` (text up to `limit`), with their window (for byte
         offsets): the fast path where the pattern has a plan, else the regex engine's."""
         plan = prefilter.plan(compiled)
         if plan is not None and isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
-            return self._confirmed(compiled, plan, start, limit)
+            giant = functools.partial(self._engine_scan, compiled)
+            return FastScan(self._mm, self._size, compiled, plan, giant, MAX_MATCH).matches(start, limit)
         return self._engine_scan(compiled, start, limit)
 
-    def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+    def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The regex engine's matches, window by window.
 
         The search runs with the `regex` engine's partial matching: a match that reaches the end
@@ -806,146 +752,6 @@ class Corpus:
                 return
             start, reach = max(accept, resume), MARGIN
 
-    def _confirmed(self, compiled: re.Pattern, plan: prefilter.Plan, start: int,
-                   limit: int) -> Iterator[tuple[_Window, Any]]:
-        """What `_raw_scan` gives, with Python's own `re` run only where the fast engine says a
-        match may start (`prefilter`): each candidate range [x, z) of start offsets is searched
-        in a window from x (with `plan.before` bytes of text before it, for look-behinds) to as
-        far as any attempt from there may read (`plan.reach`: the end of the line, or the longest
-        match), so the window holds every attempt whole and nothing needs growing. Within a
-        window the search jumps to the places where a match may start (the reversed pattern's
-        ends): a search from every position of a line costs a pattern such as `\\w+ing` a
-        backtracking attempt per position. The pattern cannot match the empty string."""
-        for x, z in self._candidates(plan, start, limit):
-            if z <= start:
-                continue
-            pos, accept = max(start, self._boundary_after(x)), self._boundary_after(z)
-            if pos >= accept:
-                continue
-            tail = self._reach_end(plan, accept, limit)
-            if tail - pos > MAX_MATCH:  # a giant line: the windows of the engine's path, not one
-                last_end = accept
-                for window, m in self._engine_scan(compiled, pos, limit):
-                    if window.byte_of(m.start()) >= accept:
-                        break
-                    last_end = window.byte_of(m.end())
-                    yield window, m
-                start = max(accept, last_end)
-                continue
-            window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
-            accept_char = window.accept_char if accept < limit else len(window.text) + 1
-            jumps = self._match_starts(plan, pos, tail)
-            last: Any = None
-            at, k = window.start_char, 0
-            while True:
-                if jumps is not None:  # the next place a match may start, from `at`
-                    here = window.byte_of(at)
-                    while k < len(jumps) and jumps[k] < here:
-                        k += 1
-                    if k == len(jumps):
-                        break
-                    at = max(at, window.char_of(self._boundary_after(jumps[k])))
-                m = compiled.search(window.text, at)
-                if m is None or m.start() >= accept_char:
-                    break
-                last = m
-                yield window, m
-                at = m.end()
-            start = max(accept, window.byte_of(last.end()) if last is not None else accept)
-
-    def _reach_end(self, plan: prefilter.Plan, accept: int, limit: int) -> int:
-        """Where the text every attempt starting before `accept` may read ends: past the end of
-        the line of the last start (and one character more, for `$` and `\\b`), or past the
-        longest match."""
-        if plan.reach == "line":
-            newline = self._mm.find(b"\n", max(accept - 1, 0), limit)
-            end = limit if newline == -1 else newline + 5
-        else:
-            end = accept + plan.whole_max_bytes + 4  # type: ignore[operator]
-        return min(limit, self._boundary_after(min(end, self._size)))
-
-    def _match_starts(self, plan: prefilter.Plan, a: int, b: int) -> list[int] | None:
-        """The sorted offsets in [a, b) where a match lying within bytes [a, b) may start: the
-        ends of the reversed superset's matches over the window's bytes read backwards. None
-        without such a database (every position is then tried)."""
-        if plan.starts is None:
-            return None
-        found: set[int] = set()
-        add = found.add
-
-        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(b - end)
-            return _CONTINUE
-
-        plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
-        return sorted(found)
-
-    def _candidates(self, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[int, int]]:
-        """Ranges [x, z) of byte offsets, in order, outside which no match of the plan's pattern
-        starts (between `start` and `limit`). The fast engine scans blocks of growing size (a
-        search that finds its match early reads little), each with what a match starting in it
-        may reach past its end (the rest of its line, or the pattern's longest match)."""
-        a, block = start, FIRST_BLOCK
-        while a < limit:
-            b = min(limit, a + block)
-            if plan.mode == "bounded":
-                data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
-            else:
-                newline = self._mm.find(b"\n", b - 1, limit) if b < limit else -1
-                data_end = limit if newline == -1 else newline + 1
-            found = self._match_ends(plan, a, data_end)
-            yield from _merged(self._starts(plan, found, a, b, data_end), plan.join_gap)
-            a, block = b, min(block * 4, LAST_BLOCK)
-
-    def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> list[int]:
-        """Hyperscan over bytes [a, b): the offset (in the corpus) of every reported match end,
-        in order."""
-        found: list[int] = []
-        add = found.append
-
-        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(a + end)
-            return _CONTINUE
-
-        scanner = plan.database.build(None, on_match)
-        for view in self._views(a, b):
-            scanner.scan(view)
-        return found
-
-    def _views(self, a: int, b: int) -> Iterator[Any]:
-        """Bytes [a, b) of the map as a buffer, without copying."""
-        with memoryview(self._mm) as whole:
-            view = whole[a:b]
-            try:
-                yield view
-            finally:
-                view.release()
-
-    def _starts(self, plan: prefilter.Plan, found: list[int], a: int, b: int,
-                data_end: int) -> list[tuple[int, int]]:
-        """Where the matches ending at the reported ends may start, clipped to [a, b)."""
-        out: list[tuple[int, int]] = []
-        widest = plan.max_bytes
-        line_start, line_end = a, a  # the line of the last end looked at
-        for t in found:
-            if plan.mode == "bounded":
-                x = max(a, t - widest)  # type: ignore[operator]
-            else:
-                if t - 1 >= line_end:
-                    line_start = self._mm.rfind(b"\n", a, t) + 1 or a
-                    newline = self._mm.find(b"\n", t - 1, data_end)
-                    line_end = data_end if newline == -1 else newline
-                x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
-            if x < b:
-                out.append((x, min(t, b)))
-        return out
-
-    def _boundary_after(self, pos: int) -> int:
-        """Move pos forward to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos += 1
-        return pos
-
     @staticmethod
     def _compile(pattern: Any, flags: int) -> re.Pattern:
         pattern = getattr(pattern, "_rlm_pattern", pattern)  # a re_facade pattern
@@ -990,7 +796,7 @@ class Corpus:
         only where a match may start at `hi` or later, or its span is kept)."""
         values: list[Any] = []
         head: list[tuple[int, int]] = []
-        last: tuple[_Window, Any] | None = None
+        last: tuple[Window, Any] | None = None
         for window, m in self._raw_scan(compiled, lo, limit):
             if window.tail > hi or len(head) < fanout.HEAD:
                 begin = window.byte_of(m.start())
@@ -1035,7 +841,7 @@ class Corpus:
         start = self._boundary(self._bound(pos, 0))
         if limit - start > MAX_MATCH:
             raise ValueError(_chunked_hint("fullmatch over the whole corpus", self._size))
-        window = _Window(self._mm, self._boundary(max(0, start - MARGIN)), start, limit, limit)
+        window = Window(self._mm, self._boundary(max(0, start - MARGIN)), start, limit, limit)
         m = compiled.fullmatch(window.text, window.start_char)
         return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 

@@ -464,6 +464,7 @@ class Plan:
     join_gap: int = 64  # candidate places closer than this are confirmed in one window
     reach: str = "line"  # "line" / "bounded": how far any attempt reads
     whole_max_bytes: int | None = None  # the longest match of the whole pattern
+    lines_alone: bool = False  # no attempt reads past its line (nor before it, but its newline)
 
 
 @dataclass
@@ -559,7 +560,8 @@ def _plan(pattern: str, flags: int) -> Plan | None:
     else:
         return None
     return Plan(piece.expr, mode, piece.max_bytes, 4 * (found.lookbehind + 2), database, starts,
-                join_gap=1024 if found.literal_start else 64, reach=reach, whole_max_bytes=longest)
+                join_gap=1024 if found.literal_start else 64, reach=reach, whole_max_bytes=longest,
+                lines_alone=reach == "line" and found.lookbehind <= 1)
 
 
 def _compile(expression: bytes, stream: bool) -> Any:
