@@ -44,7 +44,7 @@ from typing import Any
 
 from sandbox.kernel import fanout, prefilter
 from sandbox.kernel.fast_scan import FastScan
-from sandbox.kernel.windows import Window
+from sandbox.kernel.windows import LineBatch, Window
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
@@ -131,6 +131,21 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     if groups == 1:
         return lambda m: _visible(m.group(1) or "")
     return lambda m: tuple(_visible(g or "") for g in m.groups())
+
+
+def _pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
+    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch."""
+    if type(piece) is LineBatch:
+        return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
+    return iter((piece,))
+
+
+def _batch_values(compiled: re.Pattern, batch: LineBatch) -> list[Any]:
+    """What `re.findall` gives over a batch of lines, as the user sees it."""
+    found = compiled.findall(batch.text, batch.enter_char)
+    if batch.clean:
+        return found
+    return [tuple(map(_visible, v)) if isinstance(v, tuple) else _visible(v) for v in found]
 
 
 def _without_break(line: str) -> str:
@@ -700,11 +715,20 @@ class Corpus:
     def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The matches of a scan from `start` (text up to `limit`), with their window (for byte
         offsets): the fast path where the pattern has a plan, else the regex engine's."""
+        fast = self._fast(compiled)
+        return self._engine_scan(compiled, start, limit) if fast is None else fast.matches(start, limit)
+
+    def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | tuple[Window, Any]]:
+        """What `_raw_scan` gives, with batches of lines whole where the fast path makes them
+        (every match of a batch's text from its `enter_char` is one; see `_pairs`)."""
+        fast = self._fast(compiled)
+        return self._engine_scan(compiled, start, limit) if fast is None else fast.pieces(start, limit)
+
+    def _fast(self, compiled: re.Pattern) -> FastScan | None:
         plan = prefilter.plan(compiled)
-        if plan is not None and isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
-            giant = functools.partial(self._engine_scan, compiled)
-            return FastScan(self._mm, self._size, compiled, plan, giant, MAX_MATCH).matches(start, limit)
-        return self._engine_scan(compiled, start, limit)
+        if plan is None or not isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
+            return None
+        return FastScan(self._mm, self._size, compiled, plan, functools.partial(self._engine_scan, compiled), MAX_MATCH)
 
     def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The regex engine's matches, window by window.
@@ -784,10 +808,14 @@ class Corpus:
             if found is not None:
                 return fanout.merge(found, bounds, lambda a, b: self._spans(compiled, a, b, stop, value))
         results: list[Any] = []
-        for _, m in self._raw_scan(compiled, start, stop):
-            results.append(value(m))
-            if limit is not None and len(results) >= limit:
-                break
+        for piece in self._pieces(compiled, start, stop):
+            if type(piece) is LineBatch and limit is None:
+                results.extend(_batch_values(compiled, piece))
+                continue
+            for _, m in _pairs(compiled, piece):
+                results.append(value(m))
+                if limit is not None and len(results) >= limit:
+                    return results
         return results
 
     def _part(self, compiled: re.Pattern, lo: int, hi: int, limit: int, value: Callable[[Any], Any]) -> fanout.Part:
@@ -796,16 +824,28 @@ class Corpus:
         only where a match may start at `hi` or later, or its span is kept)."""
         values: list[Any] = []
         head: list[tuple[int, int]] = []
-        last: tuple[Window, Any] | None = None
-        for window, m in self._raw_scan(compiled, lo, limit):
-            if window.tail > hi or len(head) < fanout.HEAD:
-                begin = window.byte_of(m.start())
-                if begin >= hi:
-                    break
-                if len(head) < fanout.HEAD:
-                    head.append((begin, window.byte_of(m.end())))
-            values.append(value(m))
-            last = (window, m)
+        last: tuple[Any, Any] | LineBatch | None = None
+        for piece in self._pieces(compiled, lo, limit):
+            if type(piece) is LineBatch and piece.tail <= hi and len(head) >= fanout.HEAD:
+                found = _batch_values(compiled, piece)  # all of them, in one call
+                if found:
+                    values.extend(found)
+                    last = piece
+                continue
+            for window, m in _pairs(compiled, piece):
+                if window.tail > hi or len(head) < fanout.HEAD:
+                    begin = window.byte_of(m.start())
+                    if begin >= hi:
+                        break
+                    if len(head) < fanout.HEAD:
+                        head.append((begin, window.byte_of(m.end())))
+                values.append(value(m))
+                last = (window, m)
+            else:
+                continue
+            break
+        if isinstance(last, LineBatch):  # the last match of the batch
+            last = (last, collections.deque(compiled.finditer(last.text, last.enter_char), maxlen=1)[0])
         span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
         return fanout.Part(values, head, span)
 

@@ -72,11 +72,23 @@ class FastScan:
     def matches(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
         """The matches of `compiled.finditer(text, start, limit)` in order, each with the
         window or batch it was found in (its `byte_of` gives corpus offsets)."""
+        finditer = self._compiled.finditer
+        for piece in self.pieces(start, limit):
+            if type(piece) is LineBatch:
+                for m in finditer(piece.text, piece.enter_char):
+                    yield piece, m
+            else:
+                yield piece  # type: ignore[misc]
+
+    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+        """What `matches` gives, with the matches of a batch of lines left to the caller: every
+        match of `compiled.finditer(batch.text, batch.enter_char)` is one (`findall` takes them
+        in one call)."""
         if self._plan.lines_alone:
             return self._by_lines(start, limit)
         return self._by_windows(start, limit)
 
-    def _by_lines(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
+    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
         mm, plan = self._mm, self._plan
         batch = LineBatch(mm, limit)
         line_end, long_line = -1, False  # the line of the last end looked at
@@ -100,30 +112,22 @@ class FastScan:
                 if long_line:
                     long_ends.append(t)
                     if batch:
-                        yield from self._confirm(batch)
+                        yield batch.close()
                         batch = LineBatch(mm, limit)
                     continue
                 enter = max(start, line_start)
                 if batch and (enter > line_start or batch.size >= BATCH_BYTES):
-                    yield from self._confirm(batch)
+                    yield batch.close()
                     batch = LineBatch(mm, limit)
                 batch.add(line_start, enter, line_end)
             if long_ends:
                 start = yield from self._windows(merged(self._starts(long_ends, a, b, data_end),
                                                         plan.join_gap), start, limit)
             if batch:  # each block's matches before the next block is read (a search stops early)
-                yield from self._confirm(batch)
+                yield batch.close()
                 batch = LineBatch(mm, limit)
 
-    def _confirm(self, batch: LineBatch) -> Iterator[tuple[LineBatch, Any]]:
-        batch.close()
-        end_char = batch.end_char
-        for m in self._compiled.finditer(batch.text, batch.enter_char):
-            if m.start() >= end_char:
-                return
-            yield batch, m
-
-    def _by_windows(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
+    def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
         for a, b, found, data_end in self._blocks(start, limit):
             start = yield from self._windows(merged(self._starts(found, a, b, data_end), self._plan.join_gap),
                                              start, limit)

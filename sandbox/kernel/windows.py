@@ -56,24 +56,28 @@ class Window:
 
 class LineBatch:
     """Whole lines of a corpus (each without its newline), in order, joined by newlines into
-    `text` once `close()` is called. The text begins with a newline unless its first line
-    begins the corpus, and after the last line holds what the corpus holds there as far as
-    `$` and `\\Z` can tell: the end (the scan's limit), a final newline, or a newline and more.
-    `enter_char` is where a search starts (the first line may be entered past its start);
-    `end_char` is where the last line ends. `tail` is the corpus offset of the last line's end."""
+    `text` by `close()`; lines next to each other in the corpus are kept as one run. The text
+    begins with a newline unless its first line begins the corpus, and after the last line
+    holds what the corpus holds there as far as `$` and `\\Z` can tell: the end (the scan's
+    limit), a final newline, or a newline that is not the last character (two newlines: nothing
+    that cannot match a newline matches after them). `enter_char` is where a search starts (the
+    first line may be entered past its start); `tail` is the corpus offset of the last line's
+    end. `clean`: the text holds no undecodable byte (no surrogate escape)."""
 
-    __slots__ = ("_ascii", "_bytes", "_chars", "_count", "_limit", "_mm", "_parts", "end_char",
+    __slots__ = ("_ascii", "_bytes", "_chars", "_cursor", "_ends", "_enter", "_limit", "_mm", "clean",
                  "enter_char", "size", "tail", "text")
 
     def __init__(self, mm: Any, limit: int) -> None:
         self._mm, self._limit = mm, limit
-        self._parts: list[bytes] = []
-        self._bytes: list[int] = []  # the corpus offset where each line starts
-        self._chars: list[int] = []  # the index in `text` where each line starts
+        self._bytes: list[int] = []  # the corpus offset where each run of lines starts
+        self._ends: list[int] = []  # and where it ends (the last line's end)
+        self._chars: list[int] = []  # the index in `text` where each run starts (by close())
         self._ascii: list[bool] = []
-        self._count = 0  # characters of text so far
-        self.size = self.enter_char = self.end_char = self.tail = 0
+        self._enter = 0
+        self._cursor = (0, 0)  # (char, byte) of the last conversion in a run of non-ASCII text
+        self.size = self.enter_char = self.tail = 0
         self.text = ""
+        self.clean = True
 
     def __bool__(self) -> bool:
         return bool(self._bytes)
@@ -81,33 +85,43 @@ class LineBatch:
     def add(self, line_start: int, enter: int, line_end: int) -> None:
         """Line [line_start, line_end) (line_end: its newline, or the limit), searched from
         `enter` if it is the first line."""
-        raw = self._mm[line_start:line_end]
-        if not self._parts:
-            self._count = 1 if line_start > 0 else 0  # the newline before the line
-            head = self._mm[line_start:enter]
-            self.enter_char = self._count + (len(head) if head.isascii() else
-                                             len(head.decode("utf-8", "surrogateescape")))
-        ascii_only = raw.isascii()
-        self._parts.append(raw)
-        self._bytes.append(line_start)
-        self._chars.append(self._count)
-        self._ascii.append(ascii_only)
-        self._count += (len(raw) if ascii_only else len(raw.decode("utf-8", "surrogateescape"))) + 1
-        self.size += len(raw) + 1
+        if self._bytes and line_start == self.tail + 1:
+            self._ends[-1] = line_end
+        else:
+            if not self._bytes:
+                self._enter = enter
+            self._bytes.append(line_start)
+            self._ends.append(line_end)
+        self.size += line_end - line_start + 1
         self.tail = line_end
 
-    def close(self) -> None:
-        """Build `text`."""
-        lead = b"\n" if self._bytes[0] > 0 else b""
+    def close(self) -> LineBatch:
+        """Build `text` (and the map back to offsets); returns the batch."""
+        runs = [self._mm[a:b] for a, b in zip(self._bytes, self._ends, strict=True)]
+        texts: list[str] = []
+        count = 1 if self._bytes[0] > 0 else 0  # the newline before the first line
+        for raw in runs:
+            ascii_only = raw.isascii()
+            texts.append(raw.decode("ascii") if ascii_only else raw.decode("utf-8", "surrogateescape"))
+            self._chars.append(count)
+            self._ascii.append(ascii_only)
+            count += len(texts[-1]) + 1
         if self.tail >= self._limit:
-            end = b""
+            end = ""
         elif self.tail + 1 >= self._limit:
-            end = b"\n"
+            end = "\n"
         else:
-            end = b"\n "  # the newline is not the last character: no `$` before it
-        self.text = (lead + b"\n".join(self._parts) + end).decode("utf-8", "surrogateescape")
-        self.end_char = self._count - 1
-        self._parts = []
+            end = "\n\n"
+        self.text = ("\n" if self._bytes[0] > 0 else "") + "\n".join(texts) + end
+        head = self._mm[self._bytes[0]:self._enter]
+        self.enter_char = self._chars[0] + (len(head) if head.isascii() else
+                                            len(head.decode("utf-8", "surrogateescape")))
+        if not all(self._ascii):
+            try:
+                self.text.encode("utf-8")
+            except UnicodeEncodeError:
+                self.clean = False
+        return self
 
     def byte_of(self, char: int) -> int:
         """The corpus byte offset of index `char` of `text` (within a line or at its end)."""
@@ -115,4 +129,9 @@ class LineBatch:
         first = self._chars[i]
         if self._ascii[i]:
             return self._bytes[i] + char - first
-        return self._bytes[i] + len(self.text[first:char].encode("utf-8", "surrogateescape"))
+        c0, b0 = self._cursor  # matches come in order: convert from the last one in this run
+        if not first <= c0 <= char:
+            c0, b0 = first, self._bytes[i]
+        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
+        self._cursor = (char, b)
+        return b
