@@ -238,6 +238,8 @@ def test_invalid_bytes_read_as_replacement_characters_on_the_fast_path(tmp_path:
         want = [m.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 for m in re.finditer(pattern, text)]
         assert [m.group() for m in corpus.finditer(pattern)] == want, pattern
+        assert corpus.findall(pattern) == want, pattern
+        assert corpus.findall(f"({pattern})") == want, pattern
 
 
 def test_what_gets_no_fast_path_still_scans() -> None:
