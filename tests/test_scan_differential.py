@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.kernel import corpus as corpus_module
-from sandbox.kernel import fast_scan, prefilter
+from sandbox.kernel import fast_scan, literal_scan, prefilter
 from sandbox.kernel.corpus import Corpus
 
 WORDS = ["the", "def", "café", "naïve", "Straße", "KELVIN", "ſtar", "İstanbul", "ıi", "東京", "日本語",
@@ -281,3 +281,59 @@ def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
             "print(type(context).__name__, prefilter.pyperscan is not None,"
             " prefilter.plan(re.compile(p)._rlm_pattern) is not None, len(re.findall(p, context)))")
     assert result.stdout.split() == ["Corpus", "True", "True", str(len(re.findall(pattern, text)))], result
+
+
+def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`find`, `in` and `count` (Vectorscan in blocks of a few bytes, and count on every core)
+    give what `bytes.find` / `bytes.count` give: self-overlapping needles, needles across block
+    edges, multi-byte characters, ranges."""
+    monkeypatch.setattr(literal_scan, "FIRST_BLOCK", 7)
+    monkeypatch.setattr(literal_scan, "LAST_BLOCK", 50)
+    rng = random.Random(13)
+    raw = random_text(rng, 6000, WORDS + ["aaaa", "abab", "aab"]).encode("utf-8")
+    corpus = corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt")
+    needles = ["a", "aa", "aaa", "ab", "abab", "aba", "é", "café", "東京", "😀", "\n", "\r\n", "ing ", "zzz",
+               "information", "e\u0301", "the"]
+    for needle in needles:
+        b = needle.encode("utf-8")
+        assert corpus.count(needle) == raw.count(b), needle
+        assert corpus.find(needle) == raw.find(b), needle
+        assert (needle in corpus) == (b in raw), needle
+        for _ in range(20):
+            lo, hi = sorted(rng.randrange(len(raw) + 1) for _ in range(2))
+            assert corpus.find(needle, lo, hi) == raw.find(b, lo, hi), (needle, lo, hi)
+            assert corpus.count(needle, lo, hi) == raw.count(b, lo, hi), (needle, lo, hi)
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for needle in needles:
+        assert corpus.count(needle) == raw.count(needle.encode("utf-8")), needle
+
+
+@pytest.mark.parametrize("window", [16, 61, 4096])
+def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """`splitlines()` reads pieces that end with a newline; stretches with no \\n for a whole
+    piece (\\r, U+2028, \\x85 breaks only, or one long line) are carried over: every line as
+    `str.splitlines` gives it, with and without its break."""
+    monkeypatch.setattr(corpus_module, "WINDOW", window)
+    monkeypatch.setattr(literal_scan, "LAST_BLOCK", window // 2 + 1)
+    rng = random.Random(window)
+    no_newline = [s for s in SEPARATORS if "\n" not in s] + ["\r"]
+    texts = [random_text(rng, 3000), random_text(rng, 3000, WORDS + ["\r", "\r\n"]),
+             "".join(rng.choice(WORDS) + rng.choice(no_newline) for _ in range(400)),
+             "x" * 500 + "\n" + random_text(rng, 500) + "\r", "é" * 300 + "\r\n" * 3 + "end"]
+    for k, text in enumerate(texts):
+        corpus = corpus_of(tmp_path, text, f"lines{k}.txt")
+        assert list(corpus.splitlines()) == text.splitlines(), k
+        assert list(corpus.splitlines(True)) == text.splitlines(True), k
+        assert len(corpus.splitlines()) == len(text.splitlines()), k
+    raw = b"a\r\n\xe2\x80\xa8b\xe2\x80\n\xc2\x85\x85\r\rc\xf0\x9f\x98\r\n\xe2\x80\xa9" * 50 + b"\r"
+    (tmp_path / "bad.txt").write_bytes(raw)
+    fd = os.open(tmp_path / "bad.txt", os.O_RDONLY)
+    corpus = Corpus(fd, "bad.txt")
+    os.close(fd)
+    lines = raw.decode("utf-8", "replace").splitlines()
+    assert list(corpus.splitlines()) == lines and len(corpus.splitlines()) == len(lines)
+    monkeypatch.setattr(literal_scan, "line_breaks", lambda _mm, _size: None)  # without Vectorscan
+    assert len(corpus.splitlines()) == len(lines)
+    for k, text in enumerate(texts):
+        assert len(corpus_of(tmp_path, text, f"again{k}.txt").splitlines()) == len(text.splitlines()), k

@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.kernel import fanout, prefilter
+from sandbox.kernel import fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan
 from sandbox.kernel.windows import LineBatch, Window
 
@@ -71,6 +71,7 @@ _WHOLE_TEXT = frozenset(
      "islower", "isupper", "istitle", "isidentifier", "isprintable", "isascii", "maketrans"}
 )
 _NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines breaks
+_BREAK_BYTES = tuple(c.encode("utf-8") for c in _NEWLINES)  # each starts a character in UTF-8
 
 
 def _chunked_hint(what: str, size: int) -> str:
@@ -229,11 +230,13 @@ class Pieces:
     `for i in range(len(lines)): lines[i]`, with neighbours such as `lines[i - 1]` or
     `lines[i - 2:i + 3]`, reads the corpus once, not once an index."""
 
-    __slots__ = ("_iter", "_len", "_make", "_next", "_recent", "_what")
+    __slots__ = ("_count", "_iter", "_len", "_make", "_next", "_recent", "_what")
 
-    def __init__(self, make: Callable[[], Iterator[str]], what: str) -> None:
+    def __init__(self, make: Callable[[], Iterator[str]], what: str,
+                 count: Callable[[], int] | None = None) -> None:
         self._make = make
         self._what = what
+        self._count = count  # how many there are, without making them
         self._len: int | None = None
         self._iter: Iterator[str] | None = None  # the cursor: a pass, the index of its next item,
         self._next = 0  # and the last items it gave
@@ -244,7 +247,7 @@ class Pieces:
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = sum(1 for _ in self._make())
+            self._len = self._count() if self._count is not None else sum(1 for _ in self._make())
         return self._len
 
     def __bool__(self) -> bool:
@@ -508,7 +511,10 @@ class Corpus:
         return sub.encode("utf-8")
 
     def find(self, sub: str, start: int | None = None, end: int | None = None) -> int:
-        return self._mm.find(self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size))
+        needle, lo, hi = self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size)
+        if needle and isinstance(self._mm, mmap.mmap):
+            return literal_scan.find(self._mm, needle, lo, hi)
+        return self._mm.find(needle, lo, hi)
 
     def rfind(self, sub: str, start: int | None = None, end: int | None = None) -> int:
         return self._mm.rfind(self._needle(sub, "rfind"), self._bound(start, 0), self._bound(end, self._size))
@@ -536,6 +542,8 @@ class Corpus:
             found = fanout.run_parts(lambda k: self._count_part(needle, bounds[k], bounds[k + 1], hi), parts)
             if found is not None:
                 return len(fanout.merge(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi)))
+        if isinstance(self._mm, mmap.mmap):
+            return literal_scan.count(self._mm, needle, lo, hi)
         n, pos = 0, lo
         while (pos := self._mm.find(needle, pos, hi)) != -1:
             n += 1
@@ -550,6 +558,9 @@ class Corpus:
             pos += step
 
     def _count_part(self, needle: bytes, lo: int, hi: int, limit: int) -> fanout.Part:
+        if isinstance(self._mm, mmap.mmap):
+            found = literal_scan.Occurrences(self._mm, needle, lo, hi, limit, keep=fanout.HEAD)
+            return fanout.Part([None] * found.count, found.head, found.last)
         spans = list(self._occurrences(needle, lo, hi, limit))
         return fanout.Part([None] * len(spans), [s[:2] for s in spans[:fanout.HEAD]],
                            spans[-1][:2] if spans else None)
@@ -618,27 +629,64 @@ class Corpus:
         return Corpus(Segments([(self._mm, lo, hi - lo)]), self.path)
 
     # ----- lines and pieces (lazy) ----------------------------------------------------
-    def _texts(self, size: int = WINDOW) -> Iterator[str]:
-        """The corpus as consecutive decoded pieces of about `size` bytes."""
-        for _, text in self.chunks(size):
-            yield text
-
     def splitlines(self, keepends: bool = False) -> Pieces:
         """The lines, as `str.splitlines` would give them, one pass at a time."""
         def lines() -> Iterator[str]:
-            carry = ""
-            for text in self._texts():
-                parts = (carry + text).splitlines(True)
-                # the last line goes on in the next piece unless it ends with a break (a \r may
-                # be the first half of \r\n)
-                carry = parts.pop() if parts and (parts[-1][-1] not in _NEWLINES or parts[-1][-1] == "\r") else ""
-                if len(carry) > MAX_MATCH:
-                    raise ValueError(f"a line longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
-                for part in parts:
-                    yield part if keepends else _without_break(part)
-            if carry:
-                yield carry if keepends else _without_break(carry)
-        return Pieces(lines, "lines")
+            mm, pos, size = self._mm, 0, self._size
+            while pos < size:  # pieces that end with a \n: no line (nor \r\n) is cut
+                end = min(size, pos + WINDOW)
+                if end < size:
+                    newline = mm.rfind(b"\n", pos, end)
+                    if newline == -1:  # no \n in a window: up to the next one, carried over
+                        newline = mm.find(b"\n", end)
+                        end = size if newline == -1 else newline + 1
+                        yield from self._carried_lines(pos, end, keepends)
+                        pos = end
+                        continue
+                    end = newline + 1
+                yield from bytes(mm[pos:end]).decode("utf-8", "replace").splitlines(keepends)
+                pos = end
+        return Pieces(lines, "lines", self._line_count)
+
+    def _line_count(self) -> int:
+        """len(self.splitlines()), without making the lines: the newlines counted by
+        `bytes.count`, the rarer breaks (\r, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029) by
+        the fast engine, a \r\n counted once. Each of those starts a character in UTF-8, and
+        decoding with replacement never swallows one, so counting bytes counts lines."""
+        mm, size = self._mm, self._size
+        if not size:
+            return 0
+        newlines = sum(bytes(mm[pos:pos + WINDOW]).count(b"\n") for pos in range(0, size, WINDOW))
+        others = literal_scan.line_breaks(mm, size) if isinstance(mm, mmap.mmap) else None
+        if others is None:  # no fast engine: count the rare ones piece by piece too
+            others = 0
+            for pos in range(0, size, WINDOW):  # pieces overlap by one byte: a \r\n is seen whole
+                piece = bytes(mm[pos:pos + WINDOW + 2])
+                cut = min(WINDOW, len(piece))
+                others += sum(piece.count(b, 0, cut + len(b) - 1) for b in _BREAK_BYTES[1:])
+                others -= piece.count(b"\r\n", 0, cut + 1)
+        last = bytes(mm[max(0, size - 3):size])
+        return newlines + others + (0 if any(last.endswith(b) for b in _BREAK_BYTES) else 1)
+
+    def _carried_lines(self, pos: int, stop: int, keepends: bool) -> Iterator[str]:
+        """The lines of bytes [pos, stop), read a window at a time, a line cut by a window's end
+        carried over to the next (up to MAX_MATCH)."""
+        carry = ""
+        while pos < stop:
+            end = self._boundary(min(pos + WINDOW, stop))
+            if end <= pos:
+                end = min(pos + WINDOW, stop)
+            parts = (carry + bytes(self._mm[pos:end]).decode("utf-8", "replace")).splitlines(True)
+            pos = end
+            # the last line goes on in the next piece unless it ends with a break (a \r may be
+            # the first half of \r\n)
+            carry = parts.pop() if parts and (parts[-1][-1] not in _NEWLINES or parts[-1][-1] == "\r") else ""
+            if len(carry) > MAX_MATCH:
+                raise ValueError(f"a line longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
+            for part in parts:
+                yield part if keepends else _without_break(part)
+        if carry:
+            yield carry if keepends else _without_break(carry)
 
     def lines(self, start: int = 0) -> Iterator[str]:
         """Lines split on '\\n' only (without it), from byte `start`."""

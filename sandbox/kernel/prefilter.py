@@ -545,10 +545,10 @@ def _plan(pattern: str, flags: int) -> Plan | None:
         mode = "bounded"
     else:
         return None  # a match may run over lines without bound: nothing says where it starts
-    database = _compile(piece.expr, stream=False)
+    database = _compile(piece.expr)
     if database is None:
         return None
-    starts = _compile(piece.reversed, stream=False) if found.costly_start else None
+    starts = _compile(piece.reversed) if found.costly_start else None
     # A window holds every attempt whole when an attempt (and its look-aheads) cannot read past
     # its line, or past the longest match: then Python's own `re` confirms there, exactly.
     # Otherwise no plan: confirming would need the regex engine's partial matching, whose
@@ -564,15 +564,34 @@ def _plan(pattern: str, flags: int) -> Plan | None:
                 lines_alone=reach == "line" and found.lookbehind <= 1)
 
 
-def _compile(expression: bytes, stream: bool) -> Any:
-    """A Hyperscan (Vectorscan, through `pyperscan`) database of one expression, or None where
+def _compile(expression: bytes) -> Any:
+    """A Vectorscan (through `pyperscan`) block-mode database of one expression, or None where
     it cannot be compiled. Leftmost-start reporting (SOM) is never asked for: the starts of
-    matches come from the reversed pattern run over a window's bytes backwards."""
+    matches come from the reversed pattern run over a window's bytes backwards. (Stream mode is
+    not used: Vectorscan missed matches there that block mode finds.)"""
     pattern = pyperscan.Pattern(expression, pyperscan.Flag.MULTILINE, pyperscan.Flag.DOTALL)
     try:
-        return pyperscan.StreamDatabase(pattern) if stream else pyperscan.BlockDatabase(pattern)
+        return pyperscan.BlockDatabase(pattern)
     except Exception:  # noqa: BLE001 - too large, or a limit of Hyperscan's: no fast path
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def literal(needle: bytes) -> Any:
+    """A block-mode database that reports every occurrence of `needle` (its end), or None
+    without Vectorscan."""
+    if pyperscan is None or not needle:
+        return None
+    return _compile(b"".join(b"\\x%02x" % byte for byte in needle))
+
+
+@functools.lru_cache(maxsize=1)
+def line_breaks() -> Any:
+    """A block-mode database of the line breaks of `str.splitlines` but \\n, and of \\r\\n
+    (reported at its \\n), or None without Vectorscan."""
+    if pyperscan is None:
+        return None
+    return _compile(rb"\r\n|[\r\x0b\x0c\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 
 
 def plan(compiled: re.Pattern) -> Plan | None:
