@@ -6,10 +6,12 @@ the edges of the fast engine's blocks and of the confirming windows."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,9 +99,30 @@ def expected(pattern: str, flags: int, text: str, pos: int = 0) -> list[tuple[in
     return out
 
 
+AS_SEGMENTS = False  # set by the tiny_windows fixture: corpora as parts of buffers (a mapped directory)
+
+
 def corpus_of(tmp_path: Path, text: str, name: str) -> Corpus:
     path = tmp_path / name
-    path.write_bytes(text.encode("utf-8"))
+    data = text.encode("utf-8")
+    path.write_bytes(data)
+    if AS_SEGMENTS and data:  # cut anywhere (inside characters too), each part inside a larger buffer
+        rng = random.Random(len(data))
+        cuts = sorted({0, len(data), *(rng.randrange(len(data)) for _ in range(len(data) // 97 + 1))})
+        parts, blob = [], b""
+        for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+            pad = b"\n\xffx" * rng.randint(0, 2)
+            if k % 2:  # a pack's bytes
+                parts.append((pad + data[a:b] + pad, len(pad), b - a))
+            else:  # a mapped file's (filled in below)
+                parts.append((None, len(blob) + len(pad), b - a))
+                blob += pad + data[a:b] + pad
+        (tmp_path / f"{name}.blob").write_bytes(blob)
+        fd = os.open(tmp_path / f"{name}.blob", os.O_RDONLY)
+        mapped = corpus_module.map_file(fd)
+        os.close(fd)
+        parts = [(mapped if buf is None else buf, off, n) for buf, off, n in parts]
+        return Corpus(corpus_module.Segments(parts), str(path))
     fd = os.open(path, os.O_RDONLY)
     try:
         return Corpus(fd, str(path))
@@ -111,17 +134,20 @@ def got(corpus: Corpus, pattern: str, flags: int, pos: int = 0) -> list[tuple[in
     return [(m.start(), m.end(), (m.group(), *m.groups())) for m in corpus.finditer(pattern, pos=pos, flags=flags)]
 
 
-@pytest.fixture(params=["line batches", "windows only"])
+@pytest.fixture(params=["line batches", "windows only", "mapped directory"])
 def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks, windows, margins and batches of a few bytes: every edge is crossed many times.
     Once with candidate lines up to 48 bytes confirmed in batches (longer ones in windows),
-    once with every candidate confirmed in its window."""
+    once with every candidate confirmed in its window, once over a corpus cut into parts of
+    several buffers (as a mapped directory is)."""
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", request.param == "mapped directory")
+    monkeypatch.setattr(fast_scan, "COPIED_BLOCK", 512)
     monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
     monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
     monkeypatch.setattr(fast_scan, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "MARGIN", 64)
-    monkeypatch.setattr(fast_scan, "BATCH_LINE", 48 if request.param == "line batches" else 0)
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 0 if request.param == "windows only" else 48)
     monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
 
 
@@ -289,12 +315,27 @@ def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatc
     edges, multi-byte characters, ranges."""
     monkeypatch.setattr(literal_scan, "FIRST_BLOCK", 7)
     monkeypatch.setattr(literal_scan, "LAST_BLOCK", 50)
+    monkeypatch.setattr(literal_scan, "COPIED_BLOCK", 50)
     rng = random.Random(13)
     raw = random_text(rng, 6000, WORDS + ["aaaa", "abab", "aab"]).encode("utf-8")
-    corpus = corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt")
-    needles = ["a", "aa", "aaa", "ab", "abab", "aba", "é", "café", "東京", "😀", "\n", "\r\n", "ing ", "zzz",
-               "information", "e\u0301", "the"]
-    for needle in needles:
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", True)
+    segments = corpus_of(tmp_path, raw.decode("utf-8"), "lit-parts.txt")
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", False)
+    for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
+        literals_agree(corpus, raw, rng)
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
+        for needle in LITERALS:
+            assert corpus.count(needle) == raw.count(needle.encode("utf-8")), needle
+
+
+LITERALS = ["a", "aa", "aaa", "ab", "abab", "aba", "é", "café", "東京", "😀", "\n", "\r\n", "ing ", "zzz",
+            "information", "e\u0301", "the"]
+
+
+def literals_agree(corpus: Corpus, raw: bytes, rng: random.Random) -> None:
+    for needle in LITERALS:
         b = needle.encode("utf-8")
         assert corpus.count(needle) == raw.count(b), needle
         assert corpus.find(needle) == raw.find(b), needle
@@ -303,10 +344,6 @@ def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatc
             lo, hi = sorted(rng.randrange(len(raw) + 1) for _ in range(2))
             assert corpus.find(needle, lo, hi) == raw.find(b, lo, hi), (needle, lo, hi)
             assert corpus.count(needle, lo, hi) == raw.count(b, lo, hi), (needle, lo, hi)
-    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
-    for needle in needles:
-        assert corpus.count(needle) == raw.count(needle.encode("utf-8")), needle
 
 
 @pytest.mark.parametrize("window", [16, 61, 4096])
@@ -321,7 +358,9 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     texts = [random_text(rng, 3000), random_text(rng, 3000, WORDS + ["\r", "\r\n"]),
              "".join(rng.choice(WORDS) + rng.choice(no_newline) for _ in range(400)),
              "x" * 500 + "\n" + random_text(rng, 500) + "\r", "é" * 300 + "\r\n" * 3 + "end"]
-    for k, text in enumerate(texts):
+    monkeypatch.setattr(literal_scan, "COPIED_BLOCK", window // 2 + 1)
+    for k, (text, as_segments) in enumerate(itertools.product(texts, [False, True])):
+        monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", as_segments)
         corpus = corpus_of(tmp_path, text, f"lines{k}.txt")
         assert list(corpus.splitlines()) == text.splitlines(), k
         assert list(corpus.splitlines(True)) == text.splitlines(True), k

@@ -383,6 +383,16 @@ class Segments:
         buf, off, _ = self._parts[i]
         return buf[off + key - self._starts[i]]
 
+    def within_one(self, start: int, stop: int) -> tuple[Any, int, int] | None:
+        """(buffer, a, b) where bytes [start, stop) lie whole in one part (as bytes [a, b) of
+        that buffer), else None."""
+        if not 0 <= start < stop <= self._size:
+            return None
+        i = self._locate(start)
+        buf, off, n = self._parts[i]
+        lo = start - self._starts[i]
+        return (buf, off + lo, off + lo + stop - start) if lo + stop - start <= n else None
+
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         end = self._size if end is None else min(end, self._size)
         if start >= end or not self._parts:
@@ -512,7 +522,7 @@ class Corpus:
 
     def find(self, sub: str, start: int | None = None, end: int | None = None) -> int:
         needle, lo, hi = self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size)
-        if needle and isinstance(self._mm, mmap.mmap):
+        if needle and self._size:
             return literal_scan.find(self._mm, needle, lo, hi)
         return self._mm.find(needle, lo, hi)
 
@@ -542,7 +552,7 @@ class Corpus:
             found = fanout.run_parts(lambda k: self._count_part(needle, bounds[k], bounds[k + 1], hi), parts)
             if found is not None:
                 return len(fanout.merge(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi)))
-        if isinstance(self._mm, mmap.mmap):
+        if self._size:
             return literal_scan.count(self._mm, needle, lo, hi)
         n, pos = 0, lo
         while (pos := self._mm.find(needle, pos, hi)) != -1:
@@ -558,7 +568,7 @@ class Corpus:
             pos += step
 
     def _count_part(self, needle: bytes, lo: int, hi: int, limit: int) -> fanout.Part:
-        if isinstance(self._mm, mmap.mmap):
+        if self._size:
             found = literal_scan.Occurrences(self._mm, needle, lo, hi, limit, keep=fanout.HEAD)
             return fanout.Part([None] * found.count, found.head, found.last)
         spans = list(self._occurrences(needle, lo, hi, limit))
@@ -657,7 +667,7 @@ class Corpus:
         if not size:
             return 0
         newlines = sum(bytes(mm[pos:pos + WINDOW]).count(b"\n") for pos in range(0, size, WINDOW))
-        others = literal_scan.line_breaks(mm, size) if isinstance(mm, mmap.mmap) else None
+        others = literal_scan.line_breaks(mm, size)
         if others is None:  # no fast engine: count the rare ones piece by piece too
             others = 0
             for pos in range(0, size, WINDOW):  # pieces overlap by one byte: a \r\n is seen whole
@@ -774,7 +784,7 @@ class Corpus:
 
     def _fast(self, compiled: re.Pattern) -> FastScan | None:
         plan = prefilter.plan(compiled)
-        if plan is None or not isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
+        if plan is None or not self._size:
             return None
         return FastScan(self._mm, self._size, compiled, plan, functools.partial(self._engine_scan, compiled), MAX_MATCH)
 

@@ -24,6 +24,7 @@ Two ways to confirm, both giving exactly the matches `re.finditer` gives on the 
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -33,6 +34,7 @@ from sandbox.kernel.windows import LineBatch, Window
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
+COPIED_BLOCK = 8 << 20  # up to this where a block is copied (the parts of a mapped directory)
 BATCH_LINE = 16 << 10  # a candidate line no longer than this is confirmed in a batch of lines
 BATCH_BYTES = 1 << 20  # the text of candidate lines one `finditer` runs over, at most
 WINDOW = 8 << 20  # the longest window a range of candidate starts is merged into
@@ -218,6 +220,7 @@ class FastScan:
         rest of its line, or the pattern's longest match), up to `data_end`."""
         mm, plan = self._mm, self._plan
         a, block = start, FIRST_BLOCK
+        last = LAST_BLOCK if isinstance(mm, mmap.mmap) else COPIED_BLOCK
         while a < limit:
             b = min(limit, a + block)
             if plan.mode == "bounded":
@@ -226,7 +229,7 @@ class FastScan:
                 newline = mm.find(b"\n", b - 1, limit) if b < limit else -1
                 data_end = limit if newline == -1 else newline + 1
             yield a, b, self._match_ends(a, data_end), data_end
-            a, block = b, min(block * 4, LAST_BLOCK)
+            a, block = b, min(block * 4, last)
 
     def _match_ends(self, a: int, b: int) -> list[int]:
         """Vectorscan over bytes [a, b): the offset (in the corpus) of every reported match end,
@@ -238,9 +241,7 @@ class FastScan:
             add(a + end)
             return _CONTINUE
 
-        scanner = self._plan.database.build(None, on_match)
-        with memoryview(self._mm) as whole, whole[a:b] as view:
-            scanner.scan(view)
+        prefilter.scan(self._plan.database.build(None, on_match), self._mm, a, b)
         return found
 
     def _starts(self, found: list[int], a: int, b: int, data_end: int) -> list[Range]:

@@ -4,30 +4,37 @@
 give on the corpus's bytes, at the speed of a SIMD literal search (ripgrep's) instead of
 CPython's. The map is scanned in blocks, each with the `len(needle) - 1` bytes after it that an
 occurrence starting in it may reach; the first block is small, so a literal near the start is
-found at once. Without Vectorscan (or for a buffer that is not one map) the callers fall back
-to the map's own `find`.
+found at once. A map is scanned in place; the parts of a mapped directory (`Segments`) are
+copied a block at a time. Without Vectorscan the map's own `find` is used.
 """
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 from sandbox.kernel import prefilter
 
 FIRST_BLOCK = 1 << 20  # bytes a find scans first, growing 4x
 LAST_BLOCK = 64 << 20
+COPIED_BLOCK = 8 << 20  # where a block is copied (the parts of a mapped directory)
 
 __all__ = ["Occurrences", "count", "find"]
 
 
-def _blocks(lo: int, hi: int, extra: int, limit: int) -> Any:
-    """Blocks [a, b) from lo to hi, growing, each with the end of the data its scan reads (an
-    occurrence starting in it ends within `extra` bytes past it, and not past `limit`)."""
+def _blocks(lo: int, hi: int, extra: int, limit: int, last: int) -> Any:
+    """Blocks [a, b) from lo to hi, growing up to `last` bytes, each with the end of the data its
+    scan reads (an occurrence starting in it ends within `extra` bytes past it, not past `limit`)."""
     a, size = lo, FIRST_BLOCK
     while a < hi:
         b = min(hi, a + size)
         yield a, b, min(limit, b + extra)
-        a, size = b, min(size * 4, LAST_BLOCK)
+        a, size = b, min(size * 4, last)
+
+
+def _last_block(buffer: Any) -> int:
+    """The largest block: a map is scanned in place, anything else is copied block by block."""
+    return LAST_BLOCK if isinstance(buffer, mmap.mmap) else COPIED_BLOCK
 
 
 def find(mm: Any, needle: bytes, lo: int, hi: int) -> int:
@@ -42,12 +49,10 @@ def find(mm: Any, needle: bytes, lo: int, hi: int) -> int:
         return prefilter.pyperscan.Scan.Terminate
 
     scanner = database.build(None, on_match)
-    with memoryview(mm) as whole:
-        for a, _, data_end in _blocks(lo, hi, len(needle) - 1, hi):
-            with whole[a:data_end] as view:
-                scanner.scan(view)
-            if found:  # the first end is the first occurrence (one literal: ends come in order)
-                return a + found[0] - len(needle)
+    for a, _, data_end in _blocks(lo, hi, len(needle) - 1, hi, _last_block(mm)):
+        prefilter.scan(scanner, mm, a, data_end)
+        if found:  # the first end is the first occurrence (one literal: ends come in order)
+            return a + found[0] - len(needle)
     return -1
 
 
@@ -81,11 +86,9 @@ class Occurrences:
             return prefilter.pyperscan.Scan.Continue
 
         scanner = database.build(None, on_match)
-        with memoryview(mm) as whole:
-            for a, b, data_end in _blocks(lo, min(hi, limit), n - 1, limit):
-                state["base"], state["cut"] = a, b
-                with whole[a:data_end] as view:
-                    scanner.scan(view)
+        for a, b, data_end in _blocks(lo, min(hi, limit), n - 1, limit, _last_block(mm)):
+            state["base"], state["cut"] = a, b
+            prefilter.scan(scanner, mm, a, data_end)
 
     def _add(self, begin: int, end: int, keep: int) -> None:
         self.count += 1
@@ -116,9 +119,8 @@ def line_breaks(mm: Any, size: int) -> int | None:
         return prefilter.pyperscan.Scan.Continue
 
     scanner = database.build(None, on_match)
-    with memoryview(mm) as whole:
-        for a in range(0, size, LAST_BLOCK):  # a match is at most 3 bytes: each block starts 3 early
-            state["base"], state["after"] = max(0, a - 3), a
-            with whole[max(0, a - 3):min(size, a + LAST_BLOCK)] as view:
-                scanner.scan(view)
+    block = _last_block(mm)
+    for a in range(0, size, block):  # a match is at most 3 bytes: each block starts 3 early
+        state["base"], state["after"] = max(0, a - 3), a
+        prefilter.scan(scanner, mm, max(0, a - 3), min(size, a + block))
     return found[0]

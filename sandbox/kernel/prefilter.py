@@ -24,6 +24,7 @@ one Hyperscan cannot compile, or no Hyperscan in this Python (the Corpus then sc
 from __future__ import annotations
 
 import functools
+import mmap
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -583,6 +584,20 @@ def literal(needle: bytes) -> Any:
     if pyperscan is None or not needle:
         return None
     return _compile(b"".join(b"\\x%02x" % byte for byte in needle))
+
+
+def scan(scanner: Any, buffer: Any, a: int, b: int) -> None:
+    """Run a block-mode scanner over bytes [a, b) of a map (in place) or of anything else that
+    slices into bytes (the parts of a mapped directory: in place where the block lies in one
+    part, else copied into one block)."""
+    one = buffer.within_one(a, b) if hasattr(buffer, "within_one") else None
+    if one is not None and isinstance(one[0], mmap.mmap):
+        buffer, a, b = one
+    if isinstance(buffer, mmap.mmap):
+        with memoryview(buffer) as whole, whole[a:b] as view:
+            scanner.scan(view)
+    else:
+        scanner.scan(buffer[a:b])
 
 
 @functools.lru_cache(maxsize=1)
