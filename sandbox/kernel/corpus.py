@@ -551,7 +551,7 @@ class Corpus:
             bounds = self._bounds(lo, hi, parts)
             found = fanout.run_parts(lambda k: self._count_part(needle, bounds[k], bounds[k + 1], hi), parts)
             if found is not None:
-                return len(fanout.merge(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi)))
+                return fanout.merge_count(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi))
         if self._size:
             return literal_scan.count(self._mm, needle, lo, hi)
         n, pos = 0, lo
@@ -570,9 +570,9 @@ class Corpus:
     def _count_part(self, needle: bytes, lo: int, hi: int, limit: int) -> fanout.Part:
         if self._size:
             found = literal_scan.Occurrences(self._mm, needle, lo, hi, limit, keep=fanout.HEAD)
-            return fanout.Part([None] * found.count, found.head, found.last)
+            return fanout.Part(range(found.count), found.head, found.last)
         spans = list(self._occurrences(needle, lo, hi, limit))
-        return fanout.Part([None] * len(spans), [s[:2] for s in spans[:fanout.HEAD]],
+        return fanout.Part(range(len(spans)), [s[:2] for s in spans[:fanout.HEAD]],
                            spans[-1][:2] if spans else None)
 
     def _cores_for(self, lo: int, hi: int) -> int:
