@@ -304,9 +304,20 @@ def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
         result = sandbox.execute(
             "import re\nfrom sandbox.kernel import prefilter\n"
             f"p = {pattern!r}\n"
-            "print(type(context).__name__, prefilter.pyperscan is not None,"
-            " prefilter.plan(re.compile(p)._rlm_pattern) is not None, len(re.findall(p, context)))")
-    assert result.stdout.split() == ["Corpus", "True", "True", str(len(re.findall(pattern, text)))], result
+            "plan = prefilter.plan(re.compile(p)._rlm_pattern)\n"
+            "print(type(context).__name__, prefilter.pyperscan is not None, plan.lines_alone,"
+            " len(re.findall(p, context)), context.count('warning'), 'zq-absent' in context,"
+            " context.find('東京'), len(context.splitlines()))")
+    want = ["Corpus", "True", "True", str(len(re.findall(pattern, text))), str(text.count("warning")), "False",
+            str(len(text[:text.find("東京")].encode("utf-8"))), str(len(text.splitlines()))]
+    assert result.stdout.split() == want, result
+    with Sandbox(SandboxConfig(max_str_bytes=1 << 16)) as sandbox:  # the default policy: model code
+        sandbox.load_context(path)
+        result = sandbox.execute(
+            f"p = {pattern!r}\n"
+            "print(type(context).__name__, True, True, len(re.findall(p, context)), context.count('warning'),"
+            " 'zq-absent' in context, context.find('東京'), len(context.splitlines()))")
+    assert result.stdout.split() == want, result
 
 
 def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
