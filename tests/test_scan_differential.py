@@ -239,7 +239,8 @@ def test_search_and_findall_agree_on_the_str(tmp_path: Path, tiny_windows: None)
 
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: Path, tiny_windows: None,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """findall cut into parts scanned in forked children: the same list, matches across part edges."""
+    """findall and search cut into parts scanned in forked children: the same list (matches
+    across part edges), the same first match."""
     monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     rng = random.Random(11)
@@ -250,6 +251,17 @@ def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: P
     for pattern in patterns:
         assert prefilter.plan(re.compile(pattern)) is not None, pattern
         assert corpus.findall(pattern) == re.findall(pattern, text), pattern
+    data = text.encode("utf-8")
+    for pattern in [*patterns, r"x{0}", r"(?s).*end", r"\Z", r"(?i)zz-absent|XYZZY", r"東京"]:
+        for pos, endpos in [(0, None), (5, None), (len(data) // 3, len(data) - 7), (len(data) - 300, None)]:
+            pos = len(data[:pos].decode("utf-8", "ignore").encode("utf-8"))  # a character boundary
+            stop = len(data) if endpos is None else len(data[:endpos].decode("utf-8", "ignore").encode("utf-8"))
+            want = re.compile(pattern).search(text, len(data[:pos].decode()), len(data[:stop].decode()))
+            mine = corpus.search(pattern, pos, stop)
+            assert (want is None) == (mine is None), (pattern, pos)
+            if want is not None and mine is not None:
+                assert mine.group() == want.group() and mine.groups() == want.groups(), (pattern, pos)
+                assert mine.start() == len(text[:want.start()].encode("utf-8")), (pattern, pos)
 
 
 def test_invalid_bytes_read_as_replacement_characters_on_the_fast_path(tmp_path: Path, tiny_windows: None) -> None:

@@ -170,6 +170,17 @@ class CorpusMatch:
         self.re, self.string, self.pos, self.endpos = pattern, corpus, pos, endpos
         self.lastindex, self.lastgroup = match.lastindex, match.lastgroup
 
+    def state(self) -> tuple:
+        """What a match is, without its corpus and pattern (to rebuild it elsewhere)."""
+        return self._groups, self._spans, self.lastindex, self.lastgroup
+
+    @classmethod
+    def rebuilt(cls, state: tuple, corpus: Corpus, pos: int, endpos: int, pattern: re.Pattern) -> CorpusMatch:
+        match = cls.__new__(cls)
+        match._groups, match._spans, match.lastindex, match.lastgroup = state
+        match.re, match.string, match.pos, match.endpos = pattern, corpus, pos, endpos
+        return match
+
     def _index(self, group: Any) -> int:
         if isinstance(group, str):
             if group not in self.re.groupindex:
@@ -848,7 +859,33 @@ class Corpus:
         return compiled
 
     def search(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
-        return next(self._scan(self._compile(pattern, flags), pos, endpos), None)
+        """`re.search` over the corpus: the first PARALLEL_MIN bytes alone (most searches end
+        there), then the rest cut into one part per core, each looking for its first match; the
+        first part that has one holds the answer (no match starts before it)."""
+        compiled = self._compile(pattern, flags)
+        limit = self._bound(endpos, self._size)
+        start = self._boundary(self._bound(pos, 0))
+        split = self._boundary(min(limit, start + PARALLEL_MIN))
+        parts = self._cores_for(split, limit)
+        if parts < 2:
+            return next(self._scan(compiled, start, limit), None)
+        first = self._first(compiled, start, split, limit, start)
+        if first is None:
+            bounds = self._bounds(split, limit, parts)
+            found = fanout.run_parts(lambda k: self._first(compiled, bounds[k], bounds[k + 1], limit, start), parts)
+            if found is None:  # no child could run: the rest in this process
+                found = [self._first(compiled, split, limit + 1, limit, start)]
+            first = next((f for f in found if f is not None), None)
+        return None if first is None else CorpusMatch.rebuilt(first, self, start, limit, compiled)
+
+    def _first(self, compiled: re.Pattern, lo: int, hi: int, limit: int, pos: int) -> tuple | None:
+        """The first match of a scan from `lo` (text up to `limit`) if it starts before `hi`, as
+        `CorpusMatch.state()` (it travels from a forked part by pickle)."""
+        for window, m in self._raw_scan(compiled, lo, limit):
+            if window.byte_of(m.start()) >= hi:
+                return None
+            return CorpusMatch(m, window.byte_of, self, pos, limit, compiled).state()
+        return None
 
     def finditer(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> Iterator[CorpusMatch]:
         return self._scan(self._compile(pattern, flags), pos, endpos)
