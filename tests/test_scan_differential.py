@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -399,3 +400,24 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(corpus.splitlines()) == len(lines)
     for k, text in enumerate(texts):
         assert len(corpus_of(tmp_path, text, f"again{k}.txt").splitlines()) == len(text.splitlines()), k
+
+
+def test_a_long_line_with_many_candidates_is_decoded_once_a_block(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The windows of candidates on one long line all reach its end: they are one window, not
+    one each (which decoded the rest of the line once per candidate: quadratic in the line)."""
+    decoded: list[int] = []
+
+    class CountingWindow(fast_scan.Window):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            decoded.append(len(self.text))
+
+    monkeypatch.setattr(fast_scan, "Window", CountingWindow)
+    rng = random.Random(3)
+    text = " ".join(rng.choice(["def foo", "information", "x", "10.0.0.1", "testing"]) for _ in range(60_000)) + "\n"
+    corpus = corpus_of(tmp_path, text, "one-line.txt")
+    for pattern in [r"\bdef \w+", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", r"\w+ing\b"]:
+        decoded.clear()
+        assert corpus.findall(pattern) == re.findall(pattern, text), pattern
+        assert sum(decoded) <= 2 * len(text), (pattern, len(decoded), sum(decoded))

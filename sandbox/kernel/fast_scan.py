@@ -45,13 +45,16 @@ Giant = Callable[[int, int], Iterator[tuple[Any, Any]]]
 Range = tuple[int, int, int, int]  # starts [x, z), the last reported end, the end of its line
 
 
-def merged(ranges: list[Range], gap: int) -> Iterator[Range]:
+def merged(ranges: list[Range], gap: int, one_per_line: bool = False) -> Iterator[Range]:
     """Ranges [x, z) sorted and joined where they overlap or lie closer than `gap`, none longer
     than WINDOW unless one alone is; each keeps the largest of the two numbers that ride with
-    its parts (the last reported match end, and the end of the line of the last one)."""
+    its parts (the last reported match end, and the end of the line of the last one). With
+    `one_per_line`, ranges on the same line are joined whatever lies between them: their windows
+    would all reach the end of the line, so one window (decoded once) serves them all."""
     current: list[int] | None = None
     for x, z, t, line_end in sorted(ranges):
-        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
+        if current is not None and ((x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW)
+                                    or (one_per_line and line_end == current[3])):
             current[1] = max(current[1], z)
             current[2] = max(current[2], t)
             current[3] = max(current[3], line_end)
@@ -91,7 +94,7 @@ class FastScan:
         return self._by_windows(start, limit)
 
     def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
-        mm, plan = self._mm, self._plan
+        mm = self._mm
         batch = LineBatch(mm, limit)
         line_end, long_line = -1, False  # the line of the last end looked at
         for a, b, found, data_end in self._blocks(start, limit):
@@ -102,8 +105,7 @@ class FastScan:
                         long_ends.append(t)
                     continue
                 if long_ends:
-                    start = yield from self._windows(merged(self._starts(long_ends, a, b, data_end),
-                                                            plan.join_gap), start, limit)
+                    start = yield from self._windows(self._ranges(long_ends, a, b, data_end), start, limit)
                     long_ends = []
                 newline = mm.find(b"\n", t - 1, data_end)
                 line_end = data_end if newline == -1 else newline
@@ -123,16 +125,19 @@ class FastScan:
                     batch = LineBatch(mm, limit)
                 batch.add(line_start, enter, line_end)
             if long_ends:
-                start = yield from self._windows(merged(self._starts(long_ends, a, b, data_end),
-                                                        plan.join_gap), start, limit)
+                start = yield from self._windows(self._ranges(long_ends, a, b, data_end), start, limit)
             if batch:  # each block's matches before the next block is read (a search stops early)
                 yield batch.close()
                 batch = LineBatch(mm, limit)
 
     def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
         for a, b, found, data_end in self._blocks(start, limit):
-            start = yield from self._windows(merged(self._starts(found, a, b, data_end), self._plan.join_gap),
-                                             start, limit)
+            start = yield from self._windows(self._ranges(found, a, b, data_end), start, limit)
+
+    def _ranges(self, found: list[int], a: int, b: int, data_end: int) -> Iterator[Range]:
+        """The ranges of possible starts of one block, merged into what one window each confirms."""
+        plan = self._plan
+        return merged(self._starts(found, a, b, data_end), plan.join_gap, one_per_line=plan.reach == "line")
 
     def _windows(self, ranges: Iterator[Range], start: int, limit: int) -> Generator[tuple[Any, Any], None, int]:
         """The matches that start in the ranges (in order, none before `start`), each searched in
@@ -225,9 +230,11 @@ class FastScan:
             b = min(limit, a + block)
             if plan.mode == "bounded":
                 data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
-            else:
-                newline = mm.find(b"\n", b - 1, limit) if b < limit else -1
-                data_end = limit if newline == -1 else newline + 1
+            else:  # the rest of the line, but no further than a match may run (a longer one, on a
+                # giant line, is the engine path's: see `_windows`)
+                reach = min(limit, b + self._max_match)
+                newline = mm.find(b"\n", b - 1, reach) if b < limit else -1
+                data_end = reach if newline == -1 else newline + 1
             yield a, b, self._match_ends(a, data_end), data_end
             a, block = b, min(block * 4, last)
 
