@@ -31,6 +31,7 @@ iterating character by character...) fails at once with an error that names the 
 
 from __future__ import annotations
 
+import array
 import bisect
 import collections
 import collections.abc
@@ -132,11 +133,11 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
-def _merged(ranges: list[tuple[int, int]], gap: int) -> Iterator[tuple[int, int]]:
-    """Ranges sorted and joined where they overlap or lie closer than `gap`, none longer than
-    WINDOW unless one range alone is."""
+def _merged(ranges: Iterator[tuple[int, int]], gap: int) -> Iterator[tuple[int, int]]:
+    """Ranges (in order of their starts) joined where they overlap or lie closer than `gap`,
+    none longer than WINDOW unless one range alone is."""
     current: list[int] | None = None
-    for x, z in sorted(ranges):
+    for x, z in ranges:
         if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
             current[1] = max(current[1], z)
             continue
@@ -816,13 +817,33 @@ class Corpus:
         window the search jumps to the places where a match may start (the reversed pattern's
         ends): a search from every position of a line costs a pattern such as `\\w+ing` a
         backtracking attempt per position. The pattern cannot match the empty string."""
-        for x, z in self._candidates(plan, start, limit):
+        candidates = self._candidates(plan, start, limit)
+        pending: tuple[int, int] | None = None
+        while True:
+            if pending is None:
+                pending = next(candidates, None)
+                if pending is None:
+                    return
+            (x, z), pending = pending, None
             if z <= start:
                 continue
             pos, accept = max(start, self._boundary_after(x)), self._boundary_after(z)
             if pos >= accept:
                 continue
             tail = self._reach_end(plan, accept, limit)
+            # The next candidates that start within this window's text are confirmed in it: a
+            # window of its own each would decode and search the rest of a long line (or the
+            # longest match) again per candidate, quadratic in a long line's length.
+            while tail - pos <= MAX_MATCH and (pending := next(candidates, None)) is not None \
+                    and pending[0] < tail:
+                wider = self._boundary_after(pending[1])
+                if plan.reach == "line" and self._mm.find(b"\n", max(accept - 1, 0), max(wider - 1, 0)) == -1:
+                    further = tail  # the same line (no search to its end again)
+                else:
+                    further = self._reach_end(plan, wider, limit)
+                if further != tail and (wider - pos > WINDOW or further - pos > MAX_MATCH):
+                    break
+                accept, tail, pending = max(accept, wider), further, None
             if tail - pos > MAX_MATCH:  # a giant line: the windows of the engine's path, not one
                 last_end = accept
                 for window, m in self._engine_scan(compiled, pos, limit):
@@ -832,7 +853,7 @@ class Corpus:
                     yield window, m
                 start = max(accept, last_end)
                 continue
-            window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
+            window = _Window(self._mm, self._boundary_before(max(0, pos - plan.before)), pos, accept, tail)
             accept_char = window.accept_char if accept < limit else len(window.text) + 1
             jumps = self._match_starts(plan, pos, tail)
             last: Any = None
@@ -893,24 +914,38 @@ class Corpus:
             else:
                 newline = self._mm.find(b"\n", b - 1, limit) if b < limit else -1
                 data_end = limit if newline == -1 else newline + 1
-            found = self._match_ends(plan, a, data_end)
-            yield from _merged(self._starts(plan, found, a, b, data_end), plan.join_gap)
+            runs, ordered = self._match_ends(plan, a, data_end)
+            starts = self._starts(plan, runs, a, b, data_end)
+            yield from _merged(starts if ordered else iter(sorted(starts)), plan.join_gap)
             a, block = b, min(block * 4, LAST_BLOCK)
 
-    def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> list[int]:
-        """Hyperscan over bytes [a, b): the offset (in the corpus) of every reported match end,
-        in order."""
-        found: list[int] = []
-        add = found.append
+    def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> tuple[array.array, bool]:
+        """Hyperscan over bytes [a, b): the offsets (in the corpus) of the reported match ends,
+        as runs: the first and the last end of each run of ends that lie closer than the plan's
+        join gap (their start ranges would be joined anyway), spanning at most WINDOW bytes.
+        A flat array, not an object per end: a superset such as `a` for `(?<=Q)a` ends at every
+        byte of a block of up to 64 MiB. With whether the ends came in order (Hyperscan reports
+        them by their offset)."""
+        runs = array.array("q")
+        gap, span = plan.join_gap, WINDOW
+        order = [True]
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(a + end)
+            t = a + end
+            if runs:
+                if 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
+                    runs[-1] = t
+                    return _CONTINUE
+                if t < runs[-1]:
+                    order[0] = False
+            runs.append(t)
+            runs.append(t)
             return _CONTINUE
 
         scanner = plan.database.build(None, on_match)
         for view in self._views(a, b):
             scanner.scan(view)
-        return found
+        return runs, order[0]
 
     def _views(self, a: int, b: int) -> Iterator[Any]:
         """Bytes [a, b) of the map as a buffer, without copying."""
@@ -921,13 +956,15 @@ class Corpus:
             finally:
                 view.release()
 
-    def _starts(self, plan: prefilter.Plan, found: list[int], a: int, b: int,
-                data_end: int) -> list[tuple[int, int]]:
-        """Where the matches ending at the reported ends may start, clipped to [a, b)."""
-        out: list[tuple[int, int]] = []
+    def _starts(self, plan: prefilter.Plan, runs: array.array, a: int, b: int,
+                data_end: int) -> Iterator[tuple[int, int]]:
+        """Where the matches ending in each run of reported ends (`_match_ends`) may start,
+        clipped to [a, b), in order: a match ending at t starts at t - max_bytes or later, and
+        on t's line, so from where the run's first end says to its last end."""
         widest = plan.max_bytes
         line_start, line_end = a, a  # the line of the last end looked at
-        for t in found:
+        for i in range(0, len(runs), 2):
+            t, last = runs[i], runs[i + 1]
             if plan.mode == "bounded":
                 x = max(a, t - widest)  # type: ignore[operator]
             else:
@@ -937,14 +974,29 @@ class Corpus:
                     line_end = data_end if newline == -1 else newline
                 x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
             if x < b:
-                out.append((x, min(t, b)))
-        return out
+                yield x, min(last, b)
 
     def _boundary_after(self, pos: int) -> int:
-        """Move pos forward to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos += 1
-        return pos
+        """Move pos forward to the start of a character (see `_starts_around`)."""
+        if not 0 < pos < self._size or (self._mm[pos] & 0xC0) != 0x80:
+            return pos
+        return next(s for s in self._starts_around(pos) if s >= pos)
+
+    def _starts_around(self, pos: int) -> list[int]:
+        """The offsets where characters start, as the text is decoded (surrogateescape), from
+        a few bytes before `pos` (a continuation byte) to the end of the character holding it.
+        A continuation byte that no valid sequence holds (`\x80` after ASCII, or after a
+        truncated sequence) is a character of its own (U+DC80 + byte), where a match may start:
+        skipping every continuation byte missed those, and took a Python step per byte of a
+        run of them. A character starts at most 3 bytes before `pos`, and decoding from there
+        meets the real boundaries by `pos` (a stray continuation byte decodes as one character)."""
+        first = max(0, pos - 3)
+        out, at = [], first
+        for char in bytes(self._mm[first:min(self._size, pos + 4)]).decode("utf-8", "surrogateescape"):
+            out.append(at)
+            at += len(char.encode("utf-8", "surrogateescape"))
+        out.append(at)
+        return out
 
     @staticmethod
     def _compile(pattern: Any, flags: int) -> re.Pattern:
@@ -1044,3 +1096,10 @@ class Corpus:
         while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
             pos -= 1
         return pos
+
+    def _boundary_before(self, pos: int) -> int:
+        """Move pos back to the start of the character it falls in, as the text is decoded
+        (surrogateescape, see `_starts_around`): a few bytes at most."""
+        if not 0 < pos < self._size or (self._mm[pos] & 0xC0) != 0x80:
+            return pos
+        return max(s for s in self._starts_around(pos) if s <= pos)

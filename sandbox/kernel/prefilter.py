@@ -39,6 +39,7 @@ _NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"
 _NONASCII_REVERSED = rb"(?:[\x80-\xbf]{0,3}[\x80-\xff])"
 _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
+_MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
 _MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
 
 
@@ -90,13 +91,14 @@ class CharSet:
 _ASCII_WORD = _norm([(48, 57), (65, 90), (95, 95), (97, 122)])
 _ASCII_DIGIT = ((48, 57),)
 _ASCII_SPACE = _norm([(9, 13), (28, 32)])  # str.isspace() below 128: \t\n\v\f\r, \x1c-\x1f, space
+_ASCII_ONLY_SPACE = _norm([(9, 13), (32, 32)])  # \s under re.ASCII: [ \t\n\r\f\v], not \x1c-\x1f
 _ASCII = ((0, 127),)
 
 
 def _category(name: str, ascii_only: bool, want_superset: bool) -> CharSet:
     """A class escape (`\\w`, `\\D`...): exact under re.ASCII; otherwise its ASCII part, plus every
     non-ASCII character for a superset (Python's Unicode tables need not be Hyperscan's)."""
-    base = {"WORD": _ASCII_WORD, "DIGIT": _ASCII_DIGIT, "SPACE": _ASCII_SPACE}
+    base = {"WORD": _ASCII_WORD, "DIGIT": _ASCII_DIGIT, "SPACE": _ASCII_ONLY_SPACE if ascii_only else _ASCII_SPACE}
     negated = name.startswith("NOT_")
     ascii_part = base[name.removeprefix("NOT_")]
     if negated:
@@ -276,14 +278,17 @@ def _emit_set(charset: CharSet) -> tuple[bytes, bytes] | None:
     return b"(?:" + b"|".join(parts) + b")", b"(?:" + b"|".join(backwards) + b")"
 
 
-def _char_bytes(code: int) -> int:
-    return 1 if code < 0x80 or 0xDC80 <= code <= 0xDCFF else len(chr(code).encode("utf-8", "surrogatepass"))
+# code points by the bytes one takes in the text: an escaped invalid byte (U+DC80-U+DCFF) takes one
+_WIDTH_SPANS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xDC7F, 3), (0xDC80, 0xDCFF, 1),
+                (0xDD00, 0xFFFF, 3), (0x10000, MAX_CODE, 4))
 
 
 def _set_widths(charset: CharSet) -> tuple[int, int]:
+    """The fewest and most bytes one character of the set takes: every width a range holds,
+    not only its ends' (a range from U+0080 to U+DCFF holds three-byte characters)."""
     if charset.any_nonascii:
         return 1, 4  # an invalid byte is one character of one byte
-    widths = [_char_bytes(c) for lo, hi in charset.ranges for c in {lo, hi}]
+    widths = [n for lo, hi in charset.ranges for a, b, n in _WIDTH_SPANS if lo <= b and hi >= a]
     return min(widths), max(widths)
 
 
@@ -415,11 +420,15 @@ class _Translator:
                 self.ahead_newline = self.ahead_newline or ahead.newline or ahead.expr is None
                 self.ahead_bytes = None if self.ahead_bytes is None or ahead.max_bytes is None \
                     else max(self.ahead_bytes, ahead.max_bytes)
-            if direction < 0:
+            if direction < 0:  # it reads back its width, and what the assertions in it read
                 from re import _parser  # type: ignore[attr-defined]
 
-                width = _parser.SubPattern(_parser.State(), list(sub)).getwidth()[1]
-                self.lookbehind = max(self.lookbehind, min(width, 1 << 20))
+                outer, self.lookbehind = self.lookbehind, 0
+                self.seq(list(sub), flags)  # a look-ahead in it is recorded: it reads forward
+                width = _parser.SubPattern(_parser.State(), list(sub)).getwidth()[1] + self.lookbehind
+                if width > _MAX_LOOKBEHIND:
+                    raise Unsupported("a look-behind wider than a window")
+                self.lookbehind = max(outer, width)
             return Piece(b"")
         if op is c.ATOMIC_GROUP:
             return self.seq(list(arg), flags)
