@@ -40,6 +40,7 @@ _NONASCII_REVERSED = rb"(?:[\x80-\xbf]{0,3}[\x80-\xff])"
 _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
+_MAX_EXPRESSION = 1 << 15  # bytes of expression: Vectorscan refuses patterns above about 16,000
 _MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
 
 
@@ -310,6 +311,15 @@ class Piece:
 _NEVER = Piece(None)
 
 
+def _sized(expr: bytes) -> bytes:
+    """`expr`, unless it is longer than any pattern Vectorscan compiles: a back reference
+    spells out its group, so `(x)(\\1\\1)(\\2\\2)...` doubles at each group, and the translation
+    would take minutes and gigabytes for what `re` compiles at once."""
+    if len(expr) > _MAX_EXPRESSION:
+        raise Unsupported("an expression too long for Vectorscan")
+    return expr
+
+
 def _concat(pieces: list[Piece]) -> Piece:
     if any(p.expr is None for p in pieces):
         return _NEVER
@@ -317,7 +327,7 @@ def _concat(pieces: list[Piece]) -> Piece:
     byteset = 0
     for p in pieces:
         byteset |= p.byteset
-    return Piece(b"".join(p.expr for p in pieces),  # type: ignore[misc]
+    return Piece(_sized(b"".join(p.expr for p in pieces)),  # type: ignore[misc]
                  sum(p.min_bytes for p in pieces),
                  None if None in maxes else sum(maxes),  # type: ignore[arg-type]
                  any(p.newline for p in pieces),
@@ -452,7 +462,7 @@ def _branch_of(alternatives: list[Piece]) -> Piece:
     byteset = 0
     for p in kept:
         byteset |= p.byteset
-    return Piece(b"(?:" + b"|".join(p.expr for p in kept) + b")",  # type: ignore[misc]
+    return Piece(_sized(b"(?:" + b"|".join(p.expr for p in kept) + b")"),  # type: ignore[misc]
                  min(p.min_bytes for p in kept),
                  None if None in maxes else max(maxes),  # type: ignore[type-var]
                  any(p.newline for p in kept),
