@@ -145,3 +145,18 @@ def test_back_references_that_double_do_not_blow_up_the_translation() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_search_loop_over_stray_continuation_bytes_moves_on(tmp_path: Path) -> None:
+    """`while m := c.search(p, pos): pos = m.end()`: a match ending before a stray continuation
+    byte (a character of its own) gave an end from which the next search moved back over it,
+    to the same match again, for ever."""
+    raw = b"ax\x80\x80b\xf0\x9f\x98x\n"
+    corpus = corpus_of(tmp_path, raw)
+    for pattern in [r".", r"[^\n]", r"(?s).", r"\W|\w"]:
+        pos, found = 0, []
+        while (m := corpus.search(pattern, pos)) is not None and len(found) < 20:
+            found.append(m.span())
+            pos = m.end()
+        assert found == expected(pattern, raw), pattern
+        assert corpus[found[2][0]:found[2][1]] == corpus.search(pattern, found[2][0]).group()

@@ -853,7 +853,7 @@ class Corpus:
                     yield window, m
                 start = max(accept, last_end)
                 continue
-            window = _Window(self._mm, self._boundary_before(max(0, pos - plan.before)), pos, accept, tail)
+            window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
             accept_char = window.accept_char if accept < limit else len(window.text) + 1
             jumps = self._match_starts(plan, pos, tail)
             last: Any = None
@@ -1092,14 +1092,10 @@ class Corpus:
         return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
     def _boundary(self, pos: int) -> int:
-        """Move pos back to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos -= 1
-        return pos
-
-    def _boundary_before(self, pos: int) -> int:
         """Move pos back to the start of the character it falls in, as the text is decoded
-        (surrogateescape, see `_starts_around`): a few bytes at most."""
+        (surrogateescape, see `_starts_around`): a few bytes at most. A stray continuation byte
+        starts a character: moving back over it, a search from a match's end (`pos=m.end()`)
+        found the same match again, and a run of them cost a Python step per byte."""
         if not 0 < pos < self._size or (self._mm[pos] & 0xC0) != 0x80:
             return pos
         return max(s for s in self._starts_around(pos) if s <= pos)
