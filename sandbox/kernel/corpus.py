@@ -49,7 +49,8 @@ MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
-LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
+LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs)
+DENSE_MIN = 4096  # places the fast engine reports before their density may stop it (`_dense`)
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -258,6 +259,14 @@ class _Window:
 
 
 _CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
+_TERMINATE = prefilter.pyperscan.Scan.Terminate if prefilter.pyperscan is not None else None
+
+
+def _dense(size: int) -> int:
+    """How many places the fast engine may report in `size` bytes before the places stop being
+    worth a Python call each: one in 32 bytes (a superset such as `[a-z]`, of `\\b[a-z]\\b`, ends
+    at every letter; Python's `re` runs over text far faster than one call per byte)."""
+    return max(DENSE_MIN, size >> 5)
 
 _RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
 _END = object()
@@ -891,15 +900,18 @@ class Corpus:
         without such a database (every position is then tried)."""
         if plan.starts is None:
             return None
-        found: set[int] = set()
-        add = found.add
+        found = array.array("q")
+        most = _dense(b - a)
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(b - end)
-            return _CONTINUE
+            found.append(b - end)
+            return _CONTINUE if len(found) <= most else _TERMINATE
 
         plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
-        return sorted(found)
+        if len(found) > most:  # starts nearly everywhere: `re` tries every position faster
+            return None
+        found.reverse()  # reported backwards, each offset once
+        return found  # type: ignore[return-value]
 
     def _candidates(self, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[int, int]]:
         """Ranges [x, z) of byte offsets, in order, outside which no match of the plan's pattern
@@ -916,7 +928,11 @@ class Corpus:
                 data_end = limit if newline == -1 else newline + 1
             runs, ordered = self._match_ends(plan, a, data_end)
             starts = self._starts(plan, runs, a, b, data_end)
-            yield from _merged(starts if ordered else iter(sorted(starts)), plan.join_gap)
+            for x, z in _merged(starts if ordered else iter(sorted(starts)), plan.join_gap):
+                while z - x > WINDOW:  # the rest of a dense block: in windows
+                    yield x, x + WINDOW
+                    x += WINDOW
+                yield x, z
             a, block = b, min(block * 4, LAST_BLOCK)
 
     def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> tuple[array.array, bool]:
@@ -928,10 +944,14 @@ class Corpus:
         them by their offset)."""
         runs = array.array("q")
         gap, span = plan.join_gap, WINDOW
-        order = [True]
+        order, count, stopped = [True], [0], [False]
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
             t = a + end
+            count[0] += 1
+            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:  # dense: see `_dense`
+                stopped[0] = True
+                return _TERMINATE
             if runs:
                 if 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
                     runs[-1] = t
@@ -945,6 +965,11 @@ class Corpus:
         scanner = plan.database.build(None, on_match)
         for view in self._views(a, b):
             scanner.scan(view)
+        if stopped[0]:
+            # stopped where ends were dense: every match from the last run on may start in
+            # the rest of the block (a match ending later starts no earlier than the last
+            # run's start bound), which `re` confirms window by window
+            runs[-1] = b
         return runs, order[0]
 
     def _views(self, a: int, b: int) -> Iterator[Any]:

@@ -35,8 +35,9 @@ except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a 
 
 MAX_CODE = 0x10FFFF
 # one non-ASCII character of the text, or one invalid byte
-_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"
-_NONASCII_REVERSED = rb"(?:[\x80-\xbf]{0,3}[\x80-\xff])"
+# (no upper bound on a repeat: Vectorscan misses matches of bounded repeats, see `_repeat`)
+_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]*)"
+_NONASCII_REVERSED = rb"(?:[\x80-\xbf]*[\x80-\xff])"
 _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
@@ -412,9 +413,9 @@ class _Translator:
             least, most = item.min_bytes * lo, None if unbounded else item.max_bytes * hi
             if item.nested:  # flat: Vectorscan missed matches of repeats of repeats or alternations
                 flat = _byte_class(_bit_ranges(item.byteset))
-                bounds = b"{%d,}" % least if most is None or most > 4 * _BIG_REPEAT else b"{%d,%d}" % (least, most)
+                bounds = _repeat(least)
                 return Piece(flat + bounds, least, most, item.newline, flat + bounds, item.byteset, True)
-            bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
+            bounds = _repeat(lo)
             return Piece(b"(?:" + item.expr + b")" + bounds, least, most,
                          item.newline, b"(?:" + item.reversed + b")" + bounds, item.byteset, True)
         if op is c.AT:
@@ -452,6 +453,14 @@ class _Translator:
             alternatives = [self.seq(list(yes), flags), self.seq(list(no), flags) if no else Piece(b"")]
             return _branch_of(alternatives)
         raise Unsupported(str(op))
+
+
+def _repeat(least: int) -> bytes:
+    """A repeat's bounds in the expression: its least count, and no upper bound. Vectorscan
+    misses matches of bounded repeats (`[\\x00-\\x1f][^0-9]{1,12}\\n` over a text with two such
+    lines reports the first one only), and the expression need only be a superset: the
+    longest match is counted on the Python side (`Piece.max_bytes`), not read from it."""
+    return b"{%d,}" % least
 
 
 def _branch_of(alternatives: list[Piece]) -> Piece:
