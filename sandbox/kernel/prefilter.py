@@ -5,10 +5,13 @@ same text as a `str`, but Python's engines try every position of a multi-GiB tex
 This module turns a Python pattern into a *byte-level superset* of it for Hyperscan (a SIMD
 DFA/literal engine): wherever Python's pattern matches the decoded text between characters s and
 e, the superset matches the UTF-8 bytes between the same two offsets. The superset may match more
-(a Unicode class becomes "any non-ASCII character", `\\b` and look-arounds are dropped, a back
-reference repeats its group's pattern) but never less, so every Python match lies where Hyperscan
-reports one; the Corpus then runs the real pattern (the `regex` engine, Python's meaning) over
-those places only. Nothing here decides a result: a wrong superset could only make a scan slower.
+(a class becomes the bytes its characters begin with, then any continuation bytes; repeats lose
+their upper bounds; `\\b` and look-arounds are dropped, a back reference repeats its group's
+pattern) but never less, so every Python match lies where Hyperscan reports one; the Corpus then
+runs the real pattern (Python's `re`) over those places only. A superset that matches more only
+makes a scan slower; one that matches less, or an engine that misses a match of it, loses
+results: the expression keeps to shapes Vectorscan was seen to get right (see `_emit_set`,
+`_repeat`).
 
 How a reported end is turned into the place where a Python match may start (`Plan.mode`):
 - "line": the superset cannot match a newline, so a match lies within one line (most patterns);
@@ -34,15 +37,11 @@ except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a 
     pyperscan = None  # type: ignore[assignment]
 
 MAX_CODE = 0x10FFFF
-# one non-ASCII character of the text, or one invalid byte
-# (no upper bound on a repeat: Vectorscan misses matches of bounded repeats, see `_repeat`)
-_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]*)"
-_NONASCII_REVERSED = rb"(?:[\x80-\xbf]*[\x80-\xff])"
+_CONTINUATIONS = rb"[\x80-\xbf]*"  # the rest of a character (unbounded: see `_repeat`)
 _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
 _MAX_EXPRESSION = 1 << 15  # bytes of expression: Vectorscan refuses patterns above about 16,000
-_MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
 
 
 class Unsupported(Exception):
@@ -196,36 +195,6 @@ def _literal_set(code: int, ignore_case: bool, want_superset: bool) -> CharSet:
     return CharSet(((code, code),))
 
 
-# ----- UTF-8 byte sequences of a character range -----------------------------------------
-def _utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
-    """Byte-range sequences whose union is the UTF-8 encodings of [lo, hi] (no surrogates)."""
-    out: list[list[tuple[int, int]]] = []
-    stack = [(lo, hi)]
-    while stack:
-        lo, hi = stack.pop()
-        split = next((m for m in (0x7F, 0x7FF, 0xFFFF) if lo <= m < hi), None)
-        if split is not None:
-            stack += [(split + 1, hi), (lo, split)]
-            continue
-        if hi <= 0x7F:
-            out.append([(lo, hi)])
-            continue
-        n = len(chr(lo).encode("utf-8"))
-        for i in range(1, n):
-            m = (1 << (6 * i)) - 1
-            if lo & ~m != hi & ~m:
-                if lo & m:
-                    stack += [((lo | m) + 1, hi), (lo, lo | m)]
-                    break
-                if hi & m != m:
-                    stack += [(hi & ~m, hi), (lo, (hi & ~m) - 1)]
-                    break
-        else:
-            a, b = chr(lo).encode("utf-8"), chr(hi).encode("utf-8")
-            out.append(list(zip(a, b, strict=True)))
-    return out
-
-
 def _bit_ranges(bits: int) -> list[tuple[int, int]]:
     """The bytes of a bit set, as inclusive ranges."""
     out: list[tuple[int, int]] = []
@@ -245,39 +214,27 @@ def _byte_class(pairs: list[tuple[int, int]] | Ranges) -> bytes:
 
 def _emit_set(charset: CharSet) -> tuple[bytes, bytes] | None:
     """The set as a byte-level pattern matching one character of the text, and the same for the
-    text read backwards (None: no character)."""
-    parts: list[bytes] = []
-    backwards: list[bytes] = []
-    ascii_part = _intersect(charset.ranges, 0, 127)
-    if ascii_part:
-        parts.append(_byte_class(ascii_part))
-        backwards.append(parts[-1])
+    text read backwards (None: no character): one class of the bytes such a character may
+    begin with, then any continuation bytes. Not the exact UTF-8 sequences: Vectorscan missed
+    matches of patterns made of alternations of them (an ASCII text, `aaaaaaa aaa aaaa`, lost
+    the second `aaa ` of `[\\w\\u212a-\\udc80][^\\xff-\\ue000\\n][\\x1f-\\u212a\\w] `)."""
+    firsts = list(_intersect(charset.ranges, 0, 127))
     upper = _intersect(charset.ranges, 128, MAX_CODE)
     if charset.any_nonascii or _size(upper) > (MAX_CODE - 127) // 2:
-        parts.append(_NONASCII)
-        backwards.append(_NONASCII_REVERSED)
-    elif upper:
-        # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
-        escaped = [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(upper, 0xDC80, 0xDCFF)]
-        if escaped:
-            parts.append(_byte_class(escaped))
-            backwards.append(parts[-1])
-        sequences = []
+        firsts.append((0x80, 0xFF))
+    else:
         for lo, hi in upper:
+            # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
+            firsts += [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(((lo, hi),), 0xDC80, 0xDCFF)]
             for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):
                 if a <= b:
-                    sequences += _utf8_sequences(a, b)
-        if len(sequences) > _MAX_ALTERNATIVES:
-            parts.append(_NONASCII)
-            backwards.append(_NONASCII_REVERSED)
-        else:
-            parts += [b"".join(_byte_class([r]) for r in seq) for seq in sequences]
-            backwards += [b"".join(_byte_class([r]) for r in reversed(seq)) for seq in sequences]
-    if not parts:
+                    firsts.append((chr(a).encode("utf-8")[0], chr(b).encode("utf-8")[0]))
+    if not firsts:
         return None
-    if len(parts) == 1:
-        return parts[0], backwards[0]
-    return b"(?:" + b"|".join(parts) + b")", b"(?:" + b"|".join(backwards) + b")"
+    byte_class = _byte_class(_norm(firsts))
+    if max(b for _, b in firsts) < 0x80:
+        return byte_class, byte_class
+    return byte_class + _CONTINUATIONS, _CONTINUATIONS + byte_class
 
 
 # code points by the bytes one takes in the text: an escaped invalid byte (U+DC80-U+DCFF) takes one
