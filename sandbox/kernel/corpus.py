@@ -50,7 +50,11 @@ MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs)
-DENSE_MIN = 4096  # places the fast engine reports before their density may stop it (`_dense`)
+# The fast engine's reports stop being worth a Python call each where they are dense: a superset
+# such as `[a-z]` (of `\\b[a-z]\\b`) ends at every letter, and Python's `re` runs over text far
+# faster than one call a byte. Past DENSE_MIN reports, more than one in 32 bytes stops the scan
+# for match ends (`re` confirms the rest of the block), one in 4 the search for starts.
+DENSE_MIN = 4096
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -260,13 +264,6 @@ class _Window:
 
 _CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
 _TERMINATE = prefilter.pyperscan.Scan.Terminate if prefilter.pyperscan is not None else None
-
-
-def _dense(size: int) -> int:
-    """How many places the fast engine may report in `size` bytes before the places stop being
-    worth a Python call each: one in 32 bytes (a superset such as `[a-z]`, of `\\b[a-z]\\b`, ends
-    at every letter; Python's `re` runs over text far faster than one call per byte)."""
-    return max(DENSE_MIN, size >> 5)
 
 _RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
 _END = object()
@@ -901,7 +898,7 @@ class Corpus:
         if plan.starts is None:
             return None
         found = array.array("q")
-        most = _dense(b - a)
+        most = max(DENSE_MIN, (b - a) >> 2)  # a start in 4 bytes: trying every position is no worse
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
             found.append(b - end)
@@ -949,7 +946,7 @@ class Corpus:
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
             t = a + end
             count[0] += 1
-            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:  # dense: see `_dense`
+            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:  # dense: see DENSE_MIN
                 stopped[0] = True
                 return _TERMINATE
             if runs:
