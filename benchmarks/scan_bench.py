@@ -4,11 +4,16 @@ Generates a text of web-vocabulary lines with some Unicode (accented words, CJK,
 addresses and `def name():` lines, in tmpfs (/dev/shm) and, with --disk DIR, on disk too; then
 times `Corpus.findall(pattern)` (the code the kernel runs for `re.findall(p, context)`, on every
 core) for ten pattern shapes, and `rg --count-matches -j N` and `grep -E -c` on the same file,
-with N the cores the Corpus scan uses. Prints one JSON object: per pattern and place, the match
+with N the cores the Corpus scan uses. Then the lines-and-counts idioms (`context.count(s)`,
+`s in context`, `len(context.splitlines())`, `for line in context.splitlines()`) against the
+rg / grep commands that answer the same question. With --directory, the same text is also
+cut into 48 files and read as a mapped directory (what a folder above the str threshold is;
+rg then reads the files on N threads). Prints one JSON object: per pattern and place, the match
 count of each tool, seconds, and the ratios to ripgrep and grep.
 
     python benchmarks/scan_bench.py --gib 3
     python benchmarks/scan_bench.py --gib 1 --disk /var/tmp --cold   # cold: page cache dropped (root)
+    python benchmarks/scan_bench.py --gib 3 --directory             # also as a folder of 48 files
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.kernel.corpus import Corpus  # noqa: E402
+from sandbox.kernel.corpus import Corpus, Segments, map_file  # noqa: E402
 
 # name: (Python pattern, the same for grep -E)
 PATTERNS = {
@@ -42,6 +47,18 @@ PATTERNS = {
     "unicode_class": (r"[\u3040-\u9fff]+", "[\u3040-\u9fff]+"),
 }
 GREP_IGNORE_CASE = {"case_insensitive_alternation", "case_insensitive_word"}
+# name: (what the model's code does, its answer from rg's output, rg arguments, grep arguments)
+IDIOMS = {
+    "count_literal": (lambda c: c.count("information"), ["--count-matches", "-F", "information"],
+                      None),
+    "in_absent": (lambda c: int("zq-absent-qz" in c), ["-c", "-F", "zq-absent-qz"], ["-c", "-F", "zq-absent-qz"]),
+    "len_lines": (lambda c: len(c.splitlines()), ["-c", ""], ["-c", ""]),
+    "iterate_lines": (lambda c: sum(1 for _ in c.splitlines()), ["-c", ""], ["-c", ""]),
+    "lines_with_literal": (lambda c: sum(1 for line in c.splitlines() if "tion" in line), ["-c", "-F", "tion"],
+                           ["-c", "-F", "tion"]),
+    "lines_with_literal_by_regex": (lambda c: len(c.findall(r"(?m)^.*tion.*$")), ["-c", "-F", "tion"],
+                                    ["-c", "-F", "tion"]),
+}
 UNICODE = ["café", "naïve", "Ölçüm", "日本語", "東京", "Straße", "ΑΒΓ", "привет", "😀"]
 
 
@@ -72,13 +89,23 @@ def generate(path: Path, size: int, seed: int = 0) -> None:
             written += len(piece)
 
 
+def split_into_files(path: Path, folder: Path, files: int) -> None:
+    """The text of `path` as `files` files in `folder`, cut at line ends."""
+    folder.mkdir(exist_ok=True)
+    size = path.stat().st_size
+    with open(path, "rb") as inp:
+        for k in range(files):
+            data = inp.read(size // files) + (inp.readline() if k < files - 1 else inp.read())
+            (folder / f"part{k:03d}.txt").write_bytes(data)
+
+
 def timed(argv: list[str]) -> tuple[int, float]:
     started = time.perf_counter()
     # a UTF-8 locale: grep reads `[\u3040-\u9fff]` as characters, not bytes (C: "invalid range")
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
-    return int((done.stdout.strip() or "0").splitlines()[0]), seconds
+    return rg_total(done.stdout), seconds
 
 
 def anonymous_mib() -> float:
@@ -98,10 +125,52 @@ def drop_caches() -> bool:
         return False
 
 
-def measure(path: Path, cores: int, cold: bool) -> dict:
+def corpus_of(path: Path) -> Corpus:
+    """A Corpus of a file, or of a directory's files mapped in place (as the kernel reads a
+    folder above its str threshold)."""
+    if path.is_dir():
+        parts = []
+        for file in sorted(path.iterdir()):
+            fd = os.open(file, os.O_RDONLY)
+            parts.append((map_file(fd), 0, file.stat().st_size))
+            os.close(fd)
+        return Corpus(Segments(parts), str(path))
     fd = os.open(path, os.O_RDONLY)
     corpus = Corpus(fd, str(path))
     os.close(fd)
+    return corpus
+
+
+def rg_total(output: str) -> int:
+    """The sum of rg's / grep's counts (one line per file for a directory, `path:count`)."""
+    return sum(int(line.rsplit(":", 1)[-1]) for line in output.split() if line.rsplit(":", 1)[-1].isdigit())
+
+
+def measure_idioms(path: Path, corpus: Corpus, cores: int) -> dict:
+    results = {}
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    for name, (idiom, rg_args, grep_args) in IDIOMS.items():
+        started = time.perf_counter()
+        answer = idiom(corpus)
+        row: dict = {"rlm_s": round(time.perf_counter() - started, 3), "rlm": answer}
+        started = time.perf_counter()
+        done = subprocess.run(["rg", f"-j{cores}", "--no-filename", *rg_args, str(path)], capture_output=True,
+                              text=True, check=False, env=env)
+        row["rg_s"], row["rg"] = round(time.perf_counter() - started, 3), rg_total(done.stdout)
+        if grep_args is not None:
+            started = time.perf_counter()
+            done = subprocess.run(["grep", "-r", "-h", *grep_args, str(path)], capture_output=True, text=True,
+                                  check=False, env=env)
+            row["grep_s"], row["grep"] = round(time.perf_counter() - started, 3), rg_total(done.stdout)
+            row["vs_grep"] = round(row["rlm_s"] / row["grep_s"], 2)
+        row["vs_rg"] = round(row["rlm_s"] / row["rg_s"], 2)
+        results[name] = row
+        print(name, row, file=sys.stderr, flush=True)
+    return results
+
+
+def measure(path: Path, cores: int, cold: bool) -> dict:
+    corpus = corpus_of(path)
     results = {}
     for name, (pattern, ere) in PATTERNS.items():
         row: dict = {}
@@ -119,13 +188,15 @@ def measure(path: Path, cores: int, cold: bool) -> dict:
         row["rg_s"] = round(seconds, 3)
         if cold:
             drop_caches()
-        grep = ["grep", "-E", "-c"] + (["-i"] if name in GREP_IGNORE_CASE else []) + [ere, str(path)]
+        grep = ["grep", "-r", "-h", "-E", "-c"] + (["-i"] if name in GREP_IGNORE_CASE else []) + [ere, str(path)]
         row["grep_lines"], seconds = timed(grep)
         row["grep_s"] = round(seconds, 3)
         row["vs_rg"] = round(row["rlm_s"] / row["rg_s"], 2)
         row["vs_grep"] = round(row["rlm_s"] / row["grep_s"], 2)
         results[name] = row
         print(name, row, file=sys.stderr, flush=True)
+    if not cold:
+        results["idioms"] = measure_idioms(path, corpus, cores)
     return results
 
 
@@ -134,6 +205,8 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=3.0, help="size of the generated text (GiB)")
     parser.add_argument("--disk", type=Path, help="also measure a copy in this directory (on disk)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each disk scan (root)")
+    parser.add_argument("--directory", action="store_true", help="also as a folder of 48 files in tmpfs")
+    parser.add_argument("--only", help="comma-separated pattern names to run (default: all)")
     args = parser.parse_args()
     if not shutil.which("rg"):
         sys.exit("ripgrep (rg) is needed: apt-get install ripgrep")
@@ -143,8 +216,18 @@ def main() -> None:
     report: dict = {"bytes": tmpfs.stat().st_size, "cores": cores,
                     "rg": subprocess.run(["rg", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
                     "places": {}}
+    if args.only:
+        for name in set(PATTERNS) - set(args.only.split(",")):
+            del PATTERNS[name]
     try:
         report["places"]["tmpfs"] = measure(tmpfs, cores, cold=False)
+        if args.directory:
+            folder = Path("/dev/shm/rlm-scan-bench-dir")
+            split_into_files(tmpfs, folder, 48)
+            try:
+                report["places"]["tmpfs_directory"] = measure(folder, cores, cold=False)
+            finally:
+                shutil.rmtree(folder)
         if args.disk:
             on_disk = args.disk / "rlm-scan-bench.txt"
             shutil.copyfile(tmpfs, on_disk)

@@ -6,17 +6,19 @@ the edges of the fast engine's blocks and of the confirming windows."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sandbox.kernel import corpus as corpus_module
-from sandbox.kernel import prefilter
+from sandbox.kernel import fast_scan, literal_scan, prefilter
 from sandbox.kernel.corpus import Corpus
 
 WORDS = ["the", "def", "café", "naïve", "Straße", "KELVIN", "ſtar", "İstanbul", "ıi", "東京", "日本語",
@@ -29,6 +31,7 @@ ATOMS = ["a", "b", "e", "t", "x", "é", "É", "ß", "k", "s", "i", "I", "東", "
          r"[\u3040-\u9fff]", "[^ ]", r"[\s\d]", "[K-Mk]", r"[^\n]", "def", "error", "ing", "tion",
          "café", "na.ve", r"\d{1,3}", r"\bx", ".{0,50}?", "[^x]{2,40}", r"(?:\w\W){1,5}"]
 ANCHORS = ["^", "$", r"\b", r"\B", r"\A", r"\Z"]
+LOOKAROUND = ["a", "e", " ", r"\d", "ing", "x", r"\s\s", r"\n", r"g\n", r"\s"]  # some read over a newline
 FLAGS = ["", "(?i)", "(?m)", "(?s)", "(?a)", "(?im)", "(?is)", "(?ai)"]
 
 
@@ -55,7 +58,7 @@ def random_pattern(rng: random.Random, depth: int = 0) -> str:
         elif roll < 0.8:
             item = rng.choice(ANCHORS)
         elif roll < 0.86:
-            item = rng.choice(["(?=", "(?!", "(?<=", "(?<!"]) + rng.choice(["a", "e", " ", r"\d", "ing", "x"]) + ")"
+            item = rng.choice(["(?=", "(?!", "(?<=", "(?<!"]) + rng.choice(LOOKAROUND) + ")"
         else:
             item = rng.choice(ATOMS)
         if rng.random() < 0.35 and item not in ANCHORS and not item.startswith("(?<") and not item.startswith("(?="):
@@ -96,9 +99,30 @@ def expected(pattern: str, flags: int, text: str, pos: int = 0) -> list[tuple[in
     return out
 
 
+AS_SEGMENTS = False  # set by the tiny_windows fixture: corpora as parts of buffers (a mapped directory)
+
+
 def corpus_of(tmp_path: Path, text: str, name: str) -> Corpus:
     path = tmp_path / name
-    path.write_bytes(text.encode("utf-8"))
+    data = text.encode("utf-8")
+    path.write_bytes(data)
+    if AS_SEGMENTS and data:  # cut anywhere (inside characters too), each part inside a larger buffer
+        rng = random.Random(len(data))
+        cuts = sorted({0, len(data), *(rng.randrange(len(data)) for _ in range(len(data) // 97 + 1))})
+        parts, blob = [], b""
+        for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+            pad = b"\n\xffx" * rng.randint(0, 2)
+            if k % 2:  # a pack's bytes
+                parts.append((pad + data[a:b] + pad, len(pad), b - a))
+            else:  # a mapped file's (filled in below)
+                parts.append((None, len(blob) + len(pad), b - a))
+                blob += pad + data[a:b] + pad
+        (tmp_path / f"{name}.blob").write_bytes(blob)
+        fd = os.open(tmp_path / f"{name}.blob", os.O_RDONLY)
+        mapped = corpus_module.map_file(fd)
+        os.close(fd)
+        parts = [(mapped if buf is None else buf, off, n) for buf, off, n in parts]
+        return Corpus(corpus_module.Segments(parts), str(path))
     fd = os.open(path, os.O_RDONLY)
     try:
         return Corpus(fd, str(path))
@@ -110,13 +134,21 @@ def got(corpus: Corpus, pattern: str, flags: int, pos: int = 0) -> list[tuple[in
     return [(m.start(), m.end(), (m.group(), *m.groups())) for m in corpus.finditer(pattern, pos=pos, flags=flags)]
 
 
-@pytest.fixture
-def tiny_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Blocks, windows and margins of a few bytes: every edge is crossed many times."""
-    monkeypatch.setattr(corpus_module, "FIRST_BLOCK", 64)
-    monkeypatch.setattr(corpus_module, "LAST_BLOCK", 512)
+@pytest.fixture(params=["line batches", "windows only", "mapped directory"])
+def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks, windows, margins and batches of a few bytes: every edge is crossed many times.
+    Once with candidate lines up to 48 bytes confirmed in batches (longer ones in windows),
+    once with every candidate confirmed in its window, once over a corpus cut into parts of
+    several buffers (as a mapped directory is)."""
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", request.param == "mapped directory")
+    monkeypatch.setattr(fast_scan, "COPIED_BLOCK", 512)
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
+    monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
+    monkeypatch.setattr(fast_scan, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "MARGIN", 64)
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 0 if request.param == "windows only" else 48)
+    monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
 
 
 # Characters on which the `regex` engine (the path of patterns without an exact window, and of
@@ -207,7 +239,8 @@ def test_search_and_findall_agree_on_the_str(tmp_path: Path, tiny_windows: None)
 
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: Path, tiny_windows: None,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """findall cut into parts scanned in forked children: the same list, matches across part edges."""
+    """findall and search cut into parts scanned in forked children: the same list (matches
+    across part edges), the same first match."""
     monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     rng = random.Random(11)
@@ -218,6 +251,17 @@ def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: P
     for pattern in patterns:
         assert prefilter.plan(re.compile(pattern)) is not None, pattern
         assert corpus.findall(pattern) == re.findall(pattern, text), pattern
+    data = text.encode("utf-8")
+    for pattern in [*patterns, r"x{0}", r"(?s).*end", r"\Z", r"(?i)zz-absent|XYZZY", r"東京"]:
+        for pos, endpos in [(0, None), (5, None), (len(data) // 3, len(data) - 7), (len(data) - 300, None)]:
+            pos = len(data[:pos].decode("utf-8", "ignore").encode("utf-8"))  # a character boundary
+            stop = len(data) if endpos is None else len(data[:endpos].decode("utf-8", "ignore").encode("utf-8"))
+            want = re.compile(pattern).search(text, len(data[:pos].decode()), len(data[:stop].decode()))
+            mine = corpus.search(pattern, pos, stop)
+            assert (want is None) == (mine is None), (pattern, pos)
+            if want is not None and mine is not None:
+                assert mine.group() == want.group() and mine.groups() == want.groups(), (pattern, pos)
+                assert mine.start() == len(text[:want.start()].encode("utf-8")), (pattern, pos)
 
 
 def test_invalid_bytes_read_as_replacement_characters_on_the_fast_path(tmp_path: Path, tiny_windows: None) -> None:
@@ -232,6 +276,8 @@ def test_invalid_bytes_read_as_replacement_characters_on_the_fast_path(tmp_path:
         want = [m.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 for m in re.finditer(pattern, text)]
         assert [m.group() for m in corpus.finditer(pattern)] == want, pattern
+        assert corpus.findall(pattern) == want, pattern
+        assert corpus.findall(f"({pattern})") == want, pattern
 
 
 def test_what_gets_no_fast_path_still_scans() -> None:
@@ -270,6 +316,86 @@ def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
         result = sandbox.execute(
             "import re\nfrom sandbox.kernel import prefilter\n"
             f"p = {pattern!r}\n"
-            "print(type(context).__name__, prefilter.pyperscan is not None,"
-            " prefilter.plan(re.compile(p)._rlm_pattern) is not None, len(re.findall(p, context)))")
-    assert result.stdout.split() == ["Corpus", "True", "True", str(len(re.findall(pattern, text)))], result
+            "plan = prefilter.plan(re.compile(p)._rlm_pattern)\n"
+            "print(type(context).__name__, prefilter.pyperscan is not None, plan.lines_alone,"
+            " len(re.findall(p, context)), context.count('warning'), 'zq-absent' in context,"
+            " context.find('東京'), len(context.splitlines()))")
+    want = ["Corpus", "True", "True", str(len(re.findall(pattern, text))), str(text.count("warning")), "False",
+            str(len(text[:text.find("東京")].encode("utf-8"))), str(len(text.splitlines()))]
+    assert result.stdout.split() == want, result
+    with Sandbox(SandboxConfig(max_str_bytes=1 << 16)) as sandbox:  # the default policy: model code
+        sandbox.load_context(path)
+        result = sandbox.execute(
+            f"p = {pattern!r}\n"
+            "print(type(context).__name__, True, True, len(re.findall(p, context)), context.count('warning'),"
+            " 'zq-absent' in context, context.find('東京'), len(context.splitlines()))")
+    assert result.stdout.split() == want, result
+
+
+def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`find`, `in` and `count` (Vectorscan in blocks of a few bytes, and count on every core)
+    give what `bytes.find` / `bytes.count` give: self-overlapping needles, needles across block
+    edges, multi-byte characters, ranges."""
+    monkeypatch.setattr(literal_scan, "FIRST_BLOCK", 7)
+    monkeypatch.setattr(literal_scan, "LAST_BLOCK", 50)
+    monkeypatch.setattr(literal_scan, "COPIED_BLOCK", 50)
+    rng = random.Random(13)
+    raw = random_text(rng, 6000, WORDS + ["aaaa", "abab", "aab"]).encode("utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", True)
+    segments = corpus_of(tmp_path, raw.decode("utf-8"), "lit-parts.txt")
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", False)
+    for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
+        literals_agree(corpus, raw, rng)
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
+        for needle in LITERALS:
+            assert corpus.count(needle) == raw.count(needle.encode("utf-8")), needle
+
+
+LITERALS = ["a", "aa", "aaa", "ab", "abab", "aba", "é", "café", "東京", "😀", "\n", "\r\n", "ing ", "zzz",
+            "information", "e\u0301", "the"]
+
+
+def literals_agree(corpus: Corpus, raw: bytes, rng: random.Random) -> None:
+    for needle in LITERALS:
+        b = needle.encode("utf-8")
+        assert corpus.count(needle) == raw.count(b), needle
+        assert corpus.find(needle) == raw.find(b), needle
+        assert (needle in corpus) == (b in raw), needle
+        for _ in range(20):
+            lo, hi = sorted(rng.randrange(len(raw) + 1) for _ in range(2))
+            assert corpus.find(needle, lo, hi) == raw.find(b, lo, hi), (needle, lo, hi)
+            assert corpus.count(needle, lo, hi) == raw.count(b, lo, hi), (needle, lo, hi)
+
+
+@pytest.mark.parametrize("window", [16, 61, 4096])
+def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """`splitlines()` reads pieces that end with a newline; stretches with no \\n for a whole
+    piece (\\r, U+2028, \\x85 breaks only, or one long line) are carried over: every line as
+    `str.splitlines` gives it, with and without its break."""
+    monkeypatch.setattr(corpus_module, "WINDOW", window)
+    monkeypatch.setattr(literal_scan, "LAST_BLOCK", window // 2 + 1)
+    rng = random.Random(window)
+    no_newline = [s for s in SEPARATORS if "\n" not in s] + ["\r"]
+    texts = [random_text(rng, 3000), random_text(rng, 3000, WORDS + ["\r", "\r\n"]),
+             "".join(rng.choice(WORDS) + rng.choice(no_newline) for _ in range(400)),
+             "x" * 500 + "\n" + random_text(rng, 500) + "\r", "é" * 300 + "\r\n" * 3 + "end"]
+    monkeypatch.setattr(literal_scan, "COPIED_BLOCK", window // 2 + 1)
+    for k, (text, as_segments) in enumerate(itertools.product(texts, [False, True])):
+        monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", as_segments)
+        corpus = corpus_of(tmp_path, text, f"lines{k}.txt")
+        assert list(corpus.splitlines()) == text.splitlines(), k
+        assert list(corpus.splitlines(True)) == text.splitlines(True), k
+        assert len(corpus.splitlines()) == len(text.splitlines()), k
+    raw = b"a\r\n\xe2\x80\xa8b\xe2\x80\n\xc2\x85\x85\r\rc\xf0\x9f\x98\r\n\xe2\x80\xa9" * 50 + b"\r"
+    (tmp_path / "bad.txt").write_bytes(raw)
+    fd = os.open(tmp_path / "bad.txt", os.O_RDONLY)
+    corpus = Corpus(fd, "bad.txt")
+    os.close(fd)
+    lines = raw.decode("utf-8", "replace").splitlines()
+    assert list(corpus.splitlines()) == lines and len(corpus.splitlines()) == len(lines)
+    monkeypatch.setattr(literal_scan, "line_breaks", lambda _mm, _size: None)  # without Vectorscan
+    assert len(corpus.splitlines()) == len(lines)
+    for k, text in enumerate(texts):
+        assert len(corpus_of(tmp_path, text, f"again{k}.txt").splitlines()) == len(text.splitlines()), k

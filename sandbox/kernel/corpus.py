@@ -13,9 +13,9 @@ never split a character (each bound moves back to the start of the character it 
 so `c[m.start():m.end()] == m.group()` for any match and any text.
 
 Regular expressions have `str` semantics. Most patterns take the fast path
-(`sandbox/kernel/prefilter.py`): Vectorscan (Hyperscan) scans the bytes for a superset of the
-pattern, and Python's own `re` runs only over windows around those places, each holding every
-character an attempt from there may read (the rest of its line, or the longest match), so the
+(`sandbox/kernel/fast_scan.py`, `prefilter.py`): Vectorscan (Hyperscan) scans the bytes for a
+superset of the pattern, and Python's own `re` runs only over the candidate lines, or windows
+around those places, each holding every character an attempt from there may read, so the
 result is `re`'s. Other patterns (one that may match the empty string, or run over lines without
 bound, or that Vectorscan cannot compile) run over decoded windows of `WINDOW` bytes with
 `MARGIN` bytes of text on each side (lookbehind, lookahead, `$`) with the `regex` engine; a
@@ -31,10 +31,10 @@ iterating character by character...) fails at once with an error that names the 
 
 from __future__ import annotations
 
-import array
 import bisect
 import collections
 import collections.abc
+import functools
 import itertools
 import mmap
 import os
@@ -42,19 +42,14 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.kernel import fanout, prefilter
+from sandbox.kernel import fanout, literal_scan, prefilter
+from sandbox.kernel.fast_scan import FastScan
+from sandbox.kernel.windows import LineBatch, Window
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
-FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
-LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs)
-# The fast engine's reports stop being worth a Python call each where they are dense: a superset
-# such as `[a-z]` (of `\\b[a-z]\\b`) ends at every letter, and Python's `re` runs over text far
-# faster than one call a byte. Past DENSE_MIN reports, more than one in 32 bytes stops the scan
-# for match ends (`re` confirms the rest of the block), one in 4 the search for starts.
-DENSE_MIN = 4096
 
 _DOC = """Corpus: a memory-mapped text too large to hold as a str ({size:,} bytes). Use it like a str:
   len(c), c[a:b], 'x' in c, c.find(s) / rfind / index / count / startswith / endswith
@@ -76,6 +71,7 @@ _WHOLE_TEXT = frozenset(
      "islower", "isupper", "istitle", "isidentifier", "isprintable", "isascii", "maketrans"}
 )
 _NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines breaks
+_BREAK_BYTES = tuple(c.encode("utf-8") for c in _NEWLINES)  # each starts a character in UTF-8
 
 
 def _chunked_hint(what: str, size: int) -> str:
@@ -138,19 +134,19 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     return lambda m: tuple(_visible(g or "") for g in m.groups())
 
 
-def _merged(ranges: Iterator[tuple[int, int]], gap: int) -> Iterator[tuple[int, int]]:
-    """Ranges (in order of their starts) joined where they overlap or lie closer than `gap`,
-    none longer than WINDOW unless one range alone is."""
-    current: list[int] | None = None
-    for x, z in ranges:
-        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
-            current[1] = max(current[1], z)
-            continue
-        if current is not None:
-            yield current[0], current[1]
-        current = [x, z]
-    if current is not None:
-        yield current[0], current[1]
+def _pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
+    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch."""
+    if type(piece) is LineBatch:
+        return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
+    return iter((piece,))
+
+
+def _batch_values(compiled: re.Pattern, batch: LineBatch) -> list[Any]:
+    """What `re.findall` gives over a batch of lines, as the user sees it."""
+    found = compiled.findall(batch.text, batch.enter_char)
+    if batch.clean:
+        return found
+    return [tuple(map(_visible, v)) if isinstance(v, tuple) else _visible(v) for v in found]
 
 
 def _without_break(line: str) -> str:
@@ -173,6 +169,17 @@ class CorpusMatch:
         self._spans = tuple((-1, -1) if s == (-1, -1) else (byte_of(s[0]), byte_of(s[1])) for s in spans)
         self.re, self.string, self.pos, self.endpos = pattern, corpus, pos, endpos
         self.lastindex, self.lastgroup = match.lastindex, match.lastgroup
+
+    def state(self) -> tuple:
+        """What a match is, without its corpus and pattern (to rebuild it elsewhere)."""
+        return self._groups, self._spans, self.lastindex, self.lastgroup
+
+    @classmethod
+    def rebuilt(cls, state: tuple, corpus: Corpus, pos: int, endpos: int, pattern: re.Pattern) -> CorpusMatch:
+        match = cls.__new__(cls)
+        match._groups, match._spans, match.lastindex, match.lastgroup = state
+        match.re, match.string, match.pos, match.endpos = pattern, corpus, pos, endpos
+        return match
 
     def _index(self, group: Any) -> int:
         if isinstance(group, str):
@@ -223,48 +230,6 @@ class CorpusMatch:
         return f"<CorpusMatch object; span={self.span()}, match={(self._groups[0] or '')[:80]!r}>"
 
 
-class _Window:
-    """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
-    that start before byte `accept` belong to this window."""
-
-    __slots__ = ("_ascii", "_cursor", "_mm", "accept_char", "head", "start_char", "tail", "text")
-
-    def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
-        before = bytes(mm[head:start]).decode("utf-8", "surrogateescape")
-        body = bytes(mm[start:accept]).decode("utf-8", "surrogateescape")
-        after = bytes(mm[accept:tail]).decode("utf-8", "surrogateescape")
-        self.text = before + body + after
-        self._mm, self.head, self.tail = mm, head, tail
-        self.start_char = len(before)
-        self.accept_char = len(before) + len(body)
-        self._ascii = self.text.isascii()
-        self._cursor = (0, head)  # (char, byte) of the last conversion: matches come in order
-
-    def char_of(self, byte: int) -> int:
-        """The index in `text` of the character at byte `byte` (a character boundary)."""
-        if self._ascii:
-            return byte - self.head
-        c0, b0 = self._cursor
-        if byte < b0:
-            c0, b0 = 0, self.head
-        char = c0 + len(bytes(self._mm[b0:byte]).decode("utf-8", "surrogateescape"))
-        self._cursor = (char, byte)
-        return char
-
-    def byte_of(self, char: int) -> int:
-        if self._ascii:
-            return self.head + char
-        c0, b0 = self._cursor
-        if char < c0:
-            c0, b0 = 0, self.head
-        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
-        self._cursor = (char, b)
-        return b
-
-
-_CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
-_TERMINATE = prefilter.pyperscan.Scan.Terminate if prefilter.pyperscan is not None else None
-
 _RECENT = 64  # items a Pieces keeps behind its cursor (`lines[i - 1]` after `lines[i]`)
 _END = object()
 
@@ -276,11 +241,13 @@ class Pieces:
     `for i in range(len(lines)): lines[i]`, with neighbours such as `lines[i - 1]` or
     `lines[i - 2:i + 3]`, reads the corpus once, not once an index."""
 
-    __slots__ = ("_iter", "_len", "_make", "_next", "_recent", "_what")
+    __slots__ = ("_count", "_iter", "_len", "_make", "_next", "_recent", "_what")
 
-    def __init__(self, make: Callable[[], Iterator[str]], what: str) -> None:
+    def __init__(self, make: Callable[[], Iterator[str]], what: str,
+                 count: Callable[[], int] | None = None) -> None:
         self._make = make
         self._what = what
+        self._count = count  # how many there are, without making them
         self._len: int | None = None
         self._iter: Iterator[str] | None = None  # the cursor: a pass, the index of its next item,
         self._next = 0  # and the last items it gave
@@ -291,7 +258,7 @@ class Pieces:
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = sum(1 for _ in self._make())
+            self._len = self._count() if self._count is not None else sum(1 for _ in self._make())
         return self._len
 
     def __bool__(self) -> bool:
@@ -427,6 +394,16 @@ class Segments:
         buf, off, _ = self._parts[i]
         return buf[off + key - self._starts[i]]
 
+    def within_one(self, start: int, stop: int) -> tuple[Any, int, int] | None:
+        """(buffer, a, b) where bytes [start, stop) lie whole in one part (as bytes [a, b) of
+        that buffer), else None."""
+        if not 0 <= start < stop <= self._size:
+            return None
+        i = self._locate(start)
+        buf, off, n = self._parts[i]
+        lo = start - self._starts[i]
+        return (buf, off + lo, off + lo + stop - start) if lo + stop - start <= n else None
+
     def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
         end = self._size if end is None else min(end, self._size)
         if start >= end or not self._parts:
@@ -555,7 +532,10 @@ class Corpus:
         return sub.encode("utf-8")
 
     def find(self, sub: str, start: int | None = None, end: int | None = None) -> int:
-        return self._mm.find(self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size))
+        needle, lo, hi = self._needle(sub, "find"), self._bound(start, 0), self._bound(end, self._size)
+        if needle and self._size:
+            return literal_scan.find(self._mm, needle, lo, hi)
+        return self._mm.find(needle, lo, hi)
 
     def rfind(self, sub: str, start: int | None = None, end: int | None = None) -> int:
         return self._mm.rfind(self._needle(sub, "rfind"), self._bound(start, 0), self._bound(end, self._size))
@@ -582,7 +562,9 @@ class Corpus:
             bounds = self._bounds(lo, hi, parts)
             found = fanout.run_parts(lambda k: self._count_part(needle, bounds[k], bounds[k + 1], hi), parts)
             if found is not None:
-                return len(fanout.merge(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi)))
+                return fanout.merge_count(found, bounds, lambda a, b: self._occurrences(needle, a, b, hi))
+        if self._size:
+            return literal_scan.count(self._mm, needle, lo, hi)
         n, pos = 0, lo
         while (pos := self._mm.find(needle, pos, hi)) != -1:
             n += 1
@@ -597,8 +579,11 @@ class Corpus:
             pos += step
 
     def _count_part(self, needle: bytes, lo: int, hi: int, limit: int) -> fanout.Part:
+        if self._size:
+            found = literal_scan.Occurrences(self._mm, needle, lo, hi, limit, keep=fanout.HEAD)
+            return fanout.Part(range(found.count), found.head, found.last)
         spans = list(self._occurrences(needle, lo, hi, limit))
-        return fanout.Part([None] * len(spans), [s[:2] for s in spans[:fanout.HEAD]],
+        return fanout.Part(range(len(spans)), [s[:2] for s in spans[:fanout.HEAD]],
                            spans[-1][:2] if spans else None)
 
     def _cores_for(self, lo: int, hi: int) -> int:
@@ -665,27 +650,64 @@ class Corpus:
         return Corpus(Segments([(self._mm, lo, hi - lo)]), self.path)
 
     # ----- lines and pieces (lazy) ----------------------------------------------------
-    def _texts(self, size: int = WINDOW) -> Iterator[str]:
-        """The corpus as consecutive decoded pieces of about `size` bytes."""
-        for _, text in self.chunks(size):
-            yield text
-
     def splitlines(self, keepends: bool = False) -> Pieces:
         """The lines, as `str.splitlines` would give them, one pass at a time."""
         def lines() -> Iterator[str]:
-            carry = ""
-            for text in self._texts():
-                parts = (carry + text).splitlines(True)
-                # the last line goes on in the next piece unless it ends with a break (a \r may
-                # be the first half of \r\n)
-                carry = parts.pop() if parts and (parts[-1][-1] not in _NEWLINES or parts[-1][-1] == "\r") else ""
-                if len(carry) > MAX_MATCH:
-                    raise ValueError(f"a line longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
-                for part in parts:
-                    yield part if keepends else _without_break(part)
-            if carry:
-                yield carry if keepends else _without_break(carry)
-        return Pieces(lines, "lines")
+            mm, pos, size = self._mm, 0, self._size
+            while pos < size:  # pieces that end with a \n: no line (nor \r\n) is cut
+                end = min(size, pos + WINDOW)
+                if end < size:
+                    newline = mm.rfind(b"\n", pos, end)
+                    if newline == -1:  # no \n in a window: up to the next one, carried over
+                        newline = mm.find(b"\n", end)
+                        end = size if newline == -1 else newline + 1
+                        yield from self._carried_lines(pos, end, keepends)
+                        pos = end
+                        continue
+                    end = newline + 1
+                yield from bytes(mm[pos:end]).decode("utf-8", "replace").splitlines(keepends)
+                pos = end
+        return Pieces(lines, "lines", self._line_count)
+
+    def _line_count(self) -> int:
+        """len(self.splitlines()), without making the lines: the newlines counted by
+        `bytes.count`, the rarer breaks (\r, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029) by
+        the fast engine, a \r\n counted once. Each of those starts a character in UTF-8, and
+        decoding with replacement never swallows one, so counting bytes counts lines."""
+        mm, size = self._mm, self._size
+        if not size:
+            return 0
+        newlines = sum(bytes(mm[pos:pos + WINDOW]).count(b"\n") for pos in range(0, size, WINDOW))
+        others = literal_scan.line_breaks(mm, size)
+        if others is None:  # no fast engine: count the rare ones piece by piece too
+            others = 0
+            for pos in range(0, size, WINDOW):  # pieces overlap by one byte: a \r\n is seen whole
+                piece = bytes(mm[pos:pos + WINDOW + 2])
+                cut = min(WINDOW, len(piece))
+                others += sum(piece.count(b, 0, cut + len(b) - 1) for b in _BREAK_BYTES[1:])
+                others -= piece.count(b"\r\n", 0, cut + 1)
+        last = bytes(mm[max(0, size - 3):size])
+        return newlines + others + (0 if any(last.endswith(b) for b in _BREAK_BYTES) else 1)
+
+    def _carried_lines(self, pos: int, stop: int, keepends: bool) -> Iterator[str]:
+        """The lines of bytes [pos, stop), read a window at a time, a line cut by a window's end
+        carried over to the next (up to MAX_MATCH)."""
+        carry = ""
+        while pos < stop:
+            end = self._boundary(min(pos + WINDOW, stop))
+            if end <= pos:
+                end = min(pos + WINDOW, stop)
+            parts = (carry + bytes(self._mm[pos:end]).decode("utf-8", "replace")).splitlines(True)
+            pos = end
+            # the last line goes on in the next piece unless it ends with a break (a \r may be
+            # the first half of \r\n)
+            carry = parts.pop() if parts and (parts[-1][-1] not in _NEWLINES or parts[-1][-1] == "\r") else ""
+            if len(carry) > MAX_MATCH:
+                raise ValueError(f"a line longer than {MAX_MATCH:,} bytes; use context.chunks(...)")
+            for part in parts:
+                yield part if keepends else _without_break(part)
+        if carry:
+            yield carry if keepends else _without_break(carry)
 
     def lines(self, start: int = 0) -> Iterator[str]:
         """Lines split on '\\n' only (without it), from byte `start`."""
@@ -744,13 +766,13 @@ class Corpus:
             pos = max(self._boundary(end - overlap), pos + 1)
 
     # ----- regular expressions ----------------------------------------------------------
-    def _window(self, start: int, limit: int, reach: int) -> tuple[_Window, int, int]:
+    def _window(self, start: int, limit: int, reach: int) -> tuple[Window, int, int]:
         """The window searched from `start` (bytes; text up to `limit`), reaching `reach`
         bytes past its accepted region; returns it with its accepted end and its tail."""
         accept = limit if limit - start <= WINDOW else self._boundary(start + WINDOW)
         tail = limit if limit - accept <= reach else self._boundary(accept + reach)
         head = self._boundary(max(0, start - MARGIN))
-        return _Window(self._mm, head, start, accept, tail), accept, tail
+        return Window(self._mm, head, start, accept, tail), accept, tail
 
     def _scan(self, compiled: re.Pattern, pos: int = 0, endpos: int | None = None) -> Iterator[CorpusMatch]:
         """The matches `compiled.finditer(text, pos, endpos)` would give, as CorpusMatch."""
@@ -759,15 +781,25 @@ class Corpus:
         for window, m in self._raw_scan(compiled, start, limit):
             yield CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
-    def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+    def _raw_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The matches of a scan from `start` (text up to `limit`), with their window (for byte
         offsets): the fast path where the pattern has a plan, else the regex engine's."""
-        plan = prefilter.plan(compiled)
-        if plan is not None and isinstance(self._mm, mmap.mmap):  # Vectorscan's block mode: one buffer
-            return self._confirmed(compiled, plan, start, limit)
-        return self._engine_scan(compiled, start, limit)
+        fast = self._fast(compiled)
+        return self._engine_scan(compiled, start, limit) if fast is None else fast.matches(start, limit)
 
-    def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[_Window, Any]]:
+    def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | tuple[Window, Any]]:
+        """What `_raw_scan` gives, with batches of lines whole where the fast path makes them
+        (every match of a batch's text from its `enter_char` is one; see `_pairs`)."""
+        fast = self._fast(compiled)
+        return self._engine_scan(compiled, start, limit) if fast is None else fast.pieces(start, limit)
+
+    def _fast(self, compiled: re.Pattern) -> FastScan | None:
+        plan = prefilter.plan(compiled)
+        if plan is None or not self._size:
+            return None
+        return FastScan(self._mm, self._size, compiled, plan, functools.partial(self._engine_scan, compiled), MAX_MATCH)
+
+    def _engine_scan(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[tuple[Window, Any]]:
         """The regex engine's matches, window by window.
 
         The search runs with the `regex` engine's partial matching: a match that reaches the end
@@ -813,213 +845,6 @@ class Corpus:
                 return
             start, reach = max(accept, resume), MARGIN
 
-    def _confirmed(self, compiled: re.Pattern, plan: prefilter.Plan, start: int,
-                   limit: int) -> Iterator[tuple[_Window, Any]]:
-        """What `_raw_scan` gives, with Python's own `re` run only where the fast engine says a
-        match may start (`prefilter`): each candidate range [x, z) of start offsets is searched
-        in a window from x (with `plan.before` bytes of text before it, for look-behinds) to as
-        far as any attempt from there may read (`plan.reach`: the end of the line, or the longest
-        match), so the window holds every attempt whole and nothing needs growing. Within a
-        window the search jumps to the places where a match may start (the reversed pattern's
-        ends): a search from every position of a line costs a pattern such as `\\w+ing` a
-        backtracking attempt per position. The pattern cannot match the empty string."""
-        candidates = self._candidates(plan, start, limit)
-        pending: tuple[int, int] | None = None
-        while True:
-            if pending is None:
-                pending = next(candidates, None)
-                if pending is None:
-                    return
-            (x, z), pending = pending, None
-            if z <= start:
-                continue
-            pos, accept = max(start, self._boundary_after(x)), self._boundary_after(z)
-            if pos >= accept:
-                continue
-            tail = self._reach_end(plan, accept, limit)
-            # The next candidates that start within this window's text are confirmed in it: a
-            # window of its own each would decode and search the rest of a long line (or the
-            # longest match) again per candidate, quadratic in a long line's length.
-            while tail - pos <= MAX_MATCH and (pending := next(candidates, None)) is not None \
-                    and pending[0] < tail:
-                wider = self._boundary_after(pending[1])
-                if plan.reach == "line" and self._mm.find(b"\n", max(accept - 1, 0), max(wider - 1, 0)) == -1:
-                    further = tail  # the same line (no search to its end again)
-                else:
-                    further = self._reach_end(plan, wider, limit)
-                if further != tail and (wider - pos > WINDOW or further - pos > MAX_MATCH):
-                    break
-                accept, tail, pending = max(accept, wider), further, None
-            if tail - pos > MAX_MATCH:  # a giant line: the windows of the engine's path, not one
-                last_end = accept
-                for window, m in self._engine_scan(compiled, pos, limit):
-                    if window.byte_of(m.start()) >= accept:
-                        break
-                    last_end = window.byte_of(m.end())
-                    yield window, m
-                start = max(accept, last_end)
-                continue
-            window = _Window(self._mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
-            accept_char = window.accept_char if accept < limit else len(window.text) + 1
-            jumps = self._match_starts(plan, pos, tail)
-            last: Any = None
-            at, k = window.start_char, 0
-            while True:
-                if jumps is not None:  # the next place a match may start, from `at`
-                    here = window.byte_of(at)
-                    while k < len(jumps) and jumps[k] < here:
-                        k += 1
-                    if k == len(jumps):
-                        break
-                    at = max(at, window.char_of(self._boundary_after(jumps[k])))
-                m = compiled.search(window.text, at)
-                if m is None or m.start() >= accept_char:
-                    break
-                last = m
-                yield window, m
-                at = m.end()
-            start = max(accept, window.byte_of(last.end()) if last is not None else accept)
-
-    def _reach_end(self, plan: prefilter.Plan, accept: int, limit: int) -> int:
-        """Where the text every attempt starting before `accept` may read ends: past the end of
-        the line of the last start (and one character more, for `$` and `\\b`), or past the
-        longest match."""
-        if plan.reach == "line":
-            newline = self._mm.find(b"\n", max(accept - 1, 0), limit)
-            end = limit if newline == -1 else newline + 5
-        else:
-            end = accept + plan.whole_max_bytes + 4  # type: ignore[operator]
-        return min(limit, self._boundary_after(min(end, self._size)))
-
-    def _match_starts(self, plan: prefilter.Plan, a: int, b: int) -> list[int] | None:
-        """The sorted offsets in [a, b) where a match lying within bytes [a, b) may start: the
-        ends of the reversed superset's matches over the window's bytes read backwards. None
-        without such a database (every position is then tried)."""
-        if plan.starts is None:
-            return None
-        found = array.array("q")
-        most = max(DENSE_MIN, (b - a) >> 2)  # a start in 4 bytes: trying every position is no worse
-
-        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            found.append(b - end)
-            return _CONTINUE if len(found) <= most else _TERMINATE
-
-        plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
-        if len(found) > most:  # starts nearly everywhere: `re` tries every position faster
-            return None
-        found.reverse()  # reported backwards, each offset once
-        return found  # type: ignore[return-value]
-
-    def _candidates(self, plan: prefilter.Plan, start: int, limit: int) -> Iterator[tuple[int, int]]:
-        """Ranges [x, z) of byte offsets, in order, outside which no match of the plan's pattern
-        starts (between `start` and `limit`). The fast engine scans blocks of growing size (a
-        search that finds its match early reads little), each with what a match starting in it
-        may reach past its end (the rest of its line, or the pattern's longest match)."""
-        a, block = start, FIRST_BLOCK
-        while a < limit:
-            b = min(limit, a + block)
-            if plan.mode == "bounded":
-                data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
-            else:
-                newline = self._mm.find(b"\n", b - 1, limit) if b < limit else -1
-                data_end = limit if newline == -1 else newline + 1
-            runs, ordered = self._match_ends(plan, a, data_end)
-            starts = self._starts(plan, runs, a, b, data_end)
-            for x, z in _merged(starts if ordered else iter(sorted(starts)), plan.join_gap):
-                while z - x > WINDOW:  # the rest of a dense block: in windows
-                    yield x, x + WINDOW
-                    x += WINDOW
-                yield x, z
-            a, block = b, min(block * 4, LAST_BLOCK)
-
-    def _match_ends(self, plan: prefilter.Plan, a: int, b: int) -> tuple[array.array, bool]:
-        """Hyperscan over bytes [a, b): the offsets (in the corpus) of the reported match ends,
-        as runs: the first and the last end of each run of ends that lie closer than the plan's
-        join gap (their start ranges would be joined anyway), spanning at most WINDOW bytes.
-        A flat array, not an object per end: a superset such as `a` for `(?<=Q)a` ends at every
-        byte of a block of up to 64 MiB. With whether the ends came in order (Hyperscan reports
-        them by their offset)."""
-        runs = array.array("q")
-        gap, span = plan.join_gap, WINDOW
-        order, count, stopped = [True], [0], [False]
-
-        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            t = a + end
-            count[0] += 1
-            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:  # dense: see DENSE_MIN
-                stopped[0] = True
-                return _TERMINATE
-            if runs:
-                if 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
-                    runs[-1] = t
-                    return _CONTINUE
-                if t < runs[-1]:
-                    order[0] = False
-            runs.append(t)
-            runs.append(t)
-            return _CONTINUE
-
-        scanner = plan.database.build(None, on_match)
-        for view in self._views(a, b):
-            scanner.scan(view)
-        if stopped[0]:
-            # stopped where ends were dense: every match from the last run on may start in
-            # the rest of the block (a match ending later starts no earlier than the last
-            # run's start bound), which `re` confirms window by window
-            runs[-1] = b
-        return runs, order[0]
-
-    def _views(self, a: int, b: int) -> Iterator[Any]:
-        """Bytes [a, b) of the map as a buffer, without copying."""
-        with memoryview(self._mm) as whole:
-            view = whole[a:b]
-            try:
-                yield view
-            finally:
-                view.release()
-
-    def _starts(self, plan: prefilter.Plan, runs: array.array, a: int, b: int,
-                data_end: int) -> Iterator[tuple[int, int]]:
-        """Where the matches ending in each run of reported ends (`_match_ends`) may start,
-        clipped to [a, b), in order: a match ending at t starts at t - max_bytes or later, and
-        on t's line, so from where the run's first end says to its last end."""
-        widest = plan.max_bytes
-        line_start, line_end = a, a  # the line of the last end looked at
-        for i in range(0, len(runs), 2):
-            t, last = runs[i], runs[i + 1]
-            if plan.mode == "bounded":
-                x = max(a, t - widest)  # type: ignore[operator]
-            else:
-                if t - 1 >= line_end:
-                    line_start = self._mm.rfind(b"\n", a, t) + 1 or a
-                    newline = self._mm.find(b"\n", t - 1, data_end)
-                    line_end = data_end if newline == -1 else newline
-                x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
-            if x < b:
-                yield x, min(last, b)
-
-    def _boundary_after(self, pos: int) -> int:
-        """Move pos forward to the start of a character (see `_starts_around`)."""
-        if not 0 < pos < self._size or (self._mm[pos] & 0xC0) != 0x80:
-            return pos
-        return next(s for s in self._starts_around(pos) if s >= pos)
-
-    def _starts_around(self, pos: int) -> list[int]:
-        """The offsets where characters start, as the text is decoded (surrogateescape), from
-        a few bytes before `pos` (a continuation byte) to the end of the character holding it.
-        A continuation byte that no valid sequence holds (`\x80` after ASCII, or after a
-        truncated sequence) is a character of its own (U+DC80 + byte), where a match may start:
-        skipping every continuation byte missed those, and took a Python step per byte of a
-        run of them. A character starts at most 3 bytes before `pos`, and decoding from there
-        meets the real boundaries by `pos` (a stray continuation byte decodes as one character)."""
-        first = max(0, pos - 3)
-        out, at = [], first
-        for char in bytes(self._mm[first:min(self._size, pos + 4)]).decode("utf-8", "surrogateescape"):
-            out.append(at)
-            at += len(char.encode("utf-8", "surrogateescape"))
-        out.append(at)
-        return out
-
     @staticmethod
     def _compile(pattern: Any, flags: int) -> re.Pattern:
         pattern = getattr(pattern, "_rlm_pattern", pattern)  # a re_facade pattern
@@ -1034,7 +859,33 @@ class Corpus:
         return compiled
 
     def search(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> CorpusMatch | None:
-        return next(self._scan(self._compile(pattern, flags), pos, endpos), None)
+        """`re.search` over the corpus: the first PARALLEL_MIN bytes alone (most searches end
+        there), then the rest cut into one part per core, each looking for its first match; the
+        first part that has one holds the answer (no match starts before it)."""
+        compiled = self._compile(pattern, flags)
+        limit = self._bound(endpos, self._size)
+        start = self._boundary(self._bound(pos, 0))
+        split = self._boundary(min(limit, start + PARALLEL_MIN))
+        parts = self._cores_for(split, limit)
+        if parts < 2:
+            return next(self._scan(compiled, start, limit), None)
+        first = self._first(compiled, start, split, limit, start)
+        if first is None:
+            bounds = self._bounds(split, limit, parts)
+            found = fanout.run_parts(lambda k: self._first(compiled, bounds[k], bounds[k + 1], limit, start), parts)
+            if found is None:  # no child could run: the rest in this process
+                found = [self._first(compiled, split, limit + 1, limit, start)]
+            first = next((f for f in found if f is not None), None)
+        return None if first is None else CorpusMatch.rebuilt(first, self, start, limit, compiled)
+
+    def _first(self, compiled: re.Pattern, lo: int, hi: int, limit: int, pos: int) -> tuple | None:
+        """The first match of a scan from `lo` (text up to `limit`) if it starts before `hi`, as
+        `CorpusMatch.state()` (it travels from a forked part by pickle)."""
+        for window, m in self._raw_scan(compiled, lo, limit):
+            if window.byte_of(m.start()) >= hi:
+                return None
+            return CorpusMatch(m, window.byte_of, self, pos, limit, compiled).state()
+        return None
 
     def finditer(self, pattern: Any, pos: int = 0, endpos: int | None = None, flags: int = 0) -> Iterator[CorpusMatch]:
         return self._scan(self._compile(pattern, flags), pos, endpos)
@@ -1052,10 +903,14 @@ class Corpus:
             if found is not None:
                 return fanout.merge(found, bounds, lambda a, b: self._spans(compiled, a, b, stop, value))
         results: list[Any] = []
-        for _, m in self._raw_scan(compiled, start, stop):
-            results.append(value(m))
-            if limit is not None and len(results) >= limit:
-                break
+        for piece in self._pieces(compiled, start, stop):
+            if type(piece) is LineBatch and limit is None:
+                results.extend(_batch_values(compiled, piece))
+                continue
+            for _, m in _pairs(compiled, piece):
+                results.append(value(m))
+                if limit is not None and len(results) >= limit:
+                    return results
         return results
 
     def _part(self, compiled: re.Pattern, lo: int, hi: int, limit: int, value: Callable[[Any], Any]) -> fanout.Part:
@@ -1064,16 +919,28 @@ class Corpus:
         only where a match may start at `hi` or later, or its span is kept)."""
         values: list[Any] = []
         head: list[tuple[int, int]] = []
-        last: tuple[_Window, Any] | None = None
-        for window, m in self._raw_scan(compiled, lo, limit):
-            if window.tail > hi or len(head) < fanout.HEAD:
-                begin = window.byte_of(m.start())
-                if begin >= hi:
-                    break
-                if len(head) < fanout.HEAD:
-                    head.append((begin, window.byte_of(m.end())))
-            values.append(value(m))
-            last = (window, m)
+        last: tuple[Any, Any] | LineBatch | None = None
+        for piece in self._pieces(compiled, lo, limit):
+            if type(piece) is LineBatch and piece.tail <= hi and len(head) >= fanout.HEAD:
+                found = _batch_values(compiled, piece)  # all of them, in one call
+                if found:
+                    values.extend(found)
+                    last = piece
+                continue
+            for window, m in _pairs(compiled, piece):
+                if window.tail > hi or len(head) < fanout.HEAD:
+                    begin = window.byte_of(m.start())
+                    if begin >= hi:
+                        break
+                    if len(head) < fanout.HEAD:
+                        head.append((begin, window.byte_of(m.end())))
+                values.append(value(m))
+                last = (window, m)
+            else:
+                continue
+            break
+        if isinstance(last, LineBatch):  # the last match of the batch
+            last = (last, collections.deque(compiled.finditer(last.text, last.enter_char), maxlen=1)[0])
         span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
         return fanout.Part(values, head, span)
 
@@ -1109,15 +976,12 @@ class Corpus:
         start = self._boundary(self._bound(pos, 0))
         if limit - start > MAX_MATCH:
             raise ValueError(_chunked_hint("fullmatch over the whole corpus", self._size))
-        window = _Window(self._mm, self._boundary(max(0, start - MARGIN)), start, limit, limit)
+        window = Window(self._mm, self._boundary(max(0, start - MARGIN)), start, limit, limit)
         m = compiled.fullmatch(window.text, window.start_char)
         return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
     def _boundary(self, pos: int) -> int:
-        """Move pos back to the start of the character it falls in, as the text is decoded
-        (surrogateescape, see `_starts_around`): a few bytes at most. A stray continuation byte
-        starts a character: moving back over it, a search from a match's end (`pos=m.end()`)
-        found the same match again, and a run of them cost a Python step per byte."""
-        if not 0 < pos < self._size or (self._mm[pos] & 0xC0) != 0x80:
-            return pos
-        return max(s for s in self._starts_around(pos) if s <= pos)
+        """Move pos back to the start of a UTF-8 character."""
+        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
+            pos -= 1
+        return pos

@@ -17,12 +17,12 @@ import contextlib
 import os
 import pickle
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 Span = tuple[int, int, Any]  # (start byte, end byte, value)
-__all__ = ["HEAD", "Part", "Span", "merge", "run_parts"]
+__all__ = ["HEAD", "Part", "Span", "merge", "merge_count", "run_parts"]
 
 
 def run_parts(work: Callable[[int], Any], parts: int) -> list[Any] | None:
@@ -77,7 +77,7 @@ class Part:
     """What a part's scan found: every value, the spans of its first matches (to meet a rescan
     of it) and the span of its last match (None if it found none)."""
 
-    values: list[Any]
+    values: Sequence[Any]  # a list, or range(n) where only how many counts
     head: list[tuple[int, int]]
     last: tuple[int, int] | None
 
@@ -89,7 +89,21 @@ def merge(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], Ite
     """The values a sequential scan gives, from the parts' own scans (part k scanned from
     bounds[k], keeping matches that start before bounds[k + 1]). `rescan(a, b)` scans from a,
     keeping the spans that start before b."""
-    out = list(parts[0].values)
+    out: list[Any] = []
+    for piece in _pieces(parts, bounds, rescan):
+        out.extend(piece)
+    return out
+
+
+def merge_count(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], Iterable[Span]]) -> int:
+    """How many values `merge` would give (parts may hold `range(n)` for n values: nothing is
+    made of them)."""
+    return sum(len(piece) for piece in _pieces(parts, bounds, rescan))
+
+
+def _pieces(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], Iterable[Span]]) -> list[Sequence[Any]]:
+    """What `merge` joins: slices of the parts' values and the values of rescans."""
+    out: list[Sequence[Any]] = [parts[0].values]
     last = parts[0].last
     for k in range(1, len(parts)):
         part = parts[k]
@@ -98,7 +112,7 @@ def merge(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], Ite
             first = part.head[0] if part.head else None
             same_empty = first is not None and last is not None and last[0] == last[1] == first[0] == first[1]
             skip = 1 if same_empty else 0
-            out.extend(part.values[skip:])
+            out.append(part.values[skip:])
             if len(part.values) > skip:
                 last = part.last
             continue
@@ -107,13 +121,13 @@ def merge(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], Ite
         for span in rescan(last[1], bounds[k + 1]):
             i = heads.get((span[0], span[1]))
             if i is not None:  # back in step with the part's own scan
-                out.extend(v for _, _, v in redone)
-                out.extend(part.values[i:])
+                out.append([v for _, _, v in redone])
+                out.append(part.values[i:])
                 last = part.last
                 break
             redone.append(span)
         else:
-            out.extend(v for _, _, v in redone)
+            out.append([v for _, _, v in redone])
             if redone:
                 last = (redone[-1][0], redone[-1][1])
     return out

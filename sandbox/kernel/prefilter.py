@@ -27,6 +27,7 @@ one Hyperscan cannot compile, or no Hyperscan in this Python (the Corpus then sc
 from __future__ import annotations
 
 import functools
+import mmap
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -449,6 +450,7 @@ class Plan:
     join_gap: int = 64  # candidate places closer than this are confirmed in one window
     reach: str = "line"  # "line" / "bounded": how far any attempt reads
     whole_max_bytes: int | None = None  # the longest match of the whole pattern
+    lines_alone: bool = False  # no attempt reads past its line (nor before it, but its newline)
 
 
 @dataclass
@@ -529,10 +531,10 @@ def _plan(pattern: str, flags: int) -> Plan | None:
         mode = "bounded"
     else:
         return None  # a match may run over lines without bound: nothing says where it starts
-    database = _compile(piece.expr, stream=False)
+    database = _compile(piece.expr)
     if database is None:
         return None
-    starts = _compile(piece.reversed, stream=False) if found.costly_start else None
+    starts = _compile(piece.reversed) if found.costly_start else None
     # A window holds every attempt whole when an attempt (and its look-aheads) cannot read past
     # its line, or past the longest match: then Python's own `re` confirms there, exactly.
     # Otherwise no plan: confirming would need the regex engine's partial matching, whose
@@ -544,18 +546,52 @@ def _plan(pattern: str, flags: int) -> Plan | None:
     else:
         return None
     return Plan(piece.expr, mode, piece.max_bytes, 4 * (found.lookbehind + 2), database, starts,
-                join_gap=1024 if found.literal_start else 64, reach=reach, whole_max_bytes=longest)
+                join_gap=1024 if found.literal_start else 64, reach=reach, whole_max_bytes=longest,
+                lines_alone=reach == "line" and found.lookbehind <= 1)
 
 
-def _compile(expression: bytes, stream: bool) -> Any:
-    """A Hyperscan (Vectorscan, through `pyperscan`) database of one expression, or None where
+def _compile(expression: bytes) -> Any:
+    """A Vectorscan (through `pyperscan`) block-mode database of one expression, or None where
     it cannot be compiled. Leftmost-start reporting (SOM) is never asked for: the starts of
-    matches come from the reversed pattern run over a window's bytes backwards."""
+    matches come from the reversed pattern run over a window's bytes backwards. (Stream mode is
+    not used: Vectorscan missed matches there that block mode finds.)"""
     pattern = pyperscan.Pattern(expression, pyperscan.Flag.MULTILINE, pyperscan.Flag.DOTALL)
     try:
-        return pyperscan.StreamDatabase(pattern) if stream else pyperscan.BlockDatabase(pattern)
+        return pyperscan.BlockDatabase(pattern)
     except Exception:  # noqa: BLE001 - too large, or a limit of Hyperscan's: no fast path
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def literal(needle: bytes) -> Any:
+    """A block-mode database that reports every occurrence of `needle` (its end), or None
+    without Vectorscan."""
+    if pyperscan is None or not needle:
+        return None
+    return _compile(b"".join(b"\\x%02x" % byte for byte in needle))
+
+
+def scan(scanner: Any, buffer: Any, a: int, b: int) -> None:
+    """Run a block-mode scanner over bytes [a, b) of a map (in place) or of anything else that
+    slices into bytes (the parts of a mapped directory: in place where the block lies in one
+    part, else copied into one block)."""
+    one = buffer.within_one(a, b) if hasattr(buffer, "within_one") else None
+    if one is not None and isinstance(one[0], mmap.mmap):
+        buffer, a, b = one
+    if isinstance(buffer, mmap.mmap):
+        with memoryview(buffer) as whole, whole[a:b] as view:
+            scanner.scan(view)
+    else:
+        scanner.scan(buffer[a:b])
+
+
+@functools.lru_cache(maxsize=1)
+def line_breaks() -> Any:
+    """A block-mode database of the line breaks of `str.splitlines` but \\n, and of \\r\\n
+    (reported at its \\n), or None without Vectorscan."""
+    if pyperscan is None:
+        return None
+    return _compile(rb"\r\n|[\r\x0b\x0c\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 
 
 def plan(compiled: re.Pattern) -> Plan | None:

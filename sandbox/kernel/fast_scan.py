@@ -1,0 +1,278 @@
+"""The fast path of a regex scan over a mapped corpus: Vectorscan says where matches may be,
+Python's own `re` confirms there (runs inside the kernel).
+
+Vectorscan (through `pyperscan`, block mode) runs the pattern's byte-level superset
+(`sandbox/kernel/prefilter.py`) over blocks of the map, 1 MiB first and growing 4x up to 64 MiB
+(a search that finds its match early reads little), and reports where matches may end. Each end
+gives a range of places where such a match may start (its line, or the pattern's longest match).
+
+Two ways to confirm, both giving exactly the matches `re.finditer` gives on the whole text:
+- **Lines in a batch.** Where no attempt of the pattern reads past its own line (it cannot match
+  a newline, look-aheads cannot read one, look-behinds read at most the one character before
+  it), the matches of the whole text are the matches of its candidate lines: those lines (each
+  no longer than `BATCH_LINE`) are joined by newlines into one text, as they are in the corpus,
+  and one `finditer` runs over it. This is what makes dense patterns cheap: one call of `re`
+  for thousands of candidates, not one per candidate.
+- **Windows.** Otherwise (and for longer lines), each range of possible starts is searched in a
+  window that holds every character an attempt from there may read (`plan.reach`: the rest of
+  the line, or the longest match), so nothing needs growing. Within a window the search jumps to
+  the places where a match may start (the reversed superset's matches): a search from every
+  position of a line costs a pattern such as `\\w+ing` a backtracking attempt per position. A
+  window whose line is longer than the corpus's `MAX_MATCH` is handed back (`giant`) to the
+  corpus's windowed engine path.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from sandbox.kernel import prefilter
+from sandbox.kernel.windows import LineBatch, Window
+
+FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
+LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
+COPIED_BLOCK = 8 << 20  # up to this where a block is copied (the parts of a mapped directory)
+BATCH_LINE = 16 << 10  # a candidate line no longer than this is confirmed in a batch of lines
+BATCH_BYTES = 1 << 20  # the text of candidate lines one `finditer` runs over, at most
+WINDOW = 8 << 20  # the longest window a range of candidate starts is merged into
+
+_CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
+
+Giant = Callable[[int, int], Iterator[tuple[Any, Any]]]
+Range = tuple[int, int, int, int]  # starts [x, z), the last reported end, the end of its line
+
+
+def merged(ranges: list[Range], gap: int) -> Iterator[Range]:
+    """Ranges [x, z) sorted and joined where they overlap or lie closer than `gap`, none longer
+    than WINDOW unless one alone is; each keeps the largest of the two numbers that ride with
+    its parts (the last reported match end, and the end of the line of the last one)."""
+    current: list[int] | None = None
+    for x, z, t, line_end in sorted(ranges):
+        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
+            current[1] = max(current[1], z)
+            current[2] = max(current[2], t)
+            current[3] = max(current[3], line_end)
+            continue
+        if current is not None:
+            yield current[0], current[1], current[2], current[3]
+        current = [x, z, t, line_end]
+    if current is not None:
+        yield current[0], current[1], current[2], current[3]
+
+
+class FastScan:
+    """The fast path over one map (`mm`, `size` bytes) for one compiled pattern and its plan."""
+
+    def __init__(self, mm: Any, size: int, compiled: re.Pattern, plan: prefilter.Plan,
+                 giant: Giant, max_match: int) -> None:
+        self._mm, self._size, self._compiled, self._plan = mm, size, compiled, plan
+        self._giant, self._max_match = giant, max_match
+
+    def matches(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
+        """The matches of `compiled.finditer(text, start, limit)` in order, each with the
+        window or batch it was found in (its `byte_of` gives corpus offsets)."""
+        finditer = self._compiled.finditer
+        for piece in self.pieces(start, limit):
+            if type(piece) is LineBatch:
+                for m in finditer(piece.text, piece.enter_char):
+                    yield piece, m
+            else:
+                yield piece  # type: ignore[misc]
+
+    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+        """What `matches` gives, with the matches of a batch of lines left to the caller: every
+        match of `compiled.finditer(batch.text, batch.enter_char)` is one (`findall` takes them
+        in one call)."""
+        if self._plan.lines_alone:
+            return self._by_lines(start, limit)
+        return self._by_windows(start, limit)
+
+    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+        mm, plan = self._mm, self._plan
+        batch = LineBatch(mm, limit)
+        line_end, long_line = -1, False  # the line of the last end looked at
+        for a, b, found, data_end in self._blocks(start, limit):
+            long_ends: list[int] = []
+            for t in found:
+                if t <= line_end:  # the same line (a match cannot hold its newline)
+                    if long_line:
+                        long_ends.append(t)
+                    continue
+                if long_ends:
+                    start = yield from self._windows(merged(self._starts(long_ends, a, b, data_end),
+                                                            plan.join_gap), start, limit)
+                    long_ends = []
+                newline = mm.find(b"\n", t - 1, data_end)
+                line_end = data_end if newline == -1 else newline
+                lowest = max(0, t - BATCH_LINE)
+                before = mm.rfind(b"\n", lowest, t)
+                line_start = before + 1 if before != -1 or lowest == 0 else -1
+                long_line = line_start < 0 or line_end - line_start > BATCH_LINE
+                if long_line:
+                    long_ends.append(t)
+                    if batch:
+                        yield batch.close()
+                        batch = LineBatch(mm, limit)
+                    continue
+                enter = max(start, line_start)
+                if batch and (enter > line_start or batch.size >= BATCH_BYTES):
+                    yield batch.close()
+                    batch = LineBatch(mm, limit)
+                batch.add(line_start, enter, line_end)
+            if long_ends:
+                start = yield from self._windows(merged(self._starts(long_ends, a, b, data_end),
+                                                        plan.join_gap), start, limit)
+            if batch:  # each block's matches before the next block is read (a search stops early)
+                yield batch.close()
+                batch = LineBatch(mm, limit)
+
+    def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+        for a, b, found, data_end in self._blocks(start, limit):
+            start = yield from self._windows(merged(self._starts(found, a, b, data_end), self._plan.join_gap),
+                                             start, limit)
+
+    def _windows(self, ranges: Iterator[Range], start: int, limit: int) -> Generator[tuple[Any, Any], None, int]:
+        """The matches that start in the ranges (in order, none before `start`), each searched in
+        its window; returns where the next search starts."""
+        mm, plan, compiled = self._mm, self._plan, self._compiled
+        line_reach = plan.reach == "line"
+        for x, z, reported, line_end in ranges:
+            if z <= start:
+                continue
+            pos = start if x < start else x
+            if mm[pos] & 0xC0 == 0x80:
+                pos = self._boundary_after(pos)
+            accept = self._boundary_after(z) if z < limit and mm[z] & 0xC0 == 0x80 else z
+            if pos >= accept:
+                continue
+            if line_reach:  # past the line's end and one character more (for `$` and `\b`)
+                tail = limit if line_end >= limit else min(limit, self._boundary_after(min(line_end + 5, self._size)))
+            else:
+                tail = accept + plan.whole_max_bytes + 4  # type: ignore[operator]
+                tail = limit if tail >= limit else self._boundary_after(tail)
+            if tail - pos > self._max_match:  # a giant line: the windows of the engine's path, not one
+                last_end = accept
+                for window, m in self._giant(pos, limit):
+                    if window.byte_of(m.start()) >= accept:
+                        break
+                    last_end = window.byte_of(m.end())
+                    yield window, m
+                start = max(accept, last_end)
+                continue
+            window = Window(mm, self._boundary(max(0, pos - plan.before)), pos, accept, tail)
+            accept_char = window.accept_char if accept < limit else len(window.text) + 1
+            # Every match ends at or after a reported end (the fast engine's pattern is a superset
+            # of a prefix of the pattern's) that lies past the match's start: once a match ends
+            # at or after the range's last reported end, no other match starts in the range.
+            last_char = window.char_of(self._boundary_after(reported)) if reported < tail else len(window.text)
+            jumps = self._match_starts(pos, tail)
+            last: Any = None
+            if jumps is None:
+                for m in compiled.finditer(window.text, window.start_char):
+                    if m.start() >= accept_char:
+                        break
+                    last = m
+                    yield window, m
+                    if m.end() >= last_char:
+                        break
+            else:
+                at, k = window.start_char, 0
+                while True:  # from the next place a match may start, at or after `at`
+                    here = window.byte_of(at)
+                    while k < len(jumps) and jumps[k] < here:
+                        k += 1
+                    if k == len(jumps):
+                        break
+                    at = max(at, window.char_of(self._boundary_after(jumps[k])))
+                    m = compiled.search(window.text, at)
+                    if m is None or m.start() >= accept_char:
+                        break
+                    last = m
+                    yield window, m
+                    if m.end() >= last_char:
+                        break
+                    at = m.end()
+            start = max(accept, window.byte_of(last.end()) if last is not None else accept)
+        return start
+
+    def _match_starts(self, a: int, b: int) -> list[int] | None:
+        """The sorted offsets in [a, b) where a match lying within bytes [a, b) may start: the
+        ends of the reversed superset's matches over the window's bytes read backwards. None
+        without such a database (every position is then tried)."""
+        if self._plan.starts is None:
+            return None
+        found: set[int] = set()
+        add = found.add
+
+        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
+            add(b - end)
+            return _CONTINUE
+
+        self._plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
+        return sorted(found)
+
+    def _blocks(self, start: int, limit: int) -> Iterator[tuple[int, int, list[int], int]]:
+        """Blocks [a, b) from `start` to `limit`, growing in size, each with the match ends the
+        fast engine reports over it and what a match starting in it may reach past its end (the
+        rest of its line, or the pattern's longest match), up to `data_end`."""
+        mm, plan = self._mm, self._plan
+        a, block = start, FIRST_BLOCK
+        last = LAST_BLOCK if isinstance(mm, mmap.mmap) else COPIED_BLOCK
+        while a < limit:
+            b = min(limit, a + block)
+            if plan.mode == "bounded":
+                data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
+            else:
+                newline = mm.find(b"\n", b - 1, limit) if b < limit else -1
+                data_end = limit if newline == -1 else newline + 1
+            yield a, b, self._match_ends(a, data_end), data_end
+            a, block = b, min(block * 4, last)
+
+    def _match_ends(self, a: int, b: int) -> list[int]:
+        """Vectorscan over bytes [a, b): the offset (in the corpus) of every reported match end,
+        in order."""
+        found: list[int] = []
+        add = found.append
+
+        def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
+            add(a + end)
+            return _CONTINUE
+
+        prefilter.scan(self._plan.database.build(None, on_match), self._mm, a, b)
+        return found
+
+    def _starts(self, found: list[int], a: int, b: int, data_end: int) -> list[Range]:
+        """Where the matches ending at the reported ends may start, clipped to [a, b), each
+        range with its reported end and (line mode) the offset of the newline ending its line
+        (or the end of the data)."""
+        mm, plan = self._mm, self._plan
+        out: list[Range] = []
+        widest = plan.max_bytes
+        line_start, line_end = a, a  # the line of the last end looked at
+        for t in found:
+            if plan.mode == "bounded":
+                x = max(a, t - widest)  # type: ignore[operator]
+            else:
+                if t - 1 >= line_end:
+                    line_start = mm.rfind(b"\n", a, t) + 1 or a
+                    newline = mm.find(b"\n", t - 1, data_end)
+                    line_end = data_end if newline == -1 else newline
+                x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
+            if x < b:
+                out.append((x, min(t, b), t, line_end))
+        return out
+
+    def _boundary_after(self, pos: int) -> int:
+        """Move pos forward to the start of a UTF-8 character."""
+        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
+            pos += 1
+        return pos
+
+    def _boundary(self, pos: int) -> int:
+        """Move pos back to the start of a UTF-8 character."""
+        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
+            pos -= 1
+        return pos

@@ -1,0 +1,137 @@
+"""Decoded pieces of a mapped corpus that a regex runs over, and the way back from their
+character indexes to the corpus's byte offsets (runs inside the kernel).
+
+`Window` is one stretch of the corpus. `LineBatch` is a set of whole lines of the corpus joined
+by newlines into one text, so one `finditer` confirms many candidate lines (see
+`sandbox/kernel/fast_scan.py` for when that gives exactly the matches of the whole text).
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+
+class Window:
+    """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
+    that start before byte `accept` belong to this window."""
+
+    __slots__ = ("_ascii", "_cursor", "_mm", "accept_char", "head", "start_char", "tail", "text")
+
+    def __init__(self, mm: Any, head: int, start: int, accept: int, tail: int) -> None:
+        raw = mm[head:tail]
+        self._mm, self.head, self.tail = mm, head, tail
+        self._ascii = raw.isascii()
+        if self._ascii:  # most windows: characters are bytes, one decode
+            self.text = raw.decode("ascii")
+            self.start_char, self.accept_char = start - head, accept - head
+        else:
+            self.start_char = len(raw[:start - head].decode("utf-8", "surrogateescape"))
+            self.accept_char = self.start_char + len(raw[start - head:accept - head].decode("utf-8", "surrogateescape"))
+            self.text = raw.decode("utf-8", "surrogateescape")
+        self._cursor = (0, head)  # (char, byte) of the last conversion: matches come in order
+
+    def char_of(self, byte: int) -> int:
+        """The index in `text` of the character at byte `byte` (a character boundary)."""
+        if self._ascii:
+            return byte - self.head
+        c0, b0 = self._cursor
+        if byte < b0:
+            c0, b0 = 0, self.head
+        char = c0 + len(bytes(self._mm[b0:byte]).decode("utf-8", "surrogateescape"))
+        self._cursor = (char, byte)
+        return char
+
+    def byte_of(self, char: int) -> int:
+        """The corpus byte offset of index `char` of `text`."""
+        if self._ascii:
+            return self.head + char
+        c0, b0 = self._cursor
+        if char < c0:
+            c0, b0 = 0, self.head
+        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
+        self._cursor = (char, b)
+        return b
+
+
+class LineBatch:
+    """Whole lines of a corpus (each without its newline), in order, joined by newlines into
+    `text` by `close()`; lines next to each other in the corpus are kept as one run. The text
+    begins with a newline unless its first line begins the corpus, and after the last line
+    holds what the corpus holds there as far as `$` and `\\Z` can tell: the end (the scan's
+    limit), a final newline, or a newline that is not the last character (two newlines: nothing
+    that cannot match a newline matches after them). `enter_char` is where a search starts (the
+    first line may be entered past its start); `tail` is the corpus offset of the last line's
+    end. `clean`: the text holds no undecodable byte (no surrogate escape)."""
+
+    __slots__ = ("_ascii", "_bytes", "_chars", "_cursor", "_ends", "_enter", "_limit", "_mm", "clean",
+                 "enter_char", "size", "tail", "text")
+
+    def __init__(self, mm: Any, limit: int) -> None:
+        self._mm, self._limit = mm, limit
+        self._bytes: list[int] = []  # the corpus offset where each run of lines starts
+        self._ends: list[int] = []  # and where it ends (the last line's end)
+        self._chars: list[int] = []  # the index in `text` where each run starts (by close())
+        self._ascii: list[bool] = []
+        self._enter = 0
+        self._cursor = (0, 0)  # (char, byte) of the last conversion in a run of non-ASCII text
+        self.size = self.enter_char = self.tail = 0
+        self.text = ""
+        self.clean = True
+
+    def __bool__(self) -> bool:
+        return bool(self._bytes)
+
+    def add(self, line_start: int, enter: int, line_end: int) -> None:
+        """Line [line_start, line_end) (line_end: its newline, or the limit), searched from
+        `enter` if it is the first line."""
+        if self._bytes and line_start == self.tail + 1:
+            self._ends[-1] = line_end
+        else:
+            if not self._bytes:
+                self._enter = enter
+            self._bytes.append(line_start)
+            self._ends.append(line_end)
+        self.size += line_end - line_start + 1
+        self.tail = line_end
+
+    def close(self) -> LineBatch:
+        """Build `text` (and the map back to offsets); returns the batch."""
+        runs = [self._mm[a:b] for a, b in zip(self._bytes, self._ends, strict=True)]
+        texts: list[str] = []
+        count = 1 if self._bytes[0] > 0 else 0  # the newline before the first line
+        for raw in runs:
+            ascii_only = raw.isascii()
+            texts.append(raw.decode("ascii") if ascii_only else raw.decode("utf-8", "surrogateescape"))
+            self._chars.append(count)
+            self._ascii.append(ascii_only)
+            count += len(texts[-1]) + 1
+        if self.tail >= self._limit:
+            end = ""
+        elif self.tail + 1 >= self._limit:
+            end = "\n"
+        else:
+            end = "\n\n"
+        self.text = ("\n" if self._bytes[0] > 0 else "") + "\n".join(texts) + end
+        head = self._mm[self._bytes[0]:self._enter]
+        self.enter_char = self._chars[0] + (len(head) if head.isascii() else
+                                            len(head.decode("utf-8", "surrogateescape")))
+        if not all(self._ascii):
+            try:
+                self.text.encode("utf-8")
+            except UnicodeEncodeError:
+                self.clean = False
+        return self
+
+    def byte_of(self, char: int) -> int:
+        """The corpus byte offset of index `char` of `text` (within a line or at its end)."""
+        i = bisect.bisect_right(self._chars, char) - 1
+        first = self._chars[i]
+        if self._ascii[i]:
+            return self._bytes[i] + char - first
+        c0, b0 = self._cursor  # matches come in order: convert from the last one in this run
+        if not first <= c0 <= char:
+            c0, b0 = first, self._bytes[i]
+        b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
+        self._cursor = (char, b)
+        return b
