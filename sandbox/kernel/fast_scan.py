@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sandbox.kernel import prefilter
-from sandbox.kernel.windows import LineBatch, Window
+from sandbox.kernel.windows import LineBatch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
@@ -266,13 +266,9 @@ class FastScan:
         return out
 
     def _boundary_after(self, pos: int) -> int:
-        """Move pos forward to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos += 1
-        return pos
+        """Move pos forward to the start of a character, as the text is decoded."""
+        return char_start_after(self._mm, self._size, pos)
 
     def _boundary(self, pos: int) -> int:
-        """Move pos back to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos -= 1
-        return pos
+        """Move pos back to the start of the character it falls in, as the text is decoded."""
+        return char_start_before(self._mm, self._size, pos)
