@@ -102,9 +102,9 @@ def test_a_dense_superset_does_not_hold_one_object_per_candidate(tmp_path: Path,
     """`(?<=Q)a`: Vectorscan runs `a`, which ends at every byte. The ends of a whole block (up to
     64 MiB) were held as a list of ints and then a list of tuples: about 300 bytes a byte of
     text, gigabytes for one search of an ordinary corpus. Here 6 MiB in one block."""
-    from sandbox.kernel import corpus as corpus_module
+    from sandbox.kernel import fast_scan
 
-    monkeypatch.setattr(corpus_module, "FIRST_BLOCK", 8 << 20)
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 8 << 20)
     raw = (b"a" * 99 + b"\n") * ((6 << 20) // 100) + b"Qa\n"
     corpus = corpus_of(tmp_path, raw)
     assert prefilter.plan(re.compile(r"(?<=Q)a")) is not None
