@@ -44,7 +44,7 @@ from typing import Any
 
 from sandbox.kernel import fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan
-from sandbox.kernel.windows import LineBatch, Window
+from sandbox.kernel.windows import LineBatch, Window, char_start_before
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
@@ -981,7 +981,6 @@ class Corpus:
         return None if m is None else CorpusMatch(m, window.byte_of, self, start, limit, compiled)
 
     def _boundary(self, pos: int) -> int:
-        """Move pos back to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos -= 1
-        return pos
+        """Move pos back to the start of the character it falls in, as the text is decoded
+        (a stray continuation byte starts one: see `windows.char_starts_around`)."""
+        return char_start_before(self._mm, self._size, pos)

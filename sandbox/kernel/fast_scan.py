@@ -24,22 +24,30 @@ Two ways to confirm, both giving exactly the matches `re.finditer` gives on the 
 
 from __future__ import annotations
 
+import array
 import mmap
 import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sandbox.kernel import prefilter
-from sandbox.kernel.windows import LineBatch, Window
+from sandbox.kernel.windows import LineBatch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
-LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held in a list)
+LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs, see `_match_ends`)
 COPIED_BLOCK = 8 << 20  # up to this where a block is copied (the parts of a mapped directory)
 BATCH_LINE = 16 << 10  # a candidate line no longer than this is confirmed in a batch of lines
 BATCH_BYTES = 1 << 20  # the text of candidate lines one `finditer` runs over, at most
 WINDOW = 8 << 20  # the longest window a range of candidate starts is merged into
 
+# The fast engine's reports stop being worth a Python call each where they are dense: a superset
+# such as `[a-z]` (of `\\b[a-z]\\b`) ends at every letter, and Python's `re` runs over text far
+# faster than one call a byte. Past DENSE_MIN reports, more than one in 32 bytes stops the scan
+# for match ends (`re` confirms the rest of the block), one in 4 the search for starts.
+DENSE_MIN = 4096
+
 _CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
+_TERMINATE = prefilter.pyperscan.Scan.Terminate if prefilter.pyperscan is not None else None
 
 Giant = Callable[[int, int], Iterator[tuple[Any, Any]]]
 Range = tuple[int, int, int, int]  # starts [x, z), the last reported end, the end of its line
@@ -64,6 +72,16 @@ def merged(ranges: list[Range], gap: int, one_per_line: bool = False) -> Iterato
         current = [x, z, t, line_end]
     if current is not None:
         yield current[0], current[1], current[2], current[3]
+
+
+def _split(ranges: Iterator[Range]) -> Iterator[Range]:
+    """Ranges no longer than WINDOW (the rest of a block where ends were dense is one range):
+    the pieces but the last know no line end of their own (-1)."""
+    for x, z, t, line_end in ranges:
+        while z - x > WINDOW:
+            yield x, x + WINDOW, t, -1
+            x += WINDOW
+        yield x, z, t, line_end
 
 
 class FastScan:
@@ -97,16 +115,16 @@ class FastScan:
         mm = self._mm
         batch = LineBatch(mm, limit)
         line_end, long_line = -1, False  # the line of the last end looked at
-        for a, b, found, data_end in self._blocks(start, limit):
-            long_ends: list[int] = []
-            for t in found:
+        for a, b, runs, data_end in self._blocks(start, limit):
+            long_ends = array.array("q")  # runs of the ends on long lines
+            for first, t in self._line_probes(runs):
                 if t <= line_end:  # the same line (a match cannot hold its newline)
                     if long_line:
-                        long_ends.append(t)
+                        long_ends.extend((first, t))
                     continue
                 if long_ends:
                     start = yield from self._windows(self._ranges(long_ends, a, b, data_end), start, limit)
-                    long_ends = []
+                    long_ends = array.array("q")
                 newline = mm.find(b"\n", t - 1, data_end)
                 line_end = data_end if newline == -1 else newline
                 lowest = max(0, t - BATCH_LINE)
@@ -114,7 +132,7 @@ class FastScan:
                 line_start = before + 1 if before != -1 or lowest == 0 else -1
                 long_line = line_start < 0 or line_end - line_start > BATCH_LINE
                 if long_line:
-                    long_ends.append(t)
+                    long_ends.extend((first, t))
                     if batch:
                         yield batch.close()
                         batch = LineBatch(mm, limit)
@@ -130,34 +148,70 @@ class FastScan:
                 yield batch.close()
                 batch = LineBatch(mm, limit)
 
-    def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
-        for a, b, found, data_end in self._blocks(start, limit):
-            start = yield from self._windows(self._ranges(found, a, b, data_end), start, limit)
+    def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:
+        """For each run of reported ends (`_match_ends`), each non-empty line from its first
+        end's line to its last end's, as the first and the last place a match may end in it
+        (within the run): a line between two ends of a run may hold a match whose end was
+        folded into the run."""
+        mm = self._mm
+        for i in range(0, len(runs), 2):
+            t, last = runs[i], runs[i + 1]
+            while True:
+                newline = mm.find(b"\n", t - 1, last)
+                if newline == -1:
+                    yield t, last
+                    break
+                yield t, newline
+                t = newline + 2
+                while t - 1 < last and mm[t - 1] == 10:  # an empty line holds no match
+                    t += 1
+                if t > last:
+                    break
 
-    def _ranges(self, found: list[int], a: int, b: int, data_end: int) -> Iterator[Range]:
+    def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+        for a, b, runs, data_end in self._blocks(start, limit):
+            start = yield from self._windows(self._ranges(runs, a, b, data_end), start, limit)
+
+    def _ranges(self, runs: array.array, a: int, b: int, data_end: int) -> Iterator[Range]:
         """The ranges of possible starts of one block, merged into what one window each confirms."""
         plan = self._plan
-        return merged(self._starts(found, a, b, data_end), plan.join_gap, one_per_line=plan.reach == "line")
+        return merged(self._starts(runs, a, b, data_end), plan.join_gap, one_per_line=plan.reach == "line")
 
     def _windows(self, ranges: Iterator[Range], start: int, limit: int) -> Generator[tuple[Any, Any], None, int]:
         """The matches that start in the ranges (in order, none before `start`), each searched in
         its window; returns where the next search starts."""
         mm, plan, compiled = self._mm, self._plan, self._compiled
         line_reach = plan.reach == "line"
-        for x, z, reported, line_end in ranges:
+        pieces = _split(ranges)
+        pending: Range | None = None
+        while True:
+            if pending is None:
+                pending = next(pieces, None)
+                if pending is None:
+                    return start
+            (x, z, reported, line_end), pending = pending, None
             if z <= start:
                 continue
+            line_end = self._own_line_end(z, line_end, limit)
             pos = start if x < start else x
             if mm[pos] & 0xC0 == 0x80:
                 pos = self._boundary_after(pos)
             accept = self._boundary_after(z) if z < limit and mm[z] & 0xC0 == 0x80 else z
             if pos >= accept:
                 continue
-            if line_reach:  # past the line's end and one character more (for `$` and `\b`)
-                tail = limit if line_end >= limit else min(limit, self._boundary_after(min(line_end + 5, self._size)))
-            else:
-                tail = accept + plan.whole_max_bytes + 4  # type: ignore[operator]
-                tail = limit if tail >= limit else self._boundary_after(tail)
+            tail = self._tail(accept, line_end, limit)
+            # The next ranges that start within this window's text are confirmed in it: a window
+            # of their own would decode and search the rest of a long line (or the longest match)
+            # again per range, quadratic in a long line's length.
+            while tail - pos <= self._max_match and (pending := next(pieces, None)) is not None \
+                    and pending[0] < tail:
+                z2, reported2, line_end2 = pending[1], pending[2], self._own_line_end(pending[1], pending[3], limit)
+                wider = self._boundary_after(z2) if z2 < limit and mm[z2] & 0xC0 == 0x80 else z2
+                further = tail if line_reach and line_end2 == line_end else self._tail(wider, line_end2, limit)
+                if further != tail and (wider - pos > WINDOW or further - pos > self._max_match):
+                    break
+                accept, tail, line_end = max(accept, wider), further, line_end2
+                reported, pending = max(reported, reported2), None
             if tail - pos > self._max_match:  # a giant line: the windows of the engine's path, not one
                 last_end = accept
                 for window, m in self._giant(pos, limit):
@@ -201,7 +255,21 @@ class FastScan:
                         break
                     at = m.end()
             start = max(accept, window.byte_of(last.end()) if last is not None else accept)
-        return start
+
+    def _own_line_end(self, z: int, line_end: int, limit: int) -> int:
+        """The newline ending the line of byte z - 1 (line reach), where a range does not say."""
+        if self._plan.reach != "line" or line_end >= z - 1:
+            return line_end
+        newline = self._mm.find(b"\n", z - 1, limit)  # a piece of a long range (`_split`)
+        return limit if newline == -1 else newline
+
+    def _tail(self, accept: int, line_end: int, limit: int) -> int:
+        """Where the text every attempt starting before `accept` may read ends: past its line's
+        end and one character more (for `$` and `\\b`), or past the longest match."""
+        if self._plan.reach == "line":
+            return limit if line_end >= limit else min(limit, self._boundary_after(min(line_end + 5, self._size)))
+        tail = accept + self._plan.whole_max_bytes + 4  # type: ignore[operator]
+        return limit if tail >= limit else self._boundary_after(tail)
 
     def _match_starts(self, a: int, b: int) -> list[int] | None:
         """The sorted offsets in [a, b) where a match lying within bytes [a, b) may start: the
@@ -209,19 +277,22 @@ class FastScan:
         without such a database (every position is then tried)."""
         if self._plan.starts is None:
             return None
-        found: set[int] = set()
-        add = found.add
+        found = array.array("q")
+        most = max(DENSE_MIN, (b - a) >> 2)  # a start in 4 bytes: trying every position is no worse
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(b - end)
-            return _CONTINUE
+            found.append(b - end)
+            return _CONTINUE if len(found) <= most else _TERMINATE
 
         self._plan.starts.build(None, on_match).scan(self._mm[a:b][::-1])  # a short window: copied
-        return sorted(found)
+        if len(found) > most:  # starts nearly everywhere (a set of them held 600 MiB a window)
+            return None
+        found.reverse()  # reported backwards, each offset once
+        return found  # type: ignore[return-value]
 
-    def _blocks(self, start: int, limit: int) -> Iterator[tuple[int, int, list[int], int]]:
-        """Blocks [a, b) from `start` to `limit`, growing in size, each with the match ends the
-        fast engine reports over it and what a match starting in it may reach past its end (the
+    def _blocks(self, start: int, limit: int) -> Iterator[tuple[int, int, array.array, int]]:
+        """Blocks [a, b) from `start` to `limit`, growing in size, each with the runs of match
+        ends the fast engine reports over it (`_match_ends`) and what a match starting in it may reach past its end (the
         rest of its line, or the pattern's longest match), up to `data_end`."""
         mm, plan = self._mm, self._plan
         a, block = start, FIRST_BLOCK
@@ -238,48 +309,66 @@ class FastScan:
             yield a, b, self._match_ends(a, data_end), data_end
             a, block = b, min(block * 4, last)
 
-    def _match_ends(self, a: int, b: int) -> list[int]:
-        """Vectorscan over bytes [a, b): the offset (in the corpus) of every reported match end,
-        in order."""
-        found: list[int] = []
-        add = found.append
+    def _match_ends(self, a: int, b: int) -> array.array:
+        """Vectorscan over bytes [a, b): the offsets (in the corpus) of the reported match ends,
+        as runs: the first and the last end of each run of ends that lie closer than the plan's
+        join gap (their start ranges would be joined anyway), spanning at most WINDOW bytes. A
+        flat array, not an object per end: a superset such as `a` (of `(?<=Q)a`) ends at every
+        byte of a block of up to 64 MiB, and a list of them held 150 bytes a byte of text. Where
+        the ends come denser than one in 32 bytes (DENSE_MIN) the scan stops, and the last run
+        reaches `b`: every match from there may start in the rest of the block (a match ending
+        later starts no earlier than that run's start bound), and `re` confirms it."""
+        runs = array.array("q")
+        gap, span = self._plan.join_gap, WINDOW
+        count = [0]
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
-            add(a + end)
+            t = a + end
+            count[0] += 1
+            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:
+                runs[-1] = b
+                return _TERMINATE
+            if runs and 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
+                runs[-1] = t
+            elif runs and t < runs[-1]:  # out of order (not seen): fold it into the last run
+                runs[-2] = min(runs[-2], t)
+            else:
+                runs.append(t)
+                runs.append(t)
             return _CONTINUE
 
         prefilter.scan(self._plan.database.build(None, on_match), self._mm, a, b)
-        return found
+        return runs
 
-    def _starts(self, found: list[int], a: int, b: int, data_end: int) -> list[Range]:
-        """Where the matches ending at the reported ends may start, clipped to [a, b), each
-        range with its reported end and (line mode) the offset of the newline ending its line
-        (or the end of the data)."""
+    def _starts(self, runs: array.array, a: int, b: int, data_end: int) -> list[Range]:
+        """Where the matches ending in each run of reported ends may start (from where its first
+        end says to its last end), clipped to [a, b), each range with its last reported end and
+        (line mode) the offset of the newline ending that end's line (or the end of the data)."""
         mm, plan = self._mm, self._plan
         out: list[Range] = []
         widest = plan.max_bytes
         line_start, line_end = a, a  # the line of the last end looked at
-        for t in found:
+        for i in range(0, len(runs), 2):
+            t, last = runs[i], runs[i + 1]
             if plan.mode == "bounded":
-                x = max(a, t - widest)  # type: ignore[operator]
+                x = max(a, t - widest)
             else:
                 if t - 1 >= line_end:
                     line_start = mm.rfind(b"\n", a, t) + 1 or a
                     newline = mm.find(b"\n", t - 1, data_end)
                     line_end = data_end if newline == -1 else newline
                 x = max(line_start, a) if widest is None else max(line_start, a, t - widest)
+                if last - 1 >= line_end:
+                    newline = mm.find(b"\n", last - 1, data_end)
+                    line_start, line_end = mm.rfind(b"\n", a, last) + 1 or a, data_end if newline == -1 else newline
             if x < b:
-                out.append((x, min(t, b), t, line_end))
+                out.append((x, min(last, b), last, line_end))
         return out
 
     def _boundary_after(self, pos: int) -> int:
-        """Move pos forward to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos += 1
-        return pos
+        """Move pos forward to the start of a character, as the text is decoded."""
+        return char_start_after(self._mm, self._size, pos)
 
     def _boundary(self, pos: int) -> int:
-        """Move pos back to the start of a UTF-8 character."""
-        while 0 < pos < self._size and (self._mm[pos] & 0xC0) == 0x80:
-            pos -= 1
-        return pos
+        """Move pos back to the start of the character it falls in, as the text is decoded."""
+        return char_start_before(self._mm, self._size, pos)

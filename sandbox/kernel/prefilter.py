@@ -5,10 +5,13 @@ same text as a `str`, but Python's engines try every position of a multi-GiB tex
 This module turns a Python pattern into a *byte-level superset* of it for Hyperscan (a SIMD
 DFA/literal engine): wherever Python's pattern matches the decoded text between characters s and
 e, the superset matches the UTF-8 bytes between the same two offsets. The superset may match more
-(a Unicode class becomes "any non-ASCII character", `\\b` and look-arounds are dropped, a back
-reference repeats its group's pattern) but never less, so every Python match lies where Hyperscan
-reports one; the Corpus then runs the real pattern (the `regex` engine, Python's meaning) over
-those places only. Nothing here decides a result: a wrong superset could only make a scan slower.
+(a class becomes the bytes its characters begin with, then any continuation bytes; repeats lose
+their upper bounds; `\\b` and look-arounds are dropped, a back reference repeats its group's
+pattern) but never less, so every Python match lies where Hyperscan reports one; the Corpus then
+runs the real pattern (Python's `re`) over those places only. A superset that matches more only
+makes a scan slower; one that matches less, or an engine that misses a match of it, loses
+results: the expression keeps to shapes Vectorscan was seen to get right (see `_emit_set`,
+`_repeat`).
 
 How a reported end is turned into the place where a Python match may start (`Plan.mode`):
 - "line": the superset cannot match a newline, so a match lies within one line (most patterns);
@@ -35,12 +38,11 @@ except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a 
     pyperscan = None  # type: ignore[assignment]
 
 MAX_CODE = 0x10FFFF
-# one non-ASCII character of the text, or one invalid byte
-_NONASCII = rb"(?:[\x80-\xff][\x80-\xbf]{0,3})"
-_NONASCII_REVERSED = rb"(?:[\x80-\xbf]{0,3}[\x80-\xff])"
+_CONTINUATIONS = rb"[\x80-\xbf]*"  # the rest of a character (unbounded: see `_repeat`)
 _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit set
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
-_MAX_ALTERNATIVES = 200  # UTF-8 byte sequences one class may become before it is "any non-ASCII"
+_MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
+_MAX_EXPRESSION = 1 << 15  # bytes of expression: Vectorscan refuses patterns above about 16,000
 
 
 class Unsupported(Exception):
@@ -91,13 +93,14 @@ class CharSet:
 _ASCII_WORD = _norm([(48, 57), (65, 90), (95, 95), (97, 122)])
 _ASCII_DIGIT = ((48, 57),)
 _ASCII_SPACE = _norm([(9, 13), (28, 32)])  # str.isspace() below 128: \t\n\v\f\r, \x1c-\x1f, space
+_ASCII_ONLY_SPACE = _norm([(9, 13), (32, 32)])  # \s under re.ASCII: [ \t\n\r\f\v], not \x1c-\x1f
 _ASCII = ((0, 127),)
 
 
 def _category(name: str, ascii_only: bool, want_superset: bool) -> CharSet:
     """A class escape (`\\w`, `\\D`...): exact under re.ASCII; otherwise its ASCII part, plus every
     non-ASCII character for a superset (Python's Unicode tables need not be Hyperscan's)."""
-    base = {"WORD": _ASCII_WORD, "DIGIT": _ASCII_DIGIT, "SPACE": _ASCII_SPACE}
+    base = {"WORD": _ASCII_WORD, "DIGIT": _ASCII_DIGIT, "SPACE": _ASCII_ONLY_SPACE if ascii_only else _ASCII_SPACE}
     negated = name.startswith("NOT_")
     ascii_part = base[name.removeprefix("NOT_")]
     if negated:
@@ -193,36 +196,6 @@ def _literal_set(code: int, ignore_case: bool, want_superset: bool) -> CharSet:
     return CharSet(((code, code),))
 
 
-# ----- UTF-8 byte sequences of a character range -----------------------------------------
-def _utf8_sequences(lo: int, hi: int) -> list[list[tuple[int, int]]]:
-    """Byte-range sequences whose union is the UTF-8 encodings of [lo, hi] (no surrogates)."""
-    out: list[list[tuple[int, int]]] = []
-    stack = [(lo, hi)]
-    while stack:
-        lo, hi = stack.pop()
-        split = next((m for m in (0x7F, 0x7FF, 0xFFFF) if lo <= m < hi), None)
-        if split is not None:
-            stack += [(split + 1, hi), (lo, split)]
-            continue
-        if hi <= 0x7F:
-            out.append([(lo, hi)])
-            continue
-        n = len(chr(lo).encode("utf-8"))
-        for i in range(1, n):
-            m = (1 << (6 * i)) - 1
-            if lo & ~m != hi & ~m:
-                if lo & m:
-                    stack += [((lo | m) + 1, hi), (lo, lo | m)]
-                    break
-                if hi & m != m:
-                    stack += [(hi & ~m, hi), (lo, (hi & ~m) - 1)]
-                    break
-        else:
-            a, b = chr(lo).encode("utf-8"), chr(hi).encode("utf-8")
-            out.append(list(zip(a, b, strict=True)))
-    return out
-
-
 def _bit_ranges(bits: int) -> list[tuple[int, int]]:
     """The bytes of a bit set, as inclusive ranges."""
     out: list[tuple[int, int]] = []
@@ -242,49 +215,40 @@ def _byte_class(pairs: list[tuple[int, int]] | Ranges) -> bytes:
 
 def _emit_set(charset: CharSet) -> tuple[bytes, bytes] | None:
     """The set as a byte-level pattern matching one character of the text, and the same for the
-    text read backwards (None: no character)."""
-    parts: list[bytes] = []
-    backwards: list[bytes] = []
-    ascii_part = _intersect(charset.ranges, 0, 127)
-    if ascii_part:
-        parts.append(_byte_class(ascii_part))
-        backwards.append(parts[-1])
+    text read backwards (None: no character): one class of the bytes such a character may
+    begin with, then any continuation bytes. Not the exact UTF-8 sequences: Vectorscan missed
+    matches of patterns made of alternations of them (an ASCII text, `aaaaaaa aaa aaaa`, lost
+    the second `aaa ` of `[\\w\\u212a-\\udc80][^\\xff-\\ue000\\n][\\x1f-\\u212a\\w] `)."""
+    firsts = list(_intersect(charset.ranges, 0, 127))
     upper = _intersect(charset.ranges, 128, MAX_CODE)
     if charset.any_nonascii or _size(upper) > (MAX_CODE - 127) // 2:
-        parts.append(_NONASCII)
-        backwards.append(_NONASCII_REVERSED)
-    elif upper:
-        # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
-        escaped = [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(upper, 0xDC80, 0xDCFF)]
-        if escaped:
-            parts.append(_byte_class(escaped))
-            backwards.append(parts[-1])
-        sequences = []
+        firsts.append((0x80, 0xFF))
+    else:
         for lo, hi in upper:
+            # an invalid byte of the file is the character U+DC80 + byte (surrogateescape)
+            firsts += [(a - 0xDC00, b - 0xDC00) for a, b in _intersect(((lo, hi),), 0xDC80, 0xDCFF)]
             for a, b in ((lo, min(hi, 0xD7FF)), (max(lo, 0xE000), hi)):
                 if a <= b:
-                    sequences += _utf8_sequences(a, b)
-        if len(sequences) > _MAX_ALTERNATIVES:
-            parts.append(_NONASCII)
-            backwards.append(_NONASCII_REVERSED)
-        else:
-            parts += [b"".join(_byte_class([r]) for r in seq) for seq in sequences]
-            backwards += [b"".join(_byte_class([r]) for r in reversed(seq)) for seq in sequences]
-    if not parts:
+                    firsts.append((chr(a).encode("utf-8")[0], chr(b).encode("utf-8")[0]))
+    if not firsts:
         return None
-    if len(parts) == 1:
-        return parts[0], backwards[0]
-    return b"(?:" + b"|".join(parts) + b")", b"(?:" + b"|".join(backwards) + b")"
+    byte_class = _byte_class(_norm(firsts))
+    if max(b for _, b in firsts) < 0x80:
+        return byte_class, byte_class
+    return byte_class + _CONTINUATIONS, _CONTINUATIONS + byte_class
 
 
-def _char_bytes(code: int) -> int:
-    return 1 if code < 0x80 or 0xDC80 <= code <= 0xDCFF else len(chr(code).encode("utf-8", "surrogatepass"))
+# code points by the bytes one takes in the text: an escaped invalid byte (U+DC80-U+DCFF) takes one
+_WIDTH_SPANS = ((0, 0x7F, 1), (0x80, 0x7FF, 2), (0x800, 0xDC7F, 3), (0xDC80, 0xDCFF, 1),
+                (0xDD00, 0xFFFF, 3), (0x10000, MAX_CODE, 4))
 
 
 def _set_widths(charset: CharSet) -> tuple[int, int]:
+    """The fewest and most bytes one character of the set takes: every width a range holds,
+    not only its ends' (a range from U+0080 to U+DCFF holds three-byte characters)."""
     if charset.any_nonascii:
         return 1, 4  # an invalid byte is one character of one byte
-    widths = [_char_bytes(c) for lo, hi in charset.ranges for c in {lo, hi}]
+    widths = [n for lo, hi in charset.ranges for a, b, n in _WIDTH_SPANS if lo <= b and hi >= a]
     return min(widths), max(widths)
 
 
@@ -306,6 +270,15 @@ class Piece:
 _NEVER = Piece(None)
 
 
+def _sized(expr: bytes) -> bytes:
+    """`expr`, unless it is longer than any pattern Vectorscan compiles: a back reference
+    spells out its group, so `(x)(\\1\\1)(\\2\\2)...` doubles at each group, and the translation
+    would take minutes and gigabytes for what `re` compiles at once."""
+    if len(expr) > _MAX_EXPRESSION:
+        raise Unsupported("an expression too long for Vectorscan")
+    return expr
+
+
 def _concat(pieces: list[Piece]) -> Piece:
     if any(p.expr is None for p in pieces):
         return _NEVER
@@ -313,7 +286,7 @@ def _concat(pieces: list[Piece]) -> Piece:
     byteset = 0
     for p in pieces:
         byteset |= p.byteset
-    return Piece(b"".join(p.expr for p in pieces),  # type: ignore[misc]
+    return Piece(_sized(b"".join(p.expr for p in pieces)),  # type: ignore[misc]
                  sum(p.min_bytes for p in pieces),
                  None if None in maxes else sum(maxes),  # type: ignore[arg-type]
                  any(p.newline for p in pieces),
@@ -398,9 +371,9 @@ class _Translator:
             least, most = item.min_bytes * lo, None if unbounded else item.max_bytes * hi
             if item.nested:  # flat: Vectorscan missed matches of repeats of repeats or alternations
                 flat = _byte_class(_bit_ranges(item.byteset))
-                bounds = b"{%d,}" % least if most is None or most > 4 * _BIG_REPEAT else b"{%d,%d}" % (least, most)
+                bounds = _repeat(least)
                 return Piece(flat + bounds, least, most, item.newline, flat + bounds, item.byteset, True)
-            bounds = b"{%d,}" % lo if hi is None else b"{%d,%d}" % (lo, hi)
+            bounds = _repeat(lo)
             return Piece(b"(?:" + item.expr + b")" + bounds, least, most,
                          item.newline, b"(?:" + item.reversed + b")" + bounds, item.byteset, True)
         if op is c.AT:
@@ -416,11 +389,15 @@ class _Translator:
                 self.ahead_newline = self.ahead_newline or ahead.newline or ahead.expr is None
                 self.ahead_bytes = None if self.ahead_bytes is None or ahead.max_bytes is None \
                     else max(self.ahead_bytes, ahead.max_bytes)
-            if direction < 0:
+            if direction < 0:  # it reads back its width, and what the assertions in it read
                 from re import _parser  # type: ignore[attr-defined]
 
-                width = _parser.SubPattern(_parser.State(), list(sub)).getwidth()[1]
-                self.lookbehind = max(self.lookbehind, min(width, 1 << 20))
+                outer, self.lookbehind = self.lookbehind, 0
+                self.seq(list(sub), flags)  # a look-ahead in it is recorded: it reads forward
+                width = _parser.SubPattern(_parser.State(), list(sub)).getwidth()[1] + self.lookbehind
+                if width > _MAX_LOOKBEHIND:
+                    raise Unsupported("a look-behind wider than a window")
+                self.lookbehind = max(outer, width)
             return Piece(b"")
         if op is c.ATOMIC_GROUP:
             return self.seq(list(arg), flags)
@@ -436,6 +413,14 @@ class _Translator:
         raise Unsupported(str(op))
 
 
+def _repeat(least: int) -> bytes:
+    """A repeat's bounds in the expression: its least count, and no upper bound. Vectorscan
+    misses matches of bounded repeats (`[\\x00-\\x1f][^0-9]{1,12}\\n` over a text with two such
+    lines reports the first one only), and the expression need only be a superset: the
+    longest match is counted on the Python side (`Piece.max_bytes`), not read from it."""
+    return b"{%d,}" % least
+
+
 def _branch_of(alternatives: list[Piece]) -> Piece:
     kept = [p for p in alternatives if p.expr is not None]
     if not kept:
@@ -444,7 +429,7 @@ def _branch_of(alternatives: list[Piece]) -> Piece:
     byteset = 0
     for p in kept:
         byteset |= p.byteset
-    return Piece(b"(?:" + b"|".join(p.expr for p in kept) + b")",  # type: ignore[misc]
+    return Piece(_sized(b"(?:" + b"|".join(p.expr for p in kept) + b")"),  # type: ignore[misc]
                  min(p.min_bytes for p in kept),
                  None if None in maxes else max(maxes),  # type: ignore[type-var]
                  any(p.newline for p in kept),

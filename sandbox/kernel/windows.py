@@ -12,6 +12,38 @@ import bisect
 from typing import Any
 
 
+def char_starts_around(mm: Any, size: int, pos: int) -> list[int]:
+    """The offsets where characters start, as the text is decoded (surrogateescape), from a few
+    bytes before `pos` to the end of the character holding it. A continuation byte that no
+    valid sequence holds (`\\x80` after ASCII, or after a truncated sequence) is a character of
+    its own (U+DC80 + byte), where a match may start and a search may resume: skipping every
+    continuation byte missed matches there, made `search(p, m.end())` find the same match again
+    for ever, and took a Python step per byte of a run of them. A character starts at most 3
+    bytes before `pos`, and decoding from there meets the real boundaries by `pos` (a stray
+    continuation byte decodes as one character)."""
+    first = max(0, pos - 3)
+    out, at = [], first
+    for char in bytes(mm[first:min(size, pos + 4)]).decode("utf-8", "surrogateescape"):
+        out.append(at)
+        at += len(char.encode("utf-8", "surrogateescape"))
+    out.append(at)
+    return out
+
+
+def char_start_before(mm: Any, size: int, pos: int) -> int:
+    """`pos`, moved back to the start of the character it falls in (as decoded)."""
+    if not 0 < pos < size or (mm[pos] & 0xC0) != 0x80:
+        return pos
+    return max(s for s in char_starts_around(mm, size, pos) if s <= pos)
+
+
+def char_start_after(mm: Any, size: int, pos: int) -> int:
+    """`pos`, moved forward to the start of a character (as decoded)."""
+    if not 0 < pos < size or (mm[pos] & 0xC0) != 0x80:
+        return pos
+    return next(s for s in char_starts_around(mm, size, pos) if s >= pos)
+
+
 class Window:
     """Decoded text of bytes [head, tail) of a corpus, searched from byte `start`; matches
     that start before byte `accept` belong to this window."""
