@@ -396,7 +396,12 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     os.close(fd)
     lines = raw.decode("utf-8", "replace").splitlines()
     assert list(corpus.splitlines()) == lines and len(corpus.splitlines()) == len(lines)
-    monkeypatch.setattr(literal_scan, "line_breaks", lambda _mm, _size: None)  # without Vectorscan
+    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 7)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for k, text in enumerate(texts):  # on every core: parts cut anywhere (inside \r\n and characters)
+        assert len(corpus_of(tmp_path, text, f"parts{k}.txt").splitlines()) == len(text.splitlines()), k
+    assert len(corpus.splitlines()) == len(lines)
+    monkeypatch.setattr(prefilter, "line_breaks", lambda: None)  # without Vectorscan
     assert len(corpus.splitlines()) == len(lines)
     for k, text in enumerate(texts):
         assert len(corpus_of(tmp_path, text, f"again{k}.txt").splitlines()) == len(text.splitlines()), k

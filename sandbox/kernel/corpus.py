@@ -672,22 +672,32 @@ class Corpus:
     def _line_count(self) -> int:
         """len(self.splitlines()), without making the lines: the newlines counted by
         `bytes.count`, the rarer breaks (\r, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029) by
-        the fast engine, a \r\n counted once. Each of those starts a character in UTF-8, and
-        decoding with replacement never swallows one, so counting bytes counts lines."""
+        the fast engine, a \r\n counted once, on every core. Each of those starts a character
+        in UTF-8, and decoding with replacement never swallows one, so counting bytes counts
+        lines."""
         mm, size = self._mm, self._size
         if not size:
             return 0
-        newlines = sum(bytes(mm[pos:pos + WINDOW]).count(b"\n") for pos in range(0, size, WINDOW))
-        others = literal_scan.line_breaks(mm, size)
-        if others is None:  # no fast engine: count the rare ones piece by piece too
-            others = 0
-            for pos in range(0, size, WINDOW):  # pieces overlap by one byte: a \r\n is seen whole
+        last = bytes(mm[max(0, size - 3):size])
+        unended = 0 if any(last.endswith(b) for b in _BREAK_BYTES) else 1
+        if prefilter.line_breaks() is None:  # no fast engine: the rare breaks piece by piece too
+            breaks = 0
+            for pos in range(0, size, WINDOW):  # pieces overlap by two bytes: a break is seen whole
                 piece = bytes(mm[pos:pos + WINDOW + 2])
                 cut = min(WINDOW, len(piece))
-                others += sum(piece.count(b, 0, cut + len(b) - 1) for b in _BREAK_BYTES[1:])
-                others -= piece.count(b"\r\n", 0, cut + 1)
-        last = bytes(mm[max(0, size - 3):size])
-        return newlines + others + (0 if any(last.endswith(b) for b in _BREAK_BYTES) else 1)
+                breaks += piece.count(b"\n", 0, cut) - piece.count(b"\r\n", 0, cut + 1)
+                breaks += sum(piece.count(b, 0, cut + len(b) - 1) for b in _BREAK_BYTES[1:])
+            return breaks + unended
+        parts = self._cores_for(0, size)
+        bounds = [size * k // parts for k in range(parts)] + [size]
+        counts = fanout.run_parts(lambda k: self._breaks(bounds[k], bounds[k + 1]), parts) if parts > 1 else None
+        return (sum(counts) if counts is not None else self._breaks(0, size)) + unended
+
+    def _breaks(self, lo: int, hi: int) -> int:
+        """The line breaks that end in (lo, hi] (a \r\n counted once, where its \n is)."""
+        mm = self._mm
+        newlines = sum(bytes(mm[pos:min(hi, pos + WINDOW)]).count(b"\n") for pos in range(lo, hi, WINDOW))
+        return newlines + (literal_scan.line_breaks(mm, lo, hi) or 0)
 
     def _carried_lines(self, pos: int, stop: int, keepends: bool) -> Iterator[str]:
         """The lines of bytes [pos, stop), read a window at a time, a line cut by a window's end

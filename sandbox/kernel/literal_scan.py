@@ -102,15 +102,15 @@ def count(mm: Any, needle: bytes, lo: int, hi: int) -> int:
     return Occurrences(mm, needle, lo, hi, hi).count
 
 
-def line_breaks(mm: Any, size: int) -> int | None:
+def line_breaks(mm: Any, lo: int, hi: int) -> int | None:
     """The line breaks of a UTF-8 map other than \\n (\\r, \\v, \\f, \\x1c-\\x1e, U+0085,
-    U+2028, U+2029), less one for each \\r\\n (its \\n is counted with the others); None without
-    Vectorscan."""
+    U+2028, U+2029) that end in (lo, hi], less one for each \\r\\n whose \\n is in [lo, hi)
+    (that \\n is counted with the others); None without Vectorscan."""
     database = prefilter.line_breaks()
     if database is None:
         return None
     found = [0]
-    state = {"base": 0, "after": 0}  # the view's offset; reports ending at or before `after` are the last block's
+    state = {"base": 0, "after": 0}  # the view's offset; reports ending at or before `after` are not ours
 
     def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
         stop = state["base"] + end
@@ -120,7 +120,7 @@ def line_breaks(mm: Any, size: int) -> int | None:
 
     scanner = database.build(None, on_match)
     block = _last_block(mm)
-    for a in range(0, size, block):  # a match is at most 3 bytes: each block starts 3 early
+    for a in range(lo, hi, block):  # a match is at most 3 bytes: each block starts 3 early
         state["base"], state["after"] = max(0, a - 3), a
-        prefilter.scan(scanner, mm, max(0, a - 3), min(size, a + block))
+        prefilter.scan(scanner, mm, max(0, a - 3), min(hi, a + block))
     return found[0]
