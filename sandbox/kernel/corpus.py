@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.kernel import fanout, literal_scan, prefilter
-from sandbox.kernel.fast_scan import FastScan
+from sandbox.kernel.fast_scan import FastScan, pairs
 from sandbox.kernel.windows import LineBatch, Window, char_start_before
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
@@ -132,13 +132,6 @@ def _match_value(groups: int) -> Callable[[Any], Any]:
     if groups == 1:
         return lambda m: _visible(m.group(1) or "")
     return lambda m: tuple(_visible(g or "") for g in m.groups())
-
-
-def _pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
-    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch."""
-    if type(piece) is LineBatch:
-        return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
-    return iter((piece,))
 
 
 def _batch_values(compiled: re.Pattern, batch: LineBatch) -> list[Any]:
@@ -799,7 +792,7 @@ class Corpus:
 
     def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | tuple[Window, Any]]:
         """What `_raw_scan` gives, with batches of lines whole where the fast path makes them
-        (every match of a batch's text from its `enter_char` is one; see `_pairs`)."""
+        (every match of a batch's text from its `enter_char` is one; see `fast_scan.pairs`)."""
         fast = self._fast(compiled)
         return self._engine_scan(compiled, start, limit) if fast is None else fast.pieces(start, limit)
 
@@ -917,7 +910,7 @@ class Corpus:
             if type(piece) is LineBatch and limit is None:
                 results.extend(_batch_values(compiled, piece))
                 continue
-            for _, m in _pairs(compiled, piece):
+            for _, m in pairs(compiled, piece):
                 results.append(value(m))
                 if limit is not None and len(results) >= limit:
                     return results
@@ -937,7 +930,7 @@ class Corpus:
                     values.extend(found)
                     last = piece
                 continue
-            for window, m in _pairs(compiled, piece):
+            for window, m in pairs(compiled, piece):
                 if window.tail > hi or len(head) < fanout.HEAD:
                     begin = window.byte_of(m.start())
                     if begin >= hi:

@@ -53,16 +53,13 @@ Giant = Callable[[int, int], Iterator[tuple[Any, Any]]]
 Range = tuple[int, int, int, int]  # starts [x, z), the last reported end, the end of its line
 
 
-def merged(ranges: list[Range], gap: int, one_per_line: bool = False) -> Iterator[Range]:
+def merged(ranges: list[Range], gap: int) -> Iterator[Range]:
     """Ranges [x, z) sorted and joined where they overlap or lie closer than `gap`, none longer
     than WINDOW unless one alone is; each keeps the largest of the two numbers that ride with
-    its parts (the last reported match end, and the end of the line of the last one). With
-    `one_per_line`, ranges on the same line are joined whatever lies between them: their windows
-    would all reach the end of the line, so one window (decoded once) serves them all."""
+    its parts (the last reported match end, and the end of the line of the last one)."""
     current: list[int] | None = None
     for x, z, t, line_end in sorted(ranges):
-        if current is not None and ((x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW)
-                                    or (one_per_line and line_end == current[3])):
+        if current is not None and x <= current[1] + gap and max(z, current[1]) - current[0] <= WINDOW:
             current[1] = max(current[1], z)
             current[2] = max(current[2], t)
             current[3] = max(current[3], line_end)
@@ -84,6 +81,13 @@ def _split(ranges: Iterator[Range]) -> Iterator[Range]:
         yield x, z, t, line_end
 
 
+def pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
+    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch."""
+    if type(piece) is LineBatch:
+        return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
+    return iter((piece,))
+
+
 class FastScan:
     """The fast path over one map (`mm`, `size` bytes) for one compiled pattern and its plan."""
 
@@ -95,13 +99,8 @@ class FastScan:
     def matches(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
         """The matches of `compiled.finditer(text, start, limit)` in order, each with the
         window or batch it was found in (its `byte_of` gives corpus offsets)."""
-        finditer = self._compiled.finditer
         for piece in self.pieces(start, limit):
-            if type(piece) is LineBatch:
-                for m in finditer(piece.text, piece.enter_char):
-                    yield piece, m
-            else:
-                yield piece  # type: ignore[misc]
+            yield from pairs(self._compiled, piece)
 
     def pieces(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
         """What `matches` gives, with the matches of a batch of lines left to the caller: every
@@ -173,9 +172,9 @@ class FastScan:
             start = yield from self._windows(self._ranges(runs, a, b, data_end), start, limit)
 
     def _ranges(self, runs: array.array, a: int, b: int, data_end: int) -> Iterator[Range]:
-        """The ranges of possible starts of one block, merged into what one window each confirms."""
-        plan = self._plan
-        return merged(self._starts(runs, a, b, data_end), plan.join_gap, one_per_line=plan.reach == "line")
+        """The ranges of possible starts of one block, merged into what one window each confirms
+        (`_windows` then confirms the ranges that start within a window's text in it)."""
+        return merged(self._starts(runs, a, b, data_end), self._plan.join_gap)
 
     def _windows(self, ranges: Iterator[Range], start: int, limit: int) -> Generator[tuple[Any, Any], None, int]:
         """The matches that start in the ranges (in order, none before `start`), each searched in
@@ -193,9 +192,7 @@ class FastScan:
             if z <= start:
                 continue
             line_end = self._own_line_end(z, line_end, limit)
-            pos = start if x < start else x
-            if mm[pos] & 0xC0 == 0x80:
-                pos = self._boundary_after(pos)
+            pos = self._boundary_after(start if x < start else x)
             accept = self._boundary_after(z) if z < limit and mm[z] & 0xC0 == 0x80 else z
             if pos >= accept:
                 continue
