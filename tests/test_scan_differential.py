@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sandbox.kernel import corpus as corpus_module
-from sandbox.kernel import fast_scan, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, fast_scan, literal_scan, prefilter
 from sandbox.kernel.corpus import Corpus
 
 WORDS = ["the", "def", "café", "naïve", "Straße", "KELVIN", "ſtar", "İstanbul", "ıi", "東京", "日本語",
@@ -135,13 +135,20 @@ def got(corpus: Corpus, pattern: str, flags: int, pos: int = 0) -> list[tuple[in
     return [(m.start(), m.end(), (m.group(), *m.groups())) for m in corpus.finditer(pattern, pos=pos, flags=flags)]
 
 
-@pytest.fixture(params=["line batches", "windows only", "mapped directory"])
+@pytest.fixture(params=["line batches", "windows only", "mapped directory", "ascii stretches",
+                        "ascii stretches of a mapped directory"])
 def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks, windows, margins and batches of a few bytes: every edge is crossed many times.
     Once with candidate lines up to 48 bytes confirmed in batches (longer ones in windows),
     once with every candidate confirmed in its window, once over a corpus cut into parts of
-    several buffers (as a mapped directory is)."""
-    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", request.param == "mapped directory")
+    several buffers (as a mapped directory is); and twice (a file, a mapped directory) with
+    every block's lines past its first candidate taken as a stretch where the pattern has an
+    RE2 program (ASCII lines by RE2, the others in batches)."""
+    monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", "mapped directory" in request.param)
+    if "stretches" in request.param:
+        monkeypatch.setattr(fast_scan, "DENSE_MIN", 1)
+        monkeypatch.setattr(fast_scan, "ASCII_DENSE", 62)
+        monkeypatch.setattr(fast_scan, "STRETCH_MOST", 1.0)
     monkeypatch.setattr(fast_scan, "COPIED_BLOCK", 512)
     monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
     monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
@@ -205,6 +212,62 @@ def test_patterns_confirmed_by_re_match_as_on_a_str_in_any_text(tmp_path: Path, 
     compared, failures = compare(tmp_path, WORDS, 2000, 20261205, exact_plan)
     assert compared == 2000
     assert not failures, f"{len(failures)} of {compared} differ, e.g.:\n" + "\n".join(map(repr, failures[:5]))
+
+
+# Mostly ASCII lines, some not: the runs of ASCII lines RE2 scans lie between batches of others.
+ASCII_WORDS = [w for w in WORDS if w.isascii()] * 10 + [w for w in WORDS if not w.isascii()]
+
+
+def re2_program(compiled: re.Pattern) -> bool:
+    return ascii_re2.program(compiled) is not None and exact_plan(compiled)
+
+
+def test_patterns_re2_runs_on_ascii_lines_match_as_on_a_str(tmp_path: Path, tiny_windows: None) -> None:
+    """The patterns that have an RE2 program (see sandbox/kernel/ascii_re2.py), over mostly
+    ASCII text: every result equal (with "ascii stretches", RE2 finds the matches of the ASCII
+    lines and `re` those of the others)."""
+    compared, failures = compare(tmp_path, ASCII_WORDS, 1500, 20261206, re2_program)
+    assert compared == 1500
+    assert not failures, f"{len(failures)} of {compared} differ, e.g.:\n" + "\n".join(map(repr, failures[:5]))
+
+
+def test_an_re2_program_finds_pythons_matches_on_ascii_text() -> None:
+    """The translation alone: on ASCII text (every character class, `\\b`, case folding of
+    non-ASCII pattern letters such as the long s and the Kelvin sign), RE2's spans are `re`'s."""
+    rng = random.Random(11)
+    alphabet = [w for w in WORDS if w.isascii()] + ["K", "k", "S", "s", "I", "i", "_", "0", "9"]
+    text = random_text(rng, 20000, alphabet).replace("\u2028", "\n").replace("\x85", "\n")
+    data = text.encode("ascii")
+    translated = 0
+    for _ in range(3000):
+        pattern = rng.choice(FLAGS) + random_pattern(rng) + rng.choice(["", "", "(?i:ſ|K)"])
+        try:
+            compiled = re.compile(pattern)
+        except (re.error, RecursionError):
+            continue
+        program = ascii_re2.program(compiled)
+        want = expected(pattern, 0, text)
+        if program is None or want is None:
+            continue
+        translated += 1
+        assert list(program.spans(data, 0, len(data))) == [(a, b) for a, b, _ in want], pattern
+    assert translated > 1000
+
+
+def test_where_re2_and_re_disagree_on_a_line_res_matches_are_given(tmp_path: Path, tiny_windows: None,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard behind the runs of ASCII lines: each match is Python's own match object made
+    at the place RE2 found, and where Python finds no such match there (a program that means
+    something else, made so here: one that reports every word character), the rest of that
+    line is Python's matches. (A program that reported no place on a line where Python has a
+    match would lose it: the translation's own test and the differential tests hold that.)"""
+    wrong = ascii_re2.program(re.compile(r"\w"))
+    monkeypatch.setattr(ascii_re2, "program", lambda compiled: wrong)
+    rng = random.Random(5)
+    text = random_text(rng, 4000, ASCII_WORDS)
+    corpus = corpus_of(tmp_path, text, "t.txt")
+    for pattern in [r"\b\w+ing\b", r"[a-e]{2}", r"(?m)^\w+", r"(e)(r+)"]:
+        assert got(corpus, pattern, 0) == expected(pattern, 0, text), pattern
 
 
 @pytest.mark.xfail(reason="known: the regex engine (patterns with no exact window or no plan) treats "
@@ -302,35 +365,45 @@ def test_a_line_longer_than_the_longest_match_is_scanned_by_windows(tmp_path: Pa
 
 
 def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
-    """Vectorscan loads under the kernel's isolation (seccomp, Landlock, minimal root), and a
-    scan of a Corpus there takes the fast path with `re`'s results."""
+    """Vectorscan and RE2 load under the kernel's isolation (seccomp, Landlock, minimal root),
+    and a scan of a Corpus there takes the fast path with `re`'s results: a sparse pattern, and
+    a dense one over mostly ASCII lines (RE2 runs its stretches)."""
     from sandbox.config import SandboxConfig
     from sandbox.host import Sandbox
 
     rng = random.Random(9)
-    text = random_text(rng, 400_000)
+    plain = random_text(rng, 600_000, [w for w in WORDS if w.isascii()]).replace("\u2028", " ").replace("\x85", " ")
+    text = plain + random_text(rng, 400_000)
     path = tmp_path / "big.txt"
     path.write_text(text, encoding="utf-8")
     pattern = r"(?i)\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\bwarning\b"
+    dense = r"\b\w+ing\b"
     with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=1 << 16)) as sandbox:
         sandbox.load_context(path)
         result = sandbox.execute(
-            "import re\nfrom sandbox.kernel import prefilter\n"
-            f"p = {pattern!r}\n"
+            "import re\nfrom sandbox.kernel import prefilter\nfrom sandbox.kernel.windows import AsciiRun\n"
+            f"p, d = {pattern!r}, {dense!r}\n"
             "plan = prefilter.plan(re.compile(p)._rlm_pattern)\n"
+            "runs = sum(type(piece) is AsciiRun for piece in"
+            " context._fast(re.compile(d)._rlm_pattern).pieces(0, len(context)))\n"
             "print(type(context).__name__, prefilter.pyperscan is not None, plan.lines_alone,"
             " len(re.findall(p, context)), context.count('warning'), 'zq-absent' in context,"
-            " context.find('東京'), len(context.splitlines()))")
-    want = ["Corpus", "True", "True", str(len(re.findall(pattern, text))), str(text.count("warning")), "False",
-            str(len(text[:text.find("東京")].encode("utf-8"))), str(len(text.splitlines()))]
-    assert result.stdout.split() == want, result
+            " context.find('東京'), len(context.splitlines()), runs > 0,"
+            " len(re.findall(d, context)), [m.span() for m in re.finditer(d, context)][-1])")
+    spans = [(len(text[:m.start()].encode("utf-8")), len(text[:m.end()].encode("utf-8")))
+             for m in re.finditer(dense, text)]
+    want = ["Corpus", "True", "True", str(len(re.findall(pattern, text))), str(text.count("warning")),
+            "False", str(len(text[:text.find("東京")].encode("utf-8"))), str(len(text.splitlines())), "True",
+            str(len(re.findall(dense, text))), str(spans[-1]).replace(" ", "")]
+    assert result.stdout.replace(", ", ",").split() == want, result
     with Sandbox(SandboxConfig(max_str_bytes=1 << 16)) as sandbox:  # the default policy: model code
         sandbox.load_context(path)
         result = sandbox.execute(
-            f"p = {pattern!r}\n"
+            f"p, d = {pattern!r}, {dense!r}\n"
             "print(type(context).__name__, True, True, len(re.findall(p, context)), context.count('warning'),"
-            " 'zq-absent' in context, context.find('東京'), len(context.splitlines()))")
-    assert result.stdout.split() == want, result
+            " 'zq-absent' in context, context.find('東京'), len(context.splitlines()), True,"
+            " len(re.findall(d, context)), [m.span() for m in re.finditer(d, context)][-1])")
+    assert result.stdout.replace(", ", ",").split() == want, result
 
 
 def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

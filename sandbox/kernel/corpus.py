@@ -44,7 +44,7 @@ from typing import Any
 
 from sandbox.kernel import fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan, pairs
-from sandbox.kernel.windows import LineBatch, Window, char_start_before
+from sandbox.kernel.windows import AsciiRun, LineBatch, Window, char_start_before
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
@@ -790,7 +790,7 @@ class Corpus:
         fast = self._fast(compiled)
         return self._engine_scan(compiled, start, limit) if fast is None else fast.matches(start, limit)
 
-    def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | tuple[Window, Any]]:
+    def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Window, Any]]:
         """What `_raw_scan` gives, with batches of lines whole where the fast path makes them
         (every match of a batch's text from its `enter_char` is one; see `fast_scan.pairs`)."""
         fast = self._fast(compiled)
@@ -910,6 +910,9 @@ class Corpus:
             if type(piece) is LineBatch and limit is None:
                 results.extend(_batch_values(compiled, piece))
                 continue
+            if type(piece) is AsciiRun and limit is None:
+                results.extend(piece.values(compiled, value))
+                continue
             for _, m in pairs(compiled, piece):
                 results.append(value(m))
                 if limit is not None and len(results) >= limit:
@@ -922,10 +925,11 @@ class Corpus:
         only where a match may start at `hi` or later, or its span is kept)."""
         values: list[Any] = []
         head: list[tuple[int, int]] = []
-        last: tuple[Any, Any] | LineBatch | None = None
+        last: tuple[Any, Any] | LineBatch | AsciiRun | None = None
         for piece in self._pieces(compiled, lo, limit):
-            if type(piece) is LineBatch and piece.tail <= hi and len(head) >= fanout.HEAD:
-                found = _batch_values(compiled, piece)  # all of them, in one call
+            if type(piece) in (LineBatch, AsciiRun) and piece.tail <= hi and len(head) >= fanout.HEAD:
+                # all of them, in one call
+                found = _batch_values(compiled, piece) if type(piece) is LineBatch else piece.values(compiled, value)
                 if found:
                     values.extend(found)
                     last = piece
@@ -944,7 +948,10 @@ class Corpus:
             break
         if isinstance(last, LineBatch):  # the last match of the batch
             last = (last, collections.deque(compiled.finditer(last.text, last.enter_char), maxlen=1)[0])
-        span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
+        if isinstance(last, AsciiRun):
+            span = last.last_span
+        else:
+            span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
         return fanout.Part(values, head, span)
 
     def _spans(self, compiled: re.Pattern, lo: int, hi: int, limit: int,

@@ -30,8 +30,8 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from sandbox.kernel import prefilter
-from sandbox.kernel.windows import LineBatch, Window, char_start_after, char_start_before
+from sandbox.kernel import ascii_re2, prefilter
+from sandbox.kernel.windows import AsciiRun, LineBatch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs, see `_match_ends`)
@@ -45,6 +45,12 @@ WINDOW = 8 << 20  # the longest window a range of candidate starts is merged int
 # faster than one call a byte. Past DENSE_MIN reports, more than one in 32 bytes stops the scan
 # for match ends (`re` confirms the rest of the block), one in 4 the search for starts.
 DENSE_MIN = 4096
+# Where the pattern has an RE2 program (`ascii_re2`), ends denser than one in 2**ASCII_DENSE
+# bytes already cost more (a Python step each, and `re` over their lines) than RE2 over every
+# line of the rest of the block: those lines become a stretch (`_stretch`).
+ASCII_DENSE = 9
+STRETCH_MOST = 0.5  # the share of a stretch's bytes in lines above 0x7f past which it is not one
+_STRETCH = (-1, -1)  # in the probes of a block: where the rest of it may become a stretch
 
 _CONTINUE = prefilter.pyperscan.Scan.Continue if prefilter.pyperscan is not None else None
 _TERMINATE = prefilter.pyperscan.Scan.Terminate if prefilter.pyperscan is not None else None
@@ -82,9 +88,12 @@ def _split(ranges: Iterator[Range]) -> Iterator[Range]:
 
 
 def pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
-    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch."""
+    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch or
+    of a run of ASCII lines."""
     if type(piece) is LineBatch:
         return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
+    if type(piece) is AsciiRun:
+        return piece.pairs(compiled)
     return iter((piece,))
 
 
@@ -95,6 +104,7 @@ class FastScan:
                  giant: Giant, max_match: int) -> None:
         self._mm, self._size, self._compiled, self._plan = mm, size, compiled, plan
         self._giant, self._max_match = giant, max_match
+        self._ascii = ascii_re2.program(compiled) if plan.lines_alone else None
 
     def matches(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
         """The matches of `compiled.finditer(text, start, limit)` in order, each with the
@@ -102,21 +112,34 @@ class FastScan:
         for piece in self.pieces(start, limit):
             yield from pairs(self._compiled, piece)
 
-    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
-        """What `matches` gives, with the matches of a batch of lines left to the caller: every
-        match of `compiled.finditer(batch.text, batch.enter_char)` is one (`findall` takes them
-        in one call)."""
+    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Any, Any]]:
+        """What `matches` gives, with the matches of a batch of lines or a run of ASCII lines
+        left to the caller (`pairs` gives them; `findall` takes a batch's in one call)."""
         if self._plan.lines_alone:
             return self._by_lines(start, limit)
         return self._by_windows(start, limit)
 
-    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
+    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Any, Any]]:
         mm = self._mm
         batch = LineBatch(mm, limit)
         line_end, long_line = -1, False  # the line of the last end looked at
-        for a, b, runs, data_end in self._blocks(start, limit):
+        for a, b, runs, data_end, dense in self._blocks(start, limit):
             long_ends = array.array("q")  # runs of the ends on long lines
-            for first, t in self._line_probes(runs):
+            for first, t in self._probes(runs, dense):
+                if first < 0:  # the rest of the block may be a stretch of lines
+                    stretch = self._stretch(line_end + 1, data_end, limit)
+                    if stretch is None:
+                        continue
+                    if long_ends:
+                        start = yield from self._windows(self._ranges(long_ends, a, b, data_end), start, limit)
+                        long_ends = array.array("q")
+                    if batch:
+                        yield batch.close()
+                        batch = LineBatch(mm, limit)
+                    yield from stretch
+                    line_end = data_end - 1 if mm[data_end - 1] == 10 else data_end
+                    long_line = False
+                    break
                 if t <= line_end:  # the same line (a match cannot hold its newline)
                     if long_line:
                         long_ends.extend((first, t))
@@ -147,6 +170,61 @@ class FastScan:
                 yield batch.close()
                 batch = LineBatch(mm, limit)
 
+    def _probes(self, runs: array.array, dense: bool) -> Iterator[tuple[int, int]]:
+        """The line probes of a block's runs (`_line_probes`). Where the ends came dense (the last
+        run reaches the block's end) and the pattern has an RE2 program, the dense run's first
+        line, then `_STRETCH`, then (if the stretch was not taken) the rest of its lines."""
+        if not dense or self._ascii is None:
+            yield from self._line_probes(runs)
+            return
+        first, last = runs[-2], runs[-1]
+        newline = self._mm.find(b"\n", first - 1, last)  # the dense run's first line, whole
+        yield from self._line_probes(runs[:-2] + array.array("q", (first, last if newline == -1 else newline)))
+        yield _STRETCH
+        yield from self._line_probes(runs[-2:])
+
+    def _stretch(self, lo: int, hi: int, limit: int) -> Iterator[LineBatch | AsciiRun] | None:
+        """The lines [lo, hi) (lo a line start; hi past a newline, or the limit) as runs of ASCII
+        lines (RE2 finds their matches) and batches of the others (`re` confirms them), in
+        order; None where the lines above 0x7f are long or most of the text (the candidate
+        lines alone are confirmed then)."""
+        mm = self._mm
+        if lo >= hi or (hi < limit and mm[hi - 1] != 10):
+            return None
+        one = mm.within_one(max(0, lo - 1), hi) if hasattr(mm, "within_one") else None
+        if isinstance(mm, mmap.mmap):
+            buffer, base = mm, 0
+        elif one is not None:
+            buffer, base = one[0], max(0, lo - 1) - one[1]
+        else:  # copied, with the byte before (`\\b` and `^` look at it)
+            buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
+        lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base)
+        widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
+        if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
+            return None
+        return self._stretch_pieces(buffer, base, lo, hi, lines, limit)
+
+    def _stretch_pieces(self, buffer: Any, base: int, lo: int, hi: int, lines: array.array,
+                        limit: int) -> Iterator[LineBatch | AsciiRun]:
+        batch = LineBatch(self._mm, limit)
+        at = lo  # the first line not yet given
+        for i in range(0, len(lines), 2):
+            line_start, line_end = lines[i] + base, lines[i + 1] + base
+            if line_start > at:
+                if batch:
+                    yield batch.close()
+                    batch = LineBatch(self._mm, limit)
+                yield AsciiRun(buffer, base, at, line_start, self._ascii)
+            if batch.size >= BATCH_BYTES:
+                yield batch.close()
+                batch = LineBatch(self._mm, limit)
+            batch.add(line_start, line_start, line_end)
+            at = line_end + 1
+        if batch:
+            yield batch.close()
+        if at < hi:
+            yield AsciiRun(buffer, base, at, hi, self._ascii)
+
     def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:
         """For each run of reported ends (`_match_ends`), each non-empty line from its first
         end's line to its last end's, as the first and the last place a match may end in it
@@ -168,7 +246,7 @@ class FastScan:
                     break
 
     def _by_windows(self, start: int, limit: int) -> Iterator[LineBatch | tuple[Any, Any]]:
-        for a, b, runs, data_end in self._blocks(start, limit):
+        for a, b, runs, data_end, _ in self._blocks(start, limit):
             start = yield from self._windows(self._ranges(runs, a, b, data_end), start, limit)
 
     def _ranges(self, runs: array.array, a: int, b: int, data_end: int) -> Iterator[Range]:
@@ -287,10 +365,11 @@ class FastScan:
         found.reverse()  # reported backwards, each offset once
         return found  # type: ignore[return-value]
 
-    def _blocks(self, start: int, limit: int) -> Iterator[tuple[int, int, array.array, int]]:
+    def _blocks(self, start: int, limit: int) -> Iterator[tuple[int, int, array.array, int, bool]]:
         """Blocks [a, b) from `start` to `limit`, growing in size, each with the runs of match
-        ends the fast engine reports over it (`_match_ends`) and what a match starting in it may reach past its end (the
-        rest of its line, or the pattern's longest match), up to `data_end`."""
+        ends the fast engine reports over it and whether they came dense (`_match_ends`), and
+        what a match starting in it may reach past its end (the rest of its line, or the
+        pattern's longest match), up to `data_end`."""
         mm, plan = self._mm, self._plan
         a, block = start, FIRST_BLOCK
         last = LAST_BLOCK if isinstance(mm, mmap.mmap) else COPIED_BLOCK
@@ -303,10 +382,11 @@ class FastScan:
                 reach = min(limit, b + self._max_match)
                 newline = mm.find(b"\n", b - 1, reach) if b < limit else -1
                 data_end = reach if newline == -1 else newline + 1
-            yield a, b, self._match_ends(a, data_end), data_end
+            runs, dense = self._match_ends(a, data_end)
+            yield a, b, runs, data_end, dense
             a, block = b, min(block * 4, last)
 
-    def _match_ends(self, a: int, b: int) -> array.array:
+    def _match_ends(self, a: int, b: int) -> tuple[array.array, bool]:
         """Vectorscan over bytes [a, b): the offsets (in the corpus) of the reported match ends,
         as runs: the first and the last end of each run of ends that lie closer than the plan's
         join gap (their start ranges would be joined anyway), spanning at most WINDOW bytes. A
@@ -314,15 +394,18 @@ class FastScan:
         byte of a block of up to 64 MiB, and a list of them held 150 bytes a byte of text. Where
         the ends come denser than one in 32 bytes (DENSE_MIN) the scan stops, and the last run
         reaches `b`: every match from there may start in the rest of the block (a match ending
-        later starts no earlier than that run's start bound), and `re` confirms it."""
+        later starts no earlier than that run's start bound), and `re` confirms it. With an RE2
+        program, the scan stops at one end in 2**ASCII_DENSE bytes. Also returns whether it
+        stopped so."""
         runs = array.array("q")
         gap, span = self._plan.join_gap, WINDOW
         count = [0]
+        shift = 5 if self._ascii is None else ASCII_DENSE
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
             t = a + end
             count[0] += 1
-            if count[0] > DENSE_MIN and count[0] > (t - a) >> 5:
+            if count[0] > DENSE_MIN and count[0] > (t - a) >> shift:
                 runs[-1] = b
                 return _TERMINATE
             if runs and 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
@@ -335,7 +418,7 @@ class FastScan:
             return _CONTINUE
 
         prefilter.scan(self._plan.database.build(None, on_match), self._mm, a, b)
-        return runs
+        return runs, bool(runs) and runs[-1] == b and count[0] > DENSE_MIN
 
     def _starts(self, runs: array.array, a: int, b: int, data_end: int) -> list[Range]:
         """Where the matches ending in each run of reported ends may start (from where its first

@@ -4,11 +4,15 @@ character indexes to the corpus's byte offsets (runs inside the kernel).
 `Window` is one stretch of the corpus. `LineBatch` is a set of whole lines of the corpus joined
 by newlines into one text, so one `finditer` confirms many candidate lines (see
 `sandbox/kernel/fast_scan.py` for when that gives exactly the matches of the whole text).
+`AsciiRun` is a stretch of whole lines with no byte above 0x7f whose matches RE2 finds
+(`sandbox/kernel/ascii_re2.py`); a match object is Python's, made at the place RE2 found.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -167,3 +171,70 @@ class LineBatch:
         b = b0 + len(self.text[c0:char].encode("utf-8", "surrogateescape"))
         self._cursor = (char, b)
         return b
+
+
+class _LineText:
+    """The Latin-1 text of bytes [head, tail) of a corpus: one line's rest, from the character
+    before a match (what `\\b` and `^` look at) to its end."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, head: int, tail: int) -> None:
+        self.head, self.tail = head, tail
+
+    def byte_of(self, char: int) -> int:
+        return self.head + char
+
+
+class AsciiRun:
+    """Bytes [lo, tail) of a corpus: whole lines (the first may be entered past its start) with
+    no byte above 0x7f, where a pattern cannot match over a line's end; `buffer` holds the
+    corpus's bytes from offset `base` on, at least from lo - 1. `program` (RE2, exact on ASCII
+    text) finds the matches; `pairs` makes each one Python's own match object at the place RE2
+    found, and where Python disagrees (never seen) takes Python's matches for the rest of that
+    line. `last_span` is the corpus span of the last match given, once the run is read."""
+
+    __slots__ = ("_base", "_buffer", "_program", "last_span", "lo", "tail")
+
+    def __init__(self, buffer: Any, base: int, lo: int, tail: int, program: Any) -> None:
+        self._buffer, self._base, self._program = buffer, base, program
+        self.lo, self.tail = lo, tail
+        self.last_span: tuple[int, int] | None = None
+
+    def values(self, compiled: re.Pattern, value: Any) -> list[Any]:
+        """What `re.findall` gives over the run (`value` makes one of a match object)."""
+        if compiled.groups:
+            return [value(m) for _, m in self.pairs(compiled)]
+        buffer, base = self._buffer, self._base
+        found: list[str] = []
+        keep = found.append
+        s = e = 0
+        for s, e in self._program.spans(buffer, self.lo - base, self.tail - base):
+            keep(str(buffer[s:e], "ascii"))
+        if found:
+            self.last_span = (s + base, e + base)
+        return found
+
+    def pairs(self, compiled: re.Pattern) -> Iterator[tuple[_LineText, Any]]:
+        """(text, match) for each match of the run, in order, as `re.finditer` gives them."""
+        buffer, base, end = self._buffer, self._base, self.tail - self._base
+        resume, skip_to = self.lo - base, -1  # where the last match ended; a line Python took
+        for s, e in self._program.spans(buffer, resume, end):
+            if s < skip_to:
+                continue
+            newline = buffer.find(b"\n", e, end)
+            line_end = end if newline == -1 else newline
+            head = s - 1 if s > 0 else s
+            m = compiled.match(str(buffer[head:line_end], "latin-1"), s - head)
+            if m is not None and m.end() == e - head:
+                self.last_span = (s + base, e + base)
+                yield _LineText(head + base, line_end + base), m
+                resume = e
+                continue
+            line_start = max(resume, buffer.rfind(b"\n", 0, s) + 1)
+            head = line_start - 1 if line_start > 0 else line_start
+            text = _LineText(head + base, line_end + base)
+            for m in compiled.finditer(str(buffer[head:line_end], "latin-1"), line_start - head):
+                self.last_span = (text.byte_of(m.start()), text.byte_of(m.end()))
+                yield text, m
+            skip_to = line_end

@@ -1,0 +1,182 @@
+"""RE2 running a Python pattern over ASCII lines with Python's meaning (runs inside the kernel).
+
+Python's `re` backtracks from every position of a text; for a dense pattern such as
+`\\b\\w+tion\\b` (a match every 250 bytes) that is most of a scan's time. RE2 runs the same
+kind of pattern as a DFA, several times faster, with the same leftmost-first choice of match
+(the alternative and repeat count a backtracking engine would take). Their meanings differ
+elsewhere: RE2's `\\b`, `\\w` and case folding are ASCII or Unicode in other ways than Python's,
+`$` and `^` differ, and RE2 has no look-arounds or back references.
+
+So this translation is exact on ASCII text only, and refuses what it cannot make exact:
+- each character test (a literal, a class, `.`, `\\w`, a literal under `(?i)`) becomes the set
+  of ASCII bytes that Python's own `re` says the test matches (all 128 tried), whatever the
+  flags; no non-ASCII byte is in any set;
+- `\\b` and `\\B` are RE2's (on ASCII text the same as Python's, Unicode or not);
+- `^` and `$` only in multi-line mode (RE2's are then Python's: a line start or end);
+- groups, alternations, greedy and lazy repeats as they are; repeats of something that can
+  match empty, and everything else (look-arounds, back references, atomic groups, possessive
+  repeats, `\\A`, `\\Z`, `^` and `$` without `re.M`), are refused: None.
+The caller runs RE2 only over lines with no byte above 0x7f, and Python's `re` over the others.
+"""
+
+from __future__ import annotations
+
+import array
+import functools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+try:  # optional at import time: without it dense scans confirm with Python's `re` as before
+    import re2 as _re2_module
+    from re2 import _re2
+except ImportError:  # pragma: no cover - google-re2 is a dependency; kept for a broken install
+    _re2_module = None
+    _re2 = None
+
+_RE2_MAX_REPEAT = 1000  # RE2 refuses a repeat count above this
+_MAX_PROGRAM = 1 << 15  # characters of translated pattern
+
+
+class _Refused(Exception):
+    """The pattern has a construct this translation cannot make exact."""
+
+
+class AsciiProgram:
+    """A compiled RE2 program whose matches on ASCII text are Python's (see the module
+    docstring): `spans(buffer, pos, endpos)` gives the (start, end) of each match, in order,
+    as `re.finditer` would over those bytes decoded (bytes before `pos` are context for `\\b`
+    and `^`)."""
+
+    __slots__ = ("_match", "_unanchored", "groups")
+
+    def __init__(self, regexp: Any, groups: int) -> None:
+        self._match = regexp.Match
+        self._unanchored = _re2.RE2.Anchor.UNANCHORED
+        self.groups = groups
+
+    def spans(self, buffer: Any, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
+        match, unanchored = self._match, self._unanchored
+        while pos < endpos:
+            found = match(unanchored, buffer, pos, endpos)[0]
+            if found[0] < 0:
+                return
+            yield found
+            pos = found[1]  # never an empty match: refused (the pattern's least width is > 0)
+
+
+def _char_set(op: Any, arg: Any, flags: int) -> bytes:
+    """The RE2 class of the ASCII characters one character test matches, asked of Python."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    state = _parser.State()
+    state.flags = flags
+    test = _compiler.compile(_parser.SubPattern(state, [(op, arg)]), flags)
+    members = [code for code in range(128) if test.fullmatch(chr(code))]
+    if not members:
+        return rb"[^\x00-\xff]"  # matches nothing
+    out, i = [], 0
+    while i < len(members):
+        j = i
+        while j + 1 < len(members) and members[j + 1] == members[j] + 1:
+            j += 1
+        out.append(b"\\x%02x" % members[i] + (b"-\\x%02x" % members[j] if j > i else b""))
+        i = j + 1
+    return b"[" + b"".join(out) + b"]"
+
+
+class _Translator:
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def seq(self, items: list[Any], flags: int) -> bytes:
+        self.depth += 1
+        if self.depth > 100:
+            raise _Refused("nested too deep")
+        try:
+            return b"".join(self.node(op, arg, flags) for op, arg in items)
+        finally:
+            self.depth -= 1
+
+    def node(self, op: Any, arg: Any, flags: int) -> bytes:
+        from re import _constants as c  # type: ignore[attr-defined]
+        from re import _parser  # type: ignore[attr-defined]
+
+        if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN):
+            return _char_set(op, arg, flags)
+        if op is c.BRANCH:
+            return b"(?:" + b"|".join(self.seq(list(a), flags) for a in arg[1]) + b")"
+        if op is c.SUBPATTERN:
+            group, add, remove, sub = arg
+            inner = self.seq(list(sub), (flags | add) & ~remove)
+            return (b"(?:" if group is None else b"(") + inner + b")"
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            lo, hi, sub = arg
+            if _parser.SubPattern(_parser.State(), list(sub)).getwidth()[0] == 0:
+                raise _Refused("a repeat of something that may match empty")  # engines differ there
+            if lo > _RE2_MAX_REPEAT or (hi is not c.MAXREPEAT and hi > _RE2_MAX_REPEAT):
+                raise _Refused("a repeat count RE2 refuses")
+            bounds = b"{%d,}" % lo if hi is c.MAXREPEAT else b"{%d,%d}" % (lo, hi)
+            return b"(?:" + self.seq(list(sub), flags) + b")" + bounds + (b"?" if op is c.MIN_REPEAT else b"")
+        if op is c.AT:
+            if arg is c.AT_BOUNDARY:
+                return rb"\b"
+            if arg is c.AT_NON_BOUNDARY:
+                return rb"\B"
+            if arg is c.AT_BEGINNING and flags & re.MULTILINE:
+                return b"(?m:^)"
+            if arg is c.AT_END and flags & re.MULTILINE:
+                return b"(?m:$)"
+        raise _Refused(str(op))
+
+
+@functools.lru_cache(maxsize=64)
+def _program(pattern: str, flags: int) -> AsciiProgram | None:
+    if _re2_module is None:
+        return None
+    from re import _parser  # type: ignore[attr-defined]
+
+    try:
+        parsed = _parser.parse(pattern, flags)
+        if parsed.getwidth()[0] == 0:
+            return None  # may match empty: RE2 and Python step past empty matches differently
+        expression = _Translator().seq(list(parsed.data), parsed.state.flags)
+    except (_Refused, RecursionError, re.error, OverflowError):
+        return None
+    if len(expression) > _MAX_PROGRAM:
+        return None
+    try:
+        regexp = _latin1(expression)
+    except Exception:  # noqa: BLE001 - a limit of RE2's: no program
+        return None
+    if not regexp.ok() or regexp.NumberOfCapturingGroups() != parsed.state.groups - 1:
+        return None
+    return AsciiProgram(regexp, regexp.NumberOfCapturingGroups())
+
+
+def _latin1(expression: bytes) -> Any:
+    options = _re2_module.Options()
+    options.encoding = _re2_module.Options.Encoding.LATIN1
+    options.log_errors = False
+    return _re2.RE2(expression, options)
+
+
+@functools.lru_cache(maxsize=1)
+def _high_lines() -> AsciiProgram:
+    return AsciiProgram(_latin1(rb"[^\n]*[\x80-\xff][^\n]*"), 0)
+
+
+def non_ascii_lines(buffer: Any, pos: int, endpos: int) -> array.array:
+    """The lines of bytes [pos, endpos) of `buffer` (pos a line start) that hold a byte above
+    0x7f, as a flat array of (start, end) pairs; each end is its newline, or endpos."""
+    found = array.array("q")
+    for span in _high_lines().spans(buffer, pos, endpos):
+        found.extend(span)
+    return found
+
+
+def program(compiled: re.Pattern) -> AsciiProgram | None:
+    """The RE2 program of a compiled str pattern, exact on ASCII text, or None."""
+    if not isinstance(compiled.pattern, str):
+        return None
+    return _program(compiled.pattern, compiled.flags)
