@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import random
 import re
 import signal
@@ -299,6 +300,25 @@ def test_search_and_findall_agree_on_the_str(tmp_path: Path, tiny_windows: None)
             assert mine.group() == first.group(), pattern
             assert mine.start() == len(text[:first.start()].encode("utf-8")), pattern
         assert corpus.findall(pattern) == compiled.findall(text), pattern
+
+
+def test_a_parts_repeated_values_travel_as_one_object_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a part's child pickles (`fanout.shared`): the same values in the same order, equal
+    ones one object while they repeat; distinct ones, or unhashable ones, left as they were."""
+    from sandbox.kernel import fanout
+
+    monkeypatch.setattr(fanout, "SHARED_CHUNK", 100)
+    words = ["".join(w) for w in ["ab", "cd", "ef"] * 200]  # 600 values, 3 distinct, each its own object
+    out = fanout.shared(words)
+    assert out == words and len({id(v) for v in out}) == 3
+    assert len(pickle.dumps(out)) < len(pickle.dumps(words)) // 2
+    distinct = [str(i) for i in range(600)]
+    assert fanout.shared(distinct) is distinct
+    later = words[:300] + distinct  # repeating at first, then not: the rest kept as it is
+    out = fanout.shared(later)
+    assert out == later and out[-1] is later[-1]
+    tuples = [("a", "b")] * 150 + [(["x"],)]
+    assert fanout.shared(tuples) is tuples
 
 
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: Path, tiny_windows: None,

@@ -55,6 +55,12 @@ class AsciiProgram:
         self._unanchored = _re2.RE2.Anchor.UNANCHORED
         self.groups = groups
 
+    @property
+    def search(self) -> tuple[Any, Any]:
+        """RE2's own call and its unanchored mode: `call(mode, buffer, pos, endpos)[0]` is the
+        span of the first match in [pos, endpos), or (-1, -1)."""
+        return self._match, self._unanchored
+
     def spans(self, buffer: Any, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
         match, unanchored = self._match, self._unanchored
         while pos < endpos:

@@ -952,7 +952,7 @@ class Corpus:
             span = last.last_span
         else:
             span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
-        return fanout.Part(values, head, span)
+        return fanout.Part(fanout.shared(values), head, span)
 
     def _spans(self, compiled: re.Pattern, lo: int, hi: int, limit: int,
                value: Callable[[Any], Any]) -> Iterator[fanout.Span]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Span = tuple[int, int, Any]  # (start byte, end byte, value)
-__all__ = ["HEAD", "Part", "Span", "merge", "merge_count", "run_parts"]
+__all__ = ["HEAD", "Part", "Span", "merge", "merge_count", "run_parts", "shared"]
 
 
 def run_parts(work: Callable[[int], Any], parts: int) -> list[Any] | None:
@@ -82,6 +82,30 @@ class Part:
     last: tuple[int, int] | None
 
 
+SHARED_CHUNK = 1 << 16  # values looked at before deciding whether sharing pays
+
+
+def shared(values: list[Any]) -> list[Any]:
+    """`values` with equal ones made one object, while they repeat: a findall of words gives a
+    few thousand values millions of times, and pickling millions of distinct str objects (each
+    memoized) from a part's child took longer than the scan; shared, they pickle as references
+    and take a fraction of the memory. Where the first SHARED_CHUNK values are mostly distinct
+    (lines, addresses), the rest are left as they are."""
+    seen: dict[Any, Any] = {}
+    try:
+        out = [seen.setdefault(v, v) for v in values[:SHARED_CHUNK]]
+        if 2 * len(seen) > len(out):
+            return values
+        for at in range(SHARED_CHUNK, len(values), SHARED_CHUNK):
+            out.extend([seen.setdefault(v, v) for v in values[at:at + SHARED_CHUNK]])
+            if len(seen) > SHARED_CHUNK:  # no longer repeating: the rest as they are
+                out.extend(values[at + SHARED_CHUNK:])
+                break
+    except TypeError:  # an unhashable value
+        return values
+    return out
+
+
 HEAD = 64  # spans a part keeps of its first matches
 
 
@@ -112,7 +136,7 @@ def _pieces(parts: list[Part], bounds: list[int], rescan: Callable[[int, int], I
             first = part.head[0] if part.head else None
             same_empty = first is not None and last is not None and last[0] == last[1] == first[0] == first[1]
             skip = 1 if same_empty else 0
-            out.append(part.values[skip:])
+            out.append(part.values[skip:] if skip else part.values)
             if len(part.values) > skip:
                 last = part.last
             continue

@@ -206,11 +206,18 @@ class AsciiRun:
         if compiled.groups:
             return [value(m) for _, m in self.pairs(compiled)]
         buffer, base = self._buffer, self._base
+        lo, end = self.lo - base, self.tail - base
+        text = str(buffer[lo:end], "ascii")  # one decode; each value a slice of it
         found: list[str] = []
         keep = found.append
-        s = e = 0
-        for s, e in self._program.spans(buffer, self.lo - base, self.tail - base):
-            keep(str(buffer[s:e], "ascii"))
+        match, unanchored = self._program.search
+        s = e = pos = lo
+        while pos < end:  # the loop of `AsciiProgram.spans`, inline: a generator's step a match is dear here
+            s, e = match(unanchored, buffer, pos, end)[0]
+            if s < 0:
+                break
+            keep(text[s - lo:e - lo])
+            pos = e
         if found:
             self.last_span = (s + base, e + base)
         return found
