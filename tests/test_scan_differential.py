@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.kernel import corpus as corpus_module
 from sandbox.kernel import ascii_re2, fast_scan, literal_scan, prefilter
+from sandbox.kernel import corpus as corpus_module
 from sandbox.kernel.corpus import Corpus
 
 WORDS = ["the", "def", "café", "naïve", "Straße", "KELVIN", "ſtar", "İstanbul", "ıi", "東京", "日本語",
@@ -401,10 +401,10 @@ def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
     with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=1 << 16)) as sandbox:
         sandbox.load_context(path)
         result = sandbox.execute(
-            "import re\nfrom sandbox.kernel import prefilter\nfrom sandbox.kernel.windows import AsciiRun\n"
+            "import re\nfrom sandbox.kernel import prefilter\nfrom sandbox.kernel.windows import Stretch\n"
             f"p, d = {pattern!r}, {dense!r}\n"
             "plan = prefilter.plan(re.compile(p)._rlm_pattern)\n"
-            "runs = sum(type(piece) is AsciiRun for piece in"
+            "runs = sum(type(piece) is Stretch for piece in"
             " context._fast(re.compile(d)._rlm_pattern).pieces(0, len(context)))\n"
             "print(type(context).__name__, prefilter.pyperscan is not None, plan.lines_alone,"
             " len(re.findall(p, context)), context.count('warning'), 'zq-absent' in context,"

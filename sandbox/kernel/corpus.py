@@ -44,7 +44,7 @@ from typing import Any
 
 from sandbox.kernel import fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan, pairs
-from sandbox.kernel.windows import AsciiRun, LineBatch, Window, char_start_before
+from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_before
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
@@ -645,22 +645,24 @@ class Corpus:
     # ----- lines and pieces (lazy) ----------------------------------------------------
     def splitlines(self, keepends: bool = False) -> Pieces:
         """The lines, as `str.splitlines` would give them, one pass at a time."""
-        def lines() -> Iterator[str]:
+        def lines() -> Iterator[list[str]]:
             mm, pos, size = self._mm, 0, self._size
             while pos < size:  # pieces that end with a \n: no line (nor \r\n) is cut
                 end = min(size, pos + WINDOW)
                 if end < size:
                     newline = mm.rfind(b"\n", pos, end)
-                    if newline == -1:  # no \n in a window: up to the next one, carried over
+                    if newline == -1:  # no \n in a piece: up to the next one, carried over
                         newline = mm.find(b"\n", end)
                         end = size if newline == -1 else newline + 1
-                        yield from self._carried_lines(pos, end, keepends)
+                        for line in self._carried_lines(pos, end, keepends):
+                            yield [line]
                         pos = end
                         continue
                     end = newline + 1
-                yield from bytes(mm[pos:end]).decode("utf-8", "replace").splitlines(keepends)
+                yield mm[pos:end].decode("utf-8", "replace").splitlines(keepends)
                 pos = end
-        return Pieces(lines, "lines", self._line_count)
+        # the lines of each piece handed on by `chain` (C), not by a generator's step a line
+        return Pieces(lambda: itertools.chain.from_iterable(lines()), "lines", self._line_count)
 
     def _line_count(self) -> int:
         """len(self.splitlines()), without making the lines: the newlines counted by
@@ -790,9 +792,10 @@ class Corpus:
         fast = self._fast(compiled)
         return self._engine_scan(compiled, start, limit) if fast is None else fast.matches(start, limit)
 
-    def _pieces(self, compiled: re.Pattern, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Window, Any]]:
-        """What `_raw_scan` gives, with batches of lines whole where the fast path makes them
-        (every match of a batch's text from its `enter_char` is one; see `fast_scan.pairs`)."""
+    def _pieces(self, compiled: re.Pattern, start: int,
+                limit: int) -> Iterator[LineBatch | Stretch | tuple[Window, Any]]:
+        """What `_raw_scan` gives, with batches of lines and stretches whole where the fast path
+        makes them (`fast_scan.pairs` gives their matches)."""
         fast = self._fast(compiled)
         return self._engine_scan(compiled, start, limit) if fast is None else fast.pieces(start, limit)
 
@@ -910,8 +913,8 @@ class Corpus:
             if type(piece) is LineBatch and limit is None:
                 results.extend(_batch_values(compiled, piece))
                 continue
-            if type(piece) is AsciiRun and limit is None:
-                results.extend(piece.values(compiled, value))
+            if type(piece) is Stretch and limit is None:
+                results.extend(piece.values(compiled, value, stop + 1))
                 continue
             for _, m in pairs(compiled, piece):
                 results.append(value(m))
@@ -925,14 +928,21 @@ class Corpus:
         only where a match may start at `hi` or later, or its span is kept)."""
         values: list[Any] = []
         head: list[tuple[int, int]] = []
-        last: tuple[Any, Any] | LineBatch | AsciiRun | None = None
+        last: tuple[Any, Any] | LineBatch | Stretch | None = None
         for piece in self._pieces(compiled, lo, limit):
-            if type(piece) in (LineBatch, AsciiRun) and piece.tail <= hi and len(head) >= fanout.HEAD:
-                # all of them, in one call
-                found = _batch_values(compiled, piece) if type(piece) is LineBatch else piece.values(compiled, value)
+            if type(piece) is LineBatch and piece.tail <= hi and len(head) >= fanout.HEAD:
+                found = _batch_values(compiled, piece)  # all of them, in one call
                 if found:
                     values.extend(found)
                     last = piece
+                continue
+            if type(piece) is Stretch and len(head) >= fanout.HEAD:
+                found = piece.values(compiled, value, hi)
+                if found:
+                    values.extend(found)
+                    last = piece
+                if piece.tail > hi:
+                    break
                 continue
             for window, m in pairs(compiled, piece):
                 if window.tail > hi or len(head) < fanout.HEAD:
@@ -948,7 +958,7 @@ class Corpus:
             break
         if isinstance(last, LineBatch):  # the last match of the batch
             last = (last, collections.deque(compiled.finditer(last.text, last.enter_char), maxlen=1)[0])
-        if isinstance(last, AsciiRun):
+        if isinstance(last, Stretch):
             span = last.last_span
         else:
             span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))

@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from sandbox.kernel import ascii_re2, prefilter
-from sandbox.kernel.windows import AsciiRun, LineBatch, Window, char_start_after, char_start_before
+from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
 LAST_BLOCK = 64 << 20  # up to this (the ends of one block are held as runs, see `_match_ends`)
@@ -92,7 +92,7 @@ def pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
     of a run of ASCII lines."""
     if type(piece) is LineBatch:
         return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
-    if type(piece) is AsciiRun:
+    if type(piece) is Stretch:
         return piece.pairs(compiled)
     return iter((piece,))
 
@@ -112,14 +112,14 @@ class FastScan:
         for piece in self.pieces(start, limit):
             yield from pairs(self._compiled, piece)
 
-    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Any, Any]]:
+    def pieces(self, start: int, limit: int) -> Iterator[LineBatch | Stretch | tuple[Any, Any]]:
         """What `matches` gives, with the matches of a batch of lines or a run of ASCII lines
         left to the caller (`pairs` gives them; `findall` takes a batch's in one call)."""
         if self._plan.lines_alone:
             return self._by_lines(start, limit)
         return self._by_windows(start, limit)
 
-    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | AsciiRun | tuple[Any, Any]]:
+    def _by_lines(self, start: int, limit: int) -> Iterator[LineBatch | Stretch | tuple[Any, Any]]:
         mm = self._mm
         batch = LineBatch(mm, limit)
         line_end, long_line = -1, False  # the line of the last end looked at
@@ -183,11 +183,11 @@ class FastScan:
         yield _STRETCH
         yield from self._line_probes(runs[-2:])
 
-    def _stretch(self, lo: int, hi: int, limit: int) -> Iterator[LineBatch | AsciiRun] | None:
-        """The lines [lo, hi) (lo a line start; hi past a newline, or the limit) as runs of ASCII
-        lines (RE2 finds their matches) and batches of the others (`re` confirms them), in
-        order; None where the lines above 0x7f are long or most of the text (the candidate
-        lines alone are confirmed then)."""
+    def _stretch(self, lo: int, hi: int, limit: int) -> Iterator[Stretch] | None:
+        """The lines [lo, hi) (lo a line start; hi past a newline, or the limit) as a `Stretch`
+        (RE2 finds the matches of its ASCII lines, `re` those of the others); None where the
+        lines above 0x7f are long or most of the text (the candidate lines alone are
+        confirmed then)."""
         mm = self._mm
         if lo >= hi or (hi < limit and mm[hi - 1] != 10):
             return None
@@ -202,28 +202,7 @@ class FastScan:
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
         if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
             return None
-        return self._stretch_pieces(buffer, base, lo, hi, lines, limit)
-
-    def _stretch_pieces(self, buffer: Any, base: int, lo: int, hi: int, lines: array.array,
-                        limit: int) -> Iterator[LineBatch | AsciiRun]:
-        batch = LineBatch(self._mm, limit)
-        at = lo  # the first line not yet given
-        for i in range(0, len(lines), 2):
-            line_start, line_end = lines[i] + base, lines[i + 1] + base
-            if line_start > at:
-                if batch:
-                    yield batch.close()
-                    batch = LineBatch(self._mm, limit)
-                yield AsciiRun(buffer, base, at, line_start, self._ascii)
-            if batch.size >= BATCH_BYTES:
-                yield batch.close()
-                batch = LineBatch(self._mm, limit)
-            batch.add(line_start, line_start, line_end)
-            at = line_end + 1
-        if batch:
-            yield batch.close()
-        if at < hi:
-            yield AsciiRun(buffer, base, at, hi, self._ascii)
+        return iter((Stretch(buffer, base, lo, hi, self._ascii, lines),))
 
     def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:
         """For each run of reported ends (`_match_ends`), each non-empty line from its first

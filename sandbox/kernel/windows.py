@@ -4,8 +4,8 @@ character indexes to the corpus's byte offsets (runs inside the kernel).
 `Window` is one stretch of the corpus. `LineBatch` is a set of whole lines of the corpus joined
 by newlines into one text, so one `finditer` confirms many candidate lines (see
 `sandbox/kernel/fast_scan.py` for when that gives exactly the matches of the whole text).
-`AsciiRun` is a stretch of whole lines with no byte above 0x7f whose matches RE2 finds
-(`sandbox/kernel/ascii_re2.py`); a match object is Python's, made at the place RE2 found.
+`Stretch` is a run of whole lines whose ASCII lines' matches RE2 finds
+(`sandbox/kernel/ascii_re2.py`) and the others' Python's `re`; a match object is Python's.
 """
 
 from __future__ import annotations
@@ -174,8 +174,8 @@ class LineBatch:
 
 
 class _LineText:
-    """The Latin-1 text of bytes [head, tail) of a corpus: one line's rest, from the character
-    before a match (what `\\b` and `^` look at) to its end."""
+    """The Latin-1 text of bytes [head, tail) of a corpus: one ASCII line's rest, from the
+    character before a match (what `\\b` and `^` look at) to its end."""
 
     __slots__ = ("head", "tail")
 
@@ -186,47 +186,97 @@ class _LineText:
         return self.head + char
 
 
-class AsciiRun:
-    """Bytes [lo, tail) of a corpus: whole lines (the first may be entered past its start) with
-    no byte above 0x7f, where a pattern cannot match over a line's end; `buffer` holds the
-    corpus's bytes from offset `base` on, at least from lo - 1. `program` (RE2, exact on ASCII
-    text) finds the matches; `pairs` makes each one Python's own match object at the place RE2
-    found, and where Python disagrees (never seen) takes Python's matches for the rest of that
-    line. `last_span` is the corpus span of the last match given, once the run is read."""
+class _Shifted:
+    """A window over a buffer that holds the corpus's bytes from offset `base` on."""
 
-    __slots__ = ("_base", "_buffer", "_program", "last_span", "lo", "tail")
+    __slots__ = ("_base", "_window", "tail", "text")
 
-    def __init__(self, buffer: Any, base: int, lo: int, tail: int, program: Any) -> None:
-        self._buffer, self._base, self._program = buffer, base, program
+    def __init__(self, window: Window, base: int) -> None:
+        self._window, self._base = window, base
+        self.text, self.tail = window.text, window.tail + base
+
+    def byte_of(self, char: int) -> int:
+        return self._window.byte_of(char) + self._base
+
+
+class Stretch:
+    """Whole lines [lo, tail) of a corpus (lo a line start; tail past a newline, or the scan's
+    limit) of a pattern that cannot match over a line's end nor read past it: RE2's `program`
+    (exact on ASCII text) finds the matches of the lines with no byte above 0x7f, Python's `re`
+    those of the others (`high`: their (start, end) pairs, ends at their newlines), each line
+    alone. `buffer` holds the corpus's bytes from offset `base` on (at least from lo - 1).
+    A match of an ASCII line given by `pairs` is Python's own match object made at the place
+    RE2 found; where Python disagrees there (never seen), the rest of that line is Python's
+    matches. `last_span`: the corpus span of the last match given, once read."""
+
+    __slots__ = ("_base", "_buffer", "_high", "_program", "last_span", "lo", "tail")
+
+    def __init__(self, buffer: Any, base: int, lo: int, tail: int, program: Any, high: Any) -> None:
+        self._buffer, self._base, self._program, self._high = buffer, base, program, high
         self.lo, self.tail = lo, tail
         self.last_span: tuple[int, int] | None = None
 
-    def values(self, compiled: re.Pattern, value: Any) -> list[Any]:
-        """What `re.findall` gives over the run (`value` makes one of a match object)."""
-        if compiled.groups:
-            return [value(m) for _, m in self.pairs(compiled)]
-        buffer, base = self._buffer, self._base
-        lo, end = self.lo - base, self.tail - base
-        text = str(buffer[lo:end], "ascii")  # one decode; each value a slice of it
-        found: list[str] = []
+    def _parts(self) -> Iterator[tuple[int, int, bool]]:
+        """(start, end, holds a byte above 0x7f) of the runs of ASCII lines and of the other
+        lines, in order, as buffer offsets."""
+        high, at, end = self._high, self.lo - self._base, self.tail - self._base
+        for i in range(0, len(high), 2):
+            if high[i] > at:
+                yield at, high[i], False
+            yield high[i], high[i + 1], True
+            at = high[i + 1] + 1
+        if at < end:
+            yield at, end, False
+
+    def _line(self, a: int, b: int) -> Window | _Shifted:
+        window = Window(self._buffer, a, a, b, b)
+        return window if not self._base else _Shifted(window, self._base)
+
+    def values(self, compiled: re.Pattern, value: Any, until: int) -> list[Any]:
+        """What `re.findall` gives over the stretch (`value` makes one of a match object), of
+        the matches that start before corpus offset `until`."""
+        buffer, base, limit = self._buffer, self._base, until - self._base
+        found: list[Any] = []
         keep = found.append
-        match, unanchored = self._program.search
-        s = e = pos = lo
-        while pos < end:  # the loop of `AsciiProgram.spans`, inline: a generator's step a match is dear here
-            s, e = match(unanchored, buffer, pos, end)[0]
-            if s < 0:
+        for a, b, high in self._parts():
+            if a >= limit:
                 break
-            keep(text[s - lo:e - lo])
-            pos = e
-        if found:
-            self.last_span = (s + base, e + base)
+            if high or compiled.groups:
+                for text, m in (self._high_pairs(compiled, a, b) if high else self._ascii_pairs(compiled, a, b)):
+                    if text.byte_of(m.start()) >= until:
+                        return found
+                    keep(value(m))
+                continue
+            text = str(buffer[a:b], "ascii")  # one decode; each value a slice of it
+            match, unanchored = self._program.search
+            pos, last = a, None
+            while pos < b:  # the loop of `AsciiProgram.spans`, inline: a generator's step a match is dear here
+                span = match(unanchored, buffer, pos, b)[0]
+                s = span[0]
+                if s < 0 or s >= limit:
+                    break
+                pos = span[1]
+                keep(text[s - a:pos - a])
+                last = span
+            if last is not None:
+                self.last_span = (last[0] + base, last[1] + base)
         return found
 
-    def pairs(self, compiled: re.Pattern) -> Iterator[tuple[_LineText, Any]]:
-        """(text, match) for each match of the run, in order, as `re.finditer` gives them."""
-        buffer, base, end = self._buffer, self._base, self.tail - self._base
-        resume, skip_to = self.lo - base, -1  # where the last match ended; a line Python took
-        for s, e in self._program.spans(buffer, resume, end):
+    def pairs(self, compiled: re.Pattern) -> Iterator[tuple[Any, Any]]:
+        """(text, match) for each match of the stretch, in order, as `re.finditer` gives them."""
+        for a, b, high in self._parts():
+            yield from self._high_pairs(compiled, a, b) if high else self._ascii_pairs(compiled, a, b)
+
+    def _high_pairs(self, compiled: re.Pattern, a: int, b: int) -> Iterator[tuple[Any, Any]]:
+        line = self._line(a, b)
+        for m in compiled.finditer(line.text):
+            self.last_span = (line.byte_of(m.start()), line.byte_of(m.end()))
+            yield line, m
+
+    def _ascii_pairs(self, compiled: re.Pattern, a: int, end: int) -> Iterator[tuple[_LineText, Any]]:
+        buffer, base = self._buffer, self._base
+        resume, skip_to = a, -1  # where the last match ended; a line Python took
+        for s, e in self._program.spans(buffer, a, end):
             if s < skip_to:
                 continue
             newline = buffer.find(b"\n", e, end)
