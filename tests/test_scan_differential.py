@@ -146,7 +146,9 @@ def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     every block's lines past its first candidate taken as a stretch where the pattern has an
     RE2 program (ASCII lines by RE2, the others in batches)."""
     monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", "mapped directory" in request.param)
-    if "stretches" in request.param:
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 0 if request.param == "windows only" else 48)
+    if "stretches" in request.param:  # every line in a stretch: none is too long
+        monkeypatch.setattr(fast_scan, "BATCH_LINE", 4096)  # not above a test's MAX_MATCH
         monkeypatch.setattr(fast_scan, "DENSE_MIN", 1)
         monkeypatch.setattr(fast_scan, "ASCII_DENSE", 62)
         monkeypatch.setattr(fast_scan, "STRETCH_MOST", 1.0)
@@ -156,7 +158,6 @@ def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(fast_scan, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "MARGIN", 64)
-    monkeypatch.setattr(fast_scan, "BATCH_LINE", 0 if request.param == "windows only" else 48)
     monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
 
 
@@ -321,14 +322,19 @@ def test_a_parts_repeated_values_travel_as_one_object_each(monkeypatch: pytest.M
     assert fanout.shared(tuples) is tuples
 
 
+@pytest.mark.parametrize("head", [64, 1])
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: Path, tiny_windows: None,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch, head: int) -> None:
     """findall and search cut into parts scanned in forked children: the same list (matches
-    across part edges), the same first match."""
+    across part edges), the same first match; also where a part keeps the spans of its first
+    match only, and takes the values of batches and stretches whole from there on."""
+    from sandbox.kernel import fanout
+
     monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(fanout, "HEAD", head)
     rng = random.Random(11)
-    text = random_text(rng, 20000)
+    text = random_text(rng, 10000) + random_text(rng, 10000, ASCII_WORDS)
     corpus = corpus_of(tmp_path, text, "t.txt")
     patterns = [r"\w+ing\b", r"(?i)error|warning", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", r"[\u3040-\u9fff]+",
                 r"caf. na.ve", r"(?s)e.{0,5}x", r"\s{1,4}\d", r"(?:[a-z]+ing|[a-z]+tion) (?:of|for|to)", r"(\w)\1"]

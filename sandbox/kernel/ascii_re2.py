@@ -71,8 +71,22 @@ class AsciiProgram:
             pos = found[1]  # never an empty match: refused (the pattern's least width is > 0)
 
 
+_SETS: dict[tuple[Any, str, int], bytes] = {}  # a long alternation of words tests the same letters
+_MAX_SETS = 4096  # thousands of times, at 128 trials each: each test's set once
+
+
 def _char_set(op: Any, arg: Any, flags: int) -> bytes:
     """The RE2 class of the ASCII characters one character test matches, asked of Python."""
+    key = (op, repr(arg), flags)
+    found = _SETS.get(key)
+    if found is None:
+        if len(_SETS) >= _MAX_SETS:
+            _SETS.clear()
+        found = _SETS[key] = _ascii_class(op, arg, flags)
+    return found
+
+
+def _ascii_class(op: Any, arg: Any, flags: int) -> bytes:
     from re import _compiler, _parser  # type: ignore[attr-defined]
 
     state = _parser.State()
@@ -100,7 +114,12 @@ class _Translator:
         if self.depth > 100:
             raise _Refused("nested too deep")
         try:
-            return b"".join(self.node(op, arg, flags) for op, arg in items)
+            out = b""
+            for op, arg in items:
+                out += self.node(op, arg, flags)
+                if len(out) > _MAX_PROGRAM:
+                    raise _Refused("too long")
+            return out
         finally:
             self.depth -= 1
 

@@ -191,12 +191,14 @@ class FastScan:
         mm = self._mm
         if lo >= hi or (hi < limit and mm[hi - 1] != 10):
             return None
-        one = mm.within_one(max(0, lo - 1), hi) if hasattr(mm, "within_one") else None
+        # RE2 reads the bytes before a search's start as context: the buffer's must be the
+        # corpus's (the byte before `lo`), or there must be none (lo = 0, the buffer's start)
+        one = mm.within_one(lo - 1, hi) if lo > 0 and hasattr(mm, "within_one") else None
         if isinstance(mm, mmap.mmap):
             buffer, base = mm, 0
         elif one is not None:
-            buffer, base = one[0], max(0, lo - 1) - one[1]
-        else:  # copied, with the byte before (`\\b` and `^` look at it)
+            buffer, base = one[0], lo - 1 - one[1]
+        else:  # copied, from the byte before
             buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
         lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base)
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]

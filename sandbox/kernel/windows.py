@@ -173,6 +173,9 @@ class LineBatch:
         return b
 
 
+DECODED = 4 << 20  # bytes of ASCII lines decoded at a time for their values
+
+
 class _LineText:
     """The Latin-1 text of bytes [head, tail) of a corpus: one ASCII line's rest, from the
     character before a match (what `\\b` and `^` look at) to its end."""
@@ -234,32 +237,38 @@ class Stretch:
 
     def values(self, compiled: re.Pattern, value: Any, until: int) -> list[Any]:
         """What `re.findall` gives over the stretch (`value` makes one of a match object), of
-        the matches that start before corpus offset `until`."""
+        the matches that start before corpus offset `until`; `last_span` is then the last of
+        them."""
         buffer, base, limit = self._buffer, self._base, until - self._base
         found: list[Any] = []
         keep = found.append
+        match, unanchored = self._program.search
         for a, b, high in self._parts():
             if a >= limit:
                 break
             if high or compiled.groups:
                 for text, m in (self._high_pairs(compiled, a, b) if high else self._ascii_pairs(compiled, a, b)):
-                    if text.byte_of(m.start()) >= until:
+                    start = text.byte_of(m.start())
+                    if start >= until:
                         return found
                     keep(value(m))
+                    self.last_span = (start, text.byte_of(m.end()))
                 continue
-            text = str(buffer[a:b], "ascii")  # one decode; each value a slice of it
-            match, unanchored = self._program.search
-            pos, last = a, None
-            while pos < b:  # the loop of `AsciiProgram.spans`, inline: a generator's step a match is dear here
-                span = match(unanchored, buffer, pos, b)[0]
-                s = span[0]
-                if s < 0 or s >= limit:
-                    break
-                pos = span[1]
-                keep(text[s - a:pos - a])
-                last = span
-            if last is not None:
-                self.last_span = (last[0] + base, last[1] + base)
+            while a < b:  # a piece of whole lines at a time: one decode each, each value a slice of it
+                piece_end = buffer.find(b"\n", min(a + DECODED, b), b) + 1 or b
+                text = str(buffer[a:piece_end], "ascii")
+                pos, last = a, None
+                while pos < piece_end:  # `AsciiProgram.spans` inline: a generator's step a match is dear here
+                    span = match(unanchored, buffer, pos, piece_end)[0]
+                    s = span[0]
+                    if s < 0 or s >= limit:
+                        break
+                    pos = span[1]
+                    keep(text[s - a:pos - a])
+                    last = span
+                if last is not None:
+                    self.last_span = (last[0] + base, last[1] + base)
+                a = piece_end
         return found
 
     def pairs(self, compiled: re.Pattern) -> Iterator[tuple[Any, Any]]:
@@ -270,7 +279,6 @@ class Stretch:
     def _high_pairs(self, compiled: re.Pattern, a: int, b: int) -> Iterator[tuple[Any, Any]]:
         line = self._line(a, b)
         for m in compiled.finditer(line.text):
-            self.last_span = (line.byte_of(m.start()), line.byte_of(m.end()))
             yield line, m
 
     def _ascii_pairs(self, compiled: re.Pattern, a: int, end: int) -> Iterator[tuple[_LineText, Any]]:
@@ -284,7 +292,6 @@ class Stretch:
             head = s - 1 if s > 0 else s
             m = compiled.match(str(buffer[head:line_end], "latin-1"), s - head)
             if m is not None and m.end() == e - head:
-                self.last_span = (s + base, e + base)
                 yield _LineText(head + base, line_end + base), m
                 resume = e
                 continue
@@ -292,6 +299,5 @@ class Stretch:
             head = line_start - 1 if line_start > 0 else line_start
             text = _LineText(head + base, line_end + base)
             for m in compiled.finditer(str(buffer[head:line_end], "latin-1"), line_start - head):
-                self.last_span = (text.byte_of(m.start()), text.byte_of(m.end()))
                 yield text, m
             skip_to = line_end
