@@ -475,10 +475,12 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     piece (\\r, U+2028, \\x85 breaks only, or one long line) are carried over: every line as
     `str.splitlines` gives it, with and without its break."""
     monkeypatch.setattr(corpus_module, "WINDOW", window)
+    monkeypatch.setattr(corpus_module, "SPARSE_HIGH_LINES", 0 if window > 16 else 11)  # ASCII runs cut out
     monkeypatch.setattr(literal_scan, "LAST_BLOCK", window // 2 + 1)
     rng = random.Random(window)
     no_newline = [s for s in SEPARATORS if "\n" not in s] + ["\r"]
     texts = [random_text(rng, 3000), random_text(rng, 3000, WORDS + ["\r", "\r\n"]),
+             random_text(rng, 3000, ASCII_WORDS + ["\r", "\r\n", "\x0c", "\x1c"]) + "\xff\n",
              "".join(rng.choice(WORDS) + rng.choice(no_newline) for _ in range(400)),
              "x" * 500 + "\n" + random_text(rng, 500) + "\r", "é" * 300 + "\r\n" * 3 + "end"]
     monkeypatch.setattr(literal_scan, "COPIED_BLOCK", window // 2 + 1)

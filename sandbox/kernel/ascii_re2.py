@@ -200,6 +200,11 @@ def non_ascii_lines(buffer: Any, pos: int, endpos: int) -> array.array:
     return found
 
 
+def available() -> bool:
+    """Whether RE2 loaded."""
+    return _re2 is not None
+
+
 def program(compiled: re.Pattern) -> AsciiProgram | None:
     """The RE2 program of a compiled str pattern, exact on ASCII text, or None."""
     if not isinstance(compiled.pattern, str):

@@ -42,11 +42,12 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.kernel import fanout, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan, pairs
 from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_before
 
 WINDOW = 8 << 20  # bytes of text a regex scans per step
+SPARSE_HIGH_LINES = 11  # lines above 0x7f decoded on their own where at most one in 2**this bytes
 MARGIN = 64 << 10  # bytes of text kept on each side of a window
 MAX_MATCH = 64 << 20  # the longest match (or line, or piece) a scan will grow a window for
 PARALLEL_MIN = 64 << 20  # bytes per core below which a whole-corpus scan stays on one core
@@ -140,6 +141,29 @@ def _batch_values(compiled: re.Pattern, batch: LineBatch) -> list[Any]:
     if batch.clean:
         return found
     return [tuple(map(_visible, v)) if isinstance(v, tuple) else _visible(v) for v in found]
+
+
+def _split_lines(raw: bytes, keepends: bool) -> Iterator[list[str]]:
+    """`raw.decode("utf-8", "replace").splitlines(keepends)` (raw ends with a newline), as
+    lists. One character above U+00FF makes a decoded text 2 or 4 bytes a character, and each
+    of its lines is then made by a conversion (the cost of a line, 3x an ASCII text's): the
+    runs of ASCII lines are decoded as ASCII on their own. Cut after newlines only, so no
+    break (\r\n) and no character is split."""
+    if raw.isascii():
+        yield raw.decode("ascii").splitlines(keepends)
+        return
+    high = ascii_re2.non_ascii_lines(raw, 0, len(raw)) if ascii_re2.available() else None
+    if high is None or len(high) // 2 > len(raw) >> SPARSE_HIGH_LINES:  # no RE2, or many such lines
+        yield raw.decode("utf-8", "replace").splitlines(keepends)
+        return
+    at = 0
+    for i in range(0, len(high), 2):
+        if high[i] > at:
+            yield raw[at:high[i]].decode("ascii").splitlines(keepends)
+        at = high[i + 1] + 1
+        yield raw[high[i]:at].decode("utf-8", "replace").splitlines(keepends)
+    if at < len(raw):
+        yield raw[at:].decode("ascii").splitlines(keepends)
 
 
 def _without_break(line: str) -> str:
@@ -659,7 +683,7 @@ class Corpus:
                         pos = end
                         continue
                     end = newline + 1
-                yield mm[pos:end].decode("utf-8", "replace").splitlines(keepends)
+                yield from _split_lines(mm[pos:end], keepends)
                 pos = end
         # the lines of each piece handed on by `chain` (C), not by a generator's step a line
         return Pieces(lambda: itertools.chain.from_iterable(lines()), "lines", self._line_count)
