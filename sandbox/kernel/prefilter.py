@@ -470,9 +470,10 @@ class Translation:
 
 def translate(pattern: str, flags: int) -> Translation:
     """The superset of a Python pattern (see the module docstring). The starts' superset cuts a
-    trailing unbounded repeat to its least count (`def \\w+` becomes `def \\w`): where the
-    pattern matches from s, that prefix matches from s too, and it reports one end where the
-    whole would report one per character."""
+    trailing repeat to its least count (`def \\w+` becomes `def \\w`, `\\d{1,3}\\b` at the end
+    becomes `\\d`; zero-width assertions after it go too): where the pattern matches from s,
+    that prefix matches from s too, and it reports one end where the whole would report one
+    per character."""
     from re import _constants as c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
 
@@ -482,10 +483,13 @@ def translate(pattern: str, flags: int) -> Translation:
     whole = starts = translator.seq(items, top_flags)
     literal_start = bool(items) and items[0][0] is c.LITERAL and not top_flags & re.IGNORECASE
     costly_start = _starts_with_unbounded_repeat(items)
-    if items and items[-1][0] in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) \
-            and items[-1][1][1] is c.MAXREPEAT:
-        lo, _, sub = items[-1][1]
-        cut = items[:-1] + ([(c.MAX_REPEAT, (lo, lo, sub))] if lo else [])
+    last = len(items) - 1
+    while last >= 0 and items[last][0] is c.AT:  # `\b`, `$`: the prefix before them will do
+        last -= 1
+    if last >= 0 and items[last][0] in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) \
+            and (items[last][1][1] is c.MAXREPEAT or items[last][1][1] > items[last][1][0]):
+        lo, _, sub = items[last][1]
+        cut = items[:last] + ([(c.MAX_REPEAT, (lo, lo, sub))] if lo else [])
         prefix = _Translator({}).seq(cut, top_flags)
         if prefix.expr is not None and prefix.min_bytes > 0:
             starts = prefix
