@@ -150,6 +150,7 @@ def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if "stretches" in request.param:  # every line in a stretch: none is too long
         monkeypatch.setattr(fast_scan, "BATCH_LINE", 4096)  # not above a test's MAX_MATCH
         monkeypatch.setattr(fast_scan, "DENSE_MIN", 1)
+        monkeypatch.setattr(fast_scan, "DENSE_AGAIN", 1)
         monkeypatch.setattr(fast_scan, "ASCII_DENSE", 62)
         monkeypatch.setattr(fast_scan, "STRETCH_MOST", 1.0)
     monkeypatch.setattr(fast_scan, "COPIED_BLOCK", 512)

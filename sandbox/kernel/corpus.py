@@ -395,8 +395,11 @@ class Segments:
             start, stop, _ = key.indices(self._size)
             if stop <= start:
                 return b""
-            pieces = []
             i = self._locate(start)
+            buf, off, n = self._parts[i]
+            if stop - self._starts[i] <= n:  # within one part (most slices): no list, no join
+                return bytes(buf[off + start - self._starts[i]:off + stop - self._starts[i]])
+            pieces = []
             while start < stop:
                 buf, off, n = self._parts[i]
                 lo = start - self._starts[i]
@@ -410,6 +413,11 @@ class Segments:
         i = self._locate(key)
         buf, off, _ = self._parts[i]
         return buf[off + key - self._starts[i]]
+
+    def part_end(self, pos: int) -> int:
+        """Where the part holding byte `pos` ends."""
+        i = self._locate(pos)
+        return self._starts[i] + self._parts[i][2]
 
     def within_one(self, start: int, stop: int) -> tuple[Any, int, int] | None:
         """(buffer, a, b) where bytes [start, stop) lie whole in one part (as bytes [a, b) of

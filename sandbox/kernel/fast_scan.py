@@ -45,6 +45,7 @@ WINDOW = 8 << 20  # the longest window a range of candidate starts is merged int
 # faster than one call a byte. Past DENSE_MIN reports, more than one in 32 bytes stops the scan
 # for match ends (`re` confirms the rest of the block), one in 4 the search for starts.
 DENSE_MIN = 4096
+DENSE_AGAIN = 64  # reports enough to tell a block dense where the block before it was
 # Where the pattern has an RE2 program (`ascii_re2`), ends denser than one in 2**ASCII_DENSE
 # bytes already cost more (a Python step each, and `re` over their lines) than RE2 over every
 # line of the rest of the block: those lines become a stretch (`_stretch`).
@@ -105,6 +106,7 @@ class FastScan:
         self._mm, self._size, self._compiled, self._plan = mm, size, compiled, plan
         self._giant, self._max_match = giant, max_match
         self._ascii = ascii_re2.program(compiled) if plan.lines_alone else None
+        self._dense = False  # whether the last block's ends came dense
 
     def matches(self, start: int, limit: int) -> Iterator[tuple[Any, Any]]:
         """The matches of `compiled.finditer(text, start, limit)` in order, each with the
@@ -354,8 +356,11 @@ class FastScan:
         mm, plan = self._mm, self._plan
         a, block = start, FIRST_BLOCK
         last = LAST_BLOCK if isinstance(mm, mmap.mmap) else COPIED_BLOCK
-        while a < limit:
+        part_end = getattr(mm, "part_end", None)  # a mapped directory: blocks end where files do,
+        while a < limit:  # so that most lie in one file and are scanned in place, not copied
             b = min(limit, a + block)
+            if part_end is not None and a < part_end(a) < b:
+                b = part_end(a)
             if plan.mode == "bounded":
                 data_end = min(limit, b + plan.max_bytes)  # type: ignore[operator]
             else:  # the rest of the line, but no further than a match may run (a longer one, on a
@@ -382,11 +387,12 @@ class FastScan:
         gap, span = self._plan.join_gap, WINDOW
         count = [0]
         shift = 5 if self._ascii is None else ASCII_DENSE
+        least = DENSE_AGAIN if self._dense else DENSE_MIN  # the blocks of a folder's files are small
 
         def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
             t = a + end
             count[0] += 1
-            if count[0] > DENSE_MIN and count[0] > (t - a) >> shift:
+            if count[0] > least and count[0] > (t - a) >> shift:
                 runs[-1] = b
                 return _TERMINATE
             if runs and 0 <= t - runs[-1] <= gap and t - runs[-2] <= span:
@@ -399,7 +405,8 @@ class FastScan:
             return _CONTINUE
 
         prefilter.scan(self._plan.database.build(None, on_match), self._mm, a, b)
-        return runs, bool(runs) and runs[-1] == b and count[0] > DENSE_MIN
+        self._dense = bool(runs) and runs[-1] == b and count[0] > least
+        return runs, self._dense
 
     def _starts(self, runs: array.array, a: int, b: int, data_end: int) -> list[Range]:
         """Where the matches ending in each run of reported ends may start (from where its first
