@@ -89,8 +89,8 @@ def _split(ranges: Iterator[Range]) -> Iterator[Range]:
 
 
 def pairs(compiled: re.Pattern, piece: Any) -> Iterator[tuple[Any, Any]]:
-    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch or
-    of a run of ASCII lines."""
+    """The (window, match) pairs of a piece of a scan: itself, or every match of a batch or a
+    stretch."""
     if type(piece) is LineBatch:
         return ((piece, m) for m in compiled.finditer(piece.text, piece.enter_char))
     if type(piece) is Stretch:
@@ -115,8 +115,8 @@ class FastScan:
             yield from pairs(self._compiled, piece)
 
     def pieces(self, start: int, limit: int) -> Iterator[LineBatch | Stretch | tuple[Any, Any]]:
-        """What `matches` gives, with the matches of a batch of lines or a run of ASCII lines
-        left to the caller (`pairs` gives them; `findall` takes a batch's in one call)."""
+        """What `matches` gives, with the matches of a batch of lines or a stretch left to the
+        caller (`pairs` gives them; `findall` takes a batch's or a stretch's values at once)."""
         if self._plan.lines_alone:
             return self._by_lines(start, limit)
         return self._by_windows(start, limit)
@@ -138,7 +138,7 @@ class FastScan:
                     if batch:
                         yield batch.close()
                         batch = LineBatch(mm, limit)
-                    yield from stretch
+                    yield stretch
                     line_end = data_end - 1 if mm[data_end - 1] == 10 else data_end
                     long_line = False
                     break
@@ -185,7 +185,7 @@ class FastScan:
         yield _STRETCH
         yield from self._line_probes(runs[-2:])
 
-    def _stretch(self, lo: int, hi: int, limit: int) -> Iterator[Stretch] | None:
+    def _stretch(self, lo: int, hi: int, limit: int) -> Stretch | None:
         """The lines [lo, hi) (lo a line start; hi past a newline, or the limit) as a `Stretch`
         (RE2 finds the matches of its ASCII lines, `re` those of the others); None where the
         lines above 0x7f are long or most of the text (the candidate lines alone are
@@ -206,7 +206,7 @@ class FastScan:
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
         if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
             return None
-        return iter((Stretch(buffer, base, lo, hi, self._ascii, lines),))
+        return Stretch(buffer, base, lo, hi, self._ascii, lines)
 
     def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:
         """For each run of reported ends (`_match_ends`), each non-empty line from its first
