@@ -21,7 +21,6 @@ The caller runs RE2 only over lines with no byte above 0x7f, and Python's `re` o
 
 from __future__ import annotations
 
-import array
 import functools
 import re
 from collections.abc import Iterator
@@ -184,25 +183,6 @@ def _latin1(expression: bytes) -> Any:
     options.encoding = _re2_module.Options.Encoding.LATIN1
     options.log_errors = False
     return _re2.RE2(expression, options)
-
-
-@functools.lru_cache(maxsize=1)
-def _high_lines() -> AsciiProgram:
-    return AsciiProgram(_latin1(rb"[^\n]*[\x80-\xff][^\n]*"), 0)
-
-
-def non_ascii_lines(buffer: Any, pos: int, endpos: int) -> array.array:
-    """The lines of bytes [pos, endpos) of `buffer` (pos a line start) that hold a byte above
-    0x7f, as a flat array of (start, end) pairs; each end is its newline, or endpos."""
-    found = array.array("q")
-    for span in _high_lines().spans(buffer, pos, endpos):
-        found.extend(span)
-    return found
-
-
-def available() -> bool:
-    """Whether RE2 loaded."""
-    return _re2 is not None
 
 
 def program(compiled: re.Pattern) -> AsciiProgram | None:

@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sandbox.kernel import ascii_re2, fanout, literal_scan, prefilter
+from sandbox.kernel import fanout, literal_scan, prefilter
 from sandbox.kernel.fast_scan import FastScan, pairs
 from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_before
 
@@ -147,12 +147,12 @@ def _split_lines(raw: bytes, keepends: bool) -> Iterator[list[str]]:
     """`raw.decode("utf-8", "replace").splitlines(keepends)` (raw ends with a newline), as
     lists. One character above U+00FF makes a decoded text 2 or 4 bytes a character, and each
     of its lines is then made by a conversion (the cost of a line, 3x an ASCII text's): the
-    runs of ASCII lines are decoded as ASCII on their own. Cut after newlines only, so no
-    break (\r\n) and no character is split."""
+    runs of ASCII lines are decoded as ASCII on their own (the others found by Vectorscan).
+    Cut after newlines only, so no break (\r\n) and no character is split."""
     if raw.isascii():
         yield raw.decode("ascii").splitlines(keepends)
         return
-    high = ascii_re2.non_ascii_lines(raw, 0, len(raw)) if ascii_re2.available() else None
+    high = literal_scan.high_lines(raw, 0, len(raw))
     if high is None or len(high) // 2 > len(raw) >> SPARSE_HIGH_LINES:  # no RE2, or many such lines
         yield raw.decode("utf-8", "replace").splitlines(keepends)
         return

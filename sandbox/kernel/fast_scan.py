@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from sandbox.kernel import ascii_re2, prefilter
+from sandbox.kernel import ascii_re2, literal_scan, prefilter
 from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
@@ -202,7 +202,9 @@ class FastScan:
             buffer, base = one[0], lo - 1 - one[1]
         else:  # copied, from the byte before
             buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
-        lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base)
+        lines = literal_scan.high_lines(buffer, lo - base, hi - base)
+        if lines is None:
+            return None
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
         if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
             return None

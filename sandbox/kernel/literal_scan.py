@@ -10,6 +10,7 @@ copied a block at a time. Without Vectorscan the map's own `find` is used.
 
 from __future__ import annotations
 
+import array
 import mmap
 from typing import Any
 
@@ -124,3 +125,24 @@ def line_breaks(mm: Any, lo: int, hi: int) -> int | None:
         state["base"], state["after"] = max(0, a - 3), a
         prefilter.scan(scanner, mm, max(0, a - 3), min(hi, a + block))
     return found[0]
+
+
+def high_lines(buffer: Any, pos: int, endpos: int) -> array.array | None:
+    """The lines of bytes [pos, endpos) of a map or bytes (pos a line start) that hold a byte
+    above 0x7f, as a flat array of (start, end) pairs, each end at its newline (or endpos);
+    None without Vectorscan."""
+    database = prefilter.high_lines()
+    if database is None:
+        return None
+    found = array.array("q")
+
+    def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
+        newline = pos + end - 1
+        found.extend((buffer.rfind(b"\n", pos, newline) + 1 or pos, newline))
+        return prefilter.pyperscan.Scan.Continue
+
+    prefilter.scan(database.build(None, on_match), buffer, pos, endpos)
+    last = buffer.rfind(b"\n", pos, endpos) + 1 or pos  # a last line with no newline
+    if last < endpos and not buffer[last:endpos].isascii():
+        found.extend((last, endpos))
+    return found

@@ -598,6 +598,15 @@ def line_breaks() -> Any:
     return _compile(rb"\r\n|[\r\x0b\x0c\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 
 
+@functools.lru_cache(maxsize=1)
+def high_lines() -> Any:
+    """A block-mode database that reports each line holding a byte above 0x7f once, at the
+    end of its \n, or None without Vectorscan."""
+    if pyperscan is None:
+        return None
+    return _compile(rb"[\x80-\xff][^\n]*\n")
+
+
 def plan(compiled: re.Pattern) -> Plan | None:
     """The fast engine's plan for a compiled str pattern, or None (see the module docstring)."""
     if not isinstance(compiled.pattern, str):
