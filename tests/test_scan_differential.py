@@ -304,6 +304,21 @@ def test_search_and_findall_agree_on_the_str(tmp_path: Path, tiny_windows: None)
         assert corpus.findall(pattern) == compiled.findall(text), pattern
 
 
+def test_the_lines_above_ascii_are_found_whole() -> None:
+    """`literal_scan.high_lines`: every line holding a byte above 0x7f, once, start to newline
+    (a last line without one too), from any line start of the text."""
+    rng = random.Random(3)
+    for k in range(40):
+        text = random_text(rng, 2000, ASCII_WORDS).encode("utf-8") + rng.choice([b"", b"\xff", b"x\xc3", b"\n"])
+        pos = 0 if k % 2 else text.find(b"\n") + 1
+        want, at = [], pos
+        for line in text[pos:].split(b"\n"):
+            if not line.isascii():
+                want += [at, at + len(line)]
+            at += len(line) + 1
+        assert list(literal_scan.high_lines(text, pos, len(text))) == want, k
+
+
 def test_a_parts_repeated_values_travel_as_one_object_each(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a part's child pickles (`fanout.shared`): the same values in the same order, equal
     ones one object while they repeat; distinct ones, or unhashable ones, left as they were."""
