@@ -336,6 +336,9 @@ def test_a_parts_repeated_values_travel_as_one_object_each(monkeypatch: pytest.M
     assert out == later and out[-1] is later[-1]
     tuples = [("a", "b")] * 150 + [(["x"],)]
     assert fanout.shared(tuples) is tuples
+    for part in [fanout.Part(out, [(0, 2)], (5, 7), repeated=True), fanout.Part(distinct, [], None)]:
+        back = pickle.loads(fanout._dumps(part))  # distinct values go without pickle's memo
+        assert (back.values, back.head, back.last) == (part.values, part.head, part.last)
 
 
 @pytest.mark.parametrize("head", [64, 1])

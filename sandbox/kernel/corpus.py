@@ -994,7 +994,8 @@ class Corpus:
             span = last.last_span
         else:
             span = None if last is None else (last[0].byte_of(last[1].start()), last[0].byte_of(last[1].end()))
-        return fanout.Part(fanout.shared(values), head, span)
+        kept = fanout.shared(values)
+        return fanout.Part(kept, head, span, repeated=kept is not values)
 
     def _spans(self, compiled: re.Pattern, lo: int, hi: int, limit: int,
                value: Callable[[Any], Any]) -> Iterator[fanout.Span]:

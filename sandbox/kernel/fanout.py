@@ -14,6 +14,7 @@ children are killed and reaped and the caller scans sequentially.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import signal
@@ -43,7 +44,7 @@ def run_parts(work: Callable[[int], Any], parts: int) -> list[Any] | None:
                 try:
                     os.close(read_fd)
                     signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    data = pickle.dumps(work(k), protocol=pickle.HIGHEST_PROTOCOL)
+                    data = _dumps(work(k))
                     with os.fdopen(write_fd, "wb") as out:
                         out.write(data)
                     status = 0
@@ -80,6 +81,19 @@ class Part:
     values: Sequence[Any]  # a list, or range(n) where only how many counts
     head: list[tuple[int, int]]
     last: tuple[int, int] | None
+    repeated: bool = False  # equal values are one object (`shared`)
+
+
+def _dumps(result: Any) -> bytes:
+    """A part's result as it goes through the pipe. Pickle's memo writes a repeated object
+    once, which `shared` values need; for millions of distinct values it is most of the time
+    (3 M lines: 1.0 s with it, 0.2 s without), so a part whose values do not repeat is
+    pickled without it (no value holds itself: nothing to loop on)."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = isinstance(result, Part) and not result.repeated and isinstance(result.values, list)
+    pickler.dump(result)
+    return out.getvalue()
 
 
 SHARED_CHUNK = 1 << 16  # values looked at before deciding whether sharing pays
