@@ -226,3 +226,46 @@ def test_a_bounded_repeat_vectorscan_cuts_short_is_not_missed(tmp_path: Path, pa
     want = expected(pattern, raw)
     assert len(want) == 4
     assert spans(corpus_of(tmp_path, raw), pattern) == want
+
+
+# ----- the RE2 stretch (sandbox/kernel/ascii_re2.py, windows.Stretch) ------------------------------
+
+@pytest.fixture
+def stretches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every block's lines past its first candidate taken as a stretch (RE2 over ASCII lines)."""
+    from sandbox.kernel import fast_scan
+
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 4096)
+    monkeypatch.setattr(fast_scan, "DENSE_MIN", 1)
+    monkeypatch.setattr(fast_scan, "ASCII_DENSE", 62)
+    monkeypatch.setattr(fast_scan, "STRETCH_MOST", 1.0)
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
+    monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
+
+
+@pytest.mark.parametrize("pattern", [r"\w+\b", r"(?m)\w+$", r"(?m)[a-z]+$|x"])
+def test_a_stretch_ending_at_endpos_inside_a_line_ends_the_text_there(tmp_path: Path, stretches: None,
+                                                                      pattern: str) -> None:
+    """`findall(p, 0, endpos)` with endpos inside a word: the text ends there for `\\b` and `$`,
+    but RE2 searched the whole map up to endpos and read the byte after it as context, so
+    the word cut at endpos was lost (`\\w+\\b` gave 'hello' ... but not 'worl')."""
+    raw = b"hello world foo bar\n" * 40
+    corpus = corpus_of(tmp_path, raw)
+    for endpos in (50, 333, 611):
+        text = raw.decode()[:endpos]
+        want = re.findall(pattern, text)
+        assert corpus.findall(pattern, 0, endpos) == want, endpos
+        assert [m.group() for m in corpus.finditer(pattern, 0, endpos)] == want, endpos
+
+
+@pytest.mark.parametrize("pattern, flags", [("(?a:(?i:\u212a))", 0), ("(?a:\u212a)", re.I), ("(?ai:\u017f)", 0)])
+def test_a_scoped_ascii_flag_folds_as_ascii_in_the_re2_program(tmp_path: Path, stretches: None,
+                                                                pattern: str, flags: int) -> None:
+    """`(?a:...)` inside a Unicode pattern: Python folds the Kelvin sign and the long s only
+    under Unicode, so `(?ai:\\u212a)` matches no ASCII letter. The translation kept the
+    Unicode flag beside the ASCII one (re's compiler drops it), and the character sets asked
+    of Python were Unicode's: RE2 matched every k and K, and `[^\\u212a]` missed them."""
+    raw = b"k K s S xk xK xx kx Kx\n" * 30
+    want = re.findall(pattern, raw.decode(), flags)
+    assert re.compile(pattern, flags).findall(raw.decode()) == want
+    assert corpus_of(tmp_path, raw).findall(pattern, flags=flags) == want

@@ -124,8 +124,8 @@ class _Translator:
             self.depth -= 1
 
     def node(self, op: Any, arg: Any, flags: int) -> bytes:
+        from re import _compiler, _parser  # type: ignore[attr-defined]
         from re import _constants as c  # type: ignore[attr-defined]
-        from re import _parser  # type: ignore[attr-defined]
 
         if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN):
             return _char_set(op, arg, flags)
@@ -133,7 +133,9 @@ class _Translator:
             return b"(?:" + b"|".join(self.seq(list(a), flags) for a in arg[1]) + b")"
         if op is c.SUBPATTERN:
             group, add, remove, sub = arg
-            inner = self.seq(list(sub), (flags | add) & ~remove)
+            # as re's compiler combines them: `(?a:...)` drops the Unicode flag (folding and
+            # classes are then ASCII's), `(?u:...)` the ASCII one
+            inner = self.seq(list(sub), _compiler._combine_flags(flags, add, remove))
             return (b"(?:" if group is None else b"(") + inner + b")"
         if op in (c.MAX_REPEAT, c.MIN_REPEAT):
             lo, hi, sub = arg
