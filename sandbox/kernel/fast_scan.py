@@ -201,6 +201,11 @@ class FastScan:
         else:  # copied, from the byte before
             buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
         lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base)
+        if mm[hi - 1] != 10:  # the last line ends at the scan's limit: RE2 would read the bytes
+            # past it as context (for `\b` and `$`), so `re` takes that line alone, as a text
+            last = buffer.rfind(b"\n", lo - base, hi - base) + 1 or lo - base
+            if not lines or lines[-2] != last:
+                lines.extend((last, hi - base))
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
         if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
             return None
