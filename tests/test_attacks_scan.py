@@ -6,9 +6,11 @@ than the scan they replace."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import resource
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,41 @@ def test_a_scoped_ascii_flag_folds_as_ascii_in_the_re2_program(tmp_path: Path, s
     want = re.findall(pattern, raw.decode(), flags)
     assert re.compile(pattern, flags).findall(raw.decode()) == want
     assert corpus_of(tmp_path, raw).findall(pattern, flags=flags) == want
+
+
+@pytest.mark.parametrize("line", [10_000, 100_000])
+@pytest.mark.parametrize("call", ["findall", "finditer"])
+def test_a_stretch_where_re2_runs_slowly_still_stops_when_interrupted(tmp_path: Path, line: int, call: str) -> None:
+    """`a[ab]{1000}c|d`: RE2's DFA for it outgrows its memory on a/b text and RE2 runs its NFA,
+    about 5 ns a byte per instruction (1007 here): 5 us a byte. A corpus author gives 5,000
+    `d` lines (dense: the rest of the block is a stretch), then long lines of a/b. One RE2 call
+    went over 4 MiB (findall) or the whole run of ASCII lines (finditer, up to 64 MiB):
+    seconds to minutes in C++, where SIGINT waits (the host kills the kernel 3 s after its
+    interrupt). Here 1 MB: an alarm at 0.2 s was handled after 4.4 s."""
+    rng = random.Random(1)
+    body = b"".join(bytes(rng.choice(b"ab") for _ in range(line - 1)) + b"\n" for _ in range(1_000_000 // line))
+    corpus = corpus_of(tmp_path, b"d\n" * 5000 + body)
+    pattern = r"a[ab]{1000}c|d"
+    assert prefilter.plan(re.compile(pattern)).lines_alone
+
+    class Stop(Exception):
+        pass
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    began = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(Stop):
+            if call == "findall":
+                corpus.findall(pattern)
+            else:
+                for _ in corpus.finditer(pattern):
+                    pass
+            time.sleep(5)  # finished before the alarm: still raises, but the check below fails
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - began < 1.0, f"interrupted after {time.monotonic() - began:.1f} s"

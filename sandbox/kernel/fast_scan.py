@@ -209,6 +209,8 @@ class FastScan:
         widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
         if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
             return None
+        if self._ascii.long_line(buffer, lo - base, hi - base):  # one RE2 call would be too long
+            return None
         return iter((Stretch(buffer, base, lo, hi, self._ascii, lines),))
 
     def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:

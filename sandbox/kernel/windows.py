@@ -255,7 +255,8 @@ class Stretch:
                     self.last_span = (start, text.byte_of(m.end()))
                 continue
             while a < b:  # a piece of whole lines at a time: one decode each, each value a slice of it
-                piece_end = buffer.find(b"\n", min(a + DECODED, b), b) + 1 or b
+                # (and no longer than one RE2 call may search: see `ascii_re2.WORK`)
+                piece_end = buffer.find(b"\n", min(a + min(DECODED, self._program.step), b), b) + 1 or b
                 text = str(buffer[a:piece_end], "ascii")
                 pos, last = a, None
                 while pos < piece_end:  # `AsciiProgram.spans` inline: a generator's step a match is dear here
