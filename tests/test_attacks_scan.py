@@ -309,3 +309,13 @@ def test_a_stretch_where_re2_runs_slowly_still_stops_when_interrupted(tmp_path: 
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert time.monotonic() - began < 1.0, f"interrupted after {time.monotonic() - began:.1f} s"
+
+
+@pytest.mark.parametrize("pattern", [r"(?m)\w+$", r"(?m)[a-z]+$|x"])
+def test_a_stripped_corpus_ends_where_it_was_stripped(tmp_path: Path, stretches: None, pattern: str) -> None:
+    """`context.strip()` is the same map with narrower bounds: RE2 read the stripped spaces
+    after the new end as context, so `(?m)\\w+$` lost the last word ('end')."""
+    raw = b"hello world foo bar\n" * 40 + b"the end  \n\n"
+    want = re.findall(pattern, raw.decode().strip())
+    assert want[-1] == "end"
+    assert corpus_of(tmp_path, raw).strip().findall(pattern) == want
