@@ -319,3 +319,23 @@ def test_a_stripped_corpus_ends_where_it_was_stripped(tmp_path: Path, stretches:
     want = re.findall(pattern, raw.decode().strip())
     assert want[-1] == "end"
     assert corpus_of(tmp_path, raw).strip().findall(pattern) == want
+
+
+def test_the_re2_programs_kept_hold_a_bounded_memory() -> None:
+    """Each RE2 program keeps its DFA's states (up to RE2's max_mem, 8 MiB) for as long as it is
+    cached: 64 patterns whose DFA grows (an a/b window of a dozen letters) each scanned 300 KB
+    and kept 3 MiB, 195 MiB in all, for the life of the kernel."""
+    from sandbox.kernel import ascii_re2
+
+    rng = random.Random(1)
+    text = b"".join(bytes(rng.choice(b"ab") for _ in range(99)) + b"\n" for _ in range(3000))
+
+    def scan_many() -> int:
+        for i in range(64):
+            program = ascii_re2.program(re.compile(f"a[ab]{{{12 + i % 10}}}[ab]c|d{i}"))
+            for _ in program.spans(text, 0, len(text)):
+                pass
+        return 0
+
+    growth, _ = _peak_growth_mib(scan_many)
+    assert growth < 64, f"{growth:.0f} MiB more at the peak"

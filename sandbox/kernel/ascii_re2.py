@@ -178,7 +178,12 @@ class _Translator:
         raise _Refused(str(op))
 
 
-@functools.lru_cache(maxsize=64)
+# Each program keeps its DFA's states (up to RE2's max_mem, 8 MiB) while it is cached: a few
+# programs, so that the patterns of a session hold tens of MiB at most, not hundreds.
+_PROGRAMS = 8
+
+
+@functools.lru_cache(maxsize=_PROGRAMS)
 def _program(pattern: str, flags: int) -> AsciiProgram | None:
     if _re2_module is None:
         return None
@@ -206,6 +211,7 @@ def _latin1(expression: bytes) -> Any:
     options = _re2_module.Options()
     options.encoding = _re2_module.Options.Encoding.LATIN1
     options.log_errors = False
+    options.max_mem = 8 << 20  # RE2's default, said here: see _PROGRAMS
     return _re2.RE2(expression, options)
 
 
