@@ -339,3 +339,18 @@ def test_the_re2_programs_kept_hold_a_bounded_memory() -> None:
 
     growth, _ = _peak_growth_mib(scan_many)
     assert growth < 64, f"{growth:.0f} MiB more at the peak"
+
+
+@pytest.mark.parametrize("pattern", ["ab", "(a)b"])
+def test_matches_of_one_long_ascii_line_in_a_stretch_take_linear_time(tmp_path: Path, pattern: str) -> None:
+    """A long ASCII line (minified JSON, a one-line log) in a stretch: each match RE2 found was
+    checked by `re` on a text cut from it to the end of its line (and the line's end looked
+    for again): quadratic, 17 s for `finditer` over a line of 1 MB that `findall` takes in
+    0.3 s, hours for a line of a few tens of MiB. Here 600 KB: seconds before."""
+    raw = b"x ab\n" * 5000 + b"ab " * 200_000 + b"\n"
+    corpus = corpus_of(tmp_path, raw)
+    want = len(re.findall(pattern, raw.decode()))
+    began = time.monotonic()
+    assert sum(1 for _ in corpus.finditer(pattern)) == want
+    assert len(corpus.findall(pattern)) == want
+    assert time.monotonic() - began < 1.5, f"{time.monotonic() - began:.1f} s"
