@@ -220,13 +220,26 @@ def _high_lines() -> AsciiProgram:
     return AsciiProgram(_latin1(rb"[^\n]*[\x80-\xff][^\n]*"), 0)
 
 
-def non_ascii_lines(buffer: Any, pos: int, endpos: int) -> array.array:
+def non_ascii_lines(buffer: Any, pos: int, endpos: int, share: float | None = None,
+                    longest: int = 0) -> array.array | None:
     """The lines of bytes [pos, endpos) of `buffer` (pos a line start) that hold a byte above
-    0x7f, as a flat array of (start, end) pairs; each end is its newline, or endpos."""
+    0x7f, as a flat array of (start, end) pairs; each end is its newline, or endpos. With a
+    `share`: None as soon as one is longer than `longest`, or they hold more than that share
+    of the bytes (of those read, past the first MiB, or of all): a block of such lines is not
+    listed whole (16 bytes a line) to be refused."""
     found = array.array("q")
-    for span in _high_lines().spans(buffer, pos, endpos):
-        found.extend(span)
-    return found
+    if share is None:
+        for span in _high_lines().spans(buffer, pos, endpos):
+            found.extend(span)
+        return found
+    total = 0
+    for a, b in _high_lines().spans(buffer, pos, endpos):
+        found.append(a)
+        found.append(b)
+        total += b - a
+        if b - a > longest or (b - pos > 1 << 20 and total > share * (b - pos)):
+            return None
+    return None if total > share * (endpos - pos) else found
 
 
 def available() -> bool:

@@ -200,15 +200,16 @@ class FastScan:
             buffer, base = one[0], lo - 1 - one[1]
         else:  # copied, from the byte before
             buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
-        lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base)
+        lines = ascii_re2.non_ascii_lines(buffer, lo - base, hi - base, STRETCH_MOST, BATCH_LINE)
+        if lines is None:  # long lines above 0x7f, or mostly such lines
+            return None
         if mm[hi - 1] != 10:  # the last line ends at the scan's limit: RE2 would read the bytes
             # past it as context (for `\b` and `$`), so `re` takes that line alone, as a text
             last = buffer.rfind(b"\n", lo - base, hi - base) + 1 or lo - base
+            if hi - base - last > BATCH_LINE:
+                return None
             if not lines or lines[-2] != last:
                 lines.extend((last, hi - base))
-        widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
-        if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
-            return None
         if self._ascii.long_line(buffer, lo - base, hi - base):  # one RE2 call would be too long
             return None
         return iter((Stretch(buffer, base, lo, hi, self._ascii, lines),))
