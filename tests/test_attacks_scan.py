@@ -6,9 +6,11 @@ than the scan they replace."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import resource
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,172 @@ def test_a_bounded_repeat_vectorscan_cuts_short_is_not_missed(tmp_path: Path, pa
     want = expected(pattern, raw)
     assert len(want) == 4
     assert spans(corpus_of(tmp_path, raw), pattern) == want
+
+
+# ----- the RE2 stretch (sandbox/kernel/ascii_re2.py, windows.Stretch) ------------------------------
+
+@pytest.fixture
+def stretches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every block's lines past its first candidate taken as a stretch (RE2 over ASCII lines)."""
+    from sandbox.kernel import fast_scan
+
+    monkeypatch.setattr(fast_scan, "BATCH_LINE", 4096)
+    monkeypatch.setattr(fast_scan, "DENSE_MIN", 1)
+    monkeypatch.setattr(fast_scan, "ASCII_DENSE", 62)
+    monkeypatch.setattr(fast_scan, "STRETCH_MOST", 1.0)
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
+    monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
+
+
+@pytest.mark.parametrize("pattern", [r"\w+\b", r"(?m)\w+$", r"(?m)[a-z]+$|x"])
+def test_a_stretch_ending_at_endpos_inside_a_line_ends_the_text_there(tmp_path: Path, stretches: None,
+                                                                      pattern: str) -> None:
+    """`findall(p, 0, endpos)` with endpos inside a word: the text ends there for `\\b` and `$`,
+    but RE2 searched the whole map up to endpos and read the byte after it as context, so
+    the word cut at endpos was lost (`\\w+\\b` gave 'hello' ... but not 'worl')."""
+    raw = b"hello world foo bar\n" * 40
+    corpus = corpus_of(tmp_path, raw)
+    for endpos in (50, 333, 611):
+        text = raw.decode()[:endpos]
+        want = re.findall(pattern, text)
+        assert corpus.findall(pattern, 0, endpos) == want, endpos
+        assert [m.group() for m in corpus.finditer(pattern, 0, endpos)] == want, endpos
+
+
+@pytest.mark.parametrize("pattern, flags", [("(?a:(?i:\u212a))", 0), ("(?a:\u212a)", re.I), ("(?ai:\u017f)", 0)])
+def test_a_scoped_ascii_flag_folds_as_ascii_in_the_re2_program(tmp_path: Path, stretches: None,
+                                                                pattern: str, flags: int) -> None:
+    """`(?a:...)` inside a Unicode pattern: Python folds the Kelvin sign and the long s only
+    under Unicode, so `(?ai:\\u212a)` matches no ASCII letter. The translation kept the
+    Unicode flag beside the ASCII one (re's compiler drops it), and the character sets asked
+    of Python were Unicode's: RE2 matched every k and K, and `[^\\u212a]` missed them."""
+    raw = b"k K s S xk xK xx kx Kx\n" * 30
+    want = re.findall(pattern, raw.decode(), flags)
+    assert re.compile(pattern, flags).findall(raw.decode()) == want
+    assert corpus_of(tmp_path, raw).findall(pattern, flags=flags) == want
+
+
+@pytest.mark.parametrize("line", [10_000, 100_000])
+@pytest.mark.parametrize("call", ["findall", "finditer"])
+def test_a_stretch_where_re2_runs_slowly_still_stops_when_interrupted(tmp_path: Path, line: int, call: str) -> None:
+    """`a[ab]{1000}c|d`: RE2's DFA for it outgrows its memory on a/b text and RE2 runs its NFA,
+    about 5 ns a byte per instruction (1007 here): 5 us a byte. A corpus author gives 5,000
+    `d` lines (dense: the rest of the block is a stretch), then long lines of a/b. One RE2 call
+    went over 4 MiB (findall) or the whole run of ASCII lines (finditer, up to 64 MiB):
+    seconds to minutes in C++, where SIGINT waits (the host kills the kernel 3 s after its
+    interrupt). Here 4 MB (an alarm at 0.2 s was handled after 4.4 s on 1 MB): an interrupt
+    that waits for a whole call is many seconds late, one that waits for a bounded call is not."""
+    rng = random.Random(1)
+    ab = bytes(97 + (i & 1) for i in range(256))
+    body = b"".join(rng.randbytes(line - 1).translate(ab) + b"\n" for _ in range(4_000_000 // line))
+    corpus = corpus_of(tmp_path, b"d\n" * 5000 + body)
+    pattern = r"a[ab]{1000}c|d"
+    assert prefilter.plan(re.compile(pattern)).lines_alone
+
+    class Stop(Exception):
+        pass
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    began = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(Stop):
+            if call == "findall":
+                corpus.findall(pattern)
+            else:
+                for _ in corpus.finditer(pattern):
+                    pass
+            time.sleep(5)  # finished before the alarm: still raises, but the check below fails
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - began < 3.0, f"interrupted after {time.monotonic() - began:.1f} s"
+
+
+@pytest.mark.parametrize("pattern", [r"(?m)\w+$", r"(?m)[a-z]+$|x"])
+def test_a_stripped_corpus_ends_where_it_was_stripped(tmp_path: Path, stretches: None, pattern: str) -> None:
+    """`context.strip()` is the same map with narrower bounds: RE2 read the stripped spaces
+    after the new end as context, so `(?m)\\w+$` lost the last word ('end')."""
+    raw = b"hello world foo bar\n" * 40 + b"the end  \n\n"
+    want = re.findall(pattern, raw.decode().strip())
+    assert want[-1] == "end"
+    assert corpus_of(tmp_path, raw).strip().findall(pattern) == want
+
+
+def test_the_re2_programs_kept_hold_a_bounded_memory() -> None:
+    """Each RE2 program keeps its DFA's states (up to RE2's max_mem, 8 MiB) for as long as it is
+    cached: 64 patterns whose DFA grows (an a/b window of a dozen letters) each scanned 300 KB
+    and kept 3 MiB, 195 MiB in all, for the life of the kernel."""
+    from sandbox.kernel import ascii_re2
+
+    rng = random.Random(1)
+    text = b"".join(bytes(rng.choice(b"ab") for _ in range(99)) + b"\n" for _ in range(3000))
+
+    def scan_many() -> int:
+        for i in range(64):
+            program = ascii_re2.program(re.compile(f"a[ab]{{{12 + i % 10}}}[ab]c|d{i}"))
+            for _ in program.spans(text, 0, len(text)):
+                pass
+        return 0
+
+    growth, _ = _peak_growth_mib(scan_many)
+    assert growth < 64, f"{growth:.0f} MiB more at the peak"
+
+
+@pytest.mark.parametrize("pattern", ["ab", "(a)b"])
+def test_matches_of_one_long_ascii_line_in_a_stretch_take_linear_time(tmp_path: Path, pattern: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long ASCII line (minified JSON, a one-line log) in a stretch: each match RE2 found was
+    checked by `re` on a text cut from it to the end of its line (and the line's end looked
+    for again): quadratic, 17 s for `finditer` over a line of 1 MB that `findall` takes in
+    0.3 s, hours for a line of a few tens of MiB. Here 600 KB: seconds before."""
+    import builtins
+
+    from sandbox.kernel import windows
+
+    raw = b"x ab\n" * 5000 + b"ab " * 200_000 + b"\n"
+    corpus = corpus_of(tmp_path, raw)
+    want = len(re.findall(pattern, raw.decode()))
+    decoded = [0]
+
+    def counting_str(obj: object, *args: str) -> str:  # the text a stretch decodes, counted
+        decoded[0] += len(obj)  # type: ignore[arg-type]
+        return builtins.str(obj, *args)
+
+    monkeypatch.setattr(windows, "str", counting_str, raising=False)
+    assert sum(1 for _ in corpus.finditer(pattern)) == want
+    assert len(corpus.findall(pattern)) == want
+    assert decoded[0] < 4 * len(raw), f"{decoded[0]:,} bytes decoded for {len(raw):,}"
+
+
+def test_a_block_of_mostly_non_ascii_lines_is_not_listed_line_by_line(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word list of CJK lines with an ASCII match every 300 bytes (dense: the rest of each block
+    may be a stretch): every non-ASCII line of the block was listed (16 bytes each in an
+    array, and a list of their widths) before the stretch was refused for holding mostly such
+    lines: 250 MiB more at the peak and twice the time for 80 MiB. Here one 16 MiB block."""
+    from sandbox.kernel import fast_scan
+
+    monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 16 << 20)
+    unit = ("東京\n日本\n語\n" * 20 + "ab\n").encode()
+    raw = unit * ((16 << 20) // len(unit))
+    corpus = corpus_of(tmp_path, raw)
+    growth, result = _peak_growth_mib(lambda: len(corpus.findall("ab")))
+    assert result == str(raw.count(b"ab"))
+    assert growth < 40, f"{growth:.0f} MiB more at the peak"
+
+
+def test_group_spans_of_matches_on_non_ascii_lines_take_linear_time(tmp_path: Path) -> None:
+    """`finditer(r"(\\w+)tion\\b")` over lines with an accent: each match's group span went back
+    to the match's start, and a batch's conversion from characters to bytes restarted from
+    its run's first line (up to 1 MiB) whenever an index went back: quadratic, 6.3 s for
+    520 KB where `\\w+tion\\b` took 0.16 s (hours for a corpus of tens of MiB)."""
+    raw = "café information station\n".encode() * 80000  # 2 MB: minutes when quadratic
+    corpus = corpus_of(tmp_path, raw)
+    began = time.monotonic()
+    found = [m.span(1) for m in corpus.finditer(r"(\w+)tion\b")]
+    assert len(found) == 160000 and found[:2] == [(6, 13), (18, 21)]
+    assert time.monotonic() - began < 30, f"{time.monotonic() - began:.1f} s"  # a hang, not a speed

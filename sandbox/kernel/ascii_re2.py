@@ -35,6 +35,11 @@ except ImportError:  # pragma: no cover - google-re2 is a dependency; kept for a
 
 _RE2_MAX_REPEAT = 1000  # RE2 refuses a repeat count above this
 _MAX_PROGRAM = 1 << 15  # characters of translated pattern
+# Where RE2's DFA outgrows its memory (`a[ab]{1000}c` on a/b text) RE2 runs its NFA: about 5 ns a
+# byte per instruction of the program, in one C++ call that SIGINT cannot stop (the host kills
+# the kernel a few seconds after its interrupt). A call is given at most WORK // instructions
+# bytes of whole lines (about 0.3 s at worst), and no line longer than that (see `long_line`).
+WORK = 1 << 26
 
 
 class _Refused(Exception):
@@ -47,12 +52,14 @@ class AsciiProgram:
     as `re.finditer` would over those bytes decoded (bytes before `pos` are context for `\\b`
     and `^`)."""
 
-    __slots__ = ("_match", "_unanchored", "groups")
+    __slots__ = ("_match", "_unanchored", "groups", "step")
 
     def __init__(self, regexp: Any, groups: int) -> None:
         self._match = regexp.Match
         self._unanchored = _re2.RE2.Anchor.UNANCHORED
         self.groups = groups
+        # the bytes one call may search (then up to the end of the line there)
+        self.step = max(1 << 12, WORK // max(1, regexp.ProgramSize(), regexp.ReverseProgramSize()))
 
     @property
     def search(self) -> tuple[Any, Any]:
@@ -61,13 +68,27 @@ class AsciiProgram:
         return self._match, self._unanchored
 
     def spans(self, buffer: Any, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
-        match, unanchored = self._match, self._unanchored
+        match, unanchored, step = self._match, self._unanchored, self.step
         while pos < endpos:
-            found = match(unanchored, buffer, pos, endpos)[0]
+            # a call over whole lines of about `step` bytes: no match holds a newline
+            stop = endpos if endpos - pos <= step else buffer.find(b"\n", pos + step, endpos) + 1 or endpos
+            found = match(unanchored, buffer, pos, stop)[0]
             if found[0] < 0:
-                return
+                pos = stop
+                continue
             yield found
             pos = found[1]  # never an empty match: refused (the pattern's least width is > 0)
+
+    def long_line(self, buffer: Any, pos: int, endpos: int) -> bool:
+        """Whether a line of bytes [pos, endpos) of `buffer` (pos a line start) is longer than
+        one call may search (`step`); a step of `step` bytes each."""
+        step = self.step
+        while endpos - pos > step:
+            newline = buffer.rfind(b"\n", pos, pos + step + 1)
+            if newline == -1:
+                return True
+            pos = newline + 1
+        return False
 
 
 _SETS: dict[tuple[Any, str, int], bytes] = {}  # a long alternation of words tests the same letters
@@ -123,8 +144,8 @@ class _Translator:
             self.depth -= 1
 
     def node(self, op: Any, arg: Any, flags: int) -> bytes:
+        from re import _compiler, _parser  # type: ignore[attr-defined]
         from re import _constants as c  # type: ignore[attr-defined]
-        from re import _parser  # type: ignore[attr-defined]
 
         if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN):
             return _char_set(op, arg, flags)
@@ -132,7 +153,9 @@ class _Translator:
             return b"(?:" + b"|".join(self.seq(list(a), flags) for a in arg[1]) + b")"
         if op is c.SUBPATTERN:
             group, add, remove, sub = arg
-            inner = self.seq(list(sub), (flags | add) & ~remove)
+            # as re's compiler combines them: `(?a:...)` drops the Unicode flag (folding and
+            # classes are then ASCII's), `(?u:...)` the ASCII one
+            inner = self.seq(list(sub), _compiler._combine_flags(flags, add, remove))
             return (b"(?:" if group is None else b"(") + inner + b")"
         if op in (c.MAX_REPEAT, c.MIN_REPEAT):
             lo, hi, sub = arg
@@ -154,7 +177,12 @@ class _Translator:
         raise _Refused(str(op))
 
 
-@functools.lru_cache(maxsize=64)
+# Each program keeps its DFA's states (up to RE2's max_mem, 8 MiB) while it is cached: a few
+# programs, so that the patterns of a session hold tens of MiB at most, not hundreds.
+_PROGRAMS = 8
+
+
+@functools.lru_cache(maxsize=_PROGRAMS)
 def _program(pattern: str, flags: int) -> AsciiProgram | None:
     if _re2_module is None:
         return None
@@ -182,6 +210,7 @@ def _latin1(expression: bytes) -> Any:
     options = _re2_module.Options()
     options.encoding = _re2_module.Options.Encoding.LATIN1
     options.log_errors = False
+    options.max_mem = 8 << 20  # RE2's default, said here: see _PROGRAMS
     return _re2.RE2(expression, options)
 
 

@@ -183,7 +183,13 @@ class CorpusMatch:
         self._groups: tuple[str | None, ...] = tuple(
             None if g is None else _visible(g) for g in (match.group(0), *match.groups()))
         spans = [match.span(i) for i in range(n + 1)]
-        self._spans = tuple((-1, -1) if s == (-1, -1) else (byte_of(s[0]), byte_of(s[1])) for s in spans)
+        # converted in increasing order: a window's or batch's conversion goes on from the last
+        # index it converted, and restarts from its run's start (up to a MiB) where one goes back
+        # (a group's start after the match's end): quadratic over a batch of non-ASCII lines
+        offsets = {x: 0 for span in spans for x in span if x >= 0}
+        for x in sorted(offsets):
+            offsets[x] = byte_of(x)
+        self._spans = tuple((-1, -1) if s == (-1, -1) else (offsets[s[0]], offsets[s[1]]) for s in spans)
         self.re, self.string, self.pos, self.endpos = pattern, corpus, pos, endpos
         self.lastindex, self.lastgroup = match.lastindex, match.lastgroup
 

@@ -190,8 +190,8 @@ class FastScan:
         (RE2 finds the matches of its ASCII lines, `re` those of the others); None where the
         lines above 0x7f are long or most of the text (the candidate lines alone are
         confirmed then)."""
-        mm = self._mm
-        if lo >= hi or (hi < limit and mm[hi - 1] != 10):
+        mm, program = self._mm, self._ascii
+        if program is None or lo >= hi or (hi < limit and mm[hi - 1] != 10):
             return None
         # RE2 reads the bytes before a search's start as context: the buffer's must be the
         # corpus's (the byte before `lo`), or there must be none (lo = 0, the buffer's start)
@@ -202,13 +202,19 @@ class FastScan:
             buffer, base = one[0], lo - 1 - one[1]
         else:  # copied, from the byte before
             buffer, base = mm[max(0, lo - 1):hi], max(0, lo - 1)
-        lines = literal_scan.high_lines(buffer, lo - base, hi - base)
-        if lines is None:
+        lines = literal_scan.high_lines(buffer, lo - base, hi - base, STRETCH_MOST, BATCH_LINE)
+        if lines is None:  # long lines above 0x7f, or mostly such lines
             return None
-        widths = [lines[i + 1] - lines[i] for i in range(0, len(lines), 2)]
-        if widths and (max(widths) > BATCH_LINE or sum(widths) > STRETCH_MOST * (hi - lo)):
+        if mm[hi - 1] != 10:  # the last line ends at the scan's limit: RE2 would read the bytes
+            # past it as context (for `\b` and `$`), so `re` takes that line alone, as a text
+            last = buffer.rfind(b"\n", lo - base, hi - base) + 1 or lo - base
+            if hi - base - last > BATCH_LINE:
+                return None
+            if not lines or lines[-2] != last:
+                lines.extend((last, hi - base))
+        if program.long_line(buffer, lo - base, hi - base):  # one RE2 call would be too long
             return None
-        return Stretch(buffer, base, lo, hi, self._ascii, lines)
+        return Stretch(buffer, base, lo, hi, program, lines)
 
     def _line_probes(self, runs: array.array) -> Iterator[tuple[int, int]]:
         """For each run of reported ends (`_match_ends`), each non-empty line from its first

@@ -127,22 +127,37 @@ def line_breaks(mm: Any, lo: int, hi: int) -> int | None:
     return found[0]
 
 
-def high_lines(buffer: Any, pos: int, endpos: int) -> array.array | None:
+def high_lines(buffer: Any, pos: int, endpos: int, share: float | None = None,
+               longest: int = 0) -> array.array | None:
     """The lines of bytes [pos, endpos) of a map or bytes (pos a line start) that hold a byte
-    above 0x7f, as a flat array of (start, end) pairs, each end at its newline (or endpos);
-    None without Vectorscan."""
+    above 0x7f, as a flat array of (start, end) pairs, each end at its newline (or endpos).
+    With a `share`: None as soon as one is longer than `longest`, or they hold more than that
+    share of the bytes (of those read, past the first MiB, or of all): a block of such lines
+    is not listed whole (16 bytes a line) only to be refused. None without Vectorscan."""
     database = prefilter.high_lines()
     if database is None:
         return None
     found = array.array("q")
+    total = [0, False]  # bytes in such lines; given up
 
     def on_match(_ctx: Any, _id: int, _begin: int, end: int) -> Any:
         newline = pos + end - 1
-        found.extend((buffer.rfind(b"\n", pos, newline) + 1 or pos, newline))
+        start = buffer.rfind(b"\n", pos, newline) + 1 or pos
+        found.extend((start, newline))
+        if share is not None:
+            total[0] += newline - start
+            if newline - start > longest or (newline - pos > 1 << 20 and total[0] > share * (newline - pos)):
+                total[1] = True
+                return prefilter.pyperscan.Scan.Terminate
         return prefilter.pyperscan.Scan.Continue
 
     prefilter.scan(database.build(None, on_match), buffer, pos, endpos)
+    if total[1]:
+        return None
     last = buffer.rfind(b"\n", pos, endpos) + 1 or pos  # a last line with no newline
     if last < endpos and not buffer[last:endpos].isascii():
         found.extend((last, endpos))
-    return found
+        total[0] += endpos - last
+        if share is not None and endpos - last > longest:
+            return None
+    return None if share is not None and total[0] > share * (endpos - pos) else found

@@ -255,7 +255,8 @@ class Stretch:
                     self.last_span = (start, text.byte_of(m.end()))
                 continue
             while a < b:  # a piece of whole lines at a time: one decode each, each value a slice of it
-                piece_end = buffer.find(b"\n", min(a + DECODED, b), b) + 1 or b
+                # (and no longer than one RE2 call may search: see `ascii_re2.WORK`)
+                piece_end = buffer.find(b"\n", min(a + min(DECODED, self._program.step), b), b) + 1 or b
                 text = str(buffer[a:piece_end], "ascii")
                 pos, last = a, None
                 while pos < piece_end:  # `AsciiProgram.spans` inline: a generator's step a match is dear here
@@ -284,20 +285,24 @@ class Stretch:
     def _ascii_pairs(self, compiled: re.Pattern, a: int, end: int) -> Iterator[tuple[_LineText, Any]]:
         buffer, base = self._buffer, self._base
         resume, skip_to = a, -1  # where the last match ended; a line Python took
+        # the line of the last match, found and decoded once (from the character before it):
+        # a text cut a match, from it to the line's end, made a long line's matches quadratic
+        line_start = line_end = head = -1
+        text, where = "", _LineText(0, 0)
         for s, e in self._program.spans(buffer, a, end):
             if s < skip_to:
                 continue
-            newline = buffer.find(b"\n", e, end)
-            line_end = end if newline == -1 else newline
-            head = s - 1 if s > 0 else s
-            m = compiled.match(str(buffer[head:line_end], "latin-1"), s - head)
+            if s > line_end:
+                newline = buffer.find(b"\n", e, end)
+                line_end = end if newline == -1 else newline
+                line_start = buffer.rfind(b"\n", a, s) + 1 or a
+                head = line_start - 1 if line_start > 0 else line_start
+                text, where = str(buffer[head:line_end], "latin-1"), _LineText(head + base, line_end + base)
+            m = compiled.match(text, s - head)
             if m is not None and m.end() == e - head:
-                yield _LineText(head + base, line_end + base), m
+                yield where, m
                 resume = e
                 continue
-            line_start = max(resume, buffer.rfind(b"\n", 0, s) + 1)
-            head = line_start - 1 if line_start > 0 else line_start
-            text = _LineText(head + base, line_end + base)
-            for m in compiled.finditer(str(buffer[head:line_end], "latin-1"), line_start - head):
-                yield text, m
+            for m in compiled.finditer(text, max(resume, line_start) - head):
+                yield where, m
             skip_to = line_end
