@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="drop the page cache before each disk scan (root)")
     parser.add_argument("--directory", action="store_true", help="also as a folder of 48 files in tmpfs")
     parser.add_argument("--only", help="comma-separated pattern names to run (default: all)")
+    parser.add_argument("--no-tmpfs", action="store_true", help="skip the tmpfs file (with --disk or --directory)")
     args = parser.parse_args()
     if not shutil.which("rg"):
         sys.exit("ripgrep (rg) is needed: apt-get install ripgrep")
@@ -222,7 +223,8 @@ def main() -> None:
         for name in set(PATTERNS) - set(args.only.split(",")):
             del PATTERNS[name]
     try:
-        report["places"]["tmpfs"] = measure(tmpfs, cores, cold=False)
+        if not args.no_tmpfs:
+            report["places"]["tmpfs"] = measure(tmpfs, cores, cold=False)
         if args.directory:
             folder = Path("/dev/shm/rlm-scan-bench-dir")
             split_into_files(tmpfs, folder, 48)
