@@ -153,17 +153,12 @@ def _split_lines(raw: bytes, keepends: bool) -> Iterator[list[str]]:
         yield raw.decode("ascii").splitlines(keepends)
         return
     high = literal_scan.high_lines(raw, 0, len(raw))
-    if high is None or len(high) // 2 > len(raw) >> SPARSE_HIGH_LINES:  # no RE2, or many such lines
+    if high is None or len(high) // 2 > len(raw) >> SPARSE_HIGH_LINES:  # no Vectorscan, or many such lines
         yield raw.decode("utf-8", "replace").splitlines(keepends)
         return
-    at = 0
-    for i in range(0, len(high), 2):
-        if high[i] > at:
-            yield raw[at:high[i]].decode("ascii").splitlines(keepends)
-        at = high[i + 1] + 1
-        yield raw[high[i]:at].decode("utf-8", "replace").splitlines(keepends)
-    if at < len(raw):
-        yield raw[at:].decode("ascii").splitlines(keepends)
+    for a, b, above in literal_scan.line_runs(high, 0, len(raw)):  # a line above 0x7f with its newline
+        yield raw[a:b + 1].decode("utf-8", "replace").splitlines(keepends) if above else \
+            raw[a:b].decode("ascii").splitlines(keepends)
 
 
 def _without_break(line: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import mmap
+from collections.abc import Iterator
 from typing import Any
 
 from sandbox.kernel import prefilter
@@ -125,6 +126,20 @@ def line_breaks(mm: Any, lo: int, hi: int) -> int | None:
         state["base"], state["after"] = max(0, a - 3), a
         prefilter.scan(scanner, mm, max(0, a - 3), min(hi, a + block))
     return found[0]
+
+
+def line_runs(high: array.array, pos: int, endpos: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, holds a byte above 0x7f) of the runs of ASCII lines of bytes [pos, endpos)
+    and of the other lines (`high`, as `high_lines` gives them: each end at its newline), in
+    order."""
+    at = pos
+    for i in range(0, len(high), 2):
+        if high[i] > at:
+            yield at, high[i], False
+        yield high[i], high[i + 1], True
+        at = high[i + 1] + 1
+    if at < endpos:
+        yield at, endpos, False
 
 
 def high_lines(buffer: Any, pos: int, endpos: int, share: float | None = None,

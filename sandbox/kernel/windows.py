@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from sandbox.kernel import literal_scan
+
 
 def char_starts_around(mm: Any, size: int, pos: int) -> list[int]:
     """The offsets where characters start, as the text is decoded (surrogateescape), from a few
@@ -222,14 +224,7 @@ class Stretch:
     def _parts(self) -> Iterator[tuple[int, int, bool]]:
         """(start, end, holds a byte above 0x7f) of the runs of ASCII lines and of the other
         lines, in order, as buffer offsets."""
-        high, at, end = self._high, self.lo - self._base, self.tail - self._base
-        for i in range(0, len(high), 2):
-            if high[i] > at:
-                yield at, high[i], False
-            yield high[i], high[i + 1], True
-            at = high[i + 1] + 1
-        if at < end:
-            yield at, end, False
+        return literal_scan.line_runs(self._high, self.lo - self._base, self.tail - self._base)
 
     def _line(self, a: int, b: int) -> Window | _Shifted:
         window = Window(self._buffer, a, a, b, b)
