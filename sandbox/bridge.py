@@ -85,11 +85,14 @@ class BridgeServer:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # whatever is there (a stale socket, a planted link: unlink never follows it)
-        old_umask = os.umask(0o177)  # the socket is made 0600: no chmod by path, which would follow a link
-        try:
-            self._sock.bind(str(path))
-        finally:
-            os.umask(old_umask)
+        # the socket is made 0600 through its own inode before bind() (Linux takes the file's
+        # mode from it): no chmod by path, which would follow a link, and no swap of the
+        # process-wide umask, which two sandboxes starting in two threads left at 0o177 for good
+        os.fchmod(self._sock.fileno(), 0o600)
+        self._sock.bind(str(path))
+        if os.lstat(path).st_mode & 0o077:
+            self._sock.close()
+            raise OSError(f"the bridge socket {path} could not be made private to its owner")
         if owner_uid is not None:
             os.chown(path, owner_uid, -1, follow_symlinks=False)
         self._sock.listen(128)

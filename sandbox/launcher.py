@@ -390,6 +390,9 @@ def main(argv: list[str]) -> None:
     with open(argv[1], encoding="utf-8") as f:
         cfg = json.load(f)
     report = Report()
+    # the root built below must be open to the kernel's uid whatever the host's umask (077 on
+    # hardened hosts made its directories root's alone, and the kernel could not start)
+    os.umask(0o022)
     report_fd = os.open(cfg["report"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     as_root = os.getuid() == 0
     uid, gid = cfg.get("uid"), cfg.get("gid")

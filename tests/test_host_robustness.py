@@ -495,3 +495,43 @@ def test_unsolicited_shell_messages_are_dropped_and_the_session_goes_on(sb):
     assert sb.execute("print(1)").stdout == "1\n"
     assert rss() - before < 500 * 2**20
     answers(sb)
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o177])
+def test_a_kernel_starts_whatever_the_hosts_umask(mask):
+    """The launcher builds the kernel's root with the host's umask: under 077 (hardened hosts) or
+    177 its directories were closed to the kernel's own uid, and every start failed with status 70."""
+    old = os.umask(mask)
+    try:
+        with Sandbox(SandboxConfig(cell_timeout_s=20)) as sb:
+            assert "42" in sb.execute("print(6 * 7)").stdout
+    finally:
+        os.umask(old)
+
+
+def test_bridges_made_at_once_in_many_threads_leave_the_process_umask_alone(tmp_path):
+    """The bridge once swapped the process-wide umask around bind(): two sandboxes starting in
+    two threads could leave it at 0o177 for good, and every later kernel of that process failed."""
+    old = os.umask(0o022)
+    os.umask(old)
+    modes: list[int] = []
+    errors: list[BaseException] = []
+
+    def make(n: int) -> None:
+        try:
+            for i in range(40):
+                server = bridge.BridgeServer(tmp_path / f"b{n}-{i}.sock", lambda req: [])
+                modes.append(os.lstat(server.path).st_mode & 0o777)
+                server.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=make, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    now = os.umask(old)
+    assert not errors, errors
+    assert now == old, oct(now)
+    assert len(modes) == 320 and set(modes) == {0o600}
