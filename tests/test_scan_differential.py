@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.kernel import ascii_re2, block_reads, fast_scan, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, fast_scan, literal_scan, prefilter
 from sandbox.kernel import corpus as corpus_module
 from sandbox.kernel.corpus import Corpus
 
@@ -162,15 +162,6 @@ def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(corpus_module, "WINDOW", 256)
     monkeypatch.setattr(corpus_module, "MARGIN", 64)
     monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
-    if request.param in ("line batches", "ascii stretches", "ascii stretches of a mapped directory"):
-        read_blocks(monkeypatch, 300)  # blocks read into a buffer, not scanned in place
-
-
-def read_blocks(monkeypatch: pytest.MonkeyPatch, largest: int) -> None:
-    """Every file mapped from here on is read block by block (blocks of at most `largest`
-    bytes), as a file of block_reads.READ_MIN bytes or more is."""
-    monkeypatch.setattr(block_reads, "READ_MIN", 0)
-    monkeypatch.setattr(block_reads, "READ_BLOCK", largest)
 
 
 # Characters on which the `regex` engine (the path of patterns without an exact window, and of
@@ -463,44 +454,10 @@ def test_the_fast_path_runs_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
     assert result.stdout.replace(", ", ",").split() == want, result
 
 
-def test_a_large_file_is_read_block_by_block_inside_the_sandboxed_kernel(tmp_path: Path) -> None:
-    """A file of block_reads.READ_MIN bytes or more is mapped with a descriptor of its own, and its
-    blocks are read with preadv under the kernel's isolation (seccomp, Landlock, minimal root),
-    not faulted in page by page: the scans give `re`'s and `bytes`' results."""
-    from sandbox.config import SandboxConfig
-    from sandbox.host import Sandbox
-
-    rng = random.Random(21)
-    chunk = random_text(rng, 1 << 20, ASCII_WORDS).encode("utf-8")
-    copies = block_reads.READ_MIN // len(chunk) + 2
-    tail = "last 東京 line 10.0.0.7 warning\n".encode()
-    path = tmp_path / "large.txt"
-    with path.open("wb") as f:
-        for _ in range(copies):
-            f.write(chunk)
-        f.write(tail)
-    pattern = r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|\bwarning\b"
-    data = chunk * copies + tail
-    text = data.decode("utf-8")
-    with Sandbox(SandboxConfig(policy="trusted", max_str_bytes=1 << 16)) as sandbox:
-        sandbox.load_context(path)
-        result = sandbox.execute(
-            f"import re\np = {pattern!r}\n"
-            "print(type(context._mm).__name__, context._mm.reader is not None, len(re.findall(p, context)),"
-            " context.count('warning'), context.find('東京'), len(context.splitlines()))")
-    want = ["MappedFile", "True", str(len(re.findall(pattern, text))), str(text.count("warning")),
-            str(data.find("東京".encode())), str(len(text.splitlines()))]
-    assert result.stdout.split() == want, result
-
-
-@pytest.mark.parametrize("read", [False, True])
-def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      read: bool) -> None:
-    """`find`, `in` and `count` (Vectorscan in blocks of a few bytes, in place or read into a
-    buffer, and count on every core) give what `bytes.find` / `bytes.count` give:
-    self-overlapping needles, needles across block edges, multi-byte characters, ranges."""
-    if read:
-        read_blocks(monkeypatch, 29)
+def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`find`, `in` and `count` (Vectorscan in blocks of a few bytes, and count on every core)
+    give what `bytes.find` / `bytes.count` give: self-overlapping needles, needles across block
+    edges, multi-byte characters, ranges."""
     monkeypatch.setattr(literal_scan, "FIRST_BLOCK", 7)
     monkeypatch.setattr(literal_scan, "LAST_BLOCK", 50)
     monkeypatch.setattr(literal_scan, "COPIED_BLOCK", 50)
@@ -538,10 +495,7 @@ def literals_agree(corpus: Corpus, raw: bytes, rng: random.Random) -> None:
 def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int) -> None:
     """`splitlines()` reads pieces that end with a newline; stretches with no \\n for a whole
     piece (\\r, U+2028, \\x85 breaks only, or one long line) are carried over: every line as
-    `str.splitlines` gives it, with and without its break (line breaks found in blocks read into
-    a buffer where the window is 61)."""
-    if window == 61:
-        read_blocks(monkeypatch, 23)
+    `str.splitlines` gives it, with and without its break."""
     monkeypatch.setattr(corpus_module, "WINDOW", window)
     monkeypatch.setattr(corpus_module, "SPARSE_HIGH_LINES", 0 if window > 16 else 11)  # ASCII runs cut out
     monkeypatch.setattr(literal_scan, "LAST_BLOCK", window // 2 + 1)

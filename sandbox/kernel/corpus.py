@@ -36,13 +36,13 @@ import collections
 import collections.abc
 import functools
 import itertools
+import mmap
 import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.kernel import fanout, literal_scan, prefilter
-from sandbox.kernel.block_reads import map_file
 from sandbox.kernel.fast_scan import FastScan, pairs
 from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_before
 
@@ -360,6 +360,13 @@ class Pieces:
 
 # what takes a sequence takes the lines (`random.sample(lines, 5)`: len() and a few indexes)
 collections.abc.Sequence.register(Pieces)
+
+
+def map_file(fd: int) -> mmap.mmap:
+    """A read-only map of the file open as `fd`, read ahead for front-to-back scans."""
+    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return mapped
 
 
 class Segments:

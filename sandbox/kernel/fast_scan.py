@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from sandbox.kernel import ascii_re2, block_reads, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, literal_scan, prefilter
 from sandbox.kernel.windows import LineBatch, Stretch, Window, char_start_after, char_start_before
 
 FIRST_BLOCK = 1 << 20  # bytes the fast engine scans first (a search may stop there), growing 4x
@@ -363,7 +363,7 @@ class FastScan:
         pattern's longest match), up to `data_end`."""
         mm, plan = self._mm, self._plan
         a, block = start, FIRST_BLOCK
-        last = block_reads.largest_block(mm, LAST_BLOCK, COPIED_BLOCK)
+        last = LAST_BLOCK if isinstance(mm, mmap.mmap) else COPIED_BLOCK
         part_end = getattr(mm, "part_end", None)  # a mapped directory: blocks end where files do,
         while a < limit:  # so that most lie in one file and are scanned in place, not copied
             b = min(limit, a + block)

@@ -11,10 +11,11 @@ copied a block at a time. Without Vectorscan the map's own `find` is used.
 from __future__ import annotations
 
 import array
+import mmap
 from collections.abc import Iterator
 from typing import Any
 
-from sandbox.kernel import block_reads, prefilter
+from sandbox.kernel import prefilter
 
 FIRST_BLOCK = 1 << 20  # bytes a find scans first, growing 4x
 LAST_BLOCK = 64 << 20
@@ -34,9 +35,8 @@ def _blocks(lo: int, hi: int, extra: int, limit: int, last: int) -> Any:
 
 
 def _last_block(buffer: Any) -> int:
-    """The largest block: a map is scanned in place (or read, see `block_reads`), anything else
-    is copied block by block."""
-    return block_reads.largest_block(buffer, LAST_BLOCK, COPIED_BLOCK)
+    """The largest block: a map is scanned in place, anything else is copied block by block."""
+    return LAST_BLOCK if isinstance(buffer, mmap.mmap) else COPIED_BLOCK
 
 
 def find(mm: Any, needle: bytes, lo: int, hi: int) -> int:

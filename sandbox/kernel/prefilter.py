@@ -32,8 +32,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.kernel import block_reads
-
 try:  # optional at import time: without it every scan takes the regex engine's own path
     import pyperscan
 except ImportError:  # pragma: no cover - pyperscan is a dependency; kept for a broken install
@@ -578,14 +576,14 @@ def literal(needle: bytes) -> Any:
 
 
 def scan(scanner: Any, buffer: Any, a: int, b: int) -> None:
-    """Run a block-mode scanner over bytes [a, b) of a map (in place, or read into a buffer: see
-    `block_reads`) or of anything else that slices into bytes (the parts of a mapped directory:
-    as a map where the block lies in one part, else copied into one block)."""
+    """Run a block-mode scanner over bytes [a, b) of a map (in place) or of anything else that
+    slices into bytes (the parts of a mapped directory: in place where the block lies in one
+    part, else copied into one block)."""
     one = buffer.within_one(a, b) if hasattr(buffer, "within_one") else None
     if one is not None and isinstance(one[0], mmap.mmap):
         buffer, a, b = one
     if isinstance(buffer, mmap.mmap):
-        with block_reads.scanned(buffer, a, b) as view:
+        with memoryview(buffer) as whole, whole[a:b] as view:
             scanner.scan(view)
     else:
         scanner.scan(buffer[a:b])
