@@ -13,6 +13,7 @@ count of each tool, seconds, and the ratios to ripgrep and grep.
 
     python benchmarks/scan_bench.py --gib 3
     python benchmarks/scan_bench.py --gib 1 --disk /var/tmp --cold   # cold: page cache dropped (root)
+    python benchmarks/scan_bench.py --no-tmpfs --disk /var/tmp --cold --repeat 3  # cold medians
     python benchmarks/scan_bench.py --gib 3 --directory             # also as a folder of 48 files
 """
 
@@ -24,6 +25,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -170,29 +172,38 @@ def measure_idioms(path: Path, corpus: Corpus, cores: int) -> dict:
     return results
 
 
-def measure(path: Path, cores: int, cold: bool) -> dict:
+def measure(path: Path, cores: int, cold: bool, repeat: int = 1) -> dict:
+    """Each pattern by the Corpus, rg and grep; `repeat` times each (the page cache dropped
+    before each run where `cold`), the median kept, and every run's seconds listed."""
     corpus = corpus_of(path)
     results = {}
     for name, (pattern, ere) in PATTERNS.items():
         row: dict = {}
-        if cold:
-            row["cold"] = drop_caches()
-        started = time.perf_counter()
-        found = corpus.findall(pattern)
-        row["rlm_s"] = round(time.perf_counter() - started, 3)
-        row["rlm_matches"] = len(found)
-        row["anon_mib_after"] = anonymous_mib()  # the matches still held: the scan's own memory
-        del found
-        if cold:
-            drop_caches()
-        row["rg_matches"], seconds = timed(["rg", "--count-matches", "--no-filename", f"-j{cores}", pattern, str(path)])
-        row["rg_s"] = round(seconds, 3)
-        if cold:
-            drop_caches()
         grep = (["grep", "-r", "-h", "-P" if name in GREP_PCRE else "-E", "-c"]
                 + (["-i"] if name in GREP_IGNORE_CASE else []) + [ere, str(path)])
-        row["grep_lines"], seconds = timed(grep)
-        row["grep_s"] = round(seconds, 3)
+        runs: dict[str, list[float]] = {"rlm": [], "rg": [], "grep": []}
+        for _ in range(repeat):
+            if cold:
+                row["cold"] = drop_caches()
+            started = time.perf_counter()
+            found = corpus.findall(pattern)
+            runs["rlm"].append(time.perf_counter() - started)
+            row["rlm_matches"] = len(found)
+            row["anon_mib_after"] = anonymous_mib()  # the matches still held: the scan's own memory
+            del found
+            if cold:
+                drop_caches()
+            row["rg_matches"], seconds = timed(["rg", "--count-matches", "--no-filename", f"-j{cores}", pattern,
+                                                str(path)])
+            runs["rg"].append(seconds)
+            if cold:
+                drop_caches()
+            row["grep_lines"], seconds = timed(grep)
+            runs["grep"].append(seconds)
+        for tool, seconds in runs.items():
+            row[f"{tool}_s"] = round(statistics.median(seconds), 3)
+            if repeat > 1:
+                row[f"{tool}_runs_s"] = [round(x, 3) for x in seconds]
         row["vs_rg"] = round(row["rlm_s"] / row["rg_s"], 2)
         row["vs_grep"] = round(row["rlm_s"] / row["grep_s"], 2)
         results[name] = row
@@ -210,6 +221,8 @@ def main() -> None:
     parser.add_argument("--directory", action="store_true", help="also as a folder of 48 files in tmpfs")
     parser.add_argument("--only", help="comma-separated pattern names to run (default: all)")
     parser.add_argument("--no-tmpfs", action="store_true", help="skip the tmpfs file (with --disk or --directory)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each cold-disk scan this many times and keep the median (cold figures vary)")
     args = parser.parse_args()
     if not shutil.which("rg"):
         sys.exit("ripgrep (rg) is needed: apt-get install ripgrep")
@@ -239,7 +252,7 @@ def main() -> None:
             try:
                 report["places"]["disk_warm"] = measure(on_disk, cores, cold=False)
                 if args.cold:
-                    report["places"]["disk_cold"] = measure(on_disk, cores, cold=True)
+                    report["places"]["disk_cold"] = measure(on_disk, cores, cold=True, repeat=max(1, args.repeat))
             finally:
                 on_disk.unlink()
     finally:

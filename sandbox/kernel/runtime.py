@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import codecs
 import contextlib
+import functools
 import gc
 import inspect
 import itertools
@@ -28,7 +29,7 @@ import traceback
 import types
 from typing import Any
 
-from sandbox.kernel import wire
+from sandbox.kernel import pristine, wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
 from sandbox.kernel.corpus import Corpus, Segments, map_file
 from sandbox.kernel.policy import PolicyError, compile_cell, guarded_import, restricted_globals
@@ -432,6 +433,7 @@ class Runtime:
         self.answer: dict[str, Any] = {"content": None, "ready": False}
         self.context_names: set[str] = set()
         self.rebindable: set[str] = set()
+        self.pristine = pristine.Pristine()  # loaded lists and dicts, put back if changed in place
         self.tools: dict[str, list[str]] = {}  # tool name -> the names it added
         self._hook_names: set[str] = set()
         self._build_namespace()
@@ -472,6 +474,17 @@ class Runtime:
                 if name not in restored:
                     restored.append(name)
         return restored
+
+    def _restore_changed(self) -> list[str]:
+        """The loaded lists and dicts a cell changed in place, put back as loaded."""
+        try:
+            fresh = self.pristine.changed(self.reserved)
+        except Exception as exc:  # noqa: BLE001 - a context that cannot be read again stays as it is
+            print(f"rlm kernel: a changed context could not be loaded again: {exc}", file=sys.__stderr__)
+            return []
+        for name, value in fresh.items():
+            self.reserved[name] = self.ns[name] = value
+        return list(fresh)
 
     # ----- host calls ------------------------------------------------------------
     def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
@@ -557,12 +570,19 @@ class Runtime:
         if error is not None:  # an exception's message can be as long as model code makes it
             error = cap_text(error, self.output_limit)[0]
         restored = self._restore_reserved()
+        changed = self._restore_changed()
         full = sink.getvalue()
         self.out[self.cell] = full
         stdout, truncated = cap_text(full, self.output_limit)
         truncated = truncated or sink.truncated
         if restored:
             stdout += f"\n[reserved names restored: {', '.join(restored)}]\n"
+        if changed:
+            first = changed[0]
+            copy = f"list({first})" if first not in self.context_names else f"json.loads(json.dumps({first}))"
+            stdout += (f"\n[{', '.join(changed)} changed in place by this cell (sort, pop, item assignment...): "
+                       f"put back as loaded. Work on a copy: data = {copy}]\n")
+            restored += [n for n in changed if n not in restored]
         final, problem = self._final_answer()
         if problem is not None:
             error = problem if error is None else f"{error}\n{problem}"
@@ -724,11 +744,12 @@ class Runtime:
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
         # free a context being replaced first, so that peak memory is one context, not two
         for old in (args["name"], args.get("docs_name", "docs")):
+            self.pristine.forget(old)
             if old in self.reserved:
                 self.reserved.pop(old)
                 self.ns.pop(old, None)
         gc.collect()
-        value, docs = self._fetch(args)
+        value, docs = self._fetch(args, watch=True)
         name = args["name"]
         self.ns[name] = value
         self.reserved[name] = value
@@ -738,17 +759,26 @@ class Runtime:
             docs_name = args.get("docs_name", "docs")
             self.ns[docs_name] = docs
             self.reserved[docs_name] = docs
+            places = [(d.path, d.offset, d.length, d._source) for d in docs]
+            self.pristine.watch(docs_name, docs, lambda: [Doc(*place) for place in places])
             info["docs"] = len(docs)
         info["size"] = _describe(value)[1]
         gc.collect()
         return info
 
-    def _fetch(self, args: dict[str, Any]) -> tuple[Any, Any]:
-        """The value (and documents) of the context file the host holds under `args["token"]`."""
+    def _fetch(self, args: dict[str, Any], watch: bool = False) -> tuple[Any, Any]:
+        """The value (and documents) of the context file the host holds under `args["token"]`;
+        with `watch`, a list or dict value is watched for changes in place (see `pristine`),
+        and the kernel keeps the file open to load it again."""
         reply, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
         try:
             maps = self._map_files(args["token"], int(reply.get("mapped", 0)))
-            return self._read_context(args, fds, maps)
+            value, docs = self._read_context(args, fds, maps)
+            if watch and not maps and pristine.watched(value):
+                kept = [os.dup(fd) for fd in fds]
+                self.pristine.watch(args["name"], value, lambda: self._read_context(args, kept)[0],
+                                    functools.partial(_close_all, kept))
+            return value, docs
         finally:
             for fd in fds:
                 with contextlib.suppress(OSError):
@@ -877,6 +907,12 @@ class Runtime:
                 char_pos += body_chars
             docs.append(Doc(entry["path"], offset, length, value))
         return docs
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 _MISSING = object()

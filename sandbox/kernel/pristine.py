@@ -1,0 +1,95 @@
+"""Loaded list and dict contexts stay as they were loaded (runs inside the kernel).
+
+A cell may not rebind `context` (the name is restored after the cell), but a list or a dict can
+be changed without rebinding it: `context.sort()`, `context.pop(0)`, `context[:] = [...]`,
+`context[0]["amount"] = 0`, `docs.clear()`. A model that does so (it was seen to fill `context`
+with made-up sample records) would read its own invention as the data from then on. So each
+loaded list or dict is fingerprinted when it is loaded and after every cell, and one whose
+fingerprint changed is put back as loaded, with a word to the model.
+
+The fingerprint is the identities of the value's items, breadth first: the whole top level,
+then deeper levels up to NODES items (a change deeper in a larger value is not seen). Only
+exact lists and dicts are walked, so nothing a cell made runs code here. A value is put back by
+its `reload` (a JSON context is parsed again from its own file, whose descriptor the kernel
+keeps: no second copy in memory; documents are rebuilt from their recorded places).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+NODES = 200_000  # items below the top level a fingerprint looks at
+_CHUNK = 1 << 16  # identities hashed at a time
+
+__all__ = ["NODES", "Pristine", "fingerprint", "watched"]
+
+
+def watched(value: Any) -> bool:
+    """Whether a loaded value can change in place (a list or a dict)."""
+    return type(value) in (list, dict)
+
+
+def fingerprint(value: Any) -> int:
+    """A hash of the identities of `value`'s items, and of its containers' sizes (see the module
+    docstring for how far it looks), made a chunk at a time: a list of millions of records is
+    looked at whole without a list of millions of identities."""
+    mark = 0
+    level, top, budget = [value], True, NODES
+    while level and budget > 0:
+        deeper: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is list:
+                children = item
+            elif kind is dict:
+                children = [*item.keys(), *item.values()]
+            else:
+                continue
+            mark = hash((mark, len(children)))
+            for i in range(0, len(children), _CHUNK):
+                part = children[i:i + _CHUNK]
+                mark = hash((mark, tuple(map(id, part))))
+                if len(deeper) < budget:
+                    deeper.extend(c for c in part if type(c) in (list, dict))
+            if not top:
+                budget -= len(children)
+                if budget <= 0:
+                    break
+        level, top = deeper[:budget], False
+    return mark
+
+
+class Pristine:
+    """The loaded values watched for changes in place, by name, each with how to load it again."""
+
+    def __init__(self) -> None:
+        self._watched: dict[str, tuple[int, Callable[[], Any], Callable[[], None]]] = {}
+
+    def watch(self, name: str, value: Any, reload: Callable[[], Any],
+              release: Callable[[], None] = lambda: None) -> None:
+        """Watch `value`, loaded as `name`; `reload()` gives it again as loaded; `release()`
+        frees what reloading needs (called when the name is no longer watched)."""
+        self.forget(name)
+        if watched(value):
+            self._watched[name] = (fingerprint(value), reload, release)
+        else:
+            release()
+
+    def forget(self, name: str) -> None:
+        old = self._watched.pop(name, None)
+        if old is not None:
+            old[2]()
+
+    def changed(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The watched values that `current` (name -> the value now) holds changed, each loaded
+        again: name -> the value as loaded."""
+        restored: dict[str, Any] = {}
+        for name, (mark, reload, release) in list(self._watched.items()):
+            value = current.get(name)
+            if value is None or fingerprint(value) == mark:
+                continue
+            fresh = reload()
+            self._watched[name] = (fingerprint(fresh), reload, release)
+            restored[name] = fresh
+        return restored

@@ -1,0 +1,91 @@
+"""A loaded list or dict context that a cell changes in place (sort, pop, slice or item
+assignment, clear) is put back as loaded after the cell, with a word to the model; a copy is
+the cell's own. Real kernels, both policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox, SandboxConfig
+from sandbox.kernel import pristine
+
+RECORDS = [{"id": i, "amount": i * 10, "tags": ["a", "b"]} for i in range(1, 6)]
+LOADED = json.dumps(RECORDS)
+SEEN = "print(json.dumps(context))"
+
+
+@pytest.fixture(scope="module", params=["restricted", "trusted"])
+def sb(request):
+    with Sandbox(SandboxConfig(policy=request.param, cell_timeout_s=20)) as box:
+        yield box
+
+
+CHANGES = {
+    "sort": "context.sort(key=lambda r: -r['id'])",
+    "pop": "context.pop(0)",
+    "slice assignment": "context[:] = [{'id': 99, 'amount': 1}]",
+    "item assignment": "context[2] = {'id': 0}",
+    "nested item": "context[0]['amount'] = 12345",
+    "nested list": "context[4]['tags'].append('z')",
+    "append": "context.append({'id': 6})",
+    "clear": "context.clear()",
+    "reverse": "context.reverse()",
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_list_context_changed_in_place_is_put_back(sb, change):
+    sb.load_context(RECORDS)
+    r = sb.execute(CHANGES[change] + "\nprint('done')")
+    assert r.error is None, r.error
+    assert "context" in r.restored and "changed in place" in r.stdout, r.stdout
+    assert "json.loads(json.dumps(context))" in r.stdout
+    after = sb.execute(SEEN)
+    assert json.loads(after.stdout) == RECORDS and after.restored == []
+
+
+def test_a_dict_context_and_a_named_one_are_put_back(sb):
+    sb.load_context({"a": [1, 2, 3], "b": {"c": 1}}, name="extra")
+    r = sb.execute("extra['a'].append(4)\ndel extra['b']")
+    assert r.error is None and r.restored == ["extra"], r
+    assert json.loads(sb.execute("print(json.dumps(extra))").stdout) == {"a": [1, 2, 3], "b": {"c": 1}}
+
+
+def test_a_copy_is_the_cells_own_and_reading_changes_nothing(sb):
+    sb.load_context(RECORDS)
+    r = sb.execute("data = json.loads(json.dumps(context))\ndata.sort(key=lambda r: -r['id'])\n"
+                   "total = sum(r['amount'] for r in context)\nprint(total, data[0]['id'])")
+    assert r.error is None and r.stdout.strip() == "150 5" and r.restored == [], r
+    r = sb.execute("data.pop()\nprint(len(data), len(context))")
+    assert r.stdout.strip() == "4 5" and r.restored == [], r
+
+
+def test_the_documents_of_a_folder_are_put_back(sb, tmp_path: Path):
+    for name, body in [("a.txt", "alpha\n"), ("b.txt", "beta\n"), ("c.txt", "gamma\n")]:
+        (tmp_path / name).write_text(body)
+    sb.load_context(tmp_path)
+    r = sb.execute("docs.reverse()\ndocs.pop()")
+    assert r.error is None and r.restored == ["docs"] and "list(docs)" in r.stdout, r
+    r = sb.execute("print([d.path for d in docs], docs[1].text.strip())")
+    assert r.stdout.strip() == "['a.txt', 'b.txt', 'c.txt'] beta", r
+
+
+def test_the_fingerprint_sees_identities_and_sizes_to_its_bound() -> None:
+    value = [{"a": [1, 2]}, "xyz", 3]
+    mark = pristine.fingerprint(value)
+    assert pristine.fingerprint(value) == mark
+    value[0]["a"].append(3)
+    assert pristine.fingerprint(value) != mark
+    value[0]["a"].pop()
+    value[1] = "".join(["xy", "z"])  # an equal string, another object: counted as a change
+    assert pristine.fingerprint(value) != mark
+    # past NODES items below the top level, a change deeper down is not looked at
+    wide = [[0] * 10 for _ in range(pristine.NODES // 10 + 10)]
+    mark = pristine.fingerprint(wide)
+    wide[-1][0] = 1000
+    assert pristine.fingerprint(wide) == mark
+    wide.append([])  # the whole top level always is
+    assert pristine.fingerprint(wide) != mark
