@@ -62,8 +62,14 @@ class Context:
                 st = check_path(path)
             except SandboxContextError as exc:
                 raise ContextError(str(exc)) from None
-            if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not _has_text(path):
-                empty.append(path)  # size 0 and nothing to read (/proc files say 0 and have text)
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0:  # /proc files say 0 and have text
+                try:
+                    if not _has_text(path):
+                        empty.append(path)
+                except OSError as exc:  # /proc/self/mem: an I/O error, not an empty file
+                    if context.kind == "path":
+                        raise ContextError(f"cannot read {shown(path, MESSAGE_PATH_CHARS)}: "
+                                           f"{exc.strerror or exc}") from None
         if context.kind == "path" and empty:
             raise ContextError(f"{shown(paths[0], MESSAGE_PATH_CHARS)} is empty")
         if context.kind == "paths" and len(empty) == len(paths):
@@ -151,13 +157,15 @@ def read_fifo(path: Path, spool_dir: Path | None = None) -> Context:
 
 
 def _has_text(path: Path) -> bool:
+    """Whether a file that says its size is 0 has something to read; OSError where reading it
+    fails (a file that would wait says no)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a file that waits says "no"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return False
     try:
         return bool(os.read(fd, 1))
-    except OSError:
+    except BlockingIOError:
         return False
     finally:
         os.close(fd)

@@ -323,7 +323,10 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         raise ContextError(f"cannot read {shown(label, MESSAGE_PATH_CHARS)}: permission denied")
     source = path
     if st.st_size == 0:
-        found = _snapshot(path, store / f"{name}.snapshot.txt")
+        try:
+            found = _snapshot(path, store / f"{name}.snapshot.txt")
+        except OSError as exc:  # /proc/self/mem: an I/O error
+            raise ContextError(f"cannot read {shown(label, MESSAGE_PATH_CHARS)}: {exc.strerror or exc}") from None
         if found is None:
             raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty")
         source = found
@@ -613,8 +616,8 @@ def _usable(files: list[Path], root: Path | None,
         if reason == "empty" and store is not None:
             try:
                 copy = _snapshot(p, store / f"snapshot-{len(names)}.txt")
-            except OSError:
-                copy = None
+            except OSError:  # /proc/self/mem: an I/O error, not an empty file
+                copy, reason = None, "unreadable"
             if copy is not None:
                 reason = "binary" if _is_binary(copy) else None
                 names[copy], p = label, copy

@@ -175,3 +175,24 @@ def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_
     thread.start()
     thread.join(HANG_LIMIT_S)
     assert len(done) == 3 and all("changed while it was read: it is now a FIFO" in d for d in done), done
+
+
+def test_a_file_that_says_size_0_and_fails_to_read_is_unreadable_not_empty(tmp_path):
+    # /proc/self/mem says size 0 and answers a read with an I/O error: it was called "empty"
+    # (Context.of), or the error escaped as a bare OSError (prepare), or it was left out as "empty"
+    from rlm.errors import ContextError as Refused
+    from rlm.inputs import Context
+    from sandbox.errors import ContextError
+
+    mem = Path("/proc/self/mem")
+    with pytest.raises(Refused, match="cannot read /proc/self/mem: Input/output error"):
+        Context.of(mem)
+    with pytest.raises(ContextError, match="cannot read /proc/self/mem: Input/output error"):
+        prepare(mem, "context", tmp_path, 1 << 20)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    assert Context.of([mem, notes]).kind == "paths"  # among several, it is left out when prepared
+    store = tmp_path / "store"
+    store.mkdir()
+    spec = prepare([mem, notes], "context", store, 1 << 20)
+    assert spec.skipped == {"unreadable": ["/proc/self/mem"]}
