@@ -89,3 +89,28 @@ def test_the_fingerprint_sees_identities_and_sizes_to_its_bound() -> None:
     assert pristine.fingerprint(wide) == mark
     wide.append([])  # the whole top level always is
     assert pristine.fingerprint(wide) != mark
+
+
+@pytest.mark.parametrize("loaded", [[1001, 1002, 1003, 1004], ["alpha", "beta", "gamma"]])
+def test_an_item_removed_then_one_made_in_its_place_is_seen(sb, loaded):
+    """The fingerprint is of identities: an item the cell removed was freed, and the one it made
+    next could take its address (seen: pop() then append() of a computed value went unnoticed)."""
+    sb.load_context(loaded)
+    r = sb.execute("context.pop()\ncontext.append(int('77' + '77') if type(context[0]) is int "
+                   "else ''.join(['ze', 'ta!']))")
+    assert r.error is None and r.restored == ["context"], r
+    assert json.loads(sb.execute(SEEN).stdout) == loaded
+
+
+def test_a_document_cannot_be_changed(sb, tmp_path: Path):
+    """A Doc's path and place are the loaded data too: under the trusted policy a cell could
+    rename a document or move it onto another's text, and later cells read that."""
+    for name, body in [("a.txt", "alpha\n"), ("b.txt", "beta\n")]:
+        (tmp_path / name).write_text(body)
+    sb.load_context(tmp_path)
+    r = sb.execute("docs[0].path = 'made-up.txt'")
+    assert r.error is not None, r
+    r = sb.execute("del docs[1].offset")
+    assert r.error is not None, r
+    r = sb.execute("print([(d.path, d.text) for d in docs])")
+    assert r.stdout.strip() == "[('a.txt', 'alpha\\n'), ('b.txt', 'beta\\n')]", r

@@ -8,7 +8,8 @@ loaded list or dict is fingerprinted when it is loaded and after every cell, and
 fingerprint changed is put back as loaded, with a word to the model.
 
 The fingerprint is the identities of the value's items, breadth first: the whole top level,
-then deeper levels up to NODES items (a change deeper in a larger value is not seen). Only
+then deeper levels up to NODES items (a change deeper in a larger value is not seen); the items
+it counted are held while watched, so none is freed and its identity taken by a new object. Only
 exact lists and dicts are walked, so nothing a cell made runs code here. A value is put back by
 its `reload` (a JSON context is parsed again from its own file, whose descriptor the kernel
 keeps: no second copy in memory; documents are rebuilt from their recorded places).
@@ -30,10 +31,12 @@ def watched(value: Any) -> bool:
     return type(value) in (list, dict)
 
 
-def fingerprint(value: Any) -> int:
+def fingerprint(value: Any, keep: list[Any] | None = None) -> int:
     """A hash of the identities of `value`'s items, and of its containers' sizes (see the module
     docstring for how far it looks), made a chunk at a time: a list of millions of records is
-    looked at whole without a list of millions of identities."""
+    looked at whole without a list of millions of identities. With `keep`, the items looked at
+    are added to it: held, none of them is freed, so no object a cell makes later can take an
+    identity the fingerprint counted (pop() then append() of a computed value once went unseen)."""
     mark = 0
     level, top, budget = [value], True, NODES
     while level and budget > 0:
@@ -50,6 +53,8 @@ def fingerprint(value: Any) -> int:
             for i in range(0, len(children), _CHUNK):
                 part = children[i:i + _CHUNK]
                 mark = hash((mark, tuple(map(id, part))))
+                if keep is not None:
+                    keep.append(part)
                 if len(deeper) < budget:
                     deeper.extend(c for c in part if type(c) in (list, dict))
             if not top:
@@ -64,7 +69,8 @@ class Pristine:
     """The loaded values watched for changes in place, by name, each with how to load it again."""
 
     def __init__(self) -> None:
-        self._watched: dict[str, tuple[int, Callable[[], Any], Callable[[], None]]] = {}
+        # name -> (fingerprint, the items it looked at, held; reload; release)
+        self._watched: dict[str, tuple[int, list[Any], Callable[[], Any], Callable[[], None]]] = {}
 
     def watch(self, name: str, value: Any, reload: Callable[[], Any],
               release: Callable[[], None] = lambda: None) -> None:
@@ -72,24 +78,26 @@ class Pristine:
         frees what reloading needs (called when the name is no longer watched)."""
         self.forget(name)
         if watched(value):
-            self._watched[name] = (fingerprint(value), reload, release)
+            keep: list[Any] = []
+            self._watched[name] = (fingerprint(value, keep), keep, reload, release)
         else:
             release()
 
     def forget(self, name: str) -> None:
         old = self._watched.pop(name, None)
         if old is not None:
-            old[2]()
+            old[3]()
 
     def changed(self, current: dict[str, Any]) -> dict[str, Any]:
         """The watched values that `current` (name -> the value now) holds changed, each loaded
         again: name -> the value as loaded."""
         restored: dict[str, Any] = {}
-        for name, (mark, reload, release) in list(self._watched.items()):
+        for name, (mark, _, reload, release) in list(self._watched.items()):
             value = current.get(name)
             if value is None or fingerprint(value) == mark:
                 continue
             fresh = reload()
-            self._watched[name] = (fingerprint(fresh), reload, release)
+            keep: list[Any] = []
+            self._watched[name] = (fingerprint(fresh, keep), keep, reload, release)
             restored[name] = fresh
         return restored
