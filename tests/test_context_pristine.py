@@ -114,3 +114,6 @@ def test_a_document_cannot_be_changed(sb, tmp_path: Path):
     assert r.error is not None, r
     r = sb.execute("print([(d.path, d.text) for d in docs])")
     assert r.stdout.strip() == "[('a.txt', 'alpha\\n'), ('b.txt', 'beta\\n')]", r
+    if sb.config.policy == "trusted":  # a copy still is made (restricted has no `copy` module)
+        r = sb.execute("import copy\nprint([d.text for d in copy.deepcopy(docs)])")
+        assert r.stdout.strip() == "['alpha\\n', 'beta\\n']", r

@@ -102,10 +102,20 @@ class Doc:
     __slots__ = ("_source", "length", "offset", "path")
 
     def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
-        self.path = path
-        self.offset = offset
-        self.length = length
-        self._source = source
+        for name, value in (("path", path), ("offset", offset), ("length", length), ("_source", source)):
+            object.__setattr__(self, name, value)
+
+    # a document is loaded data, as `docs` is: a cell that renamed or moved one would leave later
+    # cells reading its invention (the `docs` list itself is put back if changed, see pristine)
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a document of `docs` cannot be changed (not {name!r}); "
+                             "keep what you need in your own variables")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a document of `docs` cannot be changed (not {name!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle build it anew
+        return Doc, (self.path, self.offset, self.length, self._source)
 
     @property
     def text(self) -> str:
