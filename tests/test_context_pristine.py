@@ -117,3 +117,30 @@ def test_a_document_cannot_be_changed(sb, tmp_path: Path):
     if sb.config.policy == "trusted":  # a copy still is made (restricted has no `copy` module)
         r = sb.execute("import copy\nprint([d.text for d in copy.deepcopy(docs)])")
         assert r.stdout.strip() == "['alpha\\n', 'beta\\n']", r
+
+
+def test_many_named_contexts_hold_no_descriptor_each():
+    """A list context kept its file open to be read again: some 200 of them reached the kernel's
+    open-files limit (256), and every later load failed (IndexError) as would any host call."""
+    with Sandbox(SandboxConfig(cell_timeout_s=20)) as box:
+        for i in range(300):
+            box.load_context([i, "x" * i], name=f"c{i}")
+        r = box.execute("c0.clear()\nc299.pop()\nprint(len(c0), c299[0])")
+        assert r.error is None and sorted(r.restored) == ["c0", "c299"], r
+        assert box.execute("print(c0, c299[0])").stdout == "[0, ''] 299\n"
+
+
+def test_a_large_context_is_read_again_from_its_file_also_after_a_restart():
+    """Above the text kept in memory a context is read again from its file (a descriptor the
+    kernel keeps); a kernel restarted after a cell timed out has its own."""
+    records = [{"id": i, "note": "n" * 40} for i in range(30_000)]
+    assert len(json.dumps(records)) > (1 << 20)
+    with Sandbox(SandboxConfig(policy="trusted", cell_timeout_s=20, interrupt_grace_s=1)) as box:
+        box.load_context(records)
+        for _ in range(2):
+            r = box.execute("context.reverse()\ncontext[5]['note'] = 'made up'")
+            assert r.error is None and r.restored == ["context"], r
+            assert box.execute("print(context[0]['id'], context[5]['note'][:2])").stdout == "0 nn\n"
+            r = box.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass",
+                            timeout=2)
+            assert r.timed_out and r.restarted, r

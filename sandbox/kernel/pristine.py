@@ -11,8 +11,9 @@ The fingerprint is the identities of the value's items, breadth first: the whole
 then deeper levels up to NODES items (a change deeper in a larger value is not seen); the items
 it counted are held while watched, so none is freed and its identity taken by a new object. Only
 exact lists and dicts are walked, so nothing a cell made runs code here. A value is put back by
-its `reload` (a JSON context is parsed again from its own file, whose descriptor the kernel
-keeps: no second copy in memory; documents are rebuilt from their recorded places).
+its `reload` (a JSON context is parsed again: a small one from its text, kept; a larger one
+from its own file, whose descriptor the kernel keeps: no second copy in memory; documents are
+rebuilt from their recorded places).
 """
 
 from __future__ import annotations

@@ -51,6 +51,11 @@ MAX_SHOWN_VARIABLES = 10_000  # listed by SHOW_VARS()
 DECODE_PIECE_BYTES = 64 << 20
 
 
+# a changed list or dict context is loaded again from its JSON text, kept in memory up to this
+# size; a larger one from its file, which the kernel keeps open (one descriptor each)
+KEEP_TEXT_BYTES = 1 << 20
+
+
 def _decode_utf8(buffer: Any, errors: str) -> str:
     """`buffer` (a mapping of the file) decoded as UTF-8, piece by piece, then joined. Decoding
     it whole sizes CPython's output for as many characters as there are bytes at the widest
@@ -779,15 +784,22 @@ class Runtime:
     def _fetch(self, args: dict[str, Any], watch: bool = False) -> tuple[Any, Any]:
         """The value (and documents) of the context file the host holds under `args["token"]`;
         with `watch`, a list or dict value is watched for changes in place (see `pristine`),
-        and the kernel keeps the file open to load it again."""
+        and the kernel keeps its text (up to KEEP_TEXT_BYTES) or its file open to load it again."""
         reply, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
         try:
             maps = self._map_files(args["token"], int(reply.get("mapped", 0)))
             value, docs = self._read_context(args, fds, maps)
             if watch and not maps and pristine.watched(value):
-                kept = [os.dup(fd) for fd in fds]
-                self.pristine.watch(args["name"], value, lambda: self._read_context(args, kept)[0],
-                                    functools.partial(_close_all, kept))
+                size = os.fstat(fds[0]).st_size
+                # its text, not its file: a descriptor kept for each of some 200 small contexts
+                # reached the open-files limit, and no load or host call worked after
+                if size <= KEEP_TEXT_BYTES and len(text := os.pread(fds[0], size, 0)) == size:
+                    self.pristine.watch(args["name"], value,
+                                        lambda: json.loads(_decode_utf8(text, args.get("errors", "strict"))))
+                else:
+                    kept = [os.dup(fd) for fd in fds]
+                    self.pristine.watch(args["name"], value, lambda: self._read_context(args, kept)[0],
+                                        functools.partial(_close_all, kept))
             return value, docs
         finally:
             for fd in fds:
