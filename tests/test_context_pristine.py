@@ -144,3 +144,23 @@ def test_a_large_context_is_read_again_from_its_file_also_after_a_restart():
             r = box.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass",
                             timeout=2)
             assert r.timed_out and r.restarted, r
+
+
+def test_a_context_that_cannot_be_loaded_again_is_said_so_and_no_later_cell_is_blamed():
+    """With the memory limit all but reached (the cell's own data), a changed context could not
+    be parsed again: it stayed changed without a word, and the next cell, which changed nothing,
+    was told it had changed it."""
+    records = [{"id": i, "note": f"n{i}", "v": [i, i + 1]} for i in range(150_000)]
+    with Sandbox(SandboxConfig(cell_timeout_s=60, memory_limit_bytes=1 << 30)) as box:
+        box.load_context(records)
+        r = box.execute("ballast = []\ntry:\n    while True:\n        ballast.append(bytearray(1 << 20))\n"
+                        "except MemoryError:\n    pass\ndel ballast[:30]\ncontext.reverse()")
+        assert r.error is None, r
+        seen = box.execute("print(context[0]['id'])").stdout
+        if "context" in r.restored:  # it could be loaded again after all
+            assert seen == "0\n"
+        else:
+            assert "context" in r.stdout and "could not be put back" in r.stdout, r
+            assert seen == "149999\n"
+        r = box.execute("del ballast\nprint(len(context))")
+        assert r.restored == [] and "changed in place" not in r.stdout, r

@@ -89,16 +89,25 @@ class Pristine:
         if old is not None:
             old[3]()
 
-    def changed(self, current: dict[str, Any]) -> dict[str, Any]:
-        """The watched values that `current` (name -> the value now) holds changed, each loaded
-        again: name -> the value as loaded."""
+    def changed(self, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The watched values that `current` (name -> the value now) holds changed: (name -> the
+        value loaded again, name -> why it could not be, e.g. a MemoryError). One that could not
+        be stays as the cell left it and is watched as it is now: a later cell is not blamed."""
         restored: dict[str, Any] = {}
+        failed: dict[str, str] = {}
         for name, (mark, _, reload, release) in list(self._watched.items()):
             value = current.get(name)
             if value is None or fingerprint(value) == mark:
                 continue
-            fresh = reload()
+            # what the cell took out (held for the fingerprint) is freed before it is read again
+            self._watched[name] = (mark, [], reload, release)
+            try:
+                fresh = reload()
+            except Exception as exc:  # noqa: BLE001 - said to the model; the others go on
+                failed[name] = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+                fresh = value
+            else:
+                restored[name] = fresh
             keep: list[Any] = []
             self._watched[name] = (fingerprint(fresh, keep), keep, reload, release)
-            restored[name] = fresh
-        return restored
+        return restored, failed

@@ -490,16 +490,17 @@ class Runtime:
                     restored.append(name)
         return restored
 
-    def _restore_changed(self) -> list[str]:
-        """The loaded lists and dicts a cell changed in place, put back as loaded."""
+    def _restore_changed(self) -> tuple[list[str], dict[str, str]]:
+        """The loaded lists and dicts a cell changed in place, put back as loaded, and those that
+        could not be loaded again (name -> why)."""
         try:
-            fresh = self.pristine.changed(self.reserved)
+            fresh, failed = self.pristine.changed(self.reserved)
         except Exception as exc:  # noqa: BLE001 - a context that cannot be read again stays as it is
             print(f"rlm kernel: a changed context could not be loaded again: {exc}", file=sys.__stderr__)
-            return []
+            return [], {}
         for name, value in fresh.items():
             self.reserved[name] = self.ns[name] = value
-        return list(fresh)
+        return list(fresh), failed
 
     # ----- host calls ------------------------------------------------------------
     def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
@@ -585,7 +586,7 @@ class Runtime:
         if error is not None:  # an exception's message can be as long as model code makes it
             error = cap_text(error, self.output_limit)[0]
         restored = self._restore_reserved()
-        changed = self._restore_changed()
+        changed, unrestored = self._restore_changed()
         full = sink.getvalue()
         self.out[self.cell] = full
         stdout, truncated = cap_text(full, self.output_limit)
@@ -598,6 +599,9 @@ class Runtime:
             stdout += (f"\n[{', '.join(changed)} changed in place by this cell (sort, pop, item assignment...): "
                        f"put back as loaded. Work on a copy: data = {copy}]\n")
             restored += [n for n in changed if n not in restored]
+        for name, why in unrestored.items():
+            stdout += (f"\n[{name} changed in place by this cell could not be put back ({why}): it stays as "
+                       "this cell left it, not as loaded]\n")
         final, problem = self._final_answer()
         if problem is not None:
             error = problem if error is None else f"{error}\n{problem}"
