@@ -7,13 +7,13 @@ with made-up sample records) would read its own invention as the data from then 
 loaded list or dict is fingerprinted when it is loaded and after every cell, and one whose
 fingerprint changed is put back as loaded, with a word to the model.
 
-The fingerprint is the identities of the value's items, breadth first: the whole top level,
-then deeper levels up to NODES items (a change deeper in a larger value is not seen); the items
-it counted are held while watched, so none is freed and its identity taken by a new object. Only
-exact lists and dicts are walked, so nothing a cell made runs code here. A value is put back by
-its `reload` (a JSON context is parsed again: a small one from its text, kept; a larger one
-from its own file, whose descriptor the kernel keeps: no second copy in memory; documents are
-rebuilt from their recorded places).
+The fingerprint is the identities of the value's items, breadth first: the whole top level
+(and the whole of each list directly in a dict), then deeper levels up to NODES items (a change
+deeper in a larger value is not seen); the items it counted are held while watched, so none is
+freed and its identity taken by a new object. Only exact lists and dicts are walked, so
+nothing a cell made runs code here. A value is put back by its `reload` (a JSON context is
+parsed again: a small one from its text, kept; a larger one from its own file, whose descriptor
+the kernel keeps: no second copy in memory; documents are rebuilt from their recorded places).
 """
 
 from __future__ import annotations
@@ -39,11 +39,17 @@ def fingerprint(value: Any, keep: list[Any] | None = None) -> int:
     are added to it: held, none of them is freed, so no object a cell makes later can take an
     identity the fingerprint counted (pop() then append() of a computed value once went unseen)."""
     mark = 0
-    level, top, budget = [value], True, NODES
+    level, depth, budget = [value], 0, NODES
+    # a dict's lists are looked at whole, as the top level is: in {"users": [...], "orders": [...]}
+    # a users list of 200,000 records left every later list unseen (orders sorted, popped)
+    lists_whole = type(value) is dict
     while level and budget > 0:
         deeper: list[Any] = []
         for item in level:
             kind = type(item)
+            whole = depth == 0 or (depth == 1 and lists_whole and kind is list)
+            if not whole and budget <= 0:
+                continue
             if kind is list:
                 children = item
             elif kind is dict:
@@ -58,11 +64,9 @@ def fingerprint(value: Any, keep: list[Any] | None = None) -> int:
                     keep.append(part)
                 if len(deeper) < budget:
                     deeper.extend(c for c in part if type(c) in (list, dict))
-            if not top:
+            if not whole:
                 budget -= len(children)
-                if budget <= 0:
-                    break
-        level, top = deeper[:budget], False
+        level, depth = deeper[:budget], depth + 1
     return mark
 
 
