@@ -22,6 +22,7 @@ import array
 import contextlib
 import logging
 import os
+import secrets
 import selectors
 import socket
 import threading
@@ -83,8 +84,13 @@ class BridgeServer:
         self.path = path
         self._handler = handler
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(path)  # whatever is there (a stale socket, a planted link: unlink never follows it)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:  # planted by the kernel's uid, which owns the work directory:
+            # moved aside, never entered (a failed restart raised out of execute())
+            os.rename(path, path.with_name(f"{path.name}.planted-{secrets.token_hex(8)}"))
         # the socket is made 0600 through its own inode before bind() (Linux takes the file's
         # mode from it): no chmod by path, which would follow a link, and no swap of the
         # process-wide umask, which two sandboxes starting in two threads left at 0o177 for good

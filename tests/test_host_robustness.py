@@ -535,3 +535,16 @@ def test_bridges_made_at_once_in_many_threads_leave_the_process_umask_alone(tmp_
     assert not errors, errors
     assert now == old, oct(now)
     assert len(modes) == 320 and set(modes) == {0o600}
+
+
+def test_a_directory_planted_at_the_bridge_path_does_not_stop_a_restart():
+    """The kernel's uid owns the work directory: a directory left where the bridge socket goes
+    made the restart's unlink() raise IsADirectoryError out of execute() (faults come back in the
+    result, never as exceptions), and the sandbox was lost."""
+    with Sandbox(SandboxConfig(policy="trusted", cell_timeout_s=10, interrupt_grace_s=1)) as sb:
+        sb.load_context([1, 2])
+        r = sb.execute("import os\nos.unlink('bridge.sock')\nos.makedirs('bridge.sock/x')")
+        assert r.error is None, r
+        r = sb.execute("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", timeout=2)
+        assert r.timed_out and r.restarted, r
+        assert sb.execute("print(sum(context))").stdout == "3\n"

@@ -51,6 +51,11 @@ MAX_SHOWN_VARIABLES = 10_000  # listed by SHOW_VARS()
 DECODE_PIECE_BYTES = 64 << 20
 
 
+# a changed list or dict context is loaded again from its JSON text, kept in memory up to this
+# size; a larger one from its file, which the kernel keeps open (one descriptor each)
+KEEP_TEXT_BYTES = 1 << 20
+
+
 def _decode_utf8(buffer: Any, errors: str) -> str:
     """`buffer` (a mapping of the file) decoded as UTF-8, piece by piece, then joined. Decoding
     it whole sizes CPython's output for as many characters as there are bytes at the widest
@@ -102,10 +107,20 @@ class Doc:
     __slots__ = ("_source", "length", "offset", "path")
 
     def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
-        self.path = path
-        self.offset = offset
-        self.length = length
-        self._source = source
+        for name, value in (("path", path), ("offset", offset), ("length", length), ("_source", source)):
+            object.__setattr__(self, name, value)
+
+    # a document is loaded data, as `docs` is: a cell that renamed or moved one would leave later
+    # cells reading its invention (the `docs` list itself is put back if changed, see pristine)
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a document of `docs` cannot be changed (not {name!r}); "
+                             "keep what you need in your own variables")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a document of `docs` cannot be changed (not {name!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle build it anew
+        return Doc, (self.path, self.offset, self.length, self._source)
 
     @property
     def text(self) -> str:
@@ -475,16 +490,17 @@ class Runtime:
                     restored.append(name)
         return restored
 
-    def _restore_changed(self) -> list[str]:
-        """The loaded lists and dicts a cell changed in place, put back as loaded."""
+    def _restore_changed(self) -> tuple[list[str], dict[str, str]]:
+        """The loaded lists and dicts a cell changed in place, put back as loaded, and those that
+        could not be loaded again (name -> why)."""
         try:
-            fresh = self.pristine.changed(self.reserved)
+            fresh, failed = self.pristine.changed(self.reserved)
         except Exception as exc:  # noqa: BLE001 - a context that cannot be read again stays as it is
             print(f"rlm kernel: a changed context could not be loaded again: {exc}", file=sys.__stderr__)
-            return []
+            return [], {}
         for name, value in fresh.items():
             self.reserved[name] = self.ns[name] = value
-        return list(fresh)
+        return list(fresh), failed
 
     # ----- host calls ------------------------------------------------------------
     def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
@@ -570,7 +586,7 @@ class Runtime:
         if error is not None:  # an exception's message can be as long as model code makes it
             error = cap_text(error, self.output_limit)[0]
         restored = self._restore_reserved()
-        changed = self._restore_changed()
+        changed, unrestored = self._restore_changed()
         full = sink.getvalue()
         self.out[self.cell] = full
         stdout, truncated = cap_text(full, self.output_limit)
@@ -583,6 +599,9 @@ class Runtime:
             stdout += (f"\n[{', '.join(changed)} changed in place by this cell (sort, pop, item assignment...): "
                        f"put back as loaded. Work on a copy: data = {copy}]\n")
             restored += [n for n in changed if n not in restored]
+        for name, why in unrestored.items():
+            stdout += (f"\n[{name} changed in place by this cell could not be put back ({why}): it stays as "
+                       "this cell left it, not as loaded]\n")
         final, problem = self._final_answer()
         if problem is not None:
             error = problem if error is None else f"{error}\n{problem}"
@@ -769,15 +788,22 @@ class Runtime:
     def _fetch(self, args: dict[str, Any], watch: bool = False) -> tuple[Any, Any]:
         """The value (and documents) of the context file the host holds under `args["token"]`;
         with `watch`, a list or dict value is watched for changes in place (see `pristine`),
-        and the kernel keeps the file open to load it again."""
+        and the kernel keeps its text (up to KEEP_TEXT_BYTES) or its file open to load it again."""
         reply, fds = self.host_call("context_fds", {"token": args["token"]}, max_fds=2)
         try:
             maps = self._map_files(args["token"], int(reply.get("mapped", 0)))
             value, docs = self._read_context(args, fds, maps)
             if watch and not maps and pristine.watched(value):
-                kept = [os.dup(fd) for fd in fds]
-                self.pristine.watch(args["name"], value, lambda: self._read_context(args, kept)[0],
-                                    functools.partial(_close_all, kept))
+                size = os.fstat(fds[0]).st_size
+                # its text, not its file: a descriptor kept for each of some 200 small contexts
+                # reached the open-files limit, and no load or host call worked after
+                if size <= KEEP_TEXT_BYTES and len(text := os.pread(fds[0], size, 0)) == size:
+                    self.pristine.watch(args["name"], value,
+                                        lambda: json.loads(_decode_utf8(text, args.get("errors", "strict"))))
+                else:
+                    kept = [os.dup(fd) for fd in fds]
+                    self.pristine.watch(args["name"], value, lambda: self._read_context(args, kept)[0],
+                                        functools.partial(_close_all, kept))
             return value, docs
         finally:
             for fd in fds:
