@@ -134,24 +134,25 @@ def test_a_grown_context_is_put_back_and_its_preview_is_the_loaded_one(listed):
 
 @pytest.mark.parametrize("listed", ["trusted"], indirect=True)
 def test_the_preview_of_a_grown_context_is_bounded(listed):
-    # a cell's growing of the context is put back (see test_context_pristine); a large loaded one
-    # is previewed without writing it all out
     r = listed.execute("big = list(range(10_000_000))\ncontext[:] = [big] * 50")
-    assert r.error is None and r.restored == ["context"], r
-    assert listed.preview("context", 500).startswith('{"id": 0, "text": "row 0"}')
-    listed.load_context([list(range(1_000_000))] * 3)
+    assert r.error is None and r.restored == [], r  # unwatched: the grown value stays
     started = time.monotonic()
     head = listed.preview("context", 500)
     assert time.monotonic() - started < 0.5  # not the whole list written out to keep 500 characters
+    assert head is not None and head.startswith("[0, 1, 2") and len(head) <= 500
+    listed.load_context([list(range(1_000_000))] * 3)  # a large loaded one too
+    started = time.monotonic()
+    head = listed.preview("context", 500)
+    assert time.monotonic() - started < 0.5
     assert head is not None and head.startswith("[0, 1, 2") and len(head) <= 500
 
 
 @pytest.mark.parametrize("listed", ["trusted"], indirect=True)
 def test_the_preview_of_a_deeply_nested_item_is_bounded(listed):
     r = listed.execute(NESTED + "context.insert(0, deep)")
-    assert r.error is None and r.restored == ["context"], r  # put back: the preview is of the rows
+    assert r.error is None and r.restored == [], r
     head = listed.preview("context", 500)
-    assert head is not None and head.startswith('{"id": 0, "text": "row 0"}') and len(head) <= 500
+    assert head is not None and head.startswith("[[[[") and '{"id": 0, "text": "row 0"}' in head
 
 
 @pytest.mark.parametrize("listed", ["trusted"], indirect=True)
@@ -163,11 +164,9 @@ def test_the_preview_runs_no_model_code(listed):
     started = time.monotonic()
     head = listed.preview("context", 2000)
     assert time.monotonic() - started < 5
-    # the hostile items were put back out after the cell (see test_context_pristine)
-    assert head is not None and '{"id": 0, "text": "row 0"}' in head and "Hostile" not in head
+    assert head is not None and '{"id": 0, "text": "row 0"}' in head and "Hostile" in head
     r = listed.execute("print(len(context))")
-    assert (r.stdout, r.restarted) == ("3\n", False)
-
+    assert (r.stdout, r.restarted) == ("6\n", False)
 
 
 # ----- the variable listing -------------------------------------------------------------------
