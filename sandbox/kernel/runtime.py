@@ -105,6 +105,10 @@ class Doc:
     """One document of a multi-file context: its path and where its text sits in `context`."""
 
     __slots__ = ("_source", "length", "offset", "path")
+    path: str
+    offset: int
+    length: int
+    _source: Any
 
     def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
         for name, value in (("path", path), ("offset", offset), ("length", length), ("_source", source)):
