@@ -526,7 +526,10 @@ def test_a_host_that_dies_without_closing_leaves_nothing_behind():
             return False
 
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (alive(kernel_pid) or os.path.exists(work_dir)):
+    # the launcher removes the work directory, then the host's: wait for both (under load the
+    # check once came between the two)
+    while time.monotonic() < deadline and (alive(kernel_pid) or os.path.exists(work_dir)
+                                           or os.path.exists(host_dir)):
         time.sleep(0.1)
     assert not alive(kernel_pid)
     assert not os.path.exists(work_dir) and not os.path.exists(host_dir)
