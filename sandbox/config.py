@@ -33,6 +33,13 @@ class SandboxConfig:
         are memory and count toward memory_limit_bytes as well.
     hidden_files: a directory context includes hidden files and directories (names starting with '.').
     ignore_files: a directory context leaves out what its .gitignore / .ignore files exclude.
+    extract_documents: files of a document format (PDF, Word, PowerPoint, Excel, OpenDocument,
+        EPUB, HTML, e-mail, compressed files, zip and tar archives) are read as text, with their
+        pages and parts, by isolated workers (False: binary ones are left out, HTML and mail
+        read as they are).
+    extract_time_s, extract_max_bytes, extract_memory_bytes: limits on reading one document
+        file (its text so far is kept past the first two, and what was cut is said).
+    extract_cache_dir: where extracted text is kept by content (default: ~/.cache/rlm/documents).
     network_isolation, landlock, seccomp: turn an OS layer off (for diagnosis only).
     require_isolation: raise instead of warning when an OS layer is unavailable.
     """
@@ -55,6 +62,11 @@ class SandboxConfig:
     disk_quota_bytes: int = 1 * GiB
     hidden_files: bool = False
     ignore_files: bool = True
+    extract_documents: bool = True
+    extract_time_s: float = 120.0
+    extract_max_bytes: int = 1 * GiB
+    extract_memory_bytes: int = 2 * GiB
+    extract_cache_dir: Path | None = None
     network_isolation: bool = True
     landlock: bool = True
     seccomp: bool = True
@@ -63,10 +75,11 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.policy not in ("restricted", "trusted"):
             raise ValueError(f"policy must be 'restricted' or 'trusted', not {self.policy!r}")
-        for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s"):
+        for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s", "extract_time_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("output_limit_chars", "keep_output_chars", "max_str_bytes", "processes",
-                     "open_files", "file_size_bytes", "cpu_seconds", "disk_quota_bytes"):
+                     "open_files", "file_size_bytes", "cpu_seconds", "disk_quota_bytes", "extract_max_bytes",
+                     "extract_memory_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -9,6 +9,7 @@ Values (str, bytes, list, dict) are written to a file once. Nothing travels in c
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import errno
 import io
 import json
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sandbox.documents.formats import FORMAT_NAMES
+from sandbox.documents.pieces import NOT_EXTRACTED, Piece, describe_extraction, document_format, pieces_of
+from sandbox.documents.pool import ExtractOptions
 from sandbox.errors import ContextError
 
 SNIFF_BYTES = 8192
@@ -49,6 +53,8 @@ class ContextSpec:
     # not plain UTF-8 (how it was read: "invalid UTF-8 replaced", "UTF-16" ...), by path
     skipped: dict[str, list[str]] = field(default_factory=dict)
     decoded: dict[str, str] = field(default_factory=dict)
+    # what was extracted from documents (`sandbox.documents.pieces.pieces_of`'s summary)
+    extraction: dict[str, Any] = field(default_factory=dict)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
@@ -149,18 +155,24 @@ class WalkOptions:
 
     hidden: bool = False
     ignore_files: bool = True
+    # files of a document format (PDF, office files, archives...: `sandbox.documents`) are kept
+    # for extraction rather than left out as binary
+    documents: bool = True
 
 
 def prepare(value: Any, name: str, store: Path, max_str_bytes: int,
-            walk: WalkOptions | None = None, label: str | None = None) -> ContextSpec:
+            walk: WalkOptions | None = None, label: str | None = None,
+            extract: ExtractOptions | None = None) -> ContextSpec:
     """Turn `value` into a ContextSpec whose data lives in a file the kernel can be handed.
-    `label`: what a file is called to the model and in errors, in place of its path."""
+    `label`: what a file is called to the model and in errors, in place of its path.
+    `extract`: how files of a document format are read as text (None: they are not; a binary
+    one is then left out, an HTML page or a message read as it is)."""
     if not name.isidentifier() or name.startswith("_"):
         raise ContextError(f"context name {name!r} must be a public Python identifier")
     if isinstance(value, Path):
-        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions(), label)
+        return _prepare_path(value, name, store, max_str_bytes, walk or WalkOptions(), label, extract)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
-        return _prepare_files(list(value), name, store, max_str_bytes)
+        return _prepare_files(list(value), name, store, max_str_bytes, extract=extract)
     if isinstance(value, str):
         data = value.encode("utf-8", "surrogatepass")
         path = store / f"{name}.txt"
@@ -305,14 +317,14 @@ def _snapshot(path: Path, copy: Path) -> Path | None:
 
 
 def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: WalkOptions,
-                  label: str | None = None) -> ContextSpec:
+                  label: str | None = None, extract: ExtractOptions | None = None) -> ContextSpec:
     st = check_path(path)
     if stat.S_ISDIR(st.st_mode):
-        files, skipped = walk_directory(path, walk)
+        files, skipped = walk_directory(path, dataclasses.replace(walk, documents=extract is not None))
         if not files:
             raise ContextError(f"directory {shown(path)} holds no readable text files ({describe_skipped(skipped, 6)})"
                                if skipped else f"directory {shown(path)} holds no files")
-        spec = _prepare_files(files, name, store, max_str_bytes, root=path)
+        spec = _prepare_files(files, name, store, max_str_bytes, root=path, extract=extract)
         for reason, names in skipped.items():
             spec.skipped.setdefault(reason, []).extend(names)
         if skipped:
@@ -330,6 +342,8 @@ def _prepare_path(path: Path, name: str, store: Path, max_str_bytes: int, walk: 
         if found is None:
             raise ContextError(f"{shown(label, MESSAGE_PATH_CHARS)} is empty")
         source = found
+    if extract is not None and document_format(source) is not None:
+        return _prepare_document(label, source, name, store, max_str_bytes, extract)
     spec = _prepare_file(label, source, name, store, max_str_bytes)
     if source is not path and source.stat().st_size >= SNAPSHOT_BYTES:
         spec.description += f"; only its first {_human(SNAPSHOT_BYTES)} (it gives no size; a file read whole has one)"
@@ -369,6 +383,34 @@ def _prepare_file(label: str, source: Path, name: str, store: Path, max_str_byte
     hint = _format_hint(Path(label), path, mode == "text")
     if hint:
         spec.description += f"; {hint}"
+    return spec
+
+
+def _prepare_document(label: str, source: Path, name: str, store: Path, max_str_bytes: int,
+                      extract: ExtractOptions) -> ContextSpec:
+    """A file of a document format, alone: its extracted text is the context (with its one
+    document in `docs`, for its pages), or, for an archive, its members are the documents."""
+    skipped: dict[str, list[str]] = {}
+    pieces, summary = pieces_of([source], lambda p: label, extract, skipped)
+    if not pieces:
+        why = summary.get("failed", {}).get(label, "no text in it")
+        raise ContextError(f"could not read {shown(label, MESSAGE_PATH_CHARS)} as a document: {why}")
+    piece = pieces[0]
+    size = piece.source.stat().st_size
+    if len(pieces) > 1 or piece.label != label or piece.length != size or piece.offset != 0:
+        return _prepare_pieces(pieces, skipped, summary, name, store, max_str_bytes, label)
+    how, measured = _check_text(piece.source) if size <= max_str_bytes else (None, None)
+    mode = "corpus" if measured is None else _text_mode(measured.str_bytes, max_str_bytes)
+    index_path = store / f"{name}.index.json"
+    index_path.write_text(json.dumps([piece.entry(0, size)]), encoding="utf-8")
+    kind = "str" if mode == "text" else CORPUS_KIND
+    parts = f", {len(piece.places):,} pages or parts" if piece.places else ""
+    desc = (f"{kind}: the text of {label} ({FORMAT_NAMES.get(piece.kind or '', 'document')}{parts}; "
+            f"{_human(size)} of text); docs[0] is the document") + describe_extraction(summary)
+    spec = ContextSpec(name, mode, piece.source, index_path, label, size, desc,
+                       str_bytes=None if measured is None else measured.str_bytes, extraction=summary)
+    if how == "UTF-8 with invalid bytes":
+        spec.errors = "replace"
     return spec
 
 
@@ -440,7 +482,7 @@ def walk_directory(root: Path, options: WalkOptions | None = None) -> tuple[list
             p = here / fname
             if excluded(p, False):
                 continue
-            reason = _unusable(p)
+            reason = _unusable(p, options.documents)
             if reason is None:
                 files.append(p)
             else:
@@ -463,8 +505,8 @@ def _ignore_rules(directory: Path) -> Any:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-SKIP_REASONS = ("ignored", "hidden", "binary", "empty", "unreadable", "special", "broken link", "link loop",
-                "path too long")
+SKIP_REASONS = ("ignored", "hidden", "binary", NOT_EXTRACTED, "empty", "unreadable", "special", "broken link",
+                "link loop", "path too long")
 EXAMPLE_PATH_CHARS = 80  # a file named as an example in a summary line, shortened past this
 
 
@@ -538,47 +580,83 @@ MAP_IN_PLACE_BYTES = 1 << 20  # in a large directory, files from this size are m
 
 
 def _prepare_files(files: Iterable[Path], name: str, store: Path, max_str_bytes: int,
-                   root: Path | None = None) -> ContextSpec:
-    files, skipped, names = _usable(list(files), root, store)
-    if sum(p.stat().st_size for p in files) > max_str_bytes:
-        return _prepare_mapped(files, skipped, name, store, root, names)
+                   root: Path | None = None, extract: ExtractOptions | None = None) -> ContextSpec:
+    files, skipped, names = _usable(list(files), root, store, documents=extract is not None)
+    pieces, summary = pieces_of(files, lambda p: names.get(p) or _label(p, root), extract, skipped)
+    if not pieces:
+        raise ContextError(f"no readable text among the files given ({describe_skipped(skipped, 6)})")
+    where = f"directory {root}" if root is not None else f"{len(files)} files"
+    return _prepare_pieces(pieces, skipped, summary, name, store, max_str_bytes, where)
+
+
+def _prepare_pieces(pieces: list[Piece], skipped: dict[str, list[str]], summary: dict[str, Any], name: str,
+                    store: Path, max_str_bytes: int, where: str) -> ContextSpec:
+    """Documents joined into one text, each after a line "==> name <==", with an index of
+    where each sits (and its places): a str when it fits max_str_bytes, else a Corpus."""
+    if sum(_piece_size(p) for p in pieces) > max_str_bytes:
+        return _prepare_mapped(pieces, skipped, summary, name, store, where)
     data_path = store / f"{name}.concat.txt"
     index = []
     decoded: dict[str, str] = {}
     total = TextSize()
     with open(data_path, "wb") as out:
-        for p in files:
-            label = names.get(p) or _label(p, root)
-            header = f"==> {label} <==\n"
+        for piece in pieces:
+            header = f"==> {piece.label} <==\n"
             out.write(header.encode("utf-8", "surrogateescape"))
             total.add(header + "\n\n")
             out.flush()
             offset = out.tell()
-            how, measured = _check_text(p)
-            if how is None:
-                with open_regular(p) as src:
-                    copied = copy_range(src.fileno(), out.fileno(), p.stat().st_size)
+            if piece.length is None:
+                how, measured = _check_text(piece.source)
+                if how is None:
+                    with open_regular(piece.source) as src:
+                        copied = copy_range(src.fileno(), out.fileno(), piece.source.stat().st_size)
+                    out.seek(0, os.SEEK_END)
+                else:  # not plain UTF-8: its text, re-encoded (the kernel reads the whole as UTF-8)
+                    measured = TextSize()
+                    copied = _write_text(piece.source, how, out, measured)
+                    decoded[piece.label] = how
+            else:  # extracted text (UTF-8, written by the extractor): its range of the cache file
+                with open_regular(piece.source) as src:
+                    measured = _measure_range(src, piece.offset, piece.length)
+                    copied = copy_range(src.fileno(), out.fileno(), piece.length, piece.offset)
                 out.seek(0, os.SEEK_END)
-            else:  # not plain UTF-8: its text, re-encoded (the kernel reads the whole as UTF-8)
-                measured = TextSize()
-                copied = _write_text(p, how, out, measured)
-                decoded[label] = how
             total.chars += measured.chars if measured else 0
             total.width = max(total.width, measured.width if measured else 1)
-            index.append({"path": label, "offset": offset, "length": copied})
+            index.append(piece.entry(offset, copied))
             out.write(b"\n\n")
     index_path = store / f"{name}.index.json"
     index_path.write_text(json.dumps(index), encoding="utf-8")
     nbytes = data_path.stat().st_size
     mode = _text_mode(total.str_bytes, max_str_bytes)
     kind = "str" if mode == "text" else CORPUS_KIND
-    where = f"directory {root}" if root is not None else f"{len(index)} files"
     desc = f"{kind} concatenating {len(index)} documents from {where} ({_human(nbytes)}); see docs"
-    desc += _decoded_note(decoded)
+    desc += _decoded_note(decoded) + describe_extraction(summary)
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
     return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, str_bytes=total.str_bytes,
-                       skipped=skipped, decoded=decoded)
+                       skipped=skipped, decoded=decoded, extraction=summary)
+
+
+def _piece_size(piece: Piece) -> int:
+    return piece.source.stat().st_size if piece.length is None else piece.length
+
+
+def _measure_range(src: BinaryIO, offset: int, length: int) -> TextSize:
+    size = TextSize()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    done = 0
+    while done < length:
+        chunk = os.pread(src.fileno(), min(1 << 22, length - done), offset + done)
+        if not chunk:
+            break
+        done += len(chunk)
+        if chunk.isascii() and not decoder.getstate()[0]:
+            size.chars += len(chunk)
+        else:
+            size.add(decoder.decode(chunk))
+    size.add(decoder.decode(b"", final=True))
+    return size
 
 
 def _label(p: Path, root: Path | None) -> str:
@@ -586,20 +664,23 @@ def _label(p: Path, root: Path | None) -> str:
     return shown(p.relative_to(root) if root is not None else p)
 
 
-def _unusable(p: Path) -> str | None:
+def _unusable(p: Path, documents: bool = False) -> str | None:
     """Why a file is not read as text ("empty", "binary", "special", "unreadable", "broken
-    link", "link loop", "path too long"), or None. A FIFO is never opened (that would wait)."""
+    link", "link loop", "path too long"), or None; with `documents`, a binary file of a
+    document format is kept (to be extracted). A FIFO is never opened (that would wait)."""
     try:
         st = os.stat(p)
         if special_kind(st.st_mode) is not None:
             return "special"
-        return "empty" if st.st_size == 0 else "binary" if _is_binary(p) else None
+        if st.st_size == 0:
+            return "empty"
+        return "binary" if _is_binary(p) and not (documents and document_format(p) is not None) else None
     except OSError as exc:
         return _skip_reason(exc)
 
 
-def _usable(files: list[Path], root: Path | None,
-            store: Path | None = None) -> tuple[list[Path], dict[str, list[str]], dict[Path, str]]:
+def _usable(files: list[Path], root: Path | None, store: Path | None = None,
+            documents: bool = False) -> tuple[list[Path], dict[str, list[str]], dict[Path, str]]:
     """The files worth reading (empty and binary ones are left out, by reason) and the names of
     those read from a snapshot in `store` (a file that says size 0 and has text, as /proc
     files do, is read as it is alone: `_snapshot`); ContextError naming them when none is
@@ -612,7 +693,7 @@ def _usable(files: list[Path], root: Path | None,
             check_path(p)  # says what it is
             raise ContextError(f"not a file: {shown(p, MESSAGE_PATH_CHARS)}")
         label = _label(p, root)
-        reason = _unusable(p)
+        reason = _unusable(p, documents)
         if reason == "empty" and store is not None:
             try:
                 copy = _snapshot(p, store / f"snapshot-{len(names)}.txt")
@@ -630,19 +711,19 @@ def _usable(files: list[Path], root: Path | None,
     return kept, skipped, names
 
 
-def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str, store: Path,
-                    root: Path | None, names: dict[Path, str] | None = None) -> ContextSpec:
-    """A directory too large for a str: a Corpus over its files where they are. Files of
-    MAP_IN_PLACE_BYTES or more are mapped by the kernel in place (never copied); headers and
-    smaller files go to one pack file. The index lists the documents (offsets in the joined
-    text) and the segments that make it up: [source, offset, length], source 0 the pack and
-    i > 0 the i-th mapped file."""
+def _prepare_mapped(pieces: list[Piece], skipped: dict[str, list[str]], summary: dict[str, Any], name: str,
+                    store: Path, where: str) -> ContextSpec:
+    """Documents too large for a str: a Corpus over their files where they are. Files (and
+    extracted texts) of MAP_IN_PLACE_BYTES or more are mapped by the kernel in place (never
+    copied); headers and smaller ones go to one pack file. The index lists the documents
+    (offsets in the joined text, and their places) and the segments that make it up: [source,
+    offset, length], source 0 the pack and i > 0 the i-th mapped file."""
     pack_path = store / f"{name}.pack.txt"
     docs: list[dict[str, Any]] = []
     segments: list[list[int]] = []
     mapped: list[Path] = []
+    mapped_at: dict[Path, int] = {}
     decoded: dict[str, str] = {}
-    names = names or {}
     joined = 0
 
     with open(pack_path, "wb") as pack:
@@ -655,41 +736,56 @@ def _prepare_mapped(files: list[Path], skipped: dict[str, list[str]], name: str,
                 segments.append([0, end - n, n])
             joined += n
 
-        for p in files:
-            label = names.get(p) or _label(p, root)
-            header = f"==> {label} <==\n".encode("utf-8", "surrogateescape")
+        def copied_in(src: BinaryIO, count: int, offset: int | None = None) -> int:
+            pack.flush()
+            n = copy_range(src.fileno(), pack.fileno(), count, offset)
+            pack.seek(0, os.SEEK_END)
+            packed(n)
+            return n
+
+        for piece in pieces:
+            header = f"==> {piece.label} <==\n".encode("utf-8", "surrogateescape")
             pack.write(header)
             packed(len(header))
-            size = p.stat().st_size
             start = joined
-            with open_regular(p) as src:
-                bom = _bom_encoding(src.read(4))
-            if bom is not None:  # UTF-16/32: its text, as UTF-8, in the pack (a Corpus reads UTF-8)
-                pack.flush()
-                size = _write_text(p, bom, pack)
-                packed(size)
-                decoded[label] = bom
-            elif size >= MAP_IN_PLACE_BYTES:
-                mapped.append(p.resolve())
-                segments.append([len(mapped), 0, size])
-                joined += size
-            elif size:
-                pack.flush()
+            p = piece.source
+            if piece.length is not None:  # extracted text: a range of its cache file
+                size = piece.length
+                if size >= MAP_IN_PLACE_BYTES:
+                    source = p.resolve()
+                    if source not in mapped_at:
+                        mapped.append(source)
+                        mapped_at[source] = len(mapped)
+                    segments.append([mapped_at[source], piece.offset, size])
+                    joined += size
+                elif size:
+                    with open_regular(p) as src:
+                        size = copied_in(src, size, piece.offset)
+            else:
+                size = p.stat().st_size
                 with open_regular(p) as src:
-                    copied = copy_range(src.fileno(), pack.fileno(), size)
-                pack.seek(0, os.SEEK_END)
-                packed(copied)
-                size = copied
-            docs.append({"path": label, "offset": start, "length": size})
+                    bom = _bom_encoding(src.read(4))
+                if bom is not None:  # UTF-16/32: its text, as UTF-8, in the pack (a Corpus reads UTF-8)
+                    pack.flush()
+                    size = _write_text(p, bom, pack)
+                    packed(size)
+                    decoded[piece.label] = bom
+                elif size >= MAP_IN_PLACE_BYTES:
+                    mapped.append(p.resolve())
+                    segments.append([len(mapped), 0, size])
+                    joined += size
+                elif size:
+                    with open_regular(p) as src:
+                        size = copied_in(src, size)
+            docs.append(piece.entry(start, size))
             pack.write(b"\n\n")
             packed(2)
     index_path = store / f"{name}.index.json"
     index_path.write_text(json.dumps({"docs": docs, "segments": segments}), encoding="utf-8")
-    where = f"directory {root}" if root is not None else f"{len(docs)} files"
     desc = (f"{CORPUS_KIND} concatenating {len(docs)} documents from {where} ({_human(joined)}; "
             f"{len(mapped)} large files read where they are; invalid UTF-8 bytes read as U+FFFD); see docs")
-    desc += _decoded_note(decoded)
+    desc += _decoded_note(decoded) + describe_extraction(summary)
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
     return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped, skipped=skipped,
-                       decoded=decoded)
+                       decoded=decoded, extraction=summary)

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import glob
 import json
 import logging
 import os
 import queue
-import re
 import resource
 import secrets
 import shutil
 import signal
-import site
 import stat
 import subprocess
 import sys
@@ -30,6 +27,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +41,16 @@ from sandbox.bridge import BridgeServer
 from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, WalkOptions, open_regular, prepare
+from sandbox.documents.pool import ExtractOptions
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.kernel.wire import scrub_text
+from sandbox.python_paths import (  # noqa: F401  (the read paths are re-exported for tests)
+    _PACKAGE_DIR,
+    _SYSTEM_READ_PATHS,
+    _kernel_import_paths,
+    _python_read_paths,
+)
 from sandbox.results import (
     ContextInfo,
     ExecResult,
@@ -60,62 +65,8 @@ from sandbox.tools import ToolHandler, Tools
 
 log = logging.getLogger("rlm.sandbox")
 
-_SYSTEM_READ_PATHS = (
-    "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/etc/ld.so.cache",
-    "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
-    "/etc/mime.types", "/sys/devices/system/cpu",
-)
 _BASE_MEMORY = 1 * GiB
 _warned: set[str] = set()
-
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-@functools.lru_cache(maxsize=1)
-def _dependency_dirs() -> tuple[str, ...]:
-    """The directories (sys.path entries of this interpreter) that hold what the launcher and
-    the kernel import: ipykernel, RestrictedPython, regex, landlock, pyseccomp and every
-    distribution they require, wherever they are installed (site-packages, a `--target`
-    directory on PYTHONPATH...)."""
-    from importlib import metadata
-
-    dirs: set[str] = set()
-    seen: set[str] = set()
-    todo = ["ipykernel", "RestrictedPython", "regex", "landlock", "pyseccomp"]
-    while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue  # an optional requirement not installed here (a platform marker, say)
-        dirs.add(str(Path(str(dist.locate_file(""))).resolve()))
-        for requirement in dist.requires or []:
-            if "extra ==" not in requirement:
-                todo.append(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))  # type: ignore[union-attr]
-    return tuple(sorted(d for d in dirs if os.path.isdir(d)))
-
-
-def _kernel_import_paths() -> list[str]:
-    """Directories the kernel adds to sys.path (after its own site-packages): those holding its
-    dependencies that the interpreter would not find by itself (it runs with -s -P, no
-    PYTHONPATH). Read-only to the kernel, like every read path."""
-    default = {str(Path(p).resolve()) for p in site.getsitepackages()}
-    return [d for d in _dependency_dirs() if d not in default]
-
-
-def _python_read_paths() -> list[str]:
-    """What the kernel's Python reads: the installation, its site-packages, the directories of
-    its dependencies and the `sandbox` package itself, never the directory above it (in an
-    editable install, the whole checkout)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    paths.update(site.getsitepackages())
-    paths.update(_dependency_dirs())
-    paths.add(str(_PACKAGE_DIR))
-    return sorted(p for p in paths if os.path.exists(p))
 
 
 def _close_thread_loop() -> None:
@@ -753,7 +704,8 @@ class Sandbox:
             return result
 
     def load_context(self, value: Any, name: str = "context", *, errors: str = "strict",
-                     label: str | None = None) -> ContextInfo:
+                     label: str | None = None,
+                     progress: Callable[[int, int, str], None] | None = None) -> ContextInfo:
         """Load a context into the kernel as variable `name` (and `docs` for several files).
 
         `value` may be a str (text, never a path), bytes, a list or dict (JSON-serialisable),
@@ -761,13 +713,21 @@ class Sandbox:
         `config.max_str_bytes` becomes a memory-mapped Corpus. `errors` is the UTF-8 decoding
         policy ("strict" raises ContextError on invalid bytes; "replace" substitutes them).
         `label`: what a file is called in the description and errors, in place of its path.
+        Files of a document format are read as text first (`config.extract_documents`);
+        `progress` is called with (files done, files in all, name) as they are.
         """
         with self._lock:
             self._setup()
             if errors not in ("strict", "replace"):
                 raise ValueError("errors must be 'strict' or 'replace'")
-            walk = WalkOptions(hidden=self.config.hidden_files, ignore_files=self.config.ignore_files)
-            spec = prepare(value, name, self._host_dir / "contexts", self.config.max_str_bytes, walk, label)
+            cfg = self.config
+            walk = WalkOptions(hidden=cfg.hidden_files, ignore_files=cfg.ignore_files,
+                               documents=cfg.extract_documents)
+            extract = ExtractOptions(max_bytes=cfg.extract_max_bytes, time_s=cfg.extract_time_s,
+                                     memory_bytes=cfg.extract_memory_bytes, cache_dir=cfg.extract_cache_dir,
+                                     progress=progress, landlock=cfg.landlock,
+                                     seccomp=cfg.seccomp) if cfg.extract_documents else None
+            spec = prepare(value, name, self._host_dir / "contexts", cfg.max_str_bytes, walk, label, extract)
             if errors == "replace":  # else what preparing found (a file with invalid bytes is read with replace)
                 spec.errors = errors
             self._ensure_memory(spec)
@@ -782,7 +742,7 @@ class Sandbox:
                 raise
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0),
-                               skipped=spec.skipped, decoded=spec.decoded)
+                               skipped=spec.skipped, decoded=spec.decoded, extraction=spec.extraction)
 
     def add_tools(self, tools: Tools) -> list[str]:
         """Install a set of tools (see `sandbox.tools`): its kernel-side module adds its names

@@ -67,6 +67,8 @@ class ContextInfo:
     docs: int = 0
     skipped: dict[str, list[str]] = field(default_factory=dict)  # files left out, by reason
     decoded: dict[str, str] = field(default_factory=dict)  # files not plain UTF-8: how they were read
+    # documents read as text: files, formats, time, from the cache, what was cut or failed
+    extraction: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -9,6 +9,7 @@ reach the host through `ToolHost.call`, over the Unix socket in the work directo
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import codecs
 import contextlib
@@ -27,7 +28,8 @@ import sys
 import time
 import traceback
 import types
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from sandbox.kernel import pristine, wire
 from sandbox.kernel.caps import CappedText, cap_final, cap_text
@@ -101,17 +103,32 @@ class Printer:
         return ""
 
 
-class Doc:
-    """One document of a multi-file context: its path and where its text sits in `context`."""
+class Place(NamedTuple):
+    """A page, slide, sheet or section of a document: its name ("p. 12") and where its text
+    sits in `context` (it starts with the line "[p. 12]")."""
 
-    __slots__ = ("_source", "length", "offset", "path")
+    label: str
+    offset: int
+    length: int
+
+
+class Doc:
+    """One document of a context: its path, where its text sits in `context`, its kind
+    ("text", or the format its text was extracted from: "pdf", "docx", ...) and its places
+    (pages, slides, sheets or sections, in order)."""
+
+    __slots__ = ("_source", "kind", "length", "offset", "path", "places")
     path: str
     offset: int
     length: int
+    kind: str
+    places: tuple[Place, ...]
     _source: Any
 
-    def __init__(self, path: str, offset: int, length: int, source: Any) -> None:
-        for name, value in (("path", path), ("offset", offset), ("length", length), ("_source", source)):
+    def __init__(self, path: str, offset: int, length: int, source: Any, kind: str = "text",
+                 places: tuple[Place, ...] = ()) -> None:
+        for name, value in (("path", path), ("offset", offset), ("length", length), ("_source", source),
+                            ("kind", kind), ("places", tuple(Place(*p) for p in places))):
             object.__setattr__(self, name, value)
 
     # a document is loaded data, as `docs` is: a cell that renamed or moved one would leave later
@@ -124,22 +141,51 @@ class Doc:
         raise AttributeError(f"a document of `docs` cannot be changed (not {name!r})")
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle build it anew
-        return Doc, (self.path, self.offset, self.length, self._source)
+        return Doc, (self.path, self.offset, self.length, self._source, self.kind, self.places)
 
     @property
     def text(self) -> str:
         return self._source[self.offset : self.offset + self.length]
 
+    def page(self, n: int) -> str:
+        """The text of page n (1 is the first; a slide, sheet or section for documents that
+        have those instead), starting with its line "[p. n]"."""
+        if not self.places:
+            raise ValueError(f"{self.path} has no pages or parts (it is {self.kind}): use .text")
+        if not isinstance(n, int) or not 1 <= n <= len(self.places):
+            raise IndexError(f"{self.path} has {len(self.places)} pages or parts: give 1 to {len(self.places)}")
+        place = self.places[n - 1]
+        return self._source[place.offset : place.offset + place.length]
+
+    def place_at(self, offset: int) -> str | None:
+        """The name of the page or part ("p. 12") that holds `offset` (an offset of `context`),
+        or None when the document has none there."""
+        i = bisect.bisect_right([p.offset for p in self.places], offset) - 1
+        if i < 0 or not self.offset <= offset < self.offset + max(self.length, 1):
+            return None
+        return self.places[i].label
+
     def keys(self) -> list[str]:
-        return ["path", "offset", "length", "text"]
+        return ["path", "offset", "length", "kind", "places", "text"]
 
     def __getitem__(self, key: str) -> Any:
-        if key not in ("path", "offset", "length", "text"):
+        if key not in ("path", "offset", "length", "kind", "places", "text"):
             raise KeyError(key)
         return getattr(self, key)
 
     def __repr__(self) -> str:
-        return f"Doc(path={self.path!r}, offset={self.offset}, length={self.length})"
+        extra = f", kind={self.kind!r}, places={len(self.places)}" if self.kind != "text" or self.places else ""
+        return f"Doc(path={self.path!r}, offset={self.offset}, length={self.length}{extra})"
+
+
+def where_in(docs: Sequence[Doc], offset: int) -> str | None:
+    """Which document (and page or part) holds `offset` of the context: "report.pdf p. 12"."""
+    starts = [d.offset for d in docs]
+    i = bisect.bisect_right(starts, offset) - 1
+    if i < 0 or offset >= docs[i].offset + max(docs[i].length, 1):
+        return None
+    place = docs[i].place_at(offset)
+    return f"{docs[i].path} {place}" if place else docs[i].path
 
 
 def _unsendable(value: Any) -> Any:
@@ -766,7 +812,7 @@ class Runtime:
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
         # free a context being replaced first, so that peak memory is one context, not two
-        for old in (args["name"], args.get("docs_name", "docs")):
+        for old in (args["name"], args.get("docs_name", "docs"), "place_of"):
             self.pristine.forget(old)
             if old in self.reserved:
                 self.reserved.pop(old)
@@ -782,9 +828,17 @@ class Runtime:
             docs_name = args.get("docs_name", "docs")
             self.ns[docs_name] = docs
             self.reserved[docs_name] = docs
-            places = [(d.path, d.offset, d.length, d._source) for d in docs]
-            self.pristine.watch(docs_name, docs, lambda: [Doc(*place) for place in places])
+            loaded = [d.__reduce__()[1] for d in docs]
+            self.pristine.watch(docs_name, docs, lambda: [Doc(*fields) for fields in loaded])
             info["docs"] = len(docs)
+            frozen = tuple(docs)
+
+            def place_of(offset: int) -> str | None:
+                """Which document, and which page or part of it, holds `offset` of the
+                context: "report.pdf p. 12" (None outside every document)."""
+                return where_in(frozen, offset)
+
+            self.ns["place_of"] = self.reserved["place_of"] = place_of
         info["size"] = _describe(value)[1]
         gc.collect()
         return info
@@ -917,7 +971,7 @@ class Runtime:
                                  "(it is shorter now); load the context again")
             parts.append((buffer, offset, length))
         value = Corpus(Segments(parts), args.get("label", ""))
-        return value, [Doc(d["path"], d["offset"], d["length"], value) for d in index["docs"]]
+        return value, [_doc(d, d["offset"], d["length"], value) for d in index["docs"]]
 
     @staticmethod
     def _read_docs(index: Any, value: Any, mm: Any) -> Any:
@@ -928,15 +982,33 @@ class Runtime:
         char_pos = prev_end = 0
         for entry in index:
             offset, length = entry["offset"], entry["length"]
+            places = None
             if isinstance(value, str) and not ascii_text:
                 # byte offsets -> character offsets, walking the file in order
                 char_pos += len(mm[prev_end:offset].decode("utf-8", "replace"))
                 prev_end = offset + length
-                body_chars = len(mm[offset:prev_end].decode("utf-8", "replace"))
+                body = mm[offset:prev_end]
+                places, last_b, last_c = [], 0, 0
+                for at, label in entry.get("places") or []:  # each place's start, in characters
+                    last_c += len(body[last_b:at].decode("utf-8", "replace"))
+                    last_b = at
+                    places.append([last_c, label])
+                body_chars = len(body.decode("utf-8", "replace"))
                 offset, length = char_pos, body_chars
                 char_pos += body_chars
-            docs.append(Doc(entry["path"], offset, length, value))
+            docs.append(_doc(entry, offset, length, value, places))
         return docs
+
+
+def _doc(entry: dict[str, Any], offset: int, length: int, value: Any, places: Any = None) -> Doc:
+    """A Doc from an index entry, at `offset` (its places, relative to its start, in the same
+    unit as `offset`: `places`, or the entry's own)."""
+    relative = (entry.get("places") if places is None else places) or []
+    spans = []
+    for i, (at, label) in enumerate(relative):
+        end = relative[i + 1][0] if i + 1 < len(relative) else length
+        spans.append(Place(str(label), offset + at, max(end - at, 0)))
+    return Doc(entry["path"], offset, length, value, str(entry.get("kind") or "text"), tuple(spans))
 
 
 def _close_all(fds: list[int]) -> None:

@@ -1,0 +1,166 @@
+"""The extraction worker: a process that reads hostile documents for the host, isolated
+before it reads any.
+
+Started by `sandbox.documents.pool` with one end of a Unix socket pair and its limits; it
+applies the launcher's OS layers to itself (resource limits: memory, output file size, no
+core dumps; new network and IPC namespaces where it may make them; as root a fresh
+unprivileged uid; Landlock: read-only access to its Python installation and nothing else, no
+write anywhere; seccomp: the kernel's deny-list and its socket family allow-list), reports
+them, then serves requests: each brings, as file descriptors, the document (read-only), the
+file for its text and the file for its index. The worker opens no file itself: what it can
+reach is what it was handed. A request answers with one small message; the host bounds and
+checks everything it reads back.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+REQUEST_BYTES = 64 << 10
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWIPC = 0x08000000
+PR_SET_PDEATHSIG = 1
+
+
+PRELOADED = (
+    "sandbox.documents.readers_containers", "sandbox.documents.readers_pages", "sandbox.documents.sink",
+    "pypdfium2", "docx", "docx.table", "pptx", "openpyxl", "lxml.etree", "lxml.html", "zstandard", "gzip", "bz2",
+    "lzma", "zipfile", "tarfile", "email", "email.policy", "email.parser", "email.headerregistry",
+    "email.contentmanager", "email.message", "xml.sax.saxutils", "datetime", "posixpath",
+)
+
+
+def preload() -> None:
+    """Import every module a reader may need, and every text codec, before the layers: once
+    they hold, the installation may be unreadable (as root the worker becomes a fresh uid, and
+    the installation may sit in a directory only root can enter)."""
+    import encodings
+    import importlib
+    import pkgutil
+
+    for name in PRELOADED:
+        with contextlib.suppress(ImportError):  # a missing library: its format fails with its name
+            importlib.import_module(name)
+    for info in pkgutil.iter_modules(encodings.__path__):
+        with contextlib.suppress(ImportError, LookupError):
+            importlib.import_module(f"encodings.{info.name}")
+
+
+def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply every layer this process can have; the report of which are active."""
+    from sandbox import launcher
+
+    report = launcher.Report()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != cfg["parent"]:  # the host died before the signal was armed
+        os._exit(70)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the file size limit a write fails (EFBIG)
+    launcher.set_limits({"memory_bytes": cfg["memory_bytes"], "file_bytes": cfg["file_bytes"],
+                         "open_files": 64, "cpu_seconds": cfg.get("cpu_seconds", 6 * 3600)}, report)
+    flags = CLONE_NEWNET | CLONE_NEWIPC | (0 if os.getuid() == 0 else CLONE_NEWUSER)
+    if libc.unshare(flags) == 0:
+        report.add("network namespace", True, "no interfaces but loopback (down); new IPC namespace")
+    else:
+        report.add("network namespace", False, f"unshare: {os.strerror(ctypes.get_errno())}; seccomp refuses "
+                                               "network sockets")
+    if cfg.get("landlock", True):
+        launcher.apply_landlock(cfg["read_paths"], [], report)
+    uid = cfg.get("uid")
+    launcher.drop_privileges(uid, uid, report)
+    if os.getuid() != 0 and uid is not None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a change of uid clears it
+        if os.getppid() != cfg["parent"]:
+            os._exit(70)
+    if cfg.get("seccomp", True):
+        launcher.apply_seccomp(report)
+    return report.layers
+
+
+def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    fds = array.array("i")
+    message, ancillary, _, _ = sock.recvmsg(REQUEST_BYTES, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not message:
+        return None, list(fds)
+    return json.loads(message), list(fds)
+
+
+def extract(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+    """Read one document: its text to fds[1], its index (JSON) to fds[2]; the reply."""
+    from sandbox.documents.readers_containers import read
+    from sandbox.documents.sink import Cut, Sink
+
+    source = os.fdopen(fds[0], "rb", buffering=1 << 20)
+    text = os.fdopen(fds[1], "wb", buffering=1 << 20)
+    sink = Sink(text, int(request["max_bytes"]), time.monotonic() + float(request["time_s"]))
+    reply: dict[str, Any] = {"ok": True}
+    cut = error = None
+    try:
+        read(request["format"], source, sink, "")
+        sink.end()
+    except Cut as exc:
+        cut = exc.reason
+    except MemoryError:
+        error = f"ran out of memory (the limit is {request.get('memory_bytes', 0) >> 20:,} MiB)"
+    except RecursionError:
+        error = "nested too deeply to read"
+    except Exception as exc:  # a hostile or broken file: its one-line reason
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}" if str(exc) else type(exc).__name__
+        if isinstance(exc, ValueError) and str(exc):
+            error = " ".join(str(exc).split())[:300]
+    try:
+        with contextlib.suppress(Cut):
+            text.flush()
+    except OSError as exc:  # past the file size limit
+        error = error or f"could not write its text ({exc.strerror})"
+    index = sink.index()
+    index["cut"] = cut
+    if error is not None:
+        if not index["docs"] or not sink.written:
+            reply = {"ok": False, "error": error}
+        else:
+            index["cut"] = f"stopped by an error: {error}"
+    if reply["ok"]:
+        with os.fdopen(fds[2], "w", encoding="utf-8") as out:
+            json.dump(index, out)
+    else:
+        os.close(fds[2])
+    with contextlib.suppress(OSError):
+        text.close()
+    source.close()
+    return reply
+
+
+def main(argv: list[str]) -> None:
+    sock = socket.socket(fileno=int(argv[1]))
+    cfg = json.loads(argv[2])
+    preload()
+    layers = isolate(cfg)
+    sock.sendall(json.dumps({"layers": layers}).encode())
+    while True:
+        request, fds = _receive(sock)
+        if request is None:
+            return
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(json.dumps({"ok": False, "error": "a request without its three files"}).encode())
+            continue
+        sock.sendall(json.dumps(extract(request, fds)).encode())
+
+
+if __name__ == "__main__":
+    main(sys.argv)
