@@ -176,6 +176,9 @@ def query(
                                        help="Read notes, but skip the extra turn that writes new ones."),
     hidden: bool = typer.Option(False, "--hidden", help="Read hidden files and directories too (names with a '.')."),
     no_ignore: bool = typer.Option(False, "--no-ignore", help="Read what .gitignore / .ignore files exclude too."),
+    no_extract: bool = typer.Option(False, "--no-extract",
+        help="Do not read documents (PDF, Word, PowerPoint, Excel, OpenDocument, EPUB, HTML, e-mail, "
+             ".gz/.bz2/.xz/.zst, zip and tar) as text: binary ones are left out, HTML and mail read as they are."),
     no_cache: bool = typer.Option(False, "--no-cache",
         help="Send every request to the endpoint, even one made before (see `rlm cache`)."),
     as_json: bool = typer.Option(False, "--json",
@@ -194,6 +197,8 @@ def query(
       rlm query app.log -q "How many ERROR lines?" --model local
 
       rlm query 'src/**/*.py' -q "Where is the retry logic?" --json
+
+      rlm query ~/papers/ -q "Which paper reports the lowest error rate, and on what page?"
 
       cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
     """
@@ -215,7 +220,7 @@ def query(
         _fail("'-' reads the text to ask about from standard input, which is this terminal: pipe it in "
               "(cat big.log | rlm query - -q ...) or give files", code=2)
     try:
-        walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore)
+        walk = WalkOptions(hidden=hidden, ignore_files=not no_ignore, documents=not no_extract)
         with warnings.catch_warnings():  # what rlm.toml could not set is said once, by RLM() below
             warnings.simplefilter("ignore")
             config_path = Path(config_file) if config_file else None
@@ -236,8 +241,9 @@ def query(
     except RLMError as exc:
         _fail(str(exc), exc)
         return
-    if hidden or no_ignore:
-        rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore)
+    if hidden or no_ignore or no_extract:
+        rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore,
+                                                 extract_documents=not no_extract)
     _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
                     kept=context.value if isinstance(context, Context) and context.spooled else None)
 

@@ -165,15 +165,19 @@ class Run:
                 sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
             self.sandbox = Sandbox(self.config.sandbox)
             # load before start: the kernel is launched with a memory limit sized for the context
-            info = self.sandbox.load_context(self.context.value, label=self.context.label)
+            info = self.sandbox.load_context(self.context.value, label=self.context.label,
+                                             progress=self._extraction_progress)
             self.sandbox.add_tools(query_tools(self.sub_call_server.handle))
             return info
 
         info = await self.blocking(start)
         self.emit({"event": "context_loaded", "name": info.name, "type": info.type,
                    "size": info.size, "description": info.description, "docs": info.docs,
-                   "skipped": info.skipped, "decoded": info.decoded})
+                   "skipped": info.skipped, "decoded": info.decoded, "extraction": info.extraction})
         return info
+
+    def _extraction_progress(self, done: int, total: int, name: str) -> None:
+        self.phase(f"reading documents {done:,}/{total:,}")
 
     async def _loop(self, info: ContextInfo) -> tuple[str, str | None, str | None]:
         can_recurse = self.depth + 1 < self.config.max_depth

@@ -84,6 +84,9 @@ class RunDisplay:
         """One line on what of the input was left out or read specially (--verbose: every file)."""
         skipped: dict[str, list[str]] = event.get("skipped") or {}
         decoded: dict[str, str] = event.get("decoded") or {}
+        extraction: dict[str, Any] = event.get("extraction") or {}
+        if extraction:
+            self._print_extraction(extraction)
         if not skipped and not decoded:
             return
         parts = [f"{len(names):,} {reason}" for reason, names in skipped.items() if names]
@@ -101,6 +104,30 @@ class RunDisplay:
                     self.console.print(Text(visible(f"  {reason}: {name}"), style="dim"), highlight=False)
             for name, how in decoded.items():
                 self.console.print(Text(visible(f"  {how}: {name}"), style="dim"), highlight=False)
+
+    def _print_extraction(self, summary: dict[str, Any]) -> None:
+        """One line on the documents read as text: how many, of which formats, how long, how
+        many from the cache, and each one cut short or not read (--verbose: with the notes)."""
+        formats = ", ".join(f"{n:,} {fmt}" for fmt, n in (summary.get("formats") or {}).items())
+        read = sum((summary.get("formats") or {}).values())
+        line = (f"input: read {read:,} document files as text ({formats}; {summary.get('documents', 0):,} documents) "
+                f"in {summary.get('seconds', 0):.1f} s, {summary.get('cached', 0):,} from the cache")
+        cut, failed = summary.get("cut") or {}, summary.get("failed") or {}
+        if cut:
+            line += f"; cut short: {len(cut):,} (" + ", ".join(f"{k}: {v}" for k, v in list(cut.items())[:3])
+            line += ", ...)" if len(cut) > 3 else ")"
+        if failed:
+            line += f"; could not read {len(failed):,} (" + ", ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
+            line += ", ...)" if len(failed) > 3 else ")"
+        self.console.print(Text(visible(line), style="dim"), soft_wrap=True, highlight=False)
+        if self.verbose:
+            for what, items in (("cut short", cut), ("not read", failed)):
+                for name, why in items.items():
+                    self.console.print(Text(visible(f"  {what}: {name}: {why}"), style="dim"), highlight=False)
+            for note in summary.get("notes") or []:
+                self.console.print(Text(visible(f"  note: {note}"), style="dim"), highlight=False)
+        for weak in summary.get("weak_layers") or []:  # always said: the reader of hostile files is less isolated
+            self.console.print(Text(visible(f"  document reader without {weak}"), style="yellow"), highlight=False)
 
     def _print_event(self, event: dict[str, Any]) -> None:
         kind, depth = event.get("event"), event.get("depth", 0)

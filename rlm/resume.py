@@ -56,8 +56,8 @@ RUN_FIELDS = ("max_iterations", "max_cost_usd", "max_tokens", "max_wall_s", "max
               "preflight")
 # the sandbox settings that decide what the context is and what a cell shows (not the isolation
 # layers or resource limits: a trajectory must not be able to loosen those)
-SANDBOX_FIELDS = ("hidden_files", "ignore_files", "max_str_bytes", "cell_timeout_s", "output_limit_chars",
-                  "keep_output_chars", "max_source_chars")
+SANDBOX_FIELDS = ("hidden_files", "ignore_files", "extract_documents", "max_str_bytes", "cell_timeout_s",
+                  "output_limit_chars", "keep_output_chars", "max_source_chars")
 
 
 STORE_MAX_BYTES = 64 << 20  # an in-memory context up to this size is kept beside the trajectory

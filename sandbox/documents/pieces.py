@@ -64,7 +64,7 @@ def pieces_of(files: list[Path], label: Callable[[Path], str], options: ExtractO
     started = time.monotonic()
     results = extract_files(wanted, options)
     summary: dict[str, Any] = {"files": len(wanted), "cached": 0, "seconds": 0.0, "formats": {}, "documents": 0,
-                               "cut": {}, "failed": {}, "notes": []}
+                               "cut": {}, "failed": {}, "notes": [], "weak_layers": []}
     counts: Counter[str] = Counter()
     pieces: list[Piece] = []
     for p in files:
@@ -74,6 +74,7 @@ def pieces_of(files: list[Path], label: Callable[[Path], str], options: ExtractO
             continue
         name = label(p)
         summary["cached"] += int(result.cached)
+        summary["weak_layers"] += [w for w in result.weak_layers if w not in summary["weak_layers"]]
         summary["notes"].extend(f"{name}: {n}" if not n.startswith(name) else n for n in result.notes[:20])
         if result.error is not None or result.text is None or not result.docs:
             summary["failed"][name] = result.error or "no text in it"

@@ -27,7 +27,6 @@ from sandbox.documents.formats import FORMATS
 from sandbox.documents.sink import MAX_NAME_CHARS, clean_name
 from sandbox.python_paths import _PACKAGE_DIR, EXTRACTOR_DISTRIBUTIONS, _kernel_import_paths, _python_read_paths
 
-GRACE_S = 5.0  # past a file's time limit, how long the worker has to answer before it is killed
 START_TIMEOUT_S = 30.0
 MAX_INDEX_BYTES = 64 << 20
 MAX_DOCS = 100_000
@@ -39,7 +38,8 @@ class ExtractOptions:
     """Limits and places of an extraction.
 
     max_bytes: text kept of one file (the rest is cut, and the cut said).
-    time_s: time one file may take (its text so far is kept; past GRACE_S more, the worker is killed).
+    time_s: time one file may take (its text so far is kept); past grace_s more (a reader
+        stuck in native code does not look at the clock), the worker is killed.
     memory_bytes: the memory one worker may hold.
     workers: workers at once (default: the cores this process may use).
     cache_dir, cache_max_bytes: where extractions are kept, and how much of them.
@@ -49,6 +49,7 @@ class ExtractOptions:
 
     max_bytes: int = 1 << 30
     time_s: float = 120.0
+    grace_s: float = 5.0
     memory_bytes: int = 2 << 30
     workers: int | None = None
     cache_dir: Path | None = None
@@ -74,6 +75,8 @@ class Extracted:
     cut: str | None = None
     error: str | None = None
     cached: bool = False
+    # the worker's isolation layers that were not active ("seccomp: pyseccomp unavailable")
+    weak_layers: list[str] = field(default_factory=list)
 
 
 class ExtractionError(Exception):
@@ -121,8 +124,9 @@ class _Worker:
                 pass
 
     def _answer(self, timeout: float) -> dict[str, Any] | None:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        if not poller.poll(max(0, int(timeout * 1000))):
             return None
         try:
             data = self.sock.recv(1 << 20)
@@ -151,7 +155,7 @@ class _Worker:
         finally:
             os.close(out_fd)
             os.close(index_fd)
-        answer = self._answer(options.time_s + GRACE_S)
+        answer = self._answer(options.time_s + options.grace_s)
         if answer is None:
             return self._dead(options)
         return answer
@@ -178,6 +182,9 @@ class _Worker:
             self.sock.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
+        if self.process.stderr is not None:
+            with contextlib.suppress(OSError):
+                self.process.stderr.close()
 
 
 def _ints(*values: int) -> bytes:
@@ -192,7 +199,7 @@ def extract_files(files: list[tuple[Path, str]], options: ExtractOptions | None 
     options = options or ExtractOptions()
     cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
     results: dict[Path, Extracted] = {}
-    todo: queue.Queue[tuple[Path, str, str, int]] = queue.Queue()
+    todo: queue.Queue[tuple[Path, str]] = queue.Queue()
     used: set[str] = set()
     total = len(files)
     done = 0
@@ -207,54 +214,78 @@ def extract_files(files: list[tuple[Path, str]], options: ExtractOptions | None 
         if options.progress is not None:
             options.progress(count, total, str(path))
 
-    opened: list[int] = []
-    try:
-        for path, fmt in files:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-            except OSError as exc:
-                finished(path, Extracted(fmt, None, error=f"cannot open it ({exc.strerror})"))
-                continue
-            opened.append(fd)
-            key = content_key(fd, fmt)
-            used.add(key)
-            entry = cache.get(key, options.limits())
-            if entry is not None:
-                finished(path, _from_entry(fmt, entry, cached=True))
-            else:
-                todo.put((path, fmt, key, fd))
-        pending = todo.qsize()
-        if pending:
-            count = min(pending, options.workers or len(os.sched_getaffinity(0)) or 1)
-            threads = [threading.Thread(target=_serve, args=(todo, cache, options, finished), daemon=True)
-                       for _ in range(count)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
-    finally:
-        for fd in opened:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    for path, fmt in files:
+        try:
+            key = _key_of(path, fmt)
+        except OSError as exc:
+            finished(path, Extracted(fmt, None, error=f"cannot open it ({exc.strerror})"))
+            continue
+        used.add(key)
+        entry = cache.get(key, options.limits())
+        if entry is not None:
+            finished(path, _from_entry(fmt, entry, cached=True))
+        else:
+            todo.put((path, fmt))
+    pending = todo.qsize()
+    if pending:
+        count = min(pending, options.workers or len(os.sched_getaffinity(0)) or 1)
+        broken: list[str] = []
+        threads = [threading.Thread(target=_serve, args=(todo, cache, options, finished, used, broken),
+                                    daemon=True) for _ in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
     with contextlib.suppress(OSError):
         cache.prune(used)
     return results
 
 
-def _serve(todo: queue.Queue[tuple[Path, str, str, int]], cache: Cache, options: ExtractOptions,
-           finished: Callable[[Path, Extracted], None]) -> None:
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+
+
+def _key_of(path: Path, fmt: str) -> str:
+    fd = _open(path)
+    try:
+        return content_key(fd, fmt)
+    finally:
+        os.close(fd)
+
+
+def _serve(todo: queue.Queue[tuple[Path, str]], cache: Cache, options: ExtractOptions,
+           finished: Callable[[Path, Extracted], None], used: set[str], broken: list[str]) -> None:
     worker: _Worker | None = None
     try:
         while True:
             try:
-                path, fmt, key, fd = todo.get_nowait()
+                path, fmt = todo.get_nowait()
             except queue.Empty:
                 return
+            if broken:  # the workers cannot start here: every file is told why, at once
+                finished(path, Extracted(fmt, None, error=broken[0]))
+                continue
             try:
                 if worker is None:
-                    worker = _Worker(options)
-                finished(path, _extract_one(worker, fmt, key, fd, cache, options))
+                    try:
+                        worker = _Worker(options)
+                    except ExtractionError as exc:
+                        broken.append(str(exc))
+                        raise
+                fd = _open(path)
+                try:
+                    # the key of what the worker reads: the file may have changed since it was looked up
+                    key = content_key(fd, fmt)
+                    used.add(key)
+                    result = _extract_one(worker, fmt, key, fd, cache, options)
+                    result.weak_layers = [f"{layer['layer']}: {layer['detail']}" for layer in worker.layers
+                                          if not layer.get("active")]
+                    finished(path, result)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                finished(path, Extracted(fmt, None, error=f"cannot open it ({exc.strerror})"))
             except ExtractionError as exc:
                 finished(path, Extracted(fmt, None, error=str(exc)))
             except Exception as exc:  # the host's own failure on one file: said, the rest goes on

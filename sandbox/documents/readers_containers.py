@@ -263,7 +263,7 @@ def _message(data: bytes, sink: Sink, name: str, kind: str, depth: int) -> None:
             payload = b""
         sink.text(f"[attachment: {pages.clean(filename)}, {len(payload):,} bytes]\n")
         if payload:
-            _member(io.BytesIO(payload), len(payload), filename, sink, name or "message", depth)
+            _member(io.BytesIO(payload), len(payload), filename, sink, name, depth)
 
 
 def read_mbox(stream: Any, sink: Sink, name: str, depth: int) -> None:

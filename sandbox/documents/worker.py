@@ -36,7 +36,7 @@ PRELOADED = (
     "sandbox.documents.readers_containers", "sandbox.documents.readers_pages", "sandbox.documents.sink",
     "pypdfium2", "docx", "docx.table", "pptx", "openpyxl", "lxml.etree", "lxml.html", "zstandard", "gzip", "bz2",
     "lzma", "zipfile", "tarfile", "email", "email.policy", "email.parser", "email.headerregistry",
-    "email.contentmanager", "email.message", "xml.sax.saxutils", "datetime", "posixpath",
+    "email.contentmanager", "email.message", "xml.sax.saxutils", "datetime", "posixpath", "pyseccomp", "landlock",
 )
 
 
