@@ -109,9 +109,9 @@ class RunDisplay:
         """One line on the documents read as text: how many, of which formats, how long, how
         many from the cache, and each one cut short or not read (--verbose: with the notes)."""
         formats = ", ".join(f"{n:,} {fmt}" for fmt, n in (summary.get("formats") or {}).items())
-        read = sum((summary.get("formats") or {}).values())
-        line = (f"input: read {read:,} document files as text ({formats}; {summary.get('documents', 0):,} documents) "
-                f"in {summary.get('seconds', 0):.1f} s, {summary.get('cached', 0):,} from the cache")
+        line = (f"input: read {summary.get('files', 0):,} document files as text in {summary.get('seconds', 0):.1f} s "
+                f"({summary.get('cached', 0):,} from the cache): {formats or 'none'}; "
+                f"{summary.get('documents', 0):,} documents")
         cut, failed = summary.get("cut") or {}, summary.get("failed") or {}
         if cut:
             line += f"; cut short: {len(cut):,} (" + ", ".join(f"{k}: {v}" for k, v in list(cut.items())[:3])
