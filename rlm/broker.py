@@ -10,6 +10,7 @@ batch never fails as a whole.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import logging
 import time
@@ -112,20 +113,25 @@ class Broker:
         self.done = 0
 
     async def query(self, prompts: list[str], *, model: str | None, depth: int, cell: int,
-                    emit: EventSink) -> list[str]:
+                    emit: EventSink, images: list[tuple[str, bytes]] | None = None) -> list[str]:
         """One answer per prompt, in order; a failed prompt's answer is an error string.
-        `model` must be one of the allowed names (None: the sub-model)."""
+        `model` must be one of the allowed names (None: the sub-model). `images`: (media type,
+        bytes) pictures sent with each prompt, as image parts."""
         name = self.model if model is None else model
         if name not in self.allowed:
             return [refuse_model(name, self.allowed)] * len(prompts)
-        results = await asyncio.gather(*(self._one(p, name, depth, cell, emit) for p in prompts))
+        results = await asyncio.gather(*(self._one(p, name, depth, cell, emit, images) for p in prompts))
         return list(results)
 
-    async def _one(self, prompt: str, model: str, depth: int, cell: int, emit: EventSink) -> str:
+    async def _one(self, prompt: str, model: str, depth: int, cell: int, emit: EventSink,
+                   images: list[tuple[str, bytes]] | None = None) -> str:
         if self.budget.max_cost_usd is not None and self.budget.prices.get(model) is None:
             # an unpriced model would spend money the cost budget cannot see
             return f"[llm_query error: model {model!r} has no price and a cost budget is set; no call was made]"
-        messages = [{"role": "user", "content": prompt}]
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt if not images else [
+            {"type": "text", "text": prompt},
+            *({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode()}"}}
+              for mime, data in images)]}]
         reservation = await self.budget.admit(model, messages)
         if reservation is None:
             return ("[llm_query error: the max_cost budget cannot pay for this call's worst case "
@@ -149,9 +155,14 @@ class Broker:
                 model, messages, slots=self.limiter, timeout_s=wall, extra=self.budget.request_extra or None,
             )
         except ModelError as exc:
+            pictures = sum(len(m["content"]) - 1 for m in messages if isinstance(m.get("content"), list))
             emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-                  **prompt_record(prompt), "error": str(exc),
+                  **prompt_record(prompt), "error": str(exc), **({"images": pictures} if pictures else {}),
                   "latency_s": round(time.monotonic() - started, 4)})
+            if pictures and exc.status_code in (400, 404, 413, 415, 422):
+                return (f"[llm_query error: the sub-model {model!r} did not take the picture(s) ({exc}); it may not "
+                        "accept images: ask a vision model, llm_query(..., model=NAME), with NAME one this run "
+                        "allows]")
             return f"[llm_query error: {exc}]"
         finally:
             self.budget.sub_calls_in_flight -= 1
@@ -159,8 +170,9 @@ class Broker:
         cost = self.budget.record(model, depth, completion.prompt_tokens, completion.completion_tokens,
                                   completion.cached_tokens, from_cache=completion.from_cache)
         priced = self.budget.prices.get(model) is not None  # else null: unknown, not $0
+        pictures = sum(len(m["content"]) - 1 for m in messages if isinstance(m.get("content"), list))
         emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-              **prompt_record(prompt), "reply": completion.text,
+              **prompt_record(prompt), **({"images": pictures} if pictures else {}), "reply": completion.text,
               "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
               "cached_tokens": completion.cached_tokens,
               "cost_usd": round(cost, 8) if priced or completion.from_cache else None,

@@ -28,7 +28,7 @@ import openai
 
 from rlm.cache import CachedReply, CallCache, call_key
 from rlm.errors import ModelError
-from rlm.usage import estimate_tokens
+from rlm.usage import content_parts, estimate_tokens
 
 if TYPE_CHECKING:
     from rlm.config import RLMConfig
@@ -370,7 +370,8 @@ class ModelClient:
         prompt = _count(getattr(usage, "prompt_tokens", None))
         completion = _count(getattr(usage, "completion_tokens", None))
         if prompt is None or completion is None:
-            chars = sum(len(m.get("content") or "") for m in messages)
+            chars = sum(len(text) + pictures * 4_000 for text, pictures in (content_parts(m.get("content"))
+                                                                              for m in messages))
             return Completion(text, model, estimate_tokens(chars), estimate_tokens(len(text)), 0,
                               latency, attempts, usage_estimated=True, finish_reason=_finish_reason(resp))
         details = getattr(usage, "prompt_tokens_details", None)

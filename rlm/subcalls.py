@@ -29,7 +29,7 @@ from rlm.errors import RLMError
 from rlm.inputs import Context
 from rlm.loop_guards import looks_like_refusal, short_prompts
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
-from rlm.tools import SUBCONTEXT_KEY
+from rlm.tools import MAX_IMAGES, SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
 from sandbox.scratch import ScratchDir, allocated_bytes, copy_sparse
@@ -77,7 +77,9 @@ class SubCallServer:
         if not self.config.sub_calls:
             return [f"[{request.op} error: sub-calls are disabled in this run]"] * len(prompts)
         if request.op == "llm_query":
-            return await self.llm(prompts, request.args.get("model"), request.cell)
+            images = request.args.get("images")
+            pictures = None if images is None else await asyncio.to_thread(self._pictures, images)
+            return await self.llm(prompts, request.args.get("model"), request.cell, images=pictures)
         contexts = list(request.args.get("contexts") or [None] * len(prompts))
         if len(contexts) != len(prompts):
             raise ValueError("rlm_query: contexts must pair one to one with prompts")
@@ -105,28 +107,50 @@ class SubCallServer:
                              "send fewer, larger chunks")
         self._turn_prompts += count
 
-    async def llm(self, prompts: list[str], model: Any, cell: int, *, check: bool = True) -> list[str]:
+    def _pictures(self, images: Any) -> list[tuple[str, bytes]]:
+        """The pictures a kernel asked to show, found by document name in the loaded context
+        (a picture file, or a PDF page drawn by the sandbox's isolated reader); ValueError,
+        naming the first one that cannot be shown, otherwise."""
+        if not isinstance(images, list) or not 1 <= len(images) <= MAX_IMAGES:
+            raise ValueError(f"llm_query: images takes 1 to {MAX_IMAGES} pictures")
+        pictures = []
+        for ref in images:
+            name, page = (ref.get("doc"), ref.get("page")) if isinstance(ref, dict) else (None, None)
+            if not isinstance(name, str) or len(name) > 4096 or (page is not None and type(page) is not int):
+                raise ValueError("llm_query: each image is a document of `docs`, or (doc, page_number)")
+            sandbox = self.run.sandbox
+            if sandbox is None:
+                raise ValueError("llm_query: no context is loaded to take pictures from")
+            try:
+                pictures.append(sandbox.picture(name, page))
+            except ValueError as exc:
+                raise ValueError(f"llm_query: cannot show {name[:200]!r}"
+                                 f"{'' if page is None else f' page {page}'}: {exc}") from None
+        return pictures
+
+    async def llm(self, prompts: list[str], model: Any, cell: int, *, check: bool = True,
+                  images: list[tuple[str, bytes]] | None = None) -> list[str]:
         if check:
-            self._check_prompts(prompts)
+            self._check_prompts(prompts, pictures=bool(images))
         self.run.sub_calls += len(prompts)
         answers = await self.tree.broker.query(
             prompts, model=None if model is None else str(model), depth=self.run.depth + 1,
-            cell=cell, emit=self._emit_sub_call,
+            cell=cell, emit=self._emit_sub_call, images=images,
         )
         if check:
             self._check_answers(prompts, answers)
         return answers
 
-    def _check_prompts(self, prompts: list[str]) -> None:
+    def _check_prompts(self, prompts: list[str], pictures: bool = False) -> None:
         """ValueError for a prompt over the sub-model's window; a note for prompts too short to
-        carry any data (rlm/loop_guards.py)."""
+        carry any data (rlm/loop_guards.py), unless pictures carry it."""
         window = int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS)
         over = [len(p) for p in prompts if len(p) > window]
         if over:
             raise ValueError(f"llm_query: a prompt of {max(over):,} characters is over the sub-model's window "
                              f"(about {window:,} characters); nothing was sent: split the text into chunks of at most "
                              f"{chunk_chars(window):,} characters, leaving room for the question")
-        short = short_prompts(prompts)
+        short = [] if pictures else short_prompts(prompts)
         if short:
             self.run.pending_notes.append(prompts_text.short_prompts(len(short), max(short)))
             self.run.emit({"event": "loop_check", "check": "short_sub_prompt", "count": len(short),

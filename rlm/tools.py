@@ -4,8 +4,10 @@ Each is a `sandbox.Tools`: a kernel-side module in `rlm/kernel/` plus host handl
 ops. The sandbox forwards requests without knowing what they mean; what they mean is here.
 
     queries  llm_query, llm_query_batched, rlm_query, rlm_query_batched
-             ops "llm_query" / "rlm_query": args `prompts` (a list), `model`, `batched`, and for
-             rlm_query `contexts`; the handler returns one answer string per prompt. A large
+             ops "llm_query" / "rlm_query": args `prompts` (a list), `model`, `batched`, for
+             llm_query `images` ([{doc, page}]: pictures the host takes from the context's
+             files, never bytes from the kernel), and for rlm_query `contexts`; the handler
+             returns one answer string per prompt. A large
              sub-context arrives as an open file: its entry in `contexts` is
              `{SUBCONTEXT_KEY: i}` (text) or `{SUBCONTEXT_KEY: i, "kind": "json"}` (the JSON of a
              list or dict), the file is `request.fds[i]`, and several entries may name one file.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.errors import ContextError
-from rlm.kernel.queries import SUBCONTEXT_KEY
+from rlm.kernel.queries import MAX_IMAGES, SUBCONTEXT_KEY
 from sandbox import HostRequest, Tools
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernel"
@@ -35,7 +37,8 @@ MAX_PROMPTS_PER_REQUEST = 2_000
 
 Handler = Callable[[HostRequest], Any]
 
-__all__ = ["MAX_PROMPTS_PER_REQUEST", "NOTE_OPS", "QUERY_OPS", "SUBCONTEXT_KEY", "notes_tools", "query_tools"]
+__all__ = ["MAX_IMAGES", "MAX_PROMPTS_PER_REQUEST", "NOTE_OPS", "QUERY_OPS", "SUBCONTEXT_KEY", "notes_tools",
+           "query_tools"]
 
 
 def query_tools(serve: Handler | None) -> Tools:

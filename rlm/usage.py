@@ -134,10 +134,27 @@ TEMPLATE_TOKENS = 16
 """Allowed per message, and once per request, for the chat template's own tokens."""
 
 
-def prompt_tokens_bound(messages: list[dict[str, str]]) -> int:
-    """The most prompt tokens `messages` can be, whatever the model's tokenizer."""
-    return TEMPLATE_TOKENS + sum(
-        TEMPLATE_TOKENS + len(str(m.get("content") or "").encode("utf-8", "surrogatepass")) for m in messages)
+# a picture's prompt tokens at most where providers price them (OpenAI's high detail tops out
+# near 1,100, Anthropic's near 1,600 for 1.15 megapixels; a page is drawn 1,600 pixels long)
+IMAGE_TOKENS_BOUND = 3_000
+
+
+def content_parts(content: Any) -> tuple[str, int]:
+    """A message's text and its number of pictures (content as a str, or a list of parts)."""
+    if isinstance(content, list):
+        text = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return text, sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+    return str(content or ""), 0
+
+
+def prompt_tokens_bound(messages: list[dict[str, Any]]) -> int:
+    """The most prompt tokens `messages` can be, whatever the model's tokenizer (a picture:
+    IMAGE_TOKENS_BOUND)."""
+    total = TEMPLATE_TOKENS
+    for m in messages:
+        text, pictures = content_parts(m.get("content"))
+        total += TEMPLATE_TOKENS + len(text.encode("utf-8", "surrogatepass")) + pictures * IMAGE_TOKENS_BOUND
+    return total
 
 
 def output_cap(model_kwargs: Mapping[str, object]) -> int | None:
@@ -196,11 +213,11 @@ class Budget:
             self.usage.add(model, depth, prompt, completion, cached, cost, from_cache=from_cache, priced=priced)
         return 0.0 if from_cache else cost
 
-    def worst_case(self, model: str, messages: list[dict[str, str]]) -> float:
+    def worst_case(self, model: str, messages: list[dict[str, Any]]) -> float:
         """The most a call of `model` with `messages` can cost (an unpriced model: 0)."""
         return self.prices.cost(model, prompt_tokens_bound(messages), self.output_cap)
 
-    async def admit(self, model: str, messages: list[dict[str, str]]) -> Reservation | None:
+    async def admit(self, model: str, messages: list[dict[str, Any]]) -> Reservation | None:
         """Reserve the worst-case cost of a call, waiting while calls in flight hold what it
         needs; None when it cannot fit even once they settle (no call may be made)."""
         if self.max_cost_usd is None:

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sandbox.documents.formats import FORMAT_NAMES
-from sandbox.documents.pieces import NOT_EXTRACTED, Piece, describe_extraction, document_format, pieces_of
+from sandbox.documents.pieces import (
+    NOT_EXTRACTED,
+    Piece,
+    describe_extraction,
+    document_format,
+    pictures_of,
+    pieces_of,
+)
 from sandbox.documents.pool import ExtractOptions
 from sandbox.errors import ContextError
 
@@ -55,6 +62,8 @@ class ContextSpec:
     decoded: dict[str, str] = field(default_factory=dict)
     # what was extracted from documents (`sandbox.documents.pieces.pieces_of`'s summary)
     extraction: dict[str, Any] = field(default_factory=dict)
+    # documents that can be shown to a vision model: name -> [file, format] (`pictures_of`)
+    pictures: dict[str, list[str]] = field(default_factory=dict)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""
@@ -408,7 +417,8 @@ def _prepare_document(label: str, source: Path, name: str, store: Path, max_str_
     desc = (f"{kind}: the text of {label} ({FORMAT_NAMES.get(piece.kind or '', 'document')}{parts}; "
             f"{_human(size)} of text); docs[0] is the document") + describe_extraction(summary)
     spec = ContextSpec(name, mode, piece.source, index_path, label, size, desc,
-                       str_bytes=None if measured is None else measured.str_bytes, extraction=summary)
+                       str_bytes=None if measured is None else measured.str_bytes, extraction=summary,
+                       pictures=pictures_of(pieces))
     if how == "UTF-8 with invalid bytes":
         spec.errors = "replace"
     return spec
@@ -635,7 +645,7 @@ def _prepare_pieces(pieces: list[Piece], skipped: dict[str, list[str]], summary:
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
     return ContextSpec(name, mode, data_path, index_path, where, nbytes, desc, str_bytes=total.str_bytes,
-                       skipped=skipped, decoded=decoded, extraction=summary)
+                       skipped=skipped, decoded=decoded, extraction=summary, pictures=pictures_of(pieces))
 
 
 def _piece_size(piece: Piece) -> int:
@@ -788,4 +798,4 @@ def _prepare_mapped(pieces: list[Piece], skipped: dict[str, list[str]], summary:
     if skipped:
         desc += f"; left out: {describe_skipped(skipped, 0)}"
     return ContextSpec(name, "corpus", pack_path, index_path, where, joined, desc, mapped=mapped, skipped=skipped,
-                       decoded=decoded, extraction=summary)
+                       decoded=decoded, extraction=summary, pictures=pictures_of(pieces))

@@ -41,7 +41,7 @@ from sandbox.bridge import BridgeServer
 from sandbox.cgroup import Cgroup
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, WalkOptions, open_regular, prepare
-from sandbox.documents.pool import ExtractOptions
+from sandbox.documents.pool import ExtractOptions, picture
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.kernel.wire import scrub_text
@@ -723,10 +723,7 @@ class Sandbox:
             cfg = self.config
             walk = WalkOptions(hidden=cfg.hidden_files, ignore_files=cfg.ignore_files,
                                documents=cfg.extract_documents)
-            extract = ExtractOptions(max_bytes=cfg.extract_max_bytes, time_s=cfg.extract_time_s,
-                                     memory_bytes=cfg.extract_memory_bytes, cache_dir=cfg.extract_cache_dir,
-                                     progress=progress, landlock=cfg.landlock,
-                                     seccomp=cfg.seccomp) if cfg.extract_documents else None
+            extract = self._extract_options(progress) if cfg.extract_documents else None
             spec = prepare(value, name, self._host_dir / "contexts", cfg.max_str_bytes, walk, label, extract)
             if errors == "replace":  # else what preparing found (a file with invalid bytes is read with replace)
                 spec.errors = errors
@@ -743,6 +740,24 @@ class Sandbox:
             self._specs = [s for s in self._specs if s.name != name] + [spec]
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0),
                                skipped=spec.skipped, decoded=spec.decoded, extraction=spec.extraction)
+
+    def _extract_options(self, progress: Callable[[int, int, str], None] | None = None) -> ExtractOptions:
+        cfg = self.config
+        return ExtractOptions(max_bytes=cfg.extract_max_bytes, time_s=cfg.extract_time_s,
+                              memory_bytes=cfg.extract_memory_bytes, cache_dir=cfg.extract_cache_dir,
+                              progress=progress, landlock=cfg.landlock, seccomp=cfg.seccomp)
+
+    def picture(self, document: str, page: int | None = None) -> tuple[str, bytes]:
+        """A document of a loaded context as a picture for a vision model: (media type,
+        bytes). `document` is its name in `docs` (a picture file, or a PDF with `page`, drawn
+        by an isolated worker). ValueError, in words a model can act on, otherwise."""
+        # not under the sandbox's lock: this is asked while a cell runs (execute holds it)
+        specs = list(self._specs)
+        found = next((spec.pictures[document] for spec in reversed(specs) if document in spec.pictures), None)
+        if found is None:
+            raise ValueError(f"{document!r} is not a picture or a PDF file of the context (a member of an "
+                             "archive or an attachment cannot be shown)")
+        return picture(Path(found[0]), found[1], page, self._extract_options())
 
     def add_tools(self, tools: Tools) -> list[str]:
         """Install a set of tools (see `sandbox.tools`): its kernel-side module adds its names

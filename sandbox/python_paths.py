@@ -22,7 +22,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent  # the `sandbox` package
 KERNEL_DISTRIBUTIONS = ("ipykernel", "RestrictedPython", "regex", "landlock", "pyseccomp")
 # what the document extraction worker imports besides the launcher's layers
 EXTRACTOR_DISTRIBUTIONS = ("landlock", "pyseccomp", "pypdfium2", "python-docx", "python-pptx", "openpyxl",
-                           "lxml", "zstandard")
+                           "lxml", "zstandard", "Pillow")
 
 
 @functools.lru_cache(maxsize=4)

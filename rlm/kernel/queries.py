@@ -21,6 +21,7 @@ SUBCONTEXT_INLINE_CHARS = 4_000_000
 SUBCONTEXT_INLINE_TOTAL = 8_000_000
 SUBCONTEXT_KEY = "__rlm_fd__"
 MAX_SUBCONTEXT_FILES = 64  # files one request may carry (the host refuses more)
+MAX_IMAGES = 8  # pictures shown with one llm_query
 # a prompt that is only a piece of the context (no question) is refused; looked for in text
 # contexts up to this size, in the first prompts of a batch (one such prompt shows the mistake)
 QUESTION_CHECK_MIN_CHARS = 200
@@ -58,12 +59,38 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                     "first, then the text: llm_query(f\"<your question>\\n\\n{chunk}\")")
         return text_prompts(prompts)
 
-    def llm_query(prompt: str, model: str | None = None) -> str:
-        """Ask the sub-model one question; returns its answer as a string."""
+    def llm_query(prompt: str, model: str | None = None, images: list[Any] | None = None) -> str:
+        """Ask the sub-model one question; returns its answer as a string. `images`: pictures
+        to show it with the question: documents of `docs` that are pictures, or pages of a PDF
+        as (doc, page_number) pairs (a vision model is needed)."""
         if model is not None and not isinstance(model, str):
             raise TypeError("model must be a string or None")
         prompts = check_questions("llm_query", [prompt])
-        return ask("llm_query", prompts, {"model": model, "batched": False})[0]
+        extra: dict[str, Any] = {"model": model, "batched": False}
+        if images is not None:
+            extra["images"] = picture_refs(images)
+        return ask("llm_query", prompts, extra)[0]
+
+    def picture_refs(images: Any) -> list[dict[str, Any]]:
+        """What the host needs to find each picture: the document's name and the page; the
+        pictures themselves go from the host's files to the model, never through here."""
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        if not images or len(images) > MAX_IMAGES:
+            raise ValueError(f"llm_query: images takes 1 to {MAX_IMAGES} pictures")
+        refs = []
+        for item in images:
+            page = None
+            if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], int):
+                item, page = item
+            name = item if isinstance(item, str) else getattr(item, "path", None)
+            if not isinstance(name, str):
+                raise TypeError("llm_query: each image is a document of `docs` (a picture), or (doc, page_number) "
+                                "for a page of a PDF")
+            if page is None and getattr(item, "kind", "image") == "pdf":
+                raise ValueError(f"llm_query: {name} is a PDF: give one of its pages, images=[(doc, page_number)]")
+            refs.append({"doc": name, "page": page})
+        return refs
 
     def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
         """Ask the sub-model many questions at once (answered concurrently); answers in order."""

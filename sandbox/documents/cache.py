@@ -119,15 +119,17 @@ class Cache:
                 with contextlib.suppress(OSError):
                     size += (p.with_suffix(".txt")).stat().st_size
                 entries.append((st.st_mtime, p.stem, size))
+            elif p.suffix == ".png":  # a page drawn for a vision model
+                entries.append((st.st_mtime, p.name, st.st_size))
         total = sum(size for _, _, size in entries)
         for _, key, size in sorted(entries):
             if total <= self.max_bytes:
                 break
             if key in keep:
                 continue
-            for suffix in (".json", ".txt"):
+            for name in ((key,) if key.endswith(".png") else (f"{key}.json", f"{key}.txt")):
                 with contextlib.suppress(OSError):
-                    (self.directory / f"{key}{suffix}").unlink()
+                    (self.directory / name).unlink()
             total -= size
             freed += size
         return freed

@@ -11,6 +11,7 @@ FORMAT_NAMES = {
     "odf": "OpenDocument file", "epub": "EPUB book", "html": "web page", "eml": "e-mail",
     "mbox": "mailbox", "gz": "gzip-compressed file", "bz2": "bzip2-compressed file",
     "xz": "xz-compressed file", "zst": "zstd-compressed file", "zip": "zip archive", "tar": "tar archive",
+    "image": "picture",
 }
 FORMATS = tuple(FORMAT_NAMES)
 # formats whose files are text already: without extraction they are read as they are
@@ -22,7 +23,16 @@ _ZIP_SUFFIXES = {
     ".ott": "odf", ".epub": "epub",
 }
 _COMPRESSED = ((b"\x1f\x8b", "gz"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zst"))
+_IMAGES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+           (b"GIF89a", "image/gif"))
 _HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml")
+
+
+def image_type(head: bytes) -> str | None:
+    """The media type of a picture a vision model takes (PNG, JPEG, GIF, WebP), from its first bytes."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _IMAGES if head.startswith(magic)), None)
 _HTML_STARTS = (b"<!doctype html", b"<html")
 _MAIL_HEADERS = (b"return-path:", b"received:", b"delivered-to:", b"message-id:", b"mime-version:", b"from:",
                  b"x-", b"date:", b"subject:", b"to:")
@@ -50,6 +60,8 @@ def detect(name: str, head: bytes) -> str | None:
             return fmt
     if head[257:262] == b"ustar":
         return "tar"
+    if image_type(head) is not None:
+        return "image"
     if b"\0" in head:
         return None  # binary, of no format read here
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()

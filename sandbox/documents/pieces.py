@@ -30,6 +30,8 @@ class Piece:
     length: int | None = None
     places: list[list[Any]] = field(default_factory=list)
     kind: str | None = None
+    # the file a document is (not a member of one), where it can be shown as a picture
+    origin: Path | None = None
 
     def entry(self, offset: int, length: int) -> dict[str, Any]:
         """Its line of the index the kernel reads, at `offset` of the joined text."""
@@ -39,6 +41,12 @@ class Piece:
         if self.places:
             entry["places"] = self.places
         return entry
+
+
+def pictures_of(pieces: list[Piece]) -> dict[str, list[str]]:
+    """The documents that can be shown to a vision model, by name: [file, format]."""
+    return {p.label: [str(p.origin), p.kind] for p in pieces
+            if p.origin is not None and p.kind in ("pdf", "image")}
 
 
 def document_format(path: Path, head: bytes | None = None) -> str | None:
@@ -85,7 +93,7 @@ def pieces_of(files: list[Path], label: Callable[[Path], str], options: ExtractO
             summary["cut"][name] = result.cut
         for doc in result.docs:
             pieces.append(Piece(f"{name}:{doc['name']}" if doc["name"] else name, result.text, doc["offset"],
-                                doc["length"], doc["places"], doc["kind"]))
+                                doc["length"], doc["places"], doc["kind"], None if doc["name"] else p))
             summary["documents"] += 1
     summary["formats"] = dict(counts.most_common())
     summary["seconds"] = round(time.monotonic() - started, 3)
@@ -123,6 +131,9 @@ def describe_extraction(summary: dict[str, Any]) -> str:
         if present & _CONTAINERS:
             text += "; each member of an archive, attachment or message is a document of its own, named \"file:member\""
         text += "; place_of(offset) names the document (and page) holding that offset of the context"
+        if present & {"pdf", "image"}:
+            text += ("; llm_query(question, images=[(doc, N)]) shows page N of a PDF document (images=[doc]: a "
+                     "picture document) to the sub-model, if it can see images")
     if summary["cut"]:
         text += "; cut short: " + ", ".join(f"{k} ({v})" for k, v in list(summary["cut"].items())[:10])
     if summary["failed"]:

@@ -140,14 +140,15 @@ class _Worker:
             return None
         return answer if isinstance(answer, dict) else None
 
-    def run(self, fmt: str, source_fd: int, text: Path, index: Path, options: ExtractOptions) -> dict[str, Any]:
+    def run(self, fmt: str, source_fd: int, text: Path, index: Path, options: ExtractOptions,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """One file; the worker's answer, or {"ok": False, "error": ..., "dead": True} when it
         was killed or died."""
         out_fd = os.open(text, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
         index_fd = os.open(index, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             request = json.dumps({"format": fmt, "max_bytes": options.max_bytes, "time_s": options.time_s,
-                                  "memory_bytes": options.memory_bytes}).encode()
+                                  "memory_bytes": options.memory_bytes, **(extra or {})}).encode()
             self.sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                            bytes(memoryview(_ints(source_fd, out_fd, index_fd))))])
         except OSError:
@@ -313,6 +314,62 @@ def _extract_one(worker: _Worker, fmt: str, key: str, fd: int, cache: Cache, opt
         for p in (text, index_path):
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+MAX_PICTURE_BYTES = 20 << 20  # a picture shown to a sub-model (a file of the context, or a page drawn)
+PAGE_SIDE_PIXELS = 1600  # a PDF page is drawn with its longer side this long
+
+
+def picture(path: Path, fmt: str, page: int | None, options: ExtractOptions | None = None) -> tuple[str, bytes]:
+    """A picture a vision model can be shown: a picture file of the context as it is, or page
+    `page` of a PDF drawn as a PNG by an isolated worker (kept in the cache). ValueError, in
+    words a model can act on, when it cannot be."""
+    from sandbox.documents.formats import image_type
+
+    options = options or ExtractOptions()
+    fd = _open(path)
+    try:
+        if fmt == "image":
+            if page is not None:
+                raise ValueError("a picture has no pages: give the document alone")
+            if os.fstat(fd).st_size > MAX_PICTURE_BYTES:
+                raise ValueError(f"the picture is over {MAX_PICTURE_BYTES >> 20} MiB")
+            data = os.pread(fd, MAX_PICTURE_BYTES + 1, 0)
+            mime = image_type(data[:64])
+            if mime is None:
+                raise ValueError("the file is no longer a PNG, JPEG, GIF or WebP picture")
+            return mime, data
+        if fmt != "pdf":
+            raise ValueError(f"only pictures and pages of a PDF can be shown, not a {fmt}")
+        if page is None or not isinstance(page, int) or page < 1:
+            raise ValueError("give the page of the PDF to show: images=[(doc, page_number)]")
+        cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
+        key = f"{content_key(fd, fmt)}-page{page}-{PAGE_SIDE_PIXELS}"
+        kept = cache.directory / f"{key}.png"
+        with contextlib.suppress(OSError):
+            data = kept.read_bytes()
+            if image_type(data[:64]) == "image/png":
+                return "image/png", data
+        out, meta = cache.new_files()
+        worker = _Worker(options)
+        try:
+            answer = worker.run(fmt, fd, out, meta, options, {"op": "render", "page": page,
+                                                              "max_side": PAGE_SIDE_PIXELS})
+            if not answer.get("ok"):
+                raise ValueError(clean_name(str(answer.get("error") or "the page could not be drawn")))
+            with open(out, "rb") as f:
+                data = f.read(MAX_PICTURE_BYTES + 1)
+            if len(data) > MAX_PICTURE_BYTES or image_type(data[:64]) != "image/png":
+                raise ValueError("the page could not be drawn within bounds")
+            os.replace(out, kept)
+            return "image/png", data
+        finally:
+            worker.kill()
+            for p in (out, meta):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+    finally:
+        os.close(fd)
 
 
 def _checked_index(path: Path, text_bytes: int) -> dict[str, Any]:

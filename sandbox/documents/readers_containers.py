@@ -41,8 +41,21 @@ def read(fmt: str, stream: Any, sink: Sink, name: str = "", depth: int = 0) -> N
         read_eml(stream, sink, name, depth)
     elif fmt == "mbox":
         read_mbox(stream, sink, name, depth)
+    elif fmt == "image":
+        read_image(stream, sink, name)
     else:
         raise ValueError(f"no reader for {fmt!r}")
+
+
+def read_image(stream: Any, sink: Sink, name: str) -> None:
+    """A picture has no text: its document says what it is and how a model can see it."""
+    from sandbox.documents.formats import image_type
+
+    head = _read_up_to(stream, 64)
+    size = len(head) + sum(len(c) for c in iter(lambda: stream.read(CHUNK), b""))
+    mime = image_type(head) or "image"
+    sink.begin(name, "image")
+    sink.text(f"[picture: {mime}, {size:,} bytes; llm_query(question, images=[doc]) shows it to the sub-model]\n")
 
 
 def _member_name(name: str, member: str) -> str:

@@ -37,6 +37,7 @@ PRELOADED = (
     "pypdfium2", "docx", "docx.table", "pptx", "openpyxl", "lxml.etree", "lxml.html", "zstandard", "gzip", "bz2",
     "lzma", "zipfile", "tarfile", "email", "email.policy", "email.parser", "email.headerregistry",
     "email.contentmanager", "email.message", "xml.sax.saxutils", "datetime", "posixpath", "pyseccomp", "landlock",
+    "PIL.Image", "PIL.PngImagePlugin",
 )
 
 
@@ -144,6 +145,45 @@ def extract(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
     return reply
 
 
+MAX_RENDER_PIXELS = 4_000_000
+
+
+def render(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+    """Draw one page of a PDF (fds[0]) as a PNG to fds[1], its longer side at most
+    request["max_side"] pixels; its size and media type to fds[2] (JSON)."""
+    import pypdfium2 as pdfium
+
+    source = os.fdopen(fds[0], "rb", buffering=1 << 20)
+    try:
+        try:
+            pdf = pdfium.PdfDocument(source)
+        except pdfium.PdfiumError as exc:
+            return {"ok": False, "error": f"not a readable PDF ({exc})"}
+        try:
+            number = int(request["page"])
+            if not 1 <= number <= len(pdf):
+                return {"ok": False, "error": f"the PDF has {len(pdf)} pages: give 1 to {len(pdf)}"}
+            page = pdf[number - 1]
+            width, height = page.get_size()
+            side = max(width, height, 1.0)
+            scale = min(float(request.get("max_side", 1600)) / side, 4.0)
+            if width * height * scale * scale > MAX_RENDER_PIXELS:
+                scale = (MAX_RENDER_PIXELS / max(width * height, 1.0)) ** 0.5
+            image = page.render(scale=scale).to_pil()
+            with os.fdopen(fds[1], "wb") as out:
+                image.save(out, format="PNG", optimize=False)
+            with os.fdopen(fds[2], "w", encoding="utf-8") as meta:
+                json.dump({"mime": "image/png", "width": image.width, "height": image.height}, meta)
+            return {"ok": True}
+        finally:
+            pdf.close()
+    finally:
+        source.close()
+        for fd in fds[1:]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=int(argv[1]))
     cfg = json.loads(argv[2])
@@ -159,7 +199,13 @@ def main(argv: list[str]) -> None:
                 os.close(fd)
             sock.sendall(json.dumps({"ok": False, "error": "a request without its three files"}).encode())
             continue
-        sock.sendall(json.dumps(extract(request, fds)).encode())
+        try:
+            reply = render(request, fds) if request.get("op") == "render" else extract(request, fds)
+        except MemoryError:
+            reply = {"ok": False, "error": "ran out of memory"}
+        except Exception as exc:  # a hostile file: its one-line reason
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
+        sock.sendall(json.dumps(reply).encode())
 
 
 if __name__ == "__main__":
