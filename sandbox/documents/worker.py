@@ -5,9 +5,10 @@ Started by `sandbox.documents.pool` with one end of a Unix socket pair and its l
 applies the launcher's OS layers to itself (resource limits: memory, output file size, no
 core dumps; new network and IPC namespaces where it may make them; as root a fresh
 unprivileged uid; Landlock: read-only access to its Python installation and nothing else, no
-write anywhere; seccomp: the kernel's deny-list and its socket family allow-list), reports
-them, then serves requests: each brings, as file descriptors, the document (read-only), the
-file for its text and the file for its index. The worker opens no file itself: what it can
+write anywhere; seccomp: the kernel's deny-list and its socket family allow-list, then no
+new process and no reach into another process: signals, limits, pidfds), reports them, then
+serves requests: each brings, as file descriptors, the document (read-only), the file for
+its text and the file for its index. The worker opens no file itself: what it can
 reach is what it was handed. A request answers with one small message; the host bounds and
 checks everything it reads back.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -29,6 +31,7 @@ REQUEST_BYTES = 64 << 10
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
+CLONE_THREAD = 0x00010000
 PR_SET_PDEATHSIG = 1
 
 
@@ -48,6 +51,10 @@ def preload() -> None:
     import importlib
     import pkgutil
 
+    # numpy (which openpyxl imports) starts BLAS threads: a process with threads cannot enter a
+    # new user namespace, and without one (the host not root) the worker had no network namespace
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     for name in PRELOADED:
         with contextlib.suppress(ImportError):  # a missing library: its format fails with its name
             importlib.import_module(name)
@@ -84,7 +91,42 @@ def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             os._exit(70)
     if cfg.get("seccomp", True):
         launcher.apply_seccomp(report)
+        confine_to_self(report)
     return report.layers
+
+
+def confine_to_self(report: Any) -> None:
+    """A second seccomp filter: the worker makes no process (a child in a session of its own
+    would outlive the worker and the host, and escape the host's kill of its group) and acts
+    on no process but itself: no signal, resource limit, priority or affinity of another
+    process, no pidfd (whose pidfd_getfd takes another process's files). Without a fresh uid
+    (a host that is not root) every process of the user would be in its reach."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError) as exc:
+        report.add("own process only", False, f"pyseccomp/libseccomp unavailable ({exc})")
+        return
+    me = os.getpid()
+    eperm = sc.ERRNO(errno.EPERM)
+    try:
+        flt = sc.SyscallFilter(sc.ALLOW)
+        for name in ("fork", "vfork", "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp",
+                     "process_madvise", "migrate_pages", "move_pages", "get_robust_list", "setpriority",
+                     "ioprio_set", "sched_setscheduler", "sched_setparam", "sched_setattr",
+                     "sched_setaffinity"):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):  # not a syscall on this architecture
+                flt.add_rule(eperm, name)
+        flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
+        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+            flt.add_rule(eperm, name, sc.Arg(0, sc.NE, me))
+        # a limit set only by the worker's own pid (the limits are set already: setrlimit,
+        # which is prlimit64 of pid 0, fails too); read, any process's
+        flt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, me), sc.Arg(2, sc.NE, 0))
+        flt.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        report.add("own process only", False, f"could not load the filter: {exc}")
+        return
+    report.add("own process only", True, "no new process; no signal, limit or pidfd of another process")
 
 
 def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:

@@ -1,0 +1,156 @@
+"""The red team's attacks on document extraction: a worker whose reader runs the attacker's
+code (tried from inside an isolated worker), a worker that answers with lies, hostile files
+and names, and the cache. Each test is an attack that must not work (found and fixed, or
+found to hold)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.python_paths import EXTRACTOR_DISTRIBUTIONS, _python_read_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _inside_worker(code: str, tmp_path: Path, as_user: int | None = None) -> dict:
+    """Run `code` (it fills the dict `out`) as attacker code in a process isolated as the
+    extraction worker is (preload, then isolate), its parent the test; `out` comes back."""
+    from sandbox.documents.pool import _LIB_PATHS
+
+    os.chmod(tmp_path, 0o755)
+    cfg = {"parent": os.getpid(), "memory_bytes": 1 << 30, "file_bytes": 1 << 20,
+           "read_paths": [p for p in (*_python_read_paths(EXTRACTOR_DISTRIBUTIONS), *_LIB_PATHS) if os.path.exists(p)],
+           "uid": 0x40000123 if os.getuid() == 0 and as_user is None else None}
+    probe = f"""
+import json, os, sys
+from sandbox.documents import worker
+worker.preload()
+out = {{"threads": len(os.listdir("/proc/self/task"))}}
+out["layers"] = {{l["layer"]: l["active"] for l in worker.isolate(json.loads(sys.argv[1]))}}
+def attempt(name, f):
+    try:
+        out[name] = repr(f())
+    except OSError as exc:
+        out[name] = "refused: " + type(exc).__name__
+{code}
+print(json.dumps(out))
+"""
+
+    r = subprocess.run([sys.executable, "-c", probe, json.dumps(cfg)], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False,
+                       preexec_fn=(lambda: _become(as_user)) if as_user is not None else None, cwd="/")
+    lines = r.stdout.strip().splitlines()
+    assert lines, r.stderr[-3000:]
+    return json.loads(lines[-1])
+
+
+def _become(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+PROCESS_ATTACKS = """
+import ctypes, resource, signal, threading
+host = os.getppid()
+attempt("fork", lambda: os.fork() or os._exit(0))
+attempt("spawn", lambda: os.posix_spawn(sys.executable, [sys.executable, "-c", "pass"], {}))
+attempt("signal the host", lambda: os.kill(host, 0))
+attempt("signal every process", lambda: os.kill(-1, 0))
+attempt("limit the host", lambda: resource.prlimit(host, resource.RLIMIT_NOFILE, (3, 3)))
+attempt("pidfd of the host", lambda: os.pidfd_open(host))
+attempt("lower every priority", lambda: os.setpriority(os.PRIO_USER, 0, 19))
+attempt("environ of the host", lambda: open(f"/proc/{host}/environ").read())
+t = threading.Thread(target=lambda: None)
+attempt("a thread", lambda: (t.start(), t.join(), "ran")[2])
+"""
+
+
+def test_the_worker_makes_no_process_and_reaches_no_other_process(tmp_path):
+    """Attack: a child in a session of its own (setsid) escapes the host's kill of the
+    worker's group and outlives the host, holding its files; signals, limits and pidfds
+    reach the host (and as a host that is not root, every process of the user)."""
+    out = _inside_worker(PROCESS_ATTACKS, tmp_path)
+    assert out["layers"]["own process only"], out
+    for name in ("fork", "spawn", "signal the host", "signal every process", "limit the host", "pidfd of the host",
+                 "lower every priority", "environ of the host"):
+        assert out[name].startswith("refused"), (name, out[name])
+    assert out["a thread"] == "'ran'"  # readers may use threads
+
+
+def test_preloading_starts_no_thread(tmp_path):
+    """A thread (numpy's BLAS pool, which openpyxl imports) made unshare(CLONE_NEWUSER) fail:
+    a worker of a host that is not root had no network namespace."""
+    out = _inside_worker("", tmp_path)
+    assert out["threads"] == 1
+
+
+def test_landlock_holds_after_a_failed_call_left_errno_set(tmp_path):
+    """The landlock package read a stale errno as its own failure: after the refused unshare
+    (a host that is not root) the worker had no Landlock, and read the user's files."""
+    secret = tmp_path / "secret"
+    secret.write_text("secret")
+    os.chmod(secret, 0o644)
+    code = f"""
+import ctypes
+from sandbox import launcher
+libc = ctypes.CDLL(None, use_errno=True)
+libc.unshare(-1)  # fails: errno EINVAL, as a refused unshare leaves it
+report = launcher.Report()
+launcher.apply_landlock(json.loads(sys.argv[1])["read_paths"], [], report)
+out["landlock"] = report.layers[0]
+attempt("read", lambda: open({str(secret)!r}).read())
+"""
+    cfg = {"read_paths": _python_read_paths(EXTRACTOR_DISTRIBUTIONS)}
+    probe = "import json, os, sys\nout = {}\n" \
+            "def attempt(name, f):\n    try:\n        out[name] = repr(f())\n" \
+            "    except OSError as exc:\n        out[name] = 'refused: ' + type(exc).__name__\n" + code + \
+            "\nprint(json.dumps(out))"
+    r = subprocess.run([sys.executable, "-c", probe, json.dumps(cfg)], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["landlock"]["active"], out
+    assert out["read"].startswith("refused")
+
+
+def _nobody() -> int:
+    import pwd
+
+    try:
+        return pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        return 65534
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="becomes another user to try the layers of a host that is not root")
+def test_a_worker_of_a_host_that_is_not_root_holds_its_layers(tmp_path):
+    """The whole worker as a host that is not root runs it (no fresh uid): every layer is
+    active, the user's files and processes are out of reach."""
+    nobody = _nobody()
+    try:
+        subprocess.run([sys.executable, "-c", "import sandbox.documents.worker"], preexec_fn=lambda: _become(nobody),
+                       env={"PYTHONPATH": str(ROOT)}, cwd="/", capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("this Python or this checkout is not reachable by an unprivileged user")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    os.chmod(tmp_path, 0o755)
+    os.chown(home, nobody, nobody)
+    os.chown(home / ".ssh", nobody, nobody)
+    os.chown(home / ".ssh" / "id_ed25519", nobody, nobody)
+    code = PROCESS_ATTACKS + f"attempt('key', lambda: open({str(home / '.ssh' / 'id_ed25519')!r}).read())\n" \
+                             f"attempt('write', lambda: open({str(home / 'planted')!r}, 'w'))\n"
+    out = _inside_worker(code, tmp_path, as_user=nobody)
+    layers = out["layers"]
+    assert layers["landlock"] and layers["network namespace"] and layers["seccomp"] and layers["own process only"]
+    for name in ("key", "write", "fork", "signal the host", "signal every process", "limit the host",
+                 "pidfd of the host", "environ of the host"):
+        assert out[name].startswith("refused"), (name, out[name])
+    assert not (home / "planted").exists()
