@@ -154,3 +154,60 @@ def test_a_worker_of_a_host_that_is_not_root_holds_its_layers(tmp_path):
                  "pidfd of the host", "environ of the host"):
         assert out[name].startswith("refused"), (name, out[name])
     assert not (home / "planted").exists()
+
+
+# a worker whose reader runs the attacker's code: a file holding EVIL takes the reader over
+COMPROMISED_WORKER = """
+import os, sys, threading
+from sandbox.documents import readers_containers, worker
+honest = readers_containers.read
+taken = {}
+def read(fmt, source, sink, name="", depth=0):
+    import gzip
+    data = gzip.decompress(source.read())
+    source.seek(0)
+    if b"EVIL" in data:
+        taken["out"] = sink._out.fileno()
+        sink.begin("", "text")
+        sink.text("the attacker's own file\\n")
+        return
+    if taken:  # a later file: its text forged, the earlier file's text overwritten
+        os.pwrite(taken["out"], b"OVERWRITTEN", 0)
+        sink.begin("", "text")
+        sink.text("FORGED\\n")
+        return
+    honest(fmt, source, sink, name, depth)
+readers_containers.read = read
+worker.main(sys.argv)
+"""
+
+
+def _with_worker(monkeypatch, code: str) -> None:
+    """The pool starts `code` instead of the worker (its arguments as sys.argv[1:])."""
+    from sandbox.documents import pool
+
+    real = pool.subprocess.Popen
+
+    def popen(args, **kwargs):
+        if "sandbox.documents.worker" in args:
+            at = args.index("-m")
+            args = [*args[:at], "-c", code, *args[at + 2:]]
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(pool.subprocess, "Popen", popen)
+
+
+def test_a_reader_taken_over_by_one_file_does_not_forge_the_next(tmp_path, monkeypatch):
+    """Attack: a hostile file runs code in the reader; the worker then reads the next files
+    of the folder, and their text (cached under their content, for every later query) is
+    the attacker's."""
+    import document_files as D
+
+    from sandbox.documents import ExtractOptions, extract_files
+
+    _with_worker(monkeypatch, COMPROMISED_WORKER)
+    evil = D.compressed(tmp_path / "evil.txt.gz", b"EVIL\n")
+    honest = D.compressed(tmp_path / "honest.txt.gz", b"the honest text\n")
+    results = extract_files([(evil, "gz"), (honest, "gz")], ExtractOptions(cache_dir=tmp_path / "cache", workers=1))
+    assert results[evil].text.read_text().startswith("the attacker's own file")
+    assert results[honest].error is None and results[honest].text.read_text().startswith("the honest text")

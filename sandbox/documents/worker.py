@@ -7,9 +7,10 @@ core dumps; new network and IPC namespaces where it may make them; as root a fre
 unprivileged uid; Landlock: read-only access to its Python installation and nothing else, no
 write anywhere; seccomp: the kernel's deny-list and its socket family allow-list, then no
 new process and no reach into another process: signals, limits, pidfds), reports them, then
-serves requests: each brings, as file descriptors, the document (read-only), the file for
-its text and the file for its index. The worker opens no file itself: what it can
-reach is what it was handed. A request answers with one small message; the host bounds and
+serves requests, each in a child forked for it and confined so (nothing a hostile file runs
+outlives its document): each brings, as file descriptors, the document (read-only), the file
+for its text and the file for its index. The worker opens no file itself: what it can reach
+is what it was handed. A request answers with one small message; the host bounds and
 checks everything it reads back.
 """
 
@@ -63,8 +64,10 @@ def preload() -> None:
             importlib.import_module(f"encodings.{info.name}")
 
 
-def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Apply every layer this process can have; the report of which are active."""
+def isolate(cfg: dict[str, Any], confine: bool = True) -> list[dict[str, Any]]:
+    """Apply every layer this process can have; the report of which are active. With
+    `confine` false, the last (no new process) is only tried, not applied: `main` applies it
+    to each child it forks to read a document."""
     from sandbox import launcher
 
     report = launcher.Report()
@@ -91,21 +94,23 @@ def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             os._exit(70)
     if cfg.get("seccomp", True):
         launcher.apply_seccomp(report)
-        confine_to_self(report)
+        confine_to_self(report, load=confine)
     return report.layers
 
 
-def confine_to_self(report: Any) -> None:
+def confine_to_self(report: Any, load: bool = True) -> bool:
     """A second seccomp filter: the worker makes no process (a child in a session of its own
     would outlive the worker and the host, and escape the host's kill of its group) and acts
     on no process but itself: no signal, resource limit, priority or affinity of another
     process, no pidfd (whose pidfd_getfd takes another process's files). Without a fresh uid
-    (a host that is not root) every process of the user would be in its reach."""
+    (a host that is not root) every process of the user would be in its reach. Nor does it
+    leave its parent's session or group, or disarm the signal its parent's death sends it.
+    Whether it holds (with `load` false, whether it would)."""
     try:
         import pyseccomp as sc
     except (ImportError, OSError) as exc:
         report.add("own process only", False, f"pyseccomp/libseccomp unavailable ({exc})")
-        return
+        return False
     me = os.getpid()
     eperm = sc.ERRNO(errno.EPERM)
     try:
@@ -113,7 +118,7 @@ def confine_to_self(report: Any) -> None:
         for name in ("fork", "vfork", "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp",
                      "process_madvise", "migrate_pages", "move_pages", "get_robust_list", "setpriority",
                      "ioprio_set", "sched_setscheduler", "sched_setparam", "sched_setattr",
-                     "sched_setaffinity"):
+                     "sched_setaffinity", "setsid", "setpgid"):
             with contextlib.suppress(OSError, ValueError, RuntimeError):  # not a syscall on this architecture
                 flt.add_rule(eperm, name)
         flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
@@ -122,11 +127,15 @@ def confine_to_self(report: Any) -> None:
         # a limit set only by the worker's own pid (the limits are set already: setrlimit,
         # which is prlimit64 of pid 0, fails too); read, any process's
         flt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, me), sc.Arg(2, sc.NE, 0))
-        flt.load()
+        flt.add_rule(eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_PDEATHSIG))
+        if load:
+            flt.load()
     except (OSError, ValueError, RuntimeError) as exc:
         report.add("own process only", False, f"could not load the filter: {exc}")
-        return
-    report.add("own process only", True, "no new process; no signal, limit or pidfd of another process")
+        return False
+    report.add("own process only", True, "each document read in a fresh child: no new process; no signal, "
+                                         "limit or pidfd of another process")
+    return True
 
 
 def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
@@ -186,11 +195,52 @@ def extract(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
     return reply
 
 
+def _in_child(sock: socket.socket, request: dict[str, Any], fds: list[int], confined: bool) -> bytes:
+    """`extract` in a child forked for this one document, confined (`confine_to_self`); its
+    reply once it has exited. A reader that runs a hostile file's code is gone with its
+    child: it cannot stay to forge the next document's text (which the cache would keep under
+    that document's content), write to its files after its reply, or answer out of turn."""
+    from sandbox import launcher
+
+    parent = os.getpid()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            os.close(r)
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent or (not confine_to_self(launcher.Report()) and confined):
+                os._exit(71)
+            with os.fdopen(w, "wb") as out:
+                out.write(json.dumps(extract(request, fds)).encode())
+        finally:
+            os._exit(0)
+    for fd in fds:
+        os.close(fd)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read(REQUEST_BYTES + 1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and data and len(data) <= REQUEST_BYTES:
+        return data
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        why = (f"its reader was killed by signal {signal.Signals(number).name}" if number in signal.valid_signals()
+               else f"its reader died (signal {number})")
+        if number in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+            why += "; a malformed file, or it ran out of its memory limit"
+    else:
+        why = f"its reader stopped (exit status {os.WEXITSTATUS(status)})"
+    return json.dumps({"ok": False, "error": why}).encode()
+
+
 def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=int(argv[1]))
     cfg = json.loads(argv[2])
     preload()
-    layers = isolate(cfg)
+    layers = isolate(cfg, confine=False)
+    confined = any(layer["layer"] == "own process only" and layer["active"] for layer in layers)
     sock.sendall(json.dumps({"layers": layers}).encode())
     while True:
         request, fds = _receive(sock)
@@ -201,7 +251,7 @@ def main(argv: list[str]) -> None:
                 os.close(fd)
             sock.sendall(json.dumps({"ok": False, "error": "a request without its three files"}).encode())
             continue
-        sock.sendall(json.dumps(extract(request, fds)).encode())
+        sock.sendall(_in_child(sock, request, fds, confined))
 
 
 if __name__ == "__main__":
