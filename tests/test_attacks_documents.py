@@ -211,3 +211,39 @@ def test_a_reader_taken_over_by_one_file_does_not_forge_the_next(tmp_path, monke
     results = extract_files([(evil, "gz"), (honest, "gz")], ExtractOptions(cache_dir=tmp_path / "cache", workers=1))
     assert results[evil].text.read_text().startswith("the attacker's own file")
     assert results[honest].error is None and results[honest].text.read_text().startswith("the honest text")
+
+
+LYING_INDEXES = [
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 11, "places": []}]},  # past the text
+    {"docs": [{"name": "", "kind": "pdf", "offset": 5, "length": 2, "places": []},
+              {"name": "", "kind": "pdf", "offset": 0, "length": 2, "places": []}]},  # out of order
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 5, "places": [[4, "a"], [2, "b"]]}]},
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 5, "places": [[9, "past its end"]]}]},
+    {"docs": [{"name": "", "kind": "exe", "offset": 0, "length": 5, "places": []}]},
+    {"docs": [{"name": "", "kind": "pdf", "offset": True, "length": 5, "places": []}]},
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 5, "places": {"0": "a"}}]},
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 5, "places": [[0, "a", "extra"]]}]},
+    {"docs": {"0": 1}},
+    {"docs": [], "notes": "a string, not a list"},
+    # more places than a reader ever records: the host would hold them all (memory)
+    {"docs": [{"name": "", "kind": "pdf", "offset": 0, "length": 5, "places": [[0, "p"]] * 200_001}]},
+    [1, 2, 3],
+]
+
+
+def test_a_lying_index_is_refused_even_under_python_O(tmp_path):
+    """Attack: the index a compromised worker writes; the checks were `assert`s, which
+    `python -O` drops (every lie then passed), and places had no bound."""
+    files = []
+    for i, index in enumerate(LYING_INDEXES):
+        files.append(str(tmp_path / f"{i}.json"))
+        Path(files[-1]).write_text(json.dumps(index))
+    code = ("import json, sys\nfrom sandbox.documents.pool import ExtractionError, _checked_index\nout = []\n"
+            "for f in sys.argv[1:]:\n    try:\n        _checked_index(f, 10)\n        out.append('accepted')\n"
+            "    except ExtractionError:\n        out.append('refused')\nprint(json.dumps(out))")
+    for flags in ([], ["-O"]):
+        r = subprocess.run([sys.executable, *flags, "-c", code, *files], capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+        assert r.stdout, r.stderr[-2000:]
+        out = json.loads(r.stdout)
+        assert out == ["refused"] * len(LYING_INDEXES), (flags, out)
