@@ -247,3 +247,33 @@ def test_a_lying_index_is_refused_even_under_python_O(tmp_path):
         assert r.stdout, r.stderr[-2000:]
         out = json.loads(r.stdout)
         assert out == ["refused"] * len(LYING_INDEXES), (flags, out)
+
+
+def test_a_cache_others_may_write_to_is_not_used(tmp_path):
+    """Attack: another local user makes the shared (or world-writable) extraction cache, and
+    plants an entry under the key of a file the victim will read: its text was taken for
+    the file's."""
+    import document_files as D
+
+    from sandbox.documents import ExtractOptions, extract_files
+    from sandbox.documents.cache import content_key
+
+    honest = D.compressed(tmp_path / "honest.txt.gz", b"the honest text\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with open(honest, "rb") as f:
+        key = content_key(f.fileno(), "gz")
+    (shared / f"{key}.txt").write_text("PLANTED\n")
+    (shared / f"{key}.json").write_text(json.dumps({"docs": [{"name": "", "kind": "text", "offset": 0, "length": 8,
+                                                               "places": []}], "notes": [], "cut": None}))
+    r = extract_files([(honest, "gz")], ExtractOptions(cache_dir=shared))[honest]
+    assert r.text is None or "PLANTED" not in r.text.read_text()
+    assert r.error and "not this user's alone" in r.error
+    # a symlink to such a directory is no better
+    (tmp_path / "link").symlink_to(shared)
+    r = extract_files([(honest, "gz")], ExtractOptions(cache_dir=tmp_path / "link"))[honest]
+    assert r.error and "not this user's alone" in r.error
+    # the user's own private directory is used
+    r = extract_files([(honest, "gz")], ExtractOptions(cache_dir=tmp_path / "mine"))[honest]
+    assert r.error is None and r.text.read_text().startswith("the honest text")

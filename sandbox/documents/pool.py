@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.documents.cache import Cache, Entry, content_key, default_cache_dir
+from sandbox.documents.cache import Cache, CacheError, Entry, content_key, default_cache_dir
 from sandbox.documents.formats import FORMATS
 from sandbox.documents.sink import MAX_NAME_CHARS, MAX_PLACES, clean_name
 from sandbox.python_paths import _PACKAGE_DIR, EXTRACTOR_DISTRIBUTIONS, _kernel_import_paths, _python_read_paths
@@ -197,7 +197,11 @@ def extract_files(files: list[tuple[Path, str]], options: ExtractOptions | None 
     """Extract each (path, format) given, from the cache where it is there; every file gets an
     `Extracted` (with `error` set when it could not be read)."""
     options = options or ExtractOptions()
-    cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
+    try:
+        cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
+    except (CacheError, OSError) as exc:  # every file is told why
+        reason = str(exc) if isinstance(exc, CacheError) else f"the extraction cache is unusable ({exc})"
+        return {path: Extracted(fmt, None, error=reason) for path, fmt in files}
     results: dict[Path, Extracted] = {}
     todo: queue.Queue[tuple[Path, str]] = queue.Queue()
     used: set[str] = set()
