@@ -277,3 +277,52 @@ def test_a_cache_others_may_write_to_is_not_used(tmp_path):
     # the user's own private directory is used
     r = extract_files([(honest, "gz")], ExtractOptions(cache_dir=tmp_path / "mine"))[honest]
     assert r.error is None and r.text.read_text().startswith("the honest text")
+
+
+# a reader taken over that tries, with the files it was handed, to reach others
+FD_TRICKS_WORKER = """
+import json, os, socket, sys
+from sandbox.documents import readers_containers, worker
+def attempt(out, name, f):
+    try:
+        out[name] = repr(f())[:100]
+    except OSError as exc:
+        out[name] = "refused: " + type(exc).__name__
+def read(fmt, source, sink, name="", depth=0):
+    src, dst = source.fileno(), sink._out.fileno()
+    out = {}
+    attempt(out, "reopen the source to write", lambda: os.open(f"/proc/self/fd/{src}", os.O_WRONLY))
+    attempt(out, "a sibling of the source", lambda: os.open("../secret.txt", os.O_RDONLY, dir_fd=src))
+    attempt(out, "a file beside the text", lambda: os.open("planted", os.O_WRONLY | os.O_CREAT, dir_fd=dst))
+    attempt(out, "a link to the text", lambda: os.link(f"/proc/self/fd/{dst}", "/tmp/stolen"))
+    attempt(out, "the host's key", lambda: os.environ["OPENAI_API_KEY"] if "OPENAI_API_KEY" in os.environ
+            else (_ for _ in ()).throw(OSError("absent")))
+    attempt(out, "the host's environment", lambda: open(f"/proc/{os.getppid()}/environ").read())
+    attempt(out, "shadow", lambda: open("/etc/shadow").read())
+    attempt(out, "ssh", lambda: open(os.path.expanduser("~/.ssh/id_rsa")).read())
+    attempt(out, "network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=1))
+    attempt(out, "a new process", lambda: os.fork() or os._exit(0))
+    sink.begin("", "text")
+    sink.text(json.dumps(out) + "\\n")
+readers_containers.read = read
+worker.main(sys.argv)
+"""
+
+
+def test_a_reader_taken_over_reaches_nothing_with_the_files_it_was_handed(tmp_path, monkeypatch):
+    import document_files as D
+
+    from sandbox.documents import ExtractOptions, extract_files
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
+    _with_worker(monkeypatch, FD_TRICKS_WORKER)
+    (tmp_path / "secret.txt").write_text("secret")
+    f = D.compressed(tmp_path / "f.txt.gz", b"x\n")
+    cache = tmp_path / "cache"
+    r = extract_files([(f, "gz")], ExtractOptions(cache_dir=cache))[f]
+    assert r.error is None, r.error
+    out = json.loads(r.text.read_text().splitlines()[0])
+    for name, result in out.items():
+        assert result.startswith("refused"), (name, result)
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".txt"]
+    assert not Path("/tmp/stolen").exists()
