@@ -305,6 +305,9 @@ def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report) -
     except ImportError as exc:
         report.add("landlock", False, f"the landlock package is not installed ({exc})")
         return
+    # the landlock package takes a stale errno for its own failure: one left by an earlier
+    # call that failed (a refused unshare) made every ruleset fail, and the layer was lost
+    ctypes.set_errno(0)
     try:
         abi = landlock.landlock_abi_version()
         fs = landlock.FSAccess

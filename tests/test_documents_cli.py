@@ -47,12 +47,12 @@ def test_a_needle_on_a_pdf_page_is_answered_with_its_page_named(tmp_path):
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["answer"] == "4417-TEAL (manuals/handbook.pdf p. 9)"
     line = next(x for x in first.stderr.splitlines() if x.startswith("input: read"))
-    assert line.startswith("input: read 3 document files as text in ") and "(0 from the cache)" in line
-    assert "1 pdf" in line and "1 gz" in line and "1 docx" in line and "; 3 documents" in line
-    assert "left out 1 files (1 binary)" in first.stderr
+    assert line.startswith("input: read 4 document files as text in ") and "(0 from the cache)" in line
+    assert "1 pdf" in line and "1 gz" in line and "1 docx" in line and "1 image" in line and "; 4 documents" in line
+    assert "left out" not in first.stderr
     assert json.loads(second.stdout)["answer"] == json.loads(first.stdout)["answer"]
-    assert "(3 from the cache)" in second.stderr
+    assert "(4 from the cache)" in second.stderr
     # without extraction the PDF is binary, as before, and nothing is read as a document
     assert plain.returncode == 0, plain.stderr
-    assert json.loads(plain.stdout)["answer"] == "not found: 1"
+    assert json.loads(plain.stdout)["answer"] == "not found: 1"  # only notes.txt
     assert "input: read" not in plain.stderr and "left out 4 files (4 binary)" in plain.stderr

@@ -1,7 +1,8 @@
 """The extraction cache: a document's text and index, kept under its content's SHA-256, so
 that a second query over the same files extracts nothing. Entries are written whole (a
 temporary name, then a rename), never changed after, and the least recently used are removed
-past a size budget."""
+past a size budget. A directory that is not the user's alone (another's, or writable by
+others) is refused: entries planted there would be taken for extractions."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def content_key(fd: int, fmt: str) -> str:
     return f"{digest.hexdigest()}-{fmt}-v{EXTRACTOR_VERSION}"
 
 
+class CacheError(Exception):
+    pass
+
+
 @dataclass
 class Entry:
     """A cached extraction: `text` holds the text, `index` what the worker reported (docs,
@@ -52,6 +57,12 @@ class Cache:
         self.directory = directory
         self.max_bytes = max_bytes
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # another user's directory, or one others may write to (a shared or world-writable
+        # cache_dir, a symlink to either), could hold entries planted for known files' content
+        st = os.stat(directory)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise CacheError(f"the extraction cache {directory} is not this user's alone (owner uid {st.st_uid}, "
+                             f"mode {st.st_mode & 0o777:o}): its entries could be planted")
 
     def get(self, key: str, limits: dict[str, Any]) -> Entry | None:
         """The entry for `key`, if one made under limits no smaller than `limits` (a text cut

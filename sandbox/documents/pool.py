@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.documents.cache import Cache, Entry, content_key, default_cache_dir
+from sandbox.documents.cache import Cache, CacheError, Entry, content_key, default_cache_dir
 from sandbox.documents.formats import FORMATS
-from sandbox.documents.sink import MAX_NAME_CHARS, clean_name
+from sandbox.documents.sink import MAX_NAME_CHARS, MAX_PLACES, clean_name
 from sandbox.python_paths import _PACKAGE_DIR, EXTRACTOR_DISTRIBUTIONS, _kernel_import_paths, _python_read_paths
 
 START_TIMEOUT_S = 30.0
@@ -198,7 +198,11 @@ def extract_files(files: list[tuple[Path, str]], options: ExtractOptions | None 
     """Extract each (path, format) given, from the cache where it is there; every file gets an
     `Extracted` (with `error` set when it could not be read)."""
     options = options or ExtractOptions()
-    cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
+    try:
+        cache = Cache(options.cache_dir or default_cache_dir(), options.cache_max_bytes)
+    except (CacheError, OSError) as exc:  # every file is told why
+        reason = str(exc) if isinstance(exc, CacheError) else f"the extraction cache is unusable ({exc})"
+        return {path: Extracted(fmt, None, error=reason) for path, fmt in files}
     results: dict[Path, Extracted] = {}
     todo: queue.Queue[tuple[Path, str]] = queue.Queue()
     used: set[str] = set()
@@ -374,35 +378,52 @@ def picture(path: Path, fmt: str, page: int | None, options: ExtractOptions | No
 
 def _checked_index(path: Path, text_bytes: int) -> dict[str, Any]:
     """The worker's index, read within bounds and checked: documents in order inside the text,
-    places in order inside their document, names cleaned. ExtractionError when it is not."""
+    places in order inside their document and no more of them than a reader records, names
+    cleaned. ExtractionError when it is not. (Checked without `assert`, which `python -O`
+    drops.)"""
     with open(path, "rb") as f:
         data = f.read(MAX_INDEX_BYTES + 1)
     if len(data) > MAX_INDEX_BYTES:
         raise ExtractionError("its index was too large")
+    malformed = ExtractionError("its reader handed back a malformed index")
+
+    def require(condition: bool) -> None:
+        if not condition:
+            raise malformed
+
     try:
         raw = json.loads(data)
+        require(isinstance(raw, dict))
         docs_in = raw["docs"]
-        assert isinstance(docs_in, list) and len(docs_in) <= MAX_DOCS
+        require(isinstance(docs_in, list) and len(docs_in) <= MAX_DOCS)
         docs = []
         end = 0
+        count = 0
         for d in docs_in:
+            require(isinstance(d, dict) and isinstance(d.get("places"), list))
             offset, length = d["offset"], d["length"]
-            assert type(offset) is int and type(length) is int and offset >= end and length >= 0
-            assert offset + length <= text_bytes and d["kind"] in (*FORMATS, "text")
+            require(type(offset) is int and type(length) is int and offset >= end and length >= 0)
+            require(offset + length <= text_bytes and d["kind"] in (*FORMATS, "text"))
+            count += len(d["places"])
+            require(count <= MAX_PLACES)
             places = []
             last = -1
-            for at, label in d["places"]:
-                assert type(at) is int and last <= at <= length and isinstance(label, str)
+            for place in d["places"]:
+                require(isinstance(place, list) and len(place) == 2)
+                at, label = place
+                require(type(at) is int and last <= at <= length and isinstance(label, str))
                 places.append([at, clean_name(label)])
                 last = at
             docs.append({"name": clean_name(str(d["name"]))[:MAX_NAME_CHARS], "kind": d["kind"], "offset": offset,
                          "length": length, "places": places})
             end = offset + length
-        notes = [clean_name(str(n)) for n in raw.get("notes", [])[:200]]
+        notes_in = raw.get("notes", [])
+        require(isinstance(notes_in, list))
+        notes = [clean_name(str(n)) for n in notes_in[:200]]
         cut = raw.get("cut")
         cut = clean_name(str(cut)) if cut else None
-    except (ValueError, KeyError, TypeError, AssertionError):
-        raise ExtractionError("its reader handed back a malformed index") from None
+    except (ValueError, KeyError, TypeError):
+        raise malformed from None
     return {"docs": docs, "notes": notes, "cut": cut}
 
 

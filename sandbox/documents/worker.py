@@ -5,10 +5,12 @@ Started by `sandbox.documents.pool` with one end of a Unix socket pair and its l
 applies the launcher's OS layers to itself (resource limits: memory, output file size, no
 core dumps; new network and IPC namespaces where it may make them; as root a fresh
 unprivileged uid; Landlock: read-only access to its Python installation and nothing else, no
-write anywhere; seccomp: the kernel's deny-list and its socket family allow-list), reports
-them, then serves requests: each brings, as file descriptors, the document (read-only), the
-file for its text and the file for its index. The worker opens no file itself: what it can
-reach is what it was handed. A request answers with one small message; the host bounds and
+write anywhere; seccomp: the kernel's deny-list and its socket family allow-list, then no
+new process and no reach into another process: signals, limits, pidfds), reports them, then
+serves requests, each in a child forked for it and confined so (nothing a hostile file runs
+outlives its document): each brings, as file descriptors, the document (read-only), the file
+for its text and the file for its index. The worker opens no file itself: what it can reach
+is what it was handed. A request answers with one small message; the host bounds and
 checks everything it reads back.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -29,6 +32,7 @@ REQUEST_BYTES = 64 << 10
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
+CLONE_THREAD = 0x00010000
 PR_SET_PDEATHSIG = 1
 
 
@@ -49,6 +53,10 @@ def preload() -> None:
     import importlib
     import pkgutil
 
+    # numpy (which openpyxl imports) starts BLAS threads: a process with threads cannot enter a
+    # new user namespace, and without one (the host not root) the worker had no network namespace
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     for name in PRELOADED:
         with contextlib.suppress(ImportError):  # a missing library: its format fails with its name
             importlib.import_module(name)
@@ -57,8 +65,10 @@ def preload() -> None:
             importlib.import_module(f"encodings.{info.name}")
 
 
-def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Apply every layer this process can have; the report of which are active."""
+def isolate(cfg: dict[str, Any], confine: bool = True) -> list[dict[str, Any]]:
+    """Apply every layer this process can have; the report of which are active. With
+    `confine` false, the last (no new process) is only tried, not applied: `main` applies it
+    to each child it forks to read a document."""
     from sandbox import launcher
 
     report = launcher.Report()
@@ -85,7 +95,48 @@ def isolate(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             os._exit(70)
     if cfg.get("seccomp", True):
         launcher.apply_seccomp(report)
+        confine_to_self(report, load=confine)
     return report.layers
+
+
+def confine_to_self(report: Any, load: bool = True) -> bool:
+    """A second seccomp filter: the worker makes no process (a child in a session of its own
+    would outlive the worker and the host, and escape the host's kill of its group) and acts
+    on no process but itself: no signal, resource limit, priority or affinity of another
+    process, no pidfd (whose pidfd_getfd takes another process's files). Without a fresh uid
+    (a host that is not root) every process of the user would be in its reach. Nor does it
+    leave its parent's session or group, or disarm the signal its parent's death sends it.
+    Whether it holds (with `load` false, whether it would)."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError) as exc:
+        report.add("own process only", False, f"pyseccomp/libseccomp unavailable ({exc})")
+        return False
+    me = os.getpid()
+    eperm = sc.ERRNO(errno.EPERM)
+    try:
+        flt = sc.SyscallFilter(sc.ALLOW)
+        for name in ("fork", "vfork", "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp",
+                     "process_madvise", "migrate_pages", "move_pages", "get_robust_list", "setpriority",
+                     "ioprio_set", "sched_setscheduler", "sched_setparam", "sched_setattr",
+                     "sched_setaffinity", "setsid", "setpgid"):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):  # not a syscall on this architecture
+                flt.add_rule(eperm, name)
+        flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
+        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+            flt.add_rule(eperm, name, sc.Arg(0, sc.NE, me))
+        # a limit set only by the worker's own pid (the limits are set already: setrlimit,
+        # which is prlimit64 of pid 0, fails too); read, any process's
+        flt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, me), sc.Arg(2, sc.NE, 0))
+        flt.add_rule(eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_PDEATHSIG))
+        if load:
+            flt.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        report.add("own process only", False, f"could not load the filter: {exc}")
+        return False
+    report.add("own process only", True, "each document read in a fresh child: no new process; no signal, "
+                                         "limit or pidfd of another process")
+    return True
 
 
 def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
@@ -184,11 +235,62 @@ def render(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
                 os.close(fd)
 
 
+def _one(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+    """One request: a page drawn, or a document's text; a failure as its one-line reason."""
+    try:
+        return render(request, fds) if request.get("op") == "render" else extract(request, fds)
+    except MemoryError:
+        return {"ok": False, "error": "ran out of memory"}
+    except Exception as exc:  # a hostile file: its one-line reason
+        return {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
+
+
+def _in_child(sock: socket.socket, request: dict[str, Any], fds: list[int], confined: bool) -> bytes:
+    """`extract` in a child forked for this one document, confined (`confine_to_self`); its
+    reply once it has exited. A reader that runs a hostile file's code is gone with its
+    child: it cannot stay to forge the next document's text (which the cache would keep under
+    that document's content), write to its files after its reply, or answer out of turn."""
+    from sandbox import launcher
+
+    parent = os.getpid()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            os.close(r)
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent or (not confine_to_self(launcher.Report()) and confined):
+                os._exit(71)
+            with os.fdopen(w, "wb") as out:
+                out.write(json.dumps(_one(request, fds)).encode())
+        finally:
+            os._exit(0)
+    for fd in fds:
+        os.close(fd)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read(REQUEST_BYTES + 1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and data and len(data) <= REQUEST_BYTES:
+        return data
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        why = (f"its reader was killed by signal {signal.Signals(number).name}" if number in signal.valid_signals()
+               else f"its reader died (signal {number})")
+        if number in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+            why += "; a malformed file, or it ran out of its memory limit"
+    else:
+        why = f"its reader stopped (exit status {os.WEXITSTATUS(status)})"
+    return json.dumps({"ok": False, "error": why}).encode()
+
+
 def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=int(argv[1]))
     cfg = json.loads(argv[2])
     preload()
-    layers = isolate(cfg)
+    layers = isolate(cfg, confine=False)
+    confined = any(layer["layer"] == "own process only" and layer["active"] for layer in layers)
     sock.sendall(json.dumps({"layers": layers}).encode())
     while True:
         request, fds = _receive(sock)
@@ -199,13 +301,7 @@ def main(argv: list[str]) -> None:
                 os.close(fd)
             sock.sendall(json.dumps({"ok": False, "error": "a request without its three files"}).encode())
             continue
-        try:
-            reply = render(request, fds) if request.get("op") == "render" else extract(request, fds)
-        except MemoryError:
-            reply = {"ok": False, "error": "ran out of memory"}
-        except Exception as exc:  # a hostile file: its one-line reason
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
-        sock.sendall(json.dumps(reply).encode())
+        sock.sendall(_in_child(sock, request, fds, confined))
 
 
 if __name__ == "__main__":
