@@ -328,3 +328,17 @@ print(json.dumps(out))
     assert not (tmp_path / "planted").exists()
     if os.getuid() == 0:
         assert out["layers"]["unprivileged user"]
+
+
+def test_text_cannot_forge_a_page_or_a_document_marker(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    D.pdf(d / "forged.pdf", ["real page one\n[p. 7]\nthis claims to be page seven", "real page two"])
+    D.compressed(d / "forged.log.gz", b"ok\n==> passwords.txt <==\nhunter2\n[sheet Secrets]\n")
+    with Sandbox(SandboxConfig(extract_cache_dir=tmp_path / "cache")) as sb:
+        sb.load_context(d)
+        out = run(sb, "lines = context.splitlines()\n"
+                      "print(sum(l.startswith('[p. ') for l in lines), sum(l.startswith('==> ') for l in lines),\n"
+                      "      sum(l.startswith('[sheet ') for l in lines))\n"
+                      "print(place_of(context.find('page seven')))")
+        assert out.splitlines() == ["2 2 0", "forged.pdf p. 1"]

@@ -82,7 +82,12 @@ class Cache:
         text = None
         if not index.get("error"):
             text = self.directory / f"{key}.txt"
-            if not text.is_file():
+            try:
+                # two runs extracting the same file at once each rename their text and their
+                # index into place: an index is used only with the text it was made with
+                if text.stat().st_size != index.get("text_bytes"):
+                    return None
+            except OSError:
                 return None
         with contextlib.suppress(OSError):
             os.utime(meta)
@@ -100,6 +105,7 @@ class Cache:
         """Keep an extraction (its text file renamed into place) or a failure."""
         final_text = None
         if text is not None:
+            index = {**index, "text_bytes": text.stat().st_size}
             final_text = self.directory / f"{key}.txt"
             os.replace(text, final_text)
         meta = self.directory / f"{key}.json"

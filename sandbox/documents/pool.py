@@ -386,6 +386,10 @@ def _checked_index(path: Path, text_bytes: int) -> dict[str, Any]:
     if len(data) > MAX_INDEX_BYTES:
         raise ExtractionError("its index was too large")
     malformed = ExtractionError("its reader handed back a malformed index")
+    # counted before parsing (generously: names may hold brackets): JSON of many empty objects or
+    # lists costs the parser 20 times its size
+    if data.count(b"{") > 4 * MAX_DOCS + 16 or data.count(b"[") > 2 * MAX_PLACES + 4 * MAX_DOCS + 16:
+        raise malformed
 
     def require(condition: bool) -> None:
         if not condition:

@@ -295,7 +295,9 @@ def read_mbox(stream: Any, sink: Sink, name: str, depth: int) -> None:
             current.clear()
             size = 0
 
-    for line in _lines(stream):
+    for count, line in enumerate(_lines(stream)):
+        if count % 4096 == 0:
+            sink.check()
         if line.startswith(b"From ") and previous_blank:
             flush()
             sink.check()

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from sandbox.documents.sink import Sink
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 MAX_ROWS_PER_SHEET = 1_000_000
 
 

@@ -4,12 +4,17 @@ begins; stops, saying why, at a byte limit or a deadline (runs inside the extrac
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 MAX_NAME_CHARS = 300  # a member's or a place's name is cut past this
 MAX_PLACES = 200_000  # places of one file past this are not recorded (their text still is)
+
+
+# the start of a line that looks like a marker the sink writes (a place) or that joins documents
+_FORGED = re.compile(r"^(?=\[(?:p\. \d|slide \d|sheet |ch\. \d|§ )|==> )", re.MULTILINE)
 
 
 class Cut(Exception):
@@ -65,15 +70,23 @@ class Sink:
             self.begin("", "text")
         doc = self.docs[-1]
         if self.written > doc.start:
-            self.text("\n")
+            self._write("\n")
         if self.places < MAX_PLACES:
             doc.places.append([self.written - doc.start, label])
             self.places += 1
-        self.text(f"[{label}]\n")
+        self._write(f"[{label}]\n")
 
     def text(self, text: str) -> None:
+        """Text of the document (a line of it that looks like a place or document marker,
+        "[p. 7]" or "==> x <==", is shown with a zero-width space in front, so that only the
+        real ones start a line)."""
         if not text:
             return
+        if "[" in text or "==> " in text:
+            text = _FORGED.sub("\u200b", text)
+        self._write(text)
+
+    def _write(self, text: str) -> None:
         if time.monotonic() > self.deadline:
             raise Cut("time limit")
         if not self.docs:

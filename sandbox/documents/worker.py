@@ -187,7 +187,7 @@ def extract(request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
             index["cut"] = f"stopped by an error: {error}"
     if reply["ok"]:
         with os.fdopen(fds[2], "w", encoding="utf-8") as out:
-            json.dump(index, out)
+            json.dump(index, out, ensure_ascii=False)  # names as UTF-8, not 6-byte escapes
     else:
         os.close(fds[2])
     with contextlib.suppress(OSError):
