@@ -9,6 +9,8 @@ double's server) whose code finds the needle and names its page with `place_of`.
 
     python -m benchmarks.documents_bench                  # the tree, two runs, the PDF readers
     python -m benchmarks.documents_bench --skip-query     # only the PDF readers
+    python -m benchmarks.documents_bench --skip-query --bounds   # and hostile sizes: a 10,000-page
+                                                                 # PDF, a gzip bomb, a zip of 10,000 members
 """
 
 from __future__ import annotations
@@ -110,10 +112,34 @@ def pdf_readers(pdfs: list[Path]) -> dict:
     return results
 
 
+def bounds(base: Path) -> dict:
+    """Files built to be too much, read with the default limits (and a 64 MiB text limit for
+    the bomb): how long each took and what was cut."""
+    from sandbox.documents import ExtractOptions, extract_files
+
+    big = base / "bounds"
+    big.mkdir()
+    started = time.perf_counter()
+    D.pdf(big / "10000-pages.pdf", [f"page {n} of a very long report" for n in range(1, 10_001)])
+    made = time.perf_counter() - started
+    D.compressed(big / "bomb.txt.gz", b"x" * (1 << 30))
+    D.zip_of(big / "members.zip", {f"m{i}.txt": f"member {i}\n".encode() for i in range(10_000)})
+    rows = {"pdf_written_s": round(made, 1)}
+    for name, fmt, limits in (("10000-pages.pdf", "pdf", {}), ("bomb.txt.gz", "gz", {"max_bytes": 64 << 20}),
+                              ("members.zip", "zip", {})):
+        started = time.perf_counter()
+        r = extract_files([(big / name, fmt)], ExtractOptions(cache_dir=base / "bounds-cache", **limits))[big / name]
+        rows[name] = {"seconds": round(time.perf_counter() - started, 2), "file_bytes": (big / name).stat().st_size,
+                      "text_bytes": r.text.stat().st_size if r.text else 0, "documents": len(r.docs),
+                      "places": sum(len(d["places"]) for d in r.docs), "cut": r.cut, "error": r.error}
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default="/usr/share/doc", help="the real document tree to copy")
     parser.add_argument("--skip-query", action="store_true")
+    parser.add_argument("--bounds", action="store_true", help="also read files built to be too much")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="rlm-docbench-"))
     try:
@@ -128,6 +154,8 @@ def main() -> None:
         pdfs = sorted(tree.rglob("*.pdf"))
         report["pdf_readers"] = pdf_readers(pdfs)
         report["needle"] = {"page": NEEDLE_PAGE, "text": NEEDLE}
+        if args.bounds:
+            report["bounds"] = bounds(base)
         print(json.dumps(report, indent=2))
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -81,13 +81,13 @@ class RunDisplay:
             self._print_event(event)
 
     def _print_input_summary(self, event: dict[str, Any]) -> None:
-        """One line on what of the input was left out or read specially (--verbose: every file)."""
+        """One line on the input: the documents read as text (how many, of which formats, how
+        long, how many from the cache, each one cut short or not read) and what was left out
+        or read specially (--verbose: every file, and the readers' notes)."""
         skipped: dict[str, list[str]] = event.get("skipped") or {}
         decoded: dict[str, str] = event.get("decoded") or {}
         extraction: dict[str, Any] = event.get("extraction") or {}
-        if extraction:
-            self._print_extraction(extraction)
-        if not skipped and not decoded:
+        if not skipped and not decoded and not extraction:
             return
         parts = [f"{len(names):,} {reason}" for reason, names in skipped.items() if names]
         left_out = f"left out {sum(len(n) for n in skipped.values()):,} files ({', '.join(parts)})" if parts else ""
@@ -95,8 +95,8 @@ class RunDisplay:
         other = len(decoded) - replaced
         read = [f"{replaced:,} with invalid UTF-8 read as U+FFFD" if replaced else "",
                 f"{other:,} in UTF-16/32" if other else ""]
-        line = "; ".join(x for x in [left_out, ", ".join(r for r in read if r)] if x)
-        hint = "" if self.verbose else " (--verbose lists them)"
+        line = "; ".join(x for x in [_extraction_text(extraction), left_out, ", ".join(r for r in read if r)] if x)
+        hint = "" if self.verbose or not (skipped or decoded) else " (--verbose lists them)"
         self.console.print(Text(visible(f"input: {line}{hint}"), style="dim"), soft_wrap=True, highlight=False)
         if self.verbose:
             for reason, names in skipped.items():
@@ -104,29 +104,13 @@ class RunDisplay:
                     self.console.print(Text(visible(f"  {reason}: {name}"), style="dim"), highlight=False)
             for name, how in decoded.items():
                 self.console.print(Text(visible(f"  {how}: {name}"), style="dim"), highlight=False)
-
-    def _print_extraction(self, summary: dict[str, Any]) -> None:
-        """One line on the documents read as text: how many, of which formats, how long, how
-        many from the cache, and each one cut short or not read (--verbose: with the notes)."""
-        formats = ", ".join(f"{n:,} {fmt}" for fmt, n in (summary.get("formats") or {}).items())
-        line = (f"input: read {summary.get('files', 0):,} document files as text in {summary.get('seconds', 0):.1f} s "
-                f"({summary.get('cached', 0):,} from the cache): {formats or 'none'}; "
-                f"{summary.get('documents', 0):,} documents")
-        cut, failed = summary.get("cut") or {}, summary.get("failed") or {}
-        if cut:
-            line += f"; cut short: {len(cut):,} (" + ", ".join(f"{k}: {v}" for k, v in list(cut.items())[:3])
-            line += ", ...)" if len(cut) > 3 else ")"
-        if failed:
-            line += f"; could not read {len(failed):,} (" + ", ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
-            line += ", ...)" if len(failed) > 3 else ")"
-        self.console.print(Text(visible(line), style="dim"), soft_wrap=True, highlight=False)
-        if self.verbose:
+            cut, failed = extraction.get("cut") or {}, extraction.get("failed") or {}
             for what, items in (("cut short", cut), ("not read", failed)):
                 for name, why in items.items():
                     self.console.print(Text(visible(f"  {what}: {name}: {why}"), style="dim"), highlight=False)
-            for note in summary.get("notes") or []:
+            for note in extraction.get("notes") or []:
                 self.console.print(Text(visible(f"  note: {note}"), style="dim"), highlight=False)
-        for weak in summary.get("weak_layers") or []:  # always said: the reader of hostile files is less isolated
+        for weak in extraction.get("weak_layers") or []:  # always said: the reader of hostile files is less isolated
             self.console.print(Text(visible(f"  document reader without {weak}"), style="yellow"), highlight=False)
 
     def _print_event(self, event: dict[str, Any]) -> None:
@@ -157,3 +141,18 @@ class RunDisplay:
             self.console.print(Text(line, style="magenta"))
         elif kind == "budget_stop":
             self.console.print(Text(visible(f"{where}budget spent: {event.get('budget')}"), style="yellow"))
+
+
+def _extraction_text(summary: dict[str, Any]) -> str:
+    """The documents read as text, for the input line ("" when none were)."""
+    if not summary:
+        return ""
+    formats = ", ".join(f"{n:,} {fmt}" for fmt, n in (summary.get("formats") or {}).items())
+    text = (f"read {summary.get('files', 0):,} document files as text in {summary.get('seconds', 0):.1f} s "
+            f"({summary.get('cached', 0):,} from the cache): {formats or 'none'}; "
+            f"{summary.get('documents', 0):,} documents")
+    for what, items in (("cut short", summary.get("cut") or {}), ("could not read", summary.get("failed") or {})):
+        if items:
+            shown = ", ".join(f"{k}: {v}" for k, v in list(items.items())[:3])
+            text += f"; {what} {len(items):,} ({shown}{', ...' if len(items) > 3 else ''})"
+    return text

@@ -84,9 +84,12 @@ def pieces_of(files: list[Path], label: Callable[[Path], str], options: ExtractO
         summary["cached"] += int(result.cached)
         summary["weak_layers"] += [w for w in result.weak_layers if w not in summary["weak_layers"]]
         summary["notes"].extend(f"{name}: {n}" if not n.startswith(name) else n for n in result.notes[:20])
-        if result.error is not None or result.text is None or not result.docs:
-            summary["failed"][name] = result.error or _no_text_reason(result.notes)
+        if result.error is not None or result.text is None:
+            summary["failed"][name] = result.error or "no text came back"
             skipped.setdefault(NOT_EXTRACTED, []).append(name)
+            continue
+        if not result.docs:  # read, and nothing in it is text: left out as a plain file would be
+            skipped.setdefault("binary" if any("binary" in n for n in result.notes) else "empty", []).append(name)
             continue
         counts[result.fmt] += 1
         if result.cut:
@@ -105,13 +108,6 @@ _MARKS = (("page", '"[p. N]"', {"pdf"}), ("slide", '"[slide N]"', {"pptx", "odf"
           ("sheet", '"[sheet NAME]"', {"xlsx", "odf"}), ("chapter", '"[ch. N]"', {"epub"}),
           ("section", '"[§ HEADING]"', {"docx", "odf", "html"}))
 _CONTAINERS = {"zip", "tar", "gz", "bz2", "xz", "zst", "eml", "mbox"}
-
-
-def _no_text_reason(notes: list[str]) -> str:
-    """Why a file that was read gave no text: its reader's first note (without the name), or that."""
-    if notes:
-        return notes[0].split(": ", 1)[-1] if ": " in notes[0] else notes[0]
-    return "no text in it"
 
 
 def describe_extraction(summary: dict[str, Any]) -> str:
