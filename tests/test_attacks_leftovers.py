@@ -14,10 +14,12 @@ ROUTES = {
     "a multiprocessing worker": (
         "import multiprocessing, time\nctx = multiprocessing.get_context('fork')\n"
         "p = ctx.Process(target=time.sleep, args=(600,))\np.start()\nprint('left')"),
+    # the children wait before they loop: once they fill the process limit, a fork of the cell's
+    # own failed with EAGAIN (a CI run under load), and the cell never said "left"
     "a fork loop": (
-        "import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        while True:\n"
+        "import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        time.sleep(0.3)\n        while True:\n"
         "            try:\n                os.fork()\n            except OSError:\n                time.sleep(0.01)\n"
-        "time.sleep(0.2)\nprint('left')"),
+        "time.sleep(0.5)\nprint('left')"),
 }
 
 
