@@ -96,40 +96,55 @@ def _file_system_words(exc: OSError) -> str:
 @sandbox_app.command("check")
 def sandbox_check(
     policy: str = typer.Option("restricted", help="Policy to check: restricted or trusted."),
+    sandbox: str = typer.Option("auto", "--sandbox", help="The sandbox backend to check (auto: this host's best)."),
+    check_all: bool = typer.Option(False, "--all", help="Check every sandbox backend, one after the other."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any isolation layer is unavailable."),
 ) -> None:
     """Start a sandbox, print its isolation report and run a smoke test.
 
-    Example:
+    Examples:
 
       rlm sandbox check --json
-    """
-    from sandbox import SandboxConfig, SandboxError
-    from sandbox.check import run_check
 
-    try:
-        result = run_check(SandboxConfig(policy=policy))  # type: ignore[arg-type]
-    except (SandboxError, ValueError) as exc:
-        _fail(str(exc), exc)
-        return
+      rlm sandbox check --all              # every backend: what each one isolates here
+    """
+    from sandbox import SandboxConfig, SandboxError, backend_names
+    from sandbox.check import CheckResult, run_check
+
+    names = backend_names() if check_all else [sandbox]
+    results: list[CheckResult | None] = []
+    for name in names:
+        try:
+            results.append(run_check(SandboxConfig(policy=policy, backend=name)))  # type: ignore[arg-type]
+        except (SandboxError, ValueError) as exc:
+            if not check_all:
+                _fail(str(exc), exc)
+                return
+            results.append(None)
+            if not as_json:
+                err_console.print(Text(f"backend {name}: ", style="red") + Text(str(exc)), soft_wrap=True)
     if as_json:
-        _print_json(result.as_dict())
-    else:
-        table = Table(title=f"sandbox isolation (policy: {result.report.policy})")
+        dicts = [r.as_dict() if r is not None else {"backend": n, "error": "could not start"}
+                 for n, r in zip(names, results, strict=True)]
+        _print_json({"backends": dicts} if check_all else dicts[0])
+    for result in results:
+        if result is None or as_json:
+            continue
+        table = Table(title=f"sandbox isolation (backend: {result.report.backend}, policy: {result.report.policy})")
         table.add_column("layer")
         table.add_column("state")
         table.add_column("detail", overflow="fold")
         for layer in result.report.layers:
             state = "[green]active[/green]" if layer.active else "[yellow]unavailable[/yellow]"
-            table.add_row(layer.layer, state, layer.detail)
+            table.add_row(layer.layer, state, Text(layer.detail))
         console.print(table)
         for item in result.smoke:
             mark = "[green]ok[/green]  " if item["ok"] else "[red]FAIL[/red]"
             console.print(f"{mark} {item['check']}")
-    if not result.smoke_ok:
-        _fail("the smoke test failed")
-    if strict and not result.report.complete:
+    if any(r is None or not r.smoke_ok for r in results):
+        _fail("the smoke test failed" if all(r is not None for r in results) else "a backend could not start")
+    if strict and not all(r is not None and r.report.complete for r in results):
         _fail("some isolation layers are unavailable")
 
 
@@ -176,6 +191,9 @@ def query(
                                        help="Read notes, but skip the extra turn that writes new ones."),
     hidden: bool = typer.Option(False, "--hidden", help="Read hidden files and directories too (names with a '.')."),
     no_ignore: bool = typer.Option(False, "--no-ignore", help="Read what .gitignore / .ignore files exclude too."),
+    sandbox: str = typer.Option(None, "--sandbox", metavar="NAME",
+        help="The sandbox backend that runs the model's code (default: auto, this host's best; "
+             "`rlm sandbox check --all` shows what each one isolates)."),
     no_extract: bool = typer.Option(False, "--no-extract",
         help="Do not read documents (PDF, Word, PowerPoint, Excel, OpenDocument, EPUB, HTML, e-mail, "
              ".gz/.bz2/.xz/.zst, zip and tar) as text: binary ones are left out, HTML and mail read as they are."),
@@ -244,6 +262,15 @@ def query(
     if hidden or no_ignore or no_extract:
         rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore,
                                                  extract_documents=not no_extract)
+    if sandbox is not None:
+        from sandbox import SandboxError
+        from sandbox.backend import backend_name
+
+        try:
+            rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, backend=sandbox)
+            backend_name(rlm.config.sandbox)
+        except (SandboxError, ValueError) as exc:
+            _fail(str(exc), code=2)
     _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
                     kept=context.value if isinstance(context, Context) and context.spooled else None)
 

@@ -25,7 +25,7 @@ from evals.retrieve import Searcher
 from evals.tokens import Tokenizer
 from rlm.protocol import parse_reply
 from rlm.tools import query_tools
-from sandbox import HostRequest, Sandbox, SandboxConfig, Tools
+from sandbox import HostRequest, SandboxConfig, Tools, open_sandbox
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernel"
 OBSERVATION_TOKENS = 2000  # output of one turn's code, as the model sees it
@@ -105,7 +105,7 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
     listed = SEARCH_DOC + ("\n" + SUB_DOC if ask_sub is not None else "")
     messages = [{"role": "system", "content": SYSTEM.format(tools=listed)},
                 {"role": "user", "content": f"Context:\n{shown}{cut}\n\nQuestion: {question}"}]
-    sandbox = Sandbox(sandbox_config)
+    sandbox = open_sandbox(sandbox_config)
     # the sandbox is blocking and keeps per-thread state (jupyter_client's event loop): one
     # thread of its own, as the controller's runs have
     thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="codeact")

@@ -40,7 +40,7 @@ from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.usage import Usage
-from sandbox import ContextInfo, ExecResult, Sandbox
+from sandbox import ContextInfo, ExecResult, SandboxBackend, open_sandbox
 from sandbox.scratch import sweep_stale
 
 log = logging.getLogger("rlm")
@@ -74,7 +74,7 @@ class Run:
         path = self.config.effective_runs_dir / f"{self.run_id}.jsonl" if self.config.trajectory else None
         self.trajectory = Trajectory(path, self.run_id, tree.trajectory_budget or self.config.trajectory_bytes,
                                      root=depth == 0)
-        self.sandbox: Sandbox | None = None  # set once started; `sb` for code that runs after
+        self.sandbox: SandboxBackend | None = None  # set once started; `sb` for code that runs after
         self.history: History | None = None
         self.notes = NotesHook(self)
         # what the loop's checks keep (rlm/loop_guards.py): cells already run, what the model
@@ -113,7 +113,7 @@ class Run:
             raise from_sandbox(exc) from exc
 
     @property
-    def sb(self) -> Sandbox:
+    def sb(self) -> SandboxBackend:
         if self.sandbox is None:
             raise RuntimeError("the run's sandbox has not started")
         return self.sandbox
@@ -163,7 +163,7 @@ class Run:
         def start() -> ContextInfo:
             if self.depth == 0:  # what runs killed before this one left behind
                 sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
-            self.sandbox = Sandbox(self.config.sandbox)
+            self.sandbox = open_sandbox(self.config.sandbox)
             # load before start: the kernel is launched with a memory limit sized for the context
             info = self.sandbox.load_context(self.context.value, label=self.context.label,
                                              progress=self._extraction_progress)

@@ -7,9 +7,12 @@
 
 The package shows the isolation boundary: `sandbox/kernel/` runs inside the kernel process;
 `launcher` runs between (it applies the OS layers, then becomes the kernel); everything else
-runs on the host. `Sandbox.isolation()` (and `rlm sandbox check`) reports each OS layer.
+runs on the host. `open_sandbox(config)` builds the sandbox of the backend the config names
+(`sandbox.backend`; `Sandbox` is the built-in one). `isolation()` (and `rlm sandbox check`)
+reports each OS layer.
 """
 
+from sandbox.backend import SandboxBackend, backend_names, open_sandbox, register_backend
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
     ContextError,
@@ -41,6 +44,7 @@ __all__ = [
     "IsolationWarning",
     "KernelStartError",
     "Sandbox",
+    "SandboxBackend",
     "SandboxClosed",
     "SandboxConfig",
     "SandboxError",
@@ -48,5 +52,8 @@ __all__ = [
     "Tools",
     "VariableInfo",
     "Variables",
+    "backend_names",
     "cap_text",
+    "open_sandbox",
+    "register_backend",
 ]

@@ -6,9 +6,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.backend import open_sandbox
 from sandbox.config import SandboxConfig
 from sandbox.errors import IsolationWarning
-from sandbox.host import Sandbox
 from sandbox.results import IsolationReport
 
 # (what is checked, code, what the output must contain: a string or a tuple of alternatives)
@@ -50,7 +50,7 @@ def run_check(config: SandboxConfig | None = None) -> CheckResult:
     """Start a sandbox, read its isolation report, and run the smoke cells."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IsolationWarning)
-        with Sandbox(config) as sb:
+        with open_sandbox(config) as sb:
             sb.load_context("a needle 1 in a haystack needle 2")
             result = CheckResult(sb.isolation())
             for name, code, expected in COMMON_CELLS + POLICY_CELLS[sb.config.policy]:

@@ -14,6 +14,10 @@ MiB = 2**20
 class SandboxConfig:
     """How a sandbox runs model code.
 
+    backend: which sandbox backend runs the kernel (see `sandbox.backend`): "auto" (the best
+        this host offers), "launcher" (the built-in launcher: namespaces, a minimal root, an
+        unprivileged uid and cgroups when run as root; Landlock and seccomp always), or a
+        registered name.
     policy: "restricted" compiles model code with RestrictedPython (guarded builtins and an
         import allow-list); "trusted" runs plain Python. Both run under the OS isolation.
     work_root: where work directories are created (default: the system temp directory).
@@ -44,6 +48,7 @@ class SandboxConfig:
     require_isolation: raise instead of warning when an OS layer is unavailable.
     """
 
+    backend: str = "auto"
     policy: Literal["restricted", "trusted"] = "restricted"
     work_root: Path | None = None
     cell_timeout_s: float = 300.0
@@ -75,6 +80,8 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.policy not in ("restricted", "trusted"):
             raise ValueError(f"policy must be 'restricted' or 'trusted', not {self.policy!r}")
+        if not isinstance(self.backend, str) or not self.backend.replace("-", "_").isidentifier():
+            raise ValueError(f"backend must be a backend's name, not {self.backend!r}")
         for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s", "extract_time_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -112,6 +112,30 @@ def sealed_file(name: str, data: bytes) -> int:
     return fd
 
 
+def kernel_inputs(cfg: dict[str, Any]) -> list[int]:
+    """The kernel's connection file (it holds the HMAC key) and options, from the host's
+    private directory, as sealed in-memory files: nothing is written, chowned or opened by
+    root in a directory the kernel can write (no planted link is ever followed)."""
+    return [sealed_file("connection", Path(cfg["conn_file"]).read_bytes()),
+            sealed_file("options", Path(cfg["options_file"]).read_bytes())]
+
+
+def open_report(cfg: dict[str, Any]) -> int:
+    """Where the layers applied are reported to the host, opened first (the host's directory
+    is out of reach once a layer is on)."""
+    return os.open(cfg["report"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+
+def exec_kernel(cfg: dict[str, Any], inputs: list[int], report_fd: int, layers: list[dict[str, Any]]) -> None:
+    """Report the layers applied (on `open_report`'s descriptor) and become the kernel: the
+    last step of every launch command."""
+    os.write(report_fd, json.dumps(layers).encode())
+    os.close(report_fd)
+    os.chdir(cfg["work_dir"])
+    argv_exec = [*cfg["exec"], *(str(fd) for fd in inputs)]
+    os.execve(argv_exec[0], argv_exec, cfg["env"])
+
+
 def join_cgroup(procs: list[str], detail: str, report: Report) -> None:
     if not procs:
         report.add("cgroup", False, detail or "not set up by the host")
@@ -396,15 +420,11 @@ def main(argv: list[str]) -> None:
     # the root built below must be open to the kernel's uid whatever the host's umask (077 on
     # hardened hosts made its directories root's alone, and the kernel could not start)
     os.umask(0o022)
-    report_fd = os.open(cfg["report"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    report_fd = open_report(cfg)
     as_root = os.getuid() == 0
     uid, gid = cfg.get("uid"), cfg.get("gid")
 
-    # the connection file (it holds the HMAC key) and the options come from the host's private
-    # directory and reach the kernel as sealed in-memory files: nothing is written, chowned or
-    # opened by root in a directory the kernel can write (no planted link is ever followed)
-    fds = [sealed_file("connection", Path(cfg["conn_file"]).read_bytes()),
-           sealed_file("options", Path(cfg["options_file"]).read_bytes())]
+    fds = kernel_inputs(cfg)
     report.add("scrubbed environment", True, f"{len(cfg['env'])} variables, none from the host")
 
     set_limits(cfg["limits"], report)
@@ -434,11 +454,7 @@ def main(argv: list[str]) -> None:
     else:
         report.add("seccomp", False, "disabled by configuration")
 
-    os.write(report_fd, json.dumps(report.layers).encode())
-    os.close(report_fd)
-    os.chdir(cfg["work_dir"])
-    argv_exec = [*cfg["exec"], *(str(fd) for fd in fds)]
-    os.execve(argv_exec[0], argv_exec, cfg["env"])
+    exec_kernel(cfg, fds, report_fd, report.layers)
 
 
 if __name__ == "__main__":

@@ -82,10 +82,12 @@ class IsolationLayer:
 
 @dataclass
 class IsolationReport:
-    """Every isolation layer of a running sandbox, plus the policy in force."""
+    """Every isolation layer of a running sandbox, plus the policy in force and the backend
+    that applied the layers."""
 
     policy: str
     layers: list[IsolationLayer]
+    backend: str = "launcher"
 
     @property
     def complete(self) -> bool:
@@ -97,12 +99,13 @@ class IsolationReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
+            "backend": self.backend,
             "complete": self.complete,
             "layers": [vars(layer) for layer in self.layers],
         }
 
     def __str__(self) -> str:
-        lines = [f"policy: {self.policy}"]
+        lines = [f"backend: {self.backend}", f"policy: {self.policy}"]
         for layer in self.layers:
             mark = "active     " if layer.active else "UNAVAILABLE"
             lines.append(f"{mark}  {layer.layer}: {layer.detail}")

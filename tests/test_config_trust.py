@@ -39,6 +39,7 @@ output = 0.0
 
 [sandbox]
 policy = "trusted"
+backend = "plain"
 seccomp = false
 landlock = false
 network_isolation = false
@@ -76,8 +77,8 @@ def test_an_untrusted_project_file_sets_only_harmless_fields(project):
     assert config.model is None and config.runs_dir is None and config.notes is None and config.cache is None
     assert config.prices == {} and config.trajectory is True
     sb = config.sandbox
-    assert (sb.policy, sb.seccomp, sb.landlock, sb.network_isolation, sb.hidden_files) == (
-        "restricted", True, True, True, False)
+    assert (sb.policy, sb.seccomp, sb.landlock, sb.network_isolation, sb.hidden_files, sb.backend) == (
+        "restricted", True, True, True, False, "auto")
     # lowering a budget (a cost limit where there was none) and harmless choices are kept
     assert config.max_iterations == 5 and config.history == "full" and config.notes_turn is False
     assert config.max_cost_usd == 1000.0
@@ -105,6 +106,7 @@ def test_a_trusted_file_sets_everything_until_it_changes(project, tmp_path):
     trust(project / "rlm.toml", home)
     config, said = resolved()
     assert said == [] and config.base_url == "http://127.0.0.1:9/v1" and config.sandbox.policy == "trusted"
+    assert config.sandbox.backend == "plain"
     (project / "rlm.toml").write_text("max_depth = 2\n" + (project / "rlm.toml").read_text())
     config, said = resolved()
     assert config.base_url is None and config.sandbox.seccomp is True
