@@ -93,6 +93,7 @@ BackendFactory = Callable[[SandboxConfig], SandboxBackend]
 # name -> "module:attribute" of a factory, imported when first opened
 _BUILTIN: dict[str, str] = {
     "launcher": "sandbox.host:Sandbox",
+    "bubblewrap": "sandbox.bubblewrap:BubblewrapSandbox",
 }
 _registered: dict[str, BackendFactory | str] = {}
 
@@ -113,8 +114,12 @@ def backend_names() -> list[str]:
 
 
 def default_backend() -> str:
-    """What "auto" means on this host."""
-    return "launcher"
+    """What "auto" means on this host: the launcher as root (it drops to a uid of its own and
+    sets cgroups), bubblewrap for a user without root when it works here (a minimal root and
+    namespaces, which the launcher cannot make without root), else the launcher."""
+    from sandbox.bubblewrap import usable_without_root
+
+    return "bubblewrap" if usable_without_root() else "launcher"
 
 
 def backend_name(config: SandboxConfig) -> str:

@@ -120,18 +120,23 @@ class KernelChannel:
             self.km.interrupt_kernel()
 
     # ----- the kernel process -------------------------------------------------------------
-    def kernel_pid(self) -> int | None:
-        """The kernel's pid on the host: the launched process's child when it forked into a new
-        PID namespace, else the launched process itself (it became the kernel)."""
+    def kernel_pid(self, depth: int = 1) -> int | None:
+        """The kernel's pid on the host: the first child, `depth` generations below the
+        launched process, of a launch command that forks (into a new PID namespace), else the
+        deepest process found on the way (one that became the kernel)."""
         prov = getattr(self.km, "provisioner", None)
         pid = getattr(getattr(prov, "process", None), "pid", None)
         if pid is None:
             return None
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return pid
-        return int(children[0]) if children else pid
+        for _ in range(depth):
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                return int(pid)
+            if not children:
+                return int(pid)
+            pid = int(children[0])
+        return int(pid)
 
     def exit_description(self) -> str:
         prov = getattr(self.km, "provisioner", None)

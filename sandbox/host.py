@@ -80,6 +80,8 @@ class Sandbox:
     """
 
     backend: ClassVar[str] = "launcher"
+    kernel_depth: ClassVar[int] = 1  # generations from the launched process down to the kernel
+    own_uid: ClassVar[bool] = True  # as root, the kernel gets a uid of its own (see Workspace)
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
@@ -120,7 +122,7 @@ class Sandbox:
         return self._channel.km
 
     def _kernel_pid(self) -> int | None:
-        return self._channel.kernel_pid()
+        return self._channel.kernel_pid(self.kernel_depth)
 
     # ----- life cycle ------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -146,7 +148,7 @@ class Sandbox:
         if self._started:
             return
         self._memory_limit = self.config.memory_limit_bytes or self.config.min_memory_bytes
-        self._ws = Workspace.create(self.config, self._memory_limit)
+        self._ws = Workspace.create(self.config, self._memory_limit, own_uid=self.own_uid)
         self._bridge = BridgeServer(self.work_dir / "bridge.sock", self._requests.handle, self._ws.uid)
         self._started = True
 

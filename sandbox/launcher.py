@@ -157,7 +157,7 @@ def enter_namespaces(as_root: bool, report: Report, cleanup: dict[str, Any]) -> 
     if as_root:
         try:
             check(_libc.unshare(CLONE_NEWPID), "unshare")
-            fork_into_pid_namespace(cleanup)  # from here on: the child, PID 1 of the new namespace
+            fork_watched(cleanup)  # from here on: the child, PID 1 of the new namespace
             check(_libc.unshare(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
         except OSError as exc:
             report.add("network namespace", False, str(exc))
@@ -179,9 +179,9 @@ def enter_namespaces(as_root: bool, report: Report, cleanup: dict[str, Any]) -> 
     return False
 
 
-def fork_into_pid_namespace(cleanup: dict[str, Any]) -> None:
-    """Fork: the child (PID 1 of the new PID namespace) returns and goes on to become the
-    kernel; the parent stays outside (in the host's mount namespace), waits, and exits as the
+def fork_watched(cleanup: dict[str, Any]) -> None:
+    """Fork: the child (PID 1 of the new PID namespace, when one was entered) returns and goes
+    on to become the kernel; the parent stays outside (in the host's mount namespace), waits, and exits as the
     child did, so the host sees the kernel's fate (a signal stays a signal). When the parent
     dies the child is killed; when the child (PID 1) dies the OS kills every process left in
     its namespace; when the host dies first, the parent kills the child and removes what the
@@ -224,7 +224,7 @@ _parent_alive_fd: int | None = None  # in the forked child: read end of the pipe
 
 
 def rearm_parent_death_signal() -> None:
-    """In the child of `fork_into_pid_namespace`, after the uid changed: changing credentials
+    """In the child of `fork_watched`, after the uid changed: changing credentials
     clears PR_SET_PDEATHSIG, so it is set again; if the parent died before that (the signal
     would never come), the pipe it held is closed and the child exits now."""
     global _parent_alive_fd

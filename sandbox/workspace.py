@@ -42,16 +42,18 @@ class Workspace:
         self._host_scratch: ScratchDir | None = None
 
     @classmethod
-    def create(cls, config: SandboxConfig, memory_bytes: int) -> Workspace:
+    def create(cls, config: SandboxConfig, memory_bytes: int, *, own_uid: bool = True) -> Workspace:
+        """`own_uid`: as root, the sandbox's processes run as a uid of their own (else as the
+        host's, which the backend must then confine another way)."""
         ws = cls(config)
         try:
-            ws._make(memory_bytes)
+            ws._make(memory_bytes, own_uid)
         except BaseException:
             ws.remove()
             raise
         return ws
 
-    def _make(self, memory_bytes: int) -> None:
+    def _make(self, memory_bytes: int, own_uid: bool) -> None:
         root = str(self.config.work_root) if self.config.work_root else None
         sweep_stale_sandboxes(root)
         # the host directory is locked by this process (the kernel cannot reach it); its work
@@ -62,7 +64,7 @@ class Workspace:
         self.work_dir = Path(root if root is not None else tempfile.gettempdir()) / f"rlm-sandbox-{pair}"
         self.work_dir.mkdir(mode=0o700)
         (self.host_dir / "contexts").mkdir()
-        if os.getuid() == 0:
+        if os.getuid() == 0 and own_uid:
             self.uid = 0x40000000 + secrets.randbelow(0x3FFF0000)
             self.gid = self.uid
         self._mount_quota()
