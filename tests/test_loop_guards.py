@@ -75,6 +75,17 @@ def test_final_var_of_the_unready_answer_dict_in_code_fails_the_cell(make_rlm):
     assert result.answer != "{'content': None, 'ready': False}"
 
 
+def test_final_of_the_answer_dict_in_code_gives_its_content_not_the_dict(make_rlm):
+    # a real model's cell: the answer set, then FINAL(answer) printed (it ended with the dict's repr)
+    code = "```repl\nn = len(context)\nprint(n)\nanswer['content'] = str(n)\nanswer['ready'] = True\nprint(FINAL(answer))\n```"
+    with ScriptedServer({"root": script(code, "FINAL(4)")}) as server:
+        result = make_rlm(server, max_iterations=2).completion("abcd", "length?")
+    assert result.answer == "4"
+    with ScriptedServer({"root": script("```repl\nFINAL(answer)\n```", "FINAL(done)")}) as server:
+        result = make_rlm(server, max_iterations=2).completion("abcd", "q?")
+    assert "holds no content yet" in events(result, "cell")[0]["error"]
+
+
 @pytest.mark.parametrize("marker", ["Final_VAR(n)", "final_var(n)", "**FINAL_VAR(n)**", "`FINAL_VAR(n)`"])
 def test_final_markers_are_recognised_whatever_their_case(make_rlm, marker):
     with ScriptedServer({"root": script("```repl\nn = len(context)\nprint(n)\n```", marker)}) as server:

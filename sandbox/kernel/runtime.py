@@ -616,6 +616,8 @@ class Runtime:
 
     def final(self, value: Any) -> Any:
         """Give `value` (converted to text) as the final answer."""
+        if value is self.answer:  # FINAL(answer): the protocol's own dict, as FINAL_VAR takes it
+            return self.final_var(value)
         self.answer["content"] = value if isinstance(value, str) else str(value)
         self.answer["ready"] = True
         return value
