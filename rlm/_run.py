@@ -32,7 +32,7 @@ from rlm.loop_guards import (
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
-from rlm.protocol import Reply, parse_reply
+from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.subcalls import SCRATCH_PREFIX, SubCallServer
@@ -223,7 +223,7 @@ class Run:
                 said = reply.visible[:reply.code_end]  # what it claimed its code printed, unseen
                 observation.notes.append(prompts.INVENTED_OUTPUT)
                 self.emit({"event": "loop_check", "turn": turn, "check": "invented_output"})
-            if reply.code and final is None and self.repeated_cells >= len(reply.code):
+            if observation.cells and final is None and self.repeated_cells >= len(observation.cells):
                 # every cell a repeat: kept in view, the same code again and again primes the
                 # model to write it once more (greedy or not); the first copy stays in view
                 said = prompts.REPEAT_DROPPED
@@ -418,13 +418,14 @@ class Run:
             self.questioned_copy = True  # asked once: "repeat the text" may truly want it
             self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
             return False
+        seen_support = supported(answer, "\n".join(self.seen))
         if self.config.answer_check and not self.questioned_empty and is_empty_result(answer) and (
-                not same_step or self.questioned):  # an answer it never saw: said that first
+                not same_step or self.questioned or seen_support):  # an answer it never saw: said that first
             # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
             self.questioned_empty = True
             self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview))
             return False
-        if self.config.answer_check and not self.questioned and not supported(answer, "\n".join(self.seen)):
+        if self.config.answer_check and not self.questioned and not seen_support:
             self.questioned = True
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
@@ -435,8 +436,8 @@ class Run:
         """Keep the text the model has now seen, for checking its answers (bounded)."""
         for cell in obs.cells:
             self.seen.append(cell.stdout)
-            if cell.error:
-                self.seen.append(cell.error)
+            if cell.error:  # its message, not the traceback's line numbers and code
+                self.seen.append(cell.error.strip().splitlines()[-1])
         while sum(map(len, self.seen)) > SEEN_KEEP_CHARS and len(self.seen) > 1:
             self.seen.pop(0)
 
@@ -476,8 +477,11 @@ class Run:
         except ModelError:
             return reason, draft, None
         reply = parse_reply(completion.text)
+        if reply.final_kind is None and reply.code:  # no code runs now: a FINAL written as code is read
+            reply.final_kind, reply.final = final_in_code(reply.code)
         # an answer said plainly, without the marker, is still the model's best answer
         stated = reply.visible.strip()[:LAST_CALL_PLAIN_CHARS] if not reply.code and not reply.open_block else ""
+        stated = ANSWER_PREFIX.sub("", stated, count=1).strip()
         answer = draft
         if reply.final_kind == "text":
             answer = reply.final

@@ -66,6 +66,8 @@ class Repeats:
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+# a code: letters and digits in one token (W-3, RC-56AS-3WCT, u-1013, 4417-TEAL): seen whole or not at all
+_CODE = re.compile(r"(?<![\w-])(?=[\w-]*[^\W\d_])(?=[\w-]*\d)[\w]+(?:-[\w]+)*", re.UNICODE)
 
 
 def _numbers(text: str) -> set[str]:
@@ -92,10 +94,12 @@ def supported(answer: str, seen: str) -> bool:
     numbers = _numbers(text)
     if numbers and not numbers <= _numbers(seen):
         return False
+    low = seen.lower()
+    if any(code.lower() not in low for code in _CODE.findall(text)):
+        return False
     words = {w.lower() for w in _WORD.findall(text)}
     if numbers or not words:
         return True
-    low = seen.lower()
     return sum(w in low for w in words) * 2 >= len(words)
 
 

@@ -161,3 +161,27 @@ def parse_reply(text: str) -> Reply:
             reply.final_kind, reply.final = "text", _strip_quotes(argument)
         # the last final marker in the reply wins
     return reply
+
+
+_CODE_FINAL = re.compile(r"^[ \t]*(?:print\([ \t]*(FINAL_VAR|FINAL)\((.*)\)[ \t]*\)|(FINAL_VAR|FINAL)\((.*)\))"
+                         r"[ \t]*;?[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_LITERAL = re.compile(r"""^(?:"([^"\\]*)"|'([^'\\]*)'|(-?\d+(?:\.\d+)?))$""")
+ANSWER_PREFIX = re.compile(r"^[*_`#\s]*(?:final answer|answer)[*_`\s]*:[*_`\s]*", re.IGNORECASE)
+
+
+def final_in_code(blocks: list[str]) -> tuple[str | None, str | None]:
+    """A final answer written as code (`FINAL(total)`, `print(FINAL_VAR("n"))`, `FINAL(42)`) when
+    no code will run: ("var", name) for a variable, ("text", value) for a literal, else
+    (None, None). The last one in the blocks wins."""
+    found: tuple[str | None, str | None] = (None, None)
+    for block in blocks:
+        for m in _CODE_FINAL.finditer(block):
+            marker, argument = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            argument = argument.strip()
+            literal = _LITERAL.match(argument)
+            if argument.isidentifier():
+                found = ("var", argument)
+            elif literal is not None:
+                text = next(g for g in literal.groups() if g is not None)
+                found = ("var", text) if marker.upper() == "FINAL_VAR" and text.isidentifier() else ("text", text)
+    return found

@@ -356,3 +356,43 @@ def test_final_var_of_a_value_that_gives_no_text_says_so(make_rlm):
         told = prompt_of(server, 1)
     assert "could not be turned into text" in told and "there is no variable" not in told
     assert events(result, "final_refused")[0]["reason"] == "FINAL_VAR(x): its value gave no text"
+
+
+# ----- seen with a real 1.5B model on the bench (each failed before its fix) -----------------------
+def test_an_empty_result_set_in_code_is_questioned_even_when_a_0_was_printed_before(make_rlm):
+    look = "```repl\nn = context.count('level=ERROR')\nprint(n)\n```"
+    with ScriptedServer({"root": script(look, "```repl\nFINAL(0)\n```", "```repl\nm = context.count('ERROR')\nprint(m)\n```",
+                                        "FINAL_VAR(m)")}) as server:
+        result = make_rlm(server).completion("x ERROR [a]\ny ERROR [b]\n", "How many ERROR lines?")
+    assert [e["reason"] for e in events(result, "final_refused")] == ["an empty result as the answer"]
+    assert result.answer == "2"
+
+
+def test_a_code_seen_only_as_a_line_number_of_a_traceback_does_not_support_an_answer(make_rlm):
+    failing = "```repl\nrows = [{'a': 1}]\nx = 1\nprint(rows[0]['stock'])\n```"
+    with ScriptedServer({"root": script(failing, "FINAL(W-3)", "FINAL(W-3)")}) as server:
+        result = make_rlm(server).completion("Crane moved to Oldbury.", "Where did Crane move?")
+    assert "line 3" in events(result, "cell")[0]["error"]
+    assert [e["reason"] for e in events(result, "final_refused")] == ["nothing the model saw supports the answer"]
+
+
+def test_a_reply_repeated_whole_is_dropped_from_view_even_when_a_failing_block_stopped_the_rest(make_rlm):
+    reply = "```repl\nprint(context['x'])\n```\n```repl\nprint(1)\n```"
+    with ScriptedServer({"root": script(reply, reply, "```repl\nn = len(context)\nprint(n)\n```",
+                                        "FINAL_VAR(n)")}) as server:
+        result = make_rlm(server).completion("abc", "How long?")
+    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "repeat_dropped"] == [2]
+    assert result.answer == "3"
+
+
+@pytest.mark.parametrize("last", ["```repl\nFINAL(n)\n```", "```repl\nprint(FINAL_VAR('n'))\n```"])
+def test_at_the_last_call_a_final_written_as_code_is_read(make_rlm, last):
+    with ScriptedServer({"root": script("```repl\nn = len(context)\nprint(n)\n```", last)}) as server:
+        result = make_rlm(server, max_iterations=1).completion("abcde", "How long?")
+    assert (result.status, result.answer) == ("max_iterations", "5")
+
+
+def test_at_the_last_call_a_plain_answer_loses_its_final_answer_prefix(make_rlm):
+    with ScriptedServer({"root": script("```repl\nprint(context)\n```", "**Final answer:** a fibre cut")}) as server:
+        result = make_rlm(server, max_iterations=1).completion("the outage was a fibre cut", "Why?")
+    assert (result.status, result.answer) == ("max_iterations", "a fibre cut")
