@@ -62,6 +62,7 @@ class Options:
     request_timeout_s: float = 600.0
     retry_failed: bool = False
     temperature: float | None = None
+    max_tokens: int | None = None
 
 
 # ----- choosing the work ----------------------------------------------------------------------------------
@@ -115,8 +116,13 @@ def method_settings(opts: Options) -> MethodSettings:
         "max_wall_s": opts.timeout_s}
     if opts.sub_window_chars is not None:
         config["sub_window_chars"] = opts.sub_window_chars
+    kwargs: dict[str, Any] = {}
     if opts.temperature is not None:  # with a fixed seed: runs that can be repeated
-        config["model_kwargs"] = {"temperature": opts.temperature, "seed": 0}
+        kwargs.update(temperature=opts.temperature, seed=0)
+    if opts.max_tokens is not None:  # a reply that never ends holds a one-request server for ever
+        kwargs["max_tokens"] = opts.max_tokens
+    if kwargs:
+        config["model_kwargs"] = kwargs
     fields = {f.name for f in dataclasses.fields(RLMConfig)}
     for name in [k for k in config if k not in fields]:
         print(f"note: this rlm has no {name} setting; it is left out", file=sys.stderr)
@@ -192,8 +198,12 @@ def run_pair(task: Task, method: str, base: Path, opts: Options, settings: Metho
         "failure_modes": failure_modes(out.trajectory_path) if out.trajectory_path else outcome_modes(method, out),
         "settings": {"max_iterations": opts.max_iterations, "window_tokens": opts.window_tokens,
                      "sub_window_chars": getattr(settings.rlm, "sub_window_chars", None),  # as applied
-                     "tokenizer": opts.tokenizer, "temperature": opts.temperature},
+                     "tokenizer": opts.tokenizer, "temperature": opts.temperature,
+                     "max_tokens": opts.max_tokens},
     }
+
+
+UNREACHABLE_STOP = 2
 
 
 def run(opts: Options) -> dict[str, Any]:
@@ -208,6 +218,7 @@ def run(opts: Options) -> dict[str, Any]:
           f"{len(tasks) * len(opts.methods) - len(todo)} already in {opts.out}", file=sys.stderr)
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     settings = method_settings(opts)
+    unreachable = 0
     for n, (task, method) in enumerate(todo, 1):
         print(f"[{n}/{len(todo)}] {task.id} {method} ...", file=sys.stderr, end=" ", flush=True)
         row = run_pair(task, method, opts.tasks_dir, opts, settings)
@@ -215,6 +226,10 @@ def run(opts: Options) -> dict[str, Any]:
         verdict = "correct" if row["correct"] else "wrong"
         print(f"{row['status']} {verdict} {row['wall_s']:.1f}s answer={str(row['answer'])[:60]!r}",
               file=sys.stderr, flush=True)
+        unreachable = unreachable + 1 if "cannot reach the model endpoint" in str(row.get("error")) else 0
+        if unreachable >= UNREACHABLE_STOP:  # the server is down or stuck: the rest would only fail
+            raise EvalError(f"the endpoint did not answer {unreachable} runs in a row; stopped "
+                            f"(the failed rows are in {opts.out}: --retry-failed runs them again)")
     return summarise(latest_rows(opts.out).values())
 
 
@@ -320,6 +335,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout-s", type=float, default=Options.timeout_s, help="per run (rlm's max_wall_s, official's)")
     p.add_argument("--request-timeout-s", type=float, default=Options.request_timeout_s)
     p.add_argument("--retry-failed", action="store_true", help="run again the pairs whose row is a failure to run")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="the most tokens a reply may have (sent as max_tokens; default: the server's)")
     p.add_argument("--temperature", type=float,
                    help="sampling temperature of rlm, direct and codeact, with seed 0 (default: the server's)")
     return p.parse_args(argv)
@@ -339,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                    window_tokens=args.window_tokens, sub_window_chars=args.sub_window_chars, tokenizer=args.tokenizer,
                    label=args.label, seed=args.seed, timeout_s=args.timeout_s,
                    request_timeout_s=args.request_timeout_s, retry_failed=args.retry_failed,
-                   temperature=args.temperature)
+                   temperature=args.temperature, max_tokens=args.max_tokens)
     try:
         summary = run(opts)
     except EvalError as exc:
