@@ -287,6 +287,13 @@ def required_keys(kind: str) -> frozenset[str]:
     return frozenset(getattr(t, "__required_keys__", ()))
 
 
+def as_run_status(value: str) -> RunStatus:
+    """`value` as a RunStatus; ValueError when it is none (a status from untyped code)."""
+    if value not in RUN_STATUSES:
+        raise ValueError(f"{value!r} is not a run status (one of {', '.join(sorted(RUN_STATUSES))})")
+    return cast(RunStatus, value)
+
+
 # ----- reading -------------------------------------------------------------------------------
 def read_event(obj: Any) -> Event | None:
     """`obj` as an Event when it is a dict whose `event` is a known kind; None for anything else
