@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from evals.codeact import codeact
 from evals.judge import JUDGED_SUITES
@@ -37,7 +37,6 @@ from rlm.events import (
     Kind,
     ModelCallEvent,
     RunStartEvent,
-    RunStatus,
     Status,
     SubCallEvent,
     TotalsEvent,
@@ -170,7 +169,7 @@ class Outcome:
     """One task solved by one method."""
 
     answer: str | None
-    status: RunStatus | Literal["judge_error"]
+    status: str  # a RunStatus (rlm.events), or a row's own: judge_error, a benchmark's unavailable
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -394,7 +393,7 @@ async def _codeact(task: Task, base: Path, s: MethodSettings, caller: _Caller, *
                          tok=tokenizer(s.tokenizer), window_tokens=s.window_tokens, chunk_chars=s.chunk_chars,
                          max_turns=s.rlm.max_iterations, sandbox_config=s.rlm.sandbox,
                          afford=None if limit is None else afford, emit=caller.emit)
-    caller.out.answer, caller.out.status, caller.out.truncated = done.answer, as_run_status(done.status), done.truncated
+    caller.out.answer, caller.out.status, caller.out.truncated = done.answer, done.status, done.truncated
 
 
 ANSWER_ALLOWANCE = 500  # completion tokens a codeact call is assumed to cost, before it is made

@@ -246,7 +246,7 @@ class Budget:
             self._settled.set()
             self._settled = None
 
-    def claim_sub_call(self) -> str | None:
+    def claim_sub_call(self) -> BudgetStop | None:
         """Count one sub-call about to be made, or name the budget that forbids it (a token,
         cost or time budget already spent, else "max_sub_calls" when none is left)."""
         spent = self.exceeded(sub_calls=False)
@@ -255,7 +255,7 @@ class Budget:
         with self._lock:
             if self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
                 self.sub_calls_refused += 1
-                return "max_sub_calls"
+                return Status.MAX_SUB_CALLS
             self.sub_calls += 1
             return None
 
