@@ -299,7 +299,7 @@ def read_event(obj: Any) -> Event | None:
     """`obj` as an Event when it is a dict whose `event` is a known kind; None for anything else
     (an unknown or newer kind, a line that is not an event), so readers pass over it. The
     fields are not checked: an older or short-form event is still read."""
-    if isinstance(obj, dict) and obj.get("event") in KINDS:
+    if isinstance(obj, dict) and isinstance(obj.get("event"), str) and obj["event"] in KINDS:
         return cast(Event, obj)
     return None
 
