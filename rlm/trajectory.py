@@ -5,7 +5,8 @@ Events: run_start (settings without secrets, context description, query), model_
 (messages as role + size + hash, reply, tokens, latency), cell (code, output, duration),
 sub_call (the prompt, or the head and tail of a long one; reply, tokens, latency, depth),
 child_run (its run id and file), final (answer, status) and totals. Every event carries `t`
-(seconds since the run started) and `ts` (UTC time).
+(seconds since the run started) and `ts` (UTC time). rlm/events.py declares every kind and its
+fields, and the schema version run_start carries.
 
 Every event is bounded here, in the writer, whatever its kind (`bound_event`): each text is cut
 to its field's cap (`FIELD_CHARS`, `DEFAULT_FIELD_CHARS` for any field not listed; the head and
