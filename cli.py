@@ -282,6 +282,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
     global _json_errors
     from rlm import RLMError
     from rlm.display import RunDisplay, summary_line
+    from rlm.events import Status
 
     display = RunDisplay(err_console, verbose=verbose)
     try:
@@ -302,11 +303,11 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
         say(result.answer)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
     _say_kept(kept)
-    if result.status in ("model_error", "sandbox_error"):
+    if result.status in (Status.MODEL_ERROR, Status.SANDBOX_ERROR):
         _fail(f"{result.status}: {result.error}")
-    if result.status == "cancelled":
+    if result.status == Status.CANCELLED:
         raise typer.Exit(EXIT_INTERRUPTED)
-    if result.status != "ok":
+    if result.status != Status.OK:
         partial = "partial answer above" if result.answer is not None else "no answer"
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
 

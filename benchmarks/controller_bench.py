@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from scripted_server import Call, ScriptedServer, script
 
 from rlm import RLM, read_trajectory
+from rlm.events import Kind
 
 
 def serve(latency: float) -> None:
@@ -54,7 +55,7 @@ def fan_out(prompts: int, latency: float, runs_dir: Path) -> dict:
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
-    cell = next(e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell")
+    cell = next(e for e in read_trajectory(result.trajectory_path) if e["event"] == Kind.CELL)
     return {
         "prompts": prompts, "latency_s": latency, "concurrency": 64,
         "floor_s": round(prompts / 64 * latency, 2),
@@ -86,8 +87,8 @@ def overhead(turns: int, runs_dir: Path) -> dict:
     with ScriptedServer({"root": root}) as server:
         result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=runs_dir, notes=False,
                      max_iterations=turns + 1).completion("ctx", "overhead")
-    calls = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "model_call"]
-    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
+    calls = [e for e in read_trajectory(result.trajectory_path) if e["event"] == Kind.MODEL_CALL]
+    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == Kind.CELL]
     per_turn = [(b["t"] - a["t"] - b["latency_s"]) * 1000 for a, b in itertools.pairwise(calls)]
     return {
         "turns": turns,

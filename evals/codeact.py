@@ -23,6 +23,7 @@ from typing import Any
 
 from evals.retrieve import Searcher
 from evals.tokens import Tokenizer
+from rlm.events import CellEvent
 from rlm.protocol import parse_reply
 from rlm.tools import query_tools
 from sandbox import HostRequest, SandboxConfig, Tools, open_sandbox
@@ -57,7 +58,7 @@ class CodeActResult:
 async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | None, tok: Tokenizer,
                   window_tokens: int, chunk_chars: int, max_turns: int, sandbox_config: SandboxConfig,
                   afford: Callable[[int, int, int], bool] | None = None,
-                  emit: Callable[[dict[str, Any]], None] | None = None) -> CodeActResult:
+                  emit: Callable[[CellEvent], None] | None = None) -> CodeActResult:
     """Answer `question` about `text` with the CodeAct loop (sub-calls when `ask_sub` is given).
 
     `afford(prompt_tokens, sub_prompt_tokens, sub_calls)` says whether the cost budget can pay for
@@ -116,10 +117,10 @@ async def codeact(text: str, question: str, *, chat: Chat, ask_sub: AskSub | Non
     async def run(code: str, turn: int, block: int) -> str:
         result = await blocking(sandbox.execute, code)
         if emit is not None:
-            emit({"event": "cell", "turn": turn, "block": block, "cell": result.cell, "code": code,
-                  "stdout": result.stdout, "error": result.error, "truncated": result.truncated,
-                  "timed_out": result.timed_out, "restarted": result.restarted, "final": result.final,
-                  "duration_s": round(result.duration_s, 4)})
+            emit(CellEvent(event="cell", turn=turn, block=block, cell=result.cell, code=code,
+                           stdout=result.stdout, error=result.error, truncated=result.truncated,
+                           timed_out=result.timed_out, restarted=result.restarted, final=result.final,
+                           duration_s=round(result.duration_s, 4)))
         out = (result.stdout + (f"\nError: {result.error}" if result.error else "")).strip() or "(no output)"
         kept = tok.head(out, OBSERVATION_TOKENS)
         return kept if len(kept) == len(out) else f"{kept}\n[output cut: {len(out):,} characters in all]"

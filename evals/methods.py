@@ -30,6 +30,18 @@ from evals.tasks import EvalError, Task
 from evals.tokens import DEFAULT_TOKENIZER, tokenizer
 from rlm import RLM, ConfigError, ModelClient, ModelError, RLMConfig, RLMError
 from rlm.config import check_names, resolve
+from rlm.events import (
+    SCHEMA_VERSION,
+    Event,
+    FinalEvent,
+    Kind,
+    ModelCallEvent,
+    RunStartEvent,
+    Status,
+    SubCallEvent,
+    TotalsEvent,
+    as_run_status,
+)
 from rlm.trajectory import Trajectory, message_digest, new_run_id, prompt_record
 from sandbox import SandboxError
 
@@ -120,7 +132,7 @@ class MethodSettings:
 
 
 # a row with one of these statuses is a failure to run, not a result: the next run retries it
-FAILED_STATUSES = frozenset({"error", "model_error", "sandbox_error", "judge_error"})
+FAILED_STATUSES = frozenset({Status.ERROR, Status.MODEL_ERROR, Status.SANDBOX_ERROR, "judge_error"})
 
 
 def result_settings(method: str, s: MethodSettings, suite: str | None = None) -> dict[str, Any]:
@@ -157,7 +169,7 @@ class Outcome:
     """One task solved by one method."""
 
     answer: str | None
-    status: str
+    status: str  # a RunStatus (rlm.events), or a row's own: judge_error, a benchmark's unavailable
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -180,7 +192,7 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
         else:
             out = asyncio.run(_baseline(method, task, base, settings))
     except (RLMError, OSError, ValueError) as exc:
-        out = Outcome(None, "error", error=f"{type(exc).__name__}: {exc}")
+        out = Outcome(None, Status.ERROR, error=f"{type(exc).__name__}: {exc}")
     out.wall_s = time.monotonic() - started
     return out
 
@@ -193,7 +205,7 @@ def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outco
         from rlm import read_trajectory
 
         for event in read_trajectory(result.trajectory_path):
-            if event["event"] == "notes_loaded":
+            if event["event"] == Kind.NOTES_LOADED:
                 memory_tokens = int(event.get("memory_tokens", 0))
                 break
     u = result.usage.total
@@ -213,7 +225,7 @@ class _Caller:
         self.client = ModelClient.for_config(c, *root_at)
         self.sub_client = self.client if sub_at == root_at else ModelClient.for_config(c, *sub_at)
         self.prices = c.price_table()
-        self.out = Outcome(None, "ok")
+        self.out = Outcome(None, Status.OK)
         self.trace: Trajectory | None = None
         self.turns = 0
         self.unpriced = False  # a call went to a model without a price: its run page says so, not $0
@@ -234,10 +246,10 @@ class _Caller:
         self.out.run_id, self.out.trajectory_path = run_id, str(path)
         ctx = task.load_context(base)
         context = {"kind": "text", "chars": len(ctx)} if isinstance(ctx, str) else {"kind": "path", "path": str(ctx)}
-        self.emit({"event": "run_start", "query": task.question, "model": self.s.model, "method": method,
-                   "depth": 0, "config": c.public_dict(), "context": context})
+        self.emit(RunStartEvent(event="run_start", schema=SCHEMA_VERSION, query=task.question, model=self.s.model,
+                                method=method, depth=0, config=c.public_dict(), context=context))
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         if self.trace is not None:
             self.trace.write(event)
 
@@ -245,26 +257,29 @@ class _Caller:
         if self.trace is None:
             return
         out = self.out
-        self.emit({"event": "final", "status": out.status, "answer": out.answer, "error": out.error})
+        # a baseline's outcome holds a run status: judge_error is set later, on its row
+        self.emit(FinalEvent(event="final", status=as_run_status(out.status), answer=out.answer, error=out.error))
         total = {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
                  "total_tokens": out.prompt_tokens + out.completion_tokens}
-        self.emit({"event": "totals", "usage": {"total": total},
-                   "cost_usd": None if self.unpriced else round(out.cost_usd, 6),
-                   "iterations": self.turns, "wall_s": round(time.monotonic() - self.started, 3)})
+        self.emit(TotalsEvent(event="totals", usage={"total": total},
+                              cost_usd=None if self.unpriced else round(out.cost_usd, 6),
+                              iterations=self.turns, wall_s=round(time.monotonic() - self.started, 3)))
         self.trace.close()
 
     async def chat(self, messages: list[dict[str, Any]], *, sub: bool = False, cell: int | None = None) -> str:
         model = self.s.rlm.effective_sub_model if sub else self.s.model
         if not sub:
             self.turns += 1
-        what = ({"event": "sub_call", "depth": 1, "cell": cell, "model": model,
-                 **prompt_record(str(messages[-1]["content"]))}
-                if sub else {"event": "model_call", "turn": self.turns, "model": model,
-                             "messages": message_digest(messages)})
+        what: SubCallEvent | ModelCallEvent = (
+            SubCallEvent(event="sub_call", depth=1, cell=cell, model=model,
+                         **prompt_record(str(messages[-1]["content"])))
+            if sub else ModelCallEvent(event="model_call", turn=self.turns, model=model,
+                                       messages=message_digest(messages)))
         try:
             c = await (self.sub_client if sub else self.client).chat(model, messages)
         except ModelError as exc:
-            self.emit({**what, "error": str(exc)})
+            what["error"] = str(exc)
+            self.emit(what)
             raise
         cost = self.prices.cost(model, c.prompt_tokens, c.completion_tokens, c.cached_tokens)
         priced = self.prices.get(model) is not None
@@ -272,10 +287,10 @@ class _Caller:
         self.out.prompt_tokens += c.prompt_tokens
         self.out.completion_tokens += c.completion_tokens
         self.out.cost_usd += cost
-        self.emit({**what, "reply": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                   "cached_tokens": c.cached_tokens, "cost_usd": round(cost, 8) if priced else None,
-                   "latency_s": round(c.latency_s, 4),
-                   "attempts": c.attempts})
+        what.update({"reply": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                     "cached_tokens": c.cached_tokens, "cost_usd": round(cost, 8) if priced else None,
+                     "latency_s": round(c.latency_s, 4), "attempts": c.attempts})
+        self.emit(what)
         return c.text
 
     async def ask(self, prompt: str, *, sub: bool = False, cell: int | None = None) -> str:
@@ -294,13 +309,13 @@ async def _baseline(method: str, task: Task, base: Path, s: MethodSettings) -> O
         caller.start_trace(task, base, method)
         await _BASELINES[method](task, base, s, caller)
     except ModelError as exc:
-        caller.out.status, caller.out.error = "model_error", str(exc)
+        caller.out.status, caller.out.error = Status.MODEL_ERROR, str(exc)
     except SandboxError as exc:
-        caller.out.status, caller.out.error = "sandbox_error", f"{type(exc).__name__}: {exc}"
+        caller.out.status, caller.out.error = Status.SANDBOX_ERROR, f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a bad context file, a bug: the row and the run page say so
-        caller.out.status, caller.out.error = "error", f"{type(exc).__name__}: {exc}"
+        caller.out.status, caller.out.error = Status.ERROR, f"{type(exc).__name__}: {exc}"
     except BaseException:  # Ctrl-C, a cancelled task: the run page says it did not finish
-        caller.out.status = "cancelled"
+        caller.out.status = Status.CANCELLED
         raise
     finally:
         try:

@@ -16,6 +16,7 @@ from evals.methods import FAILED_STATUSES
 from evals.runner import latest_rows
 from evals.tasks import EvalError, format_length
 from rlm import read_jsonl
+from rlm.events import BUDGET_STOPS, Status
 from rlm.writable import ensure_dir
 
 # two-sided 95% critical values of Student's t for 1..30 degrees of freedom
@@ -179,7 +180,7 @@ def plots(stats: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 
 
 def _status_class(status: Any) -> str:
-    return "ok" if status == "ok" else "stop" if str(status).startswith("max_") else "bad"
+    return "ok" if status == Status.OK else "stop" if str(status) in BUDGET_STOPS else "bad"
 
 
 def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: list[Path], out_dir: Path,

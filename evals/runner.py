@@ -19,6 +19,7 @@ from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result
 from evals.scorers import score
 from evals.tasks import EvalError, Task, read_tasks
 from rlm import RLMError, append_jsonl, read_jsonl
+from rlm.events import Status
 from rlm.writable import ensure_dir
 
 
@@ -26,9 +27,9 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     """One (task, method) pair, in a worker: returns the results line."""
     task = Task(**json.loads(task_json))
     out = run_method(method, task, Path(base), s)
-    exact = round(score(task.suite, out.answer, task.gold), 4) if out.status != "error" else 0.0
+    exact = round(score(task.suite, out.answer, task.gold), 4) if out.status != Status.ERROR else 0.0
     graded: dict[str, Any] = {"score": exact}
-    if s.judge_model and task.suite in JUDGED_SUITES and out.answer and out.status != "error":
+    if s.judge_model and task.suite in JUDGED_SUITES and out.answer and out.status != Status.ERROR:
         try:
             v = judge(s.rlm, s.judge_model, task.question, out.answer, str(task.gold))
         except (RLMError, OSError) as exc:  # kept (answer, exact score) and retried by the next run

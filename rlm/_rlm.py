@@ -22,6 +22,7 @@ from rlm.cache import CallCache
 from rlm.client import ModelClient
 from rlm.config import RLMConfig, check_names, resolve
 from rlm.errors import ConfigError, ContextError
+from rlm.events import Status
 from rlm.inputs import Context
 from rlm.local_run import local_model_for
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_window_tokens
@@ -114,7 +115,7 @@ class RLM:
                     if value.spooled:
                         stdin_spool.release(value.value)
                     raise
-                if value.spooled and result.status == "ok":  # answered: nothing will resume it
+                if value.spooled and result.status == Status.OK:  # answered: nothing will resume it
                     stdin_spool.release(value.value)
                 return result
             finally:

@@ -19,6 +19,24 @@ import sandbox
 from rlm import prompts
 from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
+from rlm.events import (
+    SCHEMA_VERSION,
+    BudgetStop,
+    BudgetStopEvent,
+    CellEvent,
+    ContextLoadedEvent,
+    Event,
+    FinalEvent,
+    FinalRefusedEvent,
+    LoopCheckEvent,
+    ModelCallEvent,
+    NotesErrorEvent,
+    ReplyFormEvent,
+    RunStartEvent,
+    RunStatus,
+    Status,
+    TotalsEvent,
+)
 from rlm.history import History, Observation
 from rlm.inputs import Context
 from rlm.loop_guards import (
@@ -96,7 +114,7 @@ class Run:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-d{depth}")
 
     # ----- helpers -----------------------------------------------------------------
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         event.setdefault("depth", self.depth)
         self.trajectory.write(event)
         if self.tree.on_event is not None:
@@ -124,12 +142,15 @@ class Run:
 
     # ----- the run -----------------------------------------------------------------
     async def execute(self) -> RunResult:
-        status, answer, error = "ok", None, None
-        self.emit({
-            "event": "run_start", "query": self.query, "parent_run_id": self.parent_id,
-            "model": self.model, "config": self.config.public_dict(),
-            "context": self.context.describe(), **self._replay_record(),
-        })
+        status: RunStatus = Status.OK
+        answer: str | None = None
+        error: str | None = None
+        start = RunStartEvent(event="run_start", schema=SCHEMA_VERSION, query=self.query, parent_run_id=self.parent_id,
+                              model=self.model, config=self.config.public_dict(), context=self.context.describe())
+        replay = self._replay_record()
+        if replay is not None:
+            start["replay"] = replay
+        self.emit(start)
         try:
             info = await self._start_sandbox()
             await self.notes.open()  # after the context loaded: bad input leaves no store behind
@@ -138,19 +159,19 @@ class Run:
                 await self.notes.end_turn(status)
             except RLMError as exc:  # the answer stands even if writing notes failed
                 log.warning("the notes turn of run %s failed: %s", self.run_id, error_words(exc))
-                self.emit({"event": "notes_error", "error": str(exc)})
+                self.emit(NotesErrorEvent(event="notes_error", error=str(exc)))
         except asyncio.CancelledError:
-            status, error = "cancelled", "the run was cancelled"
+            status, error = Status.CANCELLED, "the run was cancelled"
             if self.sandbox is not None:
                 self.sandbox.cancel()  # so that closing does not wait for a long cell
             answer = await self._draft_quietly()
             raise
         except SandboxError as exc:
-            status, error = "sandbox_error", str(exc)
+            status, error = Status.SANDBOX_ERROR, str(exc)
             if self.depth == 0 and self.iterations == 0:
                 raise  # bad input or no kernel: the caller gets the error itself
         except BaseException as exc:  # anything else (a notes store that cannot open...): record, re-raise
-            status, error = "error", f"{type(exc).__name__}: {exc}"
+            status, error = Status.ERROR, f"{type(exc).__name__}: {exc}"
             raise
         finally:
             result = self._finish(status, answer, error)
@@ -171,15 +192,15 @@ class Run:
             return info
 
         info = await self.blocking(start)
-        self.emit({"event": "context_loaded", "name": info.name, "type": info.type,
-                   "size": info.size, "description": info.description, "docs": info.docs,
-                   "skipped": info.skipped, "decoded": info.decoded, "extraction": info.extraction})
+        self.emit(ContextLoadedEvent(event="context_loaded", name=info.name, type=info.type, size=info.size,
+                                     description=info.description, docs=info.docs, skipped=info.skipped,
+                                     decoded=info.decoded, extraction=info.extraction))
         return info
 
     def _extraction_progress(self, done: int, total: int, name: str) -> None:
         self.phase(f"reading documents {done:,}/{total:,}")
 
-    async def _loop(self, info: ContextInfo) -> tuple[str, str | None, str | None]:
+    async def _loop(self, info: ContextInfo) -> tuple[RunStatus, str | None, str | None]:
         can_recurse = self.depth + 1 < self.config.max_depth
         system = prompts.system_prompt(
             info, output_limit=self.config.sandbox.output_limit_chars,
@@ -195,7 +216,7 @@ class Run:
                           mode=self.config.history, observation_chars=self.config.observation_chars)
         self.history = history
         max_turns = self.config.max_iterations
-        stop: str | None = None
+        stop: BudgetStop | None = None
         for turn in range(1, max_turns + 1):
             stop = self.tree.budget.exceeded()
             if stop:
@@ -209,9 +230,9 @@ class Run:
             try:
                 completion = await self.model_call(history.messages(now), turn)
             except ModelError as exc:
-                stop = self.tree.budget.exceeded() or ("max_cost" if isinstance(exc, CostRefused) else None)
+                stop = self.tree.budget.exceeded() or (Status.MAX_COST if isinstance(exc, CostRefused) else None)
                 if stop is None:
-                    return "model_error", await self._draft_quietly(), str(exc)
+                    return Status.MODEL_ERROR, await self._draft_quietly(), str(exc)
                 break
             reply = parse_reply(completion.text)
             cut = completion.finish_reason == "length"
@@ -222,24 +243,24 @@ class Run:
             if reply.code and invents_output(reply.visible[reply.code_end:]):
                 said = reply.visible[:reply.code_end]  # what it claimed its code printed, unseen
                 observation.notes.append(prompts.INVENTED_OUTPUT)
-                self.emit({"event": "loop_check", "turn": turn, "check": "invented_output"})
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="invented_output"))
             if observation.cells and final is None and self.repeated_cells >= len(observation.cells):
                 # every cell a repeat: kept in view, the same code again and again primes the
                 # model to write it once more (greedy or not); the first copy stays in view
                 said = prompts.REPEAT_DROPPED
-                self.emit({"event": "loop_check", "turn": turn, "check": "repeat_dropped"})
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="repeat_dropped"))
             elif not reply.code and final is None and not self.seen and said.strip():
                 # prose before any code ran is a guess from the model's prior: kept in view, the
                 # model argues for it at every later turn instead of looking at the data
                 said = prompts.GUESS_DROPPED
-                self.emit({"event": "loop_check", "turn": turn, "check": "guess_dropped"})
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="guess_dropped"))
             history.add_turn(said, observation)
             self._remember_seen(observation)
             if final is not None:
-                return "ok", final, None
+                return Status.OK, final, None
         else:
-            stop = "max_iterations"
-        return await self._last_call(history, stop or "max_iterations")
+            stop = Status.MAX_ITERATIONS
+        return await self._last_call(history, stop or Status.MAX_ITERATIONS)
 
     async def model_call(self, messages: list[dict[str, str]], turn: int | str, *,
                           timeout_s: float | None = None, retries: int | None = None) -> Completion:
@@ -263,8 +284,8 @@ class Run:
                                                 extra=self._request_extra(budget.request_extra))
             self._account(completion, messages, turn)
         except ModelError as exc:
-            self.emit({"event": "model_call", "turn": turn, "model": self.model,
-                       "messages": message_digest(messages), "error": str(exc)})
+            self.emit(ModelCallEvent(event="model_call", turn=turn, model=self.model,
+                                     messages=message_digest(messages), error=str(exc)))
             raise
         finally:
             budget.settle(reservation)
@@ -276,7 +297,7 @@ class Run:
         hot = self.config.unstick_temperature
         sent = self.config.model_kwargs.get("temperature")
         if self.repeated_cells and hot is not None and isinstance(sent, (int, float)) and sent < hot:
-            self.emit({"event": "loop_check", "check": "unstick_temperature", "temperature": hot})
+            self.emit(LoopCheckEvent(event="loop_check", check="unstick_temperature", temperature=hot))
             extra = {**extra, "temperature": hot}
         self.repeated_cells = 0
         return extra or None
@@ -291,41 +312,43 @@ class Run:
         priced = self.tree.budget.prices.get(self.model) is not None
         self.usage.add(self.model, self.depth, completion.prompt_tokens, completion.completion_tokens,
                        completion.cached_tokens, would_cost, from_cache=hit, priced=priced)
-        self.emit({
-            "event": "model_call", "turn": turn, "model": self.model,
-            "messages": message_digest(messages),
-            "prompt_chars": sum(len(m["content"]) for m in messages),
-            "reply": completion.text, "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
-            "usage_estimated": completion.usage_estimated,
-            "cost_usd": round(cost, 8) if priced or hit else None,  # null: unknown, not $0
-            "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
-            **({"cache_hit": True} if hit else {}),
-        })
+        event = ModelCallEvent(
+            event="model_call", turn=turn, model=self.model,
+            messages=message_digest(messages),
+            prompt_chars=sum(len(m["content"]) for m in messages),
+            reply=completion.text, prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens, cached_tokens=completion.cached_tokens,
+            usage_estimated=completion.usage_estimated,
+            cost_usd=round(cost, 8) if priced or hit else None,  # null: unknown, not $0
+            latency_s=round(completion.latency_s, 4), attempts=completion.attempts,
+        )
+        if hit:
+            event["cache_hit"] = True
+        self.emit(event)
 
-    def _replay_record(self) -> dict[str, Any]:
+    def _replay_record(self) -> dict[str, Any] | None:
         """What `RLM.resume` needs to find this root run's context again."""
         if self.depth or self.trajectory.path is None:
-            return {}
+            return None
         try:
             record = record_context(self.context, self.config.effective_runs_dir, self.run_id)
             notes = self.config.notes_dir  # absolute: a resume elsewhere finds the same store
-            return {"replay": {**record, "notes": str(notes.resolve()) if notes is not None else False}}
+            return {**record, "notes": str(notes.resolve()) if notes is not None else False}
         except OSError as exc:  # the run goes on; only a resume would miss it
             log.warning("could not record the context of run %s for a resume: %s", self.run_id, error_words(exc))
-            return {}
+            return None
 
     def _note_reply_form(self, reply: Reply, turn: int, cut: bool) -> None:
         """Record how a reply was read when it was not plain: reasoning taken out, untagged
         fences run, cut by the token limit, a block left open."""
-        form = {"thinking_chars": reply.thinking_chars, "untagged_blocks_run": reply.untagged,
-                "cut_by_token_limit": cut, "open_block_not_run": reply.open_block}
-        if any(form.values()):
-            self.emit({"event": "reply_form", "turn": turn, **form})
+        if reply.thinking_chars or reply.untagged or cut or reply.open_block:
+            self.emit(ReplyFormEvent(event="reply_form", turn=turn, thinking_chars=reply.thinking_chars,
+                                     untagged_blocks_run=reply.untagged, cut_by_token_limit=cut,
+                                     open_block_not_run=reply.open_block))
 
     def _refuse_final(self, obs: Observation, turn: int, reason: str, note: str) -> None:
         obs.notes.append(note)
-        self.emit({"event": "final_refused", "turn": turn, "reason": reason})
+        self.emit(FinalRefusedEvent(event="final_refused", turn=turn, reason=reason))
 
     async def _act(self, reply: Reply, turn: int, *, cut: bool = False) -> tuple[Observation, str | None]:
         """Run the reply's code, then decide whether a final answer stands (a reply cut by the
@@ -348,7 +371,7 @@ class Run:
                 obs.notes.append(prompts.NUDGE)
             elif stated == self.last_plain:
                 # said twice, and what it ran shows it: the answer, marker or not
-                self.emit({"event": "loop_check", "turn": turn, "check": "plain_answer_taken"})
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="plain_answer_taken"))
                 return obs, stated
             else:
                 obs.notes.append(prompts.plain_answer(stated[:120]))
@@ -370,7 +393,7 @@ class Run:
             times = self.repeats.count(code, result.stdout, result.error)
             if times:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
-                self.emit({"event": "loop_check", "turn": turn, "check": "repeated_cell", "times": times})
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="repeated_cell", times=times))
                 self.repeated_cells += 1
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
@@ -456,18 +479,18 @@ class Run:
         if wall is not None:
             timeout = max(1.0, min(timeout, wall))
         result: ExecResult = await self.blocking(self.sb.execute, code, timeout)
-        self.emit({
-            "event": "cell", "turn": turn, "block": index, "cell": result.cell, "code": code,
-            "stdout": result.stdout, "error": result.error, "truncated": result.truncated,
-            "timed_out": result.timed_out, "restarted": result.restarted,
-            "final": result.final, "duration_s": round(result.duration_s, 4),
-        })
+        self.emit(CellEvent(
+            event="cell", turn=turn, block=index, cell=result.cell, code=code,
+            stdout=result.stdout, error=result.error, truncated=result.truncated,
+            timed_out=result.timed_out, restarted=result.restarted,
+            final=result.final, duration_s=round(result.duration_s, 4),
+        ))
         return result
 
-    async def _last_call(self, history: History, reason: str) -> tuple[str, str | None, str | None]:
+    async def _last_call(self, history: History, reason: BudgetStop) -> tuple[RunStatus, str | None, str | None]:
         """A budget ran out: ask once for the best answer, run no code."""
         self.phase("asking for a final answer")
-        self.emit({"event": "budget_stop", "budget": reason})
+        self.emit(BudgetStopEvent(event="budget_stop", budget=reason))
         draft = await self._draft_quietly()
         if self.closing_timeout() <= 0:
             return reason, draft, None
@@ -501,7 +524,7 @@ class Run:
         except (RLMError, RuntimeError, asyncio.CancelledError):
             return None
 
-    def _finish(self, status: str, answer: str | None, error: str | None) -> RunResult:
+    def _finish(self, status: RunStatus, answer: str | None, error: str | None) -> RunResult:
         wall = time.monotonic() - self.started
         result = RunResult(
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
@@ -511,11 +534,11 @@ class Run:
         )
         if self.depth == 0:
             self.tree.refresh_status().ended = True  # the clock of a live display stops here
-        self.emit({"event": "final", "status": status, "answer": answer, "error": error})
-        self.emit({"event": "totals", "usage": self.usage.as_dict(),
-                   "cost_usd": round(self.usage.cost_usd, 6) if self.usage.priced else None,
-                   "iterations": self.iterations, "sub_calls": self.sub_calls,
-                   "children": self.children, "wall_s": round(wall, 3)})
+        self.emit(FinalEvent(event="final", status=status, answer=answer, error=error))
+        self.emit(TotalsEvent(event="totals", usage=self.usage.as_dict(),
+                              cost_usd=round(self.usage.cost_usd, 6) if self.usage.priced else None,
+                              iterations=self.iterations, sub_calls=self.sub_calls,
+                              children=self.children, wall_s=round(wall, 3)))
         return result
 
     async def _close(self) -> None:

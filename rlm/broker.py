@@ -19,6 +19,7 @@ from typing import Any
 
 from rlm.client import ModelClient
 from rlm.errors import ModelError
+from rlm.events import SubCallEvent
 from rlm.protocol import strip_thinking
 from rlm.trajectory import prompt_record
 from rlm.usage import Budget
@@ -85,7 +86,7 @@ class AdaptiveLimiter:
             self._wake()
 
 
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[SubCallEvent], None]
 NAME_SHOWN_CHARS = 80  # of a refused model name, in the error model code reads
 ALLOWED_SHOWN_CHARS = 400  # of the list of allowed names, likewise
 
@@ -156,9 +157,12 @@ class Broker:
             )
         except ModelError as exc:
             pictures = sum(len(m["content"]) - 1 for m in messages if isinstance(m.get("content"), list))
-            emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-                  **prompt_record(prompt), "error": str(exc), **({"images": pictures} if pictures else {}),
-                  "latency_s": round(time.monotonic() - started, 4)})
+            failed = SubCallEvent(event="sub_call", cell=cell, depth=depth, model=model, **prompt_record(prompt),
+                                  error=str(exc))
+            if pictures:
+                failed["images"] = pictures
+            failed["latency_s"] = round(time.monotonic() - started, 4)
+            emit(failed)
             if pictures and exc.status_code in (400, 404, 413, 415, 422):
                 return (f"[llm_query error: the sub-model {model!r} did not take the picture(s) ({exc}); it may not "
                         "accept images: ask a vision model, llm_query(..., model=NAME), with NAME one this run "
@@ -171,16 +175,20 @@ class Broker:
                                   completion.cached_tokens, from_cache=completion.from_cache)
         priced = self.budget.prices.get(model) is not None  # else null: unknown, not $0
         pictures = sum(len(m["content"]) - 1 for m in messages if isinstance(m.get("content"), list))
-        emit({"event": "sub_call", "cell": cell, "depth": depth, "model": model,
-              **prompt_record(prompt), **({"images": pictures} if pictures else {}), "reply": completion.text,
-              "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-              "cached_tokens": completion.cached_tokens,
-              "cost_usd": round(cost, 8) if priced or completion.from_cache else None,
-              "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts,
-              **({"cache_hit": True, "saved_usd": round(self.budget.prices.cost(
-                  model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8)
-                  if priced else None}
-                 if completion.from_cache else {})})
+        event = SubCallEvent(event="sub_call", cell=cell, depth=depth, model=model, **prompt_record(prompt))
+        if pictures:
+            event["images"] = pictures
+        event.update({
+            "reply": completion.text, "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens, "cached_tokens": completion.cached_tokens,
+            "cost_usd": round(cost, 8) if priced or completion.from_cache else None,
+            "latency_s": round(completion.latency_s, 4), "attempts": completion.attempts})
+        if completion.from_cache:
+            event["cache_hit"] = True
+            event["saved_usd"] = round(self.budget.prices.cost(
+                model, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens), 8) \
+                if priced else None
+        emit(event)
         # a reasoning model's sub-call answer comes back without its <think> section: code
         # that parses answers must not parse the model's drafts
         answer, thinking = strip_thinking(completion.text)

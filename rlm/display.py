@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from rlm.events import Kind
 from rlm.pricing import cost_text
 from rlm.results import RunResult, RunStatus
 from rlm.terminal_text import visible
@@ -73,9 +74,9 @@ class RunDisplay:
 
     def on_event(self, event: dict[str, Any], status: RunStatus) -> None:
         self.status = status
-        if event.get("event") == "run_start" and event.get("depth") == 0 and self.root_run_id is None:
+        if event.get("event") == Kind.RUN_START and event.get("depth") == 0 and self.root_run_id is None:
             self.root_run_id = event.get("run_id")
-        if event.get("event") == "context_loaded" and not event.get("depth"):
+        if event.get("event") == Kind.CONTEXT_LOADED and not event.get("depth"):
             self._print_input_summary(event)
         if self.verbose:
             self._print_event(event)
@@ -116,7 +117,7 @@ class RunDisplay:
     def _print_event(self, event: dict[str, Any]) -> None:
         kind, depth = event.get("event"), event.get("depth", 0)
         where = f"depth {depth} " if depth else ""
-        if kind == "model_call" and "reply" in event:
+        if kind == Kind.MODEL_CALL and "reply" in event:
             prose = event["reply"].split("```", 1)[0].strip()
             title = Text(visible(f"{where}turn {event.get('turn')} · {event.get('model')} · "
                                  f"{event.get('latency_s', 0):.2f} s"))
@@ -125,7 +126,7 @@ class RunDisplay:
                 self.console.print(Panel(body, title=title, border_style="blue"))
             else:
                 self.console.rule(title, style="blue")
-        elif kind == "cell":
+        elif kind == Kind.CELL:
             out = (event.get("stdout") or "").rstrip()
             if len(out) > _VERBOSE_OUTPUT_CHARS:
                 out = out[:_VERBOSE_OUTPUT_CHARS] + f"\n... ({len(out) - _VERBOSE_OUTPUT_CHARS:,} more characters)"
@@ -136,10 +137,10 @@ class RunDisplay:
                 parts.append(Text(visible(event["error"][-_VERBOSE_OUTPUT_CHARS:]), style="red"))
             self.console.print(Panel(Group(*parts), title=f"{where}cell {event.get('cell')} · "
                                      f"{event.get('duration_s', 0):.2f} s", border_style="green"))
-        elif kind == "child_run":
+        elif kind == Kind.CHILD_RUN:
             line = visible(f"{where}cell {event.get('cell')} started sub-run {event.get('child_run_id')}")
             self.console.print(Text(line, style="magenta"))
-        elif kind == "budget_stop":
+        elif kind == Kind.BUDGET_STOP:
             self.console.print(Text(visible(f"{where}budget spent: {event.get('budget')}"), style="yellow"))
 
 

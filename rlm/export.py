@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rlm.events import Kind, Status
 from rlm.trajectory import read_trajectory
 from rlm.viewer import Redactor
 
@@ -76,7 +77,7 @@ class _Official:
         seen = seen if seen is not None else set()
         events = [self.redact.any(e) for e in read_trajectory(path)]
         seen.add(path.stem)
-        start = _first(events, "run_start")
+        start = _first(events, Kind.RUN_START)
         config = start.get("config") or {}
         sandbox = config.get("sandbox") or {}
         model = str(start.get("model") or config.get("model") or "unknown")
@@ -92,23 +93,23 @@ class _Official:
                                    if k in sandbox},
             "other_backends": [sub_model] if sub_model != model else None,
         }
-        loaded = _first(events, "context_loaded")
+        loaded = _first(events, Kind.CONTEXT_LOADED)
         first_user = (f"Question: {start.get('query')}\n\nThe context is in the variable `context` "
                       f"({loaded.get('description')}). Start by looking at it with code; do not answer yet.")
         calls_by_cell: dict[Any, list[dict[str, Any]]] = {}
-        final, totals = _first(events, "final"), _first(events, "totals")
+        final, totals = _first(events, Kind.FINAL), _first(events, Kind.TOTALS)
         for e in events:
             kind = e.get("event")
-            if kind == "sub_call":
+            if kind == Kind.SUB_CALL:
                 calls_by_cell.setdefault(e.get("cell"), []).append(self._sub_call(e))
-            elif kind == "child_run":
+            elif kind == Kind.CHILD_RUN:
                 calls_by_cell.setdefault(e.get("cell"), []).append(self._child(e, seen))
         replies: list[str] = []
         iterations: list[dict[str, Any]] = []
-        model_calls = [e for e in events if e.get("event") == "model_call" and e.get("turn") != "notes"]
+        model_calls = [e for e in events if e.get("event") == Kind.MODEL_CALL and e.get("turn") != "notes"]
         for e in model_calls:
             turn = e.get("turn")
-            cells = [c for c in events if c.get("event") == "cell" and c.get("turn") == turn]
+            cells = [c for c in events if c.get("event") == Kind.CELL and c.get("turn") == turn]
             blocks = []
             for c in cells:
                 blocks.append({"code": c.get("code") or "", "result": {
@@ -191,7 +192,7 @@ class _Official:
             prompt_tokens=total.get("prompt_tokens", 0), completion_tokens=total.get("completion_tokens", 0),
             metadata={"run_metadata": {k: v for k, v in metadata.items() if k not in ("type", "timestamp")},
                       "iterations": iterations})
-        if summary["status"] != "ok":
+        if summary["status"] != Status.OK:
             call["error"] = f"the sub-run ended with status {summary['status']}"
         return call
 
@@ -216,7 +217,7 @@ def export_jsonl(path: Path, *, runs_dir: Path | None = None, secrets: tuple[str
         seen.add(current.stem)
         children = []
         for e in read_trajectory(current):
-            if e.get("event") == "child_run":
+            if e.get("event") == Kind.CHILD_RUN:
                 children.append(_child_path(e, runs))
             yield json.dumps(redactor.any(e), ensure_ascii=False, default=str)
         pending[:0] = [c for c in children if c.is_file()]

@@ -39,6 +39,7 @@ from mcp.types import ToolAnnotations
 from rlm._rlm import RLM
 from rlm.display import status_line
 from rlm.errors import ConfigError, RLMError
+from rlm.events import Kind
 from rlm.notes import NotesError, NotesStore, notes_dir_for
 from rlm.results import RunResult, RunStatus
 from rlm.trajectory import read_trajectory, summarise_run
@@ -185,7 +186,7 @@ class RLMService:
             start = next(iter(read_trajectory(path)), None)
         except (OSError, ValueError):
             return False
-        if not isinstance(start, dict) or start.get("event") != "run_start":
+        if not isinstance(start, dict) or start.get("event") != Kind.RUN_START:
             return False
         parent = start.get("parent_run_id")
         if parent:
@@ -234,15 +235,15 @@ class RLMService:
         sub_calls: dict[Any, int] = {}
         for e in read_trajectory(path):
             kind = e.get("event")
-            if kind == "model_call" and "reply" in e:
+            if kind == Kind.MODEL_CALL and "reply" in e:
                 turns.setdefault(str(e.get("turn")), {"turn": e.get("turn"), "cells": []})["reply"] = \
                     _cut(e["reply"])
-            elif kind == "cell":
+            elif kind == Kind.CELL:
                 turn = turns.setdefault(str(e.get("turn")), {"turn": e.get("turn"), "cells": []})
                 turn["cells"].append({"cell": e.get("cell"), "code": _cut(e.get("code")),
                                       "output": _cut(e.get("stdout")), "error": _cut(e.get("error")) or None,
                                       "duration_s": e.get("duration_s")})
-            elif kind == "sub_call":
+            elif kind == Kind.SUB_CALL:
                 sub_calls[e.get("cell")] = sub_calls.get(e.get("cell"), 0) + 1
         for turn in turns.values():
             for cell in turn["cells"]:

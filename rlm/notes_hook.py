@@ -10,6 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from rlm.errors import ModelError
+from rlm.events import NoteEvent, NotesErrorEvent, NotesLoadedEvent, NotesWrittenEvent
 from rlm.notes import NotesSession
 from rlm.notes.render import HELPERS
 from rlm.protocol import parse_reply
@@ -46,11 +47,12 @@ class NotesHook:
             documents = session.archive_documents()
         await run.blocking(run.sb.add_tools, notes_tools(self.handle, documents))
         if session is not None:
-            run.emit({"event": "notes_loaded", "directory": str(session.settings.directory),
-                      "memories": len(session.memories), "memory_tokens": session.memory_tokens_used,
-                      "memory_ids": [m.id for m in session.memories], "docs": len(session.docs),
-                      "memory_texts": [m.text[:500] for m in session.memories],
-                      "prompt_chars": len(self.block or ""), "store_ms": round(seconds * 1000, 2)})
+            run.emit(NotesLoadedEvent(
+                event="notes_loaded", directory=str(session.settings.directory),
+                memories=len(session.memories), memory_tokens=session.memory_tokens_used,
+                memory_ids=[m.id for m in session.memories], docs=len(session.docs),
+                memory_texts=[m.text[:500] for m in session.memories],
+                prompt_chars=len(self.block or ""), store_ms=round(seconds * 1000, 2)))
 
     def handle(self, request: HostRequest) -> Any:
         """On a bridge thread: hop onto the run's event loop."""
@@ -66,7 +68,8 @@ class NotesHook:
         if request.op != "archive_search":
             written = {k: str(request.args[k])[:2000] for k in ("text", "title", "reason")
                        if request.args.get(k) is not None}  # what was asked, for the run's record
-            self.run.emit({"event": "note", "cell": request.cell, "op": request.op, "request": written, **result})
+            self.run.emit(NoteEvent(event="note", cell=request.cell, op=request.op, request=written,
+                                    id=result.get("id"), message=result.get("message")))
         return result
 
     async def end_turn(self, status: str) -> None:
@@ -75,7 +78,7 @@ class NotesHook:
         if session is None or not session.settings.end_turn or run.history is None:
             return
         if run.closing_timeout() <= 0:  # the wall budget and its grace are spent
-            run.emit({"event": "notes_error", "error": "no time left for the notes turn (max_wall_s)"})
+            run.emit(NotesErrorEvent(event="notes_error", error="no time left for the notes turn (max_wall_s)"))
             return
         run.phase("writing notes")
         messages = run.history.messages(extra_user=session.end_prompt(status))
@@ -87,7 +90,7 @@ class NotesHook:
         before = len(session.writes)
         for index, code in enumerate(parse_reply(completion.text).code):
             await run.run_cell(code, "notes", index)
-        run.emit({"event": "notes_written", "writes": session.writes[before:]})
+        run.emit(NotesWrittenEvent(event="notes_written", writes=session.writes[before:]))
 
     def close(self) -> None:
         if self.session is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm import events
 from rlm.usage import Usage
 
 
@@ -17,7 +18,8 @@ class RunResult:
     answer: the final answer; after a budget stop, the best partial answer (or None).
     status: "ok", or what ended the run: "max_iterations", "max_tokens", "max_cost",
         "max_wall_time", "max_sub_calls", "model_error", "sandbox_error", "cancelled" (and
-        "error" in a trajectory whose run raised, e.g. a notes store that could not open).
+        "error" in a trajectory whose run raised, e.g. a notes store that could not open);
+        rlm.events.RunStatus, with the names in rlm.events.Status.
     usage: tokens of this run and everything it started (sub-calls, child runs), per model
         and per depth.
     cost_usd: the same usage priced with the price table (the priced calls only: see `priced`).
@@ -29,7 +31,7 @@ class RunResult:
     """
 
     answer: str | None
-    status: str
+    status: events.RunStatus
     usage: Usage
     cost_usd: float
     run_id: str
@@ -44,7 +46,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == events.Status.OK
 
     @property
     def priced(self) -> bool:
@@ -56,15 +58,15 @@ class RunResult:
         answer) after a budget stop, ModelError / SandboxError / RLMError after a failure."""
         from rlm.errors import BudgetExceeded, ModelError, RLMError, SandboxError
 
-        if self.status == "ok":
+        if self.status == events.Status.OK:
             return self
-        if self.status.startswith("max_"):
+        if self.status in events.BUDGET_STOPS:
             raise BudgetExceeded(self.status, f"the {self.status} budget ended run {self.run_id}",
                                  partial_answer=self.answer)
         message = f"run {self.run_id} ended with {self.status}: {self.error}"
-        if self.status == "model_error":
+        if self.status == events.Status.MODEL_ERROR:
             raise ModelError(message)
-        if self.status == "sandbox_error":
+        if self.status == events.Status.SANDBOX_ERROR:
             raise SandboxError(message)
         raise RLMError(message)
 
@@ -88,7 +90,8 @@ class RunResult:
 
 @dataclass
 class RunStatus:
-    """A live view of a run tree for progress displays; read it from any thread."""
+    """A live view of a run tree for progress displays; read it from any thread. (What a run
+    ends with is RunResult.status, an rlm.events.RunStatus.)"""
 
     turn: int = 0
     max_turns: int = 0

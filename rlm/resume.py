@@ -37,6 +37,7 @@ from typing import Any
 from rlm import stdin_spool
 from rlm.config import RLMConfig
 from rlm.errors import ContextError
+from rlm.events import Kind
 from rlm.inputs import Context
 from rlm.trajectory import read_jsonl
 from sandbox.context import MESSAGE_PATH_CHARS, shown
@@ -183,7 +184,7 @@ def _recorded_replies(events: list[Any]) -> list[RecordedReply]:
     """The replies of turns 1, 2, ... as long as each was recorded whole."""
     by_turn: dict[int, RecordedReply] = {}
     for e in events:
-        if (isinstance(e, dict) and e.get("event") == "model_call" and isinstance(e.get("turn"), int)
+        if (isinstance(e, dict) and e.get("event") == Kind.MODEL_CALL and isinstance(e.get("turn"), int)
                 and isinstance(e.get("reply"), str) and "error" not in e
                 and "reply" not in (e.get("cut") or ())):  # a reply cut by the trajectory's caps
             by_turn[e["turn"]] = RecordedReply(e["reply"], int(e.get("prompt_tokens") or 0),
@@ -201,7 +202,7 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
     its context changed since."""
     path = find_run(runs_dir, run_id)
     events = list(read_jsonl(path))
-    start = next((e for e in events if isinstance(e, dict) and e.get("event") == "run_start"), None)
+    start = next((e for e in events if isinstance(e, dict) and e.get("event") == Kind.RUN_START), None)
     if start is None:
         raise ContextError(f"{path} holds no run_start event; it cannot be resumed")
     if start.get("parent_run_id"):
@@ -301,6 +302,6 @@ def recorded_settings(runs_dir: Path, run_id: str) -> dict[str, Any]:
     """The request settings run `run_id` recorded, but its endpoints (they come from the
     resumer: see _check_endpoints); ContextError if there is no such run."""
     path = find_run(runs_dir, run_id)
-    start = next((e for e in read_jsonl(path) if isinstance(e, dict) and e.get("event") == "run_start"), {})
+    start = next((e for e in read_jsonl(path) if isinstance(e, dict) and e.get("event") == Kind.RUN_START), {})
     settings = request_settings(dict(start.get("config") or {}))
     return {k: v for k, v in settings.items() if k not in dict(ENDPOINT_FIELDS)}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlm import prompts as prompts_text
 from rlm.errors import RLMError
+from rlm.events import ChildDoneEvent, ChildRunEvent, LoopCheckEvent, SubCallEvent
 from rlm.inputs import Context
 from rlm.loop_guards import looks_like_refusal, short_prompts
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
@@ -153,8 +154,8 @@ class SubCallServer:
         short = [] if pictures else short_prompts(prompts)
         if short:
             self.run.pending_notes.append(prompts_text.short_prompts(len(short), max(short)))
-            self.run.emit({"event": "loop_check", "check": "short_sub_prompt", "count": len(short),
-                           "longest": max(short)})
+            self.run.emit(LoopCheckEvent(event="loop_check", check="short_sub_prompt", count=len(short),
+                                         longest=max(short)))
 
     def _check_answers(self, prompts: list[str], answers: list[str]) -> None:
         """Remember the replies that decline or ask for data: they are no answer."""
@@ -162,9 +163,9 @@ class SubCallServer:
         self.run.flagged_replies.update(a.strip() for a in refused if a.strip())
         if refused:
             self.run.pending_notes.append(prompts_text.refusals(len(refused), refused[0].strip()[:100]))
-            self.run.emit({"event": "loop_check", "check": "sub_refusal", "count": len(refused)})
+            self.run.emit(LoopCheckEvent(event="loop_check", check="sub_refusal", count=len(refused)))
 
-    def _emit_sub_call(self, event: dict[str, Any]) -> None:
+    def _emit_sub_call(self, event: SubCallEvent) -> None:
         if "prompt_tokens" in event:
             hit = bool(event.get("cache_hit"))
             cost = event.get("saved_usd") if hit else event["cost_usd"]
@@ -189,9 +190,9 @@ class SubCallServer:
             self.tree.status.child_runs += 1
             child = self._start_child(context, query)
             run.children.append(child.run_id)
-            run.emit({"event": "child_run", "cell": cell, "child_run_id": child.run_id,
-                      "trajectory": str(child.trajectory.path) if child.trajectory.path else None,
-                      **prompt_record(prompt)})
+            run.emit(ChildRunEvent(event="child_run", cell=cell, child_run_id=child.run_id,
+                                   trajectory=str(child.trajectory.path) if child.trajectory.path else None,
+                                   **prompt_record(prompt)))
             try:
                 result: RunResult = await child.execute()
             except RLMError as exc:
@@ -199,9 +200,9 @@ class SubCallServer:
             finally:
                 self.tree.status.child_runs -= 1
         run.usage.merge(result.usage)
-        run.emit({"event": "child_done", "child_run_id": child.run_id, "status": result.status,
-                  "answer_chars": len(result.answer or ""),
-                  "cost_usd": round(result.cost_usd, 6) if result.priced else None})
+        run.emit(ChildDoneEvent(event="child_done", child_run_id=child.run_id, status=result.status,
+                                answer_chars=len(result.answer or ""),
+                                cost_usd=round(result.cost_usd, 6) if result.priced else None))
         if result.answer is None:
             return f"[rlm_query error: the sub-run ended with status {result.status} and no answer]"
         return result.answer

@@ -5,7 +5,8 @@ Events: run_start (settings without secrets, context description, query), model_
 (messages as role + size + hash, reply, tokens, latency), cell (code, output, duration),
 sub_call (the prompt, or the head and tail of a long one; reply, tokens, latency, depth),
 child_run (its run id and file), final (answer, status) and totals. Every event carries `t`
-(seconds since the run started) and `ts` (UTC time).
+(seconds since the run started) and `ts` (UTC time). rlm/events.py declares every kind and its
+fields, and the schema version run_start carries.
 
 Every event is bounded here, in the writer, whatever its kind (`bound_event`): each text is cut
 to its field's cap (`FIELD_CHARS`, `DEFAULT_FIELD_CHARS` for any field not listed; the head and
@@ -27,12 +28,13 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rlm.errors import ConfigError
+from rlm.events import UNFINISHED, Event, Kind, PromptRecord, TrajectoryBudgetEvent
 from rlm.writable import ensure_dir
 
 
@@ -65,7 +67,7 @@ SHORT_CHARS = 200
 SHORT_FIELD_CHARS = {"answer": 16_000}  # a short final event still shows the answer's start
 FULL_SHARE = 0.875
 TAIL_RESERVE_BYTES = 256 << 10
-ALWAYS_WRITTEN = ("final", "totals", "trajectory_budget")
+ALWAYS_WRITTEN = (Kind.FINAL, Kind.TOTALS, Kind.TRAJECTORY_BUDGET)
 
 
 def _cut_text(text: str, limit: int) -> str:
@@ -114,7 +116,7 @@ def _bounded(value: Any, limit: int, depth: int, cut: list[bool]) -> Any:
     return _bounded(str(value), limit, depth, cut)
 
 
-def bound_event(event: dict[str, Any], *, short: bool = False) -> dict[str, Any]:
+def bound_event(event: Mapping[str, Any], *, short: bool = False) -> dict[str, Any]:
     """`event` with every field within its cap (see the module docstring); in short form only
     scalars, texts cut to SHORT_CHARS and the sizes of containers. Fields that were cut are
     listed in `cut`."""
@@ -138,7 +140,7 @@ def bound_event(event: dict[str, Any], *, short: bool = False) -> dict[str, Any]
     return out
 
 
-def prompt_record(prompt: str) -> dict[str, Any]:
+def prompt_record(prompt: str) -> PromptRecord:
     """What a trajectory keeps of a sub-call's prompt: all of a short one; the head, tail, size and
     hash of a long one (the viewer finds where its text came from in the context)."""
     if len(prompt) <= PROMPT_KEEP_CHARS:
@@ -212,7 +214,7 @@ class Trajectory:
                 raise ConfigError(f"cannot write the trajectory {path}: {exc.strerror}") from exc
             self._file = os.fdopen(fd, "ab")
 
-    def write(self, event: dict[str, Any]) -> None:
+    def write(self, event: Event) -> None:
         if self._file is None:
             return
         record = {
@@ -236,7 +238,7 @@ class Trajectory:
         with the lock held."""
         b = self.budget
         last = self.root and record.get("event") in ALWAYS_WRITTEN
-        if record.get("event") == "final" and self.dropped:
+        if record.get("event") == Kind.FINAL and self.dropped:
             record["dropped_events"] = self.dropped
         line = _encode(bound_event(record))
         if b.take(len(line), b.total if last else b.full_limit):
@@ -244,10 +246,10 @@ class Trajectory:
         notice = b""
         if not self._noticed:
             self._noticed = True
-            notice = _encode(bound_event({
-                "event": "trajectory_budget", "run_id": self.run_id, "t": record["t"], "ts": record["ts"],
-                "budget_bytes": b.total, "written_bytes": self.written,
-                "message": "the trajectory byte budget is spent: later events are recorded in short form"}))
+            notice = _encode(bound_event(TrajectoryBudgetEvent(
+                event="trajectory_budget", run_id=self.run_id, t=record["t"], ts=record["ts"],
+                budget_bytes=b.total, written_bytes=self.written,
+                message="the trajectory byte budget is spent: later events are recorded in short form")))
             if not b.take(len(notice), b.short_limit):
                 notice = b""
         line = _encode(bound_event(record, short=True))
@@ -272,16 +274,16 @@ def _encode(record: dict[str, Any]) -> bytes:
 def summarise_run(path: Path) -> dict[str, Any]:
     """One line about a run from its trajectory: id, start, depth, parent, model, query,
     status (or "running / crashed" when the file has no final event), answer, tokens, cost."""
-    out: dict[str, Any] = {"run_id": path.stem, "path": str(path), "status": "running or crashed",
+    out: dict[str, Any] = {"run_id": path.stem, "path": str(path), "status": UNFINISHED,
                            "answer": None, "tokens": 0, "cost_usd": 0.0, "iterations": 0}
     for e in read_trajectory(path):
         kind = e.get("event")
-        if kind == "run_start":
+        if kind == Kind.RUN_START:
             out.update(started=e.get("ts"), depth=e.get("depth", 0), parent=e.get("parent_run_id"),
                        model=e.get("model"), query=e.get("query"))
-        elif kind == "final":
+        elif kind == Kind.FINAL:
             out.update(status=e.get("status"), answer=e.get("answer"))
-        elif kind == "totals":
+        elif kind == Kind.TOTALS:
             out.update(tokens=e.get("usage", {}).get("total", {}).get("total_tokens", 0),
                        cost_usd=e.get("cost_usd", 0.0), iterations=e.get("iterations", 0),
                        wall_s=e.get("wall_s"))

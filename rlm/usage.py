@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlm.events import BudgetStop, Status
 from rlm.pricing import PriceTable
 
 
@@ -245,7 +246,7 @@ class Budget:
             self._settled.set()
             self._settled = None
 
-    def claim_sub_call(self) -> str | None:
+    def claim_sub_call(self) -> BudgetStop | None:
         """Count one sub-call about to be made, or name the budget that forbids it (a token,
         cost or time budget already spent, else "max_sub_calls" when none is left)."""
         spent = self.exceeded(sub_calls=False)
@@ -254,7 +255,7 @@ class Budget:
         with self._lock:
             if self.max_sub_calls is not None and self.sub_calls >= self.max_sub_calls:
                 self.sub_calls_refused += 1
-                return "max_sub_calls"
+                return Status.MAX_SUB_CALLS
             self.sub_calls += 1
             return None
 
@@ -264,16 +265,16 @@ class Budget:
     def wall_left(self) -> float | None:
         return None if self.max_wall_s is None else self.max_wall_s - self.elapsed()
 
-    def exceeded(self, *, sub_calls: bool = True) -> str | None:
+    def exceeded(self, *, sub_calls: bool = True) -> BudgetStop | None:
         u = self.usage.total
         if self.max_tokens is not None and u.total_tokens >= self.max_tokens:
-            return "max_tokens"
+            return Status.MAX_TOKENS
         if self.max_cost_usd is not None and u.cost_usd >= self.max_cost_usd:
-            return "max_cost"
+            return Status.MAX_COST
         if self.max_wall_s is not None and self.elapsed() >= self.max_wall_s:
-            return "max_wall_time"
+            return Status.MAX_WALL_TIME
         if sub_calls and self.sub_calls_refused:
-            return "max_sub_calls"  # spent, and something was refused for it
+            return Status.MAX_SUB_CALLS  # spent, and something was refused for it
         return None
 
     def describe_left(self) -> str:

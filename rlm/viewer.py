@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rlm.events import UNFINISHED, Kind
 from rlm.resume import find_run
 from rlm.trajectory import read_trajectory
 
@@ -235,7 +236,7 @@ class _Builder:
     def run(self, path: Path) -> dict[str, Any]:
         raw_events = list(read_trajectory(path))
         events = [self.redact.any(e) for e in raw_events]
-        start: dict[str, Any] = next((e for e in events if e.get("event") == "run_start"), {})
+        start: dict[str, Any] = next((e for e in events if e.get("event") == Kind.RUN_START), {})
         run_id = str(start.get("run_id") or path.stem)
         self._seen.add(run_id)
         started = _ts(start.get("ts"))
@@ -249,7 +250,7 @@ class _Builder:
             "id": run_id, "depth": start.get("depth", 0), "parent": start.get("parent_run_id"),
             "model": start.get("model"), "method": start.get("method") or "rlm", "query": start.get("query"),
             "started": start.get("ts"),
-            "context": start.get("context") or {}, "status": "running or crashed", "answer": None, "error": None,
+            "context": start.get("context") or {}, "status": UNFINISHED, "answer": None, "error": None,
             "settings": _settings(config), "turns": [], "cells": {}, "subcalls": [], "children": {},
             "notes": {"loaded": None, "ops": [], "written": []}, "budget_stop": None, "totals": None,
             "offset_s": round(offset, 3),
@@ -265,9 +266,9 @@ class _Builder:
 
         for raw, e in zip(raw_events, events, strict=True):
             kind = e.get("event")
-            if kind == "context_loaded":
+            if kind == Kind.CONTEXT_LOADED:
                 run["loaded"] = {k: e.get(k) for k in ("name", "type", "size", "description", "docs")}
-            elif kind == "model_call":
+            elif kind == Kind.MODEL_CALL:
                 reply, cut = _cut(e.get("reply"), MODEL_REPLY_CHARS)
                 call = {k: e.get(k) for k in ("model", "prompt_tokens", "completion_tokens", "cached_tokens",
                                               "latency_s", "attempts", "cache_hit", "error", "prompt_chars")}
@@ -277,7 +278,7 @@ class _Builder:
                 self._point(e, offset)
                 if run_id == self.root_id:
                     self.turn_marks.append([round(float(e.get("t") or 0.0), 3), e.get("turn")])
-            elif kind == "cell":
+            elif kind == Kind.CELL:
                 out, out_cut = _cut(e.get("stdout"), OUTPUT_CHARS)
                 cell = {"cell": e.get("cell"), "turn": e.get("turn"), "block": e.get("block"),
                         "code": self.highlight(str(e.get("code") or "")), "stdout": out, "stdout_cut": out_cut,
@@ -286,10 +287,10 @@ class _Builder:
                         "subcalls": [], "children": [], "notes": []}
                 run["cells"][str(e.get("cell"))] = cell
                 turn_of(e.get("turn"))["cells"].append(e.get("cell"))
-            elif kind == "sub_call":
+            elif kind == Kind.SUB_CALL:
                 run["subcalls"].append(self._sub_call(e, raw, len(run["subcalls"])))
                 self._point(e, offset)
-            elif kind == "child_run":
+            elif kind == Kind.CHILD_RUN:
                 child_id = str(e.get("child_run_id"))
                 child = {"id": child_id, "cell": e.get("cell"), "prompt": self._prompt(e, raw), "status": None}
                 child_path = Path(str(e.get("trajectory"))) if e.get("trajectory") else None
@@ -299,24 +300,24 @@ class _Builder:
                     child["run"] = self.run(child_path)
                     child["status"] = child["run"]["status"]
                 run["children"][child_id] = child
-            elif kind == "child_done":
+            elif kind == Kind.CHILD_DONE:
                 child = run["children"].get(str(e.get("child_run_id")))
                 if child is not None:
                     child.update(status=e.get("status"), cost_usd=_cost(e))
-            elif kind == "notes_loaded":
+            elif kind == Kind.NOTES_LOADED:
                 run["notes"]["loaded"] = {k: e.get(k) for k in ("directory", "memories", "memory_tokens",
                                                                  "memory_ids", "memory_texts", "docs")}
-            elif kind == "note":
+            elif kind == Kind.NOTE:
                 run["notes"]["ops"].append({k: e.get(k) for k in ("cell", "op", "id", "message", "request")})
-            elif kind == "notes_written":
+            elif kind == Kind.NOTES_WRITTEN:
                 run["notes"]["written"] = e.get("writes") or []
-            elif kind == "notes_error":
+            elif kind == Kind.NOTES_ERROR:
                 run["notes"]["error"] = e.get("error")
-            elif kind == "budget_stop":
+            elif kind == Kind.BUDGET_STOP:
                 run["budget_stop"] = e.get("budget")
-            elif kind == "final":
+            elif kind == Kind.FINAL:
                 run.update(status=e.get("status"), answer=e.get("answer"), error=e.get("error"))
-            elif kind == "totals":
+            elif kind == Kind.TOTALS:
                 usage = (e.get("usage") or {}).get("total") or {}
                 run["totals"] = {"tokens": usage.get("total_tokens", 0), "prompt_tokens": usage.get("prompt_tokens", 0),
                                  "completion_tokens": usage.get("completion_tokens", 0),

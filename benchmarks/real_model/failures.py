@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm import read_trajectory
+from rlm.events import Kind, Status
 from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported
 from rlm.protocol import parse_reply
 from sandbox.kernel.protected import rebound_names
@@ -44,22 +45,22 @@ def classify(trajectory: str | Path) -> list[str]:
     """The failure modes seen in a root run's trajectory (each named once, in a stable order)."""
     events = list(read_trajectory(Path(trajectory)))
     found: set[str] = set()
-    finals = [e for e in events if e.get("event") == "final"]
+    finals = [e for e in events if e.get("event") == Kind.FINAL]
     final: dict[str, Any] = finals[-1] if finals else {}
     answer = final.get("answer")
     status = final.get("status")
     if answer is None:
         found.add("no_answer")
-    if status in ("max_iterations", "max_wall_time", "max_tokens", "max_cost"):
+    if status in (Status.MAX_ITERATIONS, Status.MAX_WALL_TIME, Status.MAX_TOKENS, Status.MAX_COST):
         found.add("budget_exhausted")
     repeats = Repeats()
     seen: list[str] = []
     sub_replies: list[str] = []
     for e in events:
         kind = e.get("event")  # a run's file holds its own events (a child run has its own file)
-        if kind == "model_call" and isinstance(e.get("reply"), str) and e.get("turn") != "notes":
-            _reply_modes(e["reply"], found, ended_ok=status == "ok")
-        elif kind == "cell":
+        if kind == Kind.MODEL_CALL and isinstance(e.get("reply"), str) and e.get("turn") != "notes":
+            _reply_modes(e["reply"], found, ended_ok=status == Status.OK)
+        elif kind == Kind.CELL:
             code, out, err = e.get("code") or "", e.get("stdout") or "", e.get("error")
             if repeats.count(code, out, err):
                 found.add("repeated_cell")
@@ -73,7 +74,7 @@ def classify(trajectory: str | Path) -> list[str]:
             if err and "ProtectedName" in err:
                 found.add("rebinds_protected")
             seen.extend([out, err or ""])
-        elif kind == "sub_call":
+        elif kind == Kind.SUB_CALL:
             prompt = e.get("prompt")
             if isinstance(prompt, str) and short_prompts([prompt]):
                 found.add("sub_prompt_no_data")
@@ -82,9 +83,9 @@ def classify(trajectory: str | Path) -> list[str]:
                 sub_replies.append(reply)
                 if looks_like_refusal(reply):
                     found.add("sub_refusal")
-        elif kind == "loop_check" and e.get("check") == "short_sub_prompt":
+        elif kind == Kind.LOOP_CHECK and e.get("check") == "short_sub_prompt":
             found.add("sub_prompt_no_data")
-        elif kind == "final_refused" and "nothing the model saw" in str(e.get("reason")):
+        elif kind == Kind.FINAL_REFUSED and "nothing the model saw" in str(e.get("reason")):
             found.add("unsupported_final")
     _block_cascade(events, found)
     if isinstance(answer, str):
@@ -114,7 +115,7 @@ def _reply_modes(text: str, found: set[str], *, ended_ok: bool) -> None:
 def _block_cascade(events: list[dict[str, Any]], found: set[str]) -> None:
     failed_turns: set[Any] = set()
     for e in events:
-        if e.get("event") != "cell":
+        if e.get("event") != Kind.CELL:
             continue
         turn = e.get("turn")
         if turn in failed_turns:

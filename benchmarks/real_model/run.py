@@ -33,6 +33,7 @@ from benchmarks.real_model.tasks import generate, score
 from evals.methods import FAILED_STATUSES, MethodSettings, Outcome, run_method
 from evals.tasks import EvalError, Task, read_tasks
 from rlm import RLMConfig, append_jsonl, read_jsonl, read_trajectory
+from rlm.events import Kind, Status
 
 METHODS = ("rlm", "direct", "codeact", "official")
 ANSWER_CHARS = 2000  # answers are cut to this in the results file
@@ -154,7 +155,7 @@ def turns_of(method: str, trajectory_path: str | None) -> int | None:
     if method == "direct" or not trajectory_path or not Path(trajectory_path).exists():
         return None
     for event in read_trajectory(Path(trajectory_path)):
-        if event.get("event") == "totals":
+        if event.get("event") == Kind.TOTALS:
             return int(event.get("iterations", 0))
     return None
 
@@ -180,7 +181,7 @@ def outcome_modes(method: str, out: Outcome) -> list[str]:
     if method == "direct" or out.status == UNAVAILABLE:
         return []
     modes = ["no_answer"] if out.answer is None else []
-    return modes + (["budget_exhausted"] if out.status in ("max_iterations", "max_wall_time") else [])
+    return modes + (["budget_exhausted"] if out.status in (Status.MAX_ITERATIONS, Status.MAX_WALL_TIME) else [])
 
 
 def run_pair(task: Task, method: str, base: Path, opts: Options, settings: MethodSettings) -> dict[str, Any]:
@@ -274,7 +275,7 @@ def modes_of(row: dict[str, Any]) -> list[str]:
     written before the classifier changed are counted alike), plus `wrong_status_ok`."""
     path = row.get("trajectory_path")
     modes = failure_modes(path) if path and Path(path).exists() else list(row.get("failure_modes") or [])
-    if row.get("status") == "ok" and not row.get("correct"):
+    if row.get("status") == Status.OK and not row.get("correct"):
         modes.append("wrong_status_ok")
     return modes
 
