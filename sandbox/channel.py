@@ -9,6 +9,7 @@ applies its layers and execs the kernel.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import stat
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,22 @@ _MIN_MESSAGE_BYTES = 128 * 2**20  # the least a shell message part may be (see m
 _SHELL_RCVHWM = 1  # shell messages that may queue on the host (libzmq holds each whole)
 _MAX_PARTS = 32  # parts of a shell message kept (see _recv_shell)
 _SEND_WAIT_S = 5.0  # how long a request may wait to be queued for the kernel
+
+
+def close_thread_loop() -> None:
+    """jupyter_client runs its coroutines on an event loop it makes for each thread and never
+    closes; in a worker thread (the controller's), close it so that it does not leak."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 class KernelChannel:

@@ -14,7 +14,6 @@ A backend that isolates the kernel another way subclasses `Sandbox` and override
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sandbox.bridge import BridgeServer
-from sandbox.channel import KernelChannel
+from sandbox.channel import KernelChannel, close_thread_loop
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, WalkOptions, prepare
 from sandbox.documents.pool import ExtractOptions, picture
@@ -51,22 +50,6 @@ log = logging.getLogger("rlm.sandbox")
 
 _BASE_MEMORY = 1 * GiB
 _warned: set[str] = set()
-
-
-def _close_thread_loop() -> None:
-    """jupyter_client runs its coroutines on an event loop it makes for each thread and never
-    closes; in a worker thread (the controller's), close it so that it does not leak."""
-    if threading.current_thread() is threading.main_thread():
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            loop = asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
-            return
-    if not loop.is_running() and not loop.is_closed():
-        loop.close()
-        asyncio.set_event_loop(None)
 
 
 class Sandbox:
@@ -170,7 +153,7 @@ class Sandbox:
             if self._bridge is not None:
                 self._bridge.close()
             self._ws.remove()
-            _close_thread_loop()
+            close_thread_loop()
 
     def __del__(self) -> None:
         if getattr(self, "_started", False) and not getattr(self, "_closed", True):

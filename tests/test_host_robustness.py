@@ -20,8 +20,8 @@ import pytest
 from rlm.subcalls import SubCallServer
 from rlm.tools import SUBCONTEXT_KEY, query_tools
 from sandbox import HostRequest, Sandbox, SandboxConfig, bridge
+from sandbox.channel import close_thread_loop as _close_thread_loop
 from sandbox.config import GiB
-from sandbox.host import _close_thread_loop
 from sandbox.kernel import wire
 from sandbox.kernel.caps import FINAL_MAX_CHARS
 
