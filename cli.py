@@ -281,8 +281,8 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
     resume` share). `kept`: standard input's spool file, said where it stays for a resume."""
     global _json_errors
     from rlm import RLMError
-    from rlm.display import RunDisplay, summary_line
     from rlm.events import Status
+    from rlm.frontends.display import RunDisplay, summary_line
 
     display = RunDisplay(err_console, verbose=verbose)
     try:
@@ -448,7 +448,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
       rlm runs show ab12cd34            # the end (or the start) of an id is enough
     """
     from rlm import read_trajectory
-    from rlm.display import RunDisplay
+    from rlm.frontends.display import RunDisplay
     from rlm.pricing import cost_text
     from rlm.trajectory import summarise_run
 
@@ -470,7 +470,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
 def _run_path(run_id: str, runs_dir: str | None):  # noqa: ANN202 - a Path
     """The trajectory of RUN_ID (a unique prefix or suffix will do), or exit 1 with one line."""
     from rlm import RLMError
-    from rlm.viewer import find_run_path
+    from rlm.frontends.viewer import find_run_path
 
     try:
         return find_run_path(_runs_dir(runs_dir), run_id)
@@ -498,7 +498,7 @@ def runs_view(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
     """
     from pathlib import Path
 
-    from rlm.viewer import write_run_html
+    from rlm.frontends.viewer import write_run_html
 
     path = _run_path(run_id, runs_dir)
     out = Path(output) if output else path.with_suffix(".html")
@@ -541,7 +541,7 @@ def runs_export(run_id: str = typer.Argument(..., metavar="RUN_ID",
     """
     from pathlib import Path
 
-    from rlm.export import FORMATS, export_run
+    from rlm.frontends.export import FORMATS, export_run
 
     if fmt not in FORMATS:
         _fail(f"--format is one of {', '.join(FORMATS)}", code=2)
@@ -1289,7 +1289,7 @@ def mcp_serve(
       rlm mcp --root /data --http --port 8765
     """
     from rlm import RLMError
-    from rlm.mcp_server import ServerSettings, serve
+    from rlm.frontends.mcp_server import ServerSettings, serve
 
     if notes and no_notes:
         _fail("give --notes DIR or --no-notes, not both", code=2)

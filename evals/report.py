@@ -189,7 +189,7 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
     (written to runs/ beside it, self-contained like `rlm runs view`)."""
     from html import escape
 
-    from rlm.viewer import page, write_run_html
+    from rlm.frontends.viewer import page, write_run_html
 
     def cell(value: Any, cls: str = "") -> str:
         return f'<td class="{cls}">{escape(str(value))}</td>' if cls else f"<td>{escape(str(value))}</td>"

@@ -255,7 +255,7 @@ def test_the_cli_names_the_allowed_models_and_refuses_an_unpriced_one_under_max_
 @pytest.mark.parametrize("bad", [float("nan"), -1.0])
 def test_an_mcp_agent_cannot_lift_the_server_s_cost_ceiling_with_a_bad_number(tmp_path, bad):
     pytest.importorskip("mcp")
-    from rlm.mcp_server import RLMService, ServerSettings
+    from rlm.frontends.mcp_server import RLMService, ServerSettings
 
     (tmp_path / "a.txt").write_text("hello\n")
     service = RLMService(ServerSettings(roots=[str(tmp_path)], notes=False, overrides={

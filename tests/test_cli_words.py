@@ -257,7 +257,7 @@ def test_the_live_status_and_a_mixed_run_say_what_is_unpriced(tmp_path):
     from scripted_server import script
 
     from rlm import RLM
-    from rlm.display import status_line, summary_line
+    from rlm.frontends.display import status_line, summary_line
 
     root = script("```repl\nn = llm_query('count the words')\nprint(n)\n```", "FINAL_VAR(n)")
     with ScriptedServer({"root": root, "sub": lambda call: "7"}) as server:

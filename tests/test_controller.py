@@ -611,7 +611,7 @@ def test_the_status_line_ticks_during_a_cell_and_tells_queued_from_in_flight(mak
     import threading
     import time
 
-    from rlm.display import status_line
+    from rlm.frontends.display import status_line
 
     spin = "```repl\nx = sum(range(60_000_000))\n```"  # a cell that runs a while and emits nothing
     batch = "```repl\nr = llm_query_batched(['count a in: ' + 'a' * i for i in range(1, 13)])\n```"

@@ -30,10 +30,10 @@ from rlm.events import (
     required_keys,
     schema_of,
 )
-from rlm.export import export_jsonl, export_official
+from rlm.frontends.export import export_jsonl, export_official
+from rlm.frontends.viewer import build_run_data, render_run_html
 from rlm.resume import load_run
 from rlm.trajectory import summarise_run
-from rlm.viewer import build_run_data, render_run_html
 
 NOTES_CODE = "```repl\nremember('The numbers in the context add up to 6.', 'summed them')\n```"
 

@@ -16,7 +16,7 @@ mcp = pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
 from rlm.errors import ConfigError  # noqa: E402
-from rlm.mcp_server import PathRefused, Roots  # noqa: E402
+from rlm.frontends.mcp_server import PathRefused, Roots  # noqa: E402
 
 FIND_FAILURE = (
     "Looking for the failure.\n```repl\nhits = [d.path for d in docs if 'FAILED' in d.text]\n"

@@ -19,7 +19,7 @@ import pytest
 from big_run import ANSWER, CHUNK, FAN_OUT, TURNS, record_big_run, sub_answer
 from conftest import PLANTED_KEY, REPO, cli_env
 
-from rlm.viewer import ContextSources, Redactor
+from rlm.frontends.viewer import ContextSources, Redactor
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -196,7 +196,7 @@ def test_a_run_of_40_turns_and_1000_sub_calls_renders_in_chromium(big_run, tmp_p
 
 def test_the_page_data_of_the_big_run(big_run):
     """What the page is built from: every turn, cell and sub-call, the child run, the notes."""
-    from rlm.viewer import build_run_data, find_run_path
+    from rlm.frontends.viewer import build_run_data, find_run_path
 
     tmp, runs, run_id, context = big_run
     started = time.monotonic()
@@ -323,7 +323,7 @@ def test_a_baseline_run_page_lists_its_sub_calls_outside_any_cell(tmp_path):
     from scripted_server import ScriptedServer
 
     from evals import MethodSettings, generate, run_eval
-    from rlm.viewer import write_run_html
+    from rlm.frontends.viewer import write_run_html
 
     tasks = generate("sniah", 20_480, 1, 0, tmp_path / "t", variant="single_2")
     with ScriptedServer({"reader": reader}) as srv:

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from rlm.events import Kind, Status
+from rlm.frontends.viewer import Redactor
 from rlm.trajectory import read_trajectory
-from rlm.viewer import Redactor
 
 FORMATS = ("official", "jsonl")
 

@@ -1,7 +1,7 @@
 """A run as one self-contained HTML page: `rlm runs view RUN_ID`.
 
 The page needs no server and no network: the run's data is one JSON block inside it, the
-script and styles are inline (rlm/templates/run_view.html), code is highlighted here with
+script and styles are inline (rlm/frontends/templates/run_view.html), code is highlighted here with
 Pygments, and a Content-Security-Policy forbids any request (images only as data: URIs). It
 shows the question, settings, answer and status; each turn's reply, cells (code, output,
 errors, duration); every sub-call (collapsed; rendered only when opened or found by the
@@ -417,7 +417,7 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _template(name: str) -> str:
-    return resources.files("rlm").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("rlm.frontends").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _json_for_script(value: Any) -> str:

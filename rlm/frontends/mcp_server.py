@@ -37,9 +37,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from rlm._rlm import RLM
-from rlm.display import status_line
 from rlm.errors import ConfigError, RLMError
 from rlm.events import Kind
+from rlm.frontends.display import status_line
 from rlm.notes import NotesError, NotesStore, notes_dir_for
 from rlm.results import RunResult, RunStatus
 from rlm.trajectory import read_trajectory, summarise_run
@@ -249,7 +249,7 @@ class RLMService:
             for cell in turn["cells"]:
                 cell["sub_calls"] = sub_calls.get(cell["cell"], 0)
         info = summarise_run(path)
-        from rlm.viewer import Redactor
+        from rlm.frontends.viewer import Redactor
 
         return Redactor().any({**{k: info.get(k) for k in ("run_id", "status", "query", "answer", "iterations",
                                                            "tokens", "cost_usd", "wall_s", "model", "started")},
