@@ -227,7 +227,6 @@ def query(
     from rlm import RLM, RLMError
     from rlm.config import resolve
     from rlm.inputs import Context, expand_paths
-    from rlm.notes import notes_dir_for, record_corpus
     from sandbox.context import WalkOptions
 
     global _json_errors
@@ -245,9 +244,8 @@ def query(
             runs = resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir
         # standard input and a FIFO are kept next to the runs, so that a run over them can resume
         context = expand_paths(paths, walk=walk, spool_dir=runs)
-        notes_setting = (False if no_notes else Path(notes).expanduser() if notes else notes_dir_for(context))
-        if isinstance(notes_setting, Path) and not notes:
-            record_corpus(notes_setting, context)
+        # not named: the library's one rule (rlm.notes.default_notes_dir) picks the corpus's store
+        notes_setting = False if no_notes else Path(notes).expanduser() if notes else None
         rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                   models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
                   max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,

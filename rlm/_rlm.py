@@ -175,12 +175,9 @@ WINDOW_PROBE_TIMEOUT_S = 5.0  # asking the server for its context window (all it
 
 
 def _default_notes_dir(context: Context) -> Path:
-    from rlm.notes import notes_dir_of_value, record_corpus
+    from rlm.notes import default_notes_dir
 
-    directory = notes_dir_of_value(context.value)
-    if context.paths():
-        record_corpus(directory, context.value)
-    return directory
+    return default_notes_dir(context.value, from_stdin=context.spooled)
 
 
 def _run_blocking(coro: Coroutine[Any, Any, RunResult]) -> RunResult:

@@ -146,8 +146,8 @@ class RLMService:
             ceiling = config.max_cost_usd
             changes["max_cost_usd"] = float(max_cost_usd) if ceiling is None else min(float(max_cost_usd), ceiling)
         notes = self.settings.notes
-        changes["notes"] = (False if notes is False else Path(notes) if isinstance(notes, str)
-                            else notes_dir_for(context))
+        # not named: the library's one rule (rlm.notes.default_notes_dir) picks the corpus's store
+        changes["notes"] = False if notes is False else Path(notes) if isinstance(notes, str) else None
         rlm = RLM(dataclasses.replace(config, **changes))
         rlm._cache = self.rlm._cache  # one call cache for the server
         return rlm, context
@@ -160,7 +160,7 @@ class RLMService:
         if isinstance(notes, str):
             return Path(notes)
         target = self.roots.resolve(path) if path else self.roots.dirs[0]
-        return notes_dir_for(target)
+        return notes_dir_for(target)  # the store a query over `target` uses, read only
 
     def notes_entries(self, path: str | None, kind: str | None, query: str | None, k: int) -> list[dict[str, Any]]:
         directory = self.notes_dir(path)

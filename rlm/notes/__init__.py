@@ -64,6 +64,21 @@ def notes_dir_of_value(value: Any) -> Path:
     return user_dir() / "notes" / f"text-{digest.hexdigest()[:16]}"
 
 
+def default_notes_dir(value: Any, *, from_stdin: bool = False) -> Path:
+    """The one rule for where a run's notes live when the user named no directory (the CLI,
+    the MCP server and the Python API all ask here): standard input's runs share the `stdin`
+    store; files and folders have their corpus's store (`notes_dir_for`, recorded in its
+    `corpus.json` for `rlm notes`); a value in memory has a store of its own
+    (`notes_dir_of_value`)."""
+    if from_stdin:
+        return notes_dir_for(None)
+    directory = notes_dir_of_value(value)
+    if isinstance(value, Path) or (isinstance(value, (list, tuple)) and value
+                                   and all(isinstance(p, Path) for p in value)):
+        record_corpus(directory, value)
+    return directory
+
+
 def record_corpus(directory: Path, context: Any) -> None:
     """Write `corpus.json` in a store made by `notes_dir_for`: which files it is the notes of
     (for `rlm notes` to list the stores and find one by its corpus)."""
@@ -88,6 +103,7 @@ __all__ = [
     "NotesSession",
     "NotesSettings",
     "NotesStore",
+    "default_notes_dir",
     "estimate_tokens",
     "notes_dir_for",
     "notes_dir_of_value",
