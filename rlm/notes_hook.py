@@ -18,13 +18,13 @@ from rlm.tools import notes_tools
 from sandbox import HostRequest
 
 if TYPE_CHECKING:
-    from rlm._run import Run
+    from rlm.run_handle import RunHandle
 
 
 class NotesHook:
     """Notes for `run` (a store only when the tree keeps notes and the run is the root)."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: RunHandle) -> None:
         self.run = run
         notes = run.tree.notes
         # only the root run reads and writes notes; children are sub-tasks of its question

@@ -38,8 +38,8 @@ from sandbox.scratch import ScratchDir, allocated_bytes, copy_sparse
 SCRATCH_PREFIX = "rlm-subctx-"
 
 if TYPE_CHECKING:
-    from rlm._run import Run
     from rlm.results import RunResult
+    from rlm.run_handle import RunHandle
 
 # prompts (llm_query and rlm_query together) one run's kernel may send in one model turn
 MAX_PROMPTS_PER_TURN = 10_000
@@ -53,14 +53,14 @@ _JSON_NOTE = ("\n\n(The context is the JSON text of the list or dict passed to r
 # question says so once it is too long to repeat.
 _INLINE_QUERY_CHARS = 2000
 
-ChildStarter = Callable[[Context, str], "Run"]
+ChildStarter = Callable[[Context, str], "RunHandle"]
 
 
 class SubCallServer:
     """Serves `run`'s kernel requests for sub-calls; `start_child(context, query)` makes the
     child run of an `rlm_query` (not started)."""
 
-    def __init__(self, run: Run, start_child: ChildStarter) -> None:
+    def __init__(self, run: RunHandle, start_child: ChildStarter) -> None:
         self.run = run
         self.tree = run.tree
         self.config = run.config
