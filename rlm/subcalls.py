@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +31,8 @@ from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
 from rlm.tools import MAX_IMAGES, SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
 from sandbox import HostRequest, cap_text
-from sandbox.scratch import ScratchDir, allocated_bytes, copy_sparse
+from sandbox.attachments import Attachment, AttachmentTooLarge
+from sandbox.scratch import ScratchDir
 
 SCRATCH_PREFIX = "rlm-subctx-"
 
@@ -86,7 +85,7 @@ class SubCallServer:
             raise ValueError("rlm_query: contexts must pair one to one with prompts")
         scratch = await asyncio.to_thread(ScratchDir, SCRATCH_PREFIX, self.config.sandbox.work_root)
         try:
-            received = await asyncio.to_thread(_received, contexts, request.fds, scratch.path,
+            received = await asyncio.to_thread(_received, contexts, request.attachments, scratch.path,
                                                self.config.sandbox.disk_quota_bytes)
             if self.run.depth + 1 >= self.config.max_depth:
                 texts = await asyncio.to_thread(_prompt_texts, [c for c, _ in received])
@@ -208,12 +207,12 @@ class SubCallServer:
         return result.answer
 
 
-def _received(contexts: list[Any], fds: list[int], scratch: Path,
+def _received(contexts: list[Any], files: list[Attachment], scratch: Path,
               copy_limit: int) -> list[tuple[Context | None, bool]]:
     """Each sub-context as a Context (None when there is none), and whether it is JSON text. One
-    that came as an open file becomes a host-private copy (a Path), made once per file (by
-    descriptor, and by inode) however often the request refers to it; the data copied for the
-    request is at most `copy_limit` bytes (allocated, not apparent, size)."""
+    that came as a file becomes a host-private copy (a Path), made once per file (by its place
+    in the request, and by its identity) however often the request refers to it; the data
+    copied for the request is at most `copy_limit` bytes (allocated, not apparent, size)."""
     by_index: dict[int, Path] = {}
     by_file: dict[tuple[int, int], Path] = {}
     total = 0
@@ -225,18 +224,14 @@ def _received(contexts: list[Any], fds: list[int], scratch: Path,
             out.append((Context.maybe(context), False))
             continue
         index, kind = ref
-        if not 0 <= index < len(fds):
+        if not 0 <= index < len(files):
             raise ValueError("rlm_query: a sub-context file is missing")
         if index not in by_index:
-            info = os.fstat(fds[index])
-            key = (info.st_dev, info.st_ino)
+            key = files[index].identity
             if key not in by_file:
-                total += info.st_size
-                if total > MAX_SUBCONTEXT_BYTES:
-                    raise ValueError(f"rlm_query: the sub-contexts of one call are over the "
-                                     f"{MAX_SUBCONTEXT_BYTES:,}-byte limit together")
-                path, n = _copy_received_file(fds[index], scratch, ".json" if kind == "json" else ".txt",
-                                              copy_limit - copied)
+                path, n = _copy_received_file(files[index], scratch, ".json" if kind == "json" else ".txt",
+                                              copy_limit - copied, total)
+                total += files[index].size
                 copied += n
                 by_file[key] = path
             by_index[index] = by_file[key]
@@ -289,25 +284,22 @@ def _read_cut(path: Path, limit: int) -> str:
             f"{size:,} in all] ...\n{tail.decode('utf-8', 'replace')}")
 
 
-def _copy_received_file(fd: int, scratch: Path, suffix: str, copy_limit: int) -> tuple[Path, int]:
-    """Copy a file the kernel sent into `scratch`, reading by offset through the descriptor
-    (never reopening a path the kernel could have swapped for a link) and by its data extents;
-    returns the copy and the bytes of data written (ValueError past `copy_limit`)."""
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError("rlm_query: a sub-context must be a regular file")
-    if info.st_size > MAX_SUBCONTEXT_BYTES:
-        raise ValueError(f"rlm_query: a sub-context of {info.st_size:,} bytes is over the "
-                         f"{MAX_SUBCONTEXT_BYTES:,}-byte limit")
-    over = ValueError(f"rlm_query: the sub-contexts of one call hold more than {max(copy_limit, 0):,} bytes "
-                      "of data (what the sandbox's work directory may hold); pass smaller ones")
-    if allocated_bytes(fd) > copy_limit:
-        raise over
-    out_fd, name = tempfile.mkstemp(suffix=suffix, dir=scratch)
+def _copy_received_file(file: Attachment, scratch: Path, suffix: str, copy_limit: int,
+                        before: int) -> tuple[Path, int]:
+    """A private copy of a file the kernel sent (`before`: the bytes of the request's earlier
+    files); ValueError, in the words a model can act on, past a limit."""
     try:
-        written = copy_sparse(fd, out_fd, info.st_size, copy_limit)
+        size = file.size
     except ValueError:
-        raise over from None
-    finally:
-        os.close(out_fd)
-    return Path(name), written
+        raise ValueError("rlm_query: a sub-context must be a regular file") from None
+    if size > MAX_SUBCONTEXT_BYTES:
+        raise ValueError(f"rlm_query: a sub-context of {size:,} bytes is over the "
+                         f"{MAX_SUBCONTEXT_BYTES:,}-byte limit")
+    if before + size > MAX_SUBCONTEXT_BYTES:
+        raise ValueError(f"rlm_query: the sub-contexts of one call are over the "
+                         f"{MAX_SUBCONTEXT_BYTES:,}-byte limit together")
+    try:
+        return file.copy_to(scratch, suffix, copy_limit)
+    except AttachmentTooLarge:
+        raise ValueError(f"rlm_query: the sub-contexts of one call hold more than {max(copy_limit, 0):,} bytes "
+                         "of data (what the sandbox's work directory may hold); pass smaller ones") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.attachments import Attachment
+
 
 @dataclass
 class ExecResult:
@@ -125,3 +127,8 @@ class HostRequest:
     args: dict[str, Any]
     cell: int
     fds: list[int] = field(default_factory=list)  # files sent with the request, open until it returns
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The files sent with the request, to size and copy (see `sandbox.attachments`)."""
+        return [Attachment(fd) for fd in self.fds]
