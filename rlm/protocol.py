@@ -74,17 +74,30 @@ def _lone_close(text: str) -> bool:
     return opening is None or opening.start() > close.start()
 
 
+def _literal(node: ast.AST) -> bool:
+    """A value written out (42, 'text', [1, 'a'], {'k': (1, 2)}, -3): what output looks like."""
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _literal(node.operand)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_literal(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _literal(k) for k in node.keys) and all(_literal(v) for v in node.values)
+    return False
+
+
 def looks_like_python(code: str) -> bool:
-    """Run an untagged fence? Only Python that does something: it must parse, and not be a
-    bare name or literal (models quote output that way: ```\n42\n```)."""
+    """Run an untagged fence? Only Python that does something: it must parse, and not be only
+    values written out (models quote output that way: ```\n42\n['a line']\n```; run, it would
+    echo the invented output back as if the kernel had printed it)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
         # model text: nesting deep enough to exhaust the parser is no code to run (CPython 3.11
         # reports some of it as a SystemError, "AST constructor recursion depth mismatch")
         return False
-    return any(not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Constant, ast.Name)))
-               for node in tree.body)
+    return any(not (isinstance(node, ast.Expr) and _literal(node.value)) for node in tree.body)
 
 
 def _strip_quotes(text: str) -> str:

@@ -396,3 +396,17 @@ def test_at_the_last_call_a_plain_answer_loses_its_final_answer_prefix(make_rlm)
     with ScriptedServer({"root": script("```repl\nprint(context)\n```", "**Final answer:** a fibre cut")}) as server:
         result = make_rlm(server, max_iterations=1).completion("the outage was a fibre cut", "Why?")
     assert (result.status, result.answer) == ("max_iterations", "a fibre cut")
+
+
+def test_an_untagged_block_of_invented_output_is_not_run_as_code_and_is_dropped(make_rlm):
+    # a real model wrote its cell, then "The output is:" and the line it hoped for in a bare fence:
+    # run as code, the list literal echoed the invention back as if the kernel had printed it
+    reply = ("```repl\nhits = [l for l in context.splitlines() if 'Crane' in l]\nprint(hits)\n```\n"
+             "The output is:\n```\n['Ottilie Crane moved her laboratory to Westwick.']\n```")
+    with ScriptedServer({"root": script(reply, "FINAL_VAR(hits)")}) as server:
+        result = make_rlm(server, answer_check=False).completion(
+            "Ottilie Crane moved her laboratory to Oldbury.\nOther text.", "Where?")
+    cells = events(result, "cell")
+    assert len(cells) == 1 and "Westwick" not in cells[0]["stdout"]
+    assert [e["check"] for e in events(result, "loop_check")] == ["invented_output"]
+    assert "Oldbury" in result.answer
