@@ -43,6 +43,7 @@ from rlm.loop_guards import (
     CONTEXT_COPY_CHARS,
     SEEN_KEEP_CHARS,
     Repeats,
+    borrowed_strings,
     invents_output,
     is_context_copy,
     is_empty_result,
@@ -395,6 +396,11 @@ class Run:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
                 self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="repeated_cell", times=times))
                 self.repeated_cells += 1
+        copied = [s for code in reply.code[:len(obs.cells)]
+                  for s in borrowed_strings(code, prompts.example_literals(), self.query)]
+        if copied:
+            obs.notes.append(prompts.copied_example(sorted(set(copied))))
+            self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="copied_example"))
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
         if code_final is not None:

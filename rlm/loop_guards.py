@@ -143,3 +143,16 @@ def is_empty_result(answer: str) -> bool:
     short statement that nothing was found."""
     text = answer.strip()
     return text.strip(".").lower() in _EMPTY or (len(text) <= NOT_FOUND_CHARS and bool(_NOT_FOUND.search(text)))
+
+
+def borrowed_strings(code: str, borrowed: frozenset[str], question: str) -> list[str]:
+    """The strings `code` holds that come from `borrowed` (the worked example's) and not from
+    the question: the model copied the example instead of this task's words."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        return []
+    found = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return sorted(s for s in found & borrowed if s not in question)

@@ -3,6 +3,8 @@ the "now" block rebuilt every turn, nudges and the last call for an answer."""
 
 from __future__ import annotations
 
+import functools
+import re
 from importlib import resources
 from string import Template
 
@@ -171,6 +173,28 @@ UNREADY_ANSWER = (
     "give. Set answer['content'] = ... and answer['ready'] = True, or FINAL_VAR(name) of the variable that "
     "holds the answer."
 )
+@functools.lru_cache(maxsize=1)
+def example_literals() -> frozenset[str]:
+    """The strings the system prompt's worked example searches for ('K. Osei', '-03-'): a cell
+    that searches for one of them copied the example instead of looking at this task's data."""
+    import ast
+
+    text = resources.files("rlm").joinpath("prompts", "system.md").read_text(encoding="utf-8")
+    start = text.find("## Example")
+    section = text[start:text.find("\n## ", start + 1)] if start >= 0 else ""
+    found: set[str] = set()
+    for block in re.findall(r"```repl\n(.*?)```", section, re.DOTALL):
+        found.update(node.value for node in ast.walk(ast.parse(block))
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip())
+    return frozenset(found)
+
+
+def copied_example(strings: list[str]) -> str:
+    quoted = ", ".join(repr(s) for s in strings[:3])
+    return (f"Your code searched for {quoted}: that comes from the worked example in the instructions, not "
+            "from this task. Search for words of this question and of the lines the context printed.")
+
+
 INVENTED_OUTPUT = (
     "The text you wrote after your code block was dropped: it showed output before the code had run. "
     "The real output is above. Wait for the output before describing it."

@@ -410,3 +410,17 @@ def test_an_untagged_block_of_invented_output_is_not_run_as_code_and_is_dropped(
     assert len(cells) == 1 and "Westwick" not in cells[0]["stdout"]
     assert [e["check"] for e in events(result, "loop_check")] == ["invented_output"]
     assert "Oldbury" in result.answer
+
+
+def test_a_cell_that_searches_for_the_worked_examples_words_is_told_so(make_rlm):
+    copied = "```repl\nhits = [line for line in context.splitlines() if 'K. Osei' in line]\nprint(len(hits))\n```"
+    with ScriptedServer({"root": script(copied, "```repl\nn = context.count('ERROR')\nprint(n)\n```",
+                                        "FINAL_VAR(n)")}) as server:
+        result = make_rlm(server).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
+        told = prompt_of(server, 1)
+    assert "comes from the worked example" in told and "'K. Osei'" in told
+    assert [e["check"] for e in events(result, "loop_check")] == ["copied_example"]
+    # the same words, when the question asks about them, are the task's own
+    with ScriptedServer({"root": script(copied, "FINAL_VAR(hits)")}) as server:
+        result = make_rlm(server, answer_check=False).completion("K. Osei ordered\n", "Orders of K. Osei?")
+    assert events(result, "loop_check") == []
