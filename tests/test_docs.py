@@ -167,15 +167,25 @@ def test_every_docs_page_is_linked_from_the_readme():
     assert missing == []
 
 
+def checkout_files() -> list[Path]:
+    """The checkout's own text files: no hidden directory but `.ci` (.git, virtual
+    environments, tool caches), no build output."""
+    out = []
+    for path in REPO.rglob("*"):
+        parts = path.relative_to(REPO).parts
+        if any((p.startswith(".") and p != ".ci") or p in {"__pycache__", "build", "dist"} or p.endswith(".egg-info")
+               for p in parts[:-1]):
+            continue
+        if path.is_file() and path.suffix in {".md", ".py", ".toml", ".txt", ".json", ".html", ".js", ".css", ""}:
+            out.append(path)
+    return out
+
+
 def test_nothing_points_at_the_shared_directory():
     """`shared/` is the developers' own; a user's checkout has none."""
     needle = ".." + "/shared"
     hits = []
-    for path in REPO.rglob("*"):
-        if ".git" in path.parts or "node_modules" in path.parts or not path.is_file():
-            continue
-        if path.suffix not in {".md", ".py", ".toml", ".txt", ".cfg", ".ini", ".json", ".html", ".js", ".css", ""}:
-            continue
+    for path in checkout_files():
         try:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
@@ -183,6 +193,7 @@ def test_nothing_points_at_the_shared_directory():
         if needle in text:
             hits.append(str(path.relative_to(REPO)))
     assert hits == []
+    assert REPO / ".ci" / "run" in checkout_files()
 
 
 # --- python blocks -----------------------------------------------------------------------------
