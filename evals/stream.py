@@ -1,4 +1,4 @@
-"""The continual-learning stream (EVALS.md): tasks in sequence where the next one is ~89%
+"""The continual-learning stream (docs/evals.md): tasks in sequence where the next one is ~89%
 similar (same suite, a new instance), ~10% dissimilar (another suite) and ~1% the very same
 task again; run once with notes persisted between tasks and once without, and report the
 score gain, the cost change and the memory tokens carried at every step."""

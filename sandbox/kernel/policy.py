@@ -4,7 +4,7 @@ Model code is compiled with RestrictedPython and runs with the guards defined he
 attribute access that refuses private names and object-graph pivots, guarded builtins,
 and an import allow-list whose modules are handed out as read-only proxies (so that
 `json.codecs` or `random._os` lead nowhere). This is a *policy*, not the security
-boundary: the OS layers applied by `sandbox/launcher.py` are (the README lists them).
+boundary: the OS layers applied by `sandbox/launcher.py` are (docs/isolation.md lists them).
 """
 
 from __future__ import annotations

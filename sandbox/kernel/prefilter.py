@@ -542,7 +542,7 @@ def _plan(pattern: str, flags: int) -> Plan | None:
     # A window holds every attempt whole when an attempt (and its look-aheads) cannot read past
     # its line, or past the longest match: then Python's own `re` confirms there, exactly.
     # Otherwise no plan: confirming would need the regex engine's partial matching, whose
-    # meaning differs from `re` in places (see the README), and its path is the old one anyway.
+    # meaning differs from `re` in places (docs/dependencies.md), and its path is the old one anyway.
     if not whole.newline and not found.ahead_newline:
         reach, longest = "line", None
     elif whole.max_bytes is not None and found.ahead_bytes is not None:
