@@ -14,6 +14,7 @@ from scripted_server import Call, ScriptedServer, script
 
 from rlm import RLM, read_trajectory
 from rlm.model_window import chars_for_tokens, server_window_tokens
+from rlm.prompts import example_literals
 from rlm.protocol import parse_reply
 
 
@@ -413,14 +414,15 @@ def test_an_untagged_block_of_invented_output_is_not_run_as_code_and_is_dropped(
 
 
 def test_a_cell_that_searches_for_the_worked_examples_words_is_told_so(make_rlm):
-    copied = "```repl\nhits = [line for line in context.splitlines() if 'K. Osei' in line]\nprint(len(hits))\n```"
+    word = sorted(example_literals())[0]  # what the example searches for (a real model copied it onto a log)
+    copied = f"```repl\nhits = [line for line in context.splitlines() if {word!r} in line]\nprint(len(hits))\n```"
     with ScriptedServer({"root": script(copied, "```repl\nn = context.count('ERROR')\nprint(n)\n```",
                                         "FINAL_VAR(n)")}) as server:
         result = make_rlm(server).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
         told = prompt_of(server, 1)
-    assert "comes from the worked example" in told and "'K. Osei'" in told
+    assert "comes from the worked example" in told and repr(word) in told
     assert [e["check"] for e in events(result, "loop_check")] == ["copied_example"]
     # the same words, when the question asks about them, are the task's own
     with ScriptedServer({"root": script(copied, "FINAL_VAR(hits)")}) as server:
-        result = make_rlm(server, answer_check=False).completion("K. Osei ordered\n", "Orders of K. Osei?")
+        result = make_rlm(server, answer_check=False).completion(f"{word} ordered\n", f"Orders of {word}?")
     assert events(result, "loop_check") == []
