@@ -21,6 +21,7 @@ from sandbox.launcher import (
     join_cgroup,
     kernel_inputs,
     open_report,
+    run_launch_command,
     sealed_file,
     set_limits,
 )
@@ -92,8 +93,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv)
-    except BaseException as exc:  # report any launch failure on stderr for the host's log
-        print(f"rlm sandbox bubblewrap launch failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        raise SystemExit(70) from None
+    run_launch_command(main, "bubblewrap launch")

@@ -457,9 +457,15 @@ def main(argv: list[str]) -> None:
     exec_kernel(cfg, fds, report_fd, report.layers)
 
 
-if __name__ == "__main__":
+def run_launch_command(entry: Any, what: str) -> None:
+    """Run a launch command's `entry(argv)`; any failure is reported on stderr (the host's log
+    of the kernel) and ends it with status 70."""
     try:
-        main(sys.argv)
-    except BaseException as exc:  # report any launch failure on stderr for the host's log
-        print(f"rlm sandbox launcher failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        entry(sys.argv)
+    except BaseException as exc:
+        print(f"rlm sandbox {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(70) from None
+
+
+if __name__ == "__main__":
+    run_launch_command(main, "launcher")
