@@ -38,7 +38,7 @@ _MODULE_DENIED = {
 class ModuleProxy:
     """A read-only view of an allowed module: public names only, no module pivots."""
 
-    __module__ = "sandbox.kernel.policy"  # as model code sees it (type(json)), from before the split
+    __module__ = "sandbox.kernel.policy"  # its home before the split, the name model code sees
 
     __slots__ = ("_rlm_module", "_rlm_name")
 

@@ -30,7 +30,7 @@ READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__
 class PolicyError(Exception):
     """Model code asked for something the restricted policy does not allow."""
 
-    __module__ = "sandbox.kernel.policy"  # as model code sees it (type(e)), from before the split
+    __module__ = "sandbox.kernel.policy"  # its home before the split, the name model code sees
 
 
 def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
@@ -101,7 +101,7 @@ class SafeFormatter:
     routed through the guard. It wraps a Formatter rather than subclassing one, so neither
     `super()` in a model's subclass nor the class's bases lead to an unguarded `get_field`."""
 
-    __module__ = "sandbox.kernel.policy"  # as model code sees it (string.Formatter), from before the split
+    __module__ = "sandbox.kernel.policy"  # its home before the split, the name model code sees
 
     def __init__(self) -> None:
         self._impl = _GuardedFormatterImpl(self)
