@@ -156,7 +156,8 @@ def test_files_that_say_size_0_are_read_among_several_as_they_are_alone(tmp_path
 def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_on(tmp_path):
     # every read of a context's file opens it without waiting and checks the open descriptor:
     # a FIFO put in its place between the walk and the read waited for a writer for ever
-    from sandbox.context import _check_text, _is_binary, open_regular
+    from sandbox.context import open_regular
+    from sandbox.context_decoding import check_text, is_binary
     from sandbox.errors import ContextError as Refused
 
     fifo = tmp_path / "was-a-file.txt"
@@ -164,7 +165,7 @@ def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_
     done: list = []
 
     def read_all() -> None:
-        for read in (open_regular, _is_binary, _check_text):
+        for read in (open_regular, is_binary, check_text):
             try:
                 read(fifo)
                 done.append("read")

@@ -19,6 +19,7 @@ from conftest import cli_env, corpus_of
 from scripted_server import ScriptedServer
 
 import sandbox.kernel.corpus as corpus_module
+import sandbox.kernel.corpus_sizes as corpus_sizes
 from sandbox import Sandbox, SandboxConfig
 from sandbox.kernel import re_facade
 from sandbox.kernel.corpus import Corpus
@@ -29,8 +30,8 @@ WORDS = ["alpha", "βeta", "gamma", "δέλτα", "日本語", "ok", "x=12", "ne
 
 @pytest.fixture
 def small_windows(monkeypatch):
-    monkeypatch.setattr(corpus_module, "WINDOW", 997)
-    monkeypatch.setattr(corpus_module, "MARGIN", 61)
+    monkeypatch.setattr(corpus_sizes, "WINDOW", 997)
+    monkeypatch.setattr(corpus_sizes, "MARGIN", 61)
 
 
 def mostly_non_ascii(seed: int, n: int = 3000) -> str:
@@ -181,7 +182,7 @@ def test_model_idioms_run_on_a_corpus_in_a_kernel(tmp_path, policy):
 
 
 def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path, small_windows, monkeypatch):
-    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 300)
+    monkeypatch.setattr(corpus_sizes, "PARALLEL_MIN", 300)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)))  # five parts, forked
     before = set(_children())  # other tests' kernels may still be around in a full run
     rng = random.Random(11)
@@ -214,7 +215,8 @@ def test_a_scan_in_the_kernel_forks_and_reaps_its_helpers(tmp_path):
     text = "".join(f"row {i} fox jumps {i % 7}\n" for i in range(40_000))
     (tmp_path / "big.txt").write_text(text)
     code = (
-        "import os, re\nimport sandbox.kernel.corpus as corpus\ncorpus.PARALLEL_MIN = 100_000\n"
+        "import os, re\nimport sandbox.kernel.corpus as corpus\nimport sandbox.kernel.corpus_sizes as sizes\n"
+        "sizes.PARALLEL_MIN = 100_000\n"
         "before = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
         "n = len(re.findall(r'fox jumps (\\d)', context))\nk = context.count('fox jumps')\n"
         "after = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.kernel import ascii_re2, fast_scan, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, corpus_sizes, fast_scan, literal_scan, prefilter
 from sandbox.kernel import corpus as corpus_module
 from sandbox.kernel.corpus import Corpus
 
@@ -159,8 +159,8 @@ def tiny_windows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(fast_scan, "FIRST_BLOCK", 64)
     monkeypatch.setattr(fast_scan, "LAST_BLOCK", 512)
     monkeypatch.setattr(fast_scan, "WINDOW", 256)
-    monkeypatch.setattr(corpus_module, "WINDOW", 256)
-    monkeypatch.setattr(corpus_module, "MARGIN", 64)
+    monkeypatch.setattr(corpus_sizes, "WINDOW", 256)
+    monkeypatch.setattr(corpus_sizes, "MARGIN", 64)
     monkeypatch.setattr(fast_scan, "BATCH_BYTES", 100)
 
 
@@ -352,7 +352,7 @@ def test_whole_corpus_scans_on_every_core_give_the_sequential_result(tmp_path: P
     match only, and takes the values of batches and stretches whole from there on."""
     from sandbox.kernel import fanout
 
-    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
+    monkeypatch.setattr(corpus_sizes, "PARALLEL_MIN", 256)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     monkeypatch.setattr(fanout, "HEAD", head)
     rng = random.Random(11)
@@ -403,7 +403,7 @@ def test_a_line_longer_than_the_longest_match_is_scanned_by_windows(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A hot line too long for one window (a file with no newlines) takes the windowed path
     for that line only, with the same matches."""
-    monkeypatch.setattr(corpus_module, "MAX_MATCH", 4096)
+    monkeypatch.setattr(corpus_sizes, "MAX_MATCH", 4096)
     rng = random.Random(5)
     text = "start\n" + " ".join(rng.choice(["def foo", "information", "café", "x", "testing"]) for _ in range(6000)) + "\nend def bar\n"
     corpus = corpus_of(tmp_path, text, "long.txt")
@@ -468,7 +468,7 @@ def test_find_and_count_of_a_literal_agree_with_bytes(tmp_path: Path, monkeypatc
     monkeypatch.setattr(sys.modules[__name__], "AS_SEGMENTS", False)
     for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
         literals_agree(corpus, raw, rng)
-    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 256)
+    monkeypatch.setattr(corpus_sizes, "PARALLEL_MIN", 256)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     for corpus in [corpus_of(tmp_path, raw.decode("utf-8"), "lit.txt"), segments]:
         for needle in LITERALS:
@@ -496,8 +496,8 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     """`splitlines()` reads pieces that end with a newline; stretches with no \\n for a whole
     piece (\\r, U+2028, \\x85 breaks only, or one long line) are carried over: every line as
     `str.splitlines` gives it, with and without its break."""
-    monkeypatch.setattr(corpus_module, "WINDOW", window)
-    monkeypatch.setattr(corpus_module, "SPARSE_HIGH_LINES", 0 if window > 16 else 11)  # ASCII runs cut out
+    monkeypatch.setattr(corpus_sizes, "WINDOW", window)
+    monkeypatch.setattr(corpus_sizes, "SPARSE_HIGH_LINES", 0 if window > 16 else 11)  # ASCII runs cut out
     monkeypatch.setattr(literal_scan, "LAST_BLOCK", window // 2 + 1)
     rng = random.Random(window)
     no_newline = [s for s in SEPARATORS if "\n" not in s] + ["\r"]
@@ -519,7 +519,7 @@ def test_lines_agree_with_str_splitlines(tmp_path: Path, monkeypatch: pytest.Mon
     os.close(fd)
     lines = raw.decode("utf-8", "replace").splitlines()
     assert list(corpus.splitlines()) == lines and len(corpus.splitlines()) == len(lines)
-    monkeypatch.setattr(corpus_module, "PARALLEL_MIN", 7)
+    monkeypatch.setattr(corpus_sizes, "PARALLEL_MIN", 7)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     for k, text in enumerate(texts):  # on every core: parts cut anywhere (inside \r\n and characters)
         assert len(corpus_of(tmp_path, text, f"parts{k}.txt").splitlines()) == len(text.splitlines()), k

@@ -27,7 +27,7 @@ class SandboxKernel(Kernel):
     runtime: Runtime | None = None
 
     # ipykernel lets SIGINT raise during the whole handling of a request; ours raises only
-    # while model code runs (see `_runtime._interruptible`), so an interrupt never costs a reply.
+    # while model code runs (see `signal_guards.interruptible`), so an interrupt never costs a reply.
     def pre_handler_hook(self) -> None:
         pass
 

@@ -1,0 +1,124 @@
+"""The buffers a Corpus reads (runs inside the kernel): a file mapped for reading (`map_file`),
+and several read-only buffers seen as one (`Segments`), so that a directory above
+`max_str_bytes` is mapped where its files are instead of copied into one file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+from typing import Any
+
+
+def map_file(fd: int) -> mmap.mmap:
+    """A read-only map of the file open as `fd`, read ahead for front-to-back scans."""
+    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return mapped
+
+
+class Segments:
+    """Several read-only buffers (file maps, a pack of small files) seen as one: the part of
+    the `mmap` interface a Corpus uses (len, [i], [a:b], find, rfind), so that a directory
+    above `max_str_bytes` is mapped where its files are instead of copied into one file."""
+
+    def __init__(self, parts: list[tuple[Any, int, int]]) -> None:
+        """`parts`: (buffer, offset in it, length) in order."""
+        self._parts = [(buf, off, n) for buf, off, n in parts if n > 0]
+        self._starts: list[int] = []
+        total = 0
+        for _, _, n in self._parts:
+            self._starts.append(total)
+            total += n
+        self._size = total
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _locate(self, pos: int) -> int:
+        """The index of the part holding byte `pos` (0 <= pos < size)."""
+        return bisect.bisect_right(self._starts, pos) - 1
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self._size)
+            if stop <= start:
+                return b""
+            i = self._locate(start)
+            buf, off, n = self._parts[i]
+            if stop - self._starts[i] <= n:  # within one part (most slices): no list, no join
+                return bytes(buf[off + start - self._starts[i]:off + stop - self._starts[i]])
+            pieces = []
+            while start < stop:
+                buf, off, n = self._parts[i]
+                lo = start - self._starts[i]
+                hi = min(n, stop - self._starts[i])
+                pieces.append(bytes(buf[off + lo:off + hi]))
+                start = self._starts[i] + hi
+                i += 1
+            return b"".join(pieces)
+        if key < 0:
+            key += self._size
+        i = self._locate(key)
+        buf, off, _ = self._parts[i]
+        return buf[off + key - self._starts[i]]
+
+    def part_end(self, pos: int) -> int:
+        """Where the part holding byte `pos` ends."""
+        i = self._locate(pos)
+        return self._starts[i] + self._parts[i][2]
+
+    def within_one(self, start: int, stop: int) -> tuple[Any, int, int] | None:
+        """(buffer, a, b) where bytes [start, stop) lie whole in one part (as bytes [a, b) of
+        that buffer), else None."""
+        if not 0 <= start < stop <= self._size:
+            return None
+        i = self._locate(start)
+        buf, off, n = self._parts[i]
+        lo = start - self._starts[i]
+        return (buf, off + lo, off + lo + stop - start) if lo + stop - start <= n else None
+
+    def find(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self._size if end is None else min(end, self._size)
+        if start >= end or not self._parts:
+            return start if not needle and start <= end else -1
+        i = self._locate(start)
+        while i < len(self._parts) and self._starts[i] < end:
+            buf, off, n = self._parts[i]
+            base = self._starts[i]
+            lo, hi = max(start - base, 0), min(end - base, n)
+            found = buf.find(needle, off + lo, off + hi)
+            if found != -1:
+                return base + found - off
+            # a needle across the edge with the next part(s)
+            edge = base + n
+            if len(needle) > 1 and edge < end:
+                a = max(edge - len(needle) + 1, start)
+                joint = self[a:min(edge + len(needle) - 1, end)]
+                found = joint.find(needle)
+                if found != -1:
+                    return a + found
+            i += 1
+        return -1
+
+    def rfind(self, needle: bytes, start: int = 0, end: int | None = None) -> int:
+        end = self._size if end is None else min(end, self._size)
+        if start >= end or not self._parts:
+            return end if not needle and start <= end else -1
+        i = self._locate(end - 1)
+        while i >= 0 and self._starts[i] + self._parts[i][2] > start:
+            buf, off, n = self._parts[i]
+            base = self._starts[i]
+            edge = base + n  # a needle across the edge with the next part(s) starts later
+            if len(needle) > 1 and edge < end:
+                a = max(edge - len(needle) + 1, start)
+                joint = self[a:min(edge + len(needle) - 1, end)]
+                found = joint.rfind(needle)
+                if found != -1:
+                    return a + found
+            lo, hi = max(start - base, 0), min(end - base, n)
+            found = buf.rfind(needle, off + lo, off + hi)
+            if found != -1:
+                return base + found - off
+            i -= 1
+        return -1
