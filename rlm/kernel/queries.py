@@ -1,9 +1,8 @@
 """Sub-query helpers in the kernel: `llm_query`, `llm_query_batched`, `rlm_query`,
 `rlm_query_batched` (runs inside the sandbox; standard library only).
 
-Large sub-contexts of `rlm_query` go to the host as open files (SCM_RIGHTS), never inside
-a JSON frame (the host takes frames up to 64 MiB): they are written to an unlinked file in the
-work directory and the request carries `{SUBCONTEXT_KEY: index}` in their place, or
+Large sub-contexts of `rlm_query` go to the host as files the sandbox attaches to the request
+(`kernel.attach`), never inside a JSON frame (the host takes frames up to 64 MiB); the request carries `{SUBCONTEXT_KEY: index}` in their place, or
 `{SUBCONTEXT_KEY: index, "kind": "json"}` for a list or dict (the file holds its JSON; the
 child run sees that JSON text as a str). An object passed several times goes once.
 """
@@ -11,8 +10,6 @@ child run sees that JSON text as a str). An object passed several times goes onc
 from __future__ import annotations
 
 import json
-import os
-import time
 from typing import Any
 
 # rlm_query sub-contexts above this (characters of text, or of JSON for a list or dict) go to
@@ -32,8 +29,8 @@ QUESTION_CHECK_PROMPTS = 8
 def install(kernel: Any, data: Any = None) -> dict[str, Any]:
     """The sub-query helpers, bound to `kernel` (the runtime's tool host)."""
 
-    def ask(op: str, prompts: list[str], extra: dict[str, Any], fds: list[int] | None = None) -> list[str]:
-        result = kernel.call(op, {"prompts": prompts, **extra}, fds=fds)
+    def ask(op: str, prompts: list[str], extra: dict[str, Any], files: list[Any] | None = None) -> list[str]:
+        result = kernel.call(op, {"prompts": prompts, **extra}, attachments=files)
         if not isinstance(result, list) or len(result) != len(prompts):
             raise kernel.HostError("the host returned a malformed answer")
         return [str(r) for r in result]
@@ -102,7 +99,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
         return ask("llm_query", checked, {"model": model, "batched": True})
 
     def sub_runs(prompts: list[Any], contexts: list[Any], batched: bool) -> list[str]:
-        files: list[int] = []
+        files: list[Any] = []  # what kernel.attach wrote, sent with the request
         sent: list[Any] = []
         spilled: dict[int, dict[str, Any]] = {}  # id of a context object -> its file's marker
         inline = 0
@@ -121,17 +118,17 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                 if len(files) >= MAX_SUBCONTEXT_FILES:
                     raise ValueError(f"rlm_query: at most {MAX_SUBCONTEXT_FILES} large sub-contexts "
                                      "at once; pass fewer, or smaller ones")
-                files.append(_spill(kernel.work_dir, data))
+                files.append(kernel.attach(data))
                 marker: dict[str, Any] = {SUBCONTEXT_KEY: len(files) - 1}
                 if kind == "json":
                     marker["kind"] = "json"
                 spilled[id(ctx)] = marker
                 sent.append(marker)
             return ask("rlm_query", text_prompts(prompts),
-                       {"model": None, "contexts": sent, "batched": batched}, fds=files or None)
+                       {"model": None, "contexts": sent, "batched": batched}, files=files or None)
         finally:
-            for fd in files:
-                os.close(fd)
+            for file in files:
+                file.close()
 
     def rlm_query(prompt: str, context: Any = None) -> str:
         """Start a recursive sub-run on `context` (default: none) and return its answer."""
@@ -162,24 +159,3 @@ def _encoded(ctx: Any) -> tuple[str | bytes | None, str]:
         except (TypeError, ValueError):
             return None, ""
     return None, ""
-
-
-def _spill(work_dir: str, ctx: str | bytes) -> int:
-    """Write a sub-context to an unlinked file in the work directory; return a read fd."""
-    data = ctx.encode("utf-8", "surrogatepass") if isinstance(ctx, str) else ctx
-    try:
-        fd = os.open(work_dir, os.O_TMPFILE | os.O_RDWR, 0o600)
-    except OSError:  # no O_TMPFILE on this file system: a named file, unlinked at once
-        path = os.path.join(work_dir, f".subctx-{os.getpid()}-{time.monotonic_ns()}")
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        os.unlink(path)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd

@@ -25,6 +25,7 @@ import types
 from typing import Any
 
 from sandbox.kernel import pristine, wire
+from sandbox.kernel.attach import Attached, attach
 from sandbox.kernel.caps import CappedText, cap_text
 from sandbox.kernel.cell_execution import CellExecution
 from sandbox.kernel.context_docs import Doc, Place, where_in
@@ -91,8 +92,9 @@ _MODEL_OPS = frozenset({"variables", "read_variable", "answer", "set_answer_rese
 class ToolHost:
     """What a tool's kernel-side module gets from the runtime: the `kernel` argument of its
     `install(kernel, data)`. `call` sends a request to the host handler registered for `op`
-    (raising `HostError` with the host's message when it fails); `contexts()` are the loaded
-    text contexts; `work_dir` is the sandbox's writable directory."""
+    (raising `HostError` with the host's message when it fails), with the files `attach` made
+    for it (the host sees them as `HostRequest.attachments`); `contexts()` are the loaded text
+    contexts; `work_dir` is the sandbox's writable directory."""
 
     HostError = HostError
 
@@ -100,7 +102,12 @@ class ToolHost:
         self._runtime = runtime
         self.work_dir = runtime.work_dir
 
-    def call(self, op: str, args: dict[str, Any], *, fds: list[int] | None = None) -> Any:
+    def attach(self, data: str | bytes) -> Attached:
+        """A file holding `data`, to send with a `call` (close it after the call returns)."""
+        return attach(self.work_dir, data)
+
+    def call(self, op: str, args: dict[str, Any], *, attachments: list[Attached] | None = None) -> Any:
+        fds = [a.fd for a in attachments] if attachments else None
         return self._runtime.host_call(op, args, send_fds=fds)[0]
 
     def contexts(self) -> list[Any]:
