@@ -33,7 +33,10 @@ def bwrap_argv(bwrap: str, cfg: dict[str, Any], inner_fd: int) -> list[str]:
     argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if cfg.get("network", True):
         argv.append("--unshare-net")
-    argv += ["--die-with-parent", "--as-pid-1", "--cap-drop", "ALL", "--hostname", "sandbox",
+    # no --as-pid-1: PID 1 of the namespace is bwrap's own init, which model code cannot change;
+    # the kernel as PID 1 could clear its parent-death signal and setsid() out of the process
+    # group the host kills, and so outlive the sandbox
+    argv += ["--die-with-parent", "--cap-drop", "ALL", "--hostname", "sandbox",
              "--proc", "/proc", "--dev", "/dev"]
     for path in cfg["read_paths"]:
         if path not in _NOT_BOUND and os.path.exists(path):
@@ -52,7 +55,8 @@ def layers_of_bwrap(cfg: dict[str, Any], report: Report) -> None:
     else:
         report.add("network namespace", False, "disabled by configuration")
     report.add("ipc namespace", True, "bubblewrap")
-    report.add("pid namespace", True, "bubblewrap: the kernel is PID 1 and sees only its own processes")
+    report.add("pid namespace", True, "bubblewrap: the kernel sees only the sandbox's processes "
+                                      "(PID 1 is bwrap's init)")
     bound = sum(1 for p in cfg["read_paths"] if p not in _NOT_BOUND and os.path.exists(p))
     report.add("minimal root", True, f"bubblewrap: {bound} paths read-only, the work directory read-write, "
                                      "a private /dev and /proc")
@@ -78,7 +82,10 @@ def main(argv: list[str]) -> None:
     join_cgroup(cfg.get("cgroup_procs", []), cfg.get("cgroup_detail", ""), report)
     report.add("work directory quota", bool(cfg.get("quota_detail_active")), cfg.get("quota_detail", ""))
     layers_of_bwrap(cfg, report)
-    inner = {key: cfg[key] for key in ("read_paths", "rw_paths", "work_dir", "exec", "env")}
+    inner = {key: cfg[key] for key in ("read_paths", "rw_paths", "work_dir", "exec")}
+    # the kernel's parent is bwrap's init (PID 1): ipykernel, told of a parent pid, would take
+    # that for its parent's death and exit; the namespace ends with bwrap in any case
+    inner["env"] = {k: v for k, v in cfg["env"].items() if k != "JPY_PARENT_PID"}
     inner.update(landlock=cfg.get("landlock", True), seccomp=cfg.get("seccomp", True), inputs=inputs,
                  report_fd=report_fd, layers=report.layers)
     inner_fd = sealed_file("inner", json.dumps(inner).encode())
