@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,6 +129,72 @@ def test_the_kernel_does_not_outlive_the_closed_sandbox():
         assert not os.path.exists(res["work"])
     finally:
         kill_leftovers(before)
+
+
+# kill(0, sig) signals the caller's process group: the launch command's, which held the
+# watchdog and bwrap outside every namespace. SIGSTOP froze both; when the host then died,
+# nothing cleaned up and the sandbox ran on for ever.
+STOP_THE_WATCHDOG = r'''
+import os, signal, time
+child = os.fork()
+if child == 0:  # still in the launch command's process group
+    time.sleep(0.3)
+    try:
+        os.kill(0, signal.SIGSTOP)
+    finally:
+        os._exit(0)
+os.setsid()  # the kernel leaves it, so as not to stop itself
+time.sleep(1)
+print("done")
+'''
+
+
+@pytest.mark.parametrize("seccomp", [True, False], ids=["all-layers", "landlock-alone"])
+def test_model_code_cannot_stop_the_watchdog_and_outlive_the_host(seccomp):
+    before = nobody_processes()
+    try:
+        (res,) = host(STOP_THE_WATCHDOG, kill_host=True, seccomp=seccomp)
+        if not seccomp and "scoped to the sandbox" not in res["layers"].get("landlock", ""):
+            pytest.skip(f"Landlock cannot scope signals here: {res['layers'].get('landlock')}")
+        assert gone(res["kernel"]), f"the sandbox outlived its host: {leftover_kernels(before)}"
+        assert wait_removed(res["work"], res["host"]), "the watchdog did not clean up"
+        assert leftover_kernels(before) == []
+    finally:
+        kill_leftovers(before)
+        for key in ("work", "host"):
+            shutil.rmtree(locals().get("res", {}).get(key, "/nonexistent"), ignore_errors=True)
+
+
+SIGNALS = r'''
+import ctypes, json, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = "GOT " + repr(fn())[:100]
+    except OSError as exc:
+        out[name] = "refused " + str(exc.errno)
+def raw_kill(pid, sig):
+    if libc.syscall(62 if os.uname().machine == "x86_64" else 129, ctypes.c_long(pid), sig) != 0:
+        raise OSError(ctypes.get_errno(), "kill")
+attempt("the process group", lambda: os.kill(0, 0))
+attempt("the process group, high bits set", lambda: raw_kill(1 << 32, 0))
+attempt("every process", lambda: os.kill(-1, signal.SIGCONT))
+attempt("the namespace's init", lambda: os.kill(1, signal.SIGTERM))
+attempt("its memory", lambda: open("/proc/1/mem", "rb"))
+attempt("its environment", lambda: open("/proc/1/environ").read())
+for fd in os.listdir("/proc/1/fd"):
+    attempt(f"its descriptor {fd}", lambda: os.readlink(f"/proc/1/fd/{fd}"))
+    attempt(f"its descriptor {fd}, opened", lambda: os.open(f"/proc/1/fd/{fd}", os.O_RDONLY))
+print(json.dumps(out))
+'''
+
+
+def test_signals_reach_nothing_outside_the_sandbox():
+    (res,) = host(SIGNALS)
+    outcomes = json.loads(res["stdout"])
+    for name, outcome in outcomes.items():
+        assert outcome.startswith("refused"), (name, outcome)
 
 
 def test_a_host_killed_by_sigkill_leaves_no_kernel_and_no_directory():
