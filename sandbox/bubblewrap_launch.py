@@ -78,7 +78,12 @@ def main(argv: list[str]) -> None:
     inputs = kernel_inputs(cfg)
     report = Report()
     report.add("scrubbed environment", True, f"{len(cfg['env'])} variables, none from the host")
-    set_limits(cfg["limits"], report)
+    # the process limit is set inside, in the sandbox's user namespace: there RLIMIT_NPROC
+    # counts the sandbox's own processes and threads; set here, it counted all of the user's
+    # (with 64 of them running, a browser's threads say, no sandbox could start)
+    limits = dict(cfg["limits"])
+    processes = limits.pop("processes", None)
+    set_limits(limits, report)
     join_cgroup(cfg.get("cgroup_procs", []), cfg.get("cgroup_detail", ""), report)
     report.add("work directory quota", bool(cfg.get("quota_detail_active")), cfg.get("quota_detail", ""))
     layers_of_bwrap(cfg, report)
@@ -87,7 +92,7 @@ def main(argv: list[str]) -> None:
     # that for its parent's death and exit; the namespace ends with bwrap in any case
     inner["env"] = {k: v for k, v in cfg["env"].items() if k != "JPY_PARENT_PID"}
     inner.update(landlock=cfg.get("landlock", True), seccomp=cfg.get("seccomp", True), inputs=inputs,
-                 report_fd=report_fd, layers=report.layers)
+                 processes=processes, report_fd=report_fd, layers=report.layers)
     inner_fd = sealed_file("inner", json.dumps(inner).encode())
     os.set_inheritable(report_fd, True)
     fork_watched(cfg.get("cleanup", {}))

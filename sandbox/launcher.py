@@ -69,6 +69,9 @@ DENIED_SYSCALLS = (
     "settimeofday", "clock_settime", "adjtimex", "fanotify_init", "io_uring_setup",
     "io_uring_enter", "io_uring_register", "move_mount", "open_tree", "fsopen", "fsmount",
     "fsconfig", "fspick", "mount_setattr",
+    # inotify instances are counted per user (128 by default) across every namespace: a kernel
+    # running as the host's user (bubblewrap) could take them all from the user's own programs
+    "inotify_init", "inotify_init1",
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -206,3 +206,99 @@ def test_a_host_killed_by_sigkill_leaves_no_kernel_and_no_directory():
         assert leftover_kernels(before) == []
     finally:
         kill_leftovers(before)
+
+
+# ----- the user's process limit ------------------------------------------------------------------
+# RLIMIT_NPROC was set before bwrap, outside the user namespace, where it counts every process
+# and thread of the user's: a user running 64 of them (any desktop session) could not start a
+# sandbox at all. Set inside the namespace it counts the sandbox's own; the user's other
+# processes keep their own limit whatever the sandbox forks.
+FORK_BOMB = r'''
+import os, time
+n, err = 0, None
+for _ in range(10000):
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        err = exc.errno
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    n += 1
+print(n, err)
+'''
+
+
+def test_a_fork_bomb_stops_at_the_sandboxs_limit_and_the_users_processes_do_not_count():
+    others = [subprocess.Popen(["sleep", "120"], preexec_fn=_become_nobody) for _ in range(80)]
+    try:
+        (res,) = host(FORK_BOMB, processes=40)
+        forks, err = res["stdout"].split()
+        assert err == "11" and 10 < int(forks) < 40, res  # EAGAIN: the sandbox's own limit
+        # the user's processes were not the sandbox's to spend: each still runs, and forks
+        assert all(p.poll() is None for p in others)
+        r = run_as_nobody(["/bin/sh", "-c", "/bin/true & wait"], cwd=ROOT, env={})
+        assert r.returncode == 0
+    finally:
+        for p in others:
+            p.kill()
+            p.wait()
+
+
+# What the kernel counts per user, across every namespace, is shared by the sandbox (the
+# host's uid) and the user's own programs: model code took every inotify instance (128) and
+# every queued signal (the user's RLIMIT_SIGPENDING) of the user's, whose programs then failed.
+TAKE_THE_USERS_ALLOWANCES = r'''
+import ctypes, json, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(36, 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER off: the holder outlives the cell
+class sigval(ctypes.Union):
+    _fields_ = [("i", ctypes.c_int), ("p", ctypes.c_void_p)]
+r, w = os.pipe()
+if os.fork() == 0:
+    if os.fork() == 0:  # single-threaded: a queued signal waits for it, blocked
+        got = {}
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])
+        n = 0
+        while n < 200000 and libc.sigqueue(os.getpid(), signal.SIGRTMIN, sigval(1)) == 0:
+            n += 1
+        got["queued signals"] = n
+        n = 0
+        while n < 1000 and libc.inotify_init1(0) >= 0:
+            n += 1
+        got["inotify instances"] = n
+        os.write(w, json.dumps(got).encode())
+        time.sleep(60)
+    os._exit(0)
+os.close(w)
+print(os.read(r, 1000).decode())
+'''
+USERS_OWN = r'''
+import ctypes, json, signal
+libc = ctypes.CDLL(None, use_errno=True)
+class sigval(ctypes.Union):
+    _fields_ = [("i", ctypes.c_int), ("p", ctypes.c_void_p)]
+signal.signal(signal.SIGRTMIN, lambda *a: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])
+print(json.dumps({"queued a signal": libc.sigqueue(os.getpid(), signal.SIGRTMIN, sigval(1)) == 0,
+                  "made an inotify instance": libc.inotify_init1(0) >= 0}), flush=True)
+'''
+
+
+def test_model_code_cannot_take_what_the_user_is_allowed_in_all():
+    before = nobody_processes()
+    try:
+        res, users = host(TAKE_THE_USERS_ALLOWANCES, after=USERS_OWN)
+        took = json.loads(res["stdout"])
+        assert took["queued signals"] <= 1024 and took["inotify instances"] == 0, took
+        assert users == {"queued a signal": True, "made an inotify instance": True}, (took, users)
+    finally:
+        kill_leftovers(before)
+
+
+def _become_nobody() -> None:
+    uid = nobody()
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
