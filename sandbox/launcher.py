@@ -264,7 +264,7 @@ def _clean_after_host(cleanup: dict[str, Any]) -> None:
     if work_dir and cleanup.get("unmount"):
         with contextlib.suppress(OSError):
             umount(work_dir)
-    for path in (work_dir, cleanup.get("host_dir")):
+    for path in (cleanup.get("work_top", work_dir), cleanup.get("host_dir")):
         if path:
             shutil.rmtree(path, ignore_errors=True)
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from unprivileged import ROOT, nobody, run_as_nobody, why_not
@@ -302,3 +303,49 @@ def _become_nobody() -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+
+
+# ----- the work directory, opened to other users -------------------------------------------------
+# The kernel runs as the user and owned its work directory, a child of /tmp: model code could
+# chmod it open and plant a set-user-ID copy of a shell (the mount is nosuid inside bwrap, not
+# on the host), and any local user ran code as the user; or open the bridge's socket to them.
+OPEN_THE_WORK_DIRECTORY = r'''
+import os, shutil
+os.chmod(".", 0o777)
+shutil.copy("/bin/sh", "sh")
+os.chmod("sh", 0o4755)
+os.chmod("bridge.sock", 0o666)
+print(os.getcwd())
+'''
+ANOTHER_USER = 54321
+
+
+def test_other_users_cannot_reach_the_work_directory_model_code_opened():
+    env = {"HOME": "/nonexistent", "RED_CONFIG": "{}", "RED_WAIT": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", HOST, OPEN_THE_WORK_DIRECTORY], cwd=ROOT, env={
+        "PYTHONPATH": str(ROOT), **env}, preexec_fn=_become_nobody, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        res = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert res["error"] is None and res["backend"] == "bubblewrap", res
+        work = Path(res["work"])
+
+        def other() -> None:
+            os.setgroups([])
+            os.setresgid(ANOTHER_USER, ANOTHER_USER, ANOTHER_USER)
+            os.setresuid(ANOTHER_USER, ANOTHER_USER, ANOTHER_USER)
+
+        probe = ("import os, socket, subprocess, sys\n"
+                 "w = sys.argv[1]\n"
+                 "try:\n    print('listed', os.listdir(w))\nexcept OSError as e:\n    print('list refused', e.errno)\n"
+                 "try:\n    print('ran as', subprocess.run([w + '/sh', '-p', '-c', 'id -u'], capture_output=True, "
+                 "text=True).stdout.strip())\nexcept OSError as e:\n    print('run refused', e.errno)\n"
+                 "try:\n    socket.socket(socket.AF_UNIX).connect(w + '/bridge.sock'); print('bridge connected')\n"
+                 "except OSError as e:\n    print('bridge refused', e.errno)\n")
+        r = subprocess.run([sys.executable, "-I", "-c", probe, str(work)], preexec_fn=other, capture_output=True,
+                           text=True, timeout=60, cwd="/")
+        out = r.stdout
+        assert "list refused" in out and "run refused" in out and "bridge refused" in out, (out, r.stderr[-1000:])
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(timeout=60)
+        proc.stdout.close()  # type: ignore[union-attr]
