@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ def bwrap_argv(bwrap: str, cfg: dict[str, Any], inner_fd: int) -> list[str]:
     argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if cfg.get("network", True):
         argv.append("--unshare-net")
+    if _disables_userns(bwrap):  # no user namespace inside, whatever the seccomp filter (bubblewrap 0.8)
+        argv.append("--disable-userns")
     # no --as-pid-1: PID 1 of the namespace is bwrap's own init, which model code cannot change;
     # the kernel as PID 1 could clear its parent-death signal and setsid() out of the process
     # group the host kills, and so outlive the sandbox
@@ -45,6 +48,15 @@ def bwrap_argv(bwrap: str, cfg: dict[str, Any], inner_fd: int) -> list[str]:
         argv += ["--bind", path, path]
     argv += ["--chdir", cfg["work_dir"], "--", sys.executable, "-s", "-P", str(INNER), str(inner_fd)]
     return argv
+
+
+def _disables_userns(bwrap: str) -> bool:
+    """Whether this bubblewrap can keep the sandbox from making user namespaces of its own."""
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, timeout=20, check=False, env={})
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--disable-userns" in usage.stdout + usage.stderr
 
 
 def layers_of_bwrap(cfg: dict[str, Any], report: Report) -> None:

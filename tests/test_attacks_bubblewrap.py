@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -349,3 +350,104 @@ def test_other_users_cannot_reach_the_work_directory_model_code_opened():
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(timeout=60)
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+# ----- what holds (regressions) ------------------------------------------------------------------
+HOLDS = r'''
+import ctypes, json, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = "GOT " + repr(fn())[:150]
+    except OSError as exc:
+        out[name] = "refused " + str(exc.errno)
+# descriptors: none but the kernel's own (its sockets, pipes, /dev/null)
+fds = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")}
+out["descriptors"] = sorted({t for t in fds.values()
+                             if not t.startswith(("socket:", "pipe:", "anon_inode:")) and t != "/dev/null"})
+attempt("the host's directory", lambda: os.listdir(HOSTDIR))
+attempt("the launch spec", lambda: open(HOSTDIR + "/launch.json").read())
+attempt("the host's /tmp", lambda: os.listdir("/tmp"))
+attempt("a file of the user's in /tmp", lambda: open(USERFILE).read())
+attempt("the checkout", lambda: os.listdir(CHECKOUT))
+attempt("the checkout's files", lambda: open(CHECKOUT + "/pyproject.toml").read())
+attempt("write beside the sandbox package", lambda: open(PACKAGE + "/planted.py", "w"))
+attempt("the parent of the work directory", lambda: os.listdir(os.path.dirname(os.getcwd())))
+attempt("the host's abstract socket", lambda: socket.socket(socket.AF_UNIX).connect("\0rlm-red-host"))
+attempt("an internet socket", lambda: socket.socket(socket.AF_INET).connect(("127.0.0.1", 9)))
+attempt("a terminal", lambda: open("/dev/tty", "rb"))
+def libc_call(name, *args):
+    if getattr(libc, name)(*args) != 0:
+        raise OSError(ctypes.get_errno(), name)
+attempt("unshare a network namespace", lambda: libc_call("unshare", 0x40000000))
+attempt("setns", lambda: libc_call("setns", 0, 0))
+attempt("mount", lambda: libc_call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
+attempt("ptrace", lambda: libc_call("ptrace", 16, 1, 0, 0))
+attempt("chroot", lambda: os.chroot("/"))
+def command(line):
+    if os.system(line) != 0:
+        raise OSError(1, line)
+attempt("bubblewrap in the sandbox", lambda: command("/usr/bin/bwrap --ro-bind / / /bin/true 2>/dev/null"))
+r, w = os.pipe()
+child = os.fork()
+if child == 0:  # single-threaded, where unshare(CLONE_NEWUSER) is possible at all
+    code = libc.unshare(0x10000000)
+    os.write(w, b"GOT" if code == 0 else b"refused %d" % ctypes.get_errno())
+    os._exit(0)
+os.waitpid(child, 0)
+out["a user namespace of its own"] = os.read(r, 100).decode()
+print(json.dumps(out))
+'''
+
+OPEN_AN_ABSTRACT_SOCKET = r'''
+import socket
+held = socket.socket(socket.AF_UNIX)
+held.bind("\0rlm-red-host")
+held.listen()
+'''
+
+
+@pytest.mark.parametrize("config", [{}, {"seccomp": False}, {"network_isolation": False}, {"policy": "restricted"}],
+                         ids=["all-layers", "no-seccomp", "no-network-namespace", "restricted"])
+def test_model_code_reaches_nothing_of_the_users(config):
+    """Files, the host's directory and launch spec, the checkout, other sandboxes, sockets,
+    descriptors, namespaces: refused by the OS layers even with seccomp or the network
+    namespace turned off (Landlock, bubblewrap's root and --disable-userns hold alone)."""
+    user_file = Path(tempfile.mkdtemp(prefix="rlm-red-")) / "notes"
+    user_file.write_text("the user's own")
+    os.chown(user_file.parent, nobody(), nobody())
+    os.chown(user_file, nobody(), nobody())
+    try:
+        code = (HOLDS.replace("USERFILE", repr(str(user_file))).replace("CHECKOUT", repr(str(ROOT)))
+                .replace("PACKAGE", repr(str(ROOT / "sandbox"))))
+        # the host's directory is known only once the sandbox is open: the cell reads it from a
+        # variable the host's code sets (the host runs the cell twice: the first sets HOSTDIR)
+        after = ("exec(os.environ['RED_OPEN'])\n"
+                 "r = sb.execute('HOSTDIR = ' + repr(str(sb._host_dir)) + '\\n' + os.environ['RED_CELL'])\n"
+                 "landlock = [l.detail for l in sb.isolation().layers if l.layer == 'landlock' and l.active]\n"
+                 "print(json.dumps({'stdout': r.stdout, 'error': r.error, 'landlock': landlock}), flush=True)\n")
+        res = host_with(after, RED_OPEN=OPEN_AN_ABSTRACT_SOCKET, RED_CELL=code, **config)
+        if config.get("policy") == "restricted":  # the policy refuses before any OS layer is tried
+            assert res["error"] and not res["stdout"], res
+            return
+        assert res["error"] is None, res
+        outcomes = json.loads(res["stdout"])
+        if not config.get("network_isolation", True) and "scoped" not in "".join(res["landlock"]):
+            # no network namespace: only Landlock's scope (Linux 6.12) keeps the host's abstract sockets
+            assert outcomes.pop("the host's abstract socket").startswith("GOT"), res["landlock"]
+        assert outcomes.pop("descriptors") == [], outcomes
+        for name, outcome in outcomes.items():
+            assert outcome.startswith("refused"), (name, outcome)
+    finally:
+        shutil.rmtree(user_file.parent, ignore_errors=True)
+
+
+def host_with(after: str, **config_and_env) -> dict:
+    env = {k: v for k, v in config_and_env.items() if k.startswith("RED_")}
+    config = {k: v for k, v in config_and_env.items() if not k.startswith("RED_")}
+    r = run_as_nobody([sys.executable, "-c", HOST], cwd=ROOT, timeout=120, env={
+        "HOME": "/nonexistent", "RED_CONFIG": json.dumps(config), "RED_AFTER": after, **env})
+    lines = [json.loads(line) for line in r.stdout.decode().splitlines() if line.startswith("{")]
+    assert lines, (r.returncode, r.stderr.decode()[-3000:])
+    return lines[-1]

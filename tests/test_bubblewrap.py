@@ -49,7 +49,12 @@ attempt("the host's environment", lambda: open("/proc/%d/environ" % HOSTPID).rea
 attempt("other processes", lambda: [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
         or 1 / 0)  # PID 1: bwrap's init
 attempt("keys in the environment", lambda: [k for k in os.environ if "KEY" in k or "TOKEN" in k] or 1 / 0)
-attempt("unshare", lambda: os.unshare(os.CLONE_NEWUSER))
+def unshare(flags):  # os.unshare is Python 3.12's: on 3.11 an AttributeError passed for refused
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+attempt("unshare", lambda: unshare(0x40000000))  # CLONE_NEWNET (CLONE_NEWUSER needs a single thread)
 attempt("etc shadow", lambda: open("/etc/shadow").read())
 attempt("the home of root", lambda: os.listdir("/root"))
 print(json.dumps(out))
