@@ -64,12 +64,6 @@ def host(*cells: str, kill_host: bool = False, after: str = "", timeout: float =
     return results
 
 
-def nobody_processes() -> list[str]:
-    """nobody's live processes (not zombies) as `ps` shows them."""
-    out = subprocess.run(["ps", "-u", str(nobody()), "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line.strip() for line in out.splitlines() if line.split() and not line.split()[1].startswith("Z")]
-
-
 def gone(pid: int | None, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while pid is not None and time.monotonic() < deadline:
@@ -83,30 +77,62 @@ def gone(pid: int | None, within: float = 10.0) -> bool:
     return pid is None
 
 
-def wait_removed(*paths: str, within: float = 20.0) -> bool:
+def emptied(root: str, within: float = 20.0) -> bool:
+    """Whether the sandbox's directories under `root` (work and host) are removed in time."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not any(os.path.lexists(p) for p in paths):
+        if not os.listdir(root):
             return True
         time.sleep(0.1)
     return False
 
 
-def leftover_kernels(before: list[str]) -> list[str]:
-    return [p for p in nobody_processes() if p not in before and ("boot.py" in p or "bwrap" in p
-                                                                   or "bubblewrap" in p)]
+def sandbox_processes(tag: str) -> list[str]:
+    """nobody's live processes (not zombies) whose command line or working directory names
+    `tag` (the test's own work root: no other test's or session's sandbox)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != nobody():
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if tag in cmdline or tag in cwd:
+            found.append(f"{pid} {cmdline[:200]}")
+    return found
 
 
-def kill_leftovers(before: list[str]) -> None:
-    """What a test of a hole that is open left running (none once it is closed)."""
+def settled(root: str, within: float = 10.0) -> list[str]:
+    """The sandbox's processes still there once those killed are gone (a killed process is
+    listed until it has exited)."""
+    deadline = time.monotonic() + within
+    while (left := sandbox_processes(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.fixture
+def work_root():
+    """A work root of the test's own, nobody's: its sandboxes' processes and directories are
+    told apart from any other's by its name; what a test of an open hole left is killed."""
+    root = Path(tempfile.mkdtemp(prefix="rlm-red-"))
+    os.chown(root, nobody(), nobody())
+    yield str(root)
     for _ in range(50):
-        left = leftover_kernels(before)
+        left = sandbox_processes(str(root))
         if not left:
-            return
+            break
         for line in left:
-            with contextlib.suppress(ProcessLookupError, ValueError):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(line.split()[0]), signal.SIGKILL)
         time.sleep(0.1)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 # ----- outliving the sandbox ---------------------------------------------------------------------
@@ -121,16 +147,12 @@ print(os.getpid())
 '''
 
 
-def test_the_kernel_does_not_outlive_the_closed_sandbox():
-    before = nobody_processes()
-    try:
-        (res,) = host(OUTLIVE)
-        assert res["error"] is None, res
-        assert gone(res["kernel"]), f"the kernel outlived the sandbox: {leftover_kernels(before)}"
-        assert leftover_kernels(before) == []
-        assert not os.path.exists(res["work"])
-    finally:
-        kill_leftovers(before)
+def test_the_kernel_does_not_outlive_the_closed_sandbox(work_root):
+    (res,) = host(OUTLIVE, work_root=work_root)
+    assert res["error"] is None, res
+    assert gone(res["kernel"]), f"the kernel outlived the sandbox: {sandbox_processes(work_root)}"
+    assert settled(work_root) == []
+    assert not os.path.exists(res["work"])
 
 
 # kill(0, sig) signals the caller's process group: the launch command's, which held the
@@ -152,19 +174,13 @@ print("done")
 
 
 @pytest.mark.parametrize("seccomp", [True, False], ids=["all-layers", "landlock-alone"])
-def test_model_code_cannot_stop_the_watchdog_and_outlive_the_host(seccomp):
-    before = nobody_processes()
-    try:
-        (res,) = host(STOP_THE_WATCHDOG, kill_host=True, seccomp=seccomp)
-        if not seccomp and "scoped to the sandbox" not in res["layers"].get("landlock", ""):
-            pytest.skip(f"Landlock cannot scope signals here: {res['layers'].get('landlock')}")
-        assert gone(res["kernel"]), f"the sandbox outlived its host: {leftover_kernels(before)}"
-        assert wait_removed(res["work"], res["host"]), "the watchdog did not clean up"
-        assert leftover_kernels(before) == []
-    finally:
-        kill_leftovers(before)
-        for key in ("work", "host"):
-            shutil.rmtree(locals().get("res", {}).get(key, "/nonexistent"), ignore_errors=True)
+def test_model_code_cannot_stop_the_watchdog_and_outlive_the_host(seccomp, work_root):
+    (res,) = host(STOP_THE_WATCHDOG, kill_host=True, seccomp=seccomp, work_root=work_root)
+    if not seccomp and "scoped to the sandbox" not in res["layers"].get("landlock", ""):
+        pytest.skip(f"Landlock cannot scope signals here: {res['layers'].get('landlock')}")
+    assert gone(res["kernel"]), f"the sandbox outlived its host: {sandbox_processes(work_root)}"
+    assert emptied(work_root), f"the watchdog did not clean up: {os.listdir(work_root)}"
+    assert settled(work_root) == []
 
 
 SIGNALS = r'''
@@ -199,15 +215,11 @@ def test_signals_reach_nothing_outside_the_sandbox():
         assert outcome.startswith("refused"), (name, outcome)
 
 
-def test_a_host_killed_by_sigkill_leaves_no_kernel_and_no_directory():
-    before = nobody_processes()
-    try:
-        (res,) = host("print(1)", kill_host=True)
-        assert gone(res["kernel"]), leftover_kernels(before)
-        assert wait_removed(res["work"], res["host"]), "the watchdog did not clean up"
-        assert leftover_kernels(before) == []
-    finally:
-        kill_leftovers(before)
+def test_a_host_killed_by_sigkill_leaves_no_kernel_and_no_directory(work_root):
+    (res,) = host("print(1)", kill_host=True, work_root=work_root)
+    assert gone(res["kernel"]), sandbox_processes(work_root)
+    assert emptied(work_root), f"the watchdog did not clean up: {os.listdir(work_root)}"
+    assert settled(work_root) == []
 
 
 # ----- the user's process limit ------------------------------------------------------------------
@@ -288,15 +300,11 @@ print(json.dumps({"queued a signal": libc.sigqueue(os.getpid(), signal.SIGRTMIN,
 '''
 
 
-def test_model_code_cannot_take_what_the_user_is_allowed_in_all():
-    before = nobody_processes()
-    try:
-        res, users = host(TAKE_THE_USERS_ALLOWANCES, after=USERS_OWN)
-        took = json.loads(res["stdout"])
-        assert took["queued signals"] <= 1024 and took["inotify instances"] == 0, took
-        assert users == {"queued a signal": True, "made an inotify instance": True}, (took, users)
-    finally:
-        kill_leftovers(before)
+def test_model_code_cannot_take_what_the_user_is_allowed_in_all(work_root):
+    res, users = host(TAKE_THE_USERS_ALLOWANCES, after=USERS_OWN, work_root=work_root)
+    took = json.loads(res["stdout"])
+    assert took["queued signals"] <= 1024 and took["inotify instances"] == 0, took
+    assert users == {"queued a signal": True, "made an inotify instance": True}, (took, users)
 
 
 def _become_nobody() -> None:
