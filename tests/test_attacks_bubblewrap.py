@@ -12,21 +12,32 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from unprivileged import ROOT, nobody, run_as_nobody, why_not
 
+from sandbox import SandboxConfig
 from sandbox.bubblewrap import unavailable
+from sandbox.channel import KernelChannel, _listening
 
-pytestmark = [
+needs_bwrap_and_nobody = [
     pytest.mark.skipif(unavailable() is not None, reason=f"bubblewrap: {unavailable()}"),
     pytest.mark.skipif(why_not() is not None, reason=str(why_not())),
 ]
+
+
+def sandboxed(test):
+    """A test that runs a bubblewrap sandbox as nobody (skipped where it cannot)."""
+    for mark in needs_bwrap_and_nobody:
+        test = mark(test)
+    return test
 
 # a host (run as nobody) that opens a sandbox, runs the cells given as arguments, prints one
 # JSON line per cell, then closes it (or, with RED_KILL_HOST set, dies by SIGKILL instead)
@@ -147,6 +158,7 @@ print(os.getpid())
 '''
 
 
+@sandboxed
 def test_the_kernel_does_not_outlive_the_closed_sandbox(work_root):
     (res,) = host(OUTLIVE, work_root=work_root)
     assert res["error"] is None, res
@@ -173,6 +185,7 @@ print("done")
 '''
 
 
+@sandboxed
 @pytest.mark.parametrize("seccomp", [True, False], ids=["all-layers", "landlock-alone"])
 def test_model_code_cannot_stop_the_watchdog_and_outlive_the_host(seccomp, work_root):
     (res,) = host(STOP_THE_WATCHDOG, kill_host=True, seccomp=seccomp, work_root=work_root)
@@ -208,6 +221,7 @@ print(json.dumps(out))
 '''
 
 
+@sandboxed
 def test_signals_reach_nothing_outside_the_sandbox():
     (res,) = host(SIGNALS)
     outcomes = json.loads(res["stdout"])
@@ -215,6 +229,7 @@ def test_signals_reach_nothing_outside_the_sandbox():
         assert outcome.startswith("refused"), (name, outcome)
 
 
+@sandboxed
 def test_a_host_killed_by_sigkill_leaves_no_kernel_and_no_directory(work_root):
     (res,) = host("print(1)", kill_host=True, work_root=work_root)
     assert gone(res["kernel"]), sandbox_processes(work_root)
@@ -244,6 +259,7 @@ print(n, err)
 '''
 
 
+@sandboxed
 def test_a_fork_bomb_stops_at_the_sandboxs_limit_and_the_users_processes_do_not_count():
     others = [subprocess.Popen(["sleep", "120"], preexec_fn=_become_nobody) for _ in range(80)]
     try:
@@ -300,6 +316,7 @@ print(json.dumps({"queued a signal": libc.sigqueue(os.getpid(), signal.SIGRTMIN,
 '''
 
 
+@sandboxed
 def test_model_code_cannot_take_what_the_user_is_allowed_in_all(work_root):
     res, users = host(TAKE_THE_USERS_ALLOWANCES, after=USERS_OWN, work_root=work_root)
     took = json.loads(res["stdout"])
@@ -329,6 +346,7 @@ print(os.getcwd())
 ANOTHER_USER = 54321
 
 
+@sandboxed
 def test_other_users_cannot_reach_the_work_directory_model_code_opened():
     env = {"HOME": "/nonexistent", "RED_CONFIG": "{}", "RED_WAIT": "1"}
     proc = subprocess.Popen([sys.executable, "-c", HOST, OPEN_THE_WORK_DIRECTORY], cwd=ROOT, env={
@@ -416,6 +434,7 @@ held.listen()
 '''
 
 
+@sandboxed
 @pytest.mark.parametrize("config", [{}, {"seccomp": False}, {"network_isolation": False}, {"policy": "restricted"}],
                          ids=["all-layers", "no-seccomp", "no-network-namespace", "restricted"])
 def test_model_code_reaches_nothing_of_the_users(config):
@@ -459,3 +478,33 @@ def host_with(after: str, **config_and_env) -> dict:
     lines = [json.loads(line) for line in r.stdout.decode().splitlines() if line.startswith("{")]
     assert lines, (r.returncode, r.stderr.decode()[-3000:])
     return lines[-1]
+
+
+# ----- the host's one connection to the kernel -----------------------------------------------------
+# The host connected to the kernel's shell socket as soon as its file appeared: that is at
+# bind(), a moment before listen(), and a connection in between was refused for good (the host
+# never reconnects). On a loaded host one start or restart in about 30 then waited out the
+# startup timeout and failed: a KernelStartError out of execute() after model code's os._exit().
+def test_the_host_connects_only_once_the_kernel_listens(tmp_path):
+    path = str(tmp_path / "kernel-1")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)  # the file is there: not yet listening
+    listened = threading.Timer(0.3, server.listen)
+
+    class Manager:
+        ip, shell_port = str(tmp_path / "kernel"), 1
+
+        @staticmethod
+        def is_alive() -> bool:
+            return True
+
+    channel = KernelChannel(SandboxConfig(startup_timeout_s=10), threading.Event())
+    try:
+        assert not _listening(path)
+        started = time.monotonic()
+        listened.start()
+        channel._wait_for_shell_socket(Manager)  # type: ignore[arg-type]
+        assert time.monotonic() - started >= 0.25 and _listening(path)
+    finally:
+        listened.cancel()
+        server.close()
