@@ -29,7 +29,7 @@ class BubblewrapSandbox(Sandbox):
     """A sandbox whose kernel bubblewrap isolates (see the module's docstring)."""
 
     backend: ClassVar[str] = "bubblewrap"
-    kernel_depth: ClassVar[int] = 2  # the launch command's watchdog, then bwrap, then the kernel
+    kernel_depth: ClassVar[int] = 3  # the launch command's watchdog, then bwrap, its init (PID 1), the kernel
     own_uid: ClassVar[bool] = False  # the kernel keeps the host's uid (outside), with no capability
 
     def launch_argv(self, launch_spec: Path) -> list[str]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 import types
+from typing import Any
 
 
 def _load_launcher() -> types.ModuleType:
@@ -23,6 +25,32 @@ def _load_launcher() -> types.ModuleType:
     return launcher
 
 
+# what the kernel counts per user, the sandbox's use of which is capped (the number of
+# processes is the configuration's): queued signals and POSIX message queue bytes, locked
+# shared memory
+_USER_COUNTS = {resource.RLIMIT_SIGPENDING: 1024, resource.RLIMIT_MSGQUEUE: 0, resource.RLIMIT_MEMLOCK: 0}
+
+
+def limit_user_counts(processes: int | None, report: Any) -> None:
+    """The limits on what the kernel counts per user, set in the sandbox's user namespace,
+    where each counts the sandbox's own use (and the user's total still stays under the user's
+    own limit). Set outside, before bwrap, they counted all of the user's: with 64 processes
+    and threads of the user's running (a browser's, say), no sandbox could start. Not set, the
+    sandbox could spend what the user is allowed in all: every queued signal of the user's,
+    so the user's own programs got EAGAIN."""
+    limits = dict(_USER_COUNTS)
+    if processes:
+        limits[resource.RLIMIT_NPROC] = processes
+    for rlim, value in limits.items():
+        hard = resource.getrlimit(rlim)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(rlim, (value, value))
+    for layer in report.layers:
+        if layer["layer"] == "resource limits":
+            layer["detail"] += (f", processes={processes}, queued signals={_USER_COUNTS[resource.RLIMIT_SIGPENDING]}, "
+                                "no message queue or locked memory (counted in the sandbox's user namespace)")
+
+
 def main(argv: list[str]) -> None:
     inner_fd = int(argv[1])
     with os.fdopen(inner_fd, encoding="utf-8") as f:
@@ -30,6 +58,7 @@ def main(argv: list[str]) -> None:
     launcher = _load_launcher()
     report = launcher.Report()
     report.layers = list(cfg["layers"])
+    limit_user_counts(cfg.get("processes"), report)
     if cfg["landlock"]:
         launcher.apply_landlock(cfg["read_paths"], cfg["rw_paths"], report)
     else:

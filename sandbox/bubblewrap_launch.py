@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,12 @@ def bwrap_argv(bwrap: str, cfg: dict[str, Any], inner_fd: int) -> list[str]:
     argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if cfg.get("network", True):
         argv.append("--unshare-net")
-    argv += ["--die-with-parent", "--as-pid-1", "--cap-drop", "ALL", "--hostname", "sandbox",
+    if _disables_userns(bwrap):  # no user namespace inside, whatever the seccomp filter (bubblewrap 0.8)
+        argv.append("--disable-userns")
+    # no --as-pid-1: PID 1 of the namespace is bwrap's own init, which model code cannot change;
+    # the kernel as PID 1 could clear its parent-death signal and setsid() out of the process
+    # group the host kills, and so outlive the sandbox
+    argv += ["--die-with-parent", "--cap-drop", "ALL", "--hostname", "sandbox",
              "--proc", "/proc", "--dev", "/dev"]
     for path in cfg["read_paths"]:
         if path not in _NOT_BOUND and os.path.exists(path):
@@ -45,6 +51,15 @@ def bwrap_argv(bwrap: str, cfg: dict[str, Any], inner_fd: int) -> list[str]:
     return argv
 
 
+def _disables_userns(bwrap: str) -> bool:
+    """Whether this bubblewrap can keep the sandbox from making user namespaces of its own."""
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, timeout=20, check=False, env={})
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--disable-userns" in usage.stdout + usage.stderr
+
+
 def layers_of_bwrap(cfg: dict[str, Any], report: Report) -> None:
     """What bwrap applies (it fails closed: if any of it cannot be made, no kernel starts)."""
     report.add("user namespace", True, "bubblewrap: the kernel's uid and capabilities count only inside")
@@ -53,7 +68,8 @@ def layers_of_bwrap(cfg: dict[str, Any], report: Report) -> None:
     else:
         report.add("network namespace", False, "disabled by configuration")
     report.add("ipc namespace", True, "bubblewrap")
-    report.add("pid namespace", True, "bubblewrap: the kernel is PID 1 and sees only its own processes")
+    report.add("pid namespace", True, "bubblewrap: the kernel sees only the sandbox's processes "
+                                      "(PID 1 is bwrap's init)")
     bound = sum(1 for p in cfg["read_paths"] if p not in _NOT_BOUND and os.path.exists(p))
     report.add("minimal root", True, f"bubblewrap: {bound} paths read-only, the work directory read-write, "
                                      "a private /dev and /proc")
@@ -75,13 +91,21 @@ def main(argv: list[str]) -> None:
     inputs = kernel_inputs(cfg)
     report = Report()
     report.add("scrubbed environment", True, f"{len(cfg['env'])} variables, none from the host")
-    set_limits(cfg["limits"], report)
+    # the process limit is set inside, in the sandbox's user namespace: there RLIMIT_NPROC
+    # counts the sandbox's own processes and threads; set here, it counted all of the user's
+    # (with 64 of them running, a browser's threads say, no sandbox could start)
+    limits = dict(cfg["limits"])
+    processes = limits.pop("processes", None)
+    set_limits(limits, report)
     join_cgroup(cfg.get("cgroup_procs", []), cfg.get("cgroup_detail", ""), report)
     report.add("work directory quota", bool(cfg.get("quota_detail_active")), cfg.get("quota_detail", ""))
     layers_of_bwrap(cfg, report)
-    inner = {key: cfg[key] for key in ("read_paths", "rw_paths", "work_dir", "exec", "env")}
+    inner = {key: cfg[key] for key in ("read_paths", "rw_paths", "work_dir", "exec")}
+    # the kernel's parent is bwrap's init (PID 1): ipykernel, told of a parent pid, would take
+    # that for its parent's death and exit; the namespace ends with bwrap in any case
+    inner["env"] = {k: v for k, v in cfg["env"].items() if k != "JPY_PARENT_PID"}
     inner.update(landlock=cfg.get("landlock", True), seccomp=cfg.get("seccomp", True), inputs=inputs,
-                 report_fd=report_fd, layers=report.layers)
+                 processes=processes, report_fd=report_fd, layers=report.layers)
     inner_fd = sealed_file("inner", json.dumps(inner).encode())
     os.set_inheritable(report_fd, True)
     fork_watched(cfg.get("cleanup", {}))

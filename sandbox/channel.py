@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -57,6 +58,19 @@ def close_thread_loop() -> None:
         asyncio.set_event_loop(None)
 
 
+def _listening(path: str) -> bool:
+    """Whether a process listens on the Unix socket at `path` (a connection is made and
+    closed at once, nothing sent)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 class KernelChannel:
     """One kernel process and its shell connection. `stop`, when set, ends a stoppable wait
     (the sandbox's interrupt and cancel)."""
@@ -92,13 +106,16 @@ class KernelChannel:
         self.kc = kc
 
     def _wait_for_shell_socket(self, km: KernelManager) -> None:
-        """Wait until the kernel has bound its shell socket (before any model code runs), so
-        that the one connection attempt, made without reconnects, finds it."""
+        """Wait until the kernel listens on its shell socket (before any model code runs), so
+        that the one connection attempt, made without reconnects, finds it. The socket's file
+        appears when the kernel binds it, a moment before it listens: a connection made in
+        between was refused for good, and the kernel never answered (one start in about 30
+        on a loaded host)."""
         path = f"{km.ip}-{km.shell_port}"
         deadline = time.monotonic() + self.config.startup_timeout_s
         while time.monotonic() < deadline and km.is_alive():
             try:
-                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                if stat.S_ISSOCK(os.lstat(path).st_mode) and _listening(path):
                     return
             except FileNotFoundError:
                 pass

@@ -83,7 +83,7 @@ def write_launch(config: SandboxConfig, ws: Workspace, memory_bytes: int) -> Pat
         "quota_detail": ws.quota[1],
         "report": str(report_path(ws)),
         # what the launcher removes if this process dies without closing the sandbox
-        "cleanup": {"work_dir": str(ws.work_dir), "host_dir": str(ws.host_dir),
+        "cleanup": {"work_dir": str(ws.work_dir), "work_top": str(ws.work_top), "host_dir": str(ws.host_dir),
                     "unmount": ws.quota_mounted,
                     "cgroup_dirs": [str(d) for d in ws.cgroup.dirs] if ws.cgroup else []},
         "work_dir": str(ws.work_dir),

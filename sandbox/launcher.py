@@ -69,6 +69,9 @@ DENIED_SYSCALLS = (
     "settimeofday", "clock_settime", "adjtimex", "fanotify_init", "io_uring_setup",
     "io_uring_enter", "io_uring_register", "move_mount", "open_tree", "fsopen", "fsmount",
     "fsconfig", "fspick", "mount_setattr",
+    # inotify instances are counted per user (128 by default) across every namespace: a kernel
+    # running as the host's user (bubblewrap) could take them all from the user's own programs
+    "inotify_init", "inotify_init1",
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -261,7 +264,7 @@ def _clean_after_host(cleanup: dict[str, Any]) -> None:
     if work_dir and cleanup.get("unmount"):
         with contextlib.suppress(OSError):
             umount(work_dir)
-    for path in (work_dir, cleanup.get("host_dir")):
+    for path in (cleanup.get("work_top", work_dir), cleanup.get("host_dir")):
         if path:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -352,7 +355,41 @@ def apply_landlock(read_paths: list[str], rw_paths: list[str], report: Report) -
     except (OSError, landlock.LandlockError) as exc:
         report.add("landlock", False, f"Landlock unavailable: {exc}")
         return
-    report.add("landlock", True, f"ABI {abi}; read-only: {len(allowed)} paths; read-write: {', '.join(rw_paths)}")
+    scope = _scope_landlock(abi)
+    report.add("landlock", True, f"ABI {abi}; read-only: {len(allowed)} paths; read-write: {', '.join(rw_paths)}; "
+                                 f"{scope}")
+
+
+_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+_LANDLOCK_SCOPE_SIGNAL = 1 << 1
+_SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture (asm-generic)
+_SYS_LANDLOCK_RESTRICT_SELF = 446
+
+
+class _ScopedRulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+def _scope_landlock(abi: int) -> str:
+    """Confine signals and abstract Unix sockets to the sandbox's own processes (Landlock ABI
+    6, Linux 6.12): whatever the route (kill(0) to the process group the kernel shares with
+    its launch command and its watchdog, a file's owner signal...), no signal reaches a
+    process outside the domain, and no abstract socket bound outside it can be reached.
+    Returns what was done, in words; older kernels keep the seccomp filter's kill(0) rule."""
+    if abi < 6:
+        return f"signals and abstract sockets not scoped (needs Landlock ABI 6, this is {abi})"
+    attr = _ScopedRulesetAttr(0, 0, _LANDLOCK_SCOPE_SIGNAL | _LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET)
+    fd = _libc.syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE_RULESET), ctypes.byref(attr),
+                       ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
+    if fd < 0:
+        return f"signals and abstract sockets not scoped: {os.strerror(ctypes.get_errno())}"
+    try:
+        if _libc.syscall(ctypes.c_long(_SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+            return f"signals and abstract sockets not scoped: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(fd)
+    return "signals and abstract Unix sockets scoped to the sandbox"
 
 
 def drop_privileges(uid: int | None, gid: int | None, report: Report) -> None:
@@ -391,6 +428,10 @@ def apply_seccomp(report: Report) -> None:
         for flag in CLONE_NEWNS_FLAGS:
             flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+        # kill(0, sig) signals the caller's whole process group, which holds the launch
+        # command (and, under bubblewrap, the watchdog and bwrap outside every namespace):
+        # refused (pid_t is 32 bits: the mask catches a 0 with high bits set)
+        flt.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, 0))
         # socket families by allow-list: AF_UNIX, and AF_NETLINK's route protocol, which the
         # kernel's own libzmq opens (getifaddrs; it dies without it) and which sees only the
         # network namespace's interfaces. Every other family is refused, whatever the other
@@ -409,8 +450,8 @@ def apply_seccomp(report: Report) -> None:
     except (OSError, ValueError, RuntimeError) as exc:
         report.add("seccomp", False, f"could not load the filter: {exc}")
         return
-    report.add("seccomp", True, f"deny-list of {len(denied)} syscalls; clone into namespaces refused; "
-                                "sockets of AF_UNIX and netlink route only")
+    report.add("seccomp", True, f"deny-list of {len(denied)} syscalls; clone into namespaces and signals to "
+                                "the process group refused; sockets of AF_UNIX and netlink route only")
 
 
 def main(argv: list[str]) -> None:

@@ -32,6 +32,7 @@ class Workspace:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.work_dir = Path()
+        self.work_top = Path()  # what is removed: the work directory, or its private parent
         self.host_dir = Path()
         self.uid: int | None = None
         self.gid: int | None = None
@@ -61,8 +62,16 @@ class Workspace:
         self._host_scratch = ScratchDir("rlm-host-", root)
         self.host_dir = self._host_scratch.path
         pair = self.host_dir.name.removeprefix("rlm-host-")
-        self.work_dir = Path(root if root is not None else tempfile.gettempdir()) / f"rlm-sandbox-{pair}"
-        self.work_dir.mkdir(mode=0o700)
+        self.work_top = Path(root if root is not None else tempfile.gettempdir()) / f"rlm-sandbox-{pair}"
+        self.work_top.mkdir(mode=0o700)
+        self.work_dir = self.work_top
+        if not own_uid:
+            # the kernel runs as the host's user, so it owns its work directory and sets its
+            # modes: a directory opened to all, a set-user-ID copy of a shell in it (nosuid
+            # holds only inside the sandbox), the bridge's socket opened. The directory above,
+            # which the kernel never sees, stays the user's alone: no other user gets through
+            self.work_dir = self.work_top / "work"
+            self.work_dir.mkdir(mode=0o700)
         (self.host_dir / "contexts").mkdir()
         if os.getuid() == 0 and own_uid:
             self.uid = 0x40000000 + secrets.randbelow(0x3FFF0000)
@@ -98,7 +107,7 @@ class Workspace:
             self.cgroup_detail = "needs root (or a delegated cgroup) for memory and process limits"
             return
         try:
-            self.cgroup = Cgroup.create(self.work_dir.name, memory_bytes, self.config.processes)
+            self.cgroup = Cgroup.create(self.work_top.name, memory_bytes, self.config.processes)
         except OSError as exc:
             self.cgroup_detail = f"cgroups unavailable: {exc}"
             return
@@ -127,8 +136,8 @@ class Workspace:
                 mounts.umount(str(self.work_dir))
             except OSError as exc:
                 log.warning("could not unmount the work directory %s: %s", self.work_dir, exc)
-        if self.work_dir != Path() and self.work_dir.exists():
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self.work_top != Path() and self.work_top.exists():
+            shutil.rmtree(self.work_top, ignore_errors=True)
         if self._host_scratch is not None:
             self._host_scratch.close()
 
@@ -165,11 +174,12 @@ def sweep_stale_sandboxes(root: str | None) -> None:
             # directory of ours is what makes it ours
             if work.is_symlink() or not work.is_dir() or (os.getuid() != 0 and work.lstat().st_uid != os.getuid()):
                 continue
-            if os.path.ismount(work):
-                try:
-                    mounts.umount(str(work))
-                except OSError as exc:
-                    log.warning("could not unmount the stale work directory %s: %s", work, exc)
-                    continue
+            mounted = [d for d in (work / "work", work) if os.path.ismount(d)]  # a private parent's, or its own
+            try:
+                for d in mounted:
+                    mounts.umount(str(d))
+            except OSError as exc:
+                log.warning("could not unmount the stale work directory %s: %s", work, exc)
+                continue
             shutil.rmtree(work, ignore_errors=True)
             log.info("removed the work directory of a killed sandbox: %s", work)
