@@ -2,7 +2,8 @@
 `rlm_query_batched` (runs inside the sandbox; standard library only).
 
 Large sub-contexts of `rlm_query` go to the host as files the sandbox attaches to the request
-(`kernel.attach`), never inside a JSON frame (the host takes frames up to 64 MiB); the request carries `{SUBCONTEXT_KEY: index}` in their place, or
+(`kernel.attach`), never inside a JSON frame (the host takes frames up to 64 MiB); the request
+carries `{SUBCONTEXT_KEY: index}` in their place, or
 `{SUBCONTEXT_KEY: index, "kind": "json"}` for a list or dict (the file holds its JSON; the
 child run sees that JSON text as a str). An object passed several times goes once.
 """
