@@ -65,8 +65,9 @@ class Workspace:
         self.work_top = Path(root if root is not None else tempfile.gettempdir()) / f"rlm-sandbox-{pair}"
         self.work_top.mkdir(mode=0o700)
         self.work_dir = self.work_top
-        if not own_uid:
-            # the kernel runs as the host's user, so it owns its work directory and sets its
+        if not (os.getuid() == 0 and own_uid):
+            # the kernel runs as the host's user (a backend that keeps it, or any backend of a
+            # host that is not root), so it owns its work directory and sets its
             # modes: a directory opened to all, a set-user-ID copy of a shell in it (nosuid
             # holds only inside the sandbox), the bridge's socket opened. The directory above,
             # which the kernel never sees, stays the user's alone: no other user gets through

@@ -347,13 +347,16 @@ ANOTHER_USER = 54321
 
 
 @sandboxed
-def test_other_users_cannot_reach_the_work_directory_model_code_opened():
-    env = {"HOME": "/nonexistent", "RED_CONFIG": "{}", "RED_WAIT": "1"}
+@pytest.mark.parametrize("backend", ["bubblewrap", "launcher"])
+def test_other_users_cannot_reach_the_work_directory_model_code_opened(backend):
+    # the launcher of a host that is not root runs the kernel as the user too (it owned its work
+    # directory in the open, as bubblewrap's did, until both got a private parent)
+    env = {"HOME": "/nonexistent", "RED_CONFIG": json.dumps({"backend": backend}), "RED_WAIT": "1"}
     proc = subprocess.Popen([sys.executable, "-c", HOST, OPEN_THE_WORK_DIRECTORY], cwd=ROOT, env={
         "PYTHONPATH": str(ROOT), **env}, preexec_fn=_become_nobody, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         res = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-        assert res["error"] is None and res["backend"] == "bubblewrap", res
+        assert res["error"] is None and res["backend"] == backend, res
         work = Path(res["work"])
 
         def other() -> None:
