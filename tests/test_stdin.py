@@ -33,7 +33,7 @@ def _start_spooling(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "-", "-q", "q", "-m", "root",
                              "--base-url", "http://127.0.0.1:9/v1", "--no-notes"],
                             cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=_default_hangup)
     proc.stdin.write(LINE * (3 * MIB // len(LINE) + 1))
     proc.stdin.flush()
     runs = tmp_path / "home" / "runs"
@@ -45,6 +45,12 @@ def _start_spooling(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"no spool file grew to 3 MiB: {proc.communicate()[1].decode()[-2000:]}")
+
+
+def _default_hangup() -> None:
+    # a suite started under nohup hands its children SIGHUP ignored, and the CLI keeps an ignored
+    # SIGHUP ignored (as nohup asks): the child must start as a terminal's would
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGHUP, -signal.SIGHUP),
