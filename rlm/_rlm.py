@@ -28,6 +28,7 @@ from rlm.local_run import local_model_for
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_window_tokens
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, load_run, resumed_settings
+from rlm.session import Session
 
 
 class RLM:
@@ -81,8 +82,21 @@ class RLM:
             raise ContextError("the query must be a non-empty string")
         return await self._arun(Context.of(context), query, on_event)  # classified and checked once, here
 
+    def session(self, context: Any = None, *, name: str | None = None) -> Session:
+        """A session over `context`: ask any number of questions (`session.ask(q)`, or
+        `await session.aask(q)`) in one kernel, the context loaded once, the variables and the
+        earlier answers kept. `name` (letters, digits, `.`, `_`, `-`): a session saved under that
+        name is opened again (its context may then be left out), else a new one is saved under it;
+        unnamed, it is saved as `session.name`. Close it, or use it as a context manager:
+
+            with RLM(model="gpt-5-mini").session(Path("logs/"), name="incident") as s:
+                s.ask("Which services log errors?")
+                s.ask("Of those, which failed first?")
+        """
+        return Session(self, context, name=name)
+
     async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
-                    replay: list[RecordedReply] | None = None) -> RunResult:
+                    replay: list[RecordedReply] | None = None, *, session: Session | None = None) -> RunResult:
         config = self.config
         if config.notes is None or config.notes is True:
             # the default store is the corpus's own (as `rlm query` keeps it), never one shared
@@ -109,6 +123,9 @@ class RLM:
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
                 tree = Tree.create(config, root, sub, on_event, started=started)
+                if session is not None:
+                    await session.prepare(tree)
+                    return await session.run_for(tree, query).execute()  # the session owns the spool
                 try:
                     result = await Run(tree, value, query, replay=replay).execute()
                 except ContextError:  # the input was refused: a resume would be refused alike

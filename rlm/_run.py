@@ -54,12 +54,13 @@ from rlm.notes_hook import NotesHook
 from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
+from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
 from rlm.subcalls import SCRATCH_PREFIX, SubCallServer
 from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.usage import Usage
-from sandbox import ContextInfo, ExecResult, SandboxBackend, open_sandbox
+from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
 from sandbox.scratch import sweep_stale
 
 log = logging.getLogger("rlm")
@@ -71,8 +72,15 @@ class Run:
     """One RLM run at some depth (0 = the root)."""
 
     def __init__(self, tree: Tree, context: Context, query: str, *, depth: int = 0,
-                 parent_id: str | None = None, replay: list[RecordedReply] | None = None) -> None:
+                 parent_id: str | None = None, replay: list[RecordedReply] | None = None,
+                 lent: SessionKernel | None = None, replay_only: bool = False) -> None:
+        """`lent`: a session's kernel, borrowed (started here if the session has none yet) and
+        left open at the end. `replay_only`: the recorded replies are all there is (a session
+        rebuilding its kernel): the run stops when they run out, with no last call and no notes turn."""
         self.tree = tree
+        self.lent = lent
+        self.replay_only = replay_only
+        self.kernel_spent = False  # cancelled or failed: a lent sandbox is closed, not kept
         self.config = tree.config
         self.context = context
         self.query = query
@@ -151,24 +159,31 @@ class Run:
         replay = self._replay_record()
         if replay is not None:
             start["replay"] = replay
+        if self.lent is not None:
+            start["session"] = {"id": self.lent.session_id, "ask": len(self.lent.earlier) + 1,
+                                "earlier_run_ids": [a.run_id for a in self.lent.earlier][-HISTORY_ASKS:],
+                                "replayed": self.lent.replayed}
         self.emit(start)
         try:
             info = await self._start_sandbox()
             await self.notes.open()  # after the context loaded: bad input leaves no store behind
             status, answer, error = await self._loop(info)
             try:
-                await self.notes.end_turn(status)
+                if not self.replay_only:
+                    await self.notes.end_turn(status)
             except RLMError as exc:  # the answer stands even if writing notes failed
                 log.warning("the notes turn of run %s failed: %s", self.run_id, error_words(exc))
                 self.emit(NotesErrorEvent(event="notes_error", error=str(exc)))
         except asyncio.CancelledError:
             status, error = Status.CANCELLED, "the run was cancelled"
+            self.kernel_spent = True  # a cancelled sandbox runs no more cells
             if self.sandbox is not None:
                 self.sandbox.cancel()  # so that closing does not wait for a long cell
             answer = await self._draft_quietly()
             raise
         except SandboxError as exc:
             status, error = Status.SANDBOX_ERROR, str(exc)
+            self.kernel_spent = True
             if self.depth == 0 and self.iterations == 0:
                 raise  # bad input or no kernel: the caller gets the error itself
         except BaseException as exc:  # anything else (a notes store that cannot open...): record, re-raise
@@ -181,21 +196,39 @@ class Run:
 
     async def _start_sandbox(self) -> ContextInfo:
         self.phase("starting sandbox")
+        lent = self.lent
+        reused = lent is not None and lent.sandbox is not None and lent.info is not None
 
         def start() -> ContextInfo:
+            if reused and lent is not None and lent.info is not None:
+                # the session's kernel: the context is loaded and the variables are there;
+                # only this run's sub-call handler and a cleared answer are new
+                self.sandbox = lent.sandbox
+                self.sb.add_tools(query_tools(self.sub_call_server.handle))
+                self.sb.reset_answer()
+                return lent.info
             if self.depth == 0:  # what runs killed before this one left behind
                 sweep_stale(SCRATCH_PREFIX, self.config.sandbox.work_root)
             self.sandbox = open_sandbox(self.config.sandbox)
+            if lent is not None:  # lent from here on, even if loading fails below (the session closes it)
+                lent.sandbox = self.sandbox
             # load before start: the kernel is launched with a memory limit sized for the context
             info = self.sandbox.load_context(self.context.value, label=self.context.label,
                                              progress=self._extraction_progress)
             self.sandbox.add_tools(query_tools(self.sub_call_server.handle))
+            if lent is not None:
+                lent.info = info
             return info
 
+        began = time.monotonic()
         info = await self.blocking(start)
-        self.emit(ContextLoadedEvent(event="context_loaded", name=info.name, type=info.type, size=info.size,
-                                     description=info.description, docs=info.docs, skipped=info.skipped,
-                                     decoded=info.decoded, extraction=info.extraction))
+        event = ContextLoadedEvent(event="context_loaded", name=info.name, type=info.type, size=info.size,
+                                   description=info.description, docs=info.docs, skipped=info.skipped,
+                                   decoded=info.decoded, extraction=info.extraction,
+                                   load_s=round(time.monotonic() - began, 4))
+        if reused:
+            event["reused"] = True
+        self.emit(event)
         return info
 
     def _extraction_progress(self, done: int, total: int, name: str) -> None:
@@ -213,7 +246,10 @@ class Run:
         chars = self.config.context_preview_chars
         self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
         preview = self.context_head[:chars] if chars and self.context_head else None
-        history = History(system, prompts.first_user_message(self.query, info, preview, chars),
+        first = prompts.first_user_message(self.query, info, preview, chars)
+        if self.lent is not None and self.lent.earlier:
+            first = f"{earlier_block(self.lent.earlier, self.lent.not_replayed)}\n\n{first}"
+        history = History(system, first,
                           mode=self.config.history, observation_chars=self.config.observation_chars)
         self.history = history
         max_turns = self.config.max_iterations
@@ -222,6 +258,8 @@ class Run:
             stop = self.tree.budget.exceeded()
             if stop:
                 break
+            if self.replay_only and turn > len(self.replay):
+                return Status.MAX_ITERATIONS, None, None  # what was recorded has run again: no more
             self.iterations = turn
             if self.depth == 0:
                 self.tree.status.turn = turn
@@ -261,6 +299,8 @@ class Run:
                 return Status.OK, final, None
         else:
             stop = Status.MAX_ITERATIONS
+        if self.replay_only:
+            return stop or Status.MAX_ITERATIONS, None, None
         return await self._last_call(history, stop or Status.MAX_ITERATIONS)
 
     async def model_call(self, messages: list[dict[str, str]], turn: int | str, *,
@@ -549,6 +589,14 @@ class Run:
 
     async def _close(self) -> None:
         try:
+            lent = self.lent
+            if lent is not None and self.sandbox is not None and lent.sandbox is self.sandbox:
+                if not self.kernel_spent:
+                    # the session's: it stays open for the next ask; this run's thread goes, and
+                    # the event loop jupyter_client made for it with it
+                    await asyncio.shield(self.tree.loop.run_in_executor(self._executor, close_thread_loop))
+                    return
+                lent.drop_sandbox()  # cancelled or broken: the next ask starts (and replays) a new one
             if self.sandbox is not None:
                 await asyncio.shield(self.blocking(self.sandbox.close))
         except asyncio.CancelledError:

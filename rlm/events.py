@@ -102,6 +102,7 @@ class RunStartEvent(_Written):
     parent_run_id: NotRequired[str | None]  # not written by the eval baselines
     replay: NotRequired[dict[str, Any]]  # a root run's context, for a resume
     method: NotRequired[str]  # an eval baseline's method
+    session: NotRequired[dict[str, Any]]  # an ask of a session: {id, ask (1, 2, ...), earlier_run_ids}
 
 
 class ContextLoadedEvent(_Written):
@@ -114,6 +115,8 @@ class ContextLoadedEvent(_Written):
     skipped: dict[str, list[str]]
     decoded: dict[str, str]
     extraction: dict[str, Any]
+    load_s: NotRequired[float]  # seconds from starting the sandbox to the context loaded
+    reused: NotRequired[bool]  # a session's later ask: its kernel already held the context
 
 
 class NotesLoadedEvent(_Written):

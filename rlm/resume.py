@@ -180,7 +180,7 @@ def _recorded_notes(start: dict[str, Any]) -> Path | bool | None:
     return path
 
 
-def _recorded_replies(events: list[Any]) -> list[RecordedReply]:
+def recorded_replies(events: list[Any]) -> list[RecordedReply]:
     """The replies of turns 1, 2, ... as long as each was recorded whole."""
     by_turn: dict[int, RecordedReply] = {}
     for e in events:
@@ -247,7 +247,7 @@ def load_run(runs_dir: Path, run_id: str, context: Any = None) -> ResumePlan:
     else:
         raise ContextError(f"run {path.stem} did not record its context; it cannot be resumed")
     return ResumePlan(str(start.get("query") or ""), value, dict(start.get("config") or {}), path.stem,
-                      _recorded_replies(events), _recorded_notes(start))
+                      recorded_replies(events), _recorded_notes(start))
 
 
 def request_settings(recorded: dict[str, Any]) -> dict[str, Any]:

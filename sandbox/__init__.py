@@ -13,6 +13,7 @@ reports each OS layer.
 """
 
 from sandbox.backend import SandboxBackend, backend_names, open_sandbox, register_backend
+from sandbox.channel import close_thread_loop
 from sandbox.config import SandboxConfig
 from sandbox.errors import (
     ContextError,
@@ -35,6 +36,7 @@ from sandbox.results import (
 from sandbox.tools import ToolHandler, Tools
 
 __all__ = [
+    "close_thread_loop",
     "ContextError",
     "ContextInfo",
     "ExecResult",

@@ -1,0 +1,141 @@
+"""Sessions: several asks over one context in one kernel, against a real kernel and the scripted
+server; the session saved, reopened by name (its kernel rebuilt by replay), locked, and refused
+over other data."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from scripted_server import Call, ScriptedServer
+
+from rlm import RLM, ConfigError, ContextError, read_trajectory
+
+TEXT = "".join(f"line {i} {'ERROR disk' if i % 7 == 0 else 'ok'}\n" for i in range(700))
+ERRORS = sum(1 for i in range(700) if i % 7 == 0)
+
+
+def question_of(call: Call) -> str:
+    first = call.messages[1]["content"]
+    return first.split("Question: ", 1)[1].split("\n", 1)[0]
+
+
+def analyst(call: Call) -> str:
+    """Explores when it has nothing (two turns), reuses `errors` when the kernel holds it."""
+    if not call.is_root:
+        return "sub"
+    q, turn = question_of(call), call.turn
+    if "Stop:" in call.prompt:
+        return "FINAL(no answer)"
+    if q.startswith("how many errors"):
+        return ["```repl\nerrors = [l for l in context.splitlines() if 'ERROR' in l]\nprint(len(errors))\n```",
+                f"FINAL({ERRORS})"][min(turn, 1)]
+    if q.startswith("first error"):
+        if "errors" in call.prompt and "Earlier question 1" in call.messages[1]["content"]:
+            return "```repl\nfirst = errors[0]\nprint(first)\n```\nFINAL(line 0 ERROR disk)" if turn == 0 \
+                else "FINAL(line 0 ERROR disk)"
+        return "```repl\nprint(errors[0])\n```" if turn == 0 else "FINAL(unknown)"
+    return "FINAL(?)"
+
+
+def make(server: ScriptedServer, tmp_path, **kw) -> RLM:
+    return RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=False,
+               cache=False, answer_check=False, **kw)
+
+
+def events(result, kind: str) -> list[dict]:
+    return [e for e in read_trajectory(result.trajectory_path) if e["event"] == kind]
+
+
+def test_a_second_ask_reuses_the_kernel_its_variables_and_names_the_first_answer(tmp_path):
+    with ScriptedServer({"root": analyst}) as server:
+        with make(server, tmp_path).session(TEXT, name="logs") as session:
+            one = session.ask("how many errors are there?")
+            two = session.ask("first error line?")
+            names = {v.name for v in session.variables()}
+        calls = server.calls_to("root")
+    assert one.answer == str(ERRORS) and two.answer == "line 0 ERROR disk", (one.answer, two.answer)
+    assert {"errors", "first"} <= names
+    first_load, second_load = events(one, "context_loaded")[0], events(two, "context_loaded")[0]
+    assert not first_load.get("reused") and second_load["reused"] is True
+    assert second_load["load_s"] < first_load["load_s"]
+    start = events(two, "run_start")[0]
+    assert start["session"] == {"id": "logs", "ask": 2, "earlier_run_ids": [one.run_id], "replayed": 0}
+    second_first_prompt = [c for c in calls if question_of(c).startswith("first error")][0].messages[1]["content"]
+    assert "Earlier question 1: how many errors are there?" in second_first_prompt
+    assert f"Its answer: {ERRORS}" in second_first_prompt
+    assert session.closed and session.variables() == []
+    with pytest.raises(Exception, match="closed"):
+        session.ask("again?")
+
+
+def test_a_session_reopened_by_name_replays_its_asks_without_asking_the_model(tmp_path):
+    with ScriptedServer({"root": analyst}) as server:
+        with make(server, tmp_path).session(TEXT, name="audit") as s:
+            s.ask("how many errors are there?")
+        root_calls = len(server.calls_to("root"))
+        # a new RLM (a new process would do the same): the saved session, its context found again
+        with make(server, tmp_path).session(name="audit") as again:
+            assert [a.question for a in again.asks] == ["how many errors are there?"]
+            two = again.ask("first error line?")
+            names = {v.name for v in again.variables()}
+        # the replay asked the model nothing: only the new ask's two turns
+        assert len(server.calls_to("root")) == root_calls + 1
+    assert two.answer == "line 0 ERROR disk" and "errors" in names
+    assert events(two, "context_loaded")[0]["reused"] is True  # loaded once, by the replay
+    assert events(two, "run_start")[0]["session"]["replayed"] == 1
+
+
+def test_a_session_is_refused_over_other_data_and_while_open_elsewhere(tmp_path):
+    with ScriptedServer({"root": analyst}) as server:
+        rlm = make(server, tmp_path)
+        with rlm.session(TEXT, name="one") as s:
+            with pytest.raises(ConfigError, match="open in another process"):
+                rlm.session(TEXT, name="one")
+            s.ask("how many errors are there?")
+        with pytest.raises(ContextError, match="other data"):
+            rlm.session(TEXT + "more\n", name="one")
+        with pytest.raises(ContextError, match="pass the context"):
+            rlm.session(name="never-asked")
+        with pytest.raises(ConfigError, match="session name"):
+            rlm.session(TEXT, name="../escape")
+
+
+def test_sessions_work_from_async_code(tmp_path):
+    async def main(server):
+        async with make(server, tmp_path).session(TEXT) as s:
+            one = await s.aask("how many errors are there?")
+            two = await s.aask("first error line?")
+            return one, two, s.name
+
+    with ScriptedServer({"root": analyst}) as server:
+        one, two, name = asyncio.run(main(server))
+    assert (one.answer, two.answer) == (str(ERRORS), "line 0 ERROR disk")
+    assert name.startswith("session-") and (tmp_path / "runs" / "sessions" / f"{name}.json").exists()
+
+
+def test_a_cancelled_ask_leaves_a_session_that_replays_into_a_new_kernel(tmp_path):
+    release = threading.Event()
+
+    def slow(call: Call) -> str:
+        if question_of(call).startswith("hang"):
+            return "```repl\nwhile True:\n    pass\n```"
+        return analyst(call)
+
+    async def main(server):
+        async with make(server, tmp_path).session(TEXT) as s:
+            await s.aask("how many errors are there?")
+            task = asyncio.ensure_future(s.aask("hang please"))
+            await asyncio.sleep(3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            release.set()
+            return await s.aask("first error line?")
+
+    with ScriptedServer({"root": slow}) as server:
+        two = asyncio.run(main(server))
+    assert two.answer == "line 0 ERROR disk"
+    # a new kernel: the first ask ran again; of the cancelled one, nothing (its one cell was stopped)
+    assert events(two, "run_start")[0]["session"]["replayed"] == 1
