@@ -199,6 +199,9 @@ def query(
              ".gz/.bz2/.xz/.zst, zip and tar) as text: binary ones are left out, HTML and mail read as they are."),
     no_cache: bool = typer.Option(False, "--no-cache",
         help="Send every request to the endpoint, even one made before (see `rlm cache`)."),
+    session: str = typer.Option(None, "--session", metavar="NAME",
+        help="Ask in the session NAME over the same files: the variables and answers of its earlier asks "
+             "are kept (see `rlm chat`); a new name starts one."),
     as_json: bool = typer.Option(False, "--json",
         help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
@@ -219,18 +222,48 @@ def query(
       rlm query ~/papers/ -q "Which paper reports the lowest error rate, and on what page?"
 
       cat big.log | rlm query - -q "What failed first?" --base-url http://localhost:8000/v1 --model qwen3
+
+      rlm query logs/ -q "Which services log errors?" --session incident   # then ask on:
+
+      rlm query logs/ -q "Of those, which failed first?" --session incident
     """
+    from rlm.inputs import Context
+
+    global _json_errors
+    _json_errors = as_json
+    rlm, context = _open_rlm(
+        paths, notes=notes, no_notes=no_notes, hidden=hidden, no_ignore=no_ignore, no_extract=no_extract,
+        sandbox=sandbox, config_file=config_file, runs_dir=runs_dir,
+        settings=dict(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
+                      models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth,
+                      max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
+                      notes_turn=False if no_notes_turn else None, cache=False if no_cache else None))
+    kept = context.value if isinstance(context, Context) and context.spooled else None
+    if session is not None:
+        def ask(on_event):  # noqa: ANN001, ANN202
+            with rlm.session(context, name=session) as opened:
+                return opened.ask(question, on_event=on_event)
+
+        _run_and_report(rlm, ask, as_json, verbose, kept=kept)
+        return
+    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
+                    kept=kept)
+
+
+def _open_rlm(paths: list[str], *, notes: str | None, no_notes: bool, hidden: bool, no_ignore: bool,
+              no_extract: bool, sandbox: str | None, config_file: str | None, runs_dir: str | None,
+              settings: dict):  # noqa: ANN202 - (RLM, the context)
+    """The RLM and the context that `rlm query` and `rlm chat` build from their options (a
+    usage error or a refused setting ends the command with its one line)."""
     import dataclasses
     import warnings
     from pathlib import Path
 
     from rlm import RLM, RLMError
     from rlm.config import resolve
-    from rlm.inputs import Context, expand_paths
+    from rlm.inputs import expand_paths
     from sandbox.context import WalkOptions
 
-    global _json_errors
-    _json_errors = as_json
     if notes and no_notes:
         _fail("give --notes DIR or --no-notes, not both", code=2)
     if "-" in paths and sys.stdin.isatty():
@@ -243,20 +276,14 @@ def query(
             config_path = Path(config_file) if config_file else None
             runs = resolve({"runs_dir": runs_dir}, config_path).effective_runs_dir
         # standard input and a FIFO are kept next to the runs, so that a run over them can resume
-        context = expand_paths(paths, walk=walk, spool_dir=runs)
+        context = expand_paths(paths, walk=walk, spool_dir=runs) if paths else None
         # not named: the library's one rule (rlm.notes.default_notes_dir) picks the corpus's store
         notes_setting = False if no_notes else Path(notes).expanduser() if notes else None
-        rlm = RLM(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
-                  models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth, max_cost_usd=max_cost,
-                  max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
-                  runs_dir=runs_dir, notes=notes_setting,
-                  notes_turn=False if no_notes_turn else None, cache=False if no_cache else None,
-                  config_file=config_path)
+        rlm = RLM(**settings, runs_dir=runs_dir, notes=notes_setting, config_file=config_path)
     except KeyboardInterrupt:
         _fail("interrupted while reading the input", code=EXIT_INTERRUPTED)
     except RLMError as exc:
         _fail(str(exc), exc)
-        return
     if hidden or no_ignore or no_extract:
         rlm.config.sandbox = dataclasses.replace(rlm.config.sandbox, hidden_files=hidden, ignore_files=not no_ignore,
                                                  extract_documents=not no_extract)
@@ -269,8 +296,60 @@ def query(
             backend_name(rlm.config.sandbox)
         except (SandboxError, ValueError) as exc:
             _fail(str(exc), code=2)
-    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
-                    kept=context.value if isinstance(context, Context) and context.spooled else None)
+    return rlm, context
+
+
+@app.command("chat")
+def chat(
+    paths: list[str] = typer.Argument(None, metavar="[PATH...]", show_default=False,
+                                      help="Files, directories or globs to ask about (left out: those of --session)."),
+    session: str = typer.Option(None, "--session", "-s", metavar="NAME",
+        help="The session's name: an existing one is continued (its variables replayed), a new one started."),
+    model: str = typer.Option(None, "--model", "-m", help="Root model (default: $RLM_MODEL, then rlm.toml)."),
+    sub_model: str = typer.Option(None, "--sub-model", help="Model for llm_query and sub-runs."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (key: $OPENAI_API_KEY)."),
+    max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per question."),
+    max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="Budget in USD per question."),
+    max_wall: float = typer.Option(None, "--max-wall", callback=_positive, help="Budget in seconds per question."),
+    runs_dir: str = typer.Option(None, "--runs-dir", help="Where trajectories and sessions go."),
+    config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual."),
+    no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes."),
+    sandbox: str = typer.Option(None, "--sandbox", metavar="NAME", help="The sandbox backend (default: auto)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Send every request to the endpoint."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output."),
+) -> None:
+    """Ask question after question about the same files in one session: loaded once, the
+    kernel's variables and the earlier answers kept between questions.
+
+    Type a question per line; /cost, /vars, /history, /save FILE, /help, /quit.
+
+    Examples:
+
+      rlm chat logs/ --session incident --model gpt-5-mini
+
+      rlm chat --session incident          # continue it later, the same files
+
+      printf 'How many ERROR lines?\\nWhich came first?\\n' | rlm chat app.log --model local
+    """
+    from rlm import RLMError
+    from rlm.frontends.chat import Chat
+
+    if not paths and not session:
+        _fail("give the files to ask about, or --session NAME to continue a session", code=2)
+    settings = dict(model=model, sub_model=sub_model, base_url=base_url, max_iterations=max_iterations,
+                    max_cost_usd=max_cost, max_wall_s=max_wall, cache=False if no_cache else None)
+    if paths and "-" in paths:
+        _fail("rlm chat reads its questions from standard input: give files to ask about, not -", code=2)
+    rlm, context = _open_rlm(paths or [], notes=None, no_notes=no_notes, hidden=False, no_ignore=False,
+                             no_extract=False, sandbox=sandbox, config_file=config_file, runs_dir=runs_dir,
+                             settings=settings)
+    try:
+        opened = rlm.session(context, name=session)
+    except RLMError as exc:
+        _fail(str(exc), exc)
+    with opened:
+        code = Chat(opened, err_console, verbose=verbose).run()
+    raise typer.Exit(code)
 
 
 def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = None) -> None:  # noqa: ANN001

@@ -5,9 +5,13 @@ over other data."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 
 import pytest
+from conftest import cli_env
 from scripted_server import Call, ScriptedServer
 
 from rlm import RLM, ConfigError, ContextError, read_trajectory
@@ -33,8 +37,7 @@ def analyst(call: Call) -> str:
                 f"FINAL({ERRORS})"][min(turn, 1)]
     if q.startswith("first error"):
         if "errors" in call.prompt and "Earlier question 1" in call.messages[1]["content"]:
-            return "```repl\nfirst = errors[0]\nprint(first)\n```\nFINAL(line 0 ERROR disk)" if turn == 0 \
-                else "FINAL(line 0 ERROR disk)"
+            return ["```repl\nfirst = errors[0]\nprint(first)\n```", "FINAL(line 0 ERROR disk)"][min(turn, 1)]
         return "```repl\nprint(errors[0])\n```" if turn == 0 else "FINAL(unknown)"
     return "FINAL(?)"
 
@@ -81,7 +84,7 @@ def test_a_session_reopened_by_name_replays_its_asks_without_asking_the_model(tm
             two = again.ask("first error line?")
             names = {v.name for v in again.variables()}
         # the replay asked the model nothing: only the new ask's two turns
-        assert len(server.calls_to("root")) == root_calls + 1
+        assert len(server.calls_to("root")) == root_calls + 2
     assert two.answer == "line 0 ERROR disk" and "errors" in names
     assert events(two, "context_loaded")[0]["reused"] is True  # loaded once, by the replay
     assert events(two, "run_start")[0]["session"]["replayed"] == 1
@@ -139,3 +142,42 @@ def test_a_cancelled_ask_leaves_a_session_that_replays_into_a_new_kernel(tmp_pat
     assert two.answer == "line 0 ERROR disk"
     # a new kernel: the first ask ran again; of the cancelled one, nothing (its one cell was stopped)
     assert events(two, "run_start")[0]["session"]["replayed"] == 1
+
+
+# ----- the command line ------------------------------------------------------------------
+def rlm_cli(tmp_path, server, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = cli_env(tmp_path / "home", key="k")
+    base = ["-m", "root", "--base-url", server.url, "--no-notes", "--no-cache"]
+    return subprocess.run([sys.executable, "-m", "cli", *args, *base], cwd=tmp_path, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_rlm_chat_asks_line_by_line_and_rlm_query_continues_its_session(tmp_path):
+    (tmp_path / "app.log").write_text(TEXT)
+    with ScriptedServer({"root": analyst}) as server:
+        chat = rlm_cli(tmp_path, server, "chat", "app.log", "--session", "inc",
+                       stdin="how many errors are there?\n/vars\n/cost\nfirst error line?\n/history\n"
+                             "/save notes.md\n/nope\n/quit\nnever asked\n")
+        assert chat.returncode == 0, chat.stderr
+        assert chat.stdout.splitlines() == [str(ERRORS), "line 0 ERROR disk"]
+        assert "errors  list  100" in chat.stderr and "2 asks in this chat" not in chat.stderr
+        assert "1 asks in this chat" in chat.stderr and "unknown command /nope" in chat.stderr
+        assert "2. first error line?  ->  line 0 ERROR disk" in chat.stderr
+        saved = (tmp_path / "notes.md").read_text()
+        assert "## 1. how many errors are there?" in saved and "line 0 ERROR disk" in saved
+        assert not any("never asked" in c.prompt for c in server.calls_to("root"))
+        # a script goes on in the same session from another process: replayed, then asked
+        before = len(server.calls_to("root"))
+        again = rlm_cli(tmp_path, server, "query", "app.log", "-q", "first error line?", "--session", "inc", "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["answer"] == "line 0 ERROR disk"
+        # the replay asked the model nothing: the two calls are the new question's two turns
+        assert [(c.turn, question_of(c)) for c in server.calls_to("root")[before:]] == [
+            (0, "first error line?"), (1, "first error line?")]
+        prompt = server.calls_to("root")[-1].messages[1]["content"]
+        assert "Earlier question 2: first error line?" in prompt
+        # other files under the same session name are refused; no files and no session is a usage error
+        (tmp_path / "other.log").write_text("x\n")
+        other = rlm_cli(tmp_path, server, "query", "other.log", "-q", "q?", "--session", "inc")
+        assert other.returncode == 1 and "other data" in other.stderr
+        assert rlm_cli(tmp_path, server, "chat").returncode == 2
