@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sqlite3
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_wind
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, load_run, resumed_settings
 from rlm.session import Session
+from rlm.user_tools import UserTool, tools_of
 
 
 class RLM:
@@ -44,14 +45,18 @@ class RLM:
     """
 
     def __init__(self, config: RLMConfig | None = None, /, *,
-                 config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> None:
+                 config_file: str | os.PathLike[str] | None = None,
+                 tools: Sequence[Callable[..., Any] | UserTool] | None = None, **overrides: Any) -> None:
         """`config` (an RLMConfig) and/or `overrides` (any RLMConfig field by name, e.g.
         `model="gpt-5-mini", max_iterations=20`; an override wins over the same field of
         `config`). Fields left at None (or not given) are filled from the environment, then
         rlm.toml (`config_file`, else ./rlm.toml over ~/.rlm/rlm.toml, a project's ./rlm.toml
         limited to harmless settings until the user trusts it: `rlm.trust`), then the defaults.
+        `tools`: typed Python functions model code may call in the kernel; each runs here, on the
+        host, with the host's rights (rlm.user_tools says how calls are checked and bounded).
         Raises ConfigError for an unknown name or settings that cannot work."""
         check_names(overrides)
+        self.tools: list[UserTool] = tools_of(tools)
         args: dict[str, Any] = {}
         if config is not None:
             if not isinstance(config, RLMConfig):
@@ -122,7 +127,7 @@ class RLM:
                                                        timeout_s=wall_left(WINDOW_PROBE_TIMEOUT_S))
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
-                tree = Tree.create(config, root, sub, on_event, started=started)
+                tree = Tree.create(config, root, sub, on_event, started=started, tools=self.tools)
                 if session is not None:
                     await session.prepare(tree)
                     return await session.run_for(tree, query).execute()  # the session owns the spool
@@ -159,6 +164,7 @@ class RLM:
         settings = resumed_settings(plan, self.config, self._given)
         resumer = RLM(dataclasses.replace(self.config, **settings))
         resumer._cache = self._cache
+        resumer.tools = self.tools
         result = await resumer._arun(Context.of(plan.context), plan.query, on_event, plan.replies)
         result.resumed_from = plan.run_id
         return result

@@ -60,6 +60,7 @@ from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.usage import Usage
+from rlm.user_tools import ToolServer, tools_block
 from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
 from sandbox.scratch import sweep_stale
 
@@ -117,6 +118,8 @@ class Run:
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.context_head: str | None = None
         self.last_plain: str | None = None
+        self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
+                                      max_calls=self.config.max_tool_calls) if tree.tools else None
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
         # the sandbox is blocking; one thread per run keeps runs from starving each other
@@ -204,7 +207,7 @@ class Run:
                 # the session's kernel: the context is loaded and the variables are there;
                 # only this run's sub-call handler and a cleared answer are new
                 self.sandbox = lent.sandbox
-                self.sb.add_tools(query_tools(self.sub_call_server.handle))
+                self._add_tools()
                 self.sb.reset_answer()
                 return lent.info
             if self.depth == 0:  # what runs killed before this one left behind
@@ -215,7 +218,7 @@ class Run:
             # load before start: the kernel is launched with a memory limit sized for the context
             info = self.sandbox.load_context(self.context.value, label=self.context.label,
                                              progress=self._extraction_progress)
-            self.sandbox.add_tools(query_tools(self.sub_call_server.handle))
+            self._add_tools()
             if lent is not None:
                 lent.info = info
             return info
@@ -231,6 +234,12 @@ class Run:
         self.emit(event)
         return info
 
+    def _add_tools(self) -> None:
+        """This run's handlers in the sandbox: sub-queries, and the user's tools if any."""
+        self.sb.add_tools(query_tools(self.sub_call_server.handle))
+        if self.tool_server is not None:
+            self.sb.add_tools(self.tool_server.tool_set())
+
     def _extraction_progress(self, done: int, total: int, name: str) -> None:
         self.phase(f"reading documents {done:,}/{total:,}")
 
@@ -241,7 +250,7 @@ class Run:
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
             sub_calls=self.config.sub_calls, notes_block=self.notes.block,
             sub_window_chars=int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS),
-            notes_helpers=self.notes.helpers,
+            notes_helpers=self.notes.helpers, tools_block=tools_block(self.tree.tools),
         )
         chars = self.config.context_preview_chars
         self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))

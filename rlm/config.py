@@ -38,8 +38,8 @@ SECRET_FIELDS = ("api_key", "sub_api_key")
 _TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
 _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
                "observation_chars", "memory_chars", "memory_tokens", "doc_chars", "cache_max_bytes",
-               "trajectory_bytes", "context_preview_chars")
-_NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s")
+               "trajectory_bytes", "context_preview_chars", "max_tool_calls")
+_NUMBER_FIELDS = ("request_timeout_s", "retry_base_s", "retry_max_s", "tool_timeout_s")
 _OPTIONAL_NUMBER_FIELDS = ("max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls", "sub_window_chars",
                            "unstick_temperature")
 LOCAL_MODEL = "local"
@@ -108,6 +108,8 @@ class RLMConfig:
     cache: the call cache (model replies stored by request, so a request made before costs
         nothing): None or True is <user_dir>/cache.db, a path names the file, False turns it off.
     cache_max_bytes: the cache's size bound (least recently used entries go first).
+    max_tool_calls, tool_timeout_s: for the user's tools (`RLM(tools=...)`): the calls one run
+        may make, and how long one call may take before the calling cell gets a TimeoutError.
     """
 
     model: str | None = None
@@ -149,6 +151,8 @@ class RLMConfig:
     doc_chars: int = 50_000
     cache: Path | bool | None = None
     cache_max_bytes: int = 1 << 30
+    max_tool_calls: int = 100
+    tool_timeout_s: float = 60.0
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def validate(self) -> None:
@@ -174,9 +178,11 @@ class RLMConfig:
         if self.sub_window_chars is not None and self.sub_window_chars < 1000:
             raise ConfigError("sub_window_chars must be at least 1000 (or None: read from the server)")
         for name in ("max_concurrency", "max_children", "observation_chars", "memory_chars",
-                     "memory_tokens", "doc_chars", "cache_max_bytes", "trajectory_bytes"):
+                     "memory_tokens", "doc_chars", "cache_max_bytes", "trajectory_bytes", "max_tool_calls"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if not 0 < self.tool_timeout_s < math.inf:
+            raise ConfigError("tool_timeout_s must be a positive finite number of seconds")
         if self.request_timeout_s <= 0 or self.max_retries < 0 or self.retry_base_s < 0:
             raise ConfigError("request_timeout_s must be positive; max_retries and retry_base_s not negative")
         if self.history not in ("folded", "full"):

@@ -57,6 +57,7 @@ class Kind:
     NOTE: Final = "note"
     NOTES_WRITTEN: Final = "notes_written"
     MODEL_CALL: Final = "model_call"
+    TOOL_CALL: Final = "tool_call"
     REPLY_FORM: Final = "reply_form"
     LOOP_CHECK: Final = "loop_check"
     FINAL_REFUSED: Final = "final_refused"
@@ -103,6 +104,16 @@ class RunStartEvent(_Written):
     replay: NotRequired[dict[str, Any]]  # a root run's context, for a resume
     method: NotRequired[str]  # an eval baseline's method
     session: NotRequired[dict[str, Any]]  # an ask of a session: {id, ask (1, 2, ...), earlier_run_ids}
+
+
+class ToolCallEvent(_Written):
+    event: Literal["tool_call"]
+    cell: int | None
+    name: str
+    arguments: str  # their JSON, cut to 2,000 characters
+    result: str | None  # its JSON, cut alike (None when the call failed)
+    error: str | None
+    duration_s: float
 
 
 class ContextLoadedEvent(_Written):
@@ -277,7 +288,7 @@ class TrajectoryBudgetEvent(_Written):
 Event: TypeAlias = (
     RunStartEvent | ContextLoadedEvent | NotesLoadedEvent | NotesErrorEvent | NoteEvent | NotesWrittenEvent
     | ModelCallEvent | ReplyFormEvent | LoopCheckEvent | FinalRefusedEvent | CellEvent | SubCallEvent | ChildRunEvent
-    | ChildDoneEvent | BudgetStopEvent | FinalEvent | TotalsEvent | TrajectoryBudgetEvent)
+    | ChildDoneEvent | BudgetStopEvent | FinalEvent | TotalsEvent | TrajectoryBudgetEvent | ToolCallEvent)
 
 EVENT_TYPES: Final[dict[str, type]] = {get_args(t.__annotations__["event"])[0]: t for t in get_args(Event)}
 KINDS: Final[frozenset[str]] = frozenset(EVENT_TYPES)

@@ -22,7 +22,7 @@ def _template(name: str) -> Template:
 
 def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: float,
                   can_recurse: bool, sub_window_chars: int = DEFAULT_WINDOW_CHARS, notes_block: str | None = None,
-                  notes_helpers: str = "", sub_calls: bool = True) -> str:
+                  notes_helpers: str = "", sub_calls: bool = True, tools_block: str = "") -> str:
     docs_line = ""
     if context.docs:
         docs_line = (f"- `docs`: a list of {context.docs:,} documents; each has `.path`, `.offset`, "
@@ -43,7 +43,7 @@ def system_prompt(context: ContextInfo, *, output_limit: int, cell_timeout_s: fl
         output_limit=f"{output_limit:,}",
         modules=_MODULES,
         cell_timeout=f"{cell_timeout_s:g}",
-        notes_helpers=notes_helpers,
+        notes_helpers=notes_helpers + tools_block,
         notes_block=f"\n{notes_block}\n" if notes_block else "",
     )
     if not sub_calls:

@@ -15,6 +15,7 @@ from rlm.notes import NotesSettings
 from rlm.results import RunStatus
 from rlm.trajectory import ByteBudget
 from rlm.usage import Budget
+from rlm.user_tools import UserTool
 
 EventCallback = Callable[[dict[str, Any], RunStatus], None]
 
@@ -34,10 +35,12 @@ class Tree:
     child_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
     notes: NotesSettings | None = None
     trajectory_budget: ByteBudget | None = None  # the bytes all the tree's trajectories may write
+    tools: list[UserTool] = field(default_factory=list)  # the user's, in every run of the tree
 
     @classmethod
     def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,
-               on_event: EventCallback | None, started: float | None = None) -> Tree:
+               on_event: EventCallback | None, started: float | None = None,
+               tools: list[UserTool] | None = None) -> Tree:
         """`started`: the monotonic time the wall budget counts from (default now)."""
         budget = Budget(config.price_table(), max_tokens=config.max_tokens,
                         max_cost_usd=config.max_cost_usd, max_wall_s=config.max_wall_s,
@@ -52,7 +55,7 @@ class Tree:
                                   end_turn=config.notes_turn)
         return cls(config, root_client, sub_client, budget, broker, asyncio.get_running_loop(),
                    on_event, RunStatus(max_turns=config.max_iterations), notes=notes,
-                   trajectory_budget=ByteBudget(config.trajectory_bytes))
+                   trajectory_budget=ByteBudget(config.trajectory_bytes), tools=list(tools or []))
 
     def slots_for(self, depth: int) -> asyncio.Semaphore:
         # one semaphore per depth: a parent waiting on its children never holds their slots

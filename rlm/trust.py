@@ -33,7 +33,7 @@ LOWER_ONLY_FIELDS = frozenset({
     "max_iterations", "max_depth", "max_cost_usd", "max_tokens", "max_wall_s", "max_sub_calls",
     "max_concurrency", "max_children", "max_retries", "observation_chars", "memory_chars",
     "memory_tokens", "doc_chars", "sub_window_chars", "context_preview_chars", "request_timeout_s",
-    "retry_base_s", "retry_max_s",
+    "retry_base_s", "retry_max_s", "max_tool_calls", "tool_timeout_s",
 })
 OFF_ONLY_FIELDS = frozenset({"notes_turn", "sub_calls", "notes", "answer_check"})
 

@@ -44,10 +44,15 @@ def root(call: Call) -> str:
     return [
         # reasoning taken out (reply_form); a sub-call too short to carry data (loop_check); a child run
         "<think>look first</think>\n```repl\nparts = llm_query_batched(['x', 'count the a in: ' + context])\n"
-        "r = rlm_query('Sum the numbers', context='1 2 3')\nprint(parts, r)\n```",
+        "r = rlm_query('Sum the numbers', context='1 2 3')\nprint(parts, r, shout('tool'))\n```",  # tool_call
         "```repl\nraise ValueError('boom')\n```\nFINAL(nope)",  # final_refused: the code before it failed
         "FINAL_VAR(r)",
     ][call.turn]
+
+
+def shout(text: str) -> str:
+    """A user's tool."""
+    return text.upper()
 
 
 def sub(call: Call) -> str:
@@ -69,7 +74,8 @@ def runs(tmp_path_factory) -> tuple[list[RunResult], list[Path]]:
     settings: dict[str, Any] = dict(model="root", sub_model="sub", api_key="k", runs_dir=tmp / "runs",
                                     retry_base_s=0.01)
     with ScriptedServer({"root": root, "sub": sub}) as server:
-        ok = RLM(base_url=server.url, notes=tmp / "notes", max_depth=2, **settings).completion("a b a", "Sum?")
+        ok = RLM(base_url=server.url, notes=tmp / "notes", max_depth=2, tools=[shout],
+                 **settings).completion("a b a", "Sum?")
     with ScriptedServer({"root": stuffing_root}) as server:
         stopped = RLM(base_url=server.url, notes=False, max_iterations=1, trajectory_bytes=64 << 10,
                       **settings).completion("abc", "q?")
