@@ -202,6 +202,9 @@ def query(
     session: str = typer.Option(None, "--session", metavar="NAME",
         help="Ask in the session NAME over the same files: the variables and answers of its earlier asks "
              "are kept (see `rlm chat`); a new name starts one."),
+    schema_file: str = typer.Option(None, "--schema", metavar="FILE",
+        help="A JSON Schema the answer must fit: the model is told it, an answer that does not fit is "
+             "refused, and the checked answer is printed as JSON."),
     as_json: bool = typer.Option(False, "--json",
         help="Print answer, status, usage, cost, run id and trajectory path as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output (on stderr)."),
@@ -226,11 +229,14 @@ def query(
       rlm query logs/ -q "Which services log errors?" --session incident   # then ask on:
 
       rlm query logs/ -q "Of those, which failed first?" --session incident
+
+      rlm query orders.csv -q "Totals per region" --schema totals.schema.json
     """
     from rlm.inputs import Context
 
     global _json_errors
     _json_errors = as_json
+    schema = _schema_from(schema_file) if schema_file else None
     rlm, context = _open_rlm(
         paths, notes=notes, no_notes=no_notes, hidden=hidden, no_ignore=no_ignore, no_extract=no_extract,
         sandbox=sandbox, config_file=config_file, runs_dir=runs_dir,
@@ -242,12 +248,34 @@ def query(
     if session is not None:
         def ask(on_event):  # noqa: ANN001, ANN202
             with rlm.session(context, name=session) as opened:
-                return opened.ask(question, on_event=on_event)
+                return opened.ask(question, on_event=on_event, schema=schema)
 
         _run_and_report(rlm, ask, as_json, verbose, kept=kept)
         return
-    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event), as_json, verbose,
-                    kept=kept)
+    _run_and_report(rlm, lambda on_event: rlm.completion(context, question, on_event=on_event, schema=schema),
+                    as_json, verbose, kept=kept)
+
+
+def _schema_from(path: str) -> dict:
+    """The JSON Schema in file `path` (a usage error when it cannot be read or checked)."""
+    from rlm import ConfigError
+    from rlm.typed_answers import AnswerSchema
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(8 << 20)
+        schema = json.loads(data)
+    except OSError as exc:
+        _fail(f"cannot read the schema {path}: {_file_system_words(exc)}", code=2)
+    except ValueError as exc:
+        _fail(f"{path} is not JSON: {exc}", code=2)
+    if not isinstance(schema, dict):
+        _fail(f"{path} holds no JSON Schema (a JSON object)", code=2)
+    try:
+        AnswerSchema(schema)
+    except ConfigError as exc:
+        _fail(f"{path}: {exc}", code=2)
+    return schema
 
 
 def _open_rlm(paths: list[str], *, notes: str | None, no_notes: bool, hidden: bool, no_ignore: bool,

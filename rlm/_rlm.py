@@ -29,6 +29,7 @@ from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_wind
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, load_run, resumed_settings
 from rlm.session import Session
+from rlm.typed_answers import AnswerSchema, schema_of
 from rlm.user_tools import UserTool, tools_of
 
 
@@ -74,18 +75,22 @@ class RLM:
         self._checked: set[str] = set()
         self._cache: CallCache | None = None
 
-    def completion(self, context: Any, query: str, *, on_event: EventCallback | None = None) -> RunResult:
+    def completion(self, context: Any, query: str, *, on_event: EventCallback | None = None,
+                   schema: Any = None) -> RunResult:
         """Answer `query` about `context` (str, bytes, list, dict, Path, list of Paths, or a
-        directory). Blocks until the run ends; see `RunResult.status` for how it ended."""
-        coro = self.acompletion(context, query, on_event=on_event)
+        directory). Blocks until the run ends; see `RunResult.status` for how it ended.
+        `schema`: the answer's form (a pydantic model, a dataclass, a type, or a JSON Schema
+        dict): the answer is validated, refused until it fits, and given as `result.value`."""
+        coro = self.acompletion(context, query, on_event=on_event, schema=schema)
         return _run_blocking(coro)
 
     async def acompletion(self, context: Any, query: str, *,
-                          on_event: EventCallback | None = None) -> RunResult:
+                          on_event: EventCallback | None = None, schema: Any = None) -> RunResult:
         """The async form of `completion`."""
         if not isinstance(query, str) or not query.strip():
             raise ContextError("the query must be a non-empty string")
-        return await self._arun(Context.of(context), query, on_event)  # classified and checked once, here
+        form = schema_of(schema)  # refused here, before anything starts
+        return await self._arun(Context.of(context), query, on_event, schema=form)  # classified and checked once
 
     def session(self, context: Any = None, *, name: str | None = None) -> Session:
         """A session over `context`: ask any number of questions (`session.ask(q)`, or
@@ -101,7 +106,8 @@ class RLM:
         return Session(self, context, name=name)
 
     async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
-                    replay: list[RecordedReply] | None = None, *, session: Session | None = None) -> RunResult:
+                    replay: list[RecordedReply] | None = None, *, session: Session | None = None,
+                    schema: AnswerSchema | None = None) -> RunResult:
         config = self.config
         if config.notes is None or config.notes is True:
             # the default store is the corpus's own (as `rlm query` keeps it), never one shared
@@ -130,9 +136,9 @@ class RLM:
                 tree = Tree.create(config, root, sub, on_event, started=started, tools=self.tools)
                 if session is not None:
                     await session.prepare(tree)
-                    return await session.run_for(tree, query).execute()  # the session owns the spool
+                    return await session.run_for(tree, query, schema).execute()  # the session owns the spool
                 try:
-                    result = await Run(tree, value, query, replay=replay).execute()
+                    result = await Run(tree, value, query, replay=replay, schema=schema).execute()
                 except ContextError:  # the input was refused: a resume would be refused alike
                     if value.spooled:
                         stdin_spool.release(value.value)

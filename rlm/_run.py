@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from rlm.subcalls import SCRATCH_PREFIX, SubCallServer
 from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
+from rlm.typed_answers import AnswerSchema
 from rlm.usage import Usage
 from rlm.user_tools import ToolServer, tools_block
 from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
@@ -74,7 +76,8 @@ class Run:
 
     def __init__(self, tree: Tree, context: Context, query: str, *, depth: int = 0,
                  parent_id: str | None = None, replay: list[RecordedReply] | None = None,
-                 lent: SessionKernel | None = None, replay_only: bool = False) -> None:
+                 lent: SessionKernel | None = None, replay_only: bool = False,
+                 schema: AnswerSchema | None = None) -> None:
         """`lent`: a session's kernel, borrowed (started here if the session has none yet) and
         left open at the end. `replay_only`: the recorded replies are all there is (a session
         rebuilding its kernel): the run stops when they run out, with no last call and no notes turn."""
@@ -82,6 +85,9 @@ class Run:
         self.lent = lent
         self.replay_only = replay_only
         self.kernel_spent = False  # cancelled or failed: a lent sandbox is closed, not kept
+        self.schema = schema  # the answer's form (rlm/typed_answers.py), None for free text
+        self.typed: tuple[Any, Any] | None = None  # (value, its JSON) once an answer fits the schema
+        self.value_error: str | None = None
         self.config = tree.config
         self.context = context
         self.query = query
@@ -252,6 +258,8 @@ class Run:
             sub_window_chars=int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS),
             notes_helpers=self.notes.helpers, tools_block=tools_block(self.tree.tools),
         )
+        if self.schema is not None:
+            system += self.schema.prompt_block()
         chars = self.config.context_preview_chars
         self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
         preview = self.context_head[:chars] if chars and self.context_head else None
@@ -419,7 +427,7 @@ class Run:
             stated = reply.visible.strip()
             if not stated or len(stated) > PLAIN_ANSWER_CHARS or not supported(stated, "\n".join(self.seen)):
                 obs.notes.append(prompts.NUDGE)
-            elif stated == self.last_plain:
+            elif stated == self.last_plain and self._fits_schema(obs, turn, stated):
                 # said twice, and what it ran shows it: the answer, marker or not
                 self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="plain_answer_taken"))
                 return obs, stated
@@ -492,6 +500,8 @@ class Run:
             self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
                                prompts.flagged_answer(preview))
             return False
+        if not self._fits_schema(obs, turn, answer):
+            return False
         if self.config.answer_check and not self.questioned_copy and is_context_copy(answer, self.context_head):
             self.questioned_copy = True  # asked once: "repeat the text" may truly want it
             self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
@@ -508,6 +518,19 @@ class Run:
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
             return False
+        return True
+
+    def _fits_schema(self, obs: Observation, turn: int, answer: str) -> bool:
+        """Whether `answer` fits the run's schema (always, without one); when it does not, the
+        model is told what failed (each time: the budget bounds the tries)."""
+        if self.schema is None:
+            return True
+        value, problem = self.schema.parse(answer)
+        if problem is not None:
+            self._refuse_final(obs, turn, "the answer does not fit the schema",
+                               prompts.schema_mismatch(self.schema.name, problem))
+            return False
+        self.typed = (value, self.schema.as_json(value))
         return True
 
     def _remember_seen(self, obs: Observation) -> None:
@@ -569,6 +592,10 @@ class Run:
             answer = stated
         if answer is not None and answer.strip() in self.flagged_replies:
             answer = draft if draft is not None and draft.strip() not in self.flagged_replies else None
+        if answer is not None and self.schema is not None:
+            value, self.value_error = self.schema.parse(answer)
+            if self.value_error is None:
+                self.typed = (value, self.schema.as_json(value))
         return reason, answer, None
 
     async def _draft_quietly(self) -> str | None:
@@ -581,12 +608,17 @@ class Run:
 
     def _finish(self, status: RunStatus, answer: str | None, error: str | None) -> RunResult:
         wall = time.monotonic() - self.started
+        if self.typed is not None:  # the answer is the checked value's JSON
+            answer = json.dumps(self.typed[1], ensure_ascii=False)
         result = RunResult(
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
             run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
             replayed_turns=self.replayed_turns,
         )
+        if self.typed is not None:
+            result.value, result.value_json = self.typed
+        result.value_error = self.value_error
         if self.depth == 0:
             self.tree.refresh_status().ended = True  # the clock of a live display stops here
         self.emit(FinalEvent(event="final", status=status, answer=answer, error=error))

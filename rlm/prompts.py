@@ -201,6 +201,11 @@ INVENTED_OUTPUT = (
 )
 
 
+def schema_mismatch(name: str, problem: str) -> str:
+    return (f"Your answer was not taken: it does not fit the required form ({name}): {problem}. "
+            "Fix it and finish again (FINAL_VAR(name) of a dict or list, or FINAL(<the JSON>)).")
+
+
 def plain_answer(preview: str) -> str:
     return (f"You wrote an answer ({preview!r}) without FINAL(...), so the run did not end. If it is your "
             "answer, reply with FINAL(<the answer>) on its own line.")

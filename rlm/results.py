@@ -28,6 +28,9 @@ class RunResult:
     replayed_turns: of those, the turns answered from the call cache (a resumed run's replay).
     resumed_from: the run this one resumed (`RLM.resume`), else None.
     error: the failure's message when status is model_error or sandbox_error.
+    value: with `schema=`, the answer validated against it (a model instance for a pydantic
+        model or a dataclass, else the parsed JSON); None without a schema or when the answer
+        given at a budget stop does not fit (then `value_error` says what failed).
     """
 
     answer: str | None
@@ -43,6 +46,9 @@ class RunResult:
     children: list[str] = field(default_factory=list)
     replayed_turns: int = 0
     resumed_from: str | None = None
+    value: Any = None
+    value_error: str | None = None
+    value_json: Any = None  # `value` as plain JSON data
 
     @property
     def ok(self) -> bool:
@@ -85,6 +91,8 @@ class RunResult:
             "children": self.children,
             "replayed_turns": self.replayed_turns,
             "resumed_from": self.resumed_from,
+            "value": self.value_json,
+            "value_error": self.value_error,
         }
 
 

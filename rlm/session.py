@@ -30,6 +30,7 @@ from rlm.resume import RecordedReply, find_run, load_run, record_context, record
 from rlm.session_kernel import EarlierAsk, SessionKernel
 from rlm.session_store import SessionFile, ask_record, asks_of
 from rlm.trajectory import new_run_id, read_jsonl
+from rlm.typed_answers import AnswerSchema, schema_of
 from sandbox import VariableInfo
 
 if TYPE_CHECKING:
@@ -75,28 +76,30 @@ class Session:
         self.closed = False
 
     # ----- asking ------------------------------------------------------------------------
-    def ask(self, question: str, *, on_event: EventCallback | None = None) -> RunResult:
+    def ask(self, question: str, *, on_event: EventCallback | None = None, schema: Any = None) -> RunResult:
         """Answer `question` in this session (blocks until the ask ends). The kernel, its
-        variables and the loaded context are the ones earlier asks used; the budget is this ask's own."""
+        variables and the loaded context are the ones earlier asks used; the budget is this ask's
+        own. `schema`: the answer's form, as for `RLM.completion`."""
         from rlm._rlm import _run_blocking
 
-        return _run_blocking(self.aask(question, on_event=on_event))
+        return _run_blocking(self.aask(question, on_event=on_event, schema=schema))
 
-    async def aask(self, question: str, *, on_event: EventCallback | None = None) -> RunResult:
+    async def aask(self, question: str, *, on_event: EventCallback | None = None,
+                   schema: Any = None) -> RunResult:
         """The async form of `ask`."""
         if self.closed:
             raise RLMError(f"session {self.name!r} is closed")
         if not isinstance(question, str) or not question.strip():
             raise ContextError("the question must be a non-empty string")
-        result = await self._rlm._arun(self.context, question, on_event, session=self)
+        result = await self._rlm._arun(self.context, question, on_event, session=self, schema=schema_of(schema))
         self._kernel.earlier.append(EarlierAsk(question, result.answer, result.status, result.run_id))
         self._record["asks"] = [ask_record(a) for a in self._kernel.earlier]
         self._file.save(self._record)
         return result
 
-    def run_for(self, tree: Tree, query: str) -> Run:
+    def run_for(self, tree: Tree, query: str, schema: AnswerSchema | None = None) -> Run:
         """The run of the next ask (for RLM._arun), on the session's kernel."""
-        return Run(tree, self.context, query, lent=self._kernel)
+        return Run(tree, self.context, query, lent=self._kernel, schema=schema)
 
     async def prepare(self, tree: Tree) -> None:
         """Before an ask: when the kernel is new (a reopened session, or one whose kernel a cancel
