@@ -202,6 +202,9 @@ def query(
     session: str = typer.Option(None, "--session", metavar="NAME",
         help="Ask in the session NAME over the same files: the variables and answers of its earlier asks "
              "are kept (see `rlm chat`); a new name starts one."),
+    mcp: list[str] = typer.Option(None, "--mcp", metavar="CMD",
+        help="An MCP server to start (a command line, run over stdio; repeatable): its tools become functions "
+             "the model's code can call. They run with your rights, outside the sandbox."),
     schema_file: str = typer.Option(None, "--schema", metavar="FILE",
         help="A JSON Schema the answer must fit: the model is told it, an answer that does not fit is "
              "refused, and the checked answer is printed as JSON."),
@@ -243,7 +246,8 @@ def query(
         settings=dict(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
                       models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth,
                       max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
-                      notes_turn=False if no_notes_turn else None, cache=False if no_cache else None))
+                      notes_turn=False if no_notes_turn else None, cache=False if no_cache else None),
+        mcp_servers=mcp or None)
     kept = context.value if isinstance(context, Context) and context.spooled else None
     if session is not None:
         def ask(on_event):  # noqa: ANN001, ANN202
@@ -280,7 +284,7 @@ def _schema_from(path: str) -> dict:
 
 def _open_rlm(paths: list[str], *, notes: str | None, no_notes: bool, hidden: bool, no_ignore: bool,
               no_extract: bool, sandbox: str | None, config_file: str | None, runs_dir: str | None,
-              settings: dict):  # noqa: ANN202 - (RLM, the context)
+              settings: dict, mcp_servers: list[str] | None = None):  # noqa: ANN202 - (RLM, the context)
     """The RLM and the context that `rlm query` and `rlm chat` build from their options (a
     usage error or a refused setting ends the command with its one line)."""
     import dataclasses
@@ -307,7 +311,7 @@ def _open_rlm(paths: list[str], *, notes: str | None, no_notes: bool, hidden: bo
         context = expand_paths(paths, walk=walk, spool_dir=runs) if paths else None
         # not named: the library's one rule (rlm.notes.default_notes_dir) picks the corpus's store
         notes_setting = False if no_notes else Path(notes).expanduser() if notes else None
-        rlm = RLM(**settings, runs_dir=runs_dir, notes=notes_setting, config_file=config_path)
+        rlm = RLM(**settings, runs_dir=runs_dir, notes=notes_setting, config_file=config_path, mcp_servers=mcp_servers)
     except KeyboardInterrupt:
         _fail("interrupted while reading the input", code=EXIT_INTERRUPTED)
     except RLMError as exc:
@@ -343,6 +347,8 @@ def chat(
     config_file: str = typer.Option(None, "--config", help="An rlm.toml to read instead of the usual."),
     no_notes: bool = typer.Option(False, "--no-notes", help="Neither read nor write notes."),
     sandbox: str = typer.Option(None, "--sandbox", metavar="NAME", help="The sandbox backend (default: auto)."),
+    mcp: list[str] = typer.Option(None, "--mcp", metavar="CMD",
+        help="An MCP server whose tools the model's code may call (repeatable; runs with your rights)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Send every request to the endpoint."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each turn's code and output."),
 ) -> None:
@@ -370,7 +376,7 @@ def chat(
         _fail("rlm chat reads its questions from standard input: give files to ask about, not -", code=2)
     rlm, context = _open_rlm(paths or [], notes=None, no_notes=no_notes, hidden=False, no_ignore=False,
                              no_extract=False, sandbox=sandbox, config_file=config_file, runs_dir=runs_dir,
-                             settings=settings)
+                             settings=settings, mcp_servers=mcp or None)
     try:
         opened = rlm.session(context, name=session)
     except RLMError as exc:

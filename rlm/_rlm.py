@@ -25,6 +25,7 @@ from rlm.errors import ConfigError, ContextError
 from rlm.events import Status
 from rlm.inputs import Context
 from rlm.local_run import local_model_for
+from rlm.mcp_tools import McpServer, mcp_tools, servers_of
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chars_for_tokens, server_window_tokens
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, load_run, resumed_settings
@@ -47,7 +48,8 @@ class RLM:
 
     def __init__(self, config: RLMConfig | None = None, /, *,
                  config_file: str | os.PathLike[str] | None = None,
-                 tools: Sequence[Callable[..., Any] | UserTool] | None = None, **overrides: Any) -> None:
+                 tools: Sequence[Callable[..., Any] | UserTool] | None = None,
+                 mcp_servers: Sequence[str | Sequence[str] | McpServer] | None = None, **overrides: Any) -> None:
         """`config` (an RLMConfig) and/or `overrides` (any RLMConfig field by name, e.g.
         `model="gpt-5-mini", max_iterations=20`; an override wins over the same field of
         `config`). Fields left at None (or not given) are filled from the environment, then
@@ -55,9 +57,12 @@ class RLM:
         limited to harmless settings until the user trusts it: `rlm.trust`), then the defaults.
         `tools`: typed Python functions model code may call in the kernel; each runs here, on the
         host, with the host's rights (rlm.user_tools says how calls are checked and bounded).
+        `mcp_servers`: MCP servers (a command line, an argv list, or an McpServer) started over
+        stdio for each run; their tools join `tools` (rlm.mcp_tools).
         Raises ConfigError for an unknown name or settings that cannot work."""
         check_names(overrides)
         self.tools: list[UserTool] = tools_of(tools)
+        self.mcp_servers: list[McpServer] = servers_of(mcp_servers)
         args: dict[str, Any] = {}
         if config is not None:
             if not isinstance(config, RLMConfig):
@@ -113,10 +118,12 @@ class RLM:
             # the default store is the corpus's own (as `rlm query` keeps it), never one shared
             # by every corpus: a run over one must not read the memories and documents of another
             config = dataclasses.replace(config, notes=_default_notes_dir(value))
-        async with local_model_for(config) as config:
+        async with local_model_for(config) as config, mcp_tools(self.mcp_servers) as served:
+            tools = tools_of([*self.tools, *served]) if served else self.tools
             root_at, sub_at = config.endpoints()
             root = self._client(*root_at)
             sub = root if sub_at == root_at else self._client(*sub_at)
+            routes, named_clients = self._routes(config, sub, sub_at)
             # the wall budget counts from here: the checks of the endpoint below are in it
             started = time.monotonic()
 
@@ -133,7 +140,7 @@ class RLM:
                                                        timeout_s=wall_left(WINDOW_PROBE_TIMEOUT_S))
                     config = dataclasses.replace(
                         config, sub_window_chars=chars_for_tokens(tokens) if tokens else DEFAULT_WINDOW_CHARS)
-                tree = Tree.create(config, root, sub, on_event, started=started, tools=self.tools)
+                tree = Tree.create(config, root, sub, on_event, started=started, tools=tools, routes=routes)
                 if session is not None:
                     await session.prepare(tree)
                     return await session.run_for(tree, query, schema).execute()  # the session owns the spool
@@ -150,6 +157,8 @@ class RLM:
                 await root.aclose()
                 if sub is not root:
                     await sub.aclose()
+                for client in named_clients:
+                    await client.aclose()
 
     def resume(self, run_id: str, *, context: Any = None, on_event: EventCallback | None = None) -> RunResult:
         """Continue the root run `run_id` (a unique prefix or suffix will do) that was
@@ -170,10 +179,31 @@ class RLM:
         settings = resumed_settings(plan, self.config, self._given)
         resumer = RLM(dataclasses.replace(self.config, **settings))
         resumer._cache = self._cache
-        resumer.tools = self.tools
+        resumer.tools, resumer.mcp_servers = self.tools, self.mcp_servers
         result = await resumer._arun(Context.of(plan.context), plan.query, on_event, plan.replies)
         result.resumed_from = plan.run_id
         return result
+
+    def _routes(self, config: RLMConfig, sub: ModelClient, sub_at: tuple[str | None, str | None]
+                ) -> tuple[dict[str, tuple[ModelClient, str]], list[ModelClient]]:
+        """The named models' routes (name -> client, model id) and the clients made for them: a
+        named model on the sub-model's endpoint shares its client; its own key goes only to its
+        own endpoint (a base_url without a key gets none of the others')."""
+        routes: dict[str, tuple[ModelClient, str]] = {}
+        made: dict[tuple[str | None, str | None], ModelClient] = {}
+        for name, spec in config.named_models.items():
+            base = spec.get("base_url") or sub_at[0]
+            # a key goes only where it belongs: the named model's own, else the sub-model's when
+            # it is the sub-model's endpoint; another endpoint without a key of its own gets none
+            key = spec.get("api_key") or (sub_at[1] if base == sub_at[0] else None)
+            at = (base, key)
+            if at == sub_at:
+                routes[name] = (sub, spec["model"])
+                continue
+            if at not in made:
+                made[at] = self._client(*at)
+            routes[name] = (made[at], spec["model"])
+        return routes, list(made.values())
 
     def _client(self, base_url: str | None, api_key: str | None) -> ModelClient:
         return ModelClient.for_config(self.config, base_url, api_key, cache=self._call_cache())

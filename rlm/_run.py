@@ -256,7 +256,8 @@ class Run:
             cell_timeout_s=self.config.sandbox.cell_timeout_s, can_recurse=can_recurse,
             sub_calls=self.config.sub_calls, notes_block=self.notes.block,
             sub_window_chars=int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS),
-            notes_helpers=self.notes.helpers, tools_block=tools_block(self.tree.tools),
+            notes_helpers=self.notes.helpers,
+            tools_block=prompts.models_line(list(self.config.models)) + tools_block(self.tree.tools),
         )
         if self.schema is not None:
             system += self.schema.prompt_block()

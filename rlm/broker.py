@@ -105,8 +105,11 @@ class Broker:
     """Runs sub-model prompts concurrently under the shared limiter and budget."""
 
     def __init__(self, client: ModelClient, model: str, budget: Budget, limiter: AdaptiveLimiter,
-                 allowed: list[str] | None = None) -> None:
+                 allowed: list[str] | None = None, routes: dict[str, tuple[ModelClient, str]] | None = None) -> None:
+        """`routes`: named models, NAME -> (the client of its endpoint, the model's own id); a
+        call is counted and priced under NAME. Other names go to `client` as they are."""
         self.client = client
+        self.routes = dict(routes or {})
         self.model = model
         self.allowed = list(dict.fromkeys([*(allowed or []), model]))
         self.budget = budget
@@ -152,8 +155,9 @@ class Broker:
         started = time.monotonic()
         try:
             wall = self.budget.wall_left()
-            completion = await self.client.chat(
-                model, messages, slots=self.limiter, timeout_s=wall, extra=self.budget.request_extra or None,
+            client, model_id = self.routes.get(model, (self.client, model))
+            completion = await client.chat(
+                model_id, messages, slots=self.limiter, timeout_s=wall, extra=self.budget.request_extra or None,
             )
         except ModelError as exc:
             pictures = sum(len(m["content"]) - 1 for m in messages if isinstance(m.get("content"), list))

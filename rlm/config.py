@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlm.errors import ConfigError, ConfigWarning
-from rlm.pricing import PriceTable
+from rlm.pricing import PriceTable, parse_price
 from rlm.trust import Ignored, screen, trust_state
 from sandbox import SandboxConfig
 
@@ -34,6 +34,7 @@ ENV = {
     "sub_api_key": "RLM_SUB_API_KEY",
 }
 SECRET_FIELDS = ("api_key", "sub_api_key")
+NAMED_MODEL_KEYS = frozenset({"model", "base_url", "api_key", "price"})
 # the fields `validate` checks the type of (what the settings code itself relies on)
 _TEXT_FIELDS = ("model", "sub_model", "base_url", "api_key", "sub_base_url", "sub_api_key")
 _INT_FIELDS = ("max_iterations", "max_depth", "max_concurrency", "max_children", "max_retries",
@@ -59,9 +60,13 @@ class RLMConfig:
     model / base_url / api_key: the root model and its endpoint (None base_url = OpenAI).
     sub_model / sub_base_url / sub_api_key: where `llm_query*` and child RLMs go (default:
         the root's).
-    models: further model names that model code may pick with `llm_query(..., model=NAME)`
-        (on the sub-model's endpoint). Model code may name only these, the model and the
-        sub-model: any other name is refused with the list of allowed ones.
+    models: further model names that model code may pick with `llm_query(..., model=NAME)`:
+        a list of names (models on the sub-model's endpoint), or named models, a dict of
+        NAME -> {"model": the model's own id (default NAME), "base_url", "api_key", "price":
+        {"input", "output"} USD per million tokens}: `models={"skim": {"model": "gpt-5-nano"},
+        "judge": {"model": "o3", "base_url": ...}}`. Usage and cost are counted per NAME. Model
+        code may name only these, the model and the sub-model: any other name is refused with
+        the list of allowed ones.
     max_iterations: model turns per run (each child run has its own count).
     max_depth: levels of RLMs; 1 means only the root is an RLM and `rlm_query` falls back
         to `llm_query`; 2 lets the root start child RLMs, and so on.
@@ -118,7 +123,7 @@ class RLMConfig:
     api_key: str | None = None
     sub_base_url: str | None = None
     sub_api_key: str | None = None
-    models: list[str] = field(default_factory=list)
+    models: list[str] | dict[str, dict[str, Any]] = field(default_factory=list)
     max_iterations: int = 30
     max_depth: int = 1
     max_cost_usd: float | None = None
@@ -236,7 +241,19 @@ class RLMConfig:
             raise wrong("cache", "a file, true or false")
         if not isinstance(self.sandbox, SandboxConfig):
             raise wrong("sandbox", "a SandboxConfig (a [sandbox] table in rlm.toml)")
-        if not isinstance(self.models, (list, tuple)) or not all(
+        if isinstance(self.models, Mapping):
+            for name, spec in self.models.items():
+                if not isinstance(name, str) or not name.strip() or not isinstance(spec, Mapping):
+                    raise wrong("models", "a list of model names, or a dict of name -> {model, base_url, "
+                                          "api_key, price}")
+                unknown = set(spec) - NAMED_MODEL_KEYS
+                if unknown:
+                    raise ConfigError(f"models[{name!r}] has unknown keys {sorted(unknown)}; "
+                                      f"it may have {sorted(NAMED_MODEL_KEYS)}")
+                for key in ("model", "base_url", "api_key"):
+                    if spec.get(key) is not None and not isinstance(spec[key], str):
+                        raise ConfigError(f"models[{name!r}][{key!r}] must be a string")
+        elif not isinstance(self.models, (list, tuple)) or not all(
                 isinstance(m, str) and m.strip() for m in self.models):
             raise wrong("models", "a list of model names")
         for name in ("prices", "model_kwargs"):
@@ -248,7 +265,24 @@ class RLMConfig:
             raise ConfigError(f"model_kwargs cannot be sent as JSON: {exc}") from exc
 
     def price_table(self) -> PriceTable:
-        return PriceTable(self.prices)
+        """`prices` over the defaults; a named model is priced by its own `price`, else as the
+        model it names (counted under its name)."""
+        table = PriceTable(self.prices)
+        for name, spec in self.named_models.items():
+            if spec.get("price") is not None:
+                table.prices[name] = parse_price(name, spec["price"])
+            elif name not in self.prices and table.get(name) is None:
+                found = table.get(spec["model"])
+                if found is not None:
+                    table.prices[name] = found
+        return table
+
+    @property
+    def named_models(self) -> dict[str, dict[str, Any]]:
+        """The named models (`models` as a dict), each with its `model` id filled in."""
+        if not isinstance(self.models, Mapping):
+            return {}
+        return {name: {**spec, "model": spec.get("model") or name} for name, spec in self.models.items()}
 
     def endpoints(self) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]]:
         """(base URL, API key) of the model's endpoint and of the sub-model's: the sub-model has an
@@ -266,7 +300,7 @@ class RLMConfig:
     @property
     def allowed_models(self) -> list[str]:
         """The models a run may call: the model, the sub-model and `models`, in that order."""
-        names = [self.model or "", self.effective_sub_model, *self.models]
+        names = [self.model or "", self.effective_sub_model, *list(self.models)]
         return list(dict.fromkeys(n for n in names if n))
 
     @property
@@ -300,6 +334,9 @@ class RLMConfig:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
                 value = "set" if value else None
+            elif f.name == "models" and isinstance(value, Mapping):  # a named model's key is a secret too
+                value = {n: {k: ("set" if v else None) if k == "api_key" else v for k, v in spec.items()}
+                         for n, spec in value.items()}
             elif f.name == "sandbox":
                 value = {k: str(v) if isinstance(v, Path) else v for k, v in vars(value).items()}
             elif isinstance(value, Path):

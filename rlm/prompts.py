@@ -201,6 +201,15 @@ INVENTED_OUTPUT = (
 )
 
 
+def models_line(names: list[str]) -> str:
+    """The system prompt's line on the models the user named for sub-calls ("" for none)."""
+    if not names:
+        return ""
+    shown = ", ".join(f"`{n}`" for n in names[:20])
+    return (f"- `llm_query(prompt, model=NAME)` (and the batched form) asks another model: NAME is one of "
+            f"{shown}; without `model=`, the sub-model.\n")
+
+
 def schema_mismatch(name: str, problem: str) -> str:
     return (f"Your answer was not taken: it does not fit the required form ({name}): {problem}. "
             "Fix it and finish again (FINAL_VAR(name) of a dict or list, or FINAL(<the JSON>)).")

@@ -265,6 +265,10 @@ def resumed_settings(plan: ResumePlan, resumer: RLMConfig, given: Collection[str
     _check_endpoints(plan, resumer)
     out = request_settings(recorded)
     out.update({k: recorded[k] for k in RUN_FIELDS if k in recorded and k not in given})
+    if not isinstance(out.get("models", []), list):
+        # named models carry endpoints (and keys, recorded as "set"): only the resumer's own
+        # settings may say where requests go, never a trajectory
+        del out["models"]
     if "notes" not in given and plan.notes is not None:
         out["notes"] = plan.notes
     if isinstance(recorded.get("prices"), dict):

@@ -40,14 +40,15 @@ class Tree:
     @classmethod
     def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,
                on_event: EventCallback | None, started: float | None = None,
-               tools: list[UserTool] | None = None) -> Tree:
+               tools: list[UserTool] | None = None,
+               routes: dict[str, tuple[ModelClient, str]] | None = None) -> Tree:
         """`started`: the monotonic time the wall budget counts from (default now)."""
         budget = Budget(config.price_table(), max_tokens=config.max_tokens,
                         max_cost_usd=config.max_cost_usd, max_wall_s=config.max_wall_s,
                         max_sub_calls=config.max_sub_calls, model_kwargs=config.model_kwargs,
                         started=started)
         limiter = AdaptiveLimiter(config.max_concurrency)
-        broker = Broker(sub_client, config.effective_sub_model, budget, limiter, config.allowed_models)
+        broker = Broker(sub_client, config.effective_sub_model, budget, limiter, config.allowed_models, routes)
         notes = None
         if config.notes_dir is not None:
             notes = NotesSettings(config.notes_dir, memory_chars=config.memory_chars,

@@ -5,9 +5,15 @@ that raises, hangs or answers out of shape gives the cell one clear error and th
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
+from conftest import cli_env
+from pydantic import BaseModel
 from scripted_server import Call, ScriptedServer
 
 from rlm import RLM, ConfigError, read_trajectory
@@ -111,3 +117,78 @@ def test_tool_sets_that_cannot_work_are_refused_when_the_rlm_is_made():
         with pytest.raises(ConfigError, match=words):
             RLM(model="m", base_url="http://127.0.0.1:9", api_key="k", tools=tools)
     assert [t.name for t in RLM(model="m", base_url="http://127.0.0.1:9", api_key="k", tools=[twin]).tools] == ["twin"]
+
+
+# ----- a tool, an MCP tool, a schema and a named model in one run ----------------------------
+class Report(BaseModel):
+    words: int
+    region: str
+    customer: str
+    verdict: str
+
+
+TOGETHER = [
+    "n = word_count(context, minimum=3)\nr = json.loads(region_of('Lyon'))\nc = lookup(7)\n"
+    "s = llm_query('Summarise in one word: ' + context, model='skim')\n"
+    "v = llm_query('Judge this summary, one word: ' + s, model='judge')\nprint(n, r, c, s, v, env_key())",
+    "refuse('no')",
+    "word_count(42)",
+    "out = {'words': n, 'region': r['region'], 'customer': c['name'], 'verdict': v}\nprint(out)",
+]
+
+
+def together(call: Call) -> str:
+    if call.turn < len(TOGETHER):
+        return f"```repl\n{TOGETHER[call.turn]}\n```"
+    return "FINAL_VAR(out)"
+
+
+def test_a_tool_an_mcp_tool_a_schema_and_named_models_in_one_run(tmp_path):
+    mcp_server = [sys.executable, str(Path(__file__).parent / "mcp_tool_server.py")]
+    with ScriptedServer({"root": together, "nano-1": lambda call: "short"}) as main, \
+            ScriptedServer({"big-judge": lambda call: "fair"}) as other:
+        rlm = RLM(model="root", base_url=main.url, api_key="user-key", runs_dir=tmp_path / "runs", notes=False,
+                  cache=False, answer_check=False, tools=[lookup], mcp_servers=[mcp_server],
+                  models={"skim": {"model": "nano-1", "price": {"input": 0.05, "output": 0.4}},
+                          "judge": {"model": "big-judge", "base_url": other.url, "api_key": "judge-key"}},
+                  prices={"root": {"input": 1, "output": 2}})
+        result = rlm.completion("the quick brown fox jumps over a dog", "Report on it", schema=Report)
+        system = main.calls_to("root")[0].system
+        judge_calls = other.calls_to("big-judge")
+    assert result.status == "ok", result.error
+    assert result.value == Report(words=7, region="south", customer="Ada", verdict="fair")
+    # the judge's endpoint got its own key, and the user's key never reached the MCP server
+    assert [c.headers.get("authorization") for c in judge_calls] == ["Bearer judge-key"]
+    events = list(read_trajectory(result.trajectory_path))
+    cells = [e for e in events if e["event"] == "cell"]
+    assert cells[0]["stdout"].split()[-1] == "key" and "no key" in cells[0]["stdout"]
+    assert "refuse raised RuntimeError: Error executing tool refuse" in cells[1]["error"]
+    assert "word_count: argument 'text': 42 is not of type 'string'" in cells[2]["error"]
+    by_model = result.usage.as_dict()["by_model"]
+    assert {"root", "skim", "judge"} <= set(by_model) and by_model["skim"]["cost_usd"] is not None
+    assert by_model["judge"]["cost_usd"] is None  # no price given, and big-judge has none
+    for line in ("`region_of(city: string)`: The sales region of a city.", "`lookup(customer_id: int) -> dict`",
+                 "NAME is one of `skim`, `judge`"):
+        assert line in system
+    start = next(e for e in events if e["event"] == "run_start")
+    assert start["config"]["models"]["judge"]["api_key"] == "set"  # the key is not written down
+
+
+def test_an_mcp_server_that_cannot_start_is_one_clear_error(tmp_path):
+    rlm = RLM(model="root", base_url="http://127.0.0.1:9", api_key="k", runs_dir=tmp_path / "runs", notes=False,
+              preflight=False, mcp_servers=["/nonexistent/mcp-server --flag"])
+    with pytest.raises(ConfigError, match="the MCP server /nonexistent/mcp-server --flag could not be started"):
+        rlm.completion("text", "q?")
+
+
+def test_rlm_query_mcp_gives_the_model_a_servers_tools(tmp_path):
+    (tmp_path / "app.log").write_text("one two three four\n")
+    server_cmd = f"{sys.executable} {Path(__file__).parent / 'mcp_tool_server.py'}"
+    replies = ["```repl\nprint(word_count(context))\n```", "FINAL(4)"]
+    with ScriptedServer({"root": lambda call: replies[min(call.turn, 1)]}) as server:
+        done = subprocess.run([sys.executable, "-m", "cli", "query", "app.log", "-q", "How many words?", "-m", "root",
+                               "--base-url", server.url, "--no-notes", "--no-cache", "--mcp", server_cmd, "--json"],
+                              cwd=tmp_path, env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=300)
+        system = server.calls_to("root")[0].system
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answer"] == "4" and "`word_count(text: string, minimum: integer = ...)`" in system
