@@ -153,3 +153,48 @@ def test_the_server_will_not_start_without_a_root_or_with_a_bad_setting(tmp_path
     r = subprocess.run([sys.executable, "-m", "cli", "mcp", "-m", "x"], capture_output=True, env=env, timeout=60,
                        stdin=subprocess.DEVNULL, cwd=REPO)
     assert r.returncode == 2 and "--root" in r.stderr.decode()
+
+
+def session_model(call: Call) -> str:
+    """Finds the failing file and keeps it in `failed`; a later question reuses it."""
+    if not call.is_root:
+        return "the disk was full"
+    first = call.messages[1]["content"]
+    if "Earlier question 1" in first:
+        return ["```repl\nprint(failed)\n```", "FINAL_VAR(failed)"][min(call.turn, 1)]
+    return ["```repl\nfailed = [d.path.split('/')[-1] for d in docs if 'FAILED' in d.text][0]\nprint(failed)\n```",
+            "FINAL_VAR(failed)"][min(call.turn, 1)]
+
+
+def test_an_agent_opens_a_session_asks_twice_and_closes_it(corpus):
+    with ScriptedServer({"root": session_model}) as server:
+        env = cli_env(corpus / "home", key="test-key")
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "cli", "mcp", "--root", str(corpus / "logs"), "--model", "root", "--base-url", server.url,
+                  "--no-notes"], env=env, cwd=str(REPO))
+
+        async def agent() -> dict:
+            out: dict = {}
+            async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                opened = await session.call_tool("session_open", {"paths": [str(corpus / "logs")], "name": "inc"})
+                sid = json.loads(opened.content[0].text)["session_id"]
+                out["one"] = await session.call_tool("session_ask", {"session_id": sid, "question": "Which failed?"})
+                out["two"] = await session.call_tool("session_ask", {"session_id": sid, "question": "Again: which?"})
+                out["outside"] = await session.call_tool("session_open", {"paths": [str(corpus / "private")]})
+                out["close"] = await session.call_tool("session_close", {"session_id": sid})
+                out["after"] = await session.call_tool("session_ask", {"session_id": sid, "question": "Still?"})
+                reopened = await session.call_tool("session_open", {"paths": [str(corpus / "logs")], "name": "inc"})
+                out["reopened"] = json.loads(reopened.content[0].text)
+            return out
+
+        out = asyncio.run(asyncio.wait_for(agent(), 240))
+        second_first = [c for c in server.calls_to("root") if "Again: which?" in c.messages[1]["content"]][0]
+    assert json.loads(out["one"].content[0].text)["answer"] == "db.log"
+    assert json.loads(out["two"].content[0].text)["answer"] == "db.log"
+    assert "Earlier question 1: Which failed?" in second_first.messages[1]["content"]
+    assert out["outside"].is_error and "outside the directories" in out["outside"].content[0].text
+    assert json.loads(out["close"].content[0].text) == {"closed": "inc", "asks": 2}
+    assert out["after"].is_error and "no open session" in out["after"].content[0].text
+    assert [a["question"] for a in out["reopened"]["asks"]] == ["Which failed?", "Again: which?"]

@@ -6,6 +6,10 @@ Built on the official `mcp` SDK (`MCPServer`), over stdio or streamable HTTP. To
 - `query(paths, question, max_iterations?, max_cost_usd?)`: runs an RLM over files or
   directories under the allowed roots; returns answer, status, cost, tokens, run id. While it
   runs, progress notifications say the turn, the sub-calls, tokens and cost.
+- `session_open(paths, name?, max_iterations?, max_cost_usd?)`, `session_ask(session_id, question)`,
+  `session_close(session_id)`: a session over files under the roots (rlm/session.py): loaded
+  once, its kernel's variables and earlier answers kept between questions; at most MAX_SESSIONS
+  open, one question at a time each; a saved session is continued only over the same files.
 - `notes_list(path?, kind?)`, `notes_search(query, path?, k?)`: the notes a corpus's runs left.
 - `runs_list(n?)`, `runs_show(run_id)`: earlier runs, a run's turns (code, output) and answer:
   only runs whose inputs all lay under the allowed roots (and their child runs); a run of any
@@ -28,7 +32,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +46,11 @@ from rlm.events import Kind
 from rlm.frontends.display import status_line
 from rlm.notes import NotesError, NotesStore, notes_dir_for
 from rlm.results import RunResult, RunStatus
+from rlm.session import Session
 from rlm.trajectory import read_trajectory, summarise_run
 
 PROGRESS_INTERVAL_S = 0.5
+MAX_SESSIONS = 8  # open at once on one server (each holds a kernel)
 MAX_RUN_DEPTH = 64  # parent links followed from a child run to its root run
 _RUN_ID = re.compile(r"[\w-][\w.-]*")
 SHOW_CHARS = 4_000  # of each reply and output in runs_show
@@ -131,6 +137,9 @@ class RLMService:
         overrides = {k: v for k, v in settings.overrides.items() if v is not None}
         self.rlm = RLM(config_file=settings.config_file, **overrides)  # ConfigError: the server does not start
         self.runs_dir = self.rlm.config.effective_runs_dir
+        self.sessions: dict[str, Session] = {}
+        self.busy: set[str] = set()
+        self._sessions_lock = threading.Lock()
 
     # ----- query ------------------------------------------------------------------------
     def prepare(self, paths: list[str], max_iterations: int | None, max_cost_usd: float | None) -> tuple[RLM, Any]:
@@ -151,6 +160,53 @@ class RLMService:
         rlm = RLM(dataclasses.replace(config, **changes))
         rlm._cache = self.rlm._cache  # one call cache for the server
         return rlm, context
+
+    # ----- sessions ---------------------------------------------------------------------
+    def session_open(self, paths: list[str], name: str | None, max_iterations: int | None,
+                     max_cost_usd: float | None) -> dict[str, Any]:
+        with self._sessions_lock:
+            if len(self.sessions) >= MAX_SESSIONS:
+                raise PathRefused(f"{MAX_SESSIONS} sessions are open; close one first (session_close)")
+            rlm, context = self.prepare(paths, max_iterations, max_cost_usd)  # confined to the roots
+            session = rlm.session(context, name=name)  # a saved one only over these same files
+            if session.name in self.sessions:
+                session.close()
+                raise PathRefused(f"session {session.name!r} is open already")
+            self.sessions[session.name] = session
+        return {"session_id": session.name, "asks": [{"question": a.question, "answer": a.answer, "status": a.status}
+                                                     for a in session.asks]}
+
+    def session_for(self, session_id: str) -> Session:
+        """The open session `session_id`, marked busy until `session_done` (one ask at a time)."""
+        with self._sessions_lock:
+            session = self.sessions.get(session_id) if isinstance(session_id, str) else None
+            if session is None:
+                raise PathRefused(f"no open session {str(session_id)[:80]!r}")
+            if session_id in self.busy:
+                raise PathRefused(f"session {session_id!r} is answering another question; wait for it")
+            self.busy.add(session_id)
+            return session
+
+    def session_done(self, session_id: str) -> None:
+        with self._sessions_lock:
+            self.busy.discard(session_id)
+
+    def session_close(self, session_id: str) -> dict[str, Any]:
+        with self._sessions_lock:
+            if session_id in self.busy:
+                raise PathRefused(f"session {session_id!r} is answering a question; close it after")
+            session = self.sessions.pop(session_id, None) if isinstance(session_id, str) else None
+        if session is None:
+            raise PathRefused(f"no open session {str(session_id)[:80]!r}")
+        session.close()
+        return {"closed": session_id, "asks": len(session.asks)}
+
+    def close_sessions(self) -> None:
+        """Stop every open session's kernel (the server is stopping)."""
+        with self._sessions_lock:
+            sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            session.close()
 
     # ----- notes ------------------------------------------------------------------------
     def notes_dir(self, path: str | None) -> Path:
@@ -256,6 +312,26 @@ class RLMService:
                                "turns": list(turns.values())})
 
 
+async def _reported(ctx: Context, run: _BackgroundRun) -> dict[str, Any]:
+    """Start `run`, report its progress to the client until it ends, and return its result."""
+    future = asyncio.wrap_future(run.start())
+    sent, progress = 0, 0
+    try:
+        while not future.done():
+            await asyncio.wait({future}, timeout=PROGRESS_INTERVAL_S)
+            if run.changes != sent and run.status is not None:
+                sent, progress = run.changes, progress + 1
+                await ctx.report_progress(progress, None, status_line(run.status).plain)
+        result = future.result()
+    except asyncio.CancelledError:
+        run.cancel()
+        raise
+    except RLMError as exc:
+        raise ToolError(str(exc)) from exc
+    await ctx.report_progress(progress + 1, progress + 1, f"{result.status} · {result.iterations} turns")
+    return result_dict(result)
+
+
 def _cut(text: Any) -> str:
     s = "" if text is None else str(text)
     return s if len(s) <= SHOW_CHARS else s[:SHOW_CHARS] + f"\n... ({len(s) - SHOW_CHARS:,} more characters)"
@@ -271,15 +347,16 @@ def result_dict(result: RunResult) -> dict[str, Any]:
 
 
 class _BackgroundRun:
-    """A run on its own thread and event loop (the server's loop keeps answering), cancellable."""
+    """A run on its own thread and event loop (the server's loop keeps answering), cancellable:
+    `run(on_event)` is the coroutine (a completion, or a session's ask)."""
 
-    def __init__(self, rlm: RLM, context: Any, question: str) -> None:
+    def __init__(self, run: Callable[[Any], Awaitable[RunResult]]) -> None:
         self.status: RunStatus | None = None
         self.changes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[RunResult] | None = None
         self._ready = threading.Event()
-        self._rlm, self._context, self._question = rlm, context, question
+        self._run = run
 
     def _on_event(self, event: dict[str, Any], status: RunStatus) -> None:
         self.status = dataclasses.replace(status)
@@ -290,7 +367,7 @@ class _BackgroundRun:
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
             self._ready.set()
-            return await self._rlm.acompletion(self._context, self._question, on_event=self._on_event)
+            return await self._run(self._on_event)
 
         try:
             return asyncio.run(main())
@@ -333,23 +410,42 @@ def build_server(settings: ServerSettings) -> Any:
             rlm, context = service.prepare(paths, max_iterations, max_cost_usd)
         except RLMError as exc:
             raise ToolError(str(exc)) from exc
-        run = _BackgroundRun(rlm, context, question)
-        future = asyncio.wrap_future(run.start())
-        sent, progress = 0, 0
+        return await _reported(ctx, _BackgroundRun(
+            lambda on_event: rlm.acompletion(context, question, on_event=on_event)))
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
+    def session_open(paths: list[str], name: str | None = None, max_iterations: int | None = None,
+                     max_cost_usd: float | None = None) -> dict[str, Any]:
+        """Open a session over files or directories under the allowed roots: then ask in it
+        (session_ask) any number of questions; the files are loaded once and the kernel's variables
+        and earlier answers are kept between questions. `name` continues a saved session over the
+        same files (else a new one is named). max_iterations and max_cost_usd (per question) can
+        only lower the server's limits. Returns session_id and the earlier asks (when continued)."""
         try:
-            while not future.done():
-                await asyncio.wait({future}, timeout=PROGRESS_INTERVAL_S)
-                if run.changes != sent and run.status is not None:
-                    sent, progress = run.changes, progress + 1
-                    await ctx.report_progress(progress, None, status_line(run.status).plain)
-            result = future.result()
-        except asyncio.CancelledError:
-            run.cancel()
-            raise
+            return service.session_open(paths, name, max_iterations, max_cost_usd)
         except RLMError as exc:
             raise ToolError(str(exc)) from exc
-        await ctx.report_progress(progress + 1, progress + 1, f"{result.status} · {result.iterations} turns")
-        return result_dict(result)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=True))
+    async def session_ask(session_id: str, question: str, ctx: Context) -> dict[str, Any]:
+        """Ask a question in an open session (session_open): the same result as `query`."""
+        try:
+            session = service.session_for(session_id)
+        except RLMError as exc:
+            raise ToolError(str(exc)) from exc
+        try:
+            return await _reported(ctx, _BackgroundRun(lambda on_event: session.aask(question, on_event=on_event)))
+        finally:
+            service.session_done(session_id)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
+    def session_close(session_id: str) -> dict[str, Any]:
+        """Close a session: its kernel stops; the saved session stays (session_open with its name
+        continues it)."""
+        try:
+            return service.session_close(session_id)
+        except RLMError as exc:
+            raise ToolError(str(exc)) from exc
 
     @server.tool(annotations=read_only)
     def notes_list(path: str | None = None, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -383,12 +479,20 @@ def build_server(settings: ServerSettings) -> Any:
         except RLMError as exc:
             raise ToolError(str(exc)) from exc
 
+    server.rlm_service = service
     return server
 
 
 def serve(settings: ServerSettings, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Build the server and serve it until the client goes away (stdio) or forever (HTTP)."""
     server = build_server(settings)
+    try:
+        _serve(server, http=http, host=host, port=port)
+    finally:
+        server.rlm_service.close_sessions()  # their kernels stop with the server
+
+
+def _serve(server: Any, *, http: bool, host: str, port: int) -> None:
     if not http:
         server.run("stdio")
         return
