@@ -181,3 +181,15 @@ def test_rlm_chat_asks_line_by_line_and_rlm_query_continues_its_session(tmp_path
         other = rlm_cli(tmp_path, server, "query", "other.log", "-q", "q?", "--session", "inc")
         assert other.returncode == 1 and "other data" in other.stderr
         assert rlm_cli(tmp_path, server, "chat").returncode == 2
+
+
+def test_a_reopened_session_whose_trajectories_are_gone_says_its_variables_are_gone(tmp_path):
+    with ScriptedServer({"root": analyst}) as server:
+        with make(server, tmp_path).session(TEXT, name="lost") as s:
+            one = s.ask("how many errors are there?")
+        one.trajectory_path.unlink()
+        with make(server, tmp_path).session(TEXT, name="lost") as again:
+            two = again.ask("first error line?")
+        prompt = [c for c in server.calls_to("root") if question_of(c).startswith("first error")][0].messages[1]
+    assert "The kernel was restarted and the variables of 1 of them are gone" in prompt["content"]
+    assert "Its answer: 100" in prompt["content"] and two.status == "ok"
