@@ -118,6 +118,7 @@ class RunStatus:
     # display can keep the clock going between events (a cell may run for minutes)
     started_monotonic: float = 0.0
     ended: bool = False
+    named_tokens: dict[str, int] = field(default_factory=dict)  # tokens of each named model so far
 
     def elapsed_now(self) -> float:
         """Seconds since the run started, read now (elapsed_s is as of the last event)."""

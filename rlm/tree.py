@@ -75,4 +75,6 @@ class Tree:
         s.prompt_tokens, s.completion_tokens, s.cost_usd = u.prompt_tokens, u.completion_tokens, u.cost_usd
         s.unpriced = not u.priced
         s.elapsed_s = self.budget.elapsed()
+        by_model = self.budget.usage.by_model
+        s.named_tokens = {n: by_model[n].total_tokens for n in self.config.named_models if n in by_model}
         return s

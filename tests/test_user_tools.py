@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from scripted_server import Call, ScriptedServer
 
 from rlm import RLM, ConfigError, read_trajectory
+from rlm.frontends.display import status_line
 
 CUSTOMERS = {7: {"name": "Ada", "plan": "pro"}, 8: {"name": "Grace", "plan": "free"}}
 hang = threading.Event()
@@ -152,7 +153,9 @@ def test_a_tool_an_mcp_tool_a_schema_and_named_models_in_one_run(tmp_path):
                   models={"skim": {"model": "nano-1", "price": {"input": 0.05, "output": 0.4}},
                           "judge": {"model": "big-judge", "base_url": other.url, "api_key": "judge-key"}},
                   prices={"root": {"input": 1, "output": 2}})
-        result = rlm.completion("the quick brown fox jumps over a dog", "Report on it", schema=Report)
+        seen: list = []
+        result = rlm.completion("the quick brown fox jumps over a dog", "Report on it", schema=Report,
+                                on_event=lambda event, status: seen.append(status_line(status).plain))
         system = main.calls_to("root")[0].system
         judge_calls = other.calls_to("big-judge")
     assert result.status == "ok", result.error
@@ -172,6 +175,7 @@ def test_a_tool_an_mcp_tool_a_schema_and_named_models_in_one_run(tmp_path):
         assert line in system
     start = next(e for e in events if e["event"] == "run_start")
     assert start["config"]["models"]["judge"]["api_key"] == "set"  # the key is not written down
+    assert any("(skim " in line and ", judge " in line for line in seen)  # the live status line, per name
 
 
 def test_an_mcp_server_that_cannot_start_is_one_clear_error(tmp_path):

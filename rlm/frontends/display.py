@@ -33,7 +33,10 @@ def status_line(s: RunStatus) -> Text:
         parts.append(f"{s.cache_hits:,} from cache")
     if s.child_runs:
         parts.append(f"{s.child_runs} sub-runs")
-    parts += [f"{s.tokens:,} tokens", cost_text(s.cost_usd, not s.unpriced), f"{s.elapsed_now():.1f} s", s.phase]
+    tokens = f"{s.tokens:,} tokens"
+    if s.named_tokens:  # the named models' share, by name
+        tokens += " (" + ", ".join(f"{name} {n:,}" for name, n in list(s.named_tokens.items())[:6]) + ")"
+    parts += [tokens, cost_text(s.cost_usd, not s.unpriced), f"{s.elapsed_now():.1f} s", s.phase]
     return Text(" · ".join(parts), style="cyan")
 
 
