@@ -14,6 +14,7 @@ model's or a corpus's text never reaches the terminal raw.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,9 @@ class Chat:
     def run(self, read: Callable[[str], str] = input) -> int:
         """Ask until /quit or the end of input; the exit code (130 after Ctrl-C at the prompt)."""
         prompt = "rlm> " if sys.stdin.isatty() else ""
+        if prompt:
+            with contextlib.suppress(ImportError):  # arrow keys and the history of earlier lines
+                import readline  # noqa: F401
         self.note(f"session {self.session.name}: ask a question, or /help")
         while True:
             try:
