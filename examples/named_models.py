@@ -32,5 +32,6 @@ result = rlm.completion(
     "llm_query(..., model='judge') whether the customers are happy overall. Answer yes or no.",
 )
 print("answer:", result.answer, f"[{result.status}]")
-for name, counts in result.usage.as_dict()["by_model"].items():
-    print(f"{name}: {counts['calls']} calls, {counts['total_tokens']} tokens, cost {counts['cost_usd']}")
+for name, counts in result.usage.as_dict()["by_model"].items():  # per name, not per model id
+    cost = "no price" if counts["cost_usd"] is None else f"${counts['cost_usd']:.4f}"
+    print(f"{name}: {counts['calls']} calls, {counts['total_tokens']} tokens, {cost}")

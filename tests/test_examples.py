@@ -110,6 +110,7 @@ def test_named_models(tmp_path):
     assert out[0] == "answer: no [ok]"
     assert [line.split(":")[0] for line in out[1:]] == ["root", "skim", "judge"]
     assert out[2].startswith("skim: 3 calls") and out[3].startswith("judge: 1 calls")
+    assert out[3].endswith("no price")  # `big` is in no price table, and the example gives it none
     assert [c.headers.get("authorization") for c in judged] == ["Bearer judge-key"]
 
 
