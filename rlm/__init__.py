@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from rlm.client import Completion, ModelClient
     from rlm.config import RLMConfig, user_dir
     from rlm.errors import BudgetExceeded, ConfigError, ConfigWarning, ContextError, ModelError, RLMError, SandboxError
+    from rlm.mcp_tools import McpServer
     from rlm.pricing import Price, PriceTable
     from rlm.results import RunResult, RunStatus
+    from rlm.session import Session
     from rlm.trajectory import append_jsonl, read_jsonl, read_trajectory
     from rlm.usage import CHARS_PER_TOKEN, TokenCounts, Usage, estimate_tokens
+    from rlm.user_tools import UserTool
     from sandbox import SandboxConfig
 
 # where each public name lives: imported on first use, so that `import rlm.terminal_text` (the
@@ -34,6 +37,7 @@ _WHERE = {
     "RunStatus": "rlm.results", "append_jsonl": "rlm.trajectory", "read_jsonl": "rlm.trajectory",
     "read_trajectory": "rlm.trajectory", "CHARS_PER_TOKEN": "rlm.usage", "TokenCounts": "rlm.usage",
     "Usage": "rlm.usage", "estimate_tokens": "rlm.usage", "SandboxConfig": "sandbox",
+    "Session": "rlm.session", "UserTool": "rlm.user_tools", "McpServer": "rlm.mcp_tools",
 }
 
 
@@ -67,6 +71,9 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "SandboxConfig",
+    "Session",
+    "UserTool",
+    "McpServer",
     "SandboxError",
     "TokenCounts",
     "Usage",

@@ -201,6 +201,11 @@ class RLMConfig:
         table = self.price_table()
         if self.max_cost_usd is not None:
             for m in self.allowed_models:
+                if table.get(m) is None and m in self.named_models:
+                    raise ConfigError(
+                        f"max_cost_usd is set but the named model {m!r} has no price; give it one: "
+                        f'models={{"{m}": {{..., "price": {{"input": ..., "output": ...}}}}}} (USD per million '
+                        f'tokens), or [models.{m}.price] in rlm.toml')
                 if table.get(m) is None:
                     raise ConfigError(
                         f"max_cost_usd is set but model {m!r} has no price; add one with "

@@ -12,6 +12,7 @@ has one, else the text of its content; a result marked as an error raises in the
 from __future__ import annotations
 
 import contextlib
+import json
 import keyword
 import re
 import shlex
@@ -109,6 +110,7 @@ def _tool(session: ClientSession, spec: Any) -> UserTool:
     properties: dict[str, Any] = found if isinstance(found, dict) else {}
     order = list(properties)
     validator = jsonschema.validators.validator_for(schema)(schema)
+    declares_no_output = not getattr(spec, "output_schema", None)
 
     def check(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         if len(args) > len(order):
@@ -134,7 +136,13 @@ def _tool(session: ClientSession, spec: Any) -> UserTool:
             # a bare return value is wrapped as {"result": value} by MCP servers: unwrapped here
             bare = isinstance(structured, dict) and set(structured) == {"result"}
             return structured["result"] if bare else structured
-        return "\n".join(texts)
+        text = "\n".join(texts)
+        if declares_no_output and len(texts) == 1 and text.lstrip()[:1] in ("{", "["):
+            # a server without an output schema sends a dict or list as its JSON text: given back as
+            # the dict or list (a tool that returns a str has an output schema, so its text stays text)
+            with contextlib.suppress(ValueError):
+                return json.loads(text)
+        return text
 
     def shown(key: str) -> str:
         prop: Any = properties.get(key) or {}

@@ -138,8 +138,9 @@ class Session:
         return list(self._kernel.earlier)
 
     def variables(self) -> list[VariableInfo]:
-        """The kernel's user variables now (empty before the first ask, or after a restart until
-        the next ask replays the earlier ones)."""
+        """The kernel's variables now, as the model sees them listed (`context` and `answer`
+        included); empty before the first ask, or after a restart until the next ask replays the
+        earlier ones."""
         sandbox = self._kernel.sandbox
         return list(sandbox.variables()) if sandbox is not None and not self.closed else []
 

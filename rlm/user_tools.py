@@ -42,6 +42,7 @@ KERNEL_MODULE = Path(__file__).resolve().parent / "kernel" / "user_tools.py"
 MAX_RESULT_CHARS = 1_000_000  # the JSON of one tool result handed back to the kernel
 MAX_TOOLS = 64
 EVENT_CHARS = 2_000  # of a call's arguments and result, kept in the trajectory
+DESCRIBE_CHARS = 400  # of a tool's description in the system prompt
 # names the kernel already gives a meaning to: a tool may not take them
 RESERVED = frozenset({
     "context", "docs", "answer", "FINAL", "FINAL_VAR", "SHOW_VARS", "Out", "print", "llm_query",
@@ -111,7 +112,10 @@ class UserTool:
         return cls(tool_name, _shown(sig), inspect.getdoc(fn) or "", lambda a, k: fn(*a, **k), check, shape)
 
     def describe(self) -> str:
-        first = self.doc.strip().splitlines()[0] if self.doc.strip() else "(no description)"
+        """One line for the system prompt: the signature and the docstring's first paragraph."""
+        first = " ".join(self.doc.strip().split("\n\n")[0].split()) if self.doc.strip() else "(no description)"
+        if len(first) > DESCRIBE_CHARS:
+            first = first[:DESCRIBE_CHARS - 1] + "…"
         return f"- `{self.name}{self.signature}`: {first}"
 
 

@@ -129,7 +129,7 @@ class Report(BaseModel):
 
 
 TOGETHER = [
-    "n = word_count(context, minimum=3)\nr = json.loads(region_of('Lyon'))\nc = lookup(7)\n"
+    "n = word_count(context, minimum=3)\nr = region_of('Lyon')\nc = lookup(7)\n"
     "s = llm_query('Summarise in one word: ' + context, model='skim')\n"
     "v = llm_query('Judge this summary, one word: ' + s, model='judge')\nprint(n, r, c, s, v, env_key())",
     "refuse('no')",
