@@ -4,6 +4,7 @@ keep the user's data and keys where the user sent them."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import sys
 import threading
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from scripted_server import Call, ScriptedServer
 
-from rlm import RLM, ConfigError, read_trajectory, user_tools
+from rlm import RLM, ConfigError, ContextError, RLMError, read_trajectory, user_tools
 from rlm.mcp_tools import McpServer, _tool
 from rlm.typed_answers import LITERAL_MAX_CHARS, AnswerSchema
 
@@ -182,3 +183,29 @@ def test_an_mcp_servers_tool_names_and_descriptions_cannot_take_over_the_kernel_
     assert cells_of(result)[0]["stdout"].split() == ["18", "dash", "underscore"]
     assert "`mcp_len(obj: string)`: Counts things. very very" in system
     assert len(system) < 20_000  # the 200,000-character description is cut
+
+
+# ----- sessions -------------------------------------------------------------------------------
+def test_two_asks_at_once_in_one_session_are_refused_not_run_in_one_kernel(tmp_path):
+    # before: both ran in the session's kernel at once, each clearing the other's answer and
+    # taking over the other's sub-call and tool handlers
+    replies = ["```repl\nx = 1\nprint(x)\n```", "FINAL(1)"]
+    with ScriptedServer({"root": lambda call: replies[min(call.turn, 1)]}) as server:
+        rlm = make(server, tmp_path)
+
+        async def both():
+            async with rlm.session("some text", name="busy") as session:
+                return await asyncio.gather(session.aask("one?"), session.aask("two?"), return_exceptions=True)
+
+        results = asyncio.run(both())
+    assert [getattr(r, "status", None) for r in results] == ["ok", None]
+    assert isinstance(results[1], RLMError) and "answering another question" in str(results[1])
+
+
+def test_a_session_file_nested_past_the_parsers_depth_is_refused_clearly(tmp_path):
+    sessions = tmp_path / "runs" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "deep.json").write_text("[" * 100_000)
+    rlm = RLM(model="root", base_url="http://127.0.0.1:9", api_key="k", runs_dir=tmp_path / "runs", notes=False)
+    with pytest.raises(ContextError, match="is not a session file"):
+        rlm.session("text", name="deep")
