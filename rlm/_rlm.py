@@ -118,7 +118,8 @@ class RLM:
             # the default store is the corpus's own (as `rlm query` keeps it), never one shared
             # by every corpus: a run over one must not read the memories and documents of another
             config = dataclasses.replace(config, notes=_default_notes_dir(value))
-        async with local_model_for(config) as config, mcp_tools(self.mcp_servers) as served:
+        own = {t.name for t in self.tools}
+        async with local_model_for(config) as config, mcp_tools(self.mcp_servers, own) as served:
             tools = tools_of([*self.tools, *served]) if served else self.tools
             root_at, sub_at = config.endpoints()
             root = self._client(*root_at)

@@ -11,21 +11,22 @@ has one, else the text of its content; a result marked as an error raises in the
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import keyword
 import re
 import shlex
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import get_default_environment, stdio_client
 
 from rlm.errors import ConfigError
-from rlm.user_tools import RESERVED, UserTool
+from rlm.typed_answers import validator_of
+from rlm.user_tools import MAX_TOOLS, RESERVED, UserTool
 
 START_TIMEOUT_S = 30.0  # to start a server and list its tools
 
@@ -56,8 +57,9 @@ def servers_of(given: Sequence[Any] | None) -> list[McpServer]:
 
 
 @contextlib.asynccontextmanager
-async def mcp_tools(servers: Sequence[McpServer]) -> AsyncIterator[list[UserTool]]:
-    """Start `servers`, list their tools as UserTools, and stop them when the block ends. The
+async def mcp_tools(servers: Sequence[McpServer], taken: Collection[str] = ()) -> AsyncIterator[list[UserTool]]:
+    """Start `servers`, list their tools as UserTools (named apart from `taken`, the names of the
+    user's own tools, and from each other), and stop them when the block ends. The
     servers are stopped before an error of the block goes on, so that it goes on as itself (not
     wrapped in the exception group of the MCP client's task groups)."""
     if not servers:
@@ -67,6 +69,7 @@ async def mcp_tools(servers: Sequence[McpServer]) -> AsyncIterator[list[UserTool
 
     stack = contextlib.AsyncExitStack()
     tools: list[UserTool] = []
+    names = set(taken)  # the kernel names given out so far
     failure: str | None = None
     body_error: BaseException | None = None
     try:
@@ -84,7 +87,13 @@ async def mcp_tools(servers: Sequence[McpServer]) -> AsyncIterator[list[UserTool
                 failure = (f"the MCP server {shlex.join(argv)[:200]} could not be started and listed: "
                            f"{type(exc).__name__}: {exc}")[:600]
                 break
-            tools += [_tool(session, t) for t in listed.tools]
+            if len(tools) + len(listed.tools) > MAX_TOOLS:
+                failure = (f"the MCP server {shlex.join(argv)[:200]} lists {len(listed.tools):,} tools; "
+                           f"a run may have at most {MAX_TOOLS} tools in all")
+                break
+            for spec in listed.tools:
+                tools.append(_tool(session, spec, taken=names))
+                names.add(tools[-1].name)
         if failure is None:
             try:
                 yield tools
@@ -99,17 +108,27 @@ async def mcp_tools(servers: Sequence[McpServer]) -> AsyncIterator[list[UserTool
         raise ConfigError(failure)
 
 
-def _tool(session: ClientSession, spec: Any) -> UserTool:
+# names a server's tool may not take as they are: the kernel's helpers, and Python's builtins (a
+# tool named `len` would get, and answer, every len(...) the model's code makes)
+_TAKEN = RESERVED | frozenset(dir(builtins))
+
+
+def _tool(session: ClientSession, spec: Any, taken: Collection[str] = ()) -> UserTool:
     name = str(spec.name)
-    py_name = re.sub(r"\W", "_", name)  # the name model code calls it by; the server gets its own
-    if not py_name.isidentifier() or keyword.iskeyword(py_name) or py_name.startswith("_") or py_name in RESERVED:
+    py_name = re.sub(r"[^0-9A-Za-z_]", "_", name[:60])  # the name model code calls it by; the server gets its own
+    if (not py_name.isidentifier() or keyword.iskeyword(py_name) or py_name.startswith("_")
+            or py_name in _TAKEN or py_name in taken):
         py_name = f"mcp_{py_name.lstrip('_')}"
+    base, n = py_name, 1
+    while py_name in taken:  # two of a server's names made one (`a-b`, `a_b`), or another server's
+        n += 1
+        py_name = f"{base}_{n}"
 
     schema = spec.input_schema if isinstance(spec.input_schema, dict) else {"type": "object"}
     found = schema.get("properties")
     properties: dict[str, Any] = found if isinstance(found, dict) else {}
     order = list(properties)
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = validator_of(schema)
     declares_no_output = not getattr(spec, "output_schema", None)
 
     def check(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -120,10 +139,10 @@ def _tool(session: ClientSession, spec: Any) -> UserTool:
             if key in merged:
                 raise TypeError(f"{name} got two values for argument {key!r}")
             merged[key] = value
-        errors = list(validator.iter_errors(merged))
-        if errors:
-            where = ".".join(str(p) for p in errors[0].absolute_path)
-            raise TypeError(f"{name}: {'argument ' + repr(where) + ': ' if where else ''}{errors[0].message[:300]}")
+        error = next(iter(validator.iter_errors(merged)), None)  # the first is enough (all may be many)
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)[:200]
+            raise TypeError(f"{name[:80]}: {'argument ' + repr(where) + ': ' if where else ''}{error.message[:300]}")
         return [], merged
 
     async def call(args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -73,6 +73,7 @@ class Session:
             raise
         self._kernel = SessionKernel(self.name, earlier=earlier)
         self._replay_due = bool(earlier)  # reopened: the earlier asks run again before the next one
+        self._asking = False
         self.closed = False
 
     # ----- asking ------------------------------------------------------------------------
@@ -91,7 +92,13 @@ class Session:
             raise RLMError(f"session {self.name!r} is closed")
         if not isinstance(question, str) or not question.strip():
             raise ContextError("the question must be a non-empty string")
-        result = await self._rlm._arun(self.context, question, on_event, session=self, schema=schema_of(schema))
+        if self._asking:  # two runs in one kernel would take each other's answers, handlers and budgets
+            raise RLMError(f"session {self.name!r} is answering another question; ask one at a time")
+        self._asking = True
+        try:
+            result = await self._rlm._arun(self.context, question, on_event, session=self, schema=schema_of(schema))
+        finally:
+            self._asking = False
         self._kernel.earlier.append(EarlierAsk(question, result.answer, result.status, result.run_id))
         self._record["asks"] = [ask_record(a) for a in self._kernel.earlier]
         self._file.save(self._record)

@@ -69,7 +69,7 @@ class SessionFile:
             record = json.loads(data)
             if not isinstance(record, dict) or not isinstance(record.get("asks"), list):
                 raise ValueError("no list of asks")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested past the parser's depth
             raise ContextError(f"{self.path} is not a session file ({exc}); remove it or choose another name") from None
         return record
 

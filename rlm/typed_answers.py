@@ -10,17 +10,23 @@ dataclass, else the parsed JSON) and `RunResult.answer` its JSON text.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 from typing import Any
 
 import jsonschema
+import referencing
+import referencing.exceptions
 from pydantic import TypeAdapter, ValidationError
 
 from rlm.errors import ConfigError
 
 SCHEMA_PROMPT_CHARS = 8_000  # of the JSON Schema shown to the model
 PROBLEMS_SHOWN = 5
+# an answer's text up to this size may be read as a Python literal (a dict or list that
+# FINAL_VAR gave as its str()): parsing one takes some hundred bytes of host memory a character
+LITERAL_MAX_CHARS = 300_000
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.S)
 
 
@@ -37,7 +43,7 @@ class AnswerSchema:
                 cls.check_schema(schema)
             except jsonschema.SchemaError as exc:
                 raise ConfigError(f"the schema is not a valid JSON Schema: {exc.message}"[:500]) from None
-            self._validator = cls(schema)
+            self._validator = validator_of(schema, cls)
             self.json_schema: dict[str, Any] = schema
         else:
             try:
@@ -69,13 +75,22 @@ class AnswerSchema:
                 return None, f"the answer is not JSON ({exc})"
             data = text.strip()  # a schema of one string: the answer's text is the value
         if self._validator is not None:
-            errors = sorted(self._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+            try:  # the first few problems are enough to say what failed (all of them may be millions)
+                errors = sorted(itertools.islice(self._validator.iter_errors(data), PROBLEMS_SHOWN),
+                                key=lambda e: list(e.absolute_path))
+            except referencing.exceptions.Unresolvable as exc:
+                raise ConfigError(f"the schema refers to what cannot be found ({exc}); remote references "
+                                  "are not fetched"[:500]) from None
+            except RecursionError:
+                return None, "the answer is nested too deeply"
             if errors:
                 return None, "; ".join(_where(e.absolute_path) + e.message[:200] for e in errors[:PROBLEMS_SHOWN])
             return data, None
         assert self._adapter is not None
         try:
             return self._adapter.validate_python(data), None
+        except RecursionError:
+            return None, "the answer is nested too deeply"
         except ValidationError as exc:
             shown = [_where(e.get("loc", ())) + str(e.get("msg", ""))[:200] for e in exc.errors()[:PROBLEMS_SHOWN]]
             return None, "; ".join(shown) or str(exc)[:500]
@@ -107,10 +122,23 @@ def _loads(text: str) -> Any:
         return json.loads(body)
     except json.JSONDecodeError as exc:
         first = exc
+    except RecursionError:  # model-written text: "[[[[..." deeper than the parser goes
+        raise ValueError("it is nested too deeply") from None
+    if len(body) > LITERAL_MAX_CHARS:
+        raise ValueError(f"{first.msg} at character {first.pos}; an answer of over {LITERAL_MAX_CHARS:,} "
+                         "characters must be JSON (json.dumps it)") from None
     try:
         return ast.literal_eval(body)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise ValueError(f"{first.msg} at character {first.pos}") from None
+
+
+def validator_of(schema: Any, cls: Any = None) -> Any:
+    """A jsonschema validator of `schema` (its class: `cls`, else the one its `$schema` names) that
+    never fetches a remote `$ref`: jsonschema would otherwise open any URL a schema names, with no
+    timeout, on the thread that validates (a schema from an MCP server is not the user's own)."""
+    cls = cls or jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=referencing.Registry())
 
 
 def _where(path: Any) -> str:

@@ -42,13 +42,19 @@ KERNEL_MODULE = Path(__file__).resolve().parent / "kernel" / "user_tools.py"
 MAX_RESULT_CHARS = 1_000_000  # the JSON of one tool result handed back to the kernel
 MAX_TOOLS = 64
 EVENT_CHARS = 2_000  # of a call's arguments and result, kept in the trajectory
-DESCRIBE_CHARS = 400  # of a tool's description in the system prompt
+ERROR_CHARS = 2_000  # of a tool's error, as the calling cell and the trajectory get it
+# what the system prompt shows of one tool (an MCP server's descriptions and schemas are not the user's)
+SIGNATURE_CHARS = 300
+DOC_LINE_CHARS = 300
+# tool threads of this process still running after their call timed out (a hung sync tool's
+# thread cannot be stopped): past this many, calls are refused until some end
+MAX_HUNG_CALLS = 32
 # names the kernel already gives a meaning to: a tool may not take them
 RESERVED = frozenset({
     "context", "docs", "answer", "FINAL", "FINAL_VAR", "SHOW_VARS", "Out", "print", "llm_query",
     "llm_query_batched", "rlm_query", "rlm_query_batched", "remember", "revise", "forget", "document",
     "archive", "archive_search", "re", "json", "math", "collections", "csv", "itertools", "statistics",
-    "datetime", "kernel",
+    "datetime", "kernel", "place_of",
 })
 
 
@@ -112,11 +118,9 @@ class UserTool:
         return cls(tool_name, _shown(sig), inspect.getdoc(fn) or "", lambda a, k: fn(*a, **k), check, shape)
 
     def describe(self) -> str:
-        """One line for the system prompt: the signature and the docstring's first paragraph."""
+        """One line for the system prompt: the signature and the docstring's first paragraph, cut."""
         first = " ".join(self.doc.strip().split("\n\n")[0].split()) if self.doc.strip() else "(no description)"
-        if len(first) > DESCRIBE_CHARS:
-            first = first[:DESCRIBE_CHARS - 1] + "…"
-        return f"- `{self.name}{self.signature}`: {first}"
+        return f"- `{self.name}{_cut(self.signature, SIGNATURE_CHARS)}`: {_cut(first, DOC_LINE_CHARS)}"
 
 
 def tools_of(given: Sequence[Any] | None) -> list[UserTool]:
@@ -158,7 +162,7 @@ class ToolServer:
         self.calls = 0
 
     def tool_set(self) -> Tools:
-        data = {"tools": [{"name": t.name, "signature": t.signature, "doc": t.doc[:4000]}
+        data = {"tools": [{"name": t.name, "signature": _cut(t.signature, SIGNATURE_CHARS), "doc": t.doc[:4000]}
                           for t in self.tools.values()]}
         return Tools("user_tools", KERNEL_MODULE, {"user_tool": self.handle}, data=data)
 
@@ -184,7 +188,7 @@ class ToolServer:
             result = await self._call(tool, args, kwargs)
             return result
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+            error = error_text(exc)
             raise
         finally:
             self.run.emit(ToolCallEvent(
@@ -204,7 +208,7 @@ class ToolServer:
         except TimeoutError:
             raise TimeoutError(f"{tool.name} did not answer within {self.timeout_s:g} s") from None
         except Exception as exc:  # the tool's own error, whatever its type: one clear line
-            raise RuntimeError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
+            raise RuntimeError(f"{tool.name} raised {error_text(exc)}") from None
         shaped = tool.shape(value)
         text = json.dumps(shaped)  # the kernel gets JSON: anything else is the tool's mistake
         if len(text) > MAX_RESULT_CHARS:
@@ -233,8 +237,67 @@ async def _in_daemon_thread(name: str, fn: Callable[[], Any]) -> Any:
         with contextlib.suppress(RuntimeError):  # the run ended (its loop closed) while it hung: nobody waits
             loop.call_soon_threadsafe(settle, value, error)
 
-    threading.Thread(target=work, name=f"rlm-tool-{name}", daemon=True).start()
-    return await future
+    call = _hung.start()  # refused while too many abandoned calls still run
+    try:
+        threading.Thread(target=lambda: _hung.run(call, work), name=f"rlm-tool-{name}", daemon=True).start()
+    except BaseException:
+        _hung.end(call)
+        raise
+    try:
+        return await future
+    except asyncio.CancelledError:  # timed out (or the run was cancelled): the thread is left to itself
+        _hung.abandon(call)
+        raise
+
+
+class _HungCalls:
+    """The tool threads of this process whose call was given up (timed out or cancelled) while
+    they still run: a sync tool that hangs cannot be stopped, and each call of it would leave
+    one more thread behind, for every run, child run and session ask of the process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> list[bool]:
+        """A new call's state ([abandoned, ended]); RuntimeError when `limit` calls hang."""
+        with self._lock:
+            if self.count >= self.limit:
+                raise RuntimeError(f"{self.count} earlier tool calls still hang past their timeout; no more "
+                                   "tool calls are started until some of them end")
+        return [False, False]
+
+    def run(self, call: list[bool], work: Callable[[], None]) -> None:
+        try:
+            work()
+        finally:
+            self.end(call)
+
+    def end(self, call: list[bool]) -> None:
+        with self._lock:
+            if call[0] and not call[1]:
+                self.count -= 1
+            call[1] = True
+
+    def abandon(self, call: list[bool]) -> None:
+        with self._lock:
+            if not call[0] and not call[1]:
+                self.count += 1
+            call[0] = True
+
+
+_hung = _HungCalls(MAX_HUNG_CALLS)
+
+
+def error_text(exc: BaseException) -> str:
+    """`Type: message` of an exception, cut at ERROR_CHARS; a message that cannot be made (its
+    __str__ raises) is said so, never raised from here."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - whatever a broken __str__ raises
+        message = "<its message could not be read>"
+    return f"{type(exc).__name__}: {message}"[:ERROR_CHARS]
 
 
 def _jsonable(name: str, value: Any) -> Any:
@@ -259,6 +322,10 @@ def _first_error(exc: ValidationError) -> str:
     e = errors[0]
     where = ".".join(str(p) for p in e.get("loc", ()))
     return (f"{where}: " if where else "") + str(e.get("msg", ""))[:300]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _capped(value: Any) -> str:

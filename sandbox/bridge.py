@@ -77,6 +77,16 @@ def _received_fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
+def _error_words(exc: BaseException) -> str:
+    """`Type: message` of a handler's error; one whose message cannot be made (a __str__ that
+    raises) is still an error reply, never a worker that dies."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - whatever a broken __str__ raises
+        message = "<its message could not be read>"
+    return f"{type(exc).__name__}: {message}"
+
+
 class BridgeServer:
     """Accepts kernel connections on `path` and answers each with `handler(request)`."""
 
@@ -266,7 +276,10 @@ class BridgeServer:
 
     def _work(self, request: _Request | None) -> None:
         while request is not None:
-            self._handle(request)
+            try:
+                self._handle(request)
+            except Exception:  # never expected: the worker must go on (and be counted out below)
+                log.exception("bridge: handling a request failed")
             with self._lock:
                 request = self._queue.popleft() if self._queue and not self._closed else None
                 if request is None:
@@ -288,7 +301,7 @@ class BridgeServer:
                 result, fds = self._handler(message)
                 reply = {"ok": True, "result": result}
             except Exception as exc:  # every failure goes back to the kernel as an error reply
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                reply = {"ok": False, "error": _error_words(exc)}
             conn.settimeout(SEND_TIMEOUT_S)
             try:
                 wire.send_frame(conn, reply, fds)
