@@ -52,7 +52,7 @@ from rlm.loop_guards import (
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
-from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, parse_reply
+from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
@@ -414,6 +414,15 @@ class Run:
         token limit runs its whole blocks, but its FINAL line is not taken)."""
         obs = Observation()
         self._note_reply_form(reply, turn, cut)
+        if reply.code and not reply.has_final:
+            # `FINAL(18 lines contain ERROR)` in a code block: the model meant to finish, in words
+            # Python cannot run; taken as the marker it is, not run into a SyntaxError
+            markers = [(code, marker_block(code)) for code in reply.code]
+            found = [m for _, m in markers if m is not None]
+            if found:
+                reply.code = [code for code, m in markers if m is None]
+                reply.final_kind, reply.final = found[-1]
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="marker_in_code"))
         if cut and reply.has_final:
             self._refuse_final(obs, turn, "reply cut by the token limit",
                                prompts.CUT_REPLY.format(final=prompts.CUT_FINAL))
@@ -558,6 +567,9 @@ class Run:
         if wall is not None:
             timeout = max(1.0, min(timeout, wall))
         result: ExecResult = await self.blocking(self.sb.execute, code, timeout)
+        if result.restarted and self.lent is not None:
+            # a new kernel: what the session's earlier asks made is gone, and the next ask is told
+            self.lent.not_replayed = [a.run_id for a in self.lent.earlier]
         self.emit(CellEvent(
             event="cell", turn=turn, block=index, cell=result.cell, code=code,
             stdout=result.stdout, error=result.error, truncated=result.truncated,
@@ -584,6 +596,8 @@ class Run:
         # an answer said plainly, without the marker, is still the model's best answer
         stated = reply.visible.strip()[:LAST_CALL_PLAIN_CHARS] if not reply.code and not reply.open_block else ""
         stated = ANSWER_PREFIX.sub("", stated, count=1).strip()
+        if prompts.is_own_text(stated):  # the model echoed one of the loop's own notes: no answer
+            stated = ""
         answer = draft
         if reply.final_kind == "text":
             answer = reply.final

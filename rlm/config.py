@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tomllib
+import urllib.parse
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,7 +115,8 @@ class RLMConfig:
         nothing): None or True is <user_dir>/cache.db, a path names the file, False turns it off.
     cache_max_bytes: the cache's size bound (least recently used entries go first).
     max_tool_calls, tool_timeout_s: for the user's tools (`RLM(tools=...)`): the calls one run
-        may make, and how long one call may take before the calling cell gets a TimeoutError.
+        and its sub-runs may make together, and how long one call may take before the calling
+        cell gets a TimeoutError.
     """
 
     model: str | None = None
@@ -340,14 +342,29 @@ class RLMConfig:
             if f.name in SECRET_FIELDS:
                 value = "set" if value else None
             elif f.name == "models" and isinstance(value, Mapping):  # a named model's key is a secret too
-                value = {n: {k: ("set" if v else None) if k == "api_key" else v for k, v in spec.items()}
+                value = {n: {k: ("set" if v else None) if k == "api_key" else
+                             without_credentials(v) if k == "base_url" else v for k, v in spec.items()}
                          for n, spec in value.items()}
+            elif f.name in ("base_url", "sub_base_url"):
+                value = without_credentials(value)
             elif f.name == "sandbox":
                 value = {k: str(v) if isinstance(v, Path) else v for k, v in vars(value).items()}
             elif isinstance(value, Path):
                 value = str(value)
             out[f.name] = value
         return out
+
+
+def without_credentials(url: Any) -> Any:
+    """`url` without a user name and password in it (`https://user:key@host/v1` is a key)."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _json_extra(value: Any) -> Any:

@@ -210,6 +210,15 @@ def models_line(names: list[str]) -> str:
             f"{shown}; without `model=`, the sub-model.\n")
 
 
+_OWN_TEXT = re.compile(r"\A\[turn \d+ output folded: .*\]\Z|\A\(a reply (?:whose code repeated|written before)", re.S)
+
+
+def is_own_text(text: str) -> bool:
+    """Whether `text` is one of the loop's own notes in the history (a folded turn's summary, a
+    dropped reply's stand-in), which a weak model may echo as its answer."""
+    return bool(_OWN_TEXT.match(text.strip()))
+
+
 def schema_mismatch(name: str, problem: str) -> str:
     return (f"Your answer was not taken: it does not fit the required form ({name}): {problem}. "
             "Fix it and finish again (FINAL_VAR(name) of a dict or list, or FINAL(<the JSON>)).")

@@ -182,6 +182,28 @@ _LITERAL = re.compile(r"""^(?:"([^"\\]*)"|'([^'\\]*)'|(-?\d+(?:\.\d+)?))$""")
 ANSWER_PREFIX = re.compile(r"^[*_`#\s]*(?:final answer|answer)[*_`\s]*:[*_`\s]*", re.IGNORECASE)
 
 
+_MARKER_BLOCK = re.compile(r"\A\s*(FINAL_VAR|FINAL)\((.*)\)\s*;?\s*\Z", re.DOTALL | re.IGNORECASE)
+
+
+def marker_block(code: str) -> tuple[str, str] | None:
+    """A code block that is only a final-answer marker written as prose, which Python cannot
+    run (`FINAL(18 lines contain ERROR)`): ("text", the text) or ("var", a name); else None (a
+    marker that is valid code runs in the kernel, where FINAL is a function)."""
+    m = _MARKER_BLOCK.match(code)
+    if m is None:
+        return None
+    try:
+        compile(code, "<reply>", "exec")
+    except SyntaxError:
+        inner = m.group(2).strip()
+        if m.group(1).upper() == "FINAL_VAR":
+            return ("var", inner) if inner.isidentifier() else None
+        return ("text", inner) if inner and "\n" not in inner else None
+    except (ValueError, OverflowError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def final_in_code(blocks: list[str]) -> tuple[str | None, str | None]:
     """A final answer written as code (`FINAL(total)`, `print(FINAL_VAR("n"))`, `FINAL(42)`) when
     no code will run: ("var", name) for a variable, ("text", value) for a literal, else

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm import stdin_spool
-from rlm.config import RLMConfig
+from rlm.config import RLMConfig, without_credentials
 from rlm.errors import ContextError
 from rlm.events import Kind
 from rlm.inputs import Context
@@ -97,8 +97,9 @@ def _stored_bytes(context: Context) -> tuple[bytes, str]:
     return json.dumps(context.value, ensure_ascii=False).encode("utf-8"), "json"
 
 
-def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, Any]:
-    """What a resume needs to find the context again (written with the run's start)."""
+def record_context(context: Context, runs_dir: Path, run_id: str, *, store: bool = True) -> dict[str, Any]:
+    """What a resume needs to find the context again (written with the run's start). `store`:
+    keep an in-memory context of up to STORE_MAX_BYTES beside the run (else only its hash)."""
     if context.kind in ("path", "paths"):
         paths = [p.resolve() for p in context.paths()]
         record = {"paths": [str(p) for p in paths], "given": [str(p) for p in context.paths()],
@@ -112,7 +113,7 @@ def record_context(context: Context, runs_dir: Path, run_id: str) -> dict[str, A
         return {}
     data, kind = _stored_bytes(context)
     record = {"kind": kind, "sha256": hashlib.sha256(data).hexdigest()}
-    if len(data) <= STORE_MAX_BYTES:  # larger: the resumer passes the context again
+    if store and len(data) <= STORE_MAX_BYTES:  # larger: the resumer passes the context again
         runs_dir.mkdir(parents=True, exist_ok=True)
         stored = runs_dir / f"{run_id}.context"
         stored.write_bytes(data)
@@ -264,6 +265,9 @@ def resumed_settings(plan: ResumePlan, resumer: RLMConfig, given: Collection[str
     recorded = plan.settings
     _check_endpoints(plan, resumer)
     out = request_settings(recorded)
+    for field, _ in ENDPOINT_FIELDS:  # checked to be the resumer's own; recorded without credentials
+        if field in out:
+            out[field] = getattr(resumer, field)
     out.update({k: recorded[k] for k in RUN_FIELDS if k in recorded and k not in given})
     if not isinstance(out.get("models", []), list):
         # named models carry endpoints (and keys, recorded as "set"): only the resumer's own
@@ -295,7 +299,8 @@ def _check_endpoints(plan: ResumePlan, resumer: RLMConfig) -> None:
     that only the trajectory file says (an edited or shared one could name any host)."""
     for field, option in ENDPOINT_FIELDS:
         ran, own = plan.settings.get(field), getattr(resumer, field)
-        if isinstance(ran, str) and ran.rstrip("/") != (own or "").rstrip("/"):
+        if isinstance(ran, str) and ran.rstrip("/") not in {(own or "").rstrip("/"),
+                                                            str(without_credentials(own) or "").rstrip("/")}:
             url, yours = shown(ran, MESSAGE_PATH_CHARS), shown(own, MESSAGE_PATH_CHARS) if own else "none given"
             raise ContextError(
                 f"run {plan.run_id} used the endpoint {url}, which your settings do not name ({yours}); a resume "

@@ -61,7 +61,8 @@ class Session:
                                        "pass the context")
                 context = load_run(runs_dir, earlier[0].run_id).context
             self.context: Context = Context.of(context)
-            identity = record_context(self.context, self._file.directory, self.name)
+            # the context's identity only: an ask's own run keeps what a resume needs
+            identity = record_context(self.context, self._file.directory, self.name, store=False)
             if record and _identity(record.get("context") or {}) != _identity(identity):
                 raise ContextError(f"session {self.name!r} was opened over other data than this context "
                                    "(or its files changed since); start a new session")
@@ -198,8 +199,9 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
 
 def _replies_of(runs_dir: Any, run_id: str) -> list[RecordedReply] | None:
     """The recorded root replies of run `run_id` whose code ran to its end, or None when its
-    trajectory is gone or unreadable. The last reply of a run that was cancelled or never ended
-    is left out: its code is what was stopped (a loop that never ends would run again)."""
+    trajectory is gone or unreadable. Left out: the last reply of a run that was cancelled, failed
+    in its sandbox or never ended (its code is what was stopped: a loop that never ends would run
+    again), and every reply from the first turn whose cell ran out of time or lost the kernel on."""
     try:
         events = list(read_jsonl(find_run(runs_dir, run_id)))
     except (ContextError, OSError, ValueError) as exc:
@@ -207,6 +209,10 @@ def _replies_of(runs_dir: Any, run_id: str) -> list[RecordedReply] | None:
         return None
     replies = recorded_replies(events)
     final = next((e for e in reversed(events) if isinstance(e, dict) and e.get("event") == Kind.FINAL), None)
-    if final is None or final.get("status") == Status.CANCELLED:
+    if final is None or final.get("status") in (Status.CANCELLED, Status.SANDBOX_ERROR):
         replies = replies[:-1]
+    stopped = [e["turn"] for e in events if isinstance(e, dict) and e.get("event") == Kind.CELL
+               and isinstance(e.get("turn"), int) and (e.get("timed_out") or e.get("restarted"))]
+    if stopped:  # what ran after a lost kernel ran on a fresh one: not the same state again
+        replies = replies[:min(stopped) - 1]
     return replies

@@ -36,6 +36,7 @@ class Tree:
     notes: NotesSettings | None = None
     trajectory_budget: ByteBudget | None = None  # the bytes all the tree's trajectories may write
     tools: list[UserTool] = field(default_factory=list)  # the user's, in every run of the tree
+    tool_calls: int = 0  # made by every run of the tree (max_tool_calls bounds them together)
 
     @classmethod
     def create(cls, config: RLMConfig, root_client: ModelClient, sub_client: ModelClient,

@@ -183,8 +183,10 @@ class ToolServer:
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise TypeError("malformed tool call")
             self.calls += 1
-            if self.calls > self.max_calls:
-                raise RuntimeError(f"the limit of {self.max_calls} tool calls per run is reached")
+            self.run.tree.tool_calls += 1
+            if self.run.tree.tool_calls > self.max_calls:
+                raise RuntimeError(f"the limit of {self.max_calls} tool calls per run (its sub-runs included) "
+                                   "is reached")
             result = await self._call(tool, args, kwargs)
             return result
         except Exception as exc:

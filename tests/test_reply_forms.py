@@ -96,3 +96,31 @@ def test_a_sub_call_answer_comes_back_without_its_reasoning(run):
                             sub=lambda call: "<think>7? no, 7311\n</think>\n\n7311")
     assert result.answer == "7311"
     assert of(events, "sub_call")[0]["reply"].startswith("<think>")  # the trajectory keeps it whole
+
+
+def test_a_final_written_as_prose_in_a_code_block_is_the_marker_not_a_syntax_error(run):
+    """Seen with a real 1.5B model: `FINAL(18 lines contain ERROR)` as a block, run into a
+    SyntaxError turn after turn until the budget ended."""
+    look = "```repl\nimport re\nm = re.search(r'number is (\\d+)', context)\nprint(m.group(1))\n```"
+    result, events, _ = run(turns(look, "```repl\nFINAL(the number is 7311)\n```"))
+    assert result.status == "ok" and result.answer == "the number is 7311"
+    assert [e["check"] for e in of(events, "loop_check")] == ["marker_in_code"]
+    assert len(of(events, "cell")) == 1  # the marker block did not run
+    # a marker that is code runs in the kernel as before
+    result, events, _ = run(turns(look, "```repl\nFINAL(m.group(1))\n```"))
+    assert result.answer == "7311" and len(of(events, "cell")) == 2
+
+
+def test_the_loops_own_notes_echoed_at_the_last_call_are_no_answer(run):
+    """Seen with a real 1.5B model: asked for its best answer, it replied with the history's
+    summary of a folded turn, which became the run's answer."""
+
+    def root(call: Call) -> str:
+        if "Stop:" in call.prompt:
+            return "[turn 2 output folded: cell 2 printed 0 chars (Out[2])]"
+        return "```repl\nprint(len(context))\n```"
+
+    with ScriptedServer({"root": root}) as server:
+        rlm = RLM(model="root", base_url=server.url, api_key="k", notes=False, cache=False, max_iterations=2)
+        result = rlm.completion(CONTEXT, "What is the special magic number?")
+    assert result.status == "max_iterations" and result.answer is None

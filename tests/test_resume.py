@@ -203,3 +203,15 @@ def test_a_resume_never_takes_named_models_from_the_trajectory():
     assert "models" not in out  # the resumer's own named models stay
     listed = resumed_settings(ResumePlan("q", "ctx", {**evil, "models": ["cheap"]}, "r1", []), resumer, given=())
     assert listed["models"] == ["cheap"]
+
+
+def test_credentials_in_an_endpoint_url_are_not_written_and_the_resume_still_uses_them():
+    from rlm.config import RLMConfig
+    from rlm.resume import ResumePlan, resumed_settings
+
+    url = "https://alice:s3cret-key@models.example:8443/v1"
+    config = RLMConfig(model="root", base_url=url, api_key="k", models={"j": {"base_url": url}})
+    public = json.dumps(config.public_dict())
+    assert "s3cret-key" not in public and "https://***@models.example:8443/v1" in public
+    out = resumed_settings(ResumePlan("q", "ctx", config.public_dict(), "r1", []), config, given=())
+    assert out["base_url"] == url  # the resumer's own, checked against the recorded one

@@ -193,3 +193,29 @@ def test_a_reopened_session_whose_trajectories_are_gone_says_its_variables_are_g
         prompt = [c for c in server.calls_to("root") if question_of(c).startswith("first error")][0].messages[1]
     assert "The kernel was restarted and the variables of 1 of them are gone" in prompt["content"]
     assert "Its answer: 100" in prompt["content"] and two.status == "ok"
+
+
+def test_a_reopened_session_replays_only_up_to_a_cell_that_ran_out_of_time(tmp_path):
+    """The ask's cells before the timed-out one run again; that one (it would cost the cell
+    timeout on every reopen) and those after it (they ran on what was left) do not."""
+    replies = ["```repl\nkept = 1\nprint(kept)\n```", "```repl\nwhile True:\n    pass\n```",
+               "```repl\nafter = 2\nprint(after)\n```", "FINAL(2)"]
+
+    def root(call: Call) -> str:
+        if question_of(call).startswith("look"):
+            return ["```repl\nprint(sorted(k for k in globals() if k in ('kept', 'after')))\n```", "FINAL(x)"][
+                min(call.turn, 1)]
+        return replies[min(call.turn, 3)]
+
+    from sandbox import SandboxConfig
+
+    with ScriptedServer({"root": root}) as server:
+        rlm = make(server, tmp_path, sandbox=SandboxConfig(cell_timeout_s=2))
+        with rlm.session(TEXT, name="slow") as s:
+            first = s.ask("spin then answer")
+        assert [e["timed_out"] for e in events(first, "cell")] == [False, True, False]
+        with make(server, tmp_path, sandbox=SandboxConfig(cell_timeout_s=2)).session(name="slow") as again:
+            look = again.ask("look at what is defined")
+            names = {v.name for v in again.variables()}
+    assert "kept" in names and "after" not in names
+    assert events(look, "run_start")[0]["session"]["replayed"] == 1
