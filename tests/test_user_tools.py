@@ -99,7 +99,7 @@ def test_tools_are_called_checked_bounded_and_recorded(tmp_path):
     assert "opaque returned a value that is not JSON (object)" in out[5][1]
     assert "lookup: argument 'customer_id'" in out[6][1]
     assert "lookup(customer_id: int) -> dict: too many positional arguments" in out[7][1]
-    assert "the limit of 9 tool calls per run is reached" in out[8][1]
+    assert "the limit of 9 tool calls per run (its sub-runs included) is reached" in out[8][1]
     calls = [e for e in events if e["event"] == "tool_call"]
     assert [c["name"] for c in calls][:3] == ["lookup", "lookup", "slow_sum"]
     assert calls[0]["arguments"] == '{"args": [7], "kwargs": {}}' and calls[0]["result"] == '{"name": "Ada", "plan": "pro"}'
