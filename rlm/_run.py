@@ -264,9 +264,8 @@ class Run:
         chars = self.config.context_preview_chars
         self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
         preview = self.context_head[:chars] if chars and self.context_head else None
-        first = prompts.first_user_message(self.query, info, preview, chars)
-        if self.lent is not None and self.lent.earlier:
-            first = f"{earlier_block(self.lent.earlier, self.lent.not_replayed)}\n\n{first}"
+        earlier = earlier_block(self.lent.earlier, self.lent.not_replayed) if self.lent is not None else ""
+        first = prompts.first_user_message(self.query, info, preview, chars, earlier)
         history = History(system, first,
                           mode=self.config.history, observation_chars=self.config.observation_chars)
         self.history = history

@@ -56,11 +56,15 @@ PREVIEW_LINE_CHARS = 300  # a line of the preview longer than this is cut
 
 
 def first_user_message(query: str, context: ContextInfo, preview: str | None = None,
-                       preview_chars: int = 0) -> str:
+                       preview_chars: int = 0, earlier: str = "") -> str:
     """The question, what `context` is, and its head when `preview` holds it (`preview_chars`:
-    the length asked for, so a preview that long was cut and its last line may be partial)."""
-    text = (f"Question: {query}\n\n"
-            f"The context is in the variable `context` ({context.description}).")
+    the length asked for, so a preview that long was cut and its last line may be partial).
+    `earlier`: a session's account of its earlier questions, put after the question and closed
+    by the question again (a small model otherwise answers the earlier one)."""
+    text = f"Question: {query}\n\n"
+    if earlier:
+        text += f"{earlier}\n\nThe question to answer now is the new one: {query}\n\n"
+    text += f"The context is in the variable `context` ({context.description})."
     if preview:
         text += (" It begins like this (its first lines, each cut to "
                  f"{PREVIEW_LINE_CHARS} characters):\n```text\n"

@@ -54,13 +54,13 @@ def earlier_block(earlier: list[EarlierAsk], not_replayed: list[str] | None = No
     if not earlier:
         return ""
     shown = earlier[-HISTORY_ASKS:]
-    lines = [f"This question continues a session: {len(earlier)} earlier question(s) were asked about the "
-             "same context, in this same kernel. Every variable your code made then is still defined "
-             "(the list of variables each turn shows them): reuse them instead of computing again."]
+    lines = [f"It continues a session: {len(earlier)} earlier question(s) were asked about the same "
+             "context, in this same kernel. Every variable your code made then is still defined (the list "
+             "of variables each turn shows them): reuse them where they help the new question."]
     if not_replayed:
-        lines[0] = (f"This question continues a session: {len(earlier)} earlier question(s) were asked about "
-                    f"the same context. The kernel was restarted and the variables of {len(not_replayed)} of "
-                    "them are gone (the list of variables each turn shows what is defined).")
+        lines[0] = (f"It continues a session: {len(earlier)} earlier question(s) were asked about the same "
+                    f"context. The kernel was restarted and the variables of {len(not_replayed)} of them are "
+                    "gone (the list of variables each turn shows what is defined).")
     if len(shown) < len(earlier):
         lines.append(f"(the {len(earlier) - len(shown)} oldest are not shown)")
     for number, ask in enumerate(shown, start=len(earlier) - len(shown) + 1):
