@@ -159,7 +159,6 @@ class ToolServer:
         self.tools = {t.name: t for t in tools}
         self.timeout_s = timeout_s
         self.max_calls = max_calls
-        self.calls = 0
 
     def tool_set(self) -> Tools:
         data = {"tools": [{"name": t.name, "signature": _cut(t.signature, SIGNATURE_CHARS), "doc": t.doc[:4000]}
@@ -182,7 +181,6 @@ class ToolServer:
                 raise LookupError(f"no tool named {str(name)[:80]!r}")
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise TypeError("malformed tool call")
-            self.calls += 1
             self.run.tree.tool_calls += 1
             if self.run.tree.tool_calls > self.max_calls:
                 raise RuntimeError(f"the limit of {self.max_calls} tool calls per run (its sub-runs included) "
