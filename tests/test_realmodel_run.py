@@ -121,4 +121,6 @@ def test_bad_selections_are_refused(server, tmp_path):
         done = bench(*common, *extra, home=tmp_path / "home")
         assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "--base-url and --model" in bench("--model", "m", home=tmp_path / "home").stderr
+    local = bench("--local", "--base-url", server.url, home=tmp_path / "home")
+    assert local.returncode == 2 and "--local runs its own server" in local.stderr
     assert table([]).startswith("| method |")

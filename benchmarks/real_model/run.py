@@ -4,6 +4,7 @@
         [--methods rlm,direct,codeact,official] [--tasks-dir DIR] [--only ID,ID] [--kinds k,k] \\
         [--limit N] [--out results.jsonl] [--max-iterations 12] [--window-tokens 8192] \\
         [--sub-window-chars N] [--label before]
+    python -m benchmarks.real_model.run --local [--methods ...] ...   # a fresh local server per pair
     python -m benchmarks.real_model.run --table results.jsonl
 
 One JSON line per finished pair is appended to --out (task, kind, method, label, answer,
@@ -13,11 +14,16 @@ generated into --tasks-dir when it has none. rlm, direct and codeact run through
 `evals.methods.run_method`; "official" through `benchmarks.real_model.official.run_official`
 (its row says "unavailable" while that module is missing). A JSON summary goes to stdout at the
 end; progress goes to stderr.
+
+`--local` starts the embedded model's server (rlm.local_model, prepared first) anew for each
+pair and stops it after: a request the client gave up on keeps a llama.cpp server busy for
+minutes, which would slow the next pair or make it time out.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -25,7 +31,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +70,7 @@ class Options:
     retry_failed: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
+    local: bool = False  # a fresh local model server for each pair (base_url and model are its)
 
 
 # ----- choosing the work ----------------------------------------------------------------------------------
@@ -218,11 +225,17 @@ def run(opts: Options) -> dict[str, Any]:
     print(f"{len(tasks)} tasks x {len(opts.methods)} methods: {len(todo)} to run, "
           f"{len(tasks) * len(opts.methods) - len(todo)} already in {opts.out}", file=sys.stderr)
     opts.out.parent.mkdir(parents=True, exist_ok=True)
+    if opts.local and todo:
+        from rlm import local_model
+
+        local_model.prepare(None, lambda message: print(f"local model: {message}", file=sys.stderr, flush=True))
     settings = method_settings(opts)
     unreachable = 0
     for n, (task, method) in enumerate(todo, 1):
         print(f"[{n}/{len(todo)}] {task.id} {method} ...", file=sys.stderr, end=" ", flush=True)
-        row = run_pair(task, method, opts.tasks_dir, opts, settings)
+        with _endpoint(opts) as pair_opts:
+            pair_settings = settings if pair_opts is opts else method_settings(pair_opts)
+            row = run_pair(task, method, opts.tasks_dir, pair_opts, pair_settings)
         append_jsonl(opts.out, row)
         verdict = "correct" if row["correct"] else "wrong"
         print(f"{row['status']} {verdict} {row['wall_s']:.1f}s answer={str(row['answer'])[:60]!r}",
@@ -232,6 +245,18 @@ def run(opts: Options) -> dict[str, Any]:
             raise EvalError(f"the endpoint did not answer {unreachable} runs in a row; stopped "
                             f"(the failed rows are in {opts.out}: --retry-failed runs them again)")
     return summarise(latest_rows(opts.out).values())
+
+
+@contextlib.contextmanager
+def _endpoint(opts: Options) -> Iterator[Options]:
+    """`opts` as they are, or with a local model server started for one pair (stopped after it)."""
+    if not opts.local:
+        yield opts
+        return
+    from rlm import local_model
+
+    with local_model.LocalServer.start() as server:
+        yield dataclasses.replace(opts, base_url=server.base_url, model=local_model.MODEL_NAME, api_key="local")
 
 
 # ----- reporting ------------------------------------------------------------------------------------------
@@ -319,6 +344,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.real_model.run", description=__doc__.splitlines()[0])
     p.add_argument("--table", type=Path, metavar="RESULTS", help="print the markdown table of a results file and stop")
     p.add_argument("--base-url")
+    p.add_argument("--local", action="store_true",
+                   help="start the embedded local model's server anew for each pair (no --base-url / --model)")
     p.add_argument("--model")
     p.add_argument("--api-key", default="local")
     p.add_argument("--methods", type=_list, default=METHODS, help="comma-separated: " + ",".join(METHODS))
@@ -348,10 +375,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(table(latest_rows(args.table).values()))
         return 0
-    if not args.base_url or not args.model:
-        print("--base-url and --model are needed (or --table RESULTS)", file=sys.stderr)
+    if args.local and (args.base_url or args.model):
+        print("--local runs its own server: leave out --base-url and --model", file=sys.stderr)
         return 2
-    opts = Options(base_url=args.base_url, model=args.model, api_key=args.api_key, methods=args.methods,
+    if not args.local and (not args.base_url or not args.model):
+        print("--base-url and --model are needed (or --local, or --table RESULTS)", file=sys.stderr)
+        return 2
+    from rlm.local_model import MODEL_NAME
+
+    opts = Options(base_url=args.base_url or "http://127.0.0.1:1/v1", model=args.model or MODEL_NAME,
+                   api_key=args.api_key, methods=args.methods, local=args.local,
                    tasks_dir=args.tasks_dir or args.out.parent / "tasks", out=args.out, only=args.only,
                    kinds=args.kinds, limit=args.limit, max_iterations=args.max_iterations,
                    window_tokens=args.window_tokens, sub_window_chars=args.sub_window_chars, tokenizer=args.tokenizer,
