@@ -169,9 +169,10 @@ def query(
     sub_base_url: str = typer.Option(None, "--sub-base-url",
                                      help="Endpoint for sub-calls, e.g. a local vLLM (default: $RLM_SUB_BASE_URL, "
                                           "else --base-url)."),
-    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME",
-        help="Another model that llm_query(..., model=NAME) may call (repeatable); model code may name "
-             "only these, --model and --sub-model."),
+    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME[=MODEL]",
+        help="Another model that llm_query(..., model=NAME) may call (repeatable); NAME=MODEL names one "
+             "(`--allow-model judge=o3`: code says judge, the endpoint gets o3, usage is counted as judge). "
+             "Model code may name only these, --model and --sub-model."),
     max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
     max_depth: int = typer.Option(None, "--max-depth", min=1,
                                   help="Levels of recursive runs; 1 = rlm_query is a plain sub-call (default 1)."),
@@ -244,7 +245,7 @@ def query(
         paths, notes=notes, no_notes=no_notes, hidden=hidden, no_ignore=no_ignore, no_extract=no_extract,
         sandbox=sandbox, config_file=config_file, runs_dir=runs_dir,
         settings=dict(model=model, sub_model=sub_model, base_url=base_url, sub_base_url=sub_base_url,
-                      models=allow_model or None, max_iterations=max_iterations, max_depth=max_depth,
+                      models=_models_option(allow_model), max_iterations=max_iterations, max_depth=max_depth,
                       max_cost_usd=max_cost, max_tokens=max_tokens, max_wall_s=max_wall, max_sub_calls=max_sub_calls,
                       notes_turn=False if no_notes_turn else None, cache=False if no_cache else None),
         mcp_servers=mcp or None)
@@ -280,6 +281,22 @@ def _schema_from(path: str) -> dict:
     except ConfigError as exc:
         _fail(f"{path}: {exc}", code=2)
     return schema
+
+
+def _models_option(values: list[str] | None) -> list[str] | dict[str, dict[str, str]] | None:
+    """`--allow-model` values: plain names as a list; with any NAME=MODEL, named models (on the
+    sub-model's endpoint; endpoints and keys of their own come only from rlm.toml or the API)."""
+    if not values:
+        return None
+    if not any("=" in v for v in values):
+        return list(values)
+    named: dict[str, dict[str, str]] = {}
+    for value in values:
+        name, _, model = value.partition("=")
+        if not name.strip() or ("=" in value and not model.strip()):
+            _fail(f"--allow-model takes NAME or NAME=MODEL, not {value!r}", code=2)
+        named[name.strip()] = {"model": model.strip()} if model.strip() else {}
+    return named
 
 
 def _open_rlm(paths: list[str], *, notes: str | None, no_notes: bool, hidden: bool, no_ignore: bool,
@@ -1368,9 +1385,10 @@ def mcp_serve(
                                   help="Model for llm_query and sub-runs (default: $RLM_SUB_MODEL)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)."),
     sub_base_url: str = typer.Option(None, "--sub-base-url", help="Endpoint for sub-calls (default: --base-url)."),
-    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME",
-        help="Another model that llm_query(..., model=NAME) may call (repeatable); model code may name "
-             "only these, --model and --sub-model."),
+    allow_model: list[str] = typer.Option(None, "--allow-model", metavar="NAME[=MODEL]",
+        help="Another model that llm_query(..., model=NAME) may call (repeatable); NAME=MODEL names one "
+             "(`--allow-model judge=o3`: code says judge, the endpoint gets o3, usage is counted as judge). "
+             "Model code may name only these, --model and --sub-model."),
     max_iterations: int = typer.Option(None, "--max-iterations", min=1, help="Model turns per run (default 30)."),
     max_depth: int = typer.Option(None, "--max-depth", min=1, help="Levels of recursive runs (default 1)."),
     max_cost: float = typer.Option(None, "--max-cost", callback=_positive, help="Budget in USD per query."),
@@ -1407,7 +1425,7 @@ def mcp_serve(
     settings = ServerSettings(
         roots=root, config_file=config_file, notes=False if no_notes else notes,
         overrides={"model": model, "sub_model": sub_model, "base_url": base_url, "sub_base_url": sub_base_url,
-                   "models": allow_model or None,
+                   "models": _models_option(allow_model),
                    "max_iterations": max_iterations, "max_depth": max_depth, "max_cost_usd": max_cost,
                    "max_tokens": max_tokens, "max_wall_s": max_wall, "max_sub_calls": max_sub_calls,
                    "runs_dir": runs_dir})

@@ -196,3 +196,19 @@ def test_rlm_query_mcp_gives_the_model_a_servers_tools(tmp_path):
         system = server.calls_to("root")[0].system
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["answer"] == "4" and "`word_count(text: string, minimum: integer = ...)`" in system
+
+
+def test_rlm_query_allow_model_name_equals_model_names_a_model(tmp_path):
+    (tmp_path / "app.log").write_text("one two\n")
+    replies = ["```repl\nprint(llm_query('Say yes', model='judge'))\n```", "FINAL(yes)"]
+    with ScriptedServer({"root": lambda call: replies[min(call.turn, 1)], "big-judge": lambda call: "yes"}) as server:
+        base = [sys.executable, "-m", "cli", "query", "app.log", "-q", "Yes?", "-m", "root", "--base-url", server.url,
+                "--no-notes", "--no-cache", "--json"]
+        done = subprocess.run([*base, "--allow-model", "judge=big-judge"], cwd=tmp_path,
+                              env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=300)
+        bad = subprocess.run([*base, "--allow-model", "judge="], cwd=tmp_path,
+                             env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=300)
+        judged = server.calls_to("big-judge")
+    assert done.returncode == 0, done.stderr
+    assert len(judged) == 1 and "judge" in json.loads(done.stdout)["usage"]["by_model"]
+    assert bad.returncode == 2 and "NAME=MODEL" in bad.stderr
