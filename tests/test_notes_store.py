@@ -212,3 +212,24 @@ def test_one_run_cannot_make_unbounded_note_changes(tmp_path):
     assert "already made 5 note changes; the limit is 5" in replies[-1]["message"]
     with NotesStore(tmp_path) as store:
         assert len(store.entries("doc")) == 5
+
+
+def _opener(directory: str, go) -> None:  # noqa: ANN001 - a multiprocessing Event
+    go.wait(30)
+    with NotesStore(Path(directory)) as s:
+        s.remember("opened", run_id="o")
+
+
+def test_sixteen_processes_opening_one_new_store_at_once_all_open_it(tmp_path):
+    """Switching a new database to WAL takes a lock SQLite does not wait for: processes opening
+    one new store at the same moment got "database is locked" (seen in CI under load)."""
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_opener, args=(str(tmp_path), go)) for _ in range(16)]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # all spawned and waiting
+    go.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 16

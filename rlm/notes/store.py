@@ -17,9 +17,11 @@ entry is cut to `QUERY_CHARS` (it is a record of where the note came from, not t
 from __future__ import annotations
 
 import json
+import random
 import re
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,6 +195,21 @@ def _entry(row: sqlite3.Row | tuple[Any, ...]) -> Entry:
                  json.loads(quoted), json.loads(tags), json.loads(docs))
 
 
+def _wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """Put the store in WAL mode. Switching a new database to WAL takes a lock that SQLite does
+    not wait for (its busy timeout does not apply): with several processes opening one new store
+    at once, all but one get "database is locked" at once. Tried again until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.05)
+
+
 class NotesStore:
     """A store in `directory` (created on first use): `directory / "notes.db"`."""
 
@@ -210,7 +227,7 @@ class NotesStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _wal(self._db, busy_timeout_s)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
