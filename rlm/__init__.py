@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rlm.client import Completion, ModelClient
     from rlm.config import RLMConfig, user_dir
     from rlm.errors import BudgetExceeded, ConfigError, ConfigWarning, ContextError, ModelError, RLMError, SandboxError
+    from rlm.evidence import Evidence
     from rlm.mcp_tools import McpServer
     from rlm.pricing import Price, PriceTable
     from rlm.results import RunResult, RunStatus
@@ -38,6 +39,7 @@ _WHERE = {
     "read_trajectory": "rlm.trajectory", "CHARS_PER_TOKEN": "rlm.usage", "TokenCounts": "rlm.usage",
     "Usage": "rlm.usage", "estimate_tokens": "rlm.usage", "SandboxConfig": "sandbox",
     "Session": "rlm.session", "UserTool": "rlm.user_tools", "McpServer": "rlm.mcp_tools",
+    "Evidence": "rlm.evidence",
 }
 
 
@@ -59,6 +61,7 @@ __all__ = [
     "RLM",
     "BudgetExceeded",
     "Completion",
+    "Evidence",
     "ConfigError",
     "ConfigWarning",
     "ContextError",

@@ -38,6 +38,7 @@ from rlm.events import (
     Status,
     TotalsEvent,
 )
+from rlm.evidence import EvidenceBook
 from rlm.history import History, Observation
 from rlm.inputs import Context
 from rlm.loop_guards import (
@@ -126,6 +127,7 @@ class Run:
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
                                       max_calls=self.config.max_tool_calls) if tree.tools else None
+        self.citations = EvidenceBook(self)  # what `cite` kept, each checked against the context's files
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
         # the sandbox is blocking; one thread per run keeps runs from starving each other
@@ -243,6 +245,7 @@ class Run:
     def _add_tools(self) -> None:
         """This run's handlers in the sandbox: sub-queries, and the user's tools if any."""
         self.sb.add_tools(query_tools(self.sub_call_server.handle))
+        self.sb.add_tools(self.citations.tool_set())
         if self.tool_server is not None:
             self.sb.add_tools(self.tool_server.tool_set())
 
@@ -628,14 +631,17 @@ class Run:
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
             run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
-            replayed_turns=self.replayed_turns,
+            replayed_turns=self.replayed_turns, evidence=self.citations.evidence(),
         )
         if self.typed is not None:
             result.value, result.value_json = self.typed
         result.value_error = self.value_error
         if self.depth == 0:
             self.tree.refresh_status().ended = True  # the clock of a live display stops here
-        self.emit(FinalEvent(event="final", status=status, answer=answer, error=error))
+        final = FinalEvent(event="final", status=status, answer=answer, error=error)
+        if result.evidence:
+            final["evidence"] = [e.as_dict() for e in result.evidence]
+        self.emit(final)
         self.emit(TotalsEvent(event="totals", usage=self.usage.as_dict(),
                               cost_usd=round(self.usage.cost_usd, 6) if self.usage.priced else None,
                               iterations=self.iterations, sub_calls=self.sub_calls,

@@ -58,6 +58,7 @@ class Kind:
     NOTES_WRITTEN: Final = "notes_written"
     MODEL_CALL: Final = "model_call"
     TOOL_CALL: Final = "tool_call"
+    CITATION: Final = "citation"
     REPLY_FORM: Final = "reply_form"
     LOOP_CHECK: Final = "loop_check"
     FINAL_REFUSED: Final = "final_refused"
@@ -114,6 +115,15 @@ class ToolCallEvent(_Written):
     result: str | None  # its JSON, cut alike (None when the call failed)
     error: str | None
     duration_s: float
+
+
+class CitationEvent(_Written):
+    event: Literal["citation"]
+    cell: int | None
+    id: int | None  # the kept citation's number (None: refused)
+    refused: str | None  # why it was refused
+    evidence: NotRequired[dict[str, Any]]  # rlm.evidence.Evidence.as_dict() of a kept one
+    claim: NotRequired[dict[str, Any]]  # what a refused one claimed: context, start, end, quote (cut)
 
 
 class ContextLoadedEvent(_Written):
@@ -266,6 +276,7 @@ class FinalEvent(_Written):
     answer: str | None
     error: str | None
     dropped_events: NotRequired[int]  # events past the byte budget, counted, not written
+    evidence: NotRequired[list[dict[str, Any]]]  # the verified citations (rlm.evidence.Evidence.as_dict())
 
 
 class TotalsEvent(_Written):
@@ -288,7 +299,8 @@ class TrajectoryBudgetEvent(_Written):
 Event: TypeAlias = (
     RunStartEvent | ContextLoadedEvent | NotesLoadedEvent | NotesErrorEvent | NoteEvent | NotesWrittenEvent
     | ModelCallEvent | ReplyFormEvent | LoopCheckEvent | FinalRefusedEvent | CellEvent | SubCallEvent | ChildRunEvent
-    | ChildDoneEvent | BudgetStopEvent | FinalEvent | TotalsEvent | TrajectoryBudgetEvent | ToolCallEvent)
+    | ChildDoneEvent | BudgetStopEvent | FinalEvent | TotalsEvent | TrajectoryBudgetEvent | ToolCallEvent
+    | CitationEvent)
 
 EVENT_TYPES: Final[dict[str, type]] = {get_args(t.__annotations__["event"])[0]: t for t in get_args(Event)}
 KINDS: Final[frozenset[str]] = frozenset(EVENT_TYPES)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm import events
+from rlm.evidence import Evidence
 from rlm.usage import Usage
 
 
@@ -31,6 +32,8 @@ class RunResult:
     value: with `schema=`, the answer validated against it (a model instance for a pydantic
         model or a dataclass, else the parsed JSON); None without a schema or when the answer
         given at a budget stop does not fit (then `value_error` says what failed).
+    evidence: the passages the run's code cited (`cite`), each checked on the host against the
+        context's own bytes: document, byte range, lines, page and the quote (rlm.Evidence).
     """
 
     answer: str | None
@@ -49,6 +52,7 @@ class RunResult:
     value: Any = None
     value_error: str | None = None
     value_json: Any = None  # `value` as plain JSON data
+    evidence: list[Evidence] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +97,7 @@ class RunResult:
             "resumed_from": self.resumed_from,
             "value": self.value_json,
             "value_error": self.value_error,
+            "evidence": [e.as_dict() for e in self.evidence],
         }
 
 

@@ -15,6 +15,7 @@ reports each OS layer.
 from sandbox.backend import SandboxBackend, backend_names, open_sandbox, register_backend
 from sandbox.channel import close_thread_loop
 from sandbox.config import SandboxConfig
+from sandbox.context_reader import ContextReader, DocumentSpan
 from sandbox.errors import (
     ContextError,
     IsolationWarning,
@@ -38,6 +39,8 @@ from sandbox.tools import ToolHandler, Tools
 __all__ = [
     "close_thread_loop",
     "ContextError",
+    "ContextReader",
+    "DocumentSpan",
     "ContextInfo",
     "ExecResult",
     "HostRequest",

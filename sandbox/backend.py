@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from sandbox.config import SandboxConfig
+from sandbox.context_reader import ContextReader
 from sandbox.errors import SandboxError
 from sandbox.results import ContextInfo, ExecResult, IsolationReport, Variables
 from sandbox.tools import Tools
@@ -86,6 +87,10 @@ class SandboxBackend(Protocol):
 
     def isolation(self) -> IsolationReport:
         """Which isolation layers are active, and why any is not."""
+
+    def context_reader(self, name: str = "context") -> ContextReader | None:
+        """Loaded text context `name` read on the host, as the kernel reads it (citations are
+        checked against it); None when no text context has that name."""
 
 
 BackendFactory = Callable[[SandboxConfig], SandboxBackend]

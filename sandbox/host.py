@@ -30,6 +30,7 @@ from sandbox.bridge import BridgeServer
 from sandbox.channel import KernelChannel, close_thread_loop
 from sandbox.config import GiB, SandboxConfig
 from sandbox.context import ContextSpec, WalkOptions, prepare
+from sandbox.context_reader import ContextReader
 from sandbox.documents.pool import ExtractOptions, picture
 from sandbox.errors import ContextError, IsolationWarning, KernelStartError, SandboxClosed, SandboxError
 from sandbox.host_requests import MAPPED_FDS_PER_PART, HostRequests  # noqa: F401  (re-exported)
@@ -486,3 +487,11 @@ class Sandbox:
     @property
     def contexts(self) -> list[ContextSpec]:
         return list(self._specs)
+
+    def context_reader(self, name: str = "context") -> ContextReader | None:
+        """The text of loaded context `name` read on the host, as the kernel reads it (to check
+        what the kernel says is in it); None when no text context has that name."""
+        spec = next((s for s in reversed(self._specs) if s.name == name), None)
+        if spec is None or spec.mode not in ("text", "corpus"):
+            return None
+        return ContextReader(spec)

@@ -26,20 +26,26 @@ DECODE_PIECE_BYTES = 64 << 20
 KEEP_TEXT_BYTES = 1 << 20
 
 
-def _decode_utf8(buffer: Any, errors: str) -> str:
+def _decode_utf8(buffer: Any, errors: str, anchors: list[tuple[int, int]] | None = None) -> str:
     """`buffer` (a mapping of the file) decoded as UTF-8, piece by piece, then joined. Decoding
     it whole sizes CPython's output for as many characters as there are bytes at the widest
     width met: 2 GB of CJK text took 4 GB on the way to a 1.3 GB str. Pieces take the str's own
-    size, twice at most while they are joined. A UnicodeDecodeError's start is in the whole."""
+    size, twice at most while they are joined. A UnicodeDecodeError's start is in the whole.
+    `anchors` gets (character offset, byte offset) where each piece starts, so that a character
+    offset's byte offset is found without encoding the text before it (`byte_span`)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
     parts = []
     view = memoryview(buffer)
+    chars = 0
     try:
         for start in range(0, len(view), DECODE_PIECE_BYTES):
+            if anchors is not None:  # bytes of a character cut by the last piece wait in the decoder
+                anchors.append((chars, start - len(decoder.getstate()[0])))
             piece = view[start:start + DECODE_PIECE_BYTES]
             final = start + DECODE_PIECE_BYTES >= len(view)
             try:
                 parts.append(decoder.decode(piece, final))
+                chars += len(parts[-1])
             except UnicodeDecodeError as exc:
                 pending = len(decoder.getstate()[0])
                 raise UnicodeDecodeError("utf-8", bytes(piece[:1]), start + exc.start - pending,
@@ -64,6 +70,7 @@ class ContextLoading:
     dict, or a Corpus) and its documents (a part of `Runtime`)."""
 
     pristine: Pristine
+    byte_anchors: dict[str, list[tuple[int, int]]]  # a str context's name -> `_decode_utf8`'s anchors
 
     if TYPE_CHECKING:
         def host_call(self, op: str, args: dict[str, Any], max_fds: int = 0,
@@ -130,7 +137,9 @@ class ContextLoading:
                     value = mm[:] if mm is not None else b""
                 else:
                     try:
-                        text = _decode_utf8(mm, args.get("errors", "strict")) if mm else ""
+                        anchors: list[tuple[int, int]] = []
+                        text = _decode_utf8(mm, args.get("errors", "strict"), anchors) if mm else ""
+                        self.byte_anchors[args["name"]] = anchors
                     except UnicodeDecodeError as exc:
                         raise ValueError(
                             f"{args.get('label') or 'the context'} is not valid UTF-8 "

@@ -15,6 +15,7 @@ documents), `value_text` and `signal_guards` (model values made text, within bou
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import gc
 import os
@@ -113,6 +114,15 @@ class ToolHost:
     def contexts(self) -> list[Any]:
         return self._runtime.text_contexts()
 
+    def context_name(self, value: Any) -> str | None:
+        """The name of the loaded text context that `value` is (the same object), or None."""
+        return self._runtime.context_name(value)
+
+    def byte_span(self, name: str, start: int, end: int) -> tuple[int, int]:
+        """Where offsets [start, end) of text context `name` (characters of a str, bytes of a
+        Corpus) are in its text as UTF-8: byte offsets, what the host reads to check them."""
+        return self._runtime.byte_span(name, start, end)
+
 
 class Runtime(CellExecution, ContextLoading, VariableListing):
     """State of one kernel: the model's namespace and everything around a cell run."""
@@ -134,6 +144,8 @@ class Runtime(CellExecution, ContextLoading, VariableListing):
         self.rebindable: set[str] = set()
         self.pristine = pristine.Pristine()  # loaded lists and dicts, put back if changed in place
         self.tools: dict[str, list[str]] = {}  # tool name -> the names it added
+        self.byte_anchors: dict[str, list[tuple[int, int]]] = {}
+        self._ascii: dict[str, bool] = {}  # a str context's name -> whether it is all ASCII
         self._hook_names: set[str] = set()
         self._build_namespace()
 
@@ -389,6 +401,25 @@ class Runtime(CellExecution, ContextLoading, VariableListing):
 
     def _is_tool_name(self, name: str) -> bool:
         return any(name in names for names in self.tools.values())
+
+    def context_name(self, value: Any) -> str | None:
+        return next((n for n in self.context_names if self.reserved.get(n) is value
+                     and isinstance(value, (str, Corpus))), None)
+
+    def byte_span(self, name: str, start: int, end: int) -> tuple[int, int]:
+        value = self.reserved.get(name)
+        if not isinstance(value, (str, Corpus)) or not 0 <= start <= end <= len(value):
+            raise ValueError(f"offsets {start}-{end} are not in text context {name!r}")
+        if isinstance(value, Corpus):
+            return start, end
+        if name not in self._ascii:
+            self._ascii[name] = value.isascii()
+        if self._ascii[name]:
+            return start, end
+        anchors = self.byte_anchors.get(name) or [(0, 0)]
+        chars, at = anchors[bisect.bisect_right(anchors, (start, float("inf"))) - 1]
+        first = at + len(value[chars:start].encode("utf-8", "surrogatepass"))
+        return first, first + len(value[start:end].encode("utf-8", "surrogatepass"))
 
     def text_contexts(self) -> list[Any]:
         """The loaded text contexts: str values, or the Corpus of a large one."""
