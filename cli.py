@@ -429,6 +429,7 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
         _json_errors = False  # the result object above says how it ended
     elif result.answer is not None:
         say(result.answer)
+        _say_sources(result)
     err_console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
     _say_kept(kept)
     if result.status in (Status.MODEL_ERROR, Status.SANDBOX_ERROR):
@@ -438,6 +439,20 @@ def _run_and_report(rlm, run, as_json: bool, verbose: bool, kept: Path | None = 
     if result.status != Status.OK:
         partial = "partial answer above" if result.answer is not None else "no answer"
         _fail(f"stopped by the {result.status} budget ({partial})", code=EXIT_BUDGET)
+
+
+def _say_sources(result) -> None:  # noqa: ANN001 - an rlm.RunResult
+    """The answer's evidence under it: each passage it rests on, where it is and its quote, as
+    the host checked it. After a typed answer (JSON to pipe on), on standard error."""
+    from rlm.evidence import evidence_lines
+
+    if not result.evidence:
+        return
+    out = sys.stderr if result.value_json is not None else None
+    say("", file=out)
+    say(f"Sources (each checked against the context, byte for byte): {len(result.evidence)}", file=out)
+    for line in evidence_lines(result.evidence):
+        say(f"  {line}", file=out)
 
 
 def _say_kept(spool: Path | None) -> None:

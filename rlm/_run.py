@@ -38,7 +38,7 @@ from rlm.events import (
     Status,
     TotalsEvent,
 )
-from rlm.evidence import EvidenceBook
+from rlm.evidence import EvidenceBook, answer_evidence
 from rlm.history import History, Observation
 from rlm.inputs import Context
 from rlm.loop_guards import (
@@ -631,7 +631,7 @@ class Run:
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
             run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
-            replayed_turns=self.replayed_turns, evidence=self.citations.evidence(),
+            replayed_turns=self.replayed_turns, evidence=answer_evidence(answer, self.citations.evidence()),
         )
         if self.typed is not None:
             result.value, result.value_json = self.typed

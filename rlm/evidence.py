@@ -14,6 +14,7 @@ refused is said to the model (the cite call prints why) and written to the traje
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,7 +28,7 @@ MAX_CLAIMS = 100  # per request, as the kernel side sends them
 MAX_QUOTE_BYTES = 8_000  # 2,000 characters of at most 4 bytes
 NOTE_CHARS = 300
 
-__all__ = ["MAX_CITATIONS", "Evidence", "EvidenceBook", "evidence_lines"]
+__all__ = ["MAX_CITATIONS", "Evidence", "EvidenceBook", "answer_evidence", "evidence_from_dicts", "evidence_lines"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,17 @@ class Evidence:
         return cls(int(data["id"]), str(data["quote"]), str(data["document"]), int(data["start"]), int(data["end"]),
                    (int(lines[0]), int(lines[1])) if lines else None, data.get("page"), data.get("note"),
                    str(data.get("context", "context")), (int(data["at"][0]), int(data["at"][1])))
+
+
+def evidence_from_dicts(items: Any) -> list[Evidence]:
+    """Evidence read back from its dicts (a session file, a trajectory); malformed ones are passed over."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(Evidence.from_dict(item))
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
+    return out
 
 
 class Refused(ValueError):
@@ -193,6 +205,20 @@ def _claim_words(claim: Any) -> dict[str, Any]:
     return {"context": str(claim.get("context"))[:100], "start": claim.get("start") if type(claim.get("start")) is int
             else None, "end": claim.get("end") if type(claim.get("end")) is int else None,
             "quote": quote[:500] if isinstance(quote, str) else None}
+
+
+_ID = re.compile(r"\[E(\d{1,4})\]")
+QUOTE_MATCH_CHARS = 8  # a quote this long or longer, found in the answer, names its citation
+
+
+def answer_evidence(answer: str | None, kept: list[Evidence]) -> list[Evidence]:
+    """The citations an answer rests on: those it names ("[E2]") or quotes (FINAL_VAR of a
+    citation); when it names none, all the run's citations."""
+    if not kept or not answer:
+        return list(kept)
+    named = {int(n) for n in _ID.findall(answer)}
+    chosen = [e for e in kept if e.id in named or (len(e.quote) >= QUOTE_MATCH_CHARS and e.quote in answer)]
+    return chosen or list(kept)
 
 
 def evidence_lines(evidence: list[Evidence], quote_chars: int = 200) -> list[str]:

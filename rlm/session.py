@@ -100,7 +100,8 @@ class Session:
             result = await self._rlm._arun(self.context, question, on_event, session=self, schema=schema_of(schema))
         finally:
             self._asking = False
-        self._kernel.earlier.append(EarlierAsk(question, result.answer, result.status, result.run_id))
+        self._kernel.earlier.append(EarlierAsk(question, result.answer, result.status, result.run_id,
+                                               [e.as_dict() for e in result.evidence]))
         self._record["asks"] = [ask_record(a) for a in self._kernel.earlier]
         self._file.save(self._record)
         return result

@@ -9,6 +9,7 @@ next ask's first prompt names, and how to render that record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sandbox import ContextInfo, SandboxBackend
 
@@ -26,6 +27,7 @@ class EarlierAsk:
     answer: str | None
     status: str
     run_id: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # rlm.Evidence.as_dict() of each
 
 
 @dataclass

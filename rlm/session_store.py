@@ -90,10 +90,13 @@ def asks_of(record: dict[str, Any]) -> list[EarlierAsk]:
     for a in record.get("asks") or []:
         if isinstance(a, dict) and isinstance(a.get("question"), str) and isinstance(a.get("run_id"), str):
             answer = a.get("answer")
+            evidence = a.get("evidence")
             asks.append(EarlierAsk(a["question"], answer if isinstance(answer, str) else None,
-                                   str(a.get("status") or ""), a["run_id"]))
+                                   str(a.get("status") or ""), a["run_id"],
+                                   [e for e in evidence if isinstance(e, dict)] if isinstance(evidence, list) else []))
     return asks
 
 
 def ask_record(ask: EarlierAsk) -> dict[str, Any]:
-    return {"question": ask.question, "answer": ask.answer, "status": ask.status, "run_id": ask.run_id}
+    return {"question": ask.question, "answer": ask.answer, "status": ask.status, "run_id": ask.run_id,
+            "evidence": ask.evidence}

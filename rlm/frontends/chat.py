@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from rlm.errors import RLMError
+from rlm.evidence import evidence_from_dicts, evidence_lines
 from rlm.frontends.display import RunDisplay, summary_line
 from rlm.pricing import cost_text
 from rlm.results import RunResult
@@ -77,6 +78,8 @@ class Chat:
         self.results.append(result)
         if result.answer is not None:
             say(result.answer)
+            for line in evidence_lines(result.evidence):
+                say(f"  {line}")
         else:
             self.note(f"(no answer: {result.status})")
         self.console.print(summary_line(result), style="dim", highlight=False, soft_wrap=True)
@@ -114,7 +117,11 @@ class Chat:
         lines = [f"# Session {self.session.name}\n"]
         for number, a in enumerate(self.session.asks, 1):
             answer = a.answer if a.answer is not None else f"(no answer: {a.status})"
-            lines += [f"## {number}. {a.question}\n", answer, f"\n\n_{a.status} · run {a.run_id}_\n"]
+            lines += [f"## {number}. {a.question}\n", answer]
+            sources = evidence_lines(evidence_from_dicts(a.evidence), quote_chars=400)
+            if sources:
+                lines += ["\nSources:\n", *(f"- {line}" for line in sources)]
+            lines.append(f"\n\n_{a.status} · run {a.run_id}_\n")
         try:
             path.write_text("\n".join(lines), encoding="utf-8")
         except OSError as exc:

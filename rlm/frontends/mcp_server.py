@@ -343,7 +343,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
             "tokens": result.usage.total.total_tokens, "iterations": result.iterations,
             "sub_calls": result.sub_calls, "wall_s": round(result.wall_s, 3), "run_id": result.run_id,
             "trajectory_path": str(result.trajectory_path) if result.trajectory_path else None,
-            "error": result.error}
+            "error": result.error, "evidence": [e.as_dict() for e in result.evidence]}
 
 
 class _BackgroundRun:
@@ -404,8 +404,9 @@ def build_server(settings: ServerSettings) -> Any:
         """Answer a question about files or directories (absolute, or relative to the server's first
         allowed root). A recursive language model reads them with code and sub-model calls, however
         large they are. Returns answer, status ("ok" or the budget that stopped the run), cost_usd (null: unpriced),
-        tokens, iterations, sub_calls and run_id (for runs_show). max_iterations and max_cost_usd can
-        only lower the server's limits."""
+        tokens, iterations, sub_calls, run_id (for runs_show) and evidence: the passages the answer
+        rests on, each checked against the files (document, start/end bytes, lines, page, quote).
+        max_iterations and max_cost_usd can only lower the server's limits."""
         try:
             rlm, context = service.prepare(paths, max_iterations, max_cost_usd)
         except RLMError as exc:

@@ -174,6 +174,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                 c.lines = (int(lines[0]), int(lines[1])) if isinstance(lines, list) and len(lines) == 2 else None
                 c.page = reply.get("page")
                 results[i] = c
+                print(f"[cite] kept {c!r}")
         return results if isinstance(what, (list, tuple)) else results[0]
 
     return {"cite": cite}
