@@ -169,3 +169,25 @@ def test_rlm_query_prints_the_sources_under_the_answer_and_json_carries_them(tmp
     assert '[E1] b.log, line 51: "vault code is 4711"' in shown.stdout
     data = json.loads(as_json.stdout)
     assert data["evidence"][0]["document"] == "b.log" and data["evidence"][0]["lines"] == [51, 51]
+
+
+def test_a_sessions_asks_keep_their_own_evidence_when_reopened(tmp_path):
+    d = corpus(tmp_path)
+    first = "```repl\nc = cite(re.search(r'the vault code is \\d+', context))\n```"
+    second = "```repl\nc2 = cite('line 9 ok é')\n```"
+    replies = {0: [first, "FINAL(4711)"], 1: [second, "FINAL(line 9)"]}
+
+    def root(call):
+        ask = 1 if "Which line?" in call.messages[1]["content"].split("Question: ", 1)[1].split("\n")[0] else 0
+        return replies[ask][min(call.turn, 1)]
+
+    with ScriptedServer({"root": root}) as server:
+        rlm = make(server, tmp_path)
+        with rlm.session(d, name="audit") as session:
+            one = session.ask("What is the vault code?")
+            two = session.ask("Which line?")
+        with rlm.session(name="audit") as again:
+            kept = [[e["quote"] for e in a.evidence] for a in again.asks]
+    assert [e.quote for e in one.evidence] == ["the vault code is 4711"]
+    assert [e.quote for e in two.evidence] == ["line 9 ok é"]  # each ask its own
+    assert kept == [["the vault code is 4711"], ["line 9 ok é"]]

@@ -21,7 +21,7 @@ from rlm.frontends.mcp_server import PathRefused, Roots  # noqa: E402
 FIND_FAILURE = (
     "Looking for the failure.\n```repl\nhits = [d.path for d in docs if 'FAILED' in d.text]\n"
     "why = llm_query('Say why in five words: ' + [d.text for d in docs if 'FAILED' in d.text][0])\n"
-    "found = hits[0].split('/')[-1] + ': ' + why\nprint(found)\n```"
+    "found = hits[0].split('/')[-1] + ': ' + why\ncite(re.search(r'db FAILED: [a-z ]+', context))\nprint(found)\n```"
 )
 
 ONE_FILE = "```repl\nfound = 'db.log: ' + llm_query('Say why in five words: ' + context)\nprint(found)\n```"
@@ -98,6 +98,8 @@ def test_the_mcp_client_lists_the_tools_and_gets_the_answer(corpus):
     data = json.loads(result.content[0].text)
     assert data["answer"] == "db.log: the disk was full" and data["status"] == "ok"
     assert data["cost_usd"] is None and data["run_id"] and data["iterations"] == 2 and data["sub_calls"] == 1
+    [evidence] = data["evidence"]  # the cited line, checked against the file
+    assert (evidence["document"], evidence["lines"], evidence["quote"]) == ("db.log", [2, 2], "db FAILED: disk full")
     assert progress and progress[-1][2].startswith("ok") and "sub-calls" in " ".join(m or "" for _, _, m in progress)
     assert [p for p, _, _ in progress] == sorted({p for p, _, _ in progress})  # strictly increasing
 
