@@ -591,6 +591,7 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
       rlm runs show ab12cd34            # the end (or the start) of an id is enough
     """
     from rlm import read_trajectory
+    from rlm.evidence import evidence_from_dicts, evidence_lines
     from rlm.frontends.display import RunDisplay
     from rlm.pricing import cost_text
     from rlm.trajectory import summarise_run
@@ -608,6 +609,8 @@ def runs_show(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run 
                        f"{cost_text(info['cost_usd'])}", style="bold"))
     if info.get("answer") is not None:
         console.print(Text(str(info["answer"])))
+        for line in evidence_lines(evidence_from_dicts(info.get("evidence"))):
+            console.print(Text(f"  {line}"))
 
 
 def _run_path(run_id: str, runs_dir: str | None):  # noqa: ANN202 - a Path

@@ -282,7 +282,7 @@ def summarise_run(path: Path) -> dict[str, Any]:
             out.update(started=e.get("ts"), depth=e.get("depth", 0), parent=e.get("parent_run_id"),
                        model=e.get("model"), query=e.get("query"))
         elif kind == Kind.FINAL:
-            out.update(status=e.get("status"), answer=e.get("answer"))
+            out.update(status=e.get("status"), answer=e.get("answer"), evidence=e.get("evidence") or [])
         elif kind == Kind.TOTALS:
             out.update(tokens=e.get("usage", {}).get("total", {}).get("total_tokens", 0),
                        cost_usd=e.get("cost_usd", 0.0), iterations=e.get("iterations", 0),

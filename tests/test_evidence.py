@@ -169,6 +169,9 @@ def test_rlm_query_prints_the_sources_under_the_answer_and_json_carries_them(tmp
     assert '[E1] b.log, line 51: "vault code is 4711"' in shown.stdout
     data = json.loads(as_json.stdout)
     assert data["evidence"][0]["document"] == "b.log" and data["evidence"][0]["lines"] == [51, 51]
+    replayed = subprocess.run([sys.executable, "cli.py", "runs", "show", data["run_id"]], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert '[E1] b.log, line 51: "vault code is 4711"' in replayed.stdout, replayed.stdout[-2000:]
 
 
 def test_a_sessions_asks_keep_their_own_evidence_when_reopened(tmp_path):
