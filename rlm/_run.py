@@ -202,6 +202,7 @@ class Run:
             raise
         finally:
             result = self._finish(status, answer, error)
+            self.citations.close()
             await self._close()
         return result
 

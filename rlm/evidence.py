@@ -21,7 +21,7 @@ from typing import Any
 
 from rlm.events import CitationEvent
 from rlm.tools import KERNEL_DIR
-from sandbox import ContextReader, HostRequest, Tools
+from sandbox import ContextReader, HostRequest, SandboxError, Tools
 
 MAX_CITATIONS = 200  # kept per run; more are refused (an answer does not rest on more)
 MAX_CLAIMS = 100  # per request, as the kernel side sends them
@@ -97,6 +97,7 @@ class EvidenceBook:
         self._by_place: dict[tuple[str, int, int], Evidence] = {}
         self._readers: dict[str, ContextReader | None] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def tool_set(self) -> Tools:
         return Tools("evidence", KERNEL_DIR / "evidence.py", {"cite": self.handle})
@@ -130,9 +131,14 @@ class EvidenceBook:
         return replies
 
     def _reader(self, name: str) -> ContextReader | None:
-        if name not in self._readers:
-            self._readers[name] = self.run.sb.context_reader(name)
-        return self._readers[name]
+        if self._closed:
+            raise Refused("the run has ended")
+        reader = self._readers.get(name)
+        if reader is None:  # opened once a run (only for a name that is a text context)
+            reader = self.run.sb.context_reader(name)
+            if reader is not None:
+                self._readers[name] = reader
+        return reader
 
     def _check(self, claim: Any) -> tuple[Evidence, bool]:
         if not isinstance(claim, dict):
@@ -141,20 +147,20 @@ class EvidenceBook:
         note = claim.get("note")
         if not (isinstance(name, str) and type(start) is int and type(end) is int and isinstance(quote, str)):
             raise Refused("a malformed claim")
-        if not 0 <= start < end or end - start > MAX_QUOTE_BYTES:
+        if not 0 <= start < end or end - start > MAX_QUOTE_BYTES or len(quote) > MAX_QUOTE_BYTES:
             raise Refused(f"bytes {start}-{end} are no passage to cite (1 to {MAX_QUOTE_BYTES:,} bytes)")
-        reader = self._reader(name)
-        if reader is None:
-            raise Refused(f"{name!r} is not a text context")
-        if end > reader.size:
-            raise Refused(f"bytes {start:,}-{end:,} are outside the context ({reader.size:,} bytes)")
         with self._lock:
+            reader = self._reader(name)
+            if reader is None:
+                raise Refused(f"{name[:100]!r} is not a text context")
+            if end > reader.size:
+                raise Refused(f"bytes {start:,}-{end:,} are outside the context ({reader.size:,} bytes)")
             seen = self._by_place.get((name, start, end))
             if seen is not None and seen.quote == quote:
                 return seen, False
             try:
                 raw = reader.read(start, end)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, SandboxError) as exc:
                 raise Refused(f"the context could not be read to check it ({exc})") from None
             if raw != quote.encode("utf-8", "surrogatepass") and not _shown_as(raw, quote):
                 raise Refused("the quote is not what the context holds at that place; cite text copied from "
@@ -178,6 +184,15 @@ class EvidenceBook:
     def evidence(self) -> list[Evidence]:
         with self._lock:
             return list(self.kept)
+
+    def close(self) -> None:
+        """Close the context files opened to check citations."""
+        with self._lock:
+            self._closed = True
+            for reader in self._readers.values():
+                if reader is not None:
+                    reader.close()
+            self._readers.clear()
 
 
 async def _emit(run: Any, event: CitationEvent) -> None:

@@ -13,14 +13,17 @@ import bisect
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
+from sandbox.context_paths import open_regular
 from sandbox.context_spec import ContextSpec
 
 # newlines are counted up to this far into a document to give a quote's line numbers; a quote
 # deeper into a larger document has its byte range only (counting 36 GB of a 40 GB file would
-# read it all again)
+# read it all again); and at most LINE_COUNT_BUDGET bytes are counted per reader, whatever the
+# kernel sends (it chooses the places)
 LINE_COUNT_BYTES = 2 << 30
+LINE_COUNT_BUDGET = 4 << 30
 _COUNT_PIECE = 16 << 20
 
 
@@ -76,7 +79,27 @@ class ContextReader:
                                            tuple((int(at), str(label)) for at, label in e.get("places") or []))
                               for e in entries]
         self._doc_starts = [d.offset for d in self.documents]
-        self._lines: dict[int, tuple[int, int]] = {}  # document offset -> (a place counted to, newlines before it)
+        # a document's offset -> places newlines were counted to, and the newlines before each
+        self._marks: dict[int, tuple[list[int], list[int]]] = {}
+        self._counted = 0
+        self._files: dict[int, BinaryIO] = {}
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> ContextReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _file(self, source: int) -> BinaryIO:
+        """The source file, opened once, only while still a regular file."""
+        if source not in self._files:
+            self._files[source] = open_regular(self._sources[source])
+        return self._files[source]
 
     def read(self, start: int, end: int) -> bytes:
         """The bytes [start, end) of the context's text (as the kernel reads them)."""
@@ -89,8 +112,7 @@ class ContextReader:
             source, offset, length = self._segments[i]
             seg_start = self._seg_starts[i]
             lo, hi = at - seg_start, min(end - seg_start, length)
-            with open(self._sources[source], "rb") as f:
-                data = os.pread(f.fileno(), hi - lo, offset + lo)
+            data = os.pread(self._file(source).fileno(), hi - lo, offset + lo)
             if len(data) != hi - lo:
                 raise ValueError(f"{self.label} is shorter than when it was loaded")
             out += data
@@ -108,15 +130,22 @@ class ContextReader:
 
     def line_of(self, doc: DocumentSpan, offset: int) -> int | None:
         """The line number (from 1) of byte `offset` of the context within `doc`; None when it
-        lies more than LINE_COUNT_BYTES into the document."""
+        lies more than LINE_COUNT_BYTES into the document or the reader's budget is spent.
+        Counting goes on from the nearest place counted before (in any order of offsets)."""
         if offset - doc.offset > LINE_COUNT_BYTES:
             return None
-        counted_to, newlines = self._lines.get(doc.offset, (doc.offset, 0))
-        if counted_to > offset:  # citations come in any order: count again from the start
-            counted_to, newlines = doc.offset, 0
-        while counted_to < offset:
-            step = min(_COUNT_PIECE, offset - counted_to)
-            newlines += self.read(counted_to, counted_to + step).count(b"\n")
-            counted_to += step
-        self._lines[doc.offset] = (counted_to, newlines)
+        places, counts = self._marks.setdefault(doc.offset, ([doc.offset], [0]))
+        i = bisect.bisect_right(places, offset) - 1
+        at, newlines = places[i], counts[i]
+        if offset - at > LINE_COUNT_BUDGET - self._counted:
+            return None
+        while at < offset:
+            step = min(_COUNT_PIECE, offset - at)
+            newlines += self.read(at, at + step).count(b"\n")
+            self._counted += step
+            at += step
+            if step == _COUNT_PIECE:  # a mark at each whole piece: later counts start there
+                j = bisect.bisect_right(places, at)
+                places.insert(j, at)
+                counts.insert(j, newlines)
         return newlines + 1

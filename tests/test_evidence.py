@@ -194,3 +194,29 @@ def test_a_sessions_asks_keep_their_own_evidence_when_reopened(tmp_path):
     assert [e.quote for e in one.evidence] == ["the vault code is 4711"]
     assert [e.quote for e in two.evidence] == ["line 9 ok é"]  # each ask its own
     assert kept == [["the vault code is 4711"], ["line 9 ok é"]]
+
+
+def test_the_hosts_reader_counts_lines_in_any_order_within_its_budget(tmp_path, monkeypatch):
+    """Line numbers come from the host's own count, resumed from the nearest place counted
+    before: the same whatever order the kernel cites in; past the budget, none (not a guess)."""
+    import random
+
+    from sandbox import context_reader
+    from sandbox.context import prepare
+
+    monkeypatch.setattr(context_reader, "_COUNT_PIECE", 64)
+    text = "".join(f"row {i} {'x' * (i % 7)}\n" for i in range(3000))
+    (tmp_path / "big.txt").write_text(text)
+    spec = prepare(tmp_path / "big.txt", "context", tmp_path, 1 << 30)
+    starts = [m.start() for m in __import__("re").finditer(r"(?m)^row \d+", text)]
+    order = list(range(0, 3000, 37))
+    random.Random(1).shuffle(order)
+    with context_reader.ContextReader(spec) as reader:
+        [doc] = reader.documents
+        assert [reader.line_of(doc, starts[i]) for i in order] == [i + 1 for i in order]
+        assert reader._counted <= len(text) + 64 * len(order)  # never counted from the start again
+    monkeypatch.setattr(context_reader, "LINE_COUNT_BUDGET", 1000)
+    with context_reader.ContextReader(spec) as reader:
+        [doc] = reader.documents
+        assert reader.line_of(doc, starts[10]) == 11
+        assert reader.line_of(doc, starts[2000]) is None
