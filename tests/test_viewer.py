@@ -442,3 +442,27 @@ def test_export_carries_or_leaves_out_the_citations(evidence_run, tmp_path):
     citations = [e for e in events if e["event"] == "citation"]
     assert [c["id"] for c in citations] == [1, 2, 3, None] and citations[1]["evidence"]["quote"] == HOSTILE
     assert [e["id"] for e in next(e for e in events if e["event"] == "final")["evidence"]] == [1, 2, 3]
+
+
+def test_a_quote_of_an_in_memory_context_is_shown_in_context_and_secrets_around_it_are_redacted(tmp_path):
+    """A str context is stored with the run: the quote is read again from there, by its offsets
+    in the context; a key on the line above is redacted; a quote not in the files is shown alone."""
+    from scripted_server import ScriptedServer, script
+
+    from rlm import RLM
+    from rlm.frontends.viewer import _ContextFiles, build_run_data, render_run_html
+
+    text = "".join(f"row {i}\n" for i in range(30)) + f"key {PLANTED_KEY}\nthe answer is 42\nend\n"
+    code = "```repl\nprint(repr(cite('the answer is 42')))\n```"
+    with ScriptedServer({"root": script(code, "FINAL(42)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=False,
+                     cache=False, answer_check=False).completion(text, "what is the answer?")
+    path = tmp_path / "runs" / f"{result.run_id}.jsonl"
+    (ev,) = build_run_data(path)["run"]["evidence"]
+    assert (ev["document"], ev["lines"], ev["cell"]) == ("the context", [32, 32], 1)
+    assert ev["around"] == {"before": "row 29\nkey [redacted]\n", "after": "\nend\n", "more_before": "lines",
+                            "more_after": "", "first_line": 30}
+    assert PLANTED_KEY not in render_run_html(path)
+    files = _ContextFiles({"replay": {"paths": [str(tmp_path)]}}, tmp_path)
+    assert files.around({**ev, "document": "../../etc/passwd"}) is None  # never read outside the context's files
+    assert files.around({**ev, "quote": "not there"}) is None
