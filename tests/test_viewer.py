@@ -336,3 +336,133 @@ def test_a_baseline_run_page_lists_its_sub_calls_outside_any_cell(tmp_path):
     assert "sub-calls outside any cell" in text, text[:2000]
     assert "summary run" in text  # the baseline's name, not "rlm run"
     assert re.search(r"\d+ sub-calls · [\d,]+ tokens", text)
+
+
+HOSTILE = ("</textarea></pre><script>document.title='pwned'</script>"
+           "<img src=x onerror=\"document.title='pwned-img'\"> end")
+
+
+@pytest.fixture(scope="module")
+def evidence_run(tmp_path_factory):
+    """A real run against the scripted server whose code cites: a match (kept), a quote the
+    corpus holds that is hostile HTML (kept, with a hostile note), a document's first bytes
+    (kept), and a passage that takes in the header line between documents (refused by the host)."""
+    from scripted_server import ScriptedServer, script
+
+    from rlm import RLM
+
+    tmp = tmp_path_factory.mktemp("evidence-run")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    (corpus / "a.log").write_text("".join(f"line {i} ok\n" for i in range(100)), encoding="utf-8")
+    (corpus / "b.log").write_text("".join(f"line {i} ok\n" for i in range(50)) + "the secret code is 4711\ntail\n",
+                                  encoding="utf-8")
+    (corpus / "c.txt").write_text("before\n" + HOSTILE + "\nafter\n", encoding="utf-8")
+    code = ("```repl\nm = re.search(r'secret code is (\\d+)', context)\nprint(repr(cite(m, note='the code')))\n"
+            "h = re.search(r'</textarea>.*end', context)\n"
+            "print(repr(cite(h, note='<b>note</b><script>document.title=\"note\"</script>')))\n"
+            "print(cite(docs[0], 0, 9))\nprint(cite(context, 0, 20))\n```")
+    with ScriptedServer({"root": script(code, "FINAL(4711 [E1])")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp / "runs", notes=False, cache=False,
+                     answer_check=False).completion(corpus, "what is the code?")
+    assert result.status == "ok" and [e.id for e in result.evidence] == [1, 2, 3], result
+    return tmp, tmp / "runs", result
+
+
+def test_the_run_view_shows_the_evidence(evidence_run, tmp_path):
+    from rlm.frontends.viewer import build_run_data, find_run_path, write_run_html
+
+    tmp, runs, result = evidence_run
+    path = find_run_path(runs, result.run_id)
+    run = build_run_data(path)["run"]
+    assert run["answer"] == "4711 [E1]"
+    ev = {e["id"]: e for e in run["evidence"]}
+    assert sorted(ev) == [1, 2, 3]
+    assert (ev[1]["document"], ev[1]["lines"], ev[1]["quote"], ev[1]["note"]) == ("b.log", [51, 51],
+                                                                                 "secret code is 4711", "the code")
+    assert (ev[2]["document"], ev[2]["lines"], ev[2]["quote"]) == ("c.txt", [2, 2], HOSTILE)
+    assert (ev[3]["document"], ev[3]["start"], ev[3]["end"], ev[3]["quote"]) == ("a.log", 0, 9, "line 0 ok")
+    assert all(e["cell"] == 1 and e["turn"] == 1 for e in ev.values())
+    # each quote inside the lines around it, read again from the corpus files
+    assert ev[1]["around"] == {"before": "line 48 ok\nline 49 ok\nthe ", "after": "\ntail\n", "more_before": "lines",
+                               "more_after": "", "first_line": 49}
+    assert ev[2]["around"]["before"] == "before\n" and ev[2]["around"]["after"] == "\nafter\n"
+    assert ev[3]["around"]["before"] == "" and ev[3]["around"]["after"] == "\nline 1 ok\nline 2 ok"
+    assert ev[3]["around"]["more_after"] == "lines" and ev[3]["around"]["first_line"] == 1
+    # the cell made all four citations: three kept, one refused by the host, with why
+    cell = run["cells"]["1"]
+    made = [run["citations"][i] for i in cell["citations"]]
+    assert [c["id"] for c in made] == [1, 2, 3, None]
+    assert "not inside one document" in made[3]["refused"] and made[3]["claim"]["start"] == 0
+
+    out = write_run_html(path, tmp_path / "view.html")
+    html = out.read_text(encoding="utf-8")
+    assert "<script>document.title" not in html and "<img src=x" not in html  # the data is escaped JSON
+    assert not EXTERNAL.findall(html) and "default-src 'none'" in html
+    if CHROMIUM is None:
+        pytest.skip("no chromium here: .ci/run installs Debian's chromium package (apt-get install chromium)")
+    dom = chromium("--dump-dom", url=out.as_uri(), profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr.decode()[-2000:]
+    page = dom.stdout.decode()
+    assert 'data-rendered="1"' in page
+    text = PageText.of(page)
+    # the evidence section: each kept citation with its id, place, cell, note and quote in context
+    assert "Evidence (3)" in text and "rests on 3 verified citations: [E1] [E2] [E3]" in text, text[:3000]
+    assert "[E1] b.log, line 51 · cited in cell 1 · turn 1" in text
+    assert "[E2] c.txt, line 2 · cited in cell 1 · turn 1" in text
+    assert "[E3] a.log, line 1 · cited in cell 1 · turn 1" in text
+    assert "note: the code" in text and "in b.log, from line 49" in text
+    assert "…\nline 48 ok\nline 49 ok\nthe secret code is 4711\ntail\n" in text
+    # linked: the answer's [E1] and the list to the evidence, the evidence to its cell
+    run_id = result.run_id
+    assert page.count(f'href="#{run_id}-ev-1"') == 3  # in the answer, the list under it, the cell
+    assert f'id="{run_id}-ev-2"' in page and f'href="#{run_id}-cell-1"' in page
+    assert re.search(r'<mark class="quote">secret code is 4711</mark>', page)
+    # the cell shows what it cited: verified ones, and the refused one with why
+    assert "verified [E1] b.log, line 51: secret code is 4711" in text
+    assert re.search(r"refused the passage is not inside one document[^\n]*— claimed .*\(context bytes 0-20\)", text)
+    # hostile text is shown as text and runs nothing
+    assert HOSTILE in text and '<b>note</b><script>document.title="note"</script>' in text
+    assert "<title>pwned" not in page and "<title>note" not in page and "pwned-img" not in page.split("<title>")[1][:80]
+    assert page.count("<script") == 2 and "<img" not in page  # the data block and the page's own script
+    assert "&lt;/textarea&gt;&lt;/pre&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;" in page
+
+
+def test_export_carries_or_leaves_out_the_citations(evidence_run, tmp_path):
+    tmp, runs, result = evidence_run
+    official = rlm_cli("runs", "export", result.run_id, "--runs-dir", str(runs), "--format", "official", cwd=tmp_path)
+    assert official.returncode == 0, official.stderr.decode()
+    lines = [json.loads(line) for line in official.stdout.decode().splitlines()]
+    assert lines[0]["type"] == "metadata" and [x["type"] for x in lines[1:]] == ["iteration", "iteration"]
+    assert lines[-1]["final_answer"] == "4711 [E1]"
+    assert "cite(m, note='the code')" in lines[1]["code_blocks"][0]["code"]
+    raw = rlm_cli("runs", "export", result.run_id, "--runs-dir", str(runs), "--format", "jsonl", cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr.decode()
+    events = [json.loads(line) for line in raw.stdout.decode().splitlines()]
+    citations = [e for e in events if e["event"] == "citation"]
+    assert [c["id"] for c in citations] == [1, 2, 3, None] and citations[1]["evidence"]["quote"] == HOSTILE
+    assert [e["id"] for e in next(e for e in events if e["event"] == "final")["evidence"]] == [1, 2, 3]
+
+
+def test_a_quote_of_an_in_memory_context_is_shown_in_context_and_secrets_around_it_are_redacted(tmp_path):
+    """A str context is stored with the run: the quote is read again from there, by its offsets
+    in the context; a key on the line above is redacted; a quote not in the files is shown alone."""
+    from scripted_server import ScriptedServer, script
+
+    from rlm import RLM
+    from rlm.frontends.viewer import _ContextFiles, build_run_data, render_run_html
+
+    text = "".join(f"row {i}\n" for i in range(30)) + f"key {PLANTED_KEY}\nthe answer is 42\nend\n"
+    code = "```repl\nprint(repr(cite('the answer is 42')))\n```"
+    with ScriptedServer({"root": script(code, "FINAL(42)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=False,
+                     cache=False, answer_check=False).completion(text, "what is the answer?")
+    path = tmp_path / "runs" / f"{result.run_id}.jsonl"
+    (ev,) = build_run_data(path)["run"]["evidence"]
+    assert (ev["document"], ev["lines"], ev["cell"]) == ("the context", [32, 32], 1)
+    assert ev["around"] == {"before": "row 29\nkey [redacted]\n", "after": "\nend\n", "more_before": "lines",
+                            "more_after": "", "first_line": 30}
+    assert PLANTED_KEY not in render_run_html(path)
+    files = _ContextFiles({"replay": {"paths": [str(tmp_path)]}}, tmp_path)
+    assert files.around({**ev, "document": "../../etc/passwd"}) is None  # never read outside the context's files
+    assert files.around({**ev, "quote": "not there"}) is None

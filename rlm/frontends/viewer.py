@@ -5,8 +5,11 @@ script and styles are inline (rlm/frontends/templates/run_view.html), code is hi
 Pygments, and a Content-Security-Policy forbids any request (images only as data: URIs). It
 shows the question, settings, answer and status; each turn's reply, cells (code, output,
 errors, duration); every sub-call (collapsed; rendered only when opened or found by the
-search); child runs nested (rendered when expanded); notes loaded and written; and budget use
-over time as a small chart.
+search); child runs nested (rendered when expanded); notes loaded and written; budget use
+over time as a small chart; and the evidence: each verified citation (`cite`) with its id, where
+it is (document, page, lines) and its quote shown inside the lines around it, read again from the
+run's context files (`evidence_context`), linked from the answer and to the cell that made it,
+and each cell's citations, kept or refused (and why).
 
 What is not stored again: a sub-call prompt that carried a chunk of the context is in the
 trajectory as its head and tail (`trajectory.prompt_record`); the page shows those, its size,
@@ -45,6 +48,9 @@ CHART_POINTS = 400
 SOURCE_MAX_CHARS = 256 << 20
 LOCATE_BUDGET_S = 3.0
 _PROBE_CHARS = 200
+# a citation's quote is shown inside the lines around it: at most this many, and bytes, each side
+EVIDENCE_LINES = 2
+EVIDENCE_AROUND_BYTES = 400
 
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 _SECRET_PATTERNS = [
@@ -217,6 +223,74 @@ def _read_text(path: Path, budget: int) -> str | None:
     return data.decode("utf-8", "replace")
 
 
+class _ContextFiles:
+    """The files of a run's context, to read a cited quote again with the lines around it (its
+    document's bytes where the document is a text file: a directory's file by its name, a file
+    given; an in-memory context stored with the run by the context's offsets). The quote must
+    be there, byte for byte; an extracted document (PDF, Word...) is not its file's bytes."""
+
+    def __init__(self, start: dict[str, Any], runs_dir: Path) -> None:
+        replay = start.get("replay") or {}
+        context = start.get("context") or {}
+        roots = [Path(str(p)) for p in replay.get("paths") or []]
+        if not roots and context.get("kind") == "path" and context.get("path"):
+            roots = [Path(str(context["path"]))]
+        self.roots = roots
+        self.stored = (runs_dir / Path(str(replay["stored"])).name
+                       if replay.get("stored") and replay.get("kind") == "text" else None)
+
+    def _candidates(self, document: str) -> Iterable[Path]:
+        for root in self.roots:
+            if root.is_dir():
+                try:
+                    path = (root / document).resolve()
+                    if path.is_relative_to(root.resolve()) and path.is_file():
+                        yield path
+                except (OSError, ValueError):
+                    continue
+            elif root.is_file() and (document in (root.name, str(root)) or str(root).endswith("/" + document)):
+                yield root
+
+    def around(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        """{before, after, more_before, more_after, first_line}: the text around a citation's quote in its document (at
+        most EVIDENCE_LINES lines, EVIDENCE_AROUND_BYTES bytes each side), or None where it
+        is not found in the run's files."""
+        try:
+            quote = str(ev["quote"]).encode("utf-8", "surrogatepass")
+            places = [(path, int(ev["start"])) for path in self._candidates(str(ev["document"]))]
+            if self.stored is not None:
+                places.append((self.stored, int(ev["at"][0])))
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+        for path, at in places:
+            try:
+                with open(path, "rb") as f:
+                    lo = max(0, at - EVIDENCE_AROUND_BYTES)
+                    f.seek(lo)
+                    data = f.read(at - lo + len(quote) + EVIDENCE_AROUND_BYTES)
+            except OSError:
+                continue
+            if data[at - lo:at - lo + len(quote)] != quote:
+                continue
+            wanted = at - lo + len(quote) + EVIDENCE_AROUND_BYTES
+            before = data[:at - lo].split(b"\n")
+            after = data[at - lo + len(quote):].split(b"\n")
+            # what is left out: "lines" (whole lines above / below), "part" (the shown piece is
+            # part of a line), "" (nothing: the document's start or end)
+            more_before = "part" if lo > 0 else ""
+            if len(before) > EVIDENCE_LINES + 1:
+                before, more_before = before[-(EVIDENCE_LINES + 1):], "lines"
+            more_after = "part" if len(data) == wanted else ""  # the file goes on past what was read
+            if len(after) > EVIDENCE_LINES + 1:
+                after, more_after = after[:EVIDENCE_LINES + 1], "lines"
+            lines = ev.get("lines")
+            return {"before": b"\n".join(before).decode("utf-8", "replace").lstrip("\ufffd"),
+                    "after": b"\n".join(after).decode("utf-8", "replace").rstrip("\ufffd"),
+                    "more_before": more_before, "more_after": more_after,
+                    "first_line": int(lines[0]) - (len(before) - 1) if lines else None}
+        return None
+
+
 class _Builder:
     """Builds the page's data for a run and its child runs."""
 
@@ -253,8 +327,9 @@ class _Builder:
             "context": start.get("context") or {}, "status": UNFINISHED, "answer": None, "error": None,
             "settings": _settings(config), "turns": [], "cells": {}, "subcalls": [], "children": {},
             "notes": {"loaded": None, "ops": [], "written": []}, "budget_stop": None, "totals": None,
-            "offset_s": round(offset, 3),
+            "offset_s": round(offset, 3), "citations": [], "evidence": [],
         }
+        final_evidence: list[dict[str, Any]] | None = None
         turns: dict[str, dict[str, Any]] = {}
 
         def turn_of(key: Any) -> dict[str, Any]:
@@ -315,8 +390,12 @@ class _Builder:
                 run["notes"]["error"] = e.get("error")
             elif kind == Kind.BUDGET_STOP:
                 run["budget_stop"] = e.get("budget")
+            elif kind == Kind.CITATION:
+                run["citations"].append({k: e[k] for k in ("cell", "id", "refused", "evidence", "claim") if k in e})
             elif kind == Kind.FINAL:
                 run.update(status=e.get("status"), answer=e.get("answer"), error=e.get("error"))
+                if isinstance(e.get("evidence"), list):
+                    final_evidence = [x for x in e["evidence"] if isinstance(x, dict)]
             elif kind == Kind.TOTALS:
                 usage = (e.get("usage") or {}).get("total") or {}
                 run["totals"] = {"tokens": usage.get("total_tokens", 0), "prompt_tokens": usage.get("prompt_tokens", 0),
@@ -341,7 +420,42 @@ class _Builder:
             cell = run["cells"].get(str(op.get("cell")))
             if cell is not None:
                 cell["notes"].append(op)
+        self._evidence(run, final_evidence, start)
         return run
+
+    def _evidence(self, run: dict[str, Any], final: list[dict[str, Any]] | None, start: dict[str, Any]) -> None:
+        """The run's evidence (the final event's, or the kept citations of a run that did not
+        finish), each with the cell that cited it and its quote in the lines around it; each
+        cell's citations, as indices into run["citations"]."""
+        cited_in: dict[Any, Any] = {}
+        kept: list[dict[str, Any]] = []
+        for index, c in enumerate(run["citations"]):
+            ev = c.get("evidence")
+            if c.get("id") is not None and isinstance(ev, dict):
+                cited_in.setdefault(c["id"], c.get("cell"))
+                kept.append(ev)
+            cell = run["cells"].get(str(c.get("cell")))
+            if cell is not None:
+                cell.setdefault("citations", []).append(index)
+        files = _ContextFiles(start, self.runs_dir)
+        for ev in final if final is not None else kept:
+            item = dict(ev)
+            item["cell"] = cited_in.get(ev.get("id"))
+            cell = run["cells"].get(str(item["cell"]))
+            item["turn"] = cell.get("turn") if cell else None
+            around = files.around(ev)
+            if around is not None:
+                item["around"] = self._redacted_around(around, str(ev.get("quote") or ""))
+            run["evidence"].append(item)
+
+    def _redacted_around(self, around: dict[str, Any], quote: str) -> dict[str, Any] | None:
+        """`around` with its texts redacted; None where a secret runs across the quote's edge (the
+        page then shows the quote alone, as the trajectory's redacted copy has it)."""
+        before, after = around["before"], around["after"]
+        parts = [self.redact.text(before), self.redact.text(quote), self.redact.text(after)]
+        if "".join(parts) != self.redact.text(before + quote + after):
+            return None
+        return {**around, "before": parts[0], "after": parts[2]}
 
     def _prompt(self, e: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         """The prompt of a sub-call or child run (`e` redacted; `raw` as recorded, to find where

@@ -186,8 +186,91 @@
     return ul;
   }
 
+  // ----- evidence: the verified citations (cite) -----
+  const evAnchor = (run, id) => `${run.id}-ev-${id}`;
+  const cellAnchor = (run, cell) => `${run.id}-cell-${cell}`;
+  function evWhere(ev) {
+    let text = String(ev.document || "?") + (ev.page ? ` ${ev.page}` : "");
+    const lines = ev.lines;
+    if (lines && lines.length === 2) text += lines[0] === lines[1] ? `, line ${fmtInt(lines[0])}` : `, lines ${fmtInt(lines[0])}-${fmtInt(lines[1])}`;
+    else text += `, bytes ${fmtInt(ev.start)}-${fmtInt(ev.end)}`;
+    return text;
+  }
+  function evLink(run, id) {
+    return el("a", { class: "evref", href: `#${evAnchor(run, id)}`, text: `[E${id}]` });
+  }
+  // the answer's text with each "[E3]" it names made a link to that citation
+  function answerText(run, text, node) {
+    const known = new Set((run.evidence || []).map((ev) => ev.id));
+    const re = /\[E(\d+)\]/g;
+    let at = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      const id = Number(m[1]);
+      if (!known.has(id)) continue;
+      node.append(text.slice(at, m.index), evLink(run, id));
+      at = m.index + m[0].length;
+    }
+    node.append(text.slice(at));
+    return node;
+  }
+  // the quote marked inside the lines around it in its document (as the viewer read them again)
+  function quoteInContext(ev) {
+    const box = el("div", { class: "evctx" });
+    const a = ev.around;
+    const pre = el("pre", { class: "ctx" });
+    if (a) {
+      box.append(el("div", { class: "meta", text: `in ${ev.document}${a.first_line ? `, from line ${fmtInt(a.first_line)}` : ""}` }));
+      // "lines": whole lines left out (a "…" line); "part": the piece shown is part of a line
+      if (a.more_before) pre.append(el("span", { class: "gap", text: a.more_before === "lines" ? "…\n" : "…" }));
+      pre.append(a.before, el("mark", { class: "quote", text: ev.quote }), a.after);
+      if (a.more_after) pre.append(el("span", { class: "gap", text: a.more_after === "lines" ? "\n…" : "…" }));
+      box.append(pre);
+    } else {
+      pre.append(el("mark", { class: "quote", text: ev.quote }));
+      box.append(pre, el("div", { class: "meta", text: "the text around it is not in the run's files to show (an extracted document, a context not stored, or files changed since)" }));
+    }
+    return box;
+  }
+  function evidenceNode(run, target) {
+    const list = run.evidence || [];
+    if (!list.length) return false;
+    target.append(el("h2", { text: `Evidence (${list.length})` }));
+    target.append(el("div", { class: "meta", text: "each quote was checked on the host against the context's own bytes; shown in the lines around it" }));
+    for (const ev of list) {
+      const n = el("div", { class: "ev", id: evAnchor(run, ev.id) });
+      const head = el("div", { class: "evhead" }, el("b", { class: "evid", text: `[E${ev.id}]` }), " ", el("span", { class: "where", text: evWhere(ev) }));
+      if (ev.cell !== null && ev.cell !== undefined) {
+        const where = `cell ${ev.cell}${ev.turn !== null && ev.turn !== undefined ? " · " + turnLabel(ev.turn) : ""}`;
+        head.append(" · cited in ", run.cells[String(ev.cell)] ? el("a", { href: `#${cellAnchor(run, ev.cell)}`, text: where }) : where);
+      }
+      n.append(head);
+      if (ev.note) n.append(el("div", { class: "evnote", text: `note: ${ev.note}` }));
+      n.append(quoteInContext(ev));
+      target.append(n);
+    }
+    return true;
+  }
+  // what a cell cited: kept ones (verified, linked to the evidence) and refused ones with why
+  function cellCitations(run, cell) {
+    const ul = el("ul", { class: "cites" });
+    for (const index of cell.citations || []) {
+      const c = run.citations[index];
+      if (c.id !== null && c.id !== undefined && c.evidence) {
+        const ev = c.evidence;
+        ul.append(el("li", { class: "kept" }, el("span", { class: "tag ok", text: "verified" }), " ", evLink(run, c.id), ` ${evWhere(ev)}: `,
+          el("mark", { class: "quote", text: preview(ev.quote, 300) })));
+      } else {
+        const claim = c.claim || {};
+        const place = claim.start !== null && claim.start !== undefined ? ` (${claim.context || "context"} bytes ${fmtInt(claim.start)}-${fmtInt(claim.end)})` : "";
+        ul.append(el("li", { class: "refused" }, el("span", { class: "tag bad", text: "refused" }), ` ${c.refused || "refused"}`,
+          claim.quote ? el("span", { class: "pv" }, " — claimed ", el("q", { text: preview(claim.quote, 300) }), place) : null));
+      }
+    }
+    return ul;
+  }
+
   function cellNode(run, cell) {
-    const n = el("div", { class: "cell", id: `${run.id}-cell-${cell.cell}` });
+    const n = el("div", { class: "cell", id: cellAnchor(run, cell.cell) });
     const flags = [cell.timed_out ? "timed out" : "", cell.restarted ? "the kernel was restarted" : "", cell.truncated ? "output cut" : "",
       cell.final !== null && cell.final !== undefined ? "set the final answer" : ""].filter(Boolean);
     n.append(el("div", { class: "head", text: [`cell ${cell.cell}`, fmtS(cell.duration_s), ...flags].join(" · ") }));
@@ -197,6 +280,7 @@
       if (cell.stdout_cut) n.append(cutNote(cell.stdout_cut, "the output"));
     } else n.append(el("div", { class: "meta", text: "(no output)" }));
     if (cell.error) n.append(el("pre", { class: "err", text: cell.error }));
+    if ((cell.citations || []).length) n.append(el("div", { class: "meta", text: "citations" }), cellCitations(run, cell));
     if (cell.notes.length) n.append(el("div", { class: "meta", text: "notes" }), notesOps(cell.notes));
     for (const cid of cell.children) n.append(childNode(run.children[cid]));
     if (cell.subcalls.length) n.append(subcallList(run, cell.subcalls));
@@ -246,7 +330,13 @@
     const partial = run.status !== "ok";
     target.append(el("div", { class: "label", text: partial ? "answer (partial)" : "answer", style: "margin-top:10px" }));
     if (run.answer === null || run.answer === undefined) target.append(el("div", { class: "answer none", text: "(no answer)" }));
-    else target.append(el("div", { class: "answer" + (partial ? " partial" : ""), text: run.answer }));
+    else target.append(answerText(run, String(run.answer), el("div", { class: "answer" + (partial ? " partial" : "") })));
+    const evidence = run.evidence || [];
+    if (evidence.length) {
+      const refs = el("div", { class: "evrefs" }, `rests on ${plural(evidence.length, "verified citation")}: `);
+      evidence.forEach((ev, i) => refs.append(i ? " " : "", evLink(run, ev.id)));
+      target.append(refs);
+    }
     if (run.error) target.append(el("pre", { class: "err", text: run.error }));
     const stats = el("div", { class: "stats" });
     const stat = (label, value) => stats.append(el("span", null, `${label} `, el("b", { text: value })));
@@ -299,6 +389,8 @@
       const box = el("div", { class: "card" });
       summaryNode(run, box);
       target.append(box);
+      const evidence = el("div", { class: "card" });
+      if (evidenceNode(run, evidence)) target.append(evidence);
       const notes = el("div");
       if (notesNode(run, notes)) target.append(notes);
     }
@@ -401,6 +493,8 @@
     document.getElementById("back").append(el("a", { href: DATA.links.back, text: "← report" }));
   }
   summaryNode(ROOT, document.getElementById("summary"));
+  const evidenceCard = document.getElementById("evidence");
+  if (evidenceNode(ROOT, evidenceCard)) evidenceCard.classList.remove("hidden");
   drawChart(DATA.chart || {}, document.getElementById("chart"));
   const notes = document.getElementById("notes");
   if (notesNode(ROOT, notes)) notes.classList.remove("hidden");
