@@ -34,6 +34,7 @@ from pydantic_core import to_jsonable_python
 from rlm.errors import ConfigError
 from rlm.events import ToolCallEvent
 from sandbox import HostRequest, Tools
+from sandbox.bridge import error_words
 
 if TYPE_CHECKING:
     from rlm.run_handle import RunHandle
@@ -291,13 +292,8 @@ _hung = _HungCalls(MAX_HUNG_CALLS)
 
 
 def error_text(exc: BaseException) -> str:
-    """`Type: message` of an exception, cut at ERROR_CHARS; a message that cannot be made (its
-    __str__ raises) is said so, never raised from here."""
-    try:
-        message = str(exc)
-    except Exception:  # noqa: BLE001 - whatever a broken __str__ raises
-        message = "<its message could not be read>"
-    return f"{type(exc).__name__}: {message}"[:ERROR_CHARS]
+    """`Type: message` of an exception, cut at ERROR_CHARS (a broken __str__ is said so)."""
+    return error_words(exc)[:ERROR_CHARS]
 
 
 def _jsonable(name: str, value: Any) -> Any:

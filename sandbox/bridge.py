@@ -77,7 +77,7 @@ def _received_fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
     return fds
 
 
-def _error_words(exc: BaseException) -> str:
+def error_words(exc: BaseException) -> str:
     """`Type: message` of a handler's error; one whose message cannot be made (a __str__ that
     raises) is still an error reply, never a worker that dies."""
     try:
@@ -301,7 +301,7 @@ class BridgeServer:
                 result, fds = self._handler(message)
                 reply = {"ok": True, "result": result}
             except Exception as exc:  # every failure goes back to the kernel as an error reply
-                reply = {"ok": False, "error": _error_words(exc)}
+                reply = {"ok": False, "error": error_words(exc)}
             conn.settimeout(SEND_TIMEOUT_S)
             try:
                 wire.send_frame(conn, reply, fds)
