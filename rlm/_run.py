@@ -128,6 +128,7 @@ class Run:
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
                                       max_calls=self.config.max_tool_calls) if tree.tools else None
         self.citations = EvidenceBook(self)  # what `cite` kept, each checked against the context's files
+        self.answer_items: list[str] | None = None  # answer["evidence"] as text, read once answered
         self.sub_call_server = SubCallServer(self, lambda context, query: Run(
             tree, context, query, depth=depth + 1, parent_id=self.run_id))
         # the sandbox is blocking; one thread per run keeps runs from starving each other
@@ -179,6 +180,8 @@ class Run:
             info = await self._start_sandbox()
             await self.notes.open()  # after the context loaded: bad input leaves no store behind
             status, answer, error = await self._loop(info)
+            if status == Status.OK and self.citations.kept:
+                self.answer_items = await self._answer_items()
             try:
                 if not self.replay_only:
                     await self.notes.end_turn(status)
@@ -242,6 +245,13 @@ class Run:
             event["reused"] = True
         self.emit(event)
         return info
+
+    async def _answer_items(self) -> list[str] | None:
+        """answer["evidence"] as the model left it, as text (None: none, or it cannot be read)."""
+        try:
+            return await self.blocking(self.sb.answer_items, "evidence")
+        except RLMError:
+            return None
 
     def _add_tools(self) -> None:
         """This run's handlers in the sandbox: sub-queries, and the user's tools if any."""
@@ -632,7 +642,8 @@ class Run:
             answer=answer, status=status, usage=self.usage, cost_usd=self.usage.cost_usd,
             run_id=self.run_id, trajectory_path=self.trajectory.path, iterations=self.iterations,
             wall_s=wall, sub_calls=self.sub_calls, error=error, children=list(self.children),
-            replayed_turns=self.replayed_turns, evidence=answer_evidence(answer, self.citations.evidence()),
+            replayed_turns=self.replayed_turns,
+            evidence=answer_evidence(answer, self.citations.evidence(), self.answer_items),
         )
         if self.typed is not None:
             result.value, result.value_json = self.typed

@@ -226,14 +226,23 @@ _ID = re.compile(r"\[E(\d{1,4})\]")
 QUOTE_MATCH_CHARS = 8  # a quote this long or longer, found in the answer, names its citation
 
 
-def answer_evidence(answer: str | None, kept: list[Evidence]) -> list[Evidence]:
-    """The citations an answer rests on: those it names ("[E2]") or quotes (FINAL_VAR of a
-    citation); when it names none, all the run's citations."""
-    if not kept or not answer:
+def answer_evidence(answer: str | None, kept: list[Evidence], chosen: list[str] | None = None) -> list[Evidence]:
+    """The citations an answer rests on: those model code listed in `answer["evidence"]`
+    (`chosen`: its items as text, a citation's text being its quote), else those the answer names
+    ("[E2]") or quotes (FINAL_VAR of a citation); when it names none, all the run's citations."""
+    if not kept:
+        return []
+    if chosen:
+        texts = set(chosen)
+        named = {int(n) for item in chosen for n in _ID.findall(item)}
+        listed = [e for e in kept if e.quote in texts or e.id in named]
+        if listed:
+            return listed
+    if not answer:
         return list(kept)
     named = {int(n) for n in _ID.findall(answer)}
-    chosen = [e for e in kept if e.id in named or (len(e.quote) >= QUOTE_MATCH_CHARS and e.quote in answer)]
-    return chosen or list(kept)
+    picked = [e for e in kept if e.id in named or (len(e.quote) >= QUOTE_MATCH_CHARS and e.quote in answer)]
+    return picked or list(kept)
 
 
 def evidence_lines(evidence: list[Evidence], quote_chars: int = 200) -> list[str]:

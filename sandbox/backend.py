@@ -82,6 +82,9 @@ class SandboxBackend(Protocol):
     def answer_draft(self) -> str | None:
         """`answer["content"]` as model code left it, ready or not."""
 
+    def answer_items(self, key: str) -> list[str] | None:
+        """The items of the list in `answer[key]` as text (e.g. the answer's evidence), or None."""
+
     def reset_answer(self) -> None:
         """Clear `answer` (content None, ready False)."""
 

@@ -473,6 +473,16 @@ class Sandbox:
             value = self._internal("answer", {}, timeout=30)
             return None if value is None else final_text(value)
 
+    def answer_items(self, key: str) -> list[str] | None:
+        """The items of the list model code put in `answer[key]` beside the answer, as text
+        (at most 200, each cut to 10,000 characters); None when there is no such list."""
+        with self._lock:
+            self._check_open()
+            value = self._internal("answer_items", {"key": key}, timeout=30)
+            if not isinstance(value, list):
+                return None
+            return [final_text(v) for v in value if isinstance(v, str)][:200]
+
     def reset_answer(self) -> None:
         """Clear `answer` (content None, ready False), e.g. after refusing a premature answer."""
         with self._lock:

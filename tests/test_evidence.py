@@ -150,6 +150,12 @@ def test_the_answers_evidence_is_what_it_names_or_quotes_else_all(tmp_path):
     assert [e.quote for e in quoted.evidence] == ["vault code is 4711"]
     every, _ = run(tmp_path, d, code, "FINAL(4711)")
     assert [e.id for e in every.evidence] == [1, 2]
+    listed, _ = run(tmp_path, d, code + "\n```repl\nanswer['evidence'] = [b]\nanswer['content'] = '4711'\n"
+                    "answer['ready'] = True\n```")
+    assert [e.quote for e in listed.evidence] == ["vault code is 4711"]
+    odd, _ = run(tmp_path, d, code + "\n```repl\nanswer['evidence'] = 'b'\nanswer['content'] = '4711'\n"
+                 "answer['ready'] = True\n```")
+    assert [e.id for e in odd.evidence] == [1, 2]  # not a list: the run's citations
     assert answer_evidence(None, []) == []
 
 

@@ -87,7 +87,9 @@ def _unsendable(value: Any) -> Any:
 
 # the most an internal operation that reads model values takes (below the host's waits, 30 s)
 INTERNAL_SECONDS = 2 * TEXT_SECONDS
-_MODEL_OPS = frozenset({"variables", "read_variable", "answer", "set_answer_reset", "preview"})
+_MODEL_OPS = frozenset({"variables", "read_variable", "answer", "answer_items", "set_answer_reset", "preview"})
+ANSWER_ITEMS = 200  # items of a list in `answer` the host reads (`answer_items`)
+ANSWER_ITEM_CHARS = 10_000
 
 
 class ToolHost:
@@ -336,6 +338,17 @@ class Runtime(CellExecution, ContextLoading, VariableListing):
                 return None if content is None else as_text(content, "answer['content']")
             except TextError:
                 return None
+        if op == "answer_items":  # a list the model put beside the answer (answer["evidence"]): its items as text
+            items = self.answer.get(str(args.get("key")))
+            if not isinstance(items, (list, tuple)) or type(items) not in (list, tuple):
+                return None
+            out = []
+            for item in items[:ANSWER_ITEMS]:
+                try:
+                    out.append(as_text(item, "an item of answer")[:ANSWER_ITEM_CHARS])
+                except TextError:
+                    continue
+            return out
         raise ValueError(f"unknown internal op {op!r}")
 
     def _protected(self, name: str) -> bool:
