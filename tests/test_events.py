@@ -44,7 +44,7 @@ def root(call: Call) -> str:
     return [
         # reasoning taken out (reply_form); a sub-call too short to carry data (loop_check); a child run
         "<think>look first</think>\n```repl\nparts = llm_query_batched(['x', 'count the a in: ' + context])\n"
-        "r = rlm_query('Sum the numbers', context='1 2 3')\nprint(parts, r, shout('tool'))\n```",  # tool_call
+        "r = rlm_query('Sum the numbers', context='1 2 3')\nprint(parts, r, shout('tool'), cite('a b'))\n```",  # tool_call, citation
         "```repl\nraise ValueError('boom')\n```\nFINAL(nope)",  # final_refused: the code before it failed
         "FINAL_VAR(r)",
     ][call.turn]
