@@ -362,7 +362,7 @@ def evidence_run(tmp_path_factory):
             "h = re.search(r'</textarea>.*end', context)\n"
             "print(repr(cite(h, note='<b>note</b><script>document.title=\"note\"</script>')))\n"
             "print(cite(docs[0], 0, 9))\nprint(cite(context, 0, 20))\n```")
-    with ScriptedServer({"root": script(code, "FINAL(4711 [E1])")}) as server:
+    with ScriptedServer({"root": script(code, "FINAL(4711 [E1] [E2] [E3])")}) as server:
         result = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp / "runs", notes=False, cache=False,
                      answer_check=False).completion(corpus, "what is the code?")
     assert result.status == "ok" and [e.id for e in result.evidence] == [1, 2, 3], result
@@ -375,7 +375,7 @@ def test_the_run_view_shows_the_evidence(evidence_run, tmp_path):
     tmp, runs, result = evidence_run
     path = find_run_path(runs, result.run_id)
     run = build_run_data(path)["run"]
-    assert run["answer"] == "4711 [E1]"
+    assert run["answer"] == "4711 [E1] [E2] [E3]"
     ev = {e["id"]: e for e in run["evidence"]}
     assert sorted(ev) == [1, 2, 3]
     assert (ev[1]["document"], ev[1]["lines"], ev[1]["quote"], ev[1]["note"]) == ("b.log", [51, 51],
@@ -434,7 +434,7 @@ def test_export_carries_or_leaves_out_the_citations(evidence_run, tmp_path):
     assert official.returncode == 0, official.stderr.decode()
     lines = [json.loads(line) for line in official.stdout.decode().splitlines()]
     assert lines[0]["type"] == "metadata" and [x["type"] for x in lines[1:]] == ["iteration", "iteration"]
-    assert lines[-1]["final_answer"] == "4711 [E1]"
+    assert lines[-1]["final_answer"] == "4711 [E1] [E2] [E3]"
     assert "cite(m, note='the code')" in lines[1]["code_blocks"][0]["code"]
     raw = rlm_cli("runs", "export", result.run_id, "--runs-dir", str(runs), "--format", "jsonl", cwd=tmp_path)
     assert raw.returncode == 0, raw.stderr.decode()
