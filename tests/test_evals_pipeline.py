@@ -244,7 +244,7 @@ def test_reports_cannot_mislead(tmp_path):
     assert by["rlm"]["ci_high"] == 100.0 and by["rlm"]["score"] + by["rlm"]["ci95"] > 100.0
     assert by["direct"]["unpriced"] and not by["rlm"]["unpriced"]
     text = markdown(stats)
-    assert "| sniah | 8k | direct | 4 | 75.0 | 0.0-100.0 | unpriced | unpriced |" in text
+    assert "| sniah | 8k | direct | 4 | 75.0 | 0.0-100.0 | - | - | unpriced | unpriced |" in text
     assert "$0.0000" not in text
 
     import matplotlib
