@@ -5,6 +5,7 @@ and the real scripted HTTP server (the rlm root cites with `cite`)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,23 @@ def test_scripted_runs_report_evidence_precision_and_recall(server, tasks, tmp_p
         ("rlm (model=root)", 1.0), ("direct", None)}
     page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert "<th class=\"num\">evidence precision</th>" in page and ">0.80</td>" in page and ">0.50</td>" in page
+
+
+@pytest.mark.parametrize("kind", ["defines", "default", "subclasses", "calls"])
+def test_codeqa_gold_spans_are_the_lines_that_show_the_answer(tmp_path, kind):
+    from evals.generators import codeqa
+
+    t = codeqa.generate(kind, 30_000, 0, 0, tmp_path)
+    for g in t.gold_evidence:
+        assert (tmp_path / t.context_path / g["document"]).read_bytes()[g["start"]:g["end"]].decode() == g["text"]
+    texts = [g["text"] for g in t.gold_evidence]
+    answer = t.meta["options"]["ABCD".index(t.gold)]
+    name = t.question.split("`")[1] if kind != "default" else t.question.split("`")[5]
+    if kind in ("defines", "default"):
+        assert len(texts) == 1 and re.match(rf"(async )?def {name}\s*\(", texts[0])
+        assert kind == "default" or t.gold_evidence[0]["document"] == answer
+    elif kind == "subclasses":  # one class line per subclass counted
+        assert len(texts) == int(answer) and all(x.startswith("class ") and name in x for x in texts)
+    else:  # the calling function, whole
+        module, func = answer.split(":")
+        assert t.gold_evidence[0]["document"] == module and re.match(rf"(async )?def {func}\s*\(", texts[0]) and name in texts[0]

@@ -110,6 +110,9 @@ def test_eval_cli_end_to_end(server, tmp_path):
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "score_vs_length.png").exists()
     assert "summary.json" in rep.stderr.replace("\n", "")  # every file written is named
+    md = (tmp_path / "report" / "report.md").read_text()  # the scripted root cites the needle; direct cannot
+    assert "| sniah | 2k | rlm | 2 | 100.0 | 100.0-100.0 | 1.00 | 1.00 |" in md, md
+    assert "| - | - |" in next(line for line in md.splitlines() if "| direct |" in line), md
     empty = cli("run", "tasks", "--method", "direct,,rlm", "--model", "root", "--base-url", server.url)
     assert empty.returncode == 1 and "empty method name" in empty.stderr, empty.stderr
     narrow = cli("run", "tasks", "--method", "direct", "--model", "root", "--base-url", server.url, "--window", "100")
