@@ -46,6 +46,7 @@ from rlm.trajectory import Trajectory, message_digest, new_run_id, prompt_record
 from sandbox import SandboxError
 
 METHODS = ("rlm", "rlm-nosub", "direct", "summary", "retrieval", "codeact", "codeact-sub")
+CITING = ("rlm", "rlm-nosub")  # the methods whose code can cite evidence (`cite`); the baselines cannot
 
 
 MIN_WINDOW = 1024
@@ -180,6 +181,9 @@ class Outcome:
     truncated: bool = False
     memory_tokens: int = 0
     turns: int | None = None  # set by a method that counts its own turns without a trajectory
+    # the verified citations (rlm.evidence.Evidence.as_dict()) of a method that can cite (the rlm
+    # methods); None for one that cannot (the baselines), which is not the same as none cited
+    evidence: list[dict[str, Any]] | None = None
 
 
 def run_method(method: str, task: Task, base: Path, settings: MethodSettings) -> Outcome:
@@ -192,7 +196,8 @@ def run_method(method: str, task: Task, base: Path, settings: MethodSettings) ->
         else:
             out = asyncio.run(_baseline(method, task, base, settings))
     except (RLMError, OSError, ValueError) as exc:
-        out = Outcome(None, Status.ERROR, error=f"{type(exc).__name__}: {exc}")
+        out = Outcome(None, Status.ERROR, error=f"{type(exc).__name__}: {exc}",
+                      evidence=[] if method in CITING else None)  # a failed run cited nothing
     out.wall_s = time.monotonic() - started
     return out
 
@@ -211,7 +216,7 @@ def _rlm(task: Task, base: Path, s: MethodSettings, *, sub_calls: bool) -> Outco
     u = result.usage.total
     return Outcome(result.answer, result.status, u.prompt_tokens, u.completion_tokens, result.cost_usd,
                    run_id=result.run_id, trajectory_path=str(result.trajectory_path or "") or None,
-                   error=result.error, memory_tokens=memory_tokens)
+                   error=result.error, memory_tokens=memory_tokens, evidence=[e.as_dict() for e in result.evidence])
 
 
 class _Caller:

@@ -1,6 +1,6 @@
 """Reports from a results JSONL: a Markdown table (method x suite x length: mean score with a
-95% interval, mean and median cost, tokens, wall time, failures) and PNG plots of score and
-cost against length per method, one panel per suite (the paper's Figure 1 shape)."""
+95% interval, evidence precision and recall, mean and median cost, tokens, wall time, failures)
+and PNG plots of score and cost against length per method, one panel per suite (the paper's Figure 1 shape)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,18 @@ def method_labels(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     return labels
 
 
+def evidence_mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    """The mean of `key` (evidence_precision or evidence_recall) over the rows that have one, or
+    None when none has: precision over the runs that cited something on a task with a gold
+    location, recall over every run of a citing method on such a task (none cited: 0)."""
+    values = [float(r[key]) for r in rows if r.get(key) is not None]
+    return statistics.fmean(values) if values else None
+
+
+def evidence_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean score with its 95% interval, cost, tokens, wall time, failures and truncations per
     method x suite x length; rows made with different settings are separate methods."""
@@ -87,6 +99,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({
             "method": method, "suite": suite, "length": length, "n": len(rs),
             "score": mean, "ci95": half, "ci_low": lower, "ci_high": upper, "unpriced": unpriced(rs),
+            "evidence_precision": evidence_mean(rs, "evidence_precision"),
+            "evidence_recall": evidence_mean(rs, "evidence_recall"),
             "cost_mean": statistics.fmean(costs), "cost_median": statistics.median(costs),
             "tokens_mean": statistics.fmean(float(r.get("tokens") or 0) for r in rs),
             "wall_mean": statistics.fmean(float(r.get("wall_s") or 0) for r in rs),
@@ -101,16 +115,24 @@ def markdown(stats: list[dict[str, Any]], title: str = "Eval results") -> str:
              "Scores are 0-100 (suite scorers in evals/scorers.py): the mean over n tasks and its 95% "
              "interval, clipped to 0-100; a pair that failed to run (see failures; the next run retries it) "
              "counts 0. Cost is 'unpriced' where a model has no price (add one under "
-             "[prices] in rlm.toml): it is unknown, not zero.", "",
-             "| suite | length | method | n | score | 95% interval | mean cost | median cost | mean tokens "
-             "| mean wall s | failures | truncated |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "[prices] in rlm.toml): it is unknown, not zero. " + EVIDENCE_NOTE, "",
+             "| suite | length | method | n | score | 95% interval | evidence precision | evidence recall "
+             "| mean cost | median cost | mean tokens | mean wall s | failures | truncated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in stats:
         lines.append(
             f"| {s['suite']} | {format_length(s['length'])} | {s['method']} | {s['n']} | "
-            f"{s['score']:.1f} | {interval_text(s)} | {cost_text(s, 'cost_mean')} | {cost_text(s, 'cost_median')} | "
+            f"{s['score']:.1f} | {interval_text(s)} | {evidence_text(s.get('evidence_precision'))} | "
+            f"{evidence_text(s.get('evidence_recall'))} | {cost_text(s, 'cost_mean')} | "
+            f"{cost_text(s, 'cost_median')} | "
             f"{s['tokens_mean']:,.0f} | {s['wall_mean']:.1f} | {s['failures']} | {s['truncated']} |")
     return "\n".join(lines) + "\n"
+
+
+EVIDENCE_NOTE = ("Evidence precision (0-1): of the passages a run cited, the share that overlap a passage the "
+                 "answer rests on, averaged over the runs that cited any; recall (0-1): the share of those "
+                 "passages cited, averaged over every run of a method that can cite (rlm, rlm-nosub) on a suite "
+                 "with a gold location (sniah, multidoc, codeqa); '-': no such run (the baselines cannot cite).")
 
 
 def interval_text(s: dict[str, Any]) -> str:
@@ -195,11 +217,13 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
         return f'<td class="{cls}">{escape(str(value))}</td>' if cls else f"<td>{escape(str(value))}</td>"
 
     head = ("<tr>" + "".join(f'<th class="num">{h}</th>' if i > 2 else f"<th>{h}</th>" for i, h in enumerate(
-        ("suite", "length", "method", "n", "score", "95% interval", "mean cost", "median cost", "mean tokens",
-         "mean wall s", "failures", "truncated"))) + "</tr>")
+        ("suite", "length", "method", "n", "score", "95% interval", "evidence precision", "evidence recall",
+         "mean cost", "median cost", "mean tokens", "mean wall s", "failures", "truncated"))) + "</tr>")
     body_rows = "".join(
         "<tr>" + cell(s["suite"]) + cell(format_length(s["length"])) + cell(s["method"]) + cell(s["n"], "num")
-        + cell(f"{s['score']:.1f}", "num") + cell(interval_text(s), "num") + cell(cost_text(s, "cost_mean"), "num")
+        + cell(f"{s['score']:.1f}", "num") + cell(interval_text(s), "num")
+        + cell(evidence_text(s.get("evidence_precision")), "num") + cell(evidence_text(s.get("evidence_recall")), "num")
+        + cell(cost_text(s, "cost_mean"), "num")
         + cell(cost_text(s, "cost_median"), "num") + cell(f"{s['tokens_mean']:,.0f}", "num")
         + cell(f"{s['wall_mean']:.1f}", "num") + cell(s["failures"], "num") + cell(s["truncated"], "num") + "</tr>"
         for s in stats)
@@ -226,17 +250,21 @@ def html_report(stats: list[dict[str, Any]], rows: list[dict[str, Any]], pngs: l
             + cell(r.get("method", ""))
             + f'<td><span class="badge {_status_class(status)}">{escape(status)}</span></td>'
             + cell(f"{float(r.get('score') or 0):.1f}", "num")
+            + cell(evidence_text(r.get("evidence_precision")), "num")
+            + cell(evidence_text(r.get("evidence_recall")), "num")
+            + cell("-" if r.get("citations") is None else r["citations"], "num")
             + cell("unpriced" if unpriced([r]) else f"${float(r.get('cost_usd') or 0):.4f}", "num")
             + cell(f"{int(r.get('tokens') or 0):,}", "num") + cell(f"{float(r.get('wall_s') or 0):.1f}", "num")
             + cell(str(r.get("answer") or "")[:160]) + cell(str(r.get("gold") or "")[:160]) + "</tr>")
     tasks_head = ("<tr><th>task</th><th>suite</th><th>length</th><th>method</th><th>status</th>"
-                  '<th class="num">score</th><th class="num">cost</th><th class="num">tokens</th>'
-                  '<th class="num">wall s</th><th>answer</th><th>gold</th></tr>')
+                  '<th class="num">score</th><th class="num">evidence precision</th>'
+                  '<th class="num">evidence recall</th><th class="num">citations</th><th class="num">cost</th>'
+                  '<th class="num">tokens</th><th class="num">wall s</th><th>answer</th><th>gold</th></tr>')
     body = (f'<header class="top"><span class="title">{escape(title)}</span></header><main>'
             '<section class="card"><h2>Results</h2><p class="meta">Scores are 0-100 (suite scorers in '
             "evals/scorers.py): the mean over n tasks and its 95% interval, clipped to 0-100 (a pair that "
             "failed to run counts 0; see failures); "
-            "'unpriced': a model without a price, its cost unknown.</p>"
+            f"'unpriced': a model without a price, its cost unknown. {escape(EVIDENCE_NOTE)}</p>"
             f'<table class="grid">{head}{body_rows}</table></section>'
             f'<section class="card plots"><h2>Score and cost against length</h2>{images}</section>'
             f'<section class="card"><h2>Tasks ({len(rows):,})</h2><p class="meta">Each task links to its run'

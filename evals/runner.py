@@ -14,8 +14,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from evals.evidence import evidence_scores
 from evals.judge import JUDGED_SUITES, judge
-from evals.methods import FAILED_STATUSES, MethodSettings, check_methods, result_settings, run_method, settings_id
+from evals.methods import (
+    CITING,
+    FAILED_STATUSES,
+    MethodSettings,
+    check_methods,
+    result_settings,
+    run_method,
+    settings_id,
+)
 from evals.scorers import score
 from evals.tasks import EvalError, Task, read_tasks
 from rlm import RLMError, append_jsonl, read_jsonl
@@ -43,7 +52,8 @@ def _solve(task_json: str, method: str, base: str, s: MethodSettings) -> dict[st
     return {
         "task_id": task.id, "suite": task.suite, "variant": task.variant, "length": task.length,
         "chars": task.chars, "method": method, "model": s.model, **_settings_fields(method, s, task.suite),
-        **graded, "answer": out.answer, "gold": task.gold, "status": out.status,
+        **graded, **evidence_scores(task.gold_evidence, out.evidence), "answer": out.answer, "gold": task.gold,
+        "status": out.status,
         "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
         "tokens": out.prompt_tokens + out.completion_tokens, "cost_usd": round(out.cost_usd, 6),
         "wall_s": round(out.wall_s, 3), "run_id": out.run_id, "trajectory_path": out.trajectory_path,
@@ -203,7 +213,7 @@ def _collect(futures: dict[concurrent.futures.Future, tuple[Task, str]], setting
         except Exception as exc:  # noqa: BLE001 - a crashed worker becomes a failed line, the rest go on
             row = {"task_id": t.id, "suite": t.suite, "variant": t.variant, "length": t.length,
                    "chars": t.chars, "method": m, "model": settings.model, **_settings_fields(m, settings, t.suite),
-                   "score": 0.0, "answer": None,
+                   "score": 0.0, **evidence_scores(t.gold_evidence, [] if m in CITING else None), "answer": None,
                    "gold": t.gold, "status": "error", "error": f"{type(exc).__name__}: {exc}",
                    "tokens": 0, "cost_usd": 0.0, "wall_s": 0.0}
         record(row)

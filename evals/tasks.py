@@ -4,6 +4,8 @@ A task: id, suite, variant, length (target tokens), tokens (measured) and the to
 measured them (see `evals.tokens`), chars (actual),
 context (inline text, small tasks only) or context_path (a file or a directory, relative to the
 JSONL's folder), question, gold, and for oolong / pairs a labelled copy (labelled_path).
+Suites whose answer rests on known passages (sniah, multidoc, codeqa) add gold_evidence: where
+each passage is, as the generator placed it (see `GoldSpan`); tasks written before it have none.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from rlm import RLMError
 from rlm.writable import ensure_dir
@@ -57,6 +59,27 @@ def format_length(tokens: int) -> str:
     return str(tokens)
 
 
+class GoldSpan(TypedDict):
+    """A passage an answer rests on: `document`, the document as the context names it (a file's
+    path relative to a directory context), or None when the context is one text (a str or one
+    file); `start` / `end`, its byte range in that document's UTF-8 text (in the whole text when
+    `document` is None); `text`, the passage itself."""
+
+    document: str | None
+    start: int
+    end: int
+    text: str
+
+
+def gold_span(document: str | None, text: str, start_char: int, passage: str) -> GoldSpan:
+    """The span of `passage`, which starts at character `start_char` of `text` (a document's
+    text, or the whole context's): its byte range in the UTF-8 text."""
+    if text[start_char:start_char + len(passage)] != passage:
+        raise ValueError(f"the passage is not at character {start_char}")
+    start = len(text[:start_char].encode("utf-8"))
+    return {"document": document, "start": start, "end": start + len(passage.encode("utf-8")), "text": passage}
+
+
 @dataclass
 class Task:
     """One eval task (see the module docstring)."""
@@ -74,6 +97,7 @@ class Task:
     meta: dict[str, Any] = field(default_factory=dict)
     tokens: int | None = None  # None: generated before lengths were measured (characters / 4)
     tokenizer: str | None = None
+    gold_evidence: list[GoldSpan] | None = None  # None: the suite (or an older task) has no gold location
 
     def load_context(self, base: Path) -> Any:
         """The context as the controller takes it: text, or a Path (a file or a directory)."""

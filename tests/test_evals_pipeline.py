@@ -110,6 +110,9 @@ def test_eval_cli_end_to_end(server, tmp_path):
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "score_vs_length.png").exists()
     assert "summary.json" in rep.stderr.replace("\n", "")  # every file written is named
+    md = (tmp_path / "report" / "report.md").read_text()  # the scripted root cites the needle; direct cannot
+    assert "| sniah | 2k | rlm | 2 | 100.0 | 100.0-100.0 | 1.00 | 1.00 |" in md, md
+    assert "| - | - |" in next(line for line in md.splitlines() if "| direct |" in line), md
     empty = cli("run", "tasks", "--method", "direct,,rlm", "--model", "root", "--base-url", server.url)
     assert empty.returncode == 1 and "empty method name" in empty.stderr, empty.stderr
     narrow = cli("run", "tasks", "--method", "direct", "--model", "root", "--base-url", server.url, "--window", "100")
@@ -244,7 +247,7 @@ def test_reports_cannot_mislead(tmp_path):
     assert by["rlm"]["ci_high"] == 100.0 and by["rlm"]["score"] + by["rlm"]["ci95"] > 100.0
     assert by["direct"]["unpriced"] and not by["rlm"]["unpriced"]
     text = markdown(stats)
-    assert "| sniah | 8k | direct | 4 | 75.0 | 0.0-100.0 | unpriced | unpriced |" in text
+    assert "| sniah | 8k | direct | 4 | 75.0 | 0.0-100.0 | - | - | unpriced | unpriced |" in text
     assert "$0.0000" not in text
 
     import matplotlib

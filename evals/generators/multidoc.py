@@ -7,7 +7,8 @@ similar names born elsewhere, and companies whose *former* headquarters (marked 
 was the city in question. What is asked of the last person varies (graduation year or
 school, profession, birth city or year: answers of four kinds), and so does the wording
 ("headquartered in" / "based in" / "whose head office is in"; the documents only ever say
-"headquartered"). The context is a directory of text files.
+"headquartered"). The context is a directory of text files. The gold evidence: the chain's
+documents (for hops2 the company and its founder), each its title and facts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.generators.common import fit_tokens, rng_for
-from evals.tasks import EvalError, Task, format_length
+from evals.tasks import EvalError, Task, format_length, gold_span
 from evals.textsource import essay_text
 from evals.tokens import Tokenizer, tokenizer
 
@@ -150,15 +151,23 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
     folder = out_dir / rel
     folder.mkdir(parents=True, exist_ok=True)
     for n, body in enumerate(bodies):
-        (folder / f"doc_{n:06d}.txt").write_text(body, encoding="utf-8")
+        (folder / _doc_name(n)).write_text(body, encoding="utf-8")
+    # hops2 names the city: the person born there is no part of the answer
+    hops = chain["evidence"][1:] if variant == "hops2" else chain["evidence"]
+    evidence = [gold_span(_doc_name(n), bodies[n], 0, passage) for n, passage in hops]
     ask, (question, how) = list(ASKS.items())[chain["ask"]]
     who = chain["who"].format(city=chain["city"], person=chain["person"])
     q = question.format(who=who) + " " + how
     return Task(id=task_id, suite="multidoc", variant=variant, length=length, chars=sum(map(len, bodies)),
                 tokens=tokens, tokenizer=tok.name, question=q, gold=chain["facts"][ask], context_path=str(rel),
+                gold_evidence=evidence,
                 meta={"documents": len(bodies), "asks": ask,
                       "chain": [chain["person"], chain["city"], chain["company"], chain["founder"]],
                       "distractors": chain["distractors"]})
+
+
+def _doc_name(n: int) -> str:
+    return f"doc_{n:06d}.txt"
 
 
 def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, Any]]:
@@ -195,6 +204,7 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     docs.append((f"company: {company}", f"{company} is {_a(rng.choice(INDUSTRY))} company headquartered in "
                  f"{target_city}. It was founded in {int(facts['birth_year']) + rng.randint(25, 40)} by {founder}."))
     docs.append(founder_doc(founder, company, facts))
+    chain_docs = list(docs)  # as they are before any background prose is added
     # near misses
     twin = _similar(person, names)
     other_city = _city(rng, cities)
@@ -258,5 +268,8 @@ def _documents(rng: random.Random, budget: int) -> tuple[list[str], dict[str, An
     order = list(range(len(docs)))
     rng.shuffle(order)
     bodies = [f"{docs[i][0]}\n\n{docs[i][1]}\n" for i in order]
+    # the passages the answer rests on: the chain's person, company and founder documents (0, 1
+    # and 2 before the shuffle), each its title and facts (not the background prose after them)
+    evidence = [(order.index(i), f"{chain_docs[i][0]}\n\n{chain_docs[i][1]}") for i in range(3)]
     return bodies, {"person": person, "city": target_city, "company": company, "founder": founder,
-                    "facts": facts, "distractors": [twin, moved]}
+                    "facts": facts, "distractors": [twin, moved], "evidence": evidence}

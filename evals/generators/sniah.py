@@ -26,7 +26,7 @@ from evals.generators.common import (
     place_context,
     rng_for,
 )
-from evals.tasks import EvalError, Task, format_length
+from evals.tasks import EvalError, Task, format_length, gold_span
 from evals.textsource import essay_text
 from evals.tokens import Tokenizer, tokenizer
 
@@ -134,7 +134,8 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
         raise EvalError(f"unknown sniah variant {variant!r}; known: {', '.join(VARIANTS)}")
     v = VARIANTS[variant]
 
-    def build(total: int) -> tuple[tuple[str, list[str], list[str], list[str], list[float], list[str]], int]:
+    def build(total: int) -> tuple[tuple[str, list[str], list[str], list[str], list[float], list[str], list[int]],
+                                   int]:
         rng = rng_for(f"sniah/{variant}", seed, index, length)
         taken: set[str] = set()
         asked = [_key(rng, v.key_kind, taken) for _ in range(max(v.keys, v.queries))]
@@ -154,22 +155,29 @@ def generate(variant: str, length: int, index: int, seed: int, out_dir: Path,
         # insert from the deepest point up, so earlier offsets stay valid
         order = sorted(range(len(inserts)), key=lambda i: depths[i], reverse=True)
         text = hay
-        for i in order:
+        starts = [0] * len(inserts)  # where each insert is in the text, kept right as others go in
+        for n, i in enumerate(order):
             at = _boundary(text, int(len(hay) * depths[i] / 100))
             text = text[:at] + inserts[i] + " " + text[at:]
-        return (text, asked, planted, gold, depths, distractors), tok.count(text)
+            for j in order[:n]:
+                if starts[j] >= at:
+                    starts[j] += len(inserts[i]) + 1
+            starts[i] = at
+        return (text, asked, planted, gold, depths, distractors, starts[: len(planted)]), tok.count(text)
 
     needles_alone = build(0)[1]
     if needles_alone > length:
         raise EvalError(f"sniah {variant} needs at least {needles_alone} tokens ({tok.name})")
-    (text, asked, planted, gold, depths, distractors), tokens = fit_tokens(build, length, tok)
+    (text, asked, planted, gold, depths, distractors, starts), tokens = fit_tokens(build, length, tok)
     task_id = f"sniah-{variant}-{format_length(length)}-s{seed}-{index:04d}"
     task = Task(
         id=task_id, suite="sniah", variant=variant, length=length, chars=len(text), tokens=tokens,
         tokenizer=tok.name,
         question=question(asked[: v.queries] if v.queries > 1 else asked[:1], v.value_kind, len(gold)),
         gold=gold,
-        meta={"needles": planted, "positions": [text.find(n) for n in planted],
+        # the asked needles, where they were placed (the distractors are no evidence)
+        gold_evidence=[gold_span(None, text, at, n) for at, n in zip(starts, planted, strict=True)],
+        meta={"needles": planted, "positions": starts,
               "depths": depths[: len(planted)], "haystack": v.haystack, "distractors": distractors},
     )
     return place_context(task, text, out_dir)
