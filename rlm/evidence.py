@@ -27,6 +27,7 @@ MAX_CITATIONS = 200  # kept per run; more are refused (an answer does not rest o
 MAX_CLAIMS = 100  # per request, as the kernel side sends them
 MAX_QUOTE_BYTES = 8_000  # 2,000 characters of at most 4 bytes
 NOTE_CHARS = 300
+MAX_REFUSED_EVENTS = 200  # refused claims written to the trajectory per run; the rest are counted only
 
 __all__ = ["MAX_CITATIONS", "Evidence", "EvidenceBook", "answer_evidence", "evidence_from_dicts", "evidence_lines"]
 
@@ -98,6 +99,7 @@ class EvidenceBook:
         self._readers: dict[str, ContextReader | None] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.refused = 0  # claims refused in this run (the first MAX_REFUSED_EVENTS are in the trajectory)
 
     def tool_set(self) -> Tools:
         return Tools("evidence", KERNEL_DIR / "evidence.py", {"cite": self.handle})
@@ -113,8 +115,15 @@ class EvidenceBook:
             try:
                 kept, new = self._check(claim)
             except Refused as exc:
-                replies.append({"id": None, "why": str(exc)})
-                events.append(CitationEvent(event="citation", cell=request.cell, id=None, refused=str(exc),
+                why = str(exc)
+                replies.append({"id": None, "why": why})
+                with self._lock:
+                    self.refused += 1
+                    if self.refused > MAX_REFUSED_EVENTS:  # a flood of forged claims: not each recorded
+                        continue
+                    if self.refused == MAX_REFUSED_EVENTS:
+                        why += " (further refused claims of this run are not recorded)"
+                events.append(CitationEvent(event="citation", cell=request.cell, id=None, refused=why,
                                             claim=_claim_words(claim)))
                 continue
             replies.append({"id": kept.id, "doc": kept.document, "lines": list(kept.lines) if kept.lines else None,
