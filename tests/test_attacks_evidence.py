@@ -56,3 +56,35 @@ def test_a_flood_of_refused_claims_does_not_flood_the_trajectory(tmp_path):
     assert sent > 10
     assert len(events) <= 200 and "further refused claims" in events[-1]["refused"]
     assert result.evidence == []
+
+
+def swap_then(code: str, path, secret):
+    """A root handler that, before its first reply (the context is loaded by then), swaps the
+    context's file for a link to `secret` (someone with write access to the corpus)."""
+    def root(call):
+        if call.turn == 0:
+            path.unlink()
+            path.symlink_to(secret)
+            return code
+        return "FINAL(none)"
+    return root
+
+
+def test_a_context_file_swapped_after_load_is_no_oracle_for_another_files_bytes(tmp_path):
+    """The kernel holds the files it was given at load; a file swapped for a link to another file
+    since must not let claims learn that file's bytes (guess a byte, see it kept)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Z" + "hunter2 is the password\n")
+    ctx = tmp_path / "ctx.txt"
+    ctx.write_text("public text of the context\n" * 3)
+    code = ("```repl\n" + HOST + "print('kernel sees', repr(context[:6]))\n"
+            "import string\n"
+            "claims = [{'context': 'context', 'start': 0, 'end': 1, 'quote': ch} for ch in string.ascii_uppercase]\n"
+            "kept = [c['quote'] for c, r in zip(claims, host.call('cite', {'claims': claims})) if r.get('id')]\n"
+            "print('kept', kept)\n```")
+    with ScriptedServer({"root": swap_then(code, ctx, secret)}) as server:
+        result = make(server, tmp_path, sandbox=SandboxConfig(policy="trusted")).completion(ctx, "q?")
+        out = server.calls_to("root")[1].prompt
+    assert "kernel sees 'public'" in out, out
+    assert "kept []" in out, out
+    assert result.evidence == []
