@@ -8,6 +8,9 @@ could not read, or reach a terminal or a page as markup or escapes."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from scripted_server import ScriptedServer, script
 
 from rlm import RLM, SandboxConfig, read_trajectory
@@ -88,3 +91,83 @@ def test_a_context_file_swapped_after_load_is_no_oracle_for_another_files_bytes(
     assert "kernel sees 'public'" in out, out
     assert "kept []" in out, out
     assert result.evidence == []
+
+
+def test_forged_claims_of_every_shape_are_refused_and_what_is_kept_is_the_files_bytes(tmp_path):
+    """Offsets into a multi-byte character, bool/float/huge/negative offsets, start == end,
+    surrogates, other and tool contexts, the header and the blank line between documents, a
+    claim running into the next document, huge notes and names: refused, or kept only as the
+    file's own bytes (invalid pieces shown as U+FFFD, never other text)."""
+    d = corpus(tmp_path)
+    code = ("```repl\n" + HOST + "raw = context.encode()\n"
+            "e = raw.find('é'.encode())\nhb = raw.find(b'==> b.log <==')\nend_a = hb - 2\n"
+            "claims = [\n"
+            " {'context': 'context', 'start': e + 1, 'end': e + 2, 'quote': 'ok'},\n"  # 0 into é: other text
+            " {'context': 'context', 'start': e + 1, 'end': e + 3, 'quote': '\\ufffd\\n'},\n"  # 1 half of é
+            " {'context': 'context', 'start': True, 'end': 5, 'quote': 'ine '},\n"  # 2 bool
+            " {'context': 'context', 'start': 1.0, 'end': 5, 'quote': 'ine '},\n"  # 3 float
+            " {'context': 'context', 'start': 3, 'end': 3, 'quote': ''},\n"  # 4 empty
+            " {'context': 'context', 'start': 2**70, 'end': 2**70 + 1, 'quote': 'x'},\n"  # 5 huge
+            " {'context': 'context', 'start': 0, 'end': 1, 'quote': '\\ud800'},\n"  # 6 surrogate
+            " {'context': 'tools_evidence', 'start': 0, 'end': 1, 'quote': 'x'},\n"  # 7 a tool's context
+            " {'context': 'tools_notes', 'start': 0, 'end': 1, 'quote': 'x'},\n"  # 8
+            " {'context': 'x' * 100000, 'start': 0, 'end': 1, 'quote': 'x'},\n"  # 9 a huge name
+            " {'context': 'context', 'start': hb, 'end': hb + 13, 'quote': '==> b.log <=='},\n"  # 10 header
+            " {'context': 'context', 'start': end_a, 'end': end_a + 2, 'quote': raw[end_a:end_a + 2].decode()},\n"  # 11
+            " {'context': 'context', 'start': end_a - 3, 'end': hb + 3, 'quote': raw[end_a - 3:hb + 3].decode()},\n"  # 12
+            " {'context': 'context', 'start': 0, 'end': 12, 'quote': raw[0:12].decode()},\n"  # 13 the first header
+            " {'context': 'context', 'start': hb + 14, 'end': hb + 21, 'quote': 'entry 0', 'note': 'n' * 10**6},\n"  # 14
+            " {'context': 'context', 'start': -1, 'end': 4, 'quote': raw[-1:4].decode()},\n"  # 15
+            " {'context': 'context', 'start': 0, 'end': 9000, 'quote': raw[:9000].decode('utf-8', 'replace')},\n"  # 16
+            " {'context': 'context', 'start': hb + 14, 'end': hb + 21, 'quote': 'entry 0', 'context2': 1},\n"  # 17 dup
+            "]\n"
+            "for i, r in enumerate(host.call('cite', {'claims': claims})):\n    print(i, r)\n```")
+    result, prompts = run(tmp_path, d, code, "FINAL(x) [E99] [E1]")
+    out = prompts[1]
+    lines = [line for line in out.splitlines() if re.match(r"\d+ \{", line)]
+    assert len(lines) == 18, out
+    kept = {int(line.split()[0]) for line in lines if "'id': None" not in line}
+    assert kept == {1, 14, 17}, out
+    assert all(len(line) < 2000 for line in lines)  # a huge name is not echoed back whole
+    files = {p.name: p.read_bytes() for p in d.iterdir()}
+    for e in result.evidence:  # the file's bytes, as a Corpus reads them
+        assert files[e.document][e.start:e.end].decode("utf-8", "replace") == e.quote
+        assert e.note is None or len(e.note) <= 300
+    assert [(e.id, e.document) for e in result.evidence] == [(1, "a.log")]  # [E99] names nothing kept
+    assert "'doc': 'b.log', 'lines': [1, 1]" in lines[14]
+    events = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "citation"]
+    assert all(len(json.dumps(e)) < 4000 for e in events)  # a huge name or note is cut in the record
+
+
+def test_a_crafted_trajectory_cannot_make_the_run_view_show_a_file_outside_the_context(tmp_path):
+    """A trajectory is a file people share: one that names another directory as the run's
+    context and a known first line of a file there as a citation's quote must not get the bytes
+    after it (a private key's body) into the page the viewer writes."""
+    from rlm.frontends.viewer import render_run_html
+
+    d = corpus(tmp_path)
+    code = "```repl\ncite(re.search(r'the vault code is \\d+', context))\n```"
+    result, _ = run(tmp_path, d, code, "FINAL(4711)", trusted=False)
+    honest = render_run_html(result.trajectory_path)
+    assert "entry 49 fine" in honest  # the lines around a true citation are shown
+    home = tmp_path / "victim"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_key").write_text("-----BEGIN KEY-----\nSECRETBODY0123456789\n-----END KEY-----\n")
+    events = list(read_trajectory(result.trajectory_path))
+    forged = {"id": 1, "quote": "-----BEGIN KEY-----", "document": ".ssh/id_key", "start": 0, "end": 19,
+              "lines": [1, 1], "page": None, "note": None, "context": "context", "at": [0, 19]}
+    for e in events:
+        if e["event"] == "run_start" or "replay" in e:
+            e.setdefault("replay", {})["paths"] = [str(home)]
+            if isinstance(e.get("context"), dict):
+                e["context"]["path"] = str(home)
+        if e["event"] == "citation" and e.get("evidence"):
+            e["evidence"] = forged
+        if e["event"] == "final":
+            e["evidence"] = [forged]
+    crafted = tmp_path / "shared" / result.trajectory_path.name
+    crafted.parent.mkdir()
+    crafted.write_text("".join(json.dumps(e) + "\n" for e in events))
+    page = render_run_html(crafted)
+    assert "-----BEGIN KEY-----" in page  # the quote the trajectory holds is shown
+    assert "SECRETBODY" not in page
