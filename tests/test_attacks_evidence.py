@@ -171,3 +171,32 @@ def test_a_crafted_trajectory_cannot_make_the_run_view_show_a_file_outside_the_c
     page = render_run_html(crafted)
     assert "-----BEGIN KEY-----" in page  # the quote the trajectory holds is shown
     assert "SECRETBODY" not in page
+
+
+def test_escapes_in_a_documents_name_and_quote_never_reach_the_terminal_or_break_json(tmp_path):
+    """A corpus file named with an escape sequence, holding one in the cited line: `rlm query`'s
+    sources, `--json` and `rlm runs show` print them made visible, never as ESC."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "a\x1b]0;pwned\x07.log").write_text("code \x1b[2J4711 here\n\u202eevil\n", encoding="utf-8")
+    (d / "b.log").write_text("nothing\n", encoding="utf-8")
+    code = "```repl\ncite(re.search(r'code .*here', context))\n```"
+    with ScriptedServer({"root": script(code, "FINAL(4711)", code, "FINAL(4711)")}) as server:
+        base = [sys.executable, "cli.py", "query", str(d), "-q", "code?", "-m", "root", "--base-url", server.url,
+                "--no-notes", "--no-cache"]
+        env = cli_env(tmp_path / "home")
+        shown = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)
+        as_json = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "[E1]" in shown.stdout and "\x1b" not in shown.stdout + shown.stderr
+    assert "\\x1b" in shown.stdout
+    data = json.loads(as_json.stdout)
+    assert data["evidence"][0]["quote"] == "code \x1b[2J4711 here" and "\x1b" not in as_json.stdout
+    replayed = subprocess.run([sys.executable, "cli.py", "runs", "show", data["run_id"]], capture_output=True,
+                              text=True, env=env, timeout=120)
+    assert "[E1]" in replayed.stdout and "\x1b" not in replayed.stdout, replayed.stdout[-2000:]
