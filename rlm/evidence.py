@@ -14,6 +14,7 @@ refused is said to the model (the cite call prints why) and written to the traje
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import threading
 from dataclasses import asdict, dataclass
@@ -27,6 +28,11 @@ MAX_CITATIONS = 200  # kept per run; more are refused (an answer does not rest o
 MAX_CLAIMS = 100  # per request, as the kernel side sends them
 MAX_QUOTE_BYTES = 8_000  # 2,000 characters of at most 4 bytes
 NOTE_CHARS = 300
+# the run view shows a quote inside the document's bytes this far each side of it, read again from
+# the context's files, only where they hash to what the host read here (`around_sha256`): a
+# trajectory someone crafted cannot make it show the bytes of a file the run never cited
+AROUND_BYTES = 400
+MAX_REFUSED_EVENTS = 200  # refused claims written to the trajectory per run; the rest are counted only
 
 __all__ = ["MAX_CITATIONS", "Evidence", "EvidenceBook", "answer_evidence", "evidence_from_dicts", "evidence_lines"]
 
@@ -50,6 +56,7 @@ class Evidence:
     note: str | None
     context: str
     at: tuple[int, int]
+    around_sha256: str | None = None  # of the document's bytes AROUND_BYTES either side of the quote
 
     def where(self) -> str:
         """"report.pdf p. 12, lines 40-44" (or "bytes 10-52" where lines are not counted)."""
@@ -70,7 +77,8 @@ class Evidence:
         lines = data.get("lines")
         return cls(int(data["id"]), str(data["quote"]), str(data["document"]), int(data["start"]), int(data["end"]),
                    (int(lines[0]), int(lines[1])) if lines else None, data.get("page"), data.get("note"),
-                   str(data.get("context", "context")), (int(data["at"][0]), int(data["at"][1])))
+                   str(data.get("context", "context")), (int(data["at"][0]), int(data["at"][1])),
+                   str(data["around_sha256"]) if data.get("around_sha256") else None)
 
 
 def evidence_from_dicts(items: Any) -> list[Evidence]:
@@ -98,6 +106,7 @@ class EvidenceBook:
         self._readers: dict[str, ContextReader | None] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.refused = 0  # claims refused in this run (the first MAX_REFUSED_EVENTS are in the trajectory)
 
     def tool_set(self) -> Tools:
         return Tools("evidence", KERNEL_DIR / "evidence.py", {"cite": self.handle})
@@ -113,8 +122,15 @@ class EvidenceBook:
             try:
                 kept, new = self._check(claim)
             except Refused as exc:
-                replies.append({"id": None, "why": str(exc)})
-                events.append(CitationEvent(event="citation", cell=request.cell, id=None, refused=str(exc),
+                why = str(exc)
+                replies.append({"id": None, "why": why})
+                with self._lock:
+                    self.refused += 1
+                    if self.refused > MAX_REFUSED_EVENTS:  # a flood of forged claims: not each recorded
+                        continue
+                    if self.refused == MAX_REFUSED_EVENTS:
+                        why += " (further refused claims of this run are not recorded)"
+                events.append(CitationEvent(event="citation", cell=request.cell, id=None, refused=why,
                                             claim=_claim_words(claim)))
                 continue
             replies.append({"id": kept.id, "doc": kept.document, "lines": list(kept.lines) if kept.lines else None,
@@ -175,8 +191,13 @@ class EvidenceBook:
             lines = None
             if first is not None:
                 lines = (first, first + raw.rstrip(b"\n").count(b"\n"))
+            try:
+                window = reader.read(max(doc.offset, start - AROUND_BYTES), min(doc.end, end + AROUND_BYTES))
+            except (OSError, ValueError, SandboxError) as exc:
+                raise Refused(f"the context could not be read to check it ({exc})") from None
             kept = Evidence(len(self.kept) + 1, raw.decode("utf-8", "replace"), doc.name, start - doc.offset,
-                            end - doc.offset, lines, doc.place_at(start), _note(note), name, (start, end))
+                            end - doc.offset, lines, doc.place_at(start), _note(note), name, (start, end),
+                            hashlib.sha256(window).hexdigest())
             self.kept.append(kept)
             self._by_place[(name, start, end)] = kept
             return kept, True

@@ -61,6 +61,7 @@ class ContextReader:
         index: Any = json.loads(spec.index_path.read_text(encoding="utf-8")) if spec.index_path else None
         entries = index["docs"] if isinstance(index, dict) else index
         self._sources = [spec.data_path, *spec.mapped]
+        self._handed = dict(spec.handed)
         if isinstance(index, dict):  # a pack plus files mapped in place: [source, offset, length]
             self._segments = [tuple(int(x) for x in s) for s in index["segments"]]
         else:
@@ -96,9 +97,16 @@ class ContextReader:
         self.close()
 
     def _file(self, source: int) -> BinaryIO:
-        """The source file, opened once, only while still a regular file."""
+        """The source file, opened once, only while still a regular file and the file the
+        kernel was handed at that path (when it was handed one)."""
         if source not in self._files:
-            self._files[source] = open_regular(self._sources[source])
+            path = self._sources[source]
+            f = open_regular(path)
+            st = os.fstat(f.fileno())
+            if self._handed.get(str(path), (st.st_dev, st.st_ino)) != (st.st_dev, st.st_ino):
+                f.close()  # another file at that path than the kernel holds: its bytes are no check
+                raise ValueError(f"{self.label} was replaced since it was loaded")
+            self._files[source] = f
         return self._files[source]
 
     def read(self, start: int, end: int) -> bytes:

@@ -38,6 +38,9 @@ class ContextSpec:
     extraction: dict[str, Any] = field(default_factory=dict)
     # documents that can be shown to a vision model: name -> [file, format] (`pictures_of`)
     pictures: dict[str, list[str]] = field(default_factory=dict)
+    # the files last handed to the kernel, by path: (device, inode) of what it was given (the
+    # host reads the same files to check citations, never a file swapped in at a path since)
+    handed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def memory_estimate(self) -> int:
         """Bytes of kernel memory the loaded value needs (a generous upper estimate)."""

@@ -88,6 +88,8 @@ class HostRequests:
             for path in paths:
                 with open_regular(path) as f:  # never a FIFO swapped in since it was read
                     fds.append(os.dup(f.fileno()))
+                    st = os.fstat(f.fileno())
+                    spec.handed[str(path)] = (st.st_dev, st.st_ino)
         except (OSError, ContextError):
             for fd in fds:
                 os.close(fd)

@@ -24,6 +24,7 @@ a password in a URL) before it is written.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm.events import UNFINISHED, Kind
+from rlm.evidence import AROUND_BYTES
 from rlm.resume import find_run
 from rlm.trajectory import read_trajectory
 
@@ -50,7 +52,7 @@ LOCATE_BUDGET_S = 3.0
 _PROBE_CHARS = 200
 # a citation's quote is shown inside the lines around it: at most this many, and bytes, each side
 EVIDENCE_LINES = 2
-EVIDENCE_AROUND_BYTES = 400
+EVIDENCE_AROUND_BYTES = AROUND_BYTES
 
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 _SECRET_PATTERNS = [
@@ -227,7 +229,9 @@ class _ContextFiles:
     """The files of a run's context, to read a cited quote again with the lines around it (its
     document's bytes where the document is a text file: a directory's file by its name, a file
     given; an in-memory context stored with the run by the context's offsets). The quote must
-    be there, byte for byte; an extracted document (PDF, Word...) is not its file's bytes."""
+    be there, byte for byte, and the bytes read around it hash to what the host read when it
+    kept the citation (`around_sha256`: no other file, whatever a trajectory names); an
+    extracted document (PDF, Word...) is not its file's bytes."""
 
     def __init__(self, start: dict[str, Any], runs_dir: Path) -> None:
         replay = start.get("replay") or {}
@@ -272,6 +276,8 @@ class _ContextFiles:
                 continue
             if data[at - lo:at - lo + len(quote)] != quote:
                 continue
+            if hashlib.sha256(data).hexdigest() != ev.get("around_sha256"):
+                continue  # not the bytes the host read around it (a crafted trajectory, or the file changed)
             wanted = at - lo + len(quote) + EVIDENCE_AROUND_BYTES
             before = data[:at - lo].split(b"\n")
             after = data[at - lo + len(quote):].split(b"\n")
