@@ -12,24 +12,11 @@ import json
 import re
 
 from scripted_server import ScriptedServer, script
+from test_evidence import corpus, make
 
-from rlm import RLM, SandboxConfig, read_trajectory
+from rlm import SandboxConfig, read_trajectory
 
-NEEDLE = "the vault code is 4711"
 HOST = "host = [c.cell_contents for c in cite.__closure__ if hasattr(c.cell_contents, 'call')][0]\n"
-
-
-def corpus(tmp_path):
-    d = tmp_path / "corpus"
-    d.mkdir()
-    (d / "a.log").write_text("".join(f"line {i} ok é\n" for i in range(100)), encoding="utf-8")
-    (d / "b.log").write_text("".join(f"entry {i} fine\n" for i in range(50)) + NEEDLE + "\ntail\n", encoding="utf-8")
-    return d
-
-
-def make(server, tmp_path, **kw) -> RLM:
-    return RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=False,
-               cache=False, answer_check=False, **kw)
 
 
 def run(tmp_path, context, *replies, trusted=True, **kw):
