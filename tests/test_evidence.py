@@ -117,7 +117,8 @@ def test_a_sub_models_quote_is_mapped_back_to_its_chunk_verbatim_only(tmp_path):
     code = ("```repl\nstart = context.find('entry 40')\nchunk = context[start:start + 400]\n"
             "said = llm_query('Quote the line with the code.\\n\\n' + chunk)\n"
             "c = cite(said, within=(start, start + 400))\nprint(c and c.lines)\n"
-            "print(cite('  \"the vault code is 4711\"  ', within=(0, 50)))\n```")
+            "print(cite('  \"the vault code is 4711\"  ', within=(0, 50)))\n"
+            "print(repr(cite(said, within=chunk)))\n```")
 
     def sub(call):
         return '"the vault code is 4711"' if "Quote the line" in call.prompt else "?"
@@ -128,6 +129,7 @@ def test_a_sub_models_quote_is_mapped_back_to_its_chunk_verbatim_only(tmp_path):
     assert [(e.document, e.lines) for e in result.evidence] == [("b.log", (51, 51))]
     assert "(51, 51)" in out
     assert "not found verbatim in that range of the context" in out  # the same quote outside its range
+    assert "[E1] b.log, line 51: 'the vault code is 4711'" in out  # the chunk itself as the range: the same citation
 
 
 def test_a_pdf_citation_names_its_page(tmp_path):

@@ -56,14 +56,20 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
 
     def found(quote: str, within: Any) -> tuple[str, Any, int] | None:
         """The first place `quote` is in a text context (inside `within` = (start, end) if given)."""
-        lo, hi = 0, None
-        if within is not None:
-            if not (isinstance(within, (tuple, list)) and len(within) == 2
-                    and all(isinstance(x, int) for x in within)):
-                raise TypeError("within must be (start, end): offsets of the context the quote is in")
-            lo, hi = within
         for name, value in texts():
-            at = value.find(quote, lo, len(value) if hi is None else hi)
+            lo, hi = 0, len(value)
+            if isinstance(within, str):  # the chunk itself: where it is in the context
+                lo = value.find(within)
+                if lo < 0:
+                    continue
+                hi = lo + _length(value, within)
+            elif within is not None:
+                if not (isinstance(within, (tuple, list)) and len(within) == 2
+                        and all(isinstance(x, int) for x in within)):
+                    raise TypeError("within must be (start, end), offsets of the context, or the chunk (a str "
+                                    "slice of it) the quote is in")
+                lo, hi = within
+            at = value.find(quote, lo, hi)
             if at >= 0:
                 return name, value, at
         return None
@@ -125,8 +131,8 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
         """Mark a passage of the context as evidence for the answer; returns a Citation (the
         quote, a str, with .doc .lines .page .start .end), or None when it was refused (printed).
         `what`: a regex match over the context (`cite(m)`, or `cite(m, 1)` for its group 1), a
-        quote copied from it (found by search; `within=(start, end)` to search a chunk, e.g.
-        for a sub-model's quote; `start=` to say where it is), a document of `docs` with
+        quote copied from it (found by search; `within=(start, end)` or `within=chunk` to search
+        one chunk, e.g. for a sub-model's quote; `start=` to say where it is), a document of `docs` with
         offsets in it, the context with offsets, or a list of these (a list of results)."""
         items = list(what) if isinstance(what, (list, tuple)) else [what]
         if len(items) > MAX_PER_CALL:
