@@ -13,7 +13,8 @@ from conftest import REPO, cli_env
 from scripted_server import Call, ScriptedServer
 
 EXAMPLES = REPO / "examples"
-SCRIPTS = ["session_followups.py", "user_tools.py", "typed_answer.py", "named_models.py", "mcp_tools.py"]
+SCRIPTS = ["session_followups.py", "user_tools.py", "typed_answer.py", "named_models.py", "mcp_tools.py",
+           "evidence.py"]
 
 
 def question_of(call: Call) -> str:
@@ -94,6 +95,16 @@ def test_typed_answer(tmp_path):
         told = [c.prompt for c in server.calls_to("root") if "does not fit" in c.prompt]
     assert len(told) == 1 and "at errors: Input should be a valid integer" in told[0]
     assert out == ["status: ok", "service: db", "errors: 3", "days: 2026-01-01, 2026-01-02, 2026-01-03"]
+
+
+def test_evidence(tmp_path):
+    root = replies({"Which service failed": [
+        "m = re.search(r'.*FAILED: .*', context)\nprint(cite(m))",
+        "FINAL(db: disk full [E1])",
+    ]})
+    with ScriptedServer({"root": root}) as server:
+        out = run_example("evidence.py", server, tmp_path).stdout.splitlines()
+    assert out == ["status: ok", "answer: db: disk full [E1]", "  [E1] db.log, line 2: '10:04 db FAILED: disk full'"]
 
 
 def test_named_models(tmp_path):
