@@ -168,9 +168,9 @@ def parse_reply(text: str) -> Reply:
         if marker is None:
             continue
         argument = _final_argument(prose, marker.end())
-        if marker.group(1).upper() == "FINAL_VAR":
+        if marker.group(1).upper() == "FINAL_VAR" and not _is_prose(_strip_quotes(argument).strip()):
             reply.final_kind, reply.final = "var", _strip_quotes(argument).strip()
-        else:
+        else:  # FINAL(text), or FINAL_VAR(words no variable holds): the words are the answer
             reply.final_kind, reply.final = "text", _strip_quotes(argument)
         # the last final marker in the reply wins
     return reply
@@ -202,6 +202,18 @@ def marker_block(code: str) -> tuple[str, str] | None:
     except (ValueError, OverflowError, RecursionError, MemoryError):
         return None
     return None
+
+
+def _is_prose(argument: str) -> bool:
+    """Words, not a name or an expression: `FINAL_VAR(the code is RC-56AS)` from a small model
+    that meant FINAL (in code, FINAL_VAR of a string gives that string too)."""
+    if not argument or argument.isidentifier() or not any(c.isspace() for c in argument):
+        return False
+    try:
+        ast.parse(argument, mode="eval")
+    except SyntaxError:
+        return True
+    return False
 
 
 def final_in_code(blocks: list[str]) -> tuple[str | None, str | None]:

@@ -91,6 +91,21 @@ def test_final_var_of_a_missing_name_tells_the_model(run):
     assert of(events, "final_refused")[0]["reason"] == "FINAL_VAR(magic_number): no such variable"
 
 
+def test_final_var_of_words_is_the_answer_as_final_would_be(run):
+    """Seen with Qwen2.5-Coder-1.5B: `FINAL_VAR(sales-lakeview recovery code RC-56AS-3WCT)`, refused
+    as no variable every turn until the budget ended the run. Words that are no name and no
+    expression are the answer (FINAL_VAR of a string in code gives the string too); an
+    expression still names what to read."""
+    result, events, _ = run(turns("```repl\nprint(re.findall(r'number is (\\d+)', context)[0])\n```",
+                                  "FINAL_VAR(the special magic number is 7311)"))
+    assert result.status == "ok" and result.answer == "the special magic number is 7311"
+    assert not of(events, "final_refused")
+    from rlm.protocol import parse_reply
+
+    assert (parse_reply("FINAL_VAR(rows[0] + 1)").final_kind, parse_reply("FINAL_VAR(total)").final_kind) == ("var", "var")
+    assert parse_reply("FINAL_VAR(magic number 7311)").final_kind == "text"
+
+
 def test_a_sub_call_answer_comes_back_without_its_reasoning(run):
     result, events, _ = run(turns("```repl\nr = llm_query('the number?')\n```", "FINAL_VAR(r)"),
                             sub=lambda call: "<think>7? no, 7311\n</think>\n\n7311")
