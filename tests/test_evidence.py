@@ -136,11 +136,13 @@ def test_a_pdf_citation_names_its_page(tmp_path):
     d = tmp_path / "docs"
     d.mkdir()
     pdf(d / "report.pdf", ["Introduction to the plan.", "Budget: the total is 5,300 euros.", "Closing words."])
-    code = ("```repl\nm = re.search(r'the total is [\\d,]+ euros', context)\nprint(cite(m).page)\n```")
+    code = ("```repl\nm = re.search(r'the total is [\\d,]+ euros', context)\nprint(cite(m).page)\n"
+            "page = docs[0].places[2]\nprint(repr(cite(page, 0, len('[p. 3]'))))\n```")
     result, prompts = run(tmp_path, d, code, "FINAL(5,300 euros)")
-    [e] = result.evidence
-    assert e.document == "report.pdf" and e.page == "p. 2" and e.quote == "the total is 5,300 euros"
-    assert e.where().startswith("report.pdf p. 2, line")
+    total, third = result.evidence
+    assert total.document == "report.pdf" and total.page == "p. 2" and total.quote == "the total is 5,300 euros"
+    assert total.where().startswith("report.pdf p. 2, line")
+    assert (third.page, third.quote) == ("p. 3", "[p. 3]")  # a page of docs, with offsets in it
 
 
 def test_the_answers_evidence_is_what_it_names_or_quotes_else_all(tmp_path):

@@ -95,6 +95,15 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             if not item.offset <= a < b <= item.offset + item.length:
                 raise ValueError(f"offsets {start}-{end} are outside {item.path} (length {item.length:,})")
             return where[0], a, b, "document"
+        if _is_place(item):  # a page, slide or section of a document: offsets in it
+            a = item.offset + (0 if start is None else int(start))
+            b = item.offset + (item.length if end is None else int(end))
+            if not item.offset <= a < b <= item.offset + item.length:
+                raise ValueError(f"offsets {start}-{end} are outside {item.label} (length {item.length:,})")
+            hosts = [name for name, value in texts() if b <= len(value)]
+            if not hosts:
+                raise ValueError(f"{item.label} is not in a loaded context")
+            return hosts[0], a, b, "document"
         where = context_of(item)
         if where is not None:  # the context itself, with offsets
             if start is None or end is None:
@@ -131,10 +140,12 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
         """Mark a passage of the context as evidence for the answer; returns a Citation (the
         quote, a str, with .doc .lines .page .start .end), or None when it was refused (printed).
         `what`: a regex match over the context (`cite(m)`, or `cite(m, 1)` for its group 1), a
+        page or part of a document (`docs[i].places[j]`) with offsets in it, a
         quote copied from it (found by search; `within=(start, end)` or `within=chunk` to search
         one chunk, e.g. for a sub-model's quote; `start=` to say where it is), a document of `docs` with
         offsets in it, the context with offsets, or a list of these (a list of results)."""
-        items = list(what) if isinstance(what, (list, tuple)) else [what]
+        several = isinstance(what, (list, tuple)) and not _is_place(what)
+        items = list(what) if several else [what]
         if len(items) > MAX_PER_CALL:
             raise ValueError(f"cite takes at most {MAX_PER_CALL} passages at once")
         if note is not None and not isinstance(note, str):
@@ -181,9 +192,14 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                 c.page = reply.get("page")
                 results[i] = c
                 print(f"[cite] kept {c!r}")
-        return results if isinstance(what, (list, tuple)) else results[0]
+        return results if several else results[0]
 
     return {"cite": cite}
+
+
+def _is_place(item: Any) -> bool:
+    """A page, slide, sheet or section of a document (`docs[i].places[j]`, a named tuple)."""
+    return type(item).__name__ == "Place" and all(hasattr(item, a) for a in ("label", "offset", "length"))
 
 
 def _length(value: Any, quote: str) -> int:
