@@ -103,7 +103,7 @@ class EvidenceBook:
         self.run = run
         self.kept: list[Evidence] = []
         self._by_place: dict[tuple[str, int, int], Evidence] = {}
-        self._readers: dict[str, ContextReader | None] = {}
+        self._readers: dict[str, ContextReader] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.refused = 0  # claims refused in this run (the first MAX_REFUSED_EVENTS are in the trajectory)
@@ -211,8 +211,7 @@ class EvidenceBook:
         with self._lock:
             self._closed = True
             for reader in self._readers.values():
-                if reader is not None:
-                    reader.close()
+                reader.close()
             self._readers.clear()
 
 

@@ -74,14 +74,14 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                 return name, value, at
         return None
 
-    def place(item: Any, start: Any, end: Any, within: Any) -> tuple[str, int, int, str]:
-        """(context name, start, end, how) of one thing to cite; ValueError when it is not in a context."""
+    def place(item: Any, start: Any, end: Any, within: Any) -> tuple[str, Any, int, int, str]:
+        """(context name, its value, start, end, how) of one thing to cite; ValueError when it is not in a context."""
         if hasattr(item, "span") and hasattr(item, "group") and hasattr(item, "string"):  # a match
             group = 0 if start is None else start
             a, b = item.span(group)
             where = context_of(item.string)
             if where is not None and a >= 0:
-                return where[0], a, b, "match"
+                return where[0], where[1], a, b, "match"
             text = item.group(group)  # a match over a piece of the context: its text, found
             if not isinstance(text, str) or not text:
                 raise ValueError("the match's group is empty")
@@ -94,16 +94,16 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             b = item.offset + (item.length if end is None else int(end))
             if not item.offset <= a < b <= item.offset + item.length:
                 raise ValueError(f"offsets {start}-{end} are outside {item.path} (length {item.length:,})")
-            return where[0], a, b, "document"
+            return where[0], where[1], a, b, "document"
         if _is_place(item):  # a page, slide or section of a document: offsets in it
             a = item.offset + (0 if start is None else int(start))
             b = item.offset + (item.length if end is None else int(end))
             if not item.offset <= a < b <= item.offset + item.length:
                 raise ValueError(f"offsets {start}-{end} are outside {item.label} (length {item.length:,})")
-            hosts = [name for name, value in texts() if b <= len(value)]
+            hosts = [(name, value) for name, value in texts() if b <= len(value)]
             if not hosts:
                 raise ValueError(f"{item.label} is not in a loaded context")
-            return hosts[0], a, b, "document"
+            return hosts[0][0], hosts[0][1], a, b, "document"
         where = context_of(item)
         if where is not None:  # the context itself, with offsets
             if start is None or end is None:
@@ -111,7 +111,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             a, b = int(start), int(end)
             if not 0 <= a < b <= len(item):
                 raise ValueError(f"offsets {a}-{b} are outside the context (length {len(item):,})")
-            return where[0], a, b, "offsets"
+            return where[0], where[1], a, b, "offsets"
         if not isinstance(item, str):
             raise TypeError(f"cite takes a match, a quote (str), a document or the context with offsets, "
                             f"not {type(item).__name__}")
@@ -123,7 +123,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             hits = [(n, v) for n, v in texts() if v[at:at + _length(v, quote)] == quote]
             if not hits:
                 raise ValueError(f"the quote is not at offset {start} of the context; cite(quote) alone finds it")
-            return hits[0][0], at, at + _length(hits[0][1], quote), "offsets"
+            return hits[0][0], hits[0][1], at, at + _length(hits[0][1], quote), "offsets"
         hit = found(quote, within)
         if hit is None:  # sub-model answers come wrapped in spaces or quote marks
             trimmed = quote.strip().strip("\"'\u201c\u201d`").strip()
@@ -133,7 +133,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
             scope = "in that range of the context" if within is not None else "in the context"
             raise ValueError(f"not found verbatim {scope}: cite text copied from the context, not a paraphrase")
         name, value, at = hit
-        return name, at, at + _length(value, quote), "search"
+        return name, value, at, at + _length(value, quote), "search"
 
     def cite(what: Any, start: Any = None, end: Any = None, *, note: str | None = None,
              within: Any = None) -> Any:
@@ -158,10 +158,7 @@ def install(kernel: Any, data: Any = None) -> dict[str, Any]:
                 results[i] = item
                 continue
             try:
-                name, a, b, how = place(item, start, end, within)
-                value = dict(texts()).get(name)
-                if value is None:
-                    raise ValueError("that context is no longer loaded")
+                name, value, a, b, how = place(item, start, end, within)
                 quote = value[a:b]
                 if len(quote) > MAX_QUOTE_CHARS:
                     raise ValueError(f"the passage has {len(quote):,} characters; cite at most {MAX_QUOTE_CHARS:,} "
