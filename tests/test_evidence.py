@@ -230,3 +230,19 @@ def test_the_hosts_reader_counts_lines_in_any_order_within_its_budget(tmp_path, 
         [doc] = reader.documents
         assert reader.line_of(doc, starts[10]) == 11
         assert reader.line_of(doc, starts[2000]) is None
+
+
+def test_a_context_loaded_again_under_its_name_gets_its_own_byte_offsets(tmp_path):
+    """The kernel remembered a context's all-ASCII test by name: an ASCII context loaded again as
+    text with an accent kept the old answer, and its byte offsets were its character offsets."""
+    from sandbox import Sandbox, Tools
+
+    module = tmp_path / "spans.py"
+    module.write_text("def install(kernel, data=None):\n    return {'span': kernel.byte_span}\n")
+    with Sandbox() as sb:
+        sb.load_context("abc def")
+        sb.add_tools(Tools("spans", module, {}))
+        first = sb.execute("print(span('context', 4, 7))").stdout.strip()
+        sb.load_context("é b def")
+        again = sb.execute("print(span('context', 4, 7))").stdout.strip()
+    assert (first, again) == ("(4, 7)", "(5, 8)")

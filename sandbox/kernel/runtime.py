@@ -358,6 +358,8 @@ class Runtime(CellExecution, ContextLoading, VariableListing):
 
     def load_context(self, args: dict[str, Any]) -> dict[str, Any]:
         # free a context being replaced first, so that peak memory is one context, not two
+        self._ascii.pop(args["name"], None)  # measured again for the new text
+        self.byte_anchors.pop(args["name"], None)
         for old in (args["name"], args.get("docs_name", "docs"), "place_of"):
             self.pristine.forget(old)
             if old in self.reserved:
