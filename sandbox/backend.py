@@ -102,6 +102,7 @@ BackendFactory = Callable[[SandboxConfig], SandboxBackend]
 _BUILTIN: dict[str, str] = {
     "launcher": "sandbox.host:Sandbox",
     "bubblewrap": "sandbox.bubblewrap:BubblewrapSandbox",
+    "container": "sandbox.container:ContainerSandbox",
 }
 _registered: dict[str, BackendFactory | str] = {}
 

@@ -9,7 +9,7 @@ bubblewrap can make a user namespace here.
 
 How it launches: `sandbox/bubblewrap_launch.py` (outside: limits, the kernel's inputs as
 sealed files, a watchdog that cleans up if the host dies, then `bwrap`), and inside
-`sandbox/bubblewrap_inner.py` (Landlock, seccomp, then the kernel).
+`sandbox/inner_stage.py` (Landlock, seccomp, then the kernel).
 """
 
 from __future__ import annotations

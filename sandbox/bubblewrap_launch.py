@@ -2,7 +2,7 @@
 any layer): resource limits and the cgroup as the default launcher sets them, the kernel's
 connection file and options as sealed in-memory files, a watchdog parent (if the host dies,
 it kills the sandbox and removes what the host would have), then `bwrap` with the namespaces,
-the minimal root and no capability, running `bubblewrap_inner.py` inside. Standard library
+the minimal root and no capability, running `inner_stage.py` inside. Standard library
 and `sandbox.launcher` only."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sandbox.launcher import (
     set_limits,
 )
 
-INNER = Path(__file__).resolve().parent / "bubblewrap_inner.py"
+INNER = Path(__file__).resolve().parent / "inner_stage.py"
 _NOT_BOUND = ("/proc",)  # made fresh by bwrap, never the host's
 
 

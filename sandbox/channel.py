@@ -82,6 +82,8 @@ class KernelChannel:
         self.kc: Any = None
         self._shell_monitor: tuple[Any, Any] | None = None  # (client, monitor of its shell socket)
         self._shell_lost: Any = None  # the client whose shell connection dropped
+        # the launched process reports the kernel's death by a signal as 128 + the signal
+        self.signal_in_status = False
 
     # ----- start and stop ---------------------------------------------------------------
     def start(self, argv: list[str], *, ip: str, conn_file: Path, env: dict[str, str], cwd: Path,
@@ -179,6 +181,8 @@ class KernelChannel:
         code = proc.poll() if proc is not None else None
         if code is None:
             return "the kernel stopped answering"
+        if self.signal_in_status and code > 128:  # a container's engine exits 128 + the signal
+            code = 128 - code
         if code < 0:
             try:
                 name = signal.Signals(-code).name

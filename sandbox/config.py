@@ -16,8 +16,16 @@ class SandboxConfig:
 
     backend: which sandbox backend runs the kernel (see `sandbox.backend`): "auto" (the best
         this host offers), "launcher" (the built-in launcher: namespaces, a minimal root, an
-        unprivileged uid and cgroups when run as root; Landlock and seccomp always), or a
-        registered name.
+        unprivileged uid and cgroups when run as root; Landlock and seccomp always),
+        "bubblewrap" (namespaces and a minimal root without root), "container" (a Podman
+        container), or a registered name.
+    container_image: the image the container backend runs the kernel in (None: the project's
+        own, built once from this Python; see `sandbox.container_image`). Another image needs
+        a Python 3.11+ under /usr with the kernel's packages (docs/sandbox.md).
+    container_python: the Python inside `container_image` (None: this interpreter's path,
+        which the project's image keeps; for another image, "/usr/local/bin/python3").
+    container_runtime: the engine's OCI runtime: "auto" (runsc, gVisor, where installed; else
+        the engine's default, or runc where the default cannot run here), or a runtime's name.
     policy: "restricted" compiles model code with RestrictedPython (guarded builtins and an
         import allow-list); "trusted" runs plain Python. Both run under the OS isolation.
     work_root: where work directories are created (default: the system temp directory).
@@ -49,6 +57,9 @@ class SandboxConfig:
     """
 
     backend: str = "auto"
+    container_image: str | None = None
+    container_python: str | None = None
+    container_runtime: str = "auto"
     policy: Literal["restricted", "trusted"] = "restricted"
     work_root: Path | None = None
     cell_timeout_s: float = 300.0
@@ -82,6 +93,11 @@ class SandboxConfig:
             raise ValueError(f"policy must be 'restricted' or 'trusted', not {self.policy!r}")
         if not isinstance(self.backend, str) or not self.backend.replace("-", "_").isidentifier():
             raise ValueError(f"backend must be a backend's name, not {self.backend!r}")
+        for name in ("container_image", "container_python", "container_runtime"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
+                                      or any(c.isspace() for c in value)):
+                raise ValueError(f"{name} must be a name without spaces or a leading '-', not {value!r}")
         for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s", "extract_time_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

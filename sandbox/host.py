@@ -386,14 +386,19 @@ class Sandbox:
         self._memory_limit = needed
         if not self._channel.started:
             return  # not launched yet: the launch applies the new limit
-        pid = self._kernel_pid()
         try:
-            if pid is None:
-                raise PermissionError("no kernel pid")
-            resource.prlimit(pid, resource.RLIMIT_DATA, (needed, needed))
-            self._ws.set_memory(needed)
+            self._raise_memory(needed)
         except (PermissionError, OSError, ValueError):
             self._restart()
+
+    def _raise_memory(self, needed: int) -> None:
+        """Raise the running kernel's memory limits to `needed` bytes (OSError or ValueError
+        when they cannot be raised in place: the kernel is then restarted with them)."""
+        pid = self._kernel_pid()
+        if pid is None:
+            raise PermissionError("no kernel pid")
+        resource.prlimit(pid, resource.RLIMIT_DATA, (needed, needed))
+        self._ws.set_memory(needed)
 
     def _load_spec(self, spec: ContextSpec) -> dict[str, Any]:
         try:

@@ -225,6 +225,13 @@ def rearm_parent_death_signal() -> None:
 
 def _clean_after_host(cleanup: dict[str, Any]) -> None:
     import shutil
+    import subprocess
+
+    if cleanup.get("container"):  # [engine, name]: the container outlives its engine's client
+        engine, name = cleanup["container"]
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([engine, "rm", "--force", "--time", "0", name], capture_output=True, check=False,
+                           timeout=60)
 
     for path in cleanup.get("cgroup_dirs", []):
         try:  # leave the group first: a group with a member cannot be removed

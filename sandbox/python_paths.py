@@ -19,7 +19,7 @@ _SYSTEM_READ_PATHS = (
 _PACKAGE_DIR = Path(__file__).resolve().parent  # the `sandbox` package
 
 
-KERNEL_DISTRIBUTIONS = ("ipykernel", "RestrictedPython", "regex", "landlock", "pyseccomp")
+KERNEL_DISTRIBUTIONS = ("ipykernel", "RestrictedPython", "regex", "pyperscan", "google-re2", "landlock", "pyseccomp")
 # what the document extraction worker imports besides the launcher's layers
 EXTRACTOR_DISTRIBUTIONS = ("landlock", "pyseccomp", "pypdfium2", "python-docx", "python-pptx", "openpyxl",
                            "lxml", "zstandard", "Pillow")

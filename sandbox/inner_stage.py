@@ -1,7 +1,7 @@
-"""The bubblewrap backend's last step, inside bwrap's namespaces and root (run as a script,
-so nothing but the standard library and `sandbox.launcher` is imported, found by path): the
-Landlock allow-list and the seccomp filter of the default launcher, the report of every layer
-to the host, then the kernel."""
+"""The last step of the bubblewrap and container backends, inside their namespaces and root
+(run as a script, so nothing but the standard library and `sandbox.launcher` is imported,
+found by path): the per-user limits, the Landlock allow-list and the seccomp filter of the
+default launcher, the report of every layer to the host, then the kernel."""
 
 from __future__ import annotations
 
@@ -75,5 +75,5 @@ if __name__ == "__main__":
     try:
         main(sys.argv)
     except BaseException as exc:
-        print(f"rlm sandbox bubblewrap inner stage failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"rlm sandbox inner stage failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(70) from None
