@@ -24,8 +24,9 @@ class SandboxConfig:
         a Python 3.11+ under /usr with the kernel's packages (docs/sandbox.md).
     container_python: the Python inside `container_image` (None: this interpreter's path,
         which the project's image keeps; for another image, "/usr/local/bin/python3").
-    container_runtime: the engine's OCI runtime: "auto" (runsc, gVisor, where installed; else
-        the engine's default, or runc where the default cannot run here), or a runtime's name.
+    container_runtime: the engine's OCI runtime: "auto" (the engine's default, or runc where
+        the default cannot run here), "runsc" (gVisor: a kernel of its own between the sandbox
+        and this machine's; Landlock is then not applied, gVisor lacks it), or another's name.
     policy: "restricted" compiles model code with RestrictedPython (guarded builtins and an
         import allow-list); "trusted" runs plain Python. Both run under the OS isolation.
     work_root: where work directories are created (default: the system temp directory).

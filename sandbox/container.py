@@ -1,7 +1,8 @@
 """The container backend: the kernel in a Podman container (rootful, or rootless), from the project's own
 image (built once from this Python: `sandbox/container_image.py`) or an image the user names,
-for users who want their own packages in the kernel or a runtime such as gVisor (`runsc`,
-chosen where installed). The container gets no network, a read-only root, no capability, no
+for users who want their own packages in the kernel or a runtime such as gVisor
+(`container_runtime="runsc"`: a kernel of its own between the sandbox and this machine's).
+The container gets no network, a read-only root, no capability, no
 new privileges, private PID, IPC and UTS namespaces, memory and process limits in its own
 cgroup, and lowered resource limits; inside it, the Landlock allow-list and seccomp filter of
 the other backends (`sandbox/inner_stage.py`). The work directory is bound at its own path, so
@@ -10,9 +11,9 @@ backends: the engine must run on this machine's kernel (Linux; not a Podman mach
 whose mounts carry no sockets). Docker is not an engine here: it cannot hand a container open
 descriptors (Podman's --preserve-fds), which carry the kernel's key and settings.
 
-How it launches: `sandbox/container_launch.py` (outside: the kernel's inputs as sealed files
-handed to the container as descriptors 3-6, a watchdog that removes the container if the host
-dies, then `podman run`).
+How it launches: `sandbox/container_launch.py` (outside: a watchdog that removes the
+container if the host dies and passes the inner stage its settings over a pipe, then
+`podman run`).
 """
 
 from __future__ import annotations
@@ -125,9 +126,7 @@ def _setup(image: str | None, python: str | None, runtime: str) -> tuple[tuple[s
         image = ensure_image(engine)
     python = python or sys.executable
     if runtime == "auto":
-        runsc = shutil.which("runsc", path=_SYSTEM_PATH)
-        candidates = [runsc] if runsc else []
-        candidates += ["", *(r for r in ("runc", "crun") if shutil.which(r, path=_SYSTEM_PATH))]
+        candidates = ["", *(r for r in ("runc", "crun") if shutil.which(r, path=_SYSTEM_PATH))]
     else:
         candidates = [runtime]
     errors = []
@@ -139,9 +138,23 @@ def _setup(image: str | None, python: str | None, runtime: str) -> tuple[tuple[s
     raise SandboxError(f"{Path(engine).name} cannot run the sandbox's container here: " + "; ".join(errors))
 
 
+def runtime_options(runtime: str, network_isolation: bool = True) -> list[str]:
+    """The engine's options that pick `runtime` ("" the engine's default). gVisor's runsc is
+    told to make no network of its own (it refuses to run otherwise in a host's network
+    namespace) and to let the kernel use the Unix sockets of its mounts (its own ipc sockets
+    and the host's in the work directory, the only read-write mount)."""
+    if not runtime:
+        return []
+    options = ["--runtime", runtime]
+    if Path(runtime).name == "runsc":
+        options += ["--runtime-flag", f"network={'none' if network_isolation else 'host'}",
+                    "--runtime-flag", "host-uds=all"]
+    return options
+
+
 def _probe(engine: str, runtime: str, image: str, python: str) -> str | None:
     """Why a container of `image` cannot run `python` with `runtime` here (None: it can)."""
-    argv = [engine, *(["--runtime", runtime] if runtime else []), "run", "--rm", "--pull", "never",
+    argv = [engine, *runtime_options(runtime), "run", "--rm", "--pull", "never",
             "--network", "none", "--log-driver", "none", *lowered_ulimits({}), image, python, "-c", "pass"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=_engine_env())

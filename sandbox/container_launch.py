@@ -1,46 +1,56 @@
 """The container backend's launch command, outside the container (as the host's user, before
-any layer): the kernel's connection file and options as sealed in-memory files, handed to the
-container as descriptors 3-6 with the inner stage's settings and the report; a watchdog
-parent (if the host dies, it removes the container and what the host would have removed);
-then `podman run` with the container's layers, running
+any layer): a watchdog parent (if the host dies, it removes the container and what the host
+would have removed) that hands the inner stage its settings, the kernel's connection file and
+options among them, on the container's stdin and copies the report of the layers the inner
+stage prints on its stdout to the host (a pipe each way: no runtime need pass descriptors, so
+gVisor's runs it too); then `podman run` with the container's layers, running
 `sandbox/inner_stage.py` in it. Standard library and `sandbox` modules that import no more."""
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.container import lowered_ulimits
-from sandbox.launcher import Report, fork_watched, kernel_inputs, open_report, run_launch_command, sealed_file
+from sandbox.container import lowered_ulimits, runtime_options
+from sandbox.launcher import Report, fork_watched, open_report, run_launch_command
 
 PACKAGE = Path(__file__).resolve().parent
 INNER = PACKAGE / "inner_stage.py"
-FIRST_FD = 3  # what --preserve-fds hands over: 3, 4, ...
 
 
-def container_argv(cfg: dict[str, Any], box: dict[str, Any], fds: int) -> list[str]:
+# gVisor's kernel (the Sentry) runs as host threads in the container's cgroup: its share of
+# the process limit on top of the kernel's own processes, which it counts itself (RLIMIT_NPROC)
+_SENTRY_THREADS = 512
+
+
+def _gvisor(box: dict[str, Any]) -> bool:
+    return Path(box["runtime"] or "-").name == "runsc"
+
+
+def container_argv(cfg: dict[str, Any], box: dict[str, Any]) -> list[str]:
     """The engine's command line: the container's layers, the kernel's environment, the work
-    directory and the `sandbox` package bound, descriptors 3 to 3 + fds - 1 handed over."""
+    directory and the `sandbox` package bound, stdin kept open (the inner stage's settings)."""
     limits = cfg["limits"]
-    argv = [box["engine"], *(["--runtime", box["runtime"]] if box["runtime"] else []), "run", "--rm",
+    argv = [box["engine"], *runtime_options(box["runtime"], cfg.get("network", True)), "run", "--rm", "--interactive",
             "--name", box["name"], "--pull", "never", "--init", "--log-driver", "none",
             "--network", "none" if cfg.get("network", True) else "host",
             "--ipc", "none", "--uts", "private", "--hostname", "sandbox",
             "--cap-drop", "all", "--security-opt", "no-new-privileges",
             "--read-only", "--read-only-tmpfs=false",
             "--memory", str(limits["memory_bytes"]), "--memory-swap", str(limits["memory_bytes"]),
-            "--pids-limit", str(limits["processes"]), *lowered_ulimits(limits),
+            "--pids-limit", str(limits["processes"] + (_SENTRY_THREADS if _gvisor(box) else 0)),
+            *lowered_ulimits(limits),
             "--workdir", cfg["work_dir"],
             "--volume", f"{cfg['work_dir']}:{cfg['work_dir']}:rw",
-            "--volume", f"{PACKAGE}:{PACKAGE}:ro",
-            "--preserve-fds", str(fds)]
+            "--volume", f"{PACKAGE}:{PACKAGE}:ro"]
     argv += ["--user", f"{cfg['uid']}:{cfg['gid']}"] if cfg.get("uid") is not None else ["--userns", "keep-id"]
-    for key, value in cfg["env"].items():
-        argv += ["--env", f"{key}={value}"]
-    argv += [box["image"], box["python"], "-s", "-P", str(INNER), str(FIRST_FD)]
+    # no --env: the kernel's environment travels in the settings and the inner stage execs the
+    # kernel with it; the container's init (the kernel's parent) holds only the engine's few
+    argv += [box["image"], box["python"], "-s", "-P", str(INNER), "-"]
     return argv
 
 
@@ -48,7 +58,8 @@ def layers_of_container(cfg: dict[str, Any], box: dict[str, Any], report: Report
     """What the engine applies (it fails closed: if any of it cannot be made, no kernel starts)."""
     engine = Path(box["engine"]).name
     runtime = box["runtime"] or "its default runtime"
-    report.add("container", True, f"{engine} with {runtime}, image {box['image']}")
+    kernel = " (gVisor: a kernel of its own between the sandbox and this machine's)" if _gvisor(box) else ""
+    report.add("container", True, f"{engine} with {runtime}{kernel}, image {box['image']}")
     report.add("pid namespace", True, f"{engine}: the kernel sees only the container's processes")
     if cfg.get("network", True):
         report.add("network namespace", True, f"{engine}: --network none, a loopback interface only")
@@ -57,8 +68,9 @@ def layers_of_container(cfg: dict[str, Any], box: dict[str, Any], report: Report
     report.add("ipc namespace", True, f"{engine}: --ipc none, no /dev/shm")
     report.add("minimal root", True, "the image's root, read-only; the work directory read-write")
     limits = cfg["limits"]
+    sentry = f" + {_SENTRY_THREADS} for gVisor's own threads" if _gvisor(box) else ""
     report.add("cgroup", True, f"{engine}: memory {limits['memory_bytes']} bytes (no swap), "
-                               f"{limits['processes']} processes")
+                               f"{limits['processes']} processes{sentry}")
     uid = cfg.get("uid")
     if uid is not None:
         report.add("unprivileged user", True, f"uid {uid}, every capability dropped, no new privileges")
@@ -67,15 +79,31 @@ def layers_of_container(cfg: dict[str, Any], box: dict[str, Any], report: Report
                    f"the host's uid {os.getuid()} (rootless), every capability dropped, no new privileges")
 
 
-def handed_over(fds: list[int]) -> None:
-    """Make `fds` descriptors 3, 4, ... in order, and close every other one above 2."""
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
-    for fd in fds:
-        os.close(fd)
-    for i, fd in enumerate(high):
-        os.dup2(fd, FIRST_FD + i, inheritable=True)
-        os.close(fd)
-    os.closerange(FIRST_FD + len(fds), 100 + len(fds))
+def report_relay(report_fd: int, stdout_r: int, settings: bytes, stdin_w: int,
+                 childs: tuple[int, int]) -> Callable[[], None]:
+    """What the watchdog's parent does while the container runs: hand the inner stage its
+    settings on the container's stdin, copy the report of the layers it prints first on its
+    stdout into the host's report file (written whole at once), and drain the rest."""
+
+    def relay() -> None:
+        for fd in childs:  # the child's ends: with them closed here, its exit ends the pipes
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.write(stdin_w, settings)
+        os.close(stdin_w)
+        seen = b""
+        reported = False
+        while chunk := os.read(stdout_r, 65536):
+            if reported or len(seen) > 1 << 20:
+                continue
+            seen += chunk
+            with contextlib.suppress(ValueError):
+                layers, _ = json.JSONDecoder().raw_decode(seen.decode())
+                os.write(report_fd, json.dumps(layers).encode())
+                os.close(report_fd)
+                reported = True
+
+    return relay
 
 
 def main(argv: list[str]) -> None:
@@ -84,7 +112,6 @@ def main(argv: list[str]) -> None:
     os.umask(0o022)
     os.environ.update(box.get("engine_env", {}))  # the engine's storage (rootless), for the watchdog too
     report_fd = open_report(cfg)
-    inputs = kernel_inputs(cfg)
     report = Report()
     report.add("scrubbed environment", True, f"{len(cfg['env'])} variables, none from the host")
     limits = cfg["limits"]
@@ -97,15 +124,19 @@ def main(argv: list[str]) -> None:
     # the kernel's parent is the container's init: ipykernel, told of a parent pid, would take
     # that for its parent's death and exit; the container ends with the engine's process
     inner["env"] = {k: v for k, v in cfg["env"].items() if k != "JPY_PARENT_PID"}
-    # descriptors as the container sees them: 3 this file, 4 the report, 5 and 6 the inputs
-    inner.update(landlock=cfg.get("landlock", True), seccomp=cfg.get("seccomp", True),
-                 inputs=[FIRST_FD + 2, FIRST_FD + 3], processes=limits["processes"], report_fd=FIRST_FD + 1,
-                 layers=report.layers)
-    inner_fd = sealed_file("inner", json.dumps(inner).encode())
+    inner.update(landlock=cfg.get("landlock", True), seccomp=cfg.get("seccomp", True), processes=limits["processes"],
+                 layers=report.layers, connection=Path(cfg["conn_file"]).read_text(encoding="utf-8"),
+                 options=Path(cfg["options_file"]).read_text(encoding="utf-8"))
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
     cleanup = dict(cfg.get("cleanup", {}), container=[box["engine"], box["name"]])
-    fork_watched(cleanup)
-    handed_over([inner_fd, report_fd, *inputs])
-    args = container_argv(cfg, box, 4)
+    fork_watched(cleanup, report_relay(report_fd, stdout_r, json.dumps(inner).encode(), stdin_w,
+                                          (stdin_r, stdout_w)))
+    # the child: the engine's client gets the pipes as its stdin and stdout, and nothing else
+    os.dup2(stdin_r, 0)
+    os.dup2(stdout_w, 1)
+    os.closerange(3, 1 << 16)
+    args = container_argv(cfg, box)
     env = dict(box.get("engine_env", {}), PATH="/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin")
     os.execve(args[0], args, env)
 

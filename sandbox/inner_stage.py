@@ -29,6 +29,8 @@ def _load_launcher() -> types.ModuleType:
 # processes is the configuration's): queued signals and POSIX message queue bytes, locked
 # shared memory
 _USER_COUNTS = {resource.RLIMIT_SIGPENDING: 1024, resource.RLIMIT_MSGQUEUE: 0, resource.RLIMIT_MEMLOCK: 0}
+_NAMES = {resource.RLIMIT_SIGPENDING: "queued signals", resource.RLIMIT_MSGQUEUE: "message queue bytes",
+          resource.RLIMIT_MEMLOCK: "locked memory", resource.RLIMIT_NPROC: "processes"}
 
 
 def limit_user_counts(processes: int | None, report: Any) -> None:
@@ -41,21 +43,45 @@ def limit_user_counts(processes: int | None, report: Any) -> None:
     limits = dict(_USER_COUNTS)
     if processes:
         limits[resource.RLIMIT_NPROC] = processes
+    refused = []
     for rlim, value in limits.items():
         hard = resource.getrlimit(rlim)[1]
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(rlim, (value, value))
+        try:
+            resource.setrlimit(rlim, (value, value))
+        except (ValueError, OSError):  # gVisor refuses some; its own kernel counts them
+            refused.append(_NAMES.get(rlim, str(rlim)))
     for layer in report.layers:
         if layer["layer"] == "resource limits":
             layer["detail"] += (f", processes={processes}, queued signals={_USER_COUNTS[resource.RLIMIT_SIGPENDING]}, "
                                 "no message queue or locked memory (counted in the sandbox's user namespace)")
+            if refused:
+                layer["detail"] += f"; refused by this kernel: {', '.join(refused)}"
+
+
+def from_stdin(launcher: types.ModuleType) -> dict[str, Any]:
+    """The settings, read whole from stdin, for a runtime that cannot hand over descriptors
+    (gVisor's): the kernel's connection file and options come inside them and become sealed
+    in-memory files here, and the report of the layers goes out on stdout, its first line.
+    Both are then pointed at /dev/null, before any model code runs."""
+    cfg = json.loads(sys.stdin.buffer.read())
+    cfg["inputs"] = [launcher.sealed_file("connection", cfg.pop("connection").encode()),
+                     launcher.sealed_file("options", cfg.pop("options").encode())]
+    cfg["report_fd"] = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    return cfg
 
 
 def main(argv: list[str]) -> None:
-    inner_fd = int(argv[1])
-    with os.fdopen(inner_fd, encoding="utf-8") as f:
-        cfg = json.load(f)
     launcher = _load_launcher()
+    if argv[1] == "-":
+        cfg = from_stdin(launcher)
+    else:
+        with os.fdopen(int(argv[1]), encoding="utf-8") as f:
+            cfg = json.load(f)
     report = launcher.Report()
     report.layers = list(cfg["layers"])
     limit_user_counts(cfg.get("processes"), report)

@@ -26,6 +26,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,13 +163,14 @@ def enter_namespaces(as_root: bool, report: Report, cleanup: dict[str, Any]) -> 
     return False
 
 
-def fork_watched(cleanup: dict[str, Any]) -> None:
+def fork_watched(cleanup: dict[str, Any], parent_task: Callable[[], None] | None = None) -> None:
     """Fork: the child (PID 1 of the new PID namespace, when one was entered) returns and goes
     on to become the kernel; the parent stays outside (in the host's mount namespace), waits, and exits as the
     child did, so the host sees the kernel's fate (a signal stays a signal). When the parent
     dies the child is killed; when the child (PID 1) dies the OS kills every process left in
     its namespace; when the host dies first, the parent kills the child and removes what the
-    host would have removed at close (`cleanup`: the work directory's mount, the cgroup)."""
+    host would have removed at close (`cleanup`: the work directory's mount, the cgroup).
+    `parent_task` runs on a thread of the parent while it waits (the child never has it)."""
     global _parent_alive_fd
     host = os.getppid()
     alive_r, alive_w = os.pipe()  # the parent holds the write end open for as long as it lives
@@ -179,6 +181,10 @@ def fork_watched(cleanup: dict[str, Any]) -> None:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         return
     os.close(alive_r)
+    if parent_task is not None:
+        import threading
+
+        threading.Thread(target=parent_task, daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same group)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: os.kill(pid, signal.SIGKILL))

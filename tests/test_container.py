@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from test_attacks import OS_CASES
 
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.container import container_setup, engine_path, unavailable
-from sandbox.errors import SandboxError
+from sandbox.errors import IsolationWarning, SandboxError
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"container backend: {unavailable()}")
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +59,10 @@ def test_the_kernel_runs_in_a_container_with_every_layer(box):
 
 @pytest.mark.parametrize("case_id,code,expect", OS_CASES, ids=[c[0] for c in OS_CASES])
 def test_os_layer_attack_on_the_container(box, host_secret, listener, case_id, code, expect):
+    _attack(box, host_secret, listener, case_id, code, expect)
+
+
+def _attack(box, host_secret, listener, case_id, code, expect) -> None:
     code = (code.replace("CONN", repr(str(box._host_dir / "connection.json")))
             .replace("SECRET", repr(str(host_secret)))
             .replace("HOME", repr(str(Path.home())))
@@ -71,6 +77,51 @@ def test_os_layer_attack_on_the_container(box, host_secret, listener, case_id, c
     assert not Path(str(host_secret) + ".pwn").exists()
     assert listener.connections == 0
     assert box.execute("print(len(context))").stdout == "43\n"
+
+
+gvisor = pytest.mark.skipif(shutil.which("runsc", path="/usr/bin:/bin:/usr/local/bin") is None,
+                            reason="gVisor (runsc) is not installed (Debian: apt install runsc)")
+
+
+@pytest.fixture(scope="module")
+def gvisor_box():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IsolationWarning)  # gVisor has no Landlock
+        sb = open_sandbox(SandboxConfig(backend="container", container_runtime="runsc", policy="trusted",
+                                        cell_timeout_s=20, interrupt_grace_s=2)).start()
+    sb.load_context("the quick brown fox jumps over the lazy dog")
+    yield sb
+    sb.close()
+
+
+@gvisor
+def test_gvisor_runs_the_kernel_on_a_kernel_of_its_own(gvisor_box):
+    layers = {layer.layer: layer for layer in gvisor_box.isolation().layers}
+    assert "gVisor" in layers["container"].detail
+    assert not layers["landlock"].active and "4.4.0" in layers["landlock"].detail  # gVisor's kernel lacks it
+    for layer in ("seccomp", "minimal root", "network namespace", "cgroup", "unprivileged user"):
+        assert layers[layer].active, layers[layer]
+    r = gvisor_box.execute("import os\nprint(os.uname().release, len(context))")
+    assert r.stdout.split() == ["4.4.0", "43"], r.error  # gVisor's kernel answers, not this machine's
+
+
+# where gVisor's kernel answers otherwise, and holds all the same: a process may read its
+# parent's environment (the container's init, which has only the engine's few variables), and
+# the data-segment limit is not applied (the container's memory limit kills the kernel instead,
+# which is restarted; the host is untouched)
+_GVISOR_OUTCOMES = {
+    "proc-parent-environ": ("import os\nenv = open(f'/proc/{os.getppid()}/environ').read()\n"
+                            "assert 'OPENAI' not in env and 'RLM_TEST' not in env and 'sk-' not in env, env\n"
+                            "raise SystemExit('clean')", ["PermissionError", "FileNotFoundError", "clean"]),
+    "memory-bomb-os": ("x = bytearray(20 * 2**30)", ["MemoryError", "the kernel died with SIGKILL"]),
+}
+GVISOR_CASES = [(case_id, *_GVISOR_OUTCOMES.get(case_id, (code, expect))) for case_id, code, expect in OS_CASES]
+
+
+@gvisor
+@pytest.mark.parametrize("case_id,code,expect", GVISOR_CASES, ids=[c[0] for c in GVISOR_CASES])
+def test_os_layer_attack_under_gvisor(gvisor_box, host_secret, listener, case_id, code, expect):
+    _attack(gvisor_box, host_secret, listener, case_id, code, expect)
 
 
 def test_a_file_context_arrives_as_an_open_file_and_is_cited_back(tmp_path):
