@@ -133,7 +133,8 @@ def _setup(image: str | None, python: str | None, runtime: str) -> tuple[tuple[s
     for candidate in candidates:
         why = _probe(engine, candidate, image, python)
         if why is None:
-            return (("engine", engine), ("runtime", candidate), ("image", image), ("python", python))
+            return (("engine", engine), ("runtime", candidate), ("image", image), ("python", python),
+                    ("cgroup_controllers", _controllers(engine)))
         errors.append(f"{candidate or 'the default runtime'}: {why}")
     raise SandboxError(f"{Path(engine).name} cannot run the sandbox's container here: " + "; ".join(errors))
 
@@ -150,6 +151,18 @@ def runtime_options(runtime: str, network_isolation: bool = True) -> list[str]:
         options += ["--runtime-flag", f"network={'none' if network_isolation else 'host'}",
                     "--runtime-flag", "host-uds=all"]
     return options
+
+
+def _controllers(engine: str) -> list[str]:
+    """The cgroup controllers the engine can use for this user (rootless Podman on cgroup v1,
+    or without a delegated v2 group, has none: its --memory and --pids-limit do nothing)."""
+    try:
+        out = subprocess.run([engine, "info", "--format", "{{json .Host.CgroupControllers}}"], capture_output=True,
+                             text=True, timeout=60, check=False, env=_engine_env())
+        found = json.loads(out.stdout) if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return []
+    return [c for c in found if isinstance(c, str)] if isinstance(found, list) else []
 
 
 def _probe(engine: str, runtime: str, image: str, python: str) -> str | None:

@@ -69,8 +69,14 @@ def layers_of_container(cfg: dict[str, Any], box: dict[str, Any], report: Report
     report.add("minimal root", True, "the image's root, read-only; the work directory read-write")
     limits = cfg["limits"]
     sentry = f" + {_SENTRY_THREADS} for gVisor's own threads" if _gvisor(box) else ""
-    report.add("cgroup", True, f"{engine}: memory {limits['memory_bytes']} bytes (no swap), "
-                               f"{limits['processes']} processes{sentry}")
+    missing = [c for c in ("memory", "pids") if c not in box.get("cgroup_controllers", [])]
+    if missing:
+        report.add("cgroup", False, f"{engine} has no {' or '.join(missing)} cgroup controller for this user "
+                                    "(rootless, without a delegated cgroup v2 group): memory and processes are "
+                                    "bounded by rlimits only")
+    else:
+        report.add("cgroup", True, f"{engine}: memory {limits['memory_bytes']} bytes (no swap), "
+                                   f"{limits['processes']} processes{sentry}")
     uid = cfg.get("uid")
     if uid is not None:
         report.add("unprivileged user", True, f"uid {uid}, every capability dropped, no new privileges")
