@@ -511,3 +511,40 @@ def test_the_host_connects_only_once_the_kernel_listens(tmp_path):
     finally:
         listened.cancel()
         server.close()
+
+
+# the connection file's path, found from the kernel's own working directory (the host's
+# directory beside the work directory, as the Workspace names them)
+_CONN_OF_CWD = ("__import__('os').path.join(__import__('os').path.dirname(_top), 'rlm-host-' + "
+                "__import__('os').path.basename(_top)[len('rlm-sandbox-'):], 'connection.json')")
+
+
+# where a user namespace answers otherwise, and the attack fails all the same: uid 0 is not
+# mapped in it, so setuid(0) is an invalid argument rather than a permission refused
+_BUBBLEWRAP_OUTCOMES = {"setuid-root": ["OSError: [Errno 22] Invalid argument"]}
+
+
+@sandboxed
+def test_the_os_attack_table_holds_as_nobody_on_bubblewrap(host_secret, listener):
+    """Every OS-layer attack of tests/test_attacks.py, as plain Python, in one bubblewrap
+    sandbox opened by nobody: the layers a user without root gets must hold alone."""
+    from test_attacks import OS_CASES
+
+    find_top = ("import os as _os\n_top = _os.getcwd()\n"
+                "_top = _top if _os.path.basename(_top).startswith('rlm-sandbox-') else _os.path.dirname(_top)\n")
+    cells = [find_top + code.replace("CONN", _CONN_OF_CWD)
+             .replace("SECRET", repr(str(host_secret)))
+             .replace("HOME", repr(str(Path.home())))
+             .replace("PORT", str(listener.port))
+             .replace("HOSTPID", str(os.getpid()))
+             for _, code, _ in OS_CASES]
+    results = host(*cells, timeout=600, cell_timeout_s=10)
+    for (case_id, _, expect), res in zip(OS_CASES, results, strict=True):
+        expect = expect + _BUBBLEWRAP_OUTCOMES.get(case_id, [])
+        seen = (res["stdout"] or "") + (res["error"] or "")
+        assert res["error"] is not None, f"{case_id}: the attack ran without error: {seen[:500]}"
+        assert any(e in seen for e in expect), f"{case_id}: unexpected outcome: {seen[:800]}"
+        assert "sk-planted" not in seen
+    assert listener.connections == 0
+    assert not Path(str(host_secret) + ".pwn").exists()
+    assert not Path("/tmp/rlm-attack-escape").exists()
