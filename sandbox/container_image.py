@@ -225,7 +225,18 @@ def ensure_image(engine: str, progress: bool = True) -> str:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.wait() != 0:
             raise SandboxError(f"{engine} import could not build the sandbox image: {err.strip()[-500:]}")
+        _remove_older(engine, tag)
     return tag
+
+
+def _remove_older(engine: str, tag: str) -> None:
+    """Remove the project's images of earlier Pythons and packages (each ~200 MiB); one a
+    container still uses stays (the engine refuses it)."""
+    listed = subprocess.run([engine, "images", "--format", "{{.Repository}}:{{.Tag}}", REPOSITORY],
+                            capture_output=True, text=True, check=False)
+    for old in listed.stdout.split():
+        if old.startswith(REPOSITORY + ":") and old != tag:
+            subprocess.run([engine, "rmi", old], capture_output=True, check=False)
 
 
 def _exists(engine: str, tag: str) -> bool:

@@ -18,7 +18,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY
+from conftest import PLANTED_KEY, cli_env
+from scripted_server import Call, ScriptedServer
 from test_attacks import OS_CASES
 
 from sandbox import SandboxConfig, open_sandbox
@@ -226,3 +227,23 @@ def test_rlm_sandbox_check_shows_the_container_backend():
     found = json.loads(out.stdout)
     assert found["smoke_ok"] is True
     assert found["isolation"]["backend"] == "container"
+
+
+def test_rlm_query_runs_its_kernel_in_a_container(tmp_path):
+    corpus = tmp_path / "a.txt"
+    corpus.write_text("hello world\n")
+
+    def root(call: Call) -> str:
+        return ["```repl\nsize = str(len(context))\nprint(size)\n```", "FINAL_VAR(size)"][min(call.turn, 1)]
+
+    with ScriptedServer({"root": root}) as server:
+        r = subprocess.run([sys.executable, "-m", "cli", "query", str(corpus), "-q", "how long?", "--model", "root",
+                            "--base-url", server.url, "--json", "--no-notes", "--sandbox", "container"],
+                           cwd=REPO, env=cli_env(tmp_path / "home", key="k"), capture_output=True, text=True,
+                           timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["answer"] == "12"
+    with open(result["trajectory_path"]) as f:
+        start = json.loads(f.readline())
+    assert start["event"] == "run_start" and start["config"]["sandbox"]["backend"] == "container"
