@@ -36,14 +36,9 @@ from sandbox.errors import ContextError, IsolationWarning, KernelStartError, San
 from sandbox.host_requests import MAPPED_FDS_PER_PART, HostRequests  # noqa: F401  (re-exported)
 from sandbox.kernel.caps import cap_text
 from sandbox.launch_spec import connection_file, launcher_env, report_path, write_launch
-from sandbox.python_paths import (  # noqa: F401  (the read paths are re-exported for tests)
-    _PACKAGE_DIR,
-    _SYSTEM_READ_PATHS,
-    _kernel_import_paths,
-    _python_read_paths,
-)
-from sandbox.replies import ERROR_CHARS, MAX_VARIABLES, NAME_CHARS, capped, count, final_text, rlm_payload
-from sandbox.results import ContextInfo, ExecResult, IsolationLayer, IsolationReport, VariableInfo, Variables
+from sandbox.python_paths import _PACKAGE_DIR, _SYSTEM_READ_PATHS, _kernel_import_paths, _python_read_paths  # noqa: F401
+from sandbox.replies import ERROR_CHARS, capped, count, final_text, rlm_payload, variables_of
+from sandbox.results import ContextInfo, ExecResult, IsolationLayer, IsolationReport, Variables
 from sandbox.tools import Tools
 from sandbox.workspace import Workspace
 
@@ -311,7 +306,7 @@ class Sandbox:
             cfg = self.config
             walk = WalkOptions(hidden=cfg.hidden_files, ignore_files=cfg.ignore_files,
                                documents=cfg.extract_documents)
-            extract = self._extract_options(progress) if cfg.extract_documents else None
+            extract = ExtractOptions.of(cfg, progress) if cfg.extract_documents else None
             spec = prepare(value, name, self._host_dir / "contexts", cfg.max_str_bytes, walk, label, extract)
             if errors == "replace":  # else what preparing found (a file with invalid bytes is read with replace)
                 spec.errors = errors
@@ -329,12 +324,6 @@ class Sandbox:
             return ContextInfo(name, info["type"], info["size"], spec.description, info.get("docs", 0),
                                skipped=spec.skipped, decoded=spec.decoded, extraction=spec.extraction)
 
-    def _extract_options(self, progress: Callable[[int, int, str], None] | None = None) -> ExtractOptions:
-        cfg = self.config
-        return ExtractOptions(max_bytes=cfg.extract_max_bytes, time_s=cfg.extract_time_s,
-                              memory_bytes=cfg.extract_memory_bytes, cache_dir=cfg.extract_cache_dir,
-                              progress=progress, landlock=cfg.landlock, seccomp=cfg.seccomp)
-
     def picture(self, document: str, page: int | None = None) -> tuple[str, bytes]:
         """A document of a loaded context as a picture for a vision model: (media type,
         bytes). `document` is its name in `docs` (a picture file, or a PDF with `page`, drawn
@@ -345,7 +334,7 @@ class Sandbox:
         if found is None:
             raise ValueError(f"{document!r} is not a picture or a PDF file of the context (a member of an "
                              "archive or an attachment cannot be shown)")
-        return picture(Path(found[0]), found[1], page, self._extract_options())
+        return picture(Path(found[0]), found[1], page, ExtractOptions.of(self.config))
 
     def add_tools(self, tools: Tools) -> list[str]:
         """Install a set of tools (see `sandbox.tools`): its kernel-side module adds its names
@@ -428,13 +417,7 @@ class Sandbox:
         with self._lock:
             self._check_open()
             found = self._internal("variables", {}, timeout=30)
-        listed = found.get("variables") if isinstance(found, dict) else None
-        out = Variables(VariableInfo(capped(v.get("name"), NAME_CHARS), capped(v.get("type"), NAME_CHARS),
-                                     count(v.get("size")))
-                        for v in (listed if isinstance(listed, list) else [])[:MAX_VARIABLES]
-                        if isinstance(v, dict))
-        out.total = max(len(out), count(found.get("total")) if isinstance(found, dict) else 0)
-        return out
+        return variables_of(found)
 
     def interrupt(self) -> None:
         """Interrupt the cell running now (as its time limit would), from any thread, without

@@ -8,6 +8,7 @@ from typing import Any
 
 from sandbox.kernel.caps import FINAL_MAX_CHARS, cap_final, cap_text
 from sandbox.kernel.wire import scrub_text
+from sandbox.results import VariableInfo, Variables
 
 ERROR_CHARS = 20_000  # an error text from the kernel, at least this much is kept
 NAME_CHARS = 200  # a variable's name or type
@@ -42,3 +43,15 @@ def final_text(value: Any) -> str:
 def count(value: Any) -> int:
     """A count from the kernel: a non-negative int, else 0."""
     return min(value, 2**63) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def variables_of(found: Any) -> Variables:
+    """The kernel's listing of its variables, bounded: the first MAX_VARIABLES, each name and
+    type cut; `.total` says how many there are in all."""
+    listed = found.get("variables") if isinstance(found, dict) else None
+    out = Variables(VariableInfo(capped(v.get("name"), NAME_CHARS), capped(v.get("type"), NAME_CHARS),
+                                 count(v.get("size")))
+                    for v in (listed if isinstance(listed, list) else [])[:MAX_VARIABLES]
+                    if isinstance(v, dict))
+    out.total = max(len(out), count(found.get("total")) if isinstance(found, dict) else 0)
+    return out

@@ -58,6 +58,13 @@ class ExtractOptions:
     landlock: bool = True
     seccomp: bool = True
 
+    @classmethod
+    def of(cls, config: Any, progress: Callable[[int, int, str], None] | None = None) -> ExtractOptions:
+        """The options a SandboxConfig sets."""
+        return cls(max_bytes=config.extract_max_bytes, time_s=config.extract_time_s,
+                   memory_bytes=config.extract_memory_bytes, cache_dir=config.extract_cache_dir,
+                   progress=progress, landlock=config.landlock, seccomp=config.seccomp)
+
     def limits(self) -> dict[str, Any]:
         return {"max_bytes": self.max_bytes, "time_s": self.time_s, "memory_bytes": self.memory_bytes}
 
