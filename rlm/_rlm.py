@@ -6,18 +6,17 @@ event loop (in a worker thread when the caller already has a running loop, e.g. 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rlm import stdin_spool
 from rlm._run import EventCallback, Run, Tree
+from rlm.blocking import run_blocking
 from rlm.cache import CallCache
 from rlm.client import ModelClient
 from rlm.config import RLMConfig, check_names, resolve
@@ -87,7 +86,7 @@ class RLM:
         `schema`: the answer's form (a pydantic model, a dataclass, a type, or a JSON Schema
         dict): the answer is validated, refused until it fits, and given as `result.value`."""
         coro = self.acompletion(context, query, on_event=on_event, schema=schema)
-        return _run_blocking(coro)
+        return run_blocking(coro)
 
     async def acompletion(self, context: Any, query: str, *,
                           on_event: EventCallback | None = None, schema: Any = None) -> RunResult:
@@ -171,7 +170,7 @@ class RLM:
         `context`: the in-memory context again, when the run was too large to keep it.
         ContextError if the run cannot be found or its context changed."""
         coro = self.aresume(run_id, context=context, on_event=on_event)
-        return _run_blocking(coro)
+        return run_blocking(coro)
 
     async def aresume(self, run_id: str, *, context: Any = None,
                       on_event: EventCallback | None = None) -> RunResult:
@@ -238,18 +237,3 @@ def _default_notes_dir(context: Context) -> Path:
     from rlm.notes import default_notes_dir
 
     return default_notes_dir(context.value, from_stdin=context.spooled)
-
-
-def _run_blocking(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
-    """Run `coro` to its end from synchronous code, also when the caller is itself inside a
-    running event loop (Jupyter): then on a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        running = False
-    else:
-        running = True
-    if not running:  # run outside the handler: an error of the run is not chained to this one
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

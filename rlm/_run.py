@@ -58,12 +58,13 @@ from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
 from rlm.subcalls import SCRATCH_PREFIX, SubCallServer
+from rlm.tool_server import ToolServer
 from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.typed_answers import AnswerSchema
 from rlm.usage import Usage
-from rlm.user_tools import ToolServer, tools_block
+from rlm.user_tools import tools_block
 from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
 from sandbox.scratch import sweep_stale
 

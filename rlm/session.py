@@ -18,10 +18,12 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rlm import stdin_spool
 from rlm._run import EventCallback, Run, Tree
+from rlm.blocking import run_blocking
+from rlm.config import RLMConfig
 from rlm.errors import ContextError, RLMError
 from rlm.events import Kind, Status
 from rlm.inputs import Context
@@ -33,8 +35,16 @@ from rlm.trajectory import new_run_id, read_jsonl
 from rlm.typed_answers import AnswerSchema, schema_of
 from sandbox import VariableInfo
 
-if TYPE_CHECKING:
-    from rlm._rlm import RLM
+
+class Runner(Protocol):
+    """What a session needs of its `RLM` (kept to this, so the session module depends on the
+    controller's parts, not on the class that makes sessions)."""
+
+    config: RLMConfig
+
+    async def _arun(self, value: Context, query: str, on_event: EventCallback | None,
+                    replay: list[RecordedReply] | None = None, *, session: Session | None = None,
+                    schema: AnswerSchema | None = None) -> RunResult: ...
 
 log = logging.getLogger("rlm")
 
@@ -46,7 +56,7 @@ class Session:
     """Questions over one context in one kernel; see the module's docstring. Made by
     `RLM.session(...)`; close it (or use it as a context manager) to stop its kernel."""
 
-    def __init__(self, rlm: RLM, context: Any = None, *, name: str | None = None) -> None:
+    def __init__(self, rlm: Runner, context: Any = None, *, name: str | None = None) -> None:
         self._rlm = rlm
         runs_dir = rlm.config.effective_runs_dir
         self.name: str = name if name is not None else f"session-{new_run_id()}"
@@ -82,9 +92,7 @@ class Session:
         """Answer `question` in this session (blocks until the ask ends). The kernel, its
         variables and the loaded context are the ones earlier asks used; the budget is this ask's
         own. `schema`: the answer's form, as for `RLM.completion`."""
-        from rlm._rlm import _run_blocking
-
-        return _run_blocking(self.aask(question, on_event=on_event, schema=schema))
+        return run_blocking(self.aask(question, on_event=on_event, schema=schema))
 
     async def aask(self, question: str, *, on_event: EventCallback | None = None,
                    schema: Any = None) -> RunResult:

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from scripted_server import Call, ScriptedServer
 
-from rlm import RLM, ConfigError, ContextError, RLMError, read_trajectory, user_tools
+from rlm import RLM, ConfigError, ContextError, RLMError, read_trajectory, tool_server, user_tools
 from rlm.mcp_tools import McpServer, _tool
 from rlm.typed_answers import LITERAL_MAX_CHARS, AnswerSchema
 
@@ -136,10 +136,10 @@ def test_calls_of_a_hung_tool_leave_a_bounded_number_of_threads_behind(tmp_path)
     assert hung <= user_tools.MAX_HUNG_CALLS
     assert cells_of(result)[0]["stdout"].strip() == f"refused {60 - user_tools.MAX_HUNG_CALLS}"
     for _ in range(200):  # the hung threads end once the tool answers, and count out
-        if user_tools._hung.count == 0:
+        if tool_server._hung.count == 0:
             break
         time.sleep(0.05)
-    assert user_tools._hung.count == 0
+    assert tool_server._hung.count == 0
     hang.clear()
 
 

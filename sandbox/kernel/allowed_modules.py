@@ -12,7 +12,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.kernel.attribute_guard import guard_value
+from sandbox.kernel.attribute_guard import guard_value, set_module_proxy
 from sandbox.kernel.safe_stdlib import MODULE_OVERRIDES
 
 ALLOWED_MODULES = frozenset(
@@ -102,6 +102,9 @@ def proxy_for(module: types.ModuleType) -> ModuleProxy:
     if name not in _PROXIES:
         _PROXIES[name] = ModuleProxy(module)
     return _PROXIES[name]
+
+
+set_module_proxy(proxy_for)
 
 
 def _internal_time() -> types.SimpleNamespace:

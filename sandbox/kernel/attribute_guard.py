@@ -58,11 +58,20 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
             return default[0]
         raise
     if isinstance(value, types.ModuleType):
-        # imported here: the allow-list's module proxies are built on this module's guards
-        from sandbox.kernel.allowed_modules import proxy_for
-
-        return proxy_for(value)
+        if _module_proxy is None:  # no allow-list registered: no module is handed out
+            raise AttributeError("direct module access is not allowed in this sandbox")
+        return _module_proxy(value)
     return guard_value(value)
+
+
+# how a module reached as an attribute is handed out: the allow-list's proxy, which
+# `sandbox.kernel.allowed_modules` (built on this module's guards) registers when imported
+_module_proxy: Callable[[types.ModuleType], Any] | None = None
+
+
+def set_module_proxy(maker: Callable[[types.ModuleType], Any]) -> None:
+    global _module_proxy
+    _module_proxy = maker
 
 
 _STR_FORMATS = ("format", "format_map")
