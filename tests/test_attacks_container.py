@@ -192,3 +192,47 @@ def test_an_image_option_never_reaches_the_engine_as_an_option():
     argv = container_argv(cfg, box)
     assert argv[argv.index("--privileged") - 1] == "--"
     assert "--runtime=--privileged" in argv
+
+
+_HELD = """
+import os
+out = []
+for path in (PACKAGE + '/x', '/x', '/tmp/x', '/run/x', '/dev/x', '/dev/shm/x', '/etc/x'):
+    try:
+        open(path, 'w').close()
+        out.append('WROTE ' + path)
+    except OSError:
+        pass
+for path in (SECRET, '/run/podman/podman.sock', '/var/run/docker.sock', '/proc/1/root/etc/hostname'):
+    try:
+        out.append('READ ' + path + ' ' + open(path, 'rb').read(64).decode(errors='replace'))
+    except OSError:
+        pass
+import socket
+for path in ('/run/podman/podman.sock', '/run/containerd/containerd.sock', '/run/systemd/private'):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        out.append('CONNECTED ' + path)
+    except OSError:
+        pass
+    s.close()
+print(out)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["auto", pytest.param("runsc", marks=pytest.mark.skipif(
+    not HAS_GVISOR, reason="gVisor (runsc) is not installed"))])
+def test_the_containers_root_package_and_host_sockets_are_out_of_reach(runtime, tmp_path):
+    secret = Path("/root" if os.getuid() == 0 else tmp_path) / f"rlm-container-secret-{os.getpid()}"
+    secret.write_text("TOPSECRET")
+    try:
+        sb = _open(runtime)
+        try:
+            package = str(Path(__file__).resolve().parents[1] / "sandbox")
+            r = sb.execute(_HELD.replace("PACKAGE", repr(package)).replace("SECRET", repr(str(secret))))
+            assert r.stdout == "[]\n", r.stdout + str(r.error)
+        finally:
+            sb.close()
+    finally:
+        secret.unlink()
