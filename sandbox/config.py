@@ -97,7 +97,7 @@ class SandboxConfig:
         for name in ("container_image", "container_python", "container_runtime"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
-                                      or any(c.isspace() for c in value)):
+                                      or any(c.isspace() or c == "\0" for c in value)):
                 raise ValueError(f"{name} must be a name without spaces or a leading '-', not {value!r}")
         for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s", "extract_time_s"):
             if getattr(self, name) <= 0:

@@ -112,6 +112,13 @@ def engine_path() -> str | None:
 def container_setup(config: SandboxConfig) -> dict[str, Any]:
     """The engine, runtime, image and Python a container of `config` runs with; SandboxError
     saying why when there is none that works here."""
+    for name in ("container_image", "container_python", "container_runtime"):
+        value = getattr(config, name)
+        # checked again here: a configuration is a dataclass, its fields may be set after its
+        # own check ran
+        if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
+                                  or any(c.isspace() or c == "\0" for c in value)):
+            raise SandboxError(f"{name} must be a name without spaces or a leading '-', not {value!r}")
     return dict(_setup(config.container_image, config.container_python, config.container_runtime))
 
 
@@ -146,7 +153,7 @@ def runtime_options(runtime: str, network_isolation: bool = True) -> list[str]:
     and the host's in the work directory, the only read-write mount)."""
     if not runtime:
         return []
-    options = ["--runtime", runtime]
+    options = [f"--runtime={runtime}"]  # one word: a value never read as an option of its own
     if Path(runtime).name == "runsc":
         options += ["--runtime-flag", f"network={'none' if network_isolation else 'host'}",
                     "--runtime-flag", "host-uds=all"]
@@ -168,7 +175,7 @@ def _controllers(engine: str) -> list[str]:
 def _probe(engine: str, runtime: str, image: str, python: str) -> str | None:
     """Why a container of `image` cannot run `python` with `runtime` here (None: it can)."""
     argv = [engine, *runtime_options(runtime), "run", "--rm", "--pull", "never",
-            "--network", "none", "--log-driver", "none", *lowered_ulimits({}), image, python, "-c", "pass"]
+            "--network", "none", "--log-driver", "none", *lowered_ulimits({}), "--", image, python, "-c", "pass"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=_engine_env())
     except (OSError, subprocess.TimeoutExpired) as exc:

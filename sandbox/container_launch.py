@@ -50,7 +50,7 @@ def container_argv(cfg: dict[str, Any], box: dict[str, Any]) -> list[str]:
     argv += ["--user", f"{cfg['uid']}:{cfg['gid']}"] if cfg.get("uid") is not None else ["--userns", "keep-id"]
     # no --env: the kernel's environment travels in the settings and the inner stage execs the
     # kernel with it; the container's init (the kernel's parent) holds only the engine's few
-    argv += [box["image"], box["python"], "-s", "-P", str(INNER), "-"]
+    argv += ["--", box["image"], box["python"], "-s", "-P", str(INNER), "-"]  # "--": the image is never an option
     return argv
 
 
@@ -85,15 +85,43 @@ def layers_of_container(cfg: dict[str, Any], box: dict[str, Any], report: Report
                    f"the host's uid {os.getuid()} (rootless), every capability dropped, no new privileges")
 
 
+# what of the container's stderr reaches the host's log of the kernel (kernel.log, outside the
+# work directory's quota): the engine's messages and the inner stage's, never more. The kernel
+# writes there only through its init's stderr (/proc/1/fd/2: gVisor has no Landlock to keep it
+# from it), which the engine's client would copy to the host's disk without end
+STDERR_BYTES = 1 << 20
+
+
+def stderr_relay(stderr_r: int, log_fd: int, limit: int = STDERR_BYTES) -> None:
+    """Copy the container's stderr to the host's log up to `limit` bytes, then drain the rest
+    (the container never blocks on it)."""
+    left = limit
+    while chunk := os.read(stderr_r, 65536):
+        if left <= 0:
+            continue
+        with contextlib.suppress(OSError):
+            os.write(log_fd, chunk[:left])
+            if len(chunk) >= left:
+                os.write(log_fd, b"\n[rlm: the rest of the container's stderr was dropped]\n")
+        left -= len(chunk)
+
+
 def report_relay(report_fd: int, stdout_r: int, settings: bytes, stdin_w: int,
-                 childs: tuple[int, int]) -> Callable[[], None]:
+                 childs: tuple[int, ...], stderr_r: int | None = None) -> Callable[[], None]:
     """What the watchdog's parent does while the container runs: hand the inner stage its
     settings on the container's stdin, copy the report of the layers it prints first on its
-    stdout into the host's report file (written whole at once), and drain the rest."""
+    stdout into the host's report file (written whole at once), and drain the rest; and copy
+    the container's stderr to the host's log, capped (`stderr_relay`)."""
 
     def relay() -> None:
         for fd in childs:  # the child's ends: with them closed here, its exit ends the pipes
             os.close(fd)
+        copier = None
+        if stderr_r is not None:
+            import threading
+
+            copier = threading.Thread(target=stderr_relay, args=(stderr_r, 2), daemon=True)
+            copier.start()
         with contextlib.suppress(OSError):
             os.write(stdin_w, settings)
         os.close(stdin_w)
@@ -108,6 +136,8 @@ def report_relay(report_fd: int, stdout_r: int, settings: bytes, stdin_w: int,
                 os.write(report_fd, json.dumps(layers).encode())
                 os.close(report_fd)
                 reported = True
+        if copier is not None:  # the engine's last words (why it failed) reach the log first
+            copier.join(timeout=5)
 
     return relay
 
@@ -135,12 +165,15 @@ def main(argv: list[str]) -> None:
                  options=Path(cfg["options_file"]).read_text(encoding="utf-8"))
     stdin_r, stdin_w = os.pipe()
     stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
     cleanup = dict(cfg.get("cleanup", {}), container=[box["engine"], box["name"]])
     fork_watched(cleanup, report_relay(report_fd, stdout_r, json.dumps(inner).encode(), stdin_w,
-                                          (stdin_r, stdout_w)))
-    # the child: the engine's client gets the pipes as its stdin and stdout, and nothing else
+                                          (stdin_r, stdout_w, stderr_w), stderr_r))
+    # the child: the engine's client gets the pipes as its stdin, stdout and stderr, and
+    # nothing else
     os.dup2(stdin_r, 0)
     os.dup2(stdout_w, 1)
+    os.dup2(stderr_w, 2)
     os.closerange(3, 1 << 16)
     args = container_argv(cfg, box)
     env = dict(box.get("engine_env", {}), PATH="/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin")

@@ -184,10 +184,17 @@ def fork_watched(cleanup: dict[str, Any], parent_task: Callable[[], None] | None
     if parent_task is not None:
         import threading
 
-        threading.Thread(target=parent_task, daemon=True).start()
+        task = threading.Thread(target=parent_task, daemon=True)
+        task.start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (same group)
+    ended: list[int] = []
+
+    def end(signum: int, frame: Any) -> None:
+        ended.append(signum)
+        os.kill(pid, signal.SIGKILL)
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: os.kill(pid, signal.SIGKILL))
+        signal.signal(sig, end)
     while True:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -201,6 +208,15 @@ def fork_watched(cleanup: dict[str, Any], parent_task: Callable[[], None] | None
             _clean_after_host(cleanup)
             os._exit(0)
         time.sleep(0.2)
+    if parent_task is not None:
+        task.join(timeout=2)  # what it copies of the child's last output
+    if os.getppid() != host:  # the host died as the child ended (a signal to all of them: a service stopped)
+        _clean_after_host(cleanup)
+        os._exit(0)
+    if ended and cleanup.get("container"):
+        # told to end: the engine's client is killed, but its container lives on without it
+        # (under the engine's monitor) unless removed here; the host, alive, restarts it
+        _remove_container(cleanup["container"])
     if os.WIFSIGNALED(status):
         sig = signal.Signals(os.WTERMSIG(status))
         if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those cannot be handled anyway
@@ -229,15 +245,20 @@ def rearm_parent_death_signal() -> None:
     _parent_alive_fd = None
 
 
-def _clean_after_host(cleanup: dict[str, Any]) -> None:
-    import shutil
+def _remove_container(container: list[str]) -> None:
     import subprocess
 
+    engine, name = container
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run([engine, "rm", "--force", "--time", "0", name], capture_output=True, check=False,
+                       timeout=60)
+
+
+def _clean_after_host(cleanup: dict[str, Any]) -> None:
+    import shutil
+
     if cleanup.get("container"):  # [engine, name]: the container outlives its engine's client
-        engine, name = cleanup["container"]
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run([engine, "rm", "--force", "--time", "0", name], capture_output=True, check=False,
-                           timeout=60)
+        _remove_container(cleanup["container"])
 
     for path in cleanup.get("cgroup_dirs", []):
         try:  # leave the group first: a group with a member cannot be removed

@@ -163,6 +163,18 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.01)
 
 
+def _remove_stale_container(pair: str) -> None:
+    """The container of a killed sandbox (the container backend's, named after its pair of
+    directories), if one is left: its host, watchdog and engine's client all killed at once (a
+    cgroup killed), the engine's monitor keeps it running, its kernel and its work directory's
+    memory with it, until removed."""
+    from sandbox.container import engine_path, remove_container
+
+    engine = engine_path()
+    if engine is not None:
+        remove_container(engine, f"rlm-{pair}")
+
+
 def sweep_stale_sandboxes(root: str | None) -> None:
     """Remove what sandboxes of killed controllers left under `root`: their host directories
     (their lock is free) and the work directories paired with them, unmounting a work
@@ -170,6 +182,7 @@ def sweep_stale_sandboxes(root: str | None) -> None:
     base = Path(root) if root is not None else Path(tempfile.gettempdir())
     for host_dir in sweep_stale("rlm-host-", root):
         pair = host_dir.name.removeprefix("rlm-host-")
+        _remove_stale_container(pair)
         for work in base.glob(f"rlm-sandbox-{glob.escape(pair)}"):
             # as root the work directory belongs to the sandbox's uid: the pairing with a host
             # directory of ours is what makes it ours
