@@ -18,7 +18,6 @@ container if the host dies and passes the inner stage its settings over a pipe, 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -29,13 +28,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sandbox.config import SandboxConfig
+from sandbox.container_engine import ENGINE_ENV, SYSTEM_PATH, engine_env, engine_path, remove_container, remove_orphans
 from sandbox.errors import SandboxError
 from sandbox.host import Sandbox
-
-_SYSTEM_PATH = "/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin"
-# what the engine itself needs of the host's environment (rootless Podman finds its storage and
-# runtime directory through them); nothing else of the host's reaches the launch command
-_ENGINE_ENV = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "CONTAINER_HOST")
 
 
 class ContainerSandbox(Sandbox):
@@ -51,8 +46,10 @@ class ContainerSandbox(Sandbox):
 
     def launch_argv(self, launch_spec: Path) -> list[str]:
         setup = container_setup(self.config)
+        _orphans_removed(setup["engine"])
         name = "rlm-" + self._host_dir.name.removeprefix("rlm-host-")
-        box = dict(setup, name=name, engine_env={k: os.environ[k] for k in _ENGINE_ENV if k in os.environ})
+        box = dict(setup, name=name, owner=os.getpid(),
+                   engine_env={k: os.environ[k] for k in ENGINE_ENV if k in os.environ})
         box_path = self._host_dir / "container.json"
         box_path.write_text(json.dumps(box))
         self._container = (setup["engine"], name)
@@ -64,7 +61,7 @@ class ContainerSandbox(Sandbox):
             return None
         engine, name = self._container
         probe = subprocess.run([engine, "inspect", "--format", "{{.State.Pid}}", name], capture_output=True,
-                               text=True, check=False, env=_engine_env())
+                               text=True, check=False, env=engine_env())
         init = probe.stdout.strip()
         if probe.returncode != 0 or not init.isdigit() or init == "0":
             return None
@@ -80,7 +77,7 @@ class ContainerSandbox(Sandbox):
             raise PermissionError("no container")
         engine, name = self._container
         done = subprocess.run([engine, "update", "--memory", str(needed), "--memory-swap", str(needed), name],
-                              capture_output=True, check=False, env=_engine_env())
+                              capture_output=True, check=False, env=engine_env())
         if done.returncode != 0:
             raise OSError(f"{engine} update: {done.stderr.decode(errors='replace').strip()[:300]}")
 
@@ -90,23 +87,10 @@ class ContainerSandbox(Sandbox):
         super()._shutdown_kernel()
 
 
-def remove_container(engine: str, name: str) -> None:
-    """Stop and remove the container at once (nothing when it is gone already)."""
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run([engine, "rm", "--force", "--time", "0", name], capture_output=True, check=False,
-                       timeout=60, env=_engine_env())
-
-
-def _engine_env() -> dict[str, str]:
-    env = {k: os.environ[k] for k in _ENGINE_ENV if k in os.environ}
-    env["PATH"] = _SYSTEM_PATH
-    return env
-
-
-def engine_path() -> str | None:
-    """Podman's executable, from the system's directories only (never a PATH entry of the
-    user's or a project's)."""
-    return shutil.which("podman", path=_SYSTEM_PATH)
+@functools.lru_cache(maxsize=4)
+def _orphans_removed(engine: str) -> int:
+    """Once a process: the containers of dead hosts removed (see `remove_orphans`)."""
+    return remove_orphans(engine)
 
 
 def container_setup(config: SandboxConfig) -> dict[str, Any]:
@@ -133,7 +117,7 @@ def _setup(image: str | None, python: str | None, runtime: str) -> tuple[tuple[s
         image = ensure_image(engine)
     python = python or sys.executable
     if runtime == "auto":
-        candidates = ["", *(r for r in ("runc", "crun") if shutil.which(r, path=_SYSTEM_PATH))]
+        candidates = ["", *(r for r in ("runc", "crun") if shutil.which(r, path=SYSTEM_PATH))]
     else:
         candidates = [runtime]
     errors = []
@@ -165,7 +149,7 @@ def _controllers(engine: str) -> list[str]:
     or without a delegated v2 group, has none: its --memory and --pids-limit do nothing)."""
     try:
         out = subprocess.run([engine, "info", "--format", "{{json .Host.CgroupControllers}}"], capture_output=True,
-                             text=True, timeout=60, check=False, env=_engine_env())
+                             text=True, timeout=60, check=False, env=engine_env())
         found = json.loads(out.stdout) if out.returncode == 0 else []
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return []
@@ -177,7 +161,7 @@ def _probe(engine: str, runtime: str, image: str, python: str) -> str | None:
     argv = [engine, *runtime_options(runtime), "run", "--rm", "--pull", "never",
             "--network", "none", "--log-driver", "none", *lowered_ulimits({}), "--", image, python, "-c", "pass"]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=_engine_env())
+        done = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=engine_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     if done.returncode == 0:

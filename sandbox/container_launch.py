@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.container import lowered_ulimits, runtime_options
+from sandbox.container_engine import LABEL
 from sandbox.launcher import Report, fork_watched, open_report, run_launch_command
 
 PACKAGE = Path(__file__).resolve().parent
@@ -36,7 +37,8 @@ def container_argv(cfg: dict[str, Any], box: dict[str, Any]) -> list[str]:
     directory and the `sandbox` package bound, stdin kept open (the inner stage's settings)."""
     limits = cfg["limits"]
     argv = [box["engine"], *runtime_options(box["runtime"], cfg.get("network", True)), "run", "--rm", "--interactive",
-            "--name", box["name"], "--pull", "never", "--init", "--log-driver", "none",
+            "--name", box["name"], "--label", f"{LABEL}={box['owner']}",
+            "--pull", "never", "--init", "--log-driver", "none",
             "--network", "none" if cfg.get("network", True) else "host",
             "--ipc", "none", "--uts", "private", "--hostname", "sandbox",
             "--cap-drop", "all", "--security-opt", "no-new-privileges",

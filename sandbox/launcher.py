@@ -246,12 +246,9 @@ def rearm_parent_death_signal() -> None:
 
 
 def _remove_container(container: list[str]) -> None:
-    import subprocess
+    from sandbox.container_engine import remove_container
 
-    engine, name = container
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run([engine, "rm", "--force", "--time", "0", name], capture_output=True, check=False,
-                       timeout=60)
+    remove_container(*container)
 
 
 def _clean_after_host(cleanup: dict[str, Any]) -> None:

@@ -168,7 +168,7 @@ def _remove_stale_container(pair: str) -> None:
     directories), if one is left: its host, watchdog and engine's client all killed at once (a
     cgroup killed), the engine's monitor keeps it running, its kernel and its work directory's
     memory with it, until removed."""
-    from sandbox.container import engine_path, remove_container
+    from sandbox.container_engine import engine_path, remove_container
 
     engine = engine_path()
     if engine is not None:

@@ -187,7 +187,7 @@ def test_an_image_option_never_reaches_the_engine_as_an_option():
     from sandbox.container_launch import container_argv
 
     cfg = {"limits": {"memory_bytes": 1 << 30, "processes": 64}, "work_dir": "/tmp/w", "uid": 5, "gid": 5}
-    box = {"engine": "/usr/bin/podman", "runtime": "--privileged", "name": "rlm-x", "image": "--privileged",
+    box = {"engine": "/usr/bin/podman", "runtime": "--privileged", "name": "rlm-x", "owner": 1, "image": "--privileged",
            "python": "/usr/bin/python3"}
     argv = container_argv(cfg, box)
     assert argv[argv.index("--privileged") - 1] == "--"

@@ -23,7 +23,7 @@ from scripted_server import Call, ScriptedServer
 from test_attacks import OS_CASES
 
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.container import container_setup, engine_path, unavailable
+from sandbox.container import container_setup, engine_path, runtime_options, unavailable
 from sandbox.errors import IsolationWarning, SandboxError
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"container backend: {unavailable()}")
@@ -247,3 +247,24 @@ def test_rlm_query_runs_its_kernel_in_a_container(tmp_path):
     with open(result["trajectory_path"]) as f:
         start = json.loads(f.readline())
     assert start["event"] == "run_start" and start["config"]["sandbox"]["backend"] == "container"
+
+
+def test_a_container_whose_host_is_gone_is_removed_and_a_live_ones_kept():
+    from sandbox.container_engine import LABEL, remove_orphans
+
+    engine = engine_path() or "podman"
+    setup = container_setup(SandboxConfig())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = {"rlm-test-orphan": dead.pid, "rlm-test-kept": os.getpid()}
+    for name, owner in names.items():
+        subprocess.run([engine, *runtime_options(setup["runtime"]), "run", "-d", "--rm", "--name", name, "--label", f"{LABEL}={owner}", "--network", "none",
+                        "--ulimit", "nofile=64:64", "--ulimit", "nproc=64:64", "--", setup["image"], setup["python"],
+                        "-c", "import time; time.sleep(120)"], check=True, capture_output=True, timeout=120)
+    try:
+        assert remove_orphans(engine) >= 1
+        assert not _container_exists("rlm-test-orphan")
+        assert _container_exists("rlm-test-kept")
+    finally:
+        for name in names:
+            subprocess.run([engine, "rm", "-f", "-t", "0", name], capture_output=True, check=False)
