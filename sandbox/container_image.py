@@ -20,11 +20,10 @@ import sys
 import sysconfig
 import tarfile
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 
 from sandbox.errors import SandboxError
-from sandbox.python_paths import KERNEL_DISTRIBUTIONS
+from sandbox.python_paths import KERNEL_DISTRIBUTIONS, distributions
 
 REPOSITORY = "localhost/rlm-kernel"
 _ETC = ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/localtime", "/etc/ld.so.cache",
@@ -39,29 +38,14 @@ _LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aar
                  "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 
 
-def _distribution_files(roots: Iterable[str]) -> set[str]:
+def _distribution_files(roots: tuple[str, ...]) -> set[str]:
     """Every installed file of `roots` and of what they require (not their extras)."""
     files: set[str] = set()
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue
+    for dist in distributions(roots):
         for entry in dist.files or []:
             path = Path(str(dist.locate_file(entry)))
             if path.is_file() and ".." not in entry.parts:
                 files.add(os.path.abspath(path))
-        for requirement in dist.requires or []:
-            if "extra ==" not in requirement:
-                found = re.match(r"[A-Za-z0-9._-]+", requirement)
-                if found:
-                    todo.append(found.group(0))
     return files
 
 

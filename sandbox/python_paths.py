@@ -10,6 +10,7 @@ import re
 import site
 import sys
 from pathlib import Path
+from typing import Any
 
 _SYSTEM_READ_PATHS = (
     "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/etc/ld.so.cache",
@@ -25,15 +26,12 @@ EXTRACTOR_DISTRIBUTIONS = ("landlock", "pyseccomp", "pypdfium2", "python-docx", 
                            "lxml", "zstandard", "Pillow")
 
 
-@functools.lru_cache(maxsize=4)
-def _dependency_dirs(roots: tuple[str, ...] = KERNEL_DISTRIBUTIONS) -> tuple[str, ...]:
-    """The directories (sys.path entries of this interpreter) that hold what the launcher and
-    the kernel import (or, given other `roots`, what those distributions import): ipykernel,
-    RestrictedPython, regex, landlock, pyseccomp and every distribution they require, wherever
-    they are installed (site-packages, a `--target` directory on PYTHONPATH...)."""
+def distributions(roots: tuple[str, ...] = KERNEL_DISTRIBUTIONS) -> list[Any]:
+    """The installed distributions `roots` name and every one they require (not their
+    extras), wherever installed; an optional requirement not installed here is left out."""
     from importlib import metadata
 
-    dirs: set[str] = set()
+    found: list[Any] = []
     seen: set[str] = set()
     todo = list(roots)
     while todo:
@@ -45,10 +43,20 @@ def _dependency_dirs(roots: tuple[str, ...] = KERNEL_DISTRIBUTIONS) -> tuple[str
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue  # an optional requirement not installed here (a platform marker, say)
-        dirs.add(str(Path(str(dist.locate_file(""))).resolve()))
+        found.append(dist)
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
                 todo.append(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))  # type: ignore[union-attr]
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _dependency_dirs(roots: tuple[str, ...] = KERNEL_DISTRIBUTIONS) -> tuple[str, ...]:
+    """The directories (sys.path entries of this interpreter) that hold what the launcher and
+    the kernel import (or, given other `roots`, what those distributions import): ipykernel,
+    RestrictedPython, regex, landlock, pyseccomp and every distribution they require, wherever
+    they are installed (site-packages, a `--target` directory on PYTHONPATH...)."""
+    dirs = {str(Path(str(dist.locate_file(""))).resolve()) for dist in distributions(roots)}
     return tuple(sorted(d for d in dirs if os.path.isdir(d)))
 
 

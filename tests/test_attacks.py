@@ -188,22 +188,33 @@ OS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case_id,code,expect", OS_CASES, ids=[c[0] for c in OS_CASES])
-def test_os_layer_attack(trusted_sb, host_secret, listener, case_id, code, expect):
-    code = (code.replace("CONN", repr(str(trusted_sb._host_dir / "connection.json")))
+def os_case_code(code: str, conn: str, host_secret: Path, port: int) -> str:
+    """An OS_CASES attack with its place-holders filled: the connection file's path (or an
+    expression that finds it), the host's secret, the listener's port, this process."""
+    return (code.replace("CONN", conn)
             .replace("SECRET", repr(str(host_secret)))
             .replace("HOME", repr(str(Path.home())))
-            .replace("PORT", str(listener.port))
+            .replace("PORT", str(port))
             .replace("HOSTPID", str(os.getpid())))
-    timeout = 3 if case_id == "sleep-forever" else 30
-    r = trusted_sb.execute(code, timeout=timeout)
+
+
+def run_os_case(sb, host_secret: Path, listener, case_id: str, code: str, expect: list[str]) -> None:
+    """Run one OS_CASES attack in `sb` (a started sandbox of the test sentence, plain Python)
+    and check it failed as expected and left the host and the sandbox as they were."""
+    code = os_case_code(code, repr(str(sb._host_dir / "connection.json")), host_secret, listener.port)
+    r = sb.execute(code, timeout=3 if case_id == "sleep-forever" else 30)
     seen = (r.stdout or "") + (r.error or "")
     assert r.error is not None, f"attack ran without error: {seen[:500]}"
     assert any(e in seen for e in expect), f"unexpected outcome: {seen[:800]}"
     assert PLANTED_KEY not in seen
     assert not Path("/tmp/rlm-attack-escape").exists()
     assert not Path(str(host_secret) + ".pwn").exists()
-    _host_intact(trusted_sb, host_secret, listener)
+    _host_intact(sb, host_secret, listener)
+
+
+@pytest.mark.parametrize("case_id,code,expect", OS_CASES, ids=[c[0] for c in OS_CASES])
+def test_os_layer_attack(trusted_sb, host_secret, listener, case_id, code, expect):
+    run_os_case(trusted_sb, host_secret, listener, case_id, code, expect)
 
 
 def test_sigint_ignored_kills_and_restarts(fresh_sb):

@@ -528,16 +528,11 @@ _BUBBLEWRAP_OUTCOMES = {"setuid-root": ["OSError: [Errno 22] Invalid argument"]}
 def test_the_os_attack_table_holds_as_nobody_on_bubblewrap(host_secret, listener):
     """Every OS-layer attack of tests/test_attacks.py, as plain Python, in one bubblewrap
     sandbox opened by nobody: the layers a user without root gets must hold alone."""
-    from test_attacks import OS_CASES
+    from test_attacks import OS_CASES, os_case_code
 
     find_top = ("import os as _os\n_top = _os.getcwd()\n"
                 "_top = _top if _os.path.basename(_top).startswith('rlm-sandbox-') else _os.path.dirname(_top)\n")
-    cells = [find_top + code.replace("CONN", _CONN_OF_CWD)
-             .replace("SECRET", repr(str(host_secret)))
-             .replace("HOME", repr(str(Path.home())))
-             .replace("PORT", str(listener.port))
-             .replace("HOSTPID", str(os.getpid()))
-             for _, code, _ in OS_CASES]
+    cells = [find_top + os_case_code(code, _CONN_OF_CWD, host_secret, listener.port) for _, code, _ in OS_CASES]
     results = host(*cells, timeout=600, cell_timeout_s=10)
     for (case_id, _, expect), res in zip(OS_CASES, results, strict=True):
         expect = expect + _BUBBLEWRAP_OUTCOMES.get(case_id, [])

@@ -18,9 +18,9 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY, cli_env
+from conftest import cli_env
 from scripted_server import Call, ScriptedServer
-from test_attacks import OS_CASES
+from test_attacks import OS_CASES, run_os_case
 
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.container import container_setup, engine_path, runtime_options, unavailable
@@ -60,24 +60,9 @@ def test_the_kernel_runs_in_a_container_with_every_layer(box):
 
 @pytest.mark.parametrize("case_id,code,expect", OS_CASES, ids=[c[0] for c in OS_CASES])
 def test_os_layer_attack_on_the_container(box, host_secret, listener, case_id, code, expect):
-    _attack(box, host_secret, listener, case_id, code, expect)
+    run_os_case(box, host_secret, listener, case_id, code, expect)
 
 
-def _attack(box, host_secret, listener, case_id, code, expect) -> None:
-    code = (code.replace("CONN", repr(str(box._host_dir / "connection.json")))
-            .replace("SECRET", repr(str(host_secret)))
-            .replace("HOME", repr(str(Path.home())))
-            .replace("PORT", str(listener.port))
-            .replace("HOSTPID", str(os.getpid())))
-    r = box.execute(code, timeout=3 if case_id == "sleep-forever" else 30)
-    seen = (r.stdout or "") + (r.error or "")
-    assert r.error is not None, f"attack ran without error: {seen[:500]}"
-    assert any(e in seen for e in expect), f"unexpected outcome: {seen[:800]}"
-    assert PLANTED_KEY not in seen
-    assert not Path("/tmp/rlm-attack-escape").exists()
-    assert not Path(str(host_secret) + ".pwn").exists()
-    assert listener.connections == 0
-    assert box.execute("print(len(context))").stdout == "43\n"
 
 
 gvisor = pytest.mark.skipif(shutil.which("runsc", path="/usr/bin:/bin:/usr/local/bin") is None,
@@ -122,7 +107,7 @@ GVISOR_CASES = [(case_id, *_GVISOR_OUTCOMES.get(case_id, (code, expect))) for ca
 @gvisor
 @pytest.mark.parametrize("case_id,code,expect", GVISOR_CASES, ids=[c[0] for c in GVISOR_CASES])
 def test_os_layer_attack_under_gvisor(gvisor_box, host_secret, listener, case_id, code, expect):
-    _attack(gvisor_box, host_secret, listener, case_id, code, expect)
+    run_os_case(gvisor_box, host_secret, listener, case_id, code, expect)
 
 
 def test_a_file_context_arrives_as_an_open_file_and_is_cited_back(tmp_path):
