@@ -43,6 +43,7 @@ class ContainerSandbox(Sandbox):
         super().__init__(config)
         self._container: tuple[str, str] | None = None  # (engine, container name) once launched
         self._channel.signal_in_status = True
+        self._gvisor = False
 
     def launch_argv(self, launch_spec: Path) -> list[str]:
         setup = container_setup(self.config)
@@ -53,11 +54,14 @@ class ContainerSandbox(Sandbox):
         box_path = self._host_dir / "container.json"
         box_path.write_text(json.dumps(box))
         self._container = (setup["engine"], name)
+        self._gvisor = Path(setup["runtime"] or "-").name == "runsc"
         return [sys.executable, "-s", "-P", "-m", "sandbox.container_launch", str(launch_spec), str(box_path)]
 
     def _kernel_pid(self) -> int | None:
-        """The kernel's pid on the host: the child of the container's init."""
-        if self._container is None:
+        """The kernel's pid on the host: the child of the container's init (None under gVisor,
+        whose kernel runs the sandbox's processes inside its own: what the host sees there is
+        gVisor, whose limits are not the kernel's to change)."""
+        if self._container is None or self._gvisor:
             return None
         engine, name = self._container
         probe = subprocess.run([engine, "inspect", "--format", "{{.State.Pid}}", name], capture_output=True,

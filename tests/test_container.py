@@ -89,6 +89,7 @@ def test_gvisor_runs_the_kernel_on_a_kernel_of_its_own(gvisor_box):
         assert layers[layer].active, layers[layer]
     r = gvisor_box.execute("import os\nprint(os.uname().release, len(context))")
     assert r.stdout.split() == ["4.4.0", "43"], r.error  # gVisor's kernel answers, not this machine's
+    assert gvisor_box._kernel_pid() is None  # the host sees gVisor, never the kernel (nor changes its limits)
 
 
 # where gVisor's kernel answers otherwise, and holds all the same: a process may read its
