@@ -60,10 +60,10 @@ def limit_user_counts(processes: int | None, report: Any) -> None:
 
 
 def from_stdin(launcher: types.ModuleType) -> dict[str, Any]:
-    """The settings, read whole from stdin, for a runtime that cannot hand over descriptors
-    (gVisor's): the kernel's connection file and options come inside them and become sealed
-    in-memory files here, and the report of the layers goes out on stdout, its first line.
-    Both are then pointed at /dev/null, before any model code runs."""
+    """The settings, read whole from stdin (the container backend's way: no runtime need hand
+    a container descriptors, and gVisor's cannot): the kernel's connection file and options come
+    inside them and become sealed in-memory files here, and the report of the layers goes out
+    first on stdout. Both are then pointed at /dev/null, before any model code runs."""
     cfg = json.loads(sys.stdin.buffer.read())
     cfg["inputs"] = [launcher.sealed_file("connection", cfg.pop("connection").encode()),
                      launcher.sealed_file("options", cfg.pop("options").encode())]
