@@ -8,8 +8,8 @@ cgroup, and lowered resource limits; inside it, the Landlock allow-list and secc
 the other backends (`sandbox/inner_stage.py`). The work directory is bound at its own path, so
 the kernel's sockets and the contexts handed over them as open files work as with the other
 backends: the engine must run on this machine's kernel (Linux; not a Podman machine's VM,
-whose mounts carry no sockets). Docker is not an engine here: it cannot hand a container open
-descriptors (Podman's --preserve-fds), which carry the kernel's key and settings.
+whose mounts carry no sockets). Docker is not offered as an engine: no daemon runs where this
+was built to test one against.
 
 How it launches: `sandbox/container_launch.py` (outside: a watchdog that removes the
 container if the host dies and passes the inner stage its settings over a pipe, then
