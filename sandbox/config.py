@@ -94,11 +94,9 @@ class SandboxConfig:
             raise ValueError(f"policy must be 'restricted' or 'trusted', not {self.policy!r}")
         if not isinstance(self.backend, str) or not self.backend.replace("-", "_").isidentifier():
             raise ValueError(f"backend must be a backend's name, not {self.backend!r}")
-        for name in ("container_image", "container_python", "container_runtime"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
-                                      or any(c.isspace() or c == "\0" for c in value)):
-                raise ValueError(f"{name} must be a name without spaces or a leading '-', not {value!r}")
+        problem = container_names_problem(self)
+        if problem:
+            raise ValueError(problem)
         for name in ("cell_timeout_s", "interrupt_grace_s", "startup_timeout_s", "extract_time_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -107,3 +105,17 @@ class SandboxConfig:
                      "extract_memory_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+
+
+CONTAINER_NAMES = ("container_image", "container_python", "container_runtime")
+
+
+def container_names_problem(config: SandboxConfig) -> str | None:
+    """Why one of `config`'s container names cannot go on an engine's command line (a leading
+    '-' would be read as an option, a space or NUL splits or ends it), or None."""
+    for name in CONTAINER_NAMES:
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
+                                  or any(c.isspace() or c == "\0" for c in value)):
+            return f"{name} must be a name without spaces or a leading '-', not {value!r}"
+    return None

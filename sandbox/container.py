@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, container_names_problem
 from sandbox.container_engine import ENGINE_ENV, SYSTEM_PATH, engine_env, engine_path, remove_container, remove_orphans
 from sandbox.errors import SandboxError
 from sandbox.host import Sandbox
@@ -100,13 +100,11 @@ def _orphans_removed(engine: str) -> int:
 def container_setup(config: SandboxConfig) -> dict[str, Any]:
     """The engine, runtime, image and Python a container of `config` runs with; SandboxError
     saying why when there is none that works here."""
-    for name in ("container_image", "container_python", "container_runtime"):
-        value = getattr(config, name)
-        # checked again here: a configuration is a dataclass, its fields may be set after its
-        # own check ran
-        if value is not None and (not isinstance(value, str) or not value or value.startswith("-")
-                                  or any(c.isspace() or c == "\0" for c in value)):
-            raise SandboxError(f"{name} must be a name without spaces or a leading '-', not {value!r}")
+    # checked again here: a configuration is a dataclass, its fields may be set after its own
+    # check ran
+    problem = container_names_problem(config)
+    if problem:
+        raise SandboxError(problem)
     return dict(_setup(config.container_image, config.container_python, config.container_runtime))
 
 
