@@ -52,6 +52,7 @@ from rlm.loop_guards import (
     supported,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
+from rlm.namesakes import namesake_of
 from rlm.notes_hook import NotesHook
 from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
@@ -123,6 +124,7 @@ class Run:
         self.questioned = False
         self.questioned_empty = False
         self.questioned_copy = False
+        self.questioned_namesake = False
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.context_head: str | None = None
         self.last_plain: str | None = None
@@ -542,6 +544,13 @@ class Run:
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
             return False
+        if self.config.answer_check and not self.questioned_namesake:
+            twin = namesake_of(answer, self.query, "\n".join(self.seen))
+            if twin is not None:
+                self.questioned_namesake = True  # asked once: a plural or a suffix may be the subject itself
+                self._refuse_final(obs, turn, "the answer was read beside a longer name than the question's",
+                                   prompts.namesake_answer(preview, *twin))
+                return False
         return True
 
     def _fits_schema(self, obs: Observation, turn: int, answer: str) -> bool:

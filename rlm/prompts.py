@@ -167,6 +167,16 @@ def unsupported_answer(preview: str, same_step: bool) -> str:
             "code and look at the output; then give it again (if it is right, give it again as it is).")
 
 
+def namesake_answer(preview: str, subject: str, twin: str) -> str:
+    pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
+    quote = next((q for q in ("'", '"') if q not in pattern), None)
+    example = f", e.g. `re.search(r{quote}{pattern}{quote}, line)`" if quote and "\n" not in pattern else ""
+    return (f"Your final answer ({preview!r}) was not accepted yet: the output you read it from names "
+            f"{twin[:80]!r}, and the question asks about {subject!r}. A longer name that begins or ends with "
+            f"it is another record. Find the lines where {subject!r} stands whole{example}, read the value "
+            "there, then answer (if your answer is right, give it again as it is).")
+
+
 def flagged_answer(preview: str) -> str:
     return (f"Your final answer ({preview!r}) is a sub-model's reply that declined, or that was given no data "
             "to read: it is not an answer. Pass the sub-model the text it needs, or compute the answer with code.")

@@ -426,3 +426,41 @@ def test_a_cell_that_searches_for_the_worked_examples_words_is_told_so(make_rlm)
     with ScriptedServer({"root": script(copied, "FINAL_VAR(hits)")}) as server:
         result = make_rlm(server, answer_check=False).completion(f"{word} ordered\n", f"Orders of {word}?")
     assert events(result, "loop_check") == []
+
+
+def test_an_answer_read_beside_a_namesake_is_questioned_once_then_the_subjects_value_taken(make_rlm):
+    """`'sales-lakeview' in line` also finds `sales-lakeview-2`'s line (the real 1.5B model took
+    that line's code in four runs of four): the answer is questioned, saying which name it was
+    read beside; read again from the subject's own line it stands."""
+    log = ("2024-03-01 INFO [auth] issued recovery code RC-MSL5-LF63 for account sales-lakeview-2\n"
+           + "".join(f"2024-03-01 INFO [auth] login ok for account user-{i}\n" for i in range(200))
+           + "2024-03-01 INFO [auth] issued recovery code RC-5Z4F-UVTC for account sales-lakeview\n")
+    first = "```repl\nhits = [l for l in context.splitlines() if 'sales-lakeview' in l]\nprint(hits[0])\n```"
+    again = ("```repl\nimport re\nprint([l for l in context.splitlines() "
+             "if re.search(r'sales-lakeview(?![\\w-])', l)])\n```")
+    with ScriptedServer({"root": script(first, "FINAL(RC-MSL5-LF63)", again, "FINAL(RC-5Z4F-UVTC)")}) as server:
+        result = make_rlm(server).completion(log, "What recovery code was issued for the account sales-lakeview?")
+        told = prompt_of(server, 2)
+    assert "names 'sales-lakeview-2', and the question asks about 'sales-lakeview'" in told
+    assert result.answer == "RC-5Z4F-UVTC"
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer was read beside a longer name than the question's"]
+
+
+def test_a_namesake_answer_given_again_is_taken(make_rlm):
+    """Asked once: the model that answers the same again is believed (a plural, a suffix of
+    the subject's own may look like another name)."""
+    text = "In 1901, Ottilie Craneley moved her laboratory to Brightwater.\n" * 3
+    look = "```repl\nprint([s for s in context.splitlines() if 'Ottilie Crane' in s][:1])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(Brightwater)", "FINAL(Brightwater)")}) as server:
+        result = make_rlm(server).completion(text, "To which city did Ottilie Crane move her laboratory?")
+    assert result.answer == "Brightwater" and len(events(result, "final_refused")) == 1
+
+
+def test_an_answer_read_beside_the_subject_itself_is_not_questioned(make_rlm):
+    log = ("issued code RC-1 for account sales-lakeview-2\nissued code RC-2 for account sales-lakeview\n"
+           "issued code RC-2 for account sales-lakeview-9\n")
+    look = "```repl\nprint(context)\n```"
+    with ScriptedServer({"root": script(look, "FINAL(RC-2)")}) as server:
+        result = make_rlm(server).completion(log, "Which code was issued for the account sales-lakeview?")
+    assert result.answer == "RC-2" and events(result, "final_refused") == []

@@ -40,3 +40,12 @@ def test_prose_without_a_marker_and_an_odd_case_marker_are_named(tmp_path):
     result = run(tmp_path, "```repl\nprint(context.count('ERROR'))\n```", "final_VAR(nothing)", "There are 7.")
     modes = classify(result.trajectory_path)
     assert {"marker_case", "no_code_reply", "prose_not_finished"} <= set(modes), modes
+
+
+def test_an_answer_read_beside_a_namesake_is_named(tmp_path):
+    log = "code RC-1 for account sales-lakeview-2\ncode RC-2 for account sales-lakeview\n"
+    with ScriptedServer({"root": script("```repl\nprint(context.splitlines()[0])\n```", "FINAL(RC-1)",
+                                        "FINAL(RC-1)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                     max_iterations=4).completion(log, "Which code was issued for the account sales-lakeview?")
+    assert result.answer == "RC-1" and "namesake_answer" in classify(result.trajectory_path)

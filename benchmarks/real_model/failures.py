@@ -20,6 +20,8 @@ marker_case          a final marker in another case (`Final_VAR(`), ignored befo
 prose_not_finished   a short plain answer with no marker, and the run did not end on it
 invented_output      text after the last code block showing output not yet seen
 unsupported_final    a final answer (accepted or not) that nothing the model saw supports
+namesake_answer      a final answer (accepted or not) read beside a longer name than the question's
+                     (`sales-lakeview-2` for `sales-lakeview`) and never beside the name itself
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from rlm import read_trajectory
 from rlm.events import Kind, Status
 from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported
+from rlm.namesakes import namesake_of
 from rlm.protocol import parse_reply
 from sandbox.kernel.protected import rebound_names
 
@@ -56,6 +59,7 @@ def classify(trajectory: str | Path) -> list[str]:
     repeats = Repeats()
     seen: list[str] = []
     sub_replies: list[str] = []
+    query = next((e.get("query") for e in events if e.get("event") == Kind.RUN_START), None)
     for e in events:
         kind = e.get("event")  # a run's file holds its own events (a child run has its own file)
         if kind == Kind.MODEL_CALL and isinstance(e.get("reply"), str) and e.get("turn") != "notes":
@@ -87,6 +91,8 @@ def classify(trajectory: str | Path) -> list[str]:
             found.add("sub_prompt_no_data")
         elif kind == Kind.FINAL_REFUSED and "nothing the model saw" in str(e.get("reason")):
             found.add("unsupported_final")
+        elif kind == Kind.FINAL_REFUSED and "longer name" in str(e.get("reason")):
+            found.add("namesake_answer")
     _block_cascade(events, found)
     if isinstance(answer, str):
         if answer.strip() == _UNREADY:
@@ -96,6 +102,8 @@ def classify(trajectory: str | Path) -> list[str]:
             found.add("refusal_answer")
         if not supported(answer, "\n".join(seen)):
             found.add("unsupported_final")
+        if isinstance(query, str) and namesake_of(answer, query, "\n".join(seen)):
+            found.add("namesake_answer")
     return sorted(found)
 
 

@@ -1,0 +1,98 @@
+"""Answers read from a namesake: the question asks about `sales-lakeview`, `Ottilie Crane` or
+`Summit 1 Fan`, and the model's answer comes from the record of `sales-lakeview-2`,
+`Ottilie Craneley` or `Summit 1 Fan Pro`, a longer name that begins with the one asked about.
+Data made to be searched holds such near-twins (and generated tasks plant them); a first
+match of `'sales-lakeview' in line` finds the twin as readily as the subject.
+
+`question_subjects` picks the names a question gives (identifiers, quoted strings, runs of
+capitalised words); `namesake_of` says which longer name an answer was read beside, when the
+text the model saw shows the answer only next to longer forms of a subject and never next to
+the subject itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+# an identifier: a word holding a digit, a hyphen or an underscore between letters (T-77762, S-19,
+# sales-lakeview, req_id); a quoted string; a run of capitalised words and numbers (Summit 1 Fan)
+_IDENT = re.compile(r"(?<![\w-])(?=[\w-]*[^\W_])[\w]+(?:[-_./:][\w]+)+(?![\w-])|(?<![\w-])(?=\w*\d)(?=\w*[^\W\d_])\w+")
+_QUOTED = re.compile(r"[\"\u201c\u2018'`]([^\"\u201d\u2019'`\n]{2,60})[\"\u201d\u2019'`]")
+_CAPS = re.compile(r"\b[A-Z][\w'’]*(?:[ \t]+(?:[A-Z][\w'’]*|\d[\w]*))*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\s*$")
+MAX_SUBJECTS = 12
+MAX_ANSWER_CHARS = 120
+# the pieces of printed text an answer is read in: a line, a sentence, an item of a printed list
+_UNIT_BREAK = re.compile(r"\n|(?<=[.!?])\s+(?=[A-Z0-9])|', '|\", \"|\\n")
+_SCAN_CHARS = 2_000_000  # the most recent seen text looked at
+
+
+def question_subjects(question: str) -> list[str]:
+    """The names `question` asks about, longest first (at most MAX_SUBJECTS)."""
+    found: list[str] = [m.group(1).strip() for m in _QUOTED.finditer(question)]
+    found += [m.group() for m in _IDENT.finditer(question)]
+    for m in _CAPS.finditer(question):
+        words = m.group().split()
+        # a sentence's first word is capitalised by grammar, not because it names something
+        if _SENTENCE_START.search(question[:m.start()]):
+            words = words[1:]
+        while words and not words[-1][0].isalpha():  # "Summit 1 Fan 2024" keeps its name part
+            if len(words) > 1 and words[-1][0].isdigit() and words[-2][0].isalpha():
+                break
+            words.pop()
+        name = " ".join(words)
+        if len(name) >= 3 and (len(words) > 1 or not name.isupper() or len(name) > 3):
+            found.append(name)
+    out: list[str] = []
+    for name in sorted(dict.fromkeys(found), key=len, reverse=True):
+        if len(name) >= 3 and not any(name in longer for longer in out):
+            out.append(name)
+    return out[:MAX_SUBJECTS]
+
+
+def _whole(name: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w]|-[\w])", re.IGNORECASE)
+
+
+def _longer(name: str) -> re.Pattern[str]:
+    """`name` with more of a name after it (sales-lakeview-2, Craneley) or before it."""
+    esc = re.escape(name)
+    return re.compile(r"(?:" + esc + r"(?:\w+|-\w+)|(?<![\w-])[\w-]*\w-?" + esc + r")", re.IGNORECASE)
+
+
+def _answer_in(answer: str) -> re.Pattern[str]:
+    esc = re.escape(answer)
+    left = r"(?<![\w.-])" if answer[:1].isalnum() else ""
+    right = r"(?![\w]|[.-]\w)" if answer[-1:].isalnum() else ""
+    return re.compile(left + esc + right, re.IGNORECASE)
+
+
+def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None:
+    """(the subject, the longer name) when every piece of `seen` that holds `answer` and names a
+    subject of `question` names only longer forms of it; None when the answer was read beside the
+    subject itself, or beside none, or cannot be told."""
+    text = answer.strip().strip(".")
+    if not text or len(text) > MAX_ANSWER_CHARS:
+        return None
+    subjects = question_subjects(question)
+    if not subjects:
+        return None
+    wanted = _answer_in(text)
+    whole = [_whole(s) for s in subjects]
+    longer = [_longer(s) for s in subjects]
+    twins: dict[str, str] = {}
+    cleared: set[str] = set()
+    for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
+        if len(unit) > 4000 or not wanted.search(unit):
+            continue
+        for subject, w, lg in zip(subjects, whole, longer, strict=True):
+            if subject in cleared:
+                continue
+            if w.search(unit):
+                cleared.add(subject)  # read beside the subject itself somewhere: no verdict against it
+                twins.pop(subject, None)
+                continue
+            m = lg.search(unit)
+            if m and subject not in twins and text.lower() not in m.group().lower():
+                twins[subject] = m.group()
+    return next(iter(twins.items()), None)

@@ -1,0 +1,62 @@
+"""The names a question asks about, and answers read beside a longer name that begins or ends
+with one of them (rlm/namesakes.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlm.namesakes import namesake_of, question_subjects
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("What recovery code was issued for the account sales-lakeview? Answer with the code only.",
+     ["sales-lakeview"]),
+    ("To which city did Ottilie Crane move her laboratory? Answer with the city name only.", ["Ottilie Crane"]),
+    ("What is the warranty period, in months, of the Summit 1 Fan?", ["Summit 1 Fan"]),
+    ("Find the agent of ticket T-77762. How many tickets does that agent have?", ["T-77762"]),
+    ('Exactly one user deleted the repository "lumen-api". Who?', ["lumen-api"]),
+    ("What is the access code for the east gate of the Ivanova Street depot?", ["Ivanova Street"]),
+    ("How many lines are there?", []),
+])
+def test_the_names_a_question_gives(question, expected):
+    assert question_subjects(question) == expected
+
+
+QUESTION = "What recovery code was issued for the account sales-lakeview?"
+
+
+@pytest.mark.parametrize("seen,answer,expected", [
+    # read only beside the longer name, as a line or an item of a printed list
+    ("code RC-1 for account sales-lakeview-2\n", "RC-1", ("sales-lakeview", "sales-lakeview-2")),
+    ("['code RC-1 for account sales-lakeview-2', 'code RC-2 for account sales-lakeview']", "RC-1",
+     ("sales-lakeview", "sales-lakeview-2")),
+    ("code RC-1 for account old-sales-lakeview\n", "RC-1", ("sales-lakeview", "old-sales-lakeview")),
+    # read beside the subject itself, somewhere
+    ("code RC-1 for account sales-lakeview-2\ncode RC-1 for account sales-lakeview\n", "RC-1", None),
+    ("['code RC-2 for account sales-lakeview-2', 'code RC-1 for account sales-lakeview']", "RC-1", None),
+    # beside no form of the subject, or not seen at all: no verdict
+    ("code RC-1 for account other\n", "RC-1", None),
+    ("code RC-2 for account sales-lakeview-2\n", "RC-1", None),
+    # the answer must stand whole: RC-10 is not RC-1
+    ("code RC-10 for account sales-lakeview-2\n", "RC-1", None),
+    # an answer too long to be a value read from a line is not checked
+    ("x " * 100 + "sales-lakeview-2", "x " * 100, None),
+])
+def test_an_answer_read_beside_a_longer_name(seen, answer, expected):
+    assert namesake_of(answer, QUESTION, seen) == expected
+
+
+def test_names_of_the_questions_description_do_not_clear_the_subject():
+    """A field the question names (`latency_ms`) stands whole on every line of a log: it says
+    nothing about which account a line is about."""
+    question = ("The context is a log (timestamp, level, host=, latency_ms=, message). What recovery "
+                "code was issued for the account sales-lakeview?")
+    seen = "INFO latency_ms=791 issued recovery code RC-MSL5-LF63 for account sales-lakeview-2\n"
+    assert namesake_of("RC-MSL5-LF63", question, seen) == ("sales-lakeview", "sales-lakeview-2")
+
+
+def test_a_prose_twin_in_the_same_paragraph_is_told_apart_by_sentence():
+    q = "To which city did Ottilie Crane move her laboratory?"
+    seen = "In 1945, Ottilie Crane moved her laboratory to Oldbury. In 1901, Ottilie Craneley moved it to Brightwater."
+    assert namesake_of("Brightwater", q, seen) == ("Ottilie Crane", "Ottilie Craneley")
+    assert namesake_of("Oldbury", q, seen) is None
