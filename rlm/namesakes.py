@@ -50,14 +50,22 @@ def question_subjects(question: str) -> list[str]:
     return out[:MAX_SUBJECTS]
 
 
+# a name of several words goes on with a capitalised word or a number: Ivanova Street North
+_MORE_WORDS = r"(?-i:[ \t]+(?:[A-Z]|\d))"
+
+
 def _whole(name: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w]|-[\w])", re.IGNORECASE)
+    more = "|" + _MORE_WORDS if " " in name else ""
+    return re.compile(r"(?<![\w-])" + re.escape(name) + r"(?!\w|-\w" + more + ")", re.IGNORECASE)
 
 
 def _longer(name: str) -> re.Pattern[str]:
-    """`name` with more of a name after it (sales-lakeview-2, Craneley) or before it."""
+    """`name` with more of a name after it (sales-lakeview-2, Craneley, Ivanova Street North) or
+    before it (old-sales-lakeview)."""
     esc = re.escape(name)
-    return re.compile(r"(?:" + esc + r"(?:\w+|-\w+)|(?<![\w-])[\w-]*\w-?" + esc + r")", re.IGNORECASE)
+    more = r"|(?-i:[ \t]+(?:[A-Z]\w*|\d\w*))" if " " in name else ""
+    return re.compile(r"(?:" + esc + r"(?:\w+|-\w+" + more + r")|(?<![\w-])[\w-]*\w-?" + esc + r")",
+                      re.IGNORECASE)
 
 
 def _answer_in(answer: str) -> re.Pattern[str]:

@@ -60,3 +60,11 @@ def test_a_prose_twin_in_the_same_paragraph_is_told_apart_by_sentence():
     seen = "In 1945, Ottilie Crane moved her laboratory to Oldbury. In 1901, Ottilie Craneley moved it to Brightwater."
     assert namesake_of("Brightwater", q, seen) == ("Ottilie Crane", "Ottilie Craneley")
     assert namesake_of("Oldbury", q, seen) is None
+
+
+def test_a_name_of_several_words_goes_on_with_a_capitalised_word():
+    q = "What is the access code for the east gate of the Ivanova Street depot?"
+    seen = ("At the Ivanova Street North depot, the keypad code is 8853-TUNDRA.\n"
+            "The east gate of the Ivanova Street depot is 5039-NIMBUS.\n")
+    assert namesake_of("8853-TUNDRA", q, seen) == ("Ivanova Street", "Ivanova Street North")
+    assert namesake_of("5039-NIMBUS", q, seen) is None
