@@ -120,6 +120,7 @@ class Run:
         self.repeats = Repeats()
         self.seen: list[str] = []
         self.pending_notes: list[str] = []
+        self.cell_code: str | None = None
         self.flagged_replies: set[str] = set()
         self.questioned = False
         self.questioned_empty = False
@@ -589,7 +590,11 @@ class Run:
         wall = self.tree.budget.wall_left()
         if wall is not None:
             timeout = max(1.0, min(timeout, wall))
-        result: ExecResult = await self.blocking(self.sb.execute, code, timeout)
+        self.cell_code = code
+        try:
+            result: ExecResult = await self.blocking(self.sb.execute, code, timeout)
+        finally:
+            self.cell_code = None
         if result.restarted and self.lent is not None:
             # a new kernel: what the session's earlier asks made is gone, and the next ask is told
             self.lent.not_replayed = [a.run_id for a in self.lent.earlier]

@@ -2,8 +2,9 @@
 failure mode seen with real models, and what the model is told when it happens.
 
 - a cell that repeats an earlier one and gets the same result (`Repeats`);
-- a sub-call prompt too short to carry any of the data, and a sub-model's reply that refuses
-  or asks for data it was not given (`short_prompts`, `looks_like_refusal`);
+- a sub-call prompt too short to carry any of the data, one written whole in the cell's code
+  (`written_prompts`), and a sub-model's reply that refuses or asks for data it was not given
+  (`short_prompts`, `looks_like_refusal`);
 - a final answer nothing the model saw supports (`supported`);
 - text written after a code block, before its output was seen (`invents_output`);
 - an answer that is what a search matching nothing gives (`is_empty_result`).
@@ -38,6 +39,32 @@ def looks_like_refusal(reply: str) -> bool:
 def short_prompts(prompts: list[str]) -> list[int]:
     """The lengths of the prompts too short to carry any data."""
     return [len(p) for p in prompts if len(p.strip()) < SHORT_PROMPT_CHARS]
+
+
+def written_prompts(prompts: list[str], code: str | None) -> list[str]:
+    """The prompts too short to carry data that are strings written whole in `code` (a literal,
+    or an f-string with nothing put in): they hold only the model's own words, so a sub-model
+    could only guess (`llm_query("How many errors are there?")`)."""
+    short = [p for p in prompts if len(p.strip()) < SHORT_PROMPT_CHARS]
+    if not short or not code:
+        return []
+    literals = _code_strings(code)
+    return [p for p in short if p in literals or p.strip() in literals]
+
+
+def _code_strings(code: str) -> frozenset[str]:
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        return frozenset()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+            found.add(node.value.strip())
+    return frozenset(found)
 
 
 def _normal_code(code: str) -> str:

@@ -92,7 +92,13 @@ def now_block(turn: int, max_turns: int, budget_line: str, variables: list[Varia
     if total > limit:
         rows.append(f"... and {total - limit:,} more (SHOW_VARS() lists them)")
     left = max_turns - turn + 1
-    last = " This is your last turn: give the final answer now." if left <= 1 else ""
+    if left <= 1:
+        last = " This is your last turn: give the final answer now."
+    elif turn > 1:
+        # small models, having printed the answer, went on asking `llm_query` the question itself
+        last = " If an output above already answers the question, give it now: FINAL(answer)."
+    else:
+        last = ""
     return (
         f"[now] Turn {turn} of {max_turns} ({left} left, this one included).{last} "
         f"Budget left: {budget_line}.\n"
@@ -154,6 +160,14 @@ def short_prompts(count: int, longest: int) -> str:
             "read with the question: llm_query(question + \"\\n\\n\" + chunk).")
 
 
+def written_prompt(prompt: str, total: int) -> str:
+    which = "the prompt" if total == 1 else f"each of the {total} prompts, e.g."
+    return (f"llm_query: nothing was sent: {which} {prompt.strip()[:100]!r} is a string written in your code, "
+            "with no text from `context` in it, and the sub-model never sees `context`: it could only guess. "
+            "Put the text to read in the prompt, llm_query(question + \"\\n\\n\" + chunk), or find the answer "
+            "with code.")
+
+
 def refusals(count: int, preview: str) -> str:
     which = "a prompt" if count == 1 else f"{count} prompts"
     return (f"Note: the sub-model's reply to {which} declined or asked for data ({preview!r}): it was not "
@@ -170,11 +184,16 @@ def unsupported_answer(preview: str, same_step: bool) -> str:
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
     pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
     quote = next((q for q in ("'", '"') if q not in pattern), None)
-    example = f", e.g. `re.search(r{quote}{pattern}{quote}, line)`" if quote and "\n" not in pattern else ""
-    return (f"Your final answer ({preview!r}) was not accepted yet: the output you read it from names "
-            f"{twin[:80]!r}, and the question asks about {subject!r}. A longer name that begins or ends with "
-            f"it is another record. Find the lines where {subject!r} stands whole{example}, read the value "
-            "there, then answer (if your answer is right, give it again as it is).")
+    text = (f"Your final answer ({preview!r}) was not accepted yet: you read it beside {twin[:80]!r}, and the "
+            f"question asks about {subject!r} (a test like `{subject!r} in line` is true for both). ")
+    if quote is None or "\n" in pattern:
+        return text + (f"Find the lines where {subject!r} stands whole, not inside a longer name, and answer "
+                       "from them (if your answer is right, give it again as it is).")
+    return text + (f"Print the lines where {subject!r} stands whole, not inside a longer name:\n"
+                   "```repl\nhits = [line for line in context.splitlines() "
+                   f"if re.search(r{quote}{pattern}{quote}, line)]"
+                   "\nprint(len(hits))\nprint(hits[:5])\n```\n"
+                   "then answer from them (if your answer is right, give it again as it is).")
 
 
 def flagged_answer(preview: str) -> str:

@@ -31,6 +31,7 @@ class RunHandle(Protocol):
     children: list[str]
     flagged_replies: set[str]
     pending_notes: list[str]
+    cell_code: str | None  # the code of the cell running now
     history: History | None
     sandbox: SandboxBackend | None
     trajectory: Trajectory

@@ -26,7 +26,7 @@ from rlm import prompts as prompts_text
 from rlm.errors import RLMError
 from rlm.events import ChildDoneEvent, ChildRunEvent, LoopCheckEvent, SubCallEvent
 from rlm.inputs import Context
-from rlm.loop_guards import looks_like_refusal, short_prompts
+from rlm.loop_guards import looks_like_refusal, short_prompts, written_prompts
 from rlm.model_window import DEFAULT_WINDOW_CHARS, chunk_chars
 from rlm.tools import MAX_IMAGES, SUBCONTEXT_KEY
 from rlm.trajectory import prompt_record
@@ -66,6 +66,7 @@ class SubCallServer:
         self._start_child = start_child
         self._turn = -1
         self._turn_prompts = 0
+        self._written_turn: int | None = None  # the turn whose short note first met a prompt written in code
 
     def handle(self, request: HostRequest) -> list[str]:
         """On a bridge thread: hop onto the run's event loop and wait for the answers."""
@@ -143,13 +144,22 @@ class SubCallServer:
 
     def _check_prompts(self, prompts: list[str], pictures: bool = False) -> None:
         """ValueError for a prompt over the sub-model's window; a note for prompts too short to
-        carry any data (rlm/loop_guards.py), unless pictures carry it."""
+        carry any data (rlm/loop_guards.py), unless pictures carry it. Prompts that are all too
+        short and written whole in the cell's code (a guess the sub-model would make up) are
+        sent with that note in the first turn that makes them, and refused with a ValueError in
+        every later turn, once the model was told (not with `answer_check=False`)."""
         window = int(self.config.sub_window_chars or DEFAULT_WINDOW_CHARS)
         over = [len(p) for p in prompts if len(p) > window]
         if over:
             raise ValueError(f"llm_query: a prompt of {max(over):,} characters is over the sub-model's window "
                              f"(about {window:,} characters); nothing was sent: split the text into chunks of at most "
                              f"{chunk_chars(window):,} characters, leaving room for the question")
+        written = [] if pictures or not self.config.answer_check else written_prompts(prompts, self.run.cell_code)
+        if written and len(written) == len(prompts):  # nothing of the request carries data
+            if self._written_turn is not None and self._written_turn < self.run.iterations:
+                self.run.emit(LoopCheckEvent(event="loop_check", check="written_sub_prompt", count=len(written)))
+                raise ValueError(prompts_text.written_prompt(written[0], len(prompts)))
+            self._written_turn = self.run.iterations
         short = [] if pictures else short_prompts(prompts)
         if short:
             self.run.pending_notes.append(prompts_text.short_prompts(len(short), max(short)))

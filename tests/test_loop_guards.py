@@ -205,11 +205,42 @@ def test_a_sub_call_of_a_bare_chunk_is_refused_in_the_kernel(make_rlm):
 
 
 def test_a_sub_call_with_no_data_is_flagged(make_rlm):
-    with ScriptedServer({"root": script("```repl\nr = llm_query('What is the total amount?')\nprint(r)\n```",
-                                        "FINAL(x)"), "sub": lambda c: "1234"}) as server:
+    """A short prompt built from data (a line) is sent, with a note that it is short."""
+    code = "```repl\nr = llm_query('What is the total amount? ' + context.splitlines()[0])\nprint(r)\n```"
+    with ScriptedServer({"root": script(code, "FINAL(x)"), "sub": lambda c: "1234"}) as server:
         make_rlm(server, max_iterations=2).completion("amount 5\namount 6", "total?")
         told = prompt_of(server, 1)
-    assert "fewer than 200 characters (the longest: 25)" in told and "never `context`" in told
+        assert len(server.calls_to("sub")) == 1
+    assert "fewer than 200 characters (the longest: 34)" in told and "never `context`" in told
+
+
+@pytest.mark.parametrize("call", ["llm_query('What is the total amount?')",
+                                  "llm_query(f'What is the total amount?')",
+                                  "llm_query_batched(['What is the total?', 'Count the ERROR lines.'])[0]"])
+def test_a_sub_call_whose_prompt_is_written_whole_in_the_code_is_not_sent_once_told(make_rlm, call):
+    """The real model sent `llm_query("SELECT COUNT(*) FROM logs WHERE level = 'ERROR'")` after
+    counting right, then such prompts turn after turn, and answered with what the sub-model made
+    up about an order of the worked example: a prompt of the model's own words alone is a
+    guess; the first is sent with the note, later ones are refused before they are sent."""
+    code = f"```repl\nr = {call}\nprint(r)\n```"
+    with ScriptedServer({"root": script(code, code, "FINAL(x)"), "sub": lambda c: "1234"}) as server:
+        result = make_rlm(server, max_iterations=3).completion("amount 5\namount 6", "total?")
+        sent = len(server.calls_to("sub"))
+        told = prompt_of(server, 1)
+    assert sent == (2 if "batched" in call else 1) and "fewer than 200 characters" in told
+    first, second = events(result, "cell")[:2]
+    assert first["error"] is None
+    assert "nothing was sent" in second["error"] and "is a string written in your code" in second["error"]
+    assert [e["check"] for e in events(result, "loop_check") if e["check"] == "written_sub_prompt"]
+
+
+def test_answer_check_false_sends_a_written_prompt(make_rlm):
+    code = "```repl\nr = llm_query('hi')\n```"
+    again = "```repl\nr = llm_query('hi there')\n```"
+    with ScriptedServer({"root": script(code, again, "FINAL_VAR(r)"), "sub": lambda c: "hello"}) as server:
+        result = make_rlm(server, answer_check=False).completion("amount 5", "greet?")
+        assert len(server.calls_to("sub")) == 2
+    assert result.answer == "hello"
 
 
 def test_the_sub_window_is_stated_and_a_longer_prompt_is_refused(make_rlm):
@@ -441,7 +472,8 @@ def test_an_answer_read_beside_a_namesake_is_questioned_once_then_the_subjects_v
     with ScriptedServer({"root": script(first, "FINAL(RC-MSL5-LF63)", again, "FINAL(RC-5Z4F-UVTC)")}) as server:
         result = make_rlm(server).completion(log, "What recovery code was issued for the account sales-lakeview?")
         told = prompt_of(server, 2)
-    assert "names 'sales-lakeview-2', and the question asks about 'sales-lakeview'" in told
+    assert "beside 'sales-lakeview-2', and the question asks about 'sales-lakeview'" in told
+    assert "re.search(r'(?<![\\w-])sales\\-lakeview(?![\\w-])', line)" in told
     assert result.answer == "RC-5Z4F-UVTC"
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer was read beside a longer name than the question's"]

@@ -30,7 +30,7 @@ def counting_root(call):
     if t == 0:
         return "```repl\ntotal = 0\nprint('start', len(context))\n```"
     if t <= TURNS:
-        return f"```repl\ntotal += {t} + int(llm_query('one'))\nprint(total)\n```"
+        return f"```repl\ntotal += {t} + int(llm_query('one: ' + context[:9]))\nprint(total)\n```"
     return "FINAL_VAR(total)"
 
 

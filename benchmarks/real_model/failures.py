@@ -10,7 +10,8 @@ budget_exhausted     the turn or time budget ended the run
 no_code_reply        a reply with neither code nor a final marker
 repeated_cell        a cell ran the same code with the same result as an earlier cell
 cascade_after_error  a block ran after an earlier block of the same reply had failed
-sub_prompt_no_data   a sub-call prompt too short to carry any of the context
+sub_prompt_no_data   a sub-call prompt too short to carry any of the context (sent, or refused as
+                     written whole in the code)
 sub_prompt_no_question  a sub-call refused (or, before, sent) as a bare piece of the context
 sub_refusal          a sub-model reply that declined or asked for data
 refusal_answer       the final answer is such a reply
@@ -87,7 +88,7 @@ def classify(trajectory: str | Path) -> list[str]:
                 sub_replies.append(reply)
                 if looks_like_refusal(reply):
                     found.add("sub_refusal")
-        elif kind == Kind.LOOP_CHECK and e.get("check") == "short_sub_prompt":
+        elif kind == Kind.LOOP_CHECK and e.get("check") in ("short_sub_prompt", "written_sub_prompt"):
             found.add("sub_prompt_no_data")
         elif kind == Kind.FINAL_REFUSED and "nothing the model saw" in str(e.get("reason")):
             found.add("unsupported_final")
