@@ -102,7 +102,9 @@ class RLMConfig:
         The temperature is only raised where the run already sends one, so an endpoint that
         refuses the parameter never sees it.
     answer_check: question a final answer once when nothing the model saw supports it (a number
-        it never printed, words it never read); False takes every answer as it comes.
+        it never printed, words it never read) or when it was read beside a longer name than the
+        question's, and refuse sub-calls whose prompts are short strings written whole in the
+        code once the model was told; False takes every answer as it comes and sends every call.
     notes: the notes store's directory; None (or True) means the corpus's own store in the
         user's rlm directory (<user_dir>/notes/, as `rlm query` keeps it: by the files' resolved
         paths, or by a hash of a text's content), False turns notes off (no store, no memories,
