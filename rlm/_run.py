@@ -500,6 +500,11 @@ class Run:
             await self.blocking(self.sb.reset_answer)
             self._refuse_final(obs, turn, "the code before it failed", prompts.PREMATURE_FINAL)
             return obs, None
+        if reply.final_kind == "text" and (reply.final or "").strip().isidentifier():
+            # FINAL(error_count) written as prose: the variable of that name, where there is one
+            name = (reply.final or "").strip()
+            if name in {v.name for v in await self.blocking(self.sb.variables)}:
+                reply.final_kind, reply.final = "var", name
         if reply.final_kind == "var":
             value = await self.blocking(self.sb.read_variable, reply.final)
             if value is None and reply.final == "answer":
@@ -526,6 +531,10 @@ class Run:
         if answer.strip() in self.flagged_replies:
             self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
                                prompts.flagged_answer(preview))
+            return False
+        if prompts.is_placeholder(answer):  # each time: it is never an answer
+            self._refuse_final(obs, turn, "the answer is a placeholder of the instructions",
+                               prompts.placeholder_answer(preview))
             return False
         if not self._fits_schema(obs, turn, answer):
             return False
@@ -633,7 +642,7 @@ class Run:
             answer = await self.blocking(self.sb.read_variable, reply.final) or draft or stated or None
         elif stated and draft is None:
             answer = stated
-        if answer is not None and answer.strip() in self.flagged_replies:
+        if answer is not None and (answer.strip() in self.flagged_replies or prompts.is_placeholder(answer)):
             answer = draft if draft is not None and draft.strip() not in self.flagged_replies else None
         if answer is not None and self.schema is not None:
             value, self.value_error = self.schema.parse(answer)

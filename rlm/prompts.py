@@ -96,7 +96,7 @@ def now_block(turn: int, max_turns: int, budget_line: str, variables: list[Varia
         last = " This is your last turn: give the final answer now."
     elif turn > 1:
         # small models, having printed the answer, went on asking `llm_query` the question itself
-        last = " If an output above already answers the question, give it now: FINAL(answer)."
+        last = " If an output above already answers the question, finish now: FINAL(the value it shows)."
     else:
         last = ""
     return (
@@ -241,6 +241,32 @@ def models_line(names: list[str]) -> str:
     shown = ", ".join(f"`{n}`" for n in names[:20])
     return (f"- `llm_query(prompt, model=NAME)` (and the batched form) asks another model: NAME is one of "
             f"{shown}; without `model=`, the sub-model.\n")
+
+
+# what the instructions and notes write inside FINAL(...) / FINAL_VAR(...) to stand for an
+# answer; besides these, each one the system prompt writes (see `placeholders`)
+_NOTE_PLACEHOLDERS = ("...", "<the JSON>", "<the answer>", "answer", "the value it shows")
+_PLACEHOLDER_IN = re.compile(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)")
+
+
+@functools.lru_cache(maxsize=1)
+def placeholders() -> frozenset[str]:
+    """The stand-ins for an answer that the loop's own words put inside a final marker
+    (`FINAL(your answer)`, `FINAL(the value it shows)`), lower-cased; one or two letters and
+    `name` are left out: they may be an answer."""
+    found = set(_PLACEHOLDER_IN.findall(_template("system.md").template)) | set(_NOTE_PLACEHOLDERS)
+    return frozenset(p.strip().lower() for p in found if len(p.strip()) > 2 and p.strip() not in ("name", "{name}"))
+
+
+def is_placeholder(answer: str) -> bool:
+    """An answer that is a stand-in copied from the instructions, not a value."""
+    return answer.strip().strip("'\"`*").strip().lower() in placeholders()
+
+
+def placeholder_answer(preview: str) -> str:
+    return (f"Your final answer ({preview!r}) is the stand-in written in the instructions, not a value. Put "
+            "the value itself inside the marker (the number or words your code printed), or FINAL_VAR(name) "
+            "of the variable that holds it.")
 
 
 _OWN_TEXT = re.compile(r"\A\[turn \d+ output folded: .*\]\Z|\A\(a reply (?:whose code repeated|written before)", re.S)

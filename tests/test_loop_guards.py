@@ -496,3 +496,46 @@ def test_an_answer_read_beside_the_subject_itself_is_not_questioned(make_rlm):
     with ScriptedServer({"root": script(look, "FINAL(RC-2)")}) as server:
         result = make_rlm(server).completion(log, "Which code was issued for the account sales-lakeview?")
     assert result.answer == "RC-2" and events(result, "final_refused") == []
+
+
+@pytest.mark.parametrize("final", ["FINAL(the value it shows)", "Final(your answer)", "FINAL(<the answer>)",
+                                   "FINAL('the status as the lines give it')"])
+def test_a_placeholder_of_the_instructions_is_never_the_answer(make_rlm, final):
+    """The real model, told "give it now: FINAL(answer)", replied `Final(answer)` twice and the
+    run ended with the answer 'answer': a stand-in copied from the instructions is refused
+    each time, and the value after it is taken."""
+    look = "```repl\nprint(context.count('ERROR'))\n```"
+    with ScriptedServer({"root": script(look, final, final, "FINAL(2)")}) as server:
+        result = make_rlm(server).completion("ERROR a\nERROR b\nINFO c", "How many ERROR lines?")
+        told = prompt_of(server, 2)
+    assert result.answer == "2" and "is the stand-in written in the instructions" in told
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer is a placeholder of the instructions"] * 2
+
+
+def test_final_of_a_variables_name_written_as_prose_gives_its_value(make_rlm):
+    look = "```repl\nerror_count = context.count('ERROR')\nprint(error_count)\n```"
+    with ScriptedServer({"root": script(look, "FINAL(error_count)")}) as server:
+        result = make_rlm(server).completion("ERROR a\nERROR b\nINFO c", "How many ERROR lines?")
+    assert result.answer == "2"
+
+
+def test_final_answer_written_as_prose_with_the_answer_dict_unready_is_refused(make_rlm):
+    look = "```repl\nprint(context.count('ERROR'))\n```"
+    with ScriptedServer({"root": script(look, "Final(answer)", "Final(answer)", "FINAL(2)")}) as server:
+        result = make_rlm(server).completion("ERROR a\nERROR b\nINFO c", "How many ERROR lines?")
+    assert result.answer == "2" and len(events(result, "final_refused")) == 2
+
+
+def test_every_stand_in_the_loops_words_put_in_a_marker_is_a_placeholder():
+    """The notes' own stand-ins are listed by hand in rlm/prompts.py: a new one must be added."""
+    import re
+    from pathlib import Path
+
+    import rlm.prompts as module
+    from rlm.prompts import placeholders
+
+    text = Path(module.__file__).read_text(encoding="utf-8")
+    used = {p.strip().lower() for p in re.findall(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)", text)}
+    used = {p for p in used if not p.startswith("?")}  # the pattern of placeholders() itself
+    assert used - {"x", "name", "{name}"} <= placeholders(), used - placeholders()
