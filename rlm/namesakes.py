@@ -16,11 +16,14 @@ import re
 
 # an identifier: a word holding a digit, a hyphen or an underscore between letters (T-77762, S-19,
 # sales-lakeview, req_id); a quoted string; a run of capitalised words and numbers (Summit 1 Fan)
-_IDENT = re.compile(r"(?<![\w-])(?=[\w-]*[^\W_])[\w]+(?:[-_./:][\w]+)+(?![\w-])|(?<![\w-])(?=\w*\d)(?=\w*[^\W\d_])\w+")
+# (the separators are no word characters, so that a name splits one way only: no backtracking blow-up)
+_IDENT = re.compile(r"(?<![\w-])(?=[\w-]*[^\W_])\w+(?:[-./:]\w+)+(?![\w-])|(?<![\w-])(?=\w*\d)(?=\w*[^\W\d_])\w+"
+                    r"|(?<![\w-])\w*[^\W\d_]\w*_\w+")
 _QUOTED = re.compile(r"[\"\u201c\u2018'`]([^\"\u201d\u2019'`\n]{2,60})[\"\u201d\u2019'`]")
 _CAPS = re.compile(r"\b[A-Z][\w'’]*(?:[ \t]+(?:[A-Z][\w'’]*|\d[\w]*))*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\s*$")
+QUESTION_CHARS = 4000  # the head of a question its names are looked for in
 MAX_SUBJECTS = 12
+MAX_NAME_CHARS = 80  # a longer run of capitalised words is a title or a shout, not a name
 MAX_ANSWER_CHARS = 120
 # the pieces of printed text an answer is read in: a line, a sentence, an item of a printed list
 _UNIT_BREAK = re.compile(r"\n|(?<=[.!?])\s+(?=[A-Z0-9])|', '|\", \"|\\n")
@@ -29,12 +32,14 @@ _SCAN_CHARS = 2_000_000  # the most recent seen text looked at
 
 def question_subjects(question: str) -> list[str]:
     """The names `question` asks about, longest first (at most MAX_SUBJECTS)."""
+    question = question[:QUESTION_CHARS]
     found: list[str] = [m.group(1).strip() for m in _QUOTED.finditer(question)]
     found += [m.group() for m in _IDENT.finditer(question)]
     for m in _CAPS.finditer(question):
         words = m.group().split()
         # a sentence's first word is capitalised by grammar, not because it names something
-        if _SENTENCE_START.search(question[:m.start()]):
+        before = question[max(0, m.start() - 40):m.start()].rstrip()
+        if m.start() < 40 and not before or before.endswith((".", "!", "?", ":", "\n")):
             words = words[1:]
         while words and not words[-1][0].isalpha():  # "Summit 1 Fan 2024" keeps its name part
             if len(words) > 1 and words[-1][0].isdigit() and words[-2][0].isalpha():
@@ -45,7 +50,7 @@ def question_subjects(question: str) -> list[str]:
             found.append(name)
     out: list[str] = []
     for name in sorted(dict.fromkeys(found), key=len, reverse=True):
-        if len(name) >= 3 and not any(name in longer for longer in out):
+        if 3 <= len(name) <= MAX_NAME_CHARS and not any(name in longer for longer in out):
             out.append(name)
     return out[:MAX_SUBJECTS]
 

@@ -68,3 +68,15 @@ def test_a_name_of_several_words_goes_on_with_a_capitalised_word():
             "The east gate of the Ivanova Street depot is 5039-NIMBUS.\n")
     assert namesake_of("8853-TUNDRA", q, seen) == ("Ivanova Street", "Ivanova Street North")
     assert namesake_of("5039-NIMBUS", q, seen) is None
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("question", ["a_" * 40 + "a- x", "x-" * 3000 + "!", "A " * 3000, ". " + " " * 3900 + "Abc",
+                                      "a." * 3000 + "-", "Q " + "1 " * 3000])
+def test_a_hostile_question_or_output_is_read_in_linear_time(question):
+    """Names are split one way only (an identifier's separators are no word characters): a
+    question built to make a regex backtrack is read at once, as is a long output."""
+    subjects = question_subjects(question)
+    assert all(len(s) <= 80 for s in subjects)
+    seen = ("a_" * 2000 + "\n") * 50 + "code RC-1 " + "x" * 3000 + "\n"
+    assert namesake_of("RC-1", question + " sales-lakeview", seen) is None
