@@ -52,7 +52,7 @@ from rlm.loop_guards import (
     supported,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
-from rlm.namesakes import namesake_of
+from rlm.namesakes import namesake_of, question_subjects
 from rlm.notes_hook import NotesHook
 from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
@@ -547,7 +547,8 @@ class Run:
                 not same_step or self.questioned or seen_support):  # an answer it never saw: said that first
             # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
             self.questioned_empty = True
-            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview))
+            subject = next(iter(question_subjects(self.query)), None)
+            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview, subject))
             return False
         if self.config.answer_check and not self.questioned and not seen_support:
             self.questioned = True

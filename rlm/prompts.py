@@ -183,10 +183,10 @@ def unsupported_answer(preview: str, same_step: bool) -> str:
 
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
     pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
-    quote = next((q for q in ("'", '"') if q not in pattern), None)
+    quote = _quote_for(pattern)
     text = (f"Your final answer ({preview!r}) was not accepted yet: you read it beside {twin[:80]!r}, and the "
             f"question asks about {subject!r} (a test like `{subject!r} in line` is true for both). ")
-    if quote is None or "\n" in pattern:
+    if quote is None:
         return text + (f"Find the lines where {subject!r} stands whole, not inside a longer name, and answer "
                        "from them (if your answer is right, give it again as it is).")
     return text + (f"Print the lines where {subject!r} stands whole, not inside a longer name:\n"
@@ -301,7 +301,21 @@ CONTEXT_AS_ANSWER = (
     "it with code (search for the words of the question, print the matching lines) and give only that.")
 
 
-def empty_answer(preview: str) -> str:
-    return (f"Your final answer ({preview!r}) is what a search that matched nothing gives. Check that the "
-            "pattern fits the data: print a few lines of `context` that should match, and compare. If it "
-            "is right, give it again.")
+def empty_answer(preview: str, subject: str | None = None) -> str:
+    text = (f"Your final answer ({preview!r}) is what a search that matched nothing gives. Check that the "
+            "pattern fits the data: print a few lines of `context` that should match, and compare")
+    quote = _quote_for(subject or "")
+    if subject and quote and "\\" not in subject:
+        text += (f", e.g. the lines holding {subject!r}, to see how they are spelled:\n```repl\nhits = [line for "
+                 f"line in context.splitlines() if {quote}{subject}{quote} in line]\nprint(len(hits))\n"
+                 "print(hits[:5])\n```\n")
+    else:
+        text += ". "
+    return text + "If it is right, give it again."
+
+
+def _quote_for(text: str) -> str | None:
+    """A quote that can hold `text` as a one-line raw literal, or None."""
+    if "\n" in text or "\\" in text[-1:]:
+        return None
+    return next((q for q in ("'", '"') if q not in text), None)

@@ -539,3 +539,16 @@ def test_every_stand_in_the_loops_words_put_in_a_marker_is_a_placeholder():
     used = {p.strip().lower() for p in re.findall(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)", text)}
     used = {p for p in used if not p.startswith("?")}  # the pattern of placeholders() itself
     assert used - {"x", "name", "{name}"} <= placeholders(), used - placeholders()
+
+
+def test_an_empty_result_is_questioned_with_the_lines_of_the_questions_subject():
+    """The real model counted `'status=5' in line` over a combined-format access log (no such
+    field: 0) and gave 0 again when told to print lines that should match: the note now holds
+    the code that prints the lines of the question's subject as they are spelled."""
+    from rlm.prompts import empty_answer
+
+    told = empty_answer("0", "api/checkout")
+    assert "hits = [line for line in context.splitlines() if 'api/checkout' in line]" in told
+    compile(told.split("```repl\n")[1].split("```")[0], "<note>", "exec")
+    assert "```" not in empty_answer("0", None) and "```" not in empty_answer("0", "a\\b")
+    compile(empty_answer("0", "it's").split("```repl\n")[1].split("```")[0], "<note>", "exec")
