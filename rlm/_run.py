@@ -44,6 +44,7 @@ from rlm.inputs import Context
 from rlm.loop_guards import (
     CONTEXT_COPY_CHARS,
     SEEN_KEEP_CHARS,
+    WHOLE_COPY_CHARS,
     Repeats,
     borrowed_strings,
     invents_output,
@@ -538,8 +539,11 @@ class Run:
             return False
         if not self._fits_schema(obs, turn, answer):
             return False
-        if self.config.answer_check and not self.questioned_copy and is_context_copy(answer, self.context_head):
-            self.questioned_copy = True  # asked once: "repeat the text" may truly want it
+        if self.config.answer_check and (not self.questioned_copy or len(answer) > WHOLE_COPY_CHARS) \
+                and is_context_copy(answer, self.context_head):
+            # asked once: "repeat the text" may truly want it, but not the text of a large context
+            # (a real model answered FINAL(context), 263,000 characters, when asked for a code)
+            self.questioned_copy = True
             self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
             return False
         seen_support = supported(answer, "\n".join(self.seen))

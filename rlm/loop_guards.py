@@ -144,6 +144,7 @@ _EMPTY = {"0", "0.0", "[]", "{}", "()", "none", "null", "set()", "''", '""'}
 
 
 CONTEXT_COPY_CHARS = 200  # an answer that starts with this much of the context's head is a copy of it
+WHOLE_COPY_CHARS = 100_000  # a copy of the context this long is never an answer, however often given
 
 
 def is_context_copy(answer: str, head: str | None) -> bool:

@@ -552,3 +552,14 @@ def test_an_empty_result_is_questioned_with_the_lines_of_the_questions_subject()
     compile(told.split("```repl\n")[1].split("```")[0], "<note>", "exec")
     assert "```" not in empty_answer("0", None) and "```" not in empty_answer("0", "a\\b")
     compile(empty_answer("0", "it's").split("```repl\n")[1].split("```")[0], "<note>", "exec")
+
+
+def test_a_copy_of_a_large_context_is_never_the_answer(make_rlm):
+    """Asked for a code, the real model answered FINAL_VAR(context), was told, then answered
+    FINAL(context): 263,000 characters taken as the answer. A copy that long is refused each time."""
+    text = "".join(f"Paragraph {i} about the depots of the region and their gates.\n" for i in range(3000))
+    copy = "```repl\nFINAL_VAR(context)\n```"
+    with ScriptedServer({"root": script(copy, copy, "FINAL(5039-NIMBUS)")}) as server:
+        result = make_rlm(server).completion(text, "What is the access code of the east gate?")
+    assert result.answer == "5039-NIMBUS"
+    assert [e["reason"] for e in events(result, "final_refused")][:2] == ["the answer is the context itself"] * 2
