@@ -19,6 +19,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -196,18 +197,22 @@ def ensure_image(engine: str, progress: bool = True) -> str:
             size = sum(os.lstat(f).st_size for f in files)
             print(f"rlm: building the sandbox's container image {tag} from this Python "
                   f"({len(files)} files, {size / 2**20:.0f} MiB; once)", file=sys.stderr)
-        proc = subprocess.Popen([engine, "import", "--change", "WORKDIR /tmp", "-", tag],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        try:
-            _tar_stream(files, links, proc.stdin)  # type: ignore[arg-type]
-        except BrokenPipeError:
-            pass
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
+        # stderr to a file: a pipe nobody reads while the tar is written could fill and stall both
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen([engine, "import", "--change", "WORKDIR /tmp", "-", tag],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+            assert proc.stdin is not None
+            try:
+                _tar_stream(files, links, proc.stdin)  # type: ignore[arg-type]
+            except BrokenPipeError:
+                pass
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+            failed = proc.wait() != 0
+            errors.seek(0)
+            err = errors.read(1 << 20).decode(errors="replace")
+        if failed:
             raise SandboxError(f"{engine} import could not build the sandbox image: {err.strip()[-500:]}")
         _remove_older(engine, tag)
     return tag
