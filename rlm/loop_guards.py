@@ -14,11 +14,14 @@ holds for other models too.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 # a sub-call prompt shorter than this cannot carry a useful piece of the context
 SHORT_PROMPT_CHARS = 200
+# a cell longer than this is not parsed for the strings it writes (the parse runs on the host)
+MAX_PARSED_CODE_CHARS = 200_000
 # the text of observations kept to check answers against (older text is dropped first)
 SEEN_KEEP_CHARS = 4_000_000
 
@@ -52,9 +55,12 @@ def written_prompts(prompts: list[str], code: str | None) -> list[str]:
     return [p for p in short if p in literals or p.strip() in literals]
 
 
+@functools.lru_cache(maxsize=4)  # one parse a cell, however many calls its loop makes
 def _code_strings(code: str) -> frozenset[str]:
     import ast
 
+    if len(code) > MAX_PARSED_CODE_CHARS:
+        return frozenset()
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):

@@ -563,3 +563,17 @@ def test_a_copy_of_a_large_context_is_never_the_answer(make_rlm):
         result = make_rlm(server).completion(text, "What is the access code of the east gate?")
     assert result.answer == "5039-NIMBUS"
     assert [e["reason"] for e in events(result, "final_refused")][:2] == ["the answer is the context itself"] * 2
+
+
+def test_the_strings_of_a_cell_are_parsed_once_and_a_huge_cell_not_at_all():
+    """The parse runs on the host, per sub-call: a loop of 10,000 short calls parses its cell
+    once, and a cell past MAX_PARSED_CODE_CHARS is not parsed (its prompts are sent, noted)."""
+    from rlm import loop_guards
+
+    code = "for i in range(10_000):\n    llm_query('hi')\n"
+    loop_guards._code_strings.cache_clear()
+    for _ in range(100):
+        assert loop_guards.written_prompts(["hi"], code) == ["hi"]
+    assert loop_guards._code_strings.cache_info().misses == 1
+    huge = "x = 1\n" * (loop_guards.MAX_PARSED_CODE_CHARS // 6 + 1) + "llm_query('hi')\n"
+    assert loop_guards.written_prompts(["hi"], huge) == []
