@@ -121,6 +121,30 @@ def test_several_buffers_read_as_one_corpus(small_windows):
         assert list(c.splitlines()) == text.splitlines() and c.count("ab") == text.count("ab")
 
 
+def test_segments_answer_like_bytes_whichever_part_was_looked_up_last():
+    """Segments remember the part of their last look-up (a scan's finds fall in one file after
+    another): every call, whatever came before it, with the bounds a Corpus hands them
+    (reversed, past the end; find's never negative), still answers as the joined bytes do."""
+    rng = random.Random(11)
+    for _ in range(40):
+        pieces = [bytes(rng.choice(b"ab\nc") for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 6))]
+        data = b"".join(pieces)
+        seg = corpus_module.Segments([(b"#" * 5 + p + b"#" * 5, 5, len(p)) for p in pieces])
+        n = len(data)
+        for _ in range(300):
+            at = rng.randint(0, max(0, n - 1))
+            if n:
+                assert seg[at] == data[at]  # sets the remembered part
+            lo, hi = rng.randint(0, n + 3), rng.randint(0, n + 3)
+            needle = bytes(rng.choice(b"ab\nc") for _ in range(rng.randint(0, 3)))
+            assert seg.find(needle, lo, hi) == data.find(needle, lo, hi), (pieces, needle, lo, hi)
+            assert seg.rfind(needle, lo, hi) == data.rfind(needle, lo, hi), (pieces, needle, lo, hi)
+            assert seg.find(needle, lo) == data.find(needle, lo)
+            assert seg[lo:hi] == data[lo:hi] and seg[lo - n:hi - n] == data[lo - n:hi - n], (pieces, lo, hi)
+            if lo < n:
+                assert seg[lo] == data[lo] and seg[lo - n] == data[lo - n]
+
+
 def test_slices_never_split_a_character(tmp_path):
     text = "日本語のテキスト" * 100
     c = corpus_of(tmp_path, text)
