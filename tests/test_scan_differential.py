@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.kernel import ascii_re2, corpus_sizes, fast_scan, literal_scan, prefilter
+from sandbox.kernel import ascii_re2, corpus_sizes, fast_scan, literal_scan, pattern_superset, prefilter
 from sandbox.kernel import corpus as corpus_module
 from sandbox.kernel.corpus import Corpus
 
@@ -235,6 +235,61 @@ def test_patterns_re2_runs_on_ascii_lines_match_as_on_a_str(tmp_path: Path, tiny
     compared, failures = compare(tmp_path, ASCII_WORDS, 1500, 20261206, re2_program)
     assert compared == 1500
     assert not failures, f"{len(failures)} of {compared} differ, e.g.:\n" + "\n".join(map(repr, failures[:5]))
+
+
+@pytest.mark.parametrize("tiny_windows", ["line batches", "mapped directory", "ascii stretches"], indirect=True)
+def test_findall_of_patterns_with_an_re2_program_match_a_str(tmp_path: Path, tiny_windows: None) -> None:
+    """`findall` takes a batch of candidate lines' values at once: where the pattern has an RE2
+    program, RE2 finds those of the batch's runs of ASCII lines and `re` the others'. Patterns
+    with and without groups, from the start or from a place inside a line: every value list
+    equal to `re.findall` on the str."""
+    rng = random.Random(20261207)
+    texts = [random_text(rng, 3000, ASCII_WORDS) for _ in range(3)]
+    corpora = [corpus_of(tmp_path, t, f"f{i}.txt") for i, t in enumerate(texts)]
+    compared, grouped, failures, tries = 0, 0, [], 0
+    while compared < 600 and tries < 30000:
+        tries += 1
+        pattern = rng.choice(FLAGS) + random_pattern(rng)
+        if rng.random() < 0.5:
+            pattern = f"({pattern})" if rng.random() < 0.5 else f"(\\w)({pattern})"
+        try:
+            compiled = re.compile(pattern)
+        except (re.error, RecursionError):
+            continue
+        if not re2_program(compiled):
+            continue
+        k = compared % len(texts)
+        pos = rng.choice([0, 0, rng.randrange(len(texts[k]))])
+        if expected(pattern, 0, texts[k], pos) is None:
+            continue
+        want = compiled.findall(texts[k], pos)
+        have = corpora[k].findall(pattern, pos=len(texts[k][:pos].encode("utf-8")))
+        if have != want:
+            failures.append((pattern, pos, want[:3], have[:3]))
+        compared += 1
+        grouped += compiled.groups > 0
+    assert compared == 600 and grouped > 60
+    assert not failures, f"{len(failures)} of {compared} differ, e.g.:\n" + "\n".join(map(repr, failures[:5]))
+
+
+PARTNER_WORDS = ["warning", "WARN\u0130NG", "warn\u0131ng", "\u017ftatus", "Status", "\u212aill", "kill", "ok",
+                 "t\u0131meout", "error", "caf\u00e9", "\u0130\u0131", "\u017f", "\u212a", "na\u00efve", "sk\u0130"]
+
+
+def test_case_partners_split_off_a_superset_are_still_found(tmp_path: Path, tiny_windows: None) -> None:
+    """Under `(?i)` the letters i, k and s also match \u0130 / \u0131, \u212a and \u017f; the fast
+    engine scans the superset's ASCII part and those characters as literals of their own (3x
+    faster than one expression with the partners in it). Matches made with the partners, with
+    none of them, at every edge, are Python's, found and iterated."""
+    rng = random.Random(17)
+    text = random_text(rng, 4000, PARTNER_WORDS)
+    corpus = corpus_of(tmp_path, text, "partners.txt")
+    patterns = [r"(?i)warning", r"(?i)(?:error|warning|timeout|failed)", r"(?i)status\w*", r"(?i)\bkill\b",
+                r"(?i)(s)(k)?", r"(?i)[a-z]*i[a-z]*", r"(?i)na.ve|[is]{2}", r"(?i)\w+ing\b", r"(?i)(?:ok|ill)+"]
+    for pattern in patterns:
+        assert pattern_superset.translate(pattern, 0).split is not None, pattern
+        assert got(corpus, pattern, 0) == expected(pattern, 0, text), pattern
+        assert corpus.findall(pattern) == re.findall(pattern, text), pattern
 
 
 def test_an_re2_program_finds_pythons_matches_on_ascii_text() -> None:

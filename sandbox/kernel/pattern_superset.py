@@ -27,6 +27,7 @@ from sandbox.kernel.pattern_charsets import (
     emit_set,
     intersect,
     literal_set,
+    rare_members,
     set_widths,
 )
 
@@ -94,8 +95,12 @@ def _set_piece(charset: CharSet) -> Piece:
 
 
 class _Translator:
-    def __init__(self, groups: dict[int, tuple[list[Any], int]]) -> None:
+    def __init__(self, groups: dict[int, tuple[list[Any], int]], split_rare: bool = False) -> None:
         self.groups = groups  # group number -> (its subpattern, its flags): for back references
+        # where set: a set of ASCII characters and a few others is its ASCII part, and the
+        # others' bytes are gathered in `rare` (see `Translation.split`)
+        self.split_rare = split_rare
+        self.rare: set[bytes] = set()
         self.lookbehind = 0  # the widest look-behind, in characters
         self.ahead_newline = False  # whether a look-ahead may read over a newline
         self.ahead_bytes: int | None = 0  # how far past a match's end look-aheads may read
@@ -110,12 +115,19 @@ class _Translator:
         finally:
             self.depth -= 1
 
+    def _set(self, charset: CharSet) -> Piece:
+        split = rare_members(charset) if self.split_rare else None
+        if split is None:
+            return _set_piece(charset)
+        self.rare.update(split[1])
+        return _set_piece(split[0])
+
     def node(self, op: Any, arg: Any, flags: int) -> Piece:  # noqa: C901 - one case per node kind
         from re import _constants as c  # type: ignore[attr-defined]
 
         if op is c.LITERAL:
             if flags & re.IGNORECASE:
-                return _set_piece(literal_set(arg, True, True))
+                return self._set(literal_set(arg, True, True))
             if 0xD800 <= arg <= 0xDFFF and not 0xDC80 <= arg <= 0xDCFF:
                 return _NEVER  # a surrogate the text cannot hold
             raw = bytes([arg - 0xDC00]) if 0xDC80 <= arg <= 0xDCFF else chr(arg).encode("utf-8")
@@ -125,12 +137,12 @@ class _Translator:
             return Piece(b"".join(b"\\x%02x" % b for b in raw), len(raw), len(raw), arg == 10,
                          b"".join(b"\\x%02x" % b for b in reversed(raw)), byteset)
         if op is c.NOT_LITERAL:
-            return _set_piece(CharSet(complement(((arg, arg),))))
+            return self._set(CharSet(complement(((arg, arg),))))
         if op is c.ANY:
             everything = ((0, MAX_CODE),)
-            return _set_piece(CharSet(everything if flags & re.DOTALL else complement(((10, 10),))))
+            return self._set(CharSet(everything if flags & re.DOTALL else complement(((10, 10),))))
         if op is c.IN:
-            return _set_piece(class_set(list(arg), flags, True))
+            return self._set(class_set(list(arg), flags, True))
         if op is c.BRANCH:
             return _branch_of([self.seq(list(a), flags) for a in arg[1]])
         if op is c.SUBPATTERN:
@@ -234,6 +246,11 @@ class Translation:
     ahead_bytes: int | None  # how far past a match's end look-aheads may read (None: no bound)
     literal_start: bool  # it begins with a literal: `re` skips ahead to it quickly by itself
     costly_start: bool  # it begins with an unbounded repeat: each failed attempt backtracks over a run
+    # `starts` as its ASCII-only expression and the bytes of the few non-ASCII characters split
+    # off its sets (`pattern_charsets.rare_members`), or None where no set was split: every
+    # match of `starts` either matches the expression (the same bytes, the same end) or holds
+    # one of those characters, which ends after the match's start and no later than its end
+    split: tuple[bytes, list[bytes]] | None = None
 
 
 def translate(pattern: str, flags: int) -> Translation:
@@ -251,6 +268,7 @@ def translate(pattern: str, flags: int) -> Translation:
     whole = starts = translator.seq(items, top_flags)
     literal_start = bool(items) and items[0][0] is c.LITERAL and not top_flags & re.IGNORECASE
     costly_start = _starts_with_unbounded_repeat(items)
+    start_items = items
     last = len(items) - 1
     while last >= 0 and items[last][0] is c.AT:  # `\b`, `$`: the prefix before them will do
         last -= 1
@@ -260,9 +278,14 @@ def translate(pattern: str, flags: int) -> Translation:
         cut = items[:last] + ([(c.MAX_REPEAT, (lo, lo, sub))] if lo else [])
         prefix = _Translator({}).seq(cut, top_flags)
         if prefix.expr is not None and prefix.min_bytes > 0:
-            starts = prefix
+            starts, start_items = prefix, cut
+    splitter = _Translator({}, split_rare=True)
+    ascii_starts = splitter.seq(start_items, top_flags)
+    split = None
+    if splitter.rare and ascii_starts.expr is not None and ascii_starts.min_bytes > 0:
+        split = (ascii_starts.expr, sorted(splitter.rare))
     return Translation(whole, starts, translator.lookbehind, translator.ahead_newline, translator.ahead_bytes,
-                       literal_start, costly_start)
+                       literal_start, costly_start, split)
 
 
 def _starts_with_unbounded_repeat(items: list[Any]) -> bool:

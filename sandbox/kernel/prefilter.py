@@ -70,7 +70,9 @@ def _plan(pattern: str, flags: int) -> Plan | None:
         mode = "bounded"
     else:
         return None  # a match may run over lines without bound: nothing says where it starts
-    database = _compile(piece.expr)
+    database = _compile_split(*found.split) if found.split is not None else None
+    if database is None:
+        database = _compile(piece.expr)
     if database is None:
         return None
     starts = _compile(piece.reversed) if found.costly_start else None
@@ -101,13 +103,32 @@ def _compile(expression: bytes) -> Any:
         return None
 
 
+def _compile_split(expression: bytes, rare: list[bytes]) -> Any:
+    """A block-mode database of an ASCII-only expression and, beside it, each of a few
+    non-ASCII characters as a literal of its bytes (`pattern_superset.Translation.split`): what
+    Vectorscan reports is then a superset of a starts superset's ends as far as the scan needs,
+    a place after each match's start and no later than its end. None where it cannot be
+    compiled (the one expression is used then)."""
+    patterns = [pyperscan.Pattern(expression, pyperscan.Flag.MULTILINE, pyperscan.Flag.DOTALL, tag=0)]
+    patterns += [pyperscan.Pattern(_escaped(raw), tag=k + 1) for k, raw in enumerate(rare)]
+    try:
+        return pyperscan.BlockDatabase(*patterns)
+    except Exception:  # noqa: BLE001 - a limit of Hyperscan's: the one expression
+        return None
+
+
 @functools.lru_cache(maxsize=64)
 def literal(needle: bytes) -> Any:
     """A block-mode database that reports every occurrence of `needle` (its end), or None
     without Vectorscan."""
     if pyperscan is None or not needle:
         return None
-    return _compile(b"".join(b"\\x%02x" % byte for byte in needle))
+    return _compile(_escaped(needle))
+
+
+def _escaped(raw: bytes) -> bytes:
+    """An expression matching the bytes `raw` literally."""
+    return b"".join(b"\\x%02x" % byte for byte in raw)
 
 
 def scan(scanner: Any, buffer: Any, a: int, b: int) -> None:

@@ -102,14 +102,15 @@ class LineBatch:
     first line may be entered past its start); `tail` is the corpus offset of the last line's
     end. `clean`: the text holds no undecodable byte (no surrogate escape)."""
 
-    __slots__ = ("_ascii", "_bytes", "_chars", "_cursor", "_ends", "_enter", "_limit", "_mm", "clean",
-                 "enter_char", "size", "tail", "text")
+    __slots__ = ("_ascii", "_bytes", "_char_ends", "_chars", "_cursor", "_ends", "_enter", "_limit", "_mm",
+                 "clean", "enter_char", "size", "tail", "text")
 
     def __init__(self, mm: Any, limit: int) -> None:
         self._mm, self._limit = mm, limit
         self._bytes: list[int] = []  # the corpus offset where each run of lines starts
         self._ends: list[int] = []  # and where it ends (the last line's end)
         self._chars: list[int] = []  # the index in `text` where each run starts (by close())
+        self._char_ends: list[int] = []  # and where its last line ends
         self._ascii: list[bool] = []
         self._enter = 0
         self._cursor = (0, 0)  # (char, byte) of the last conversion in a run of non-ASCII text
@@ -142,6 +143,7 @@ class LineBatch:
             ascii_only = raw.isascii()
             texts.append(raw.decode("ascii") if ascii_only else raw.decode("utf-8", "surrogateescape"))
             self._chars.append(count)
+            self._char_ends.append(count + len(texts[-1]))
             self._ascii.append(ascii_only)
             count += len(texts[-1]) + 1
         if self.tail >= self._limit:
@@ -160,6 +162,19 @@ class LineBatch:
             except UnicodeEncodeError:
                 self.clean = False
         return self
+
+    def groups(self) -> Iterator[tuple[int, int, bool]]:
+        """The runs of `text` (after close()) gathered into the longest sequences of ASCII runs
+        and of the others, in order: (first char, where its last line ends, ASCII), the first
+        from `enter_char`."""
+        ascii_flags, starts, ends = self._ascii, self._chars, self._char_ends
+        i = 0
+        while i < len(starts):
+            j = i
+            while j + 1 < len(starts) and ascii_flags[j + 1] == ascii_flags[i]:
+                j += 1
+            yield (self.enter_char if i == 0 else starts[i]), ends[j], ascii_flags[i]
+            i = j + 1
 
     def byte_of(self, char: int) -> int:
         """The corpus byte offset of index `char` of `text` (within a line or at its end)."""
