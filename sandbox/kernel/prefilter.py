@@ -14,6 +14,11 @@ How a reported end is turned into the place where a Python match may start (`Pla
 Within a short window, the reversed superset run over the window's bytes backwards reports the
 offsets where a match may start, so the regex engine tries those positions only.
 
+Where a set of the superset holds ASCII characters and a few others (`(?i)k` is also U+212A),
+the database Vectorscan runs is the superset with those sets cut to their ASCII part, beside
+each of the few characters as a literal of its own (`_compile_split`): a lead byte followed by
+any continuation bytes keeps Vectorscan from reducing an alternation of words to literals.
+
 `plan(compiled)` is None where no superset helps: a pattern that can match the empty string,
 one Hyperscan cannot compile, or no Hyperscan in this Python (the Corpus then scans as before).
 The other block-mode databases the scans use (`literal`, `line_breaks`, `high_lines`) are
