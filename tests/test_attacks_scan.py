@@ -397,3 +397,24 @@ def test_group_spans_of_matches_on_non_ascii_lines_take_linear_time(tmp_path: Pa
     found = [m.span(1) for m in corpus.finditer(r"(\w+)tion\b")]
     assert len(found) == 160000 and found[:2] == [(6, 13), (18, 21)]
     assert time.monotonic() - began < 30, f"{time.monotonic() - began:.1f} s"  # a hang, not a speed
+
+
+def test_classes_of_many_accented_letters_split_off_a_bounded_number_of_literals(tmp_path: Path) -> None:
+    """A set of ASCII letters and a few others is scanned as its ASCII part with the others as
+    literals of their own (the `(?i)` partners). A pattern of many such classes, one accented
+    letter each, would make hundreds of literals, each reported wherever a French text holds
+    it: past 64 the pattern keeps its one expression. Either way, over text full of those
+    letters, the matches are `re`'s, stray bytes included."""
+    from sandbox.kernel import pattern_superset
+
+    accents = [chr(c) for c in range(0xE0, 0xFF) if chr(c).isalpha()] + [chr(c) for c in range(0x100, 0x17F)]
+    many = "".join(f"[a{a}]" for a in accents[:70])
+    few = "(?i)[eé]t[eé]|sk[iî]|caf[eé]"
+    assert pattern_superset.translate(many, 0).split is None
+    assert pattern_superset.translate(few, 0).split is not None
+    rng = random.Random(3)
+    words = ["été", "ete", "café", "cafe", "ski", "skî", "SKİ", "ſki", "a" * 70, "".join(accents[:70]), "\udc80"]
+    raw = "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(400)).encode("utf-8", "surrogateescape")
+    corpus = corpus_of(tmp_path, raw)
+    for pattern in (many, few, "[a" + accents[5] + "]{3}"):
+        assert spans(corpus, pattern) == expected(pattern, raw), pattern

@@ -35,6 +35,8 @@ _HIGH_BYTES = ((1 << 256) - 1) ^ ((1 << 128) - 1)  # bytes 0x80-0xff, as a bit s
 _BIG_REPEAT = 1000  # a bounded repeat above this is made unbounded (a superset, and a smaller automaton)
 _MAX_LOOKBEHIND = 16 << 20  # characters a look-behind may read back (a window holds 4 bytes each)
 _MAX_EXPRESSION = 1 << 15  # bytes of expression: Vectorscan refuses patterns above about 16,000
+_MOST_RARE = 64  # characters split off a pattern's sets as literals (a class of accented letters a
+# position adds one each: hundreds of literals, each reported wherever the text holds it)
 
 
 # ----- the pattern ------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def translate(pattern: str, flags: int) -> Translation:
     splitter = _Translator({}, split_rare=True)
     ascii_starts = splitter.seq(start_items, top_flags)
     split = None
-    if splitter.rare and ascii_starts.expr is not None and ascii_starts.min_bytes > 0:
+    if 0 < len(splitter.rare) <= _MOST_RARE and ascii_starts.expr is not None and ascii_starts.min_bytes > 0:
         split = (ascii_starts.expr, sorted(splitter.rare))
     return Translation(whole, starts, translator.lookbehind, translator.ahead_newline, translator.ahead_bytes,
                        literal_start, costly_start, split)
