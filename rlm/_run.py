@@ -546,7 +546,8 @@ class Run:
             self.questioned_copy = True
             self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
             return False
-        seen_support = supported(answer, "\n".join(self.seen))
+        seen_text = "\n".join(self.seen)
+        seen_support = supported(answer, seen_text)
         if self.config.answer_check and not self.questioned_empty and is_empty_result(answer) and (
                 not same_step or self.questioned or seen_support):  # an answer it never saw: said that first
             # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
@@ -560,7 +561,7 @@ class Run:
                                prompts.unsupported_answer(preview, same_step))
             return False
         if self.config.answer_check and not self.questioned_namesake:
-            twin = namesake_of(answer, self.query, "\n".join(self.seen))
+            twin = namesake_of(answer, self.query, seen_text)
             if twin is not None:
                 self.questioned_namesake = True  # asked once: a plural or a suffix may be the subject itself
                 self._refuse_final(obs, turn, "the answer was read beside a longer name than the question's",

@@ -190,10 +190,8 @@ def namesake_answer(preview: str, subject: str, twin: str) -> str:
         return text + (f"Find the lines where {subject!r} stands whole, not inside a longer name, and answer "
                        "from them (if your answer is right, give it again as it is).")
     return text + (f"Print the lines where {subject!r} stands whole, not inside a longer name:\n"
-                   "```repl\nhits = [line for line in context.splitlines() "
-                   f"if re.search(r{quote}{pattern}{quote}, line)]"
-                   "\nprint(len(hits))\nprint(hits[:5])\n```\n"
-                   "then answer from them (if your answer is right, give it again as it is).")
+                   + _lines_code(f"re.search(r{quote}{pattern}{quote}, line)")
+                   + "then answer from them (if your answer is right, give it again as it is).")
 
 
 def flagged_answer(preview: str) -> str:
@@ -306,12 +304,18 @@ def empty_answer(preview: str, subject: str | None = None) -> str:
             "pattern fits the data: print a few lines of `context` that should match, and compare")
     quote = _quote_for(subject or "")
     if subject and quote and "\\" not in subject:
-        text += (f", e.g. the lines holding {subject!r}, to see how they are spelled:\n```repl\nhits = [line for "
-                 f"line in context.splitlines() if {quote}{subject}{quote} in line]\nprint(len(hits))\n"
-                 "print(hits[:5])\n```\n")
+        text += (f", e.g. the lines holding {subject!r}, to see how they are spelled:\n"
+                 + _lines_code(f"{quote}{subject}{quote} in line"))
     else:
         text += ". "
     return text + "If it is right, give it again."
+
+
+def _lines_code(test: str) -> str:
+    """A code block that prints how many lines of `context` pass `test` (an expression of
+    `line`) and the first five."""
+    return (f"```repl\nhits = [line for line in context.splitlines() if {test}]\n"
+            "print(len(hits))\nprint(hits[:5])\n```\n")
 
 
 def _quote_for(text: str) -> str | None:
