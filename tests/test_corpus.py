@@ -145,6 +145,24 @@ def test_segments_answer_like_bytes_whichever_part_was_looked_up_last():
                 assert seg[lo] == data[lo] and seg[lo - n] == data[lo - n]
 
 
+def test_a_stripped_corpus_of_a_stripped_corpus_scans_like_its_text(tmp_path):
+    """`c.strip()` of a corpus that is itself several buffers (a stripped corpus, a mapped
+    directory) is read over the same buffers, not over another Segments: RE2, which a dense
+    scan hands a buffer in place, raised TypeError on one (found by a red team)."""
+    data = " x" + "ok ok\n" * 10000
+    c = corpus_of(tmp_path, data)
+    twice = c.strip().strip("x")
+    text = data.strip().strip("x")
+    for pattern in [r"\bok\b", r"(?i)ok", r"\w+"]:
+        assert re_facade.findall(pattern, twice) == re.findall(pattern, text), pattern
+        assert [m.span() for m in re_facade.finditer(pattern, twice)][-3:] == \
+            [m.span() for m in re.finditer(pattern, text)][-3:], pattern
+    assert twice[:7] == text[:7] and len(twice) == len(text.encode())
+    seg = corpus_module.Segments([(b"abcdef", 1, 4), (b"XYZ", 0, 3)])
+    inner = corpus_module.Segments([(seg, 2, 4), (b"!", 0, 1)])
+    assert inner[:] == b"deXY!" and all(not isinstance(buf, corpus_module.Segments) for buf, _, _ in inner._parts)
+
+
 def test_slices_never_split_a_character(tmp_path):
     text = "日本語のテキスト" * 100
     c = corpus_of(tmp_path, text)

@@ -23,8 +23,18 @@ class Segments:
     above `max_str_bytes` is mapped where its files are instead of copied into one file."""
 
     def __init__(self, parts: list[tuple[Any, int, int]]) -> None:
-        """`parts`: (buffer, offset in it, length) in order."""
-        self._parts = [(buf, off, n) for buf, off, n in parts if n > 0]
+        """`parts`: (buffer, offset in it, length) in order. A part of another Segments (a
+        stripped corpus of a directory, or of a stripped corpus) is replaced by the buffers it
+        covers there: every part is then a plain buffer, which the scans hand to Vectorscan and
+        RE2 in place (RE2 refused a Segments: a dense `findall` over `c.strip().strip("x")`
+        raised TypeError)."""
+        flat: list[tuple[Any, int, int]] = []
+        for buf, off, n in parts:
+            if isinstance(buf, Segments):
+                flat.extend(buf._covering(off, off + n))
+            else:
+                flat.append((buf, off, n))
+        self._parts = [(buf, off, n) for buf, off, n in flat if n > 0]
         self._starts: list[int] = []
         total = 0
         for _, _, n in self._parts:
@@ -38,6 +48,15 @@ class Segments:
 
     def __len__(self) -> int:
         return self._size
+
+    def _covering(self, start: int, stop: int) -> list[tuple[Any, int, int]]:
+        """The (buffer, offset, length) parts holding bytes [start, stop), cut to them."""
+        out = []
+        for (buf, off, n), first in zip(self._parts, self._starts, strict=True):
+            lo, hi = max(start, first), min(stop, first + n)
+            if lo < hi:
+                out.append((buf, off + lo - first, hi - lo))
+        return out
 
     def _locate(self, pos: int) -> int:
         """The index of the part holding byte `pos` (0 <= pos < size)."""
