@@ -52,10 +52,14 @@ class Segments:
     def _covering(self, start: int, stop: int) -> list[tuple[Any, int, int]]:
         """The (buffer, offset, length) parts holding bytes [start, stop), cut to them."""
         out = []
-        for (buf, off, n), first in zip(self._parts, self._starts, strict=True):
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        while i < len(self._parts) and self._starts[i] < stop:
+            buf, off, n = self._parts[i]
+            first = self._starts[i]
             lo, hi = max(start, first), min(stop, first + n)
             if lo < hi:
                 out.append((buf, off + lo - first, hi - lo))
+            i += 1
         return out
 
     def _locate(self, pos: int) -> int:
@@ -78,15 +82,7 @@ class Segments:
             buf, off, n = self._parts[i]
             if stop - self._starts[i] <= n:  # within one part (most slices): no list, no join
                 return bytes(buf[off + start - self._starts[i]:off + stop - self._starts[i]])
-            pieces = []
-            while start < stop:
-                buf, off, n = self._parts[i]
-                lo = start - self._starts[i]
-                hi = min(n, stop - self._starts[i])
-                pieces.append(bytes(buf[off + lo:off + hi]))
-                start = self._starts[i] + hi
-                i += 1
-            return b"".join(pieces)
+            return b"".join(bytes(buf[off:off + n]) for buf, off, n in self._covering(start, stop))
         lo, hi, buf, delta = self._last
         if lo <= key < hi:
             return buf[key + delta]
