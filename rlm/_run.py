@@ -18,6 +18,7 @@ from typing import Any
 
 import sandbox
 from rlm import prompts
+from rlm.answer_form import form_mismatch
 from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
 from rlm.events import (
@@ -51,11 +52,12 @@ from rlm.loop_guards import (
     is_context_copy,
     is_empty_result,
     supported,
+    unchecked_count,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
-from rlm.namesakes import namesake_of, question_subjects
+from rlm.namesakes import echoed_subject, namesake_of, question_subjects
 from rlm.notes_hook import NotesHook
-from rlm.protocol import ANSWER_PREFIX, Reply, final_in_code, marker_block, parse_reply
+from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
@@ -127,8 +129,13 @@ class Run:
         self.questioned_empty = False
         self.questioned_copy = False
         self.questioned_namesake = False
+        self.questioned_echo = False
+        self.questioned_form = False
+        self.questioned_count = False
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.context_head: str | None = None
+        self.shown_whole = False
+        self.context_is_text = False
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
                                       max_calls=self.config.max_tool_calls) if tree.tools else None
@@ -283,6 +290,9 @@ class Run:
         chars = self.config.context_preview_chars
         self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
         preview = self.context_head[:chars] if chars and self.context_head else None
+        # the first message showed all of it: any count over it rests on what the model saw
+        self.shown_whole = preview is not None and len(preview) < chars
+        self.context_is_text = info.type == "str"
         earlier = earlier_block(self.lent.earlier, self.lent.not_replayed) if self.lent is not None else ""
         first = prompts.first_user_message(self.query, info, preview, chars, earlier)
         history = History(system, first,
@@ -481,6 +491,12 @@ class Run:
                 obs.notes.append(prompts.repeated_cell(times, result.error is not None))
                 self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="repeated_cell", times=times))
                 self.repeated_cells += 1
+        if failed and not reply.has_final:
+            meant = failed_marker(reply.code[len(obs.cells) - 1], obs.cells[-1].error)
+            if meant is not None:  # an answer in words Python read as names: taken as the marker it is
+                reply.final_kind, reply.final = meant
+                failed = False
+                self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="marker_in_code"))
         copied = [s for code in reply.code[:len(obs.cells)]
                   for s in borrowed_strings(code, prompts.example_literals(), self.query)]
         if copied:
@@ -539,12 +555,19 @@ class Run:
             return False
         if not self._fits_schema(obs, turn, answer):
             return False
+        echoed = echoed_subject(answer, self.query) if self.config.answer_check and not self.questioned_echo else None
+        if echoed is not None:
+            self.questioned_echo = True  # asked once: "which of A or B" may truly be answered by a name it gives
+            self._refuse_final(obs, turn, "the answer is a name the question gives", prompts.echoed_answer(echoed))
+            return False
         if self.config.answer_check and (not self.questioned_copy or len(answer) > WHOLE_COPY_CHARS) \
                 and is_context_copy(answer, self.context_head):
             # asked once: "repeat the text" may truly want it, but not the text of a large context
             # (a real model answered FINAL(context), 263,000 characters, when asked for a code)
             self.questioned_copy = True
-            self._refuse_final(obs, turn, "the answer is the context itself", prompts.CONTEXT_AS_ANSWER)
+            self._refuse_final(obs, turn, "the answer is the context itself",
+                               prompts.context_as_answer(next(iter(question_subjects(self.query)), None)
+                                                         if self.context_is_text else None))
             return False
         seen_text = "\n".join(self.seen)
         seen_support = supported(answer, seen_text)
@@ -559,6 +582,19 @@ class Run:
             self.questioned = True
             self._refuse_final(obs, turn, "nothing the model saw supports the answer",
                                prompts.unsupported_answer(preview, same_step))
+            return False
+        misformed = form_mismatch(answer, self.query) if self.config.answer_check and not self.questioned_form else None
+        if misformed is not None:
+            self.questioned_form = True  # asked once: the question's wording may mislead
+            self._refuse_final(obs, turn, "the answer is not of the form the question asks for",
+                               prompts.misformed_answer(preview, misformed))
+            return False
+        # a count sub-models made read the records; one made by code alone may rest on a test never seen at work
+        if self.config.answer_check and not self.questioned_count and not self.shown_whole and not self.sub_calls \
+                and unchecked_count(answer, self.query, self.seen):
+            self.questioned_count = True
+            self._refuse_final(obs, turn, "a count of records the model never looked at",
+                               prompts.unchecked_count(preview))
             return False
         if self.config.answer_check and not self.questioned_namesake:
             twin = namesake_of(answer, self.query, seen_text)

@@ -5,7 +5,8 @@ Data made to be searched holds such near-twins (and generated tasks plant them);
 match of `'sales-lakeview' in line` finds the twin as readily as the subject.
 
 `question_subjects` picks the names a question gives (identifiers, quoted strings, runs of
-capitalised words); `namesake_of` says which longer name an answer was read beside, when the
+capitalised words); `echoed_subject` says when an answer is only one of them again;
+`namesake_of` says which longer name an answer was read beside, when the
 text the model saw shows the answer only next to longer forms of a subject and never next to
 the subject itself.
 """
@@ -53,6 +54,15 @@ def question_subjects(question: str) -> list[str]:
         if 3 <= len(name) <= MAX_NAME_CHARS and not any(name in longer for longer in out):
             out.append(name)
     return out[:MAX_SUBJECTS]
+
+
+def echoed_subject(answer: str, question: str) -> str | None:
+    """The name `question` asks about when `answer` is only that name again (the account, not
+    its recovery code: a small model answered `FINAL_VAR(sales-lakeview)`); else None."""
+    text = answer.strip().strip(".").strip().strip("'\"`").strip()
+    if not text or len(text) > MAX_NAME_CHARS:
+        return None
+    return next((s for s in question_subjects(question) if s.casefold() == text.casefold()), None)
 
 
 # a name of several words goes on with a capitalised word or a number: Ivanova Street North

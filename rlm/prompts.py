@@ -194,6 +194,25 @@ def namesake_answer(preview: str, subject: str, twin: str) -> str:
                    + "then answer from them (if your answer is right, give it again as it is).")
 
 
+def misformed_answer(preview: str, problem: str) -> str:
+    return (f"Your final answer ({preview!r}) was not accepted yet: {problem}. Read the value the question "
+            "asks for in the output and answer with it alone (if your answer is right, give it again as it is).")
+
+
+def unchecked_count(preview: str) -> str:
+    return (f"Your count ({preview!r}) was not accepted yet: you have not looked at any of what it counts, so a "
+            "test that matches the wrong lines would go unseen. Print a few of the lines your test matches (e.g. "
+            "`print(len(hits)); print(hits[:5])`), check that each one fits every condition of the question, fix "
+            "the test if one does not, then give the count again.")
+
+
+def echoed_answer(subject: str) -> str:
+    return (f"Your final answer ({subject[:80]!r}) is a name the question itself gives, not what it asks "
+            f"about {subject[:80]!r}. Read that value in the lines you printed for it and answer with the value: "
+            "FINAL(the value you read) on its own line, outside a code block (if the name truly is the answer, "
+            "give it again as it is).")
+
+
 def flagged_answer(preview: str) -> str:
     return (f"Your final answer ({preview!r}) is a sub-model's reply that declined, or that was given no data "
             "to read: it is not an answer. Pass the sub-model the text it needs, or compute the answer with code.")
@@ -243,7 +262,7 @@ def models_line(names: list[str]) -> str:
 
 # what the instructions and notes write inside FINAL(...) / FINAL_VAR(...) to stand for an
 # answer; besides these, each one the system prompt writes (see `placeholders`)
-_NOTE_PLACEHOLDERS = ("...", "<the JSON>", "<the answer>", "answer", "the value it shows")
+_NOTE_PLACEHOLDERS = ("...", "<the JSON>", "<the answer>", "answer", "the value it shows", "the value you read")
 _PLACEHOLDER_IN = re.compile(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)")
 
 
@@ -294,9 +313,14 @@ def blocks_not_run(count: int) -> str:
 REPEAT_DROPPED = "(a reply whose code repeated earlier code with the same result: not shown again)"
 GUESS_DROPPED = "(a reply written before any code had run: it is not kept, since nothing had been looked at yet)"
 
-CONTEXT_AS_ANSWER = (
-    "Your final answer is the context itself, not an answer to the question. Find the part that answers "
-    "it with code (search for the words of the question, print the matching lines) and give only that.")
+def context_as_answer(subject: str | None) -> str:
+    text = "Your final answer is the context itself, not an answer to the question. "
+    quote = _quote_for(subject or "")
+    if not subject or quote is None:
+        return text + ("Find the part that answers it with code (search for the words of the question, print "
+                       "the matching lines) and give only that.")
+    return text + (f"Print the text around each place {subject!r} stands, read the answer there and give "
+                   "only that:\n" + _around_code(re.escape(subject).replace("\\ ", " "), quote))
 
 
 def empty_answer(preview: str, subject: str | None = None) -> str:
@@ -316,6 +340,16 @@ def _lines_code(test: str) -> str:
     `line`) and the first five."""
     return (f"```repl\nhits = [line for line in context.splitlines() if {test}]\n"
             "print(len(hits))\nprint(hits[:5])\n```\n")
+
+
+AROUND_CHARS = 200  # shown each side of a match: a sentence or two of prose, a line or two of a log
+
+
+def _around_code(pattern: str, quote: str) -> str:
+    """A code block that prints the text around the first five matches of `pattern` in `context`
+    (a line of prose may be a whole paragraph: the sentence that answers is lost in it)."""
+    return (f"```repl\nfor m in list(re.finditer(r{quote}{pattern}{quote}, context))[:5]:\n"
+            f"    print(repr(context[max(0, m.start() - {AROUND_CHARS}):m.end() + {AROUND_CHARS}]))\n```\n")
 
 
 def _quote_for(text: str) -> str | None:

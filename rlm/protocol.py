@@ -204,6 +204,21 @@ def marker_block(code: str) -> tuple[str, str] | None:
     return None
 
 
+def failed_marker(code: str, error: str | None) -> tuple[str, str] | None:
+    """A block that is one final-answer marker whose argument names nothing the kernel has
+    (`FINAL_VAR(sales-lakeview)`, `FINAL(RC-5Z4F)`: Python reads a subtraction of unknown names
+    and fails with NameError): the marker as the model meant it, ("var", name) for a name (so
+    that the model is told no such variable exists), else ("text", the words); None for any
+    other block or error."""
+    m = _MARKER_BLOCK.match(code)
+    if m is None or error is None or not error.strip().splitlines()[-1].startswith("NameError"):
+        return None
+    inner = _strip_quotes(m.group(2).strip()).strip()
+    if not inner or "\n" in inner or "(" in inner:  # a call inside: code that failed, not a marker
+        return None
+    return ("var" if inner.isidentifier() else "text"), inner
+
+
 def _is_prose(argument: str) -> bool:
     """Words, not a name or an expression: `FINAL_VAR(the code is RC-56AS)` from a small model
     that meant FINAL (in code, FINAL_VAR of a string gives that string too)."""

@@ -577,3 +577,48 @@ def test_the_strings_of_a_cell_are_parsed_once_and_a_huge_cell_not_at_all():
     assert loop_guards._code_strings.cache_info().misses == 1
     huge = "x = 1\n" * (loop_guards.MAX_PARSED_CODE_CHARS // 6 + 1) + "llm_query('hi')\n"
     assert loop_guards.written_prompts(["hi"], huge) == []
+
+
+# ----- answers of the wrong form, counts never looked at ------------------------------------
+HISTORY = "".join(f"In {1800 + i}, the council of Town{i} met to repair the causeway and the mill. " * 3 + "\n"
+                  for i in range(200)) + "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+
+
+def test_a_line_number_for_a_city_is_questioned_once(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: having printed where the subject's lines are, it answered
+    the line number (`180`) to "To which city ...? Answer with the city name only"."""
+    look = "```repl\nlines = context.splitlines()\nhits = [i for i, l in enumerate(lines) if 'Ottilie' in l]\nprint(hits)\n```"
+    read = "```repl\nprint(lines[200])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(200)", read, "FINAL(Oldbury)")}) as server:
+        result = make_rlm(server).completion(HISTORY, "To which city did Ottilie Crane move her laboratory? "
+                                                      "Answer with the city name only.")
+        told = prompt_of(server, 2)
+    assert "it is a number, and the question asks for a name" in told
+    assert result.answer == "Oldbury" and [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer is not of the form the question asks for"]
+    # asked once: a number given again stands
+    with ScriptedServer({"root": script(look, "FINAL(200)", "FINAL(200)")}) as server:
+        result = make_rlm(server).completion(HISTORY, "Who moved a laboratory to Oldbury? Answer with the name only.")
+    assert result.answer == "200" and len(events(result, "final_refused")) == 1
+
+
+def test_a_count_whose_matches_were_never_looked_at_is_questioned_once(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: it counted `/api/checkout.*\\s+5\\d{3}` (a four-digit size, not
+    a 5xx status), printed only the count, and answered it (30 for 9) without seeing a line."""
+    log = "".join(f'10.0.0.{i % 9} - - "GET /api/checkout/{i} HTTP/1.1" {503 if i % 10 == 0 else 200} {5000 + i}\n'
+                  for i in range(400))
+    blind = "```repl\nhits = [l for l in context.splitlines() if re.search(r'/api/checkout.*\\s5\\d{3}', l)]\nprint(len(hits))\n```"
+    look = "```repl\nprint(hits[:3])\n```"
+    fixed = "```repl\nhits = [l for l in context.splitlines() if re.search(r'/api/checkout\\S* HTTP/1.1\" 5\\d\\d ', l)]\nprint(len(hits))\n```"
+    with ScriptedServer({"root": script(blind, "FINAL(400)", look, fixed, "FINAL(40)")}) as server:
+        result = make_rlm(server).completion(log, "How many requests for /api/checkout got a 5xx status?")
+        told = prompt_of(server, 2)
+    assert "you have not looked at any of what it counts" in told
+    assert result.answer == "40" and [e["reason"] for e in events(result, "final_refused")] == [
+        "a count of records the model never looked at"]
+    # a context the first message showed whole was looked at
+    short = log[:600]
+    with ScriptedServer({"root": script("```repl\nprint(context.count(' 200 '))\n```",
+                                        f"FINAL({short.count(' 200 ')})")}) as server:
+        result = make_rlm(server).completion(short, "How many requests got a 200?")
+    assert result.answer == str(short.count(" 200 ")) != "0" and not events(result, "final_refused")

@@ -139,3 +139,45 @@ def test_the_loops_own_notes_echoed_at_the_last_call_are_no_answer(run):
         rlm = RLM(model="root", base_url=server.url, api_key="k", notes=False, cache=False, max_iterations=2)
         result = rlm.completion(CONTEXT, "What is the special magic number?")
     assert result.status == "max_iterations" and result.answer is None
+
+
+LEDGER = ("issued recovery code RC-77AB for account sales-lakeview-2\n"
+          "issued recovery code RC-12CD for account sales-lakeview\n") * 3
+
+
+def ask(tmp_path, root, question="What recovery code was issued for the account sales-lakeview?"):
+    with ScriptedServer({"root": root}) as server:
+        rlm = RLM(model="root", base_url=server.url, api_key="k", runs_dir=tmp_path / "runs", notes=False,
+                  cache=False, retry_base_s=0.01)
+        result = rlm.completion(LEDGER, question)
+        return result, list(read_trajectory(result.trajectory_path)), server.calls_to("root")
+
+
+LOOK = "```repl\nhits = [l for l in context.splitlines() if 'sales-lakeview' in l]\nprint(hits[:2])\n```"
+
+
+def test_a_marker_block_whose_words_python_read_as_names_is_the_marker(tmp_path):
+    """Seen with Qwen2.5-Coder-1.5B: `FINAL_VAR(sales-lakeview)` as a block, a NameError ('sales')
+    three turns running; then it answered with the whole context. The words are the marker's;
+    here the answer in them, `RC-12CD` (Python reads RC minus 12CD: a NameError too)."""
+    result, events, calls = ask(tmp_path, turns(LOOK, "```repl\nFINAL(RC-12CD)\n```"))
+    assert result.status == "ok" and result.answer == "RC-12CD" and result.iterations == 2
+    assert [e["check"] for e in of(events, "loop_check")] == ["marker_in_code"]
+    # a name that is no variable is said to be none; a marker around a failing call is code that failed
+    result, events, calls = ask(tmp_path, turns(LOOK, "```repl\nFINAL_VAR(the_code)\n```",
+                                                "```repl\nFINAL(len(nothing_here))\n```", "FINAL(RC-12CD)"))
+    assert result.answer == "RC-12CD" and result.iterations == 4
+    assert "no variable named 'the_code'" in calls[2].prompt
+    assert [e["reason"] for e in of(events, "final_refused")] == ["FINAL_VAR(the_code): no such variable"]
+    assert "NameError: name 'nothing_here' is not defined" in calls[3].prompt
+
+
+def test_an_answer_that_only_repeats_the_questions_subject_is_questioned_once(tmp_path):
+    result, events, calls = ask(tmp_path, turns(LOOK, "```repl\nFINAL_VAR(sales-lakeview)\n```", "FINAL(RC-12CD)"))
+    assert result.status == "ok" and result.answer == "RC-12CD" and result.iterations == 3
+    assert [e["reason"] for e in of(events, "final_refused")] == ["the answer is a name the question gives"]
+    assert "is a name the question itself gives" in calls[2].prompt
+    # asked once: "which of A or B" is answered by a name the question gives
+    result, events, _ = ask(tmp_path, turns(LOOK, "FINAL(sales-lakeview)", "FINAL(sales-lakeview)"),
+                            question="Which account got RC-12CD, sales-lakeview or north-ridge?")
+    assert result.answer == "sales-lakeview" and len(of(events, "final_refused")) == 1
