@@ -18,7 +18,7 @@ from typing import Any
 
 import sandbox
 from rlm import prompts
-from rlm.answer_form import form_mismatch
+from rlm.answer_checks import AnswerChecks
 from rlm.client import Completion
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
 from rlm.events import (
@@ -45,17 +45,12 @@ from rlm.inputs import Context
 from rlm.loop_guards import (
     CONTEXT_COPY_CHARS,
     SEEN_KEEP_CHARS,
-    WHOLE_COPY_CHARS,
     Repeats,
     borrowed_strings,
     invents_output,
-    is_context_copy,
-    is_empty_result,
     supported,
-    unchecked_count,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
-from rlm.namesakes import echoed_subject, namesake_of, question_subjects
 from rlm.notes_hook import NotesHook
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
@@ -119,23 +114,15 @@ class Run:
         self.notes = NotesHook(self)
         # what the loop's checks keep (rlm/loop_guards.py): cells already run, what the model
         # has seen, notes the sub-call server leaves for the turn's observation, replies that
-        # are no answer, and whether an answer was already questioned
+        # are no answer, and the questions an answer meets once (rlm/answer_checks.py)
         self.repeats = Repeats()
         self.seen: list[str] = []
         self.pending_notes: list[str] = []
         self.cell_code: str | None = None
         self.flagged_replies: set[str] = set()
-        self.questioned = False
-        self.questioned_empty = False
-        self.questioned_copy = False
-        self.questioned_namesake = False
-        self.questioned_echo = False
-        self.questioned_form = False
-        self.questioned_count = False
+        self.checks = AnswerChecks(query)
+        self.unchecked_refusal = False  # a final answer was refused and no code has run since
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
-        self.context_head: str | None = None
-        self.shown_whole = False
-        self.context_is_text = False
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
                                       max_calls=self.config.max_tool_calls) if tree.tools else None
@@ -288,11 +275,11 @@ class Run:
         if self.schema is not None:
             system += self.schema.prompt_block()
         chars = self.config.context_preview_chars
-        self.context_head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
-        preview = self.context_head[:chars] if chars and self.context_head else None
+        head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
+        preview = head[:chars] if chars and head else None
+        self.checks.context_head, self.checks.context_is_text = head, info.type == "str"
         # the first message showed all of it: any count over it rests on what the model saw
-        self.shown_whole = preview is not None and len(preview) < chars
-        self.context_is_text = info.type == "str"
+        self.checks.shown_whole = preview is not None and len(preview) < chars
         earlier = earlier_block(self.lent.earlier, self.lent.not_replayed) if self.lent is not None else ""
         first = prompts.first_user_message(self.query, info, preview, chars, earlier)
         history = History(system, first,
@@ -310,7 +297,8 @@ class Run:
             if self.depth == 0:
                 self.tree.status.turn = turn
             variables = await self.blocking(self.sb.variables)
-            now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables)
+            now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables,
+                                    refused=self.unchecked_refusal)
             self.phase("waiting for the model")
             try:
                 completion = await self.model_call(history.messages(now), turn)
@@ -435,6 +423,7 @@ class Run:
 
     def _refuse_final(self, obs: Observation, turn: int, reason: str, note: str) -> None:
         obs.notes.append(note)
+        self.unchecked_refusal = True
         self.emit(FinalRefusedEvent(event="final_refused", turn=turn, reason=reason))
 
     async def _act(self, reply: Reply, turn: int, *, cut: bool = False) -> tuple[Observation, str | None]:
@@ -483,6 +472,7 @@ class Run:
                 break
             result = await self.run_cell(code, turn, index)
             obs.cells.append(result)
+            self.checks.remember(code, result.stdout)
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:
                 code_final = result.final
@@ -542,8 +532,9 @@ class Run:
         return obs, answer
 
     async def _answer_stands(self, obs: Observation, turn: int, answer: str, *, same_step: bool) -> bool:
-        """May `answer` end the run? Not when it is a sub-model's reply that is no answer (each
-        time), nor, once per run, when nothing the model saw before supports it."""
+        """May `answer` end the run? Not when it is a sub-model's reply that is no answer, a
+        placeholder or a misfit of the schema (each time), nor when it fails one of the run's
+        once-asked questions (rlm/answer_checks.py)."""
         preview = answer.strip()[:120]
         if answer.strip() in self.flagged_replies:
             self._refuse_final(obs, turn, "the answer is a sub-model reply that is no answer",
@@ -555,54 +546,11 @@ class Run:
             return False
         if not self._fits_schema(obs, turn, answer):
             return False
-        echoed = echoed_subject(answer, self.query) if self.config.answer_check and not self.questioned_echo else None
-        if echoed is not None:
-            self.questioned_echo = True  # asked once: "which of A or B" may truly be answered by a name it gives
-            self._refuse_final(obs, turn, "the answer is a name the question gives", prompts.echoed_answer(echoed))
+        objection = self.checks.objection(answer, self.seen, same_step=same_step, sub_calls=self.sub_calls) \
+            if self.config.answer_check else None
+        if objection is not None:
+            self._refuse_final(obs, turn, objection.reason, objection.note)
             return False
-        if self.config.answer_check and (not self.questioned_copy or len(answer) > WHOLE_COPY_CHARS) \
-                and is_context_copy(answer, self.context_head):
-            # asked once: "repeat the text" may truly want it, but not the text of a large context
-            # (a real model answered FINAL(context), 263,000 characters, when asked for a code)
-            self.questioned_copy = True
-            self._refuse_final(obs, turn, "the answer is the context itself",
-                               prompts.context_as_answer(next(iter(question_subjects(self.query)), None)
-                                                         if self.context_is_text else None))
-            return False
-        seen_text = "\n".join(self.seen)
-        seen_support = supported(answer, seen_text)
-        if self.config.answer_check and not self.questioned_empty and is_empty_result(answer) and (
-                not same_step or self.questioned or seen_support):  # an answer it never saw: said that first
-            # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
-            self.questioned_empty = True
-            subject = next(iter(question_subjects(self.query)), None)
-            self._refuse_final(obs, turn, "an empty result as the answer", prompts.empty_answer(preview, subject))
-            return False
-        if self.config.answer_check and not self.questioned and not seen_support:
-            self.questioned = True
-            self._refuse_final(obs, turn, "nothing the model saw supports the answer",
-                               prompts.unsupported_answer(preview, same_step))
-            return False
-        misformed = form_mismatch(answer, self.query) if self.config.answer_check and not self.questioned_form else None
-        if misformed is not None:
-            self.questioned_form = True  # asked once: the question's wording may mislead
-            self._refuse_final(obs, turn, "the answer is not of the form the question asks for",
-                               prompts.misformed_answer(preview, misformed))
-            return False
-        # a count sub-models made read the records; one made by code alone may rest on a test never seen at work
-        if self.config.answer_check and not self.questioned_count and not self.shown_whole and not self.sub_calls \
-                and unchecked_count(answer, self.query, self.seen):
-            self.questioned_count = True
-            self._refuse_final(obs, turn, "a count of records the model never looked at",
-                               prompts.unchecked_count(preview))
-            return False
-        if self.config.answer_check and not self.questioned_namesake:
-            twin = namesake_of(answer, self.query, seen_text)
-            if twin is not None:
-                self.questioned_namesake = True  # asked once: a plural or a suffix may be the subject itself
-                self._refuse_final(obs, turn, "the answer was read beside a longer name than the question's",
-                                   prompts.namesake_answer(preview, *twin))
-                return False
         return True
 
     def _fits_schema(self, obs: Observation, turn: int, answer: str) -> bool:
@@ -636,6 +584,7 @@ class Run:
         return timeout if left is None else min(timeout, left + WALL_GRACE_S)
 
     async def run_cell(self, code: str, turn: int | str, index: int) -> ExecResult:
+        self.unchecked_refusal = False
         self.phase("running code")
         timeout = self.config.sandbox.cell_timeout_s
         wall = self.tree.budget.wall_left()

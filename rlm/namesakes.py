@@ -90,16 +90,29 @@ def _answer_in(answer: str) -> re.Pattern[str]:
     return re.compile(left + esc + right, re.IGNORECASE)
 
 
+# a value inside a sentence of an answer ("The answer is `RC-MSL5-LF63`."): a token holding a digit
+_VALUE = re.compile(r"(?<![\w-])(?=[\w./:-]*\d)\w+(?:[-./:]\w+)*(?![\w-])")
+
+
 def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None:
-    """(the subject, the longer name) when every piece of `seen` that holds `answer` and names a
-    subject of `question` names only longer forms of it; None when the answer was read beside the
-    subject itself, or beside none, or cannot be told."""
+    """(the subject, the longer name) when every piece of `seen` that holds `answer` (or, for an
+    answer put in a sentence, a value in it) and names a subject of `question` names only longer
+    forms of it; None when it was read beside the subject itself, or beside none, or cannot be told."""
     text = answer.strip().strip(".")
     if not text or len(text) > MAX_ANSWER_CHARS:
         return None
     subjects = question_subjects(question)
     if not subjects:
         return None
+    for value in dict.fromkeys([text, *(m.group() for m in _VALUE.finditer(text))]):
+        twin = _read_beside(value, subjects, seen)
+        if twin is not None:
+            return twin
+    return None
+
+
+def _read_beside(text: str, subjects: list[str], seen: str) -> tuple[str, str] | None:
+    """namesake_of for one value `text` of the answer."""
     wanted = _answer_in(text)
     whole = [_whole(s) for s in subjects]
     longer = [_longer(s) for s in subjects]

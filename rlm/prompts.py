@@ -86,7 +86,9 @@ def _preview_lines(preview: str, cut_short: bool) -> str:
 
 
 def now_block(turn: int, max_turns: int, budget_line: str, variables: list[VariableInfo],
-              limit: int = 30) -> str:
+              limit: int = 30, *, refused: bool = False) -> str:
+    """The turn, the budget and the variables, ending each turn's message; `refused`: the last
+    turn's final answer was not accepted (so this one is not told to finish)."""
     rows = [f"{v.name}: {v.type}, size {v.size:,}" for v in variables[:limit]]
     total = max(len(variables), getattr(variables, "total", 0))
     if total > limit:
@@ -94,6 +96,10 @@ def now_block(turn: int, max_turns: int, budget_line: str, variables: list[Varia
     left = max_turns - turn + 1
     if left <= 1:
         last = " This is your last turn: give the final answer now."
+    elif refused:
+        # "finish now" after a refusal was read as "give it again": a small model gave its 0 again
+        # three times over a note that gave it the code to check the 0
+        last = " Your last answer was not accepted: first run code that does what the note above says."
     elif turn > 1:
         # small models, having printed the answer, went on asking `llm_query` the question itself
         last = " If an output above already answers the question, finish now: FINAL(the value it shows)."
@@ -199,11 +205,15 @@ def misformed_answer(preview: str, problem: str) -> str:
             "asks for in the output and answer with it alone (if your answer is right, give it again as it is).")
 
 
-def unchecked_count(preview: str) -> str:
-    return (f"Your count ({preview!r}) was not accepted yet: you have not looked at any of what it counts, so a "
-            "test that matches the wrong lines would go unseen. Print a few of the lines your test matches (e.g. "
-            "`print(len(hits)); print(hits[:5])`), check that each one fits every condition of the question, fix "
-            "the test if one does not, then give the count again.")
+def unchecked_count(preview: str, code: str | None = None) -> str:
+    text = (f"Your count ({preview!r}) was not accepted yet: you have not looked at any of what it counts, so a "
+            "test that matches the wrong lines would go unseen. ")
+    if code is None:
+        text += ("Print a few of the lines your test matches (e.g. `print(len(hits)); print(hits[:5])`)")
+    else:
+        text += f"This is your counting code, changed to keep and print what it counted:\n```repl\n{code}```\nRun it"
+    return text + (", check that each line fits every condition of the question, fix the test if one does not, "
+                   "then give the count again.")
 
 
 def echoed_answer(subject: str) -> str:

@@ -303,8 +303,12 @@ def test_an_empty_result_as_the_answer_is_questioned_once(make_rlm):
     looked = "```repl\nn = len([l for l in context.splitlines() if 'level=ERROR' in l])\nprint(n)\n```"
     with ScriptedServer({"root": script(looked, "FINAL(0)", "```repl\nprint(context.count('ERROR'))\n```", "FINAL(2)")}) as server:
         result = make_rlm(server).completion("2026 ERROR a\n2026 ERROR b\n2026 INFO c", "How many ERROR lines?")
-        told = prompt_of(server, 2)
+        told, after_check = prompt_of(server, 2), prompt_of(server, 3)
     assert "a search that matched nothing" in told and "print a few lines" in told
+    # told to check, not to finish (a real model, told "finish now" after a refusal, gave FINAL(0) again
+    # each turn); once code ran, finishing is said again
+    assert "first run code that does what the note above says" in told and "finish now" not in told
+    assert "finish now" in after_check and "not accepted: first run code" not in after_check
     assert result.answer == "2" and [e["reason"] for e in events(result, "final_refused")] == [
         "an empty result as the answer"]
 
@@ -614,6 +618,8 @@ def test_a_count_whose_matches_were_never_looked_at_is_questioned_once(make_rlm)
         result = make_rlm(server).completion(log, "How many requests for /api/checkout got a 5xx status?")
         told = prompt_of(server, 2)
     assert "you have not looked at any of what it counts" in told
+    assert "This is your counting code, changed to keep and print what it counted:\n```repl\nprint(len(hits))\n" \
+           "print(hits[:5])\n```" in told
     assert result.answer == "40" and [e["reason"] for e in events(result, "final_refused")] == [
         "a count of records the model never looked at"]
     # a context the first message showed whole was looked at

@@ -39,6 +39,9 @@ QUESTION = "What recovery code was issued for the account sales-lakeview?"
     ("code RC-2 for account sales-lakeview-2\n", "RC-1", None),
     # the answer must stand whole: RC-10 is not RC-1
     ("code RC-10 for account sales-lakeview-2\n", "RC-1", None),
+    # the value in an answer put in a sentence (seen with a 1.5B model: "The answer is `RC-MSL5-LF63`.")
+    ("code RC-1 for account sales-lakeview-2\n", "The answer is `RC-1`.", ("sales-lakeview", "sales-lakeview-2")),
+    ("code RC-1 for account sales-lakeview-2\ncode RC-2 for account sales-lakeview\n", "It is RC-2.", None),
     # an answer too long to be a value read from a line is not checked
     ("x " * 100 + "sales-lakeview-2", "x " * 100, None),
 ])

@@ -1,0 +1,104 @@
+"""The questions a final answer meets once per run before it may end the run.
+
+Each is a shape a real model's wrong answers took: the question's own subject given back, the
+context itself, the empty result of a search that matched nothing, a value nothing printed
+shows, an answer of the wrong form (a line number for a city), a count whose matches were never
+looked at, a value read beside a namesake. Each is asked once: the model may be right (a name
+the question gives may be the answer), and an answer given again after its question stands.
+The refusals that hold every time (a sub-model's reply that is no answer, a placeholder, a
+schema) stay with the loop (`rlm/_run.py`); the test of each shape lives with its kind
+(`loop_guards`, `answer_form`, `namesakes`), the words said with the prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlm import prompts
+from rlm.answer_form import form_mismatch
+from rlm.counted_lines import show_counted
+from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
+from rlm.namesakes import echoed_subject, namesake_of, question_subjects
+
+__all__ = ["AnswerChecks", "Objection"]
+
+KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
+
+
+@dataclass(frozen=True)
+class Objection:
+    """Why an answer does not end the run yet: `reason` for the trajectory, `note` for the model."""
+
+    reason: str
+    note: str
+
+
+@dataclass
+class AnswerChecks:
+    """The once-asked questions of one run, and what the run knows that they need.
+
+    context_head: the context's first characters (None before it is loaded); shown_whole: the
+    first message showed all of the context; context_is_text: `context` is one string; cells:
+    the latest cells run, with the head of their output."""
+
+    query: str
+    context_head: str | None = None
+    shown_whole: bool = False
+    context_is_text: bool = False
+    asked: set[str] = field(default_factory=set)
+    cells: list[tuple[str, str]] = field(default_factory=list)
+
+    def objection(self, answer: str, seen: list[str], *, same_step: bool, sub_calls: int) -> Objection | None:
+        """The first question `answer` fails that was not asked yet in this run (recorded as
+        asked), or None. `seen`: the outputs the model saw; `same_step`: the answer came with
+        code whose output the model has not seen; `sub_calls`: sub-calls made so far."""
+        preview = answer.strip()[:120]
+        subject = next(iter(question_subjects(self.query)), None)
+        echoed = echoed_subject(answer, self.query) if "echo" not in self.asked else None
+        if echoed is not None:  # "which of A or B" may truly be answered by a name it gives
+            return self._ask("echo", "the answer is a name the question gives", prompts.echoed_answer(echoed))
+        if ("copy" not in self.asked or len(answer) > WHOLE_COPY_CHARS) and is_context_copy(answer, self.context_head):
+            # "repeat the text" may truly want it, but not the text of a large context
+            # (a real model answered FINAL(context), 263,000 characters, when asked for a code)
+            return self._ask("copy", "the answer is the context itself",
+                             prompts.context_as_answer(subject if self.context_is_text else None))
+        seen_text = "\n".join(seen)
+        seen_support = supported(answer, seen_text)
+        if "empty" not in self.asked and is_empty_result(answer) and (
+                not same_step or "unsupported" in self.asked or seen_support):  # one never seen: said that first
+            # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
+            return self._ask("empty", "an empty result as the answer", prompts.empty_answer(preview, subject))
+        if "unsupported" not in self.asked and not seen_support:
+            return self._ask("unsupported", "nothing the model saw supports the answer",
+                             prompts.unsupported_answer(preview, same_step))
+        misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
+        if misformed is not None:  # the question's wording may mislead
+            return self._ask("form", "the answer is not of the form the question asks for",
+                             prompts.misformed_answer(preview, misformed))
+        # a count sub-models made read the records; one made by code alone may rest on a test never seen at work
+        if "count" not in self.asked and not self.shown_whole and not sub_calls \
+                and unchecked_count(answer, self.query, seen):
+            return self._ask("count", "a count of records the model never looked at",
+                             prompts.unchecked_count(preview, self._counting_code(answer)))
+        twin = namesake_of(answer, self.query, seen_text) if "namesake" not in self.asked else None
+        if twin is not None:  # a plural or a suffix may be the subject itself
+            return self._ask("namesake", "the answer was read beside a longer name than the question's",
+                             prompts.namesake_answer(preview, *twin))
+        return None
+
+    def remember(self, code: str, stdout: str) -> None:
+        """Keep a cell the model ran and the start of what it printed (the last KEEP_CELLS)."""
+        self.cells.append((code, stdout[:200]))
+        del self.cells[:-KEEP_CELLS]
+
+    def _counting_code(self, answer: str) -> str | None:
+        """Code that shows what the latest cell printing `answer` counted (rlm/counted_lines.py)."""
+        value = answer.strip().rstrip(".").replace(",", "")
+        for code, stdout in reversed(self.cells):
+            if value in stdout.replace(",", "").split():
+                return show_counted(code)
+        return None
+
+    def _ask(self, check: str, reason: str, note: str) -> Objection:
+        self.asked.add(check)
+        return Objection(reason, note)
