@@ -18,7 +18,7 @@ from rlm import prompts
 from rlm.answer_form import form_mismatch
 from rlm.counted_lines import show_counted
 from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
-from rlm.namesakes import echoed_subject, namesake_of, question_subjects
+from rlm.namesakes import echoed_subject, namesake_of, question_subjects, sentences_naming
 
 __all__ = ["AnswerChecks", "Objection"]
 
@@ -60,7 +60,10 @@ class AnswerChecks:
         if ("copy" not in self.asked or len(answer) > WHOLE_COPY_CHARS) and is_context_copy(answer, self.context_head):
             # "repeat the text" may truly want it, but not the text of a large context
             # (a real model answered FINAL(context), 263,000 characters, when asked for a code)
+            seen_text = "\n".join(seen)
+            again = sentences_naming(subject, seen_text) if subject and "copy" in self.asked else []
             return self._ask("copy", "the answer is the context itself",
+                             prompts.context_as_answer_again(subject, again) if subject and again else
                              prompts.context_as_answer(subject if self.context_is_text else None))
         seen_text = "\n".join(seen)
         seen_support = supported(answer, seen_text)
@@ -70,7 +73,8 @@ class AnswerChecks:
             return self._ask("empty", "an empty result as the answer", prompts.empty_answer(preview, subject))
         if "unsupported" not in self.asked and not seen_support:
             return self._ask("unsupported", "nothing the model saw supports the answer",
-                             prompts.unsupported_answer(preview, same_step))
+                             prompts.unsupported_answer(preview, same_step, subject,
+                                                        sentences_naming(subject, seen_text) if subject else None))
         misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
         if misformed is not None:  # the question's wording may mislead
             return self._ask("form", "the answer is not of the form the question asks for",

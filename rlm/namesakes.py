@@ -6,6 +6,7 @@ match of `'sales-lakeview' in line` finds the twin as readily as the subject.
 
 `question_subjects` picks the names a question gives (identifiers, quoted strings, runs of
 capitalised words); `echoed_subject` says when an answer is only one of them again;
+`sentences_naming` finds where the model's printed output names one;
 `namesake_of` says which longer name an answer was read beside, when the
 text the model saw shows the answer only next to longer forms of a subject and never next to
 the subject itself.
@@ -63,6 +64,20 @@ def echoed_subject(answer: str, question: str) -> str | None:
     if not text or len(text) > MAX_NAME_CHARS:
         return None
     return next((s for s in question_subjects(question) if s.casefold() == text.casefold()), None)
+
+
+def sentences_naming(subject: str, seen: str, limit: int = 5, chars: int = 300) -> list[str]:
+    """The latest distinct pieces of `seen` (sentences, lines, items of a printed list) where
+    `subject` stands whole, oldest first, each cut to `chars`."""
+    whole = _whole(subject)
+    found: list[str] = []
+    for unit in reversed(_UNIT_BREAK.split(seen[-_SCAN_CHARS:])):
+        unit = unit.strip(" '\"[]")
+        if len(unit) <= 4000 and unit not in found and whole.search(unit):
+            found.append(unit)
+            if len(found) == limit:
+                break
+    return [u[:chars] for u in reversed(found)]
 
 
 # a name of several words goes on with a capitalised word or a number: Ivanova Street North

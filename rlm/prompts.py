@@ -180,11 +180,18 @@ def refusals(count: int, preview: str) -> str:
             "given what it needs. Such a reply is not an answer.")
 
 
-def unsupported_answer(preview: str, same_step: bool) -> str:
+def unsupported_answer(preview: str, same_step: bool, subject: str | None = None,
+                       sentences: list[str] | None = None) -> str:
+    """`sentences`: where the output the model printed names `subject` (its answer may be there)."""
     why = ("your code set it in the same step that computed it, so you have not seen what it rests on"
            if same_step else "nothing you have seen so far shows it")
-    return (f"Your final answer ({preview!r}) was not accepted yet: {why}. Check it against the data with "
-            "code and look at the output; then give it again (if it is right, give it again as it is).")
+    text = f"Your final answer ({preview!r}) was not accepted yet: {why}. "
+    if subject and sentences:
+        shown = "\n".join(f"- {s!r}" for s in sentences)
+        return text + (f"The output you printed names {subject!r} here:\n{shown}\nAnswer from these words, or check "
+                       "your answer against the data with code (if it is right, give it again as it is).")
+    return text + ("Check it against the data with code and look at the output; then give it again (if it is "
+                   "right, give it again as it is).")
 
 
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
@@ -272,7 +279,8 @@ def models_line(names: list[str]) -> str:
 
 # what the instructions and notes write inside FINAL(...) / FINAL_VAR(...) to stand for an
 # answer; besides these, each one the system prompt writes (see `placeholders`)
-_NOTE_PLACEHOLDERS = ("...", "<the JSON>", "<the answer>", "answer", "the value it shows", "the value you read")
+_NOTE_PLACEHOLDERS = ("...", "<the JSON>", "<the answer>", "answer", "the value it shows", "the value you read",
+                      "those words")
 _PLACEHOLDER_IN = re.compile(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)")
 
 
@@ -350,6 +358,13 @@ def _lines_code(test: str) -> str:
     `line`) and the first five."""
     return (f"```repl\nhits = [line for line in context.splitlines() if {test}]\n"
             "print(len(hits))\nprint(hits[:5])\n```\n")
+
+
+def context_as_answer_again(subject: str, sentences: list[str]) -> str:
+    shown = "\n".join(f"- {s!r}" for s in sentences)
+    return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "
+            f"The output you printed names {subject!r} here:\n{shown}\nWhich words of these answer the question? "
+            "Give only them, on their own line outside a code block: FINAL(those words).")
 
 
 AROUND_CHARS = 200  # shown each side of a match: a sentence or two of prose, a line or two of a log

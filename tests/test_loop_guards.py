@@ -628,3 +628,35 @@ def test_a_count_whose_matches_were_never_looked_at_is_questioned_once(make_rlm)
                                         f"FINAL({short.count(' 200 ')})")}) as server:
         result = make_rlm(server).completion(short, "How many requests got a 200?")
     assert result.answer == str(short.count(" 200 ")) != "0" and not events(result, "final_refused")
+
+
+def test_the_context_given_again_is_answered_with_the_printed_sentences_naming_the_subject(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: told its FINAL_VAR(context) was the context, it ran the
+    note's code, printed the sentence with the access code, and gave FINAL_VAR(context) again."""
+    text = "".join(f"Paragraph {i} about the depots of the region and their gates.\n" for i in range(3000))
+    text += "The access code for the east gate of the Ivanova Street depot is 5039-NIMBUS.\n"
+    text += "For the west gate of the Ivanova Street North depot, the keypad code is 8853-TUNDRA.\n"
+    copy = "```repl\nFINAL_VAR(context)\n```"
+    around = "```repl\nfor m in list(re.finditer(r'Ivanova Street', context))[:5]:\n    print(repr(context[m.start() - 60:m.end() + 30]))\n```"
+    with ScriptedServer({"root": script(copy, around, copy, "FINAL(5039-NIMBUS)")}) as server:
+        result = make_rlm(server).completion(text, "What is the access code for the east gate of the Ivanova Street depot?")
+        first, again = prompt_of(server, 1), prompt_of(server, 3)
+    assert "for m in list(re.finditer(r'Ivanova Street', context))[:5]:" in first
+    assert "the context itself again" in again
+    assert "'The access code for the east gate of the Ivanova Street depot is 5039-NIMBUS.'" in again
+    assert "8853-TUNDRA" not in again.split("the context itself again")[1]  # a longer name's sentence is not shown
+    assert result.answer == "5039-NIMBUS"
+
+
+def test_an_unsupported_answer_is_shown_the_printed_sentences_naming_the_subject(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: having printed the sentence with the access code, it answered
+    with a code of its own (12345), questioned, then given again."""
+    text = "".join(f"Paragraph {i} about the depots of the region and their gates.\n" for i in range(3000))
+    text += "The access code for the east gate of the Ivanova Street depot is 5039-NIMBUS.\n"
+    look = "```repl\nprint([l for l in context.splitlines() if 'Ivanova Street' in l])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(12345)", "FINAL(5039-NIMBUS)")}) as server:
+        result = make_rlm(server).completion(text, "What is the access code for the east gate of the Ivanova Street depot?")
+        told = prompt_of(server, 2)
+    assert "nothing you have seen so far shows it" in told
+    assert "names 'Ivanova Street' here:\n- 'The access code for the east gate of the Ivanova Street depot is 5039-NIMBUS.'" in told
+    assert result.answer == "5039-NIMBUS"
