@@ -80,7 +80,8 @@ class AnswerChecks:
             return self._ask("form", "the answer is not of the form the question asks for",
                              prompts.misformed_answer(preview, misformed))
         # a count sub-models made read the records; one made by code alone may rest on a test never seen at work
-        if "count" not in self.asked and not self.shown_whole and not sub_calls \
+        # (a count of 0 met the empty-result question: the lines a test did not match are not in its list)
+        if "count" not in self.asked and not self.shown_whole and not sub_calls and not is_empty_result(answer) \
                 and unchecked_count(answer, self.query, seen):
             return self._ask("count", "a count of records the model never looked at",
                              prompts.unchecked_count(preview, self._counting_code(answer)))

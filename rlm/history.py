@@ -2,7 +2,8 @@
 
 Each turn adds the model's reply (kept) and an observation (what its code printed). In
 "folded" mode only the latest observation is shown in full (capped); older ones shrink to a
-one-line stub naming the kernel's `Out[n]` that still holds the text. The "now" block (turn,
+one-line stub naming the kernel's `Out[n]` that still holds the text, unless they are shorter
+than the stub would be. The "now" block (turn,
 budget left, variables) is rebuilt for every call and placed last, never accumulated.
 """
 
@@ -11,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sandbox import ExecResult, cap_text
+
+# an older observation this short is shown whole: its stub would be as long, and would hide the
+# value (a printed count of 0 became "cell 1 printed 2 chars", and the model lost sight of it)
+KEEP_WHOLE_CHARS = 400
 
 
 @dataclass
@@ -77,9 +82,8 @@ class History:
         last = len(self.replies) - 1
         for i, (reply, obs) in enumerate(zip(self.replies, self.observations, strict=True)):
             msgs.append({"role": "assistant", "content": reply})
-            if self.mode == "full" or i == last:
-                text = render_full(obs, self.observation_chars)
-            else:
+            text = render_full(obs, self.observation_chars)
+            if self.mode != "full" and i != last and len(text) > KEEP_WHOLE_CHARS:
                 text = render_folded(obs, i + 1)
             msgs.append({"role": "user", "content": text})
         tail = "\n\n".join(t for t in (now, extra_user) if t)

@@ -63,7 +63,13 @@ def echoed_subject(answer: str, question: str) -> str | None:
     text = answer.strip().strip(".").strip().strip("'\"`").strip()
     if not text or len(text) > MAX_NAME_CHARS:
         return None
-    return next((s for s in question_subjects(question) if s.casefold() == text.casefold()), None)
+    return next((s for s in question_subjects(question) if _spelled(s) == _spelled(text)), None)
+
+
+def _spelled(name: str) -> str:
+    """`name` with case, and spaces against hyphens and underscores, not told apart (a model
+    writes `Ottilie-Crane` where a Python name cannot hold a space)."""
+    return re.sub(r"[\s_-]+", " ", name).strip().casefold()
 
 
 def sentences_naming(subject: str, seen: str, limit: int = 5, chars: int = 300) -> list[str]:

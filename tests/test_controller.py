@@ -151,6 +151,17 @@ def test_old_observations_are_folded_to_stubs_naming_out(make_rlm):
     assert "f" * 5000 in last.messages[-1]["content"]
 
 
+def test_an_old_observation_shorter_than_its_stub_stays_whole(make_rlm):
+    """Seen with a real 1.5B model: its count of 0 was folded to "cell 1 printed 2 chars", so
+    that two turns later it could no longer see the value it was asked to check."""
+    with ScriptedServer({"root": script("```repl\nprint(0)\n```", "```repl\nprint('x' * 5000)\n```",
+                                        "FINAL(0)")}) as server:
+        make_rlm(server).completion("ctx", "q?")
+        last = server.calls_to("root")[-1]
+    assert last.messages[3]["content"].startswith("[cell 1] output:\n0")
+    assert last.messages[5]["content"].startswith("[turn 2 output folded: cell 2 printed 5,001 chars")
+
+
 # ----- recursion ------------------------------------------------------------------------
 def test_recursion_two_levels_below_the_root(make_rlm):
     """max_depth=3: root -> child RLM -> grandchild RLM -> llm_query fallback."""

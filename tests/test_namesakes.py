@@ -83,3 +83,12 @@ def test_a_hostile_question_or_output_is_read_in_linear_time(question):
     assert all(len(s) <= 80 for s in subjects)
     seen = ("a_" * 2000 + "\n") * 50 + "code RC-1 " + "x" * 3000 + "\n"
     assert namesake_of("RC-1", question + " sales-lakeview", seen) is None
+
+
+def test_an_answer_that_is_only_the_questions_subject_is_told():
+    from rlm.namesakes import echoed_subject
+
+    q = "To which city did Ottilie Crane move her laboratory? (account sales-lakeview)"
+    assert echoed_subject("Ottilie-Crane", q) == "Ottilie Crane"  # a Python name cannot hold the space
+    assert echoed_subject(" `SALES-LAKEVIEW`. ", q) == "sales-lakeview"
+    assert echoed_subject("Oldbury", q) is None and echoed_subject("Ottilie Craneley", q) is None

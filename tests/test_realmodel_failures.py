@@ -49,3 +49,26 @@ def test_an_answer_read_beside_a_namesake_is_named(tmp_path):
         result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
                      max_iterations=4).completion(log, "Which code was issued for the account sales-lakeview?")
     assert result.answer == "RC-1" and "namesake_answer" in classify(result.trajectory_path)
+
+
+def test_the_answer_shapes_the_loop_questions_are_named(tmp_path):
+    """The context as the answer, a marker run into a NameError, the question's own subject, a
+    line number for a city, a count never looked at: each named, whether or not the loop took it."""
+    text = "".join(f"In {1800 + i}, the council of Town{i} met about the mill and the causeway.\n" for i in range(3000))
+    text += "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+
+    def ask(question, *replies):
+        with ScriptedServer({"root": script(*replies)}) as server:
+            result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                         max_iterations=5).completion(text, question)
+        return set(classify(result.trajectory_path))
+
+    city = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
+    look = "```repl\nprint([i for i, l in enumerate(context.splitlines()) if 'Ottilie' in l])\n```"
+    assert {"context_answer", "marker_name_error", "subject_answer"} <= ask(
+        city, look, "```repl\nFINAL_VAR(context)\n```", "```repl\nFINAL_VAR(Ottilie-Crane)\n```",
+        "FINAL(Ottilie Crane)", "FINAL(Oldbury)")
+    assert "misformed_answer" in ask(city, look, "FINAL(3000)", "FINAL(3000)")
+    assert "unchecked_count" in ask("How many lines mention the mill?",
+                                    "```repl\nprint(sum(1 for l in context.splitlines() if 'mill' in l))\n```",
+                                    "FINAL(3000)", "FINAL(3000)")

@@ -23,6 +23,12 @@ invented_output      text after the last code block showing output not yet seen
 unsupported_final    a final answer (accepted or not) that nothing the model saw supports
 namesake_answer      a final answer (accepted or not) read beside a longer name than the question's
                      (`sales-lakeview-2` for `sales-lakeview`) and never beside the name itself
+context_answer       a final answer (accepted or not) that is the context itself (`FINAL_VAR(context)`)
+subject_answer       a final answer (accepted or not) that is only a name the question gives
+misformed_answer     a final answer (accepted or not) not of the form the question asks for (a line
+                     number for a city, a sentence for a year)
+unchecked_count      a count given (accepted or not) when no output had shown any of what it counted
+marker_name_error    a block that is only a final marker, run into a NameError (`FINAL_VAR(sales-lakeview)`)
 """
 
 from __future__ import annotations
@@ -33,16 +39,22 @@ from pathlib import Path
 from typing import Any
 
 from rlm import read_trajectory
+from rlm.answer_form import form_mismatch
 from rlm.events import Kind, Status
-from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported
-from rlm.namesakes import namesake_of
-from rlm.protocol import parse_reply
+from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported, unchecked_count
+from rlm.namesakes import echoed_subject, namesake_of
+from rlm.protocol import failed_marker, parse_reply
 from sandbox.kernel.protected import rebound_names
 
 _PROTECTED = ("context", "docs", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched",
               "FINAL", "FINAL_VAR", "SHOW_VARS")
 _ODD_CASE = re.compile(r"^[ \t]*[*_`]{0,3}(final_var|final)\(", re.MULTILINE | re.IGNORECASE)
 _UNREADY = "{'content': None, 'ready': False}"
+_CONTEXT_MARKER = re.compile(r"\A\s*(?:print\()?FINAL(?:_VAR)?\(\s*context\s*\)", re.IGNORECASE)
+# the loop's refusal reasons (rlm/answer_checks.py, rlm/_run.py) and the mode each names
+_REFUSED = (("nothing the model saw", "unsupported_final"), ("longer name", "namesake_answer"),
+            ("the context itself", "context_answer"), ("a name the question gives", "subject_answer"),
+            ("not of the form", "misformed_answer"), ("count of records", "unchecked_count"))
 
 
 def classify(trajectory: str | Path) -> list[str]:
@@ -78,6 +90,10 @@ def classify(trajectory: str | Path) -> list[str]:
                 found.add("sub_prompt_no_question")
             if err and "ProtectedName" in err:
                 found.add("rebinds_protected")
+            if failed_marker(code, err):
+                found.add("marker_name_error")
+            if _CONTEXT_MARKER.match(code):
+                found.add("context_answer")
             seen.extend([out, err or ""])
         elif kind == Kind.SUB_CALL:
             prompt = e.get("prompt")
@@ -92,8 +108,9 @@ def classify(trajectory: str | Path) -> list[str]:
             found.add("sub_prompt_no_data")
         elif kind == Kind.FINAL_REFUSED and "nothing the model saw" in str(e.get("reason")):
             found.add("unsupported_final")
-        elif kind == Kind.FINAL_REFUSED and "longer name" in str(e.get("reason")):
-            found.add("namesake_answer")
+        elif kind == Kind.FINAL_REFUSED:
+            reason = str(e.get("reason"))
+            found.update(mode for words, mode in _REFUSED if words in reason)
     _block_cascade(events, found)
     if isinstance(answer, str):
         if answer.strip() == _UNREADY:
@@ -105,7 +122,23 @@ def classify(trajectory: str | Path) -> list[str]:
             found.add("unsupported_final")
         if isinstance(query, str) and namesake_of(answer, query, "\n".join(seen)):
             found.add("namesake_answer")
+        if isinstance(query, str) and echoed_subject(answer, query):
+            found.add("subject_answer")
+        if isinstance(query, str) and form_mismatch(answer, query):
+            found.add("misformed_answer")
+        if isinstance(query, str) and unchecked_count(answer, query, [o for o in seen if o]) and not sub_replies \
+                and not _shown_whole(events) and answer.strip() != "0":
+            found.add("unchecked_count")
     return sorted(found)
+
+
+def _shown_whole(events: list[dict[str, Any]]) -> bool:
+    """The first message showed the whole context (as long as its preview, or shorter)."""
+    start = next((e for e in events if e.get("event") == Kind.RUN_START), {})
+    loaded = next((e for e in events if e.get("event") == Kind.CONTEXT_LOADED), {})
+    preview = (start.get("config") or {}).get("context_preview_chars", 1000)
+    size = loaded.get("size")
+    return isinstance(size, int) and isinstance(preview, int) and preview > 0 and size < preview
 
 
 def _reply_modes(text: str, found: set[str], *, ended_ok: bool) -> None:
