@@ -27,6 +27,7 @@ _NAME_ASKED = re.compile(
     r"|\bwho (?:was|is|were|did|gave|got|wrote|made|owns?)\b",
     re.IGNORECASE)
 _ONLY = re.compile(r"\banswer with (?:the |a |an )?([\w'’ ,-]{1,60}?) only\b", re.IGNORECASE)
+MAX_VALUE_CHARS = 60  # a longer answer is no bare number (and is not matched: the pattern backtracks)
 _DIGIT = re.compile(r"\d")
 _BARE_NUMBER = re.compile(r"[\s$€£#(]*[-+]?\d[\d,. ]*%?[\s).]*")
 
@@ -53,7 +54,7 @@ def form_mismatch(answer: str, question: str) -> str | None:
     kind, only = asked_form(question)
     if kind == "number" and not _DIGIT.search(text):
         return "it holds no number, and the question asks for a number"
-    if kind == "name" and _BARE_NUMBER.fullmatch(text):
+    if kind == "name" and len(text) <= MAX_VALUE_CHARS and _BARE_NUMBER.fullmatch(text):
         return "it is a number, and the question asks for a name (a line number or an index is not one)"
     if only is not None and len(text.split()) > ONLY_WORDS:
         return f"it is a sentence of {len(text.split())} words, and the question asks for the {only} only"

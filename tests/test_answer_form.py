@@ -47,3 +47,10 @@ def test_a_count_is_unchecked_only_when_no_output_could_show_a_record():
                                         "'10.0.0.2 - - \"GET /api/checkout/2 HTTP/1.1\" 503 5002']"])
     assert not unchecked_count("56", "What is the total quantity of refunded orders?", ["56"])  # a sum, not a count
     assert not unchecked_count("about 30", q, ["30"])
+
+
+@pytest.mark.timeout(20)
+def test_a_huge_answer_is_judged_in_linear_time():
+    answer = "1" + " ." * 200_000 + "x"  # overlapping spaces and dots: a backtracking pattern is quadratic on it
+    assert form_mismatch(answer, "Who wrote it? Answer with the person's full name only.") is not None
+    assert not unchecked_count(answer, "How many lines?", [])
