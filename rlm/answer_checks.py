@@ -3,11 +3,12 @@
 Each is a shape a real model's wrong answers took: the question's own subject given back, the
 context itself, the empty result of a search that matched nothing, a value nothing printed
 shows, an answer of the wrong form (a line number for a city), a count whose matches were never
-looked at, a value read beside a namesake. Each is asked once: the model may be right (a name
-the question gives may be the answer), and an answer given again after its question stands.
-The refusals that hold every time (a sub-model's reply that is no answer, a placeholder, a
-schema) stay with the loop (`rlm/_run.py`); the test of each shape lives with its kind
-(`loop_guards`, `answer_form`, `namesakes`), the words said with the prompts.
+looked at, a value read beside a namesake, a value seen only away from the question's subject.
+Each is asked once: the model may be right (a name the question gives may be the answer), and
+an answer given again after its question stands. The refusals that hold every time (a
+sub-model's reply that is no answer, a placeholder, a schema) stay with the loop
+(`rlm/_run.py`); the test of each shape lives with its kind (`loop_guards`, `answer_form`,
+`namesakes`), the words said with the prompts.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlm import prompts
-from rlm.answer_form import form_mismatch
+from rlm.answer_form import asked_form, form_mismatch
 from rlm.counted_lines import show_counted
 from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
-from rlm.namesakes import echoed_subject, namesake_of, question_subjects, sentences_naming
+from rlm.namesakes import echoed_subject, namesake_of, question_subjects, read_apart, sentences_naming
 
 __all__ = ["AnswerChecks", "Objection"]
 
@@ -89,6 +90,14 @@ class AnswerChecks:
         if twin is not None:  # a plural or a suffix may be the subject itself
             return self._ask("namesake", "the answer was read beside a longer name than the question's",
                              prompts.namesake_answer(preview, *twin))
+        kind = asked_form(self.query)[0]
+        # a count or a sum is computed, not read beside a name; a phrase (a cause) may be a sentence away from it
+        apart = read_apart(answer, self.query, seen_text, names=kind == "name") \
+            if "apart" not in self.asked and kind != "number" else None
+        if apart is not None:  # a value may be named by a pronoun in the sentence after the name
+            return self._ask("apart", "the answer was seen only away from the question's subject",
+                             prompts.apart_answer(preview, apart, sentences_naming(apart, seen_text),
+                                                  self.context_is_text))
         return None
 
     def remember(self, code: str, stdout: str) -> None:

@@ -27,6 +27,16 @@ _NAME_ASKED = re.compile(
     r"|\bwho (?:was|is|were|did|gave|got|wrote|made|owns?)\b",
     re.IGNORECASE)
 _ONLY = re.compile(r"\banswer with (?:the |a |an )?([\w'’ ,-]{1,60}?) only\b", re.IGNORECASE)
+# what "Answer with the ... only" may name for a short answer (an address, a title or "the names"
+# may run to many words)
+_SHORT_THINGS = frozenset({"number", "year", "code", "serial", "id", "name", "city", "town", "country", "date",
+                           "count", "amount", "value", "word", "letter", "integer", "digit", "percentage",
+                           "total", "price", "month", "day", "key", "sku", "status"})
+# a question that asks "who" but wants an identifier ("Who made the most commits? Give the user id.")
+_ID_ASKED = re.compile(r"\b(?:id|ids|identifier|number|code|handle|username)\b", re.IGNORECASE)
+_NUMBER_WORDS = re.compile(
+    r"\b(?:zero|none|no|nil|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|dozen|once|twice)\b", re.IGNORECASE)
 MAX_VALUE_CHARS = 60  # a longer answer is no bare number (and is not matched: the pattern backtracks)
 _DIGIT = re.compile(r"\d")
 _BARE_NUMBER = re.compile(r"[\s$€£#(]*[-+]?\d[\d,. ]*%?[\s).]*")
@@ -39,9 +49,10 @@ def asked_form(question: str) -> tuple[str | None, str | None]:
     head = question[:QUESTION_CHARS]
     only = _ONLY.search(head)
     words = only.group(1).strip() if only else None
-    if _NUMBER_ASKED.search(head) and not _NAME_ASKED.search(head):
+    number, name = bool(_NUMBER_ASKED.search(head)), bool(_NAME_ASKED.search(head))
+    if number and not name:
         return "number", words
-    if _NAME_ASKED.search(head) and not _NUMBER_ASKED.search(head):
+    if name and not number and not _ID_ASKED.search(head):
         return "name", words
     return None, words
 
@@ -52,10 +63,10 @@ def form_mismatch(answer: str, question: str) -> str | None:
     if not text:
         return None
     kind, only = asked_form(question)
-    if kind == "number" and not _DIGIT.search(text):
+    if kind == "number" and not _DIGIT.search(text) and not _NUMBER_WORDS.search(text):
         return "it holds no number, and the question asks for a number"
     if kind == "name" and len(text) <= MAX_VALUE_CHARS and _BARE_NUMBER.fullmatch(text):
         return "it is a number, and the question asks for a name (a line number or an index is not one)"
-    if only is not None and len(text.split()) > ONLY_WORDS:
+    if only is not None and only.split()[-1].casefold() in _SHORT_THINGS and len(text.split()) > ONLY_WORDS:
         return f"it is a sentence of {len(text.split())} words, and the question asks for the {only} only"
     return None

@@ -30,9 +30,11 @@ def show_counted(code: str) -> str | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     try:
-        return _from_loop(tree) or _from_comprehension(tree) or _from_list(tree)
+        shown = _from_loop(tree) or _from_comprehension(tree) or _from_list(tree)
     except (ValueError, TypeError, RecursionError, AttributeError):  # ast.unparse of an odd tree
         return None
+    # it is shown inside a ``` block: a string holding a fence would close it early
+    return None if shown is None or "```" in shown or "~~~" in shown else shown
 
 
 def _is_increment(node: ast.AST) -> bool:
@@ -41,14 +43,26 @@ def _is_increment(node: ast.AST) -> bool:
 
 
 class _Collect(ast.NodeTransformer):
-    """`n += 1` -> `hits.append(item)` (nested loops and functions are left as they are)."""
+    """`n += 1` under an `if` -> `hits.append(item)`, for the counters `n` (set to 0 before the
+    loop); a `while` loop or a function inside is left as it is (its `i += 1` moves a position,
+    and collecting there would loop forever)."""
 
-    def __init__(self, item: ast.expr) -> None:
+    def __init__(self, item: ast.expr, counters: set[str]) -> None:
         self.item = item
+        self.counters = counters
         self.done = 0
+        self.tests = 0  # how many `if`s the visit is inside: a count made under none counts every item
+
+    def visit_If(self, node: ast.If) -> ast.AST:
+        self.tests += 1
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.tests -= 1
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
-        if not _is_increment(node):
+        if not _is_increment(node) or not isinstance(node.target, ast.Name) or node.target.id not in self.counters \
+                or not self.tests:
             return node
         self.done += 1
         call = ast.Call(func=ast.Attribute(value=ast.Name(SHOW, ast.Load()), attr="append", ctx=ast.Load()),
@@ -58,14 +72,22 @@ class _Collect(ast.NodeTransformer):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         return node
 
+    def visit_While(self, node: ast.While) -> ast.AST:
+        return node
+
 
 def _from_loop(tree: ast.Module) -> str | None:
-    """The last top-level `for` loop that counts with `+= 1`, collecting its item instead."""
-    for node in reversed(tree.body):
+    """The last top-level `for` loop that counts with `+= 1` a name set to 0 before it,
+    collecting its item instead."""
+    for index in range(len(tree.body) - 1, -1, -1):
+        node = tree.body[index]
         if not isinstance(node, ast.For):
             continue
+        counters = {target.id for before in tree.body[:index] if isinstance(before, ast.Assign)
+                    and isinstance(before.value, ast.Constant) and before.value.value == 0
+                    for target in before.targets if isinstance(target, ast.Name)}
         item = ast.parse(ast.unparse(node.target), mode="eval").body  # the loop's item, as a value
-        collect = _Collect(item)
+        collect = _Collect(item, counters)
         loop = collect.visit(ast.parse(ast.unparse(node)).body[0])
         if collect.done:
             return f"{SHOW} = []\n{ast.unparse(ast.fix_missing_locations(loop))}\n{_PRINT}"

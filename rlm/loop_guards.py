@@ -136,8 +136,10 @@ def supported(answer: str, seen: str) -> bool:
     return sum(w in low for w in words) * 2 >= len(words)
 
 
-_HOW_MANY = re.compile(r"\bhow many\b|\b(?:number|count) of\b", re.IGNORECASE)
-_COUNT = re.compile(r"\s*\d[\d,]*\s*\.?\s*")
+# "the phone number of" asks for no count: "the number of" must follow "the" directly
+_HOW_MANY = re.compile(r"\bhow many\b|\bthe (?:total )?(?:number|count) of\b", re.IGNORECASE)
+_COUNT = re.compile(r"\d[\d,]*\s?\.?")
+COUNT_CHARS = 30  # a longer answer is no bare count (and is not matched at all)
 LOOKED_CHARS = 60  # an output this long shows a record or more; a count alone is a few characters
 
 
@@ -145,7 +147,8 @@ def unchecked_count(answer: str, question: str, outputs: list[str]) -> bool:
     """A count (the question asks how many; the answer is a whole number) when no output the
     model saw was long enough to show any of what it counted: its test was never seen at work
     (a real model counted `5\\d{3}`, four digits, for a 5xx status, and answered 30 for 9)."""
-    return bool(_COUNT.fullmatch(answer) and _HOW_MANY.search(question[:4000])
+    text = answer.strip()
+    return bool(len(text) <= COUNT_CHARS and _COUNT.fullmatch(text) and _HOW_MANY.search(question[:4000])
                 and not any(len(text.strip()) >= LOOKED_CHARS for text in outputs))
 
 

@@ -6,7 +6,8 @@ match of `'sales-lakeview' in line` finds the twin as readily as the subject.
 
 `question_subjects` picks the names a question gives (identifiers, quoted strings, runs of
 capitalised words); `echoed_subject` says when an answer is only one of them again;
-`sentences_naming` finds where the model's printed output names one;
+`sentences_naming` finds where the model's printed output names one; `read_apart` says when an
+answer's value was seen only away from every one;
 `namesake_of` says which longer name an answer was read beside, when the
 text the model saw shows the answer only next to longer forms of a subject and never next to
 the subject itself.
@@ -57,19 +58,63 @@ def question_subjects(question: str) -> list[str]:
     return out[:MAX_SUBJECTS]
 
 
+CHOICE_REACH = 30  # characters each side of a name where an "or" offers it as a choice
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+
+
 def echoed_subject(answer: str, question: str) -> str | None:
     """The name `question` asks about when `answer` is only that name again (the account, not
     its recovery code: a small model answered `FINAL_VAR(sales-lakeview)`); else None."""
     text = answer.strip().strip(".").strip().strip("'\"`").strip()
     if not text or len(text) > MAX_NAME_CHARS:
         return None
-    return next((s for s in question_subjects(question) if _spelled(s) == _spelled(text)), None)
+    subject = next((s for s in question_subjects(question) if _spelled(s) == _spelled(text)), None)
+    if subject is None:
+        return None
+    # offered as a choice ("Answer 'yes' or 'no'", "(Low, Medium, High)"): a name it gives may be the answer
+    head = question[:QUESTION_CHARS]
+    for m in re.finditer(re.escape(subject), head, re.IGNORECASE):
+        if _OR.search(head[max(0, m.start() - CHOICE_REACH):m.end() + CHOICE_REACH]):
+            return None
+        opened, closed = head.rfind("(", 0, m.start()), head.find(")", m.end())
+        if opened > head.rfind(")", 0, m.start()) and closed != -1 and "," in head[opened:closed] \
+                and "(" not in head[m.end():closed]:
+            return None
+    return subject
 
 
 def _spelled(name: str) -> str:
     """`name` with case, and spaces against hyphens and underscores, not told apart (a model
     writes `Ottilie-Crane` where a Python name cannot hold a space)."""
     return re.sub(r"[\s_-]+", " ", name).strip().casefold()
+
+
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’-]+")
+_CODE_VALUE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])\w+(?:-\w+)*(?![\w-])")
+
+
+def read_apart(answer: str, question: str, seen: str, *, names: bool) -> str | None:
+    """The subject of `question` when `seen` shows the value `answer` gives (a code; with
+    `names`, a name too) only in pieces that name no subject of the question whole: the model
+    took a value from somewhere else (a town it saw first, for "To which city did Ottilie
+    Crane move?"); None when it was read beside a subject, or never seen, or has no such value."""
+    text = answer.strip().strip(".").strip().strip("'\"`").strip()
+    subjects = question_subjects(question)
+    if not text or len(text) > MAX_ANSWER_CHARS or not subjects:
+        return None
+    asked = question[:QUESTION_CHARS].casefold()
+    values = [m.group() for m in _CODE_VALUE.finditer(text)]
+    if names:
+        values += [w for w in _CAPITALISED.findall(text) if w.casefold() not in asked]
+    if not values:
+        return None
+    whole = [_whole(s) for s in subjects]
+    shown = False
+    for unit in _units_holding(list(dict.fromkeys(values))[:MAX_VALUES], seen):
+        if any(w.search(unit) for w in whole):
+            return None
+        shown = True
+    return subjects[0] if shown else None
 
 
 def sentences_naming(subject: str, seen: str, limit: int = 5, chars: int = 300) -> list[str]:
@@ -111,8 +156,7 @@ def _answer_in(answer: str) -> re.Pattern[str]:
     return re.compile(left + esc + right, re.IGNORECASE)
 
 
-# a value inside a sentence of an answer ("The answer is `RC-MSL5-LF63`."): a token holding a digit
-_VALUE = re.compile(r"(?<![\w-])(?=[\w./:-]*\d)\w+(?:[-./:]\w+)*(?![\w-])")
+MAX_VALUES = 4  # the answer and the codes in it that are looked for (each a pass over the pieces)
 
 
 def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None:
@@ -125,22 +169,30 @@ def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None
     subjects = question_subjects(question)
     if not subjects:
         return None
-    for value in dict.fromkeys([text, *(m.group() for m in _VALUE.finditer(text))]):
-        twin = _read_beside(value, subjects, seen)
+    values = list(dict.fromkeys([text, *(m.group() for m in _CODE_VALUE.finditer(text))]))[:MAX_VALUES]
+    units = _units_holding(values, seen)  # `seen` is split and searched once, whatever the values
+    for value in values:
+        twin = _read_beside(value, subjects, units)
         if twin is not None:
             return twin
     return None
 
 
-def _read_beside(text: str, subjects: list[str], seen: str) -> tuple[str, str] | None:
-    """namesake_of for one value `text` of the answer."""
+def _units_holding(values: list[str], seen: str) -> list[str]:
+    """The pieces of the latest `seen` (up to 4,000 characters each) that hold one of `values`."""
+    any_value = re.compile("|".join(_answer_in(v).pattern for v in values), re.IGNORECASE)
+    return [u for u in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]) if len(u) <= 4000 and any_value.search(u)]
+
+
+def _read_beside(text: str, subjects: list[str], units: list[str]) -> tuple[str, str] | None:
+    """namesake_of for one value `text` of the answer, over the `units` that may hold it."""
     wanted = _answer_in(text)
     whole = [_whole(s) for s in subjects]
     longer = [_longer(s) for s in subjects]
     twins: dict[str, str] = {}
     cleared: set[str] = set()
-    for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
-        if len(unit) > 4000 or not wanted.search(unit):
+    for unit in units:
+        if not wanted.search(unit):
             continue
         for subject, w, lg in zip(subjects, whole, longer, strict=True):
             if subject in cleared:

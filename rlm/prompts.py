@@ -360,6 +360,22 @@ def _lines_code(test: str) -> str:
             "print(len(hits))\nprint(hits[:5])\n```\n")
 
 
+def apart_answer(preview: str, subject: str, sentences: list[str], text_context: bool) -> str:
+    """An answer seen only in text that does not name the question's `subject`."""
+    text = (f"Your final answer ({preview!r}) was not accepted yet: the output shows it only in text that does not "
+            f"name {subject!r}, so it may belong to something else. ")
+    quote = _quote_for(subject)
+    if sentences:
+        shown = "\n".join(f"- {s!r}" for s in sentences)
+        text += f"The output you printed names {subject!r} here:\n{shown}\nAnswer from these words"
+    elif text_context and quote is not None:
+        text += (f"Print the text around each place {subject!r} stands:\n"
+                 + _around_code(re.escape(subject).replace("\\ ", " "), quote) + "and answer from it")
+    else:
+        text += f"Print the lines that name {subject!r} and answer from them"
+    return text + " (if your answer is right, give it again as it is)."
+
+
 def context_as_answer_again(subject: str, sentences: list[str]) -> str:
     shown = "\n".join(f"- {s!r}" for s in sentences)
     return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "

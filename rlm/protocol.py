@@ -204,6 +204,9 @@ def marker_block(code: str) -> tuple[str, str] | None:
     return None
 
 
+_MARKER_WORDS = re.compile(r"[^\W\d]\w*|\w+(?:-\w+)+")
+
+
 def failed_marker(code: str, error: str | None) -> tuple[str, str] | None:
     """A block that is one final-answer marker whose argument names nothing the kernel has
     (`FINAL_VAR(sales-lakeview)`, `FINAL(RC-5Z4F)`: Python reads a subtraction of unknown names
@@ -211,10 +214,13 @@ def failed_marker(code: str, error: str | None) -> tuple[str, str] | None:
     that the model is told no such variable exists), else ("text", the words); None for any
     other block or error."""
     m = _MARKER_BLOCK.match(code)
-    if m is None or error is None or not error.strip().splitlines()[-1].startswith("NameError"):
+    last = (error or "").strip().splitlines()[-1:]
+    if m is None or not last or not last[0].startswith("NameError"):
         return None
     inner = _strip_quotes(m.group(2).strip()).strip()
-    if not inner or "\n" in inner or "(" in inner:  # a call inside: code that failed, not a marker
+    # a name, or a code joined by hyphens; an expression (`total_sales - total_refund`,
+    # `counts[best]`) is code that failed, not words
+    if not _MARKER_WORDS.fullmatch(inner):
         return None
     return ("var" if inner.isidentifier() else "text"), inner
 

@@ -28,12 +28,18 @@ def test_the_kind_of_answer_a_question_asks_for(question, kind):
     ("180", "To which city did she move? Answer with the city name only.", "a number"),
     ("line 42.", "Who wrote it? Answer with the person's full name only.", None),  # words: not a bare number
     ("Oldbury", "To which city did she move? Answer with the city name only.", None),
-    ("none of them", "How many lines have level ERROR?", "no number"),
+    ("the inventory service", "How many lines have level ERROR?", "no number"),
     ("8", "How many lines have level ERROR?", None),
     ("In 1917, Farid Fairbanks published a short study of glass making in the town",
      "In which year was the ship launched? Answer with the year only.", "14 words"),
     ("The code is RC-12", "What code was issued? Answer with the code only.", None),
     ("It was a fibre cut between the two data centres of the region", "Why did it fail?", None),
+    # found by a red team: forms a question allows
+    ("Alice Smith, Bob Jones, Carol King, Dan Wu and Eve Li", "Who attended? Answer with the names only.", None),
+    ("12 Long Road, Flat 4, Old Town, North District, AB1 2CD", "Where? Answer with the full address only.", None),
+    ("4417", "Who made the most commits? Give the user id.", None),
+    ("none", "How many lines mention the mill?", None),
+    ("three hours", "How much time did the outage last?", None),
 ])
 def test_answers_not_of_the_asked_form_are_named(answer, question, wrong):
     problem = form_mismatch(answer, question)
@@ -47,6 +53,8 @@ def test_a_count_is_unchecked_only_when_no_output_could_show_a_record():
                                         "'10.0.0.2 - - \"GET /api/checkout/2 HTTP/1.1\" 503 5002']"])
     assert not unchecked_count("56", "What is the total quantity of refunded orders?", ["56"])  # a sum, not a count
     assert not unchecked_count("about 30", q, ["30"])
+    assert not unchecked_count("5550123", "What is the phone number of the Lakeview depot?", ["5550123"])
+    assert unchecked_count("12", "What is the number of failed logins?", ["12"])
 
 
 @pytest.mark.timeout(20)

@@ -24,6 +24,8 @@ def run(code: str, names: dict) -> tuple[dict, str]:
 
 
 @pytest.mark.parametrize("cell", [
+    # a loop with a line counter beside the count: only the count collects
+    "i = 0\nn = 0\nfor line in context.splitlines():\n    i += 1\n    if '\" 503 ' in line:\n        n += 1\nprint(n)\n",
     # a loop with the test nested in it, the shape a 1.5B model wrote for "5xx status"
     "lines = context.splitlines()\nn = 0\nfor line in lines:\n    m = re.search(r'HTTP/1.1\" (\\d{3})', line)\n"
     "    if m:\n        code = int(m.group(1))\n        if 500 <= code <= 599:\n            n += 1\nprint(n)\n",
@@ -47,6 +49,10 @@ def test_the_rewritten_cell_prints_what_was_counted(cell):
     "n = 0\nfor l in context.splitlines():\n    n += 2\nprint(n)",  # not a count of items
     "print(",  # not Python
     "x = 1\n" * 3000,  # too long to rewrite
+    # found by a red team: a position moved in a `while` loop, a counter not set to 0, a fence in the code
+    "n = 0\nfor line in context.splitlines():\n    pos = 0\n    while pos < len(line):\n        pos += 1\n",
+    "for line in context.splitlines():\n    if 'x' in line:\n        n += 1\n",
+    "n = 0\nfor line in context.splitlines():\n    if line == '```':\n        n += 1\n",
 ])
 def test_cells_without_a_count_of_items_are_left_alone(cell):
     assert show_counted(cell) is None

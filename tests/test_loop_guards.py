@@ -660,3 +660,28 @@ def test_an_unsupported_answer_is_shown_the_printed_sentences_naming_the_subject
     assert "nothing you have seen so far shows it" in told
     assert "names 'Ivanova Street' here:\n- 'The access code for the east gate of the Ivanova Street depot is 5039-NIMBUS.'" in told
     assert result.answer == "5039-NIMBUS"
+
+
+def test_a_name_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: asked to which city Ottilie Crane moved her laboratory, it
+    printed the text's first lines, answered a town named there (Vellin, where a trust moved its
+    offices), searched for Vellin, and gave it again."""
+    text = "The Harbour Trust later moved its offices from Lakeview to Vellin, citing lower rents.\n"
+    text += "".join(f"In {1800 + i}, the council of Town{i} met about the mill.\n" for i in range(3000))
+    text += "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+    question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
+    first = "```repl\nprint(context.splitlines()[:2])\n```"
+    around = "```repl\nfor m in list(re.finditer(r'Ottilie Crane', context))[:5]:\n    print(context[m.start():m.end() + 40])\n```"
+    with ScriptedServer({"root": script(first, "FINAL(Vellin)", around, "FINAL(Oldbury)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 2)
+    assert result.answer == "Oldbury"
+    assert "shows it only in text that does not name 'Ottilie Crane'" in told
+    assert "for m in list(re.finditer(r'Ottilie Crane', context))[:5]:" in told
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer was seen only away from the question's subject"]
+    # read beside the subject: taken at once (Oldbury printed with Ottilie Crane)
+    look = "```repl\nprint([l for l in context.splitlines() if 'Ottilie Crane' in l])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(Oldbury)")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == "Oldbury" and not events(result, "final_refused")

@@ -92,3 +92,7 @@ def test_an_answer_that_is_only_the_questions_subject_is_told():
     assert echoed_subject("Ottilie-Crane", q) == "Ottilie Crane"  # a Python name cannot hold the space
     assert echoed_subject(" `SALES-LAKEVIEW`. ", q) == "sales-lakeview"
     assert echoed_subject("Oldbury", q) is None and echoed_subject("Ottilie Craneley", q) is None
+    # found by a red team: a name the question offers as a choice is an answer it allows
+    assert echoed_subject("yes", "Was it late? Answer 'yes' or 'no'.") is None
+    assert echoed_subject("High", "Which priority did T-12 get (Low, Medium, High)?") is None
+    assert echoed_subject("T-12", "Which priority did T-12 get (Low, Medium, High)?") == "T-12"

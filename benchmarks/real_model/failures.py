@@ -28,6 +28,8 @@ subject_answer       a final answer (accepted or not) that is only a name the qu
 misformed_answer     a final answer (accepted or not) not of the form the question asks for (a line
                      number for a city, a sentence for a year)
 unchecked_count      a count given (accepted or not) when no output had shown any of what it counted
+apart_answer         a final answer (accepted or not) whose name or code was seen only in text that
+                     names no subject of the question (a town from the first lines printed)
 marker_name_error    a block that is only a final marker, run into a NameError (`FINAL_VAR(sales-lakeview)`)
 """
 
@@ -39,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from rlm import read_trajectory
-from rlm.answer_form import form_mismatch
+from rlm.answer_form import asked_form, form_mismatch
 from rlm.events import Kind, Status
 from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported, unchecked_count
-from rlm.namesakes import echoed_subject, namesake_of
+from rlm.namesakes import echoed_subject, namesake_of, read_apart
 from rlm.protocol import failed_marker, parse_reply
 from sandbox.kernel.protected import rebound_names
 
@@ -54,7 +56,8 @@ _CONTEXT_MARKER = re.compile(r"\A\s*(?:print\()?FINAL(?:_VAR)?\(\s*context\s*\)"
 # the loop's refusal reasons (rlm/answer_checks.py, rlm/_run.py) and the mode each names
 _REFUSED = (("nothing the model saw", "unsupported_final"), ("longer name", "namesake_answer"),
             ("the context itself", "context_answer"), ("a name the question gives", "subject_answer"),
-            ("not of the form", "misformed_answer"), ("count of records", "unchecked_count"))
+            ("not of the form", "misformed_answer"), ("count of records", "unchecked_count"),
+            ("away from the question's subject", "apart_answer"))
 
 
 def classify(trajectory: str | Path) -> list[str]:
@@ -126,6 +129,9 @@ def classify(trajectory: str | Path) -> list[str]:
             found.add("subject_answer")
         if isinstance(query, str) and form_mismatch(answer, query):
             found.add("misformed_answer")
+        if isinstance(query, str) and asked_form(query)[0] != "number" \
+                and read_apart(answer, query, "\n".join(seen), names=asked_form(query)[0] == "name"):
+            found.add("apart_answer")
         if isinstance(query, str) and unchecked_count(answer, query, [o for o in seen if o]) and not sub_replies \
                 and not _shown_whole(events) and answer.strip() != "0":
             found.add("unchecked_count")
