@@ -13,6 +13,7 @@ sub-model's reply that is no answer, a placeholder, a schema) stay with the loop
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rlm import prompts
@@ -23,6 +24,8 @@ from rlm.namesakes import echoed_subject, namesake_of, question_subjects, read_a
 
 __all__ = ["AnswerChecks", "Objection"]
 
+# a number read from the text, not computed from it
+_READ_NUMBER = re.compile(r"\b(?:in )?(?:which|what) year\b|\bwhen was\b", re.IGNORECASE)
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
 
 
@@ -91,9 +94,11 @@ class AnswerChecks:
             return self._ask("namesake", "the answer was read beside a longer name than the question's",
                              prompts.namesake_answer(preview, *twin))
         kind = asked_form(self.query)[0]
-        # a count or a sum is computed, not read beside a name; a phrase (a cause) may be a sentence away from it
-        apart = read_apart(answer, self.query, seen_text, names=kind == "name") \
-            if "apart" not in self.asked and kind != "number" else None
+        read = bool(_READ_NUMBER.search(self.query[:4000]))
+        # a count or a sum is computed, not read beside a name (a year is read); a phrase (a cause)
+        # may be a sentence away from it
+        apart = read_apart(answer, self.query, seen_text, names=kind == "name", numbers=read) \
+            if "apart" not in self.asked and (kind != "number" or read) else None
         if apart is not None:  # a value may be named by a pronoun in the sentence after the name
             return self._ask("apart", "the answer was seen only away from the question's subject",
                              prompts.apart_answer(preview, apart, sentences_naming(apart, seen_text),

@@ -89,13 +89,15 @@ def _spelled(name: str) -> str:
     return re.sub(r"[\s_-]+", " ", name).strip().casefold()
 
 
+_NUMBER_VALUE = re.compile(r"(?<![\w.-])\d+(?:[.,]\d+)*(?![\w-])")
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’-]+")
 _CODE_VALUE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])\w+(?:-\w+)*(?![\w-])")
 
 
-def read_apart(answer: str, question: str, seen: str, *, names: bool) -> str | None:
+def read_apart(answer: str, question: str, seen: str, *, names: bool, numbers: bool = False) -> str | None:
     """The subject of `question` when `seen` shows the value `answer` gives (a code; with
-    `names`, a name too) only in pieces that name no subject of the question whole: the model
+    `names`, a name too; with `numbers`, a number too) only in pieces that name no subject of
+    the question whole: the model
     took a value from somewhere else (a town it saw first, for "To which city did Ottilie
     Crane move?"); None when it was read beside a subject, or never seen, or has no such value."""
     text = answer.strip().strip(".").strip().strip("'\"`").strip()
@@ -106,6 +108,8 @@ def read_apart(answer: str, question: str, seen: str, *, names: bool) -> str | N
     values = [m.group() for m in _CODE_VALUE.finditer(text)]
     if names:
         values += [w for w in _CAPITALISED.findall(text) if w.casefold() not in asked]
+    if numbers:
+        values += [n for n in _NUMBER_VALUE.findall(text) if n not in asked]
     if not values:
         return None
     whole = [_whole(s) for s in subjects]

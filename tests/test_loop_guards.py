@@ -685,3 +685,23 @@ def test_a_name_seen_only_away_from_the_questions_subject_is_questioned_once(mak
     with ScriptedServer({"root": script(look, "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == "Oldbury" and not events(result, "final_refused")
+
+
+def test_a_year_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm):
+    """Seen with Qwen2.5-Coder-1.5B: asked in which year the Amber Gull was launched, it printed
+    the text's first lines and answered a year named there (1952) for 1843. A year is read from
+    the text like a name; a count or a sum is computed and is not held to this."""
+    text = "Merchants complained that tolls had doubled since 1952.\n"
+    text += "".join(f"In the year of the flood, the council of Town{i} met about the mill.\n" for i in range(3000))
+    text += "The steamship Amber Gull was launched at Eastford in 1843.\n"
+    question = "In which year was the steamship Amber Gull launched? Answer with the year only."
+    first = "```repl\nprint(context.splitlines()[:1])\n```"
+    look = "```repl\nprint([l for l in context.splitlines() if 'Amber Gull' in l])\n```"
+    with ScriptedServer({"root": script(first, "FINAL(1952)", look, "FINAL(1843)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 2)
+    assert "does not name 'Amber Gull'" in told and result.answer == "1843"
+    with ScriptedServer({"root": script(first, "FINAL(1952)")}) as server:  # a count: not held to it
+        result = make_rlm(server).completion(text, "How many years did the tolls double since 1952?")
+    assert [e["reason"] for e in events(result, "final_refused")] != [
+        "the answer was seen only away from the question's subject"]
