@@ -206,6 +206,23 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 # ----- running it -----------------------------------------------------------------------
+# The server runs this, then the module named after it: it ends when the process that started
+# it ends, however that ends (SIGTERM skips `finally`, SIGKILL skips everything): its standard
+# input is a pipe only that process holds, and the end of it stops the server's process group
+# (SIGKILL if it is still there after LIFELINE_GRACE_S: a busy llama.cpp server ignored SIGTERM).
+LIFELINE_GRACE_S = 5
+LIFELINE = (
+    "import os, runpy, signal, sys, threading, time\n"
+    "def _lifeline():\n"
+    "    while sys.stdin.buffer.read(4096):\n"
+    "        pass\n"
+    "    os.killpg(0, signal.SIGTERM)\n"
+    f"    time.sleep({LIFELINE_GRACE_S})\n"
+    "    os.killpg(0, signal.SIGKILL)\n"
+    "threading.Thread(target=_lifeline, daemon=True).start()\n"
+    "module = sys.argv.pop(1)\n"
+    "runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
+)
 @dataclass
 class LocalServer:
     """The local model's server for one run: `with LocalServer.start() as server:` gives
@@ -226,14 +243,14 @@ class LocalServer:
         port = _free_port()
         log_path = root / "server.log"
         threads = threads or max(1, os.cpu_count() or 1)
-        cmd = [str(server_python(root)), "-m", "llama_cpp.server", "--model", str(model_path(root)),
+        cmd = [str(server_python(root)), "-c", LIFELINE, "llama_cpp.server", "--model", str(model_path(root)),
                "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", str(context_tokens), "--n_threads", str(threads),
                "--n_threads_batch", str(threads), "--use_mlock", "False"]
         # the server gets no key and nothing of the user's environment beyond what it runs with
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                                        env=env, start_new_session=True)
         server = cls(process, f"http://127.0.0.1:{port}/v1", context_tokens, log_path)
         try:
@@ -259,6 +276,9 @@ class LocalServer:
         raise LocalModelError(f"the local model's server did not answer within {timeout_s:g} s (log: {self.log_path})")
 
     def stop(self) -> None:
+        if self.process.stdin is not None:
+            with suppress(OSError):
+                self.process.stdin.close()
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
