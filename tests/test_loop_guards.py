@@ -662,46 +662,40 @@ def test_an_unsupported_answer_is_shown_the_printed_sentences_naming_the_subject
     assert result.answer == "5039-NIMBUS"
 
 
-def test_a_name_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm):
-    """Seen with Qwen2.5-Coder-1.5B: asked to which city Ottilie Crane moved her laboratory, it
-    printed the text's first lines, answered a town named there (Vellin, where a trust moved its
-    offices), searched for Vellin, and gave it again."""
-    text = "The Harbour Trust later moved its offices from Lakeview to Vellin, citing lower rents.\n"
-    text += "".join(f"In {1800 + i}, the council of Town{i} met about the mill.\n" for i in range(3000))
-    text += "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
-    question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
-    first = "```repl\nprint(context.splitlines()[:2])\n```"
-    around = "```repl\nfor m in list(re.finditer(r'Ottilie Crane', context))[:5]:\n    print(context[m.start():m.end() + 40])\n```"
-    with ScriptedServer({"root": script(first, "FINAL(Vellin)", around, "FINAL(Oldbury)")}) as server:
+@pytest.mark.parametrize("first, fact, question, wrong, right, subject", [
+    # Qwen2.5-Coder-1.5B printed the text's first lines and answered a town named there (Vellin,
+    # where a trust moved its offices), then searched for Vellin and gave it again
+    ("The Harbour Trust later moved its offices from Lakeview to Vellin, citing lower rents.",
+     "In 1945, Ottilie Crane moved her laboratory to Oldbury.",
+     "To which city did Ottilie Crane move her laboratory? Answer with the city name only.", "Vellin", "Oldbury",
+     "Ottilie Crane"),
+    # and a year named there (1952): a year is read from the text like a name
+    ("Merchants complained that tolls had doubled since 1952.",
+     "The steamship Amber Gull was launched at Eastford in 1843.",
+     "In which year was the steamship Amber Gull launched? Answer with the year only.", "1952", "1843", "Amber Gull"),
+])
+def test_a_value_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm, first, fact, question, wrong,
+                                                                             right, subject):
+    text = first + "\n" + "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(3000))
+    text += fact + "\n"
+    head = "```repl\nprint(context.splitlines()[:1])\n```"
+    around = (f"```repl\nfor m in list(re.finditer(r'{subject}', context))[:5]:\n"
+              "    print(context[m.start():m.end() + 40])\n```")
+    with ScriptedServer({"root": script(head, f"FINAL({wrong})", around, f"FINAL({right})")}) as server:
         result = make_rlm(server).completion(text, question)
         told = prompt_of(server, 2)
-    assert result.answer == "Oldbury"
-    assert "shows it only in text that does not name 'Ottilie Crane'" in told
-    assert "for m in list(re.finditer(r'Ottilie Crane', context))[:5]:" in told
+    assert result.answer == right
+    assert f"shows it only in text that does not name {subject!r}" in told
+    assert f"for m in list(re.finditer(r'{subject}', context))[:5]:" in told
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer was seen only away from the question's subject"]
-    # read beside the subject: taken at once (Oldbury printed with Ottilie Crane)
-    look = "```repl\nprint([l for l in context.splitlines() if 'Ottilie Crane' in l])\n```"
-    with ScriptedServer({"root": script(look, "FINAL(Oldbury)")}) as server:
+    # read beside the subject: taken at once
+    look = f"```repl\nprint([l for l in context.splitlines() if {subject!r} in l])\n```"
+    with ScriptedServer({"root": script(look, f"FINAL({right})")}) as server:
         result = make_rlm(server).completion(text, question)
-    assert result.answer == "Oldbury" and not events(result, "final_refused")
-
-
-def test_a_year_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm):
-    """Seen with Qwen2.5-Coder-1.5B: asked in which year the Amber Gull was launched, it printed
-    the text's first lines and answered a year named there (1952) for 1843. A year is read from
-    the text like a name; a count or a sum is computed and is not held to this."""
-    text = "Merchants complained that tolls had doubled since 1952.\n"
-    text += "".join(f"In the year of the flood, the council of Town{i} met about the mill.\n" for i in range(3000))
-    text += "The steamship Amber Gull was launched at Eastford in 1843.\n"
-    question = "In which year was the steamship Amber Gull launched? Answer with the year only."
-    first = "```repl\nprint(context.splitlines()[:1])\n```"
-    look = "```repl\nprint([l for l in context.splitlines() if 'Amber Gull' in l])\n```"
-    with ScriptedServer({"root": script(first, "FINAL(1952)", look, "FINAL(1843)")}) as server:
-        result = make_rlm(server).completion(text, question)
-        told = prompt_of(server, 2)
-    assert "does not name 'Amber Gull'" in told and result.answer == "1843"
-    with ScriptedServer({"root": script(first, "FINAL(1952)")}) as server:  # a count: not held to it
-        result = make_rlm(server).completion(text, "How many years did the tolls double since 1952?")
-    assert [e["reason"] for e in events(result, "final_refused")] != [
-        "the answer was seen only away from the question's subject"]
+    assert result.answer == right and not events(result, "final_refused")
+    # a count or a sum is computed, not read beside a name: not held to it
+    with ScriptedServer({"root": script(head, f"FINAL({wrong})")}) as server:
+        result = make_rlm(server).completion(text, f"How many lines are there before the one about {subject}?")
+    assert "the answer was seen only away from the question's subject" not in [
+        e["reason"] for e in events(result, "final_refused")]
