@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rlm import prompts
 from rlm.answer_form import asked_form, form_mismatch
-from rlm.counted_lines import show_counted
+from rlm.counted_lines import MAX_CODE_CHARS, show_counted
 from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
 from rlm.namesakes import echoed_subject, namesake_of, question_subjects, read_apart, sentences_naming
 
@@ -106,8 +106,9 @@ class AnswerChecks:
         return None
 
     def remember(self, code: str, stdout: str) -> None:
-        """Keep a cell the model ran and the start of what it printed (the last KEEP_CELLS)."""
-        self.cells.append((code, stdout[:200]))
+        """Keep a cell the model ran and the start of what it printed (the last KEEP_CELLS; the
+        code only where it is short enough to be rewritten)."""
+        self.cells.append((code if len(code) <= MAX_CODE_CHARS else "", stdout[:200]))
         del self.cells[:-KEEP_CELLS]
 
     def _counting_code(self, answer: str) -> str | None:
