@@ -26,6 +26,7 @@ __all__ = ["AnswerChecks", "Objection"]
 
 # a number read from the text, not computed from it
 _READ_NUMBER = re.compile(r"\b(?:in )?(?:which|what) year\b|\bwhen was\b", re.IGNORECASE)
+_SAME_DOUBT = {"namesake": ("namesake", "apart"), "apart": ("namesake", "apart")}
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
 
 
@@ -120,5 +121,6 @@ class AnswerChecks:
         return None
 
     def _ask(self, check: str, reason: str, note: str) -> Objection:
-        self.asked.add(check)
+        # read beside a namesake and seen away from the subject are one doubt: asked once between them
+        self.asked.update(_SAME_DOUBT.get(check, (check,)))
         return Objection(reason, note)
