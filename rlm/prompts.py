@@ -187,7 +187,7 @@ def unsupported_answer(preview: str, same_step: bool, subject: str | None = None
            if same_step else "nothing you have seen so far shows it")
     text = f"Your final answer ({preview!r}) was not accepted yet: {why}. "
     if subject and sentences:
-        shown = "\n".join(f"- {s!r}" for s in sentences)
+        shown = _listed(sentences)
         return text + (f"The output you printed names {subject!r} here:\n{shown}\nAnswer from these words, or check "
                        "your answer against the data with code (if it is right, give it again as it is).")
     return text + ("Check it against the data with code and look at the output; then give it again (if it is "
@@ -338,7 +338,7 @@ def context_as_answer(subject: str | None) -> str:
         return text + ("Find the part that answers it with code (search for the words of the question, print "
                        "the matching lines) and give only that.")
     return text + (f"Print the text around each place {subject!r} stands, read the answer there and give "
-                   "only that:\n" + _around_code(re.escape(subject).replace("\\ ", " "), quote))
+                   "only that:\n" + _around_code(_pattern_of(subject), quote))
 
 
 def empty_answer(preview: str, subject: str | None = None) -> str:
@@ -366,24 +366,33 @@ def apart_answer(preview: str, subject: str, sentences: list[str], text_context:
             f"name {subject!r}, so it may belong to something else. ")
     quote = _quote_for(subject)
     if sentences:
-        shown = "\n".join(f"- {s!r}" for s in sentences)
+        shown = _listed(sentences)
         text += f"The output you printed names {subject!r} here:\n{shown}\nAnswer from these words"
     elif text_context and quote is not None:
         text += (f"Print the text around each place {subject!r} stands:\n"
-                 + _around_code(re.escape(subject).replace("\\ ", " "), quote) + "and answer from it")
+                 + _around_code(_pattern_of(subject), quote) + "and answer from it")
     else:
         text += f"Print the lines that name {subject!r} and answer from them"
     return text + " (if your answer is right, give it again as it is)."
 
 
 def context_as_answer_again(subject: str, sentences: list[str]) -> str:
-    shown = "\n".join(f"- {s!r}" for s in sentences)
+    shown = _listed(sentences)
     return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "
             f"The output you printed names {subject!r} here:\n{shown}\nWhich words of these answer the question? "
             "Give only them, on their own line outside a code block: FINAL(those words).")
 
 
 AROUND_CHARS = 200  # shown each side of a match: a sentence or two of prose, a line or two of a log
+
+
+def _listed(sentences: list[str]) -> str:
+    return "\n".join(f"- {s!r}" for s in sentences)
+
+
+def _pattern_of(subject: str) -> str:
+    """`subject` as a regular expression a model can read (spaces left as they are)."""
+    return re.escape(subject).replace("\\ ", " ")
 
 
 def _around_code(pattern: str, quote: str) -> str:
