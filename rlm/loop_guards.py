@@ -149,7 +149,7 @@ def unchecked_count(answer: str, question: str, outputs: list[str]) -> bool:
     (a real model counted `5\\d{3}`, four digits, for a 5xx status, and answered 30 for 9)."""
     text = answer.strip()
     return bool(len(text) <= COUNT_CHARS and _COUNT.fullmatch(text) and _HOW_MANY.search(question[:4000])
-                and not any(len(text.strip()) >= LOOKED_CHARS for text in outputs))
+                and not any(len(out.strip()) >= LOOKED_CHARS for out in outputs))
 
 
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.MULTILINE)
