@@ -52,6 +52,7 @@ from rlm.loop_guards import (
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
+from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
@@ -121,6 +122,7 @@ class Run:
         self.cell_code: str | None = None
         self.flagged_replies: set[str] = set()
         self.checks = AnswerChecks(query)
+        self.probe: ContextProbe | None = None  # once the context is loaded
         self.unchecked_refusal = False  # a final answer was refused and no code has run since
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.last_plain: str | None = None
@@ -278,6 +280,7 @@ class Run:
         head = await self.blocking(lambda: self.sb.preview(info.name, max(chars, CONTEXT_COPY_CHARS * 2)))
         preview = head[:chars] if chars and head else None
         self.checks.context_head, self.checks.context_is_text = head, info.type == "str"
+        self.probe = ContextProbe(self.sb, info.name)
         # the first message showed all of it: any count over it rests on what the model saw
         self.checks.shown_whole = preview is not None and len(preview) < chars
         earlier = earlier_block(self.lent.earlier, self.lent.not_replayed) if self.lent is not None else ""
@@ -473,6 +476,12 @@ class Run:
             result = await self.run_cell(code, turn, index)
             obs.cells.append(result)
             self.checks.remember(code, result.stdout)
+            if self.probe is not None and empty_outcome(result.stdout, result.error):
+                misses = await self.blocking(self.probe.misses, code)
+                if misses:  # a search that found nothing: why, in the model's own tests
+                    obs.notes.append(prompts.pattern_misses([(m.source, m.note) for m in misses], self.probe.name,
+                                                            PROBE_BYTES if self.probe.cut_short else None))
+                    self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="pattern_miss", count=len(misses)))
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:
                 code_final = result.final

@@ -194,6 +194,15 @@ def unsupported_answer(preview: str, same_step: bool, subject: str | None = None
                    "right, give it again as it is).")
 
 
+def pattern_misses(misses: list[tuple[str, str]], name: str, tried: int | None) -> str:
+    """What the tests of a cell that found nothing find in the context: (the test, what it found);
+    `tried`: the bytes of its start they were tried on, when not all of it."""
+    where = f"the first {tried:,} bytes of `{name}`" if tried else f"`{name}`"
+    shown = "\n".join(f"- `{test}` {found}" for test, found in misses)
+    return (f"Why your code found nothing: its tests, tried on the lines of {where}:\n{shown}\n"
+            "Change the test to fit the text as it stands, and run it again.")
+
+
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
     pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
     quote = _quote_for(pattern)

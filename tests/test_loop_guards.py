@@ -370,7 +370,7 @@ def test_a_repeated_cell_raises_the_temperature_the_run_sends_for_the_next_call(
     again = "```repl\nimport re\nprint(len([l for l in context.splitlines() if 'level=ERROR' in l]))\n```"
     with ScriptedServer({"root": script(count, again, "FINAL(2)")}) as server:
         result = make_rlm(server, answer_check=False, model_kwargs={"temperature": 0}).completion(
-            "ERROR a\nERROR b\n", "How many ERROR lines?")
+            "level=ERROR a\nlevel=ERROR b\n", "How many ERROR lines?")
         sent = [c.body.get("temperature") for c in server.calls_to("root")]
     # the repeat (an import line more is the same cell) is named, and only the call after it is hotter
     assert sent == [0, 0, 0.7]
@@ -456,7 +456,8 @@ def test_a_cell_that_searches_for_the_worked_examples_words_is_told_so(make_rlm)
         result = make_rlm(server).completion("ERROR a\nERROR b\n", "How many ERROR lines?")
         told = prompt_of(server, 1)
     assert "comes from the worked example" in told and repr(word) in told
-    assert [e["check"] for e in events(result, "loop_check")] == ["copied_example"]
+    # (the count of 0 is also explained: no line holds the example's words)
+    assert [e["check"] for e in events(result, "loop_check")] == ["pattern_miss", "copied_example"]
     # the same words, when the question asks about them, are the task's own
     with ScriptedServer({"root": script(copied, "FINAL_VAR(hits)")}) as server:
         result = make_rlm(server, answer_check=False).completion(f"{word} ordered\n", f"Orders of {word}?")

@@ -1,0 +1,361 @@
+"""Why a cell's search found nothing: the literal tests in its code, tried on the context's text.
+
+A model that guesses the data's format writes a regex or a substring test that fits no line
+(`HTTP/1.1 (\\d{3})` where the log says `HTTP/1.1" 500`; `'store' in row and 'S-19' in row`
+where 'store' stands only in the header) and sees 0, [], {} or an error on an empty list. Told
+only "check the pattern", a small model answers 0 again. This module finds the tests a cell's
+code spells out (regex calls whose pattern is a literal, or a name bound to one; `'x' in line`;
+`line.startswith('x')`; those joined by `and`) and runs them on the start of the context's text:
+for a regex that matches nothing, the longest start of it that matches and the text that follows
+there; for tests joined by `and`, how many lines pass as each one is added. Model code is not
+run: only its literal patterns, on the host, by the `regex` engine with a time limit (a pattern
+is hostile: it may backtrack for ever).
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from dataclasses import dataclass
+
+import regex
+
+from sandbox import SandboxBackend
+
+__all__ = ["ContextProbe", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests"]
+
+PROBE_BYTES = 2_000_000  # the start of the context the tests are tried on
+PREVIEW_CHARS = 20_000  # of a context that is no text (a list, a dict): its head as the kernel shows it
+PROBE_SECONDS = 1.0  # all the probes of one cell together
+MAX_PATTERN_CHARS = 300
+MAX_TESTS = 8  # per cell
+LINE_CHARS = 200  # of a line shown
+_REGEX_CALLS = {"search", "match", "fullmatch", "findall", "finditer", "compile", "sub", "subn", "split"}
+_FLAGS = {"I": regex.I, "IGNORECASE": regex.I, "M": regex.M, "MULTILINE": regex.M, "S": regex.S,
+          "DOTALL": regex.S, "X": regex.X, "VERBOSE": regex.X, "A": regex.A, "ASCII": regex.A}
+_CASE_METHODS = {"lower", "upper", "casefold", "strip", "lstrip", "rstrip"}
+# errors no search's empty result leads to (a cell stopped for its time is no empty result)
+_UNRELATED_ERRORS = ("SyntaxError", "IndentationError", "ProtectedName", "NameError", "KeyboardInterrupt",
+                     "TimeoutError", "MemoryError", "ModuleNotFoundError", "ImportError")
+_EMPTY_VALUES = {"0", "0.0", "[]", "{}", "()", "none", "set()", "''", '""', "counter()"}
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test a cell's code applies to a line or the text: `kind` is "regex", "in",
+    "startswith" or "endswith"; `text` the literal; `source` how the code wrote it."""
+
+    kind: str
+    text: str
+    flags: int
+    anchor: str  # "match" / "fullmatch" (re.match, re.fullmatch: at the line's start, or all of it), or ""
+    source: str
+    case: str | None = None  # `'x' in line.lower()`: the line is lowered first
+
+
+@dataclass(frozen=True)
+class Miss:
+    """What one of a cell's tests, or tests joined by `and`, found on the context's text."""
+
+    source: str  # the test as the code wrote it
+    note: str  # what was found, in words
+
+
+class ContextProbe:
+    """The start of one run's context, read once when first needed, and the tests of cells tried on it."""
+
+    def __init__(self, sb: SandboxBackend, name: str) -> None:
+        self.sb = sb
+        self.name = name
+        self.cut_short = False
+        self._text: str | None = None
+
+    def misses(self, code: str) -> list[Miss]:
+        """What the tests `code` spells out find nothing of, and why (empty when it spells none)."""
+        groups = line_tests(code)
+        if not groups:
+            return []
+        if self._text is None:
+            try:
+                self._text = self._read()
+            except Exception:  # a probe that cannot read the context says nothing; the run goes on
+                self._text = ""
+        return find_misses(groups, self._text, cut_short=self.cut_short)
+
+    def _read(self) -> str:
+        reader = self.sb.context_reader(self.name)
+        if reader is None:
+            head = self.sb.preview(self.name, PREVIEW_CHARS) or ""
+            self.cut_short = len(head) >= PREVIEW_CHARS
+            return head
+        with reader:
+            self.cut_short = reader.size > PROBE_BYTES
+            return reader.read(0, min(reader.size, PROBE_BYTES)).decode("utf-8", "replace")
+
+
+def empty_outcome(stdout: str, error: str | None) -> bool:
+    """Did the cell end with what a search that found nothing gives: an error (max() of an empty
+    list, `.group` of None, an index past the end) or a printed 0, [], {}, None?"""
+    if error is not None:
+        lines = [line for line in error.strip().splitlines() if line.strip()]
+        return bool(lines) and not lines[-1].lstrip().startswith(_UNRELATED_ERRORS)
+    for line in stdout.splitlines()[-20:]:
+        value = line.strip()
+        for sep in (":", "="):
+            if sep in value:
+                value = value.rsplit(sep, 1)[1].strip()
+        value = value.lower().rstrip(".")
+        if value in _EMPTY_VALUES or value.startswith("defaultdict(") and value.endswith("{})"):
+            return True
+    return False
+
+
+def line_tests(code: str) -> list[list[Test]]:
+    """The tests `code` spells out, each a list: one test, or several joined by `and` on the
+    same line variable (in the order written). At most MAX_TESTS tests in all."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    names = _literal_names(tree)
+    source = _Source(code)
+    found: list[list[Test]] = []
+    seen: set[tuple[Test, ...]] = set()
+    inside_and: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            tests = [_test(value, names, source) for value in node.values]
+            joined = [t for t in tests if t is not None]
+            for value in node.values:
+                inside_and.update(id(n) for n in ast.walk(value))
+            if len(joined) >= 2 and tuple(joined) not in seen:
+                seen.add(tuple(joined))
+                found.append(joined)
+    for node in ast.walk(tree):
+        if id(node) in inside_and:
+            continue
+        test = _test(node, names, source)
+        if test is not None and (test,) not in seen:
+            seen.add((test,))
+            found.append([test])
+    out: list[list[Test]] = []
+    count = 0
+    for group in found:
+        if count + len(group) > MAX_TESTS:
+            break
+        out.append(group)
+        count += len(group)
+    return out
+
+
+def find_misses(groups: list[list[Test]], text: str, *, cut_short: bool,
+                seconds: float = PROBE_SECONDS) -> list[Miss]:
+    """Run each group of tests on `text` (the start of the context; `cut_short`: there is more
+    of it) and say which find nothing, and why, within `seconds` in all."""
+    deadline = time.monotonic() + seconds
+    lines = text.splitlines()
+    if cut_short and len(lines) > 1:
+        lines.pop()  # cut in the middle
+    misses: list[Miss] = []
+    for tests in groups:
+        try:
+            miss = _probe(tests, text, lines, deadline)
+        except (TimeoutError, regex.error, RecursionError, MemoryError, OverflowError):
+            continue
+        if miss is not None:
+            misses.append(miss)
+        if time.monotonic() >= deadline:
+            break
+    return misses
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _literal_names(tree: ast.AST) -> dict[str, str]:
+    """Names bound once to a str literal (`pattern = r'...'`): a regex call may name its pattern."""
+    bound: dict[str, str | None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            value = node.value
+            literal = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+            bound[name] = literal if name not in bound else None
+    return {k: v for k, v in bound.items() if v is not None}
+
+
+def _flags(call: ast.Call) -> int:
+    flags = 0
+    for arg in [*call.args[1:], *(k.value for k in call.keywords)]:
+        for node in ast.walk(arg):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in ("re", "regex") and node.attr in _FLAGS:
+                flags |= _FLAGS[node.attr]
+    return flags
+
+
+def _subject(node: ast.expr) -> tuple[bool, str | None]:
+    """Is `node` a line (a name, or a name's `.lower()` and the like)? And the case method."""
+    if isinstance(node, ast.Name):
+        return True, None
+    if isinstance(node, ast.Call) and not node.args and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in _CASE_METHODS and isinstance(node.func.value, ast.Name):
+        return True, node.func.attr
+    return False, None
+
+
+def _test(node: ast.AST, names: dict[str, str], code: _Source) -> Test | None:
+    source = code.of(node)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
+            and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) and node.left.value:
+        is_line, case = _subject(node.comparators[0])
+        if is_line:
+            return Test("in", node.left.value[:MAX_PATTERN_CHARS], 0, "", source, case)
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or not node.args:
+        return None
+    first = node.args[0]
+    literal = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else (
+        names.get(first.id) if isinstance(first, ast.Name) else None)
+    if not literal or len(literal) > MAX_PATTERN_CHARS:
+        return None
+    func = node.func
+    if isinstance(func.value, ast.Name) and func.value.id in ("re", "regex") and func.attr in _REGEX_CALLS:
+        return Test("regex", literal, _flags(node), func.attr if func.attr in ("match", "fullmatch") else "", source)
+    if func.attr in ("startswith", "endswith") and len(node.args) == 1:
+        is_line, case = _subject(func.value)
+        if is_line:
+            return Test(func.attr, literal, 0, "", source, case)
+    return None
+
+
+class _Source:
+    """The code as the model wrote it, to quote a test in its own spelling (`r'\\d'`, not `'\\\\d'`)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def of(self, node: ast.AST) -> str:
+        try:
+            text = ast.get_source_segment(self.code, node) or ast.unparse(node)
+        except (ValueError, RecursionError, AttributeError, IndexError):
+            return "the test"
+        text = " ".join(text.split())
+        return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _passes(test: Test, line: str, deadline: float) -> bool:
+    if test.case is not None:
+        line = getattr(line, test.case)()
+    if test.kind == "in":
+        return test.text in line
+    if test.kind == "startswith":
+        return line.startswith(test.text)
+    if test.kind == "endswith":
+        return line.endswith(test.text)
+    finder = {"match": regex.match, "fullmatch": regex.fullmatch}.get(test.anchor, regex.search)
+    return finder(test.text, line, test.flags, timeout=_left(deadline)) is not None
+
+
+def _count(tests: list[Test], lines: list[str], deadline: float) -> tuple[int, str | None]:
+    """How many lines pass every test, and the first of them."""
+    count, first = 0, None
+    for line in lines:
+        if all(_passes(t, line, deadline) for t in tests):
+            count += 1
+            first = first if first is not None else line
+    return count, first
+
+
+def _probe(tests: list[Test], text: str, lines: list[str], deadline: float) -> Miss | None:
+    if len(tests) == 1 and tests[0].kind == "regex" and not tests[0].anchor:
+        return _regex_miss(tests[0], text, deadline)
+    counts = []
+    for n in range(1, len(tests) + 1):
+        count, first = _count(tests[:n], lines, deadline)
+        counts.append((count, first))
+        if count == 0:
+            break
+    if counts[-1][0]:
+        return None
+    if len(tests) == 1:
+        test = tests[0]
+        if test.kind == "regex":  # re.match: does it match at all, but not where a line starts?
+            inside = regex.search(test.text, text, test.flags | regex.M, timeout=_left(deadline))
+            if inside is not None:
+                return Miss(test.source, f"matches no line as re.{test.anchor} reads it (from the line's start"
+                                         f"{' to its end' if test.anchor == 'fullmatch' else ''}), but it does "
+                                         "match inside one: "
+                                         f"{_line_at(text, inside.start())!r}")
+            return _regex_miss(test, text, deadline) or Miss(test.source, "matches no line")
+        if test.kind == "in" and test.case is None and test.text in text:
+            return None  # it spans lines: a test of the whole text
+        return Miss(test.source, "no line passes it" + _nearest(test, lines, deadline))
+    steps: list[str] = []
+    for test, (count, first) in zip(tests, counts, strict=False):
+        shown = f" (the first: {_cut(first)!r})" if count and count <= 3 and first is not None else ""
+        steps.append(f"{'with ' if steps else ''}{test.source}: {count:,} line{'s' * (count != 1)}{shown}")
+    alone = [f"{t.source}: {_count([t], lines, deadline)[0]:,}" for t in tests[len(counts) - 1:]]
+    note = "no line passes them all. Adding one test at a time: " + "; ".join(steps) + "."
+    if len(counts) > 1:
+        note += " Alone, lines passing " + "; ".join(alone) + "."
+    return Miss(" and ".join(t.source for t in tests), note)
+
+
+def _nearest(test: Test, lines: list[str], deadline: float) -> str:
+    """A substring test that passes no line: does it pass with the case ignored?"""
+    if test.kind == "in" and test.case is None:
+        low = test.text.lower()
+        for line in lines:
+            if low in line.lower():
+                _left(deadline)
+                return f" as written, but it does with the case ignored: {_cut(line)!r}"
+    return ""
+
+
+def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
+    """None when the pattern matches the text; else the longest start of it that does."""
+    flags = test.flags | regex.M  # `^` and `$` as on each line: the code may search line by line
+    if regex.search(test.text, text, flags, timeout=_left(deadline)) is not None:
+        return None
+    cuts = [cut for cut in range(len(test.text) - 1, 0, -1) if _compiles(test.text[:cut], flags) is not None]
+    low, high, best = 0, len(cuts) - 1, None  # cuts run longest first: find the first that matches
+    while low <= high:
+        mid = (low + high) // 2
+        pattern = _compiles(test.text[:cuts[mid]], flags)
+        found = pattern.search(text, timeout=_left(deadline)) if pattern is not None else None
+        if found is not None and found.end() > found.start():
+            best, high = (cuts[mid], found), mid - 1
+        else:
+            low = mid + 1
+    if best is None:
+        return Miss(test.source, "matches nothing, and no start of it does either")
+    cut, found = best
+    after = text[found.end():found.end() + 40].split("\n", 1)[0]
+    return Miss(test.source, (
+        f"matches nothing. Its start r'{test.text[:cut]}' matches, and there the text goes on "
+        f"{after!r}, not what the rest of the pattern, r'{test.text[cut:]}', asks for. A line where it "
+        f"stands: {_line_at(text, found.start())!r}"))
+
+
+def _compiles(pattern: str, flags: int) -> regex.Pattern[str] | None:
+    """`pattern` compiled, with up to three `)` added to close the groups it opens."""
+    for closing in ("", ")", "))", ")))"):
+        try:
+            return regex.compile(pattern + closing, flags)
+        except (regex.error, RecursionError, OverflowError):
+            continue
+    return None
+
+
+def _line_at(text: str, at: int) -> str:
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return _cut(text[start:end if end >= 0 else len(text)])
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + "..."
