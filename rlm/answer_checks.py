@@ -20,12 +20,16 @@ from rlm import prompts
 from rlm.answer_form import asked_form, form_mismatch
 from rlm.counted_lines import MAX_CODE_CHARS, show_counted
 from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
-from rlm.namesakes import echoed_subject, namesake_of, question_subjects, read_apart, sentences_naming
+from rlm.namesakes import borrowed_value, echoed_subject, namesake_of, question_subjects, read_apart, sentences_naming
 
 __all__ = ["AnswerChecks", "Objection"]
 
-# a number read from the text, not computed from it
+# a number read from the text, not computed from it: a year, or a value the question names no way
+# of computing ("What is the warranty period, in months, of the Summit 1 Fan?")
 _READ_NUMBER = re.compile(r"\b(?:in )?(?:which|what) year\b|\bwhen was\b", re.IGNORECASE)
+_COMPUTED = re.compile(r"\b(?:how many|total|sum|average|mean|median|highest|lowest|largest|smallest|maximum|"
+                       r"minimum|most|least|count|number of|difference|combined|altogether|ratio|percent(?:age)?)\b",
+                       re.IGNORECASE)
 _SAME_DOUBT = {"namesake": ("namesake", "apart"), "apart": ("namesake", "apart")}
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
 
@@ -90,12 +94,20 @@ class AnswerChecks:
                 and unchecked_count(answer, self.query, seen):
             return self._ask("count", "a count of records the model never looked at",
                              prompts.unchecked_count(preview, self._counting_code(answer)))
+        # a value searched for that came from elsewhere (the first line printed), not from the question's subject
+        shown = f"{self.context_head or ''}\n{seen_text}"  # the first message showed the context's head
+        borrowed = borrowed_value([code for code, _ in self.cells], self.query, shown) \
+            if "borrowed" not in self.asked and subject is not None else None
+        if borrowed is not None:
+            return self._ask("borrowed", "the answer rests on a value seen only away from the question's subject",
+                             prompts.borrowed_value(preview, *borrowed, self.context_is_text))
         twin = namesake_of(answer, self.query, seen_text) if "namesake" not in self.asked else None
         if twin is not None:  # a plural or a suffix may be the subject itself
             return self._ask("namesake", "the answer was read beside a longer name than the question's",
                              prompts.namesake_answer(preview, *twin))
         kind = asked_form(self.query)[0]
-        read = bool(_READ_NUMBER.search(self.query[:4000]))
+        asked = self.query[:4000]
+        read = bool(_READ_NUMBER.search(asked)) or not _COMPUTED.search(asked)
         # a count or a sum is computed, not read beside a name (a year is read); a phrase (a cause)
         # may be a sentence away from it
         apart = read_apart(answer, self.query, seen_text, names=kind == "name", numbers=read) \

@@ -15,6 +15,7 @@ the subject itself.
 
 from __future__ import annotations
 
+import ast
 import re
 
 # an identifier: a word holding a digit, a hyphen or an underscore between letters (T-77762, S-19,
@@ -29,7 +30,8 @@ MAX_SUBJECTS = 12
 MAX_NAME_CHARS = 80  # a longer run of capitalised words is a title or a shout, not a name
 MAX_ANSWER_CHARS = 120
 # the pieces of printed text an answer is read in: a line, a sentence, an item of a printed list
-_UNIT_BREAK = re.compile(r"\n|(?<=[.!?])\s+(?=[A-Z0-9])|', '|\", \"|\\n")
+# (not a field of a printed record: `"user": "u-1013", "resource": "lumen-api"` is one piece)
+_UNIT_BREAK = re.compile(r"\n|(?<=[.!?])\s+(?=[A-Z0-9])|', '(?![\w-]*': )|\", \"(?![\w-]*\": )|\\n")
 _SCAN_CHARS = 2_000_000  # the most recent seen text looked at
 
 
@@ -119,6 +121,39 @@ def read_apart(answer: str, question: str, seen: str, *, names: bool, numbers: b
             return None
         shown = True
     return subjects[0] if shown else None
+
+
+def borrowed_value(codes: list[str], question: str, seen: str) -> tuple[str, str] | None:
+    """A code-like value (letters and digits: u-1013, SKU-22826) that a string in `codes` holds,
+    that the question does not give, and that `seen` shows only in pieces naming none of the
+    question's subjects the code leaves out, with the first of those: the model searched for a
+    value taken from elsewhere (the first line printed) instead of the one the subject it skipped
+    points to ("the user who deleted lumen-api"). None otherwise."""
+    asked = question[:QUESTION_CHARS].casefold()
+    literals = [literal for code in codes for literal in _string_literals(code)]
+    used = "\n".join(literals).casefold()
+    skipped = [s for s in question_subjects(question) if s.casefold() not in used]
+    if not skipped:
+        return None
+    values = [v for literal in literals for v in _CODE_VALUE.findall(literal[:MAX_NAME_CHARS])
+              if v.casefold() not in asked and not _DATE_START.match(v)]  # a date is no name ("2024-03-01T")
+    whole = [_whole(s) for s in skipped]
+    for value in list(dict.fromkeys(values))[:MAX_VALUES]:
+        units = _units_holding([value], seen)
+        if units and not any(w.search(unit) for unit in units for w in whole):
+            return value, skipped[0]
+    return None
+
+
+_DATE_START = re.compile(r"\d{4}-\d\d")
+
+
+def _string_literals(code: str) -> list[str]:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 def sentences_naming(subject: str, seen: str, limit: int = 5, chars: int = 300) -> list[str]:

@@ -385,6 +385,18 @@ def apart_answer(preview: str, subject: str, sentences: list[str], text_context:
     return text + " (if your answer is right, give it again as it is)."
 
 
+def borrowed_value(preview: str, value: str, subject: str, text_context: bool) -> str:
+    """The code searched for `value`, which the output shows only away from the question's `subject`."""
+    text = (f"Your final answer ({preview!r}) was not accepted yet: it rests on {value!r}, which your code looks "
+            f"for, but the question does not give {value!r} and the output shows it only in text that does not "
+            f"name {subject!r}: it may belong to something else. First find the value the question points to, "
+            f"from the text around {subject!r}")
+    quote = _quote_for(subject)
+    if text_context and quote is not None:
+        text += ":\n" + _around_code(_pattern_of(subject), quote) + "then use it"
+    return text + " (if your answer is right, give it again as it is)."
+
+
 def context_as_answer_again(subject: str, sentences: list[str]) -> str:
     shown = _listed(sentences)
     return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "
@@ -401,7 +413,7 @@ def _listed(sentences: list[str]) -> str:
 
 def _pattern_of(subject: str) -> str:
     """`subject` as a regular expression a model can read (spaces left as they are)."""
-    return re.escape(subject).replace("\\ ", " ")
+    return re.escape(subject).replace("\\ ", " ").replace("\\-", "-")  # `-` is itself outside a class
 
 
 def _around_code(pattern: str, quote: str) -> str:

@@ -601,10 +601,12 @@ def test_a_line_number_for_a_city_is_questioned_once(make_rlm):
     assert "it is a number, and the question asks for a name" in told
     assert result.answer == "Oldbury" and [e["reason"] for e in events(result, "final_refused")] == [
         "the answer is not of the form the question asks for"]
-    # asked once: a number given again stands
-    with ScriptedServer({"root": script(look, "FINAL(200)", "FINAL(200)")}) as server:
+    # asked once: a number given again meets only the questions not asked yet (here: it was seen only
+    # away from the subject), then stands
+    with ScriptedServer({"root": script(look, "FINAL(200)", "FINAL(200)", "FINAL(200)")}) as server:
         result = make_rlm(server).completion(HISTORY, "Who moved a laboratory to Oldbury? Answer with the name only.")
-    assert result.answer == "200" and len(events(result, "final_refused")) == 1
+    assert result.answer == "200" and [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer is not of the form the question asks for", "the answer was seen only away from the question's subject"]
 
 
 def test_a_count_whose_matches_were_never_looked_at_is_questioned_once(make_rlm):
@@ -674,6 +676,10 @@ def test_an_unsupported_answer_is_shown_the_printed_sentences_naming_the_subject
     ("Merchants complained that tolls had doubled since 1952.",
      "The steamship Amber Gull was launched at Eastford in 1843.",
      "In which year was the steamship Amber Gull launched? Answer with the year only.", "1952", "1843", "Amber Gull"),
+    # and a value of another record printed first (the first product sheet's warranty, 36 months)
+    ("The Nimbus 4 Desk Lamp has a warranty of 36 months.", "The Summit 1 Fan has a warranty of 6 months.",
+     "What is the warranty period, in months, of the Summit 1 Fan? Answer with the number only.", "36", "6",
+     "Summit 1 Fan"),
 ])
 def test_a_value_seen_only_away_from_the_questions_subject_is_questioned_once(make_rlm, first, fact, question, wrong,
                                                                              right, subject):
@@ -700,3 +706,34 @@ def test_a_value_seen_only_away_from_the_questions_subject_is_questioned_once(ma
         result = make_rlm(server).completion(text, f"How many lines are there before the one about {subject}?")
     assert "the answer was seen only away from the question's subject" not in [
         e["reason"] for e in events(result, "final_refused")]
+
+
+def test_a_value_searched_for_that_came_from_elsewhere_is_questioned_once(make_rlm):
+    # Qwen2.5-Coder-1.5B, asked about the user who deleted a repository, counted the events of the
+    # user on the first line it printed (u-1013) and never looked for the deletion
+    events_log = [{"user": f"u-{1010 + i % 7}", "action": "login_failed" if i % 5 == 0 else "push",
+                   "resource": f"repo-{i % 11}"} for i in range(700)]
+    events_log.insert(400, {"user": "u-1016", "action": "delete_repo", "resource": "lumen-api"})
+    text = "\n".join(json.dumps(e) for e in events_log)
+    question = ('Exactly one user deleted the repository "lumen-api". How many login_failed events does that user '
+                'have? Answer with the number only.')
+    wrong = ("```repl\nlines = context.splitlines()\nprint(lines[:2])\n"
+             "hits = [l for l in lines if 'u-1010' in l and 'login_failed' in l]\nprint(len(hits), hits[:2])\n```")
+    right_count = sum(1 for e in events_log if e["user"] == "u-1016" and e["action"] == "login_failed")
+    look = "```repl\nprint([l for l in context.splitlines() if 'lumen-api' in l])\n```"
+    recount = ("```repl\nhits = [l for l in context.splitlines() if 'u-1016' in l and 'login_failed' in l]\n"
+               "print(len(hits), hits[:2])\n```")
+    wrong_count = sum(1 for e in events_log if e["user"] == "u-1010" and e["action"] == "login_failed")
+    with ScriptedServer({"root": script(wrong, f"FINAL({wrong_count})", look, recount,
+                                        f"FINAL({right_count})")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 2)
+    assert "it rests on 'u-1010', which your code looks for" in told and "does not name 'lumen-api'" in told
+    assert "for m in list(re.finditer(r'lumen-api', context))[:5]:" in told
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer rests on a value seen only away from the question's subject"]
+    assert result.answer == str(right_count)
+    # a value found beside the subject is the question's own: taken at once
+    with ScriptedServer({"root": script(look, recount, f"FINAL({right_count})")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == str(right_count) and not events(result, "final_refused")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlm.namesakes import namesake_of, question_subjects
+from rlm.namesakes import borrowed_value, namesake_of, question_subjects
 
 
 @pytest.mark.parametrize("question,expected", [
@@ -96,3 +96,22 @@ def test_an_answer_that_is_only_the_questions_subject_is_told():
     assert echoed_subject("yes", "Was it late? Answer 'yes' or 'no'.") is None
     assert echoed_subject("High", "Which priority did T-12 get (Low, Medium, High)?") is None
     assert echoed_subject("T-12", "Which priority did T-12 get (Low, Medium, High)?") == "T-12"
+
+
+def test_a_value_searched_for_is_borrowed_when_seen_only_away_from_the_subject_the_code_skips():
+    q = ('Exactly one user deleted the repository "lumen-api". How many login_failed events does that user have? '
+         'Answer with the number only.')
+    code = "hits = [l for l in lines if 'u-1013' in l and 'login_failed' in l]\nprint(len(hits))"
+    first = '[\'{"user": "u-1013", "action": "login", "resource": "fjord-web"}\']\n6'
+    assert borrowed_value([code], q, first) == ("u-1013", "lumen-api")
+    # a printed record is one piece: its user stands beside its resource
+    beside = first + '\n{"user": "u-1013", "action": "delete_repo", "resource": "lumen-api"}'
+    assert borrowed_value([code], q, beside) is None
+    # a value the question gives, a date, or one never seen: not borrowed
+    assert borrowed_value(["print('lumen-api' in context)"], q, first) is None
+    assert borrowed_value(["n = context.count('2024-03-01T') + context.count('login_failed')"], q,
+                          "2024-03-01T00:00 x\n4") is None
+    assert borrowed_value(["print('u-9999' in context)"], q, first) is None
+    # every subject named by the code: no step skipped
+    both = "hits = [l for l in lines if 'u-1013' in l and 'login_failed' in l and 'lumen-api' in l]"
+    assert borrowed_value([both], q, first) is None
