@@ -2,8 +2,8 @@
 
 Compatible with the paper and the official implementation: ```repl blocks (```python and
 ```py are accepted too), `FINAL(text)` and `FINAL_VAR(name)` at the start of a line outside
-code, in any case (`Final_VAR(x)`, `final(x)`). (`FINAL_VAR(x)`, `FINAL(x)` and `answer[...]` inside
-code are seen by the kernel.)
+code, in any case, with or without the underscore (`Final_VAR(x)`, `final(x)`, `FinalVar(x)`).
+(`FINAL_VAR(x)`, `FINAL(x)` and `answer[...]` inside code are seen by the kernel.)
 
 Replies as real models write them:
 - reasoning: `<think>...</think>` (also `<thinking>`, an unclosed `<think>` running to the end,
@@ -27,7 +27,7 @@ _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)
 CODE_LANGS = {"repl", "python", "py", "python3"}
 # whatever its case (models write `Final_VAR(x)`, `final(42)`), and with the markdown emphasis
 # or backquotes some wrap it in
-_FINAL = re.compile(r"^[ \t]*[*_`]{0,3}(FINAL_VAR|FINAL)\(", re.MULTILINE | re.IGNORECASE)
+_FINAL = re.compile(r"^[ \t]*[*_`]{0,3}(FINAL_?VAR|FINAL)\(", re.MULTILINE | re.IGNORECASE)
 
 
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE)
@@ -168,7 +168,7 @@ def parse_reply(text: str) -> Reply:
         if marker is None:
             continue
         argument = _final_argument(prose, marker.end())
-        if marker.group(1).upper() == "FINAL_VAR" and not _is_prose(_strip_quotes(argument).strip()):
+        if marker.group(1).upper() != "FINAL" and not _is_prose(_strip_quotes(argument).strip()):
             reply.final_kind, reply.final = "var", _strip_quotes(argument).strip()
         else:  # FINAL(text), or FINAL_VAR(words no variable holds): the words are the answer
             reply.final_kind, reply.final = "text", _strip_quotes(argument)
@@ -176,13 +176,13 @@ def parse_reply(text: str) -> Reply:
     return reply
 
 
-_CODE_FINAL = re.compile(r"^[ \t]*(?:print\([ \t]*(FINAL_VAR|FINAL)\((.*)\)[ \t]*\)|(FINAL_VAR|FINAL)\((.*)\))"
+_CODE_FINAL = re.compile(r"^[ \t]*(?:print\([ \t]*(FINAL_?VAR|FINAL)\((.*)\)[ \t]*\)|(FINAL_?VAR|FINAL)\((.*)\))"
                          r"[ \t]*;?[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _LITERAL = re.compile(r"""^(?:"([^"\\]*)"|'([^'\\]*)'|(-?\d+(?:\.\d+)?))$""")
 ANSWER_PREFIX = re.compile(r"^[*_`#\s]*(?:final answer|answer)[*_`\s]*:[*_`\s]*", re.IGNORECASE)
 
 
-_MARKER_BLOCK = re.compile(r"\A\s*(FINAL_VAR|FINAL)\((.*)\)\s*;?\s*\Z", re.DOTALL | re.IGNORECASE)
+_MARKER_BLOCK = re.compile(r"\A\s*(FINAL_?VAR|FINAL)\((.*)\)\s*;?\s*\Z", re.DOTALL | re.IGNORECASE)
 
 
 def marker_block(code: str) -> tuple[str, str] | None:
@@ -196,7 +196,7 @@ def marker_block(code: str) -> tuple[str, str] | None:
         compile(code, "<reply>", "exec")
     except SyntaxError:
         inner = m.group(2).strip()
-        if m.group(1).upper() == "FINAL_VAR":
+        if m.group(1).upper() != "FINAL":
             return ("var", inner) if inner.isidentifier() else None
         return ("text", inner) if inner and "\n" not in inner else None
     except (ValueError, OverflowError, RecursionError, MemoryError):
@@ -251,5 +251,5 @@ def final_in_code(blocks: list[str]) -> tuple[str | None, str | None]:
                 found = ("var", argument)
             elif literal is not None:
                 text = next(g for g in literal.groups() if g is not None)
-                found = ("var", text) if marker.upper() == "FINAL_VAR" and text.isidentifier() else ("text", text)
+                found = ("var", text) if marker.upper() != "FINAL" and text.isidentifier() else ("text", text)
     return found

@@ -87,7 +87,9 @@ def test_final_of_the_answer_dict_in_code_gives_its_content_not_the_dict(make_rl
     assert "holds no content yet" in events(result, "cell")[0]["error"]
 
 
-@pytest.mark.parametrize("marker", ["Final_VAR(n)", "final_var(n)", "**FINAL_VAR(n)**", "`FINAL_VAR(n)`"])
+# FinalVar(n), alone in a reply, was run as Python by the loop six turns running (NameError: FinalVar)
+@pytest.mark.parametrize("marker", ["Final_VAR(n)", "final_var(n)", "**FINAL_VAR(n)**", "`FINAL_VAR(n)`", "FinalVar(n)",
+                                    "```repl\nFinalVar(n)\n```", "FINALVAR(n)"])
 def test_final_markers_are_recognised_whatever_their_case(make_rlm, marker):
     with ScriptedServer({"root": script("```repl\nn = len(context)\nprint(n)\n```", marker)}) as server:
         result = make_rlm(server).completion("abcdefg", "length?")
