@@ -335,10 +335,34 @@ def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
         return Miss(test.source, "matches nothing, and no start of it does either")
     cut, found = best
     after = text[found.end():found.end() + 40].split("\n", 1)[0]
-    return Miss(test.source, (
-        f"matches nothing. Its start r'{test.text[:cut]}' matches, and there the text goes on "
-        f"{after!r}, not what the rest of the pattern, r'{test.text[cut:]}', asks for. A line where it "
-        f"stands: {_line_at(text, found.start())!r}"))
+    note = (f"matches nothing. Its start r'{test.text[:cut]}' matches, and there the text goes on "
+            f"{after!r}, not what the rest of the pattern, r'{test.text[cut:]}', asks for. A line where it "
+            f"stands: {_line_at(text, found.start())!r}.")
+    bridged = _bridged(test.text[:cut], test.text[cut:], flags, text, deadline)
+    if bridged is not None:
+        note += f" With the characters between allowed, r'{bridged[0]}' matches, e.g. {bridged[1]!r}."
+    return Miss(test.source, note)
+
+
+# what may stand between a pattern's start that matched and its rest: a few characters of punctuation
+# or spaces (a closing quote before the status), or anything on the line
+_BRIDGES = (r"\W*", r".*?")
+
+
+def _bridged(start: str, rest: str, flags: int, text: str, deadline: float) -> tuple[str, str] | None:
+    """The pattern `start` + a bridge + `rest` (its leading spaces left to the bridge), and its
+    first match, when it matches `text`; else None."""
+    for bridge in _BRIDGES:
+        candidate = start + bridge + rest.lstrip(" ")
+        try:
+            found = regex.search(candidate, text, flags, timeout=_left(deadline))
+        except regex.error:
+            continue
+        except TimeoutError:  # the note stands without the suggestion
+            return None
+        if found is not None and found.end() > found.start():
+            return candidate, _cut(found.group())[:LINE_CHARS]
+    return None
 
 
 def _compiles(pattern: str, flags: int) -> regex.Pattern[str] | None:

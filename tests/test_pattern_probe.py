@@ -29,6 +29,7 @@ def test_a_regex_that_matches_nothing_is_shown_where_its_start_matches_and_what_
     assert said.startswith("re.search(r'HTTP/1.1 (\\d{3})', line) matches nothing")
     assert "Its start r'HTTP/1.1' matches" in said and "goes on '\" 500 512" in said
     assert "r' (\\d{3})'" in said and "10.0.0.0 - - [01/Mar/2024" in said
+    assert "With the characters between allowed, r'HTTP/1.1\\W*(\\d{3})' matches, e.g. 'HTTP/1.1\" 500'" in said
 
 
 def test_a_pattern_bound_to_a_name_and_its_flags_are_read():
