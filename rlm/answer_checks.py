@@ -20,7 +20,15 @@ from rlm import prompts
 from rlm.answer_form import asked_form, form_mismatch
 from rlm.counted_lines import MAX_CODE_CHARS, show_counted
 from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
-from rlm.namesakes import borrowed_value, echoed_subject, namesake_of, question_subjects, read_apart, sentences_naming
+from rlm.namesakes import (
+    borrowed_value,
+    echoed_subject,
+    namesake_of,
+    question_subjects,
+    read_apart,
+    read_off_topic,
+    sentences_naming,
+)
 
 __all__ = ["AnswerChecks", "Objection"]
 
@@ -116,6 +124,13 @@ class AnswerChecks:
             return self._ask("apart", "the answer was seen only away from the question's subject",
                              prompts.apart_answer(preview, apart, sentences_naming(apart, seen_text),
                                                   self.context_is_text))
+        # beside the subject, but in words about something else (where she was born, not where she moved)
+        off = read_off_topic(answer, self.query, seen_text, names=kind == "name", numbers=read) \
+            if "relation" not in self.asked and (kind != "number" or read) else None
+        if off is not None:
+            return self._ask("relation", "the answer was read beside the subject in text about something else",
+                             prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
+                                                      self.context_is_text))
         return None
 
     def remember(self, code: str, stdout: str) -> None:

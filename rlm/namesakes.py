@@ -102,25 +102,102 @@ def read_apart(answer: str, question: str, seen: str, *, names: bool, numbers: b
     the question whole: the model
     took a value from somewhere else (a town it saw first, for "To which city did Ottilie
     Crane move?"); None when it was read beside a subject, or never seen, or has no such value."""
-    text = answer.strip().strip(".").strip().strip("'\"`").strip()
     subjects = question_subjects(question)
-    if not text or len(text) > MAX_ANSWER_CHARS or not subjects:
+    values = _answer_values(answer, question, names=names, numbers=numbers) if subjects else []
+    if not values:
         return None
+    placed = _placed(values, seen, [_whole(s) for s in subjects])
+    if not placed or any(names or follows for _, names, follows in placed):
+        return None
+    return subjects[0]
+
+
+def read_off_topic(answer: str, question: str, seen: str, *, names: bool,
+                   numbers: bool = False) -> tuple[str, list[str]] | None:
+    """(the subject, the words the question asks it with) when `seen` shows the value `answer`
+    gives beside a subject of the question only in pieces that say none of those words: another
+    fact about the subject ("Ottilie Crane was born in Vellin" for "To which city did Ottilie
+    Crane move her laboratory?"); None otherwise (values as `read_apart`)."""
+    subjects = question_subjects(question)
+    words = asked_words(question, subjects)
+    values = _answer_values(answer, question, names=names, numbers=numbers) if subjects and words else []
+    if not values:
+        return None
+    whole = [_whole(s) for s in subjects]
+    beside = [unit for unit, names, follows in _placed(values, seen, whole) if names or follows]
+    said = [re.compile(r"\b" + re.escape(_stem(w)), re.IGNORECASE) for w in words]
+    if not beside or any(w.search(u) for u in beside for w in said):
+        return None
+    named = next((s for s in subjects if any(_whole(s).search(u) for u in beside)), subjects[0])
+    return named, words
+
+
+REACH = 8  # pieces after one naming a subject that still speak of it: a record's fields, the next sentence
+
+
+def _placed(values: list[str], seen: str, whole: list[re.Pattern[str]]) -> list[tuple[str, bool, bool]]:
+    """Each piece of the latest `seen` that holds one of `values`: (the piece, whether it names
+    a subject, whether it comes at most REACH pieces after one that does)."""
+    any_value = re.compile("|".join(_answer_in(v).pattern for v in values), re.IGNORECASE)
+    found: list[tuple[str, bool, bool]] = []
+    since = REACH + 1
+    for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
+        if len(unit) > 4000:
+            since += 1
+            continue
+        names = any(w.search(unit) for w in whole)
+        if any_value.search(unit):
+            found.append((unit, names, since <= REACH))
+        since = 0 if names else since + 1
+    return found
+
+
+# words that say nothing of what is asked: grammar, the question's own frame, the answer's form
+_PLAIN_WORDS = frozenset((
+    "a", "about", "after", "all", "also", "an", "and", "answer", "any", "are", "as", "at", "be", "been",
+    "before", "being", "between", "both", "but", "by", "can", "could", "did", "do", "does", "each", "exactly",
+    "for", "found", "from", "full", "give", "given", "had", "has", "have", "her", "here", "his", "how", "if",
+    "in", "into", "is", "it", "its", "just", "many", "may", "more", "most", "much", "must", "name", "names",
+    "no", "not", "of", "on", "one", "only", "or", "other", "our", "out", "over", "own", "person", "person's",
+    "phrase", "please", "reply", "said", "same", "say", "says", "short", "should", "so", "some", "such",
+    "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "under",
+    "until", "up", "was", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why",
+    "will", "with", "word", "words", "would", "you", "your", "number", "numbers", "value", "text", "context",
+))
+_WORD = re.compile(r"[^\W\d_][\w'’]*")
+_SENTENCE = re.compile(r"(?<=[.?!])\s+")
+
+
+def asked_words(question: str, subjects: list[str]) -> list[str]:
+    """The words of the question's sentences that name a subject, less the subjects' own words
+    and plain words: what the question asks of the subject ("move", "laboratory")."""
+    named = [s for s in _SENTENCE.split(question[:QUESTION_CHARS]) if any(n in s for n in subjects)]
+    own = {w.casefold() for n in subjects for w in _WORD.findall(n)}
+    words = [w.casefold() for s in named for w in _WORD.findall(s)]
+    return list(dict.fromkeys(w for w in words if len(w) >= 3 and w not in _PLAIN_WORDS and w not in own))
+
+
+def _stem(word: str) -> str:
+    """`word` less an ending, so that "move" finds "moved" and "months" finds "month"."""
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[:-len(ending)]
+    return word
+
+
+def _answer_values(answer: str, question: str, *, names: bool, numbers: bool) -> list[str]:
+    """The values `answer` gives that a question's subject should stand beside: codes; with
+    `names`, capitalised words the question does not hold; with `numbers`, its numbers."""
+    text = answer.strip().strip(".").strip().strip("'\"`").strip()
+    if not text or len(text) > MAX_ANSWER_CHARS:
+        return []
     asked = question[:QUESTION_CHARS].casefold()
     values = [m.group() for m in _CODE_VALUE.finditer(text)]
     if names:
         values += [w for w in _CAPITALISED.findall(text) if w.casefold() not in asked]
     if numbers:
         values += [n for n in _NUMBER_VALUE.findall(text) if n not in asked]
-    if not values:
-        return None
-    whole = [_whole(s) for s in subjects]
-    shown = False
-    for unit in _units_holding(list(dict.fromkeys(values))[:MAX_VALUES], seen):
-        if any(w.search(unit) for w in whole):
-            return None
-        shown = True
-    return subjects[0] if shown else None
+    return list(dict.fromkeys(values))[:MAX_VALUES]
 
 
 def borrowed_value(codes: list[str], question: str, seen: str) -> tuple[str, str] | None:

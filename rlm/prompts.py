@@ -397,6 +397,22 @@ def borrowed_value(preview: str, value: str, subject: str, text_context: bool) -
     return text + " (if your answer is right, give it again as it is)."
 
 
+def off_topic_answer(preview: str, subject: str, words: list[str], sentences: list[str], text_context: bool) -> str:
+    """The answer stands beside `subject` only in text that says none of the question's `words`."""
+    asked = ", ".join(repr(w) for w in words[:6])
+    text = (f"Your final answer ({preview!r}) was not accepted yet: where the output shows it beside {subject!r}, "
+            f"the text says nothing of {asked}, so it may be another fact about {subject!r}. ")
+    if sentences:
+        text += f"The output you printed names {subject!r} here:\n{_listed(sentences)}\n"
+    quote = _quote_for(subject)
+    if text_context and quote is not None:
+        text += (f"Find the place that speaks of {asked}: print the text around each place {subject!r} stands:\n"
+                 + _around_code(_pattern_of(subject), quote) + "and answer from it")
+    else:
+        text += f"Find the lines that name {subject!r} and speak of {asked}, and answer from them"
+    return text + " (if your answer is right, give it again as it is)."
+
+
 def context_as_answer_again(subject: str, sentences: list[str]) -> str:
     shown = _listed(sentences)
     return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "

@@ -739,3 +739,35 @@ def test_a_value_searched_for_that_came_from_elsewhere_is_questioned_once(make_r
     with ScriptedServer({"root": script(look, recount, f"FINAL({right_count})")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == str(right_count) and not events(result, "final_refused")
+
+
+@pytest.mark.parametrize("other, fact, question, wrong, right, subject, looked_for", [
+    # Qwen2.5-Coder-1.5B answered the town of another sentence about the same person
+    ("Ottilie Crane was born in Vellin and trained as a chemist.", "In 1945, Ottilie Crane moved her laboratory to Oldbury.",
+     "To which city did Ottilie Crane move her laboratory? Answer with the city name only.", "Vellin", "Oldbury",
+     "Ottilie Crane", "Vellin"),
+    # and a number of another field of the same product sheet (stocked for 12 years, not a warranty)
+    ("Replacement parts for the Summit 1 Fan are stocked for at least 12 years.",
+     "Summit 1 Fan\nSKU: SKU-22826\nWarranty: 6 months",
+     "What is the warranty period, in months, of the Summit 1 Fan? Answer with the number only.", "12", "6",
+     "Summit 1 Fan", "12 years"),
+])
+def test_a_value_read_beside_the_subject_in_words_about_something_else_is_questioned_once(
+        make_rlm, other, fact, question, wrong, right, subject, looked_for):
+    filler = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(1500))
+    text = filler + other + "\n" + filler + fact + "\n" + filler
+    look = f"```repl\nprint([l for l in context.splitlines() if {looked_for!r} in l])\n```"
+    around = (f"```repl\nfor m in list(re.finditer(r'{subject}', context))[:5]:\n"
+              "    print(repr(context[max(0, m.start() - 40):m.end() + 60]))\n```")
+    with ScriptedServer({"root": script(look, f"FINAL({wrong})", around, f"FINAL({right})")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 2)
+    assert f"where the output shows it beside {subject!r}, the text says nothing of" in told
+    assert f"for m in list(re.finditer(r'{subject}', context))[:5]:" in told
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer was read beside the subject in text about something else"]
+    assert result.answer == right
+    # read where the question's words stand: taken at once
+    with ScriptedServer({"root": script(around, f"FINAL({right})")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == right and not events(result, "final_refused")
