@@ -20,6 +20,7 @@ import sandbox
 from rlm import prompts
 from rlm.answer_checks import AnswerChecks
 from rlm.client import Completion
+from rlm.counted_lines import MAX_CODE_CHARS
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
 from rlm.events import (
     SCHEMA_VERSION,
@@ -52,7 +53,7 @@ from rlm.loop_guards import (
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
-from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome
+from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome, mended_code
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
@@ -124,6 +125,7 @@ class Run:
         self.checks = AnswerChecks(query)
         self.probe: ContextProbe | None = None  # once the context is loaded
         self.unchecked_refusal = False  # a final answer was refused and no code has run since
+        self.found_nothing = False  # the last cell's search found nothing, and was told why
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
@@ -301,7 +303,7 @@ class Run:
                 self.tree.status.turn = turn
             variables = await self.blocking(self.sb.variables)
             now = prompts.now_block(turn, max_turns, self.tree.budget.describe_left(), variables,
-                                    refused=self.unchecked_refusal)
+                                    refused=self.unchecked_refusal, found_nothing=self.found_nothing)
             self.phase("waiting for the model")
             try:
                 completion = await self.model_call(history.messages(now), turn)
@@ -479,8 +481,10 @@ class Run:
             if self.probe is not None and empty_outcome(result.stdout, result.error):
                 misses = await self.blocking(self.probe.misses, code)
                 if misses:  # a search that found nothing: why, in the model's own tests
+                    mended = mended_code(code, misses) if len(code) <= MAX_CODE_CHARS else None
                     obs.notes.append(prompts.pattern_misses([(m.source, m.note) for m in misses], self.probe.name,
-                                                            PROBE_BYTES if self.probe.cut_short else None))
+                                                            PROBE_BYTES if self.probe.cut_short else None, mended))
+                    self.found_nothing = True
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="pattern_miss", count=len(misses)))
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:
@@ -593,7 +597,7 @@ class Run:
         return timeout if left is None else min(timeout, left + WALL_GRACE_S)
 
     async def run_cell(self, code: str, turn: int | str, index: int) -> ExecResult:
-        self.unchecked_refusal = False
+        self.unchecked_refusal = self.found_nothing = False
         self.phase("running code")
         timeout = self.config.sandbox.cell_timeout_s
         wall = self.tree.budget.wall_left()

@@ -22,7 +22,7 @@ import regex
 
 from sandbox import SandboxBackend
 
-__all__ = ["ContextProbe", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests"]
+__all__ = ["ContextProbe", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests", "mended_code"]
 
 PROBE_BYTES = 2_000_000  # the start of the context the tests are tried on
 PREVIEW_CHARS = 20_000  # of a context that is no text (a list, a dict): its head as the kernel shows it
@@ -51,6 +51,7 @@ class Test:
     anchor: str  # "match" / "fullmatch" (re.match, re.fullmatch: at the line's start, or all of it), or ""
     source: str
     case: str | None = None  # `'x' in line.lower()`: the line is lowered first
+    written: str | None = None  # a regex's literal as the code spells it (r'...'), to mend it in place
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Miss:
 
     source: str  # the test as the code wrote it
     note: str  # what was found, in words
+    written: str | None = None  # the pattern's literal as the code spells it
+    mended: str | None = None  # a pattern that matches where the code's did not
 
 
 class ContextProbe:
@@ -91,6 +94,18 @@ class ContextProbe:
         with reader:
             self.cut_short = reader.size > PROBE_BYTES
             return reader.read(0, min(reader.size, PROBE_BYTES)).decode("utf-8", "replace")
+
+
+def mended_code(code: str, misses: list[Miss]) -> str | None:
+    """`code` with the first pattern that missed replaced by the one that matches, where that
+    is one plain change (the literal stands once in the code, the new one fits in r'...')."""
+    for miss in misses:
+        if miss.written is None or miss.mended is None or code.count(miss.written) != 1:
+            continue
+        if "'" in miss.mended or "\n" in miss.mended or miss.mended.endswith("\\"):
+            continue
+        return code.replace(miss.written, f"r'{miss.mended}'")
+    return None
 
 
 def empty_outcome(stdout: str, error: str | None) -> bool:
@@ -176,14 +191,14 @@ def _left(deadline: float) -> float:
     return left
 
 
-def _literal_names(tree: ast.AST) -> dict[str, str]:
+def _literal_names(tree: ast.AST) -> dict[str, ast.Constant]:
     """Names bound once to a str literal (`pattern = r'...'`): a regex call may name its pattern."""
-    bound: dict[str, str | None] = {}
+    bound: dict[str, ast.Constant | None] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             value = node.value
-            literal = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+            literal = value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
             bound[name] = literal if name not in bound else None
     return {k: v for k, v in bound.items() if v is not None}
 
@@ -208,7 +223,7 @@ def _subject(node: ast.expr) -> tuple[bool, str | None]:
     return False, None
 
 
-def _test(node: ast.AST, names: dict[str, str], code: _Source) -> Test | None:
+def _test(node: ast.AST, names: dict[str, ast.Constant], code: _Source) -> Test | None:
     source = code.of(node)
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
             and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) and node.left.value:
@@ -218,13 +233,17 @@ def _test(node: ast.AST, names: dict[str, str], code: _Source) -> Test | None:
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or not node.args:
         return None
     first = node.args[0]
-    literal = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else (
+    constant = first if isinstance(first, ast.Constant) and isinstance(first.value, str) else (
         names.get(first.id) if isinstance(first, ast.Name) else None)
-    if not literal or len(literal) > MAX_PATTERN_CHARS:
+    if constant is None:
+        return None
+    literal = constant.value
+    if not isinstance(literal, str) or not literal or len(literal) > MAX_PATTERN_CHARS:
         return None
     func = node.func
     if isinstance(func.value, ast.Name) and func.value.id in ("re", "regex") and func.attr in _REGEX_CALLS:
-        return Test("regex", literal, _flags(node), func.attr if func.attr in ("match", "fullmatch") else "", source)
+        return Test("regex", literal, _flags(node), func.attr if func.attr in ("match", "fullmatch") else "", source,
+                    written=code.exact(constant))
     if func.attr in ("startswith", "endswith") and len(node.args) == 1:
         is_line, case = _subject(func.value)
         if is_line:
@@ -237,6 +256,13 @@ class _Source:
 
     def __init__(self, code: str) -> None:
         self.code = code
+
+    def exact(self, node: ast.AST) -> str | None:
+        """`node`'s text exactly as written, or None."""
+        try:
+            return ast.get_source_segment(self.code, node)
+        except (ValueError, RecursionError, AttributeError, IndexError):
+            return None
 
     def of(self, node: ast.AST) -> str:
         try:
@@ -341,7 +367,7 @@ def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
     bridged = _bridged(test.text[:cut], test.text[cut:], flags, text, deadline)
     if bridged is not None:
         note += f" With the characters between allowed, r'{bridged[0]}' matches, e.g. {bridged[1]!r}."
-    return Miss(test.source, note)
+    return Miss(test.source, note, test.written, bridged[0] if bridged is not None else None)
 
 
 # what may stand between a pattern's start that matched and its rest: a few characters of punctuation

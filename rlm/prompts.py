@@ -86,9 +86,10 @@ def _preview_lines(preview: str, cut_short: bool) -> str:
 
 
 def now_block(turn: int, max_turns: int, budget_line: str, variables: list[VariableInfo],
-              limit: int = 30, *, refused: bool = False) -> str:
+              limit: int = 30, *, refused: bool = False, found_nothing: bool = False) -> str:
     """The turn, the budget and the variables, ending each turn's message; `refused`: the last
-    turn's final answer was not accepted (so this one is not told to finish)."""
+    turn's final answer was not accepted (so this one is not told to finish); `found_nothing`:
+    the last code's search found nothing, and a note said why."""
     rows = [f"{v.name}: {v.type}, size {v.size:,}" for v in variables[:limit]]
     total = max(len(variables), getattr(variables, "total", 0))
     if total > limit:
@@ -100,6 +101,8 @@ def now_block(turn: int, max_turns: int, budget_line: str, variables: list[Varia
         # "finish now" after a refusal was read as "give it again": a small model gave its 0 again
         # three times over a note that gave it the code to check the 0
         last = " Your last answer was not accepted: first run code that does what the note above says."
+    elif found_nothing:  # its 0 is no answer yet: a small model answered the 0 over the note
+        last = " Your code found nothing: first run code that does what the note above says."
     elif turn > 1:
         # small models, having printed the answer, went on asking `llm_query` the question itself
         last = " If an output above already answers the question, finish now: FINAL(the value it shows)."
@@ -194,13 +197,17 @@ def unsupported_answer(preview: str, same_step: bool, subject: str | None = None
                    "right, give it again as it is).")
 
 
-def pattern_misses(misses: list[tuple[str, str]], name: str, tried: int | None) -> str:
+def pattern_misses(misses: list[tuple[str, str]], name: str, tried: int | None, mended: str | None = None) -> str:
     """What the tests of a cell that found nothing find in the context: (the test, what it found);
-    `tried`: the bytes of its start they were tried on, when not all of it."""
+    `tried`: the bytes of its start they were tried on, when not all of it; `mended`: the cell
+    with a pattern that matches in place of one that did not."""
     where = f"the first {tried:,} bytes of `{name}`" if tried else f"`{name}`"
     shown = "\n".join(f"- `{test}` {found}" for test, found in misses)
-    return (f"Why your code found nothing: its tests, tried on the lines of {where}:\n{shown}\n"
-            "Change the test to fit the text as it stands, and run it again.")
+    text = f"Why your code found nothing: its tests, tried on the lines of {where}:\n{shown}\n"
+    if mended is not None and "```" not in mended:
+        return text + (f"This is your code with that pattern:\n```repl\n{mended.rstrip()}\n```\n"
+                       "Run it (and check its output against the question).")
+    return text + "Change the test to fit the text as it stands, and run it again."
 
 
 def namesake_answer(preview: str, subject: str, twin: str) -> str:

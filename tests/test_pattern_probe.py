@@ -8,7 +8,7 @@ import time
 from scripted_server import ScriptedServer, script
 
 from rlm import RLM, read_trajectory
-from rlm.pattern_probe import empty_outcome, find_misses, line_tests
+from rlm.pattern_probe import empty_outcome, find_misses, line_tests, mended_code
 
 LOG = "".join(
     f'10.0.0.{i % 250} - - [01/Mar/2024:00:00:{i % 60:02d} +0000] "GET /api/{"checkout" if i % 3 else "search"}/pay '
@@ -92,7 +92,21 @@ def test_a_run_is_told_why_its_search_found_nothing(tmp_path):
                      runs_dir=tmp_path / "runs").completion(LOG, "How many requests got a 5xx status?")
         told, after = server.calls_to("root")[1].prompt, server.calls_to("root")[2].prompt
     assert "Why your code found nothing" in told and "Its start r'HTTP/1.1' matches" in told
+    # the cell itself, mended, to run; and not told to finish on its 0
+    assert "This is your code with that pattern:\n```repl\nimport re\nprint(len(re.findall(r'HTTP/1.1\\W*5\\d\\d', context)))\n```" in told
+    assert "Your code found nothing: first run code that does what the note above says." in told
+    assert "finish now" not in told.split("[now]")[-1] and "finish now" in after.split("[now]")[-1]
     assert "Why your code found nothing" not in after.split("[cell 2]")[-1]
     checks = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert [c["count"] for c in checks if c["check"] == "pattern_miss"] == [1]
     assert result.answer == "43"
+
+
+def test_a_cell_is_mended_only_where_the_change_is_one_plain_replacement():
+    code = "import re\nprint(len(re.findall(r'HTTP/1.1 (\\d{3})', context)))"
+    misses = find_misses(line_tests(code), LOG, cut_short=False)
+    assert mended_code(code, misses) == "import re\nprint(len(re.findall(r'HTTP/1.1\\W*(\\d{3})', context)))"
+    twice = code + "\nprint(re.findall(r'HTTP/1.1 (\\d{3})', context)[:3])"
+    assert mended_code(twice, find_misses(line_tests(twice), LOG, cut_short=False)) is None
+    no_bridge = "import re\nprint(re.findall(r'zzz (\\d{3})', context))"
+    assert mended_code(no_bridge, find_misses(line_tests(no_bridge), LOG, cut_short=False)) is None
