@@ -83,7 +83,7 @@ class AnswerChecks:
                              prompts.context_as_answer_again(subject, again) if subject and again else
                              prompts.context_as_answer(subject if self.context_is_text else None))
         seen_text = "\n".join(seen)
-        seen_support = supported(answer, seen_text)
+        seen_support = supported(answer, seen_text, self.query)
         if "empty" not in self.asked and is_empty_result(answer) and (
                 not same_step or "unsupported" in self.asked or seen_support):  # one never seen: said that first
             # a search that matched nothing looks like an answer of 0; its pattern may not fit the data

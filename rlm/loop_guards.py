@@ -113,10 +113,11 @@ def _numbers(text: str) -> set[str]:
     return out
 
 
-def supported(answer: str, seen: str) -> bool:
+def supported(answer: str, seen: str, question: str = "") -> bool:
     """Does what the model saw (`seen`: its cells' output and errors, sub-call replies it
     printed) support `answer`? Every number in a short answer must have been seen, and at least
-    half of its words; a long answer (an essay, a list) is not checked."""
+    half of its words (of those the `question` does not hold, where there are any: the question's
+    own words restated support nothing); a long answer (an essay, a list) is not checked."""
     text = answer.strip()
     if not text:
         return False
@@ -131,6 +132,8 @@ def supported(answer: str, seen: str) -> bool:
     if any(code.lower() not in low for code in _CODE.findall(text)):
         return False
     words = {w.lower() for w in _WORD.findall(text)}
+    new = words - {w.lower() for w in _WORD.findall(question[:4000])}
+    words = new or words  # an answer all in the question's words (a choice it offers) is looked for whole
     if numbers or not words:
         return True
     return sum(w in low for w in words) * 2 >= len(words)

@@ -771,3 +771,16 @@ def test_a_value_read_beside_the_subject_in_words_about_something_else_is_questi
     with ScriptedServer({"root": script(around, f"FINAL({right})")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == right and not events(result, "final_refused")
+
+
+def test_an_answer_is_supported_by_what_was_seen_not_by_the_questions_own_words():
+    from rlm.loop_guards import supported
+
+    question = "Why did the checkout outage on the first day happen? Answer with a short phrase naming the cause."
+    seen = "Incident: checkout outage on the first day. The outage was caused by the message broker running out of memory."
+    # a real model restated the question around an invented cause ("a memory leak in the session cache")
+    invented = "The checkout outage on the first day was caused by a session leak."
+    assert supported(invented, seen) and not supported(invented, seen, question)
+    assert supported("the message broker running out of memory", seen, question)
+    # a choice the question offers, seen in the output, stands
+    assert supported("Alpha", "Alpha: 3, Beta: 2", "Which is larger, Alpha or Beta?")
