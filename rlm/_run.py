@@ -457,7 +457,8 @@ class Run:
             if cut or reply.open_block:
                 return obs, None
             stated = reply.visible.strip()
-            if not stated or len(stated) > PLAIN_ANSWER_CHARS or not supported(stated, "\n".join(self.seen), self.query):
+            seen = "\n".join(self.seen)
+            if not stated or len(stated) > PLAIN_ANSWER_CHARS or not supported(stated, seen, self.query):
                 obs.notes.append(prompts.NUDGE)
             elif stated == self.last_plain and self._fits_schema(obs, turn, stated):
                 # said twice, and what it ran shows it: the answer, marker or not
