@@ -5,7 +5,8 @@ context itself, the empty result of a search that matched nothing, a value nothi
 shows, an answer of the wrong form (a line number for a city), a count whose matches were never
 looked at, a value read beside a namesake, a value seen only away from the question's subject.
 Each is asked once: the model may be right (a name the question gives may be the answer), and
-an answer given again after its question stands. The refusals that hold every time (a
+an answer given again after its question stands; only an answer holding a number or a code that
+no output showed is asked about up to INVENTED_ASKS times. The refusals that hold every time (a
 sub-model's reply that is no answer, a placeholder, a schema) stay with the loop
 (`rlm/_run.py`); the test of each shape lives with its kind (`loop_guards`, `answer_form`,
 `namesakes`), the words said with the prompts.
@@ -40,6 +41,8 @@ _COMPUTED = re.compile(r"\b(?:how many|total|sum|average|mean|median|highest|low
                        re.IGNORECASE)
 _SAME_DOUBT = {"namesake": ("namesake", "apart"), "apart": ("namesake", "apart")}
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
+INVENTED_ASKS = 3  # the times an answer with a number or code nothing showed is questioned
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class AnswerChecks:
     context_is_text: bool = False
     asked: set[str] = field(default_factory=set)
     cells: list[tuple[str, str]] = field(default_factory=list)
+    unsupported_asks: int = 0
 
     def objection(self, answer: str, seen: list[str], *, same_step: bool, sub_calls: int) -> Objection | None:
         """The first question `answer` fails that was not asked yet in this run (recorded as
@@ -88,10 +92,15 @@ class AnswerChecks:
                 not same_step or "unsupported" in self.asked or seen_support):  # one never seen: said that first
             # a search that matched nothing looks like an answer of 0; its pattern may not fit the data
             return self._ask("empty", "an empty result as the answer", prompts.empty_answer(preview, subject))
-        if "unsupported" not in self.asked and not seen_support:
+        # an answer holding a number or a code no output ever showed is asked about again (a real model
+        # gave an invented list of numbers a second time, over a printed line that held the answer)
+        invented = not seen_support and self.unsupported_asks < INVENTED_ASKS and bool(_DIGIT.search(answer))
+        if ("unsupported" not in self.asked or invented) and not seen_support:
+            self.unsupported_asks += 1
             return self._ask("unsupported", "nothing the model saw supports the answer",
                              prompts.unsupported_answer(preview, same_step, subject,
-                                                        sentences_naming(subject, seen_text) if subject else None))
+                                                        sentences_naming(subject, seen_text) if subject else None,
+                                                        again=self.unsupported_asks > 1))
         misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
         if misformed is not None:  # the question's wording may mislead
             return self._ask("form", "the answer is not of the form the question asks for",

@@ -184,10 +184,13 @@ def refusals(count: int, preview: str) -> str:
 
 
 def unsupported_answer(preview: str, same_step: bool, subject: str | None = None,
-                       sentences: list[str] | None = None) -> str:
-    """`sentences`: where the output the model printed names `subject` (its answer may be there)."""
+                       sentences: list[str] | None = None, again: bool = False) -> str:
+    """`sentences`: where the output the model printed names `subject` (its answer may be there);
+    `again`: the same question was asked of an answer before."""
     why = ("your code set it in the same step that computed it, so you have not seen what it rests on"
            if same_step else "nothing you have seen so far shows it")
+    if again:
+        why = "again, no output you have seen shows its numbers or codes: an answer must come from the output"
     text = f"Your final answer ({preview!r}) was not accepted yet: {why}. "
     if subject and sentences:
         shown = _listed(sentences)

@@ -408,10 +408,11 @@ def test_an_empty_result_set_in_code_is_questioned_even_when_a_0_was_printed_bef
 
 def test_a_code_seen_only_as_a_line_number_of_a_traceback_does_not_support_an_answer(make_rlm):
     failing = "```repl\nrows = [{'a': 1}]\nx = 1\nprint(rows[0]['stock'])\n```"
-    with ScriptedServer({"root": script(failing, "FINAL(W-3)", "FINAL(W-3)")}) as server:
+    with ScriptedServer({"root": script(failing, *["FINAL(W-3)"] * 4)}) as server:
         result = make_rlm(server).completion("Crane moved to Oldbury.", "Where did Crane move?")
     assert "line 3" in events(result, "cell")[0]["error"]
-    assert [e["reason"] for e in events(result, "final_refused")] == ["nothing the model saw supports the answer"]
+    # (a code no output showed is asked about up to three times)
+    assert [e["reason"] for e in events(result, "final_refused")] == ["nothing the model saw supports the answer"] * 3
 
 
 def test_a_reply_repeated_whole_is_dropped_from_view_even_when_a_failing_block_stopped_the_rest(make_rlm):
@@ -784,3 +785,19 @@ def test_an_answer_is_supported_by_what_was_seen_not_by_the_questions_own_words(
     assert supported("the message broker running out of memory", seen, question)
     # a choice the question offers, seen in the output, stands
     assert supported("Alpha", "Alpha: 3, Beta: 2", "Which is larger, Alpha or Beta?")
+
+
+def test_an_answer_with_numbers_no_output_showed_is_questioned_again(make_rlm):
+    # Qwen2.5-Coder-1.5B gave an invented list of line numbers twice, over a printed line holding the code
+    text = "".join(f"filler line {i}\n" for i in range(50)) + "The east gate code is 5039-NIMBUS.\n"
+    look = "```repl\nprint([l for l in context.splitlines() if 'east gate' in l])\n```"
+    invented = "FINAL([102, 137, 168])"
+    with ScriptedServer({"root": script(look, invented, invented, invented, invented)}) as server:
+        result = make_rlm(server, max_iterations=6).completion(text, "What is the east gate code?")
+        third = prompt_of(server, 3)
+    assert [e["reason"] for e in events(result, "final_refused")] == ["nothing the model saw supports the answer"] * 3
+    assert "again, no output you have seen shows its numbers or codes" in third
+    assert result.answer == "[102, 137, 168]"  # the fourth time it stands: the model may know better
+    with ScriptedServer({"root": script(look, invented, "FINAL(5039-NIMBUS)")}) as server:
+        result = make_rlm(server).completion(text, "What is the east gate code?")
+    assert result.answer == "5039-NIMBUS" and len(events(result, "final_refused")) == 1
