@@ -22,7 +22,7 @@ import regex
 
 from sandbox import SandboxBackend
 
-__all__ = ["ContextProbe", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests", "mended_code"]
+__all__ = ["ContextProbe", "Group", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests", "mended_code"]
 
 PROBE_BYTES = 2_000_000  # the start of the context the tests are tried on
 PREVIEW_CHARS = 20_000  # of a context that is no text (a list, a dict): its head as the kernel shows it
@@ -55,13 +55,22 @@ class Test:
 
 
 @dataclass(frozen=True)
+class Group:
+    """One test, or tests joined by `and`; `written`: the `and` as the code spells it, where
+    every part of it is a test (so that it may be mended by leaving some out)."""
+
+    tests: list[Test]
+    written: str | None = None
+
+
+@dataclass(frozen=True)
 class Miss:
     """What one of a cell's tests, or tests joined by `and`, found on the context's text."""
 
     source: str  # the test as the code wrote it
     note: str  # what was found, in words
-    written: str | None = None  # the pattern's literal as the code spells it
-    mended: str | None = None  # a pattern that matches where the code's did not
+    written: str | None = None  # code that may be replaced (a pattern's literal, the tests joined by and)
+    mended: str | None = None  # what to put there so that lines pass
 
 
 class ContextProbe:
@@ -102,9 +111,10 @@ def mended_code(code: str, misses: list[Miss]) -> str | None:
     for miss in misses:
         if miss.written is None or miss.mended is None or code.count(miss.written) != 1:
             continue
-        if "'" in miss.mended or "\n" in miss.mended or miss.mended.endswith("\\"):
-            continue
-        return code.replace(miss.written, f"r'{miss.mended}'")
+        if miss.mended.startswith("r'") and ("'" in miss.mended[2:-1] or "\n" in miss.mended
+                                            or miss.mended.endswith("\\'")):
+            continue  # a pattern that r'...' cannot hold as it is
+        return code.replace(miss.written, miss.mended)
     return None
 
 
@@ -125,7 +135,7 @@ def empty_outcome(stdout: str, error: str | None) -> bool:
     return False
 
 
-def line_tests(code: str) -> list[list[Test]]:
+def line_tests(code: str) -> list[Group]:
     """The tests `code` spells out, each a list: one test, or several joined by `and` on the
     same line variable (in the order written). At most MAX_TESTS tests in all."""
     try:
@@ -134,7 +144,7 @@ def line_tests(code: str) -> list[list[Test]]:
         return []
     names = _literal_names(tree)
     source = _Source(code)
-    found: list[list[Test]] = []
+    found: list[Group] = []
     seen: set[tuple[Test, ...]] = set()
     inside_and: set[int] = set()
     for node in ast.walk(tree):
@@ -145,25 +155,25 @@ def line_tests(code: str) -> list[list[Test]]:
                 inside_and.update(id(n) for n in ast.walk(value))
             if len(joined) >= 2 and tuple(joined) not in seen:
                 seen.add(tuple(joined))
-                found.append(joined)
+                found.append(Group(joined, source.exact(node) if len(joined) == len(tests) else None))
     for node in ast.walk(tree):
         if id(node) in inside_and:
             continue
         test = _test(node, names, source)
         if test is not None and (test,) not in seen:
             seen.add((test,))
-            found.append([test])
-    out: list[list[Test]] = []
+            found.append(Group([test]))
+    out: list[Group] = []
     count = 0
     for group in found:
-        if count + len(group) > MAX_TESTS:
+        if count + len(group.tests) > MAX_TESTS:
             break
         out.append(group)
-        count += len(group)
+        count += len(group.tests)
     return out
 
 
-def find_misses(groups: list[list[Test]], text: str, *, cut_short: bool,
+def find_misses(groups: list[Group], text: str, *, cut_short: bool,
                 seconds: float = PROBE_SECONDS) -> list[Miss]:
     """Run each group of tests on `text` (the start of the context; `cut_short`: there is more
     of it) and say which find nothing, and why, within `seconds` in all."""
@@ -172,9 +182,9 @@ def find_misses(groups: list[list[Test]], text: str, *, cut_short: bool,
     if cut_short and len(lines) > 1:
         lines.pop()  # cut in the middle
     misses: list[Miss] = []
-    for tests in groups:
+    for group in groups:
         try:
-            miss = _probe(tests, text, lines, deadline)
+            miss = _probe(group, text, lines, deadline)
         except (TimeoutError, regex.error, RecursionError, MemoryError, OverflowError):
             continue
         if miss is not None:
@@ -296,7 +306,8 @@ def _count(tests: list[Test], lines: list[str], deadline: float) -> tuple[int, s
     return count, first
 
 
-def _probe(tests: list[Test], text: str, lines: list[str], deadline: float) -> Miss | None:
+def _probe(group: Group, text: str, lines: list[str], deadline: float) -> Miss | None:
+    tests = group.tests
     if len(tests) == 1 and tests[0].kind == "regex" and not tests[0].anchor:
         return _regex_miss(tests[0], text, deadline)
     counts = []
@@ -324,11 +335,20 @@ def _probe(tests: list[Test], text: str, lines: list[str], deadline: float) -> M
     for test, (count, first) in zip(tests, counts, strict=False):
         shown = f" (the first: {_cut(first)!r})" if count and count <= 3 and first is not None else ""
         steps.append(f"{'with ' if steps else ''}{test.source}: {count:,} line{'s' * (count != 1)}{shown}")
-    alone = [f"{t.source}: {_count([t], lines, deadline)[0]:,}" for t in tests[len(counts) - 1:]]
+    alone = {t: _count([t], lines, deadline)[0] for t in tests}
     note = "no line passes them all. Adding one test at a time: " + "; ".join(steps) + "."
     if len(counts) > 1:
-        note += " Alone, lines passing " + "; ".join(alone) + "."
-    return Miss(" and ".join(t.source for t in tests), note)
+        note += " Alone, lines passing " + "; ".join(f"{t.source}: {alone[t]:,}" for t in tests[len(counts) - 1:]) + "."
+    # tests that alone pass no line or one (a header's words: 'store' in row) left out, the rest may pass lines
+    kept = [t for t in tests if alone[t] > 1]
+    mended = None
+    if group.written is not None and kept and len(kept) < len(tests):
+        passing, first = _count(kept, lines, deadline)
+        if passing:
+            mended = " and ".join(t.source for t in kept)
+            note += (f" Without the tests that pass at most one line alone, {passing:,} line{'s' * (passing != 1)} "
+                     f"pass {mended} (the first: {_cut(first or '')!r}).")
+    return Miss(" and ".join(t.source for t in tests), note, group.written, mended)
 
 
 def _nearest(test: Test, lines: list[str], deadline: float) -> str:
@@ -367,7 +387,7 @@ def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
     bridged = _bridged(test.text[:cut], test.text[cut:], flags, text, deadline)
     if bridged is not None:
         note += f" With the characters between allowed, r'{bridged[0]}' matches, e.g. {bridged[1]!r}."
-    return Miss(test.source, note, test.written, bridged[0] if bridged is not None else None)
+    return Miss(test.source, note, test.written, f"r'{bridged[0]}'" if bridged is not None else None)
 
 
 # what may stand between a pattern's start that matched and its rest: a few characters of punctuation

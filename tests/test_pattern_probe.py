@@ -110,3 +110,14 @@ def test_a_cell_is_mended_only_where_the_change_is_one_plain_replacement():
     assert mended_code(twice, find_misses(line_tests(twice), LOG, cut_short=False)) is None
     no_bridge = "import re\nprint(re.findall(r'zzz (\\d{3})', context))"
     assert mended_code(no_bridge, find_misses(line_tests(no_bridge), LOG, cut_short=False)) is None
+
+
+def test_tests_joined_by_and_are_mended_by_leaving_out_those_that_pass_only_a_header():
+    code = ("rows = context.splitlines()\nhits = [r for r in rows if 'store' in r and 'category' in r and 'S-19' in r]\n"
+            "print(max(float(r.split(',')[5]) for r in hits))")
+    misses = find_misses(line_tests(code), CSV, cut_short=False)
+    assert "Without the tests that pass at most one line alone" in misses[0].note
+    assert mended_code(code, misses) == code.replace("'store' in r and 'category' in r and ", "")
+    # an `and` that holds more than tests is not rewritten (its other parts would be lost)
+    other = "hits = [r for r in context.splitlines() if len(r) > 3 and 'store' in r and 'S-19' in r]\nprint(hits)"
+    assert mended_code(other, find_misses(line_tests(other), CSV, cut_short=False)) is None
