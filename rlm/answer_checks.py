@@ -31,7 +31,7 @@ from rlm.namesakes import (
     sentences_naming,
 )
 
-__all__ = ["AnswerChecks", "Objection"]
+__all__ = ["AnswerChecks", "Objection", "number_is_read"]
 
 # a number read from the text, not computed from it: a year, or a value the question names no way
 # of computing ("What is the warranty period, in months, of the Summit 1 Fan?")
@@ -43,6 +43,13 @@ _SAME_DOUBT = {"namesake": ("namesake", "apart"), "apart": ("namesake", "apart")
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
 INVENTED_ASKS = 3  # the times an answer with a number or code nothing showed is questioned
 _DIGIT = re.compile(r"\d")
+
+
+def number_is_read(question: str) -> bool:
+    """Is a number `question` asks for read beside its subject (a year, a warranty), not computed
+    (a count, a sum, the highest)?"""
+    asked = question[:4000]
+    return bool(_READ_NUMBER.search(asked)) or not _COMPUTED.search(asked)
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ class AnswerChecks:
             return self._ask("namesake", "the answer was read beside a longer name than the question's",
                              prompts.namesake_answer(preview, *twin))
         kind = asked_form(self.query)[0]
-        asked = self.query[:4000]
-        read = bool(_READ_NUMBER.search(asked)) or not _COMPUTED.search(asked)
+        read = number_is_read(self.query)
         # a count or a sum is computed, not read beside a name (a year is read); a phrase (a cause)
         # may be a sentence away from it
         apart = read_apart(answer, self.query, seen_text, names=kind == "name", numbers=read) \

@@ -72,3 +72,25 @@ def test_the_answer_shapes_the_loop_questions_are_named(tmp_path):
     assert "unchecked_count" in ask("How many lines mention the mill?",
                                     "```repl\nprint(sum(1 for l in context.splitlines() if 'mill' in l))\n```",
                                     "FINAL(3000)", "FINAL(3000)")
+
+
+def test_the_modes_of_searches_that_found_nothing_and_values_from_elsewhere_are_named(tmp_path):
+    """A test that matched nothing, a value searched for from the first line printed, an answer
+    read in another fact about the subject, a FinalVar marker."""
+    empty = run(tmp_path, "```repl\nprint(len([l for l in context.splitlines() if 'level=ERROR' in l]))\n```",
+                "FinalVar(nothing)")
+    assert {"empty_search", "marker_case"} <= set(classify(empty.trajectory_path))
+    text = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(2000))
+    text += "Ottilie Crane was born in Vellin.\nIn 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+    look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(Vellin)", "FINAL(Vellin)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                     max_iterations=4).completion(text, "To which city did Ottilie Crane move her laboratory?")
+    assert "off_topic_answer" in classify(result.trajectory_path)
+    log = "\n".join(f'{{"user": "u-{1010 + i % 5}", "action": "push", "resource": "repo-{i}"}}' for i in range(300))
+    log += '\n{"user": "u-1099", "action": "delete_repo", "resource": "lumen-api"}\n'
+    first = "```repl\nprint(context.splitlines()[:1])\nprint(sum(1 for l in context.splitlines() if 'u-1010' in l))\n```"
+    with ScriptedServer({"root": script(first, "FINAL(60)", "FINAL(60)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                     max_iterations=4).completion(log, 'How many events has the user who deleted "lumen-api"?')
+    assert "borrowed_value" in classify(result.trajectory_path)

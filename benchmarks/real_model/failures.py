@@ -31,6 +31,12 @@ unchecked_count      a count given (accepted or not) when no output had shown an
 apart_answer         a final answer (accepted or not) whose name or code was seen only in text that
                      names no subject of the question (a town from the first lines printed)
 marker_name_error    a block that is only a final marker, run into a NameError (`FINAL_VAR(sales-lakeview)`)
+empty_search         a cell whose literal tests (a regex, `'x' in line`) ended in a printed 0, [], {} or an
+                     error such as max() of an empty list
+borrowed_value       a final answer (accepted or not) resting on a value the code searched for, seen only
+                     away from the question's subject the code left out (the first user printed)
+off_topic_answer     a final answer (accepted or not) seen beside the subject only in text that says none
+                     of the question's words (where she was born, for where she moved her laboratory)
 """
 
 from __future__ import annotations
@@ -41,23 +47,26 @@ from pathlib import Path
 from typing import Any
 
 from rlm import read_trajectory
+from rlm.answer_checks import number_is_read
 from rlm.answer_form import asked_form, form_mismatch
 from rlm.events import Kind, Status
 from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_prompts, supported, unchecked_count
-from rlm.namesakes import echoed_subject, namesake_of, read_apart
+from rlm.namesakes import echoed_subject, namesake_of, read_apart, read_off_topic
+from rlm.pattern_probe import empty_outcome, line_tests
 from rlm.protocol import failed_marker, parse_reply
 from sandbox.kernel.protected import rebound_names
 
 _PROTECTED = ("context", "docs", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched",
               "FINAL", "FINAL_VAR", "SHOW_VARS")
-_ODD_CASE = re.compile(r"^[ \t]*[*_`]{0,3}(final_var|final)\(", re.MULTILINE | re.IGNORECASE)
+_ODD_CASE = re.compile(r"^[ \t]*[*_`]{0,3}(final_?var|final)\(", re.MULTILINE | re.IGNORECASE)
 _UNREADY = "{'content': None, 'ready': False}"
 _CONTEXT_MARKER = re.compile(r"\A\s*(?:print\()?FINAL(?:_VAR)?\(\s*context\s*\)", re.IGNORECASE)
 # the loop's refusal reasons (rlm/answer_checks.py, rlm/_run.py) and the mode each names
 _REFUSED = (("nothing the model saw", "unsupported_final"), ("longer name", "namesake_answer"),
             ("the context itself", "context_answer"), ("a name the question gives", "subject_answer"),
             ("not of the form", "misformed_answer"), ("count of records", "unchecked_count"),
-            ("away from the question's subject", "apart_answer"))
+            ("was seen only away from the question's subject", "apart_answer"),
+            ("rests on a value", "borrowed_value"), ("in text about something else", "off_topic_answer"))
 
 
 def classify(trajectory: str | Path) -> list[str]:
@@ -97,6 +106,8 @@ def classify(trajectory: str | Path) -> list[str]:
                 found.add("marker_name_error")
             if _CONTEXT_MARKER.match(code):
                 found.add("context_answer")
+            if empty_outcome(out, err) and line_tests(code):
+                found.add("empty_search")
             seen.extend([out, err or ""])
         elif kind == Kind.SUB_CALL:
             prompt = e.get("prompt")
@@ -132,6 +143,10 @@ def classify(trajectory: str | Path) -> list[str]:
         if isinstance(query, str) and asked_form(query)[0] != "number" \
                 and read_apart(answer, query, "\n".join(seen), names=asked_form(query)[0] == "name"):
             found.add("apart_answer")
+        kind = asked_form(query)[0] if isinstance(query, str) else None
+        if isinstance(query, str) and (kind != "number" or number_is_read(query)) and read_off_topic(
+                answer, query, "\n".join(seen), names=kind == "name", numbers=number_is_read(query)):
+            found.add("off_topic_answer")
         if isinstance(query, str) and unchecked_count(answer, query, [o for o in seen if o]) and not sub_replies \
                 and not _shown_whole(events) and answer.strip() != "0":
             found.add("unchecked_count")
