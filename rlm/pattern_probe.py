@@ -367,7 +367,11 @@ def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
     flags = test.flags | regex.M  # `^` and `$` as on each line: the code may search line by line
     if regex.search(test.text, text, flags, timeout=_left(deadline)) is not None:
         return None
-    cuts = [cut for cut in range(len(test.text) - 1, 0, -1) if _compiles(test.text[:cut], flags) is not None]
+    cuts = []
+    for cut in range(len(test.text) - 1, 0, -1):
+        _left(deadline)  # compiling is not timed by the engine: each try is checked against the time left
+        if _compiles(test.text[:cut], flags) is not None:
+            cuts.append(cut)
     low, high, best = 0, len(cuts) - 1, None  # cuts run longest first: find the first that matches
     while low <= high:
         mid = (low + high) // 2
