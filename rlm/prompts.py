@@ -102,7 +102,7 @@ def now_block(turn: int, max_turns: int, budget_line: str, variables: list[Varia
         # three times over a note that gave it the code to check the 0
         last = " Your last answer was not accepted: first run code that does what the note above says."
     elif found_nothing:  # its 0 is no answer yet: a small model answered the 0 over the note
-        last = " Your code found nothing: first run code that does what the note above says."
+        last = " Your code found nothing: run the code the note above gives, or mend your test as it says."
     elif turn > 1:
         # small models, having printed the answer, went on asking `llm_query` the question itself
         last = " If an output above already answers the question, finish now: FINAL(the value it shows)."
@@ -206,11 +206,13 @@ def pattern_misses(misses: list[tuple[str, str]], name: str, tried: int | None, 
     with a pattern that matches in place of one that did not."""
     where = f"the first {tried:,} bytes of `{name}`" if tried else f"`{name}`"
     shown = "\n".join(f"- `{test}` {found}" for test, found in misses)
-    text = f"Why your code found nothing: its tests, tried on the lines of {where}:\n{shown}\n"
+    why = f"Why: its tests, tried on the lines of {where}:\n{shown}\n"
     if mended is not None and "```" not in mended:
-        return text + (f"This is your code with that pattern:\n```repl\n{mended.rstrip()}\n```\n"
-                       "Run it (and check its output against the question).")
-    return text + "Change the test to fit the text as it stands, and run it again."
+        # the mended cell first: a small model paraphrased the explanation and wrote a pattern of its own
+        return (f"Your code found nothing. This is your code, changed so that its test matches the text:\n"
+                f"```repl\n{mended.rstrip()}\n```\nRun it as it is, then check its output against the "
+                f"question.\n" + why)
+    return f"Your code found nothing. {why}Change the test to fit the text as it stands, and run it again."
 
 
 def namesake_answer(preview: str, subject: str, twin: str) -> str:

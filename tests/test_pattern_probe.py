@@ -91,12 +91,13 @@ def test_a_run_is_told_why_its_search_found_nothing(tmp_path):
         result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
                      runs_dir=tmp_path / "runs").completion(LOG, "How many requests got a 5xx status?")
         told, after = server.calls_to("root")[1].prompt, server.calls_to("root")[2].prompt
-    assert "Why your code found nothing" in told and "Its start r'HTTP/1.1' matches" in told
+    assert "Your code found nothing." in told and "Its start r'HTTP/1.1' matches" in told
     # the cell itself, mended, to run; and not told to finish on its 0
-    assert "This is your code with that pattern:\n```repl\nimport re\nprint(len(re.findall(r'HTTP/1.1\\W*5\\d\\d', context)))\n```" in told
-    assert "Your code found nothing: first run code that does what the note above says." in told
+    assert ("This is your code, changed so that its test matches the text:\n```repl\nimport re\n"
+            "print(len(re.findall(r'HTTP/1.1\\W*5\\d\\d', context)))\n```\nRun it as it is") in told
+    assert "Your code found nothing: run the code the note above gives" in told
     assert "finish now" not in told.split("[now]")[-1] and "finish now" in after.split("[now]")[-1]
-    assert "Why your code found nothing" not in after.split("[cell 2]")[-1]
+    assert "Your code found nothing" not in after.split("[cell 2]")[-1]
     checks = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert [c["count"] for c in checks if c["check"] == "pattern_miss"] == [1]
     assert result.answer == "43"
