@@ -15,10 +15,12 @@ is hostile: it may backtrack for ever).
 from __future__ import annotations
 
 import ast
+import functools
 import time
 from dataclasses import dataclass
 
 import regex
+from regex import _regex_core
 
 from sandbox import SandboxBackend
 
@@ -30,6 +32,10 @@ PROBE_SECONDS = 1.0  # all the probes of one cell together
 MAX_PATTERN_CHARS = 300
 MAX_TESTS = 8  # per cell
 LINE_CHARS = 200  # of a line shown
+# the items a pattern's fixed counts write out when the engine compiles it, which no time limit bounds
+# (`(?:a{65535}){65535}` is four billion of them: the host's memory, not an error)
+MAX_UNROLLED = 50_000
+CHECK_EVERY = 1024  # lines tested between looks at the time left
 _REGEX_CALLS = {"search", "match", "fullmatch", "findall", "finditer", "compile", "sub", "subn", "split"}
 _FLAGS = {"I": regex.I, "IGNORECASE": regex.I, "M": regex.M, "MULTILINE": regex.M, "S": regex.S,
           "DOTALL": regex.S, "X": regex.X, "VERBOSE": regex.X, "A": regex.A, "ASCII": regex.A}
@@ -52,6 +58,7 @@ class Test:
     source: str
     case: str | None = None  # `'x' in line.lower()`: the line is lowered first
     written: str | None = None  # a regex's literal as the code spells it (r'...'), to mend it in place
+    exact: str | None = None  # the test exactly as the code spells it (`source` is cut and its spaces joined)
 
 
 @dataclass(frozen=True)
@@ -234,12 +241,11 @@ def _subject(node: ast.expr) -> tuple[bool, str | None]:
 
 
 def _test(node: ast.AST, names: dict[str, ast.Constant], code: _Source) -> Test | None:
-    source = code.of(node)
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
             and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) and node.left.value:
         is_line, case = _subject(node.comparators[0])
         if is_line:
-            return Test("in", node.left.value[:MAX_PATTERN_CHARS], 0, "", source, case)
+            return Test("in", node.left.value[:MAX_PATTERN_CHARS], 0, "", code.of(node), case, exact=code.exact(node))
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or not node.args:
         return None
     first = node.args[0]
@@ -252,13 +258,21 @@ def _test(node: ast.AST, names: dict[str, ast.Constant], code: _Source) -> Test 
         return None
     func = node.func
     if isinstance(func.value, ast.Name) and func.value.id in ("re", "regex") and func.attr in _REGEX_CALLS:
-        return Test("regex", literal, _flags(node), func.attr if func.attr in ("match", "fullmatch") else "", source,
-                    written=code.exact(constant))
+        flags = _flags(node)
+        try:
+            _compiled(literal, flags | regex.M)  # one the host cannot compile is not tried
+        except (regex.error, RecursionError, OverflowError, MemoryError):
+            return None
+        return Test("regex", literal, flags, func.attr if func.attr in ("match", "fullmatch") else "", code.of(node),
+                    written=code.exact(constant), exact=code.exact(node))
     if func.attr in ("startswith", "endswith") and len(node.args) == 1:
         is_line, case = _subject(func.value)
         if is_line:
-            return Test(func.attr, literal, 0, "", source, case)
+            return Test(func.attr, literal, 0, "", code.of(node), case, exact=code.exact(node))
     return None
+
+
+_NEWLINE = regex.compile(r"(?<=\r\n|\r(?!\n)|\n)")
 
 
 class _Source:
@@ -266,17 +280,27 @@ class _Source:
 
     def __init__(self, code: str) -> None:
         self.code = code
+        # split once, as the parser counts lines (ast.get_source_segment splits the code again on each
+        # call: a call for each node of a long cell is quadratic); columns count UTF-8 bytes
+        self.lines = [line.encode() for line in _NEWLINE.split(code)]
 
     def exact(self, node: ast.AST) -> str | None:
-        """`node`'s text exactly as written, or None."""
+        """`node`'s text exactly as written, or None (ast.get_source_segment, without padding)."""
         try:
-            return ast.get_source_segment(self.code, node)
-        except (ValueError, RecursionError, AttributeError, IndexError):
+            first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+            start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
             return None
+        if first is None or last is None or start is None or end is None or not 0 <= first <= last < len(self.lines):
+            return None
+        if first == last:
+            return self.lines[first][start:end].decode(errors="replace")
+        return b"".join([self.lines[first][start:], *self.lines[first + 1:last],
+                         self.lines[last][:end]]).decode(errors="replace")
 
     def of(self, node: ast.AST) -> str:
         try:
-            text = ast.get_source_segment(self.code, node) or ast.unparse(node)
+            text = self.exact(node) or ast.unparse(node)
         except (ValueError, RecursionError, AttributeError, IndexError):
             return "the test"
         text = " ".join(text.split())
@@ -292,14 +316,17 @@ def _passes(test: Test, line: str, deadline: float) -> bool:
         return line.startswith(test.text)
     if test.kind == "endswith":
         return line.endswith(test.text)
-    finder = {"match": regex.match, "fullmatch": regex.fullmatch}.get(test.anchor, regex.search)
-    return finder(test.text, line, test.flags, timeout=_left(deadline)) is not None
+    pattern = _compiled(test.text, test.flags)
+    finder = {"match": pattern.match, "fullmatch": pattern.fullmatch}.get(test.anchor, pattern.search)
+    return finder(line, timeout=_left(deadline)) is not None
 
 
 def _count(tests: list[Test], lines: list[str], deadline: float) -> tuple[int, str | None]:
     """How many lines pass every test, and the first of them."""
     count, first = 0, None
-    for line in lines:
+    for n, line in enumerate(lines):
+        if n % CHECK_EVERY == 0:
+            _left(deadline)
         if all(_passes(t, line, deadline) for t in tests):
             count += 1
             first = first if first is not None else line
@@ -321,7 +348,7 @@ def _probe(group: Group, text: str, lines: list[str], deadline: float) -> Miss |
     if len(tests) == 1:
         test = tests[0]
         if test.kind == "regex":  # re.match: does it match at all, but not where a line starts?
-            inside = regex.search(test.text, text, test.flags | regex.M, timeout=_left(deadline))
+            inside = _compiled(test.text, test.flags | regex.M).search(text, timeout=_left(deadline))
             if inside is not None:
                 return Miss(test.source, f"matches no line as re.{test.anchor} reads it (from the line's start"
                                          f"{' to its end' if test.anchor == 'fullmatch' else ''}), but it does "
@@ -345,9 +372,10 @@ def _probe(group: Group, text: str, lines: list[str], deadline: float) -> Miss |
     if group.written is not None and kept and len(kept) < len(tests):
         passing, first = _count(kept, lines, deadline)
         if passing:
-            mended = " and ".join(t.source for t in kept)
             note += (f" Without the tests that pass at most one line alone, {passing:,} line{'s' * (passing != 1)} "
-                     f"pass {mended} (the first: {_cut(first or '')!r}).")
+                     f"pass {' and '.join(t.source for t in kept)} (the first: {_cut(first or '')!r}).")
+            if all(t.exact is not None for t in kept):  # the tests as written, not as shown
+                mended = " and ".join(t.exact for t in kept if t.exact is not None)
     return Miss(" and ".join(t.source for t in tests), note, group.written, mended)
 
 
@@ -355,9 +383,10 @@ def _nearest(test: Test, lines: list[str], deadline: float) -> str:
     """A substring test that passes no line: does it pass with the case ignored?"""
     if test.kind == "in" and test.case is None:
         low = test.text.lower()
-        for line in lines:
-            if low in line.lower():
+        for n, line in enumerate(lines):
+            if n % CHECK_EVERY == 0:
                 _left(deadline)
+            if low in line.lower():
                 return f" as written, but it does with the case ignored: {_cut(line)!r}"
     return ""
 
@@ -365,7 +394,7 @@ def _nearest(test: Test, lines: list[str], deadline: float) -> str:
 def _regex_miss(test: Test, text: str, deadline: float) -> Miss | None:
     """None when the pattern matches the text; else the longest start of it that does."""
     flags = test.flags | regex.M  # `^` and `$` as on each line: the code may search line by line
-    if regex.search(test.text, text, flags, timeout=_left(deadline)) is not None:
+    if _compiled(test.text, flags).search(text, timeout=_left(deadline)) is not None:
         return None
     cuts = []
     for cut in range(len(test.text) - 1, 0, -1):
@@ -405,8 +434,8 @@ def _bridged(start: str, rest: str, flags: int, text: str, deadline: float) -> t
     for bridge in _BRIDGES:
         candidate = start + bridge + rest.lstrip(" ")
         try:
-            found = regex.search(candidate, text, flags, timeout=_left(deadline))
-        except regex.error:
+            found = _compiled(candidate, flags).search(text, timeout=_left(deadline))
+        except (regex.error, RecursionError, OverflowError):
             continue
         except TimeoutError:  # the note stands without the suggestion
             return None
@@ -419,10 +448,50 @@ def _compiles(pattern: str, flags: int) -> regex.Pattern[str] | None:
     """`pattern` compiled, with up to three `)` added to close the groups it opens."""
     for closing in ("", ")", "))", ")))"):
         try:
-            return regex.compile(pattern + closing, flags)
+            return _compiled(pattern + closing, flags)
         except (regex.error, RecursionError, OverflowError):
             continue
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str, flags: int) -> regex.Pattern[str]:
+    """`pattern` compiled, kept out of the engine's own cache (500 patterns, each held for good);
+    regex.error for one whose fixed counts would write out more than MAX_UNROLLED items."""
+    if _unrolled(pattern, flags) > MAX_UNROLLED:
+        raise regex.error("a pattern too large to compile")
+    return regex.compile(pattern, flags, cache_pattern=False)
+
+
+def _unrolled(pattern: str, flags: int) -> int:
+    """How many items compiling `pattern` may write out (each fixed count, `{n}` or `{n,m}`'s n,
+    times what it repeats), from the engine's own parse of it, which writes nothing out."""
+    global_flags = flags
+    for _ in range(4):  # as regex.compile does: a global flag set inside the pattern parses it again
+        source = _regex_core.Source(pattern)
+        info = _regex_core.Info(global_flags, source.char_type, {})
+        source.ignore_space = bool(info.flags & regex.VERBOSE)
+        try:
+            parsed = _regex_core._parse_pattern(source, info)
+        except _regex_core._UnscopedFlagSet:
+            global_flags = info.global_flags
+            continue
+        except regex.error:
+            raise
+        except Exception as e:  # the engine's parser changed: try no pattern rather than one unchecked
+            raise regex.error(f"a pattern that cannot be checked: {e}") from None
+        return _items(parsed)
+    raise regex.error("a pattern that cannot be checked")
+
+
+def _items(node: object) -> int:
+    parts = [part for value in vars(node).values()
+             for part in (value if isinstance(value, (list, tuple)) else [value])
+             if isinstance(part, _regex_core.RegexBase)]
+    inner = sum(_items(part) for part in parts)
+    if isinstance(node, _regex_core.GreedyRepeat):  # lazy and possessive ones too
+        return 1 + max(node.min_count, 1) * inner
+    return 1 + inner
 
 
 def _line_at(text: str, at: int) -> str:

@@ -1,0 +1,62 @@
+"""Hostile cells and contexts against the host's search probe (rlm/pattern_probe.py) and the
+answer checks' namesake tests: no host memory blow-up, no seconds of host CPU, no mended cell
+that differs from the model's own beyond the one change."""
+
+from __future__ import annotations
+
+import time
+
+from rlm import pattern_probe
+from rlm.namesakes import read_off_topic
+from rlm.pattern_probe import Group, find_misses, line_tests, mended_code
+
+
+def test_a_pattern_whose_fixed_counts_unroll_is_never_compiled_on_the_host() -> None:
+    # regex.compile writes out fixed counts: (?:a{65535}){65535} takes the host's memory (tens of GB),
+    # before any time limit applies; (?:a{700}){700} is ~130 MB
+    code = "import re\nhits = [l for l in lines if re.search(r'(?:a{65535}){65535}', l)]\nprint(len(hits))"
+    assert line_tests(code) == []
+    big = pattern_probe.Test("regex", "(?:a{700}){700}", 0, "", "re.search(r'(?:a{700}){700}', l)")
+    assert find_misses([Group([big])], "abc\n" * 10, cut_short=False) == []
+    # an ordinary pattern with counts is still tried
+    code = "import re\nhits = re.findall(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}', context)\nprint(len(hits))"
+    assert len(line_tests(code)) == 1
+
+
+def test_substring_tests_joined_by_and_stop_at_the_probe_time() -> None:
+    code = ("n = 0\nfor line in lines:\n    if " + " and ".join(["'a' in line.lower()"] * 7 + ["'zz' in line"])
+            + ":\n        n += 1\nprint(n)")
+    start = time.monotonic()
+    find_misses(line_tests(code), "a\n" * 300_000, cut_short=False, seconds=0.1)
+    assert time.monotonic() - start < 1.0
+
+
+def test_a_long_cell_is_read_for_its_tests_in_linear_time() -> None:
+    code = "\n".join(f"x{i} = f(a{i}, b{i}, c{i})" for i in range(600)) + "\nok = 'q' in line\n"
+    start = time.monotonic()
+    groups = line_tests(code)
+    assert time.monotonic() - start < 1.0
+    assert [t.source for g in groups for t in g.tests] == ["'q' in line"]
+
+
+def test_tests_left_in_a_mended_cell_are_as_the_model_wrote_them() -> None:
+    text = "store,item\n" + "S-19,x  y\n" * 5
+    code = "rows = context.splitlines()\nhits = [r for r in rows if 'store' in r and 'x  y' in r]\nprint(len(hits))"
+    mended = mended_code(code, find_misses(line_tests(code), text, cut_short=False))
+    assert mended == "rows = context.splitlines()\nhits = [r for r in rows if 'x  y' in r]\nprint(len(hits))"
+    long = "x" * 170  # a test longer than its shown form (cut with "...")
+    text = "store,item\n" + f"S-19,{long}\n" * 5
+    code = f"hits = [r for r in rows if 'store' in r and '{long}' in r]\nprint(len(hits))"
+    mended = mended_code(code, find_misses(line_tests(code), text, cut_short=False))
+    assert mended == f"hits = [r for r in rows if '{long}' in r]\nprint(len(hits))"
+    compile(mended, "<mended>", "exec")
+
+
+def test_read_off_topic_passes_once_over_the_pieces_whatever_the_question_s_words() -> None:
+    question = "To which city did Ottilie Crane move her laboratory? " + " ".join(
+        f"Ottilie Crane word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(400))
+    seen = "Ottilie Crane: Vellin\n" * 30_000
+    start = time.monotonic()
+    found = read_off_topic("Vellin", question, seen, names=True)
+    assert time.monotonic() - start < 1.0
+    assert found is not None and found[0] == "Ottilie Crane"
