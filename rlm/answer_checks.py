@@ -6,7 +6,8 @@ shows, an answer of the wrong form (a line number for a city), a count whose mat
 looked at, a value read beside a namesake, a value seen only away from the question's subject.
 Each is asked once: the model may be right (a name the question gives may be the answer), and
 an answer given again after its question stands; only an answer holding a number or a code that
-no output showed is asked about up to INVENTED_ASKS times. The refusals that hold every time (a
+no output showed is asked about up to INVENTED_ASKS times, and one read in words about something
+else again once the output shows where the subject and the question's words meet. The refusals that hold every time (a
 sub-model's reply that is no answer, a placeholder, a schema) stay with the loop
 (`rlm/_run.py`); the test of each shape lives with its kind (`loop_guards`, `answer_form`,
 `namesakes`), the words said with the prompts.
@@ -29,6 +30,7 @@ from rlm.namesakes import (
     read_apart,
     read_off_topic,
     sentences_naming,
+    speaking_of,
 )
 
 __all__ = ["AnswerChecks", "Objection", "number_is_read"]
@@ -75,6 +77,7 @@ class AnswerChecks:
     asked: set[str] = field(default_factory=set)
     cells: list[tuple[str, str]] = field(default_factory=list)
     unsupported_asks: int = 0
+    relation_shown: set[str] = field(default_factory=set)
 
     def objection(self, answer: str, seen: list[str], *, same_step: bool, sub_calls: int) -> Objection | None:
         """The first question `answer` fails that was not asked yet in this run (recorded as
@@ -141,11 +144,17 @@ class AnswerChecks:
                                                   self.context_is_text))
         # beside the subject, but in words about something else (where she was born, not where she moved)
         off = read_off_topic(answer, self.query, seen_text, names=kind == "name", numbers=read) \
-            if "relation" not in self.asked and (kind != "number" or read) else None
+            if (kind != "number" or read) else None
         if off is not None:
-            return self._ask("relation", "the answer was read beside the subject in text about something else",
-                             prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
-                                                      self.context_is_text))
+            speaking = speaking_of(off[0], off[1], seen_text)
+            # asked again only when the output has since shown where the subject and the question's words
+            # meet (a small model printed "In 1945, Ottilie Crane moved her laboratory to Oldbury." and gave
+            # its first answer again)
+            if "relation" not in self.asked or speaking and not set(speaking) <= self.relation_shown:
+                self.relation_shown.update(speaking)
+                return self._ask("relation", "the answer was read beside the subject in text about something else",
+                                 prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
+                                                          self.context_is_text, speaking))
         return None
 
     def remember(self, code: str, stdout: str) -> None:

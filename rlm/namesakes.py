@@ -134,6 +134,23 @@ def read_off_topic(answer: str, question: str, seen: str, *, names: bool,
     return named, words
 
 
+def speaking_of(subject: str, words: list[str], seen: str, limit: int = 3, chars: int = 300) -> list[str]:
+    """The pieces of the latest `seen` that name `subject` whole and say some of `words` (most of
+    them first): where the answer to what the question asks of the subject is to be read."""
+    whole = _whole(subject)
+    said = re.compile(r"\b(?:" + "|".join(re.escape(_stem(w)) for w in words) + ")", re.IGNORECASE) if words else None
+    found: dict[str, int] = {}
+    for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
+        unit = unit.strip(" '\"[]")
+        if said is None or len(unit) > 4000 or unit in found or not whole.search(unit):
+            continue
+        hits = {m.group().casefold() for m in said.finditer(unit)}
+        if hits:
+            found[unit] = len(hits)
+    ranked = sorted(found, key=lambda u: -found[u])[:limit]
+    return [u[:chars] for u in ranked]
+
+
 REACH = 8  # pieces after one naming a subject that still speak of it: a record's fields, the next sentence
 
 

@@ -409,9 +409,16 @@ def borrowed_value(preview: str, value: str, subject: str, text_context: bool) -
     return text + " (if your answer is right, give it again as it is)."
 
 
-def off_topic_answer(preview: str, subject: str, words: list[str], sentences: list[str], text_context: bool) -> str:
-    """The answer stands beside `subject` only in text that says none of the question's `words`."""
+def off_topic_answer(preview: str, subject: str, words: list[str], sentences: list[str], text_context: bool,
+                     speaking: list[str] | None = None) -> str:
+    """The answer stands beside `subject` only in text that says none of the question's `words`;
+    `speaking`: printed pieces naming the subject that do say some of them (the answer is there)."""
     asked = ", ".join(repr(w) for w in words[:6])
+    if speaking:
+        return (f"Your final answer ({preview!r}) was not accepted yet: the output shows it beside {subject!r} only in "
+                f"text that says nothing of {asked}. The output you printed speaks of them here:\n{_listed(speaking)}\n"
+                "Read the answer in these words and give only it, on its own line outside a code block: "
+                "FINAL(the value you read) (if your answer is right, give it again as it is).")
     text = (f"Your final answer ({preview!r}) was not accepted yet: where the output shows it beside {subject!r}, "
             f"the text says nothing of {asked}, so it may be another fact about {subject!r}. ")
     if sentences:

@@ -801,3 +801,23 @@ def test_an_answer_with_numbers_no_output_showed_is_questioned_again(make_rlm):
     with ScriptedServer({"root": script(look, invented, "FINAL(5039-NIMBUS)")}) as server:
         result = make_rlm(server).completion(text, "What is the east gate code?")
     assert result.answer == "5039-NIMBUS" and len(events(result, "final_refused")) == 1
+
+
+def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_questions_words_meet(make_rlm):
+    # Qwen2.5-Coder-1.5B printed "In 1945, Ottilie Crane moved her laboratory to Oldbury." and gave Vellin again
+    filler = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(1500))
+    text = filler + "Ottilie Crane was born in Vellin.\n" + filler + "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+    question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
+    look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
+    around = "```repl\nprint([l for l in context.splitlines() if 'Ottilie' in l])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(Vellin)", around, "FINAL(Vellin)", "FINAL(Oldbury)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 4)
+    assert "The output you printed speaks of them here:\n- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'" in told
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer was read beside the subject in text about something else"] * 2
+    assert result.answer == "Oldbury"
+    # with nothing new shown, the same answer given again stands
+    with ScriptedServer({"root": script(look, "FINAL(Vellin)", around, "FINAL(Vellin)", "FINAL(Vellin)")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == "Vellin" and len(events(result, "final_refused")) == 2
