@@ -483,9 +483,19 @@ class Run:
                 misses = await self.blocking(self.probe.misses, code)
                 if misses:  # a search that found nothing: why, in the model's own tests
                     mended = mended_code(code, misses) if len(code) <= MAX_CODE_CHARS else None
-                    obs.notes.append(prompts.pattern_misses([(m.source, m.note) for m in misses], self.probe.name,
-                                                            PROBE_BYTES if self.probe.cut_short else None, mended))
-                    self.found_nothing = True
+                    again = self.probe.mend_of_repeat(code)
+                    if again is not None:  # the note's cell was given and the same one run instead: run it too
+                        obs.notes.append(prompts.MEND_RUN)
+                        result = await self.run_cell(again, turn, index)
+                        obs.cells.append(result)
+                        self.checks.remember(again, result.stdout)
+                        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="mend_run"))
+                    else:
+                        if mended is not None:
+                            self.probe.given(code, mended)
+                        obs.notes.append(prompts.pattern_misses([(m.source, m.note) for m in misses], self.probe.name,
+                                                                PROBE_BYTES if self.probe.cut_short else None, mended))
+                        self.found_nothing = True
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="pattern_miss", count=len(misses)))
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:

@@ -73,7 +73,8 @@ def _code_strings(code: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def _normal_code(code: str) -> str:
+def normal_code(code: str) -> str:
+    """`code` as a repeat of it is recognised: comments, blank lines and import lines left out."""
     lines = (ln.split("#", 1)[0].rstrip() if "#" in ln and "'" not in ln and '"' not in ln else ln.rstrip()
              for ln in code.splitlines())
     # an import line more or less is the same cell (the modules stay imported)
@@ -91,7 +92,7 @@ class Repeats:
 
     def count(self, code: str, stdout: str, error: str | None) -> int:
         """Record a cell; return how many times before this one the same code gave the same result."""
-        key = (_normal_code(code), (error or "").strip().splitlines()[-1:][0] if error else stdout.strip()[:2000])
+        key = (normal_code(code), (error or "").strip().splitlines()[-1:][0] if error else stdout.strip()[:2000])
         before = self.seen.get(key, 0)
         self.seen[key] = before + 1
         return before

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import regex
 from regex import _regex_core
 
+from rlm.loop_guards import normal_code
 from sandbox import SandboxBackend
 
 __all__ = ["ContextProbe", "Group", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests", "mended_code"]
@@ -88,6 +89,20 @@ class ContextProbe:
         self.name = name
         self.cut_short = False
         self._text: str | None = None
+        self._mends: dict[str, str | None] = {}  # a cell (as a repeat of it reads) -> the mended cell given
+
+    def given(self, code: str, mended: str) -> None:
+        """The note on `code` gave `mended` to run."""
+        self._mends.setdefault(normal_code(code), mended)
+
+    def mend_of_repeat(self, code: str) -> str | None:
+        """The mended cell the note on `code` gave, the first time `code` is run again instead of it
+        (a small model ran its own cell four times over the note's); None otherwise."""
+        key = normal_code(code)
+        mended = self._mends.get(key)
+        if mended is not None:
+            self._mends[key] = None
+        return mended
 
     def misses(self, code: str) -> list[Miss]:
         """What the tests `code` spells out find nothing of, and why (empty when it spells none)."""

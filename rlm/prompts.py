@@ -215,6 +215,10 @@ def pattern_misses(misses: list[tuple[str, str]], name: str, tried: int | None, 
     return f"Your code found nothing. {why}Change the test to fit the text as it stands, and run it again."
 
 
+MEND_RUN = ("You ran the same code again, which finds nothing; the changed code the note gave for it was run "
+            "after it, as the next cell: read its output (and check it against the question).")
+
+
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
     pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
     quote = _quote_for(pattern)

@@ -122,3 +122,17 @@ def test_tests_joined_by_and_are_mended_by_leaving_out_those_that_pass_only_a_he
     # an `and` that holds more than tests is not rewritten (its other parts would be lost)
     other = "hits = [r for r in context.splitlines() if len(r) > 3 and 'store' in r and 'S-19' in r]\nprint(hits)"
     assert mended_code(other, find_misses(line_tests(other), CSV, cut_short=False)) is None
+
+
+def test_a_cell_run_again_over_the_notes_mended_cell_has_the_mended_cell_run_after_it(tmp_path):
+    wrong = "```repl\nimport re\nprint(len(re.findall(r'HTTP/1.1 5\\d\\d', context)))\n```"
+    with ScriptedServer({"root": script(wrong, wrong, wrong, "FINAL(43)")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=5,
+                     runs_dir=tmp_path / "runs").completion(LOG, "How many requests got a 5xx status?")
+        second, third = server.calls_to("root")[2].prompt, server.calls_to("root")[3].prompt
+    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
+    assert [c["code"] for c in cells].count("import re\nprint(len(re.findall(r'HTTP/1.1\\W*5\\d\\d', context)))\n") == 1
+    assert [c["stdout"].strip() for c in cells] == ["0", "0", "43", "0"]
+    assert "the changed code the note gave for it was run after it" in second and "43" in second.split("[now]")[-2]
+    assert "was run after it" not in third.split("[cell 4]")[-1]  # run for the model once only
+    assert result.answer == "43"
