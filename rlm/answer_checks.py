@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from rlm import prompts
 from rlm.answer_form import asked_form, form_mismatch
 from rlm.counted_lines import MAX_CODE_CHARS, show_counted
-from rlm.loop_guards import WHOLE_COPY_CHARS, is_context_copy, is_empty_result, supported, unchecked_count
+from rlm.loop_guards import (
+    WHOLE_COPY_CHARS,
+    invented_values,
+    is_context_copy,
+    is_empty_result,
+    restates_question,
+    supported,
+    unchecked_count,
+)
 from rlm.namesakes import (
     borrowed_value,
     echoed_subject,
@@ -44,7 +52,6 @@ _COMPUTED = re.compile(r"\b(?:how many|total|sum|average|mean|median|highest|low
 _SAME_DOUBT = {"namesake": ("namesake", "apart"), "apart": ("namesake", "apart")}
 KEEP_CELLS = 20  # the latest cells kept, to find the one that printed a count
 INVENTED_ASKS = 3  # the times an answer with a number or code nothing showed is questioned
-_DIGIT = re.compile(r"\d")
 
 
 def number_is_read(question: str) -> bool:
@@ -104,13 +111,18 @@ class AnswerChecks:
             return self._ask("empty", "an empty result as the answer", prompts.empty_answer(preview, subject))
         # an answer holding a number or a code no output ever showed is asked about again (a real model
         # gave an invented list of numbers a second time, over a printed line that held the answer)
-        invented = not seen_support and self.unsupported_asks < INVENTED_ASKS and bool(_DIGIT.search(answer))
+        invented = not seen_support and self.unsupported_asks < INVENTED_ASKS \
+            and invented_values(answer, seen_text, self.query)
         if ("unsupported" not in self.asked or invented) and not seen_support:
             self.unsupported_asks += 1
             return self._ask("unsupported", "nothing the model saw supports the answer",
                              prompts.unsupported_answer(preview, same_step, subject,
                                                         sentences_naming(subject, seen_text) if subject else None,
                                                         again=self.unsupported_asks > 1))
+        if "restated" not in self.asked and restates_question(answer, self.query):
+            return self._ask("restated", "the answer only restates the question's words",
+                             prompts.restated_answer(preview, subject, sentences_naming(subject, seen_text)
+                                                     if subject else [], self.context_is_text))
         misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
         if misformed is not None:  # the question's wording may mislead
             return self._ask("form", "the answer is not of the form the question asks for",

@@ -140,6 +140,29 @@ def supported(answer: str, seen: str, question: str = "") -> bool:
     return sum(w in low for w in words) * 2 >= len(words)
 
 
+def invented_values(answer: str, seen: str, question: str) -> bool:
+    """Does `answer` hold a number or a code that neither the output seen nor the question shows
+    (made up, not restated)?"""
+    text = answer.strip()[:300]
+    known = _numbers(seen) | _numbers(question[:4000])
+    if not _numbers(text) <= known:
+        return True
+    low = (seen + "\n" + question[:4000]).lower()
+    return any(code.lower() not in low for code in _CODE.findall(text))
+
+
+def restates_question(answer: str, question: str) -> bool:
+    """Is `answer` only words of the question (at least one of four letters or more), with no
+    number, where the question offers no choice ("checkout outage" for "Why did the checkout
+    outage happen?")?"""
+    text = answer.strip()
+    words = {w.lower() for w in _WORD.findall(text)}
+    asked = question[:4000]
+    if not words or _numbers(text) or len(text) > 200 or re.search(r"\bor\b", asked, re.IGNORECASE):
+        return False
+    return words <= {w.lower() for w in _WORD.findall(asked)}
+
+
 # "the phone number of" asks for no count: "the number of" must follow "the" directly
 _HOW_MANY = re.compile(r"\bhow many\b|\bthe (?:total )?(?:number|count) of\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d[\d,]*\s?\.?")

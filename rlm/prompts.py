@@ -413,6 +413,21 @@ def borrowed_value(preview: str, value: str, subject: str, text_context: bool) -
     return text + " (if your answer is right, give it again as it is)."
 
 
+def restated_answer(preview: str, subject: str | None, sentences: list[str], text_context: bool) -> str:
+    """The answer is only words of the question: what it asks is still to be read."""
+    text = f"Your final answer ({preview!r}) only repeats words of the question, so it answers nothing yet. "
+    if subject and sentences:
+        return text + (f"The output you printed names {subject!r} here:\n{_listed(sentences)}\nRead what the "
+                       "question asks in these words and give only that (if your answer is right, give it again).")
+    quote = _quote_for(subject or "")
+    if subject and text_context and quote is not None:
+        return text + (f"Print the text around each place {subject!r} stands:\n"
+                       + _around_code(_pattern_of(subject), quote) + "and answer from it (if your answer is right, "
+                       "give it again).")
+    return text + ("Find what the question asks in the data with code, and give that (if your answer is right, "
+                   "give it again).")
+
+
 def off_topic_answer(preview: str, subject: str, words: list[str], sentences: list[str], text_context: bool,
                      speaking: list[str] | None = None) -> str:
     """The answer stands beside `subject` only in text that says none of the question's `words`;

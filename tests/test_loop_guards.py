@@ -821,3 +821,29 @@ def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_ques
     with ScriptedServer({"root": script(look, "FINAL(Vellin)", around, "FINAL(Vellin)", "FINAL(Vellin)")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == "Vellin" and len(events(result, "final_refused")) == 2
+
+
+def test_an_answer_that_only_restates_the_question_is_questioned_once(make_rlm):
+    # Qwen2.5-Coder-1.5B answered "checkout outage" to "Why did the checkout outage on 27 April 2024 happen?"
+    log = "".join(f"Incident {i}: checkout outage on {i % 28 + 1} March 2023. Cause: broker {i}.\n" for i in range(200))
+    log += "Incident 999: checkout outage on 27 April 2024. Cause: a fibre cut.\n"
+    question = "Why did the checkout outage on 27 April 2024 happen? Answer with a short phrase naming the cause."
+    look = "```repl\nprint([l for l in context.splitlines() if '27 April 2024' in l])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(checkout outage)", "FINAL(a fibre cut)")}) as server:
+        result = make_rlm(server).completion(log, question)
+        told = prompt_of(server, 2)
+    assert "only repeats words of the question" in told and "Incident 999: checkout outage on 27 April 2024" in told
+    assert result.answer == "a fibre cut"
+    # a choice the question offers is no restatement
+    with ScriptedServer({"root": script("```repl\nprint(context[:40])\n```", "FINAL(Alpha)")}) as server:
+        result = make_rlm(server).completion("Alpha is larger than Beta.", "Which is larger, Alpha or Beta?")
+    assert result.answer == "Alpha" and not events(result, "final_refused")
+
+
+def test_numbers_the_question_gives_are_no_invention():
+    from rlm.loop_guards import invented_values
+
+    question = "Why did the checkout outage on 1 December 2024 happen?"
+    assert not invented_values("The checkout outage on 1 December 2024 was caused by a fibre cut.", "a fibre cut", question)
+    assert invented_values("[102, 137, 168]", "The east gate code is 5039-NIMBUS.", question)
+    assert invented_values("RC-9999", "code RC-1234", question)
