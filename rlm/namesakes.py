@@ -135,18 +135,23 @@ def read_off_topic(answer: str, question: str, seen: str, *, names: bool,
 
 
 def speaking_of(subject: str, words: list[str], seen: str, limit: int = 3, chars: int = 300) -> list[str]:
-    """The pieces of the latest `seen` that name `subject` whole and say some of `words` (most of
-    them first): where the answer to what the question asks of the subject is to be read."""
+    """The pieces of the latest `seen` that name `subject` whole, or come at most REACH pieces
+    after one that does (a record's fields), and say some of `words` (most of them first): where
+    the answer to what the question asks of the subject is to be read."""
+    if not words:
+        return []
     whole = _whole(subject)
-    said = re.compile(r"\b(?:" + "|".join(re.escape(_stem(w)) for w in words) + ")", re.IGNORECASE) if words else None
+    said = re.compile(r"\b(?:" + "|".join(re.escape(_stem(w)) for w in words) + ")", re.IGNORECASE)
     found: dict[str, int] = {}
+    since = REACH + 1
     for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
         unit = unit.strip(" '\"[]")
-        if said is None or len(unit) > 4000 or unit in found or not whole.search(unit):
-            continue
-        hits = {m.group().casefold() for m in said.finditer(unit)}
-        if hits:
-            found[unit] = len(hits)
+        names = len(unit) <= 4000 and bool(whole.search(unit))
+        if (names or since <= REACH) and len(unit) <= 4000 and unit not in found:
+            hits = {m.group().casefold() for m in said.finditer(unit)}
+            if hits:
+                found[unit] = len(hits) + names
+        since = 0 if names else since + 1
     ranked = sorted(found, key=lambda u: -found[u])[:limit]
     return [u[:chars] for u in ranked]
 

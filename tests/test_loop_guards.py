@@ -847,3 +847,18 @@ def test_numbers_the_question_gives_are_no_invention():
     assert not invented_values("The checkout outage on 1 December 2024 was caused by a fibre cut.", "a fibre cut", question)
     assert invented_values("[102, 137, 168]", "The east gate code is 5039-NIMBUS.", question)
     assert invented_values("RC-9999", "code RC-1234", question)
+
+
+def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_of_it(make_rlm):
+    filler = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(1500))
+    text = (filler + "The Summit 1 Fan passed 36 separate drop tests.\n" + filler
+            + "# Summit 1 Fan\nSKU: SKU-22826\nCategory: Fan\nWarranty: 6 months\n")
+    question = "What is the warranty period, in months, of the Summit 1 Fan? Answer with the number only."
+    look = "```repl\nprint([l for l in context.splitlines() if 'Summit 1 Fan' in l])\n```"
+    around = ("```repl\nfor m in list(re.finditer(r'Summit 1 Fan', context))[:5]:\n"
+              "    print(repr(context[max(0, m.start() - 40):m.end() + 60]))\n```")
+    with ScriptedServer({"root": script(look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = prompt_of(server, 4)
+    assert "The output you printed speaks of them here:\n- 'Warranty: 6 months'" in told
+    assert result.answer == "6"
