@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import sandbox
@@ -55,6 +56,7 @@ from rlm.model_window import DEFAULT_WINDOW_CHARS
 from rlm.notes_hook import NotesHook
 from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome, mended_code
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
+from rlm.question_terms import TermMend, term_mend
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
@@ -126,6 +128,7 @@ class Run:
         self.probe: ContextProbe | None = None  # once the context is loaded
         self.unchecked_refusal = False  # a final answer was refused and no code has run since
         self.found_nothing = False  # the last cell's search found nothing, and was told why
+        self.term_mends: dict[str, int] = {}  # a term of the question -> the cells run again with it
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
@@ -497,6 +500,18 @@ class Run:
                                                                 PROBE_BYTES if self.probe.cut_short else None, mended))
                         self.found_nothing = True
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="pattern_miss", count=len(misses)))
+            elif result.error is None and result.stdout.strip():
+                mend = await self._term_mend(code)
+                if mend is not None:  # the filter left out a term of the question: the cell again with it
+                    added = await self.run_cell(mend.code, turn, index)
+                    obs.cells.append(added)
+                    self.checks.remember(mend.code, added.stdout)
+                    obs.notes.append(prompts.term_added(mend.term, mend.test, added.cell, mend.before, mend.after,
+                                                        PROBE_BYTES if self.probe and self.probe.cut_short else None))
+                    self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="term_added"))
+                    if result.final is not None or added.final is not None:
+                        await self.blocking(self.sb.reset_answer)
+                    result = replace(result, final=None)
             failed = failed or result.error is not None
             if result.final is not None and result.error is None:
                 code_final = result.final
@@ -554,6 +569,18 @@ class Run:
         if not await self._answer_stands(obs, turn, answer, same_step=bool(reply.code)):
             return obs, None
         return obs, answer
+
+    async def _term_mend(self, code: str) -> TermMend | None:
+        """`code` with a term of the question its line filter left out (each term at most
+        MAX_TERM_MENDS times a run), or None."""
+        probe = self.probe
+        if probe is None or len(code) > MAX_CODE_CHARS:
+            return None
+        mend = await self.blocking(lambda: term_mend(code, self.query, probe.lines()))
+        if mend is None or self.term_mends.get(mend.term, 0) >= MAX_TERM_MENDS:
+            return None
+        self.term_mends[mend.term] = self.term_mends.get(mend.term, 0) + 1
+        return mend
 
     async def _answer_stands(self, obs: Observation, turn: int, answer: str, *, same_step: bool) -> bool:
         """May `answer` end the run? Not when it is a sub-model's reply that is no answer, a
@@ -729,6 +756,7 @@ LAST_CALL_PLAIN_CHARS = 20_000
 WALL_GRACE_S = 2.0  # past the wall budget, the time left to the last call and the notes turn together
 # a reply with no code and no marker up to this size may be an answer said plainly
 PLAIN_ANSWER_CHARS = 300
+MAX_TERM_MENDS = 2  # cells run again with one term of the question, in a run
 
 
 class CostRefused(ModelError):

@@ -25,7 +25,8 @@ from regex import _regex_core
 from rlm.loop_guards import normal_code
 from sandbox import SandboxBackend
 
-__all__ = ["ContextProbe", "Group", "Miss", "PROBE_BYTES", "empty_outcome", "find_misses", "line_tests", "mended_code"]
+__all__ = ["ContextProbe", "Group", "Miss", "PROBE_BYTES", "Test", "count_passing", "empty_outcome", "find_misses",
+           "line_tests", "mended_code", "tests_of"]
 
 PROBE_BYTES = 2_000_000  # the start of the context the tests are tried on
 PREVIEW_CHARS = 20_000  # of a context that is no text (a list, a dict): its head as the kernel shows it
@@ -60,6 +61,7 @@ class Test:
     case: str | None = None  # `'x' in line.lower()`: the line is lowered first
     written: str | None = None  # a regex's literal as the code spells it (r'...'), to mend it in place
     exact: str | None = None  # the test exactly as the code spells it (`source` is cut and its spaces joined)
+    subject: str | None = None  # the name of what is tested (`line` in `'x' in line.lower()`), where it is one
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class ContextProbe:
         self.name = name
         self.cut_short = False
         self._text: str | None = None
+        self._lines: list[str] | None = None
         self._mends: dict[str, str | None] = {}  # a cell (as a repeat of it reads) -> the mended cell given
 
     def given(self, code: str, mended: str) -> None:
@@ -109,12 +112,22 @@ class ContextProbe:
         groups = line_tests(code)
         if not groups:
             return []
+        return find_misses(groups, self.text(), cut_short=self.cut_short, lines=self.lines())
+
+    def text(self) -> str:
+        """The start of the context, read the first time it is asked for."""
         if self._text is None:
             try:
                 self._text = self._read()
             except Exception:  # a probe that cannot read the context says nothing; the run goes on
                 self._text = ""
-        return find_misses(groups, self._text, cut_short=self.cut_short)
+        return self._text
+
+    def lines(self) -> list[str]:
+        """The lines of `text()`, the last left out where the text was cut in the middle of one."""
+        if self._lines is None:
+            self._lines = _whole_lines(self.text(), self.cut_short)
+        return self._lines
 
     def _read(self) -> str:
         reader = self.sb.context_reader(self.name)
@@ -195,14 +208,37 @@ def line_tests(code: str) -> list[Group]:
     return out
 
 
+def tests_of(code: str) -> tuple[ast.Module, dict[int, Test]] | None:
+    """`code` parsed, and the tests it spells out, by the id of their node; None where it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    names = _literal_names(tree)
+    source = _Source(code)
+    found = {}
+    for node in ast.walk(tree):
+        test = _test(node, names, source)
+        if test is not None:
+            found[id(node)] = test
+    return tree, found
+
+
+def count_passing(tests: list[Test], lines: list[str], seconds: float = PROBE_SECONDS) -> int | None:
+    """How many of `lines` pass every one of `tests`; None when that takes over `seconds`."""
+    try:
+        return _count(tests, lines, time.monotonic() + seconds)[0]
+    except (TimeoutError, regex.error, RecursionError, MemoryError, OverflowError):
+        return None
+
+
 def find_misses(groups: list[Group], text: str, *, cut_short: bool,
-                seconds: float = PROBE_SECONDS) -> list[Miss]:
+                seconds: float = PROBE_SECONDS, lines: list[str] | None = None) -> list[Miss]:
     """Run each group of tests on `text` (the start of the context; `cut_short`: there is more
-    of it) and say which find nothing, and why, within `seconds` in all."""
+    of it; `lines`: its lines, where they are at hand) and say which find nothing, and why,
+    within `seconds` in all."""
     deadline = time.monotonic() + seconds
-    lines = text.splitlines()
-    if cut_short and len(lines) > 1:
-        lines.pop()  # cut in the middle
+    lines = _whole_lines(text, cut_short) if lines is None else lines
     misses: list[Miss] = []
     for group in groups:
         try:
@@ -214,6 +250,13 @@ def find_misses(groups: list[Group], text: str, *, cut_short: bool,
         if time.monotonic() >= deadline:
             break
     return misses
+
+
+def _whole_lines(text: str, cut_short: bool) -> list[str]:
+    lines = text.splitlines()
+    if cut_short and len(lines) > 1:
+        lines.pop()  # cut in the middle
+    return lines
 
 
 def _left(deadline: float) -> float:
@@ -245,22 +288,23 @@ def _flags(call: ast.Call) -> int:
     return flags
 
 
-def _subject(node: ast.expr) -> tuple[bool, str | None]:
-    """Is `node` a line (a name, or a name's `.lower()` and the like)? And the case method."""
+def _subject(node: ast.expr) -> tuple[str | None, str | None]:
+    """The name `node` is a line of (a name, or a name's `.lower()` and the like), or None; and the case method."""
     if isinstance(node, ast.Name):
-        return True, None
+        return node.id, None
     if isinstance(node, ast.Call) and not node.args and isinstance(node.func, ast.Attribute) \
             and node.func.attr in _CASE_METHODS and isinstance(node.func.value, ast.Name):
-        return True, node.func.attr
-    return False, None
+        return node.func.value.id, node.func.attr
+    return None, None
 
 
 def _test(node: ast.AST, names: dict[str, ast.Constant], code: _Source) -> Test | None:
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In) \
             and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) and node.left.value:
-        is_line, case = _subject(node.comparators[0])
-        if is_line:
-            return Test("in", node.left.value[:MAX_PATTERN_CHARS], 0, "", code.of(node), case, exact=code.exact(node))
+        line, case = _subject(node.comparators[0])
+        if line is not None:
+            return Test("in", node.left.value[:MAX_PATTERN_CHARS], 0, "", code.of(node), case, exact=code.exact(node),
+                        subject=line)
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or not node.args:
         return None
     first = node.args[0]
@@ -278,12 +322,13 @@ def _test(node: ast.AST, names: dict[str, ast.Constant], code: _Source) -> Test 
             _compiled(literal, flags | regex.M)  # one the host cannot compile is not tried
         except (regex.error, RecursionError, OverflowError, MemoryError):
             return None
+        line = _subject(node.args[1])[0] if len(node.args) > 1 else None
         return Test("regex", literal, flags, func.attr if func.attr in ("match", "fullmatch") else "", code.of(node),
-                    written=code.exact(constant), exact=code.exact(node))
+                    written=code.exact(constant), exact=code.exact(node), subject=line)
     if func.attr in ("startswith", "endswith") and len(node.args) == 1:
-        is_line, case = _subject(func.value)
-        if is_line:
-            return Test(func.attr, literal, 0, "", code.of(node), case, exact=code.exact(node))
+        line, case = _subject(func.value)
+        if line is not None:
+            return Test(func.attr, literal, 0, "", code.of(node), case, exact=code.exact(node), subject=line)
     return None
 
 

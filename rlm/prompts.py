@@ -219,6 +219,17 @@ MEND_RUN = ("You ran the same code again, which finds nothing; the changed code 
             "after it, as the next cell: read its output (and check it against the question).")
 
 
+def term_added(term: str, test: str, cell: int, before: int, after: int, tried: int | None) -> str:
+    """A cell whose line filter left out a term of the question was run again with `test` added
+    to that filter, as `cell`; `before` / `after`: lines of the context's start (`tried` bytes,
+    when not all of it) that pass the filter without and with it."""
+    where = f"the first {tried:,} bytes of the context" if tried else "the context"
+    return (f"The question names {term!r}, and your code's filter did not test it: of the {before:,} lines of "
+            f"{where} that pass your tests, {after:,} hold {term!r}. Your code was run again with `{test}` required "
+            f"in that filter, as cell {cell}: its output is above. Answer from that output if the question asks only "
+            f"about lines that hold {term!r}; an answer your code set in the same cell was not taken.")
+
+
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
     pattern = r"(?<![\w-])" + re.escape(subject) + r"(?![\w-])"
     quote = _quote_for(pattern)

@@ -1,0 +1,177 @@
+"""The question's own search terms that a cell's line filter left out, and the cell with them put in.
+
+A question names what it asks about in terms the text spells exactly: a path (`/api/checkout`), a
+code (`S-19`, `T-77762`), a quoted value ("lumen-api"), a date (`1 December 2024`). A small model
+filters lines by some of them and leaves one out: it counts every 5xx response, not the checkout
+ones; it prints the first five checkout outages, none of them the one on the asked date; then it
+answers from what it printed. This module reads the terms from the sentence that asks (not from the
+sentences that set a question up: "Find the agent of ticket T-77762." names the first step's key,
+which the count of the second step must not be filtered by), finds the first loop of a cell that
+tests its lines (`for line in lines: ... 'x' in line`, `[l for l in lines if re.search(p, l)]`),
+and, where a term stands in lines that pass the loop's tests but not in all of them (tried on the
+start of the context), writes the cell with the term added to that loop: `if 'term' not in line:
+continue` first in a `for` body, one more `if 'term' in line` in a comprehension. The cell is
+rebuilt from its syntax tree (its comments are lost); nothing of it is run on the host.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import regex
+
+from rlm.pattern_probe import Test, count_passing, tests_of
+
+__all__ = ["TermMend", "asking_sentence", "question_terms", "term_mend"]
+
+MAX_TERMS = 8
+MAX_TERM_CHARS = 80
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
+           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
+_DATE = regex.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:{_MONTHS})\.? \d{{4}}\b"
+                      rf"|\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b")
+_BOUND = regex.compile(r"\b(?:before|after|since|until|till|by|from|between|through|to|within|during|prior to)"
+                       r"\W+(?:\w+\W+){0,2}$", regex.I)
+_QUOTED = regex.compile(r'"([^"\n]{1,80})"|\u201c([^\u201d\n]{1,80})\u201d|(?<!\w)\'([^\'\n]{1,80})\'(?!\w)')
+_TOKEN = regex.compile(r"[\w/\[\]@.:=#-]+")
+_INNER = regex.compile(r"\w[/_@.:#-]\w|^/\w|^\[\w.*\]$|^#\w")  # a path, a code, a [tag], an e-mail, a #tag
+_MIXED = regex.compile(r"(?=.*\d)(?=.*[^\W\d_])")  # letters and digits: S19, 5xx, v2
+_CAPS = regex.compile(r"^[A-Z]{3,}$")  # ERROR, LATAM
+_SENTENCE = regex.compile(r"[^.?!\n]+(?:[.?!]+|$)")
+_ASKING = regex.compile(r"^\s*(?:how|what|which|who|whom|whose|when|where|why|is|are|was|were|do|does|did|in which|"
+                        r"to which|on which|at which|for which|from which|count|list|give|name|find)\b", regex.I)
+_NUMBER = regex.compile(r"^[\d.,:/-]+$")
+
+
+@dataclass(frozen=True)
+class TermMend:
+    """A cell with one of the question's terms added to its first line filter."""
+
+    term: str
+    test: str  # the test added, as the cell spells it (`'/api/checkout' in line`)
+    code: str  # the cell, rebuilt with the test
+    before: int  # lines of the context's start that pass the loop's tests
+    after: int  # ... and the term's
+
+
+def asking_sentence(question: str) -> str:
+    """The sentences of `question` that ask (end in `?` or start with a question word); all of it
+    when none does."""
+    sentences = [s.group() for s in _SENTENCE.finditer(question)]
+    asking = [s for s in sentences if s.rstrip().endswith("?")] or [s for s in sentences if _ASKING.match(s)]
+    return " ".join(asking) if asking else question
+
+
+def question_terms(question: str) -> list[str]:
+    """The terms of the asking sentence a text would spell exactly: quoted values, dates, paths,
+    codes, words in capitals (in the order they stand, at most MAX_TERMS)."""
+    sentence = asking_sentence(question)
+    found: list[str] = []
+    for match in _QUOTED.finditer(sentence):
+        found.append(next(g for g in match.groups() if g is not None).strip())
+    dates = list(_DATE.finditer(sentence))
+    # a date that bounds a range ("after 1 May 2024", "2024-03-01 to 2024-03-31") is no key to test
+    if len(dates) == 1 and not _BOUND.search(sentence[:dates[0].start()]):
+        found.append(dates[0].group())
+    for match in _TOKEN.finditer(sentence):
+        token = match.group().rstrip(".,:;=?!").lstrip("=")
+        if not token or _NUMBER.match(token) or token.count("[") != token.count("]") \
+                or any(token in d.group() for d in dates):
+            continue
+        if _INNER.search(token) or _MIXED.match(token) or _CAPS.match(token):
+            found.append(token)
+    terms = [t for t in dict.fromkeys(found) if 0 < len(t) <= MAX_TERM_CHARS and not t.isspace()]
+    return terms[:MAX_TERMS]
+
+
+def term_mend(code: str, question: str, lines: list[str]) -> TermMend | None:
+    """`code` with the first of the question's terms it leaves out added to its first loop that
+    tests its lines, where lines of `lines` (the context's start) pass that loop's tests with the
+    term and others pass them without it; None otherwise."""
+    terms = [t for t in question_terms(question) if t.lower() not in code.lower()]
+    if not terms or not lines:
+        return None
+    parsed = tests_of(code)
+    if parsed is None:
+        return None
+    tree, tests = parsed
+    loop = _first_filter(tree, tests)
+    if loop is None:
+        return None
+    node, variable, kept = loop
+    before = count_passing(kept, lines)
+    if not before:
+        return None
+    for term in terms:
+        added, expression = _term_test(term, variable)
+        after = count_passing([*kept, added], lines)
+        if after is None or not 0 < after < before:
+            continue
+        mended = _with_test(tree, node, expression)
+        if mended is not None:
+            return TermMend(term, ast.unparse(expression), mended, before, after)
+    return None
+
+
+def _term_test(term: str, variable: str) -> tuple[Test, ast.expr]:
+    """The test that `variable` holds `term` (where the term starts or ends with a digit, not as
+    a part of a longer number: '1 December 2024' is no test for the 21st, nor 'S-19' for S-190),
+    for the probe and as code."""
+    line = ast.Name(variable, ast.Load())
+    if not (term[0].isdigit() or term[-1].isdigit()):
+        return Test("in", term, 0, "", f"{term!r} in {variable}", subject=variable), \
+            ast.Compare(ast.Constant(term), [ast.In()], [line])
+    pattern = ("(?<!\\d)" if term[0].isdigit() else "") + regex.escape(term, literal_spaces=True) \
+        + ("(?!\\d)" if term[-1].isdigit() else "")
+    call = ast.Call(ast.Attribute(ast.Name("re", ast.Load()), "search", ast.Load()), [ast.Constant(pattern), line], [])
+    return Test("regex", pattern, 0, "", ast.unparse(call), subject=variable), call
+
+
+def _targets(target: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, str, list[Test]] | None:
+    """The first loop (a `for`, or a comprehension's `for`) that tests the lines it walks: the
+    node, the name of the line, and its tests of that name."""
+    loops: list[tuple[tuple[int, int], ast.AST, str, list[Test]]] = []
+    for node in ast.walk(tree):
+        scope: list[ast.stmt] | list[ast.expr]
+        if isinstance(node, ast.For):
+            names, scope = _targets(node.target), node.body
+        elif isinstance(node, ast.comprehension):
+            names, scope = _targets(node.target), node.ifs
+        else:
+            continue
+        found = [tests[id(n)] for part in scope for n in ast.walk(part) if id(n) in tests]
+        for name in sorted(names):
+            mine = [t for t in found if t.subject == name]
+            if mine:
+                where = (node.target.lineno, node.target.col_offset)
+                loops.append((where, node, name, mine))
+                break
+    if not loops:
+        return None
+    _, node, name, mine = min(loops, key=lambda loop: loop[0])
+    return node, name, mine
+
+
+def _with_test(tree: ast.Module, node: ast.AST, test: ast.expr) -> str | None:
+    """The cell rebuilt with `test` required by the loop `node` (the tree is changed in place)."""
+    if isinstance(node, ast.For):
+        failing: ast.expr = ast.Compare(test.left, [ast.NotIn()], test.comparators) if isinstance(test, ast.Compare) \
+            else ast.UnaryOp(ast.Not(), test)
+        node.body.insert(0, ast.If(test=failing, body=[ast.Continue()], orelse=[]))
+    elif isinstance(node, ast.comprehension):
+        node.ifs.append(test)
+    else:
+        return None
+    if isinstance(test, ast.Call):  # re.search: `re` imported first (again, where the cell imports it)
+        tree.body.insert(0, ast.Import([ast.alias("re")]))
+    try:
+        code = ast.unparse(ast.fix_missing_locations(tree))
+        ast.parse(code)
+    except (ValueError, RecursionError, SyntaxError, MemoryError):
+        return None
+    return code

@@ -1,0 +1,96 @@
+"""The question's terms a cell's line filter left out (rlm/question_terms.py): read from the
+question, added to the cell's first filtering loop, and run through a scripted server and a real kernel."""
+
+from __future__ import annotations
+
+from scripted_server import ScriptedServer, script
+
+from rlm import RLM, read_trajectory
+from rlm.question_terms import asking_sentence, question_terms, term_mend
+
+PATHS = ("/api/checkout/pay", "/api/search", "/login", "/api/checkout", "/static/app.js")
+LOG = "".join(
+    f'10.0.0.{i % 250} - - [01/Mar/2024:00:00:{i % 60:02d} +0000] "GET {PATHS[i % 5]} HTTP/1.1" '
+    f'{503 if i % 7 == 0 else 200} 512 "-" "curl/8.5.0"\n' for i in range(700))
+FIVE_XX = sum(1 for line in LOG.splitlines() if '" 503 ' in line)
+CHECKOUT_5XX = sum(1 for line in LOG.splitlines() if '" 503 ' in line and "/api/checkout" in line)
+QUESTION = ("The context is a web server access log, one request per line. How many requests for paths starting "
+            "with /api/checkout got a 5xx status (500 to 599)? Answer with the number only.")
+INCIDENTS = "\n".join(
+    f"Incident INC-{1000 + i}: {'checkout' if i % 2 else 'billing'} outage on {i % 28 + 1} {month} 2024\n"
+    f"The root cause was cause number {i}.\n"
+    for i, month in enumerate(["March", "April", "May", "June", "July", "December"] * 12))
+
+
+def test_terms_are_read_from_the_sentence_that_asks():
+    assert question_terms(QUESTION) == ["/api/checkout", "5xx"]
+    assert question_terms("The context is an incident log. Why did the checkout outage on 1 December 2024 "
+                          "happen?") == ["1 December 2024"]
+    assert question_terms('Count the events where the user is "u-17" and the level is ERROR.') == ["u-17", "ERROR"]
+    # the sentence that sets a two-step question up names the first step's key, not the count's
+    assert question_terms("Find the agent of ticket T-77762. How many tickets with priority high does that "
+                          "agent have in total?") == []
+    assert asking_sentence("Find the agent of ticket T-7. How many does the agent have?") == \
+        " How many does the agent have?"
+    # a date that bounds a range, a number, plain words: no terms
+    assert question_terms("How many units were sold in March 2024 (dates 2024-03-01 to 2024-03-31)?") == []
+    assert question_terms("How many errors were logged after 1 May 2024?") == []
+    assert question_terms("How many lines have a latency of 2000 or more?") == []
+    assert question_terms("To which city did Ottilie Crane move her laboratory?") == []
+
+
+def test_a_loop_that_left_out_the_questions_term_gets_it_first_in_its_body():
+    code = ("import re\nn = 0\nfor line in context.splitlines():\n    # the status\n"
+            "    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n    if m and m.group(1).startswith('5'):\n"
+            "        n += 1\nprint(n)")
+    mend = term_mend(code, QUESTION, LOG.splitlines())
+    assert mend is not None and mend.term == "/api/checkout" and mend.test == "'/api/checkout' in line"
+    assert (mend.before, mend.after) == (700, 280)
+    assert "for line in context.splitlines():\n    if '/api/checkout' not in line:\n        continue\n    m = " in mend.code
+    namespace: dict[str, object] = {"context": LOG}
+    exec(compile(mend.code, "<cell>", "exec"), namespace)  # the mended cell is plain Python that runs
+    assert namespace["n"] == CHECKOUT_5XX != FIVE_XX
+
+
+def test_a_comprehension_that_left_out_the_questions_date_gets_one_more_if():
+    code = ("lines = context.splitlines()\nhits = [i for i, line in enumerate(lines) if 'checkout outage' in line]\n"
+            "print(len(hits))\nfor i in hits[:5]:\n    print(lines[i:i + 2])")
+    mend = term_mend(code, "Why did the checkout outage on 2 December 2024 happen?", INCIDENTS.splitlines())
+    # the 12th and the 22nd are not the 2nd
+    assert mend is not None and mend.term == "2 December 2024" and mend.after == 1
+    assert mend.code.startswith("import re\n")
+    assert "if 'checkout outage' in line if re.search('(?<!\\\\d)2 December 2024(?!\\\\d)', line)]" in mend.code
+    namespace: dict[str, object] = {"context": INCIDENTS}
+    exec(compile(mend.code, "<cell>", "exec"), namespace)
+    assert namespace["hits"] == [i for i, line in enumerate(INCIDENTS.splitlines()) if " on 2 December 2024" in line]
+
+
+def test_no_mend_where_the_term_is_tested_or_would_change_nothing_or_leave_nothing():
+    lines = LOG.splitlines()
+    tested = "print(sum(1 for line in context.splitlines() if '/API/CHECKOUT' in line.upper() and '503' in line))"
+    assert term_mend(tested, QUESTION, lines) is None  # named in the code already (any case)
+    every = "print(sum(1 for line in context.splitlines() if 'HTTP' in line))"
+    assert term_mend(every, "How many lines hold 'HTTP/1.1'?", lines) is None  # every line that passes holds it
+    none = "print(sum(1 for line in context.splitlines() if '/login' in line))"
+    assert term_mend(none, QUESTION, lines) is None  # no line passes both: the count would be 0
+    unfiltered = "print(len(context.splitlines()))"
+    assert term_mend(unfiltered, QUESTION, lines) is None  # no loop that tests its lines
+    assert term_mend("print(", QUESTION, lines) is None  # no syntax
+
+
+def test_a_run_has_a_count_that_left_out_the_questions_path_run_again_with_it(tmp_path):
+    count = ("```repl\nimport re\nn = 0\nfor line in context.splitlines():\n"
+             "    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n    if m and m.group(1).startswith('5'):\n"
+             "        n += 1\nprint(n)\nanswer['content'] = str(n)\nanswer['ready'] = True\n```")
+    with ScriptedServer({"root": script(count, f"FINAL({CHECKOUT_5XX})")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                     runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+        told = server.calls_to("root")[1].prompt
+    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
+    assert [c["stdout"].strip() for c in cells] == [str(FIVE_XX), str(CHECKOUT_5XX)]
+    assert "if '/api/checkout' not in line:\n        continue" in cells[1]["code"]
+    assert "The question names '/api/checkout', and your code's filter did not test it" in told
+    assert "an answer your code set in the same cell was not taken" in told
+    checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
+    assert checks.count("term_added") == 1
+    assert result.answer == str(CHECKOUT_5XX)  # the cell's own answer (all 5xx) did not end the run
