@@ -50,6 +50,7 @@ from rlm.loop_guards import (
     Repeats,
     borrowed_strings,
     invents_output,
+    looks_like_refusal,
     supported,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
@@ -600,9 +601,32 @@ class Run:
         objection = self.checks.objection(answer, self.seen, same_step=same_step, sub_calls=self.sub_calls) \
             if self.config.answer_check else None
         if objection is not None:
-            self._refuse_final(obs, turn, objection.reason, objection.note)
+            note = objection.note
+            if objection.pieces:
+                reading = await self._fresh_reading(objection.pieces, turn)
+                if reading is not None and reading.strip(" .").lower() != answer.strip(" .").lower():
+                    note += "\n" + prompts.fresh_reading(reading)
+            self._refuse_final(obs, turn, objection.reason, note)
             return False
         return True
+
+    async def _fresh_reading(self, pieces: tuple[str, ...], turn: int) -> str | None:
+        """What the model answers in a new call that shows it only the question and `pieces` (a
+        small model gave the answer it had fixed on four times over, beside a printed line holding
+        the right one); None where the call fails or gives no short answer."""
+        try:
+            completion = await self.model_call(prompts.fresh_reading_messages(self.query, list(pieces)),
+                                               f"reading {turn}", timeout_s=self.closing_timeout(), retries=1)
+        except ModelError:
+            return None
+        reply = parse_reply(completion.text)
+        said = (reply.final if reply.has_final and reply.final_kind == "text" else reply.visible) or ""
+        said = said.strip().strip("`").strip()
+        if not said or "\n" in said or len(said) > READING_CHARS or looks_like_refusal(said) \
+                or said.upper().startswith("NONE"):
+            return None
+        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="fresh_reading"))
+        return said
 
     def _fits_schema(self, obs: Observation, turn: int, answer: str) -> bool:
         """Whether `answer` fits the run's schema (always, without one); when it does not, the
@@ -756,6 +780,7 @@ LAST_CALL_PLAIN_CHARS = 20_000
 WALL_GRACE_S = 2.0  # past the wall budget, the time left to the last call and the notes turn together
 # a reply with no code and no marker up to this size may be an answer said plainly
 PLAIN_ANSWER_CHARS = 300
+READING_CHARS = 120  # the most of a fresh reading's answer that is offered
 MAX_TERM_MENDS = 2  # cells run again with one term of the question, in a run
 
 

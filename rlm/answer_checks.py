@@ -16,7 +16,7 @@ sub-model's reply that is no answer, a placeholder, a schema) stay with the loop
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rlm import prompts
 from rlm.answer_form import asked_form, form_mismatch
@@ -67,6 +67,7 @@ class Objection:
 
     reason: str
     note: str
+    pieces: tuple[str, ...] = ()  # printed text where the subject and the question's words meet, to read anew
 
 
 @dataclass
@@ -164,9 +165,10 @@ class AnswerChecks:
             # its first answer again)
             if "relation" not in self.asked or speaking and not set(speaking) <= self.relation_shown:
                 self.relation_shown.update(speaking)
-                return self._ask("relation", "the answer was read beside the subject in text about something else",
-                                 prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
-                                                          self.context_is_text, speaking))
+                objection = self._ask("relation", "the answer was read beside the subject in text about something else",
+                                      prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
+                                                               self.context_is_text, speaking))
+                return replace(objection, pieces=tuple(speaking or ()))
         return None
 
     def remember(self, code: str, stdout: str) -> None:

@@ -462,6 +462,19 @@ def off_topic_answer(preview: str, subject: str, words: list[str], sentences: li
     return text + " (if your answer is right, give it again as it is)."
 
 
+def fresh_reading_messages(question: str, pieces: list[str]) -> list[dict[str, str]]:
+    """A call that shows only the question and the printed `pieces` where its subject and words meet."""
+    return [{"role": "system", "content": "You answer a question from a few lines of a document, and from nothing "
+                                          "else. Reply with the answer only, in a few words, or NONE if the lines "
+                                          "do not give it."},
+            {"role": "user", "content": f"Lines:\n{_listed(pieces)}\n\nQuestion: {question[:2000]}"}]
+
+
+def fresh_reading(reading: str) -> str:
+    return (f"Read in a new call that saw only the question and these lines, they answer: {reading!r}. If that "
+            f"is right, give it: FINAL({reading})")
+
+
 def context_as_answer_again(subject: str, sentences: list[str]) -> str:
     shown = _listed(sentences)
     return (f"Your final answer is the context itself again: the answer is a few words inside it, not all of it. "

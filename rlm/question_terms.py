@@ -89,13 +89,17 @@ def term_mend(code: str, question: str, lines: list[str]) -> TermMend | None:
     """`code` with the first of the question's terms it leaves out added to its first loop that
     tests its lines, where lines of `lines` (the context's start) pass that loop's tests with the
     term and others pass them without it; None otherwise."""
-    terms = [t for t in question_terms(question) if t.lower() not in code.lower()]
-    if not terms or not lines:
+    if not lines:
         return None
     parsed = tests_of(code)
     if parsed is None:
         return None
     tree, tests = parsed
+    # the code's strings, not its comments (a real model wrote the question's path in a comment only)
+    written = "\n".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    terms = [t for t in question_terms(question) if t.lower() not in written.lower()]
+    if not terms:
+        return None
     loop = _first_filter(tree, tests)
     if loop is None:
         return None

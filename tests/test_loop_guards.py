@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from scripted_server import Call, ScriptedServer, script
+from scripted_server import Call, Handler, ScriptedServer, script
 
 from rlm import RLM, read_trajectory
 from rlm.model_window import chars_for_tokens, server_window_tokens
@@ -546,7 +546,8 @@ def test_every_stand_in_the_loops_words_put_in_a_marker_is_a_placeholder():
     text = Path(module.__file__).read_text(encoding="utf-8")
     used = {p.strip().lower() for p in re.findall(r"FINAL(?:_VAR)?\(([^()\n]{1,60})\)", text)}
     used = {p for p in used if not p.startswith("?")}  # the pattern of placeholders() itself
-    assert used - {"x", "name", "{name}"} <= placeholders(), used - placeholders()
+    # {name}, {reading}: a real value put in, no stand-in
+    assert used - {"x", "name", "{name}", "{reading}"} <= placeholders(), used - placeholders()
 
 
 def test_an_empty_result_is_questioned_with_the_lines_of_the_questions_subject():
@@ -803,6 +804,12 @@ def test_an_answer_with_numbers_no_output_showed_is_questioned_again(make_rlm):
     assert result.answer == "5039-NIMBUS" and len(events(result, "final_refused")) == 1
 
 
+def reading_as(reading: str, *replies: str) -> Handler:
+    """`script(*replies)`, with `reading` the reply to a fresh reading of printed lines."""
+    scripted = script(*replies)
+    return lambda call: reading if call.system.startswith("You answer a question from a few lines") else scripted(call)
+
+
 def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_questions_words_meet(make_rlm):
     # Qwen2.5-Coder-1.5B printed "In 1945, Ottilie Crane moved her laboratory to Oldbury." and gave Vellin again
     filler = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(1500))
@@ -810,15 +817,22 @@ def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_ques
     question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
     look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
     around = "```repl\nprint([l for l in context.splitlines() if 'Ottilie' in l])\n```"
-    with ScriptedServer({"root": script(look, "FINAL(Vellin)", around, "FINAL(Vellin)", "FINAL(Oldbury)")}) as server:
+    # the fifth call reads the pieces anew: it sees only the question and them
+    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
+                                            "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
-        told = prompt_of(server, 4)
+        reading, told = prompt_of(server, 4), prompt_of(server, 5)
     assert "The output you printed speaks of them here:\n- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'" in told
+    assert "Read in a new call that saw only the question and these lines, they answer: 'Oldbury'." in told
+    assert "In 1945, Ottilie Crane moved her laboratory to Oldbury." in reading and question in reading
+    assert "born in Vellin" not in reading and "```repl" not in reading
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer was read beside the subject in text about something else"] * 2
+    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "fresh_reading"] == [4]
     assert result.answer == "Oldbury"
-    # with nothing new shown, the same answer given again stands
-    with ScriptedServer({"root": script(look, "FINAL(Vellin)", around, "FINAL(Vellin)", "FINAL(Vellin)")}) as server:
+    # with nothing new shown, the same answer given again stands (the model may know better than the reading)
+    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
+                                            "FINAL(Vellin)")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == "Vellin" and len(events(result, "final_refused")) == 2
 
@@ -857,8 +871,15 @@ def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_
     look = "```repl\nprint([l for l in context.splitlines() if 'Summit 1 Fan' in l])\n```"
     around = ("```repl\nfor m in list(re.finditer(r'Summit 1 Fan', context))[:5]:\n"
               "    print(repr(context[max(0, m.start() - 40):m.end() + 60]))\n```")
-    with ScriptedServer({"root": script(look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
+    with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
         result = make_rlm(server).completion(text, question)
-        told = prompt_of(server, 4)
+        told = prompt_of(server, 5)
     assert "The output you printed speaks of them here:\n- 'Warranty: 6 months'" in told
+    assert "they answer: '6 months'. If that is right, give it: FINAL(6 months)" in told
     assert result.answer == "6"
+    # a reading that gives the refused answer again, or no answer, is not offered
+    for reading in ("36", "NONE", "I cannot answer that from these lines."):
+        with ScriptedServer({"root": reading_as(reading, look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
+            result = make_rlm(server).completion(text, question)
+            told = prompt_of(server, 5)
+        assert "Read in a new call" not in told and result.answer == "6"

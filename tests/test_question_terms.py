@@ -40,7 +40,7 @@ def test_terms_are_read_from_the_sentence_that_asks():
 
 
 def test_a_loop_that_left_out_the_questions_term_gets_it_first_in_its_body():
-    code = ("import re\nn = 0\nfor line in context.splitlines():\n    # the status\n"
+    code = ("import re\nn = 0\nfor line in context.splitlines():\n    # the status of /api/checkout\n"
             "    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n    if m and m.group(1).startswith('5'):\n"
             "        n += 1\nprint(n)")
     mend = term_mend(code, QUESTION, LOG.splitlines())
