@@ -20,6 +20,7 @@ from typing import Any
 import sandbox
 from rlm import prompts
 from rlm.answer_checks import AnswerChecks
+from rlm.borrowed_mend import pointed_value, with_value
 from rlm.client import Completion
 from rlm.counted_lines import MAX_CODE_CHARS
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
@@ -507,8 +508,7 @@ class Run:
                     added = await self.run_cell(mend.code, turn, index)
                     obs.cells.append(added)
                     self.checks.remember(mend.code, added.stdout)
-                    obs.notes.append(prompts.term_added(mend.term, mend.test, added.cell, mend.before, mend.after,
-                                                        PROBE_BYTES if self.probe and self.probe.cut_short else None))
+                    obs.notes.append(prompts.term_added(mend.term, mend.test, added.cell))
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="term_added"))
                     if result.final is not None or added.final is not None:
                         await self.blocking(self.sb.reset_answer)
@@ -606,9 +606,31 @@ class Run:
                 reading = await self._fresh_reading(objection.pieces, turn)
                 if reading is not None and reading.strip(" .").lower() != answer.strip(" .").lower():
                     note += "\n" + prompts.fresh_reading(reading)
+            if objection.borrowed is not None:
+                note = await self._replace_borrowed(obs, turn, *objection.borrowed) or note
             self._refuse_final(obs, turn, objection.reason, note)
             return False
         return True
+
+    async def _replace_borrowed(self, obs: Observation, turn: int, value: str, subject: str) -> str | None:
+        """Run the latest cell that searched for the borrowed `value` again with the value the
+        lines naming `subject` point to (rlm/borrowed_mend.py), where there is one; the note
+        that says so, or None."""
+        code = self.checks.code_holding(value)
+        probe = self.probe
+        if code is None or probe is None:
+            return None
+        pointed = await self.blocking(lambda: pointed_value(value, subject, self.query, probe.lines()))
+        mended = with_value(code, value, pointed.value) if pointed is not None else None
+        if pointed is None or mended is None:
+            return None
+        result = await self.run_cell(mended, turn, len(obs.cells))
+        obs.cells.append(result)
+        self.checks.remember(mended, result.stdout)
+        if result.final is not None:  # its answer is the model's to give, once it has read the output
+            await self.blocking(self.sb.reset_answer)
+        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="value_replaced"))
+        return prompts.value_replaced(value, subject, pointed.value, pointed.line, result.cell)
 
     async def _fresh_reading(self, pieces: tuple[str, ...], turn: int) -> str | None:
         """What the model answers in a new call that shows it only the question and `pieces` (a

@@ -68,6 +68,7 @@ class Objection:
     reason: str
     note: str
     pieces: tuple[str, ...] = ()  # printed text where the subject and the question's words meet, to read anew
+    borrowed: tuple[str, str] | None = None  # a value the code searched for, and the subject it left out
 
 
 @dataclass
@@ -139,8 +140,9 @@ class AnswerChecks:
         borrowed = borrowed_value([code for code, _ in self.cells], self.query, shown) \
             if "borrowed" not in self.asked and subject is not None else None
         if borrowed is not None:
-            return self._ask("borrowed", "the answer rests on a value seen only away from the question's subject",
-                             prompts.borrowed_value(preview, *borrowed, self.context_is_text))
+            objection = self._ask("borrowed", "the answer rests on a value seen only away from the question's subject",
+                                  prompts.borrowed_value(preview, *borrowed, self.context_is_text))
+            return replace(objection, borrowed=borrowed)
         twin = namesake_of(answer, self.query, seen_text) if "namesake" not in self.asked else None
         if twin is not None:  # a plural or a suffix may be the subject itself
             return self._ask("namesake", "the answer was read beside a longer name than the question's",
@@ -170,6 +172,10 @@ class AnswerChecks:
                                                                self.context_is_text, speaking))
                 return replace(objection, pieces=tuple(speaking or ()))
         return None
+
+    def code_holding(self, value: str) -> str | None:
+        """The latest cell kept whose code holds `value`."""
+        return next((code for code, _ in reversed(self.cells) if code and value in code), None)
 
     def remember(self, code: str, stdout: str) -> None:
         """Keep a cell the model ran and the start of what it printed (the last KEEP_CELLS; the

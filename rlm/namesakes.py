@@ -127,7 +127,7 @@ def read_off_topic(answer: str, question: str, seen: str, *, names: bool,
     beside = [unit for unit, names, follows in _placed(values, seen, whole) if names or follows]
     # one pattern for all the words: a pass over each piece, not one for each word (a long question
     # holds hundreds, and the pieces beside the subject may be megabytes)
-    said = re.compile(r"\b(?:" + "|".join(re.escape(_stem(w)) for w in words) + ")", re.IGNORECASE)
+    said = re.compile(r"\b(?:" + "|".join(re.escape(stem(w)) for w in words) + ")", re.IGNORECASE)
     if not beside or any(said.search(u) for u in beside):
         return None
     named = next((s for s in subjects if any(_whole(s).search(u) for u in beside)), subjects[0])
@@ -141,7 +141,7 @@ def speaking_of(subject: str, words: list[str], seen: str, limit: int = 3, chars
     if not words:
         return []
     whole = _whole(subject)
-    said = re.compile(r"\b(?:" + "|".join(re.escape(_stem(w)) for w in words) + ")", re.IGNORECASE)
+    said = re.compile(r"\b(?:" + "|".join(re.escape(stem(w)) for w in words) + ")", re.IGNORECASE)
     found: dict[str, int] = {}
     since = REACH + 1
     for unit in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]):
@@ -201,7 +201,7 @@ def asked_words(question: str, subjects: list[str]) -> list[str]:
     return list(dict.fromkeys(w for w in words if len(w) >= 3 and w not in _PLAIN_WORDS and w not in own))
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """`word` less an ending, so that "move" finds "moved" and "months" finds "month"."""
     for ending in ("ing", "ed", "es", "s", "e"):
         if word.endswith(ending) and len(word) - len(ending) >= 4:

@@ -219,15 +219,14 @@ MEND_RUN = ("You ran the same code again, which finds nothing; the changed code 
             "after it, as the next cell: read its output (and check it against the question).")
 
 
-def term_added(term: str, test: str, cell: int, before: int, after: int, tried: int | None) -> str:
+def term_added(term: str, test: str, cell: int) -> str:
     """A cell whose line filter left out a term of the question was run again with `test` added
-    to that filter, as `cell`; `before` / `after`: lines of the context's start (`tried` bytes,
-    when not all of it) that pass the filter without and with it."""
-    where = f"the first {tried:,} bytes of the context" if tried else "the context"
-    return (f"The question names {term!r}, and your code's filter did not test it: of the {before:,} lines of "
-            f"{where} that pass your tests, {after:,} hold {term!r}. Your code was run again with `{test}` required "
-            f"in that filter, as cell {cell}: its output is above. Answer from that output if the question asks only "
-            f"about lines that hold {term!r}; an answer your code set in the same cell was not taken.")
+    to that filter, as `cell`. No count is given: a small model answered with the note's count of
+    lines instead of the cell's output."""
+    return (f"The question names {term!r}, and your code's filter did not test it: lines that pass your tests "
+            f"without holding {term!r} were taken too. Your code was run again with `{test}` required in that "
+            f"filter, as cell {cell}: its output is above. Answer from that output if the question asks only about "
+            f"lines that hold {term!r}; an answer your code set in the same cell was not taken.")
 
 
 def namesake_answer(preview: str, subject: str, twin: str) -> str:
@@ -422,6 +421,15 @@ def borrowed_value(preview: str, value: str, subject: str, text_context: bool) -
     if text_context and quote is not None:
         text += ":\n" + _around_code(_pattern_of(subject), quote) + "then use it"
     return text + " (if your answer is right, give it again as it is)."
+
+
+def value_replaced(value: str, subject: str, pointed: str, line: str, cell: int) -> str:
+    """The cell that searched for a borrowed `value` was run again with `pointed`, read in `line`."""
+    return (f"Your final answer was not accepted yet: it rests on {value!r}, which your code looks for, but the "
+            f"question does not give {value!r}, and the output shows it only in text that does not name {subject!r}. "
+            f"The line of the context that names {subject!r} and says the most of the question's words holds "
+            f"{pointed!r}:\n- {line[:300]!r}\nYour code was run again with {pointed!r} in place of {value!r}, as "
+            f"cell {cell}: its output is above. Check it against the question, and answer from it.")
 
 
 def restated_answer(preview: str, subject: str | None, sentences: list[str], text_context: bool) -> str:

@@ -3,6 +3,8 @@ question, added to the cell's first filtering loop, and run through a scripted s
 
 from __future__ import annotations
 
+import re
+
 from scripted_server import ScriptedServer, script
 
 from rlm import RLM, read_trajectory
@@ -91,6 +93,9 @@ def test_a_run_has_a_count_that_left_out_the_questions_path_run_again_with_it(tm
     assert "if '/api/checkout' not in line:\n        continue" in cells[1]["code"]
     assert "The question names '/api/checkout', and your code's filter did not test it" in told
     assert "an answer your code set in the same cell was not taken" in told
+    # no count of lines in the note: a real model answered with one instead of the cell's output
+    note = told[told.index("The question names"):told.index("[now]")]
+    assert re.findall(r"\d+", note.replace("/api/checkout", "")) == ["2"]  # the mended cell's number only
     checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert checks.count("term_added") == 1
     assert result.answer == str(CHECKOUT_5XX)  # the cell's own answer (all 5xx) did not end the run
