@@ -487,7 +487,6 @@ class Run:
             if self.probe is not None and empty_outcome(result.stdout, result.error):
                 misses = await self.blocking(self.probe.misses, code)
                 if misses:  # a search that found nothing: why, in the model's own tests
-                    mended = mended_code(code, misses) if len(code) <= MAX_CODE_CHARS else None
                     again = self.probe.mend_of_repeat(code)
                     if again is not None:  # the note's cell was given and the same one run instead: run it too
                         obs.notes.append(prompts.MEND_RUN)
@@ -496,6 +495,7 @@ class Run:
                         self.checks.remember(again, result.stdout)
                         self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="mend_run"))
                     else:
+                        mended = mended_code(code, misses) if len(code) <= MAX_CODE_CHARS else None
                         if mended is not None:
                             self.probe.given(code, mended)
                         obs.notes.append(prompts.pattern_misses([(m.source, m.note) for m in misses], self.probe.name,

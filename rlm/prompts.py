@@ -404,8 +404,7 @@ def apart_answer(preview: str, subject: str, sentences: list[str], text_context:
         shown = _listed(sentences)
         text += f"The output you printed names {subject!r} here:\n{shown}\nAnswer from these words"
     elif text_context and quote is not None:
-        text += (f"Print the text around each place {subject!r} stands:\n"
-                 + _around_code(_pattern_of(subject), quote) + "and answer from it")
+        text += _print_around(subject, quote) + "and answer from it"
     else:
         text += f"Print the lines that name {subject!r} and answer from them"
     return text + " (if your answer is right, give it again as it is)."
@@ -440,9 +439,7 @@ def restated_answer(preview: str, subject: str | None, sentences: list[str], tex
                        "question asks in these words and give only that (if your answer is right, give it again).")
     quote = _quote_for(subject or "")
     if subject and text_context and quote is not None:
-        return text + (f"Print the text around each place {subject!r} stands:\n"
-                       + _around_code(_pattern_of(subject), quote) + "and answer from it (if your answer is right, "
-                       "give it again).")
+        return text + _print_around(subject, quote) + "and answer from it (if your answer is right, give it again)."
     return text + ("Find what the question asks in the data with code, and give that (if your answer is right, "
                    "give it again).")
 
@@ -491,6 +488,11 @@ def context_as_answer_again(subject: str, sentences: list[str]) -> str:
 
 
 AROUND_CHARS = 200  # shown each side of a match: a sentence or two of prose, a line or two of a log
+
+
+def _print_around(subject: str, quote: str) -> str:
+    """Asks for the text around each place `subject` stands, with the code that prints it."""
+    return f"Print the text around each place {subject!r} stands:\n" + _around_code(_pattern_of(subject), quote)
 
 
 def _listed(sentences: list[str]) -> str:

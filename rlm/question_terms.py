@@ -23,7 +23,7 @@ import regex
 
 from rlm.pattern_probe import Test, count_passing, tests_of
 
-__all__ = ["TermMend", "asking_sentence", "question_terms", "term_mend"]
+__all__ = ["TermMend", "asking_sentence", "left_out", "question_terms", "term_mend"]
 
 MAX_TERMS = 8
 MAX_TERM_CHARS = 80
@@ -91,19 +91,10 @@ def term_mend(code: str, question: str, lines: list[str]) -> TermMend | None:
     term and others pass them without it; None otherwise."""
     if not lines:
         return None
-    parsed = tests_of(code)
-    if parsed is None:
+    found = _left_out(code, question)
+    if found is None:
         return None
-    tree, tests = parsed
-    # the code's strings, not its comments (a real model wrote the question's path in a comment only)
-    written = "\n".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
-    terms = [t for t in question_terms(question) if t.lower() not in written.lower()]
-    if not terms:
-        return None
-    loop = _first_filter(tree, tests)
-    if loop is None:
-        return None
-    node, variable, kept = loop
+    terms, tree, (node, variable, kept) = found
     before = count_passing(kept, lines)
     if not before:
         return None
@@ -130,6 +121,25 @@ def _term_test(term: str, variable: str) -> tuple[Test, ast.expr]:
         + ("(?!\\d)" if term[-1].isdigit() else "")
     call = ast.Call(ast.Attribute(ast.Name("re", ast.Load()), "search", ast.Load()), [ast.Constant(pattern), line], [])
     return Test("regex", pattern, 0, "", ast.unparse(call), subject=variable), call
+
+
+def left_out(code: str, question: str) -> list[str]:
+    """The terms of the question that `code`'s strings do not hold, where it has a loop that
+    tests the lines it walks (empty otherwise)."""
+    found = _left_out(code, question)
+    return found[0] if found is not None else []
+
+
+def _left_out(code: str, question: str) -> tuple[list[str], ast.Module, tuple[ast.AST, str, list[Test]]] | None:
+    parsed = tests_of(code)
+    if parsed is None:
+        return None
+    tree, tests = parsed
+    # the code's strings, not its comments (a real model wrote the question's path in a comment only)
+    written = "\n".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    terms = [t for t in question_terms(question) if t.lower() not in written.lower()]
+    loop = _first_filter(tree, tests) if terms else None
+    return (terms, tree, loop) if loop is not None else None
 
 
 def _targets(target: ast.expr) -> set[str]:

@@ -94,3 +94,27 @@ def test_the_modes_of_searches_that_found_nothing_and_values_from_elsewhere_are_
         result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
                      max_iterations=4).completion(log, 'How many events has the user who deleted "lumen-api"?')
     assert "borrowed_value" in classify(result.trajectory_path)
+
+
+def test_a_filter_that_left_out_a_term_of_the_question_is_named_from_new_and_old_trajectories(tmp_path):
+    import json
+
+    log = "".join(f'GET {("/api/checkout/pay", "/api/search")[i % 2]} HTTP/1.1" {500 if i % 3 else 200} 12\n'
+                  for i in range(400))
+    count = ("```repl\nprint(context.splitlines()[:2])\n"
+             "print(sum(1 for line in context.splitlines() if '\" 500' in line))\n```")
+    with ScriptedServer({"root": script(count, "FINAL(133)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                     max_iterations=4).completion(log, "How many requests for /api/checkout got status 500?")
+    assert "term_left_out" in classify(result.trajectory_path)
+    # as an older controller wrote it: no check, no cell run again by the loop (named where an output
+    # shows the term: the term is in the data)
+    events = [json.loads(line) for line in result.trajectory_path.read_text().splitlines()]
+    cells = [e for e in events if e["event"] == "cell"]
+    assert len(cells) == 2 and "'/api/checkout' in line" in cells[1]["code"]
+    older = [e for e in events if e is not cells[1] and e.get("check") != "term_added"]
+    path = tmp_path / "older.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in older))
+    assert "term_left_out" in classify(path)
+    assert "term_left_out" not in classify(run(tmp_path, "```repl\nprint(context.count('ERROR'))\n```",
+                                               "FINAL(1)").trajectory_path)

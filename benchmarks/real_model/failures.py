@@ -37,6 +37,10 @@ borrowed_value       a final answer (accepted or not) resting on a value the cod
                      away from the question's subject the code left out (the first user printed)
 off_topic_answer     a final answer (accepted or not) seen beside the subject only in text that says none
                      of the question's words (where she was born, for where she moved her laboratory)
+term_left_out        a cell of the model's whose loop tests its lines and printed something, and whose
+                     strings leave out a term of the asking sentence that an output of the run shows (all
+                     5xx responses counted for the 5xx of /api/checkout; the first five checkout outages
+                     printed for the one on 1 December 2024)
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from rlm.loop_guards import Repeats, invents_output, looks_like_refusal, short_p
 from rlm.namesakes import echoed_subject, namesake_of, read_apart, read_off_topic
 from rlm.pattern_probe import empty_outcome, line_tests
 from rlm.protocol import failed_marker, parse_reply
+from rlm.question_terms import left_out
 from sandbox.kernel.protected import rebound_names
 
 _PROTECTED = ("context", "docs", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched",
@@ -83,6 +88,10 @@ def classify(trajectory: str | Path) -> list[str]:
         found.add("budget_exhausted")
     repeats = Repeats()
     seen: list[str] = []
+    missing: list[str] = []  # terms of the question a filtering cell left out
+    # a turn whose cell the loop ran again with a term: its second cell is the loop's, not the model's
+    mended_turns = {e.get("turn") for e in events if e.get("event") == Kind.LOOP_CHECK
+                    and e.get("check") == "term_added"}
     sub_replies: list[str] = []
     query = next((e.get("query") for e in events if e.get("event") == Kind.RUN_START), None)
     for e in events:
@@ -108,6 +117,8 @@ def classify(trajectory: str | Path) -> list[str]:
                 found.add("context_answer")
             if empty_outcome(out, err) and line_tests(code):
                 found.add("empty_search")
+            elif out.strip() and not err and isinstance(query, str) and e.get("turn") not in mended_turns:
+                missing.extend(left_out(code, query))
             seen.extend([out, err or ""])
         elif kind == Kind.SUB_CALL:
             prompt = e.get("prompt")
@@ -120,12 +131,17 @@ def classify(trajectory: str | Path) -> list[str]:
                     found.add("sub_refusal")
         elif kind == Kind.LOOP_CHECK and e.get("check") in ("short_sub_prompt", "written_sub_prompt"):
             found.add("sub_prompt_no_data")
+        elif kind == Kind.LOOP_CHECK and e.get("check") == "term_added":
+            found.add("term_left_out")
         elif kind == Kind.FINAL_REFUSED and "nothing the model saw" in str(e.get("reason")):
             found.add("unsupported_final")
         elif kind == Kind.FINAL_REFUSED:
             reason = str(e.get("reason"))
             found.update(mode for words, mode in _REFUSED if words in reason)
     _block_cascade(events, found)
+    shown = "\n".join(seen)
+    if any(term in shown for term in missing):
+        found.add("term_left_out")
     if isinstance(answer, str):
         if answer.strip() == _UNREADY:
             found.add("unready_answer")
