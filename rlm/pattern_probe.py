@@ -224,10 +224,11 @@ def tests_of(code: str) -> tuple[ast.Module, dict[int, Test]] | None:
     return tree, found
 
 
-def count_passing(tests: list[Test], lines: list[str], seconds: float = PROBE_SECONDS) -> int | None:
-    """How many of `lines` pass every one of `tests`; None when that takes over `seconds`."""
+def count_passing(tests: list[Test], lines: list[str], deadline: float) -> int | None:
+    """How many of `lines` pass every one of `tests`; None when that goes past `deadline` (of
+    time.monotonic())."""
     try:
-        return _count(tests, lines, time.monotonic() + seconds)[0]
+        return _count(tests, lines, deadline)[0]
     except (TimeoutError, regex.error, RecursionError, MemoryError, OverflowError):
         return None
 

@@ -17,15 +17,17 @@ rebuilt from its syntax tree (its comments are lost); nothing of it is run on th
 from __future__ import annotations
 
 import ast
+import time
 from dataclasses import dataclass
 
 import regex
 
-from rlm.pattern_probe import Test, count_passing, tests_of
+from rlm.pattern_probe import PROBE_SECONDS, Test, count_passing, tests_of
 
 __all__ = ["TermMend", "asking_sentence", "left_out", "question_terms", "term_mend"]
 
 MAX_TERMS = 8
+QUESTION_CHARS = 4000  # the head of a question its terms are read from
 MAX_TERM_CHARS = 80
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
@@ -58,9 +60,9 @@ class TermMend:
 def asking_sentence(question: str) -> str:
     """The sentences of `question` that ask (end in `?` or start with a question word); all of it
     when none does."""
-    sentences = [s.group() for s in _SENTENCE.finditer(question)]
+    sentences = [s.group() for s in _SENTENCE.finditer(question[:QUESTION_CHARS])]
     asking = [s for s in sentences if s.rstrip().endswith("?")] or [s for s in sentences if _ASKING.match(s)]
-    return " ".join(asking) if asking else question
+    return " ".join(asking) if asking else question[:QUESTION_CHARS]
 
 
 def question_terms(question: str) -> list[str]:
@@ -72,7 +74,7 @@ def question_terms(question: str) -> list[str]:
         found.append(next(g for g in match.groups() if g is not None).strip())
     dates = list(_DATE.finditer(sentence))
     # a date that bounds a range ("after 1 May 2024", "2024-03-01 to 2024-03-31") is no key to test
-    if len(dates) == 1 and not _BOUND.search(sentence[:dates[0].start()]):
+    if len(dates) == 1 and not _BOUND.search(sentence[max(0, dates[0].start() - 80):dates[0].start()]):
         found.append(dates[0].group())
     for match in _TOKEN.finditer(sentence):
         token = match.group().rstrip(".,:;=?!").lstrip("=")
@@ -85,22 +87,23 @@ def question_terms(question: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def term_mend(code: str, question: str, lines: list[str]) -> TermMend | None:
+def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE_SECONDS) -> TermMend | None:
     """`code` with the first of the question's terms it leaves out added to its first loop that
     tests its lines, where lines of `lines` (the context's start) pass that loop's tests with the
-    term and others pass them without it; None otherwise."""
+    term and others pass them without it; None otherwise, or when the tries take over `seconds`."""
+    deadline = time.monotonic() + seconds
     if not lines:
         return None
     found = _left_out(code, question)
     if found is None:
         return None
     terms, tree, (node, variable, kept) = found
-    before = count_passing(kept, lines)
+    before = count_passing(kept, lines, deadline)
     if not before:
         return None
     for term in terms:
         added, expression = _term_test(term, variable)
-        after = count_passing([*kept, added], lines)
+        after = count_passing([*kept, added], lines, deadline)
         if after is None or not 0 < after < before:
             continue
         mended = _with_test(tree, node, expression)

@@ -60,3 +60,26 @@ def test_read_off_topic_passes_once_over_the_pieces_whatever_the_question_s_word
     found = read_off_topic("Vellin", question, seen, names=True)
     assert time.monotonic() - start < 1.0
     assert found is not None and found[0] == "Ottilie Crane"
+
+
+def test_a_term_mend_stops_at_its_time_and_reads_only_a_questions_head() -> None:
+    from rlm.borrowed_mend import pointed_value
+    from rlm.question_terms import question_terms, term_mend
+
+    # a backtracking test over long lines, eight terms to try: the whole try is bounded by one limit
+    lines = ["a" * 5000 + "b term-1 T-2 X-3 Y-4 Z-5 W-6 V-7 U-8"] * 2000 + ["c"] * 2000
+    question = "How many lines hold " + ", ".join(f"'{t}'" for t in "term-1 T-2 X-3 Y-4 Z-5 W-6 V-7 U-8".split()) + "?"
+    code = "import re\nprint(sum(1 for line in context.splitlines() if re.search(r'(a+)+$', line)))"
+    start = time.monotonic()
+    assert term_mend(code, question, lines, seconds=0.3) is None
+    assert time.monotonic() - start < 2.0
+    # a question of megabytes: its terms come from its head only
+    start = time.monotonic()
+    terms = question_terms("How many 'x-1' lines? " + "Is T-9 there? " * 500_000)
+    assert time.monotonic() - start < 2.0 and len(terms) <= 8
+    # a borrowed value over 2 MB of lines naming the subject: linear
+    start = time.monotonic()
+    many = ['{"user": "u-%04d", "action": "delete_repository", "resource": "lumen-api"}' % (i % 9999)
+            for i in range(25_000)]
+    assert pointed_value("u-1013", "lumen-api", 'Exactly one user deleted "lumen-api". How many?', many) is None
+    assert time.monotonic() - start < 3.0
