@@ -68,7 +68,7 @@ def test_a_term_mend_stops_at_its_time_and_reads_only_a_questions_head() -> None
 
     # a backtracking test over long lines, eight terms to try: the whole try is bounded by one limit
     lines = ["a" * 5000 + "b term-1 T-2 X-3 Y-4 Z-5 W-6 V-7 U-8"] * 2000 + ["c"] * 2000
-    question = "How many lines hold " + ", ".join(f"'{t}'" for t in "term-1 T-2 X-3 Y-4 Z-5 W-6 V-7 U-8".split()) + "?"
+    question = "How many lines hold " + ", ".join(f"'{t}'" for t in ["term-1", "T-2", "X-3", "Y-4", "Z-5", "W-6", "V-7", "U-8"]) + "?"
     code = "import re\nprint(sum(1 for line in context.splitlines() if re.search(r'(a+)+$', line)))"
     start = time.monotonic()
     assert term_mend(code, question, lines, seconds=0.3) is None
