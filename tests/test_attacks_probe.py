@@ -79,7 +79,7 @@ def test_a_term_mend_stops_at_its_time_and_reads_only_a_questions_head() -> None
     assert time.monotonic() - start < 2.0 and len(terms) <= 8
     # a borrowed value over 2 MB of lines naming the subject: linear
     start = time.monotonic()
-    many = ['{"user": "u-%04d", "action": "delete_repository", "resource": "lumen-api"}' % (i % 9999)
+    many = [f'{{"user": "u-{i % 9999:04d}", "action": "delete_repository", "resource": "lumen-api"}}'
             for i in range(25_000)]
     assert pointed_value("u-1013", "lumen-api", 'Exactly one user deleted "lumen-api". How many?', many) is None
     assert time.monotonic() - start < 3.0
