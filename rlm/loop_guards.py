@@ -153,12 +153,14 @@ def invented_values(answer: str, seen: str, question: str) -> bool:
 
 def restates_question(answer: str, question: str) -> bool:
     """Is `answer` only words of the question (at least one of four letters or more), with no
-    number, where the question offers no choice ("checkout outage" for "Why did the checkout
-    outage happen?")?"""
+    number the question does not give, where the question offers no choice ("checkout outage" or
+    "checkout outage on 1 December 2024" for "Why did the checkout outage on 1 December 2024
+    happen?")?"""
     text = answer.strip()
     words = {w.lower() for w in _WORD.findall(text)}
     asked = question[:4000]
-    if not words or _numbers(text) or len(text) > 200 or re.search(r"\bor\b", asked, re.IGNORECASE):
+    if not words or not _numbers(text) <= _numbers(asked) or len(text) > 200 \
+            or re.search(r"\bor\b", asked, re.IGNORECASE):
         return False
     return words <= {w.lower() for w in _WORD.findall(asked)}
 

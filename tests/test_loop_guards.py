@@ -854,6 +854,17 @@ def test_an_answer_that_only_restates_the_question_is_questioned_once(make_rlm):
     assert result.answer == "Alpha" and not events(result, "final_refused")
 
 
+def test_a_restatement_may_hold_the_questions_own_numbers():
+    # Qwen2.5-Coder-1.5B answered "checkout outage on 1 December 2024", shown the incident's cause
+    from rlm.loop_guards import restates_question
+
+    question = "Why did the checkout outage on 1 December 2024 happen? Answer with a short phrase naming the cause."
+    assert restates_question("checkout outage on 1 December 2024", question)
+    assert not restates_question("checkout outage on 2 December 2024", question)  # a number it does not give
+    assert not restates_question("a fibre cut on 1 December 2024", question)
+    assert not restates_question("1843", "In which year was the Amber Gull launched, 1843 or 1844?")
+
+
 def test_numbers_the_question_gives_are_no_invention():
     from rlm.loop_guards import invented_values
 
