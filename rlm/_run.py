@@ -55,6 +55,7 @@ from rlm.loop_guards import (
     supported,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
+from rlm.namesakes import speaking_of
 from rlm.notes_hook import NotesHook
 from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome, mended_code
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
@@ -602,8 +603,17 @@ class Run:
             if self.config.answer_check else None
         if objection is not None:
             note = objection.note
-            if objection.pieces:
-                reading = await self._fresh_reading(objection.pieces, turn)
+            pieces = objection.pieces
+            if objection.about is not None and not pieces and self.probe is not None:
+                # no output shows where the subject and the question's words meet: the context's start may
+                subject, words = objection.about
+                probe = self.probe
+                pieces = tuple(await self.blocking(lambda: speaking_of(subject, list(words), probe.text())))
+                if pieces:
+                    note += "\n" + prompts.context_speaks(subject, list(pieces))
+                    self.seen.append("\n".join(pieces))  # the context's own text, now shown to the model
+            if pieces:
+                reading = await self._fresh_reading(pieces, turn)
                 if reading is not None and reading.strip(" .").lower() != answer.strip(" .").lower():
                     note += "\n" + prompts.fresh_reading(reading)
             if objection.borrowed is not None:

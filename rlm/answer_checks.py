@@ -69,6 +69,7 @@ class Objection:
     note: str
     pieces: tuple[str, ...] = ()  # printed text where the subject and the question's words meet, to read anew
     borrowed: tuple[str, str] | None = None  # a value the code searched for, and the subject it left out
+    about: tuple[str, tuple[str, ...]] | None = None  # the subject, and the question's words the answer's text lacks
 
 
 @dataclass
@@ -170,7 +171,7 @@ class AnswerChecks:
                 objection = self._ask("relation", "the answer was read beside the subject in text about something else",
                                       prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
                                                                self.context_is_text, speaking))
-                return replace(objection, pieces=tuple(speaking or ()))
+                return replace(objection, pieces=tuple(speaking or ()), about=(off[0], tuple(off[1])))
         return None
 
     def code_holding(self, value: str) -> str | None:

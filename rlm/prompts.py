@@ -467,6 +467,11 @@ def off_topic_answer(preview: str, subject: str, words: list[str], sentences: li
     return text + " (if your answer is right, give it again as it is)."
 
 
+def context_speaks(subject: str, pieces: list[str]) -> str:
+    """Where the context (not yet any output) names `subject` and says the question's words."""
+    return f"The context itself names {subject!r} and speaks of them here:\n{_listed(pieces)}"
+
+
 def fresh_reading_messages(question: str, pieces: list[str]) -> list[dict[str, str]]:
     """A call that shows only the question and the printed `pieces` where its subject and words meet."""
     return [{"role": "system", "content": "You answer a question from a few lines of a document, and from nothing "

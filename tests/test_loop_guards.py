@@ -821,20 +821,39 @@ def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_ques
     with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
                                             "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
-        reading, told = prompt_of(server, 4), prompt_of(server, 5)
+        # the first refusal read the context's pieces (call 2); the second reading, of the same pieces, is
+        # answered by the call cache
+        reading, told = prompt_of(server, 2), prompt_of(server, 5)
     assert "The output you printed speaks of them here:\n- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'" in told
     assert "Read in a new call that saw only the question and these lines, they answer: 'Oldbury'." in told
     assert "In 1945, Ottilie Crane moved her laboratory to Oldbury." in reading and question in reading
     assert "born in Vellin" not in reading and "```repl" not in reading
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer was read beside the subject in text about something else"] * 2
-    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "fresh_reading"] == [4]
+    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "fresh_reading"] == [2, 4]
     assert result.answer == "Oldbury"
     # with nothing new shown, the same answer given again stands (the model may know better than the reading)
     with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
                                             "FINAL(Vellin)")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == "Vellin" and len(events(result, "final_refused")) == 2
+
+
+def test_an_off_topic_answer_no_output_speaks_against_is_shown_where_the_context_does(make_rlm):
+    # Qwen2.5-Coder-1.5B read "Ottilie Crane was born in Vellin" and printed nothing about the laboratory
+    filler = "".join(f"In the year of the flood, Town{i} met about the mill.\n" for i in range(1500))
+    text = filler + "Ottilie Crane was born in Vellin.\n" + filler + "In 1945, Ottilie Crane moved her laboratory to Oldbury.\n"
+    question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
+    look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
+    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", "FINAL(Oldbury)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        reading, told = prompt_of(server, 2), prompt_of(server, 3)
+    assert ("The context itself names 'Ottilie Crane' and speaks of them here:\n"
+            "- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'") in told
+    assert "they answer: 'Oldbury'" in told and "moved her laboratory to Oldbury" in reading
+    assert result.answer == "Oldbury"  # shown by the note, the context's own words support it
+    assert [e["reason"] for e in events(result, "final_refused")] == [
+        "the answer was read beside the subject in text about something else"]
 
 
 def test_an_answer_that_only_restates_the_question_is_questioned_once(make_rlm):
@@ -884,7 +903,7 @@ def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_
               "    print(repr(context[max(0, m.start() - 40):m.end() + 60]))\n```")
     with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
         result = make_rlm(server).completion(text, question)
-        told = prompt_of(server, 5)
+        told = server.calls_to("root")[-1].prompt  # the turn after the second refusal
     assert "The output you printed speaks of them here:\n- 'Warranty: 6 months'" in told
     assert "they answer: '6 months'. If that is right, give it: FINAL(6 months)" in told
     assert result.answer == "6"
@@ -892,5 +911,5 @@ def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_
     for reading in ("36", "NONE", "I cannot answer that from these lines."):
         with ScriptedServer({"root": reading_as(reading, look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
             result = make_rlm(server).completion(text, question)
-            told = prompt_of(server, 5)
+            told = server.calls_to("root")[-1].prompt
         assert "Read in a new call" not in told and result.answer == "6"
