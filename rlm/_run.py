@@ -132,6 +132,7 @@ class Run:
         self.unchecked_refusal = False  # a final answer was refused and no code has run since
         self.found_nothing = False  # the last cell's search found nothing, and was told why
         self.term_mends: dict[str, int] = {}  # a term of the question -> the cells run again with it
+        self.readings: dict[str, str] = {}  # a refused answer (plain) -> the fresh reading offered against it
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
@@ -536,6 +537,7 @@ class Run:
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
         if code_final is not None:
+            code_final = self._read_instead(code_final, turn)
             if await self._answer_stands(obs, turn, code_final, same_step=True):
                 return obs, code_final
             await self.blocking(self.sb.reset_answer)
@@ -568,9 +570,20 @@ class Run:
             answer = value
         else:
             answer = reply.final or ""
+        answer = self._read_instead(answer, turn)
         if not await self._answer_stands(obs, turn, answer, same_step=bool(reply.code)):
             return obs, None
         return obs, answer
+
+    def _read_instead(self, answer: str, turn: int) -> str:
+        """The fresh reading offered against `answer`, where the model gives that refused answer
+        again over it (a small model gave 36 twice more over a reading of 6 from its own printed
+        'Warranty: 6 months'); the reading then meets the answer checks in its place. Else `answer`."""
+        reading = self.readings.pop(_plain(answer), None)
+        if reading is None:
+            return answer
+        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="reading_taken"))
+        return reading
 
     async def _term_mend(self, code: str) -> TermMend | None:
         """`code` with a term of the question its line filter left out (each term at most
@@ -614,8 +627,9 @@ class Run:
                     self.seen.append("\n".join(pieces))  # the context's own text, now shown to the model
             if pieces:
                 reading = await self._fresh_reading(pieces, turn)
-                if reading is not None and reading.strip(" .").lower() != answer.strip(" .").lower():
+                if reading is not None and _plain(reading) != _plain(answer):
                     note += "\n" + prompts.fresh_reading(reading)
+                    self.readings[_plain(answer)] = reading
             if objection.borrowed is not None:
                 note = await self._replace_borrowed(obs, turn, *objection.borrowed) or note
             self._refuse_final(obs, turn, objection.reason, note)
@@ -814,6 +828,11 @@ WALL_GRACE_S = 2.0  # past the wall budget, the time left to the last call and t
 PLAIN_ANSWER_CHARS = 300
 READING_CHARS = 120  # the most of a fresh reading's answer that is offered
 MAX_TERM_MENDS = 2  # cells run again with one term of the question, in a run
+
+
+def _plain(answer: str) -> str:
+    """`answer` as two spellings of one answer compare: its case, outer spaces, quotes and full stop left out."""
+    return answer.strip().strip("`'\"").strip().rstrip(".").strip().casefold()
 
 
 class CostRefused(ModelError):

@@ -817,26 +817,30 @@ def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_ques
     question = "To which city did Ottilie Crane move her laboratory? Answer with the city name only."
     look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
     around = "```repl\nprint([l for l in context.splitlines() if 'Ottilie' in l])\n```"
-    # the fifth call reads the pieces anew: it sees only the question and them
-    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
+    # with no reading to offer (NONE), the second refusal shows the pieces the output now holds
+    with ScriptedServer({"root": reading_as("NONE", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
                                             "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
-        # the first refusal read the context's pieces (call 2); the second reading, of the same pieces, is
-        # answered by the call cache
-        reading, told = prompt_of(server, 2), prompt_of(server, 5)
+        reading, told = prompt_of(server, 2), server.calls_to("root")[-1].prompt
     assert "The output you printed speaks of them here:\n- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'" in told
-    assert "Read in a new call that saw only the question and these lines, they answer: 'Oldbury'." in told
+    assert "Read in a new call" not in told
+    # the reading's call sees only the question and the pieces
     assert "In 1945, Ottilie Crane moved her laboratory to Oldbury." in reading and question in reading
     assert "born in Vellin" not in reading and "```repl" not in reading
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer was read beside the subject in text about something else"] * 2
-    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "fresh_reading"] == [2, 4]
     assert result.answer == "Oldbury"
-    # with nothing new shown, the same answer given again stands (the model may know better than the reading)
-    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
+    # the refused answer given again over a reading that differs: the reading meets the checks in its place
+    with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", "FINAL(Vellin)")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == "Oldbury" and len(events(result, "final_refused")) == 1
+    assert [e["turn"] for e in events(result, "loop_check") if e["check"] == "reading_taken"] == [3]
+    # with no reading to offer and nothing new shown, the same answer given again stands
+    with ScriptedServer({"root": reading_as("NONE", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
                                             "FINAL(Vellin)")}) as server:
         result = make_rlm(server).completion(text, question)
     assert result.answer == "Vellin" and len(events(result, "final_refused")) == 2
+    assert not [e for e in events(result, "loop_check") if e["check"] == "reading_taken"]
 
 
 def test_an_off_topic_answer_no_output_speaks_against_is_shown_where_the_context_does(make_rlm):
@@ -901,11 +905,23 @@ def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_
     look = "```repl\nprint([l for l in context.splitlines() if 'Summit 1 Fan' in l])\n```"
     around = ("```repl\nfor m in list(re.finditer(r'Summit 1 Fan', context))[:5]:\n"
               "    print(repr(context[max(0, m.start() - 40):m.end() + 60]))\n```")
-    with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
+    # the first refusal shows the context's own record and a reading of it; the model gives 6
+    with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", "FINAL(6)")}) as server:
         result = make_rlm(server).completion(text, question)
-        told = server.calls_to("root")[-1].prompt  # the turn after the second refusal
-    assert "The output you printed speaks of them here:\n- 'Warranty: 6 months'" in told
+        told = server.calls_to("root")[-1].prompt
+    assert "The context itself names 'Summit 1 Fan' and speaks of them here:\n- 'Warranty: 6 months'" in told
     assert "they answer: '6 months'. If that is right, give it: FINAL(6 months)" in told
+    assert result.answer == "6"
+    # the model gives 36 twice more (Qwen2.5-Coder-1.5B did, over its own printed 'Warranty: 6 months'): the
+    # reading stands in its place
+    with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", around, "FINAL(36)")}) as server:
+        result = make_rlm(server).completion(text, question)
+    assert result.answer == "6 months"
+    # with no reading, the output's record is shown when it is printed
+    with ScriptedServer({"root": reading_as("NONE", look, "FINAL(36)", around, "FINAL(36)", "FINAL(6)")}) as server:
+        result = make_rlm(server).completion(text, question)
+        told = server.calls_to("root")[-1].prompt
+    assert "The output you printed speaks of them here:\n- 'Warranty: 6 months'" in told
     assert result.answer == "6"
     # a reading that gives the refused answer again, or no answer, is not offered
     for reading in ("36", "NONE", "I cannot answer that from these lines."):
