@@ -69,6 +69,7 @@ from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.typed_answers import AnswerSchema
+from rlm.unanchored import lines_saying
 from rlm.usage import Usage
 from rlm.user_tools import tools_block
 from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
@@ -621,7 +622,9 @@ class Run:
                 # no output shows where the subject and the question's words meet: the context's start may
                 subject, words = objection.about
                 probe = self.probe
-                pieces = tuple(await self.blocking(lambda: speaking_of(subject, list(words), probe.text())))
+                pieces = tuple(await self.blocking(
+                    lambda: speaking_of(subject, list(words), probe.text()) if subject
+                    else lines_saying(list(words), probe.lines())))
                 if pieces:
                     note += "\n" + prompts.context_speaks(subject, list(pieces))
                     self.seen.append("\n".join(pieces))  # the context's own text, now shown to the model

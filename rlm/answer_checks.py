@@ -40,6 +40,7 @@ from rlm.namesakes import (
     sentences_naming,
     speaking_of,
 )
+from rlm.unanchored import unanchored
 
 __all__ = ["AnswerChecks", "Objection", "number_is_read"]
 
@@ -172,6 +173,14 @@ class AnswerChecks:
                                       prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
                                                                self.context_is_text, speaking))
                 return replace(objection, pieces=tuple(speaking or ()), about=(off[0], tuple(off[1])))
+        # a question that names no subject: the answer stands beside its words, or nowhere
+        # (a name or a code: a number printed alone is what a computation prints)
+        bare = unanchored(answer, self.query, seen_text, names=kind == "name", numbers=False) \
+            if "bare" not in self.asked and kind != "number" else None
+        if bare is not None:
+            objection = self._ask("bare", "the answer was seen only in text that says none of the question's words",
+                                  prompts.unanchored_answer(preview, bare))
+            return replace(objection, about=("", tuple(bare)))
         return None
 
     def code_holding(self, value: str) -> str | None:

@@ -103,7 +103,7 @@ def read_apart(answer: str, question: str, seen: str, *, names: bool, numbers: b
     took a value from somewhere else (a town it saw first, for "To which city did Ottilie
     Crane move?"); None when it was read beside a subject, or never seen, or has no such value."""
     subjects = question_subjects(question)
-    values = _answer_values(answer, question, names=names, numbers=numbers) if subjects else []
+    values = answer_values(answer, question, names=names, numbers=numbers) if subjects else []
     if not values:
         return None
     placed = _placed(values, seen, [_whole(s) for s in subjects])
@@ -120,7 +120,7 @@ def read_off_topic(answer: str, question: str, seen: str, *, names: bool,
     Crane move her laboratory?"); None otherwise (values as `read_apart`)."""
     subjects = question_subjects(question)
     words = asked_words(question, subjects)
-    values = _answer_values(answer, question, names=names, numbers=numbers) if subjects and words else []
+    values = answer_values(answer, question, names=names, numbers=numbers) if subjects and words else []
     if not values:
         return None
     whole = [_whole(s) for s in subjects]
@@ -197,8 +197,13 @@ def asked_words(question: str, subjects: list[str]) -> list[str]:
     and plain words: what the question asks of the subject ("move", "laboratory")."""
     named = [s for s in _SENTENCE.split(question[:QUESTION_CHARS]) if any(n in s for n in subjects)]
     own = {w.casefold() for n in subjects for w in _WORD.findall(n)}
-    words = [w.casefold() for s in named for w in _WORD.findall(s)]
-    return list(dict.fromkeys(w for w in words if len(w) >= 3 and w not in _PLAIN_WORDS and w not in own))
+    return [w for w in content_words(" ".join(named)) if w not in own]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` (lowered, once each) of three letters or more that are no plain words."""
+    words = [w.casefold() for w in _WORD.findall(text[:QUESTION_CHARS])]
+    return list(dict.fromkeys(w for w in words if len(w) >= 3 and w not in _PLAIN_WORDS))
 
 
 def stem(word: str) -> str:
@@ -209,7 +214,7 @@ def stem(word: str) -> str:
     return word
 
 
-def _answer_values(answer: str, question: str, *, names: bool, numbers: bool) -> list[str]:
+def answer_values(answer: str, question: str, *, names: bool, numbers: bool) -> list[str]:
     """The values `answer` gives that a question's subject should stand beside: codes; with
     `names`, capitalised words the question does not hold; with `numbers`, its numbers."""
     text = answer.strip().strip(".").strip().strip("'\"`").strip()
@@ -240,7 +245,7 @@ def borrowed_value(codes: list[str], question: str, seen: str) -> tuple[str, str
               if v.casefold() not in asked and not _DATE_START.match(v)]  # a date is no name ("2024-03-01T")
     whole = [_whole(s) for s in skipped]
     for value in list(dict.fromkeys(values))[:MAX_VALUES]:
-        units = _units_holding([value], seen)
+        units = units_holding([value], seen)
         if units and not any(w.search(unit) for unit in units for w in whole):
             return value, skipped[0]
     return None
@@ -310,7 +315,7 @@ def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None
     if not subjects:
         return None
     values = list(dict.fromkeys([text, *(m.group() for m in _CODE_VALUE.finditer(text))]))[:MAX_VALUES]
-    units = _units_holding(values, seen)  # `seen` is split and searched once, whatever the values
+    units = units_holding(values, seen)  # `seen` is split and searched once, whatever the values
     for value in values:
         twin = _read_beside(value, subjects, units)
         if twin is not None:
@@ -318,7 +323,7 @@ def namesake_of(answer: str, question: str, seen: str) -> tuple[str, str] | None
     return None
 
 
-def _units_holding(values: list[str], seen: str) -> list[str]:
+def units_holding(values: list[str], seen: str) -> list[str]:
     """The pieces of the latest `seen` (up to 4,000 characters each) that hold one of `values`."""
     any_value = re.compile("|".join(_answer_in(v).pattern for v in values), re.IGNORECASE)
     return [u for u in _UNIT_BREAK.split(seen[-_SCAN_CHARS:]) if len(u) <= 4000 and any_value.search(u)]

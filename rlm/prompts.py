@@ -468,8 +468,19 @@ def off_topic_answer(preview: str, subject: str, words: list[str], sentences: li
 
 
 def context_speaks(subject: str, pieces: list[str]) -> str:
-    """Where the context (not yet any output) names `subject` and says the question's words."""
+    """Where the context (not yet any output) names `subject` (or, with none, says the most of the
+    question's words) and says the question's words."""
+    if not subject:
+        return f"The context itself says the question's words here:\n{_listed(pieces)}"
     return f"The context itself names {subject!r} and speaks of them here:\n{_listed(pieces)}"
+
+
+def unanchored_answer(preview: str, words: list[str]) -> str:
+    """An answer to a question that names no subject, seen only in text that says none of its words."""
+    asked = ", ".join(repr(w) for w in words[:6])
+    return (f"Your final answer ({preview!r}) was not accepted yet: the output shows it only in text that says "
+            f"nothing of {asked}, the question's own words, so it may be about something else. Find the lines that "
+            "say those words and answer from them (if your answer is right, give it again as it is).")
 
 
 def fresh_reading_messages(question: str, pieces: list[str]) -> list[dict[str, str]]:

@@ -34,8 +34,16 @@ def events(result, kind):
     return [e for e in read_trajectory(result.trajectory_path) if e["event"] == kind]
 
 
+READING = "You answer a question from a few lines"  # the system prompt of a fresh reading's call
+
+
 def prompt_of(server: ScriptedServer, turn: int) -> str:
-    return server.calls_to("root")[turn].prompt
+    """The prompt of the root model's call `turn` (from 0), fresh readings left out."""
+    return [c.prompt for c in server.calls_to("root") if not c.system.startswith(READING)][turn]
+
+
+def reading_prompts(server: ScriptedServer) -> list[str]:
+    return [c.prompt for c in server.calls_to("root") if c.system.startswith(READING)]
 
 
 # ----- the model's stand-ins for the data -------------------------------------------------
@@ -733,7 +741,9 @@ def test_a_value_searched_for_that_came_from_elsewhere_is_questioned_once(make_r
         result = make_rlm(server).completion(text, question)
         told = prompt_of(server, 2)
     assert "it rests on 'u-1010', which your code looks for" in told and "does not name 'lumen-api'" in told
-    assert "for m in list(re.finditer(r'lumen-api', context))[:5]:" in told
+    # the value the subject's line points to (u-1016, beside delete_repo) put in the cell, which is run again
+    assert "Your code was run again with 'u-1016' in place of 'u-1010'" in told
+    assert f"\n{right_count} [" in told.split("[cell 2] output:")[1]
     assert [e["reason"] for e in events(result, "final_refused")] == [
         "the answer rests on a value seen only away from the question's subject"]
     assert result.answer == str(right_count)
@@ -807,7 +817,7 @@ def test_an_answer_with_numbers_no_output_showed_is_questioned_again(make_rlm):
 def reading_as(reading: str, *replies: str) -> Handler:
     """`script(*replies)`, with `reading` the reply to a fresh reading of printed lines."""
     scripted = script(*replies)
-    return lambda call: reading if call.system.startswith("You answer a question from a few lines") else scripted(call)
+    return lambda call: reading if call.system.startswith(READING) else scripted(call)
 
 
 def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_questions_words_meet(make_rlm):
@@ -821,7 +831,7 @@ def test_an_off_topic_answer_given_again_is_shown_where_the_subject_and_the_ques
     with ScriptedServer({"root": reading_as("NONE", look, "FINAL(Vellin)", around, "FINAL(Vellin)",
                                             "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
-        reading, told = prompt_of(server, 2), server.calls_to("root")[-1].prompt
+        reading, told = reading_prompts(server)[0], server.calls_to("root")[-1].prompt
     assert "The output you printed speaks of them here:\n- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'" in told
     assert "Read in a new call" not in told
     # the reading's call sees only the question and the pieces
@@ -851,7 +861,7 @@ def test_an_off_topic_answer_no_output_speaks_against_is_shown_where_the_context
     look = "```repl\nprint([l for l in context.splitlines() if 'Vellin' in l])\n```"
     with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
-        reading, told = prompt_of(server, 2), prompt_of(server, 3)
+        reading, told = reading_prompts(server)[0], prompt_of(server, 2)
     assert ("The context itself names 'Ottilie Crane' and speaks of them here:\n"
             "- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'") in told
     assert "they answer: 'Oldbury'" in told and "moved her laboratory to Oldbury" in reading

@@ -118,3 +118,12 @@ def test_a_filter_that_left_out_a_term_of_the_question_is_named_from_new_and_old
     assert "term_left_out" in classify(path)
     assert "term_left_out" not in classify(run(tmp_path, "```repl\nprint(context.count('ERROR'))\n```",
                                                "FINAL(1)").trajectory_path)
+
+
+def test_an_answer_beside_none_of_a_subjectless_questions_words_is_named(tmp_path):
+    notes = "Attendees: Lars Eisenberg, Ivo Gruber\n" * 50 + "- Wendel Marchetti to document the cron jobs\n"
+    look = "```repl\nprint(context.splitlines()[:2])\n```"
+    with ScriptedServer({"root": script(look, "FINAL(Lars Eisenberg)", "FINAL(Lars Eisenberg)")}) as server:
+        result = RLM(model="root", base_url=server.url, api_key="k", notes=False, runs_dir=tmp_path / "runs",
+                     max_iterations=4).completion(notes, "Who was given the action item to document the cron jobs?")
+    assert "bare_answer" in classify(result.trajectory_path)

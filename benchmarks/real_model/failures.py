@@ -37,6 +37,9 @@ borrowed_value       a final answer (accepted or not) resting on a value the cod
                      away from the question's subject the code left out (the first user printed)
 off_topic_answer     a final answer (accepted or not) seen beside the subject only in text that says none
                      of the question's words (where she was born, for where she moved her laboratory)
+bare_answer          a final answer (accepted or not) to a question that names no subject, seen only in
+                     text that says none of the asking sentence's words (an attendee's name for who was
+                     given an action item)
 term_left_out        a cell of the model's whose loop tests its lines and printed something, and whose
                      strings leave out a term of the asking sentence that an output of the run shows (all
                      5xx responses counted for the 5xx of /api/checkout; the first five checkout outages
@@ -59,6 +62,7 @@ from rlm.namesakes import echoed_subject, namesake_of, read_apart, read_off_topi
 from rlm.pattern_probe import empty_outcome, line_tests
 from rlm.protocol import failed_marker, parse_reply
 from rlm.question_terms import left_out
+from rlm.unanchored import unanchored
 from sandbox.kernel.protected import rebound_names
 
 _PROTECTED = ("context", "docs", "llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched",
@@ -71,7 +75,8 @@ _REFUSED = (("nothing the model saw", "unsupported_final"), ("longer name", "nam
             ("the context itself", "context_answer"), ("a name the question gives", "subject_answer"),
             ("not of the form", "misformed_answer"), ("count of records", "unchecked_count"),
             ("was seen only away from the question's subject", "apart_answer"),
-            ("rests on a value", "borrowed_value"), ("in text about something else", "off_topic_answer"))
+            ("rests on a value", "borrowed_value"), ("in text about something else", "off_topic_answer"),
+            ("says none of the question's words", "bare_answer"))
 
 
 def classify(trajectory: str | Path) -> list[str]:
@@ -163,6 +168,9 @@ def classify(trajectory: str | Path) -> list[str]:
         if isinstance(query, str) and (kind != "number" or number_is_read(query)) and read_off_topic(
                 answer, query, "\n".join(seen), names=kind == "name", numbers=number_is_read(query)):
             found.add("off_topic_answer")
+        if isinstance(query, str) and kind != "number" and unanchored(
+                answer, query, "\n".join(seen), names=kind == "name", numbers=False):
+            found.add("bare_answer")
         if isinstance(query, str) and unchecked_count(answer, query, [o for o in seen if o]) and not sub_replies \
                 and not _shown_whole(events) and answer.strip() != "0":
             found.add("unchecked_count")

@@ -1,0 +1,57 @@
+"""An answer to a question that names no subject, seen only in text that says none of its words
+(rlm/unanchored.py): alone, and in a run through a scripted server and a real kernel, where the
+context's own lines are shown and read anew."""
+
+from __future__ import annotations
+
+from scripted_server import Handler, ScriptedServer, script
+
+from rlm import RLM, read_trajectory
+from rlm.unanchored import lines_saying, unanchored
+
+QUESTION = ("The context is a folder of meeting notes. Who was given the action item to document the shipping "
+            "cron jobs? Answer with the person's full name only.")
+NOTES = "".join(
+    f"# Sync {i}\nAttendees: Rosa Fairbanks, Lars Eisenberg, Ivo Gruber\n## Discussion\nThe team met about item {i}.\n"
+    f"## Action items\n- Ivo Gruber to {('retire', 'upgrade')[i % 2]} the shipping cron jobs by 2024-0{i % 9 + 1}-01\n"
+    for i in range(300))
+NOTES += "# Sync 301\n## Action items\n- Wendel Marchetti to document the shipping cron jobs by 2024-02-01\n"
+
+
+def reading_as(reading: str, *replies: str) -> Handler:
+    scripted = script(*replies)
+    return lambda call: reading if call.system.startswith("You answer a question from a few lines") else scripted(call)
+
+
+def test_an_answer_seen_only_away_from_the_questions_words_is_named():
+    seen = "['Attendees: Rosa Fairbanks, Lars Eisenberg, Ivo Gruber', '## Discussion']"
+    words = unanchored("Lars Eisenberg", QUESTION, seen, names=True, numbers=False)
+    assert words == ["action", "item", "document", "shipping", "cron", "jobs"]
+    beside = seen + "\n- Lars Eisenberg to document the shipping cron jobs"
+    assert unanchored("Lars Eisenberg", QUESTION, beside, names=True, numbers=False) is None
+    # a question that names its subject is the relation check's, not this one's
+    assert unanchored("Vellin", "To which city did Ottilie Crane move?", "Ottilie Crane, Vellin",
+                      names=True, numbers=False) is None
+
+
+def test_the_lines_that_say_the_most_of_the_questions_words_come_first():
+    shown = lines_saying(["action", "item", "document", "shipping", "cron", "jobs"], NOTES.splitlines())
+    assert shown[0] == "- Wendel Marchetti to document the shipping cron jobs by 2024-02-01"
+    assert len(shown) == 3 and all("shipping cron jobs" in line for line in shown)
+    assert lines_saying(["zebra", "quokka"], NOTES.splitlines()) == []
+
+
+def test_a_run_that_answered_a_name_from_elsewhere_is_shown_the_contexts_lines_and_their_reading(tmp_path):
+    look = "```repl\nprint([l for l in context.splitlines() if 'Lars Eisenberg' in l][:3])\n```"
+    with ScriptedServer({"root": reading_as("Wendel Marchetti", look, "FINAL(Lars Eisenberg)",
+                                            "FINAL(Lars Eisenberg)")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=5,
+                     runs_dir=tmp_path / "runs").completion(NOTES, QUESTION)
+        told = server.calls_to("root")[-1].prompt
+    assert "the output shows it only in text that says nothing of 'action', 'item', 'document'" in told
+    assert ("The context itself says the question's words here:\n"
+            "- '- Wendel Marchetti to document the shipping cron jobs by 2024-02-01'") in told
+    assert "they answer: 'Wendel Marchetti'" in told
+    checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
+    assert "fresh_reading" in checks and "reading_taken" in checks
+    assert result.answer == "Wendel Marchetti"  # the name given again over the reading: the reading stands
