@@ -94,7 +94,7 @@ def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE
     deadline = time.monotonic() + seconds
     if not lines:
         return None
-    found = _left_out(code, question)
+    found = _left_out(code, question, deadline)
     if found is None:
         return None
     terms, tree, (node, variable, kept) = found
@@ -133,8 +133,9 @@ def left_out(code: str, question: str) -> list[str]:
     return found[0] if found is not None else []
 
 
-def _left_out(code: str, question: str) -> tuple[list[str], ast.Module, tuple[ast.AST, str, list[Test]]] | None:
-    parsed = tests_of(code)
+def _left_out(code: str, question: str, deadline: float | None = None,
+              ) -> tuple[list[str], ast.Module, tuple[ast.AST, str, list[Test]]] | None:
+    parsed = tests_of(code, deadline)
     if parsed is None:
         return None
     tree, tests = parsed

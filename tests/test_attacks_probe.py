@@ -83,3 +83,22 @@ def test_a_term_mend_stops_at_its_time_and_reads_only_a_questions_head() -> None
             for i in range(25_000)]
     assert pointed_value("u-1013", "lumen-api", 'Exactly one user deleted "lumen-api". How many?', many) is None
     assert time.monotonic() - start < 3.0
+
+
+def test_compiling_a_cells_many_patterns_stops_at_the_probe_time() -> None:
+    from rlm.question_terms import term_mend
+
+    # ~120 distinct patterns under MAX_UNROLLED that each take ~0.1 s to compile (\X): 20 s of host CPU
+    # for one cell of 4,000 characters, before any search's time limit applies
+    code = "for line in lines:\n    if '503' in line:\n        n += 1\n"
+    for n in range(200):
+        pattern = f"(?:\\X{{{200 + n % 30}}}){{{200 + n // 30}}}"
+        if pattern_probe._unrolled(pattern, 0) <= pattern_probe.MAX_UNROLLED and len(code) < 3950:
+            code += f"re.search(r'{pattern}',l)\n"
+    lines = ["GET /api/checkout 503", "GET /login 503"] * 10
+    start = time.monotonic()
+    term_mend(code, "How many requests for /api/checkout got a 503?", lines, seconds=0.3)
+    assert time.monotonic() - start < 1.5
+    start = time.monotonic()
+    line_tests(code, time.monotonic() + 0.3)
+    assert time.monotonic() - start < 1.5
