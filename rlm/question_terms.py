@@ -147,7 +147,40 @@ def _left_out(code: str, question: str, deadline: float | None = None,
 
 
 def _targets(target: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    """The names a loop's target binds to what it walks (not `self` of `for self.x in lines`)."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Starred):
+        return _targets(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {name for element in target.elts for name in _targets(element)}
+    return set()
+
+
+def _binds_re(tree: ast.Module) -> bool:
+    """Does the cell bind `re` to something other than the module (`re = ...`, `def re`, `import json as re`)?"""
+    for node in ast.walk(tree):
+        bound: list[str | None]
+        if isinstance(node, ast.Import):  # `import re`, `import regex as re`: the module still
+            bound = [a.asname or a.name.partition(".")[0] for a in node.names if a.name not in ("re", "regex")]
+        elif isinstance(node, ast.ImportFrom):
+            bound = [a.asname or a.name for a in node.names]
+        elif isinstance(node, ast.Name):
+            bound = [node.id] if not isinstance(node.ctx, ast.Load) else []
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound = list(node.names)
+        elif isinstance(node, ast.arg):
+            bound = [node.arg]
+        elif isinstance(node, ast.MatchMapping):
+            bound = [node.rest]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
+                               ast.MatchStar)):
+            bound = [node.name]
+        else:
+            continue
+        if "re" in bound:
+            return True
+    return False
 
 
 def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, str, list[Test]] | None:
@@ -177,6 +210,8 @@ def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, st
 
 def _with_test(tree: ast.Module, node: ast.AST, test: ast.expr) -> str | None:
     """The cell rebuilt with `test` required by the loop `node` (the tree is changed in place)."""
+    if isinstance(test, ast.Call) and _binds_re(tree):  # the model's own `re` would stand for the module
+        return None
     if isinstance(node, ast.For):
         failing: ast.expr = ast.Compare(test.left, [ast.NotIn()], test.comparators) if isinstance(test, ast.Compare) \
             else ast.UnaryOp(ast.Not(), test)
@@ -186,7 +221,13 @@ def _with_test(tree: ast.Module, node: ast.AST, test: ast.expr) -> str | None:
     else:
         return None
     if isinstance(test, ast.Call):  # re.search: `re` imported first (again, where the cell imports it)
-        tree.body.insert(0, ast.Import([ast.alias("re")]))
+        # after the docstring and `from __future__` imports, which must come first
+        at = int(bool(tree.body) and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant)
+                 and isinstance(tree.body[0].value.value, str))
+        while at < len(tree.body) and isinstance(tree.body[at], ast.ImportFrom) \
+                and getattr(tree.body[at], "module", None) == "__future__":
+            at += 1
+        tree.body.insert(at, ast.Import([ast.alias("re")]))
     try:
         code = ast.unparse(ast.fix_missing_locations(tree))
         ast.parse(code)

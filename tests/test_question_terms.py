@@ -99,3 +99,37 @@ def test_a_run_has_a_count_that_left_out_the_questions_path_run_again_with_it(tm
     checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert checks.count("term_added") == 1
     assert result.answer == str(CHECKOUT_5XX)  # the cell's own answer (all 5xx) did not end the run
+
+
+CODES = [f"S-{n} 503" for n in (19, 190, 2)] * 10
+CODE_QUESTION = "How many lines have status 503 and code S-19?"
+
+
+def test_a_mended_cell_that_imports_from_future_still_compiles():
+    code = ("from __future__ import annotations\nimport re\nn = 0\nfor line in context.splitlines():\n"
+            "    if re.search('503', line):\n        n += 1\nprint(n)")
+    mend = term_mend(code, CODE_QUESTION, CODES)
+    assert mend is not None and mend.code.startswith("from __future__ import annotations\nimport re\n")
+    namespace: dict[str, object] = {"context": "\n".join(CODES)}
+    exec(compile(mend.code, "<cell>", "exec"), namespace)
+    assert namespace["n"] == 10
+
+
+def test_no_regex_term_test_where_the_cell_binds_re_itself():
+    for binding in ("re = context.splitlines()\n", "import regex as rx, json as re\n", "from mod import re\n", "def re(x):\n    return x\n",
+                    "for re in range(1):\n    pass\n"):
+        code = (binding + "n = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)")
+        assert term_mend(code, CODE_QUESTION, CODES) is None, binding
+    code = "import re\nn = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)"
+    assert term_mend(code, CODE_QUESTION, CODES) is not None  # its own `import re` is no other binding
+    # the code's term is left for the question's next term, with its own test only
+    code = "re = 0\nn = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)"
+    mend = term_mend(code, "How many lines have code S-19 and path /api?", [f"{c} /api" for c in CODES] + CODES)
+    assert mend is not None and mend.term == "/api" and "search" not in mend.code
+
+
+def test_no_term_test_of_a_name_that_is_not_the_loops_line():
+    # `for self.x in lines` walks lines into an attribute: `self` is no line to test
+    for target in ("self.x", "d['k']", "d[i]"):
+        code = f"n = 0\nfor {target} in lines:\n    if '503' in {target.split('.')[0].split('[')[0]}:\n        n += 1"
+        assert term_mend(code, QUESTION, LOG.splitlines()) is None, target
