@@ -24,7 +24,7 @@ import regex
 
 from rlm.pattern_probe import PROBE_SECONDS, Test, count_passing, tests_of
 
-__all__ = ["TermMend", "asking_sentence", "left_out", "question_terms", "term_mend"]
+__all__ = ["TermMend", "asking_sentence", "changes_earlier_values", "left_out", "question_terms", "term_mend"]
 
 MAX_TERMS = 8
 QUESTION_CHARS = 4000  # the head of a question its terms are read from
@@ -44,6 +44,8 @@ _SENTENCE = regex.compile(r"[^.?!\n]+(?:[.?!]+|$)")
 _ASKING = regex.compile(r"^\s*(?:how|what|which|who|whom|whose|when|where|why|is|are|was|were|do|does|did|in which|"
                         r"to which|on which|at which|for which|from which|count|list|give|name|find)\b", regex.I)
 _NUMBER = regex.compile(r"^[\d.,:/-]+$")
+# methods that change their value in place: a cell run again adds to what its first run left there
+_IN_PLACE = {"append", "extend", "add", "update", "insert", "appendleft", "extendleft", "setdefault"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE
     if found is None:
         return None
     terms, tree, (node, variable, kept) = found
+    if changes_earlier_values(tree):
+        return None
     before = count_passing(kept, lines, deadline)
     if not before:
         return None
@@ -110,6 +114,38 @@ def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE
         if mended is not None:
             return TermMend(term, ast.unparse(expression), mended, before, after)
     return None
+
+
+def changes_earlier_values(tree: ast.AST) -> bool:
+    """Does the cell change in place a value it does not make itself (`hits.append(line)`, `n += 1`,
+    `counts[k] += 1`, where `hits`, `n` and `counts` are an earlier cell's)? Run a second time, it
+    would add to what its first run left: 100 lines found, then 100 + 40 printed for the 40."""
+    changed: set[str] = set()
+    augmented: set[int] = set()
+    for node in ast.walk(tree):
+        target: ast.expr | None = None
+        if isinstance(node, ast.AugAssign):
+            target = node.target
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _IN_PLACE:
+            target = node.func.value
+        while isinstance(target, (ast.Subscript, ast.Attribute)):
+            target = target.value
+        if isinstance(target, ast.Name):
+            changed.add(target.id)
+            augmented.add(id(target))
+    if not changed:
+        return False
+    made: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in augmented:
+            made.add(node.id)
+        elif isinstance(node, ast.arg):
+            made.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            made.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            made.add(node.name)
+    return not changed <= made
 
 
 def _term_test(term: str, variable: str) -> tuple[Test, ast.expr]:

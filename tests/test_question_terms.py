@@ -133,3 +133,23 @@ def test_no_term_test_of_a_name_that_is_not_the_loops_line():
     for target in ("self.x", "d['k']", "d[i]"):
         code = f"n = 0\nfor {target} in lines:\n    if '503' in {target.split('.')[0].split('[')[0]}:\n        n += 1"
         assert term_mend(code, QUESTION, LOG.splitlines()) is None, target
+
+
+def test_a_cell_that_adds_to_an_earlier_cells_list_is_not_run_again(tmp_path):
+    # run again, `hits.append` adds the filtered lines to the ones its first run left: 100 + 40 = 140
+    setup = "```repl\nimport re\nhits = []\nprint('ready')\n```"
+    loop = ("```repl\nfor line in context.splitlines():\n    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n"
+            "    if m and m.group(1).startswith('5'):\n        hits.append(line)\nprint(len(hits))\n```")
+    with ScriptedServer({"root": script(setup, loop, f"FINAL({CHECKOUT_5XX})")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                     runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
+    assert str(FIVE_XX + CHECKOUT_5XX) not in [c["stdout"].strip() for c in cells]
+    assert [c["stdout"].strip() for c in cells] == ["ready", str(FIVE_XX)]
+    # the same loop with its own list is run again with the term
+    own = "hits = []\n" + loop.removeprefix("```repl\n").removesuffix("```")
+    assert term_mend(own, QUESTION, LOG.splitlines()) is not None
+    for changes in ("n += 1", "counts[line] += 1", "seen.add(line)", "hits.extend([line])"):
+        code = f"for line in context.splitlines():\n    if '503' in line:\n        {changes}\nprint(1)"
+        assert term_mend(code, QUESTION, LOG.splitlines()) is None, changes
+        assert term_mend("n = 0\ncounts = {}\nseen = set()\nhits = []\n" + code, QUESTION, LOG.splitlines()) is not None
