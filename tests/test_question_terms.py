@@ -153,3 +153,19 @@ def test_a_cell_that_adds_to_an_earlier_cells_list_is_not_run_again(tmp_path):
         code = f"for line in context.splitlines():\n    if '503' in line:\n        {changes}\nprint(1)"
         assert term_mend(code, QUESTION, LOG.splitlines()) is None, changes
         assert term_mend("n = 0\ncounts = {}\nseen = set()\nhits = []\n" + code, QUESTION, LOG.splitlines()) is not None
+
+
+def test_no_answer_of_the_reply_whose_cell_was_run_again_is_taken(tmp_path):
+    # the reply's FINAL, FINAL_VAR(n) (now the mended cell's n) or a later block's answer: all given
+    # before the model read the mended cell's output; taken, even with the answer checks off
+    count = ("```repl\nimport re\nn = 0\nfor line in context.splitlines():\n"
+             "    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n    if m and m.group(1).startswith('5'):\n"
+             "        n += 1\nprint(n)\n```\n")
+    later = "```repl\nanswer['content'] = str(n)\nanswer['ready'] = True\n```"
+    for reply in (count + f"FINAL({FIVE_XX})", count + "FINAL_VAR(n)", count + later):
+        with ScriptedServer({"root": script(reply, "FINAL(41)")}) as server:
+            result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                         answer_check=False, runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+        trajectory = list(read_trajectory(result.trajectory_path))
+        assert [e["check"] for e in trajectory if e["event"] == "loop_check"].count("term_added") == 1
+        assert result.answer == "41", reply
