@@ -535,7 +535,10 @@ def _compiled(pattern: str, flags: int) -> regex.Pattern[str]:
     regex.error for one whose fixed counts would write out more than MAX_UNROLLED items."""
     if _unrolled(pattern, flags) > MAX_UNROLLED:
         raise regex.error("a pattern too large to compile")
-    return regex.compile(pattern, flags, cache_pattern=False)
+    try:
+        return regex.compile(pattern, flags, cache_pattern=False)
+    except ValueError as e:  # flags that clash, `(?au)`: the engine's ValueError, not its error
+        raise regex.error(str(e)) from None
 
 
 def _unrolled(pattern: str, flags: int) -> int:
