@@ -478,7 +478,7 @@ class Run:
             return obs, None
         self.last_plain = None
         code_final = None
-        failed = False
+        failed = term_added = False
         self.repeated_cells = 0
         for index, code in enumerate(reply.code):
             if failed:  # the blocks after a failing one rest on it: they are not run
@@ -513,6 +513,7 @@ class Run:
                     self.checks.remember(mend.code, added.stdout)
                     obs.notes.append(prompts.term_added(mend.term, mend.test, added.cell))
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="term_added"))
+                    term_added = True
                     if result.final is not None or added.final is not None:
                         await self.blocking(self.sb.reset_answer)
                     result = replace(result, final=None)
@@ -537,6 +538,13 @@ class Run:
             self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="copied_example"))
         obs.notes.extend(dict.fromkeys(self.pending_notes))
         self.pending_notes.clear()
+        if term_added and (code_final is not None or reply.has_final):
+            # given before the model read the output of its cell run again (a later block's answer or
+            # FINAL_VAR reads the mended cell's values)
+            await self.blocking(self.sb.reset_answer)
+            self._refuse_final(obs, turn, "given before the output of the cell run again with the question's term",
+                               prompts.TERM_FINAL)
+            return obs, None
         if code_final is not None:
             code_final = self._read_instead(code_final, turn)
             if await self._answer_stands(obs, turn, code_final, same_step=True):

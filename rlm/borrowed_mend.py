@@ -13,10 +13,12 @@ again with it in place of the borrowed one. Nothing of the cell is run on the ho
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
 from rlm.namesakes import QUESTION_CHARS, asked_words, stem
+from rlm.question_terms import changes_earlier_values
 
 __all__ = ["Pointed", "pointed_value", "shape_of", "with_value"]
 
@@ -77,8 +79,14 @@ def pointed_value(value: str, subject: str, question: str, lines: list[str]) -> 
 
 def with_value(code: str, value: str, replacement: str) -> str | None:
     """`code` with `value` (where it stands whole) replaced by `replacement`; None where it does
-    not stand in it."""
+    not stand in it, or where the cell changes in place values of an earlier cell (run again, it
+    would add to what its first run left there)."""
     pattern = _whole(value)
     if not pattern.search(code):
+        return None
+    try:
+        if changes_earlier_values(ast.parse(code)):
+            return None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return pattern.sub(lambda _: replacement, code)

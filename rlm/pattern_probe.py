@@ -109,10 +109,12 @@ class ContextProbe:
 
     def misses(self, code: str) -> list[Miss]:
         """What the tests `code` spells out find nothing of, and why (empty when it spells none)."""
-        groups = line_tests(code)
+        deadline = time.monotonic() + PROBE_SECONDS
+        groups = line_tests(code, deadline)
         if not groups:
             return []
-        return find_misses(groups, self.text(), cut_short=self.cut_short, lines=self.lines())
+        return find_misses(groups, self.text(), cut_short=self.cut_short, lines=self.lines(),
+                           seconds=max(0.0, deadline - time.monotonic()))
 
     def text(self) -> str:
         """The start of the context, read the first time it is asked for."""
@@ -170,9 +172,10 @@ def empty_outcome(stdout: str, error: str | None) -> bool:
     return False
 
 
-def line_tests(code: str) -> list[Group]:
+def line_tests(code: str, deadline: float | None = None) -> list[Group]:
     """The tests `code` spells out, each a list: one test, or several joined by `and` on the
-    same line variable (in the order written). At most MAX_TESTS tests in all."""
+    same line variable (in the order written). At most MAX_TESTS tests in all; those found by
+    `deadline` (of time.monotonic()) where one is given (each regex found is compiled on the host)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -183,6 +186,8 @@ def line_tests(code: str) -> list[Group]:
     seen: set[tuple[Test, ...]] = set()
     inside_and: set[int] = set()
     for node in ast.walk(tree):
+        if _past(deadline):
+            break
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
             tests = [_test(value, names, source) for value in node.values]
             joined = [t for t in tests if t is not None]
@@ -192,6 +197,8 @@ def line_tests(code: str) -> list[Group]:
                 seen.add(tuple(joined))
                 found.append(Group(joined, source.exact(node) if len(joined) == len(tests) else None))
     for node in ast.walk(tree):
+        if _past(deadline):
+            break
         if id(node) in inside_and:
             continue
         test = _test(node, names, source)
@@ -208,8 +215,9 @@ def line_tests(code: str) -> list[Group]:
     return out
 
 
-def tests_of(code: str) -> tuple[ast.Module, dict[int, Test]] | None:
-    """`code` parsed, and the tests it spells out, by the id of their node; None where it does not parse."""
+def tests_of(code: str, deadline: float | None = None) -> tuple[ast.Module, dict[int, Test]] | None:
+    """`code` parsed, and the tests it spells out, by the id of their node; None where it does not
+    parse, or its tests are not all found by `deadline` (of time.monotonic()) where one is given."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -218,6 +226,8 @@ def tests_of(code: str) -> tuple[ast.Module, dict[int, Test]] | None:
     source = _Source(code)
     found = {}
     for node in ast.walk(tree):
+        if _past(deadline):  # compiling a cell's patterns is not bounded by the engine's time limit
+            return None
         test = _test(node, names, source)
         if test is not None:
             found[id(node)] = test
@@ -258,6 +268,10 @@ def _whole_lines(text: str, cut_short: bool) -> list[str]:
     if cut_short and len(lines) > 1:
         lines.pop()  # cut in the middle
     return lines
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _left(deadline: float) -> float:
@@ -521,7 +535,10 @@ def _compiled(pattern: str, flags: int) -> regex.Pattern[str]:
     regex.error for one whose fixed counts would write out more than MAX_UNROLLED items."""
     if _unrolled(pattern, flags) > MAX_UNROLLED:
         raise regex.error("a pattern too large to compile")
-    return regex.compile(pattern, flags, cache_pattern=False)
+    try:
+        return regex.compile(pattern, flags, cache_pattern=False)
+    except ValueError as e:  # flags that clash, `(?au)`: the engine's ValueError, not its error
+        raise regex.error(str(e)) from None
 
 
 def _unrolled(pattern: str, flags: int) -> int:

@@ -219,6 +219,10 @@ MEND_RUN = ("You ran the same code again, which finds nothing; the changed code 
             "after it, as the next cell: read its output (and check it against the question).")
 
 
+TERM_FINAL = ("Your final answer was not accepted: it was given before you read the output of your code run again "
+              "with the question's term (above). Read that output, then answer.")
+
+
 def term_added(term: str, test: str, cell: int) -> str:
     """A cell whose line filter left out a term of the question was run again with `test` added
     to that filter, as `cell`. No count is given: a small model answered with the note's count of

@@ -24,7 +24,7 @@ import regex
 
 from rlm.pattern_probe import PROBE_SECONDS, Test, count_passing, tests_of
 
-__all__ = ["TermMend", "asking_sentence", "left_out", "question_terms", "term_mend"]
+__all__ = ["TermMend", "asking_sentence", "changes_earlier_values", "left_out", "question_terms", "term_mend"]
 
 MAX_TERMS = 8
 QUESTION_CHARS = 4000  # the head of a question its terms are read from
@@ -44,6 +44,8 @@ _SENTENCE = regex.compile(r"[^.?!\n]+(?:[.?!]+|$)")
 _ASKING = regex.compile(r"^\s*(?:how|what|which|who|whom|whose|when|where|why|is|are|was|were|do|does|did|in which|"
                         r"to which|on which|at which|for which|from which|count|list|give|name|find)\b", regex.I)
 _NUMBER = regex.compile(r"^[\d.,:/-]+$")
+# methods that change their value in place: a cell run again adds to what its first run left there
+_IN_PLACE = {"append", "extend", "add", "update", "insert", "appendleft", "extendleft", "setdefault"}
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,12 @@ def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE
     deadline = time.monotonic() + seconds
     if not lines:
         return None
-    found = _left_out(code, question)
+    found = _left_out(code, question, deadline)
     if found is None:
         return None
     terms, tree, (node, variable, kept) = found
+    if changes_earlier_values(tree):
+        return None
     before = count_passing(kept, lines, deadline)
     if not before:
         return None
@@ -110,6 +114,38 @@ def term_mend(code: str, question: str, lines: list[str], seconds: float = PROBE
         if mended is not None:
             return TermMend(term, ast.unparse(expression), mended, before, after)
     return None
+
+
+def changes_earlier_values(tree: ast.AST) -> bool:
+    """Does the cell change in place a value it does not make itself (`hits.append(line)`, `n += 1`,
+    `counts[k] += 1`, where `hits`, `n` and `counts` are an earlier cell's)? Run a second time, it
+    would add to what its first run left: 100 lines found, then 100 + 40 printed for the 40."""
+    changed: set[str] = set()
+    augmented: set[int] = set()
+    for node in ast.walk(tree):
+        target: ast.expr | None = None
+        if isinstance(node, ast.AugAssign):
+            target = node.target
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _IN_PLACE:
+            target = node.func.value
+        while isinstance(target, (ast.Subscript, ast.Attribute)):
+            target = target.value
+        if isinstance(target, ast.Name):
+            changed.add(target.id)
+            augmented.add(id(target))
+    if not changed:
+        return False
+    made: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in augmented:
+            made.add(node.id)
+        elif isinstance(node, ast.arg):
+            made.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            made.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            made.add(node.name)
+    return not changed <= made
 
 
 def _term_test(term: str, variable: str) -> tuple[Test, ast.expr]:
@@ -133,8 +169,9 @@ def left_out(code: str, question: str) -> list[str]:
     return found[0] if found is not None else []
 
 
-def _left_out(code: str, question: str) -> tuple[list[str], ast.Module, tuple[ast.AST, str, list[Test]]] | None:
-    parsed = tests_of(code)
+def _left_out(code: str, question: str, deadline: float | None = None,
+              ) -> tuple[list[str], ast.Module, tuple[ast.AST, str, list[Test]]] | None:
+    parsed = tests_of(code, deadline)
     if parsed is None:
         return None
     tree, tests = parsed
@@ -146,7 +183,40 @@ def _left_out(code: str, question: str) -> tuple[list[str], ast.Module, tuple[as
 
 
 def _targets(target: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    """The names a loop's target binds to what it walks (not `self` of `for self.x in lines`)."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Starred):
+        return _targets(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {name for element in target.elts for name in _targets(element)}
+    return set()
+
+
+def _binds_re(tree: ast.Module) -> bool:
+    """Does the cell bind `re` to something other than the module (`re = ...`, `def re`, `import json as re`)?"""
+    for node in ast.walk(tree):
+        bound: list[str | None]
+        if isinstance(node, ast.Import):  # `import re`, `import regex as re`: the module still
+            bound = [a.asname or a.name.partition(".")[0] for a in node.names if a.name not in ("re", "regex")]
+        elif isinstance(node, ast.ImportFrom):
+            bound = [a.asname or a.name for a in node.names]
+        elif isinstance(node, ast.Name):
+            bound = [node.id] if not isinstance(node.ctx, ast.Load) else []
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound = list(node.names)
+        elif isinstance(node, ast.arg):
+            bound = [node.arg]
+        elif isinstance(node, ast.MatchMapping):
+            bound = [node.rest]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
+                               ast.MatchStar)):
+            bound = [node.name]
+        else:
+            continue
+        if "re" in bound:
+            return True
+    return False
 
 
 def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, str, list[Test]] | None:
@@ -176,6 +246,8 @@ def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, st
 
 def _with_test(tree: ast.Module, node: ast.AST, test: ast.expr) -> str | None:
     """The cell rebuilt with `test` required by the loop `node` (the tree is changed in place)."""
+    if isinstance(test, ast.Call) and _binds_re(tree):  # the model's own `re` would stand for the module
+        return None
     if isinstance(node, ast.For):
         failing: ast.expr = ast.Compare(test.left, [ast.NotIn()], test.comparators) if isinstance(test, ast.Compare) \
             else ast.UnaryOp(ast.Not(), test)
@@ -185,7 +257,13 @@ def _with_test(tree: ast.Module, node: ast.AST, test: ast.expr) -> str | None:
     else:
         return None
     if isinstance(test, ast.Call):  # re.search: `re` imported first (again, where the cell imports it)
-        tree.body.insert(0, ast.Import([ast.alias("re")]))
+        # after the docstring and `from __future__` imports, which must come first
+        at = int(bool(tree.body) and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant)
+                 and isinstance(tree.body[0].value.value, str))
+        while at < len(tree.body) and isinstance(tree.body[at], ast.ImportFrom) \
+                and getattr(tree.body[at], "module", None) == "__future__":
+            at += 1
+        tree.body.insert(at, ast.Import([ast.alias("re")]))
     try:
         code = ast.unparse(ast.fix_missing_locations(tree))
         ast.parse(code)

@@ -83,3 +83,42 @@ def test_a_term_mend_stops_at_its_time_and_reads_only_a_questions_head() -> None
             for i in range(25_000)]
     assert pointed_value("u-1013", "lumen-api", 'Exactly one user deleted "lumen-api". How many?', many) is None
     assert time.monotonic() - start < 3.0
+
+
+def test_compiling_a_cells_many_patterns_stops_at_the_probe_time() -> None:
+    from rlm.question_terms import term_mend
+
+    # ~120 distinct patterns under MAX_UNROLLED that each take ~0.1 s to compile (\X): 20 s of host CPU
+    # for one cell of 4,000 characters, before any search's time limit applies
+    code = "for line in lines:\n    if '503' in line:\n        n += 1\n"
+    for n in range(200):
+        pattern = f"(?:\\X{{{200 + n % 30}}}){{{200 + n // 30}}}"
+        if pattern_probe._unrolled(pattern, 0) <= pattern_probe.MAX_UNROLLED and len(code) < 3950:
+            code += f"re.search(r'{pattern}',l)\n"
+    lines = ["GET /api/checkout 503", "GET /login 503"] * 10
+    start = time.monotonic()
+    term_mend(code, "How many requests for /api/checkout got a 503?", lines, seconds=0.3)
+    assert time.monotonic() - start < 1.5
+    start = time.monotonic()
+    line_tests(code, time.monotonic() + 0.3)
+    assert time.monotonic() - start < 1.5
+
+
+def test_a_pattern_whose_flags_clash_kills_no_run(tmp_path) -> None:
+    # regex.compile raises ValueError (not regex.error) for (?au): the cell's tests are read on the host
+    # for the term mend (a cell that printed) and the search probe (a cell that found nothing)
+    from scripted_server import ScriptedServer, script
+
+    from rlm import RLM
+    from rlm.question_terms import term_mend
+
+    code = ("def f(line):\n    return re.search(r'(?au)x', line)\n"
+            "n = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)")
+    assert term_mend(code, "How many lines for /api/checkout?", ["/api/checkout 503", "/login 503"]) is not None
+    assert [t.kind for g in line_tests(code) for t in g.tests] == ["in"]  # the pattern is not tried
+    log = "/api/checkout 503\n/login 503\n" * 20
+    empty = "```repl\nimport re\nprint(len([l for l in context.splitlines() if re.search(r'(?au)x', l)]))\n```"
+    with ScriptedServer({"root": script(f"```repl\n{code}\n```", empty, "FINAL(20)")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                     runs_dir=tmp_path / "runs").completion(log, "How many lines for /api/checkout got a 503?")
+    assert result.answer == "20"

@@ -60,3 +60,19 @@ def test_a_run_that_searched_a_borrowed_value_has_its_cell_run_again_with_the_po
     assert '"action": "delete_repository", "resource": "lumen-api"' in told
     assert [e["check"] for e in trajectory if e["event"] == "loop_check"].count("value_replaced") == 1
     assert result.answer == str(GOLD)
+
+
+def test_a_cell_that_adds_to_an_earlier_cells_list_is_not_run_again(tmp_path):
+    # run again with the pointed value, `hits.extend` would add its lines to the borrowed value's
+    setup = "```repl\nlines = context.splitlines()\nhits = []\nprint(len(lines))\n```"
+    look = ("```repl\nhits.extend(l for l in lines if 'u-1013' in l and 'login_failed' in l)\nprint(len(hits))\n"
+            "print(hits)\n```")
+    with ScriptedServer({"root": script(setup, look, f"FINAL({BORROWED})", f"FINAL({GOLD})")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=6,
+                     runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+    trajectory = list(read_trajectory(result.trajectory_path))
+    printed = [e["stdout"].split("\n")[0] for e in trajectory if e["event"] == "cell"]
+    assert str(BORROWED + GOLD) not in printed
+    assert "value_replaced" not in [e["check"] for e in trajectory if e["event"] == "loop_check"]
+    assert with_value("hits.extend(l for l in lines if 'u-1013' in l)", "u-1013", "u-1019") is None
+    assert with_value("hits = []\nhits.extend(l for l in lines if 'u-1013' in l)", "u-1013", "u-1019") is not None

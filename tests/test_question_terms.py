@@ -99,3 +99,73 @@ def test_a_run_has_a_count_that_left_out_the_questions_path_run_again_with_it(tm
     checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert checks.count("term_added") == 1
     assert result.answer == str(CHECKOUT_5XX)  # the cell's own answer (all 5xx) did not end the run
+
+
+CODES = [f"S-{n} 503" for n in (19, 190, 2)] * 10
+CODE_QUESTION = "How many lines have status 503 and code S-19?"
+
+
+def test_a_mended_cell_that_imports_from_future_still_compiles():
+    code = ("from __future__ import annotations\nimport re\nn = 0\nfor line in context.splitlines():\n"
+            "    if re.search('503', line):\n        n += 1\nprint(n)")
+    mend = term_mend(code, CODE_QUESTION, CODES)
+    assert mend is not None and mend.code.startswith("from __future__ import annotations\nimport re\n")
+    namespace: dict[str, object] = {"context": "\n".join(CODES)}
+    exec(compile(mend.code, "<cell>", "exec"), namespace)
+    assert namespace["n"] == 10
+
+
+def test_no_regex_term_test_where_the_cell_binds_re_itself():
+    for binding in ("re = context.splitlines()\n", "import regex as rx, json as re\n", "from mod import re\n", "def re(x):\n    return x\n",
+                    "for re in range(1):\n    pass\n"):
+        code = (binding + "n = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)")
+        assert term_mend(code, CODE_QUESTION, CODES) is None, binding
+    code = "import re\nn = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)"
+    assert term_mend(code, CODE_QUESTION, CODES) is not None  # its own `import re` is no other binding
+    # the code's term is left for the question's next term, with its own test only
+    code = "re = 0\nn = 0\nfor line in context.splitlines():\n    if '503' in line:\n        n += 1\nprint(n)"
+    mend = term_mend(code, "How many lines have code S-19 and path /api?", [f"{c} /api" for c in CODES] + CODES)
+    assert mend is not None and mend.term == "/api" and "search" not in mend.code
+
+
+def test_no_term_test_of_a_name_that_is_not_the_loops_line():
+    # `for self.x in lines` walks lines into an attribute: `self` is no line to test
+    for target in ("self.x", "d['k']", "d[i]"):
+        code = f"n = 0\nfor {target} in lines:\n    if '503' in {target.split('.')[0].split('[')[0]}:\n        n += 1"
+        assert term_mend(code, QUESTION, LOG.splitlines()) is None, target
+
+
+def test_a_cell_that_adds_to_an_earlier_cells_list_is_not_run_again(tmp_path):
+    # run again, `hits.append` adds the filtered lines to the ones its first run left: 100 + 40 = 140
+    setup = "```repl\nimport re\nhits = []\nprint('ready')\n```"
+    loop = ("```repl\nfor line in context.splitlines():\n    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n"
+            "    if m and m.group(1).startswith('5'):\n        hits.append(line)\nprint(len(hits))\n```")
+    with ScriptedServer({"root": script(setup, loop, f"FINAL({CHECKOUT_5XX})")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                     runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+    cells = [e for e in read_trajectory(result.trajectory_path) if e["event"] == "cell"]
+    assert str(FIVE_XX + CHECKOUT_5XX) not in [c["stdout"].strip() for c in cells]
+    assert [c["stdout"].strip() for c in cells] == ["ready", str(FIVE_XX)]
+    # the same loop with its own list is run again with the term
+    own = "hits = []\n" + loop.removeprefix("```repl\n").removesuffix("```")
+    assert term_mend(own, QUESTION, LOG.splitlines()) is not None
+    for changes in ("n += 1", "counts[line] += 1", "seen.add(line)", "hits.extend([line])"):
+        code = f"for line in context.splitlines():\n    if '503' in line:\n        {changes}\nprint(1)"
+        assert term_mend(code, QUESTION, LOG.splitlines()) is None, changes
+        assert term_mend("n = 0\ncounts = {}\nseen = set()\nhits = []\n" + code, QUESTION, LOG.splitlines()) is not None
+
+
+def test_no_answer_of_the_reply_whose_cell_was_run_again_is_taken(tmp_path):
+    # the reply's FINAL, FINAL_VAR(n) (now the mended cell's n) or a later block's answer: all given
+    # before the model read the mended cell's output; taken, even with the answer checks off
+    count = ("```repl\nimport re\nn = 0\nfor line in context.splitlines():\n"
+             "    m = re.search(r'HTTP/1.1\\W*(\\d{3})', line)\n    if m and m.group(1).startswith('5'):\n"
+             "        n += 1\nprint(n)\n```\n")
+    later = "```repl\nanswer['content'] = str(n)\nanswer['ready'] = True\n```"
+    for reply in (count + f"FINAL({FIVE_XX})", count + "FINAL_VAR(n)", count + later):
+        with ScriptedServer({"root": script(reply, "FINAL(41)")}) as server:
+            result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=4,
+                         answer_check=False, runs_dir=tmp_path / "runs").completion(LOG, QUESTION)
+        trajectory = list(read_trajectory(result.trajectory_path))
+        assert [e["check"] for e in trajectory if e["event"] == "loop_check"].count("term_added") == 1
+        assert result.answer == "41", reply
