@@ -14,7 +14,9 @@ again with it in place of the borrowed one. Nothing of the cell is run on the ho
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 
 from rlm.namesakes import QUESTION_CHARS, asked_words, stem
@@ -89,4 +91,29 @@ def with_value(code: str, value: str, replacement: str) -> str | None:
             return None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    return pattern.sub(lambda _: replacement, code)
+    # only inside the cell's strings: the value may also stand as a name (`math.log10` for 'log10')
+    spans = _string_spans(code)
+    if spans is None:
+        return None
+    out, at = [], 0
+    for start, end in spans:
+        out.extend([code[at:start], pattern.sub(lambda _: replacement, code[start:end])])
+        at = end
+    out.append(code[at:])
+    mended = "".join(out)
+    return mended if mended != code else None
+
+
+def _string_spans(code: str) -> list[tuple[int, int]] | None:
+    """The offsets of `code`'s string literals (f-strings whole), in order; None where it does not tokenize."""
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    spans = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_START", -1):
+                spans.append((starts[token.start[0] - 1] + token.start[1], starts[token.end[0] - 1] + token.end[1]))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    return spans

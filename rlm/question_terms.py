@@ -223,6 +223,8 @@ def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, st
     """The first loop (a `for`, or a comprehension's `for`) that tests the lines it walks: the
     node, the name of the line, and its tests of that name."""
     loops: list[tuple[tuple[int, int], ast.AST, str, list[Test]]] = []
+    walked = {name for node in ast.walk(tree) if isinstance(node, (ast.For, ast.comprehension))
+              for name in _targets(node.target)}
     for node in ast.walk(tree):
         scope: list[ast.stmt] | list[ast.expr]
         if isinstance(node, ast.For):
@@ -231,6 +233,8 @@ def _first_filter(tree: ast.Module, tests: dict[int, Test]) -> tuple[ast.AST, st
             names, scope = _targets(node.target), node.ifs
         else:
             continue
+        if any(isinstance(n, ast.Name) and n.id in walked for n in ast.walk(node.iter)):
+            continue  # the words of a line (`for w in line.split()`): the term was tried on whole lines
         found = [tests[id(n)] for part in scope for n in ast.walk(part) if id(n) in tests]
         for name in sorted(names):
             mine = [t for t in found if t.subject == name]

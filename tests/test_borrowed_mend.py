@@ -41,7 +41,11 @@ def test_the_value_is_read_where_the_subject_and_the_questions_words_meet():
 def test_the_value_is_replaced_only_where_it_stands_whole():
     code = "hits = [l for l in lines if 'u-1013' in l and 'u-10130' not in l]  # u-1013"
     assert with_value(code, "u-1013", "u-1019") == \
-        "hits = [l for l in lines if 'u-1019' in l and 'u-10130' not in l]  # u-1019"
+        "hits = [l for l in lines if 'u-1019' in l and 'u-10130' not in l]  # u-1013"  # strings only
+    # a value that also stands as a name is replaced in the strings alone
+    assert with_value("import math\nprint(math.log10(2), [l for l in lines if 'log10' in l])", "log10", "log11") == \
+        "import math\nprint(math.log10(2), [l for l in lines if 'log11' in l])"
+    assert with_value("x = log10 + 1", "log10", "log11") is None  # not in a string
     assert with_value(code, "u-999", "u-1019") is None
 
 

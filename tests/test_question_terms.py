@@ -169,3 +169,10 @@ def test_no_answer_of_the_reply_whose_cell_was_run_again_is_taken(tmp_path):
         trajectory = list(read_trajectory(result.trajectory_path))
         assert [e["check"] for e in trajectory if e["event"] == "loop_check"].count("term_added") == 1
         assert result.answer == "41", reply
+
+
+def test_no_term_test_on_the_words_of_a_line():
+    # the term is tried on whole lines; a loop over a line's words is no place for it
+    code = ("n = 0\nfor line in context.splitlines():\n    for w in line.split():\n        if 'HTTP' in w:\n"
+            "            n += 1\nprint(n)")
+    assert term_mend(code, QUESTION, LOG.splitlines()) is None
