@@ -20,7 +20,7 @@ from typing import Any
 import sandbox
 from rlm import prompts
 from rlm.answer_checks import AnswerChecks
-from rlm.borrowed_mend import pointed_value, with_value
+from rlm.answer_mends import Mends
 from rlm.client import Completion
 from rlm.counted_lines import MAX_CODE_CHARS
 from rlm.errors import ModelError, RLMError, SandboxError, error_words, from_sandbox
@@ -51,15 +51,12 @@ from rlm.loop_guards import (
     Repeats,
     borrowed_strings,
     invents_output,
-    looks_like_refusal,
     supported,
 )
 from rlm.model_window import DEFAULT_WINDOW_CHARS
-from rlm.namesakes import speaking_of
 from rlm.notes_hook import NotesHook
 from rlm.pattern_probe import PROBE_BYTES, ContextProbe, empty_outcome, mended_code
 from rlm.protocol import ANSWER_PREFIX, Reply, failed_marker, final_in_code, marker_block, parse_reply
-from rlm.question_terms import TermMend, term_mend
 from rlm.results import RunResult
 from rlm.resume import RecordedReply, record_context
 from rlm.session_kernel import HISTORY_ASKS, SessionKernel, earlier_block
@@ -69,7 +66,6 @@ from rlm.tools import query_tools
 from rlm.trajectory import Trajectory, message_digest, new_run_id
 from rlm.tree import EventCallback, Tree
 from rlm.typed_answers import AnswerSchema
-from rlm.unanchored import lines_saying
 from rlm.usage import Usage
 from rlm.user_tools import tools_block
 from sandbox import ContextInfo, ExecResult, SandboxBackend, close_thread_loop, open_sandbox
@@ -132,8 +128,7 @@ class Run:
         self.probe: ContextProbe | None = None  # once the context is loaded
         self.unchecked_refusal = False  # a final answer was refused and no code has run since
         self.found_nothing = False  # the last cell's search found nothing, and was told why
-        self.term_mends: dict[str, int] = {}  # a term of the question -> the cells run again with it
-        self.readings: dict[str, str] = {}  # a refused answer (plain) -> the fresh reading offered against it
+        self.mends = Mends(self)
         self.repeated_cells = 0  # cells of the last reply that repeated earlier ones (its next call may be hotter)
         self.last_plain: str | None = None
         self.tool_server = ToolServer(self, tree.tools, timeout_s=self.config.tool_timeout_s,
@@ -506,13 +501,8 @@ class Run:
                         self.found_nothing = True
                     self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="pattern_miss", count=len(misses)))
             elif result.error is None and result.stdout.strip():
-                mend = await self._term_mend(code)
-                if mend is not None:  # the filter left out a term of the question: the cell again with it
-                    added = await self.run_cell(mend.code, turn, index)
-                    obs.cells.append(added)
-                    self.checks.remember(mend.code, added.stdout)
-                    obs.notes.append(prompts.term_added(mend.term, mend.test, added.cell))
-                    self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="term_added"))
+                added = await self.mends.term_cell(obs, code, turn, index)
+                if added is not None:  # the filter left out a term of the question: the cell ran again with it
                     term_added = True
                     if result.final is not None or added.final is not None:
                         await self.blocking(self.sb.reset_answer)
@@ -546,7 +536,7 @@ class Run:
                                prompts.TERM_FINAL)
             return obs, None
         if code_final is not None:
-            code_final = self._read_instead(code_final, turn)
+            code_final = self.mends.read_instead(code_final, turn)
             if await self._answer_stands(obs, turn, code_final, same_step=True):
                 return obs, code_final
             await self.blocking(self.sb.reset_answer)
@@ -579,32 +569,10 @@ class Run:
             answer = value
         else:
             answer = reply.final or ""
-        answer = self._read_instead(answer, turn)
+        answer = self.mends.read_instead(answer, turn)
         if not await self._answer_stands(obs, turn, answer, same_step=bool(reply.code)):
             return obs, None
         return obs, answer
-
-    def _read_instead(self, answer: str, turn: int) -> str:
-        """The fresh reading offered against `answer`, where the model gives that refused answer
-        again over it (a small model gave 36 twice more over a reading of 6 from its own printed
-        'Warranty: 6 months'); the reading then meets the answer checks in its place. Else `answer`."""
-        reading = self.readings.pop(_plain(answer), None)
-        if reading is None:
-            return answer
-        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="reading_taken"))
-        return reading
-
-    async def _term_mend(self, code: str) -> TermMend | None:
-        """`code` with a term of the question its line filter left out (each term at most
-        MAX_TERM_MENDS times a run), or None."""
-        probe = self.probe
-        if probe is None or len(code) > MAX_CODE_CHARS:
-            return None
-        mend = await self.blocking(lambda: term_mend(code, self.query, probe.lines()))
-        if mend is None or self.term_mends.get(mend.term, 0) >= MAX_TERM_MENDS:
-            return None
-        self.term_mends[mend.term] = self.term_mends.get(mend.term, 0) + 1
-        return mend
 
     async def _answer_stands(self, obs: Observation, turn: int, answer: str, *, same_step: bool) -> bool:
         """May `answer` end the run? Not when it is a sub-model's reply that is no answer, a
@@ -624,66 +592,10 @@ class Run:
         objection = self.checks.objection(answer, self.seen, same_step=same_step, sub_calls=self.sub_calls) \
             if self.config.answer_check else None
         if objection is not None:
-            note = objection.note
-            pieces = objection.pieces
-            if objection.about is not None and not pieces and self.probe is not None:
-                # no output shows where the subject and the question's words meet: the context's start may
-                subject, words = objection.about
-                probe = self.probe
-                pieces = tuple(await self.blocking(
-                    lambda: speaking_of(subject, list(words), probe.text()) if subject
-                    else lines_saying(list(words), probe.lines())))
-                if pieces:
-                    note += "\n" + prompts.context_speaks(subject, list(pieces))
-                    self.seen.append("\n".join(pieces))  # the context's own text, now shown to the model
-            if pieces:
-                reading = await self._fresh_reading(pieces, turn)
-                if reading is not None and _plain(reading) != _plain(answer):
-                    note += "\n" + prompts.fresh_reading(reading)
-                    self.readings[_plain(answer)] = reading
-            if objection.borrowed is not None:
-                note = await self._replace_borrowed(obs, turn, *objection.borrowed) or note
+            note = await self.mends.note_for(obs, turn, answer, objection)
             self._refuse_final(obs, turn, objection.reason, note)
             return False
         return True
-
-    async def _replace_borrowed(self, obs: Observation, turn: int, value: str, subject: str) -> str | None:
-        """Run the latest cell that searched for the borrowed `value` again with the value the
-        lines naming `subject` point to (rlm/borrowed_mend.py), where there is one; the note
-        that says so, or None."""
-        code = self.checks.code_holding(value)
-        probe = self.probe
-        if code is None or probe is None:
-            return None
-        pointed = await self.blocking(lambda: pointed_value(value, subject, self.query, probe.lines()))
-        mended = with_value(code, value, pointed.value) if pointed is not None else None
-        if pointed is None or mended is None:
-            return None
-        result = await self.run_cell(mended, turn, len(obs.cells))
-        obs.cells.append(result)
-        self.checks.remember(mended, result.stdout)
-        if result.final is not None:  # its answer is the model's to give, once it has read the output
-            await self.blocking(self.sb.reset_answer)
-        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="value_replaced"))
-        return prompts.value_replaced(value, subject, pointed.value, pointed.line, result.cell)
-
-    async def _fresh_reading(self, pieces: tuple[str, ...], turn: int) -> str | None:
-        """What the model answers in a new call that shows it only the question and `pieces` (a
-        small model gave the answer it had fixed on four times over, beside a printed line holding
-        the right one); None where the call fails or gives no short answer."""
-        try:
-            completion = await self.model_call(prompts.fresh_reading_messages(self.query, list(pieces)),
-                                               f"reading {turn}", timeout_s=self.closing_timeout(), retries=1)
-        except ModelError:
-            return None
-        reply = parse_reply(completion.text)
-        said = (reply.final if reply.has_final and reply.final_kind == "text" else reply.visible) or ""
-        said = said.strip().strip("`").strip()
-        if not said or "\n" in said or len(said) > READING_CHARS or looks_like_refusal(said) \
-                or said.upper().startswith("NONE"):
-            return None
-        self.emit(LoopCheckEvent(event="loop_check", turn=turn, check="fresh_reading"))
-        return said
 
     def _fits_schema(self, obs: Observation, turn: int, answer: str) -> bool:
         """Whether `answer` fits the run's schema (always, without one); when it does not, the
@@ -837,13 +749,6 @@ LAST_CALL_PLAIN_CHARS = 20_000
 WALL_GRACE_S = 2.0  # past the wall budget, the time left to the last call and the notes turn together
 # a reply with no code and no marker up to this size may be an answer said plainly
 PLAIN_ANSWER_CHARS = 300
-READING_CHARS = 120  # the most of a fresh reading's answer that is offered
-MAX_TERM_MENDS = 2  # cells run again with one term of the question, in a run
-
-
-def _plain(answer: str) -> str:
-    """`answer` as two spellings of one answer compare: its case, outer spaces, quotes and full stop left out."""
-    return answer.strip().strip("`'\"").strip().rstrip(".").strip().casefold()
 
 
 class CostRefused(ModelError):
