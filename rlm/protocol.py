@@ -100,6 +100,23 @@ def looks_like_python(code: str) -> bool:
     return any(not (isinstance(node, ast.Expr) and _literal(node.value)) for node in tree.body)
 
 
+_OPERATORS = (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+
+
+def _names_and_values(code: str) -> bool:
+    """Is `code` one line that is only names, values and operators (`5039-NIMBUS`, `Oldbury`)?
+    An answer said plainly that Python happens to parse (a real model's `5039-NIMBUS`, run, was a
+    NameError twice); code that does something calls, reads an attribute or assigns."""
+    if "\n" in code.strip():
+        return False
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr) and all(
+        isinstance(n, (ast.Expr, ast.Name, ast.Constant, ast.Load, *_OPERATORS)) for n in ast.walk(tree.body[0]))
+
+
 def _strip_quotes(text: str) -> str:
     text = text.strip()
     for q in ('"""', "'''", '"', "'"):
@@ -156,7 +173,8 @@ def parse_reply(text: str) -> Reply:
         rest = rest[:opened.start()]
     prose_parts.append(rest)
     bare = text.strip()
-    if not reply.code and pos == 0 and not reply.open_block and not _FINAL.search(text) and looks_like_python(bare):
+    if not reply.code and pos == 0 and not reply.open_block and not _FINAL.search(text) and looks_like_python(bare) \
+            and not _names_and_values(bare):
         # no fence at all, and the whole reply is Python that does something: code written
         # without its fence (`llm_query("...")`), which prose never parses as
         reply.code.append(bare + "\n")

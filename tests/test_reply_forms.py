@@ -184,3 +184,15 @@ def test_an_answer_that_only_repeats_the_questions_subject_is_questioned_once(tm
     result, events, _ = ask(tmp_path, turns(LOOK, "FINAL(sales-lakeview)"),
                             question="Which account got RC-12CD, sales-lakeview or north-ridge?")
     assert result.answer == "sales-lakeview" and not of(events, "final_refused")
+
+
+def test_a_plain_answer_python_would_parse_is_not_run(run):
+    # Qwen2.5-Coder-1.5B replied `5039-NIMBUS`, no fence, twice: run as Python, a NameError each time
+    look = "```repl\nprint([l for l in context.splitlines() if 'magic' in l][:1])\n```"
+    result, events, calls = run(turns(look, "7311-NIMBUS", "7311-NIMBUS"))
+    assert [c["code"] for c in of(events, "cell")] == [look.split("\n", 1)[1].rsplit("```", 1)[0]]
+    assert "NameError" not in calls[2].prompt and "NameError" not in calls[3].prompt  # read as prose
+    from rlm.protocol import parse_reply
+    assert parse_reply("Oldbury").code == [] and parse_reply("a - b").code == []
+    assert parse_reply("print(hits)").code == ["print(hits)\n"]  # code that does something still runs
+    assert parse_reply("x = 1").code == ["x = 1\n"]
