@@ -32,6 +32,7 @@ from rlm.loop_guards import (
 )
 from rlm.namesakes import (
     borrowed_value,
+    content_words,
     echoed_subject,
     namesake_of,
     question_subjects,
@@ -40,6 +41,7 @@ from rlm.namesakes import (
     sentences_naming,
     speaking_of,
 )
+from rlm.question_terms import asking_sentence, question_terms
 from rlm.unanchored import unanchored
 
 __all__ = ["AnswerChecks", "Objection", "number_is_read"]
@@ -70,7 +72,9 @@ class Objection:
     note: str
     pieces: tuple[str, ...] = ()  # printed text where the subject and the question's words meet, to read anew
     borrowed: tuple[str, str] | None = None  # a value the code searched for, and the subject it left out
-    about: tuple[str, tuple[str, ...]] | None = None  # the subject, and the question's words the answer's text lacks
+    # where to look for the text to read anew: the subject ("" for none), the question's words, and
+    # whether the line after each line found belongs to it (an incident's title, then its account)
+    about: tuple[str, tuple[str, ...], bool] | None = None
 
 
 @dataclass
@@ -124,9 +128,13 @@ class AnswerChecks:
                                                         sentences_naming(subject, seen_text) if subject else None,
                                                         again=self.unsupported_asks > 1))
         if "restated" not in self.asked and restates_question(answer, self.query):
-            return self._ask("restated", "the answer only restates the question's words",
-                             prompts.restated_answer(preview, subject, sentences_naming(subject, seen_text)
-                                                     if subject else [], self.context_is_text))
+            objection = self._ask("restated", "the answer only restates the question's words",
+                                  prompts.restated_answer(preview, subject, sentences_naming(subject, seen_text)
+                                                          if subject else [], self.context_is_text))
+            # the lines that say the most of the question's words, each with the line after it, to read anew
+            # (a real model answered "checkout outage on 1 December 2024" twice over the incident's account)
+            words = content_words(asking_sentence(self.query)) + question_terms(self.query)
+            return replace(objection, about=("", tuple(words), True))
         misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
         if misformed is not None:  # the question's wording may mislead
             return self._ask("form", "the answer is not of the form the question asks for",
@@ -172,7 +180,7 @@ class AnswerChecks:
                 objection = self._ask("relation", "the answer was read beside the subject in text about something else",
                                       prompts.off_topic_answer(preview, *off, sentences_naming(off[0], seen_text),
                                                                self.context_is_text, speaking))
-                return replace(objection, pieces=tuple(speaking or ()), about=(off[0], tuple(off[1])))
+                return replace(objection, pieces=tuple(speaking or ()), about=(off[0], tuple(off[1]), False))
         # a question that names no subject: the answer stands beside its words, or nowhere
         # (a name or a code: a number printed alone is what a computation prints)
         bare = unanchored(answer, self.query, seen_text, names=kind == "name", numbers=False) \
@@ -180,7 +188,7 @@ class AnswerChecks:
         if bare is not None:
             objection = self._ask("bare", "the answer was seen only in text that says none of the question's words",
                                   prompts.unanchored_answer(preview, bare))
-            return replace(objection, about=("", tuple(bare)))
+            return replace(objection, about=("", tuple(bare), False))
         return None
 
     def code_holding(self, value: str) -> str | None:

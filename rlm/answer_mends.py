@@ -88,10 +88,10 @@ class Mends:
         probe = run.probe
         if objection.about is not None and not pieces and probe is not None:
             # no output shows where the subject and the question's words meet: the context's start may
-            subject, words = objection.about
+            subject, words, following = objection.about
             pieces = tuple(await run.blocking(
                 lambda: speaking_of(subject, list(words), probe.text()) if subject
-                else lines_saying(list(words), probe.lines())))
+                else lines_saying(list(words), probe.lines(), following=following)))
             if pieces:
                 note += "\n" + prompts.context_speaks(subject, list(pieces))
                 run.seen.append("\n".join(pieces))  # the context's own text, now shown to the model

@@ -20,11 +20,15 @@ __all__ = ["lines_saying", "unanchored"]
 MAX_WORDS = 16
 MAX_LINE_CHARS = 4000  # a longer line is no sentence or record
 MIN_SAID = 2  # words of the question a line must say to be shown
+TERM_WEIGHT = 2  # a term of the question (a date, a code) counts as two of its words
 
 
-def _said(words: list[str]) -> list[re.Pattern[str]]:
-    # at a word's start, or after `_` (a field: delete_repository)
-    return [re.compile(r"(?<![^\W_])" + re.escape(stem(w)), re.IGNORECASE) for w in words[:MAX_WORDS]]
+def _said(words: list[str]) -> list[tuple[re.Pattern[str], int]]:
+    """Each word's pattern and weight: a word at a word's start, or after `_` (a field:
+    delete_repository); a term (a date, a code: anything but letters) as it stands, not inside a
+    longer number (1 December 2024 is not the 21st), counted TERM_WEIGHT times."""
+    return [(re.compile(r"(?<![^\W_])" + re.escape(stem(w)), re.IGNORECASE), 1) if w.isalpha()
+            else (re.compile(r"(?<!\d)" + re.escape(w) + r"(?!\d)"), TERM_WEIGHT) for w in words[:MAX_WORDS]]
 
 
 def unanchored(answer: str, question: str, seen: str, *, names: bool, numbers: bool) -> list[str] | None:
@@ -38,24 +42,35 @@ def unanchored(answer: str, question: str, seen: str, *, names: bool, numbers: b
         return None
     pieces = units_holding(values, seen)
     said = _said(words)
-    if not pieces or any(w.search(piece) for piece in pieces for w in said):
+    if not pieces or any(w.search(piece) for piece in pieces for w, _ in said):
         return None
     return words
 
 
-def lines_saying(words: list[str], lines: list[str], limit: int = 3, chars: int = 300) -> list[str]:
-    """The lines of `lines` that say the most of `words` (at least MIN_SAID of them), best first,
-    then in their order; each cut to `chars`."""
+def lines_saying(words: list[str], lines: list[str], limit: int = 3, chars: int = 300, *,
+                 following: bool = False) -> list[str]:
+    """The lines of `lines` that say the most of `words` (at least MIN_SAID of them; only those
+    of the best count), in their order, at most `limit`; with `following`, each with the next
+    line that is not empty joined to it; each cut to `chars` (twice that with the next line)."""
     said = _said(words)
     if not said:
         return []
-    anyone = re.compile("|".join(w.pattern for w in said), re.IGNORECASE)  # one pass rules most lines out
+    anyone = re.compile("|".join(w.pattern for w, _ in said), re.IGNORECASE)  # one pass rules most lines out
     scored: list[tuple[int, int, str]] = []
     for n, line in enumerate(lines):
         if len(line) > MAX_LINE_CHARS or not anyone.search(line):
             continue
-        score = sum(1 for w in said if w.search(line))
+        score = sum(weight for w, weight in said if w.search(line))
         if score >= MIN_SAID:
             scored.append((-score, n, line.strip()))
-    best = sorted(scored)[:limit]
-    return [line[:chars] for _, _, line in best]
+    if not scored:
+        return []
+    top = min(score for score, _, _ in scored)
+    best = [(n, line) for score, n, line in scored if score == top][:limit]
+    if not following:
+        return [line[:chars] for _, line in best]
+    shown = []
+    for n, line in best:
+        after = next((later.strip() for later in lines[n + 1:n + 4] if later.strip()), "")
+        shown.append(f"{line[:chars]}\n{after[:chars]}".strip())  # a line break: no name runs on into the next line
+    return shown

@@ -887,6 +887,25 @@ def test_an_answer_that_only_restates_the_question_is_questioned_once(make_rlm):
     assert result.answer == "Alpha" and not events(result, "final_refused")
 
 
+def test_a_restatement_given_again_over_a_reading_of_the_contexts_account_gives_way_to_it(make_rlm):
+    # Qwen2.5-Coder-1.5B answered "checkout outage on 1 December 2024" twice, its output showing the cause
+    log = "".join(f"Incident {i}: checkout outage on {i % 28 + 1} December 2023\nCause: broker {i}.\n\n"
+                  for i in range(300))
+    log += "Incident 999: checkout outage on 1 December 2024\nCause: a fibre cut between the data centres.\n"
+    question = "Why did the checkout outage on 1 December 2024 happen? Answer with a short phrase naming the cause."
+    look = "```repl\nprint([l for l in context.splitlines() if '1 December 2024' in l])\n```"
+    restated = "FINAL(checkout outage on 1 December 2024)"
+    with ScriptedServer({"root": reading_as("a fibre cut", look, restated, restated)}) as server:
+        result = make_rlm(server).completion(log, question)
+        [reading] = reading_prompts(server)
+        told = prompt_of(server, 2)
+    # the line that says the question's words and its date, with the line after it
+    assert "- 'Incident 999: checkout outage on 1 December 2024\\nCause: a fibre cut between the data centres.'" \
+        in reading
+    assert "The context itself says the question's words here" in told and "they answer: 'a fibre cut'" in told
+    assert result.answer == "a fibre cut"
+
+
 def test_a_restatement_may_hold_the_questions_own_numbers():
     # Qwen2.5-Coder-1.5B answered "checkout outage on 1 December 2024", shown the incident's cause
     from rlm.loop_guards import restates_question

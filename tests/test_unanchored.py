@@ -35,9 +35,18 @@ def test_an_answer_seen_only_away_from_the_questions_words_is_named():
 
 
 def test_the_lines_that_say_the_most_of_the_questions_words_come_first():
-    shown = lines_saying(["action", "item", "document", "shipping", "cron", "jobs"], NOTES.splitlines())
-    assert shown[0] == "- Wendel Marchetti to document the shipping cron jobs by 2024-02-01"
-    assert len(shown) == 3 and all("shipping cron jobs" in line for line in shown)
+    words = ["action", "item", "document", "shipping", "cron", "jobs"]
+    shown = lines_saying(words, NOTES.splitlines())
+    assert shown == ["- Wendel Marchetti to document the shipping cron jobs by 2024-02-01"]  # the best only
+    # lines of the best count, in their order, at most three; with the line that follows each
+    tied = lines_saying(["shipping", "cron", "retire"], NOTES.splitlines(), following=True)
+    assert len(tied) == 3 and all(line.startswith("- Ivo Gruber to retire the shipping cron jobs by ") for line in tied)
+    assert tied[0].endswith("\n# Sync 1")  # the line after sync 0's item
+    # a term (a date) counts twice, and not inside a longer number
+    log = ["Incident 1: checkout outage on 21 December 2024", "cause: a", "Incident 2: checkout outage on 1 December 2024",
+           "cause: b", "Incident 3: billing outage on 1 December 2024", "cause: c"]
+    assert lines_saying(["checkout", "outage", "december", "1 December 2024"], log, following=True) == [
+        "Incident 2: checkout outage on 1 December 2024\ncause: b"]
     assert lines_saying(["zebra", "quokka"], NOTES.splitlines()) == []
 
 
