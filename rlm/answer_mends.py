@@ -17,11 +17,10 @@ from rlm.counted_lines import MAX_CODE_CHARS
 from rlm.errors import ModelError
 from rlm.events import LoopCheckEvent
 from rlm.loop_guards import looks_like_refusal
-from rlm.namesakes import speaking_of
 from rlm.protocol import parse_reply
 from rlm.question_terms import term_mend
 from rlm.run_handle import RunHandle
-from rlm.unanchored import lines_saying
+from rlm.unanchored import around_subject, lines_saying
 
 if TYPE_CHECKING:
     from rlm.answer_checks import AnswerChecks, Objection
@@ -90,7 +89,7 @@ class Mends:
             # no output shows where the subject and the question's words meet: the context's start may
             subject, words, following = objection.about
             pieces = tuple(await run.blocking(
-                lambda: speaking_of(subject, list(words), probe.text()) if subject
+                lambda: around_subject(subject, list(words), probe.text()) if subject
                 else lines_saying(list(words), probe.lines(), following=following)))
             if pieces:
                 note += "\n" + prompts.context_speaks(subject, list(pieces))

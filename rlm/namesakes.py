@@ -280,6 +280,11 @@ def sentences_naming(subject: str, seen: str, limit: int = 5, chars: int = 300) 
 _MORE_WORDS = r"(?-i:[ \t]+(?:[A-Z]|\d))"
 
 
+def whole_name(name: str) -> re.Pattern[str]:
+    """`name` standing whole: not inside a longer word, code or name (Ottilie Craneley, Ivanova Street North)."""
+    return _whole(name)
+
+
 def _whole(name: str) -> re.Pattern[str]:
     more = "|" + _MORE_WORDS if " " in name else ""
     return re.compile(r"(?<![\w-])" + re.escape(name) + r"(?!\w|-\w" + more + ")", re.IGNORECASE)

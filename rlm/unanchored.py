@@ -1,4 +1,5 @@
-"""An answer to a question that names no subject, seen only in text that says none of its words.
+"""An answer to a question that names no subject, seen only in text that says none of its words;
+and the text of the context to read anew for a refused answer.
 
 "Who was given the action item to document the shipping cron jobs?" names no person, code or
 place to search for: its own words are what the answer stands beside. A small model searched
@@ -6,16 +7,19 @@ instead for a name from the first lines it printed ('Lars Eisenberg', an attende
 it. This module says when an answer's value is seen only in printed pieces that say none of the
 asking sentence's words, and finds the lines of the context's start that say the most of them
 ("- Wendel Marchetti to document the shipping cron jobs by 2024-02-01"), to be shown and read.
+For a question that names its subject, the text around the place where the subject stands that
+says the most of the question's words, nearest to it (`around_subject`: the product sheet's
+"Warranty: 6 months" under "# Summit 1 Fan", not the next sheet's "Warranty: 24 months").
 """
 
 from __future__ import annotations
 
 import re
 
-from rlm.namesakes import answer_values, content_words, question_subjects, stem, units_holding
+from rlm.namesakes import answer_values, content_words, question_subjects, stem, units_holding, whole_name
 from rlm.question_terms import asking_sentence
 
-__all__ = ["lines_saying", "unanchored"]
+__all__ = ["around_subject", "lines_saying", "unanchored"]
 
 MAX_WORDS = 16
 MAX_LINE_CHARS = 4000  # a longer line is no sentence or record
@@ -74,3 +78,27 @@ def lines_saying(words: list[str], lines: list[str], limit: int = 3, chars: int 
         after = next((later.strip() for later in lines[n + 1:n + 4] if later.strip()), "")
         shown.append(f"{line[:chars]}\n{after[:chars]}".strip())  # a line break: no name runs on into the next line
     return shown
+
+
+BEFORE_CHARS = 80  # of the text shown before the subject
+AFTER_CHARS = 300  # ... and after it
+MAX_PLACES = 200  # places of the subject looked at
+
+
+def around_subject(subject: str, words: list[str], text: str) -> list[str]:
+    """The text around the place in `text` where `subject` stands whole that says the most of
+    `words` (at least one), the nearest to the subject of those (one piece, or none)."""
+    said = _said(words)
+    best: tuple[int, int, str] | None = None
+    for n, place in enumerate(whole_name(subject).finditer(text)):
+        if n == MAX_PLACES:
+            break
+        start, end = max(0, place.start() - BEFORE_CHARS), place.end() + AFTER_CHARS
+        window = text[start:end]
+        hits = [m.end() for w, _ in said for m in [w.search(window)] if m is not None]
+        if not hits:
+            continue
+        key = (-len(hits), max(hits))  # the most words, then the nearest last word
+        if best is None or key < best[:2]:
+            best = (*key, window.strip())
+    return [best[2]] if best is not None else []

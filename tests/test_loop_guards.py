@@ -862,8 +862,10 @@ def test_an_off_topic_answer_no_output_speaks_against_is_shown_where_the_context
     with ScriptedServer({"root": reading_as("Oldbury", look, "FINAL(Vellin)", "FINAL(Oldbury)")}) as server:
         result = make_rlm(server).completion(text, question)
         reading, told = reading_prompts(server)[0], prompt_of(server, 2)
-    assert ("The context itself names 'Ottilie Crane' and speaks of them here:\n"
-            "- 'In 1945, Ottilie Crane moved her laboratory to Oldbury.'") in told
+    # the text around the place the subject stands that says the question's words (one piece)
+    assert "The context itself names 'Ottilie Crane' and speaks of them here:\n- '" in told
+    shown = told.split("speaks of them here:\n- ")[1].split("\n")[0]
+    assert "In 1945, Ottilie Crane moved her laboratory to Oldbury." in shown and "Vellin" not in shown
     assert "they answer: 'Oldbury'" in told and "moved her laboratory to Oldbury" in reading
     assert result.answer == "Oldbury"  # shown by the note, the context's own words support it
     assert [e["reason"] for e in events(result, "final_refused")] == [
@@ -938,7 +940,8 @@ def test_an_off_topic_number_given_again_is_shown_the_records_field_that_speaks_
     with ScriptedServer({"root": reading_as("6 months", look, "FINAL(36)", "FINAL(6)")}) as server:
         result = make_rlm(server).completion(text, question)
         told = server.calls_to("root")[-1].prompt
-    assert "The context itself names 'Summit 1 Fan' and speaks of them here:\n- 'Warranty: 6 months'" in told
+    shown = told.split("The context itself names 'Summit 1 Fan' and speaks of them here:\n- ")[1].split("\n")[0]
+    assert "Warranty: 6 months" in shown and "36" not in shown
     assert "they answer: '6 months'. If that is right, give it: FINAL(6 months)" in told
     assert result.answer == "6"
     # the model gives 36 twice more (Qwen2.5-Coder-1.5B did, over its own printed 'Warranty: 6 months'): the

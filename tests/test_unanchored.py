@@ -64,3 +64,15 @@ def test_a_run_that_answered_a_name_from_elsewhere_is_shown_the_contexts_lines_a
     checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
     assert "fresh_reading" in checks and "reading_taken" in checks
     assert result.answer == "Wendel Marchetti"  # the name given again over the reading: the reading stands
+
+
+def test_the_text_around_the_subject_that_says_the_questions_words_nearest_is_read():
+    from rlm.unanchored import around_subject
+
+    sheets = ("# Nimbus 4 Lamp\nWarranty: 36 months\n\n" + "Filler about lamps. " * 30 + "\n\n"
+              "# Summit 1 Fan\nSKU: SKU-22826\nWarranty: 6 months\n\n## Description\n"
+              + "The Summit 1 Fan is quiet. " * 8 + "\n\n# Lumen 3 Lamp\nSKU: SKU-1\nWarranty: 24 months\n")
+    [shown] = around_subject("Summit 1 Fan", ["warranty", "period", "months"], sheets)
+    assert "Warranty: 6 months" in shown and "36 months" not in shown
+    assert around_subject("Summit 1 Fan", ["zebra"], sheets) == []
+    assert around_subject("Summit 1", ["warranty"], sheets.replace("Summit 1 Fan", "Summit 10")) == []
