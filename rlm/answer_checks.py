@@ -31,6 +31,7 @@ from rlm.loop_guards import (
     unchecked_count,
 )
 from rlm.namesakes import (
+    asked_words,
     borrowed_value,
     content_words,
     echoed_subject,
@@ -133,12 +134,17 @@ class AnswerChecks:
                                                           if subject else [], self.context_is_text))
             # the lines that say the most of the question's words, each with the line after it, to read anew
             # (a real model answered "checkout outage on 1 December 2024" twice over the incident's account)
-            words = content_words(asking_sentence(self.query)) + question_terms(self.query)
-            return replace(objection, about=("", tuple(words), True))
+            read_off = asked_form(self.query)[0] != "number" or number_is_read(self.query)
+            return replace(objection, about=self._where_to_read(None, following=True) if read_off else None)
         misformed = form_mismatch(answer, self.query) if "form" not in self.asked else None
         if misformed is not None:  # the question's wording may mislead
-            return self._ask("form", "the answer is not of the form the question asks for",
-                             prompts.misformed_answer(preview, misformed))
+            objection = self._ask("form", "the answer is not of the form the question asks for",
+                                  prompts.misformed_answer(preview, misformed))
+            # the context's text that says the question's words, to read anew (a real model answered the
+            # line numbers of its search, a list, for "who was given the action item")
+            # (not for a count or a sum: it is computed, not read)
+            read_off = asked_form(self.query)[0] != "number" or number_is_read(self.query)
+            return replace(objection, about=self._where_to_read(subject) if read_off else None)
         # a count sub-models made read the records; one made by code alone may rest on a test never seen at work
         # (a count of 0 met the empty-result question: the lines a test did not match are not in its list)
         if "count" not in self.asked and not self.shown_whole and not sub_calls and not is_empty_result(answer) \
@@ -190,6 +196,14 @@ class AnswerChecks:
                                   prompts.unanchored_answer(preview, bare))
             return replace(objection, about=("", tuple(bare), False))
         return None
+
+    def _where_to_read(self, subject: str | None, *, following: bool = False) -> tuple[str, tuple[str, ...], bool]:
+        """Where the context's text to read anew is: around `subject` where it says the words the
+        question asks of it, or, with no subject, in the lines that say the most of the asking
+        sentence's words and terms (`following`: each with the line after it)."""
+        if subject:
+            return subject, tuple(asked_words(self.query, [subject])), False
+        return "", tuple(content_words(asking_sentence(self.query)) + question_terms(self.query)), following
 
     def code_holding(self, value: str) -> str | None:
         """The latest cell kept whose code holds `value`."""

@@ -57,6 +57,9 @@ def asked_form(question: str) -> tuple[str | None, str | None]:
     return None, words
 
 
+_NUMBER_LIST = re.compile(r"[\[(]\s*\d+(?:\s*,\s*\d+)*\s*,?\s*[\])]")
+
+
 def form_mismatch(answer: str, question: str) -> str | None:
     """What about `answer` is not the form `question` asks for (said to the model), or None."""
     text = answer.strip()
@@ -67,6 +70,8 @@ def form_mismatch(answer: str, question: str) -> str | None:
         return "it holds no number, and the question asks for a number"
     if kind == "name" and len(text) <= MAX_VALUE_CHARS and _BARE_NUMBER.fullmatch(text):
         return "it is a number, and the question asks for a name (a line number or an index is not one)"
+    if kind == "name" and _NUMBER_LIST.fullmatch(text):  # FINAL(hits) of a search's line numbers
+        return "it is a list of numbers, and the question asks for a name (line numbers or indexes are not one)"
     if only is not None and only.split()[-1].casefold() in _SHORT_THINGS and len(text.split()) > ONLY_WORDS:
         return f"it is a sentence of {len(text.split())} words, and the question asks for the {only} only"
     return None

@@ -62,3 +62,13 @@ def test_a_huge_answer_is_judged_in_linear_time():
     answer = "1" + " ." * 200_000 + "x"  # overlapping spaces and dots: a backtracking pattern is quadratic on it
     assert form_mismatch(answer, "Who wrote it? Answer with the person's full name only.") is not None
     assert not unchecked_count(answer, "How many lines?", [])
+
+
+def test_a_list_of_numbers_is_no_name():
+    # Qwen2.5-Coder-1.5B answered FINAL(hits), the line numbers of its search, for "who was given ..."
+    from rlm.answer_form import form_mismatch
+
+    question = "Who was given the action item? Answer with the person's full name only."
+    assert "a list of numbers" in (form_mismatch("[1, 7, 13, 19]", question) or "")
+    assert form_mismatch("Wendel Marchetti", question) is None
+    assert form_mismatch("[1, 7, 13]", "Which lines hold ERROR? Answer with the line numbers.") is None

@@ -76,3 +76,21 @@ def test_the_text_around_the_subject_that_says_the_questions_words_nearest_is_re
     assert "Warranty: 6 months" in shown and "36 months" not in shown
     assert around_subject("Summit 1 Fan", ["zebra"], sheets) == []
     assert around_subject("Summit 1", ["warranty"], sheets.replace("Summit 1 Fan", "Summit 10")) == []
+
+
+def test_a_misformed_answer_given_again_gives_way_to_a_reading_of_the_contexts_lines(tmp_path):
+    # Qwen2.5-Coder-1.5B answered the line numbers of its search for an attendee, twice (FINAL(hits))
+    look = "```repl\nhits = [i for i, l in enumerate(context.splitlines()) if 'Lars Eisenberg' in l][:4]\nprint(hits)\n```"
+    with ScriptedServer({"root": reading_as("Wendel Marchetti", look, "FINAL(hits)", "FINAL(hits)")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=5,
+                     runs_dir=tmp_path / "runs").completion(NOTES, QUESTION)
+    refused = [e["reason"] for e in read_trajectory(result.trajectory_path) if e["event"] == "final_refused"]
+    assert refused == ["the answer is not of the form the question asks for"]
+    assert result.answer == "Wendel Marchetti"
+    # a count is computed, not read: no reading stands in for it
+    with ScriptedServer({"root": reading_as("3", look, "FINAL(There are 301 action items.)",
+                                            "FINAL(There are 301 action items.)")}) as server:
+        result = RLM(base_url=server.url, api_key="k", model="root", notes=False, max_iterations=5,
+                     runs_dir=tmp_path / "runs").completion(NOTES, "How many action items are there?")
+    checks = [e["check"] for e in read_trajectory(result.trajectory_path) if e["event"] == "loop_check"]
+    assert "reading_taken" not in checks and "fresh_reading" not in checks
